@@ -1,0 +1,41 @@
+# Grid governance command dashboard. See README.md.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PORT ?= 8501
+
+.PHONY: run serve test stop deps db sample bench clean-db
+
+run: deps db sample serve
+
+deps:
+	@scripts/bootstrap.sh run
+
+db:
+	@$(PY) manage.py db-up
+	@$(PY) manage.py migrate
+
+sample:
+	@$(PY) manage.py load-sample --if-empty
+
+serve:
+	@scripts/serve.sh $(PORT)
+
+test:
+	@scripts/bootstrap.sh test
+	@$(PY) manage.py db-up --test
+	@$(PY) manage.py migrate --test
+	@$(PY) -m pytest -q tests
+
+bench: deps db
+	@$(PY) manage.py bench join --points 1000000
+	@$(PY) manage.py bench report
+
+stop:
+	@if [ -f var/streamlit.pid ] && kill -0 $$(cat var/streamlit.pid) 2>/dev/null; then \
+	  kill $$(cat var/streamlit.pid) && echo "app stopped"; fi; rm -f var/streamlit.pid
+	@if [ -x $(PY) ]; then $(PY) manage.py db-down; fi
+
+# Drops the local cluster and everything in it (asks first).
+clean-db: stop
+	@read -p "Delete the local database cluster and all its data? [y/N] " a && [ "$$a" = y ] && \
+	  rm -rf "$$(cat var/pg-datadir)" var/pg-datadir var/pg-password && echo "removed"

@@ -1,0 +1,1 @@
+"""Database layer: configuration, the local PostGIS cluster, typed models and migrations."""

@@ -1,0 +1,168 @@
+"""The project-local PostgreSQL cluster: created under ``var/`` on its own port, never a system one.
+
+PostgreSQL refuses to run as root, so as root the cluster belongs to the ``postgres`` system
+user. If that user cannot reach the repository folder, the data directory is placed under
+``/var/lib/gridgov/`` instead and its path is recorded in ``var/pg-datadir``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from db.config import LOCAL_USER, VAR, local_password, local_port
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+def _as_owner(cmd: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(_as_owner(cmd), check=True, text=True, capture_output=True, **kw)
+
+
+def _owner_can_reach(path: Path) -> bool:
+    if os.geteuid() != 0:
+        return True
+    r = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(path)], capture_output=True)
+    return r.returncode == 0
+
+
+def data_dir() -> Path:
+    recorded = VAR / "pg-datadir"
+    if recorded.exists():
+        return Path(recorded.read_text().strip())
+    VAR.mkdir(exist_ok=True)
+    d = VAR / "pgdata"
+    if not _owner_can_reach(VAR):
+        tag = hashlib.sha1(str(VAR).encode()).hexdigest()[:10]
+        d = Path("/var/lib/gridgov") / tag
+    recorded.write_text(str(d))
+    return d
+
+
+def _check_binaries() -> None:
+    if not (PG_BIN / "initdb").exists():
+        raise ClusterError(
+            "PostgreSQL 15 is not installed. On Debian 12 as root: "
+            "apt-get install postgresql-15 postgresql-15-postgis-3 (or run `make run`), "
+            "or set DATABASE_URL to an existing PostGIS 3 server."
+        )
+    if not Path("/usr/share/postgresql/15/extension/postgis.control").exists():
+        raise ClusterError("PostGIS 3 is not installed: apt-get install postgresql-15-postgis-3")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        raise ClusterError("running as root needs `runuser` (util-linux) to start PostgreSQL as postgres")
+
+
+def _init(d: Path) -> None:
+    pw = secrets.token_urlsafe(18)
+    d.parent.mkdir(parents=True, exist_ok=True)
+    d.mkdir(mode=0o700, exist_ok=True)
+    pwfile = d.parent / f".{d.name}.pw"
+    pwfile.write_text(pw + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(d, "postgres", "postgres")
+        shutil.chown(pwfile, "postgres", "postgres")
+    try:
+        _run([str(PG_BIN / "initdb"), "-D", str(d), "-U", LOCAL_USER, "--pwfile", str(pwfile),
+              "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"])
+    finally:
+        pwfile.unlink(missing_ok=True)
+    conf = d / "postgresql.conf"
+    with conf.open("a") as f:
+        f.write(
+            "\n# gridgov local cluster\n"
+            f"listen_addresses = '127.0.0.1'\nport = {local_port()}\n"
+            "unix_socket_directories = ''\n"
+            "shared_buffers = 512MB\nwork_mem = 64MB\nmaintenance_work_mem = 512MB\n"
+            "max_connections = 100\nfsync = on\nsynchronous_commit = on\n"
+            "logging_collector = off\n"
+        )
+    pw_path = VAR / "pg-password"
+    pw_path.write_text(pw + "\n")
+    pw_path.chmod(0o600)
+
+
+def is_running() -> bool:
+    d = data_dir()
+    if not (d / "PG_VERSION").exists():
+        return False
+    r = subprocess.run(_as_owner([str(PG_BIN / "pg_ctl"), "-D", str(d), "status"]), capture_output=True)
+    return r.returncode == 0
+
+
+def _port_busy(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start() -> None:
+    """Create the cluster if needed and start it; a running cluster is left alone."""
+    _check_binaries()
+    d = data_dir()
+    if not (d / "PG_VERSION").exists():
+        if d.exists() and any(d.iterdir()):
+            raise ClusterError(f"{d} exists and is not a PostgreSQL data directory; remove it")
+        print(f">> initialising local PostgreSQL cluster in {d}")
+        _init(d)
+    elif local_password() is None:
+        raise ClusterError(f"cluster {d} exists but var/pg-password is missing; remove {d} to start afresh")
+    if is_running():
+        return
+    if _port_busy(local_port()):
+        raise ClusterError(
+            f"port {local_port()} on 127.0.0.1 is in use by another server; "
+            "stop it (make stop in the other checkout) or set GRIDGOV_PG_PORT"
+        )
+    log = d.parent / f"{d.name}.log" if d.parent != VAR else VAR / "postgres.log"
+    if os.geteuid() == 0:
+        log.touch()
+        shutil.chown(log, "postgres", "postgres")
+    _run([str(PG_BIN / "pg_ctl"), "-D", str(d), "-l", str(log), "-w", "-t", "60", "start"])
+    VAR.joinpath("postgres.logpath").write_text(str(log))
+
+
+def stop() -> None:
+    d = data_dir()
+    if is_running():
+        _run([str(PG_BIN / "pg_ctl"), "-D", str(d), "-m", "fast", "-w", "stop"])
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` if missing, with PostGIS."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with admin.connect() as c:
+                exists = c.execute(text("SELECT 1 FROM pg_database WHERE datname=:n"), {"n": u.database}).scalar()
+                if not exists:
+                    c.execute(text(f'CREATE DATABASE "{u.database}" TEMPLATE template0 ENCODING UTF8'))
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    admin.dispose()
+    eng = create_engine(u, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    eng.dispose()

@@ -1,0 +1,1 @@
+"""Spatial logic: grid codes, point-in-grid assignment, coordinate systems, grid files."""

@@ -1,0 +1,97 @@
+"""Point → unit grid (落格), the one rule, defined in the database.
+
+The rule lives in SQL (``grid_at_point`` and the ``cases_assign_grid`` trigger, migration 0001):
+a point belongs to the *current* unit grid whose polygon covers it, boundary included; a point on
+an edge or vertex shared by several grids goes to the grid with the lowest code. A point covered
+by no grid is outside the jurisdiction: stored, flagged, queued, never snapped.
+
+This module holds the set-based form of the same rule for many points at once, and an in-memory
+form (geopandas) that tests prove agrees with the database on boundary points.
+"""
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+# The fast orientation measured in TECH-NOTES: polygons as the outer loop of the join, the GiST
+# index on the points as the inner one, so each prepared polygon is reused for its points.
+# DISTINCT ON … ORDER BY code applies the lowest-code tie-break for shared edges/vertices.
+BULK_ASSIGN_SQL = """
+SELECT DISTINCT ON (p.{id_col}) p.{id_col} AS point_id, gv.id AS grid_version_id,
+       g.id AS grid_id, g.code AS grid_code, g.community_id, c.subdistrict_id
+FROM grid_version gv
+JOIN unit_grid g ON g.id = gv.grid_id
+JOIN community c ON c.id = g.community_id
+JOIN {points} p ON ST_Covers(gv.geom, p.{geom_col})
+WHERE gv.valid_to IS NULL
+ORDER BY p.{id_col}, g.code
+"""
+
+_IDENT = set("abcdefghijklmnopqrstuvwxyz0123456789_.")
+
+
+def _ident(name: str) -> str:
+    if not name or set(name.lower()) - _IDENT:
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return name
+
+
+def bulk_assign_sql(points: str, id_col: str = "id", geom_col: str = "geom") -> str:
+    """The bulk statement over relation ``points(id_col, geom_col)``: one row per point inside."""
+    return BULK_ASSIGN_SQL.format(points=_ident(points), id_col=_ident(id_col), geom_col=_ident(geom_col))
+
+
+def reassign_cases(conn: Connection, *, only_open: bool = True) -> int:
+    """Re-derive the responsible grid of cases from the current boundaries, in one statement.
+
+    The report-time stamp (``reported_grid_version_id``) is not touched. Returns how many cases
+    changed grid. Cases that now fall outside every grid keep their last responsible grid and are
+    counted by ``cases_left_without_grid`` for a person to look at.
+    """
+    open_filter = "AND c.status NOT IN ('closed', 'rejected', 'merged')" if only_open else ""
+    sql = f"""
+    WITH m AS ({bulk_assign_sql('cases')})
+    UPDATE cases c SET grid_id = m.grid_id, grid_code = m.grid_code,
+           community_id = m.community_id, subdistrict_id = m.subdistrict_id,
+           updated_at = now()
+    FROM m
+    WHERE c.id = m.point_id AND NOT c.outside_jurisdiction {open_filter}
+      AND c.grid_id IS DISTINCT FROM m.grid_id
+    """
+    return conn.execute(text(sql)).rowcount
+
+
+def grids_at_points(conn: Connection, points: list[tuple[object, float, float]]) -> dict[object, str | None]:
+    """Grid code for each ``(id, lon, lat)`` in WGS-84 by the database's rule; None outside."""
+    if not points:
+        return {}
+    conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _assign_in (id text, geom geometry(Point, 4326)) ON COMMIT DROP"))
+    conn.execute(text("TRUNCATE _assign_in"))
+    conn.execute(
+        text("INSERT INTO _assign_in SELECT :id, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"),
+        [{"id": str(i), "lon": lon, "lat": lat} for i, lon, lat in points],
+    )
+    conn.execute(text("CREATE INDEX ON _assign_in USING gist (geom)"))
+    conn.execute(text("ANALYZE _assign_in"))
+    rows = conn.execute(text(bulk_assign_sql("_assign_in"))).all()
+    found = {r.point_id: r.grid_code for r in rows}
+    out = {i: found.get(str(i)) for i, _, _ in points}
+    conn.execute(text("DROP TABLE _assign_in"))
+    return out
+
+
+def assign_in_memory(points: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, code_col: str = "code") -> pd.Series:
+    """The same rule in memory: for each point, the covering grid with the lowest code.
+
+    ``grids`` are the current unit grids (one polygon each). Returns a Series aligned with
+    ``points.index`` holding the grid code, or None outside every grid.
+    """
+    if points.crs != grids.crs:
+        raise ValueError(f"points are in {points.crs}, grids in {grids.crs}: convert one first")
+    # 'covered_by' (not 'within') so that a point on a boundary matches every grid it touches.
+    joined = gpd.sjoin(points[["geometry"]], grids[[code_col, "geometry"]], how="left", predicate="covered_by")
+    joined = joined.sort_values(code_col, na_position="last")
+    first = joined[~joined.index.duplicated(keep="first")][code_col]
+    return first.reindex(points.index).astype(object).where(first.reindex(points.index).notna(), None)

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Command line for the grid governance platform: ``python manage.py SUBCOMMAND --help``."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from db.config import database_url, test_database_url
+
+
+def _target_url(args) -> str:
+    return test_database_url() if getattr(args, "test", False) else database_url()
+
+
+def cmd_db_up(args) -> int:
+    """Start the local cluster (unless DATABASE_URL is set) and create the database."""
+    from db import cluster
+
+    if not os.environ.get("DATABASE_URL"):
+        cluster.start()
+    cluster.ensure_database(_target_url(args))
+    print(f"database ready: {_target_url(args).split('@')[-1]}")
+    return 0
+
+
+def cmd_db_down(args) -> int:
+    from db import cluster
+
+    if os.environ.get("DATABASE_URL"):
+        print("DATABASE_URL is set: no local cluster to stop")
+        return 0
+    cluster.stop()
+    print("local PostgreSQL stopped")
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    from db.migrate import upgrade
+
+    upgrade(_target_url(args))
+    print("migrations at head")
+    return 0
+
+
+COMMANDS = {}
+
+
+def register(name, fn, help_, configure=None):
+    COMMANDS[name] = (fn, help_, configure)
+
+
+def _add_test_flag(p):
+    p.add_argument("--test", action="store_true", help="act on the test database")
+
+
+register("db-up", cmd_db_up, "start the local PostGIS (or use DATABASE_URL) and create the database", _add_test_flag)
+register("db-down", cmd_db_down, "stop the local PostgreSQL cluster")
+register("migrate", cmd_migrate, "run database migrations to head", _add_test_flag)
+
+
+def _load_extra_commands() -> None:
+    # Commands that live with their component register themselves here.
+    import importlib
+
+    for mod in ("gis.cli", "dispatch.cli", "sample_data.cli", "bench.cli", "dispatch.auth_cli"):
+        try:
+            importlib.import_module(mod).register_commands(register)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    _load_extra_commands()
+    parser = argparse.ArgumentParser(prog="manage.py", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (fn, help_, configure) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        if configure:
+            configure(p)
+        p.set_defaults(func=fn)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (ValueError, RuntimeError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what the project needs and is missing: Debian packages (PostgreSQL 15 + PostGIS 3,
+# and for tests Chromium), then the virtual environment from requirements.txt.
+# Usage: scripts/bootstrap.sh [run|test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-run}"
+
+need_pkgs=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  have_pkg postgresql-15 || need_pkgs+=(postgresql-15)
+  have_pkg postgresql-15-postgis-3 || need_pkgs+=(postgresql-15-postgis-3)
+fi
+if [ "$mode" = test ]; then
+  have_pkg chromium || need_pkgs+=(chromium)
+fi
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
+
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "Missing packages: ${need_pkgs[*]}." >&2
+    echo "Install them (Debian: apt-get install ${need_pkgs[*]}) or run as root on Debian 12," >&2
+    echo "or set DATABASE_URL to an existing PostGIS 3 server." >&2
+    exit 2
+  fi
+  echo ">> installing Debian packages: ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+stamp=.venv/.requirements.sha
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo ">> creating virtual environment .venv from requirements.txt"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -r requirements.txt
+  echo "$want" > "$stamp"
+fi
