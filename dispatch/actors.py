@@ -1,0 +1,42 @@
+"""Who is acting: a person with a role and the unit they belong to.
+
+Every service call takes an ``Actor``; the service (not the UI) decides what the actor may do.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+ROLES = ("grid_worker", "department_staff", "dispatcher", "command_staff", "planner", "admin")
+
+
+@dataclass(frozen=True)
+class Actor:
+    person_id: int
+    username: str
+    full_name: str
+    role: str
+    unit_level: str  # community | subdistrict | district | department
+    community_id: int | None = None
+    subdistrict_id: int | None = None
+    department_id: int | None = None
+
+
+class UnknownActor(LookupError):
+    pass
+
+
+def load_actor(conn: Connection, person_id: int) -> Actor:
+    """The active person ``person_id`` as an Actor; raises UnknownActor otherwise."""
+    row = conn.execute(text(
+        "SELECT p.id, p.username, p.full_name, p.role, p.unit_level, p.community_id, "
+        "COALESCE(p.subdistrict_id, c.subdistrict_id) AS subdistrict_id, p.department_id "
+        "FROM person p LEFT JOIN community c ON c.id = p.community_id "
+        "WHERE p.id = :i AND p.active"), {"i": person_id}).one_or_none()
+    if row is None:
+        raise UnknownActor(f"no active person with id {person_id}")
+    return Actor(person_id=row.id, username=row.username, full_name=row.full_name, role=row.role,
+                 unit_level=row.unit_level, community_id=row.community_id,
+                 subdistrict_id=row.subdistrict_id, department_id=row.department_id)
