@@ -15,6 +15,8 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 if [ "$mode" = test ]; then
   have_pkg chromium || need_pkgs+=(chromium)
+  # CJK glyphs for the headless browser tests' screenshots
+  have_pkg fonts-wqy-zenhei || need_pkgs+=(fonts-wqy-zenhei)
 fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
 
