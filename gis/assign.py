@@ -17,16 +17,22 @@ from sqlalchemy.engine import Connection
 
 # The fast orientation measured in TECH-NOTES: polygons as the outer loop of the join, the GiST
 # index on the points as the inner one, so each prepared polygon is reused for its points.
+# The current grids with their codes and parents are joined first (a 1,035-row subquery), and the
+# point test is ST_Intersects: for a point, intersects and covers are the same predicate (inside or
+# on the boundary: PostGIS runs the same point-in-polygon test for both), but with ST_Covers the
+# planner turns the join round (points outer, ~2x slower at 1M points, bench/join.py).
 # DISTINCT ON … ORDER BY code applies the lowest-code tie-break for shared edges/vertices.
 BULK_ASSIGN_SQL = """
-SELECT DISTINCT ON (p.{id_col}) p.{id_col} AS point_id, gv.id AS grid_version_id,
-       g.id AS grid_id, g.code AS grid_code, g.community_id, c.subdistrict_id
-FROM grid_version gv
-JOIN unit_grid g ON g.id = gv.grid_id
-JOIN community c ON c.id = g.community_id
-JOIN {points} p ON ST_Covers(gv.geom, p.{geom_col})
-WHERE gv.valid_to IS NULL
-ORDER BY p.{id_col}, g.code
+SELECT DISTINCT ON (p.{id_col}) p.{id_col} AS point_id, gg.grid_version_id, gg.grid_id, gg.grid_code,
+       gg.community_id, gg.subdistrict_id
+FROM (SELECT gv.id AS grid_version_id, gv.geom, g.id AS grid_id, g.code AS grid_code,
+             g.community_id, c.subdistrict_id
+      FROM grid_version gv
+      JOIN unit_grid g ON g.id = gv.grid_id
+      JOIN community c ON c.id = g.community_id
+      WHERE gv.valid_to IS NULL) gg
+JOIN {points} p ON ST_Intersects(gg.geom, p.{geom_col})
+ORDER BY p.{id_col}, gg.grid_code
 """
 
 _IDENT = set("abcdefghijklmnopqrstuvwxyz0123456789_.")

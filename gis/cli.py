@@ -1,0 +1,151 @@
+"""Grid commands for ``manage.py``: import-grids, export-grids, assign.
+
+    python manage.py import-grids FILE [--crs CRS] [--layer NAME]
+    python manage.py export-grids --out FILE.geojson [--district CODE]
+    python manage.py assign --in FILE.csv [--crs CRS]
+
+Each takes ``--test`` to act on the test database.
+"""
+from __future__ import annotations
+
+import csv
+import sys
+from typing import IO, Iterable
+
+from gis.crs import CoordinateError, to_wgs84
+
+
+def _engine(args):
+    from db.config import database_url, test_database_url
+    from db.engine import get_engine
+
+    return get_engine(test_database_url() if args.test else database_url())
+
+
+# --- import-grids -------------------------------------------------------------------------------
+
+def cmd_import_grids(args) -> int:
+    from gis.io import GridImportError, import_grids
+
+    try:
+        with _engine(args).begin() as conn:
+            res = import_grids(conn, args.file, crs=args.crs, layer=args.layer)
+    except GridImportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"imported {res.features} grid(s) from {args.file}: {res.created} new, {res.redrawn} redrawn "
+          f"(previous versions closed, history kept), {res.renamed} renamed; boundary change #{res.change_id}")
+    print(f"open cases moved to another grid: {res.cases_moved}")
+    for w in res.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
+# --- export-grids -------------------------------------------------------------------------------
+
+def cmd_export_grids(args) -> int:
+    from gis.io import export_grids
+
+    with _engine(args).connect() as conn:
+        n = export_grids(conn, args.out, district_code=args.district)
+    print(f"wrote {n} current unit grid(s) to {args.out} (GeoJSON, WGS-84)")
+    return 0
+
+
+# --- assign -------------------------------------------------------------------------------------
+
+def assign_csv(conn, lines: Iterable[str], out: IO[str], err: IO[str], *, default_crs: str = "WGS84") -> int:
+    """Read ``id,lon,lat[,crs]`` CSV lines, write ``id,grid_code`` CSV by the database's rule.
+
+    Bad rows are reported on ``err`` with their line number and left out of ``out``; returns 0
+    if every row was good, 1 otherwise.
+    """
+    from gis.assign import grids_at_points
+
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        print("error: the CSV is empty; expected a header id,lon,lat[,crs]", file=err)
+        return 1
+    cols = [h.strip().lower().lstrip("\ufeff") for h in header]
+    missing = [c for c in ("id", "lon", "lat") if c not in cols]
+    if missing:
+        print(f"error: line 1: the header needs columns id,lon,lat (optional crs); missing {', '.join(missing)} "
+              f"in {','.join(header)}", file=err)
+        return 1
+    i_id, i_lon, i_lat = cols.index("id"), cols.index("lon"), cols.index("lat")
+    i_crs = cols.index("crs") if "crs" in cols else None
+    points, order, seen, bad = [], [], {}, 0
+    for row in reader:
+        line = reader.line_num
+        if not row or all(not c.strip() for c in row):
+            continue
+        problem = None
+        if len(row) < len(cols):
+            problem = f"expected {len(cols)} columns, found {len(row)}"
+        else:
+            pid = row[i_id].strip()
+            crs = (row[i_crs].strip() if i_crs is not None else "") or default_crs
+            if not pid:
+                problem = "empty id"
+            elif pid in seen:
+                problem = f"id {pid!r} already used on line {seen[pid]}"
+            else:
+                try:
+                    lon, lat = to_wgs84(_number(row[i_lon], "lon"), _number(row[i_lat], "lat"), crs)
+                except CoordinateError as e:
+                    problem = str(e)
+        if problem:
+            print(f"line {line}: {problem}", file=err)
+            bad += 1
+            continue
+        seen[pid] = line
+        points.append((pid, lon, lat))
+        order.append(pid)
+    found = grids_at_points(conn, points) if points else {}
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["id", "grid_code"])
+    for pid in order:
+        w.writerow([pid, found.get(pid) or ""])
+    if bad:
+        print(f"{bad} bad row(s) left out; {len(order)} assigned", file=err)
+    return 1 if bad else 0
+
+
+def _number(value: str, what: str) -> float:
+    try:
+        return float(value.strip())
+    except ValueError:
+        raise CoordinateError(f"{what} {value!r} is not a number") from None
+
+
+def cmd_assign(args) -> int:
+    with open(args.infile, newline="", encoding="utf-8-sig") as f, _engine(args).begin() as conn:
+        return assign_csv(conn, f, sys.stdout, sys.stderr, default_crs=args.crs)
+
+
+def register_commands(register) -> None:
+    def test_flag(p):
+        p.add_argument("--test", action="store_true", help="act on the test database")
+
+    def conf_import(p):
+        p.add_argument("file", help="GeoJSON, GeoPackage or Shapefile with a 15-digit grid code and a name per feature")
+        p.add_argument("--crs", help="coordinate system of the file if it has none (or GeoJSON that is not WGS-84): "
+                                     "WGS84, GCJ02, BD09 or EPSG:<code>")
+        p.add_argument("--layer", help="layer to read from a file with several")
+        test_flag(p)
+
+    def conf_export(p):
+        p.add_argument("--out", required=True, help="output FILE.geojson")
+        p.add_argument("--district", help="only this district code")
+        test_flag(p)
+
+    def conf_assign(p):
+        p.add_argument("--in", dest="infile", required=True, help="CSV with columns id,lon,lat and optionally crs")
+        p.add_argument("--crs", default="WGS84", help="system of rows without a crs column (default WGS84)")
+        test_flag(p)
+
+    register("import-grids", cmd_import_grids,
+             "import unit grids from a GeoJSON/GeoPackage/Shapefile (all or nothing; redraws add versions)", conf_import)
+    register("export-grids", cmd_export_grids, "export the current unit grids as GeoJSON (WGS-84)", conf_export)
+    register("assign", cmd_assign, "print id,grid_code for the points of a CSV by the database's rule", conf_assign)

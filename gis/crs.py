@@ -1,0 +1,171 @@
+"""Coordinate systems at the edge (坐标系): everything is stored in WGS-84 (EPSG:4326).
+
+Phones report WGS-84 GPS; Chinese web maps (AMap, Tencent) give GCJ-02 and Baidu gives BD-09,
+which are obfuscated systems defined only inside China (converted with ``prcoords``; the inverse
+is iterative, sub-metre); anything else is an EPSG code handled by pyproj. A report must say which
+system it is in: an unknown name, a point given latitude first, or coordinates out of range are
+refused with a message that says so — never guessed, never silently fixed.
+
+>>> to_wgs84(122.07, 41.12, "WGS84")
+(122.07, 41.12)
+>>> lon, lat = to_wgs84(122.0761, 41.1213, "GCJ02")
+>>> round(lon, 4), round(lat, 4)
+(122.0706, 41.1192)
+"""
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+
+import numpy as np
+import prcoords
+
+WGS84, GCJ02, BD09 = "WGS84", "GCJ02", "BD09"
+
+_ALIASES = {
+    "WGS84": WGS84, "WGS-84": WGS84, "EPSG:4326": WGS84, "4326": WGS84, "GPS": WGS84,
+    "GCJ02": GCJ02, "GCJ-02": GCJ02, "GCJ": GCJ02,
+    "BD09": BD09, "BD-09": BD09, "BD09LL": BD09, "BAIDU": BD09,
+}
+_EPSG = re.compile(r"^EPSG:(\d{4,6})$")
+
+
+class CoordinateError(ValueError):
+    """A coordinate that cannot be taken: unknown system, swapped or out of range."""
+
+
+def canonical(crs: str) -> str:
+    """The canonical name of a coordinate system: 'WGS84', 'GCJ02', 'BD09' or 'EPSG:n'.
+
+    Raises CoordinateError naming the system if it is not known.
+    """
+    if not isinstance(crs, str) or not crs.strip():
+        raise CoordinateError(f"no coordinate system given ({crs!r}); say WGS84, GCJ02, BD09 or EPSG:<code>")
+    key = crs.strip().upper().replace(" ", "")
+    if key in _ALIASES:
+        return _ALIASES[key]
+    if key.isdigit():
+        key = "EPSG:" + key
+    m = _EPSG.match(key)
+    if m:
+        if m.group(1) == "4326":
+            return WGS84
+        _transformer(key)  # raises for a code pyproj does not know
+        return key
+    raise CoordinateError(f"unknown coordinate system {crs!r}; use WGS84, GCJ02, BD09 or EPSG:<code>")
+
+
+@lru_cache(maxsize=32)
+def _transformer(code: str):
+    from pyproj import CRS, Transformer
+    from pyproj.exceptions import CRSError
+
+    try:
+        src = CRS.from_user_input(code)
+    except CRSError:
+        raise CoordinateError(f"unknown coordinate system {code!r}: pyproj has no such EPSG code") from None
+    return src, Transformer.from_crs(src, "EPSG:4326", always_xy=True)
+
+
+def is_geographic(crs: str) -> bool:
+    """True for a longitude/latitude system (WGS84, GCJ02, BD09, geographic EPSG codes)."""
+    c = canonical(crs)
+    return c in (WGS84, GCJ02, BD09) or _transformer(c)[0].is_geographic
+
+
+def _in_china(lon: float, lat: float) -> bool:
+    return prcoords.sanity_in_china_p(prcoords.Coords(lat, lon))
+
+
+def _check_lonlat(x: float, y: float, crs: str) -> None:
+    """Refuse swapped or out-of-range longitude/latitude input."""
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise CoordinateError(f"coordinates ({x}, {y}) in {crs} are not finite numbers")
+    ok = -180 <= x <= 180 and -90 <= y <= 90
+    if crs in (GCJ02, BD09):
+        if _in_china(x, y):
+            return
+        if _in_china(y, x):
+            raise CoordinateError(
+                f"({x}, {y}) looks like latitude, longitude in swapped order: give longitude first "
+                f"(x = lon, y = lat), i.e. ({y}, {x}) in {crs}")
+        raise CoordinateError(
+            f"({x}, {y}) in {crs} is outside China: {crs} is only defined inside China "
+            "(lon 72.004–137.8347, lat 0.8293–55.8271)")
+    if ok:
+        return
+    if -90 <= x <= 90 and -180 <= y <= 180:
+        raise CoordinateError(
+            f"({x}, {y}) looks like latitude, longitude in swapped order: give longitude first "
+            f"(x = lon, y = lat), i.e. ({y}, {x}) in {crs}")
+    raise CoordinateError(f"({x}, {y}) is out of range for {crs}: longitude must be in [-180, 180], "
+                          "latitude in [-90, 90]")
+
+
+def to_wgs84(x: float, y: float, crs: str) -> tuple[float, float]:
+    """(lon, lat) in WGS-84 of the point (x, y) given in ``crs``.
+
+    Geographic systems take x = longitude, y = latitude. Raises CoordinateError (a ValueError)
+    for an unknown system, a point given latitude first, coordinates out of range, or a GCJ-02 /
+    BD-09 point outside China.
+    """
+    try:
+        x, y = float(x), float(y)
+    except (TypeError, ValueError):
+        raise CoordinateError(f"coordinates ({x!r}, {y!r}) are not numbers") from None
+    c = canonical(crs)
+    if c == WGS84:
+        _check_lonlat(x, y, c)
+        return x, y
+    if c == GCJ02:
+        _check_lonlat(x, y, c)
+        p = prcoords.gcj_wgs_bored(prcoords.Coords(y, x))
+        return p.lon, p.lat
+    if c == BD09:
+        _check_lonlat(x, y, c)
+        p = prcoords.bd_wgs_bored(prcoords.Coords(y, x))
+        return p.lon, p.lat
+    src, tr = _transformer(c)
+    if src.is_geographic:
+        _check_lonlat(x, y, c)
+    elif not (math.isfinite(x) and math.isfinite(y)):
+        raise CoordinateError(f"coordinates ({x}, {y}) in {c} are not finite numbers")
+    lon, lat = tr.transform(x, y, errcheck=False)
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise CoordinateError(f"({x}, {y}) in {c} is outside the area where {c} can be converted to WGS-84")
+    return float(lon), float(lat)
+
+
+def from_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """(x, y) in ``crs`` of a WGS-84 point: what a client in that system would send (for tests
+    and sample data)."""
+    c = canonical(crs)
+    _check_lonlat(float(lon), float(lat), WGS84)
+    if c == WGS84:
+        return float(lon), float(lat)
+    if c in (GCJ02, BD09):
+        if not _in_china(lon, lat):
+            raise CoordinateError(f"({lon}, {lat}) is outside China, where {c} is not defined")
+        p = (prcoords.wgs_gcj if c == GCJ02 else prcoords.wgs_bd)(prcoords.Coords(lat, lon))
+        return p.lon, p.lat
+    src, tr = _transformer(c)
+    x, y = tr.transform(lon, lat, direction="INVERSE")
+    return float(x), float(y)
+
+
+def to_wgs84_many(xs, ys, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised :func:`to_wgs84` for arrays in one system; the first bad point raises."""
+    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+    c = canonical(crs)
+    if c in (WGS84, GCJ02, BD09) or _transformer(c)[0].is_geographic:
+        pts = [to_wgs84(x, y, c) for x, y in zip(xs.tolist(), ys.tolist())]
+        return np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float)
+    _, tr = _transformer(c)
+    lon, lat = tr.transform(xs, ys, errcheck=False)
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    bad = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise CoordinateError(f"({xs[k]}, {ys[k]}) in {c} is outside the area where {c} can be converted to WGS-84")
+    return lon, lat

@@ -1,0 +1,1 @@
+"""The synthetic sample district: generator (no database), loader and ``load-sample`` command."""

@@ -1,0 +1,70 @@
+"""``python manage.py load-sample [--cases N] [--seed S] [--until ISO] [--if-empty] [--test]``."""
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+
+from sample_data.generate import DEFAULT_SEED
+from sample_data.load import DEFAULT_CASES
+
+
+def cmd_load_sample(args) -> int:
+    from db.config import database_url, test_database_url
+    from db.engine import get_engine
+    from sample_data.load import SampleDataPresent, load_sample, sample_loaded
+
+    url = test_database_url() if args.test else database_url()
+    until = _parse_until(args.until)
+    engine = get_engine(url)
+    t0 = time.perf_counter()
+    with engine.connect() as conn:
+        if sample_loaded(conn):
+            if args.if_empty:
+                print("sample data already loaded: nothing to do")
+                return 0
+            print("error: the sample district 211103 兴隆台区 is already loaded; load-sample never duplicates "
+                  "or wipes data (use --if-empty to make this a no-op)", file=sys.stderr)
+            return 1
+    try:
+        with engine.begin() as conn:
+            counts = load_sample(conn, cases=args.cases, seed=args.seed, until=until)
+    except SampleDataPresent as e:  # another loader won the race
+        if args.if_empty:
+            print("sample data already loaded: nothing to do")
+            return 0
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    history = counts.pop("history")
+    timings = {k: v for k, v in counts.items() if k.startswith("seconds_")}
+    print("sample district loaded: " + ", ".join(f"{k}={v}" for k, v in counts.items() if k not in timings))
+    if isinstance(history, dict):
+        print("history: " + ", ".join(f"{k}={v}" for k, v in history.items()))
+    elif history:
+        print(f"history: {history}")
+    print("timings: " + ", ".join(f"{k[8:]}={v}s" for k, v in timings.items())
+          + f", total={time.perf_counter() - t0:.1f}s")
+    print("sample accounts and their password: docs/sample-data.md")
+    return 0
+
+
+def _parse_until(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"--until {value!r} is not an ISO date-time such as 2025-06-30T18:00+08:00") from None
+
+
+def _configure(p) -> None:
+    p.add_argument("--cases", type=int, default=DEFAULT_CASES, help=f"raw case reports to generate (default {DEFAULT_CASES})")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    p.add_argument("--until", help="end of the two-month history, ISO date-time (default now)")
+    p.add_argument("--if-empty", action="store_true", help="do nothing if the sample district is already loaded")
+    p.add_argument("--test", action="store_true", help="act on the test database")
+
+
+def register_commands(register) -> None:
+    register("load-sample", cmd_load_sample,
+             "load the synthetic sample district, accounts and case history (never duplicates or wipes)", _configure)
