@@ -6,6 +6,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from db.config import test_database_url
+from sample_data.generate import SampleDistrict, generate
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +38,20 @@ def db(conn):
         yield s
     finally:
         s.close()
+
+
+# The sample district, loaded once into the test database and committed (it stays for later
+# runs); every test still works inside its own rolled-back transaction on top of it.
+@pytest.fixture(scope="session")
+def sample_loaded(engine) -> SampleDistrict:
+    from sample_data.load import SampleDataPresent, load_sample, sample_loaded as present
+
+    with engine.connect() as conn:
+        loaded = present(conn)
+    if not loaded:
+        try:
+            with engine.begin() as conn:
+                load_sample(conn)
+        except SampleDataPresent:
+            pass  # loaded meanwhile by a parallel session
+    return generate()

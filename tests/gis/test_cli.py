@@ -16,7 +16,6 @@ from gis.assign import assign_in_memory
 from gis.cli import assign_csv
 from gis.crs import from_wgs84
 from tests.factories import report
-from tests.sample_data.conftest import sample_loaded  # noqa: F401  (the session fixture)
 
 
 def boundary_points(d, every: int = 5):
@@ -46,7 +45,7 @@ def run_assign(conn, rows, header="id,lon,lat"):
     return rc, result, err.getvalue()
 
 
-def test_assign_agrees_with_the_trigger_on_shared_edges_and_vertices(conn, sample_loaded):  # noqa: F811
+def test_assign_agrees_with_the_trigger_on_shared_edges_and_vertices(conn, sample_loaded):
     pts = [(i, repr(x), repr(y)) for i, x, y in boundary_points(sample_loaded)]
     assert len(pts) > 500
     rc, by_cli, err = run_assign(conn, pts)
@@ -63,7 +62,7 @@ def test_assign_agrees_with_the_trigger_on_shared_edges_and_vertices(conn, sampl
         assert by_cli[i] == covering
 
 
-def test_in_memory_path_agrees_on_the_sample_boundaries(conn, sample_loaded):  # noqa: F811
+def test_in_memory_path_agrees_on_the_sample_boundaries(conn, sample_loaded):
     pts = boundary_points(sample_loaded, every=7)
     grids = gpd.GeoDataFrame({"code": [g.code for g in sample_loaded.grids]},
                              geometry=[g.geom for g in sample_loaded.grids], crs=4326)
@@ -73,7 +72,7 @@ def test_in_memory_path_agrees_on_the_sample_boundaries(conn, sample_loaded):  #
     assert mem == by_cli
 
 
-def test_assign_takes_a_crs_column(conn, sample_loaded):  # noqa: F811
+def test_assign_takes_a_crs_column(conn, sample_loaded):
     g = sample_loaded.grids[100]
     c = g.geom.representative_point()
     gx, gy = from_wgs84(c.x, c.y, "GCJ02")
@@ -82,7 +81,7 @@ def test_assign_takes_a_crs_column(conn, sample_loaded):  # noqa: F811
     assert rc == 0 and got == {"a": g.code, "b": g.code, "c": g.code}
 
 
-def test_bad_rows_are_reported_with_their_line_numbers(conn, sample_loaded):  # noqa: F811
+def test_bad_rows_are_reported_with_their_line_numbers(conn, sample_loaded):
     c = sample_loaded.grids[0].geom.representative_point()
     rows = [("ok", c.x, c.y, ""), ("swapped", c.y, c.x, ""), ("nan", "abc", c.y, ""), ("", c.x, c.y, ""),
             ("ok", c.x, c.y, ""), ("sys", c.x, c.y, "XIAN80"), ("far", 200, 10, "")]
@@ -103,7 +102,7 @@ def test_a_header_without_the_needed_columns_is_refused(conn):
     assert rc == 1 and got == {} and "needs columns id,lon,lat" in err
 
 
-def test_manage_py_commands_end_to_end(sample_loaded, tmp_path, capsys):  # noqa: F811
+def test_manage_py_commands_end_to_end(sample_loaded, tmp_path, capsys):
     """Through manage.py against the test database; the import is refused, so nothing changes."""
     out = tmp_path / "grids.geojson"
     assert manage.main(["export-grids", "--test", "--out", str(out), "--district", "211103"]) == 0

@@ -12,7 +12,6 @@ from sqlalchemy import text
 from gis.crs import from_wgs84
 from gis.io import GridImportError, export_grids, import_grids
 from tests.factories import report
-from tests.sample_data.conftest import sample_loaded  # noqa: F401  (the session fixture)
 
 SNAPSHOT = """
 SELECT (SELECT count(*) FROM grid_version), (SELECT max(id) FROM grid_version),
@@ -36,7 +35,7 @@ def write_geojson(path, features):
 
 
 @pytest.fixture
-def exported(conn, sample_loaded, tmp_path):  # noqa: F811
+def exported(conn, sample_loaded, tmp_path):
     path = tmp_path / "grids.geojson"
     n = export_grids(conn, path, district_code="211103")
     assert n == 1035
@@ -147,7 +146,7 @@ def test_a_multipolygon_of_several_parts_is_refused(conn, exported, tmp_path):
         import_grids(conn, write_geojson(tmp_path / "multi.geojson", [feature({"code": a["code"], "name": "x"}, two)]))
 
 
-def test_missing_columns_are_reported_for_the_file(conn, sample_loaded, tmp_path):  # noqa: F811
+def test_missing_columns_are_reported_for_the_file(conn, sample_loaded, tmp_path):
     path = write_geojson(tmp_path / "nocode.geojson", [feature({"名字": "x"}, Point(121, 40).buffer(0.01))])
     with pytest.raises(GridImportError) as e:
         import_grids(conn, path)
