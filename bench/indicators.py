@@ -1,0 +1,165 @@
+"""``bench indicators``: the indicator table for one month by subdistrict vs a plain count(*).
+
+    python manage.py bench indicators [--cases 1000000] [--month 2026-10] [--repeat 5] [--rebuild]
+
+Data lives in its own database, ``gridgov_bench_indicators`` on the app's server (tests, the app
+and the other benchmarks are untouched). On first use (or with ``--rebuild``, or when it holds
+a different number of cases) the database is dropped, recreated, migrated and given the sample
+district with ``--cases`` reports over the 61 days before now, played forward by
+``dispatch.simulate.play_history`` — the same path as ``manage.py load-sample --cases N``. At
+1,000,000 cases that takes several minutes; later runs reuse the data. Then ``VACUUM ANALYZE``.
+
+Measured in the same session, best of ``--repeat`` runs each:
+- ``SELECT count(*) FROM cases`` as PostgreSQL plans it (after VACUUM: an index-only scan);
+- ``dispatch.indicators.indicators(conn, start, end, by='subdistrict')`` for the month (default:
+  the last whole calendar month in the data), Python included.
+Also printed once for information: the same table computed straight from the event log
+(``exact=True``). Last line: ``indicators_ratio=X`` = indicators time / count(*) time
+(target ≤ 3).
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+BENCH_DB = "gridgov_bench_indicators"
+
+
+def bench_url() -> str:
+    from db.config import database_url
+
+    return make_url(database_url()).set(database=BENCH_DB).render_as_string(hide_password=False)
+
+
+def configure(p) -> None:
+    p.add_argument("--cases", type=int, default=1_000_000, help="cases in the benchmark history (default 1,000,000)")
+    p.add_argument("--month", help="YYYY-MM to evaluate (default: the last whole month in the data)")
+    p.add_argument("--repeat", type=int, default=5, help="runs of each query; the best counts (default 5)")
+    p.add_argument("--rebuild", action="store_true", help="drop and reload the benchmark database")
+    p.add_argument("--seed", type=int, default=None, help="seed of the sample generator")
+    p.add_argument("--skip-exact", action="store_true", help="do not time the event-log computation")
+
+
+def _provision(url: str, cases: int, rebuild: bool, seed: int | None) -> None:
+    import os
+
+    from db import cluster
+    from db.migrate import upgrade
+
+    if not os.environ.get("DATABASE_URL"):
+        cluster.start()
+    u = make_url(url)
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        exists = c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": BENCH_DB}).scalar()
+    have = None
+    if exists and not rebuild:
+        eng = create_engine(url)
+        try:
+            with eng.connect() as c:
+                have = c.execute(text("SELECT count(*) FROM cases")).scalar()
+        except Exception:  # noqa: BLE001 - an unmigrated or broken database is rebuilt
+            have = None
+        eng.dispose()
+    if have == cases:
+        upgrade(url)
+        admin.dispose()
+        return
+    print(f"building {BENCH_DB} with {cases:,} cases (several minutes at 1,000,000) ...", flush=True)
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
+    admin.dispose()
+    cluster.ensure_database(url)
+    upgrade(url)
+    from sample_data.load import load_sample
+
+    eng = create_engine(url, connect_args={"options": "-c timezone=Asia/Shanghai -c work_mem=256MB"})
+    t = time.perf_counter()
+    with eng.begin() as c:
+        kw = {"seed": seed} if seed is not None else {}
+        out = load_sample(c, cases=cases, **kw)
+    hist = out.get("history") or {}
+    print(f"loaded in {time.perf_counter() - t:.0f} s (history {hist.get('seconds', '?')} s, "
+          f"{hist.get('events', '?'):,} events)" if isinstance(hist, dict) else f"loaded: {hist}", flush=True)
+    eng.dispose()
+    auto = create_engine(url, isolation_level="AUTOCOMMIT")
+    with auto.connect() as c:
+        c.execute(text("VACUUM ANALYZE"))
+    auto.dispose()
+
+
+def _best(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def _same(a: list[dict], b: list[dict]) -> bool:
+    """Equal tables, floats up to rounding (sums of working hours add up in another order)."""
+    import math
+
+    return len(a) == len(b) and all(
+        x.keys() == y.keys() and all(
+            math.isclose(x[k], y[k], rel_tol=1e-9) if isinstance(x[k], float) and isinstance(y[k], float) else x[k] == y[k]
+            for k in x) for x, y in zip(a, b))
+
+
+def main(args) -> int:
+    from dispatch.indicators import indicators
+
+    if args.cases < 1:
+        raise ValueError("--cases must be at least 1")
+    url = bench_url()
+    _provision(url, args.cases, args.rebuild, args.seed)
+    eng = create_engine(url, connect_args={"options": "-c timezone=Asia/Shanghai"})
+    with eng.connect() as c:
+        if args.month:
+            start = datetime.strptime(args.month, "%Y-%m").date()
+        else:
+            last = c.execute(text("SELECT local_day(max(reported_at)) FROM cases")).scalar_one()
+            start = (last.replace(day=1) - timedelta(days=1)).replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1)
+        n = c.execute(text("SELECT count(*) FROM cases")).scalar_one()
+        plan = next((r.strip().removeprefix("->").strip().split("  (")[0]
+                     for r in c.execute(text("EXPLAIN SELECT count(*) FROM cases")).scalars() if "Scan" in r), "?")
+        c.rollback()
+
+        def count():
+            c.execute(text("SELECT count(*) FROM cases")).scalar_one()
+            c.rollback()
+
+        def table():
+            indicators(c, start=start, end=end, by="subdistrict")
+            c.rollback()
+
+        count(), table()  # warm the caches alike
+        t_count = _best(count, args.repeat)
+        t_ind = _best(table, args.repeat)
+        rows = indicators(c, start=start, end=end, by="subdistrict", total=True)
+        c.rollback()
+        t_exact = None
+        if not args.skip_exact:
+            t = time.perf_counter()
+            exact = indicators(c, start=start, end=end, by="subdistrict", total=True, exact=True)
+            t_exact = time.perf_counter() - t
+            c.rollback()
+            if not _same(exact, rows):
+                print("WARNING: the roll-up and the event log disagree", flush=True)
+    eng.dispose()
+    tot = rows[-1]
+    print(f"cases={n}")
+    print(f"month={start:%Y-%m}  registered={tot['registered']} closed={tot['closed']} "
+          f"closure_rate={tot['closure_rate']:.3f} on_time_rate={tot['on_time_rate']:.3f}")
+    print(f"count_plan={plan}")
+    print(f"count_ms={t_count * 1000:.1f}")
+    if t_exact is not None:
+        print(f"indicators_exact_ms={t_exact * 1000:.0f}  (same table straight from case_event, for information)")
+    print(f"indicators_ms={t_ind * 1000:.1f}")
+    print(f"indicators_ratio={t_ind / t_count:.2f}")
+    return 0

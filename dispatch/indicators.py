@@ -1,0 +1,459 @@
+"""Indicators (考核) for any period and area, department or person, computed from the event log.
+
+``indicators(conn, *, start, end, by='subdistrict', ...)`` → one row (dict) per subdistrict /
+community / grid / department / person, plus a total row if asked. Periods are whole local days
+(Asia/Shanghai), ``start`` inclusive, ``end`` exclusive; ``end`` after today means "as of now".
+
+Formulas (DOMAIN.md; "postponed" = a postponement was approved before the instant in question):
+
+- registered (立案数): cases registered in the period (a case resolved on the spot counts as
+  registered when it is resolved).
+- closed (结案数): cases closed in the period (verified by the owning unit, closed by it directly,
+  or resolved on the spot).
+- due (应结案数) = closed in the period and never postponed + open at the end of the period,
+  past their deadline and never postponed. Postponed cases leave the denominator.
+- closure rate (结案率) = closed-and-never-postponed / due.
+- on-time closure rate (按期结案率) = closed-and-never-postponed by their deadline (no deadline
+  counts as on time) / due.
+- rework rate (返工率) = failed verifications / verifications, in the period.
+- average disposal time (平均处置时长) = mean working hours from the (last) dispatch to closure,
+  or from the report for cases closed without dispatch, over cases closed in the period.
+- self-handled share (自行处置率) = cases closed at grid, community or subdistrict level / closed
+  (the rest were reported up to the district); ``on_spot`` counts grid workers' on-the-spot
+  resolutions among them.
+- open (在办) and overdue (超期) as they stood at the end of the period (now, for a period not
+  yet over). Overdue has one definition: open and past the deadline in force (dispatch/queries.py).
+
+Groups: areas by the grid a case was in when each event happened (a boundary change moves a
+case's later events, not its past); department = the lead department after the event (none: not
+yet dispatched); person = the handler (the department staff who accepted the case, the grid
+worker who resolved it, the dispatcher who closed it) or, for flows before anyone handles the
+case, the actor (the reporter for reports, the dispatcher for registrations).
+
+How: every event contributes deltas defined once in SQL (``case_event_deltas``, migration
+0002). A trigger on ``case_event`` sums them per day into ``case_stat_day``, so any past period
+is the sum of its days (fast: the table is small) and is recomputed exactly as it stood, since
+the log is append-only. With a filter the roll-up cannot answer (category, level, channel, a
+department within areas…), or with ``exact=True``, the same deltas are computed straight from
+``case_event``. ``rebuild_stats`` recomputes the roll-up from the log.
+
+Also: ``trend`` (daily / weekly / monthly), ``ageing`` of open cases, ``category_breakdown``,
+``kpis`` for the wall's tiles, ``INDICATOR_LABELS``.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Iterable
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from dispatch.calendar import TZ
+from dispatch.queries import at_risk_sql, overdue_sql
+
+COUNTERS = ("reported", "registered", "closed", "closed_np", "closed_on_time", "closed_lower", "closed_on_spot",
+            "disposal_wh", "verified", "reworked", "open", "overdue", "overdue_np")
+FLOWS = COUNTERS[:10]
+STATES = COUNTERS[10:]
+BY = ("subdistrict", "community", "grid", "department", "person")
+_DIM = {"subdistrict": "grid", "community": "grid", "grid": "grid", "department": "department", "person": "person"}
+_KEY = {"grid": "grid_id", "department": "department_id", "person": "person_id"}
+
+INDICATOR_LABELS: dict[str, dict[str, str]] = {
+    "registered": {"zh": "立案数", "en": "Registered"},
+    "closed": {"zh": "结案数", "en": "Closed"},
+    "due": {"zh": "应结案数", "en": "Due for closure"},
+    "closure_rate": {"zh": "结案率", "en": "Closure rate"},
+    "on_time_rate": {"zh": "按期结案率", "en": "On-time closure rate"},
+    "rework_rate": {"zh": "返工率", "en": "Rework rate"},
+    "avg_disposal_wh": {"zh": "平均处置时长(工作小时)", "en": "Avg disposal (working h)"},
+    "self_handled_share": {"zh": "自行处置率", "en": "Self-handled share"},
+    "on_spot": {"zh": "现场处置数", "en": "Resolved on the spot"},
+    "open": {"zh": "在办数", "en": "Open"},
+    "overdue": {"zh": "超期数", "en": "Overdue"},
+    "reported": {"zh": "上报数", "en": "Reported"},
+    "verified": {"zh": "核查数", "en": "Verified"},
+    "reworked": {"zh": "返工数", "en": "Reworked"},
+    "closed_on_time": {"zh": "按期结案数", "en": "Closed on time"},
+}
+TABLE_COLUMNS = ("registered", "closed", "due", "closure_rate", "on_time_rate", "rework_rate", "avg_disposal_wh",
+                 "self_handled_share", "on_spot", "open", "overdue")
+
+
+# --- periods ------------------------------------------------------------------------------------
+
+def _day(x, what: str) -> date:
+    if isinstance(x, datetime):
+        local = x.astimezone(TZ) if x.tzinfo else x
+        if (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0):
+            raise ValueError(f"{what} {x} is not a local midnight: indicators count whole days (Asia/Shanghai)")
+        return local.date()
+    if isinstance(x, date):
+        return x
+    return date.fromisoformat(str(x))
+
+
+def _clock(conn: Connection) -> tuple[datetime, date]:
+    now, today = conn.execute(text("SELECT now(), local_day(now())")).one()
+    return now, today
+
+
+# --- sources of deltas -----------------------------------------------------------------------------
+
+EVENT_DELTAS_SQL = """
+    SELECT x.case_id, d.*
+    FROM (
+        SELECT e.case_id, e.at, e.action, e.actor_id, e.to_status, e.to_level, e.grid_id, e.department_id, e.handler_id,
+               e.due_at, e.postponed, e.disposal_wh,
+               lag(e.to_status) OVER w AS q_status, lag(e.grid_id) OVER w AS q_grid,
+               lag(e.department_id) OVER w AS q_department, lag(e.handler_id) OVER w AS q_handler,
+               lag(e.due_at) OVER w AS q_due, lag(e.postponed) OVER w AS q_postponed
+        FROM case_event e {case_filter}
+        WINDOW w AS (PARTITION BY e.case_id ORDER BY e.at, e.id)
+    ) x
+    CROSS JOIN LATERAL case_event_deltas(
+        x.at, x.action, x.actor_id, x.to_status, x.to_level, x.grid_id, x.department_id, x.handler_id, x.due_at,
+        x.postponed, x.disposal_wh, x.q_status, x.q_grid, x.q_department, x.q_handler, x.q_due, x.q_postponed) d
+"""
+
+
+def _exact_source(dim: str, case_filters: dict, delta_filters: dict) -> tuple[str, dict]:
+    """Deltas straight from the event log. With case filters only the matching cases that can
+    matter are read: a case reported after the period or ended (closed, rejected, merged) before
+    it adds nothing to the period's flows, and its open/overdue deltas cancel out before the
+    period ends."""
+    conds, params = [], {}
+    for col, val in case_filters.items():
+        conds.append(f"c.{col} = :cf_{col}")
+        params[f"cf_{col}"] = val
+    if conds:
+        conds += ["c.reported_at < CAST(:dmax AS date)::timestamp AT TIME ZONE 'Asia/Shanghai'",
+                  "COALESCE(c.closed_at, c.rejected_at, c.merged_at, 'infinity') >= "
+                  "CAST(:d0 AS date)::timestamp AT TIME ZONE 'Asia/Shanghai'"]
+    case_filter = ("JOIN cases c ON c.id = e.case_id WHERE " + " AND ".join(conds)) if conds else ""
+    dconds = [f"COALESCE(s.{col}, 0) = :df_{col}" for col in delta_filters]
+    params.update({f"df_{col}": val for col, val in delta_filters.items()})
+    sql = (f"SELECT s.day, COALESCE(s.{_KEY[dim]}, 0) AS key_id, {', '.join('s.' + c for c in COUNTERS)} "
+           f"FROM ({EVENT_DELTAS_SQL.format(case_filter=case_filter)}) s"
+           + (" WHERE " + " AND ".join(dconds) if dconds else ""))
+    return sql, params
+
+
+def _rollup_source(dim: str) -> tuple[str, dict]:
+    return f"SELECT day, key_id, {', '.join(COUNTERS)} FROM case_stat_day WHERE dim = :dim", {"dim": dim}
+
+
+def _sums(conn: Connection, src: str, params: dict, d0: date, d1: date, today: date) -> dict[int, dict]:
+    """{key_id: counters} for flows in [d0, d1) and states as they stood at the start of d1
+    (or now, if d1 is after today)."""
+    live = d1 > today
+    ds_open = today + timedelta(days=1) if live else d1
+    ds_over = today if live else d1
+    flows = ", ".join(f"COALESCE(sum({c}) FILTER (WHERE day >= :d0 AND day < :d1), 0) AS {c}" for c in FLOWS)
+    sql = (f"SELECT key_id, {flows}, COALESCE(sum(open) FILTER (WHERE day < :ds_open), 0) AS open, "
+           f"COALESCE(sum(overdue) FILTER (WHERE day < :ds_over), 0) AS overdue, "
+           f"COALESCE(sum(overdue_np) FILTER (WHERE day < :ds_over), 0) AS overdue_np "
+           f"FROM ({src}) src WHERE day < :dmax GROUP BY key_id")
+    rows = conn.execute(text(sql), {**params, "d0": d0, "d1": d1, "ds_open": ds_open, "ds_over": ds_over,
+                                     "dmax": max(d1, ds_open)}).mappings()
+    return {r["key_id"]: dict(r) for r in rows}
+
+
+def _live_overdue_today(conn: Connection, dim: str, case_filters: dict, delta_filters: dict) -> dict[int, dict]:
+    """Open cases whose deadline passed earlier today: the part of "overdue now" the daily roll-up
+    cannot know yet (same definition: dispatch.queries.overdue_sql)."""
+    key = {"grid": "c.grid_id", "department": "c.department_id", "person": "c.handler_id"}[dim]
+    conds = [overdue_sql("c"), "c.due_at >= date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'"]
+    params = {}
+    for col, val in case_filters.items():
+        conds.append(f"c.{col} = :cf_{col}")
+        params[f"cf_{col}"] = val
+    for col, val in delta_filters.items():
+        conds.append(f"COALESCE({ {'grid_id': 'c.grid_id', 'department_id': 'c.department_id', 'person_id': 'c.handler_id'}[col] }, 0) = :df_{col}")
+        params[f"df_{col}"] = val
+    rows = conn.execute(text(
+        f"SELECT COALESCE({key}, 0) AS key_id, count(*) AS overdue, count(*) FILTER (WHERE c.postponed_at IS NULL) AS overdue_np "
+        f"FROM cases c WHERE {' AND '.join(conds)} GROUP BY 1"), params).mappings()
+    return {r["key_id"]: dict(r) for r in rows}
+
+
+# --- the table --------------------------------------------------------------------------------------
+
+def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdistrict_id: int | None = None,
+               community_id: int | None = None, department_id: int | None = None, person_id: int | None = None,
+               category_code: str | None = None, level: str | None = None, channel: str | None = None,
+               total: bool = False, exact: bool = False, as_frame: bool = False):
+    """The indicator table for [start, end) grouped ``by``; see the module docstring for formulas.
+
+    Rows carry the group's id, code and name, the counts and rates (0–1, None when the
+    denominator is 0). ``as_frame`` returns a pandas DataFrame.
+    """
+    if by not in BY:
+        raise ValueError(f"by must be one of {BY}, not {by!r}")
+    d0, d1 = _day(start, "start"), _day(end, "end")
+    if d1 <= d0:
+        raise ValueError(f"the period is empty: {d0} to {d1}")
+    dim = _DIM[by]
+    case_filters = {k: v for k, v in (("category_code", category_code), ("level", level), ("channel", channel)) if v is not None}
+    if dim != "grid":  # a department's or person's table within an area: the case's (current) area
+        case_filters.update({k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
+                             if v is not None})
+    delta_filters = {}
+    if department_id is not None and dim != "department":
+        delta_filters["department_id"] = department_id
+    if person_id is not None and dim != "person":
+        delta_filters["person_id"] = person_id
+    _, today = _clock(conn)
+    use_exact = exact or bool(case_filters) or bool(delta_filters)
+    src, params = _exact_source(dim, case_filters, delta_filters) if use_exact else _rollup_source(dim)
+    sums = _sums(conn, src, params, d0, d1, today)
+    if d1 > today:
+        for k, v in _live_overdue_today(conn, dim, case_filters, delta_filters).items():
+            row = sums.setdefault(k, {c: 0 for c in COUNTERS} | {"key_id": k})
+            row["overdue"] += v["overdue"]
+            row["overdue_np"] += v["overdue_np"]
+    if dim == "grid":
+        groups = _area_groups(conn, by, sums, subdistrict_id, community_id)
+    elif dim == "department":
+        groups = _labelled(conn, "department", sums, only=department_id)
+    else:
+        groups = _labelled(conn, "person", sums, only=person_id)
+    rows = [_finish(g) for g in groups]
+    if total:
+        rows.append(_finish({"id": None, "code": None, "name": "合计", "name_en": "Total",
+                             **{c: sum(g[c] for g in groups) for c in COUNTERS}}))
+    if as_frame:
+        import pandas as pd
+
+        return pd.DataFrame(rows)
+    return rows
+
+
+def _finish(g: dict) -> dict:
+    due = g["closed_np"] + g["overdue_np"]
+    ratio = lambda a, b: (a / b) if b else None  # noqa: E731
+    out = {k: g.get(k) for k in ("id", "code", "name", "name_en", "parent") if k in g}
+    out.update(
+        registered=int(g["registered"]), closed=int(g["closed"]), due=int(due),
+        closure_rate=ratio(g["closed_np"], due), on_time_rate=ratio(g["closed_on_time"], due),
+        rework_rate=ratio(g["reworked"], g["verified"]),
+        avg_disposal_wh=(g["disposal_wh"] / g["closed"]) if g["closed"] else None,
+        self_handled_share=ratio(g["closed_lower"], g["closed"]), on_spot=int(g["closed_on_spot"]),
+        open=int(g["open"]), overdue=int(g["overdue"]),
+        reported=int(g["reported"]), closed_np=int(g["closed_np"]), closed_on_time=int(g["closed_on_time"]),
+        verified=int(g["verified"]), reworked=int(g["reworked"]), closed_lower=int(g["closed_lower"]),
+        overdue_np=int(g["overdue_np"]),
+    )
+    return out
+
+
+def _zero() -> dict:
+    return {c: 0 for c in COUNTERS}
+
+
+def _add(acc: dict, row: dict) -> None:
+    for c in COUNTERS:
+        acc[c] += row.get(c) or 0
+
+
+def _area_groups(conn: Connection, by: str, sums: dict, subdistrict_id, community_id) -> list[dict]:
+    grids = conn.execute(text(
+        "SELECT g.id AS grid_id, g.code AS grid_code, g.name AS grid_name, c.id AS community_id, c.code AS community_code, "
+        "c.name AS community_name, c.name_en AS community_name_en, s.id AS subdistrict_id, s.code AS subdistrict_code, "
+        "s.name AS subdistrict_name, s.name_en AS subdistrict_name_en "
+        "FROM unit_grid g JOIN community c ON c.id = g.community_id JOIN subdistrict s ON s.id = c.subdistrict_id "
+        "ORDER BY g.code")).mappings().all()
+    groups: dict = {}
+    for g in grids:
+        if subdistrict_id is not None and g["subdistrict_id"] != subdistrict_id:
+            continue
+        if community_id is not None and g["community_id"] != community_id:
+            continue
+        if by == "grid":
+            key, meta = g["grid_id"], {"id": g["grid_id"], "code": g["grid_code"], "name": g["grid_name"],
+                                       "name_en": None, "parent": g["community_name"]}
+        elif by == "community":
+            key, meta = g["community_id"], {"id": g["community_id"], "code": g["community_code"],
+                                            "name": g["community_name"], "name_en": g["community_name_en"],
+                                            "parent": g["subdistrict_name"]}
+        else:
+            key, meta = g["subdistrict_id"], {"id": g["subdistrict_id"], "code": g["subdistrict_code"],
+                                              "name": g["subdistrict_name"], "name_en": g["subdistrict_name_en"],
+                                              "parent": None}
+        acc = groups.setdefault(key, {**meta, **_zero()})
+        if g["grid_id"] in sums:
+            _add(acc, sums[g["grid_id"]])
+    out = sorted(groups.values(), key=lambda r: r["code"])
+    if subdistrict_id is None and community_id is None and any(v for k, v in sums.get(0, {}).items() if k in COUNTERS):
+        out.append({"id": None, "code": None, "name": "辖区外", "name_en": "Outside the jurisdiction", "parent": None,
+                    **{c: sums[0][c] for c in COUNTERS}})
+    return out
+
+
+def _labelled(conn: Connection, kind: str, sums: dict, only: int | None) -> list[dict]:
+    if kind == "department":
+        meta = {r.id: {"id": r.id, "code": r.code, "name": r.name, "name_en": r.name_en, "parent": None}
+                for r in conn.execute(text("SELECT id, code, name, name_en FROM department ORDER BY code"))}
+        none = {"id": None, "code": None, "name": "未派遣", "name_en": "Not dispatched", "parent": None}
+    else:
+        ids = [k for k, v in sums.items() if k and any(v.get(c) for c in COUNTERS)]  # people with something to count
+        meta = {r.id: {"id": r.id, "code": r.username, "name": r.full_name, "name_en": None, "parent": r.role}
+                for r in conn.execute(text("SELECT id, username, full_name, role FROM person WHERE id = ANY(:i)"),
+                                      {"i": ids})}
+        none = {"id": None, "code": None, "name": "（无）", "name_en": "(none)", "parent": None}
+    keys = [k for k in meta if only is None or k == only]
+    out = [{**meta[k], **_zero()} for k in keys]
+    for row in out:
+        if row["id"] in sums:
+            _add(row, sums[row["id"]])
+    if only is None and 0 in sums and any(sums[0].get(c) for c in COUNTERS):
+        out.append({**none, **{c: sums[0][c] for c in COUNTERS}})
+    return out
+
+
+# --- maintenance --------------------------------------------------------------------------------------
+
+def rebuild_stats(conn: Connection) -> int:
+    """Recompute ``case_stat_day`` from the whole event log (repair, or after bulk imports that
+    bypassed the trigger). Returns the number of roll-up rows."""
+    src = EVENT_DELTAS_SQL.format(case_filter="")
+    conn.execute(text("DELETE FROM case_stat_day"))
+    return conn.execute(text(f"""
+        INSERT INTO case_stat_day (dim, day, key_id, {', '.join(COUNTERS)})
+        SELECT CASE WHEN GROUPING(d.grid_id) = 0 THEN 'grid' WHEN GROUPING(d.department_id) = 0 THEN 'department'
+                    ELSE 'person' END,
+               d.day, COALESCE(d.grid_id, d.department_id, d.person_id, 0),
+               {', '.join(f'COALESCE(sum(d.{c}), 0)' for c in COUNTERS)}
+        FROM ({src}) d
+        GROUP BY GROUPING SETS ((d.day, d.grid_id), (d.day, d.department_id), (d.day, d.person_id))
+        HAVING {' OR '.join(f'COALESCE(sum(d.{c}), 0) <> 0' for c in COUNTERS)}""")).rowcount
+
+
+# --- charts helpers --------------------------------------------------------------------------------------
+
+def trend(conn: Connection, *, start, end, freq: str = "day", subdistrict_id: int | None = None,
+          community_id: int | None = None, department_id: int | None = None):
+    """Indicators per day, ISO week (from Monday) or month over [start, end), for the whole
+    district, one area or one department (same formulas as ``indicators``). Returns a DataFrame:
+    period (first day), registered, closed, due, closure_rate, on_time_rate, rework_rate,
+    avg_disposal_wh, self_handled_share, on_spot, open, overdue."""
+    import pandas as pd
+
+    if freq not in ("day", "week", "month"):
+        raise ValueError("freq must be day, week or month")
+    d0, d1 = _day(start, "start"), _day(end, "end")
+    if d1 <= d0:
+        raise ValueError(f"the period is empty: {d0} to {d1}")
+    _, today = _clock(conn)
+    if department_id is not None:
+        where, params, dim = "dim = 'department' AND key_id = :k", {"k": department_id}, "department"
+        keys = {department_id}
+    else:
+        dim = "grid"
+        grids = [r[0] for r in conn.execute(text(
+            "SELECT g.id FROM unit_grid g JOIN community c ON c.id = g.community_id "
+            "WHERE (CAST(:c AS int) IS NULL OR c.id = :c) AND (CAST(:s AS int) IS NULL OR c.subdistrict_id = :s)"),
+            {"c": community_id, "s": subdistrict_id})]
+        if subdistrict_id is None and community_id is None:
+            where, params, keys = "dim = 'grid'", {}, None
+        else:
+            where, params, keys = "dim = 'grid' AND key_id = ANY(:k)", {"k": grids}, set(grids)
+    horizon = max(d1, today + timedelta(days=1))
+    daily = pd.DataFrame(conn.execute(text(
+        f"SELECT day, {', '.join(f'sum({c}) AS {c}' for c in COUNTERS)} FROM case_stat_day "
+        f"WHERE {where} AND day < :h GROUP BY day ORDER BY day"), {**params, "h": horizon}).all(), columns=["day", *COUNTERS])
+    first = min([d0] + list(daily["day"]))
+    index = pd.date_range(first, horizon - timedelta(days=1), freq="D")
+    daily = daily.assign(day=pd.to_datetime(daily["day"])).set_index("day").reindex(index, fill_value=0).astype(float)
+    state = daily[list(STATES)].cumsum()  # as it stood at the end of each day
+    live_rows = [v for k, v in _live_overdue_today(conn, dim, {}, {}).items() if keys is None or k in keys]
+    live = {c: sum(v[c] for v in live_rows) for c in ("overdue", "overdue_np")}
+    sel = daily.loc[pd.Timestamp(d0):pd.Timestamp(d1 - timedelta(days=1))]
+    flows = sel[list(FLOWS)].groupby(sel.index.to_period({"day": "D", "week": "W-SUN", "month": "M"}[freq])).sum()
+    out = []
+    for p, f in flows.iterrows():
+        last = min(p.end_time.normalize(), pd.Timestamp(d1 - timedelta(days=1)))
+        if last.date() >= today:  # reaches today: as of now (deadlines passed earlier today count)
+            st = dict(state.loc[pd.Timestamp(today)])
+            before = state.loc[pd.Timestamp(today - timedelta(days=1))] if pd.Timestamp(today - timedelta(days=1)) in state.index else None
+            for c in ("overdue", "overdue_np"):
+                st[c] = (before[c] if before is not None else 0) + live[c]
+        else:
+            st = dict(state.loc[last])
+        r = _finish({**{c: f[c] for c in FLOWS}, **st})
+        out.append({"period": p.start_time.date(), **{k: r[k] for k in (
+            "registered", "closed", "due", "closure_rate", "on_time_rate", "rework_rate", "avg_disposal_wh",
+            "self_handled_share", "on_spot", "open", "overdue")}})
+    return pd.DataFrame(out)
+
+
+AGE_BUCKETS = ((1, "<1天", "<1 d"), (3, "1–3天", "1–3 d"), (7, "3–7天", "3–7 d"), (15, "7–15天", "7–15 d"),
+               (30, "15–30天", "15–30 d"), (None, ">30天", ">30 d"))
+
+
+def ageing(conn: Connection, *, by: str | None = None, lang: str = "zh") -> list[dict]:
+    """Open cases by age since report (calendar days), optionally per subdistrict/community/department."""
+    cases = " ".join(f"WHEN now() - c.reported_at < interval '{d} days' THEN {i}" for i, (d, _, _) in enumerate(AGE_BUCKETS) if d)
+    key = {None: "NULL::int", "subdistrict": "c.subdistrict_id", "community": "c.community_id",
+           "department": "c.department_id"}[by]
+    rows = conn.execute(text(
+        f"SELECT {key} AS key_id, CASE {cases} ELSE {len(AGE_BUCKETS) - 1} END AS bucket, count(*) AS n, "
+        f"count(*) FILTER (WHERE {overdue_sql('c')}) AS overdue "
+        f"FROM cases c WHERE c.status NOT IN ('closed', 'rejected', 'merged') GROUP BY 1, 2 ORDER BY 1, 2")).mappings()
+    li = 1 if lang == "zh" else 2
+    return [{"key_id": r["key_id"], "bucket": AGE_BUCKETS[r["bucket"]][li], "bucket_index": r["bucket"], "open": r["n"],
+             "overdue": r["overdue"]} for r in rows]
+
+
+def category_breakdown(conn: Connection, *, start, end) -> list[dict]:
+    """Cases reported in [start, end) per category: reported, closed since, self-handled share of the closed."""
+    d0, d1 = _day(start, "start"), _day(end, "end")
+    rows = conn.execute(text("""
+        SELECT c.category_code AS code, cat.major_name, cat.name, cat.name_en, count(*) AS reported,
+               count(*) FILTER (WHERE c.status = 'closed') AS closed,
+               count(*) FILTER (WHERE c.status = 'closed' AND c.level <> 'district') AS closed_lower
+        FROM cases c LEFT JOIN case_category cat ON cat.code = c.category_code
+        WHERE c.reported_at >= (CAST(:d0 AS date)::timestamp AT TIME ZONE 'Asia/Shanghai')
+          AND c.reported_at < (CAST(:d1 AS date)::timestamp AT TIME ZONE 'Asia/Shanghai')
+        GROUP BY 1, 2, 3, 4 ORDER BY reported DESC"""), {"d0": d0, "d1": d1}).mappings()
+    return [dict(r) for r in rows]
+
+
+def kpis(conn: Connection) -> dict:
+    """The wall's tiles: reported/closed today, open, overdue and at risk now, and this month's
+    closure and on-time rates (from the first of the month to now)."""
+    _, today = _clock(conn)
+    t = conn.execute(text("SELECT COALESCE(sum(reported), 0) AS reported, COALESCE(sum(closed), 0) AS closed "
+                          "FROM case_stat_day WHERE dim = 'grid' AND day = :d"), {"d": today}).mappings().one()
+    month = indicators(conn, start=today.replace(day=1), end=today + timedelta(days=1), by="subdistrict", total=True)[-1]
+    at_risk = conn.execute(text(f"SELECT count(*) FROM cases c WHERE {at_risk_sql('c')}")).scalar_one()
+    return {"reported_today": int(t["reported"]), "closed_today": int(t["closed"]), "open": month["open"],
+            "overdue": month["overdue"], "at_risk": int(at_risk), "closure_rate": month["closure_rate"],
+            "on_time_rate": month["on_time_rate"]}
+
+
+def format_table(rows: Iterable[dict], *, lang: str = "zh", columns: tuple[str, ...] = TABLE_COLUMNS) -> str:
+    """A plain-text table of indicator rows (for the command line)."""
+    rows = list(rows)
+    name_col = "名称" if lang == "zh" else "Name"
+    head = [name_col] + [INDICATOR_LABELS[c][lang] for c in columns]
+
+    def cell(r, c):
+        v = r.get(c)
+        if v is None:
+            return "—"
+        if c.endswith("_rate") or c.endswith("_share"):
+            return f"{100 * v:.1f}%"
+        if isinstance(v, float):
+            return f"{v:.1f}"
+        return str(v)
+
+    body = [[(r.get("name_en") if lang == "en" and r.get("name_en") else r.get("name")) or "—"]
+            + [cell(r, c) for c in columns] for r in rows]
+    width = lambda s: sum(2 if ord(ch) > 0x2E7F else 1 for ch in s)  # noqa: E731  (CJK takes two columns)
+    widths = [max(width(x[i]) for x in [head] + body) for i in range(len(head))]
+    pad = lambda s, w, left: (s + " " * (w - width(s))) if left else (" " * (w - width(s)) + s)  # noqa: E731
+    lines = ["  ".join(pad(h, widths[i], i == 0) for i, h in enumerate(head))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(pad(v, widths[i], i == 0) for i, v in enumerate(row)) for row in body]
+    return "\n".join(lines)

@@ -1,0 +1,220 @@
+"""Read side of the lifecycle: the one definition of overdue and at-risk, queues, case detail.
+
+Definitions (use these fragments in bigger queries, e.g. the map wall's colours):
+
+- open: ``status`` not in closed / rejected / merged (``open_sql``).
+- overdue (超期): open and ``due_at`` < now (``overdue_sql``).
+- at risk (临期): open, not yet overdue, and less than a fifth of the working time between the
+  start of the clock (dispatch or approved postponement) and ``due_at`` is left — i.e.
+  ``warn_at`` <= now < ``due_at``; ``warn_at`` is stored with ``due_at`` (dispatch/deadlines.py)
+  so the test is two comparisons on indexed columns (``at_risk_sql``).
+- ``time_state_sql``: 'overdue' | 'at_risk' | 'on_track' (open with a deadline) | NULL.
+
+The indicators (dispatch/indicators.py) count "overdue as it stood" at any past instant with the
+same definition applied to the event log (SQL function ``case_event_deltas``); a test checks both
+agree now. ``now`` in these fragments is any SQL expression (default ``now()``), so a caller can
+bind ``:now``.
+
+Queues (lists of dicts, newest or most urgent first; ``actor`` narrows to what they may see):
+``awaiting_sorting``, ``outside_jurisdiction``, ``overdue_cases``, ``at_risk_cases``,
+``supervised_cases``, ``department_queue(department_id)`` (lead and assisting cases, nearest
+deadline first), ``case_detail(case_id)`` with ``timeline(case_id)``, ``map_points`` (open cases
+with position and time state, for the wall).
+"""
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from dispatch.actors import Actor
+from dispatch.states import TERMINAL_STATUSES, label
+
+_TERMINAL = "(" + ", ".join(f"'{s}'" for s in TERMINAL_STATUSES) + ")"
+
+
+def open_sql(a: str = "c") -> str:
+    """SQL: the case (alias ``a``) is open."""
+    return f"{a}.status NOT IN {_TERMINAL}"
+
+
+def overdue_sql(a: str = "c", now: str = "now()") -> str:
+    """SQL: the case is open and its deadline has passed — THE definition of overdue."""
+    return f"({a}.status NOT IN {_TERMINAL} AND {a}.due_at < {now})"
+
+
+def at_risk_sql(a: str = "c", now: str = "now()") -> str:
+    """SQL: open, not overdue, less than a fifth of its working time left — THE definition of at risk."""
+    return f"({a}.status NOT IN {_TERMINAL} AND {a}.due_at >= {now} AND {a}.warn_at <= {now})"
+
+
+def time_state_sql(a: str = "c", now: str = "now()") -> str:
+    """SQL CASE: 'overdue' | 'at_risk' | 'on_track' | NULL (closed, or no deadline yet)."""
+    return (f"CASE WHEN {overdue_sql(a, now)} THEN 'overdue' WHEN {at_risk_sql(a, now)} THEN 'at_risk' "
+            f"WHEN {open_sql(a)} AND {a}.due_at IS NOT NULL THEN 'on_track' END")
+
+
+def scope_sql(actor: Actor | None, a: str = "c") -> tuple[str, dict]:
+    """SQL condition and params limiting cases to what ``actor`` works on (TRUE for the
+    command centre, admins, planners and command staff)."""
+    if actor is None or actor.role in ("admin", "command_staff", "planner") or actor.unit_level == "district":
+        return "TRUE", {}
+    if actor.unit_level == "department":
+        return (f"({a}.department_id = :_scope OR EXISTS (SELECT 1 FROM case_department cd WHERE cd.case_id = {a}.id "
+                f"AND cd.department_id = :_scope))", {"_scope": actor.department_id})
+    if actor.unit_level == "subdistrict":
+        return f"{a}.subdistrict_id = :_scope", {"_scope": actor.subdistrict_id}
+    return f"{a}.community_id = :_scope", {"_scope": actor.community_id}
+
+
+LIST_COLUMNS = f"""
+    c.id, c.case_no, c.status, c.level, c.category_code, cat.name AS category_name, cat.name_en AS category_name_en,
+    left(c.description, 200) AS description, c.address, c.channel, c.reported_at, c.registered_at, c.dispatched_at,
+    c.due_at, c.warn_at, c.closed_at, c.department_id, d.name AS department_name, c.handler_id, c.grid_code,
+    c.community_id, com.name AS community_name, c.subdistrict_id, sub.name AS subdistrict_name,
+    ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.outside_jurisdiction, c.supervised, c.self_handled, c.version,
+    c.postpone_requested_at IS NOT NULL AS postponement_pending, {time_state_sql('c')} AS time_state
+"""
+LIST_FROM = """
+    cases c LEFT JOIN case_category cat ON cat.code = c.category_code LEFT JOIN department d ON d.id = c.department_id
+    LEFT JOIN community com ON com.id = c.community_id LEFT JOIN subdistrict sub ON sub.id = c.subdistrict_id
+"""
+
+
+def _list(conn: Connection, where: str, order: str, *, actor: Actor | None, limit: int, params: dict | None = None,
+          extra_cols: str = "") -> list[dict]:
+    scope, sp = scope_sql(actor)
+    sql = (f"SELECT {LIST_COLUMNS}{extra_cols} FROM {LIST_FROM} WHERE ({where}) AND {scope} "
+           f"ORDER BY {order} LIMIT :_limit")
+    return [dict(r) for r in conn.execute(text(sql), {**(params or {}), **sp, "_limit": limit}).mappings()]
+
+
+def awaiting_sorting(conn: Connection, *, actor: Actor | None = None, limit: int = 200) -> list[dict]:
+    """待分拣: reported or returned cases inside the jurisdiction, oldest first."""
+    return _list(conn, "c.status IN ('reported', 'returned') AND NOT c.outside_jurisdiction",
+                 "c.reported_at", actor=actor, limit=limit)
+
+
+def outside_jurisdiction(conn: Connection, *, actor: Actor | None = None, limit: int = 200) -> list[dict]:
+    """辖区外: open cases whose point lies in no grid, oldest first (placed or rejected by a person)."""
+    return _list(conn, f"c.outside_jurisdiction AND {open_sql('c')}", "c.reported_at", actor=actor, limit=limit,
+                 extra_cols=", c.received_x, c.received_y, c.received_crs")
+
+
+def overdue_cases(conn: Connection, *, actor: Actor | None = None, limit: int = 200) -> list[dict]:
+    """超期: most overdue first."""
+    return _list(conn, overdue_sql("c"), "c.due_at", actor=actor, limit=limit)
+
+
+def at_risk_cases(conn: Connection, *, actor: Actor | None = None, limit: int = 200) -> list[dict]:
+    """临期: nearest deadline first."""
+    return _list(conn, at_risk_sql("c"), "c.due_at", actor=actor, limit=limit)
+
+
+def supervised_cases(conn: Connection, *, actor: Actor | None = None, limit: int = 200) -> list[dict]:
+    """督办: open supervised cases, nearest deadline first."""
+    return _list(conn, f"c.supervised AND {open_sql('c')}", "c.due_at NULLS LAST", actor=actor, limit=limit)
+
+
+def department_queue(conn: Connection, *, department_id: int, limit: int = 200, include_assisting: bool = True) -> list[dict]:
+    """A department's work queue: cases it leads (and assists) now, nearest deadline first.
+    ``role`` is 'lead' or 'assist'; only the lead department acts on a case."""
+    assist = ("OR (c.id IN (SELECT case_id FROM case_department WHERE department_id = :dep AND role = 'assist'))"
+              if include_assisting else "")
+    where = (f"c.status IN ('dispatched', 'disposing', 'awaiting_verification', 'rework', 'postponed') "
+             f"AND (c.department_id = :dep {assist})")
+    return _list(conn, where, "c.due_at NULLS LAST, c.id", actor=None, limit=limit, params={"dep": department_id},
+                 extra_cols=", CASE WHEN c.department_id = :dep THEN 'lead' ELSE 'assist' END AS role")
+
+
+def queue_counts(conn: Connection, *, actor: Actor | None = None) -> dict[str, int]:
+    """Sizes of the dispatcher queues (for badges)."""
+    scope, sp = scope_sql(actor)
+    row = conn.execute(text(f"""
+        SELECT count(*) FILTER (WHERE c.status IN ('reported', 'returned') AND NOT c.outside_jurisdiction) AS awaiting_sorting,
+               count(*) FILTER (WHERE c.outside_jurisdiction) AS outside_jurisdiction,
+               count(*) FILTER (WHERE {overdue_sql('c')}) AS overdue,
+               count(*) FILTER (WHERE {at_risk_sql('c')}) AS at_risk,
+               count(*) FILTER (WHERE c.supervised) AS supervised,
+               count(*) AS open
+        FROM cases c WHERE {open_sql('c')} AND {scope}"""), sp).mappings().one()
+    return dict(row)
+
+
+def map_points(conn: Connection, *, subdistrict_id: int | None = None, community_id: int | None = None,
+               category_code: str | None = None, status: str | None = None, level: str | None = None,
+               limit: int | None = None) -> list[dict]:
+    """Open cases for the map: id, case_no, lon, lat (5 decimals), status, level, category, time_state, supervised."""
+    conds, p = [open_sql("c")], {}
+    for col, val in (("subdistrict_id", subdistrict_id), ("community_id", community_id),
+                     ("category_code", category_code), ("status", status), ("level", level)):
+        if val is not None:
+            conds.append(f"c.{col} = :{col}")
+            p[col] = val
+    sql = (f"SELECT c.id, c.case_no, round(ST_X(c.geom)::numeric, 5)::float AS lon, round(ST_Y(c.geom)::numeric, 5)::float AS lat, "
+           f"c.status, c.level, c.category_code, c.supervised, c.outside_jurisdiction, c.version, "
+           f"{time_state_sql('c')} AS time_state FROM cases c WHERE {' AND '.join(conds)} ORDER BY c.id"
+           + (" LIMIT :_limit" if limit else ""))
+    return [dict(r) for r in conn.execute(text(sql), {**p, "_limit": limit}).mappings()]
+
+
+def case_detail(conn: Connection, case_id: int, *, lang: str = "zh") -> dict | None:
+    """Everything the detail panel shows: the case, names of its places, people and departments,
+    grid workers of its responsibility grid, assisting departments, duplicates, and the timeline."""
+    row = conn.execute(text(f"""
+        SELECT c.*, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, cat.name AS category_name, cat.name_en AS category_name_en,
+               cat.is_emergency, d.name AS department_name, d.name_en AS department_name_en,
+               com.name AS community_name, sub.name AS subdistrict_name, g.name AS grid_name,
+               h.full_name AS handler_name, r.full_name AS reporter_person_name, dup.case_no AS duplicate_of_case_no,
+               {time_state_sql('c')} AS time_state
+        FROM cases c LEFT JOIN case_category cat ON cat.code = c.category_code LEFT JOIN department d ON d.id = c.department_id
+        LEFT JOIN community com ON com.id = c.community_id LEFT JOIN subdistrict sub ON sub.id = c.subdistrict_id
+        LEFT JOIN unit_grid g ON g.id = c.grid_id LEFT JOIN person h ON h.id = c.handler_id
+        LEFT JOIN person r ON r.id = c.reporter_id LEFT JOIN cases dup ON dup.id = c.duplicate_of
+        WHERE c.id = :i"""), {"i": case_id}).mappings().one_or_none()
+    if row is None:
+        return None
+    out = {k: v for k, v in dict(row).items() if k != "geom"}
+    out["status_label"] = label("status", out["status"], lang)
+    out["level_label"] = label("level", out["level"], lang)
+    out["grid_workers"] = [dict(r) for r in conn.execute(text(
+        "SELECT p.id, p.full_name, p.phone FROM unit_grid g JOIN responsibility_grid_worker w "
+        "ON w.responsibility_grid_id = g.responsibility_grid_id JOIN person p ON p.id = w.person_id "
+        "WHERE g.id = :g ORDER BY p.id"), {"g": out["grid_id"]}).mappings()] if out["grid_id"] else []
+    out["departments"] = [dict(r) for r in conn.execute(text(
+        "SELECT cd.department_id, cd.role, d.name, d.name_en FROM case_department cd JOIN department d ON d.id = cd.department_id "
+        "WHERE cd.case_id = :i ORDER BY cd.role DESC, d.name"), {"i": case_id}).mappings()]
+    out["duplicates"] = [dict(r) for r in conn.execute(text(
+        "SELECT id, case_no, reported_at FROM cases WHERE duplicate_of = :i ORDER BY reported_at"), {"i": case_id}).mappings()]
+    out["timeline"] = timeline(conn, case_id, lang=lang)
+    return out
+
+
+def timeline(conn: Connection, case_id: int, *, lang: str = "zh") -> list[dict]:
+    """The case's events in order, with the actor's name and labels in ``lang``."""
+    rows = conn.execute(text("""
+        SELECT e.id, e.at, e.action, e.actor_id, p.full_name AS actor_name, e.actor_role, e.from_status, e.to_status,
+               e.from_level, e.to_level, e.department_id, d.name AS department_name, e.comment, e.attachments, e.data,
+               e.due_at
+        FROM case_event e LEFT JOIN person p ON p.id = e.actor_id LEFT JOIN department d ON d.id = e.department_id
+        WHERE e.case_id = :i ORDER BY e.at, e.id"""), {"i": case_id}).mappings()
+    out = []
+    for r in rows:
+        r = dict(r)
+        r["action_label"] = label("action", r["action"], lang)
+        r["role_label"] = label("role", r["actor_role"], lang)
+        r["from_label"] = label("status", r["from_status"], lang)
+        r["to_label"] = label("status", r["to_status"], lang)
+        out.append(r)
+    return out
+
+
+def recent_events(conn: Connection, *, limit: int = 20, lang: str = "zh") -> list[dict]:
+    """The latest events of all cases (the wall's ticker)."""
+    rows = conn.execute(text("""
+        SELECT e.id, e.at, e.action, e.case_id, c.case_no, e.to_status, p.full_name AS actor_name, e.actor_role,
+               sub.name AS subdistrict_name
+        FROM case_event e JOIN cases c ON c.id = e.case_id LEFT JOIN person p ON p.id = e.actor_id
+        LEFT JOIN subdistrict sub ON sub.id = c.subdistrict_id
+        ORDER BY e.at DESC, e.id DESC LIMIT :n"""), {"n": limit}).mappings()
+    return [{**dict(r), "action_label": label("action", r["action"], lang), "to_label": label("status", r["to_status"], lang)}
+            for r in rows]

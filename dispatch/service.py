@@ -1,0 +1,616 @@
+"""The case lifecycle service: one transition function owns case status.
+
+``transition(conn, *, case_id, action, actor, expected_version=None, at=None, comment=None,
+attachments=None, **params) -> dict`` locks the case row, checks the version
+(``expected_version``: the ``cases.version`` the caller saw; a different one raises
+``Conflict`` naming who did what and when), checks the move against the transition table
+(``IllegalTransition``) and the actor's permission (``PermissionDenied``), validates the
+parameters (``InvalidInput``), updates the case and appends one ``case_event`` — atomically: in a
+savepoint if the caller has a transaction open (the caller then commits), else in a
+transaction of its own that commits. It returns the updated case row as a dict.
+
+Named wrappers, one per move (all keyword-only; ``reason`` is the event comment):
+``register_case``, ``reject_case``, ``merge_case(duplicate_of)``, ``relocate_case``,
+``set_level``, ``escalate_case(to_level, reason, major)``, ``dispatch_case(department_id,
+due_at, due_reason, assist_department_ids)``, ``close_case``, ``self_handle_case``,
+``accept_case``, ``return_case``, ``postpone_case`` (the department asks), ``approve_postponement
+(approve=True|False)``, ``feed_back``, ``verify_case(passed)``, ``supervise_case``,
+``evaluate_case(score)``. ``report_case(...)`` creates a case (the database puts it in its grid)
+with its 'report' event. ``at`` (default: the database clock) exists for imports and tests; it
+may not go back before the case's last event.
+
+Every event records the case's state after it (status, level, lead department, handler,
+deadline, postponed, grid); the indicators are computed from those events.
+"""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from dispatch import permissions
+from dispatch.actors import Actor
+from dispatch.calendar import TZ, WorkingCalendar
+from dispatch.deadlines import deadline, time_limit, warn_instant
+from dispatch.errors import CaseNotFound, Conflict, IllegalTransition, InvalidInput, LifecycleError, PermissionDenied
+from dispatch.states import LEVELS, TRANSITIONS, can, level_rank, target
+
+CHANNELS = ("grid_worker", "hotline", "wechat", "website", "other")
+_BUSY_CODES = {"55P03", "40001", "40P01"}  # lock not available, serialization failure, deadlock
+
+
+@contextmanager
+def _atomic(conn: Connection):
+    if conn.in_transaction():
+        with conn.begin_nested():
+            yield
+    else:
+        with conn.begin():
+            yield
+
+
+def _db_busy(e: sa_exc.DBAPIError) -> bool:
+    return getattr(getattr(e, "orig", None), "pgcode", None) in _BUSY_CODES
+
+
+def _last_event(conn: Connection, case_id: int) -> dict | None:
+    row = conn.execute(text(
+        "SELECT e.at, e.action, e.actor_role AS role, p.full_name AS by FROM case_event e "
+        "LEFT JOIN person p ON p.id = e.actor_id WHERE e.case_id = :c ORDER BY e.at DESC, e.id DESC LIMIT 1"),
+        {"c": case_id}).mappings().one_or_none()
+    return dict(row) if row else None
+
+
+class _Ctx:
+    """What an action handler sees."""
+
+    def __init__(self, conn, row, actor, now, comment, params):
+        self.conn, self.row, self.actor, self.now, self.comment, self.params = conn, row, actor, now, comment, params
+        self.data: dict[str, Any] = {}
+        self.attachments: list = []
+        self.after: list = []  # callables run after the case update (side tables)
+        self._cal: WorkingCalendar | None = None
+
+    @property
+    def cal(self) -> WorkingCalendar:
+        if self._cal is None:
+            self._cal = WorkingCalendar.from_db(self.conn)
+        return self._cal
+
+    def take(self, name: str, default=None):
+        return self.params.pop(name, default)
+
+    def need_comment(self, zh: str, en: str) -> str:
+        c = (self.comment or "").strip()
+        if not c:
+            raise InvalidInput(zh, en)
+        return c
+
+    def wh_since(self, start: datetime | None) -> float:
+        return self.cal.working_hours_between(start, self.now) if start else 0.0
+
+
+# --- action handlers: return the column updates --------------------------------------------------
+
+def _register(ctx: _Ctx) -> dict:
+    row = ctx.row
+    if row["outside_jurisdiction"]:
+        raise InvalidInput("案件位置在辖区外：请先重新定位或不予立案",
+                           "The case lies outside the jurisdiction: relocate or reject it first")
+    category = ctx.take("category_code") or row["category_code"]
+    cat = _category(ctx.conn, category) if category else None
+    level = ctx.take("level") or (cat["default_level"] if cat else "community")
+    _check_level(level)
+    ctx.data.update(category_code=category, level=level)
+    return {"registered_at": ctx.now, "level": level, "category_code": category}
+
+
+def _reject(ctx: _Ctx) -> dict:
+    reason = ctx.need_comment("不予立案须填写理由", "A rejection needs a reason")
+    return {"rejected_at": ctx.now, "reject_reason": reason}
+
+
+def _merge(ctx: _Ctx) -> dict:
+    dup = ctx.take("duplicate_of")
+    if dup is None:
+        raise InvalidInput("请指定重复的原案件", "Name the case this one duplicates")
+    if int(dup) == ctx.row["id"]:
+        raise InvalidInput("案件不能与自身合并", "A case cannot duplicate itself")
+    orig = ctx.conn.execute(text("SELECT id, case_no, status FROM cases WHERE id = :i"), {"i": dup}).one_or_none()
+    if orig is None:
+        raise InvalidInput(f"原案件 {dup} 不存在", f"No case {dup}")
+    if orig.status == "merged":
+        raise InvalidInput(f"案件 {orig.case_no} 本身是重复案件，请合并到其原案件",
+                           f"Case {orig.case_no} is itself a duplicate: merge into its original")
+    ctx.data.update(duplicate_of=orig.id, duplicate_case_no=orig.case_no)
+    return {"duplicate_of": orig.id, "merged_at": ctx.now}
+
+
+def _relocate(ctx: _Ctx) -> dict:
+    if not ctx.row["outside_jurisdiction"]:
+        raise InvalidInput("只有辖区外的案件可以重新定位", "Only a case outside the jurisdiction can be relocated")
+    lon, lat = ctx.take("lon"), ctx.take("lat")
+    crs = ctx.take("crs") or "EPSG:4326"
+    if lon is None or lat is None:
+        raise InvalidInput("请给出新位置的经纬度", "Give the new location's coordinates")
+    x, y = to_wgs84(float(lon), float(lat), crs)
+    ctx.conn.execute(text("UPDATE cases SET geom = ST_SetSRID(ST_MakePoint(:x, :y), 4326) WHERE id = :i"),
+                     {"x": x, "y": y, "i": ctx.row["id"]})
+    placed = ctx.conn.execute(text("SELECT grid_id, grid_code, community_id, subdistrict_id, outside_jurisdiction, "
+                                   "reported_grid_version_id, reported_grid_code FROM cases WHERE id = :i"),
+                              {"i": ctx.row["id"]}).mappings().one()
+    if placed["outside_jurisdiction"]:
+        raise InvalidInput("新位置仍在辖区外", "The new location is still outside the jurisdiction")
+    ctx.data.update(lon=x, lat=y, crs=crs, grid_code=placed["grid_code"])
+    return dict(placed)
+
+
+def _set_level(ctx: _Ctx) -> dict:
+    level = ctx.take("level")
+    _check_level(level)
+    if level == ctx.row["level"]:
+        raise InvalidInput("层级未改变", "The level is unchanged")
+    if ctx.row["community_id"] is None and level != "district":
+        raise InvalidInput("辖区外案件只能由区级处置", "A case outside the jurisdiction stays at district level")
+    return {"level": level}
+
+
+def _escalate(ctx: _Ctx) -> dict:
+    ctx.need_comment("上报升级须填写理由", "An escalation needs a reason")
+    cur = ctx.row["level"]
+    if cur == "district":
+        raise InvalidInput("案件已在最高层级（区）", "The case is already at district level")
+    nxt = LEVELS[level_rank(cur) + 1]
+    to = ctx.take("to_level") or nxt
+    major = bool(ctx.take("major", False))
+    _check_level(to)
+    if to != nxt and to != "district":
+        raise InvalidInput("只能逐级上报，重大问题可直接上报到区", "Escalate one step; only a major problem goes straight to district")
+    if level_rank(to) <= level_rank(cur):
+        raise InvalidInput("上报只能提高层级", "Escalation raises the level")
+    ctx.data.update(major=major or (to == "district" and to != nxt))
+    return {"level": to}
+
+
+def _dispatch(ctx: _Ctx) -> dict:
+    row, conn = ctx.row, ctx.conn
+    dept = ctx.take("department_id")
+    cat = _category(conn, row["category_code"]) if row["category_code"] else None
+    if dept is None:
+        dept = cat["default_department_id"] if cat else None
+    if dept is None:
+        raise InvalidInput("请指定主办部门", "Choose the lead department")
+    dept = int(dept)
+    _check_department(conn, dept)
+    assists = sorted({int(d) for d in (ctx.take("assist_department_ids") or ())})
+    if dept in assists:
+        raise InvalidInput("协办部门不能与主办部门相同", "An assisting department cannot also be the lead")
+    for d in assists:
+        _check_department(conn, d)
+    due_override = _as_time(ctx.take("due_at"), "处置时限")
+    due_reason = ctx.take("due_reason")
+    if due_override is not None:
+        if not (due_reason or "").strip():
+            raise InvalidInput("修改处置时限须填写理由", "Changing the deadline needs a reason")
+        if due_override <= ctx.now:
+            raise InvalidInput("处置时限必须晚于派遣时间", "The deadline must be after the dispatch time")
+    dl = deadline(conn, ctx.cal, category_code=row["category_code"], level=row["level"], start=ctx.now,
+                  override_due=due_override)
+    ctx.data.update(due_at=dl.due_at.isoformat(), limit=[dl.value, dl.unit], limit_source=dl.source,
+                    assist_department_ids=assists)
+    if due_reason:
+        ctx.data["due_reason"] = due_reason
+    case_id = row["id"]
+
+    def side():
+        conn.execute(text("DELETE FROM case_department WHERE case_id = :c"), {"c": case_id})
+        conn.execute(text("INSERT INTO case_department(case_id, department_id, role) VALUES (:c, :d, :r)"),
+                     [{"c": case_id, "d": dept, "r": "lead"}] + [{"c": case_id, "d": d, "r": "assist"} for d in assists])
+    ctx.after.append(side)
+    return {"department_id": dept, "dispatched_at": ctx.now, "due_at": dl.due_at, "warn_at": dl.warn_at,
+            "deadline_from": ctx.now, "time_limit_value": dl.value, "time_limit_unit": dl.unit,
+            "handler_id": None, "accepted_at": None, **_NO_REQUEST}
+
+
+_NO_REQUEST = {"postpone_requested_at": None, "postpone_requested_by": None, "postpone_requested_due_at": None,
+               "postpone_request_reason": None}
+
+
+def _close(ctx: _Ctx) -> dict:
+    ctx.need_comment("结案须填写处置情况说明", "Closing needs a note on how it was handled")
+    photo = ctx.take("result_photo_ref")
+    if photo:
+        ctx.attachments.append({"kind": "after", "ref": photo})
+    return {"closed_at": ctx.now, "handler_id": ctx.actor.person_id, "result_photo_ref": photo,
+            "disposal_wh": ctx.wh_since(ctx.row["reported_at"])}
+
+
+def _self_handle(ctx: _Ctx) -> dict:
+    row = ctx.row
+    if row["outside_jurisdiction"]:
+        raise InvalidInput("辖区外案件不能自行处置", "A case outside the jurisdiction cannot be resolved on the spot")
+    after = ctx.take("after_photo_ref")
+    before = ctx.take("before_photo_ref") or row["photo_ref"]
+    if not after:
+        raise InvalidInput("自行处置须上传处置后照片", "Resolving on the spot needs an after photo")
+    ctx.attachments += ([{"kind": "before", "ref": before}] if before else []) + [{"kind": "after", "ref": after}]
+    return {"level": "grid", "self_handled": True, "registered_at": ctx.now, "closed_at": ctx.now,
+            "handler_id": ctx.actor.person_id, "result_photo_ref": after,
+            "disposal_wh": ctx.wh_since(row["reported_at"])}
+
+
+def _accept(ctx: _Ctx) -> dict:
+    return {"handler_id": ctx.actor.person_id, "accepted_at": ctx.now}
+
+
+def _return(ctx: _Ctx) -> dict:
+    ctx.need_comment("退回须填写理由", "Returning a case needs a reason")
+    ctx.data["from_department_id"] = ctx.row["department_id"]
+    case_id, conn = ctx.row["id"], ctx.conn
+    ctx.after.append(lambda: conn.execute(text("DELETE FROM case_department WHERE case_id = :c"), {"c": case_id}))
+    return {"department_id": None, "due_at": None, "warn_at": None, "deadline_from": None, "handler_id": None,
+            "accepted_at": None, "time_limit_value": None, "time_limit_unit": None, **_NO_REQUEST}
+
+
+def _request_postponement(ctx: _Ctx) -> dict:
+    row = ctx.row
+    reason = ctx.need_comment("申请缓办须填写理由", "A postponement request needs a reason")
+    if row["postpone_requested_at"] is not None:
+        raise InvalidInput("已有待审批的缓办申请", "A postponement request is already pending")
+    until = _as_time(ctx.take("until"), "缓办时限")
+    if until is None:
+        value, unit = (float(row["time_limit_value"]), row["time_limit_unit"]) if row["time_limit_value"] else \
+            time_limit(ctx.conn, row["category_code"], row["level"])[:2]
+        until = ctx.cal.add_limit(row["due_at"], value, unit)
+    if until <= row["due_at"]:
+        raise InvalidInput("缓办后的时限必须晚于原时限", "The new deadline must be later than the current one")
+    ctx.data["requested_due_at"] = until.isoformat()
+    return {"postpone_requested_at": ctx.now, "postpone_requested_by": ctx.actor.person_id,
+            "postpone_requested_due_at": until, "postpone_request_reason": reason}
+
+
+def _approve_postponement(ctx: _Ctx) -> dict:
+    row = ctx.row
+    if row["postpone_requested_at"] is None:
+        raise InvalidInput("没有待审批的缓办申请", "There is no pending postponement request")
+    due = _as_time(ctx.take("due_at"), "缓办时限") or row["postpone_requested_due_at"]
+    if due <= row["due_at"] or due <= ctx.now:
+        raise InvalidInput("缓办后的时限必须晚于原时限和当前时间", "The new deadline must be later than the current one and now")
+    ctx.data.update(due_at=due.isoformat(), previous_due_at=row["due_at"].isoformat())
+    return {"postponed_at": row["postponed_at"] or ctx.now, "postpone_count": row["postpone_count"] + 1,
+            "postpone_reason": row["postpone_request_reason"], "due_at": due,
+            "warn_at": warn_instant(ctx.cal, ctx.now, due), "deadline_from": ctx.now, **_NO_REQUEST}
+
+
+def _deny_postponement(ctx: _Ctx) -> dict:
+    if ctx.row["postpone_requested_at"] is None:
+        raise InvalidInput("没有待审批的缓办申请", "There is no pending postponement request")
+    ctx.need_comment("驳回缓办须填写理由", "Denying a postponement needs a reason")
+    return dict(_NO_REQUEST)
+
+
+def _feed_back(ctx: _Ctx) -> dict:
+    ctx.need_comment("处置反馈须填写处置情况", "Feedback needs a note on what was done")
+    photo = ctx.take("photo_ref")
+    if photo:
+        ctx.attachments.append({"kind": "after", "ref": photo})
+    return {"feedback_at": ctx.now, "result_photo_ref": photo or ctx.row["result_photo_ref"]}
+
+
+def _verify_pass(ctx: _Ctx) -> dict:
+    return {"closed_at": ctx.now, "verified_at": ctx.now,
+            "disposal_wh": ctx.wh_since(ctx.row["dispatched_at"] or ctx.row["reported_at"])}
+
+
+def _verify_fail(ctx: _Ctx) -> dict:
+    ctx.need_comment("核查不通过须说明原因", "A failed verification needs a reason")
+    return {"verified_at": ctx.now, "rework_count": ctx.row["rework_count"] + 1}
+
+
+def _supervise(ctx: _Ctx) -> dict:
+    if ctx.row["supervised"]:
+        raise InvalidInput("案件已在督办中", "The case is already under supervision")
+    return {"supervised": True, "supervised_at": ctx.now}
+
+
+def _evaluate(ctx: _Ctx) -> dict:
+    if ctx.row["evaluated_at"] is not None:
+        raise InvalidInput("案件已评价", "The case has already been evaluated")
+    score = ctx.take("score")
+    if score is None or int(score) != score or not 1 <= int(score) <= 5:
+        raise InvalidInput("评价分数应为 1–5 的整数", "The score is a whole number from 1 to 5")
+    ctx.data["score"] = int(score)
+    return {"evaluation_score": int(score), "evaluation_comment": ctx.comment, "evaluated_at": ctx.now}
+
+
+_HANDLERS = {
+    "register": _register, "reject": _reject, "merge": _merge, "relocate": _relocate, "set_level": _set_level,
+    "escalate": _escalate, "dispatch": _dispatch, "close": _close, "self_handle": _self_handle,
+    "accept": _accept, "return": _return, "request_postponement": _request_postponement,
+    "approve_postponement": _approve_postponement, "deny_postponement": _deny_postponement,
+    "feed_back": _feed_back, "verify_pass": _verify_pass, "verify_fail": _verify_fail,
+    "supervise": _supervise, "evaluate": _evaluate,
+}
+assert set(_HANDLERS) == set(TRANSITIONS)
+
+
+def _as_time(value, what: str) -> datetime | None:
+    """A datetime from a datetime or an ISO string; naive values are Asia/Shanghai wall time."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=TZ)
+    try:
+        t = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInput(f"{what}时间格式不正确：{value}", f"Bad {what} time: {value}") from None
+    return t if t.tzinfo else t.replace(tzinfo=TZ)
+
+
+def _check_level(level) -> None:
+    if level not in LEVELS:
+        raise InvalidInput(f"层级 {level!r} 无效，应为 {'/'.join(LEVELS)}", f"Unknown level {level!r}; expected one of {LEVELS}")
+
+
+def _category(conn: Connection, code: str) -> dict:
+    row = conn.execute(text("SELECT code, default_level, default_department_id, is_emergency FROM case_category "
+                            "WHERE code = :c"), {"c": code}).mappings().one_or_none()
+    if row is None:
+        raise InvalidInput(f"案件类别 {code} 不存在", f"No case category {code}")
+    return dict(row)
+
+
+def _check_department(conn: Connection, dept: int) -> None:
+    ok = conn.execute(text("SELECT active FROM department WHERE id = :d"), {"d": dept}).scalar_one_or_none()
+    if not ok:
+        raise InvalidInput(f"部门 {dept} 不存在或已停用", f"Department {dept} does not exist or is inactive")
+
+
+# --- the transition ----------------------------------------------------------------------------
+
+def transition(conn: Connection, *, case_id: int, action: str, actor: Actor, expected_version: int | None = None,
+               at: datetime | None = None, comment: str | None = None, attachments: Iterable | None = None,
+               reason: str | None = None, **params) -> dict:
+    """Apply ``action`` to case ``case_id`` as ``actor``; returns the updated case row."""
+    if action not in TRANSITIONS:
+        raise InvalidInput(f"未知操作 {action!r}", f"Unknown action {action!r}")
+    comment = comment if comment is not None else reason
+    try:
+        with _atomic(conn):
+            return _transition(conn, case_id, action, actor, expected_version, at, comment, attachments, params)
+    except sa_exc.DBAPIError as e:
+        if _db_busy(e):
+            raise LifecycleError("busy", case_no=case_id) from e
+        raise
+
+
+def _transition(conn, case_id, action, actor, expected_version, at, comment, attachments, params) -> dict:
+    got = conn.execute(text("SELECT c.*, clock_timestamp() AS _now FROM cases c WHERE c.id = :i FOR UPDATE"),
+                       {"i": case_id}).mappings().one_or_none()
+    if got is None:
+        raise CaseNotFound(case_id=case_id)
+    row = dict(got)
+    now = row.pop("_now")
+    if expected_version is not None and row["version"] != expected_version:
+        last = _last_event(conn, case_id) or {}
+        raise Conflict(case_no=row["case_no"], status=row["status"], by=last.get("by") or "他人",
+                       last_action=last.get("action"), at=last.get("at"))
+    if not can(action, row["status"]):
+        raise IllegalTransition(case_no=row["case_no"], status=row["status"], action=action,
+                                last=_last_event(conn, case_id))
+    permissions.check(actor, action, row)
+    if at is not None:
+        last_at = conn.execute(text("SELECT max(at) FROM case_event WHERE case_id = :c"), {"c": case_id}).scalar()
+        floor = max(t for t in (last_at, row["reported_at"]) if t is not None)
+        if at < floor:
+            raise InvalidInput(f"操作时间 {at} 早于案件上一步（{floor}）", f"Time {at} is before the case's previous step ({floor})")
+        now = at
+    ctx = _Ctx(conn, row, actor, now, comment, dict(params))
+    updates = _HANDLERS[action](ctx)
+    if ctx.params:
+        raise InvalidInput(f"“{action}”不接受参数 {sorted(ctx.params)}", f"{action} takes no parameters {sorted(ctx.params)}")
+    if attachments:
+        ctx.attachments += list(attachments)
+    updates.update(status=target(action, row["status"]), version=row["version"] + 1, updated_at=now)
+    sets = ", ".join(f"{k} = :{k}" for k in updates)
+    new = dict(conn.execute(text(f"UPDATE cases SET {sets} WHERE id = :_id RETURNING *"),
+                            {**updates, "_id": case_id}).mappings().one())
+    for side in ctx.after:
+        side()
+    _append_event(conn, new, action=action, actor=actor, at=now, from_status=row["status"], from_level=row["level"],
+                  comment=comment, attachments=ctx.attachments, data=ctx.data)
+    return new
+
+
+def _append_event(conn: Connection, case: dict, *, action: str, actor: Actor | None, at: datetime,
+                  from_status: str | None, from_level: str | None, comment: str | None, attachments: list,
+                  data: dict) -> None:
+    conn.execute(text(
+        "INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, from_level, to_level, "
+        "department_id, comment, attachments, data, grid_id, handler_id, due_at, postponed, disposal_wh) "
+        "VALUES (:case_id, :at, :actor_id, :actor_role, :action, :from_status, :to_status, :from_level, :to_level, "
+        ":department_id, :comment, CAST(:attachments AS jsonb), CAST(:data AS jsonb), :grid_id, :handler_id, :due_at, "
+        ":postponed, :disposal_wh)"),
+        {"case_id": case["id"], "at": at, "actor_id": actor.person_id if actor else None,
+         "actor_role": actor.role if actor else "public", "action": action, "from_status": from_status,
+         "to_status": case["status"], "from_level": from_level, "to_level": case["level"],
+         "department_id": case["department_id"], "comment": comment,
+         "attachments": json.dumps(attachments, ensure_ascii=False, default=str),
+         "data": json.dumps(data, ensure_ascii=False, default=str), "grid_id": case["grid_id"],
+         "handler_id": case["handler_id"], "due_at": case["due_at"],
+         "postponed": case["postponed_at"] is not None,
+         "disposal_wh": case["disposal_wh"] if action in ("close", "verify_pass", "self_handle") else None})
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+def to_wgs84(x: float, y: float, crs: str) -> tuple[float, float]:
+    """Coordinates in WGS-84 (EPSG:4326) via gis.crs; a system it does not know is refused."""
+    try:
+        from gis.crs import to_wgs84 as convert
+    except ImportError:  # gis/crs.py not there yet: only WGS-84 is accepted
+        if str(crs).upper().replace(" ", "") in ("EPSG:4326", "WGS84", "WGS-84", "4326"):
+            return float(x), float(y)
+        raise InvalidInput(f"不支持的坐标系 {crs}", f"Unsupported coordinate system {crs}")
+    try:
+        lon, lat = convert(x, y, crs)
+    except ValueError as e:
+        raise InvalidInput(f"坐标系 {crs} 无法转换：{e}", f"Cannot convert from {crs}: {e}") from e
+    return float(lon), float(lat)
+
+
+def report_case(conn: Connection, *, channel: str, lon: float, lat: float, crs: str = "EPSG:4326",
+                category_code: str | None = None, description: str = "", address: str | None = None,
+                reporter_name: str | None = None, reporter_phone: str | None = None, reporter_id: int | None = None,
+                photo_ref: str | None = None, actor: Actor | None = None, reported_at: datetime | None = None) -> dict:
+    """上报: store a new case exactly as received (the database assigns its grid) and its 'report' event."""
+    if not permissions.may_report(actor):
+        raise PermissionDenied(case_no="—", action="report", reason="view_only", actor=actor.full_name, role=actor.role)
+    if channel not in CHANNELS:
+        raise InvalidInput(f"上报渠道 {channel!r} 无效", f"Unknown channel {channel!r}; expected one of {CHANNELS}")
+    if category_code is not None:
+        _category(conn, category_code)
+    x84, y84 = to_wgs84(lon, lat, crs)
+    if actor is not None and reporter_id is None:
+        reporter_id = actor.person_id
+    params = {"channel": channel, "cat": category_code, "descr": description or "", "addr": address,
+              "rname": reporter_name, "rphone": reporter_phone, "rid": reporter_id, "photo": photo_ref,
+              "x": float(lon), "y": float(lat), "crs": crs, "x84": x84, "y84": y84, "at": reported_at}
+    with _atomic(conn):
+        row = dict(conn.execute(text(
+            "INSERT INTO cases(channel, category_code, description, address, reporter_name, reporter_phone, reporter_id, "
+            "photo_ref, received_x, received_y, received_crs, geom, reported_at, updated_at) "
+            "VALUES (:channel, :cat, :descr, :addr, :rname, :rphone, :rid, :photo, :x, :y, :crs, "
+            "ST_SetSRID(ST_MakePoint(:x84, :y84), 4326), COALESCE(:at, now()), COALESCE(:at, now())) RETURNING *"),
+            params).mappings().one())
+        _append_event(conn, row, action="report", actor=actor, at=row["reported_at"], from_status=None,
+                      from_level=None, comment=None, attachments=[{"kind": "report", "ref": photo_ref}] if photo_ref else [],
+                      data={"channel": channel, "crs": crs})
+    return row
+
+
+# --- named wrappers ----------------------------------------------------------------------------
+
+def register_case(conn, *, case_id, actor, level=None, category_code=None, comment=None, **kw) -> dict:
+    """立案: accept a reported case, with its level (default: the category's) and category."""
+    p = {k: v for k, v in (("level", level), ("category_code", category_code)) if v is not None}
+    return transition(conn, case_id=case_id, action="register", actor=actor, comment=comment, **p, **kw)
+
+
+def reject_case(conn, *, case_id, actor, reason, **kw) -> dict:
+    """不予立案, with a reason."""
+    return transition(conn, case_id=case_id, action="reject", actor=actor, reason=reason, **kw)
+
+
+def merge_case(conn, *, case_id, actor, duplicate_of, comment=None, **kw) -> dict:
+    """合并: mark the case as a duplicate of ``duplicate_of``."""
+    return transition(conn, case_id=case_id, action="merge", actor=actor, duplicate_of=duplicate_of, comment=comment, **kw)
+
+
+def relocate_case(conn, *, case_id, actor, lon, lat, crs="EPSG:4326", comment=None, **kw) -> dict:
+    """Place a case that fell outside every grid; the database assigns its grid."""
+    return transition(conn, case_id=case_id, action="relocate", actor=actor, lon=lon, lat=lat, crs=crs,
+                      comment=comment, **kw)
+
+
+def set_level(conn, *, case_id, actor, level, reason=None, **kw) -> dict:
+    """定级: set the level of a case while it is being sorted."""
+    return transition(conn, case_id=case_id, action="set_level", actor=actor, level=level, reason=reason, **kw)
+
+
+def escalate_case(conn, *, case_id, actor, reason, to_level=None, major=False, **kw) -> dict:
+    """上报升级: one level up, or straight to district for a major problem."""
+    p = {"to_level": to_level} if to_level else {}
+    return transition(conn, case_id=case_id, action="escalate", actor=actor, reason=reason, major=major, **p, **kw)
+
+
+def dispatch_case(conn, *, case_id, actor, department_id=None, due_at=None, due_reason=None,
+                  assist_department_ids=(), comment=None, **kw) -> dict:
+    """派遣 to a lead department (default: the category's) with assisting ones; the deadline is
+    computed from the time-limit policy unless ``due_at`` overrides it (with ``due_reason``)."""
+    p = {k: v for k, v in (("department_id", department_id), ("due_at", due_at), ("due_reason", due_reason))
+         if v is not None}
+    return transition(conn, case_id=case_id, action="dispatch", actor=actor,
+                      assist_department_ids=list(assist_department_ids or ()), comment=comment, **p, **kw)
+
+
+def close_case(conn, *, case_id, actor, comment, result_photo_ref=None, **kw) -> dict:
+    """结案 by the sorting unit that handled a registered case itself."""
+    p = {"result_photo_ref": result_photo_ref} if result_photo_ref else {}
+    return transition(conn, case_id=case_id, action="close", actor=actor, comment=comment, **p, **kw)
+
+
+def self_handle_case(conn, *, case_id, actor, after_photo_ref, before_photo_ref=None, comment=None, **kw) -> dict:
+    """自行处置: the grid worker resolved it on the spot; closes at grid level, self_handled."""
+    p = {"before_photo_ref": before_photo_ref} if before_photo_ref else {}
+    return transition(conn, case_id=case_id, action="self_handle", actor=actor, after_photo_ref=after_photo_ref,
+                      comment=comment, **p, **kw)
+
+
+def accept_case(conn, *, case_id, actor, comment=None, **kw) -> dict:
+    """接收: the lead department takes the case (again, after a rework)."""
+    return transition(conn, case_id=case_id, action="accept", actor=actor, comment=comment, **kw)
+
+
+def return_case(conn, *, case_id, actor, reason, **kw) -> dict:
+    """退回: not this department's case; back to sorting."""
+    return transition(conn, case_id=case_id, action="return", actor=actor, reason=reason, **kw)
+
+
+def postpone_case(conn, *, case_id, actor, reason, until=None, **kw) -> dict:
+    """申请缓办: the department asks for a later deadline (default: the limit once more)."""
+    p = {"until": until} if until is not None else {}
+    return transition(conn, case_id=case_id, action="request_postponement", actor=actor, reason=reason, **p, **kw)
+
+
+def approve_postponement(conn, *, case_id, actor, approve=True, due_at=None, comment=None, **kw) -> dict:
+    """批准 (→ 缓办 with the new deadline) or 驳回 a pending postponement request."""
+    if approve:
+        p = {"due_at": due_at} if due_at is not None else {}
+        return transition(conn, case_id=case_id, action="approve_postponement", actor=actor, comment=comment, **p, **kw)
+    return transition(conn, case_id=case_id, action="deny_postponement", actor=actor, comment=comment, **kw)
+
+
+def feed_back(conn, *, case_id, actor, note, photo_ref=None, attachments=None, **kw) -> dict:
+    """处置反馈: the department reports what it did, with a photo."""
+    p = {"photo_ref": photo_ref} if photo_ref else {}
+    return transition(conn, case_id=case_id, action="feed_back", actor=actor, comment=note, attachments=attachments,
+                      **p, **kw)
+
+
+def verify_case(conn, *, case_id, actor, passed: bool, comment=None, **kw) -> dict:
+    """核查: passed → 结案; failed → 返工 (back to the department, with the reason)."""
+    return transition(conn, case_id=case_id, action="verify_pass" if passed else "verify_fail", actor=actor,
+                      comment=comment, **kw)
+
+
+def supervise_case(conn, *, case_id, actor, comment=None, **kw) -> dict:
+    """督办: flag a case for follow-up by the command centre or a higher unit."""
+    return transition(conn, case_id=case_id, action="supervise", actor=actor, comment=comment, **kw)
+
+
+def evaluate_case(conn, *, case_id, actor, score: int, comment=None, **kw) -> dict:
+    """评价: the reporter's satisfaction (1–5) recorded on a closed case."""
+    return transition(conn, case_id=case_id, action="evaluate", actor=actor, score=score, comment=comment, **kw)
+
+
+# --- presence ("being handled by X") -------------------------------------------------------------
+
+def mark_presence(conn: Connection, *, case_id: int, actor: Actor) -> None:
+    """Record that ``actor`` has the case open now (call while the detail panel is shown)."""
+    with _atomic(conn):
+        conn.execute(text(
+            "INSERT INTO case_presence(case_id, person_id, seen_at) VALUES (:c, :p, now()) "
+            "ON CONFLICT (case_id, person_id) DO UPDATE SET seen_at = now()"), {"c": case_id, "p": actor.person_id})
+
+
+def others_present(conn: Connection, *, case_id: int, actor: Actor | None = None, within_seconds: int = 60) -> list[dict]:
+    """Other people who had the case open within the last ``within_seconds``: [{person_id, full_name, role, seen_at}]."""
+    rows = conn.execute(text(
+        "SELECT p.id AS person_id, p.full_name, p.role, cp.seen_at FROM case_presence cp JOIN person p ON p.id = cp.person_id "
+        "WHERE cp.case_id = :c AND cp.seen_at > now() - make_interval(secs => :s) AND cp.person_id IS DISTINCT FROM :me "
+        "ORDER BY cp.seen_at DESC"), {"c": case_id, "s": within_seconds, "me": actor.person_id if actor else None})
+    return [dict(r) for r in rows.mappings()]

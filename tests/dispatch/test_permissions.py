@@ -1,0 +1,118 @@
+"""Who may act on which case: by role and by the unit that owns the case's level. The service checks."""
+from __future__ import annotations
+
+import pytest
+
+from dispatch import permissions, service
+from dispatch.errors import PermissionDenied
+from tests.dispatch.conftest import bring_to
+
+
+def _leveled(world, level: str, where: str = "C1") -> dict:
+    case = bring_to(world, "registered", where=where)
+    if case["level"] != level:
+        case = service.set_level(world.conn, case_id=case["id"], actor=world["admin"], level=level)
+    return case
+
+
+@pytest.mark.parametrize("level, allowed, denied", [
+    ("grid", ["disp_c1", "admin"], ["disp_c2", "disp_s1", "disp_d", "cmd", "planner", "staff_hwc", "gw_c1"]),
+    ("community", ["disp_c1", "admin"], ["disp_c2", "disp_c3", "disp_s1", "disp_d"]),
+    ("subdistrict", ["disp_s1", "admin"], ["disp_c1", "disp_s2", "disp_d"]),
+    ("district", ["disp_d", "admin"], ["disp_c1", "disp_s1", "cmd"]),
+])
+def test_dispatch_by_the_unit_owning_the_level(world, conn, level, allowed, denied):
+    for who in denied:
+        case = _leveled(world, level)
+        with pytest.raises(PermissionDenied) as err:
+            service.dispatch_case(conn, case_id=case["id"], actor=world[who])
+        assert case["case_no"] in str(err.value) and "派遣" in str(err.value)
+    for who in allowed:
+        case = _leveled(world, level)
+        assert service.dispatch_case(conn, case_id=case["id"], actor=world[who])["status"] == "dispatched"
+
+
+def test_unsorted_case_is_sorted_by_any_unit_containing_it(world, conn):
+    for who in ("disp_c1", "disp_s1", "disp_d"):
+        case = world.report("C1")
+        assert service.register_case(conn, case_id=case["id"], actor=world[who])["status"] == "registered"
+    for who in ("disp_c2", "disp_s2", "disp_c3"):
+        case = world.report("C1")
+        with pytest.raises(PermissionDenied, match="所在社区"):
+            service.register_case(conn, case_id=case["id"], actor=world[who])
+
+
+def test_outside_the_jurisdiction_belongs_to_the_command_centre(world, conn):
+    case = world.report("outside")
+    with pytest.raises(PermissionDenied):
+        service.reject_case(conn, case_id=case["id"], actor=world["disp_c1"], reason="不在辖区")
+    assert service.reject_case(conn, case_id=case["id"], actor=world["disp_d"], reason="不在辖区")["status"] == "rejected"
+
+
+def test_department_staff_act_only_on_their_department(world, conn):
+    case = bring_to(world, "dispatched")  # category 0102 → HWC
+    with pytest.raises(PermissionDenied, match="本部门"):
+        service.accept_case(conn, case_id=case["id"], actor=world["staff_cgzf"])
+    with pytest.raises(PermissionDenied, match="角色"):
+        service.accept_case(conn, case_id=case["id"], actor=world["disp_c1"])
+    case = service.accept_case(conn, case_id=case["id"], actor=world["staff_hwc"])
+    case = service.feed_back(conn, case_id=case["id"], actor=world["staff_hwc2"], note="同部门同事反馈")
+    with pytest.raises(PermissionDenied):  # verification is the owning unit's
+        service.verify_case(conn, case_id=case["id"], actor=world["staff_hwc"], passed=True)
+    assert service.verify_case(conn, case_id=case["id"], actor=world["disp_c1"], passed=True)["status"] == "closed"
+
+
+def test_grid_worker_resolves_on_the_spot_only_in_their_community(world, conn):
+    case = world.report("C1")
+    with pytest.raises(PermissionDenied, match="本社区"):
+        service.self_handle_case(conn, case_id=case["id"], actor=world["gw_c3"], after_photo_ref="a.jpg")
+    with pytest.raises(PermissionDenied):
+        service.register_case(conn, case_id=case["id"], actor=world["gw_c1"])
+    assert service.self_handle_case(conn, case_id=case["id"], actor=world["gw_c1"], after_photo_ref="a.jpg")["status"] == "closed"
+
+
+def test_supervision_by_the_command_centre_or_the_subdistrict_above(world, conn):
+    community_case = bring_to(world, "dispatched")
+    sub_case = _leveled(world, "subdistrict")
+    with pytest.raises(PermissionDenied, match="督办"):
+        service.supervise_case(conn, case_id=community_case["id"], actor=world["disp_c1"])
+    with pytest.raises(PermissionDenied):
+        service.supervise_case(conn, case_id=community_case["id"], actor=world["disp_s2"])
+    with pytest.raises(PermissionDenied):
+        service.supervise_case(conn, case_id=sub_case["id"], actor=world["disp_s1"])
+    assert service.supervise_case(conn, case_id=community_case["id"], actor=world["disp_s1"])["supervised"]
+    assert service.supervise_case(conn, case_id=sub_case["id"], actor=world["disp_d"])["supervised"]
+
+
+@pytest.mark.parametrize("who", ["cmd", "planner"])
+def test_view_only_roles_can_do_nothing(world, conn, who):
+    case = bring_to(world, "registered")
+    with pytest.raises(PermissionDenied, match="只能查看"):
+        service.dispatch_case(conn, case_id=case["id"], actor=world[who])
+    with pytest.raises(PermissionDenied):
+        service.report_case(conn, channel="hotline", lon=0.5, lat=0.5, actor=world[who])
+    assert permissions.available_actions(world[who], case) == []
+
+
+def test_escalation_moves_the_case_to_the_next_unit(world, conn):
+    case = _leveled(world, "community")
+    case = service.escalate_case(conn, case_id=case["id"], actor=world["disp_c1"], reason="需街道协调")
+    with pytest.raises(PermissionDenied):
+        service.dispatch_case(conn, case_id=case["id"], actor=world["disp_c1"])
+    assert service.dispatch_case(conn, case_id=case["id"], actor=world["disp_s1"])["status"] == "dispatched"
+
+
+def test_available_actions_for_buttons(world, conn):
+    case = bring_to(world, "registered")
+    assert set(permissions.available_actions(world["disp_c1"], case)) == {
+        "merge", "set_level", "escalate", "dispatch", "close", "supervise"} - {"supervise"}
+    assert permissions.available_actions(world["staff_hwc"], case) == []
+    assert "supervise" in permissions.available_actions(world["disp_d"], case)
+    assert "evaluate" in permissions.available_actions(world["admin"], bring_to(world, "closed"))
+
+
+def test_permission_message_in_english(world, conn):
+    case = bring_to(world, "dispatched")
+    with pytest.raises(PermissionDenied) as err:
+        service.accept_case(conn, case_id=case["id"], actor=world["staff_cgzf"])
+    assert "not dispatched to this department" in err.value.message("en") and case["case_no"] in err.value.message("en")

@@ -1,0 +1,139 @@
+"""The history player: legal moves only, at working times, by permitted people; realistic mix."""
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from dispatch import queries, service
+from dispatch.audit import audit_history
+from dispatch.simulate import play_history
+from dispatch.states import OPEN_STATUSES
+from tests.dispatch.conftest import T
+
+UNTIL = T(2026, 11, 26, 22, 25)
+
+
+def _raw_reports(world, n: int, seed: int = 1, outside_share: float = 0.01) -> None:
+    """n raw reported cases (no events) over the 61 days before UNTIL, the way the sample loader
+    inserts them: denser on weekdays and in the daytime, all categories, a few outside every grid."""
+    conn = world.conn
+    rng = np.random.default_rng(seed)
+    cats = [r[0] for r in conn.execute(text("SELECT code FROM case_category ORDER BY code"))]
+    grid_workers = [world["gw_c1"].person_id, world["gw_c3"].person_id]
+    rows = []
+    for _ in range(n):
+        where = "outside" if rng.random() < outside_share else str(rng.choice(["C1", "C2", "C3"], p=[.45, .3, .25]))
+        x, y = world.POINTS[where]
+        x, y = x + rng.uniform(-0.45, 0.45), y + rng.uniform(-0.45, 0.45)
+        day = UNTIL - timedelta(days=float(rng.integers(0, 61)))
+        at = day.replace(hour=int(rng.choice(range(6, 23))), minute=int(rng.integers(0, 60)))
+        if at > UNTIL:
+            at -= timedelta(days=1)
+        by_worker = rng.random() < 0.4
+        rows.append({"x": x, "y": y, "at": at, "cat": str(rng.choice(cats)),
+                     "ch": "grid_worker" if by_worker else "hotline",
+                     "rid": int(rng.choice(grid_workers)) if by_worker else None})
+    conn.execute(text(
+        "INSERT INTO cases(channel, category_code, received_x, received_y, received_crs, geom, reported_at, reporter_id) "
+        "VALUES (:ch, :cat, :x, :y, 'EPSG:4326', ST_SetSRID(ST_MakePoint(:x, :y), 4326), :at, :rid)"), rows)
+
+
+@pytest.fixture
+def played(world):
+    _raw_reports(world, 4011)
+    t = time.perf_counter()
+    stats = play_history(world.conn, seed=11, until=UNTIL)
+    stats["wall_seconds"] = time.perf_counter() - t
+    return stats
+
+
+def test_realistic_mix_of_legal_histories(world, conn, played):
+    assert played["cases"] == 4011 and played["events"] > 4 * 4011
+    # replays sampled cases' events: table, working time, permission, final state
+    assert audit_history(conn, sample=1500, seed=0.25) == []
+    assert played["lower_level_share"] == pytest.approx(0.724, abs=0.04)
+    assert played["district_share"] == pytest.approx(0.246, abs=0.04)
+    status = played["by_status"]
+    assert status["closed"] > 0.8 * 4011 and status.get("rejected", 0) > 0 and status.get("merged", 0) > 0
+    recent = {r.status for r in conn.execute(text(
+        "SELECT DISTINCT status FROM cases WHERE reported_at > :t"), {"t": UNTIL - timedelta(days=10)})}
+    assert set(OPEN_STATUSES) <= recent, set(OPEN_STATUSES) - recent
+    counts = queries.queue_counts(conn)
+    assert counts["overdue"] > 0 and counts["supervised"] > 0 and counts["outside_jurisdiction"] > 0
+    n_at_risk = conn.execute(text(f"SELECT count(*) FROM cases c WHERE {queries.at_risk_sql('c', ':now')}"),
+                             {"now": UNTIL}).scalar()
+    assert n_at_risk > 0
+    # only C1 and C3 have a grid worker in the test district
+    assert conn.execute(text("SELECT count(*) FROM cases WHERE self_handled")).scalar() > 0.1 * 4011
+    assert played["wall_seconds"] < 20   # seconds, not minutes, for the sample's 4,011 cases
+
+
+@pytest.fixture
+def small(world):
+    _raw_reports(world, 800, seed=2)
+    return play_history(world.conn, seed=4, until=UNTIL)
+
+
+def test_every_history_is_legal_at_working_time_and_permitted(world, conn, small):
+    assert audit_history(conn) == []
+
+
+def test_final_state_matches_the_last_event(world, conn, small):
+    bad = conn.execute(text("""
+        SELECT count(*) FROM cases c JOIN LATERAL (
+            SELECT * FROM case_event e WHERE e.case_id = c.id ORDER BY e.at DESC, e.id DESC LIMIT 1) e ON true
+        WHERE e.to_status <> c.status OR e.to_level IS DISTINCT FROM c.level
+           OR e.department_id IS DISTINCT FROM c.department_id OR e.due_at IS DISTINCT FROM c.due_at
+           OR e.handler_id IS DISTINCT FROM c.handler_id OR c.updated_at <> e.at""")).scalar()
+    assert bad == 0
+    late = conn.execute(text("SELECT count(*) FROM case_event WHERE at > :u"), {"u": UNTIL}).scalar()
+    assert late == 0
+
+
+def test_rollup_equals_the_event_log_after_bulk_play(world, conn, small):
+    from dispatch.indicators import indicators
+
+    for by in ("subdistrict", "department", "person"):
+        fast = indicators(conn, start=UNTIL.date() - timedelta(days=61), end=UNTIL.date(), by=by, total=True)
+        slow = indicators(conn, start=UNTIL.date() - timedelta(days=61), end=UNTIL.date(), by=by, total=True, exact=True)
+        for a, b in zip(fast, slow):
+            assert a.keys() == b.keys()
+            for k in a:
+                assert a[k] == pytest.approx(b[k]) if isinstance(a[k], float) else a[k] == b[k], (by, k)
+
+
+def _fingerprint(conn) -> str:
+    rows = conn.execute(text("SELECT case_id, action, at, actor_id, to_status FROM case_event ORDER BY case_id, at, id")).all()
+    return hashlib.sha1(repr([(r[0], r[1], r[2].isoformat(), r[3], r[4]) for r in rows]).encode()).hexdigest()
+
+
+def test_same_seed_same_history_and_played_cases_are_left_alone(world, conn):
+    _raw_reports(world, 300, seed=5)
+    sp = conn.begin_nested()
+    play_history(conn, seed=3, until=UNTIL)
+    first = _fingerprint(conn)
+    sp.rollback()
+    play_history(conn, seed=3, until=UNTIL)
+    assert _fingerprint(conn) == first
+    again = play_history(conn, seed=3, until=UNTIL)     # nothing left to play
+    assert again["cases"] == 0
+    live = world.report("C1")                           # a case with its own report event is not replayed
+    assert play_history(conn, seed=3, until=UNTIL)["cases"] == 0
+    assert conn.execute(text("SELECT status FROM cases WHERE id = :i"), {"i": live["id"]}).scalar() == "reported"
+
+
+def test_service_continues_a_played_case(world, conn):
+    _raw_reports(world, 200, seed=9, outside_share=0)
+    play_history(conn, seed=1, until=UNTIL)
+    case = conn.execute(text("SELECT * FROM cases WHERE status = 'disposing' LIMIT 1")).mappings().first()
+    if case is None:
+        pytest.skip("no case left in disposal")
+    staff = next(p for p in world.people.values() if p.department_id == case["department_id"]) \
+        if any(p.department_id == case["department_id"] for p in world.people.values()) else world["admin"]
+    after = service.feed_back(conn, case_id=case["id"], actor=staff, note="继续处置完毕", expected_version=case["version"])
+    assert after["status"] == "awaiting_verification"

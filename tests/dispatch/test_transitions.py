@@ -1,0 +1,199 @@
+"""Every (state, move) and every (from, to) pair of the transition table, through the service."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+
+from dispatch import service
+from dispatch.errors import IllegalTransition, InvalidInput
+from dispatch.states import ACTIONS, STATUS_LABELS, ACTION_LABELS, STATUSES, TRANSITIONS, actions_between, can, target
+from tests.dispatch.conftest import bring_to, params_for
+
+NEEDS_PENDING = {"approve_postponement", "deny_postponement"}
+
+
+def _case_for(world, status, action):
+    return bring_to(world, status, pending_request=(action in NEEDS_PENDING and status == "disposing"),
+                    outside=(action == "relocate" and status == "reported"))
+
+
+@pytest.mark.parametrize("status", STATUSES)
+@pytest.mark.parametrize("action", ACTIONS)
+def test_move_from_state(world, conn, status, action):
+    case = _case_for(world, status, action)
+    events_before = conn.execute(text("SELECT count(*) FROM case_event WHERE case_id = :i"), {"i": case["id"]}).scalar()
+    params = params_for(world, action, case)
+    if can(action, status):
+        after = service.transition(conn, case_id=case["id"], action=action, actor=world["admin"], **params)
+        assert after["status"] == target(action, status)
+        assert after["version"] == case["version"] + 1
+        ev = conn.execute(text("SELECT * FROM case_event WHERE case_id = :i ORDER BY at DESC, id DESC LIMIT 1"),
+                          {"i": case["id"]}).mappings().one()
+        assert (ev["action"], ev["from_status"], ev["to_status"]) == (action, status, after["status"])
+        assert ev["actor_id"] == world["admin"].person_id and ev["actor_role"] == "admin"
+    else:
+        with pytest.raises(IllegalTransition) as err:
+            service.transition(conn, case_id=case["id"], action=action, actor=world["admin"], **params)
+        zh, en = str(err.value), err.value.message("en")
+        assert case["case_no"] in zh and STATUS_LABELS[status]["zh"] in zh and ACTION_LABELS[action]["zh"] in zh
+        assert case["case_no"] in en and STATUS_LABELS[status]["en"] in en and ACTION_LABELS[action]["en"] in en
+        row = conn.execute(text("SELECT status, version FROM cases WHERE id = :i"), {"i": case["id"]}).one()
+        assert (row.status, row.version) == (status, case["version"])
+        assert conn.execute(text("SELECT count(*) FROM case_event WHERE case_id = :i"),
+                            {"i": case["id"]}).scalar() == events_before
+
+
+@pytest.mark.parametrize("dest", STATUSES)
+@pytest.mark.parametrize("source", STATUSES)
+def test_from_to_pair(world, conn, source, dest):
+    legal = actions_between(source, dest)
+    if legal:
+        for action in legal:
+            case = _case_for(world, source, action)
+            after = service.transition(conn, case_id=case["id"], action=action, actor=world["admin"],
+                                       **params_for(world, action, case))
+            assert after["status"] == dest
+    else:
+        into = [a for a, m in TRANSITIONS.items() if m.target == dest]  # the moves that lead into dest
+        for action in into:
+            case = _case_for(world, source, action)
+            with pytest.raises(IllegalTransition, match=case["case_no"]):
+                service.transition(conn, case_id=case["id"], action=action, actor=world["admin"],
+                                   **params_for(world, action, case))
+
+
+def test_every_move_is_recorded_with_who_when_what(world, conn):
+    w = world
+    case = bring_to(w, "disposing")
+    after = service.feed_back(conn, case_id=case["id"], actor=w["admin"], note="已清理完毕",
+                              photo_ref="photos/after-1.jpg", attachments=[{"kind": "note", "ref": "doc-1"}])
+    ev = conn.execute(text("SELECT * FROM case_event WHERE case_id = :i ORDER BY id DESC LIMIT 1"),
+                      {"i": case["id"]}).mappings().one()
+    assert ev["comment"] == "已清理完毕" and ev["at"] == after["feedback_at"] == after["updated_at"]
+    assert {"kind": "after", "ref": "photos/after-1.jpg"} in ev["attachments"]
+    assert {"kind": "note", "ref": "doc-1"} in ev["attachments"]
+    assert ev["department_id"] == after["department_id"] and ev["due_at"] == after["due_at"]
+
+
+def test_status_update_and_event_are_atomic(world, conn):
+    case = bring_to(world, "disposing")
+    with pytest.raises(sa_exc.DBAPIError):  # case_event.comment is limited to 4000 characters
+        service.feed_back(conn, case_id=case["id"], actor=world["admin"], note="很" * 4001)
+    row = conn.execute(text("SELECT status, version FROM cases WHERE id = :i"), {"i": case["id"]}).one()
+    assert (row.status, row.version) == ("disposing", case["version"])  # the savepoint undid the update
+
+
+def test_illegal_move_names_the_last_change(world, conn):
+    case = bring_to(world, "closed")
+    with pytest.raises(IllegalTransition) as err:
+        service.dispatch_case(conn, case_id=case["id"], actor=world["admin"])
+    assert "核查通过" in str(err.value) and world["admin"].full_name in str(err.value)
+
+
+@pytest.mark.parametrize("action, params, status, message", [
+    ("reject", {}, "reported", "理由"),
+    ("dispatch", {"due_at": "2030-01-01"}, "registered", "理由"),
+    ("approve_postponement", {}, "disposing", "缓办申请"),
+    ("escalate", {"comment": "x", "to_level": "grid"}, "registered", "逐级"),
+    ("dispatch", {"due_at": "2020-01-01T10:00", "due_reason": "x"}, "registered", "晚于"),
+    ("evaluate", {"score": 7}, "closed", "1–5"),
+    ("set_level", {"level": "city"}, "registered", "层级"),
+    ("register", {"bogus": 1}, "reported", "bogus"),
+])
+def test_bad_input_is_refused_with_a_message(world, conn, action, params, status, message):
+    case = bring_to(world, status)
+    with pytest.raises(InvalidInput, match=message):
+        service.transition(conn, case_id=case["id"], action=action, actor=world["admin"], **params)
+
+
+def test_second_evaluation_and_supervision_are_refused(world, conn):
+    closed = bring_to(world, "closed")
+    service.evaluate_case(conn, case_id=closed["id"], actor=world["admin"], score=5)
+    with pytest.raises(InvalidInput):
+        service.evaluate_case(conn, case_id=closed["id"], actor=world["admin"], score=4)
+    open_ = bring_to(world, "dispatched")
+    service.supervise_case(conn, case_id=open_["id"], actor=world["admin"])
+    with pytest.raises(InvalidInput):
+        service.supervise_case(conn, case_id=open_["id"], actor=world["admin"])
+
+
+def test_merge_rules(world, conn):
+    orig = world.report("C1")
+    dup = world.report("C1")
+    merged = service.merge_case(conn, case_id=dup["id"], actor=world["admin"], duplicate_of=orig["id"])
+    assert merged["duplicate_of"] == orig["id"] and merged["status"] == "merged"
+    third = world.report("C1")
+    with pytest.raises(InvalidInput, match="原案件"):
+        service.merge_case(conn, case_id=third["id"], actor=world["admin"], duplicate_of=dup["id"])
+    with pytest.raises(InvalidInput):
+        service.merge_case(conn, case_id=third["id"], actor=world["admin"], duplicate_of=third["id"])
+
+
+def test_escalation_one_step_or_straight_to_district(world, conn):
+    w = world
+    a = bring_to(w, "registered")  # category 0102: grid level
+    assert a["level"] == "grid"
+    a = service.escalate_case(conn, case_id=a["id"], actor=w["admin"], reason="需社区协调")
+    assert a["level"] == "community"
+    with pytest.raises(InvalidInput, match="逐级"):
+        service.escalate_case(conn, case_id=a["id"], actor=w["admin"], reason="x", to_level="grid")
+    a = service.escalate_case(conn, case_id=a["id"], actor=w["admin"], reason="重大问题", to_level="district", major=True)
+    assert a["level"] == "district"
+    ev = conn.execute(text("SELECT data FROM case_event WHERE case_id = :i ORDER BY id DESC LIMIT 1"), {"i": a["id"]}).scalar()
+    assert ev["major"] is True
+    with pytest.raises(InvalidInput, match="最高"):
+        service.escalate_case(conn, case_id=a["id"], actor=w["admin"], reason="x")
+
+
+def test_outside_jurisdiction_case_is_relocated_or_rejected(world, conn):
+    w = world
+    case = w.report("outside")
+    assert case["outside_jurisdiction"] and case["grid_id"] is None
+    with pytest.raises(InvalidInput, match="辖区外"):
+        service.register_case(conn, case_id=case["id"], actor=w["disp_d"])
+    with pytest.raises(InvalidInput, match="仍在辖区外"):
+        service.relocate_case(conn, case_id=case["id"], actor=w["disp_d"], lon=7.5, lat=7.5)
+    placed = service.relocate_case(conn, case_id=case["id"], actor=w["disp_d"], lon=2.5, lat=0.5)
+    assert placed["community_id"] == w.com["C3"] and not placed["outside_jurisdiction"]
+    assert placed["received_x"] == w.POINTS["outside"][0]  # what was received is kept
+
+
+def test_dispatch_with_assisting_departments_and_return(world, conn):
+    w = world
+    case = bring_to(w, "registered")
+    d = service.dispatch_case(conn, case_id=case["id"], actor=w["admin"], department_id=w.dept["CGZF"],
+                              assist_department_ids=[w.dept["HWC"], w.dept["GAJ"]])
+    roles = dict(conn.execute(text("SELECT department_id, role FROM case_department WHERE case_id = :i"), {"i": d["id"]}).all())
+    assert roles == {w.dept["CGZF"]: "lead", w.dept["HWC"]: "assist", w.dept["GAJ"]: "assist"}
+    r = service.return_case(conn, case_id=d["id"], actor=w["staff_cgzf"], reason="非本部门职责")
+    assert r["status"] == "returned" and r["department_id"] is None and r["due_at"] is None
+    assert conn.execute(text("SELECT count(*) FROM case_department WHERE case_id = :i"), {"i": d["id"]}).scalar() == 0
+    again = service.dispatch_case(conn, case_id=d["id"], actor=w["admin"])  # the category's default: HWC
+    assert again["department_id"] == w.dept["HWC"] and again["status"] == "dispatched"
+
+
+def test_self_handle_closes_at_grid_level(world, conn):
+    w = world
+    case = w.report("C1", photo_ref="photos/before.jpg")
+    done = service.self_handle_case(conn, case_id=case["id"], actor=w["gw_c1"], after_photo_ref="photos/after.jpg")
+    assert (done["status"], done["level"], done["self_handled"]) == ("closed", "grid", True)
+    assert done["registered_at"] == done["closed_at"] and done["handler_id"] == w["gw_c1"].person_id
+    att = conn.execute(text("SELECT attachments FROM case_event WHERE case_id = :i AND action = 'self_handle'"),
+                       {"i": case["id"]}).scalar()
+    assert att == [{"kind": "before", "ref": "photos/before.jpg"}, {"kind": "after", "ref": "photos/after.jpg"}]
+
+
+def test_report_converts_coordinates_and_stores_what_was_received(world, conn):
+    w = world
+    row = service.report_case(conn, channel="grid_worker", lon=0.5, lat=0.5, crs="EPSG:4326", category_code="0102",
+                              description="路边暴露垃圾", actor=w["gw_c1"])
+    assert row["grid_id"] == w.grid["C1"] and row["reporter_id"] == w["gw_c1"].person_id
+    ev = conn.execute(text("SELECT action, to_status, actor_role, at FROM case_event WHERE case_id = :i"), {"i": row["id"]}).one()
+    assert (ev.action, ev.to_status, ev.actor_role, ev.at) == ("report", "reported", "grid_worker", row["reported_at"])
+    with pytest.raises(InvalidInput, match="渠道"):
+        service.report_case(conn, channel="fax", lon=0.5, lat=0.5)
+    with pytest.raises(InvalidInput):
+        service.report_case(conn, channel="hotline", lon=0.5, lat=0.5, crs="EPSG:99999")
+    with pytest.raises(InvalidInput, match="GCJ"):   # GCJ-02 exists only inside China (gis.crs)
+        service.report_case(conn, channel="wechat", lon=0.5, lat=0.5, crs="GCJ-02")
