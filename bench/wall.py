@@ -1,0 +1,358 @@
+"""``bench wall``: what a wall render costs at 1,000,000 cases with 10,000 open.
+
+The database ``gridgov_bench_wall`` (same server as the app's) gets the sample district with its
+4,011-case history (events included), then plain historical cases up to ``--cases`` and open ones
+up to ``--open``, written set-wise with triggers off (each row is given its grid directly; a
+bulk write of a million reports is not what the trigger is for). Its own database, because the
+open-case count must be exact.
+
+Measured:
+
+- ``query_ms``: the database time of the statements one wall refresh makes (boundary stamp,
+  open cases, KPI figures and rates, ticker), summed at the cursor: execute + fetch, nothing else.
+- ``rerun_ms``: the server's whole refresh after a change, as the page does it on a cache miss:
+  those statements, shaping the points, the compact deck JSON, and the ForwardMsg Streamlit
+  builds and hashes for the chart. ``rerun_ratio`` = rerun_ms / query_ms. Medians of ``--repeat``.
+- ``deck_msg_mb``: that ForwardMsg's size.
+- In Debian's Chromium against ``streamlit run app.py`` on this database (skipped with
+  ``--no-browser``), bytes counted on the websocket itself: ``payload_mb`` for one full wall
+  render (a new case is reported on an open wall, everything the server sends until it is
+  quiet), ``first_render_mb`` (sign-in to a drawn wall), ``outlines_http_mb`` (the outline file,
+  fetched once per browser over HTTP), ``idle_kb_per_min`` (both directions, the desk wall while
+  nothing changes, over ``--idle-seconds``) and ``idle_screen_kb_per_min`` (the video-wall mode).
+
+Targets (issue 4): payload_mb ≤ 1, idle_kb_per_min ≤ 100. Last line: ``rerun_ratio``.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import event, text
+
+BENCH_DB = "gridgov_bench_wall"
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_USER = "bench_wall"
+OPEN_STATES = "ARRAY['reported','registered','dispatched','disposing','disposing','disposing'," \
+              "'awaiting_verification','rework','postponed','returned']"
+WITH_DEPARTMENT = "('dispatched','disposing','awaiting_verification','rework','postponed')"
+
+
+def configure(p) -> None:
+    p.add_argument("--cases", type=int, default=1_000_000, help="cases in all (default 1,000,000)")
+    p.add_argument("--open", type=int, default=10_000, help="of which open (default 10,000)")
+    p.add_argument("--repeat", type=int, default=5, help="server-side refreshes to time; the median counts")
+    p.add_argument("--idle-seconds", type=float, default=60, help="how long to watch an idle wall (default 60)")
+    p.add_argument("--no-browser", action="store_true", help="skip the Chromium measurements")
+    p.add_argument("--seed", type=float, default=0.4711, help="setseed() value for the generated cases")
+
+
+def bench_url() -> str:
+    from sqlalchemy.engine import make_url
+
+    from db.config import database_url
+
+    return make_url(database_url()).set(database=BENCH_DB).render_as_string(hide_password=False)
+
+
+def bench_engine():
+    """``gridgov_bench_wall``: created, migrated and given the sample district if needed."""
+    from db import cluster
+    from db.engine import get_engine
+    from db.migrate import upgrade
+    from sample_data.load import load_sample, sample_loaded
+
+    url = bench_url()
+    if not os.environ.get("DATABASE_URL"):
+        cluster.start()
+    cluster.ensure_database(url)
+    upgrade(url)
+    eng = get_engine(url)
+    with eng.connect() as c:
+        present = sample_loaded(c)
+    if not present:
+        print("loading the sample district and its history into gridgov_bench_wall ...", flush=True)
+        with eng.begin() as c:
+            load_sample(c)
+    return eng
+
+
+# --- filling -------------------------------------------------------------------------------------
+
+_GRIDS = """
+CREATE TEMP TABLE bench_grid ON COMMIT DROP AS
+SELECT row_number() OVER (ORDER BY g.code) AS rn, gv.id AS gvid, g.id AS gid, g.code, g.community_id,
+       c.subdistrict_id, gv.geom, ST_PointOnSurface(gv.geom) AS pos
+FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id JOIN community c ON c.id = g.community_id
+WHERE gv.valid_to IS NULL;
+CREATE TEMP TABLE bench_cat ON COMMIT DROP AS
+SELECT row_number() OVER (ORDER BY code) AS rn, code, default_department_id AS dep, default_level AS lvl
+FROM case_category;
+"""
+
+_COLUMNS = """
+INSERT INTO cases(case_no, channel, category_code, description, received_x, received_y, received_crs, geom,
+                  reported_grid_version_id, reported_grid_code, grid_id, grid_code, community_id, subdistrict_id,
+                  outside_jurisdiction, status, level, department_id, reported_at, registered_at, dispatched_at,
+                  due_at, warn_at, closed_at)
+"""
+# Closed history over two years: dispatched 30 min after the report, due a day later, closed
+# within three days (so some late).
+_HISTORY = _COLUMNS + """
+SELECT 'H' || lpad((t.i + :off)::text, 9, '0'), 'hotline', k.code, '历史案件', ST_X(g.pos), ST_Y(g.pos), 'EPSG:4326', g.pos,
+       g.gvid, g.code, g.gid, g.code, g.community_id, g.subdistrict_id, false, 'closed', k.lvl, k.dep,
+       t.rep, t.rep + interval '10 minutes', t.rep + interval '30 minutes', t.rep + interval '24 hours 30 minutes',
+       t.rep + interval '19 hours 42 minutes', t.rep + interval '40 minutes' + t.took
+FROM (SELECT i, 1 + floor(random() * :ngrid)::int AS g, 1 + floor(random() * :ncat)::int AS k,
+             now() - interval '3 days' - random() * interval '730 days' AS rep, random() * interval '70 hours' AS took
+      FROM generate_series(1, :n) AS i) t
+JOIN bench_grid g ON g.rn = t.g JOIN bench_cat k ON k.rn = t.k
+"""
+# Open cases in a state mix, anywhere inside their grid; a deadline runs for those with a department.
+_OPEN = _COLUMNS + f"""
+SELECT 'O' || lpad((u.i + :off)::text, 9, '0'), 'hotline', u.code, '在办案件', ST_X(u.p), ST_Y(u.p), 'EPSG:4326', u.p,
+       u.gvid, u.gcode, u.gid, u.gcode, u.community_id, u.subdistrict_id, false, u.status, u.lvl,
+       CASE WHEN u.dis IS NOT NULL THEN u.dep END, u.rep, u.rep + interval '10 minutes', u.dis,
+       u.dis + u.span, u.dis + u.span * 0.8, NULL
+FROM (
+    SELECT t.*, k.code, k.lvl, k.dep, g.gvid, g.code AS gcode, g.gid, g.community_id, g.subdistrict_id,
+           ST_GeometryN(ST_GeneratePoints(g.geom, 1, t.i), 1) AS p,
+           CASE WHEN t.status IN {WITH_DEPARTMENT} THEN t.rep + random() * (now() - t.rep) END AS dis
+    FROM (SELECT i, 1 + floor(random() * :ngrid)::int AS g, 1 + floor(random() * :ncat)::int AS k,
+                 ({OPEN_STATES})[1 + floor(random() * 10)::int] AS status,
+                 now() - interval '2 hours' - random() * interval '60 hours' AS rep,
+                 interval '8 hours' + random() * interval '64 hours' AS span
+          FROM generate_series(1, :n) AS i) t
+    JOIN bench_grid g ON g.rn = t.g JOIN bench_cat k ON k.rn = t.k
+) u
+"""
+
+
+def _fill(eng, cases: int, open_: int, seed: float) -> dict:
+    with eng.connect() as c:
+        total, now_open = c.execute(text(
+            "SELECT count(*), count(*) FILTER (WHERE status NOT IN ('closed', 'rejected', 'merged')) FROM cases")).one()
+    add_open = max(0, open_ - now_open)
+    add_closed = max(0, cases - total - add_open)
+    if add_open == 0 and add_closed == 0:
+        return {"cases": total, "open": now_open, "fill_s": 0.0}
+    t = time.perf_counter()
+    with eng.begin() as c:
+        c.execute(text("SET LOCAL session_replication_role = replica"))  # no triggers for the bulk write
+        c.execute(text("SELECT setseed(:s)"), {"s": seed})
+        for stmt in _GRIDS.split(";"):
+            if stmt.strip():
+                c.execute(text(stmt))
+        ngrid = c.execute(text("SELECT count(*) FROM bench_grid")).scalar_one()
+        ncat = c.execute(text("SELECT count(*) FROM bench_cat")).scalar_one()
+        base = {"ngrid": ngrid, "ncat": ncat}
+        off = "SELECT COALESCE(max(substr(case_no, 2)::bigint), 0) FROM cases WHERE case_no LIKE :p"
+        if add_closed:
+            c.execute(text(_HISTORY), {**base, "n": add_closed, "off": c.execute(text(off), {"p": "H%"}).scalar_one()})
+        if add_open:
+            c.execute(text(_OPEN), {**base, "n": add_open, "off": c.execute(text(off), {"p": "O%"}).scalar_one()})
+    with eng.connect() as c:
+        c.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE cases"))
+        total, now_open = c.execute(text(
+            "SELECT count(*), count(*) FILTER (WHERE status NOT IN ('closed', 'rejected', 'merged')) FROM cases")).one()
+    return {"cases": total, "open": now_open, "fill_s": round(time.perf_counter() - t, 1)}
+
+
+# --- server side --------------------------------------------------------------------------------
+
+class _DbClock:
+    """Sums the time spent in cursor execute (the driver fetches every row there)."""
+
+    def __init__(self, eng):
+        self.total = 0.0
+        self._t = 0.0
+        event.listen(eng, "before_cursor_execute", self._before)
+        event.listen(eng, "after_cursor_execute", self._after)
+
+    def _before(self, *a):
+        self._t = time.perf_counter()
+
+    def _after(self, *a):
+        self.total += time.perf_counter() - self._t
+
+
+def _deck_message(frame: dict) -> bytes:
+    """The ForwardMsg Streamlit sends for the wall's chart, hashed as Streamlit does."""
+    import json
+
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from streamlit.runtime.forward_msg_cache import populate_hash_if_needed
+
+    msg = ForwardMsg()
+    chart = msg.delta.new_element.deck_gl_json_chart
+    chart.json = frame["spec"]
+    chart.tooltip = json.dumps(frame["tooltip"])
+    populate_hash_if_needed(msg)
+    return msg.SerializeToString()
+
+
+def _server_side(eng, repeat: int) -> dict:
+    from gis.wall import TZ, WallFilter, base_map, boundary_stamp, kpis, wall_frame
+    from pages.wall_view import DESK_MAP
+
+    with eng.connect() as c:
+        base = base_map(c, "zh")  # cached across refreshes by the page (it changes with boundaries only)
+    clock = _DbClock(eng)
+    query, rerun, size = [], [], 0
+    for _ in range(max(1, repeat)):
+        clock.total = 0.0
+        t = time.perf_counter()
+        with eng.connect() as c:
+            boundary_stamp(c)
+            now = datetime.now(TZ)
+            frame = wall_frame(c, WallFilter(), "zh", now, base=base, size=DESK_MAP,
+                               outlines_url="app/static/wall/" + base.outlines_name)
+            kpis(c, WallFilter(), now)
+        size = len(_deck_message(frame))
+        rerun.append(time.perf_counter() - t)
+        query.append(clock.total)
+    return {"query_ms": statistics.median(query) * 1000, "rerun_ms": statistics.median(rerun) * 1000,
+            "deck_msg_mb": size / 1e6, "open_drawn": frame["open_drawn"], "outlines_mb": len(base.outlines) / 1e6}
+
+
+# --- in the browser ---------------------------------------------------------------------------
+
+def _bench_account(eng) -> str:
+    from dispatch.auth import create_user, set_password
+
+    password = secrets.token_urlsafe(12)
+    with eng.begin() as c:
+        if c.execute(text("SELECT 1 FROM person WHERE username = :u"), {"u": BENCH_USER}).first():
+            set_password(c, BENCH_USER, password)
+        else:
+            create_user(c, username=BENCH_USER, full_name="大屏基准", role="command_staff", password=password)
+    return password
+
+
+def _serve(url: str):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tempfile.NamedTemporaryFile(prefix="gridgov-bench-wall-", suffix=".log", delete=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env={**os.environ, "DATABASE_URL": url}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
+                return proc, base
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"the app did not start: see {log.name}")
+            time.sleep(0.2)
+
+
+def _browser(eng, idle_seconds: float) -> dict:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    password = _bench_account(eng)
+    proc, base = _serve(bench_url())
+    frames: list[tuple[float, str, int]] = []
+    static_bytes: list[int] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.abort())
+            page.on("response", lambda r: static_bytes.append(len(r.body()))
+                    if "/app/static/wall/" in r.url and r.status == 200 else None)
+            page.on("websocket", lambda ws: (
+                ws.on("framereceived", lambda d: frames.append((time.monotonic(), "in", len(d)))),
+                ws.on("framesent", lambda d: frames.append((time.monotonic(), "out", len(d))))))
+            page.goto(base)
+            page.get_by_label("用户名").fill(BENCH_USER)
+            page.get_by_label("密码").fill(password)
+            page.get_by_role("button", name="登录").click()
+            expect(page.locator("[data-testid=stDeckGlJsonChart] canvas").first).to_be_visible(timeout=120_000)
+            first = sum(n for _, d, n in frames if d == "in")
+            _settle(page, frames)
+            # one full render: a new case on an open wall
+            mark = len(frames)
+            with eng.begin() as c:
+                new_id = c.execute(text(
+                    "INSERT INTO cases(channel, category_code, description, received_x, received_y, received_crs, geom) "
+                    "SELECT 'hotline', '0102', 'bench wall', x, y, 'EPSG:4326', ST_SetSRID(ST_MakePoint(x, y), 4326) "
+                    "FROM (SELECT ST_X(c) x, ST_Y(c) y FROM (SELECT ST_PointOnSurface(geom) c FROM grid_version "
+                    "WHERE valid_to IS NULL ORDER BY id LIMIT 1) s) p RETURNING id")).scalar_one()
+            _settle(page, frames, after=mark, expect_big=True)
+            render = sum(n for _, d, n in frames[mark:] if d == "in")
+            # idle, at a desk (filters in the sidebar) and on a video wall (no widgets)
+            idle = {}
+            for name in ("desk", "screen"):
+                if name == "screen":  # same session: follow the navigation link
+                    mark = len(frames)
+                    page.get_by_role("link", name="大屏模式").first.click()
+                    _settle(page, frames, after=mark, expect_big=True)
+                mark, t0 = len(frames), time.monotonic()
+                page.wait_for_timeout(idle_seconds * 1000)
+                idle[name] = sum(n for _, _, n in frames[mark:]) / 1024 * 60 / (time.monotonic() - t0)
+            browser.close()
+        with eng.begin() as c:
+            c.execute(text("DELETE FROM cases WHERE id = :i"), {"i": new_id})
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server's own session
+        proc.wait(10)
+    return {"first_render_mb": first / 1e6, "payload_mb": render / 1e6, "outlines_http_mb": sum(static_bytes) / 1e6,
+            "idle_kb_per_min": idle["desk"], "idle_screen_kb_per_min": idle["screen"]}
+
+
+def _settle(page, frames, after: int = 0, quiet_s: float = 3.0, limit_s: float = 120.0,
+            expect_big: bool = False) -> None:
+    """Wait until the wall has drawn (``expect_big``: a large message arrived after ``after``) and
+    only the once-a-second live check is left."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit_s:
+        page.wait_for_timeout(500)
+        now = time.monotonic()
+        if expect_big and not any(n > 5_000 for _, d, n in frames[after:] if d == "in"):
+            continue
+        recent_big = [n for t, d, n in frames[after:] if d == "in" and t > now - quiet_s and n > 5_000]
+        if not recent_big and now - start > quiet_s:
+            return
+    raise TimeoutError("the wall did not settle")
+
+
+def main(args) -> int:
+    if args.open > args.cases:
+        raise ValueError("--open cannot exceed --cases")
+    eng = bench_engine()
+    filled = _fill(eng, args.cases, args.open, args.seed)
+    for k, v in filled.items():
+        print(f"{k}={v}", flush=True)
+    server = _server_side(eng, args.repeat)
+    print(f"open_drawn={server['open_drawn']}")
+    print(f"deck_msg_mb={server['deck_msg_mb']:.3f}")
+    print(f"outlines_file_mb={server['outlines_mb']:.3f}", flush=True)
+    if not args.no_browser:
+        seen = _browser(eng, args.idle_seconds)
+        print(f"first_render_mb={seen['first_render_mb']:.3f}")
+        print(f"outlines_http_mb={seen['outlines_http_mb']:.3f}")
+        print(f"payload_mb={seen['payload_mb']:.3f}")
+        print(f"idle_screen_kb_per_min={seen['idle_screen_kb_per_min']:.1f}")
+        print(f"idle_kb_per_min={seen['idle_kb_per_min']:.1f}")
+    print(f"query_ms={server['query_ms']:.1f}")
+    print(f"rerun_ms={server['rerun_ms']:.1f}")
+    print(f"rerun_ratio={server['rerun_ms'] / server['query_ms']:.2f}")
+    return 0

@@ -1,0 +1,163 @@
+"""Browser tests: the real app (``streamlit run app.py``) in Debian's Chromium, fully offline.
+
+Fixtures for any page's end-to-end test:
+
+- ``e2e_db``: the test district of ``tests/ui/district.py`` with one account per role
+  (password ``PASSWORD``) and a mix of cases, committed, removed again afterwards.
+- ``app_url``: the app served on a free localhost port against the test database.
+- ``page``: a fresh browser page. Every request that is not for localhost is aborted and
+  counted; a test that caused one fails (a CDN, tile server or font host would show up here).
+- ``login(page, username)``: sign in and wait for the first page to be drawn.
+- ``wait_drawn(page)``, ``map_point(page, view, lon, lat)``, ``hover_text(page, x, y)``.
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from db.config import test_database_url
+from tests.ui.district import PASSWORD, add_cases, build_district, create_role_users, purge_district
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+SHOTS = ROOT / "var" / "e2e"  # screenshots for a person to look at (var/ is git-ignored)
+
+
+@pytest.fixture(scope="package")
+def e2e_db(engine):
+    with engine.begin() as c:
+        purge_district(c)
+        district = build_district(c)
+        users = create_role_users(c, district)
+        case_ids = add_cases(c, district)
+    yield {"district": district, "users": users, "case_ids": case_ids, "password": PASSWORD}
+    with engine.begin() as c:
+        purge_district(c, reference=district.seeded_reference)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="package")
+def app_url(e2e_db):
+    """``streamlit run app.py`` on a free port, against the test database; stopped afterwards."""
+    port = _free_port()
+    log = tempfile.NamedTemporaryFile(prefix="gridgov-e2e-", suffix=".log", delete=False)
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the app did not start; log:\n{Path(log.name).read_text()[-3000:]}")
+        time.sleep(0.2)
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)  # its own session: the server and nothing else
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    log.close()
+
+
+@pytest.fixture(scope="package")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def external_requests() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def page(browser, app_url, external_requests) -> Page:
+    """A page in a fresh context; requests leaving localhost are aborted and fail the test."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai")
+
+    def gate(route):
+        if urlparse(route.request.url).hostname in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            external_requests.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", gate)
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    yield pg
+    context.close()
+    assert external_requests == [], f"requests left localhost: {external_requests}"
+
+
+def wait_drawn(page: Page) -> None:
+    """Connected, and the script has finished at least once (it flips while live updates run)."""
+    expect(page.locator("[data-test-connection-state=CONNECTED]")).to_have_count(1)
+    expect(page.locator("[data-test-script-state=notRunning]")).to_have_count(1)
+
+
+@pytest.fixture
+def login(app_url):
+    def sign_in(page: Page, username: str, password: str = PASSWORD, path: str = "/") -> Page:
+        page.goto(app_url + path)
+        page.get_by_label("用户名").fill(username)
+        page.get_by_label("密码").fill(password)
+        page.get_by_role("button", name="登录").click()
+        expect(page.get_by_label("用户名")).to_have_count(0)
+        wait_drawn(page)
+        return page
+
+    return sign_in
+
+
+def map_point(page: Page, view: dict, lon: float, lat: float, chart: str = "[data-testid=stDeckGlJsonChart]"):
+    """Screen position of (lon, lat) on a deck.gl map showing ``view`` (no pitch, no bearing)."""
+    def world(x, y):
+        scale = 512 * 2 ** view["zoom"]
+        return scale * (x + 180) / 360, scale * (1 - math.log(math.tan(math.pi / 4 + math.radians(y) / 2)) / math.pi) / 2
+
+    box = page.locator(chart).first.bounding_box()
+    cx, cy = world(view["longitude"], view["latitude"])
+    px, py = world(lon, lat)
+    return box["x"] + box["width"] / 2 + (px - cx), box["y"] + box["height"] / 2 + (py - cy)
+
+
+def hover_text(page: Page, x: float, y: float) -> str:
+    """The deck.gl tooltip's text after hovering (x, y); '' if nothing is picked there."""
+    page.mouse.move(x - 3, y - 3)
+    page.mouse.move(x, y)
+    page.wait_for_timeout(250)
+    tip = page.locator(".deck-tooltip")
+    return tip.inner_text() if tip.count() and tip.is_visible() else ""

@@ -1,0 +1,120 @@
+"""The map wall in a real browser: sign in → the wall shows cases; a case written with plain SQL
+appears on the open wall within 2 s, without a reload; the video-wall mode has no chrome."""
+from __future__ import annotations
+
+import os
+import time
+
+from playwright.sync_api import expect
+from sqlalchemy import text
+
+from gis.wall import WallFilter, base_map, filter_bbox, view_for
+from pages.wall_view import DESK_MAP, SCREEN_MAP
+from tests.e2e.conftest import SHOTS, hover_text, map_point, wait_drawn
+from tests.ui.district import CODE, report_case
+
+OPEN_TILE = ".st-key-kpi-open [data-testid=stMetricValue]"
+
+
+def _view(engine, size) -> dict:
+    with engine.connect() as c:
+        base = base_map(c, "zh")
+    return view_for(filter_bbox(base, WallFilter()), *size)
+
+
+def _open_count(engine) -> int:
+    with engine.connect() as c:
+        return c.execute(text("SELECT count(*) FROM cases WHERE status NOT IN ('closed', 'rejected', 'merged')")).scalar_one()
+
+
+def _empty_grid_centre(engine) -> tuple[float, float]:
+    """The centre of a grid of the test district with no case in it (so a hover finds only ours)."""
+    with engine.connect() as c:
+        return tuple(c.execute(text("""
+            SELECT ST_X(ST_Centroid(gv.geom)), ST_Y(ST_Centroid(gv.geom))
+            FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id
+            WHERE g.code LIKE :p AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.grid_id = g.id)
+            ORDER BY g.code DESC LIMIT 1"""), {"p": CODE + "%"}).one())
+
+
+def _hover_until(page, x, y, want: str, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    seen = ""
+    while time.monotonic() < deadline:
+        seen = hover_text(page, x, y)
+        if want in seen:
+            return seen
+    return seen
+
+
+def _hover_a_known_case(page, engine, timeout_s: float) -> tuple[str, str]:
+    """Hover the newest registered case of the district until its tooltip shows; (case_no, tooltip).
+
+    This is also how a test knows the map is drawn and interactive: the first draw compiles
+    WebGL shaders, which in headless Chromium (software rendering) blocks the page for seconds.
+    """
+    with engine.connect() as c:
+        case_no, lon, lat = c.execute(text(
+            "SELECT case_no, ST_X(geom), ST_Y(geom) FROM cases WHERE grid_code LIKE :p "
+            "AND status = 'registered' ORDER BY id DESC LIMIT 1"), {"p": CODE + "%"}).one()
+    return case_no, _hover_until(page, *map_point(page, _view(engine, DESK_MAP), lon, lat), case_no, timeout_s)
+
+
+def test_sign_in_and_the_wall_shows_the_open_cases(page, login, engine, e2e_db):
+    login(page, "uit_command")
+    expect(page.locator("[data-testid=stDeckGlJsonChart] canvas").first).to_be_visible()
+    expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine):,}")
+    expect(page.locator(".wall-ticker li").first).to_be_visible()
+    case_no, tip = _hover_a_known_case(page, engine, 30)
+    assert case_no in tip and "立案" in tip
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "wall.png"))
+
+
+def test_a_case_inserted_with_sql_appears_on_the_open_wall_without_reload(page, login, engine, e2e_db):
+    login(page, "uit_command")
+    expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine):,}")
+    assert _hover_a_known_case(page, engine, 30)[1], "the map never became interactive"
+    page.evaluate("window.__sameDocument = true")
+    lon, lat = _empty_grid_centre(engine)
+    with engine.begin() as c:
+        new = report_case(c, lon, lat, f"e2e 实时上报 [{CODE}]")
+    committed = time.monotonic()
+    expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine):,}", timeout=10_000)
+    shown_after = time.monotonic() - committed
+    tip = _hover_until(page, *map_point(page, _view(engine, DESK_MAP), lon, lat), new["case_no"], 3)
+    assert new["case_no"] in tip and "e2e 实时上报" in tip
+    assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
+    assert shown_after <= 2.0, f"shown {shown_after:.2f} s after the commit (load average {os.getloadavg()})"
+
+
+def test_video_wall_mode_has_no_chrome(page, login, engine, e2e_db):
+    login(page, "uit_command", path="/wall_screen")
+    wait_drawn(page)
+    expect(page.locator("[data-testid=stDeckGlJsonChart] canvas").first).to_be_visible()
+    expect(page.locator("[data-testid=stSidebar]")).to_be_hidden()
+    expect(page.locator("[data-testid=stHeader]")).to_be_hidden()
+    expect(page.locator("h1").first).to_contain_text("全区")
+    assert _view(engine, SCREEN_MAP)["zoom"] > 0
+    page.wait_for_timeout(800)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "wall_screen.png"))
+
+
+def test_a_role_without_the_wall_does_not_get_it(page, login):
+    login(page, "uit_dept")
+    expect(page.locator("[data-testid=stDeckGlJsonChart]")).to_have_count(0)
+    expect(page.get_by_role("link", name="指挥大屏")).to_have_count(0)
+
+
+def test_tooltips_show_user_text_as_text_never_as_html(page, login, engine, e2e_db):
+    lon, lat = _empty_grid_centre(engine)
+    markup = '<img src=x onerror="window.__xss=1">井盖'
+    with engine.begin() as c:
+        new = report_case(c, lon, lat, f"{markup} [{CODE}]")
+    login(page, "uit_command")
+    assert _hover_a_known_case(page, engine, 30)[1], "the map never became interactive"
+    tip = _hover_until(page, *map_point(page, _view(engine, DESK_MAP), lon, lat), new["case_no"], 5)
+    assert markup[:20] in tip                                   # shown as the characters typed
+    assert page.locator(".deck-tooltip img").count() == 0
+    assert page.evaluate("window.__xss") is None

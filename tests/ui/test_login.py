@@ -1,0 +1,164 @@
+"""Local accounts: argon2 hashes, one answer for every kind of failed login, the login form,
+``manage.py create-user``, and single sign-on shown only when configured."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import text
+
+from db.config import test_database_url
+from dispatch import auth
+from dispatch.auth import AccountError, LoginFailed, authenticate, create_user
+from tests.ui.conftest import ROOT, new_app
+
+PW = "correct-horse-9"
+
+
+@pytest.fixture
+def user(conn):
+    pid = create_user(conn, username="t_login", full_name="测试员", role="command_staff", password=PW)
+    return pid
+
+
+def test_passwords_are_stored_as_argon2id_hashes_only(conn, user):
+    stored = conn.execute(text("SELECT password_hash FROM person WHERE id = :i"), {"i": user}).scalar_one()
+    assert stored.startswith("$argon2id$") and PW not in stored
+
+
+def test_the_right_password_gives_the_actor(conn, user):
+    actor = authenticate(conn, "t_login", PW)
+    assert (actor.person_id, actor.role, actor.unit_level) == (user, "command_staff", "district")
+
+
+@pytest.mark.parametrize("username, password, deactivate", [
+    ("t_login", "wrong-password", False),     # wrong password
+    ("nobody_here", PW, False),               # unknown name
+    ("t_login", PW, True),                    # inactive account
+    ("t_login", "", False),
+])
+def test_every_failed_login_gives_the_same_answer(conn, user, username, password, deactivate):
+    if deactivate:
+        conn.execute(text("UPDATE person SET active = false WHERE id = :i"), {"i": user})
+    with pytest.raises(LoginFailed, match="^wrong username or password$"):
+        authenticate(conn, username, password)
+
+
+def test_an_account_without_a_password_cannot_log_in(conn):
+    conn.execute(text("INSERT INTO person(username, full_name, role, unit_level) "
+                      "VALUES ('t_nopw', '无密码', 'command_staff', 'district')"))
+    with pytest.raises(LoginFailed):
+        authenticate(conn, "t_nopw", "")
+
+
+def test_an_old_hash_is_upgraded_at_login(conn, user):
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PW)
+    conn.execute(text("UPDATE person SET password_hash = :h WHERE id = :i"), {"h": weak, "i": user})
+    authenticate(conn, "t_login", PW)
+    stored = conn.execute(text("SELECT password_hash FROM person WHERE id = :i"), {"i": user}).scalar_one()
+    assert stored != weak and not PasswordHasher().check_needs_rehash(stored)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"role": "mayor"}, "unknown role"),
+    ({"password": "short"}, "at least 8"),
+    ({"username": "has space"}, "username"),
+    ({"role": "department_staff", "unit_level": "district"}, "belongs to a department unit"),
+    ({"role": "department_staff", "unit_level": "department", "unit": "NOPE"}, "no department with code"),
+    ({"role": "dispatcher", "unit_level": "subdistrict"}, "needs --unit"),
+])
+def test_create_user_says_what_is_wrong(conn, kw, message):
+    args = {"username": "t_new", "full_name": "新人", "role": "dispatcher", "password": PW, **kw}
+    with pytest.raises(AccountError, match=message):
+        create_user(conn, **args)
+
+
+def test_create_user_refuses_a_taken_name(conn, user):
+    with pytest.raises(AccountError, match="taken"):
+        create_user(conn, username="t_login", full_name="x", role="admin", password=PW)
+
+
+def test_manage_create_user_reads_the_password_from_stdin_and_never_prints_it(engine, wall_db):
+    secret = "Cli-secret-4711"
+    env = {**os.environ, "DATABASE_URL": test_database_url()}
+    try:
+        r = subprocess.run(
+            [sys.executable, "manage.py", "create-user", "--username", "uit_cli", "--name", "命令行",
+             "--role", "department_staff", "--unit-level", "department", "--unit", "CGZF", "--password-stdin"],
+            input=secret + "\n", capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert secret not in r.stdout + r.stderr
+        with engine.connect() as c:
+            assert authenticate(c, "uit_cli", secret).department_id is not None
+        again = subprocess.run([sys.executable, "manage.py", "create-user", "--username", "uit_cli", "--name", "x",
+                                "--role", "admin", "--password-stdin"], input=secret + "\n", capture_output=True,
+                               text=True, cwd=ROOT, env=env, timeout=60)
+        assert again.returncode == 2 and "taken" in again.stderr and secret not in again.stderr
+    finally:
+        with engine.begin() as c:
+            c.execute(text("DELETE FROM person WHERE username = 'uit_cli'"))
+
+
+def test_pages_per_role_come_from_one_table():
+    assert auth.allowed_pages("grid_worker") == ["account"]
+    assert "wall" in auth.allowed_pages("command_staff") and "dispatch" not in auth.allowed_pages("command_staff")
+    assert all(auth.may_open("admin", p) for p in auth.PAGE_ACCESS)
+
+
+# --- the login form (AppTest) -----------------------------------------------------------------
+
+def _login(at, username, password):
+    at.text_input(key="login_user").input(username)
+    at.text_input(key="login_password").input(password)
+    return at.button[0].click().run()
+
+
+def test_signing_in_opens_the_wall(wall_db):
+    at = _login(new_app().run(), "uit_command", wall_db["password"])
+    assert not at.exception
+    assert at.session_state["actor"].username == "uit_command"
+    assert [m.label for m in at.metric][:2] == ["今日上报", "在办案件"]
+
+
+def test_a_wrong_password_shows_one_message_and_no_pages(wall_db):
+    at = _login(new_app().run(), "uit_command", "not-it")
+    assert [e.value for e in at.error] == ["用户名或密码错误。"]
+    assert "actor" not in at.session_state
+    assert not at.metric
+
+
+def test_repeated_failures_are_slowed_down(wall_db):
+    at = new_app().run()
+    for _ in range(5):  # MAX_FAILURES in app.py
+        at = _login(at, "uit_command", "not-it")
+    at = _login(at, "uit_command", wall_db["password"])   # even the right password waits now
+    assert "actor" not in at.session_state
+    assert "尝试次数过多" in at.error[0].value
+
+
+def test_signing_out_returns_to_the_login_form(signed_in):
+    at = signed_in("uit_command")
+    at.sidebar.button[0].click().run()
+    assert "actor" not in at.session_state
+    assert at.text_input(key="login_user")
+
+
+def test_english_login_form(wall_db):
+    at = new_app(lang="en").run()
+    assert at.text_input(key="login_user").label == "Username"
+    at = _login(at, "uit_command", "nope")
+    assert at.error[0].value == "Wrong username or password."
+
+
+def test_single_sign_on_is_offered_only_when_configured(wall_db):
+    plain = new_app().run()
+    assert not [b for b in plain.button if "统一身份认证" in b.label]
+    at = new_app()
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                          "client_id": "gridgov", "client_secret": "s",
+                          "server_metadata_url": "http://idp.local/.well-known/openid-configuration"}
+    at.run()
+    assert [b for b in at.button if b.label == "统一身份认证登录"]

@@ -1,0 +1,80 @@
+"""Who may see what: each role's navigation lists exactly its pages; the others are unreachable."""
+from __future__ import annotations
+
+import pytest
+
+from tests.ui.conftest import ROLES, ROOT, new_app
+
+# The policy, written out: role → pages it works with (a page counts once its file exists).
+VISIBLE = {
+    "command_staff": {"wall", "wall_screen", "charts", "account"},
+    "dispatcher": {"wall", "wall_screen", "dispatch", "charts", "account"},
+    "department_staff": {"department_queue", "account"},
+    "planner": {"wall", "charts", "account"},
+    "admin": {"wall", "wall_screen", "dispatch", "department_queue", "charts", "account"},
+    "grid_worker": {"account"},
+}
+PAGE_FILES = {"wall": "pages/wall.py", "wall_screen": "pages/wall_screen.py", "dispatch": "pages/dispatch.py",
+              "department_queue": "pages/department_queue.py", "charts": "pages/charts.py",
+              "account": "pages/account.py"}
+
+
+def _existing(keys) -> set[str]:
+    return {k for k in keys if (ROOT / PAGE_FILES[k]).exists()}
+
+
+def _listed(at) -> dict[str, dict]:
+    # AppTest keeps what st.navigation registered (page hash → info with script_path, page_name).
+    return {str(info["script_path"]): info for info in at._registered_pages.values() if info.get("script_path")}
+
+
+@pytest.mark.parametrize("role", sorted(VISIBLE))
+def test_navigation_lists_exactly_the_pages_of_the_role(signed_in, role):
+    at = signed_in(ROLES[role])
+    assert not at.exception
+    want = _existing(VISIBLE[role])
+    listed = _listed(at)
+    assert set(listed) == {str(ROOT / PAGE_FILES[k]) for k in want}
+    assert all(info["page_name"] and "." not in info["page_name"] for info in listed.values())  # titled, translated
+
+
+@pytest.mark.parametrize("role", sorted(VISIBLE))
+def test_pages_outside_the_role_cannot_be_opened(signed_in, role):
+    at = signed_in(ROLES[role])
+    for key in _existing(PAGE_FILES) - VISIBLE[role]:
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            at.switch_page(PAGE_FILES[key])
+
+
+@pytest.mark.parametrize("role", sorted(VISIBLE))
+def test_every_listed_page_opens_for_the_role(signed_in, role):
+    at = signed_in(ROLES[role])
+    for key in sorted(_existing(VISIBLE[role])):
+        at.switch_page(PAGE_FILES[key]).run()
+        assert not at.exception, (key, at.exception)
+        assert not at.error, (key, [e.value for e in at.error])
+
+
+def test_signed_out_only_the_login_form_exists(wall_db):
+    at = new_app().run()
+    assert _listed(at) == {}          # every address shows the login function, no page file
+    for path in PAGE_FILES.values():
+        if (ROOT / path).exists():
+            with pytest.raises(ValueError):
+                at.switch_page(path)
+    assert at.text_input(key="login_user")
+
+
+def test_english_navigation(signed_in):
+    at = signed_in(ROLES["command_staff"], lang="en")
+    titles = {info["page_name"] for info in _listed(at).values()}
+    assert {"Map wall", "My account"} <= titles
+
+
+def test_the_language_switch_changes_every_label(signed_in):
+    at = signed_in(ROLES["command_staff"])
+    assert at.metric[0].label == "今日上报"
+    at.selectbox(key="lang_choice").set_value("en").run()
+    assert at.metric[0].label == "Reported today"
+    assert {info["page_name"] for info in _listed(at).values()} >= {"Map wall"}
+    assert at.sidebar.button[0].label == "Sign out"
