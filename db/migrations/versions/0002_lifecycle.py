@@ -15,7 +15,9 @@ case events and the daily indicator roll-up kept by the database from the event 
   changed.
 - ``case_event_deltas(...)``: the one SQL definition of what an event adds to the indicators;
   ``case_stat_day`` sums those deltas per local day and grid / department / person, kept up to
-  date by a statement trigger on ``case_event`` (works for single inserts and COPY alike).
+  date by a statement trigger on ``case_event`` (single inserts and COPY alike). Events are
+  append-only; maintenance that deletes some (with that trigger off) must take their deltas out
+  too, or call ``dispatch.indicators.rebuild_stats``.
 
 Revision ID: 0002
 Revises: 0001
@@ -184,40 +186,7 @@ def upgrade() -> None:
 
     CREATE FUNCTION case_event_collect_stats() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        INSERT INTO case_stat_day AS s (dim, day, key_id, {", ".join(COUNTERS)})
-        SELECT CASE WHEN GROUPING(d.grid_id) = 0 THEN 'grid' WHEN GROUPING(d.department_id) = 0 THEN 'department'
-                    ELSE 'person' END,
-               d.day, COALESCE(d.grid_id, d.department_id, d.person_id, 0),
-               {", ".join(f"COALESCE(sum(d.{c}), 0)" for c in COUNTERS)}
-        FROM (
-            SELECT n.id, n.case_id, n.at, n.action, n.actor_id, n.to_status, n.to_level, n.grid_id, n.department_id,
-                   n.handler_id, n.due_at, n.postponed, n.disposal_wh,
-                   lag(n.id) OVER w AS l_id, lag(n.to_status) OVER w AS l_status, lag(n.grid_id) OVER w AS l_grid,
-                   lag(n.department_id) OVER w AS l_department, lag(n.handler_id) OVER w AS l_handler,
-                   lag(n.due_at) OVER w AS l_due, lag(n.postponed) OVER w AS l_postponed
-            FROM new_events n
-            WINDOW w AS (PARTITION BY n.case_id ORDER BY n.at, n.id)
-        ) x
-        LEFT JOIN LATERAL (
-            SELECT p.to_status, p.grid_id, p.department_id, p.handler_id, p.due_at, p.postponed
-            FROM case_event p
-            WHERE x.l_id IS NULL AND x.action <> 'report' AND p.case_id = x.case_id AND (p.at, p.id) < (x.at, x.id)
-            ORDER BY p.at DESC, p.id DESC LIMIT 1
-        ) prev ON true
-        CROSS JOIN LATERAL case_event_deltas(
-            x.at, x.action, x.actor_id, x.to_status, x.to_level, x.grid_id, x.department_id, x.handler_id, x.due_at,
-            x.postponed, x.disposal_wh,
-            CASE WHEN x.l_id IS NULL THEN prev.to_status ELSE x.l_status END,
-            CASE WHEN x.l_id IS NULL THEN prev.grid_id ELSE x.l_grid END,
-            CASE WHEN x.l_id IS NULL THEN prev.department_id ELSE x.l_department END,
-            CASE WHEN x.l_id IS NULL THEN prev.handler_id ELSE x.l_handler END,
-            CASE WHEN x.l_id IS NULL THEN prev.due_at ELSE x.l_due END,
-            CASE WHEN x.l_id IS NULL THEN prev.postponed ELSE x.l_postponed END) d
-        GROUP BY GROUPING SETS ((d.day, d.grid_id), (d.day, d.department_id), (d.day, d.person_id))
-        HAVING {" OR ".join(f"COALESCE(sum(d.{c}), 0) <> 0" for c in COUNTERS)}
-        ORDER BY 1, 2, 3
-        ON CONFLICT (dim, day, key_id) DO UPDATE SET
-            {", ".join(f"{c} = s.{c} + EXCLUDED.{c}" for c in COUNTERS)};
+        {_collect("new_events", "+")}
         RETURN NULL;
     END $$;
     CREATE TRIGGER case_event_collect_stats AFTER INSERT ON case_event
@@ -226,6 +195,45 @@ def upgrade() -> None:
     """)
 
     _seed(op.get_bind())
+
+
+def _collect(events: str, sign: str) -> str:
+    """The statement adding the deltas of the events in ``events`` to the roll-up (``sign`` "+")."""
+    return f"""
+            INSERT INTO case_stat_day AS s (dim, day, key_id, {", ".join(COUNTERS)})
+            SELECT CASE WHEN GROUPING(d.grid_id) = 0 THEN 'grid' WHEN GROUPING(d.department_id) = 0 THEN 'department'
+                        ELSE 'person' END,
+                   d.day, COALESCE(d.grid_id, d.department_id, d.person_id, 0),
+                   {", ".join(f"{sign}COALESCE(sum(d.{c}), 0)" for c in COUNTERS)}
+            FROM (
+                SELECT n.id, n.case_id, n.at, n.action, n.actor_id, n.to_status, n.to_level, n.grid_id, n.department_id,
+                       n.handler_id, n.due_at, n.postponed, n.disposal_wh,
+                       lag(n.id) OVER w AS l_id, lag(n.to_status) OVER w AS l_status, lag(n.grid_id) OVER w AS l_grid,
+                       lag(n.department_id) OVER w AS l_department, lag(n.handler_id) OVER w AS l_handler,
+                       lag(n.due_at) OVER w AS l_due, lag(n.postponed) OVER w AS l_postponed
+                FROM {events} n
+                WINDOW w AS (PARTITION BY n.case_id ORDER BY n.at, n.id)
+            ) x
+            LEFT JOIN LATERAL (
+                SELECT p.to_status, p.grid_id, p.department_id, p.handler_id, p.due_at, p.postponed
+                FROM case_event p
+                WHERE x.l_id IS NULL AND x.action <> 'report' AND p.case_id = x.case_id AND (p.at, p.id) < (x.at, x.id)
+                ORDER BY p.at DESC, p.id DESC LIMIT 1
+            ) prev ON true
+            CROSS JOIN LATERAL case_event_deltas(
+                x.at, x.action, x.actor_id, x.to_status, x.to_level, x.grid_id, x.department_id, x.handler_id, x.due_at,
+                x.postponed, x.disposal_wh,
+                CASE WHEN x.l_id IS NULL THEN prev.to_status ELSE x.l_status END,
+                CASE WHEN x.l_id IS NULL THEN prev.grid_id ELSE x.l_grid END,
+                CASE WHEN x.l_id IS NULL THEN prev.department_id ELSE x.l_department END,
+                CASE WHEN x.l_id IS NULL THEN prev.handler_id ELSE x.l_handler END,
+                CASE WHEN x.l_id IS NULL THEN prev.due_at ELSE x.l_due END,
+                CASE WHEN x.l_id IS NULL THEN prev.postponed ELSE x.l_postponed END) d
+            GROUP BY GROUPING SETS ((d.day, d.grid_id), (d.day, d.department_id), (d.day, d.person_id))
+            HAVING {" OR ".join(f"COALESCE(sum(d.{c}), 0) <> 0" for c in COUNTERS)}
+            ORDER BY 1, 2, 3
+            ON CONFLICT (dim, day, key_id) DO UPDATE SET
+                {", ".join(f"{c} = s.{c} + EXCLUDED.{c}" for c in COUNTERS)};"""
 
 
 def _seed(conn) -> None:
