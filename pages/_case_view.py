@@ -1,0 +1,118 @@
+"""How a case reads on screen: its header chips, facts, description, photo reference and history,
+and the time-left colours of case tables. Shared by the dispatch page and the department queue.
+
+Layout only; user text (descriptions, comments, names) is escaped before it goes into HTML.
+"""
+from __future__ import annotations
+
+import html
+from datetime import datetime
+
+import streamlit as st
+
+from dispatch.calendar import TZ
+from dispatch.states import label
+from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
+from pages import ui
+
+esc = html.escape
+ATTACHMENT_KINDS = ("report", "before", "after")
+
+
+def fmt_time(ts: datetime | None, with_year: bool = False) -> str:
+    if ts is None:
+        return "—"
+    return ts.astimezone(TZ).strftime("%Y-%m-%d %H:%M" if with_year else "%m-%d %H:%M")
+
+
+def chip(text: str, kind: str) -> str:
+    return f'<span class="dp-chip dp-{esc(kind)}">{esc(text)}</span>'
+
+
+def name(row: dict, field: str) -> str:
+    en = row.get(f"{field}_en") if ui.lang() == "en" else None
+    return en or row.get(field) or ""
+
+
+def header(p: dict) -> None:
+    lang = ui.lang()
+    chips = [chip(label("status", p["status"], lang), "st-" + p["status"])]
+    if p.get("level"):
+        chips.append(chip(ui.tr("dp.level_chip", level=label("level", p["level"], lang)), "level"))
+    if p.get("time_state"):
+        chips.append(chip(label("time_state", p["time_state"], lang), "ts-" + p["time_state"]))
+    if p.get("supervised"):
+        chips.append(chip(ui.tr("dp.supervised"), "supervised"))
+    if p.get("outside_jurisdiction"):
+        chips.append(chip(ui.tr("dp.outside"), "ts-overdue"))
+    cat = name(p, "category_name") or ui.tr("dp.no_category")
+    st.html(f'<div class="dp-head"><div class="dp-no">{esc(p["case_no"])}</div>'
+            f'<div class="dp-cat">{esc(p.get("category_code") or "")} {esc(cat)}</div>'
+            f'<div class="dp-chips">{"".join(chips)}</div></div>')
+
+
+def facts(p: dict) -> None:
+    tr = ui.tr
+    workers = "、".join(f'{w["full_name"]}{" " + w["phone"] if w.get("phone") else ""}' for w in p["grid_workers"])
+    depts = tr("dp.list_sep").join(
+        tr("dp.name_role", name=name(d, "name"), role=tr("dp.lead") if d["role"] == "lead" else tr("dp.assist"))
+        for d in p["departments"])
+    area = " / ".join(x for x in (p.get("subdistrict_name"), p.get("community_name")) if x) or tr("dp.outside")
+    rows = [
+        ("dp.f.reported", f'{fmt_time(p["reported_at"], True)} · {tr("dp.channel." + p["channel"])}'),
+        ("dp.f.address", p.get("address") or "—"),
+        ("dp.f.location", f'{p["lon"]:.5f}, {p["lat"]:.5f}'
+                          + (f' ({tr("dp.f.received")} {p["received_x"]:.6f}, {p["received_y"]:.6f} {p["received_crs"]})'
+                             if p.get("received_crs") not in (None, "EPSG:4326", "WGS84") else "")),
+        ("dp.f.area", area),
+        ("dp.f.grid", f'{p.get("grid_name") or "—"} {p.get("grid_code") or ""}'),
+        ("dp.f.grid_worker", workers or "—"),
+        ("dp.f.department", depts or "—"),
+        ("dp.f.handler", p.get("handler_name") or "—"),
+        ("dp.f.due", fmt_time(p.get("due_at"), True)),
+    ]
+    if p.get("postpone_requested_at"):
+        rows.append(("dp.f.postpone_request", f'{fmt_time(p["postpone_requested_due_at"], True)} · '
+                                              f'{p.get("postpone_request_reason") or ""}'))
+    if p.get("duplicate_of_case_no"):
+        rows.append(("dp.f.duplicate_of", p["duplicate_of_case_no"]))
+    body = "".join(f"<dt>{esc(tr(k))}</dt><dd>{esc(str(v))}</dd>" for k, v in rows)
+    desc = esc(p.get("description") or "").replace("\n", "<br>") or "—"
+    st.html(f'<dl class="dp-facts">{body}</dl><div class="dp-desc"><b>{esc(tr("dp.f.description"))}</b>'
+            f'<p>{desc}</p></div>')
+    if p.get("photo_file"):
+        st.image(str(p["photo_file"]), caption=p["photo_ref"], width="stretch")
+    else:
+        ref = p.get("photo_ref")
+        st.html(f'<div class="dp-photo">{esc(tr("dp.photo_line", ref=ref or tr("dp.no_photo")))}</div>')
+
+
+def timeline(p: dict) -> None:
+    items = []
+    for e in p["timeline"]:
+        who = e.get("actor_name") or e.get("role_label") or ""
+        move = esc(e["action_label"])
+        if e.get("from_status") and e.get("to_status") and e["from_status"] != e["to_status"]:
+            move += f' <span class="dp-move">{esc(e["from_label"])} → {esc(e["to_label"])}</span>'
+        extra = ""
+        if e.get("department_name") and e["action"] == "dispatch":
+            extra += f'<div class="dp-ev-x">→ {esc(e["department_name"])}</div>'
+        if e.get("comment"):
+            extra += f'<div class="dp-ev-x">{esc(e["comment"])}</div>'
+        for a in e.get("attachments") or []:
+            if isinstance(a, dict) and a.get("ref"):
+                kind = ui.tr(f"dp.att.{a.get('kind')}") if a.get("kind") in ATTACHMENT_KINDS else ui.tr("dp.att.other")
+                extra += f'<div class="dp-ev-a">{esc(ui.tr("dp.att_line", kind=kind, ref=str(a["ref"])))}</div>'
+        items.append(f'<li><span class="dp-ev-t">{fmt_time(e["at"])}</span><div><b>{move}</b>'
+                     f'<span class="dp-ev-w">{esc(who)}</span>{extra}</div></li>')
+    st.html(f'<div class="dp-timeline"><h4>{esc(ui.tr("dp.timeline"))}</h4><ol>{"".join(items)}</ol></div>')
+
+
+TIME_COLOURS = {"overdue": "color: #f87171; font-weight: 700", "at_risk": "color: #fbbf24; font-weight: 700",
+                "on_track": "color: #4ade80"}
+
+
+def styled(df, time_states: list):
+    """A case table with its time-left column coloured (red overdue, amber at risk, green on track)."""
+    colours = [TIME_COLOURS.get(s, "") for s in time_states]
+    return df.style.apply(lambda col: colours, subset=["time"])

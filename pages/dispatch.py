@@ -1,0 +1,104 @@
+"""派单 — dispatch from the map or from the queues.
+
+Pick a case by clicking it on the map (resolved by the point's own id) or from a queue
+(awaiting sorting, outside the jurisdiction, overdue, at risk, supervised); the panel on the
+right shows it and the actions the lifecycle service allows this dispatcher now. After an
+action the page waits for the database's change notice, so the map and queues drawn next
+already show the new state. The case being worked on is ``session_state["dispatch.case_id"]``.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dispatch import ui_service as svc
+from dispatch.states import label
+from gis.dispatch_map import DISPATCH_MAP, dispatch_deck
+from gis.wall import WallFilter
+from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
+from pages import _case_panel as panel
+from pages import _case_view as view
+from pages import ui, wall_view
+
+CASE = "dispatch.case_id"
+who = ui.require_page("dispatch")
+ui.css("theme", "wall", "dispatch")
+lang = ui.lang()
+panel.flash()
+
+
+def _pick(case_id: int | None) -> None:
+    if case_id is not None:
+        st.session_state[CASE] = case_id
+
+
+def _map_pick(selection) -> None:
+    """A case clicked on the map, once per click: a selection that stays (the map keeps it over
+    reruns) must not take the panel back after a case was picked from a queue."""
+    cid = svc.case_id_from_selection(selection)
+    if cid != st.session_state.get("dispatch.map_seen"):
+        st.session_state["dispatch.map_seen"] = cid
+        if cid is not None:
+            st.session_state[CASE] = cid
+            st.rerun()
+
+
+def _on_queue(key: str, ids: list[int]) -> None:
+    rows = st.session_state[key].selection.rows
+    _pick(ids[rows[0]] if rows and rows[0] < len(ids) else None)
+
+
+def _on_search() -> None:
+    with ui.engine().connect() as conn:
+        found = svc.find_case(conn, case_no=st.session_state.get("dispatch-search", ""), actor=who)
+    if found is None:
+        st.session_state["dp.flash"] = (ui.tr("dp.search_none"), ":material/search_off:")
+    _pick(found)
+
+
+def queue_table(rows: list[dict], key: str) -> None:
+    if not rows:
+        st.caption(ui.tr("dp.queue_empty"))
+        return
+    df = pd.DataFrame({
+        "case_no": [r["case_no"] for r in rows],
+        "category": [(r.get("category_name_en") if lang == "en" else None) or r.get("category_name") or "—" for r in rows],
+        "status": [label("status", r["status"], lang) for r in rows],
+        "area": [r.get("community_name") or ui.tr("dp.outside") for r in rows],
+        "reported": [view.fmt_time(r["reported_at"]) for r in rows],
+        "due": [view.fmt_time(r.get("due_at")) for r in rows],
+        "time": [label("time_state", r.get("time_state"), lang) for r in rows],
+    })
+    cfg = {c: st.column_config.TextColumn(ui.tr(f"dp.col.{c}")) for c in df.columns}
+    ids = [r["id"] for r in rows]
+    st.dataframe(view.styled(df, [r.get("time_state") for r in rows]), key=key, on_select=lambda: _on_queue(key, ids),
+                 selection_mode="single-row", hide_index=True, column_config=cfg,
+                 height=min(38 + 35 * len(rows), 330), width="stretch")
+
+
+head, search = st.columns([3, 2], vertical_alignment="bottom")
+head.title(ui.tr("dp.heading"), anchor=False)
+search.text_input(ui.tr("dp.search"), key="dispatch-search", on_change=_on_search,
+                  placeholder=ui.tr("dp.search_placeholder"), icon=":material/search:")
+
+with ui.engine().connect() as conn:
+    counts = svc.queue_counts(conn, actor=who)
+fr, version = wall_view.frame(WallFilter(**svc.area_of(who)))
+case_id = st.session_state.get(CASE)
+p = panel.load(case_id) if case_id is not None else None
+
+left, right = st.columns([3, 2], gap="medium")
+with left:
+    spec = dispatch_deck(fr["spec"], p and p["lon"], p and p["lat"], drawn_for=wall_view.DESK_MAP,
+                         shown_at=DISPATCH_MAP)
+    _map_pick(wall_view.map_chart({**fr, "spec": spec}, height=DISPATCH_MAP[1], key="dispatch-map", on_select="rerun"))
+    queue = st.segmented_control(
+        ui.tr("dp.queues"), svc.QUEUES, default="awaiting_sorting", key="dispatch-queue", label_visibility="collapsed",
+        format_func=lambda q: f"{ui.tr('dp.queue.' + q)} {counts[q]}") or "awaiting_sorting"
+    with ui.engine().connect() as conn:
+        rows = svc.queue_rows(conn, queue=queue, actor=who)
+    queue_table(rows, key=f"dispatch-q-{queue}")
+with right:
+    panel.show(case_id, p, scope="dispatch")
+
+wall_view.live(version, fr["valid_until"])

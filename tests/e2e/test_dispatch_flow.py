@@ -1,0 +1,141 @@
+"""Dispatch in a real browser (Debian Chromium, every non-localhost request blocked):
+sign in → the wall shows cases → open 派单 → click the case on the map → dispatch it → its
+state changes on the map and in the clearance charts."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import text
+
+from dispatch import service
+from dispatch.actors import load_actor
+from dispatch.auth import create_user
+from gis.dispatch_map import DISPATCH_MAP
+from gis.wall import WallFilter, base_map, filter_bbox, view_for
+from pages.wall_view import DESK_MAP
+from tests.e2e.conftest import SHOTS, hover_text, map_point
+from tests.ui.dispatch_world import remove_cases
+from tests.ui.district import CODE
+
+MAP = "[data-testid=stDeckGlJsonChart]"
+
+
+USER, PASSWORD = "e2e_disp_sd", "Dispatch-e2e-2024"
+
+
+def _dispatch_view(engine, subdistrict_id: int) -> dict:
+    """The dispatch map's initial view for a subdistrict's dispatcher: their subdistrict."""
+    with engine.connect() as c:
+        base = base_map(c, "zh")
+    view = view_for(filter_bbox(base, WallFilter(subdistricts=(subdistrict_id,))), *DESK_MAP)
+    view["zoom"] = round(view["zoom"] + math.log2(min(DISPATCH_MAP[0] / DESK_MAP[0], DISPATCH_MAP[1] / DESK_MAP[1])), 2)
+    return view
+
+
+@pytest.fixture
+def dispatcher(engine, e2e_db):
+    """A dispatcher of the test district's first subdistrict (its map shows just that area)."""
+    sd = e2e_db["district"].subdistrict_ids[0]
+    with engine.begin() as c:
+        code = c.execute(text("SELECT code FROM subdistrict WHERE id = :i"), {"i": sd}).scalar_one()
+        pid = create_user(c, username=USER, full_name="测试街道派遣员", role="dispatcher", password=PASSWORD,
+                          unit_level="subdistrict", unit=code)
+    yield {"subdistrict_id": sd, "person_id": pid}
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM case_presence WHERE person_id = :p"), {"p": pid})
+        c.execute(text("DELETE FROM person WHERE id = :p"), {"p": pid})
+
+
+@pytest.fixture
+def case(engine, dispatcher):
+    """A subdistrict-level case, registered and waiting for dispatch, alone in the empty grid
+    nearest the subdistrict's centre (so a click finds it and nothing else)."""
+    with engine.begin() as c:
+        lon, lat = c.execute(text("""
+            WITH s AS (SELECT id, ST_Centroid(geom) AS g FROM subdistrict WHERE id = :sd)
+            SELECT ST_X(ST_Centroid(gv.geom)), ST_Y(ST_Centroid(gv.geom))
+            FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id JOIN community cm ON cm.id = g.community_id
+            JOIN s ON s.id = cm.subdistrict_id
+            WHERE gv.valid_to IS NULL AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.grid_id = g.id)
+            ORDER BY ST_Distance(gv.geom, s.g) LIMIT 1"""), {"sd": dispatcher["subdistrict_id"]}).one()
+        admin = load_actor(c, c.execute(text("SELECT id FROM person WHERE username = 'uit_admin'")).scalar_one())
+        row = service.report_case(c, channel="hotline", lon=lon, lat=lat, category_code="0102",
+                                  description=f"e2e 派单：垃圾桶满溢 [{CODE}]")
+        row = service.register_case(c, case_id=row["id"], actor=admin, level="subdistrict")
+    yield {"id": row["id"], "case_no": row["case_no"], "lon": lon, "lat": lat}
+    with engine.begin() as c:  # its events, and their share of the indicators' daily roll-up
+        remove_cases(c, "SELECT CAST(:cid AS bigint)", {"cid": row["id"]})
+
+
+def _hover_until(page, x, y, want: str, timeout_s: float) -> str:
+    deadline, seen = time.monotonic() + timeout_s, ""
+    while time.monotonic() < deadline:
+        seen = hover_text(page, x, y)
+        if want in seen:
+            break
+    return seen
+
+
+def _open_dispatched(engine) -> int:
+    with engine.connect() as c:
+        return c.execute(text("SELECT count(*) FROM cases WHERE status = 'dispatched'")).scalar_one()
+
+
+def _sign_in(page, app_url: str, username: str, password: str) -> None:
+    """As the shared ``login`` fixture, with room for a first draw after a cold server start."""
+    page.goto(app_url + "/")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_label("用户名")).to_have_count(0, timeout=60_000)
+
+
+def test_click_a_case_on_the_map_dispatch_it_and_see_it_move(page, app_url, engine, dispatcher, case):
+    dispatched_before = _open_dispatched(engine)
+
+    _sign_in(page, app_url, USER, PASSWORD)  # the wall is a dispatcher's first page
+    expect(page.locator(f"{MAP} canvas").first).to_be_visible(timeout=60_000)
+    expect(page.locator(".st-key-kpi-open [data-testid=stMetricValue]")).not_to_have_text("0", timeout=30_000)
+
+    page.locator('[data-testid=stSidebarNav] a[href$="/dispatch"]').click()
+    expect(page.get_by_role("heading", name="派单调度")).to_be_visible(timeout=30_000)
+    expect(page.locator(f"{MAP} canvas").first).to_be_visible(timeout=30_000)
+    x, y = map_point(page, _dispatch_view(engine, dispatcher["subdistrict_id"]), case["lon"], case["lat"], MAP)
+    tip = _hover_until(page, x, y, case["case_no"], 40)
+    assert case["case_no"] in tip and "立案" in tip, tip
+
+    page.mouse.click(x, y)
+    expect(page.locator(".dp-no")).to_have_text(case["case_no"], timeout=20_000)
+    page.locator(f".st-key-dispatch-act-{case['id']}").get_by_role("radio", name="派遣", exact=True).click()
+    form = page.locator("[data-testid=stForm]")
+    expect(form).to_be_visible(timeout=20_000)
+    expect(form).to_contain_text("按时限标准")  # the computed deadline is shown
+    form.get_by_role("button", name="派遣").click()
+
+    expect(page.locator(".dp-head")).to_contain_text("已派遣", timeout=20_000)
+    with engine.connect() as c:
+        status, dept = c.execute(text("SELECT status, department_id FROM cases WHERE id = :i"), {"i": case["id"]}).one()
+    assert status == "dispatched" and dept is not None
+    # on the map: the same point now says so, without a reload
+    x, y = map_point(page, _dispatch_view(engine, dispatcher["subdistrict_id"]), case["lon"], case["lat"], MAP)
+    tip = _hover_until(page, x, y, "已派遣", 30)
+    assert case["case_no"] in tip and "已派遣" in tip, tip
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "dispatch.png"))
+
+    # in the charts: the backlog by state counts it among the dispatched
+    page.locator('[data-testid=stSidebarNav] a[href$="/charts"]').click()
+    expect(page.get_by_role("heading", name="结案统计")).to_be_visible(timeout=30_000)
+    expect(page.locator(".st-key-backlog-csv")).to_be_visible(timeout=30_000)
+    with page.expect_download() as got:
+        page.locator(".st-key-backlog-csv").get_by_role("button").click()
+    rows = list(csv.reader(io.StringIO(got.value.path().read_bytes().decode("utf-8-sig"))))
+    state_col, open_col = rows[0].index("状态"), rows[0].index("在办数")
+    dispatched = next(int(r[open_col]) for r in rows[1:] if r[state_col] == "已派遣")
+    assert dispatched == dispatched_before + 1 == _open_dispatched(engine)
+    page.screenshot(path=str(SHOTS / "charts.png"), full_page=True)

@@ -1,0 +1,175 @@
+"""A committed test district for the dispatch, department and charts pages, with cases moved
+through the lifecycle service (so they have events and versions like real ones).
+
+It is a second lattice from ``tests/ui/district.py`` (code 219997, at 121.40°E 40.80°N, clear
+of the wall tests' district and of the sample district), with its own accounts, so these
+tests neither see nor disturb the wall tests' figures; ``purge`` removes all of it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from sqlalchemy import text
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from dispatch import service
+from dispatch.indicators import COUNTERS, EVENT_DELTAS_SQL
+from dispatch.actors import Actor, load_actor
+from dispatch.auth import create_user
+from tests.ui.conftest import ROOT
+from tests.ui.district import District, build_district, purge_district
+
+CODE = "219997"
+ORIGIN = (121.40, 40.80)
+PASSWORD = "Dispatch-test-2024"
+# username → (role, unit level, unit: ("cm", i) community i, ("sd", i) subdistrict i, or a department code)
+USERS = {
+    "dpt_cmd": ("command_staff", "district", None),
+    "dpt_planner": ("planner", "district", None),
+    "dpt_admin": ("admin", "district", None),
+    "dpt_disp_d": ("dispatcher", "district", None),
+    "dpt_disp_sd": ("dispatcher", "subdistrict", ("sd", 0)),
+    "dpt_disp_cm": ("dispatcher", "community", ("cm", 0)),
+    "dpt_disp_cm2": ("dispatcher", "community", ("cm", 1)),
+    "dpt_staff_hwc": ("department_staff", "department", "HWC"),
+    "dpt_staff_cgzf": ("department_staff", "department", "CGZF"),
+    "dpt_worker": ("grid_worker", "community", ("cm", 0)),
+}
+# the way a case gets to each state (as the admin, who may do every move)
+PATH = ("reported", "registered", "dispatched", "disposing", "awaiting_verification")
+
+
+@dataclass
+class World:
+    district: District
+    people: dict[str, Actor] = field(default_factory=dict)
+    dept: dict[str, int] = field(default_factory=dict)
+    points: list[tuple[float, float]] = field(default_factory=list)  # a point inside each community
+
+    def __getitem__(self, username: str) -> Actor:
+        return self.people[username]
+
+
+def build(engine) -> World:
+    with engine.begin() as c:
+        remove_cases(c, _OURS, {"p": CODE + "%"})
+        purge_district(c, CODE, usernames=tuple(USERS))
+        d = build_district(c, code=CODE, origin=ORIGIN)
+        w = World(d, dept=dict(c.execute(text("SELECT code, id FROM department")).all()))
+        codes = {("cm", i): c.execute(text("SELECT code FROM community WHERE id = :i"), {"i": cid}).scalar_one()
+                 for i, cid in enumerate(d.community_ids)}
+        codes.update({("sd", i): c.execute(text("SELECT code FROM subdistrict WHERE id = :i"), {"i": sid}).scalar_one()
+                      for i, sid in enumerate(d.subdistrict_ids)})
+        for username, (role, level, unit) in USERS.items():
+            pid = create_user(c, username=username, full_name=f"测{username[4:]}", role=role, password=PASSWORD,
+                              unit_level=level, unit=codes.get(unit, unit))
+            w.people[username] = load_actor(c, pid)
+        for cid in d.community_ids:
+            x, y = c.execute(text(
+                "SELECT ST_X(ST_Centroid(gv.geom)), ST_Y(ST_Centroid(gv.geom)) FROM grid_version gv "
+                "JOIN unit_grid g ON g.id = gv.grid_id WHERE g.community_id = :c AND gv.valid_to IS NULL "
+                "ORDER BY g.code LIMIT 1"), {"c": cid}).one()
+            w.points.append((x, y))
+    return w
+
+
+def remove_cases(c, case_ids_sql: str, params: dict) -> None:
+    """Delete committed test cases and everything hanging off them, their contributions to the
+    indicators' daily roll-up (``case_stat_day``) included.
+
+    The roll-up is summed by a trigger as events are appended and is not reduced when events are
+    deleted; left alone, the test's events would stay in department and "no one" rows that
+    other tests read. So their deltas (the lifecycle's own ``EVENT_DELTAS_SQL``) are subtracted
+    first, grouped as ``rebuild_stats`` groups them.
+    """
+    deltas = EVENT_DELTAS_SQL.format(case_filter=f"WHERE e.case_id IN ({case_ids_sql})")
+    sums = ", ".join(f"COALESCE(sum(d.{k}), 0) AS {k}" for k in COUNTERS)
+    c.execute(text(f"""
+        UPDATE case_stat_day s SET {", ".join(f"{k} = s.{k} - x.{k}" for k in COUNTERS)}
+        FROM (SELECT CASE WHEN GROUPING(d.grid_id) = 0 THEN 'grid' WHEN GROUPING(d.department_id) = 0 THEN 'department'
+                          ELSE 'person' END AS dim,
+                     d.day, COALESCE(d.grid_id, d.department_id, d.person_id, 0) AS key_id, {sums}
+              FROM ({deltas}) d
+              GROUP BY GROUPING SETS ((d.day, d.grid_id), (d.day, d.department_id), (d.day, d.person_id))) x
+        WHERE s.dim = x.dim AND s.day = x.day AND s.key_id = x.key_id"""), params)
+    c.execute(text("ALTER TABLE case_event DISABLE TRIGGER case_event_append_only"))
+    for table in ("case_presence", "case_event", "case_department"):
+        c.execute(text(f"DELETE FROM {table} WHERE case_id IN ({case_ids_sql})"), params)
+    c.execute(text(f"DELETE FROM cases WHERE id IN ({case_ids_sql}) AND status = 'merged'"), params)
+    c.execute(text(f"UPDATE cases SET duplicate_of = NULL WHERE duplicate_of IN ({case_ids_sql})"), params)
+    c.execute(text(f"DELETE FROM cases WHERE id IN ({case_ids_sql})"), params)
+    c.execute(text("ALTER TABLE case_event ENABLE TRIGGER case_event_append_only"))
+
+
+_OURS = "SELECT id FROM cases WHERE grid_code LIKE :p OR reported_grid_code LIKE :p"
+
+
+def purge(engine) -> None:
+    with engine.begin() as c:
+        remove_cases(c, _OURS, {"p": CODE + "%"})
+        purge_district(c, CODE, usernames=tuple(USERS))
+
+
+def new_case(engine, w: World, state: str = "reported", *, community: int = 0, level: str = "community",
+             category: str = "0102", dept: str = "HWC", description: str = "测试：路边垃圾堆放") -> dict:
+    """A case in ``state`` (one of PATH, or 'closed': registered and closed by the sorting unit),
+    moved there through the lifecycle service; its row."""
+    lon, lat = w.points[community]
+    admin = w["dpt_admin"]
+    with engine.begin() as c:
+        row = service.report_case(c, channel="hotline", lon=lon, lat=lat, category_code=category,
+                                  description=description)
+        steps = PATH[1:PATH.index(state) + 1] if state in PATH else ()
+        for step in steps:
+            if step == "registered":
+                row = service.register_case(c, case_id=row["id"], actor=admin, level=level)
+            elif step == "dispatched":
+                row = service.dispatch_case(c, case_id=row["id"], actor=admin, department_id=w.dept[dept])
+            elif step == "disposing":
+                row = service.accept_case(c, case_id=row["id"], actor=admin)
+            elif step == "awaiting_verification":
+                row = service.feed_back(c, case_id=row["id"], actor=admin, note="已清理")
+        if state == "closed":
+            row = service.register_case(c, case_id=row["id"], actor=admin, level=level)
+            row = service.close_case(c, case_id=row["id"], actor=admin, comment="现场已处理")
+    return row
+
+
+def case_row(engine, case_id: int) -> dict:
+    with engine.connect() as c:
+        return dict(c.execute(text("SELECT * FROM cases WHERE id = :i"), {"i": case_id}).mappings().one())
+
+
+@pytest.fixture
+def v2_navigation(monkeypatch):
+    """Run every AppTest pass through app.py's ``st.navigation``, as the server does.
+
+    AppTest resets Streamlit's old-multipage flag before each run, so with a ``pages/`` folder
+    the pass after ``switch_page`` first runs the page file directly; the frame's guard
+    (``ui.leave_legacy_pages_mode``) then reruns, and the rerun drops the click a test just
+    made (buttons are triggers). Clearing the flag as app.py's ``st.navigation`` would makes
+    each pass one faithful run of the app.
+    """
+    init = PagesManager.__init__
+
+    def init_v2(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init_v2)
+
+
+def open_page(actor: Actor, page: str, *, lang: str | None = None, **state) -> AppTest:
+    """An AppTest session signed in as ``actor``, on ``page`` (a file under pages/), with
+    ``state`` put into session_state first (that is how a test picks a case: AppTest cannot
+    click on a pydeck map)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    if lang:
+        at.query_params["lang"] = lang
+    at.session_state["actor"] = actor
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    return at.switch_page(page).run()

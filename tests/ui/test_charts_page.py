@@ -1,0 +1,137 @@
+"""结案统计 in AppTest: who may open it, the headline figures are the lifecycle's indicators,
+filters narrow them, each chart has its table as CSV and xlsx (same rows), and a case moved
+through the lifecycle shows in the charts at once."""
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from dispatch import chart_data as cd, service
+from dispatch.export import labelled, to_csv, to_xlsx
+from tests.ui.dispatch_world import build, new_case, open_page, purge, v2_navigation  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("v2_navigation")
+PAGE = "pages/charts.py"
+CHARTS = ("trend", "rank", "backlog", "ageing", "levels", "cats")
+
+
+@pytest.fixture(scope="module")
+def w(engine):
+    world = build(engine)
+    for state in ("reported", "registered", "dispatched", "disposing", "awaiting_verification", "closed"):
+        new_case(engine, world, state, community=1)
+    yield world
+    purge(engine)
+
+
+def _metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _pick(at, engine, kind: str, value: int):
+    """Choose an area by its position in the list (areas are listed by code). AppTest finds a
+    choice by its shown label, which the page keeps unique even where test districts repeat
+    the sample district's names."""
+    with engine.connect() as c:
+        ids = [None] + [o[0] for o in cd.filter_options(c)[kind]]
+    key = {"subdistricts": "ch-ch.subdistrict", "communities": "ch-ch.community"}[kind]
+    return at.selectbox(key=key).select_index(ids.index(value)).run()
+
+
+@pytest.mark.parametrize("user", ["dpt_staff_hwc", "dpt_worker"])
+def test_roles_without_charts_cannot_open_them(w, user):
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        open_page(w[user], PAGE)
+
+
+@pytest.mark.parametrize("user", ["dpt_cmd", "dpt_disp_d", "dpt_disp_cm", "dpt_planner", "dpt_admin"])
+def test_every_role_with_charts_gets_figures_charts_and_downloads(w, user):
+    at = open_page(w[user], PAGE)
+    assert not at.exception and not at.error
+    assert {"结案率", "按期结案率", "自行处置率", "在办数", "超期数"} <= set(_metrics(at))
+    keys = {d.key for d in at.download_button}
+    for chart in CHARTS:
+        assert {f"{chart}-csv", f"{chart}-xlsx"} <= keys, chart
+    assert len(at.get("vega_lite_chart")) >= len(CHARTS)
+
+
+def test_headline_figures_are_the_lifecycle_indicators_and_follow_the_filter(w, engine):
+    at = open_page(w["dpt_cmd"], PAGE)
+    sd = w.district.subdistrict_ids[0]
+    _pick(at, engine, "subdistricts", sd)
+    assert at.selectbox(key="ch-ch.subdistrict").value == sd
+    with engine.connect() as c:
+        start, end = cd.period("last_30", cd.today(c))
+        want = cd.summary(c, cd.ChartFilter(start, end, subdistrict_id=sd))
+    got = _metrics(at)
+    assert got["在办数"] == f"{want['open']:,}" and got["超期数"] == f"{want['overdue']:,}"
+    assert want["open"] >= 5  # the cases of this module are in it
+
+
+def test_the_backlog_chart_moves_when_a_case_is_dispatched(w, engine):
+    row = new_case(engine, w, "registered", community=1)
+    with engine.connect() as c:
+        start, end = cd.period("last_30", cd.today(c))
+        f = cd.ChartFilter(start, end, community_id=w.district.community_ids[1])
+        before = cd.open_backlog(c, f).set_index("status")["open"]
+    with engine.begin() as c:
+        service.dispatch_case(c, case_id=row["id"], actor=w["dpt_admin"], department_id=w.dept["HWC"])
+    with engine.connect() as c:
+        after = cd.open_backlog(c, f).set_index("status")["open"]
+    assert after["registered"] == before["registered"] - 1 and after["dispatched"] == before["dispatched"] + 1
+    at = open_page(w["dpt_cmd"], PAGE)
+    _pick(at, engine, "communities", w.district.community_ids[1])
+    assert not at.exception and at.selectbox(key="ch-ch.community").value == w.district.community_ids[1]
+
+
+def test_the_ranking_is_graded_and_ordered(w, engine):
+    with engine.connect() as c:
+        start, end = cd.period("last_30", cd.today(c))
+        df = cd.ranking(c, cd.ChartFilter(start, end), by="community", metric="on_time_rate")
+    ranked = df.dropna(subset=["rank"])
+    assert list(ranked["rank"]) == list(range(1, len(ranked) + 1))
+    rates = ranked["on_time_rate_pct"].tolist()
+    assert rates == sorted(rates, reverse=True)
+    assert set(df["grade"]) <= {"A", "B", "C", "D", "none"}
+
+
+@pytest.mark.parametrize("kind", ["ranking", "trend", "backlog", "ageing", "levels", "categories"])
+def test_the_xlsx_and_csv_hold_the_rows_of_the_table(w, engine, kind):
+    with engine.connect() as c:
+        start, end = cd.period("last_30", cd.today(c))
+        f = cd.ChartFilter(start, end)
+        df = {"ranking": lambda: cd.ranking(c, f, by="subdistrict"), "trend": lambda: cd.trend(c, f, freq="day"),
+              "backlog": lambda: cd.open_backlog(c, f), "ageing": lambda: cd.ageing(c, f),
+              "levels": lambda: cd.level_split(c, f), "categories": lambda: cd.category_table(c, f)}[kind]()
+    table = labelled(df, {"name": "名称", "open": "在办数"})
+    assert len(table) > 0
+    ws = load_workbook(io.BytesIO(to_xlsx(table, sheet=kind))).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert list(rows[0]) == list(table.columns)
+    assert len(rows) - 1 == len(table)
+    for got, want in zip(rows[1:], table.itertuples(index=False)):
+        for g, v in zip(got, want):
+            if v is None or v is pd.NA or v == "" or (isinstance(v, float) and v != v):  # empty cells
+                assert g in (None, "")
+            elif hasattr(v, "isoformat") and hasattr(g, "date"):
+                assert g.date() == v
+            else:
+                assert g == v or (isinstance(v, float) and abs(g - v) < 1e-9)
+    csv = to_csv(table).decode("utf-8-sig").splitlines()
+    assert csv[0].split(",") == list(table.columns) and len(csv) == len(table) + 1
+
+
+def test_english(w):
+    at = open_page(w["dpt_cmd"], PAGE, lang="en")
+    assert not at.exception and at.title[0].value == "Clearance statistics"
+    assert {"Closure rate", "On-time closure rate"} <= set(_metrics(at))
+
+
+def test_cases_outside_the_period_do_not_count(w, engine):
+    with engine.connect() as c:
+        empty = cd.summary(c, cd.ChartFilter(date(2015, 1, 1), date(2015, 2, 1)))
+    assert empty["registered"] == 0 and empty["closed"] == 0

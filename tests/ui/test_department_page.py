@@ -1,0 +1,160 @@
+"""部门工单 in AppTest: a department sees the cases dispatched to it, nearest deadline first, and
+accepts, feeds back, asks for postponement or returns them through the page; another
+department neither sees them nor may act on them (the service refuses if forced)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from dispatch import service, ui_service as svc
+from dispatch.errors import PermissionDenied
+from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge, v2_navigation  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("v2_navigation")
+PAGE = "pages/department_queue.py"
+CASE = "dept.case_id"
+
+
+@pytest.fixture(scope="module")
+def w(engine):
+    world = build(engine)
+    yield world
+    purge(engine)
+
+
+def _html(at) -> str:
+    return "\n".join(h.proto.body for h in at.get("html"))
+
+
+def _choose(at, case_id, action):
+    next(s for s in at.segmented_control if s.key == f"dept-act-{case_id}").set_value(action)
+    return at.run()
+
+
+def _submit(at, case_id, action):
+    form = f"dept-act-{case_id}-{action}"
+    (button,) = [b for b in at.button if b.proto.form_id == form]
+    button.click().run()
+    return at
+
+
+@pytest.mark.parametrize("user", ["dpt_cmd", "dpt_planner", "dpt_disp_d", "dpt_disp_cm", "dpt_worker"])
+def test_roles_other_than_department_staff_and_admin_cannot_open_it(w, user):
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        open_page(w[user], PAGE)
+
+
+def test_the_queue_lists_the_departments_cases_nearest_deadline_first(w, engine):
+    a = new_case(engine, w, "dispatched", dept="HWC")
+    b = new_case(engine, w, "disposing", dept="HWC")
+    other = new_case(engine, w, "dispatched", dept="CGZF")
+    with engine.begin() as c:  # b is due sooner than a
+        for case, hours in ((b, 1), (a, 30)):
+            c.execute(text("UPDATE cases SET due_at = now() + make_interval(hours => :h), "
+                           "warn_at = now() + make_interval(hours => :h) * 0.8 WHERE id = :i"), {"i": case["id"], "h": hours})
+    at = open_page(w["dpt_staff_hwc"], PAGE)
+    assert not at.exception and not at.error
+    listed = at.dataframe[0].value["case_no"].tolist()
+    assert b["case_no"] in listed and a["case_no"] in listed and other["case_no"] not in listed
+    assert listed.index(b["case_no"]) < listed.index(a["case_no"])
+    with engine.connect() as c:
+        due = [r["due_at"] for r in svc.department_cases(c, department_id=w.dept["HWC"])]
+    assert due == sorted(due)
+
+
+def test_accept_then_feed_back_with_a_photo_reference(w, engine):
+    row = new_case(engine, w, "dispatched", dept="HWC")
+    staff = w["dpt_staff_hwc"]
+    at = open_page(staff, PAGE, **{CASE: row["id"]})
+    assert row["case_no"] in _html(at)
+    at = _choose(at, row["id"], "accept")
+    _submit(at, row["id"], "accept")
+    got = case_row(engine, row["id"])
+    assert (got["status"], got["handler_id"]) == ("disposing", staff.person_id)
+
+    at = _choose(at, row["id"], "feed_back")
+    at.text_area(key=f"dept-act-{row['id']}-feed_back-note").input("已清运，现场恢复整洁")
+    at.text_input(key=f"dept-act-{row['id']}-feed_back-photo_ref").input("photo/2026/after-001.jpg")
+    _submit(at, row["id"], "feed_back")
+    got = case_row(engine, row["id"])
+    assert got["status"] == "awaiting_verification" and got["result_photo_ref"] == "photo/2026/after-001.jpg"
+    with engine.connect() as c:
+        ev = c.execute(text("SELECT comment, attachments FROM case_event WHERE case_id = :i ORDER BY id DESC LIMIT 1"),
+                       {"i": row["id"]}).one()
+    assert ev.comment == "已清运，现场恢复整洁" and ev.attachments[0]["ref"] == "photo/2026/after-001.jpg"
+    # verification is the command centre's: the department has nothing more to do
+    at.run()
+    assert not [s for s in at.segmented_control if s.key == f"dept-act-{row['id']}"]
+
+
+def test_ask_for_postponement(w, engine):
+    row = new_case(engine, w, "disposing", dept="HWC")
+    at = open_page(w["dpt_staff_hwc"], PAGE, **{CASE: row["id"]})
+    at = _choose(at, row["id"], "request_postponement")
+    at.text_area(key=f"dept-act-{row['id']}-request_postponement-reason").input("需等待配件到货")
+    _submit(at, row["id"], "request_postponement")
+    got = case_row(engine, row["id"])
+    assert got["postpone_requested_at"] is not None and got["postpone_request_reason"] == "需等待配件到货"
+    assert got["postpone_requested_due_at"] > row["due_at"]
+
+
+def test_return_as_not_ours_takes_it_off_the_queue(w, engine):
+    row = new_case(engine, w, "dispatched", dept="HWC")
+    at = open_page(w["dpt_staff_hwc"], PAGE, **{CASE: row["id"]})
+    at = _choose(at, row["id"], "return")
+    _submit(at, row["id"], "return")
+    assert at.error and case_row(engine, row["id"])["status"] == "dispatched"  # a reason is required
+    at.text_area(key=f"dept-act-{row['id']}-return-reason").input("属供电公司线路，非本部门职责")
+    _submit(at, row["id"], "return")
+    got = case_row(engine, row["id"])
+    assert (got["status"], got["department_id"]) == ("returned", None)
+    assert CASE not in at.session_state  # the case left this department: the panel lets go of it
+    assert not at.dataframe or row["case_no"] not in at.dataframe[0].value["case_no"].tolist()
+
+
+def test_another_department_neither_sees_the_case_nor_may_act(w, engine):
+    row = new_case(engine, w, "dispatched", dept="HWC")
+    other = w["dpt_staff_cgzf"]
+    at = open_page(other, PAGE, **{CASE: row["id"]})
+    assert row["case_no"] not in _html(at)
+    assert not [s for s in at.segmented_control if s.key == f"dept-act-{row['id']}"]
+    with engine.begin() as c, pytest.raises(PermissionDenied):
+        svc.perform_action(c, case_id=row["id"], action="accept", actor=other, values={})
+    assert case_row(engine, row["id"])["status"] == "dispatched"
+
+
+def test_an_assisting_department_sees_the_case_but_only_the_lead_acts(w, engine):
+    row = new_case(engine, w, "registered")
+    with engine.begin() as c:
+        service.dispatch_case(c, case_id=row["id"], actor=w["dpt_admin"], department_id=w.dept["HWC"],
+                              assist_department_ids=[w.dept["CGZF"]])
+    at = open_page(w["dpt_staff_cgzf"], PAGE, **{CASE: row["id"]})
+    assert row["case_no"] in at.dataframe[0].value["case_no"].tolist()
+    assert row["case_no"] in _html(at)
+    assert not [s for s in at.segmented_control if s.key == f"dept-act-{row['id']}"]
+    assert any("协办" in c.value for c in at.caption)
+
+
+def test_an_admin_picks_the_department(w, engine):
+    row = new_case(engine, w, "dispatched", dept="CGZF")
+    at = open_page(w["dpt_admin"], PAGE)
+    at.selectbox(key="dq-dep").set_value(w.dept["CGZF"]).run()
+    assert row["case_no"] in at.dataframe[0].value["case_no"].tolist()
+
+
+def test_english(w, engine):
+    new_case(engine, w, "dispatched", dept="HWC")
+    at = open_page(w["dpt_staff_hwc"], PAGE, lang="en")
+    assert not at.exception and at.title[0].value == "Department work queue"
+    assert any("Working hours left" in str(c.proto) for c in at.dataframe)
+
+
+def test_hours_left_count_working_time(w, engine):
+    row = new_case(engine, w, "dispatched", dept="HWC")
+    with engine.connect() as c:
+        got = next(r for r in svc.department_cases(c, department_id=w.dept["HWC"]) if r["id"] == row["id"])
+        now = c.execute(text("SELECT now()")).scalar_one()
+    assert got["hours_left"] is not None
+    assert got["hours_left"] <= (got["due_at"] - now) / timedelta(hours=1) + 0.1

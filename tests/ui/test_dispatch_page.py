@@ -1,0 +1,257 @@
+"""派单 page in AppTest: who sees it, picking a case (map click injected through session_state,
+as AppTest cannot click a pydeck map), the detail panel, actions that change the case in the
+database, buttons that exist only where the service would allow the move, presence, conflicts."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from dispatch import permissions, service, ui_service as svc
+from dispatch.calendar import TZ
+from dispatch.errors import PermissionDenied
+from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge, v2_navigation  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("v2_navigation")
+
+PAGE = "pages/dispatch.py"
+CASE = "dispatch.case_id"
+
+
+@pytest.fixture(scope="module")
+def w(engine):
+    world = build(engine)
+    yield world
+    purge(engine)
+
+
+def _action_control(at, case_id):
+    return next(s for s in at.segmented_control if s.key == f"dispatch-act-{case_id}")
+
+
+def _choose(at, case_id, action):
+    _action_control(at, case_id).set_value(action)
+    return at.run()
+
+
+def _html(at) -> str:
+    return "\n".join(h.proto.body for h in at.get("html"))
+
+
+@pytest.mark.parametrize("user", ["dpt_cmd", "dpt_planner", "dpt_staff_hwc", "dpt_worker"])
+def test_roles_without_dispatch_cannot_open_the_page(w, user):
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        open_page(w[user], PAGE)
+
+
+@pytest.mark.parametrize("user", ["dpt_disp_d", "dpt_disp_sd", "dpt_disp_cm", "dpt_admin"])
+def test_dispatchers_and_admins_get_map_queues_and_search(w, user):
+    at = open_page(w[user], PAGE)
+    assert not at.exception and not at.error
+    (deck,) = at.get("deck_gl_json_chart")
+    assert deck.proto.selection_mode and json.loads(deck.proto.json)["layers"]  # clickable map
+    queue = next(s for s in at.segmented_control if s.key == "dispatch-queue")
+    assert len(queue.options) == len(svc.QUEUES) and queue.value == "awaiting_sorting"
+    assert at.text_input(key="dispatch-search")
+    assert any("在地图上点击案件" in i.value for i in at.info)
+
+
+def test_a_map_click_picks_the_case_by_its_own_id(w, engine):
+    row = new_case(engine, w, "reported")
+    at = open_page(w["dpt_disp_cm"], PAGE)
+    # what the browser sends after a click on a case point (layer "cases", id field "i")
+    at.session_state["dispatch-map"] = {"selection": {"indices": {"cases": [999]},
+                                                      "objects": {"cases": [{"i": row["id"], "p": [0, 0]}]}}}
+    at.run()
+    assert at.session_state[CASE] == row["id"]
+    assert row["case_no"] in _html(at)
+    selected = [ly for ly in json.loads(at.get("deck_gl_json_chart")[0].proto.json)["layers"] if ly["id"] == "selected-case"]
+    assert selected and not selected[0]["pickable"]
+
+
+def test_the_awaiting_sorting_queue_lists_the_case_in_the_dispatchers_area(w, engine):
+    row = new_case(engine, w, "reported", community=0)
+    mine = open_page(w["dpt_disp_cm"], PAGE)
+    other = open_page(w["dpt_disp_cm2"], PAGE)
+    assert row["case_no"] in mine.dataframe[0].value["case_no"].tolist()
+    assert not other.dataframe or row["case_no"] not in other.dataframe[0].value["case_no"].tolist()
+
+
+def test_search_by_case_number_opens_the_case(w, engine):
+    row = new_case(engine, w, "registered")
+    at = open_page(w["dpt_disp_cm"], PAGE)
+    at.text_input(key="dispatch-search").input(row["case_no"]).run()
+    assert at.session_state[CASE] == row["id"]
+
+
+def test_the_panel_shows_the_case_and_escapes_its_description(w, engine):
+    row = new_case(engine, w, "reported", description="<script>alert(1)</script> 井盖缺失")
+    at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: row["id"]})
+    body = _html(at)
+    assert row["case_no"] in body and "&lt;script&gt;alert(1)&lt;/script&gt; 井盖缺失" in body
+    assert "<script>alert(1)" not in body
+    assert "网格员" in body and "处置过程" in [t.label for t in at.tabs][1]
+
+
+def test_the_buttons_are_the_services_allowed_actions(w, engine):
+    row = new_case(engine, w, "reported")
+    at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: row["id"]})
+    allowed = svc.allowed_actions(w["dpt_disp_cm"], case_row(engine, row["id"]))
+    assert allowed == ["register", "reject", "merge"]  # relocate only for a case outside every grid
+    assert _action_control(at, row["id"]).options == ["立案", "不予立案", "合并重复案件"]
+
+
+def test_register_through_the_page_changes_the_case(w, engine):
+    row = new_case(engine, w, "reported")
+    at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: row["id"]})
+    at = _choose(at, row["id"], "register")
+    at.selectbox(key=f"dispatch-act-{row['id']}-register-level").set_value("grid")
+    _submit_form(at, row["id"], "register")
+    got = case_row(engine, row["id"])
+    assert (got["status"], got["level"]) == ("registered", "grid")
+    assert not at.error
+    assert "立案" in _html(at)  # the panel redrawn with the new state
+
+
+def _submit_form(at, case_id, action):
+    key = f"dispatch-act-{case_id}-{action}"
+    buttons = [b for b in at.button if key in str(b.proto.form_id)]
+    assert buttons, [b.proto.form_id for b in at.button]
+    buttons[0].click().run()
+    return at
+
+
+def test_dispatch_shows_the_computed_deadline_and_sends_the_case(w, engine):
+    row = new_case(engine, w, "registered", level="community")
+    at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: row["id"]})
+    at = _choose(at, row["id"], "dispatch")
+    with engine.connect() as c:
+        preview = svc.preview_deadline(c, case_row(engine, row["id"]))
+    captions = " ".join(c.value for c in at.caption)
+    assert preview.due_at.strftime("%Y-%m-%d %H:%M") in captions
+    dept = at.selectbox(key=f"dispatch-act-{row['id']}-dispatch-department_id")
+    assert dept.value == w.dept["HWC"]  # the category's default department
+    _submit_form(at, row["id"], "dispatch")
+    got = case_row(engine, row["id"])
+    assert got["status"] == "dispatched" and got["department_id"] == w.dept["HWC"]
+    assert abs((got["due_at"] - preview.due_at).total_seconds()) < 3600  # computed again at dispatch
+    with engine.connect() as c:
+        ev = c.execute(text("SELECT action, actor_id FROM case_event WHERE case_id = :i ORDER BY id DESC LIMIT 1"),
+                       {"i": row["id"]}).one()
+    assert (ev.action, ev.actor_id) == ("dispatch", w["dpt_disp_cm"].person_id)
+    # the map drawn after the action already shows it: the point is now "dispatched"
+    assert at.session_state[CASE] == row["id"] and "已派遣" in _html(at)
+
+
+def test_a_changed_deadline_needs_a_reason(w, engine):
+    row = new_case(engine, w, "registered", level="community")
+    at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: row["id"]})
+    at = _choose(at, row["id"], "dispatch")
+    key = f"dispatch-act-{row['id']}-dispatch-due_at"
+    later = at.date_input(key=f"{key}-d").value + timedelta(days=3)
+    at.date_input(key=f"{key}-d").set_value(later)
+    _submit_form(at, row["id"], "dispatch")
+    assert at.error and "理由" in at.error[0].value
+    assert case_row(engine, row["id"])["status"] == "registered"
+    at.text_area(key=f"dispatch-act-{row['id']}-dispatch-due_reason").input("需协调施工队")
+    _submit_form(at, row["id"], "dispatch")
+    got = case_row(engine, row["id"])
+    assert got["status"] == "dispatched" and got["due_at"].astimezone(TZ).date() == later
+
+
+def test_reject_without_a_reason_is_refused_by_the_service(w, engine):
+    row = new_case(engine, w, "reported")
+    at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: row["id"]})
+    at = _choose(at, row["id"], "reject")
+    _submit_form(at, row["id"], "reject")
+    assert at.error and case_row(engine, row["id"])["status"] == "reported"
+    at.text_area(key=f"dispatch-act-{row['id']}-reject-reason").input("重复投诉，已核实不属实")
+    _submit_form(at, row["id"], "reject")
+    assert case_row(engine, row["id"])["status"] == "rejected"
+
+
+def test_merge_offers_nearby_cases_as_the_original(w, engine):
+    original = new_case(engine, w, "registered")
+    dup = new_case(engine, w, "reported")
+    at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: dup["id"]})
+    at = _choose(at, dup["id"], "merge")
+    pick = at.selectbox(key=f"dispatch-act-{dup['id']}-merge-duplicate_of")
+    assert pick.options[0].startswith(original["case_no"])  # same category, same spot, latest first
+    pick.set_value(original["id"])
+    _submit_form(at, dup["id"], "merge")
+    got = case_row(engine, dup["id"])
+    assert (got["status"], got["duplicate_of"]) == ("merged", original["id"])
+
+
+def test_verify_and_supervise_by_the_command_centre(w, engine):
+    row = new_case(engine, w, "awaiting_verification", level="district")
+    at = open_page(w["dpt_disp_d"], PAGE, **{CASE: row["id"]})
+    options = _action_control(at, row["id"]).options
+    assert {"核查通过", "核查不通过", "督办"} <= set(options)
+    at = _choose(at, row["id"], "verify_pass")
+    _submit_form(at, row["id"], "verify_pass")
+    assert case_row(engine, row["id"])["status"] == "closed"
+
+
+def test_a_dispatcher_who_may_not_act_gets_no_buttons_and_the_service_refuses(w, engine):
+    # a subdistrict-level case in community 0: sorted by the subdistrict, not by the community
+    row = new_case(engine, w, "registered", level="subdistrict")
+    at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: row["id"]})
+    assert row["case_no"] in _html(at)  # visible: it lies in the dispatcher's community …
+    assert not [s for s in at.segmented_control if s.key == f"dispatch-act-{row['id']}"]  # … but no buttons
+    assert any("没有可执行的操作" in c.value for c in at.caption)
+    with engine.begin() as c, pytest.raises(PermissionDenied):
+        svc.perform_action(c, case_id=row["id"], action="dispatch", actor=w["dpt_disp_cm"],
+                           values={"department_id": w.dept["HWC"]})
+    assert case_row(engine, row["id"])["status"] == "registered"
+    # the subdistrict's dispatcher does get them
+    sub = open_page(w["dpt_disp_sd"], PAGE, **{CASE: row["id"]})
+    assert "dispatch" in permissions.available_actions(w["dpt_disp_sd"], case_row(engine, row["id"]))
+    assert "派遣" in _action_control(sub, row["id"]).options
+
+
+def test_a_case_of_another_community_is_not_shown(w, engine):
+    row = new_case(engine, w, "reported", community=0)
+    at = open_page(w["dpt_disp_cm2"], PAGE, **{CASE: row["id"]})
+    assert row["case_no"] not in _html(at)
+    assert at.warning and "不在本单位辖区" in at.warning[0].value
+
+
+def test_another_dispatcher_with_the_case_open_is_shown(w, engine):
+    row = new_case(engine, w, "reported")
+    other = w["dpt_disp_sd"]
+    with engine.begin() as c:
+        svc.keep_presence(c, case_id=row["id"], actor=other)
+    at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: row["id"]})
+    assert any(other.full_name in x.value for x in at.warning)
+    with engine.connect() as c:  # and our own presence is recorded for them
+        mine = c.execute(text("SELECT count(*) FROM case_presence WHERE case_id = :c AND person_id = :p"),
+                         {"c": row["id"], "p": w["dpt_disp_cm"].person_id}).scalar_one()
+    assert mine == 1
+    with engine.begin() as c:  # a stale entry (over a minute old) is ignored
+        c.execute(text("UPDATE case_presence SET seen_at = now() - interval '90 seconds' WHERE person_id = :p"),
+                  {"p": other.person_id})
+    at.run()
+    assert not any(other.full_name in x.value for x in at.warning)
+
+
+def test_a_change_made_meanwhile_is_reported_as_a_conflict(w, engine):
+    row = new_case(engine, w, "registered", level="community")
+    at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: row["id"]})
+    at = _choose(at, row["id"], "set_level")
+    with engine.begin() as c:  # someone else acts first
+        service.set_level(c, case_id=row["id"], actor=w["dpt_admin"], level="grid")
+    before = case_row(engine, row["id"])
+    _submit_form(at, row["id"], "set_level")
+    assert at.error and "已被他人处理" in at.error[0].value
+    assert case_row(engine, row["id"])["version"] == before["version"]
+
+
+def test_english(w, engine):
+    row = new_case(engine, w, "reported")
+    at = open_page(w["dpt_disp_cm"], PAGE, lang="en", **{CASE: row["id"]})
+    assert not at.exception
+    assert at.title[0].value == "Dispatch"
+    assert {"Register", "Reject"} <= set(_action_control(at, row["id"]).options)
