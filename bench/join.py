@@ -20,6 +20,8 @@ import time
 
 from sqlalchemy import text
 
+from bench import common
+
 BENCH_DB = "gridgov_bench"
 RAW_SQL = ("SELECT p.id AS point_id, gv.id AS grid_version_id FROM grid_version gv "
            "JOIN bench_pts p ON ST_Intersects(gv.geom, p.geom) WHERE gv.valid_to IS NULL")
@@ -27,41 +29,12 @@ RAW_SQL = ("SELECT p.id AS point_id, gv.id AS grid_version_id FROM grid_version 
 
 def bench_url() -> str:
     """The benchmark database on the app's server: ``gridgov_bench``."""
-    from sqlalchemy.engine import make_url
-
-    from db.config import database_url
-
-    return make_url(database_url()).set(database=BENCH_DB).render_as_string(hide_password=False)
+    return common.bench_url(BENCH_DB)
 
 
-def bench_engine(*, sample: bool = True):
-    """An engine on ``gridgov_bench``, created and migrated if needed, with the sample district
-    (no cases) loaded when ``sample`` and missing."""
-    import os
-
-    from db import cluster
-    from db.engine import get_engine
-    from db.migrate import upgrade
-
-    url = bench_url()
-    if not os.environ.get("DATABASE_URL"):
-        cluster.start()
-    cluster.ensure_database(url)
-    upgrade(url)
-    eng = get_engine(url)
-    if sample:
-        from sample_data.load import SampleDataPresent, load_sample, sample_loaded
-
-        with eng.connect() as conn:
-            present = sample_loaded(conn)
-        if not present:
-            print("loading the sample district into gridgov_bench (no cases) ...", flush=True)
-            try:
-                with eng.begin() as conn:
-                    load_sample(conn, cases=0)
-            except SampleDataPresent:
-                pass  # another run loaded it meanwhile
-    return eng
+def bench_engine():
+    """``gridgov_bench`` with the sample district (no cases)."""
+    return common.bench_engine(BENCH_DB, cases=0)
 
 
 def configure(p) -> None:

@@ -40,6 +40,8 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 
+from bench import common
+
 BENCH_DB = "gridgov_bench_wall"
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_USER = "bench_wall"
@@ -58,33 +60,14 @@ def configure(p) -> None:
 
 
 def bench_url() -> str:
-    from sqlalchemy.engine import make_url
-
-    from db.config import database_url
-
-    return make_url(database_url()).set(database=BENCH_DB).render_as_string(hide_password=False)
+    return common.bench_url(BENCH_DB)
 
 
 def bench_engine():
-    """``gridgov_bench_wall``: created, migrated and given the sample district if needed."""
-    from db import cluster
-    from db.engine import get_engine
-    from db.migrate import upgrade
-    from sample_data.load import load_sample, sample_loaded
+    """``gridgov_bench_wall``: created, migrated and given the sample district and its history."""
+    from sample_data.load import DEFAULT_CASES
 
-    url = bench_url()
-    if not os.environ.get("DATABASE_URL"):
-        cluster.start()
-    cluster.ensure_database(url)
-    upgrade(url)
-    eng = get_engine(url)
-    with eng.connect() as c:
-        present = sample_loaded(c)
-    if not present:
-        print("loading the sample district and its history into gridgov_bench_wall ...", flush=True)
-        with eng.begin() as c:
-            load_sample(c)
-    return eng
+    return common.bench_engine(BENCH_DB, cases=DEFAULT_CASES)
 
 
 # --- filling -------------------------------------------------------------------------------------

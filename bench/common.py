@@ -1,0 +1,42 @@
+"""The benchmark databases: one per benchmark, on the app's server, never the app's or the tests'."""
+from __future__ import annotations
+
+import os
+
+
+def bench_url(name: str) -> str:
+    """The URL of database ``name`` on the app's server."""
+    from sqlalchemy.engine import make_url
+
+    from db.config import database_url
+
+    return make_url(database_url()).set(database=name).render_as_string(hide_password=False)
+
+
+def bench_engine(name: str, *, cases: int | None = 0):
+    """An engine on database ``name``: created and migrated if needed, with the sample district
+    loaded when missing (``cases`` sample cases with their history; ``None``: no district)."""
+    from db import cluster
+    from db.engine import get_engine
+    from db.migrate import upgrade
+
+    url = bench_url(name)
+    if not os.environ.get("DATABASE_URL"):
+        cluster.start()
+    cluster.ensure_database(url)
+    upgrade(url)
+    eng = get_engine(url)
+    if cases is None:
+        return eng
+    from sample_data.load import SampleDataPresent, load_sample, sample_loaded
+
+    with eng.connect() as conn:
+        present = sample_loaded(conn)
+    if not present:
+        print(f"loading the sample district ({cases} cases) into {name} ...", flush=True)
+        try:
+            with eng.begin() as conn:
+                load_sample(conn, cases=cases)
+        except SampleDataPresent:
+            pass  # another run loaded it meanwhile
+    return eng
