@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -25,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from dispatch.indicators import indicators
 from dispatch.queries import at_risk_sql, open_sql, overdue_sql
-from i18n import action_label, name_in, status_label, t
+from i18n import action_label, name_in, normalise_lang, status_label, t
 
 TZ = ZoneInfo("Asia/Shanghai")
 DIGITS = 5                      # about 1 m at 41°N
@@ -236,7 +237,9 @@ def boundary_stamp(conn: Connection) -> str:
           (SELECT md5(string_agg(concat_ws(':', id, name, name_en, md5(ST_AsEWKB(geom)::text)), ',' ORDER BY id))
              FROM subdistrict),
           (SELECT md5(string_agg(concat_ws(':', id, name, name_en, md5(ST_AsEWKB(geom)::text)), ',' ORDER BY id))
-             FROM community))
+             FROM community),
+          (SELECT md5(string_agg(concat_ws(':', id, name, name_en, md5(ST_AsEWKB(geom)::text)), ',' ORDER BY id))
+             FROM district))
     """)).scalar_one()
 
 
@@ -486,11 +489,47 @@ def wall_frame(conn: Connection, f: WallFilter, lang: str, now: datetime, *, bas
 
 # --- filter choices ---------------------------------------------------------------------------
 
+def unique_labels(labels: list[str], *qualifiers: list[str], en: bool = False) -> list[str]:
+    """``labels`` made unique: a label shared by several rows gets its first qualifier that tells
+    them apart from its namesakes, in brackets (兴隆街道（兴隆台区）, "Xinglong Subdistrict
+    (Xinglongtai District)" in English); the last qualifier (a unique code) always does.
+
+    Streamlit's select widgets send the *label* of a choice back to the server, which takes the
+    first option with that label; two areas with the same name (the same subdistrict name in two
+    districts, the same community name in two subdistricts) would otherwise filter the wrong one.
+    """
+    out = list(labels)
+    for n, quals in enumerate(qualifiers, 1):
+        count = Counter(out)
+        if all(c == 1 for c in count.values()):
+            break
+        told_apart = Counter(zip(out, quals))  # a qualifier that its namesakes share does not help
+        out = [(f"{lab} ({q})" if en else f"{lab}（{q}）")
+               if count[lab] > 1 and (told_apart[lab, q] == 1 or n == len(qualifiers)) else lab
+               for lab, q in zip(out, quals)]
+    return out
+
+
 def filter_options(conn: Connection, lang: str) -> dict[str, list[tuple]]:
-    """(value, label) pairs for the wall's filters; communities carry their subdistrict id."""
-    sd = conn.execute(text("SELECT id, name, name_en FROM subdistrict ORDER BY code")).all()
-    cm = conn.execute(text("SELECT id, name, name_en, subdistrict_id FROM community ORDER BY code")).all()
+    """(value, label) pairs for the wall's filters; communities carry their subdistrict id.
+
+    Labels are unique within a filter (see ``unique_labels``): an area whose name is shared is
+    qualified by the area it lies in, else by its code.
+    """
+    sd = conn.execute(text("""
+        SELECT s.id, s.code, s.name, s.name_en, d.name AS d_name, d.name_en AS d_name_en
+        FROM subdistrict s JOIN district d ON d.id = s.district_id ORDER BY s.code""")).all()
+    cm = conn.execute(text("""
+        SELECT c.id, c.code, c.name, c.name_en, c.subdistrict_id
+        FROM community c ORDER BY c.code""")).all()
     cat = conn.execute(text("SELECT code, name, name_en FROM case_category ORDER BY code")).all()
-    return {"subdistricts": [(r.id, name_in(r, lang)) for r in sd],
-            "communities": [(r.id, name_in(r, lang), r.subdistrict_id) for r in cm],
+    en = normalise_lang(lang) == "en"
+    sd_labels = unique_labels([name_in(r, lang) for r in sd],
+                              [name_in({"name": r.d_name, "name_en": r.d_name_en}, lang) for r in sd],
+                              [r.code for r in sd], en=en)
+    sd_label = {r.id: lab for r, lab in zip(sd, sd_labels)}
+    cm_labels = unique_labels([name_in(r, lang) for r in cm],
+                              [sd_label.get(r.subdistrict_id, "") for r in cm], [r.code for r in cm], en=en)
+    return {"subdistricts": list(zip((r.id for r in sd), sd_labels)),
+            "communities": [(r.id, lab, r.subdistrict_id) for r, lab in zip(cm, cm_labels)],
             "categories": [(r.code, f"{r.code} {name_in(r, lang)}") for r in cat]}

@@ -21,7 +21,11 @@ from dispatch.auth import create_user
 
 CODE = "219999"
 PASSWORD = "Wall-test-2024"
-SUBDISTRICT_NAMES = ["兴隆街道", "创新街道", "振兴街道", "渤海街道", "曙光街道", "新工街道", "兴海街道", "兴盛街道"]
+# Area names all start with 测试, so none is ever a name of the sample district (loaded into the
+# same test database by tests/conftest.py's ``sample_loaded``); the words echo the sample's.
+NAME_PREFIX = "测试"
+SUBDISTRICT_NAMES = [NAME_PREFIX + n for n in
+                     ("兴隆街道", "创新街道", "振兴街道", "渤海街道", "曙光街道", "新工街道", "兴海街道", "兴盛街道")]
 COMMUNITY_WORDS = ["科技", "锦祥", "惠宾", "友谊", "光明", "和平", "胜利", "幸福", "团结", "东风", "石油", "湖滨",
                    "油田", "向阳", "建设", "育才", "红旗", "新华", "朝阳", "龙祥", "富民", "盛和", "康乐", "安居"]
 ROADS = ["兴隆路", "石油大街", "惠宾街", "泰山路", "中兴路", "渤海路", "双兴路", "新工街"]
@@ -88,7 +92,7 @@ def build_district(conn: Connection, *, code: str = CODE, origin=(121.60, 40.95)
                     cid = conn.execute(text(
                         "INSERT INTO community(subdistrict_id, code, name, name_en, geom) "
                         "VALUES (:s, :c, :n, :e, ST_Multi(ST_GeomFromText(:w, 4326))) RETURNING id"),
-                        {"s": sid, "c": f"{sd_code}{cm_no:03d}", "n": f"{word}社区",
+                        {"s": sid, "c": f"{sd_code}{cm_no:03d}", "n": f"{NAME_PREFIX}{word}社区",
                          "e": f"Community {sd_no}-{cm_no}", "w": _rect(cx, cy, cx + cmw, cy + cmh)}).scalar_one()
                     d.community_ids.append(cid)
                     g_no = 0
@@ -99,7 +103,7 @@ def build_district(conn: Connection, *, code: str = CODE, origin=(121.60, 40.95)
                             gcode = f"{sd_code}{cm_no:03d}{g_no:03d}"
                             gid = conn.execute(text(
                                 "INSERT INTO unit_grid(community_id, code, name) VALUES (:c, :code, :n) RETURNING id"),
-                                {"c": cid, "code": gcode, "n": f"{word}{g_no}号网格"}).scalar_one()
+                                {"c": cid, "code": gcode, "n": f"{NAME_PREFIX}{word}{g_no}号网格"}).scalar_one()
                             conn.execute(text(
                                 "INSERT INTO grid_version(grid_id, version_no, geom, valid_from) "
                                 "VALUES (:g, 1, ST_GeomFromText(:w, 4326), '2020-01-01')"),
