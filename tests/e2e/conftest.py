@@ -132,10 +132,12 @@ def wait_drawn(page: Page) -> None:
 def login(app_url):
     def sign_in(page: Page, username: str, password: str = PASSWORD, path: str = "/") -> Page:
         page.goto(app_url + path)
+        # a cold server (first run imports geopandas, builds the outline file) can take a while
+        expect(page.get_by_label("用户名")).to_be_visible(timeout=60_000)
         page.get_by_label("用户名").fill(username)
         page.get_by_label("密码").fill(password)
         page.get_by_role("button", name="登录").click()
-        expect(page.get_by_label("用户名")).to_have_count(0)
+        expect(page.get_by_label("用户名")).to_have_count(0, timeout=60_000)
         wait_drawn(page)
         return page
 
