@@ -51,6 +51,9 @@ def test_database_url() -> str:
     return _local_url(os.environ.get("GRIDGOV_TEST_DB", LOCAL_TEST_DB))
 
 
+test_database_url.__test__ = False  # a helper, not a test, wherever a test module imports it
+
+
 def _normalise(url: str) -> str:
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://"):]
