@@ -85,6 +85,16 @@ def read_grid_file(path: str | Path, *, crs: str | None = None, layer: str | Non
     return features
 
 
+MAX_FEATURES = 100_000  # a district has about a thousand unit grids; a city a few tens of thousands
+
+
+def max_file_bytes() -> int:
+    """The largest grid file accepted (default 200 MiB; ``GRIDGOV_MAX_GRID_FILE_MB``)."""
+    import os
+
+    return int(float(os.environ.get("GRIDGOV_MAX_GRID_FILE_MB", "200")) * 2**20)
+
+
 def _read(path: str | Path, crs: str | None, layer: str | None) -> tuple[list[GridFeature], list[Problem], set[str]]:
     """The good features of a file, every problem of the others (a file-level problem, with
     feature 0, means no feature could be read), and every well-formed code in the file."""
@@ -93,8 +103,18 @@ def _read(path: str | Path, crs: str | None, layer: str | None) -> tuple[list[Gr
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such grid file: {path}")
+    size = sum(f.stat().st_size for f in path.parent.glob(path.stem + ".*")) if path.suffix.lower() == ".shp" \
+        else path.stat().st_size
+    if size > max_file_bytes():
+        return [], [Problem(0, None, f"the file is {size / 2**20:.1f} MiB, more than the "
+                                     f"{max_file_bytes() / 2**20:.0f} MiB a grid layer may be "
+                                     "(set GRIDGOV_MAX_GRID_FILE_MB to allow more)")], set()
     try:
         layers = pyogrio.list_layers(path)
+        info = pyogrio.read_info(path, layer=layer if layer is not None else 0) if len(layers) else {}
+        if info and info.get("features", 0) > MAX_FEATURES:
+            return [], [Problem(0, None, f"the layer has {info['features']:,} features, more than the "
+                                         f"{MAX_FEATURES:,} unit grids one import may hold")], set()
         if layer is None and len(layers) > 1:
             return [], [Problem(0, None, f"the file has {len(layers)} layers "
                                          f"({', '.join(str(n) for n in layers[:, 0])}); choose one with --layer")], set()

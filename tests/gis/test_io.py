@@ -262,3 +262,18 @@ def _probe_ok(ga, gb) -> bool:
     probe = Point(ca.x + 0.6 * dx, ca.y + 0.6 * dy)
     new_a = next((p for p in pieces if p.covers(ca)), None)
     return new_a is not None and gb.covers(probe) and new_a.covers(probe) and ga.union(gb).geom_type == "Polygon"
+
+
+def test_an_oversized_file_is_refused_before_it_is_read(conn, exported, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRIDGOV_MAX_GRID_FILE_MB", "0.01")  # 10 KiB; the exported layer is far larger
+    before = conn.execute(text("SELECT count(*) FROM grid_version")).scalar()
+    with pytest.raises(GridImportError, match="MiB"):
+        import_grids(conn, exported[0])
+    assert conn.execute(text("SELECT count(*) FROM grid_version")).scalar() == before
+
+
+def test_a_file_that_is_not_a_grid_layer_is_refused_clearly(conn, sample_loaded, tmp_path):
+    junk = tmp_path / "grids.geojson"
+    junk.write_bytes(b"\x00\x01not json at all" * 10)
+    with pytest.raises(GridImportError, match="cannot be read"):
+        import_grids(conn, junk)
