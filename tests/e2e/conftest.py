@@ -28,7 +28,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from db.config import test_database_url
-from tests.ui.district import PASSWORD, add_cases, build_district, create_role_users, purge_district
+from tests.ui.district import PASSWORD, committed_test_district
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -40,14 +40,9 @@ SHOTS = ROOT / "var" / "e2e"  # screenshots for a person to look at (var/ is git
 
 @pytest.fixture(scope="package")
 def e2e_db(engine):
-    with engine.begin() as c:
-        purge_district(c)
-        district = build_district(c)
-        users = create_role_users(c, district)
-        case_ids = add_cases(c, district)
-    yield {"district": district, "users": users, "case_ids": case_ids, "password": PASSWORD}
-    with engine.begin() as c:
-        purge_district(c, reference=district.seeded_reference)
+    """The test district with one account per role and a state mix of cases, committed."""
+    with committed_test_district(engine) as world:
+        yield world
 
 
 def _free_port() -> int:

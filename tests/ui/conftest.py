@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from db.config import test_database_url
 from dispatch.actors import load_actor
-from tests.ui.district import PASSWORD, ROLE_USERS, add_cases, build_district, create_role_users, purge_district
+from tests.ui.district import ROLE_USERS, committed_test_district
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,14 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="package")
 def wall_db(engine):
     """The test district with one account per role and a state mix of cases, committed."""
-    with engine.begin() as c:
-        purge_district(c)
-        district = build_district(c)
-        users = create_role_users(c, district)
-        case_ids = add_cases(c, district)
-    yield {"district": district, "users": users, "case_ids": case_ids, "password": PASSWORD}
-    with engine.begin() as c:
-        purge_district(c, reference=district.seeded_reference)
+    with committed_test_district(engine) as world:
+        yield world
 
 
 @pytest.fixture(scope="package", autouse=True)

@@ -10,6 +10,7 @@ reads through its own connections).
 from __future__ import annotations
 
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -216,3 +217,19 @@ def purge_district(conn: Connection, code: str = CODE, *, usernames=tuple(ROLE_U
         conn.execute(text("DELETE FROM department d WHERE NOT EXISTS (SELECT 1 FROM person WHERE department_id = d.id) "
                           "AND NOT EXISTS (SELECT 1 FROM cases WHERE department_id = d.id) "
                           "AND NOT EXISTS (SELECT 1 FROM case_category WHERE default_department_id = d.id)"))
+
+
+@contextmanager
+def committed_test_district(engine):
+    """The test district with one account per role and a state mix of cases, committed for the
+    duration and purged afterwards (a fixture body for the AppTest and browser packages)."""
+    with engine.begin() as c:
+        purge_district(c)
+        district = build_district(c)
+        users = create_role_users(c, district)
+        case_ids = add_cases(c, district)
+    try:
+        yield {"district": district, "users": users, "case_ids": case_ids, "password": PASSWORD}
+    finally:
+        with engine.begin() as c:
+            purge_district(c, reference=district.seeded_reference)
