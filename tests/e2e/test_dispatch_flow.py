@@ -19,7 +19,7 @@ from gis.dispatch_map import DISPATCH_MAP
 from gis.wall import WallFilter, base_map, filter_bbox, view_for
 from pages.wall_view import DESK_MAP
 from tests.e2e.conftest import SHOTS, hover_text, map_point
-from tests.ui.dispatch_world import remove_cases
+from tests.ui.district import remove_cases
 from tests.ui.district import CODE
 
 MAP = "[data-testid=stDeckGlJsonChart]"

@@ -15,11 +15,10 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from dispatch import service
-from dispatch.indicators import COUNTERS, EVENT_DELTAS_SQL
 from dispatch.actors import Actor, load_actor
 from dispatch.auth import create_user
 from tests.ui.conftest import ROOT
-from tests.ui.district import District, build_district, purge_district
+from tests.ui.district import District, build_district, purge_district, remove_cases
 
 CODE = "219997"
 ORIGIN = (121.40, 40.80)
@@ -73,34 +72,6 @@ def build(engine) -> World:
                 "ORDER BY g.code LIMIT 1"), {"c": cid}).one()
             w.points.append((x, y))
     return w
-
-
-def remove_cases(c, case_ids_sql: str, params: dict) -> None:
-    """Delete committed test cases and everything hanging off them, their contributions to the
-    indicators' daily roll-up (``case_stat_day``) included.
-
-    The roll-up is summed by a trigger as events are appended and is not reduced when events are
-    deleted; left alone, the test's events would stay in department and "no one" rows that
-    other tests read. So their deltas (the lifecycle's own ``EVENT_DELTAS_SQL``) are subtracted
-    first, grouped as ``rebuild_stats`` groups them.
-    """
-    deltas = EVENT_DELTAS_SQL.format(case_filter=f"WHERE e.case_id IN ({case_ids_sql})")
-    sums = ", ".join(f"COALESCE(sum(d.{k}), 0) AS {k}" for k in COUNTERS)
-    c.execute(text(f"""
-        UPDATE case_stat_day s SET {", ".join(f"{k} = s.{k} - x.{k}" for k in COUNTERS)}
-        FROM (SELECT CASE WHEN GROUPING(d.grid_id) = 0 THEN 'grid' WHEN GROUPING(d.department_id) = 0 THEN 'department'
-                          ELSE 'person' END AS dim,
-                     d.day, COALESCE(d.grid_id, d.department_id, d.person_id, 0) AS key_id, {sums}
-              FROM ({deltas}) d
-              GROUP BY GROUPING SETS ((d.day, d.grid_id), (d.day, d.department_id), (d.day, d.person_id))) x
-        WHERE s.dim = x.dim AND s.day = x.day AND s.key_id = x.key_id"""), params)
-    c.execute(text("ALTER TABLE case_event DISABLE TRIGGER case_event_append_only"))
-    for table in ("case_presence", "case_event", "case_department"):
-        c.execute(text(f"DELETE FROM {table} WHERE case_id IN ({case_ids_sql})"), params)
-    c.execute(text(f"DELETE FROM cases WHERE id IN ({case_ids_sql}) AND status = 'merged'"), params)
-    c.execute(text(f"UPDATE cases SET duplicate_of = NULL WHERE duplicate_of IN ({case_ids_sql})"), params)
-    c.execute(text(f"DELETE FROM cases WHERE id IN ({case_ids_sql})"), params)
-    c.execute(text("ALTER TABLE case_event ENABLE TRIGGER case_event_append_only"))
 
 
 _OURS = "SELECT id FROM cases WHERE grid_code LIKE :p OR reported_grid_code LIKE :p"

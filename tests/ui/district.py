@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from db.reference import seed_reference
 from dispatch.auth import create_user
+from dispatch.indicators import COUNTERS, EVENT_DELTAS_SQL
 
 CODE = "219999"
 PASSWORD = "Wall-test-2024"
@@ -183,22 +184,41 @@ def report_case(conn: Connection, lon: float, lat: float, description: str, cate
     return {"id": row.id, "case_no": row.case_no}
 
 
+def remove_cases(c, case_ids_sql: str, params: dict) -> None:
+    """Delete committed test cases and everything hanging off them, their contributions to the
+    indicators' daily roll-up (``case_stat_day``) included.
+
+    The roll-up is summed by a trigger as events are appended and is not reduced when events are
+    deleted; left alone, the test's events would stay in department and "no one" rows that
+    other tests read. So their deltas (the lifecycle's own ``EVENT_DELTAS_SQL``) are subtracted
+    first, grouped as ``rebuild_stats`` groups them.
+    """
+    deltas = EVENT_DELTAS_SQL.format(case_filter=f"WHERE e.case_id IN ({case_ids_sql})")
+    sums = ", ".join(f"COALESCE(sum(d.{k}), 0) AS {k}" for k in COUNTERS)
+    c.execute(text(f"""
+        UPDATE case_stat_day s SET {", ".join(f"{k} = s.{k} - x.{k}" for k in COUNTERS)}
+        FROM (SELECT CASE WHEN GROUPING(d.grid_id) = 0 THEN 'grid' WHEN GROUPING(d.department_id) = 0 THEN 'department'
+                          ELSE 'person' END AS dim,
+                     d.day, COALESCE(d.grid_id, d.department_id, d.person_id, 0) AS key_id, {sums}
+              FROM ({deltas}) d
+              GROUP BY GROUPING SETS ((d.day, d.grid_id), (d.day, d.department_id), (d.day, d.person_id))) x
+        WHERE s.dim = x.dim AND s.day = x.day AND s.key_id = x.key_id"""), params)
+    c.execute(text("ALTER TABLE case_event DISABLE TRIGGER case_event_append_only"))
+    for table in ("case_presence", "case_event", "case_department"):
+        c.execute(text(f"DELETE FROM {table} WHERE case_id IN ({case_ids_sql})"), params)
+    c.execute(text(f"DELETE FROM cases WHERE id IN ({case_ids_sql}) AND status = 'merged'"), params)
+    c.execute(text(f"UPDATE cases SET duplicate_of = NULL WHERE duplicate_of IN ({case_ids_sql})"), params)
+    c.execute(text(f"DELETE FROM cases WHERE id IN ({case_ids_sql})"), params)
+    c.execute(text("ALTER TABLE case_event ENABLE TRIGGER case_event_append_only"))
+
+
 def purge_district(conn: Connection, code: str = CODE, *, usernames=tuple(ROLE_USERS), reference: bool = False) -> None:
     """Remove district ``code`` and everything in it, its test accounts and (optionally) the reference data.
 
-    Case events are append-only by trigger; the trigger is switched off inside this one
-    transaction only, which is why this lives with the test fixtures and nowhere else.
+    Its cases go through ``remove_cases``, which also takes their events back out of the roll-up.
     """
     case_ids = "SELECT id FROM cases WHERE reported_grid_code LIKE :p OR grid_code LIKE :p OR description LIKE :tag"
-    p = {"p": code + "%", "tag": f"%[{code}]%"}
-    conn.execute(text("ALTER TABLE case_event DISABLE TRIGGER case_event_append_only"))
-    for sql in (f"DELETE FROM case_presence WHERE case_id IN ({case_ids})",
-                f"DELETE FROM case_event WHERE case_id IN ({case_ids})",
-                f"DELETE FROM case_department WHERE case_id IN ({case_ids})",
-                f"UPDATE cases SET duplicate_of = NULL WHERE duplicate_of IN ({case_ids})",
-                f"DELETE FROM cases WHERE id IN ({case_ids})"):
-        conn.execute(text(sql), p)
-    conn.execute(text("ALTER TABLE case_event ENABLE TRIGGER case_event_append_only"))
+    remove_cases(conn, case_ids, {"p": code + "%", "tag": f"%[{code}]%"})
     users = {"u": list(usernames)}
     conn.execute(text("DELETE FROM case_presence WHERE person_id IN (SELECT id FROM person WHERE username = ANY(:u))"), users)
     conn.execute(text("DELETE FROM responsibility_grid_worker WHERE person_id IN "
