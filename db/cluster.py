@@ -67,8 +67,22 @@ def _check_binaries() -> None:
         raise ClusterError("running as root needs `runuser` (util-linux) to start PostgreSQL as postgres")
 
 
+def _choose_port() -> int:
+    """The port for a new cluster: the configured one, or (when none was asked for and the
+    default is taken, e.g. by another checkout's cluster) the next free one, recorded in var/."""
+    port = local_port()
+    if os.environ.get("GRIDGOV_PG_PORT") or not _port_busy(port):
+        return port
+    for candidate in range(port + 1, port + 100):
+        if not _port_busy(candidate):
+            print(f">> port {port} is taken; the local cluster will use {candidate}")
+            return candidate
+    return port
+
+
 def _init(d: Path) -> None:
     pw = secrets.token_urlsafe(18)
+    port = _choose_port()
     d.parent.mkdir(parents=True, exist_ok=True)
     d.mkdir(mode=0o700, exist_ok=True)
     pwfile = d.parent / f".{d.name}.pw"
@@ -85,12 +99,13 @@ def _init(d: Path) -> None:
     with conf.open("a") as f:
         f.write(
             "\n# gridgov local cluster\n"
-            f"listen_addresses = '127.0.0.1'\nport = {local_port()}\n"
+            f"listen_addresses = '127.0.0.1'\nport = {port}\n"
             "unix_socket_directories = ''\n"
             "shared_buffers = 512MB\nwork_mem = 64MB\nmaintenance_work_mem = 512MB\n"
             "max_connections = 100\nfsync = on\nsynchronous_commit = on\n"
             "logging_collector = off\n"
         )
+    (VAR / "pg-port").write_text(f"{port}\n")
     pw_path = VAR / "pg-password"
     pw_path.write_text(pw + "\n")
     pw_path.chmod(0o600)
@@ -132,7 +147,7 @@ def start() -> None:
     if os.geteuid() == 0:
         log.touch()
         shutil.chown(log, "postgres", "postgres")
-    _run([str(PG_BIN / "pg_ctl"), "-D", str(d), "-l", str(log), "-w", "-t", "60", "start"])
+    _run([str(PG_BIN / "pg_ctl"), "-D", str(d), "-l", str(log), "-o", f"-p {local_port()}", "-w", "-t", "60", "start"])
     VAR.joinpath("postgres.logpath").write_text(str(log))
 
 

@@ -13,8 +13,15 @@ LOCAL_TEST_DB = "gridgov_test"
 LOCAL_USER = "gridgov"
 
 
+DEFAULT_PORT = 55432
+
+
 def local_port() -> int:
-    return int(os.environ.get("GRIDGOV_PG_PORT", "55432"))
+    """``GRIDGOV_PG_PORT``, else the port the local cluster was created on, else 55432."""
+    if os.environ.get("GRIDGOV_PG_PORT"):
+        return int(os.environ["GRIDGOV_PG_PORT"])
+    recorded = VAR / "pg-port"
+    return int(recorded.read_text()) if recorded.exists() else DEFAULT_PORT
 
 
 def local_password() -> str | None:
