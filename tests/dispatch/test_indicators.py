@@ -202,7 +202,7 @@ def test_rollup_agrees_with_the_event_log(world, conn, history, by):
 
 def test_rebuild_reproduces_the_trigger_rollup(world, conn, history):
     # our history's days only: other suites' fixtures in the shared test database purge their own
-    # cases by hand (events are append-only; see tests/ui/dispatch_world.py remove_cases)
+    # cases by hand (events are append-only; see tests/ui/district.py remove_cases)
     q = text("SELECT dim, day, key_id, reported, registered, closed, closed_np, closed_on_time, closed_lower, "
              "closed_on_spot, round(disposal_wh::numeric, 6), verified, reworked, open, overdue, overdue_np "
              "FROM case_stat_day WHERE day < '2026-01-01' AND NOT (reported = 0 AND registered = 0 AND closed = 0 "

@@ -18,7 +18,7 @@ from dispatch import service
 from dispatch.actors import Actor, load_actor
 from dispatch.auth import create_user
 from tests.ui.conftest import ROOT
-from tests.ui.district import District, build_district, purge_district, remove_cases
+from tests.ui.district import District, build_district, purge_district
 
 CODE = "219997"
 ORIGIN = (121.40, 40.80)
@@ -53,7 +53,6 @@ class World:
 
 def build(engine) -> World:
     with engine.begin() as c:
-        remove_cases(c, _OURS, {"p": CODE + "%"})
         purge_district(c, CODE, usernames=tuple(USERS))
         d = build_district(c, code=CODE, origin=ORIGIN)
         w = World(d, dept=dict(c.execute(text("SELECT code, id FROM department")).all()))
@@ -74,12 +73,8 @@ def build(engine) -> World:
     return w
 
 
-_OURS = "SELECT id FROM cases WHERE grid_code LIKE :p OR reported_grid_code LIKE :p"
-
-
 def purge(engine) -> None:
     with engine.begin() as c:
-        remove_cases(c, _OURS, {"p": CODE + "%"})
         purge_district(c, CODE, usernames=tuple(USERS))
 
 
