@@ -1,9 +1,9 @@
 """Grid governance command platform: the only frame — page config, login, language, navigation.
 
-A page is listed for a role when ``dispatch.auth.PAGE_ACCESS`` allows it and its file exists.
+A page is listed for a role when ``accounts.auth.PAGE_ACCESS`` allows it and its file exists.
 To add a page: write ``pages/<key>.py``, add a line to ``PAGES`` below and its roles to
 ``PAGE_ACCESS`` (and its title ``page.<key>`` to ``i18n/messages.py``). Pages left out of the
-navigation are unreachable; each page also calls ``ui.require_page`` as a second guard.
+navigation are unreachable; each page also calls ``kit.require_page`` as a second guard.
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import streamlit as st
 from sqlalchemy.exc import OperationalError
 
-from dispatch.auth import LoginFailed, actor_by_username, allowed_pages, authenticate
+from accounts.auth import LoginFailed, actor_by_username, allowed_pages, authenticate
 from i18n import LANGS, normalise_lang, role_label, t
-from pages import ui
+from ui import kit
 
 ROOT = Path(__file__).resolve().parent
 st.set_page_config(page_title="网格化管理指挥平台", page_icon=str(ROOT / "static" / "favicon.png"),
@@ -33,7 +33,7 @@ MAX_FAILURES, LOCKOUT_S = 5, 30
 
 if "lang" not in st.session_state:
     st.session_state.lang = normalise_lang(st.query_params.get("lang"))
-lang = ui.lang()
+lang = kit.lang()
 
 
 def _sso_configured() -> bool:
@@ -50,7 +50,7 @@ def _sign_in(username: str, password: str) -> None:
         st.error(t("login.throttled", lang, s=int(LOCKOUT_S - (time.time() - recent[0])) + 1))
         return
     try:
-        with ui.engine().begin() as conn:
+        with kit.engine().begin() as conn:
             st.session_state.actor = authenticate(conn, username, password)
     except LoginFailed:
         st.session_state.login_fails = [*recent, time.time()]
@@ -64,7 +64,7 @@ def _sign_in(username: str, password: str) -> None:
 
 
 def login_page() -> None:
-    ui.css("theme")
+    kit.css("theme")
     _, mid, _ = st.columns([1, 1.2, 1])
     with mid:
         st.title(t("app.title", lang))
@@ -80,7 +80,7 @@ def login_page() -> None:
             if getattr(st.user, "is_logged_in", False):
                 who = st.user.get("preferred_username") or st.user.get("email") or ""
                 try:
-                    with ui.engine().connect() as conn:
+                    with kit.engine().connect() as conn:
                         st.session_state.actor = actor_by_username(conn, who)
                     st.rerun()
                 except LoginFailed:
@@ -115,7 +115,7 @@ def _pages_for(role: str) -> dict[str, list]:
     return sections
 
 
-who = ui.actor()
+who = kit.actor()
 _language_switch()
 if who is None:
     # Every known address shows the login form, so a bookmarked wall comes back after sign-in.

@@ -6,12 +6,12 @@ Data lives in its own database, ``gridgov_bench_indicators`` on the app's server
 and the other benchmarks are untouched). On first use (or with ``--rebuild``, or when it holds
 a different number of cases) the database is dropped, recreated, migrated and given the sample
 district with ``--cases`` reports over the 61 days before now, played forward by
-``dispatch.simulate.play_history`` — the same path as ``manage.py load-sample --cases N``. At
+``sample_data.history.play_history`` — the same path as ``manage.py load-sample --cases N``. At
 1,000,000 cases that takes several minutes; later runs reuse the data. Then ``VACUUM ANALYZE``.
 
 Measured in the same session, best of ``--repeat`` runs each:
 - ``SELECT count(*) FROM cases`` as PostgreSQL plans it (after VACUUM: an index-only scan);
-- ``dispatch.indicators.indicators(conn, start, end, by='subdistrict')`` for the month (default:
+- ``stats.indicators.indicators(conn, start, end, by='subdistrict')`` for the month (default:
   the last whole calendar month in the data), Python included.
 Also printed once for information: the same table computed straight from the event log
 (``exact=True``). Last line: ``indicators_ratio=X`` = indicators time / count(*) time
@@ -111,7 +111,7 @@ def _same(a: list[dict], b: list[dict]) -> bool:
 
 
 def main(args) -> int:
-    from dispatch.indicators import indicators
+    from stats.indicators import indicators
 
     if args.cases < 1:
         raise ValueError("--cases must be at least 1")

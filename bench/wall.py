@@ -185,8 +185,8 @@ def _deck_message(frame: dict) -> bytes:
 
 
 def _server_side(eng, repeat: int) -> dict:
-    from gis.wall import TZ, WallFilter, base_map, boundary_stamp, kpis, wall_frame
-    from pages.wall_view import DESK_MAP
+    from wall.frame import TZ, WallFilter, base_map, boundary_stamp, kpis, wall_frame
+    from ui.wall_view import DESK_MAP
 
     with eng.connect() as c:
         base = base_map(c, "zh")  # cached across refreshes by the page (it changes with boundaries only)
@@ -211,7 +211,7 @@ def _server_side(eng, repeat: int) -> dict:
 # --- in the browser ---------------------------------------------------------------------------
 
 def _bench_account(eng) -> str:
-    from dispatch.auth import create_user, set_password
+    from accounts.auth import create_user, set_password
 
     password = secrets.token_urlsafe(12)
     with eng.begin() as c:

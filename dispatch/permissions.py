@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from dispatch.actors import Actor
+from accounts.actors import Actor
 from dispatch.errors import PermissionDenied
 from dispatch.states import LEVEL_LABELS, TRANSITIONS, can
 

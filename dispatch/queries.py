@@ -10,7 +10,7 @@ Definitions (use these fragments in bigger queries, e.g. the map wall's colours)
   so the test is two comparisons on indexed columns (``at_risk_sql``).
 - ``time_state_sql``: 'overdue' | 'at_risk' | 'on_track' (open with a deadline) | NULL.
 
-The indicators (dispatch/indicators.py) count "overdue as it stood" at any past instant with the
+The indicators (stats/indicators.py) count "overdue as it stood" at any past instant with the
 same definition applied to the event log (SQL function ``case_event_deltas``); a test checks both
 agree now. ``now`` in these fragments is any SQL expression (default ``now()``), so a caller can
 bind ``:now``.
@@ -26,7 +26,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from dispatch.actors import Actor
+from accounts.actors import Actor
 from dispatch.states import TERMINAL_STATUSES, label
 
 _TERMINAL = "(" + ", ".join(f"'{s}'" for s in TERMINAL_STATUSES) + ")"

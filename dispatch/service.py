@@ -34,7 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from dispatch import permissions
-from dispatch.actors import Actor
+from accounts.actors import Actor
 from dispatch.calendar import TZ, WorkingCalendar
 from dispatch.deadlines import deadline, time_limit, warn_instant
 from dispatch.errors import CaseNotFound, Conflict, IllegalTransition, InvalidInput, LifecycleError, PermissionDenied

@@ -3,7 +3,7 @@
 Importing this module adds them to ``i18n.messages.MESSAGES`` (never replacing a key that is
 already there), so ``t(key, lang)`` finds them like any other text. Labels of states, levels,
 actions and roles come from the lifecycle (``dispatch.states.label``), indicator names from
-``dispatch.indicators.INDICATOR_LABELS``.
+``stats.indicators.INDICATOR_LABELS``.
 """
 from __future__ import annotations
 

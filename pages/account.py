@@ -4,12 +4,12 @@ from __future__ import annotations
 import streamlit as st
 
 from i18n import role_label
-from pages import ui
+from ui import kit
 
-who = ui.require_page("account")
-ui.css("theme")
-st.title(ui.tr("account.heading"))
+who = kit.require_page("account")
+kit.css("theme")
+st.title(kit.tr("account.heading"))
 st.markdown(
-    f"**{ui.tr('account.username')}**: {who.username}  \n"
-    f"**{ui.tr('account.role')}**: {role_label(who.role, ui.lang())}  \n"
-    f"**{ui.tr('account.unit')}**: {ui.tr('account.unit.' + who.unit_level)}")
+    f"**{kit.tr('account.username')}**: {who.username}  \n"
+    f"**{kit.tr('account.role')}**: {role_label(who.role, kit.lang())}  \n"
+    f"**{kit.tr('account.unit')}**: {kit.tr('account.unit.' + who.unit_level)}")

@@ -1,7 +1,7 @@
 """结案统计 — clearance charts: closure and on-time rates, trends, rankings with colour grades,
 ageing and state of open cases, level split and categories; every table as CSV and Excel.
 
-Figures are the lifecycle's indicators (dispatch/indicators.py) through dispatch/chart_data.py,
+Figures are the lifecycle's indicators (stats/indicators.py) through stats/charts.py,
 cached per filter and per change notice, so a case that moves shows here on the next draw.
 """
 from __future__ import annotations
@@ -10,15 +10,16 @@ from datetime import timedelta
 
 import streamlit as st
 
-from dispatch import chart_data as cd
+from stats import charts as cd
 from dispatch.states import LEVELS, label
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
-from pages import _chart_views as cv
-from pages import ui, wall_view
+from ui import chart_views as cv
+from ui import kit
+from ui import wall_view
 
-ui.require_page("charts")
-ui.css("theme", "wall", "dispatch")
-lang = ui.lang()
+kit.require_page("charts")
+kit.css("theme", "wall", "dispatch")
+lang = kit.lang()
 CHANNELS = ("grid_worker", "hotline", "wechat", "website", "other")
 
 
@@ -26,7 +27,7 @@ CHANNELS = ("grid_worker", "hotline", "wechat", "website", "other")
 def data(kind: str, version, f: cd.ChartFilter, lang: str, **kw):
     """One chart table for one filter, recomputed when any case changed (``version``; for the
     filter choices, the boundary stamp)."""
-    with ui.engine().connect() as conn:
+    with kit.engine().connect() as conn:
         if kind == "options":
             return cd.filter_options(conn, lang)
         if kind == "today":
@@ -36,39 +37,39 @@ def data(kind: str, version, f: cd.ChartFilter, lang: str, **kw):
         return fn(conn, f, **kw) if kind in ("summary", "trend") else fn(conn, f, lang=lang, **kw)
 
 
-version = ui.listener().version
+version = kit.listener().version
 today = data("today", version, None, lang)
 opts = data("options", wall_view.current_stamp(), None, lang)  # new areas show once boundaries change
 
 
 def _choice(key: str, values: list, names: dict, **kw):
-    return st.selectbox(ui.tr(key), [None, *values], format_func=lambda v: ui.tr("ch.all") if v is None else names[v],
+    return st.selectbox(kit.tr(key), [None, *values], format_func=lambda v: kit.tr("ch.all") if v is None else names[v],
                         key=f"ch-{key}", **kw)
 
 
 with st.sidebar:
-    st.subheader(ui.tr("ch.filters"))
-    preset = st.segmented_control(ui.tr("ch.period"), cd.PERIODS, default="last_30", key="ch-period",
-                                  format_func=lambda p: ui.tr(f"ch.period.{p}")) or "last_30"
+    st.subheader(kit.tr("ch.filters"))
+    preset = st.segmented_control(kit.tr("ch.period"), cd.PERIODS, default="last_30", key="ch-period",
+                                  format_func=lambda p: kit.tr(f"ch.period.{p}")) or "last_30"
     custom = None
     if preset == "custom":
-        custom = (st.date_input(ui.tr("ch.from"), value=today.replace(day=1), key="ch-from"),
-                  st.date_input(ui.tr("ch.to"), value=today, key="ch-to"))
+        custom = (st.date_input(kit.tr("ch.from"), value=today.replace(day=1), key="ch-from"),
+                  st.date_input(kit.tr("ch.to"), value=today, key="ch-to"))
     sd = _choice("ch.subdistrict", [i for i, _ in opts["subdistricts"]], dict(opts["subdistricts"]))
     cms = {i: n for i, n, s in opts["communities"] if sd is None or s == sd}
     cm = _choice("ch.community", list(cms), cms)
     dep = _choice("ch.department", [i for i, _ in opts["departments"]], dict(opts["departments"]))
     cat = _choice("ch.category", [c for c, _ in opts["categories"]], dict(opts["categories"]))
     lvl = _choice("ch.level", list(LEVELS), {v: label("level", v, lang) for v in LEVELS})
-    ch = _choice("ch.channel", list(CHANNELS), {c: ui.tr(f"dp.channel.{c}") for c in CHANNELS})
+    ch = _choice("ch.channel", list(CHANNELS), {c: kit.tr(f"dp.channel.{c}") for c in CHANNELS})
 
 start, end = cd.period(preset, today, custom)
 f = cd.ChartFilter(start, end, sd, cm, dep, cat, lvl, ch)
 tag = f"{start:%Y%m%d}-{end:%Y%m%d}"
 
 head, when = st.columns([3, 2], vertical_alignment="bottom")
-head.title(ui.tr("ch.heading"), anchor=False)
-when.markdown(f"### {ui.tr('ch.period_label', start=start, end=end - timedelta(days=1))}")
+head.title(kit.tr("ch.heading"), anchor=False)
+when.markdown(f"### {kit.tr('ch.period_label', start=start, end=end - timedelta(days=1))}")
 
 s = data("summary", version, f, lang)
 tiles = [("closure_rate", s["closure_rate"]), ("on_time_rate", s["on_time_rate"]),
@@ -80,25 +81,25 @@ with st.container(key="ch-big"):
             shown = "—" if v is None else f"{100 * v:.1f}%" if k.endswith(("rate", "share")) else (
                 f"{v:.1f}" if isinstance(v, float) else f"{v:,}")
             col.container(key=f"kpi-{k}").metric(cv.column_labels()[k], shown)
-st.caption(f'{ui.tr("ch.grade")}：{ui.tr("ch.grade." + s["grade"])} · '
+st.caption(f'{kit.tr("ch.grade")}：{kit.tr("ch.grade." + s["grade"])} · '
            f'{cv.column_labels()["due"]} {s["due"]:,} · {cv.column_labels()["registered"]} {s["registered"]:,}')
 
-st.subheader(ui.tr("ch.trend"), anchor=False)
-freq = st.segmented_control(ui.tr("ch.trend"), cd.FREQS, default="week", key="ch-freq", label_visibility="collapsed",
-                            format_func=lambda q: ui.tr(f"ch.freq.{q}")) or "week"
+st.subheader(kit.tr("ch.trend"), anchor=False)
+freq = st.segmented_control(kit.tr("ch.trend"), cd.FREQS, default="week", key="ch-freq", label_visibility="collapsed",
+                            format_func=lambda q: kit.tr(f"ch.freq.{q}")) or "week"
 tr_df = data("trend", version, f, lang, freq=freq)
 cv.show(None, cv.trend_charts(tr_df) if not tr_df.empty else None, tr_df, f"trend-{freq}-{tag}", key="trend")
 if f.category_code or f.level or f.channel:
-    st.caption(ui.tr("ch.trend_note"))
+    st.caption(kit.tr("ch.trend_note"))
 
-st.subheader(ui.tr("ch.ranking"), anchor=False)
+st.subheader(kit.tr("ch.ranking"), anchor=False)
 c1, c2, c3 = st.columns([3, 2, 1])
-by = c1.segmented_control(ui.tr("ch.ranking"), ("subdistrict", "community", "grid", "department", "person"),
+by = c1.segmented_control(kit.tr("ch.ranking"), ("subdistrict", "community", "grid", "department", "person"),
                           default="subdistrict", key="ch-by", label_visibility="collapsed",
-                          format_func=lambda b: ui.tr(f"ch.by.{b}")) or "subdistrict"
-metric = c2.selectbox(ui.tr("ch.rank_metric"), cd.RANK_METRICS, key="ch-metric",
+                          format_func=lambda b: kit.tr(f"ch.by.{b}")) or "subdistrict"
+metric = c2.selectbox(kit.tr("ch.rank_metric"), cd.RANK_METRICS, key="ch-metric",
                       format_func=lambda m: cv.column_labels()[m])
-top = c3.number_input(ui.tr("ch.top_n"), 5, 100, 15, step=5, key="ch-top")
+top = c3.number_input(kit.tr("ch.top_n"), 5, 100, 15, step=5, key="ch-top")
 rk = data("ranking", version, f, lang, by=by, metric=metric)
 cv.grade_legend()
 cv.show(None, cv.ranking_chart(rk, metric, int(top)) if not rk.empty else None, rk, f"ranking-{by}-{tag}", key="rank",
@@ -107,23 +108,23 @@ cv.show(None, cv.ranking_chart(rk, metric, int(top)) if not rk.empty else None, 
 left, right = st.columns(2)
 with left:
     bl = data("backlog", version, f, lang)
-    cv.show(ui.tr("ch.backlog"), cv.stacked(bl.assign(rest=bl["open"] - bl["overdue"]), "state",
-            {"rest": ui.tr("ch.not_overdue"), "overdue": ui.tr("ch.overdue_part")}, ["#38bdf8", "#ef4444"]),
+    cv.show(kit.tr("ch.backlog"), cv.stacked(bl.assign(rest=bl["open"] - bl["overdue"]), "state",
+            {"rest": kit.tr("ch.not_overdue"), "overdue": kit.tr("ch.overdue_part")}, ["#38bdf8", "#ef4444"]),
             bl, "backlog", key="backlog")
 with right:
     ag = data("ageing", version, f, lang)
-    cv.show(ui.tr("ch.ageing"), cv.stacked(ag.assign(rest=ag["open"] - ag["overdue"]), "bucket",
-            {"rest": ui.tr("ch.not_overdue"), "overdue": ui.tr("ch.overdue_part")}, ["#38bdf8", "#ef4444"]),
+    cv.show(kit.tr("ch.ageing"), cv.stacked(ag.assign(rest=ag["open"] - ag["overdue"]), "bucket",
+            {"rest": kit.tr("ch.not_overdue"), "overdue": kit.tr("ch.overdue_part")}, ["#38bdf8", "#ef4444"]),
             ag, "ageing", key="ageing")
 
 left, right = st.columns(2)
 with left:
     lv = data("levels", version, f, lang)
-    parts = {"self_handled": ui.tr("ch.self_handled"), "reported_up": ui.tr("ch.reported_up")}
-    cv.show(ui.tr("ch.levels"), cv.stacked(lv.iloc[:-1], "name", parts, ["#22c55e", "#f59e0b"], horizontal=True)
+    parts = {"self_handled": kit.tr("ch.self_handled"), "reported_up": kit.tr("ch.reported_up")}
+    cv.show(kit.tr("ch.levels"), cv.stacked(lv.iloc[:-1], "name", parts, ["#22c55e", "#f59e0b"], horizontal=True)
             if lv["closed"].iloc[:-1].sum() else None, lv,
             f"levels-{tag}", key="levels", height=max(260, 40 * len(lv)))
 with right:
     ct = data("categories", version, f, lang)
-    cv.show(ui.tr("ch.categories"), cv.category_chart(ct), ct, f"categories-{tag}", key="cats",
+    cv.show(kit.tr("ch.categories"), cv.category_chart(ct), ct, f"categories-{tag}", key="cats",
             height=max(260, 34 * min(15, len(ct))))

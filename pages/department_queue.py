@@ -13,18 +13,19 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dispatch import ui_service as svc
+from dispatch import desk as svc
 from dispatch.states import label
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
-from pages import _case_panel as panel
-from pages import _case_view as view
-from pages import ui, wall_view
+from ui import case_panel as panel
+from ui import case_view as view
+from ui import kit
+from ui import wall_view
 
 CASE = "dept.case_id"
 REFRESH_S = 300  # hours left tick on: redraw at least this often
-who = ui.require_page("department_queue")
-ui.css("theme", "wall", "dispatch")
-lang = ui.lang()
+who = kit.require_page("department_queue")
+kit.css("theme", "wall", "dispatch")
+lang = kit.lang()
 panel.flash()
 
 
@@ -32,26 +33,26 @@ def _name(d: dict) -> str:
     return (d.get("name_en") if lang == "en" else None) or d["name"]
 
 
-with ui.engine().connect() as conn:
+with kit.engine().connect() as conn:
     deps = {d["id"]: d for d in svc.departments(conn)}
 
 head, pick = st.columns([3, 2], vertical_alignment="bottom")
-head.title(ui.tr("dq.heading"), anchor=False)
+head.title(kit.tr("dq.heading"), anchor=False)
 if who.department_id is not None:
     dep_id = who.department_id
     pick.markdown(f"### {_name(deps[dep_id]) if dep_id in deps else dep_id}")
 elif who.role == "admin" and deps:
-    dep_id = pick.selectbox(ui.tr("dq.department"), list(deps), format_func=lambda i: _name(deps[i]), key="dq-dep")
+    dep_id = pick.selectbox(kit.tr("dq.department"), list(deps), format_func=lambda i: _name(deps[i]), key="dq-dep")
 else:
-    st.warning(ui.tr("dq.no_department"))
+    st.warning(kit.tr("dq.no_department"))
     st.stop()
 
-version = ui.listener().version
-with ui.engine().connect() as conn:
+version = kit.listener().version
+with kit.engine().connect() as conn:
     rows = svc.department_cases(conn, department_id=dep_id)
 overdue = sum(r.get("time_state") == "overdue" for r in rows)
 at_risk = sum(r.get("time_state") == "at_risk" for r in rows)
-st.caption(ui.tr("dq.summary", n=len(rows), overdue=overdue, at_risk=at_risk))
+st.caption(kit.tr("dq.summary", n=len(rows), overdue=overdue, at_risk=at_risk))
 
 
 def _on_pick(ids: list[int]) -> None:
@@ -63,7 +64,7 @@ def _on_pick(ids: list[int]) -> None:
 left, right = st.columns([3, 2], gap="medium")
 with left:
     if not rows:
-        st.info(ui.tr("dq.empty"), icon=":material/inbox:")
+        st.info(kit.tr("dq.empty"), icon=":material/inbox:")
     ids = [r["id"] for r in rows]
     if rows:
         df = pd.DataFrame({
@@ -71,16 +72,16 @@ with left:
             "category": [(r.get("category_name_en") if lang == "en" else None) or r.get("category_name") or "—"
                          for r in rows],
             "status": [label("status", r["status"], lang) for r in rows],
-            "role": [ui.tr("dp.lead") if r["role"] == "lead" else ui.tr("dp.assist") for r in rows],
-            "area": [r.get("community_name") or ui.tr("dp.outside") for r in rows],
+            "role": [kit.tr("dp.lead") if r["role"] == "lead" else kit.tr("dp.assist") for r in rows],
+            "area": [r.get("community_name") or kit.tr("dp.outside") for r in rows],
             "due": [view.fmt_time(r.get("due_at")) for r in rows],
             "hours_left": [r.get("hours_left") for r in rows],
             "time": [label("time_state", r.get("time_state"), lang) for r in rows],
         })
         if all(r["role"] == "lead" for r in rows):
             df = df.drop(columns=["role"])  # a column saying "lead" on every line says nothing
-        cfg = {c: st.column_config.TextColumn(ui.tr(f"dp.col.{c}")) for c in df.columns if c != "hours_left"}
-        cfg["hours_left"] = st.column_config.NumberColumn(ui.tr("dp.col.hours_left"), format="%.1f")
+        cfg = {c: st.column_config.TextColumn(kit.tr(f"dp.col.{c}")) for c in df.columns if c != "hours_left"}
+        cfg["hours_left"] = st.column_config.NumberColumn(kit.tr("dp.col.hours_left"), format="%.1f")
         st.dataframe(view.styled(df, [r.get("time_state") for r in rows]), key="dq-table",
                      on_select=lambda: _on_pick(ids), selection_mode="single-row", hide_index=True,
                      column_config=cfg, height=min(38 + 35 * len(rows), 640), width="stretch")
@@ -92,10 +93,10 @@ if case_id is not None and p is None:  # returned or closed meanwhile: no longer
     case_id = None
 with right:
     if case_id is None:
-        st.info(ui.tr("dq.pick_hint"), icon=":material/touch_app:")
+        st.info(kit.tr("dq.pick_hint"), icon=":material/touch_app:")
     else:
         if p["department_id"] != dep_id and not p["actions"]:
-            st.caption(ui.tr("dq.assist_note"))
+            st.caption(kit.tr("dq.assist_note"))
         panel.show(case_id, p, scope="dept")
 
 wall_view.live(version, time.time() + REFRESH_S)

@@ -11,19 +11,20 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dispatch import ui_service as svc
+from dispatch import desk as svc
 from dispatch.states import label
-from gis.dispatch_map import DISPATCH_MAP, dispatch_deck
-from gis.wall import WallFilter
+from wall.dispatch_map import DISPATCH_MAP, dispatch_deck
+from wall.frame import WallFilter
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
-from pages import _case_panel as panel
-from pages import _case_view as view
-from pages import ui, wall_view
+from ui import case_panel as panel
+from ui import case_view as view
+from ui import kit
+from ui import wall_view
 
 CASE = "dispatch.case_id"
-who = ui.require_page("dispatch")
-ui.css("theme", "wall", "dispatch")
-lang = ui.lang()
+who = kit.require_page("dispatch")
+kit.css("theme", "wall", "dispatch")
+lang = kit.lang()
 panel.flash()
 
 
@@ -49,27 +50,27 @@ def _on_queue(key: str, ids: list[int]) -> None:
 
 
 def _on_search() -> None:
-    with ui.engine().connect() as conn:
+    with kit.engine().connect() as conn:
         found = svc.find_case(conn, case_no=st.session_state.get("dispatch-search", ""), actor=who)
     if found is None:
-        st.session_state["dp.flash"] = (ui.tr("dp.search_none"), ":material/search_off:")
+        st.session_state["dp.flash"] = (kit.tr("dp.search_none"), ":material/search_off:")
     _pick(found)
 
 
 def queue_table(rows: list[dict], key: str) -> None:
     if not rows:
-        st.caption(ui.tr("dp.queue_empty"))
+        st.caption(kit.tr("dp.queue_empty"))
         return
     df = pd.DataFrame({
         "case_no": [r["case_no"] for r in rows],
         "category": [(r.get("category_name_en") if lang == "en" else None) or r.get("category_name") or "—" for r in rows],
         "status": [label("status", r["status"], lang) for r in rows],
-        "area": [r.get("community_name") or ui.tr("dp.outside") for r in rows],
+        "area": [r.get("community_name") or kit.tr("dp.outside") for r in rows],
         "reported": [view.fmt_time(r["reported_at"]) for r in rows],
         "due": [view.fmt_time(r.get("due_at")) for r in rows],
         "time": [label("time_state", r.get("time_state"), lang) for r in rows],
     })
-    cfg = {c: st.column_config.TextColumn(ui.tr(f"dp.col.{c}")) for c in df.columns}
+    cfg = {c: st.column_config.TextColumn(kit.tr(f"dp.col.{c}")) for c in df.columns}
     ids = [r["id"] for r in rows]
     st.dataframe(view.styled(df, [r.get("time_state") for r in rows]), key=key, on_select=lambda: _on_queue(key, ids),
                  selection_mode="single-row", hide_index=True, column_config=cfg,
@@ -77,11 +78,11 @@ def queue_table(rows: list[dict], key: str) -> None:
 
 
 head, search = st.columns([3, 2], vertical_alignment="bottom")
-head.title(ui.tr("dp.heading"), anchor=False)
-search.text_input(ui.tr("dp.search"), key="dispatch-search", on_change=_on_search,
-                  placeholder=ui.tr("dp.search_placeholder"), icon=":material/search:")
+head.title(kit.tr("dp.heading"), anchor=False)
+search.text_input(kit.tr("dp.search"), key="dispatch-search", on_change=_on_search,
+                  placeholder=kit.tr("dp.search_placeholder"), icon=":material/search:")
 
-with ui.engine().connect() as conn:
+with kit.engine().connect() as conn:
     counts = svc.queue_counts(conn, actor=who)
 fr, version = wall_view.frame(WallFilter(**svc.area_of(who)))
 case_id = st.session_state.get(CASE)
@@ -93,9 +94,9 @@ with left:
                          shown_at=DISPATCH_MAP)
     _map_pick(wall_view.map_chart({**fr, "spec": spec}, height=DISPATCH_MAP[1], key="dispatch-map", on_select="rerun"))
     queue = st.segmented_control(
-        ui.tr("dp.queues"), svc.QUEUES, default="awaiting_sorting", key="dispatch-queue", label_visibility="collapsed",
-        format_func=lambda q: f"{ui.tr('dp.queue.' + q)} {counts[q]}") or "awaiting_sorting"
-    with ui.engine().connect() as conn:
+        kit.tr("dp.queues"), svc.QUEUES, default="awaiting_sorting", key="dispatch-queue", label_visibility="collapsed",
+        format_func=lambda q: f"{kit.tr('dp.queue.' + q)} {counts[q]}") or "awaiting_sorting"
+    with kit.engine().connect() as conn:
         rows = svc.queue_rows(conn, queue=queue, actor=who)
     queue_table(rows, key=f"dispatch-q-{queue}")
 with right:

@@ -3,25 +3,26 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dispatch.auth import may_open
-from gis.wall import WallFilter
+from accounts.auth import may_open
+from wall.frame import WallFilter
 from dispatch.states import LEVELS, OPEN_STATUSES
 from i18n import level_label, status_label
-from pages import ui, wall_view
+from ui import kit
+from ui import wall_view
 
-who = ui.require_page("wall")
-ui.css("theme", "wall")
-lang = ui.lang()
+who = kit.require_page("wall")
+kit.css("theme", "wall")
+lang = kit.lang()
 opts = wall_view.options(wall_view.current_stamp(), lang)
 
 
 def _pick(label_key: str, choices: list, key: str, fmt) -> tuple:
-    return tuple(st.multiselect(ui.tr(label_key), choices, format_func=fmt, key=key,
-                                placeholder=ui.tr("wall.filter.all")))
+    return tuple(st.multiselect(kit.tr(label_key), choices, format_func=fmt, key=key,
+                                placeholder=kit.tr("wall.filter.all")))
 
 
 with st.sidebar:
-    st.subheader(ui.tr("wall.filters"))
+    st.subheader(kit.tr("wall.filters"))
     sd_names = dict(opts["subdistricts"])
     sds = _pick("wall.filter.subdistrict", list(sd_names), "f_sd", sd_names.get)
     cm_names = {i: n for i, n, sd in opts["communities"] if not sds or sd in sds}
@@ -31,15 +32,15 @@ with st.sidebar:
     sts = _pick("wall.filter.status", list(OPEN_STATUSES), "f_st", lambda c: status_label(c, lang))
     lvls = _pick("wall.filter.level", list(LEVELS), "f_lvl", lambda c: level_label(c, lang))
     if may_open(who.role, "wall_screen"):
-        st.page_link("pages/wall_screen.py", label=ui.tr("wall.screen_link"), icon=":material/tv:")
+        st.page_link("pages/wall_screen.py", label=kit.tr("wall.screen_link"), icon=":material/tv:")
 
 f = WallFilter(subdistricts=sds, communities=tuple(c for c in cms if c in cm_names),
                categories=cats, statuses=sts, levels=lvls)
 fr, version = wall_view.frame(f)
 
 head, clock = st.columns([4, 1], vertical_alignment="bottom")
-head.title(ui.tr("wall.heading"))
-clock.caption(ui.tr("wall.updated", at=fr["at"]))
+head.title(kit.tr("wall.heading"))
+clock.caption(kit.tr("wall.updated", at=fr["at"]))
 wall_view.kpi_tiles(f)
 left, right = st.columns([4, 1])
 with left:

@@ -10,12 +10,13 @@ import time
 
 import streamlit as st
 
-from gis.wall import WallFilter
-from pages import ui, wall_view
+from wall.frame import WallFilter
+from ui import kit
+from ui import wall_view
 
-ui.require_page("wall_screen")
-ui.css("theme", "wall", "screen")
-lang = ui.lang()
+kit.require_page("wall_screen")
+kit.css("theme", "wall", "screen")
+lang = kit.lang()
 q = st.query_params
 
 
@@ -41,7 +42,7 @@ f = WallFilter(subdistricts=(pick[0],)) if pick else WallFilter()
 fr, version = wall_view.frame(f, large=True)
 
 head, clock = st.columns([5, 1], vertical_alignment="bottom")
-head.title(f"{ui.tr('wall.heading')} · {pick[1] if pick else ui.tr('wall.all_district')}", anchor=False)
+head.title(f"{kit.tr('wall.heading')} · {pick[1] if pick else kit.tr('wall.all_district')}", anchor=False)
 with clock:
     wall_view.clock()
 wall_view.kpi_tiles(f)
@@ -51,5 +52,5 @@ with left:
     wall_view.legend()
 with right:
     wall_view.ticker(fr["ticker"][:10])
-    st.page_link("pages/wall.py", label=ui.tr("wall.exit_screen"), icon=":material/close_fullscreen:")
+    st.page_link("pages/wall.py", label=kit.tr("wall.exit_screen"), icon=":material/close_fullscreen:")
 wall_view.live(version, min(fr["valid_until"], rerun_at))

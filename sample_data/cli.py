@@ -1,6 +1,12 @@
-"""``python manage.py load-sample [--cases N] [--seed S] [--until ISO] [--if-empty] [--test]``."""
+"""Sample data on the command line (registered by manage.py).
+
+- ``python manage.py load-sample [--cases N] [--seed S] [--until ISO] [--if-empty] [--test]``
+- ``python manage.py play-history --seed 1 [--until ISO]`` plays every raw reported case without
+  events forward (``sample_data.history``; the sample loader does this itself).
+"""
 from __future__ import annotations
 
+import json
 import sys
 import time
 from datetime import datetime
@@ -48,6 +54,18 @@ def cmd_load_sample(args) -> int:
     return 0
 
 
+def cmd_play_history(args) -> int:
+    from db.config import database_url, test_database_url
+    from db.engine import get_engine
+    from sample_data.history import play_history
+
+    engine = get_engine(test_database_url() if args.test else database_url())
+    with engine.begin() as conn:
+        stats = play_history(conn, seed=args.seed, until=_parse_until(args.until))
+    print(json.dumps(stats, ensure_ascii=False, default=str, indent=1))
+    return 0
+
+
 def _parse_until(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -65,6 +83,13 @@ def _configure(p) -> None:
     p.add_argument("--test", action="store_true", help="act on the test database")
 
 
+def _configure_play(p) -> None:
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--until", help="ISO timestamp; default now")
+    p.add_argument("--test", action="store_true", help="act on the test database")
+
+
 def register_commands(register) -> None:
     register("load-sample", cmd_load_sample,
              "load the synthetic sample district, accounts and case history (never duplicates or wipes)", _configure)
+    register("play-history", cmd_play_history, "play raw reported cases forward into event histories", _configure_play)

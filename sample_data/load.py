@@ -4,7 +4,7 @@
 grids, unit grids with boundary version 1, responsibility grids, grid workers and duty staff),
 the reference data, the sample log-in accounts and raw case reports. Reports go in with COPY:
 through the ``cases_assign_grid`` trigger for the default history, or for a benchmark-sized one
-through the same rule applied set-wise (``copy_reports``). Then ``dispatch.simulate.play_history``
+through the same rule applied set-wise (``copy_reports``). Then ``sample_data.history.play_history``
 (the lifecycle) carries them round the closed loop, when that module is there.
 """
 from __future__ import annotations
@@ -43,9 +43,9 @@ def sample_loaded(conn: Connection, district_code: str = "211103") -> bool:
 
 
 def history_available() -> bool:
-    """Whether the lifecycle's history player ``dispatch.simulate`` can be imported."""
+    """Whether the lifecycle's history player ``sample_data.history`` can be imported."""
     try:
-        return importlib.util.find_spec("dispatch.simulate") is not None
+        return importlib.util.find_spec("sample_data.history") is not None
     except ModuleNotFoundError:
         return False
 
@@ -95,11 +95,11 @@ def load_sample(conn: Connection, *, cases: int = DEFAULT_CASES, seed: int = DEF
     played = None
     if cases and history:
         if history_available():
-            from dispatch import simulate
+            from sample_data import history as simulate
 
             played = simulate.play_history(conn, seed=seed, until=until)
         else:
-            played = "skipped: dispatch.simulate is not available yet; cases left as 'reported'"
+            played = "skipped: sample_data.history is not available yet; cases left as 'reported'"
         timings["history"] = time.perf_counter() - t
 
     counts = dict(conn.execute(text("""

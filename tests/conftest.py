@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from db.config import test_database_url
 from sample_data.generate import SampleDistrict, generate
+from tests.world import world  # noqa: F401  (the hand-built lifecycle district, a fixture)
 
 
 @pytest.fixture(scope="session")

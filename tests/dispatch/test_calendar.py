@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from dispatch.calendar import DEFAULT_PERIODS, WorkingCalendar, to_epoch
 from dispatch.deadlines import warn_instant
-from tests.dispatch.conftest import T
+from tests.world import T
 
 CAL = WorkingCalendar.default()
 

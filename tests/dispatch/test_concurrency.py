@@ -17,7 +17,7 @@ from db.cluster import ensure_database
 from db.migrate import upgrade
 from dispatch import service
 from dispatch.errors import Conflict, IllegalTransition
-from tests.dispatch.conftest import bring_to, build_world
+from tests.world import bring_to, build_world
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 
 from dispatch import permissions, service
 from dispatch.errors import PermissionDenied
-from tests.dispatch.conftest import bring_to
+from tests.world import bring_to
 
 
 def _leveled(world, level: str, where: str = "C1") -> dict:

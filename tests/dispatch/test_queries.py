@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import text
 
 from dispatch import queries, service
-from tests.dispatch.conftest import bring_to
+from tests.world import bring_to
 
 
 def _dispatched_with_deadline(w, conn, *, minutes_left: float, span_minutes: float = 240, where="C1"):

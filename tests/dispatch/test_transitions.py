@@ -8,7 +8,7 @@ from sqlalchemy import text
 from dispatch import service
 from dispatch.errors import IllegalTransition, InvalidInput
 from dispatch.states import ACTIONS, STATUS_LABELS, ACTION_LABELS, STATUSES, TRANSITIONS, actions_between, can, target
-from tests.dispatch.conftest import bring_to, params_for
+from tests.world import bring_to, params_for
 
 NEEDS_PENDING = {"approve_postponement", "deny_postponement"}
 

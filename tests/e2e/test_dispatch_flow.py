@@ -13,11 +13,11 @@ from playwright.sync_api import expect
 from sqlalchemy import text
 
 from dispatch import service
-from dispatch.actors import load_actor
-from dispatch.auth import create_user
-from gis.dispatch_map import DISPATCH_MAP
-from gis.wall import WallFilter, base_map, filter_bbox, view_for
-from pages.wall_view import DESK_MAP
+from accounts.actors import load_actor
+from accounts.auth import create_user
+from wall.dispatch_map import DISPATCH_MAP
+from wall.frame import WallFilter, base_map, filter_bbox, view_for
+from ui.wall_view import DESK_MAP
 from tests.e2e.conftest import SHOTS, hover_text, map_point
 from tests.ui.district import remove_cases
 from tests.ui.district import CODE

@@ -8,8 +8,8 @@ import time
 from playwright.sync_api import expect
 from sqlalchemy import text
 
-from gis.wall import WallFilter, base_map, filter_bbox, view_for
-from pages.wall_view import DESK_MAP, SCREEN_MAP
+from wall.frame import WallFilter, base_map, filter_bbox, view_for
+from ui.wall_view import DESK_MAP, SCREEN_MAP
 from tests.e2e.conftest import SHOTS, hover_text, map_point, wait_drawn
 from tests.ui.district import CODE, report_case
 

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from db.config import test_database_url
-from dispatch.actors import load_actor
+from accounts.actors import load_actor
 from tests.ui.district import ROLE_USERS, committed_test_district
 
 ROOT = Path(__file__).resolve().parents[2]

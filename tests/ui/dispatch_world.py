@@ -15,8 +15,8 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from dispatch import service
-from dispatch.actors import Actor, load_actor
-from dispatch.auth import create_user
+from accounts.actors import Actor, load_actor
+from accounts.auth import create_user
 from tests.ui.conftest import ROOT
 from tests.ui.district import District, build_district, purge_district
 

@@ -18,8 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from db.reference import seed_reference
-from dispatch.auth import create_user
-from dispatch.indicators import COUNTERS, EVENT_DELTAS_SQL
+from accounts.auth import create_user
+from stats.indicators import COUNTERS, EVENT_DELTAS_SQL
 
 CODE = "219999"
 PASSWORD = "Wall-test-2024"

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from dispatch import chart_data as cd, service
-from dispatch.export import labelled, to_csv, to_xlsx
+from dispatch import service
+from stats import charts as cd
+from stats.export import labelled, to_csv, to_xlsx
 from tests.ui.dispatch_world import build, new_case, open_page, purge, v2_navigation  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("v2_navigation")

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from dispatch import service, ui_service as svc
+from dispatch import service
+from dispatch import desk as svc
 from dispatch.errors import PermissionDenied
 from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge, v2_navigation  # noqa: F401
 

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from dispatch import permissions, service, ui_service as svc
+from dispatch import permissions, service
+from dispatch import desk as svc
 from dispatch.calendar import TZ
 from dispatch.errors import PermissionDenied
 from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge, v2_navigation  # noqa: F401

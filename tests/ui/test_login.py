@@ -11,8 +11,8 @@ from argon2 import PasswordHasher
 from sqlalchemy import text
 
 from db.config import test_database_url
-from dispatch import auth
-from dispatch.auth import AccountError, LoginFailed, authenticate, create_user
+from accounts import auth
+from accounts.auth import AccountError, LoginFailed, authenticate, create_user
 from tests.ui.conftest import ROOT, new_app
 
 PW = "correct-horse-9"

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from streamlit.testing.v1 import AppTest
 
-from gis.wall import unique_labels
+from wall.frame import unique_labels
 from tests.ui.conftest import ROLES, ROOT
 from tests.ui.district import CODE, report_case
 

@@ -17,7 +17,7 @@ case events and the daily indicator roll-up kept by the database from the event 
   ``case_stat_day`` sums those deltas per local day and grid / department / person, kept up to
   date by a statement trigger on ``case_event`` (single inserts and COPY alike). Events are
   append-only; maintenance that deletes some (with that trigger off) must take their deltas out
-  too, or call ``dispatch.indicators.rebuild_stats``.
+  too, or call ``stats.indicators.rebuild_stats``.
 
 Revision ID: 0002
 Revises: 0001
@@ -175,7 +175,7 @@ def upgrade() -> None:
 
     -- Daily sums of those deltas per grid (key 0: outside every grid), lead department (0: none)
     -- and person (handler, else the actor for flows; 0: none). Maintained by the trigger below;
-    -- dispatch.indicators.rebuild_stats() recomputes it from case_event.
+    -- stats.indicators.rebuild_stats() recomputes it from case_event.
     CREATE TABLE case_stat_day (
         dim text NOT NULL CHECK (dim IN ('grid', 'department', 'person')),
         day date NOT NULL,

@@ -13,7 +13,7 @@ import streamlit as st
 from dispatch.calendar import TZ
 from dispatch.states import label
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
-from pages import ui
+from ui import kit
 
 esc = html.escape
 ATTACHMENT_KINDS = ("report", "before", "after")
@@ -30,29 +30,29 @@ def chip(text: str, kind: str) -> str:
 
 
 def name(row: dict, field: str) -> str:
-    en = row.get(f"{field}_en") if ui.lang() == "en" else None
+    en = row.get(f"{field}_en") if kit.lang() == "en" else None
     return en or row.get(field) or ""
 
 
 def header(p: dict) -> None:
-    lang = ui.lang()
+    lang = kit.lang()
     chips = [chip(label("status", p["status"], lang), "st-" + p["status"])]
     if p.get("level"):
-        chips.append(chip(ui.tr("dp.level_chip", level=label("level", p["level"], lang)), "level"))
+        chips.append(chip(kit.tr("dp.level_chip", level=label("level", p["level"], lang)), "level"))
     if p.get("time_state"):
         chips.append(chip(label("time_state", p["time_state"], lang), "ts-" + p["time_state"]))
     if p.get("supervised"):
-        chips.append(chip(ui.tr("dp.supervised"), "supervised"))
+        chips.append(chip(kit.tr("dp.supervised"), "supervised"))
     if p.get("outside_jurisdiction"):
-        chips.append(chip(ui.tr("dp.outside"), "ts-overdue"))
-    cat = name(p, "category_name") or ui.tr("dp.no_category")
+        chips.append(chip(kit.tr("dp.outside"), "ts-overdue"))
+    cat = name(p, "category_name") or kit.tr("dp.no_category")
     st.html(f'<div class="dp-head"><div class="dp-no">{esc(p["case_no"])}</div>'
             f'<div class="dp-cat">{esc(p.get("category_code") or "")} {esc(cat)}</div>'
             f'<div class="dp-chips">{"".join(chips)}</div></div>')
 
 
 def facts(p: dict) -> None:
-    tr = ui.tr
+    tr = kit.tr
     workers = "、".join(f'{w["full_name"]}{" " + w["phone"] if w.get("phone") else ""}' for w in p["grid_workers"])
     depts = tr("dp.list_sep").join(
         tr("dp.name_role", name=name(d, "name"), role=tr("dp.lead") if d["role"] == "lead" else tr("dp.assist"))
@@ -101,11 +101,11 @@ def timeline(p: dict) -> None:
             extra += f'<div class="dp-ev-x">{esc(e["comment"])}</div>'
         for a in e.get("attachments") or []:
             if isinstance(a, dict) and a.get("ref"):
-                kind = ui.tr(f"dp.att.{a.get('kind')}") if a.get("kind") in ATTACHMENT_KINDS else ui.tr("dp.att.other")
-                extra += f'<div class="dp-ev-a">{esc(ui.tr("dp.att_line", kind=kind, ref=str(a["ref"])))}</div>'
+                kind = kit.tr(f"dp.att.{a.get('kind')}") if a.get("kind") in ATTACHMENT_KINDS else kit.tr("dp.att.other")
+                extra += f'<div class="dp-ev-a">{esc(kit.tr("dp.att_line", kind=kind, ref=str(a["ref"])))}</div>'
         items.append(f'<li><span class="dp-ev-t">{fmt_time(e["at"])}</span><div><b>{move}</b>'
                      f'<span class="dp-ev-w">{esc(who)}</span>{extra}</div></li>')
-    st.html(f'<div class="dp-timeline"><h4>{esc(ui.tr("dp.timeline"))}</h4><ol>{"".join(items)}</ol></div>')
+    st.html(f'<div class="dp-timeline"><h4>{esc(kit.tr("dp.timeline"))}</h4><ol>{"".join(items)}</ol></div>')
 
 
 TIME_COLOURS = {"overdue": "color: #f87171; font-weight: 700", "at_risk": "color: #fbbf24; font-weight: 700",

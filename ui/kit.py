@@ -11,8 +11,8 @@ import streamlit as st
 from db.config import database_url
 from db.engine import get_engine
 from db.live import ChangeListener
-from dispatch.actors import Actor
-from dispatch.auth import may_open
+from accounts.actors import Actor
+from accounts.auth import may_open
 from i18n import DEFAULT_LANG, normalise_lang, t
 
 STATIC = Path(__file__).resolve().parent.parent / "static"

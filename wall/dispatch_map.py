@@ -1,4 +1,4 @@
-"""The dispatch page's map: the wall's deck (gis/wall.py) plus a marker on the case being worked on.
+"""The dispatch page's map: the wall's deck (wall/frame.py) plus a marker on the case being worked on.
 
 Plain Python. The wall writes its deck as compact JSON fitted to the wall's map size; this
 refits the initial view to the (smaller) dispatch map and adds one small, non-pickable layer on

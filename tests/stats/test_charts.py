@@ -1,4 +1,4 @@
-"""dispatch.chart_data and dispatch.export: the tables behind 结案统计 and their files."""
+"""stats.charts and stats.export: the tables behind 结案统计 and their files."""
 from __future__ import annotations
 
 import io
@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from dispatch import chart_data as cd, ui_service as svc
+from stats import charts as cd
+from dispatch import desk as svc
 from dispatch.calendar import TZ
-from dispatch.export import labelled, to_csv, to_xlsx
+from stats.export import labelled, to_csv, to_xlsx
 
 
 @pytest.mark.parametrize("rate, want", [(1.0, "A"), (0.95, "A"), (0.9499, "B"), (0.85, "B"), (0.7, "C"),

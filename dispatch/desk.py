@@ -26,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from dispatch import permissions, queries, service
-from dispatch.actors import Actor
+from accounts.actors import Actor
 from dispatch.calendar import TZ, WorkingCalendar
 from dispatch.deadlines import deadline, working_hours_left
 from dispatch.errors import InvalidInput
@@ -41,7 +41,7 @@ _QUEUE_READERS = {
     "supervised": queries.supervised_cases,
 }
 PRESENCE_SECONDS = 60          # presence older than this is ignored ("being handled by")
-MAP_LAYER = "cases"            # the wall's pickable case layer (gis/wall.py); its objects carry the id in "i"
+MAP_LAYER = "cases"            # the wall's pickable case layer (wall/frame.py); its objects carry the id in "i"
 MAP_ID_FIELD = "i"
 DUPLICATE_RADIUS_M = 300       # merge candidates: cases this close …
 DUPLICATE_DAYS = 30            # … reported within this many days

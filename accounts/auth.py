@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from dispatch.actors import ROLES, Actor, load_actor
+from accounts.actors import ROLES, Actor, load_actor
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 MIN_PASSWORD_LENGTH = 8

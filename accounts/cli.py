@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import sys
 
-from dispatch.actors import ROLES
+from accounts.actors import ROLES
 
 
 def _read_password(args) -> str:
@@ -32,7 +32,7 @@ def _engine():
 
 
 def cmd_create_user(args) -> int:
-    from dispatch.auth import AccountError, create_user
+    from accounts.auth import AccountError, create_user
 
     password = _read_password(args)
     try:
@@ -47,7 +47,7 @@ def cmd_create_user(args) -> int:
 
 
 def cmd_set_password(args) -> int:
-    from dispatch.auth import AccountError, set_password
+    from accounts.auth import AccountError, set_password
 
     password = _read_password(args)
     try:

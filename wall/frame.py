@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from dispatch.indicators import indicators
+from stats.indicators import indicators
 from dispatch.queries import at_risk_sql, open_sql, overdue_sql
 from i18n import action_label, name_in, normalise_lang, status_label, t
 
@@ -95,7 +95,7 @@ def kpis(conn: Connection, f: WallFilter, now: datetime) -> dict[str, float | in
     """Reported today, open, overdue and closed today now; this month's closure and on-time rates.
 
     The counts follow every filter but the state filter (that one is for the map). The rates are
-    the lifecycle's indicators (dispatch/indicators.py: postponed cases leave the denominator)
+    the lifecycle's indicators (stats/indicators.py: postponed cases leave the denominator)
     for the selected areas, from the first of the month to now, over all categories and levels.
     """
     where, params = f.sql(with_status=False)

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from dispatch import permissions
-from dispatch.actors import Actor
+from accounts.actors import Actor
 from dispatch.calendar import WorkingCalendar
 from dispatch.states import REPORT, TRANSITIONS, target
 

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import text
 
 from dispatch import queries, service
-from dispatch.audit import audit_history
-from dispatch.simulate import play_history
+from sample_data.audit import audit_history
+from sample_data.history import play_history
 from dispatch.states import OPEN_STATUSES
-from tests.dispatch.conftest import T
+from tests.world import T
 
 UNTIL = T(2026, 11, 26, 22, 25)
 
@@ -110,7 +110,7 @@ def test_final_state_matches_the_last_event(world, conn, small):
 def test_rollup_equals_the_event_log_after_bulk_play(world, conn, small):
     """The trigger saw the bulk COPY's events set-wise; the event log gives the same figures
     (rows of the test district's areas and people: the shared database may hold others)."""
-    from dispatch.indicators import indicators
+    from stats.indicators import indicators
 
     mine = {"subdistrict": lambda r: r["name"] in ("测试街道S1", "测试街道S2"),
             "person": lambda r: (r["code"] or "").startswith("t_")}

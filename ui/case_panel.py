@@ -1,7 +1,7 @@
 """The case detail panel shared by the dispatch page and the department queue: the case (drawn by
-``pages/_case_view.py``), who else has it open, and the actions the service allows now.
+``ui/case_view.py``), who else has it open, and the actions the service allows now.
 
-Layout only: every figure comes from ``dispatch.ui_service``; every action goes through
+Layout only: every figure comes from ``dispatch.desk``; every action goes through
 ``ui_service.perform_action`` (the lifecycle service checks it again).
 """
 from __future__ import annotations
@@ -9,44 +9,44 @@ from __future__ import annotations
 import streamlit as st
 
 from db.live import wait_for_version
-from dispatch import ui_service as svc
+from dispatch import desk as svc
 from dispatch.errors import LifecycleError
 from dispatch.states import label
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
-from pages import _action_forms as forms
-from pages import ui
-from pages._case_view import facts, header, timeline
+from ui import action_forms as forms
+from ui import kit
+from kit.case_view import facts, header, timeline
 
 
 @st.fragment(run_every=20)
 def presence(case_id: int) -> None:
     """Keeps our presence on the case fresh and says who else has it open (within a minute)."""
-    who = ui.actor()
-    with ui.engine().begin() as conn:
+    who = kit.actor()
+    with kit.engine().begin() as conn:
         others = svc.keep_presence(conn, case_id=case_id, actor=who)
     if others:
-        names = ui.tr("dp.list_sep").join(ui.tr("dp.name_role", name=o["full_name"], role=label("role", o["role"], ui.lang()))
+        names = kit.tr("dp.list_sep").join(kit.tr("dp.name_role", name=o["full_name"], role=label("role", o["role"], kit.lang()))
                                           for o in others)
-        st.warning(ui.tr("dp.being_handled", who=names), icon=":material/group:")
+        st.warning(kit.tr("dp.being_handled", who=names), icon=":material/group:")
 
 
 def load(case_id: int) -> dict | None:
-    with ui.engine().connect() as conn:
-        return svc.case_panel(conn, case_id=case_id, actor=ui.actor(), lang=ui.lang())
+    with kit.engine().connect() as conn:
+        return svc.case_panel(conn, case_id=case_id, actor=kit.actor(), lang=kit.lang())
 
 
 def show(case_id: int | None, p: dict | None, *, scope: str) -> None:
     """The whole panel for case ``case_id`` (``p``: its ``load``); ``scope`` keeps widget keys
     apart between pages."""
     if case_id is None:
-        st.info(ui.tr("dp.pick_hint"), icon=":material/touch_app:")
+        st.info(kit.tr("dp.pick_hint"), icon=":material/touch_app:")
         return
     if p is None:
-        st.warning(ui.tr("dp.not_visible"))
+        st.warning(kit.tr("dp.not_visible"))
         return
     header(p)
     presence(case_id)
-    info, hist = st.tabs([ui.tr("dp.tab.detail"), ui.tr("dp.tab.timeline")])
+    info, hist = st.tabs([kit.tr("dp.tab.detail"), kit.tr("dp.tab.timeline")])
     with info:
         facts(p)
     with hist:
@@ -56,13 +56,13 @@ def show(case_id: int | None, p: dict | None, *, scope: str) -> None:
 
 def actions(p: dict, *, scope: str) -> None:
     allowed = p["actions"]
-    st.markdown(f"#### {ui.tr('dp.actions')}")
+    st.markdown(f"#### {kit.tr('dp.actions')}")
     if not allowed:
-        st.caption(ui.tr("dp.no_actions"))
+        st.caption(kit.tr("dp.no_actions"))
         return
     key = f"{scope}-act-{p['id']}"
-    chosen = st.segmented_control(ui.tr("dp.choose_action"), allowed, key=key, label_visibility="collapsed",
-                                  format_func=lambda a: label("action", a, ui.lang()))
+    chosen = st.segmented_control(kit.tr("dp.choose_action"), allowed, key=key, label_visibility="collapsed",
+                                  format_func=lambda a: label("action", a, kit.lang()))
     if chosen is None:
         return
     form = f"{key}-{chosen}"
@@ -82,14 +82,14 @@ def actions(p: dict, *, scope: str) -> None:
 def act(p: dict, action: str, values: dict, seen_version: int, *, form: str) -> None:
     """Send the action to the service; on success wait for the change notice so the map and
     queues redrawn next already show it, then rerun."""
-    lst = ui.listener()
+    lst = kit.listener()
     before = lst.version
     try:
-        with ui.engine().begin() as conn:
-            svc.perform_action(conn, case_id=p["id"], action=action, actor=ui.actor(), values=values,
+        with kit.engine().begin() as conn:
+            svc.perform_action(conn, case_id=p["id"], action=action, actor=kit.actor(), values=values,
                                expected_version=seen_version)
     except LifecycleError as e:
-        st.session_state[f"{form}.refused"] = e.message(ui.lang())
+        st.session_state[f"{form}.refused"] = e.message(kit.lang())
         return
     st.session_state.pop(f"{form}.refused", None)
     try:
@@ -98,7 +98,7 @@ def act(p: dict, action: str, values: dict, seen_version: int, *, form: str) -> 
         pass  # the listener is reconnecting: the wall watcher redraws once it is back
     for k in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{form}-")]:
         del st.session_state[k]  # a later form for this case starts empty
-    st.session_state["dp.flash"] = (ui.tr("dp.done", action=label("action", action, ui.lang()), case_no=p["case_no"]),
+    st.session_state["dp.flash"] = (kit.tr("dp.done", action=label("action", action, kit.lang()), case_no=p["case_no"]),
                                     ":material/check_circle:")
     st.rerun()
 

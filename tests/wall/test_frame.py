@@ -1,4 +1,4 @@
-"""gis.wall: what the map wall shows, on the small test district, inside a rolled-back transaction."""
+"""wall.frame: what the map wall shows, on the small test district, inside a rolled-back transaction."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from dispatch.states import WITH_DEPARTMENT
-from gis import wall
-from gis.wall import AT_RISK, NO_DEADLINE, ON_TIME, OVERDUE, TZ, WallFilter
+from wall import frame as wall
+from wall.frame import AT_RISK, NO_DEADLINE, ON_TIME, OVERDUE, TZ, WallFilter
 from tests.ui.district import build_district, report_case
 
 NOW = datetime(2026, 3, 11, 10, 0, tzinfo=TZ)  # a Wednesday morning

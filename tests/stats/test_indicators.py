@@ -43,8 +43,8 @@ import pytest
 from sqlalchemy import text
 
 from dispatch import queries, service
-from dispatch.indicators import format_table, indicators, kpis, rebuild_stats, trend
-from tests.dispatch.conftest import T
+from stats.indicators import format_table, indicators, kpis, rebuild_stats, trend
+from tests.world import T
 
 WEEK = (date(2025, 10, 13), date(2025, 10, 18))
 NEXT = (date(2025, 10, 20), date(2025, 10, 25))

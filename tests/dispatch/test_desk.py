@@ -1,5 +1,5 @@
-"""dispatch.ui_service: what the dispatch page and the department queue ask of the lifecycle,
-on the hand-built world of tests/dispatch/conftest.py (rolled back after each test)."""
+"""dispatch.desk: what the dispatch page and the department queue ask of the lifecycle,
+on the hand-built world of tests/world.py (rolled back after each test)."""
 from __future__ import annotations
 
 import json
@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from dispatch import ui_service as svc
+from dispatch import desk as svc
 from dispatch.calendar import TZ
 from dispatch.errors import Conflict, InvalidInput, PermissionDenied
-from gis.dispatch_map import SELECTED_LAYER, dispatch_deck
+from wall.dispatch_map import SELECTED_LAYER, dispatch_deck
 
 
 @pytest.mark.parametrize("selection, want", [

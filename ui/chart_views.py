@@ -1,7 +1,7 @@
 """Chart drawing for 结案统计: Vega-Lite charts (Altair, rendered by Streamlit's bundled Vega —
 nothing from a CDN), each followed by the table behind it and its CSV / Excel download.
 
-Layout only: the tables come from ``dispatch.chart_data``; files from ``dispatch.export``.
+Layout only: the tables come from ``stats.charts``; files from ``stats.export``.
 Type is large on purpose: the page is also shown on the command centre's wall.
 """
 from __future__ import annotations
@@ -10,11 +10,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dispatch import chart_data as cd
-from dispatch.export import CSV_MIME, XLSX_MIME, labelled, to_csv, to_xlsx
-from dispatch.indicators import INDICATOR_LABELS
+from stats import charts as cd
+from stats.export import CSV_MIME, XLSX_MIME, labelled, to_csv, to_xlsx
+from stats.indicators import INDICATOR_LABELS
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
-from pages import ui
+from ui import kit
 
 FONT = "Noto Sans CJK SC, Source Han Sans SC, WenQuanYi Zen Hei, Microsoft YaHei, sans-serif"
 GRADE_ORDER = ["A", "B", "C", "D", "none"]
@@ -26,11 +26,11 @@ OWN_COLUMNS = ("rank", "name", "parent", "grade", "period", "bucket", "state", "
 
 def column_labels() -> dict[str, str]:
     """Column headers in the session's language: the lifecycle's indicator names, then ours."""
-    lang = ui.lang()
+    lang = kit.lang()
     lab = {k: v.get(lang) or v["zh"] for k, v in INDICATOR_LABELS.items()}
     for c in cd.RATE_COLUMNS:
         lab[f"{c}_pct"] = f"{lab[c]}(%)"
-    lab.update({k: ui.tr(f"ch.col.{k}") for k in OWN_COLUMNS})
+    lab.update({k: kit.tr(f"ch.col.{k}") for k in OWN_COLUMNS})
     return lab
 
 
@@ -47,11 +47,11 @@ def table_and_files(df: pd.DataFrame, name: str, *, key: str, hidden: tuple[str,
     """The table behind a chart, with CSV and Excel of exactly these rows and columns."""
     shown = labelled(df.drop(columns=[c for c in hidden if c in df.columns]), column_labels())
     row = st.container(horizontal=True)
-    row.download_button(ui.tr("ch.csv"), to_csv(shown), file_name=f"{name}.csv", mime=CSV_MIME, key=f"{key}-csv",
+    row.download_button(kit.tr("ch.csv"), to_csv(shown), file_name=f"{name}.csv", mime=CSV_MIME, key=f"{key}-csv",
                       icon=":material/download:", on_click="ignore")
-    row.download_button(ui.tr("ch.xlsx"), to_xlsx(shown, sheet=name), file_name=f"{name}.xlsx", mime=XLSX_MIME,
+    row.download_button(kit.tr("ch.xlsx"), to_xlsx(shown, sheet=name), file_name=f"{name}.xlsx", mime=XLSX_MIME,
                       key=f"{key}-xlsx", icon=":material/table_view:", on_click="ignore")
-    with st.expander(ui.tr("ch.table")):
+    with st.expander(kit.tr("ch.table")):
         st.dataframe(shown, hide_index=True, width="stretch", key=f"{key}-table")
 
 
@@ -72,7 +72,7 @@ def trend_charts(df: pd.DataFrame) -> list[alt.Chart]:
         color=alt.Color("k:N", title=None, scale=alt.Scale(range=["#38bdf8", "#22c55e"])), tooltip=tip)
     bars = alt.Chart(counts).mark_bar(opacity=0.9).encode(
         x=alt.X("day:O", title=None, axis=alt.Axis(labelAngle=0, labelOverlap=True)), xOffset="k:N",
-        y=alt.Y("v:Q", title=ui.tr("ch.cases")),
+        y=alt.Y("v:Q", title=kit.tr("ch.cases")),
         color=alt.Color("k:N", title=None, scale=alt.Scale(range=["#64748b", "#f59e0b"])), tooltip=tip)
     return [line, bars]
 
@@ -80,7 +80,7 @@ def trend_charts(df: pd.DataFrame) -> list[alt.Chart]:
 def ranking_chart(df: pd.DataFrame, metric: str, top: int) -> alt.Chart:
     col = f"{metric}_pct" if metric in cd.RATE_COLUMNS else metric
     data = df.dropna(subset=["rank"]).head(top).copy()
-    data["grade_label"] = data["grade"].map(lambda g: ui.tr(f"ch.grade.{g}"))
+    data["grade_label"] = data["grade"].map(lambda g: kit.tr(f"ch.grade.{g}"))
     colours = [cd.GRADE_COLOURS[g] for g in GRADE_ORDER]
     return alt.Chart(data).mark_bar(cornerRadiusEnd=3).encode(
         y=alt.Y("name:N", sort=None, title=None, axis=alt.Axis(labelOverlap=False)),
@@ -93,10 +93,10 @@ def ranking_chart(df: pd.DataFrame, metric: str, top: int) -> alt.Chart:
 
 def grade_legend() -> None:
     bands = dict((g, f) for f, g in cd.GRADE_BANDS)
-    items = "".join(f'<span><i style="background:{cd.GRADE_COLOURS[g]}"></i>{ui.tr("ch.grade." + g)}</span>'
+    items = "".join(f'<span><i style="background:{cd.GRADE_COLOURS[g]}"></i>{kit.tr("ch.grade." + g)}</span>'
                     for g in GRADE_ORDER[:4])
     st.html(f'<div class="ch-grades">{items}</div>')
-    st.caption(ui.tr("ch.grade_note", metric=INDICATOR_LABELS["on_time_rate"][ui.lang()],
+    st.caption(kit.tr("ch.grade_note", metric=INDICATOR_LABELS["on_time_rate"][kit.lang()],
                      a=round(bands["A"] * 100), b=round(bands["B"] * 100), c=round(bands["C"] * 100)))
 
 
@@ -106,7 +106,7 @@ def stacked(df: pd.DataFrame, cat: str, parts: dict[str, str], colours: list[str
     long["k"] = long["k"].map(parts)
     cat_enc = (alt.Y if horizontal else alt.X)(f"{cat}:N", sort=sort if sort is not None else list(df[cat]), title=None,
                                               axis=alt.Axis(labelAngle=0, labelOverlap=False))
-    val_enc = (alt.X if horizontal else alt.Y)("v:Q", stack=True, title=ui.tr("ch.cases"))
+    val_enc = (alt.X if horizontal else alt.Y)("v:Q", stack=True, title=kit.tr("ch.cases"))
     return alt.Chart(long).mark_bar().encode(
         cat_enc, val_enc, color=alt.Color("k:N", title=None, sort=list(parts.values()),
                                           scale=alt.Scale(domain=list(parts.values()), range=colours)),
@@ -116,7 +116,7 @@ def stacked(df: pd.DataFrame, cat: str, parts: dict[str, str], colours: list[str
 def category_chart(df: pd.DataFrame, top: int = 15) -> alt.Chart:
     """The most reported categories: closed and not (yet) closed."""
     data = df.head(top).assign(rest=lambda d: d["reported"] - d["closed"])
-    return stacked(data, "category", {"closed": column_labels()["closed"], "rest": ui.tr("ch.not_closed")},
+    return stacked(data, "category", {"closed": column_labels()["closed"], "rest": kit.tr("ch.not_closed")},
                    ["#22c55e", "#38bdf8"], horizontal=True)
 
 
@@ -126,7 +126,7 @@ def show(title: str | None, charts: alt.Chart | list[alt.Chart] | None, df: pd.D
     if title:
         st.subheader(title, anchor=False)
     if df.empty or charts is None:
-        st.info(ui.tr("ch.no_data"))
+        st.info(kit.tr("ch.no_data"))
         return
     charts = charts if isinstance(charts, list) else [charts]
     for i, (col, chart) in enumerate(zip(st.columns(len(charts)), charts)):

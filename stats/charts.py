@@ -1,7 +1,7 @@
 """The tables behind the clearance charts (结案统计), shaped for charts and export.
 
 Plain Python, no UI imports. The figures are the lifecycle's indicators
-(``dispatch.indicators``: closure rate, on-time rate, self-handled share … with the DOMAIN.md
+(``stats.indicators``: closure rate, on-time rate, self-handled share … with the DOMAIN.md
 formulas, from the event log); this module picks the rows a chart needs, ranks them, grades
 them and gives every table the same columns on screen, in CSV and in Excel.
 
@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from dispatch import indicators as ind
+from stats import indicators as ind
 from dispatch.queries import open_sql, overdue_sql
 from dispatch.states import LOWER_LEVELS, OPEN_STATUSES, label
 
@@ -234,7 +234,7 @@ CATEGORY_COLUMNS = ("code", "major", "category", "reported", "closed", "closure_
 def category_table(conn: Connection, f: ChartFilter, *, lang: str = "zh") -> pd.DataFrame:
     """Cases reported in the period per category: reported, closed since, closed below district
     level, and each category's share of all reports. Same counts as
-    ``dispatch.indicators.category_breakdown`` plus the filters; candidate to move there."""
+    ``stats.indicators.category_breakdown`` plus the filters; candidate to move there."""
     where, params = _case_filter_sql(f)
     rows = conn.execute(text(f"""
         SELECT c.category_code AS code, cat.major_name, cat.name, cat.name_en, count(*) AS reported,

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from db.reference import seed_reference
-from dispatch.actors import Actor, load_actor
+from accounts.actors import Actor, load_actor
 from dispatch.calendar import TZ
 from dispatch import service
 

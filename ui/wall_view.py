@@ -18,22 +18,22 @@ from datetime import datetime
 import pydeck as pdk
 import streamlit as st
 
-from gis import wall as gis_wall
-from gis.wall import (AT_RISK, FILL, G_POSTPONED, G_SUPERVISED, G_VERIFY, NO_DEADLINE, ON_TIME, OVERDUE, RING,
+from wall import frame as gis_wall
+from wall.frame import (AT_RISK, FILL, G_POSTPONED, G_SUPERVISED, G_VERIFY, NO_DEADLINE, ON_TIME, OVERDUE, RING,
                       TZ, WallFilter, base_map, boundary_stamp, filter_options, kpis, write_outlines)
-from pages import ui
+from ui import kit
 
 POLL_S = 1.0
 RECOLOUR_S = 30 * 60
 TILES_S = 60
-OUTLINES_DIR = ui.STATIC / "wall"
+OUTLINES_DIR = kit.STATIC / "wall"
 OUTLINES_URL = "app/static/wall/"  # relative: works under any server.baseUrlPath
 # The map's usual size in pixels at a desk and on a video wall; the initial view is fitted to it.
 DESK_MAP, SCREEN_MAP = (900, 620), (1500, 820)
 
 
 class SpecDeck(pdk.Deck):
-    """A deck whose JSON is already written (compact, see gis.wall.deck_json).
+    """A deck whose JSON is already written (compact, see wall.frame.deck_json).
 
     ``st.pydeck_chart`` sends ``to_json()`` as it is; pydeck's own serialiser would indent it
     and double its size.
@@ -49,28 +49,28 @@ class SpecDeck(pdk.Deck):
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _base(stamp: str, lang: str):
-    with ui.engine().connect() as conn:
+    with kit.engine().connect() as conn:
         return base_map(conn, lang)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def options(stamp: str, lang: str) -> dict:
-    with ui.engine().connect() as conn:
+    with kit.engine().connect() as conn:
         return filter_options(conn, lang)
 
 
 def current_stamp() -> str:
-    with ui.engine().connect() as conn:
+    with kit.engine().connect() as conn:
         return boundary_stamp(conn)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def wall_frame(version: int, f: WallFilter, lang: str, era: float, large: bool) -> dict:
-    """gis.wall.wall_frame for one listener version, shared by every session showing the same.
+    """wall.frame.wall_frame for one listener version, shared by every session showing the same.
 
     ``era`` only forces a recomputation once a case's colour is due to change.
     """
-    with ui.engine().connect() as conn:
+    with kit.engine().connect() as conn:
         base = _base(boundary_stamp(conn), lang)
         name = write_outlines(base, OUTLINES_DIR)  # a no-op once the file is there
         return gis_wall.wall_frame(conn, f, lang, datetime.now(TZ), base=base, outlines_url=OUTLINES_URL + name,
@@ -79,13 +79,13 @@ def wall_frame(version: int, f: WallFilter, lang: str, era: float, large: bool) 
 
 def frame(f: WallFilter, *, large: bool = False) -> tuple[dict, int]:
     """The wall frame for the current listener version; (frame, version it was drawn from)."""
-    version = ui.listener().version
+    version = kit.listener().version
     era = st.session_state.get("wall_era", 0.0)
-    fr = wall_frame(version, f, ui.lang(), era, large)
+    fr = wall_frame(version, f, kit.lang(), era, large)
     if time.time() >= _recolour_at(fr):
         # Cases have changed colour since this frame was computed.
         st.session_state.wall_era = _recolour_at(fr)
-        fr = wall_frame(version, f, ui.lang(), st.session_state.wall_era, large)
+        fr = wall_frame(version, f, kit.lang(), st.session_state.wall_era, large)
     return {**fr, "valid_until": _recolour_at(fr)}, version
 
 
@@ -102,24 +102,24 @@ KPI_ORDER = ("reported_today", "open", "overdue", "closed_today", "closure_rate"
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _figures(version: int, f: WallFilter, minute: int) -> dict:
-    with ui.engine().connect() as conn:
+    with kit.engine().connect() as conn:
         return kpis(conn, f, datetime.now(TZ))
 
 
 @st.fragment(run_every=TILES_S)
 def kpi_tiles(f: WallFilter) -> None:
     """The six KPI tiles; they follow the clock every minute and any change at once."""
-    figures = _figures(ui.listener().version, f, int(time.time() // TILES_S))
+    figures = _figures(kit.listener().version, f, int(time.time() // TILES_S))
     cols = st.columns(len(KPI_ORDER))
     for col, key in zip(cols, KPI_ORDER):
         value = figures[key]
         with col.container(key=f"kpi-{key}"):
-            st.metric(ui.tr(f"wall.kpi.{key}"), _pct(value) if key.endswith("rate") else f"{value:,}")
+            st.metric(kit.tr(f"wall.kpi.{key}"), _pct(value) if key.endswith("rate") else f"{value:,}")
 
 
 def map_chart(fr: dict, *, height: int = 620, key: str = "wall-map", on_select="ignore"):
     return st.pydeck_chart(SpecDeck(fr["spec"], fr["tooltip"]), height=height, key=key,
-                           on_select=on_select, selection_mode="single-object", alt=ui.tr("wall.map_alt"))
+                           on_select=on_select, selection_mode="single-object", alt=kit.tr("wall.map_alt"))
 
 
 def ticker(items: list[dict]) -> None:
@@ -127,8 +127,8 @@ def ticker(items: list[dict]) -> None:
         f'<li><span class="t">{html.escape(i["at"])}</span>'
         f'<span class="a">{html.escape(i["area"])}<em>{html.escape(i["category"])}</em></span>'
         f'<span class="w">{html.escape(i["what"])}</span></li>' for i in items)
-    body = f"<ul>{rows}</ul>" if rows else f'<p class="empty">{html.escape(ui.tr("wall.ticker.empty"))}</p>'
-    st.html(f'<div class="wall-ticker"><h4>{html.escape(ui.tr("wall.ticker"))}</h4>{body}</div>')
+    body = f"<ul>{rows}</ul>" if rows else f'<p class="empty">{html.escape(kit.tr("wall.ticker.empty"))}</p>'
+    st.html(f'<div class="wall-ticker"><h4>{html.escape(kit.tr("wall.ticker"))}</h4>{body}</div>')
 
 
 def _dot(rgb, ring=None) -> str:
@@ -142,8 +142,8 @@ def legend() -> None:
              (_dot(FILL[ON_TIME], RING[G_VERIFY]), "verify"), (_dot(FILL[ON_TIME], RING[G_POSTPONED]), "postponed"),
              (_dot(FILL[ON_TIME], RING[G_SUPERVISED]), "supervised"),
              ('<i class="load"></i>', "load")]
-    rows = "".join(f"<li>{dot}{html.escape(ui.tr('wall.legend.' + k))}</li>" for dot, k in items)
-    st.html(f'<div class="wall-legend"><h4>{html.escape(ui.tr("wall.legend"))}</h4><ul>{rows}</ul></div>')
+    rows = "".join(f"<li>{dot}{html.escape(kit.tr('wall.legend.' + k))}</li>" for dot, k in items)
+    st.html(f'<div class="wall-legend"><h4>{html.escape(kit.tr("wall.legend"))}</h4><ul>{rows}</ul></div>')
 
 
 @st.fragment(run_every=20)
@@ -155,18 +155,18 @@ def clock() -> None:
 @st.fragment(run_every=POLL_S)
 def watch(version: int, rerun_at: float, connected: bool) -> None:
     """Draws nothing; reruns the app when the wall it guards is out of date."""
-    lst = ui.listener()
+    lst = kit.listener()
     if lst.version != version or time.time() >= rerun_at or lst.connected.is_set() != connected:
         st.rerun(scope="app")
 
 
 def live(version: int, rerun_at: float) -> None:
     """Start watching; show a notice while the listener is reconnecting."""
-    connected = ui.listener().connected.is_set()
+    connected = kit.listener().connected.is_set()
     if not connected:
-        st.warning(ui.tr("wall.live_lost"), icon=":material/sync_problem:")
+        st.warning(kit.tr("wall.live_lost"), icon=":material/sync_problem:")
     watch(version, rerun_at, connected)
 
 
 if __name__ == "__main__":  # run as a page by Streamlit's old multipage mode
-    ui.leave_legacy_pages_mode()
+    kit.leave_legacy_pages_mode()

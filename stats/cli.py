@@ -1,17 +1,14 @@
-"""Command line of the lifecycle (registered by manage.py).
+"""Command line of the indicators (registered by manage.py).
 
 - ``python manage.py indicators --from 2026-10-01 --to 2026-10-31 --by subdistrict`` prints the
   indicator table (both dates included; ``--lang en``, ``--csv`` for machine-readable output).
-- ``python manage.py play-history --seed 1 [--until ISO]`` plays every raw reported case without
-  events forward (dispatch.simulate; the sample loader does this itself).
 - ``python manage.py rebuild-stats`` recomputes the indicator roll-up from the event log.
 """
 from __future__ import annotations
 
 import csv
-import json
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 
 def _engine(args):
@@ -22,7 +19,7 @@ def _engine(args):
 
 
 def cmd_indicators(args) -> int:
-    from dispatch.indicators import TABLE_COLUMNS, format_table, indicators
+    from stats.indicators import TABLE_COLUMNS, format_table, indicators
 
     start, last = date.fromisoformat(args.date_from), date.fromisoformat(args.date_to)
     if last < start:
@@ -44,18 +41,8 @@ def cmd_indicators(args) -> int:
     return 0
 
 
-def cmd_play_history(args) -> int:
-    from dispatch.simulate import play_history
-
-    until = datetime.fromisoformat(args.until) if args.until else None
-    with _engine(args).begin() as conn:
-        stats = play_history(conn, seed=args.seed, until=until)
-    print(json.dumps(stats, ensure_ascii=False, default=str, indent=1))
-    return 0
-
-
 def cmd_rebuild_stats(args) -> int:
-    from dispatch.indicators import rebuild_stats
+    from stats.indicators import rebuild_stats
 
     with _engine(args).begin() as conn:
         n = rebuild_stats(conn)
@@ -74,14 +61,8 @@ def register_commands(register) -> None:
         p.add_argument("--csv", action="store_true", help="CSV on stdout")
         p.add_argument("--test", action="store_true", help="act on the test database")
 
-    def conf_play(p):
-        p.add_argument("--seed", type=int, default=1)
-        p.add_argument("--until", help="ISO timestamp; default now")
-        p.add_argument("--test", action="store_true", help="act on the test database")
-
     def conf_rebuild(p):
         p.add_argument("--test", action="store_true", help="act on the test database")
 
     register("indicators", cmd_indicators, "print the indicator table (考核) for a period", conf_indicators)
-    register("play-history", cmd_play_history, "play raw reported cases forward into event histories", conf_play)
     register("rebuild-stats", cmd_rebuild_stats, "recompute the indicator roll-up from the event log", conf_rebuild)

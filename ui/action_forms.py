@@ -1,4 +1,4 @@
-"""One form per case action, drawn from ``dispatch.ui_service.ACTION_FORMS``.
+"""One form per case action, drawn from ``dispatch.desk.ACTION_FORMS``.
 
 A form collects inputs only; required fields are marked but checked by the lifecycle service,
 which answers with a message in the user's language.
@@ -9,45 +9,45 @@ from datetime import datetime
 
 import streamlit as st
 
-from dispatch import ui_service as svc
+from dispatch import desk as svc
 from dispatch.calendar import TZ
 from dispatch.states import LEVELS, label
 from i18n.messages import MESSAGES
-from pages import ui
+from ui import kit
 
 CRS_CHOICES = ("WGS84", "GCJ02", "BD09")
 
 
 @st.cache_data(ttl=300, show_spinner=False)
 def _reference() -> tuple[list[dict], list[dict]]:
-    with ui.engine().connect() as conn:
+    with kit.engine().connect() as conn:
         return svc.departments(conn), svc.categories(conn)
 
 
 def _name(row: dict) -> str:
-    return (row.get("name_en") if ui.lang() == "en" else None) or row["name"]
+    return (row.get("name_en") if kit.lang() == "en" else None) or row["name"]
 
 
 def _label(f: svc.Field, action: str) -> str:
     specific = f"dp.field.{action}.{f.name}"
-    return ui.tr(specific if specific in MESSAGES else f"dp.field.{f.name}") + (" *" if f.required else "")
+    return kit.tr(specific if specific in MESSAGES else f"dp.field.{f.name}") + (" *" if f.required else "")
 
 
 def _when(f: svc.Field, action: str, key: str, default: datetime | None) -> datetime | None:
     d_col, t_col = st.columns(2)
     local = default.astimezone(TZ) if default else None
     d = d_col.date_input(_label(f, action), value=local.date() if local else None, key=f"{key}-d")
-    t = t_col.time_input(ui.tr("dp.field.time"), value=local.time().replace(second=0, microsecond=0) if local else None,
+    t = t_col.time_input(kit.tr("dp.field.time"), value=local.time().replace(second=0, microsecond=0) if local else None,
                          key=f"{key}-t", step=900)
     return svc.local_datetime(d, t)
 
 
 def _field(f: svc.Field, action: str, p: dict, key: str, deps: list[dict], cats: list[dict]):
-    lang, lab, k = ui.lang(), _label(f, action), f"{key}-{f.name}"
+    lang, lab, k = kit.lang(), _label(f, action), f"{key}-{f.name}"
     if f.kind in ("note", "reason"):
         return st.text_area(lab, key=k, height=80, max_chars=1000)
     if f.kind == "photo":
-        return st.text_input(lab, key=k, placeholder=ui.tr("dp.photo_placeholder"), max_chars=500)
+        return st.text_input(lab, key=k, placeholder=kit.tr("dp.photo_placeholder"), max_chars=500)
     if f.kind == "level":
         cat = next((c for c in cats if c["code"] == p.get("category_code")), None)
         default = p.get("level") or (cat or {}).get("default_level") or "community"
@@ -68,12 +68,12 @@ def _field(f: svc.Field, action: str, p: dict, key: str, deps: list[dict], cats:
         return st.selectbox(lab, ids, index=ids.index(default) if default in ids else None, key=k, format_func=names.get)
     if f.kind == "departments":
         names = {d["id"]: _name(d) for d in deps}
-        return st.multiselect(lab, list(names), key=k, format_func=names.get, placeholder=ui.tr("dp.none_chosen"))
+        return st.multiselect(lab, list(names), key=k, format_func=names.get, placeholder=kit.tr("dp.none_chosen"))
     if f.kind == "due":
         pv = p.get("deadline_preview")
         if pv is not None:
-            st.caption(ui.tr("dp.due_computed", limit=f"{pv.value:g}", unit=ui.tr("dp.unit." + pv.unit),
-                             at=pv.due_at.strftime("%Y-%m-%d %H:%M"), source=ui.tr("dp.source." + pv.source)))
+            st.caption(kit.tr("dp.due_computed", limit=f"{pv.value:g}", unit=kit.tr("dp.unit." + pv.unit),
+                             at=pv.due_at.strftime("%Y-%m-%d %H:%M"), source=kit.tr("dp.source." + pv.source)))
         return _when(f, action, k, svc.default_due_choice(pv))
     if f.kind == "datetime":
         default = p.get("postpone_requested_due_at") if action == "approve_postponement" else None
@@ -83,8 +83,8 @@ def _field(f: svc.Field, action: str, p: dict, key: str, deps: list[dict], cats:
         opts = {c["id"]: f'{c["case_no"]} · {_name({"name": c["category_name"] or "", "name_en": c["category_name_en"]})}'
                          f' · {c["metres"]} m · {label("status", c["status"], lang)}' for c in cands}
         picked = st.selectbox(lab, list(opts), index=None, key=k, format_func=opts.get,
-                              placeholder=ui.tr("dp.pick_duplicate") if opts else ui.tr("dp.no_candidates"))
-        typed = st.text_input(ui.tr("dp.field.case_no"), key=f"{k}-no", max_chars=40)
+                              placeholder=kit.tr("dp.pick_duplicate") if opts else kit.tr("dp.no_candidates"))
+        typed = st.text_input(kit.tr("dp.field.case_no"), key=f"{k}-no", max_chars=40)
         return typed.strip() or picked
     if f.kind == "bool":
         return st.checkbox(lab, key=k)
@@ -103,7 +103,7 @@ def action_form(action: str, p: dict, *, key: str) -> dict | None:
     with st.form(key, border=True):
         values = {f.name: _field(f, action, p, key, deps, cats) for f in svc.ACTION_FORMS[action]}
         kind = "primary" if action not in ("reject", "verify_fail", "deny_postponement", "return") else "secondary"
-        sent = st.form_submit_button(label("action", action, ui.lang()), type=kind, width="stretch",
+        sent = st.form_submit_button(label("action", action, kit.lang()), type=kind, width="stretch",
                                      icon=":material/send:")
     if not sent:
         return None

@@ -1,0 +1,1 @@
+"""Accounts: who is acting (the Actor every service call takes), sign-in, page access, user commands."""

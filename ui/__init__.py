@@ -1,0 +1,1 @@
+"""What the pages share (a page folder, like ``pages/``): session helpers, the case panel, chart and wall views."""
