@@ -15,7 +15,7 @@ from dispatch.states import label
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
 from ui import action_forms as forms
 from ui import kit
-from kit.case_view import facts, header, timeline
+from ui.case_view import facts, header, timeline
 
 
 @st.fragment(run_every=20)
