@@ -159,11 +159,14 @@ def _sums(conn: Connection, src: str, params: dict, d0: date, d1: date, today: d
     return {r["key_id"]: dict(r) for r in rows}
 
 
-def _live_overdue_today(conn: Connection, dim: str, case_filters: dict, delta_filters: dict) -> dict[int, dict]:
-    """Open cases whose deadline passed earlier today: the part of "overdue now" the daily roll-up
-    cannot know yet (same definition: dispatch.queries.overdue_sql)."""
+def _overdue_now(conn: Connection, dim: str, case_filters: dict, delta_filters: dict) -> dict[int, dict]:
+    """Open cases overdue now (dispatch.queries.overdue_sql, the one definition), per key.
+
+    A period that reaches today reports "overdue" as of now, read live: the daily roll-up holds
+    states as they stood at the start of a day, and today's cases that became overdue, or that
+    were closed while overdue, would otherwise be missed or counted twice."""
     key = {"grid": "c.grid_id", "department": "c.department_id", "person": "c.handler_id"}[dim]
-    conds = [overdue_sql("c"), "c.due_at >= date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'"]
+    conds = [overdue_sql("c")]
     params = {}
     for col, val in case_filters.items():
         conds.append(f"c.{col} = :cf_{col}")
@@ -207,11 +210,13 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
     use_exact = exact or bool(case_filters) or bool(delta_filters)
     src, params = _exact_source(dim, case_filters, delta_filters) if use_exact else _rollup_source(dim)
     sums = _sums(conn, src, params, d0, d1, today)
-    if d1 > today:
-        for k, v in _live_overdue_today(conn, dim, case_filters, delta_filters).items():
+    if d1 > today:  # "overdue" as of now, live (see _overdue_now)
+        for row in sums.values():
+            row["overdue"] = row["overdue_np"] = 0
+        for k, v in _overdue_now(conn, dim, case_filters, delta_filters).items():
             row = sums.setdefault(k, {c: 0 for c in COUNTERS} | {"key_id": k})
-            row["overdue"] += v["overdue"]
-            row["overdue_np"] += v["overdue_np"]
+            row["overdue"] = v["overdue"]
+            row["overdue_np"] = v["overdue_np"]
     if dim == "grid":
         groups = _area_groups(conn, by, sums, subdistrict_id, community_id)
     elif dim == "department":
@@ -366,18 +371,17 @@ def trend(conn: Connection, *, start, end, freq: str = "day", subdistrict_id: in
     index = pd.date_range(first, horizon - timedelta(days=1), freq="D")
     daily = daily.assign(day=pd.to_datetime(daily["day"])).set_index("day").reindex(index, fill_value=0).astype(float)
     state = daily[list(STATES)].cumsum()  # as it stood at the end of each day
-    live_rows = [v for k, v in _live_overdue_today(conn, dim, {}, {}).items() if keys is None or k in keys]
+    live_rows = [v for k, v in _overdue_now(conn, dim, {}, {}).items() if keys is None or k in keys]
     live = {c: sum(v[c] for v in live_rows) for c in ("overdue", "overdue_np")}
     sel = daily.loc[pd.Timestamp(d0):pd.Timestamp(d1 - timedelta(days=1))]
     flows = sel[list(FLOWS)].groupby(sel.index.to_period({"day": "D", "week": "W-SUN", "month": "M"}[freq])).sum()
     out = []
     for p, f in flows.iterrows():
         last = min(p.end_time.normalize(), pd.Timestamp(d1 - timedelta(days=1)))
-        if last.date() >= today:  # reaches today: as of now (deadlines passed earlier today count)
+        if last.date() >= today:  # reaches today: overdue as of now, live (see _overdue_now)
             st = dict(state.loc[pd.Timestamp(today)])
-            before = state.loc[pd.Timestamp(today - timedelta(days=1))] if pd.Timestamp(today - timedelta(days=1)) in state.index else None
             for c in ("overdue", "overdue_np"):
-                st[c] = (before[c] if before is not None else 0) + live[c]
+                st[c] = live[c]
         else:
             st = dict(state.loc[last])
         r = _finish({**{c: f[c] for c in FLOWS}, **st})

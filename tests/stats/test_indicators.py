@@ -247,3 +247,28 @@ def test_periods_are_whole_days(conn):
         indicators(conn, start=datetime(2026, 10, 12, 9, 0), end=date(2026, 10, 13))
     with pytest.raises(ValueError, match="empty"):
         indicators(conn, start=date(2026, 10, 13), end=date(2026, 10, 13))
+
+
+def test_a_case_closed_today_after_its_deadline_is_no_longer_overdue_now(world, conn, history):
+    """Overdue since yesterday, closed today: the table, the trend, the tiles and the queue agree."""
+    w = world
+    now = conn.execute(text("SELECT now()")).scalar()
+    today = conn.execute(text("SELECT local_day(now())")).scalar()
+
+    def counts():
+        tot = indicators(conn, start=today - timedelta(days=30), end=today + timedelta(days=1), total=True)[-1]
+        tr = trend(conn, start=today - timedelta(days=6), end=today + timedelta(days=1), freq="week")
+        return tot["overdue"], int(tr["overdue"].iloc[-1]), kpis(conn)["overdue"], queries.queue_counts(conn)["overdue"]
+
+    case = w.report("C2", at=now - timedelta(days=3))
+    steps = [("register", {}), ("dispatch", {"due_at": now - timedelta(days=1), "due_reason": "测试：昨天到期"}),
+             ("accept", {})]
+    for i, (action, values) in enumerate(steps):
+        service.transition(conn, case_id=case["id"], action=action, actor=w["admin"],
+                           at=now - timedelta(days=3) + timedelta(hours=i + 1), **values)
+    overdue = counts()
+    assert len(set(overdue)) == 1 and overdue[0] >= 1
+    service.transition(conn, case_id=case["id"], action="feed_back", actor=w["admin"],
+                       at=now - timedelta(minutes=2), comment="已处理")
+    service.transition(conn, case_id=case["id"], action="verify_pass", actor=w["admin"], at=now - timedelta(minutes=1))
+    assert counts() == tuple(n - 1 for n in overdue)
