@@ -8,6 +8,8 @@ already show the new state. The case being worked on is ``session_state["dispatc
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
@@ -15,6 +17,7 @@ from dispatch import desk as svc
 from dispatch.states import label
 from wall.dispatch_map import DISPATCH_MAP, dispatch_deck
 from wall.frame import WallFilter
+from wall.pick import case_id_from_selection
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
 from ui import case_panel as panel
 from ui import case_view as view
@@ -36,7 +39,7 @@ def _pick(case_id: int | None) -> None:
 def _map_pick(selection) -> None:
     """A case clicked on the map, once per click: a selection that stays (the map keeps it over
     reruns) must not take the panel back after a case was picked from a queue."""
-    cid = svc.case_id_from_selection(selection)
+    cid = case_id_from_selection(selection)
     if cid != st.session_state.get("dispatch.map_seen"):
         st.session_state["dispatch.map_seen"] = cid
         if cid is not None:
@@ -90,9 +93,9 @@ p = panel.load(case_id) if case_id is not None else None
 
 left, right = st.columns([3, 2], gap="medium")
 with left:
-    spec = dispatch_deck(fr["spec"], p and p["lon"], p and p["lat"], drawn_for=wall_view.DESK_MAP,
-                         shown_at=DISPATCH_MAP)
-    _map_pick(wall_view.map_chart({**fr, "spec": spec}, height=DISPATCH_MAP[1], key="dispatch-map", on_select="rerun"))
+    spec = dispatch_deck(fr.spec, p and p["lon"], p and p["lat"], drawn_for=wall_view.DESK_MAP, shown_at=DISPATCH_MAP)
+    _map_pick(wall_view.map_chart(replace(fr, spec=spec), height=DISPATCH_MAP[1], key="dispatch-map",
+                                  on_select="rerun"))
     queue = st.segmented_control(
         kit.tr("dp.queues"), svc.QUEUES, default="awaiting_sorting", key="dispatch-queue", label_visibility="collapsed",
         format_func=lambda q: f"{kit.tr('dp.queue.' + q)} {counts[q]}") or "awaiting_sorting"
@@ -102,4 +105,4 @@ with left:
 with right:
     panel.show(case_id, p, scope="dispatch")
 
-wall_view.live(version, fr["valid_until"])
+wall_view.live(version, fr.valid_until)
