@@ -73,9 +73,9 @@ def test_two_dispatchers_same_version_exactly_one_wins(race):
     case = cases["registered"]
     out = _race(eng, {
         "disp_c1": lambda c: service.transition(c, case_id=case["id"], action="dispatch", actor=w["disp_c1"],
-                                                   department_id=w.dept["HWC"], expected_version=case["version"]),
+                                                department_id=w.dept["HWC"], expected_version=case["version"]),
         "admin": lambda c: service.transition(c, case_id=case["id"], action="dispatch", actor=w["admin"],
-                                                 department_id=w.dept["CGZF"], expected_version=case["version"]),
+                                              department_id=w.dept["CGZF"], expected_version=case["version"]),
     })
     winners = [n for n, r in out.items() if r == "ok"]
     losers = [r for r in out.values() if r != "ok"]
@@ -115,4 +115,4 @@ def test_stale_version_is_a_conflict_even_later(race):
             service.transition(c, case_id=cases["registered"]["id"], action="supervise", actor=w["disp_d"],
                                expected_version=fresh - 1)
         assert service.transition(c, case_id=cases["registered"]["id"], action="supervise", actor=w["disp_d"],
-                                      expected_version=fresh)["supervised"]
+                                  expected_version=fresh)["supervised"]

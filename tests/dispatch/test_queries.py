@@ -18,7 +18,7 @@ def _dispatched_with_deadline(w, conn, *, minutes_left: float, span_minutes: flo
                        at=now - timedelta(minutes=span_minutes + 20))
     start = now - timedelta(minutes=span_minutes - minutes_left)
     return service.transition(conn, case_id=case["id"], action="dispatch", actor=w["admin"], at=start,
-                                 due_at=now + timedelta(minutes=minutes_left), due_reason="测试")
+                              due_at=now + timedelta(minutes=minutes_left), due_reason="测试")
 
 
 def test_time_state_of_open_cases(world, conn):
@@ -78,7 +78,7 @@ def test_department_queue_nearest_deadline_first(world, conn):
     other = bring_to(w, "dispatched")
     service.transition(conn, case_id=other["id"], action="return", actor=w["staff_hwc"], comment="非本部门")
     service.transition(conn, case_id=other["id"], action="dispatch", actor=w["admin"], department_id=w.dept["CGZF"],
-                          assist_department_ids=[w.dept["HWC"]])
+                       assist_department_ids=[w.dept["HWC"]])
     mine = {late["id"], early["id"], other["id"]}
     q = [r for r in queries.department_queue(conn, department_id=w.dept["HWC"], limit=100000) if r["id"] in mine]
     lead = [r["id"] for r in q if r["role"] == "lead"]

@@ -67,7 +67,7 @@ def test_every_move_is_recorded_with_who_when_what(world, conn):
     w = world
     case = bring_to(w, "disposing")
     after = service.transition(conn, case_id=case["id"], action="feed_back", actor=w["admin"], comment="已清理完毕",
-                              photo_ref="photos/after-1.jpg", attachments=[{"kind": "note", "ref": "doc-1"}])
+                               photo_ref="photos/after-1.jpg", attachments=[{"kind": "note", "ref": "doc-1"}])
     ev = conn.execute(text("SELECT * FROM case_event WHERE case_id = :i ORDER BY id DESC LIMIT 1"),
                       {"i": case["id"]}).mappings().one()
     assert ev["comment"] == "已清理完毕" and ev["at"] == after["feedback_at"] == after["updated_at"]
@@ -164,7 +164,7 @@ def test_dispatch_with_assisting_departments_and_return(world, conn):
     w = world
     case = bring_to(w, "registered")
     d = service.transition(conn, case_id=case["id"], action="dispatch", actor=w["admin"], department_id=w.dept["CGZF"],
-                              assist_department_ids=[w.dept["HWC"], w.dept["GAJ"]])
+                           assist_department_ids=[w.dept["HWC"], w.dept["GAJ"]])
     roles = dict(conn.execute(text("SELECT department_id, role FROM case_department WHERE case_id = :i"), {"i": d["id"]}).all())
     assert roles == {w.dept["CGZF"]: "lead", w.dept["HWC"]: "assist", w.dept["GAJ"]: "assist"}
     r = service.transition(conn, case_id=d["id"], action="return", actor=w["staff_cgzf"], comment="非本部门职责")

@@ -130,7 +130,7 @@ def test_an_assisting_department_sees_the_case_but_only_the_lead_acts(w, engine)
     row = new_case(engine, w, "registered")
     with engine.begin() as c:
         service.transition(c, case_id=row["id"], action="dispatch", actor=w["dpt_admin"], department_id=w.dept["HWC"],
-                              assist_department_ids=[w.dept["CGZF"]])
+                           assist_department_ids=[w.dept["CGZF"]])
     at = open_page(w["dpt_staff_cgzf"], PAGE, **{CASE: row["id"]})
     assert row["case_no"] in at.dataframe[0].value["case_no"].tolist()
     assert row["case_no"] in _html(at)
