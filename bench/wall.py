@@ -169,7 +169,7 @@ class _DbClock:
         self.total += time.perf_counter() - self._t
 
 
-def _deck_message(frame: dict) -> bytes:
+def _deck_message(frame) -> bytes:
     """The ForwardMsg Streamlit sends for the wall's chart, hashed as Streamlit does."""
     import json
 
@@ -178,8 +178,8 @@ def _deck_message(frame: dict) -> bytes:
 
     msg = ForwardMsg()
     chart = msg.delta.new_element.deck_gl_json_chart
-    chart.json = frame["spec"]
-    chart.tooltip = json.dumps(frame["tooltip"])
+    chart.json = frame.spec
+    chart.tooltip = json.dumps(frame.tooltip)
     populate_hash_if_needed(msg)
     return msg.SerializeToString()
 
@@ -205,7 +205,7 @@ def _server_side(eng, repeat: int) -> dict:
         rerun.append(time.perf_counter() - t)
         query.append(clock.total)
     return {"query_ms": statistics.median(query) * 1000, "rerun_ms": statistics.median(rerun) * 1000,
-            "deck_msg_mb": size / 1e6, "open_drawn": frame["open_drawn"], "outlines_mb": len(base.outlines) / 1e6}
+            "deck_msg_mb": size / 1e6, "open_drawn": frame.open_drawn, "outlines_mb": len(base.outlines) / 1e6}
 
 
 # --- in the browser ---------------------------------------------------------------------------

@@ -3,24 +3,23 @@
 Plain Python, no UI imports: the pages lay out what these functions return. Status, permissions,
 deadlines and the definitions of overdue / at risk stay in the lifecycle modules
 (``dispatch.service``, ``dispatch.permissions``, ``dispatch.deadlines``, ``dispatch.queries``);
-this module only shapes their answers for a screen and turns a submitted form into one call of
-the matching service wrapper.
+this module only shapes their answers for a screen, as typed rows. Actions do not pass through
+here: a submitted form goes to ``dispatch.service.transition`` as it is.
 
 - ``queue_rows`` / ``queue_counts``: the dispatcher's queues (awaiting sorting, outside the
-  jurisdiction, overdue, at risk, supervised), limited to the actor's area.
-- ``case_panel``: the detail panel — the case, its places and people, the timeline, the actions
-  the service allows this actor now, the deadline a dispatch would get, who else has it open.
-- ``ACTION_FORMS`` / ``perform_action``: the inputs each action takes, and the call that does it.
-- ``department_cases``: a department's queue with working hours left.
-- ``case_id_from_selection``: the case a map click picked (by the object's own id field).
+  jurisdiction, overdue, at risk, supervised), limited to the actor's area; ``QueueRow``.
+- ``case_panel``: the detail panel (``CasePanel``) — the case, its places and people, the
+  timeline, the actions the service allows this actor now, the deadline a dispatch would get,
+  who else has it open.
+- ``department_cases``: a department's queue with working hours left; ``QueueRow`` with ``role``.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -29,7 +28,6 @@ from dispatch import permissions, queries, service
 from accounts.actors import Actor
 from dispatch.calendar import TZ, WorkingCalendar
 from dispatch.deadlines import deadline, working_hours_left
-from dispatch.errors import InvalidInput
 from dispatch.states import LEVELS, level_rank
 
 QUEUES: tuple[str, ...] = ("awaiting_sorting", "outside_jurisdiction", "overdue", "at_risk", "supervised")
@@ -41,20 +39,98 @@ _QUEUE_READERS = {
     "supervised": queries.supervised_cases,
 }
 PRESENCE_SECONDS = 60          # presence older than this is ignored ("being handled by")
-MAP_LAYER = "cases"            # the wall's pickable case layer (wall/frame.py); its objects carry the id in "i"
-MAP_ID_FIELD = "i"
 DUPLICATE_RADIUS_M = 300       # merge candidates: cases this close …
 DUPLICATE_DAYS = 30            # … reported within this many days
 PHOTO_ROOT = Path(os.environ.get("GRIDGOV_PHOTO_DIR", Path(__file__).resolve().parent.parent / "var" / "photos"))
 
 
+# --- typed rows ------------------------------------------------------------------------------------
+
+_Row = TypeVar("_Row")
+
+
+def _typed(cls: type[_Row], row: Mapping[str, Any]) -> _Row:
+    """``cls`` from the keys of ``row`` it declares (a row carries more columns than a screen needs)."""
+    return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One line of a dispatcher queue or of a department's work queue."""
+    id: int
+    case_no: str
+    status: str
+    reported_at: datetime
+    category_name: str | None = None
+    category_name_en: str | None = None
+    community_name: str | None = None   # None: outside the jurisdiction
+    due_at: datetime | None = None
+    time_state: str | None = None       # 'overdue' | 'at_risk' | 'on_track' | None
+    role: str | None = None             # department queue only: 'lead' | 'assist'
+    hours_left: float | None = None     # department queue only: working hours to the deadline
+
+
+@dataclass(frozen=True)
+class GridWorker:
+    id: int
+    full_name: str
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class CaseDepartment:
+    department_id: int
+    role: str                           # 'lead' | 'assist'
+    name: str
+    name_en: str | None = None
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """One step of a case's history, with labels in the panel's language."""
+    at: datetime
+    action: str
+    action_label: str
+    role_label: str
+    from_status: str | None = None
+    to_status: str | None = None
+    from_label: str = ""
+    to_label: str = ""
+    actor_name: str | None = None
+    department_name: str | None = None
+    comment: str | None = None
+    attachments: list | None = None     # [{"kind", "ref"}]
+
+
+@dataclass(frozen=True)
+class DuplicateCandidate:
+    """A case that may be the original of the one being sorted."""
+    id: int
+    case_no: str
+    status: str
+    reported_at: datetime
+    metres: int
+    category_code: str | None = None
+    category_name: str | None = None
+    category_name_en: str | None = None
+
+
+@dataclass(frozen=True)
+class Presence:
+    """Someone else who has the case open."""
+    person_id: int
+    full_name: str
+    role: str
+    seen_at: datetime
+
+
 # --- queues ----------------------------------------------------------------------------------------
 
-def queue_rows(conn: Connection, *, queue: str, actor: Actor, limit: int = 200) -> list[dict]:
+def queue_rows(conn: Connection, *, queue: str, actor: Actor, limit: int = 200) -> list[QueueRow]:
     """One dispatcher queue, scoped to the actor's area (dispatch.queries does the work)."""
     if queue not in _QUEUE_READERS:
         raise ValueError(f"queue must be one of {QUEUES}, not {queue!r}")
-    return _QUEUE_READERS[queue](conn, actor=actor, limit=limit)
+    return [_typed(QueueRow, r) for r in _QUEUE_READERS[queue](conn, actor=actor, limit=limit)]
 
 
 def queue_counts(conn: Connection, *, actor: Actor) -> dict[str, int]:
@@ -70,26 +146,6 @@ def area_of(actor: Actor) -> dict[str, tuple[int, ...]]:
     if actor.role == "dispatcher" and actor.unit_level == "subdistrict" and actor.subdistrict_id:
         return {"subdistricts": (actor.subdistrict_id,)}
     return {}
-
-
-def case_id_from_selection(selection: Mapping | None) -> int | None:
-    """The case picked on the map: ``{"selection": {"objects": {"cases": [{"i": id, …}]}}}``.
-
-    Resolved from the object's own id field, never from its index (the data may have changed
-    between the draw and the click). A click on a grid or anything else gives None.
-    """
-    if not selection:
-        return None
-    sel = selection.get("selection", selection) if isinstance(selection, Mapping) else None
-    objects = (sel or {}).get("objects") or {}
-    picked = objects.get(MAP_LAYER) or []
-    if not picked:
-        return None
-    value = picked[0].get(MAP_ID_FIELD) if isinstance(picked[0], Mapping) else None
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 def visible_to(conn: Connection, *, case_id: int, actor: Actor) -> bool:
@@ -141,22 +197,73 @@ def allowed_actions(actor: Actor, case: Mapping) -> list[str]:
     return [a for a in permissions.available_actions(actor, case) if a not in skip]
 
 
-def case_panel(conn: Connection, *, case_id: int, actor: Actor, lang: str = "zh") -> dict | None:
+@dataclass(frozen=True)
+class CasePanel:
+    """Everything the detail panel shows of one case (``case_panel``)."""
+    id: int
+    case_no: str
+    version: int                        # what an action form was drawn from (expected_version)
+    status: str
+    level: str | None
+    channel: str
+    reported_at: datetime
+    lon: float
+    lat: float
+    outside_jurisdiction: bool
+    supervised: bool
+    time_state: str | None
+    category_code: str | None
+    category_name: str | None
+    category_name_en: str | None
+    description: str | None
+    address: str | None
+    received_x: float | None
+    received_y: float | None
+    received_crs: str | None
+    subdistrict_name: str | None
+    community_name: str | None
+    grid_name: str | None
+    grid_code: str | None
+    department_id: int | None           # the lead department
+    handler_name: str | None
+    due_at: datetime | None
+    postpone_requested_at: datetime | None
+    postpone_requested_due_at: datetime | None
+    postpone_request_reason: str | None
+    duplicate_of_case_no: str | None
+    photo_ref: str | None
+    photo_file: Path | None             # the stored photo, if this server holds it
+    grid_workers: tuple[GridWorker, ...]
+    departments: tuple[CaseDepartment, ...]
+    timeline: tuple[TimelineEvent, ...]
+    actions: tuple[str, ...]            # what the lifecycle allows this actor now
+    deadline_preview: DeadlinePreview | None    # when dispatch is allowed
+    duplicate_candidates: tuple[DuplicateCandidate, ...]  # when merge is allowed
+    others: tuple[Presence, ...]        # who else has it open
+
+
+def case_panel(conn: Connection, *, case_id: int, actor: Actor, lang: str = "zh") -> CasePanel | None:
     """Everything the detail panel shows, or None if the case does not exist or is not the actor's to see."""
     if not visible_to(conn, case_id=case_id, actor=actor):
         return None
     detail = queries.case_detail(conn, case_id, lang=lang)
     if detail is None:
         return None
-    detail["actions"] = allowed_actions(actor, detail)
-    detail["deadline_preview"] = preview_deadline(conn, detail) if "dispatch" in detail["actions"] else None
-    detail["duplicate_candidates"] = duplicate_candidates(conn, detail) if "merge" in detail["actions"] else []
-    detail["others"] = others_on_case(conn, case_id=case_id, actor=actor)
-    detail["photo_file"] = photo_file(detail.get("photo_ref"))
-    return detail
+    actions = allowed_actions(actor, detail)
+    return _typed(CasePanel, {
+        **detail,
+        "grid_workers": tuple(_typed(GridWorker, w) for w in detail["grid_workers"]),
+        "departments": tuple(_typed(CaseDepartment, d) for d in detail["departments"]),
+        "timeline": tuple(_typed(TimelineEvent, e) for e in detail["timeline"]),
+        "actions": tuple(actions),
+        "deadline_preview": preview_deadline(conn, detail) if "dispatch" in actions else None,
+        "duplicate_candidates": tuple(duplicate_candidates(conn, detail)) if "merge" in actions else (),
+        "others": tuple(others_on_case(conn, case_id=case_id, actor=actor)),
+        "photo_file": photo_file(detail.get("photo_ref")),
+    })
 
 
-def duplicate_candidates(conn: Connection, case: Mapping, *, limit: int = 8) -> list[dict]:
+def duplicate_candidates(conn: Connection, case: Mapping, *, limit: int = 8) -> list[DuplicateCandidate]:
     """Cases that may be the original of ``case``: near it, reported shortly before or after, not
     duplicates themselves; nearest first."""
     rows = conn.execute(text("""
@@ -171,7 +278,7 @@ def duplicate_candidates(conn: Connection, case: Mapping, *, limit: int = 8) -> 
         WHERE c.id = :i
         ORDER BY (o.category_code IS NOT DISTINCT FROM c.category_code) DESC, metres, o.reported_at DESC
         LIMIT :n"""), {"i": case["id"], "r": DUPLICATE_RADIUS_M, "d": DUPLICATE_DAYS, "n": limit}).mappings()
-    return [dict(r) for r in rows]
+    return [_typed(DuplicateCandidate, r) for r in rows]
 
 
 def photo_file(ref: str | None) -> Path | None:
@@ -185,115 +292,19 @@ def photo_file(ref: str | None) -> Path | None:
 
 # --- presence ("being handled by X") ------------------------------------------------------------------
 
-def others_on_case(conn: Connection, *, case_id: int, actor: Actor) -> list[dict]:
+def others_on_case(conn: Connection, *, case_id: int, actor: Actor) -> list[Presence]:
     """Other people who had the case open within the last minute."""
-    return service.others_present(conn, case_id=case_id, actor=actor, within_seconds=PRESENCE_SECONDS)
+    return [_typed(Presence, r)
+            for r in service.others_present(conn, case_id=case_id, actor=actor, within_seconds=PRESENCE_SECONDS)]
 
 
-def keep_presence(conn: Connection, *, case_id: int, actor: Actor) -> list[dict]:
+def keep_presence(conn: Connection, *, case_id: int, actor: Actor) -> list[Presence]:
     """Record that the actor has the case open now; returns who else has it open."""
     service.mark_presence(conn, case_id=case_id, actor=actor)
     return others_on_case(conn, case_id=case_id, actor=actor)
 
 
-# --- actions -----------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    kind: str   # note | reason | level | level_up | category | department | departments | due | datetime
-    #             | case | photo | bool | score | number | crs
-    required: bool = False
-
-
-_NOTE = Field("comment", "note")
-ACTION_FORMS: dict[str, tuple[Field, ...]] = {
-    "register": (Field("level", "level"), Field("category_code", "category"), _NOTE),
-    "reject": (Field("reason", "reason", True),),
-    "merge": (Field("duplicate_of", "case", True), _NOTE),
-    "relocate": (Field("lon", "number", True), Field("lat", "number", True), Field("crs", "crs"), _NOTE),
-    "set_level": (Field("level", "level", True), Field("reason", "note")),
-    "escalate": (Field("to_level", "level_up"), Field("major", "bool"), Field("reason", "reason", True)),
-    "dispatch": (Field("department_id", "department", True), Field("assist_department_ids", "departments"),
-                 Field("due_at", "due"), Field("due_reason", "reason"), _NOTE),
-    "close": (Field("comment", "note", True), Field("result_photo_ref", "photo")),
-    "self_handle": (Field("after_photo_ref", "photo", True), Field("before_photo_ref", "photo"), _NOTE),
-    "accept": (_NOTE,),
-    "return": (Field("reason", "reason", True),),
-    "request_postponement": (Field("until", "datetime"), Field("reason", "reason", True)),
-    "approve_postponement": (Field("due_at", "datetime"), _NOTE),
-    "deny_postponement": (Field("comment", "reason", True),),
-    "feed_back": (Field("note", "note", True), Field("photo_ref", "photo")),
-    "verify_pass": (_NOTE,),
-    "verify_fail": (Field("comment", "reason", True),),
-    "supervise": (_NOTE,),
-    "evaluate": (Field("score", "score", True), _NOTE),
-}
-
-_CALLS = {
-    "register": lambda c, v: service.register_case(c, level=v.get("level"), category_code=v.get("category_code"),
-                                                   comment=v.get("comment"), **v["_kw"]),
-    "reject": lambda c, v: service.reject_case(c, reason=v.get("reason"), **v["_kw"]),
-    "merge": lambda c, v: service.merge_case(c, duplicate_of=v.get("duplicate_of"), comment=v.get("comment"), **v["_kw"]),
-    "relocate": lambda c, v: service.relocate_case(c, lon=v.get("lon"), lat=v.get("lat"),
-                                                   crs=v.get("crs") or "EPSG:4326", comment=v.get("comment"), **v["_kw"]),
-    "set_level": lambda c, v: service.set_level(c, level=v.get("level"), reason=v.get("reason"), **v["_kw"]),
-    "escalate": lambda c, v: service.escalate_case(c, reason=v.get("reason"), to_level=v.get("to_level"),
-                                                   major=bool(v.get("major")), **v["_kw"]),
-    "dispatch": lambda c, v: service.dispatch_case(c, department_id=v.get("department_id"), due_at=v.get("due_at"),
-                                                   due_reason=v.get("due_reason"),
-                                                   assist_department_ids=v.get("assist_department_ids") or (),
-                                                   comment=v.get("comment"), **v["_kw"]),
-    "close": lambda c, v: service.close_case(c, comment=v.get("comment"), result_photo_ref=v.get("result_photo_ref"),
-                                             **v["_kw"]),
-    "self_handle": lambda c, v: service.self_handle_case(c, after_photo_ref=v.get("after_photo_ref"),
-                                                         before_photo_ref=v.get("before_photo_ref"),
-                                                         comment=v.get("comment"), **v["_kw"]),
-    "accept": lambda c, v: service.accept_case(c, comment=v.get("comment"), **v["_kw"]),
-    "return": lambda c, v: service.return_case(c, reason=v.get("reason"), **v["_kw"]),
-    "request_postponement": lambda c, v: service.postpone_case(c, reason=v.get("reason"), until=v.get("until"), **v["_kw"]),
-    "approve_postponement": lambda c, v: service.approve_postponement(c, approve=True, due_at=v.get("due_at"),
-                                                                      comment=v.get("comment"), **v["_kw"]),
-    "deny_postponement": lambda c, v: service.approve_postponement(c, approve=False, comment=v.get("comment"), **v["_kw"]),
-    "feed_back": lambda c, v: service.feed_back(c, note=v.get("note"), photo_ref=v.get("photo_ref"), **v["_kw"]),
-    "verify_pass": lambda c, v: service.verify_case(c, passed=True, comment=v.get("comment"), **v["_kw"]),
-    "verify_fail": lambda c, v: service.verify_case(c, passed=False, comment=v.get("comment"), **v["_kw"]),
-    "supervise": lambda c, v: service.supervise_case(c, comment=v.get("comment"), **v["_kw"]),
-    "evaluate": lambda c, v: service.evaluate_case(c, score=v.get("score"), comment=v.get("comment"), **v["_kw"]),
-}
-assert set(_CALLS) == set(ACTION_FORMS)
-
-
-def _clean(values: Mapping[str, Any]) -> dict:
-    out = {}
-    for k, v in values.items():
-        if isinstance(v, str):
-            v = v.strip() or None
-        if v in ((), []):
-            v = None
-        out[k] = v
-    return out
-
-
-def perform_action(conn: Connection, *, case_id: int, action: str, actor: Actor, values: Mapping[str, Any],
-                   expected_version: int | None = None) -> dict:
-    """Carry out ``action`` with the submitted form ``values`` through the lifecycle service.
-
-    ``expected_version`` is the case version the form was drawn from: if someone acted in
-    between, the service raises ``Conflict`` naming who did what. Every permission and input
-    check is the service's; an action the form does not know is refused here too.
-    """
-    if action not in _CALLS:
-        raise InvalidInput(f"未知操作 {action!r}", f"Unknown action {action!r}")
-    v = _clean(values)
-    if action == "merge" and isinstance(v.get("duplicate_of"), str):
-        found = conn.execute(text("SELECT id FROM cases WHERE case_no = :n"), {"n": v["duplicate_of"]}).scalar()
-        if found is None:
-            raise InvalidInput(f"案件 {v['duplicate_of']} 不存在", f"No case {v['duplicate_of']}")
-        v["duplicate_of"] = found
-    v["_kw"] = {"case_id": case_id, "actor": actor, "expected_version": expected_version}
-    return _CALLS[action](conn, v)
-
+# --- form helpers ------------------------------------------------------------------------------------
 
 def due_override(chosen: datetime | None, computed: datetime | None) -> datetime | None:
     """The deadline to send with a dispatch: None (let the service compute it at the dispatch
@@ -338,16 +349,15 @@ def categories(conn: Connection) -> list[dict]:
 
 # --- the department work queue -----------------------------------------------------------------------
 
-def department_cases(conn: Connection, *, department_id: int, limit: int = 200) -> list[dict]:
+def department_cases(conn: Connection, *, department_id: int, limit: int = 200) -> list[QueueRow]:
     """Cases the department leads or assists now, nearest deadline first, with working hours left."""
     rows = queries.department_queue(conn, department_id=department_id, limit=limit)
     if not rows:
-        return rows
+        return []
     cal = WorkingCalendar.from_db(conn)
     now = conn.execute(text("SELECT now()")).scalar_one()
-    for r in rows:
-        r["hours_left"] = round(working_hours_left(cal, now, r["due_at"]), 1) if r.get("due_at") else None
-    return rows
+    return [_typed(QueueRow, {**r, "hours_left": round(working_hours_left(cal, now, r["due_at"]), 1)
+                                                 if r.get("due_at") else None}) for r in rows]
 
 
 def default_due_choice(preview: DeadlinePreview | None, now: datetime | None = None) -> datetime:

@@ -1,29 +1,32 @@
 """The case lifecycle service: one transition function owns case status.
 
 ``transition(conn, *, case_id, action, actor, expected_version=None, at=None, comment=None,
-attachments=None, **params) -> dict`` locks the case row, checks the version
+attachments=None, **values) -> dict`` locks the case row, checks the version
 (``expected_version``: the ``cases.version`` the caller saw; a different one raises
 ``Conflict`` naming who did what and when), checks the move against the transition table
 (``IllegalTransition``) and the actor's permission (``PermissionDenied``), validates the
-parameters (``InvalidInput``), updates the case and appends one ``case_event`` — atomically: in a
+values (``InvalidInput``), updates the case and appends one ``case_event`` — atomically: in a
 savepoint if the caller has a transaction open (the caller then commits), else in a
 transaction of its own that commits. It returns the updated case row as a dict.
 
-Named wrappers, one per move (all keyword-only; ``reason`` is the event comment):
-``register_case``, ``reject_case``, ``merge_case(duplicate_of)``, ``relocate_case``,
-``set_level``, ``escalate_case(to_level, reason, major)``, ``dispatch_case(department_id,
-due_at, due_reason, assist_department_ids)``, ``close_case``, ``self_handle_case``,
-``accept_case``, ``return_case``, ``postpone_case`` (the department asks), ``approve_postponement
-(approve=True|False)``, ``feed_back``, ``verify_case(passed)``, ``supervise_case``,
-``evaluate_case(score)``. ``report_case(...)`` creates a case (the database puts it in its grid)
-with its 'report' event. ``at`` (default: the database clock) exists for imports and tests; it
-may not go back before the case's last event.
+Each move has one handler here that declares the values it takes as keyword-only parameters
+(``_dispatch(ctx, *, department_id=None, due_at=None, due_reason=None,
+assist_department_ids=())``); ``parameters(action)`` lists them. ``comment`` is every move's
+event comment (the reason of a rejection, a return, an escalation …). A value the move does not
+take, or a required one that is missing (``None`` counts as not given), is an ``InvalidInput``
+naming the field. The dispatch page's forms name their fields after these parameters and pass
+what was submitted straight through.
+
+``report_case(...)`` creates a case (the database puts it in its grid) with its 'report' event.
+``at`` (default: the database clock) exists for imports and tests; it may not go back before
+the case's last event.
 
 Every event records the case's state after it (status, level, lead department, handler,
 deadline, postponed, grid); the indicators are computed from those events.
 """
 from __future__ import annotations
 
+import inspect
 import json
 from contextlib import contextmanager
 from datetime import datetime
@@ -38,7 +41,7 @@ from accounts.actors import Actor
 from dispatch.calendar import TZ, WorkingCalendar
 from dispatch.deadlines import deadline, time_limit, warn_instant
 from dispatch.errors import CaseNotFound, Conflict, IllegalTransition, InvalidInput, LifecycleError, PermissionDenied
-from dispatch.states import LEVELS, TRANSITIONS, can, level_rank, target
+from dispatch.states import LEVELS, TRANSITIONS, can, label, level_rank, target
 
 CHANNELS = ("grid_worker", "hotline", "wechat", "website", "other")
 _BUSY_CODES = {"55P03", "40001", "40P01"}  # lock not available, serialization failure, deadlock
@@ -69,8 +72,8 @@ def _last_event(conn: Connection, case_id: int) -> dict | None:
 class _Ctx:
     """What an action handler sees."""
 
-    def __init__(self, conn, row, actor, now, comment, params):
-        self.conn, self.row, self.actor, self.now, self.comment, self.params = conn, row, actor, now, comment, params
+    def __init__(self, conn, row, actor, now, comment):
+        self.conn, self.row, self.actor, self.now, self.comment = conn, row, actor, now, comment
         self.data: dict[str, Any] = {}
         self.attachments: list = []
         self.after: list = []  # callables run after the case update (side tables)
@@ -82,9 +85,6 @@ class _Ctx:
             self._cal = WorkingCalendar.from_db(self.conn)
         return self._cal
 
-    def take(self, name: str, default=None):
-        return self.params.pop(name, default)
-
     def need_comment(self, zh: str, en: str) -> str:
         c = (self.comment or "").strip()
         if not c:
@@ -95,16 +95,16 @@ class _Ctx:
         return self.cal.working_hours_between(start, self.now) if start else 0.0
 
 
-# --- action handlers: return the column updates --------------------------------------------------
+# --- action handlers: each declares the values it takes; returns the column updates ----------------
 
-def _register(ctx: _Ctx) -> dict:
+def _register(ctx: _Ctx, *, level=None, category_code=None) -> dict:
     row = ctx.row
     if row["outside_jurisdiction"]:
         raise InvalidInput("案件位置在辖区外：请先重新定位或不予立案",
                            "The case lies outside the jurisdiction: relocate or reject it first")
-    category = ctx.take("category_code") or row["category_code"]
+    category = category_code or row["category_code"]
     cat = _category(ctx.conn, category) if category else None
-    level = ctx.take("level") or (cat["default_level"] if cat else "community")
+    level = level or (cat["default_level"] if cat else "community")
     _check_level(level)
     ctx.data.update(category_code=category, level=level)
     return {"registered_at": ctx.now, "level": level, "category_code": category}
@@ -115,15 +115,17 @@ def _reject(ctx: _Ctx) -> dict:
     return {"rejected_at": ctx.now, "reject_reason": reason}
 
 
-def _merge(ctx: _Ctx) -> dict:
-    dup = ctx.take("duplicate_of")
-    if dup is None:
-        raise InvalidInput("请指定重复的原案件", "Name the case this one duplicates")
-    if int(dup) == ctx.row["id"]:
-        raise InvalidInput("案件不能与自身合并", "A case cannot duplicate itself")
-    orig = ctx.conn.execute(text("SELECT id, case_no, status FROM cases WHERE id = :i"), {"i": dup}).one_or_none()
+def _merge(ctx: _Ctx, *, duplicate_of) -> dict:
+    """``duplicate_of``: the original's id, or its case number as typed (a string)."""
+    dup = duplicate_of
+    # A string is a case number (what a person types); an id comes as a number.
+    by = "case_no" if isinstance(dup, str) else "id"
+    orig = ctx.conn.execute(text(f"SELECT id, case_no, status FROM cases WHERE {by} = :v"),
+                            {"v": dup.strip() if by == "case_no" else int(dup)}).one_or_none()
     if orig is None:
         raise InvalidInput(f"原案件 {dup} 不存在", f"No case {dup}")
+    if orig.id == ctx.row["id"]:
+        raise InvalidInput("案件不能与自身合并", "A case cannot duplicate itself")
     if orig.status == "merged":
         raise InvalidInput(f"案件 {orig.case_no} 本身是重复案件，请合并到其原案件",
                            f"Case {orig.case_no} is itself a duplicate: merge into its original")
@@ -131,13 +133,9 @@ def _merge(ctx: _Ctx) -> dict:
     return {"duplicate_of": orig.id, "merged_at": ctx.now}
 
 
-def _relocate(ctx: _Ctx) -> dict:
+def _relocate(ctx: _Ctx, *, lon, lat, crs="EPSG:4326") -> dict:
     if not ctx.row["outside_jurisdiction"]:
         raise InvalidInput("只有辖区外的案件可以重新定位", "Only a case outside the jurisdiction can be relocated")
-    lon, lat = ctx.take("lon"), ctx.take("lat")
-    crs = ctx.take("crs") or "EPSG:4326"
-    if lon is None or lat is None:
-        raise InvalidInput("请给出新位置的经纬度", "Give the new location's coordinates")
     x, y = to_wgs84(float(lon), float(lat), crs)
     ctx.conn.execute(text("UPDATE cases SET geom = ST_SetSRID(ST_MakePoint(:x, :y), 4326) WHERE id = :i"),
                      {"x": x, "y": y, "i": ctx.row["id"]})
@@ -150,8 +148,7 @@ def _relocate(ctx: _Ctx) -> dict:
     return dict(placed)
 
 
-def _set_level(ctx: _Ctx) -> dict:
-    level = ctx.take("level")
+def _set_level(ctx: _Ctx, *, level) -> dict:
     _check_level(level)
     if level == ctx.row["level"]:
         raise InvalidInput("层级未改变", "The level is unchanged")
@@ -160,14 +157,14 @@ def _set_level(ctx: _Ctx) -> dict:
     return {"level": level}
 
 
-def _escalate(ctx: _Ctx) -> dict:
+def _escalate(ctx: _Ctx, *, to_level=None, major=False) -> dict:
     ctx.need_comment("上报升级须填写理由", "An escalation needs a reason")
     cur = ctx.row["level"]
     if cur == "district":
         raise InvalidInput("案件已在最高层级（区）", "The case is already at district level")
     nxt = LEVELS[level_rank(cur) + 1]
-    to = ctx.take("to_level") or nxt
-    major = bool(ctx.take("major", False))
+    to = to_level or nxt
+    major = bool(major)
     _check_level(to)
     if to != nxt and to != "district":
         raise InvalidInput("只能逐级上报，重大问题可直接上报到区", "Escalate one step; only a major problem goes straight to district")
@@ -177,9 +174,9 @@ def _escalate(ctx: _Ctx) -> dict:
     return {"level": to}
 
 
-def _dispatch(ctx: _Ctx) -> dict:
+def _dispatch(ctx: _Ctx, *, department_id=None, due_at=None, due_reason=None, assist_department_ids=()) -> dict:
     row, conn = ctx.row, ctx.conn
-    dept = ctx.take("department_id")
+    dept = department_id
     cat = _category(conn, row["category_code"]) if row["category_code"] else None
     if dept is None:
         dept = cat["default_department_id"] if cat else None
@@ -187,13 +184,12 @@ def _dispatch(ctx: _Ctx) -> dict:
         raise InvalidInput("请指定主办部门", "Choose the lead department")
     dept = int(dept)
     _check_department(conn, dept)
-    assists = sorted({int(d) for d in (ctx.take("assist_department_ids") or ())})
+    assists = sorted({int(d) for d in (assist_department_ids or ())})
     if dept in assists:
         raise InvalidInput("协办部门不能与主办部门相同", "An assisting department cannot also be the lead")
     for d in assists:
         _check_department(conn, d)
-    due_override = _as_time(ctx.take("due_at"), "处置时限")
-    due_reason = ctx.take("due_reason")
+    due_override = _as_time(due_at, "处置时限")
     if due_override is not None:
         if not (due_reason or "").strip():
             raise InvalidInput("修改处置时限须填写理由", "Changing the deadline needs a reason")
@@ -221,22 +217,22 @@ _NO_REQUEST = {"postpone_requested_at": None, "postpone_requested_by": None, "po
                "postpone_request_reason": None}
 
 
-def _close(ctx: _Ctx) -> dict:
+def _close(ctx: _Ctx, *, result_photo_ref=None) -> dict:
     ctx.need_comment("结案须填写处置情况说明", "Closing needs a note on how it was handled")
-    photo = ctx.take("result_photo_ref")
+    photo = result_photo_ref
     if photo:
         ctx.attachments.append({"kind": "after", "ref": photo})
     return {"closed_at": ctx.now, "handler_id": ctx.actor.person_id, "result_photo_ref": photo,
             "disposal_wh": ctx.wh_since(ctx.row["reported_at"])}
 
 
-def _self_handle(ctx: _Ctx) -> dict:
+def _self_handle(ctx: _Ctx, *, after_photo_ref, before_photo_ref=None) -> dict:
     row = ctx.row
     if row["outside_jurisdiction"]:
         raise InvalidInput("辖区外案件不能自行处置", "A case outside the jurisdiction cannot be resolved on the spot")
-    after = ctx.take("after_photo_ref")
-    before = ctx.take("before_photo_ref") or row["photo_ref"]
-    if not after:
+    after = after_photo_ref
+    before = before_photo_ref or row["photo_ref"]
+    if not str(after).strip():
         raise InvalidInput("自行处置须上传处置后照片", "Resolving on the spot needs an after photo")
     ctx.attachments += ([{"kind": "before", "ref": before}] if before else []) + [{"kind": "after", "ref": after}]
     return {"level": "grid", "self_handled": True, "registered_at": ctx.now, "closed_at": ctx.now,
@@ -257,12 +253,12 @@ def _return(ctx: _Ctx) -> dict:
             "accepted_at": None, "time_limit_value": None, "time_limit_unit": None, **_NO_REQUEST}
 
 
-def _request_postponement(ctx: _Ctx) -> dict:
+def _request_postponement(ctx: _Ctx, *, until=None) -> dict:
     row = ctx.row
     reason = ctx.need_comment("申请缓办须填写理由", "A postponement request needs a reason")
     if row["postpone_requested_at"] is not None:
         raise InvalidInput("已有待审批的缓办申请", "A postponement request is already pending")
-    until = _as_time(ctx.take("until"), "缓办时限")
+    until = _as_time(until, "缓办时限")
     if until is None:
         value, unit = (float(row["time_limit_value"]), row["time_limit_unit"]) if row["time_limit_value"] else \
             time_limit(ctx.conn, row["category_code"], row["level"])[:2]
@@ -274,11 +270,11 @@ def _request_postponement(ctx: _Ctx) -> dict:
             "postpone_requested_due_at": until, "postpone_request_reason": reason}
 
 
-def _approve_postponement(ctx: _Ctx) -> dict:
+def _approve_postponement(ctx: _Ctx, *, due_at=None) -> dict:
     row = ctx.row
     if row["postpone_requested_at"] is None:
         raise InvalidInput("没有待审批的缓办申请", "There is no pending postponement request")
-    due = _as_time(ctx.take("due_at"), "缓办时限") or row["postpone_requested_due_at"]
+    due = _as_time(due_at, "缓办时限") or row["postpone_requested_due_at"]
     if due <= row["due_at"] or due <= ctx.now:
         raise InvalidInput("缓办后的时限必须晚于原时限和当前时间", "The new deadline must be later than the current one and now")
     ctx.data.update(due_at=due.isoformat(), previous_due_at=row["due_at"].isoformat())
@@ -294,9 +290,9 @@ def _deny_postponement(ctx: _Ctx) -> dict:
     return dict(_NO_REQUEST)
 
 
-def _feed_back(ctx: _Ctx) -> dict:
+def _feed_back(ctx: _Ctx, *, photo_ref=None) -> dict:
     ctx.need_comment("处置反馈须填写处置情况", "Feedback needs a note on what was done")
-    photo = ctx.take("photo_ref")
+    photo = photo_ref
     if photo:
         ctx.attachments.append({"kind": "after", "ref": photo})
     return {"feedback_at": ctx.now, "result_photo_ref": photo or ctx.row["result_photo_ref"]}
@@ -318,11 +314,10 @@ def _supervise(ctx: _Ctx) -> dict:
     return {"supervised": True, "supervised_at": ctx.now}
 
 
-def _evaluate(ctx: _Ctx) -> dict:
+def _evaluate(ctx: _Ctx, *, score) -> dict:
     if ctx.row["evaluated_at"] is not None:
         raise InvalidInput("案件已评价", "The case has already been evaluated")
-    score = ctx.take("score")
-    if score is None or int(score) != score or not 1 <= int(score) <= 5:
+    if not isinstance(score, (int, float)) or int(score) != score or not 1 <= int(score) <= 5:
         raise InvalidInput("评价分数应为 1–5 的整数", "The score is a whole number from 1 to 5")
     ctx.data["score"] = int(score)
     return {"evaluation_score": int(score), "evaluation_comment": ctx.comment, "evaluated_at": ctx.now}
@@ -337,6 +332,36 @@ _HANDLERS = {
     "supervise": _supervise, "evaluate": _evaluate,
 }
 assert set(_HANDLERS) == set(TRANSITIONS)
+
+
+def _declared(handler) -> dict[str, bool]:
+    params = list(inspect.signature(handler).parameters.values())[1:]  # after ctx
+    # Keyword-only, so that transition's check of names is the only way values reach a handler.
+    assert all(p.kind is p.KEYWORD_ONLY for p in params), handler.__name__
+    return {p.name: p.default is p.empty for p in params}
+
+
+_PARAMETERS = {action: _declared(handler) for action, handler in _HANDLERS.items()}
+
+
+def parameters(action: str) -> dict[str, bool]:
+    """The values ``action`` takes besides ``comment``: {name: required}."""
+    if action not in _PARAMETERS:
+        raise InvalidInput(f"未知操作 {action!r}", f"Unknown action {action!r}")
+    return dict(_PARAMETERS[action])
+
+
+def _check_values(action: str, values: dict) -> None:
+    """Refuse a value the move does not take and a required one that is missing, naming the field."""
+    declared = _PARAMETERS[action]
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        raise InvalidInput(f"“{label('action', action, 'zh')}”不接受参数 {unknown}",
+                           f"{action} takes no parameters {unknown}", fields=unknown)
+    missing = [name for name, required in declared.items() if required and name not in values]
+    if missing:
+        raise InvalidInput(f"“{label('action', action, 'zh')}”须填写 {'、'.join(missing)}",
+                           f"{label('action', action, 'en')} needs {', '.join(missing)}", fields=missing)
 
 
 def _as_time(value, what: str) -> datetime | None:
@@ -373,21 +398,22 @@ def _check_department(conn: Connection, dept: int) -> None:
 
 def transition(conn: Connection, *, case_id: int, action: str, actor: Actor, expected_version: int | None = None,
                at: datetime | None = None, comment: str | None = None, attachments: Iterable | None = None,
-               reason: str | None = None, **params) -> dict:
-    """Apply ``action`` to case ``case_id`` as ``actor``; returns the updated case row."""
+               **values) -> dict:
+    """Apply ``action`` to case ``case_id`` as ``actor`` with the move's ``values`` (see
+    ``parameters``); returns the updated case row."""
     if action not in TRANSITIONS:
         raise InvalidInput(f"未知操作 {action!r}", f"Unknown action {action!r}")
-    comment = comment if comment is not None else reason
+    values = {k: v for k, v in values.items() if v is not None}  # None: not given
     try:
         with _atomic(conn):
-            return _transition(conn, case_id, action, actor, expected_version, at, comment, attachments, params)
+            return _transition(conn, case_id, action, actor, expected_version, at, comment, attachments, values)
     except sa_exc.DBAPIError as e:
         if _db_busy(e):
             raise LifecycleError("busy", case_no=case_id) from e
         raise
 
 
-def _transition(conn, case_id, action, actor, expected_version, at, comment, attachments, params) -> dict:
+def _transition(conn, case_id, action, actor, expected_version, at, comment, attachments, values) -> dict:
     got = conn.execute(text("SELECT c.*, clock_timestamp() AS _now FROM cases c WHERE c.id = :i FOR UPDATE"),
                        {"i": case_id}).mappings().one_or_none()
     if got is None:
@@ -408,10 +434,9 @@ def _transition(conn, case_id, action, actor, expected_version, at, comment, att
         if at < floor:
             raise InvalidInput(f"操作时间 {at} 早于案件上一步（{floor}）", f"Time {at} is before the case's previous step ({floor})")
         now = at
-    ctx = _Ctx(conn, row, actor, now, comment, dict(params))
-    updates = _HANDLERS[action](ctx)
-    if ctx.params:
-        raise InvalidInput(f"“{action}”不接受参数 {sorted(ctx.params)}", f"{action} takes no parameters {sorted(ctx.params)}")
+    _check_values(action, values)
+    ctx = _Ctx(conn, row, actor, now, comment)
+    updates = _HANDLERS[action](ctx, **values)
     if attachments:
         ctx.attachments += list(attachments)
     updates.update(status=target(action, row["status"]), version=row["version"] + 1, updated_at=now)
@@ -490,111 +515,6 @@ def report_case(conn: Connection, *, channel: str, lon: float, lat: float, crs: 
                       from_level=None, comment=None, attachments=[{"kind": "report", "ref": photo_ref}] if photo_ref else [],
                       data={"channel": channel, "crs": crs})
     return row
-
-
-# --- named wrappers ----------------------------------------------------------------------------
-
-def register_case(conn, *, case_id, actor, level=None, category_code=None, comment=None, **kw) -> dict:
-    """立案: accept a reported case, with its level (default: the category's) and category."""
-    p = {k: v for k, v in (("level", level), ("category_code", category_code)) if v is not None}
-    return transition(conn, case_id=case_id, action="register", actor=actor, comment=comment, **p, **kw)
-
-
-def reject_case(conn, *, case_id, actor, reason, **kw) -> dict:
-    """不予立案, with a reason."""
-    return transition(conn, case_id=case_id, action="reject", actor=actor, reason=reason, **kw)
-
-
-def merge_case(conn, *, case_id, actor, duplicate_of, comment=None, **kw) -> dict:
-    """合并: mark the case as a duplicate of ``duplicate_of``."""
-    return transition(conn, case_id=case_id, action="merge", actor=actor, duplicate_of=duplicate_of, comment=comment, **kw)
-
-
-def relocate_case(conn, *, case_id, actor, lon, lat, crs="EPSG:4326", comment=None, **kw) -> dict:
-    """Place a case that fell outside every grid; the database assigns its grid."""
-    return transition(conn, case_id=case_id, action="relocate", actor=actor, lon=lon, lat=lat, crs=crs,
-                      comment=comment, **kw)
-
-
-def set_level(conn, *, case_id, actor, level, reason=None, **kw) -> dict:
-    """定级: set the level of a case while it is being sorted."""
-    return transition(conn, case_id=case_id, action="set_level", actor=actor, level=level, reason=reason, **kw)
-
-
-def escalate_case(conn, *, case_id, actor, reason, to_level=None, major=False, **kw) -> dict:
-    """上报升级: one level up, or straight to district for a major problem."""
-    p = {"to_level": to_level} if to_level else {}
-    return transition(conn, case_id=case_id, action="escalate", actor=actor, reason=reason, major=major, **p, **kw)
-
-
-def dispatch_case(conn, *, case_id, actor, department_id=None, due_at=None, due_reason=None,
-                  assist_department_ids=(), comment=None, **kw) -> dict:
-    """派遣 to a lead department (default: the category's) with assisting ones; the deadline is
-    computed from the time-limit policy unless ``due_at`` overrides it (with ``due_reason``)."""
-    p = {k: v for k, v in (("department_id", department_id), ("due_at", due_at), ("due_reason", due_reason))
-         if v is not None}
-    return transition(conn, case_id=case_id, action="dispatch", actor=actor,
-                      assist_department_ids=list(assist_department_ids or ()), comment=comment, **p, **kw)
-
-
-def close_case(conn, *, case_id, actor, comment, result_photo_ref=None, **kw) -> dict:
-    """结案 by the sorting unit that handled a registered case itself."""
-    p = {"result_photo_ref": result_photo_ref} if result_photo_ref else {}
-    return transition(conn, case_id=case_id, action="close", actor=actor, comment=comment, **p, **kw)
-
-
-def self_handle_case(conn, *, case_id, actor, after_photo_ref, before_photo_ref=None, comment=None, **kw) -> dict:
-    """自行处置: the grid worker resolved it on the spot; closes at grid level, self_handled."""
-    p = {"before_photo_ref": before_photo_ref} if before_photo_ref else {}
-    return transition(conn, case_id=case_id, action="self_handle", actor=actor, after_photo_ref=after_photo_ref,
-                      comment=comment, **p, **kw)
-
-
-def accept_case(conn, *, case_id, actor, comment=None, **kw) -> dict:
-    """接收: the lead department takes the case (again, after a rework)."""
-    return transition(conn, case_id=case_id, action="accept", actor=actor, comment=comment, **kw)
-
-
-def return_case(conn, *, case_id, actor, reason, **kw) -> dict:
-    """退回: not this department's case; back to sorting."""
-    return transition(conn, case_id=case_id, action="return", actor=actor, reason=reason, **kw)
-
-
-def postpone_case(conn, *, case_id, actor, reason, until=None, **kw) -> dict:
-    """申请缓办: the department asks for a later deadline (default: the limit once more)."""
-    p = {"until": until} if until is not None else {}
-    return transition(conn, case_id=case_id, action="request_postponement", actor=actor, reason=reason, **p, **kw)
-
-
-def approve_postponement(conn, *, case_id, actor, approve=True, due_at=None, comment=None, **kw) -> dict:
-    """批准 (→ 缓办 with the new deadline) or 驳回 a pending postponement request."""
-    if approve:
-        p = {"due_at": due_at} if due_at is not None else {}
-        return transition(conn, case_id=case_id, action="approve_postponement", actor=actor, comment=comment, **p, **kw)
-    return transition(conn, case_id=case_id, action="deny_postponement", actor=actor, comment=comment, **kw)
-
-
-def feed_back(conn, *, case_id, actor, note, photo_ref=None, attachments=None, **kw) -> dict:
-    """处置反馈: the department reports what it did, with a photo."""
-    p = {"photo_ref": photo_ref} if photo_ref else {}
-    return transition(conn, case_id=case_id, action="feed_back", actor=actor, comment=note, attachments=attachments,
-                      **p, **kw)
-
-
-def verify_case(conn, *, case_id, actor, passed: bool, comment=None, **kw) -> dict:
-    """核查: passed → 结案; failed → 返工 (back to the department, with the reason)."""
-    return transition(conn, case_id=case_id, action="verify_pass" if passed else "verify_fail", actor=actor,
-                      comment=comment, **kw)
-
-
-def supervise_case(conn, *, case_id, actor, comment=None, **kw) -> dict:
-    """督办: flag a case for follow-up by the command centre or a higher unit."""
-    return transition(conn, case_id=case_id, action="supervise", actor=actor, comment=comment, **kw)
-
-
-def evaluate_case(conn, *, case_id, actor, score: int, comment=None, **kw) -> dict:
-    """评价: the reporter's satisfaction (1–5) recorded on a closed case."""
-    return transition(conn, case_id=case_id, action="evaluate", actor=actor, score=score, comment=comment, **kw)
 
 
 # --- presence ("being handled by X") -------------------------------------------------------------

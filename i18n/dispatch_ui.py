@@ -78,7 +78,7 @@ DISPATCH_UI: dict[str, tuple[str, str]] = {
     "dp.choose_action": ("选择操作", "Choose an action"),
     # action forms
     "dp.field.comment": ("说明", "Note"),
-    "dp.field.note": ("处置情况说明", "What was done"),
+    "dp.field.feed_back.comment": ("处置情况说明", "What was done"),
     "dp.field.reason": ("理由", "Reason"),
     "dp.field.level": ("处置层级", "Level"),
     "dp.field.category_code": ("案件类别", "Category"),

@@ -16,6 +16,7 @@ import streamlit as st
 from dispatch import desk as svc
 from dispatch.states import label
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
+from i18n import name_in
 from ui import case_panel as panel
 from ui import case_view as view
 from ui import kit
@@ -30,7 +31,7 @@ panel.flash()
 
 
 def _name(d: dict) -> str:
-    return (d.get("name_en") if lang == "en" else None) or d["name"]
+    return name_in(d, lang)
 
 
 with kit.engine().connect() as conn:
@@ -50,8 +51,8 @@ else:
 version = kit.listener().version
 with kit.engine().connect() as conn:
     rows = svc.department_cases(conn, department_id=dep_id)
-overdue = sum(r.get("time_state") == "overdue" for r in rows)
-at_risk = sum(r.get("time_state") == "at_risk" for r in rows)
+overdue = sum(r.time_state == "overdue" for r in rows)
+at_risk = sum(r.time_state == "at_risk" for r in rows)
 st.caption(kit.tr("dq.summary", n=len(rows), overdue=overdue, at_risk=at_risk))
 
 
@@ -65,24 +66,23 @@ left, right = st.columns([3, 2], gap="medium")
 with left:
     if not rows:
         st.info(kit.tr("dq.empty"), icon=":material/inbox:")
-    ids = [r["id"] for r in rows]
+    ids = [r.id for r in rows]
     if rows:
         df = pd.DataFrame({
-            "case_no": [r["case_no"] for r in rows],
-            "category": [(r.get("category_name_en") if lang == "en" else None) or r.get("category_name") or "—"
-                         for r in rows],
-            "status": [label("status", r["status"], lang) for r in rows],
-            "role": [kit.tr("dp.lead") if r["role"] == "lead" else kit.tr("dp.assist") for r in rows],
-            "area": [r.get("community_name") or kit.tr("dp.outside") for r in rows],
-            "due": [view.fmt_time(r.get("due_at")) for r in rows],
-            "hours_left": [r.get("hours_left") for r in rows],
-            "time": [label("time_state", r.get("time_state"), lang) for r in rows],
+            "case_no": [r.case_no for r in rows],
+            "category": [name_in(r, lang, "category_name") or "—" for r in rows],
+            "status": [label("status", r.status, lang) for r in rows],
+            "role": [kit.tr("dp.lead") if r.role == "lead" else kit.tr("dp.assist") for r in rows],
+            "area": [r.community_name or kit.tr("dp.outside") for r in rows],
+            "due": [view.fmt_time(r.due_at) for r in rows],
+            "hours_left": [r.hours_left for r in rows],
+            "time": [label("time_state", r.time_state, lang) for r in rows],
         })
-        if all(r["role"] == "lead" for r in rows):
+        if all(r.role == "lead" for r in rows):
             df = df.drop(columns=["role"])  # a column saying "lead" on every line says nothing
         cfg = {c: st.column_config.TextColumn(kit.tr(f"dp.col.{c}")) for c in df.columns if c != "hours_left"}
         cfg["hours_left"] = st.column_config.NumberColumn(kit.tr("dp.col.hours_left"), format="%.1f")
-        st.dataframe(view.styled(df, [r.get("time_state") for r in rows]), key="dq-table",
+        st.dataframe(view.styled(df, [r.time_state for r in rows]), key="dq-table",
                      on_select=lambda: _on_pick(ids), selection_mode="single-row", hide_index=True,
                      column_config=cfg, height=min(38 + 35 * len(rows), 640), width="stretch")
 
@@ -95,7 +95,7 @@ with right:
     if case_id is None:
         st.info(kit.tr("dq.pick_hint"), icon=":material/touch_app:")
     else:
-        if p["department_id"] != dep_id and not p["actions"]:
+        if p.department_id != dep_id and not p.actions:
             st.caption(kit.tr("dq.assist_note"))
         panel.show(case_id, p, scope="dept")
 

@@ -8,14 +8,19 @@ already show the new state. The case being worked on is ``session_state["dispatc
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
 from dispatch import desk as svc
+from dispatch.desk import QueueRow
 from dispatch.states import label
 from wall.dispatch_map import DISPATCH_MAP, dispatch_deck
 from wall.frame import WallFilter
+from wall.pick import case_id_from_selection
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
+from i18n import name_in
 from ui import case_panel as panel
 from ui import case_view as view
 from ui import kit
@@ -36,7 +41,7 @@ def _pick(case_id: int | None) -> None:
 def _map_pick(selection) -> None:
     """A case clicked on the map, once per click: a selection that stays (the map keeps it over
     reruns) must not take the panel back after a case was picked from a queue."""
-    cid = svc.case_id_from_selection(selection)
+    cid = case_id_from_selection(selection)
     if cid != st.session_state.get("dispatch.map_seen"):
         st.session_state["dispatch.map_seen"] = cid
         if cid is not None:
@@ -57,22 +62,22 @@ def _on_search() -> None:
     _pick(found)
 
 
-def queue_table(rows: list[dict], key: str) -> None:
+def queue_table(rows: list[QueueRow], key: str) -> None:
     if not rows:
         st.caption(kit.tr("dp.queue_empty"))
         return
     df = pd.DataFrame({
-        "case_no": [r["case_no"] for r in rows],
-        "category": [(r.get("category_name_en") if lang == "en" else None) or r.get("category_name") or "—" for r in rows],
-        "status": [label("status", r["status"], lang) for r in rows],
-        "area": [r.get("community_name") or kit.tr("dp.outside") for r in rows],
-        "reported": [view.fmt_time(r["reported_at"]) for r in rows],
-        "due": [view.fmt_time(r.get("due_at")) for r in rows],
-        "time": [label("time_state", r.get("time_state"), lang) for r in rows],
+        "case_no": [r.case_no for r in rows],
+        "category": [name_in(r, lang, "category_name") or "—" for r in rows],
+        "status": [label("status", r.status, lang) for r in rows],
+        "area": [r.community_name or kit.tr("dp.outside") for r in rows],
+        "reported": [view.fmt_time(r.reported_at) for r in rows],
+        "due": [view.fmt_time(r.due_at) for r in rows],
+        "time": [label("time_state", r.time_state, lang) for r in rows],
     })
     cfg = {c: st.column_config.TextColumn(kit.tr(f"dp.col.{c}")) for c in df.columns}
-    ids = [r["id"] for r in rows]
-    st.dataframe(view.styled(df, [r.get("time_state") for r in rows]), key=key, on_select=lambda: _on_queue(key, ids),
+    ids = [r.id for r in rows]
+    st.dataframe(view.styled(df, [r.time_state for r in rows]), key=key, on_select=lambda: _on_queue(key, ids),
                  selection_mode="single-row", hide_index=True, column_config=cfg,
                  height=min(38 + 35 * len(rows), 330), width="stretch")
 
@@ -90,9 +95,9 @@ p = panel.load(case_id) if case_id is not None else None
 
 left, right = st.columns([3, 2], gap="medium")
 with left:
-    spec = dispatch_deck(fr["spec"], p and p["lon"], p and p["lat"], drawn_for=wall_view.DESK_MAP,
-                         shown_at=DISPATCH_MAP)
-    _map_pick(wall_view.map_chart({**fr, "spec": spec}, height=DISPATCH_MAP[1], key="dispatch-map", on_select="rerun"))
+    spec = dispatch_deck(fr.spec, p and p.lon, p and p.lat, drawn_for=wall_view.DESK_MAP, shown_at=DISPATCH_MAP)
+    _map_pick(wall_view.map_chart(replace(fr, spec=spec), height=DISPATCH_MAP[1], key="dispatch-map",
+                                  on_select="rerun"))
     queue = st.segmented_control(
         kit.tr("dp.queues"), svc.QUEUES, default="awaiting_sorting", key="dispatch-queue", label_visibility="collapsed",
         format_func=lambda q: f"{kit.tr('dp.queue.' + q)} {counts[q]}") or "awaiting_sorting"
@@ -102,4 +107,4 @@ with left:
 with right:
     panel.show(case_id, p, scope="dispatch")
 
-wall_view.live(version, fr["valid_until"])
+wall_view.live(version, fr.valid_until)

@@ -40,12 +40,12 @@ fr, version = wall_view.frame(f)
 
 head, clock = st.columns([4, 1], vertical_alignment="bottom")
 head.title(kit.tr("wall.heading"))
-clock.caption(kit.tr("wall.updated", at=fr["at"]))
+clock.caption(kit.tr("wall.updated", at=fr.at))
 wall_view.kpi_tiles(f)
 left, right = st.columns([4, 1])
 with left:
     wall_view.map_chart(fr, height=600)
     wall_view.legend()
 with right:
-    wall_view.ticker(fr["ticker"])
-wall_view.live(version, fr["valid_until"])
+    wall_view.ticker(fr.ticker)
+wall_view.live(version, fr.valid_until)

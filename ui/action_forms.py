@@ -1,21 +1,74 @@
-"""One form per case action, drawn from ``dispatch.desk.ACTION_FORMS``.
+"""One form per case action (``ACTION_FORMS``): the inputs each move takes, and how they are drawn.
 
-A form collects inputs only; required fields are marked but checked by the lifecycle service,
-which answers with a message in the user's language.
+A field's name is the name of the value ``dispatch.service.transition`` takes for that move
+(the handler's parameter, or ``comment``, every move's event comment), so what a form returns
+goes to the service as it is; ``tests/ui/test_action_forms.py`` holds the two in step. A form
+collects inputs only; required fields are marked but checked by the lifecycle service, which
+answers with a message in the user's language.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Mapping
 
 import streamlit as st
 
 from dispatch import desk as svc
 from dispatch.calendar import TZ
+from dispatch.desk import CasePanel
 from dispatch.states import LEVELS, label
+from i18n import name_in
 from i18n.messages import MESSAGES
 from ui import kit
 
 CRS_CHOICES = ("WGS84", "GCJ02", "BD09")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str   # the value's name in dispatch.service.transition
+    kind: str   # note | reason | level | level_up | category | department | departments | due | datetime
+    #             | case | photo | bool | score | number | crs
+    required: bool = False
+
+
+COMMENT = "comment"  # every move's event comment; its kind says whether it reads as a reason or a note
+_NOTE = Field(COMMENT, "note")
+ACTION_FORMS: dict[str, tuple[Field, ...]] = {
+    "register": (Field("level", "level"), Field("category_code", "category"), _NOTE),
+    "reject": (Field(COMMENT, "reason", True),),
+    "merge": (Field("duplicate_of", "case", True), _NOTE),
+    "relocate": (Field("lon", "number", True), Field("lat", "number", True), Field("crs", "crs"), _NOTE),
+    "set_level": (Field("level", "level", True), Field(COMMENT, "reason")),
+    "escalate": (Field("to_level", "level_up"), Field("major", "bool"), Field(COMMENT, "reason", True)),
+    "dispatch": (Field("department_id", "department", True), Field("assist_department_ids", "departments"),
+                 Field("due_at", "due"), Field("due_reason", "reason"), _NOTE),
+    "close": (Field(COMMENT, "note", True), Field("result_photo_ref", "photo")),
+    "self_handle": (Field("after_photo_ref", "photo", True), Field("before_photo_ref", "photo"), _NOTE),
+    "accept": (_NOTE,),
+    "return": (Field(COMMENT, "reason", True),),
+    "request_postponement": (Field("until", "datetime"), Field(COMMENT, "reason", True)),
+    "approve_postponement": (Field("due_at", "datetime"), _NOTE),
+    "deny_postponement": (Field(COMMENT, "note", True),),
+    "feed_back": (Field(COMMENT, "note", True), Field("photo_ref", "photo")),
+    "verify_pass": (_NOTE,),
+    "verify_fail": (Field(COMMENT, "note", True),),
+    "supervise": (_NOTE,),
+    "evaluate": (Field("score", "score", True), _NOTE),
+}
+
+
+def submitted(values: Mapping[str, Any]) -> dict:
+    """What a form sends: blank text and empty choices count as not given (None), text is trimmed."""
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, str):
+            v = v.strip() or None
+        if v in ((), []):
+            v = None
+        out[k] = v
+    return out
 
 
 @st.cache_data(ttl=300, show_spinner=False)
@@ -25,15 +78,16 @@ def _reference() -> tuple[list[dict], list[dict]]:
 
 
 def _name(row: dict) -> str:
-    return (row.get("name_en") if kit.lang() == "en" else None) or row["name"]
+    return name_in(row, kit.lang())
 
 
-def _label(f: svc.Field, action: str) -> str:
+def _label(f: Field, action: str) -> str:
     specific = f"dp.field.{action}.{f.name}"
-    return kit.tr(specific if specific in MESSAGES else f"dp.field.{f.name}") + (" *" if f.required else "")
+    general = "dp.field.reason" if (f.name, f.kind) == (COMMENT, "reason") else f"dp.field.{f.name}"
+    return kit.tr(specific if specific in MESSAGES else general) + (" *" if f.required else "")
 
 
-def _when(f: svc.Field, action: str, key: str, default: datetime | None) -> datetime | None:
+def _when(f: Field, action: str, key: str, default: datetime | None) -> datetime | None:
     d_col, t_col = st.columns(2)
     local = default.astimezone(TZ) if default else None
     d = d_col.date_input(_label(f, action), value=local.date() if local else None, key=f"{key}-d")
@@ -42,46 +96,45 @@ def _when(f: svc.Field, action: str, key: str, default: datetime | None) -> date
     return svc.local_datetime(d, t)
 
 
-def _field(f: svc.Field, action: str, p: dict, key: str, deps: list[dict], cats: list[dict]):
+def _field(f: Field, action: str, p: CasePanel, key: str, deps: list[dict], cats: list[dict]):
     lang, lab, k = kit.lang(), _label(f, action), f"{key}-{f.name}"
     if f.kind in ("note", "reason"):
         return st.text_area(lab, key=k, height=80, max_chars=1000)
     if f.kind == "photo":
         return st.text_input(lab, key=k, placeholder=kit.tr("dp.photo_placeholder"), max_chars=500)
     if f.kind == "level":
-        cat = next((c for c in cats if c["code"] == p.get("category_code")), None)
-        default = p.get("level") or (cat or {}).get("default_level") or "community"
+        cat = next((c for c in cats if c["code"] == p.category_code), None)
+        default = p.level or (cat or {}).get("default_level") or "community"
         return st.selectbox(lab, LEVELS, index=LEVELS.index(default), key=k, format_func=lambda c: label("level", c, lang))
     if f.kind == "level_up":
-        ups = svc.levels_above(p.get("level"))
+        ups = svc.levels_above(p.level)
         return st.selectbox(lab, ups, key=k, format_func=lambda c: label("level", c, lang)) if ups else None
     if f.kind == "category":
         codes = [c["code"] for c in cats]
         names = {c["code"]: f'{c["code"]} {_name(c)}' for c in cats}
-        idx = codes.index(p["category_code"]) if p.get("category_code") in codes else None
+        idx = codes.index(p.category_code) if p.category_code in codes else None
         return st.selectbox(lab, codes, index=idx, key=k, format_func=names.get)
     if f.kind == "department":
         ids = [d["id"] for d in deps]
-        cat = next((c for c in cats if c["code"] == p.get("category_code")), None)
-        default = p.get("department_id") or (cat or {}).get("default_department_id")
+        cat = next((c for c in cats if c["code"] == p.category_code), None)
+        default = p.department_id or (cat or {}).get("default_department_id")
         names = {d["id"]: _name(d) for d in deps}
         return st.selectbox(lab, ids, index=ids.index(default) if default in ids else None, key=k, format_func=names.get)
     if f.kind == "departments":
         names = {d["id"]: _name(d) for d in deps}
         return st.multiselect(lab, list(names), key=k, format_func=names.get, placeholder=kit.tr("dp.none_chosen"))
     if f.kind == "due":
-        pv = p.get("deadline_preview")
+        pv = p.deadline_preview
         if pv is not None:
             st.caption(kit.tr("dp.due_computed", limit=f"{pv.value:g}", unit=kit.tr("dp.unit." + pv.unit),
                              at=pv.due_at.strftime("%Y-%m-%d %H:%M"), source=kit.tr("dp.source." + pv.source)))
         return _when(f, action, k, svc.default_due_choice(pv))
     if f.kind == "datetime":
-        default = p.get("postpone_requested_due_at") if action == "approve_postponement" else None
+        default = p.postpone_requested_due_at if action == "approve_postponement" else None
         return _when(f, action, k, default)
     if f.kind == "case":
-        cands = p.get("duplicate_candidates") or []
-        opts = {c["id"]: f'{c["case_no"]} · {_name({"name": c["category_name"] or "", "name_en": c["category_name_en"]})}'
-                         f' · {c["metres"]} m · {label("status", c["status"], lang)}' for c in cands}
+        opts = {c.id: f'{c.case_no} · {name_in(c, lang, "category_name") or ""}'
+                      f' · {c.metres} m · {label("status", c.status, lang)}' for c in p.duplicate_candidates}
         picked = st.selectbox(lab, list(opts), index=None, key=k, format_func=opts.get,
                               placeholder=kit.tr("dp.pick_duplicate") if opts else kit.tr("dp.no_candidates"))
         typed = st.text_input(kit.tr("dp.field.case_no"), key=f"{k}-no", max_chars=40)
@@ -91,23 +144,24 @@ def _field(f: svc.Field, action: str, p: dict, key: str, deps: list[dict], cats:
     if f.kind == "score":
         return st.select_slider(lab, options=[1, 2, 3, 4, 5], value=5, key=k)
     if f.kind == "number":
-        return st.number_input(lab, value=float(p.get(f.name) or 0), format="%.6f", step=0.0001, key=k)
+        return st.number_input(lab, value=float(getattr(p, f.name, None) or 0), format="%.6f", step=0.0001, key=k)
     if f.kind == "crs":
         return st.selectbox(lab, CRS_CHOICES, key=k)
     raise ValueError(f"unknown field kind {f.kind!r}")
 
 
-def action_form(action: str, p: dict, *, key: str) -> dict | None:
-    """Draw the form of ``action`` for case ``p``; the submitted values, or None before submit."""
+def action_form(action: str, p: CasePanel, *, key: str) -> dict | None:
+    """Draw the form of ``action`` for case ``p``; the submitted values (named as
+    ``dispatch.service.transition`` takes them), or None before submit."""
     deps, cats = _reference()
     with st.form(key, border=True):
-        values = {f.name: _field(f, action, p, key, deps, cats) for f in svc.ACTION_FORMS[action]}
+        values = {f.name: _field(f, action, p, key, deps, cats) for f in ACTION_FORMS[action]}
         kind = "primary" if action not in ("reject", "verify_fail", "deny_postponement", "return") else "secondary"
         sent = st.form_submit_button(label("action", action, kit.lang()), type=kind, width="stretch",
                                      icon=":material/send:")
     if not sent:
         return None
     if action == "dispatch":
-        pv = p.get("deadline_preview")
+        pv = p.deadline_preview
         values["due_at"] = svc.due_override(values.get("due_at"), pv.due_at if pv else None)
-    return values
+    return submitted(values)

@@ -1,8 +1,8 @@
 """The case detail panel shared by the dispatch page and the department queue: the case (drawn by
 ``ui/case_view.py``), who else has it open, and the actions the service allows now.
 
-Layout only: every figure comes from ``dispatch.desk``; every action goes through
-``ui_service.perform_action`` (the lifecycle service checks it again).
+Layout only: every figure comes from ``dispatch.desk``; an action's form values go straight to
+``dispatch.service.transition``, which checks everything again.
 """
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import streamlit as st
 
 from db.live import wait_for_version
 from dispatch import desk as svc
+from dispatch import service
+from dispatch.desk import CasePanel
 from dispatch.errors import LifecycleError
 from dispatch.states import label
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
@@ -25,17 +27,17 @@ def presence(case_id: int) -> None:
     with kit.engine().begin() as conn:
         others = svc.keep_presence(conn, case_id=case_id, actor=who)
     if others:
-        names = kit.tr("dp.list_sep").join(kit.tr("dp.name_role", name=o["full_name"], role=label("role", o["role"], kit.lang()))
-                                          for o in others)
+        names = kit.tr("dp.list_sep").join(
+            kit.tr("dp.name_role", name=o.full_name, role=label("role", o.role, kit.lang())) for o in others)
         st.warning(kit.tr("dp.being_handled", who=names), icon=":material/group:")
 
 
-def load(case_id: int) -> dict | None:
+def load(case_id: int) -> CasePanel | None:
     with kit.engine().connect() as conn:
         return svc.case_panel(conn, case_id=case_id, actor=kit.actor(), lang=kit.lang())
 
 
-def show(case_id: int | None, p: dict | None, *, scope: str) -> None:
+def show(case_id: int | None, p: CasePanel | None, *, scope: str) -> None:
     """The whole panel for case ``case_id`` (``p``: its ``load``); ``scope`` keeps widget keys
     apart between pages."""
     if case_id is None:
@@ -54,13 +56,13 @@ def show(case_id: int | None, p: dict | None, *, scope: str) -> None:
     actions(p, scope=scope)
 
 
-def actions(p: dict, *, scope: str) -> None:
-    allowed = p["actions"]
+def actions(p: CasePanel, *, scope: str) -> None:
+    allowed = list(p.actions)
     st.markdown(f"#### {kit.tr('dp.actions')}")
     if not allowed:
         st.caption(kit.tr("dp.no_actions"))
         return
-    key = f"{scope}-act-{p['id']}"
+    key = f"{scope}-act-{p.id}"
     chosen = st.segmented_control(kit.tr("dp.choose_action"), allowed, key=key, label_visibility="collapsed",
                                   format_func=lambda a: label("action", a, kit.lang()))
     if chosen is None:
@@ -69,7 +71,7 @@ def actions(p: dict, *, scope: str) -> None:
     # The case as it was when this form was opened: if anyone acts on it before we submit, the
     # service answers with a conflict naming who did what, instead of our move silently
     # applying to a case we have not seen.
-    seen = st.session_state.setdefault(f"{form}.version", p["version"])
+    seen = st.session_state.setdefault(f"{form}.version", p.version)
     values = forms.action_form(chosen, p, key=form)
     if values is not None:
         del st.session_state[f"{form}.version"]  # answered either way: the next try starts from now
@@ -79,15 +81,15 @@ def actions(p: dict, *, scope: str) -> None:
         st.error(refusal, icon=":material/block:")
 
 
-def act(p: dict, action: str, values: dict, seen_version: int, *, form: str) -> None:
-    """Send the action to the service; on success wait for the change notice so the map and
-    queues redrawn next already show it, then rerun."""
+def act(p: CasePanel, action: str, values: dict, seen_version: int, *, form: str) -> None:
+    """Send the action and the form's values to the lifecycle service; on success wait for the
+    change notice so the map and queues redrawn next already show it, then rerun."""
     lst = kit.listener()
     before = lst.version
     try:
         with kit.engine().begin() as conn:
-            svc.perform_action(conn, case_id=p["id"], action=action, actor=kit.actor(), values=values,
-                               expected_version=seen_version)
+            service.transition(conn, case_id=p.id, action=action, actor=kit.actor(), expected_version=seen_version,
+                               **values)
     except LifecycleError as e:
         st.session_state[f"{form}.refused"] = e.message(kit.lang())
         return
@@ -98,7 +100,7 @@ def act(p: dict, action: str, values: dict, seen_version: int, *, form: str) -> 
         pass  # the listener is reconnecting: the wall watcher redraws once it is back
     for k in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{form}-")]:
         del st.session_state[k]  # a later form for this case starts empty
-    st.session_state["dp.flash"] = (kit.tr("dp.done", action=label("action", action, kit.lang()), case_no=p["case_no"]),
+    st.session_state["dp.flash"] = (kit.tr("dp.done", action=label("action", action, kit.lang()), case_no=p.case_no),
                                     ":material/check_circle:")
     st.rerun()
 

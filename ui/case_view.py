@@ -11,8 +11,10 @@ from datetime import datetime
 import streamlit as st
 
 from dispatch.calendar import TZ
+from dispatch.desk import CasePanel
 from dispatch.states import label
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
+from i18n import name_in
 from ui import kit
 
 esc = html.escape
@@ -29,81 +31,76 @@ def chip(text: str, kind: str) -> str:
     return f'<span class="dp-chip dp-{esc(kind)}">{esc(text)}</span>'
 
 
-def name(row: dict, field: str) -> str:
-    en = row.get(f"{field}_en") if kit.lang() == "en" else None
-    return en or row.get(field) or ""
-
-
-def header(p: dict) -> None:
+def header(p: CasePanel) -> None:
     lang = kit.lang()
-    chips = [chip(label("status", p["status"], lang), "st-" + p["status"])]
-    if p.get("level"):
-        chips.append(chip(kit.tr("dp.level_chip", level=label("level", p["level"], lang)), "level"))
-    if p.get("time_state"):
-        chips.append(chip(label("time_state", p["time_state"], lang), "ts-" + p["time_state"]))
-    if p.get("supervised"):
+    chips = [chip(label("status", p.status, lang), "st-" + p.status)]
+    if p.level:
+        chips.append(chip(kit.tr("dp.level_chip", level=label("level", p.level, lang)), "level"))
+    if p.time_state:
+        chips.append(chip(label("time_state", p.time_state, lang), "ts-" + p.time_state))
+    if p.supervised:
         chips.append(chip(kit.tr("dp.supervised"), "supervised"))
-    if p.get("outside_jurisdiction"):
+    if p.outside_jurisdiction:
         chips.append(chip(kit.tr("dp.outside"), "ts-overdue"))
-    cat = name(p, "category_name") or kit.tr("dp.no_category")
-    st.html(f'<div class="dp-head"><div class="dp-no">{esc(p["case_no"])}</div>'
-            f'<div class="dp-cat">{esc(p.get("category_code") or "")} {esc(cat)}</div>'
+    cat = name_in(p, lang, "category_name") or kit.tr("dp.no_category")
+    st.html(f'<div class="dp-head"><div class="dp-no">{esc(p.case_no)}</div>'
+            f'<div class="dp-cat">{esc(p.category_code or "")} {esc(cat)}</div>'
             f'<div class="dp-chips">{"".join(chips)}</div></div>')
 
 
-def facts(p: dict) -> None:
+def facts(p: CasePanel) -> None:
     tr = kit.tr
-    workers = "、".join(f'{w["full_name"]}{" " + w["phone"] if w.get("phone") else ""}' for w in p["grid_workers"])
+    workers = "、".join(f'{w.full_name}{" " + w.phone if w.phone else ""}' for w in p.grid_workers)
     depts = tr("dp.list_sep").join(
-        tr("dp.name_role", name=name(d, "name"), role=tr("dp.lead") if d["role"] == "lead" else tr("dp.assist"))
-        for d in p["departments"])
-    area = " / ".join(x for x in (p.get("subdistrict_name"), p.get("community_name")) if x) or tr("dp.outside")
+        tr("dp.name_role", name=name_in(d, kit.lang()), role=tr("dp.lead") if d.role == "lead" else tr("dp.assist"))
+        for d in p.departments)
+    area = " / ".join(x for x in (p.subdistrict_name, p.community_name) if x) or tr("dp.outside")
     rows = [
-        ("dp.f.reported", f'{fmt_time(p["reported_at"], True)} · {tr("dp.channel." + p["channel"])}'),
-        ("dp.f.address", p.get("address") or "—"),
-        ("dp.f.location", f'{p["lon"]:.5f}, {p["lat"]:.5f}'
-                          + (f' ({tr("dp.f.received")} {p["received_x"]:.6f}, {p["received_y"]:.6f} {p["received_crs"]})'
-                             if p.get("received_crs") not in (None, "EPSG:4326", "WGS84") else "")),
+        ("dp.f.reported", f'{fmt_time(p.reported_at, True)} · {tr("dp.channel." + p.channel)}'),
+        ("dp.f.address", p.address or "—"),
+        ("dp.f.location", f'{p.lon:.5f}, {p.lat:.5f}'
+                          + (f' ({tr("dp.f.received")} {p.received_x:.6f}, {p.received_y:.6f} {p.received_crs})'
+                             if p.received_crs not in (None, "EPSG:4326", "WGS84") else "")),
         ("dp.f.area", area),
-        ("dp.f.grid", f'{p.get("grid_name") or "—"} {p.get("grid_code") or ""}'),
+        ("dp.f.grid", f'{p.grid_name or "—"} {p.grid_code or ""}'),
         ("dp.f.grid_worker", workers or "—"),
         ("dp.f.department", depts or "—"),
-        ("dp.f.handler", p.get("handler_name") or "—"),
-        ("dp.f.due", fmt_time(p.get("due_at"), True)),
+        ("dp.f.handler", p.handler_name or "—"),
+        ("dp.f.due", fmt_time(p.due_at, True)),
     ]
-    if p.get("postpone_requested_at"):
-        rows.append(("dp.f.postpone_request", f'{fmt_time(p["postpone_requested_due_at"], True)} · '
-                                              f'{p.get("postpone_request_reason") or ""}'))
-    if p.get("duplicate_of_case_no"):
-        rows.append(("dp.f.duplicate_of", p["duplicate_of_case_no"]))
+    if p.postpone_requested_at:
+        rows.append(("dp.f.postpone_request", f'{fmt_time(p.postpone_requested_due_at, True)} · '
+                                              f'{p.postpone_request_reason or ""}'))
+    if p.duplicate_of_case_no:
+        rows.append(("dp.f.duplicate_of", p.duplicate_of_case_no))
     body = "".join(f"<dt>{esc(tr(k))}</dt><dd>{esc(str(v))}</dd>" for k, v in rows)
-    desc = esc(p.get("description") or "").replace("\n", "<br>") or "—"
+    desc = esc(p.description or "").replace("\n", "<br>") or "—"
     st.html(f'<dl class="dp-facts">{body}</dl><div class="dp-desc"><b>{esc(tr("dp.f.description"))}</b>'
             f'<p>{desc}</p></div>')
-    if p.get("photo_file"):
-        st.image(str(p["photo_file"]), caption=p["photo_ref"], width="stretch")
+    if p.photo_file:
+        st.image(str(p.photo_file), caption=p.photo_ref, width="stretch")
     else:
-        ref = p.get("photo_ref")
+        ref = p.photo_ref
         st.html(f'<div class="dp-photo">{esc(tr("dp.photo_line", ref=ref or tr("dp.no_photo")))}</div>')
 
 
-def timeline(p: dict) -> None:
+def timeline(p: CasePanel) -> None:
     items = []
-    for e in p["timeline"]:
-        who = e.get("actor_name") or e.get("role_label") or ""
-        move = esc(e["action_label"])
-        if e.get("from_status") and e.get("to_status") and e["from_status"] != e["to_status"]:
-            move += f' <span class="dp-move">{esc(e["from_label"])} → {esc(e["to_label"])}</span>'
+    for e in p.timeline:
+        who = e.actor_name or e.role_label or ""
+        move = esc(e.action_label)
+        if e.from_status and e.to_status and e.from_status != e.to_status:
+            move += f' <span class="dp-move">{esc(e.from_label)} → {esc(e.to_label)}</span>'
         extra = ""
-        if e.get("department_name") and e["action"] == "dispatch":
-            extra += f'<div class="dp-ev-x">→ {esc(e["department_name"])}</div>'
-        if e.get("comment"):
-            extra += f'<div class="dp-ev-x">{esc(e["comment"])}</div>'
-        for a in e.get("attachments") or []:
+        if e.department_name and e.action == "dispatch":
+            extra += f'<div class="dp-ev-x">→ {esc(e.department_name)}</div>'
+        if e.comment:
+            extra += f'<div class="dp-ev-x">{esc(e.comment)}</div>'
+        for a in e.attachments or []:
             if isinstance(a, dict) and a.get("ref"):
                 kind = kit.tr(f"dp.att.{a.get('kind')}") if a.get("kind") in ATTACHMENT_KINDS else kit.tr("dp.att.other")
                 extra += f'<div class="dp-ev-a">{esc(kit.tr("dp.att_line", kind=kind, ref=str(a["ref"])))}</div>'
-        items.append(f'<li><span class="dp-ev-t">{fmt_time(e["at"])}</span><div><b>{move}</b>'
+        items.append(f'<li><span class="dp-ev-t">{fmt_time(e.at)}</span><div><b>{move}</b>'
                      f'<span class="dp-ev-w">{esc(who)}</span>{extra}</div></li>')
     st.html(f'<div class="dp-timeline"><h4>{esc(kit.tr("dp.timeline"))}</h4><ol>{"".join(items)}</ol></div>')
 

@@ -11,6 +11,7 @@ hundred bytes, follow the clock every minute.
 """
 from __future__ import annotations
 
+import dataclasses
 import html
 import time
 from datetime import datetime
@@ -20,7 +21,8 @@ import streamlit as st
 
 from wall import frame as gis_wall
 from wall.frame import (AT_RISK, FILL, G_POSTPONED, G_SUPERVISED, G_VERIFY, NO_DEADLINE, ON_TIME, OVERDUE, RING,
-                      TZ, WallFilter, base_map, boundary_stamp, filter_options, kpis, write_outlines)
+                        TZ, TickerRow, WallFilter, WallFrame, base_map, boundary_stamp, filter_options, kpis,
+                        write_outlines)
 from ui import kit
 
 POLL_S = 1.0
@@ -65,7 +67,7 @@ def current_stamp() -> str:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def wall_frame(version: int, f: WallFilter, lang: str, era: float, large: bool) -> dict:
+def wall_frame(version: int, f: WallFilter, lang: str, era: float, large: bool) -> WallFrame:
     """wall.frame.wall_frame for one listener version, shared by every session showing the same.
 
     ``era`` only forces a recomputation once a case's colour is due to change.
@@ -77,7 +79,7 @@ def wall_frame(version: int, f: WallFilter, lang: str, era: float, large: bool) 
                                    size=SCREEN_MAP if large else DESK_MAP, large=large)
 
 
-def frame(f: WallFilter, *, large: bool = False) -> tuple[dict, int]:
+def frame(f: WallFilter, *, large: bool = False) -> tuple[WallFrame, int]:
     """The wall frame for the current listener version; (frame, version it was drawn from)."""
     version = kit.listener().version
     era = st.session_state.get("wall_era", 0.0)
@@ -86,11 +88,11 @@ def frame(f: WallFilter, *, large: bool = False) -> tuple[dict, int]:
         # Cases have changed colour since this frame was computed.
         st.session_state.wall_era = _recolour_at(fr)
         fr = wall_frame(version, f, kit.lang(), st.session_state.wall_era, large)
-    return {**fr, "valid_until": _recolour_at(fr)}, version
+    return dataclasses.replace(fr, valid_until=_recolour_at(fr)), version
 
 
-def _recolour_at(fr: dict) -> float:
-    return max(fr["valid_until"], fr["computed_at"] + RECOLOUR_S)
+def _recolour_at(fr: WallFrame) -> float:
+    return max(fr.valid_until, fr.computed_at + RECOLOUR_S)
 
 
 def _pct(x) -> str:
@@ -117,16 +119,16 @@ def kpi_tiles(f: WallFilter) -> None:
             st.metric(kit.tr(f"wall.kpi.{key}"), _pct(value) if key.endswith("rate") else f"{value:,}")
 
 
-def map_chart(fr: dict, *, height: int = 620, key: str = "wall-map", on_select="ignore"):
-    return st.pydeck_chart(SpecDeck(fr["spec"], fr["tooltip"]), height=height, key=key,
+def map_chart(fr: WallFrame, *, height: int = 620, key: str = "wall-map", on_select="ignore"):
+    return st.pydeck_chart(SpecDeck(fr.spec, fr.tooltip), height=height, key=key,
                            on_select=on_select, selection_mode="single-object", alt=kit.tr("wall.map_alt"))
 
 
-def ticker(items: list[dict]) -> None:
+def ticker(items: tuple[TickerRow, ...]) -> None:
     rows = "".join(
-        f'<li><span class="t">{html.escape(i["at"])}</span>'
-        f'<span class="a">{html.escape(i["area"])}<em>{html.escape(i["category"])}</em></span>'
-        f'<span class="w">{html.escape(i["what"])}</span></li>' for i in items)
+        f'<li><span class="t">{html.escape(i.at)}</span>'
+        f'<span class="a">{html.escape(i.area)}<em>{html.escape(i.category)}</em></span>'
+        f'<span class="w">{html.escape(i.what)}</span></li>' for i in items)
     body = f"<ul>{rows}</ul>" if rows else f'<p class="empty">{html.escape(kit.tr("wall.ticker.empty"))}</p>'
     st.html(f'<div class="wall-ticker"><h4>{html.escape(kit.tr("wall.ticker"))}</h4>{body}</div>')
 

@@ -1,1 +1,1 @@
-"""The map wall's screen model: the wall frame, deck.gl JSON, colours and labels, the dispatch map."""
+"""The map wall's screen model: the wall frame, deck.gl JSON, colours, labels, the dispatch map, the click contract."""

@@ -2,8 +2,8 @@
 
 Plain Python. The wall writes its deck as compact JSON fitted to the wall's map size; this
 refits the initial view to the (smaller) dispatch map and adds one small, non-pickable layer on
-top, so a click still lands on the case point underneath. The wall's layers are left as they
-are. Adds a few hundred bytes to the payload.
+top, so a click still lands on the case point underneath (read back by ``wall/pick.py``). The
+wall's layers are left as they are. Adds a few hundred bytes to the payload.
 """
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from stats.indicators import indicators
 from dispatch.queries import at_risk_sql, open_sql, overdue_sql
 from i18n import action_label, name_in, normalise_lang, status_label, t
+from wall.pick import CASE_ID_FIELD, CASE_LAYER
 
 TZ = ZoneInfo("Asia/Shanghai")
 DIGITS = 5                      # about 1 m at 41°N
@@ -127,7 +128,7 @@ def _hhmm(ts: datetime) -> str:
 
 @dataclass(frozen=True)
 class OpenCases:
-    points: list[dict]           # {"i": id, "p": [x, y] (UNIT offsets), "k": class + 4*group, "t"[, "s", "d"]}
+    points: list[dict]           # {CASE_ID_FIELD: id, "p": [x, y] (UNIT offsets), "k": class + 4*group, "t", …}
     halos: list[list[int]]       # positions of overdue cases (drawn as red rings)
     load: dict[int, int]         # grid id -> open cases
     valid_until: datetime        # the next moment a case changes colour (or midnight)
@@ -172,7 +173,7 @@ def open_cases(conn: Connection, f: WallFilter, now: datetime, lang: str,
             halos.append(pos)
         # Raw text: Streamlit's html tooltip escapes every interpolated value itself (1.67,
         # DeckGlJsonChart), so escaping here would show "&lt;" on the wall; tests prove it.
-        p = {"i": i, "p": pos, "k": k, "t": what}
+        p = {CASE_ID_FIELD: i, "p": pos, "k": k, "t": what}
         if detailed:
             state = [status_label(status, lang)] + ([overdue] if k % 4 == OVERDUE else [])
             if due_at is not None:
@@ -188,7 +189,18 @@ def open_cases(conn: Connection, f: WallFilter, now: datetime, lang: str,
     return OpenCases(points, halos, load, valid_until, detailed)
 
 
-def latest_events(conn: Connection, f: WallFilter, lang: str, now: datetime, limit: int = TICKER_ROWS) -> list[dict]:
+@dataclass(frozen=True)
+class TickerRow:
+    """One line of the wall's ticker, in the wall's language."""
+    at: str         # HH:MM today, else MM-DD HH:MM
+    case_no: str
+    area: str       # the subdistrict, or "outside the jurisdiction"
+    category: str
+    what: str       # the move, with the department it went to
+
+
+def latest_events(conn: Connection, f: WallFilter, lang: str, now: datetime,
+                  limit: int = TICKER_ROWS) -> list[TickerRow]:
     """The newest steps of cases in the filter, newest first, for the ticker.
 
     A case inserted by a writer that appends no event (plain SQL, an old import) still shows
@@ -219,11 +231,12 @@ def latest_events(conn: Connection, f: WallFilter, lang: str, now: datetime, lim
         if r.dept:
             what += " → " + name_in({"name": r.dept, "name_en": r.dept_en}, lang)
         at = r.at.astimezone(TZ)
-        out.append({"at": at.strftime("%H:%M" if at.date() == now.astimezone(TZ).date() else "%m-%d %H:%M"),
-                    "case_no": r.case_no,
-                    "area": name_in({"name": r.area, "name_en": r.area_en}, lang) if r.area else t("wall.outside", lang),
-                    "category": name_in({"name": r.cat, "name_en": r.cat_en}, lang) if r.cat else "",
-                    "what": what})
+        out.append(TickerRow(
+            at=at.strftime("%H:%M" if at.date() == now.astimezone(TZ).date() else "%m-%d %H:%M"),
+            case_no=r.case_no,
+            area=name_in({"name": r.area, "name_en": r.area_en}, lang) if r.area else t("wall.outside", lang),
+            category=name_in({"name": r.cat, "name_en": r.cat_en}, lang) if r.cat else "",
+            what=what))
     return out
 
 
@@ -456,7 +469,7 @@ def deck_json(base: BaseMap, cases: OpenCases, view: dict, lang: str, *, outline
     halos = _layer("ScatterplotLayer", "overdue-rings", [{"p": p} for p in cases.halos], getPosition="@@=p",
                    filled=False, stroked=True, getLineColor=[248, 113, 113, 230], lineWidthUnits="pixels",
                    getLineWidth=2, radiusUnits="pixels", getRadius=radius * 2.1, **offsets)
-    points = _dumps({"@@type": "ScatterplotLayer", "id": "cases", "data": cases.points, "getPosition": "@@=p",
+    points = _dumps({"@@type": "ScatterplotLayer", "id": CASE_LAYER, "data": cases.points, "getPosition": "@@=p",
                      "getFillColor": fill, "getLineColor": ring, "stroked": True, "lineWidthUnits": "pixels",
                      "getLineWidth": 1.5, "radiusUnits": "pixels", "getRadius": radius, "pickable": True,
                      "autoHighlight": True, "highlightColor": [255, 255, 255, 120], **offsets})
@@ -469,22 +482,33 @@ def deck_json(base: BaseMap, cases: OpenCases, view: dict, lang: str, *, outline
     return spec, {"html": tip, "style": TOOLTIP_STYLE}
 
 
+@dataclass(frozen=True)
+class WallFrame:
+    """One map render: what the wall pages and the dispatch map draw."""
+    spec: str                       # the deck.gl JSON (compact, see ``deck_json``)
+    tooltip: dict                   # its tooltip spec
+    ticker: tuple[TickerRow, ...]   # the latest steps, newest first
+    open_drawn: int                 # open cases drawn as points
+    computed_at: float              # epoch seconds
+    valid_until: float              # epoch seconds: when a drawn case next changes colour
+    at: str                         # computed_at as HH:MM:SS wall time, for the "updated at" caption
+
+
 def wall_frame(conn: Connection, f: WallFilter, lang: str, now: datetime, *, base: BaseMap, outlines_url: str,
-               size: tuple[int, int], large: bool = False) -> dict:
+               size: tuple[int, int], large: bool = False) -> WallFrame:
     """Everything one map render needs: the deck JSON and tooltip and the ticker (KPI figures are
     refreshed on their own, see ``kpis``).
 
     ``base`` is the base map for the current boundaries (callers cache it on
     ``boundary_stamp``); ``size`` is the map's usual size in pixels, to fit the initial view.
-    ``valid_until`` (epoch seconds) is when a drawn case next changes colour.
     """
     cases = open_cases(conn, f, now, lang, base.origin)
     ticker = latest_events(conn, f, lang, now)
     spec, tooltip = deck_json(base, cases, view_for(filter_bbox(base, f), *size), lang,
                               outlines_url=outlines_url, large=large)
-    return {"spec": spec, "tooltip": tooltip, "ticker": ticker, "open_drawn": len(cases.points),
-            "computed_at": now.timestamp(), "valid_until": cases.valid_until.timestamp(),
-            "at": now.astimezone(TZ).strftime("%H:%M:%S")}
+    return WallFrame(spec=spec, tooltip=tooltip, ticker=tuple(ticker), open_drawn=len(cases.points),
+                     computed_at=now.timestamp(), valid_until=cases.valid_until.timestamp(),
+                     at=now.astimezone(TZ).strftime("%H:%M:%S"))
 
 
 # --- filter choices ---------------------------------------------------------------------------

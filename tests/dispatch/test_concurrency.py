@@ -72,10 +72,10 @@ def test_two_dispatchers_same_version_exactly_one_wins(race):
     eng, w, cases = race
     case = cases["registered"]
     out = _race(eng, {
-        "disp_c1": lambda c: service.dispatch_case(c, case_id=case["id"], actor=w["disp_c1"],
-                                                   department_id=w.dept["HWC"], expected_version=case["version"]),
-        "admin": lambda c: service.dispatch_case(c, case_id=case["id"], actor=w["admin"],
-                                                 department_id=w.dept["CGZF"], expected_version=case["version"]),
+        "disp_c1": lambda c: service.transition(c, case_id=case["id"], action="dispatch", actor=w["disp_c1"],
+                                                department_id=w.dept["HWC"], expected_version=case["version"]),
+        "admin": lambda c: service.transition(c, case_id=case["id"], action="dispatch", actor=w["admin"],
+                                              department_id=w.dept["CGZF"], expected_version=case["version"]),
     })
     winners = [n for n, r in out.items() if r == "ok"]
     losers = [r for r in out.values() if r != "ok"]
@@ -95,8 +95,8 @@ def test_two_staff_accepting_without_a_version_get_an_illegal_move(race):
     eng, w, cases = race
     case = cases["dispatched"]
     out = _race(eng, {
-        "staff_hwc": lambda c: service.accept_case(c, case_id=case["id"], actor=w["staff_hwc"]),
-        "staff_hwc2": lambda c: service.accept_case(c, case_id=case["id"], actor=w["staff_hwc2"]),
+        "staff_hwc": lambda c: service.transition(c, case_id=case["id"], action="accept", actor=w["staff_hwc"]),
+        "staff_hwc2": lambda c: service.transition(c, case_id=case["id"], action="accept", actor=w["staff_hwc2"]),
     })
     winners = [n for n, r in out.items() if r == "ok"]
     losers = [r for r in out.values() if r != "ok"]
@@ -112,6 +112,7 @@ def test_stale_version_is_a_conflict_even_later(race):
     with eng.begin() as c:
         fresh = c.execute(text("SELECT version FROM cases WHERE id = :i"), {"i": cases["registered"]["id"]}).scalar()
         with pytest.raises(Conflict):
-            service.supervise_case(c, case_id=cases["registered"]["id"], actor=w["disp_d"], expected_version=fresh - 1)
-        assert service.supervise_case(c, case_id=cases["registered"]["id"], actor=w["disp_d"],
-                                      expected_version=fresh)["supervised"]
+            service.transition(c, case_id=cases["registered"]["id"], action="supervise", actor=w["disp_d"],
+                               expected_version=fresh - 1)
+        assert service.transition(c, case_id=cases["registered"]["id"], action="supervise", actor=w["disp_d"],
+                                  expected_version=fresh)["supervised"]

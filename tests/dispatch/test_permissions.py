@@ -11,7 +11,7 @@ from tests.world import bring_to
 def _leveled(world, level: str, where: str = "C1") -> dict:
     case = bring_to(world, "registered", where=where)
     if case["level"] != level:
-        case = service.set_level(world.conn, case_id=case["id"], actor=world["admin"], level=level)
+        case = service.transition(world.conn, case_id=case["id"], action="set_level", actor=world["admin"], level=level)
     return case
 
 
@@ -25,70 +25,78 @@ def test_dispatch_by_the_unit_owning_the_level(world, conn, level, allowed, deni
     for who in denied:
         case = _leveled(world, level)
         with pytest.raises(PermissionDenied) as err:
-            service.dispatch_case(conn, case_id=case["id"], actor=world[who])
+            service.transition(conn, case_id=case["id"], action="dispatch", actor=world[who])
         assert case["case_no"] in str(err.value) and "派遣" in str(err.value)
     for who in allowed:
         case = _leveled(world, level)
-        assert service.dispatch_case(conn, case_id=case["id"], actor=world[who])["status"] == "dispatched"
+        assert service.transition(conn, case_id=case["id"], action="dispatch",
+                                  actor=world[who])["status"] == "dispatched"
 
 
 def test_unsorted_case_is_sorted_by_any_unit_containing_it(world, conn):
     for who in ("disp_c1", "disp_s1", "disp_d"):
         case = world.report("C1")
-        assert service.register_case(conn, case_id=case["id"], actor=world[who])["status"] == "registered"
+        assert service.transition(conn, case_id=case["id"], action="register",
+                                  actor=world[who])["status"] == "registered"
     for who in ("disp_c2", "disp_s2", "disp_c3"):
         case = world.report("C1")
         with pytest.raises(PermissionDenied, match="所在社区"):
-            service.register_case(conn, case_id=case["id"], actor=world[who])
+            service.transition(conn, case_id=case["id"], action="register", actor=world[who])
 
 
 def test_outside_the_jurisdiction_belongs_to_the_command_centre(world, conn):
     case = world.report("outside")
     with pytest.raises(PermissionDenied):
-        service.reject_case(conn, case_id=case["id"], actor=world["disp_c1"], reason="不在辖区")
-    assert service.reject_case(conn, case_id=case["id"], actor=world["disp_d"], reason="不在辖区")["status"] == "rejected"
+        service.transition(conn, case_id=case["id"], action="reject", actor=world["disp_c1"], comment="不在辖区")
+    assert service.transition(conn, case_id=case["id"], action="reject", actor=world["disp_d"],
+                              comment="不在辖区")["status"] == "rejected"
 
 
 def test_department_staff_act_only_on_their_department(world, conn):
     case = bring_to(world, "dispatched")  # category 0102 → HWC
     with pytest.raises(PermissionDenied, match="本部门"):
-        service.accept_case(conn, case_id=case["id"], actor=world["staff_cgzf"])
+        service.transition(conn, case_id=case["id"], action="accept", actor=world["staff_cgzf"])
     with pytest.raises(PermissionDenied, match="角色"):
-        service.accept_case(conn, case_id=case["id"], actor=world["disp_c1"])
-    case = service.accept_case(conn, case_id=case["id"], actor=world["staff_hwc"])
-    case = service.feed_back(conn, case_id=case["id"], actor=world["staff_hwc2"], note="同部门同事反馈")
+        service.transition(conn, case_id=case["id"], action="accept", actor=world["disp_c1"])
+    case = service.transition(conn, case_id=case["id"], action="accept", actor=world["staff_hwc"])
+    case = service.transition(conn, case_id=case["id"], action="feed_back", actor=world["staff_hwc2"],
+                              comment="同部门同事反馈")
     with pytest.raises(PermissionDenied):  # verification is the owning unit's
-        service.verify_case(conn, case_id=case["id"], actor=world["staff_hwc"], passed=True)
-    assert service.verify_case(conn, case_id=case["id"], actor=world["disp_c1"], passed=True)["status"] == "closed"
+        service.transition(conn, case_id=case["id"], action="verify_pass", actor=world["staff_hwc"])
+    assert service.transition(conn, case_id=case["id"], action="verify_pass",
+                              actor=world["disp_c1"])["status"] == "closed"
 
 
 def test_grid_worker_resolves_on_the_spot_only_in_their_community(world, conn):
     case = world.report("C1")
     with pytest.raises(PermissionDenied, match="本社区"):
-        service.self_handle_case(conn, case_id=case["id"], actor=world["gw_c3"], after_photo_ref="a.jpg")
+        service.transition(conn, case_id=case["id"], action="self_handle", actor=world["gw_c3"],
+                           after_photo_ref="a.jpg")
     with pytest.raises(PermissionDenied):
-        service.register_case(conn, case_id=case["id"], actor=world["gw_c1"])
-    assert service.self_handle_case(conn, case_id=case["id"], actor=world["gw_c1"], after_photo_ref="a.jpg")["status"] == "closed"
+        service.transition(conn, case_id=case["id"], action="register", actor=world["gw_c1"])
+    assert service.transition(conn, case_id=case["id"], action="self_handle", actor=world["gw_c1"],
+                              after_photo_ref="a.jpg")["status"] == "closed"
 
 
 def test_supervision_by_the_command_centre_or_the_subdistrict_above(world, conn):
     community_case = bring_to(world, "dispatched")
     sub_case = _leveled(world, "subdistrict")
     with pytest.raises(PermissionDenied, match="督办"):
-        service.supervise_case(conn, case_id=community_case["id"], actor=world["disp_c1"])
+        service.transition(conn, case_id=community_case["id"], action="supervise", actor=world["disp_c1"])
     with pytest.raises(PermissionDenied):
-        service.supervise_case(conn, case_id=community_case["id"], actor=world["disp_s2"])
+        service.transition(conn, case_id=community_case["id"], action="supervise", actor=world["disp_s2"])
     with pytest.raises(PermissionDenied):
-        service.supervise_case(conn, case_id=sub_case["id"], actor=world["disp_s1"])
-    assert service.supervise_case(conn, case_id=community_case["id"], actor=world["disp_s1"])["supervised"]
-    assert service.supervise_case(conn, case_id=sub_case["id"], actor=world["disp_d"])["supervised"]
+        service.transition(conn, case_id=sub_case["id"], action="supervise", actor=world["disp_s1"])
+    assert service.transition(conn, case_id=community_case["id"], action="supervise",
+                              actor=world["disp_s1"])["supervised"]
+    assert service.transition(conn, case_id=sub_case["id"], action="supervise", actor=world["disp_d"])["supervised"]
 
 
 @pytest.mark.parametrize("who", ["cmd", "planner"])
 def test_view_only_roles_can_do_nothing(world, conn, who):
     case = bring_to(world, "registered")
     with pytest.raises(PermissionDenied, match="只能查看"):
-        service.dispatch_case(conn, case_id=case["id"], actor=world[who])
+        service.transition(conn, case_id=case["id"], action="dispatch", actor=world[who])
     with pytest.raises(PermissionDenied):
         service.report_case(conn, channel="hotline", lon=0.5, lat=0.5, actor=world[who])
     assert permissions.available_actions(world[who], case) == []
@@ -96,10 +104,11 @@ def test_view_only_roles_can_do_nothing(world, conn, who):
 
 def test_escalation_moves_the_case_to_the_next_unit(world, conn):
     case = _leveled(world, "community")
-    case = service.escalate_case(conn, case_id=case["id"], actor=world["disp_c1"], reason="需街道协调")
+    case = service.transition(conn, case_id=case["id"], action="escalate", actor=world["disp_c1"], comment="需街道协调")
     with pytest.raises(PermissionDenied):
-        service.dispatch_case(conn, case_id=case["id"], actor=world["disp_c1"])
-    assert service.dispatch_case(conn, case_id=case["id"], actor=world["disp_s1"])["status"] == "dispatched"
+        service.transition(conn, case_id=case["id"], action="dispatch", actor=world["disp_c1"])
+    assert service.transition(conn, case_id=case["id"], action="dispatch",
+                              actor=world["disp_s1"])["status"] == "dispatched"
 
 
 def test_available_actions_for_buttons(world, conn):
@@ -114,5 +123,5 @@ def test_available_actions_for_buttons(world, conn):
 def test_permission_message_in_english(world, conn):
     case = bring_to(world, "dispatched")
     with pytest.raises(PermissionDenied) as err:
-        service.accept_case(conn, case_id=case["id"], actor=world["staff_cgzf"])
+        service.transition(conn, case_id=case["id"], action="accept", actor=world["staff_cgzf"])
     assert "not dispatched to this department" in err.value.message("en") and case["case_no"] in err.value.message("en")

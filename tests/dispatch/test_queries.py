@@ -14,10 +14,11 @@ def _dispatched_with_deadline(w, conn, *, minutes_left: float, span_minutes: flo
     does not depend on the time of day it runs at."""
     now = conn.execute(text("SELECT now()")).scalar()
     case = w.report(where, at=now - timedelta(minutes=span_minutes + 30))
-    service.register_case(conn, case_id=case["id"], actor=w["admin"], at=now - timedelta(minutes=span_minutes + 20))
+    service.transition(conn, case_id=case["id"], action="register", actor=w["admin"],
+                       at=now - timedelta(minutes=span_minutes + 20))
     start = now - timedelta(minutes=span_minutes - minutes_left)
-    return service.dispatch_case(conn, case_id=case["id"], actor=w["admin"], at=start,
-                                 due_at=now + timedelta(minutes=minutes_left), due_reason="测试")
+    return service.transition(conn, case_id=case["id"], action="dispatch", actor=w["admin"], at=start,
+                              due_at=now + timedelta(minutes=minutes_left), due_reason="测试")
 
 
 def test_time_state_of_open_cases(world, conn):
@@ -54,7 +55,7 @@ def test_queues(world, conn):
     outside = w.report("outside")
     returned = bring_to(w, "returned", where="C3")
     supervised = bring_to(w, "dispatched")
-    service.supervise_case(conn, case_id=supervised["id"], actor=w["disp_d"], comment="请加快")
+    service.transition(conn, case_id=supervised["id"], action="supervise", actor=w["disp_d"], comment="请加快")
     big = 100000
     sorting = [r["id"] for r in queries.awaiting_sorting(conn, limit=big)]
     assert reported["id"] in sorting and returned["id"] in sorting and outside["id"] not in sorting
@@ -76,8 +77,8 @@ def test_department_queue_nearest_deadline_first(world, conn):
     early = _dispatched_with_deadline(w, conn, minutes_left=10)
     other = bring_to(w, "dispatched")
     service.transition(conn, case_id=other["id"], action="return", actor=w["staff_hwc"], comment="非本部门")
-    service.dispatch_case(conn, case_id=other["id"], actor=w["admin"], department_id=w.dept["CGZF"],
-                          assist_department_ids=[w.dept["HWC"]])
+    service.transition(conn, case_id=other["id"], action="dispatch", actor=w["admin"], department_id=w.dept["CGZF"],
+                       assist_department_ids=[w.dept["HWC"]])
     mine = {late["id"], early["id"], other["id"]}
     q = [r for r in queries.department_queue(conn, department_id=w.dept["HWC"], limit=100000) if r["id"] in mine]
     lead = [r["id"] for r in q if r["role"] == "lead"]

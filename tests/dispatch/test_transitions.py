@@ -66,8 +66,8 @@ def test_from_to_pair(world, conn, source, dest):
 def test_every_move_is_recorded_with_who_when_what(world, conn):
     w = world
     case = bring_to(w, "disposing")
-    after = service.feed_back(conn, case_id=case["id"], actor=w["admin"], note="已清理完毕",
-                              photo_ref="photos/after-1.jpg", attachments=[{"kind": "note", "ref": "doc-1"}])
+    after = service.transition(conn, case_id=case["id"], action="feed_back", actor=w["admin"], comment="已清理完毕",
+                               photo_ref="photos/after-1.jpg", attachments=[{"kind": "note", "ref": "doc-1"}])
     ev = conn.execute(text("SELECT * FROM case_event WHERE case_id = :i ORDER BY id DESC LIMIT 1"),
                       {"i": case["id"]}).mappings().one()
     assert ev["comment"] == "已清理完毕" and ev["at"] == after["feedback_at"] == after["updated_at"]
@@ -79,7 +79,7 @@ def test_every_move_is_recorded_with_who_when_what(world, conn):
 def test_status_update_and_event_are_atomic(world, conn):
     case = bring_to(world, "disposing")
     with pytest.raises(sa_exc.DBAPIError):  # case_event.comment is limited to 4000 characters
-        service.feed_back(conn, case_id=case["id"], actor=world["admin"], note="很" * 4001)
+        service.transition(conn, case_id=case["id"], action="feed_back", actor=world["admin"], comment="很" * 4001)
     row = conn.execute(text("SELECT status, version FROM cases WHERE id = :i"), {"i": case["id"]}).one()
     assert (row.status, row.version) == ("disposing", case["version"])  # the savepoint undid the update
 
@@ -87,7 +87,7 @@ def test_status_update_and_event_are_atomic(world, conn):
 def test_illegal_move_names_the_last_change(world, conn):
     case = bring_to(world, "closed")
     with pytest.raises(IllegalTransition) as err:
-        service.dispatch_case(conn, case_id=case["id"], actor=world["admin"])
+        service.transition(conn, case_id=case["id"], action="dispatch", actor=world["admin"])
     assert "核查通过" in str(err.value) and world["admin"].full_name in str(err.value)
 
 
@@ -109,41 +109,42 @@ def test_bad_input_is_refused_with_a_message(world, conn, action, params, status
 
 def test_second_evaluation_and_supervision_are_refused(world, conn):
     closed = bring_to(world, "closed")
-    service.evaluate_case(conn, case_id=closed["id"], actor=world["admin"], score=5)
+    service.transition(conn, case_id=closed["id"], action="evaluate", actor=world["admin"], score=5)
     with pytest.raises(InvalidInput):
-        service.evaluate_case(conn, case_id=closed["id"], actor=world["admin"], score=4)
+        service.transition(conn, case_id=closed["id"], action="evaluate", actor=world["admin"], score=4)
     open_ = bring_to(world, "dispatched")
-    service.supervise_case(conn, case_id=open_["id"], actor=world["admin"])
+    service.transition(conn, case_id=open_["id"], action="supervise", actor=world["admin"])
     with pytest.raises(InvalidInput):
-        service.supervise_case(conn, case_id=open_["id"], actor=world["admin"])
+        service.transition(conn, case_id=open_["id"], action="supervise", actor=world["admin"])
 
 
 def test_merge_rules(world, conn):
     orig = world.report("C1")
     dup = world.report("C1")
-    merged = service.merge_case(conn, case_id=dup["id"], actor=world["admin"], duplicate_of=orig["id"])
+    merged = service.transition(conn, case_id=dup["id"], action="merge", actor=world["admin"], duplicate_of=orig["id"])
     assert merged["duplicate_of"] == orig["id"] and merged["status"] == "merged"
     third = world.report("C1")
     with pytest.raises(InvalidInput, match="原案件"):
-        service.merge_case(conn, case_id=third["id"], actor=world["admin"], duplicate_of=dup["id"])
+        service.transition(conn, case_id=third["id"], action="merge", actor=world["admin"], duplicate_of=dup["id"])
     with pytest.raises(InvalidInput):
-        service.merge_case(conn, case_id=third["id"], actor=world["admin"], duplicate_of=third["id"])
+        service.transition(conn, case_id=third["id"], action="merge", actor=world["admin"], duplicate_of=third["id"])
 
 
 def test_escalation_one_step_or_straight_to_district(world, conn):
     w = world
     a = bring_to(w, "registered")  # category 0102: grid level
     assert a["level"] == "grid"
-    a = service.escalate_case(conn, case_id=a["id"], actor=w["admin"], reason="需社区协调")
+    a = service.transition(conn, case_id=a["id"], action="escalate", actor=w["admin"], comment="需社区协调")
     assert a["level"] == "community"
     with pytest.raises(InvalidInput, match="逐级"):
-        service.escalate_case(conn, case_id=a["id"], actor=w["admin"], reason="x", to_level="grid")
-    a = service.escalate_case(conn, case_id=a["id"], actor=w["admin"], reason="重大问题", to_level="district", major=True)
+        service.transition(conn, case_id=a["id"], action="escalate", actor=w["admin"], comment="x", to_level="grid")
+    a = service.transition(conn, case_id=a["id"], action="escalate", actor=w["admin"], comment="重大问题",
+                           to_level="district", major=True)
     assert a["level"] == "district"
     ev = conn.execute(text("SELECT data FROM case_event WHERE case_id = :i ORDER BY id DESC LIMIT 1"), {"i": a["id"]}).scalar()
     assert ev["major"] is True
     with pytest.raises(InvalidInput, match="最高"):
-        service.escalate_case(conn, case_id=a["id"], actor=w["admin"], reason="x")
+        service.transition(conn, case_id=a["id"], action="escalate", actor=w["admin"], comment="x")
 
 
 def test_outside_jurisdiction_case_is_relocated_or_rejected(world, conn):
@@ -151,10 +152,10 @@ def test_outside_jurisdiction_case_is_relocated_or_rejected(world, conn):
     case = w.report("outside")
     assert case["outside_jurisdiction"] and case["grid_id"] is None
     with pytest.raises(InvalidInput, match="辖区外"):
-        service.register_case(conn, case_id=case["id"], actor=w["disp_d"])
+        service.transition(conn, case_id=case["id"], action="register", actor=w["disp_d"])
     with pytest.raises(InvalidInput, match="仍在辖区外"):
-        service.relocate_case(conn, case_id=case["id"], actor=w["disp_d"], lon=7.5, lat=7.5)
-    placed = service.relocate_case(conn, case_id=case["id"], actor=w["disp_d"], lon=2.5, lat=0.5)
+        service.transition(conn, case_id=case["id"], action="relocate", actor=w["disp_d"], lon=7.5, lat=7.5)
+    placed = service.transition(conn, case_id=case["id"], action="relocate", actor=w["disp_d"], lon=2.5, lat=0.5)
     assert placed["community_id"] == w.com["C3"] and not placed["outside_jurisdiction"]
     assert placed["received_x"] == w.POINTS["outside"][0]  # what was received is kept
 
@@ -162,21 +163,23 @@ def test_outside_jurisdiction_case_is_relocated_or_rejected(world, conn):
 def test_dispatch_with_assisting_departments_and_return(world, conn):
     w = world
     case = bring_to(w, "registered")
-    d = service.dispatch_case(conn, case_id=case["id"], actor=w["admin"], department_id=w.dept["CGZF"],
-                              assist_department_ids=[w.dept["HWC"], w.dept["GAJ"]])
+    d = service.transition(conn, case_id=case["id"], action="dispatch", actor=w["admin"], department_id=w.dept["CGZF"],
+                           assist_department_ids=[w.dept["HWC"], w.dept["GAJ"]])
     roles = dict(conn.execute(text("SELECT department_id, role FROM case_department WHERE case_id = :i"), {"i": d["id"]}).all())
     assert roles == {w.dept["CGZF"]: "lead", w.dept["HWC"]: "assist", w.dept["GAJ"]: "assist"}
-    r = service.return_case(conn, case_id=d["id"], actor=w["staff_cgzf"], reason="非本部门职责")
+    r = service.transition(conn, case_id=d["id"], action="return", actor=w["staff_cgzf"], comment="非本部门职责")
     assert r["status"] == "returned" and r["department_id"] is None and r["due_at"] is None
     assert conn.execute(text("SELECT count(*) FROM case_department WHERE case_id = :i"), {"i": d["id"]}).scalar() == 0
-    again = service.dispatch_case(conn, case_id=d["id"], actor=w["admin"])  # the category's default: HWC
+    again = service.transition(conn, case_id=d["id"], action="dispatch",
+                               actor=w["admin"])  # the category's default: HWC
     assert again["department_id"] == w.dept["HWC"] and again["status"] == "dispatched"
 
 
 def test_self_handle_closes_at_grid_level(world, conn):
     w = world
     case = w.report("C1", photo_ref="photos/before.jpg")
-    done = service.self_handle_case(conn, case_id=case["id"], actor=w["gw_c1"], after_photo_ref="photos/after.jpg")
+    done = service.transition(conn, case_id=case["id"], action="self_handle", actor=w["gw_c1"],
+                              after_photo_ref="photos/after.jpg")
     assert (done["status"], done["level"], done["self_handled"]) == ("closed", "grid", True)
     assert done["registered_at"] == done["closed_at"] and done["handler_id"] == w["gw_c1"].person_id
     att = conn.execute(text("SELECT attachments FROM case_event WHERE case_id = :i AND action = 'self_handle'"),
@@ -197,3 +200,52 @@ def test_report_converts_coordinates_and_stores_what_was_received(world, conn):
         service.report_case(conn, channel="hotline", lon=0.5, lat=0.5, crs="EPSG:99999")
     with pytest.raises(InvalidInput, match="GCJ"):   # GCJ-02 exists only inside China (gis.crs)
         service.report_case(conn, channel="wechat", lon=0.5, lat=0.5, crs="GCJ-02")
+
+
+def test_every_move_has_one_handler_and_each_names_its_values():
+    assert set(service._HANDLERS) == set(TRANSITIONS)
+    assert service.parameters("dispatch") == {"department_id": False, "due_at": False, "due_reason": False,
+                                              "assist_department_ids": False}
+    assert service.parameters("merge") == {"duplicate_of": True}
+    assert service.parameters("relocate") == {"lon": True, "lat": True, "crs": False}
+    assert service.parameters("accept") == {}
+    with pytest.raises(InvalidInput, match="teleport"):
+        service.parameters("teleport")
+
+
+def test_an_unknown_or_missing_value_is_refused_naming_the_field(world, conn):
+    case = bring_to(world, "reported")
+    with pytest.raises(InvalidInput, match="department_id") as err:  # a register takes no department
+        service.transition(conn, case_id=case["id"], action="register", actor=world["admin"], department_id=1)
+    assert "department_id" in err.value.message("en") and err.value.params["fields"] == ["department_id"]
+    with pytest.raises(InvalidInput, match="duplicate_of") as err:
+        service.transition(conn, case_id=case["id"], action="merge", actor=world["admin"])
+    assert "duplicate_of" in err.value.message("en") and "合并" in str(err.value)
+    with pytest.raises(InvalidInput, match="duplicate_of"):  # None counts as not given
+        service.transition(conn, case_id=case["id"], action="merge", actor=world["admin"], duplicate_of=None)
+    with pytest.raises(InvalidInput, match="teleport"):
+        service.transition(conn, case_id=case["id"], action="teleport", actor=world["admin"])
+    row = conn.execute(text("SELECT status, version FROM cases WHERE id = :i"), {"i": case["id"]}).one()
+    assert (row.status, row.version) == ("reported", case["version"])
+
+
+def test_the_value_check_comes_after_the_state_and_permission_checks(world, conn):
+    closed = bring_to(world, "closed")
+    with pytest.raises(IllegalTransition):  # an illegal move is named as such, whatever values it carries
+        service.transition(conn, case_id=closed["id"], action="merge", actor=world["admin"], bogus=1)
+
+
+def test_merge_takes_a_case_number_or_an_id(world, conn):
+    original = world.report("C1")
+    dup = world.report("C1")
+    row = service.transition(conn, case_id=dup["id"], action="merge", actor=world["admin"],
+                             duplicate_of=f" {original['case_no']} ")
+    assert (row["status"], row["duplicate_of"]) == ("merged", original["id"])
+    other = world.report("C1")
+    with pytest.raises(InvalidInput, match="NO-SUCH-CASE"):
+        service.transition(conn, case_id=other["id"], action="merge", actor=world["admin"], duplicate_of="NO-SUCH-CASE")
+    with pytest.raises(InvalidInput, match="自身"):
+        service.transition(conn, case_id=other["id"], action="merge", actor=world["admin"],
+                           duplicate_of=other["case_no"])
+    assert service.transition(conn, case_id=other["id"], action="merge", actor=world["admin"],
+                              duplicate_of=original["id"])["duplicate_of"] == original["id"]

@@ -66,7 +66,7 @@ def case(engine, dispatcher):
         admin = load_actor(c, c.execute(text("SELECT id FROM person WHERE username = 'uit_admin'")).scalar_one())
         row = service.report_case(c, channel="hotline", lon=lon, lat=lat, category_code="0102",
                                   description=f"e2e 派单：垃圾桶满溢 [{CODE}]")
-        row = service.register_case(c, case_id=row["id"], actor=admin, level="subdistrict")
+        row = service.transition(c, case_id=row["id"], action="register", actor=admin, level="subdistrict")
     yield {"id": row["id"], "case_no": row["case_no"], "lon": lon, "lat": lat}
     with engine.begin() as c:  # its events, and their share of the indicators' daily roll-up
         remove_cases(c, "SELECT CAST(:cid AS bigint)", {"cid": row["id"]})

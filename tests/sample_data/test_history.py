@@ -156,5 +156,6 @@ def test_service_continues_a_played_case(world, conn):
     assert case is not None, "seed 1 leaves some of the 200 cases in disposal"
     staff = next(p for p in world.people.values() if p.department_id == case["department_id"]) \
         if any(p.department_id == case["department_id"] for p in world.people.values()) else world["admin"]
-    after = service.feed_back(conn, case_id=case["id"], actor=staff, note="继续处置完毕", expected_version=case["version"])
+    after = service.transition(conn, case_id=case["id"], action="feed_back", actor=staff, comment="继续处置完毕",
+                               expected_version=case["version"])
     assert after["status"] == "awaiting_verification"

@@ -9,7 +9,7 @@ import pytest
 from openpyxl import load_workbook
 
 from stats import charts as cd
-from dispatch import desk as svc
+from dispatch import service
 from dispatch.calendar import TZ
 from stats.export import labelled, to_csv, to_xlsx
 
@@ -37,10 +37,10 @@ def test_a_custom_period_includes_its_last_day():
 def _closed_case(world, conn, where: str, *, level: str, on_time: bool = True):
     c = world.report(where)
     disp = {"C1": "disp_c1", "C2": "disp_c2", "C3": "disp_c3"}[where] if level != "district" else "disp_d"
-    svc.perform_action(conn, case_id=c["id"], action="register", actor=world[disp], values={"level": level})
+    service.transition(conn, case_id=c["id"], action="register", actor=world[disp], level=level)
     if level == "district":
         disp = "disp_d"
-    svc.perform_action(conn, case_id=c["id"], action="close", actor=world[disp], values={"comment": "已处理"})
+    service.transition(conn, case_id=c["id"], action="close", actor=world[disp], comment="已处理")
     return c
 
 
@@ -62,7 +62,7 @@ def test_level_split_counts_self_handled_and_reported_up(world, conn):
 def test_the_backlog_counts_open_cases_by_state_with_the_filters(world, conn):
     a = world.report("C1")
     world.report("C3")
-    svc.perform_action(conn, case_id=a["id"], action="register", actor=world["disp_c1"], values={"level": "community"})
+    service.transition(conn, case_id=a["id"], action="register", actor=world["disp_c1"], level="community")
     today = cd.today(conn)
     f = cd.ChartFilter(today, today + timedelta(days=1), subdistrict_id=world.sub["S1"])
     df = cd.open_backlog(conn, f).set_index("status")

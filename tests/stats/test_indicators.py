@@ -226,9 +226,10 @@ def test_overdue_now_has_one_definition(world, conn, history):
     assert before[0] == before[1] == before[2] >= 1   # E, and whatever else the database holds
     now = conn.execute(text("SELECT now()")).scalar()
     case = w.report("C2", at=now - timedelta(hours=3))
-    service.register_case(conn, case_id=case["id"], actor=w["disp_c2"], at=now - timedelta(hours=2, minutes=30))
-    service.dispatch_case(conn, case_id=case["id"], actor=w["disp_c2"], at=now - timedelta(hours=2),
-                          due_at=now - timedelta(minutes=1), due_reason="测试：今天早些时候到期")
+    service.transition(conn, case_id=case["id"], action="register", actor=w["disp_c2"],
+                       at=now - timedelta(hours=2, minutes=30))
+    service.transition(conn, case_id=case["id"], action="dispatch", actor=w["disp_c2"], at=now - timedelta(hours=2),
+                       due_at=now - timedelta(minutes=1), due_reason="测试：今天早些时候到期")
     assert both() == tuple(n + 1 for n in before)
 
 

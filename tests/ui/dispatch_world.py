@@ -90,16 +90,17 @@ def new_case(engine, w: World, state: str = "reported", *, community: int = 0, l
         steps = PATH[1:PATH.index(state) + 1] if state in PATH else ()
         for step in steps:
             if step == "registered":
-                row = service.register_case(c, case_id=row["id"], actor=admin, level=level)
+                row = service.transition(c, case_id=row["id"], action="register", actor=admin, level=level)
             elif step == "dispatched":
-                row = service.dispatch_case(c, case_id=row["id"], actor=admin, department_id=w.dept[dept])
+                row = service.transition(c, case_id=row["id"], action="dispatch", actor=admin,
+                                         department_id=w.dept[dept])
             elif step == "disposing":
-                row = service.accept_case(c, case_id=row["id"], actor=admin)
+                row = service.transition(c, case_id=row["id"], action="accept", actor=admin)
             elif step == "awaiting_verification":
-                row = service.feed_back(c, case_id=row["id"], actor=admin, note="已清理")
+                row = service.transition(c, case_id=row["id"], action="feed_back", actor=admin, comment="已清理")
         if state == "closed":
-            row = service.register_case(c, case_id=row["id"], actor=admin, level=level)
-            row = service.close_case(c, case_id=row["id"], actor=admin, comment="现场已处理")
+            row = service.transition(c, case_id=row["id"], action="register", actor=admin, level=level)
+            row = service.transition(c, case_id=row["id"], action="close", actor=admin, comment="现场已处理")
     return row
 
 

@@ -80,7 +80,7 @@ def test_the_backlog_chart_moves_when_a_case_is_dispatched(w, engine):
         f = cd.ChartFilter(start, end, community_id=w.district.community_ids[1])
         before = cd.open_backlog(c, f).set_index("status")["open"]
     with engine.begin() as c:
-        service.dispatch_case(c, case_id=row["id"], actor=w["dpt_admin"], department_id=w.dept["HWC"])
+        service.transition(c, case_id=row["id"], action="dispatch", actor=w["dpt_admin"], department_id=w.dept["HWC"])
     with engine.connect() as c:
         after = cd.open_backlog(c, f).set_index("status")["open"]
     assert after["registered"] == before["registered"] - 1 and after["dispatched"] == before["dispatched"] + 1

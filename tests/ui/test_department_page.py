@@ -61,7 +61,7 @@ def test_the_queue_lists_the_departments_cases_nearest_deadline_first(w, engine)
     assert b["case_no"] in listed and a["case_no"] in listed and other["case_no"] not in listed
     assert listed.index(b["case_no"]) < listed.index(a["case_no"])
     with engine.connect() as c:
-        due = [r["due_at"] for r in svc.department_cases(c, department_id=w.dept["HWC"])]
+        due = [r.due_at for r in svc.department_cases(c, department_id=w.dept["HWC"])]
     assert due == sorted(due)
 
 
@@ -76,7 +76,7 @@ def test_accept_then_feed_back_with_a_photo_reference(w, engine):
     assert (got["status"], got["handler_id"]) == ("disposing", staff.person_id)
 
     at = _choose(at, row["id"], "feed_back")
-    at.text_area(key=f"dept-act-{row['id']}-feed_back-note").input("已清运，现场恢复整洁")
+    at.text_area(key=f"dept-act-{row['id']}-feed_back-comment").input("已清运，现场恢复整洁")
     at.text_input(key=f"dept-act-{row['id']}-feed_back-photo_ref").input("photo/2026/after-001.jpg")
     _submit(at, row["id"], "feed_back")
     got = case_row(engine, row["id"])
@@ -94,7 +94,7 @@ def test_ask_for_postponement(w, engine):
     row = new_case(engine, w, "disposing", dept="HWC")
     at = open_page(w["dpt_staff_hwc"], PAGE, **{CASE: row["id"]})
     at = _choose(at, row["id"], "request_postponement")
-    at.text_area(key=f"dept-act-{row['id']}-request_postponement-reason").input("需等待配件到货")
+    at.text_area(key=f"dept-act-{row['id']}-request_postponement-comment").input("需等待配件到货")
     _submit(at, row["id"], "request_postponement")
     got = case_row(engine, row["id"])
     assert got["postpone_requested_at"] is not None and got["postpone_request_reason"] == "需等待配件到货"
@@ -107,7 +107,7 @@ def test_return_as_not_ours_takes_it_off_the_queue(w, engine):
     at = _choose(at, row["id"], "return")
     _submit(at, row["id"], "return")
     assert at.error and case_row(engine, row["id"])["status"] == "dispatched"  # a reason is required
-    at.text_area(key=f"dept-act-{row['id']}-return-reason").input("属供电公司线路，非本部门职责")
+    at.text_area(key=f"dept-act-{row['id']}-return-comment").input("属供电公司线路，非本部门职责")
     _submit(at, row["id"], "return")
     got = case_row(engine, row["id"])
     assert (got["status"], got["department_id"]) == ("returned", None)
@@ -122,15 +122,15 @@ def test_another_department_neither_sees_the_case_nor_may_act(w, engine):
     assert row["case_no"] not in _html(at)
     assert not [s for s in at.segmented_control if s.key == f"dept-act-{row['id']}"]
     with engine.begin() as c, pytest.raises(PermissionDenied):
-        svc.perform_action(c, case_id=row["id"], action="accept", actor=other, values={})
+        service.transition(c, case_id=row["id"], action="accept", actor=other)
     assert case_row(engine, row["id"])["status"] == "dispatched"
 
 
 def test_an_assisting_department_sees_the_case_but_only_the_lead_acts(w, engine):
     row = new_case(engine, w, "registered")
     with engine.begin() as c:
-        service.dispatch_case(c, case_id=row["id"], actor=w["dpt_admin"], department_id=w.dept["HWC"],
-                              assist_department_ids=[w.dept["CGZF"]])
+        service.transition(c, case_id=row["id"], action="dispatch", actor=w["dpt_admin"], department_id=w.dept["HWC"],
+                           assist_department_ids=[w.dept["CGZF"]])
     at = open_page(w["dpt_staff_cgzf"], PAGE, **{CASE: row["id"]})
     assert row["case_no"] in at.dataframe[0].value["case_no"].tolist()
     assert row["case_no"] in _html(at)
@@ -155,7 +155,7 @@ def test_english(w, engine):
 def test_hours_left_count_working_time(w, engine):
     row = new_case(engine, w, "dispatched", dept="HWC")
     with engine.connect() as c:
-        got = next(r for r in svc.department_cases(c, department_id=w.dept["HWC"]) if r["id"] == row["id"])
+        got = next(r for r in svc.department_cases(c, department_id=w.dept["HWC"]) if r.id == row["id"])
         now = c.execute(text("SELECT now()")).scalar_one()
-    assert got["hours_left"] is not None
-    assert got["hours_left"] <= (got["due_at"] - now) / timedelta(hours=1) + 0.1
+    assert got.hours_left is not None
+    assert got.hours_left <= (got.due_at - now) / timedelta(hours=1) + 0.1

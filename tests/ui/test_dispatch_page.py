@@ -168,7 +168,7 @@ def test_reject_without_a_reason_is_refused_by_the_service(w, engine):
     at = _choose(at, row["id"], "reject")
     _submit_form(at, row["id"], "reject")
     assert at.error and case_row(engine, row["id"])["status"] == "reported"
-    at.text_area(key=f"dispatch-act-{row['id']}-reject-reason").input("重复投诉，已核实不属实")
+    at.text_area(key=f"dispatch-act-{row['id']}-reject-comment").input("重复投诉，已核实不属实")
     _submit_form(at, row["id"], "reject")
     assert case_row(engine, row["id"])["status"] == "rejected"
 
@@ -204,8 +204,8 @@ def test_a_dispatcher_who_may_not_act_gets_no_buttons_and_the_service_refuses(w,
     assert not [s for s in at.segmented_control if s.key == f"dispatch-act-{row['id']}"]  # … but no buttons
     assert any("没有可执行的操作" in c.value for c in at.caption)
     with engine.begin() as c, pytest.raises(PermissionDenied):
-        svc.perform_action(c, case_id=row["id"], action="dispatch", actor=w["dpt_disp_cm"],
-                           values={"department_id": w.dept["HWC"]})
+        service.transition(c, case_id=row["id"], action="dispatch", actor=w["dpt_disp_cm"],
+                           department_id=w.dept["HWC"])
     assert case_row(engine, row["id"])["status"] == "registered"
     # the subdistrict's dispatcher does get them
     sub = open_page(w["dpt_disp_sd"], PAGE, **{CASE: row["id"]})
@@ -243,7 +243,7 @@ def test_a_change_made_meanwhile_is_reported_as_a_conflict(w, engine):
     at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: row["id"]})
     at = _choose(at, row["id"], "set_level")
     with engine.begin() as c:  # someone else acts first
-        service.set_level(c, case_id=row["id"], actor=w["dpt_admin"], level="grid")
+        service.transition(c, case_id=row["id"], action="set_level", actor=w["dpt_admin"], level="grid")
     before = case_row(engine, row["id"])
     _submit_form(at, row["id"], "set_level")
     assert at.error and "已被他人处理" in at.error[0].value

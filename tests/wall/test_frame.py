@@ -168,10 +168,10 @@ def test_ticker_shows_events_and_reports_that_came_without_one(conn, district):
     conn.execute(text("INSERT INTO case_event(case_id, at, action, from_status, to_status) "
                       "VALUES (:i, now(), 'dispatch', 'registered', 'dispatched')"), {"i": other})
     items = wall.latest_events(conn, WallFilter(), "zh", datetime.now(TZ))
-    whats = {(i["case_no"], i["what"]) for i in items}
+    whats = {(i.case_no, i.what) for i in items}
     no = dict(conn.execute(text("SELECT id, case_no FROM cases WHERE id IN (:a, :b)"), {"a": plain["id"], "b": other}).all())
     assert {(no[plain["id"]], "上报"), (no[other], "派遣")} <= whats
-    assert re.fullmatch(r"(\d\d-\d\d )?\d\d:\d\d", items[0]["at"])
+    assert re.fullmatch(r"(\d\d-\d\d )?\d\d:\d\d", items[0].at)
 
 
 def test_english_labels(conn, district):
