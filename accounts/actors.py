@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
+
+from db.models import Community, Person
 
 ROLES = ("grid_worker", "department_staff", "dispatcher", "command_staff", "planner", "admin")
 
@@ -30,11 +32,13 @@ class UnknownActor(LookupError):
 
 def load_actor(conn: Connection, person_id: int) -> Actor:
     """The active person ``person_id`` as an Actor; raises UnknownActor otherwise."""
-    row = conn.execute(text(
-        "SELECT p.id, p.username, p.full_name, p.role, p.unit_level, p.community_id, "
-        "COALESCE(p.subdistrict_id, c.subdistrict_id) AS subdistrict_id, p.department_id "
-        "FROM person p LEFT JOIN community c ON c.id = p.community_id "
-        "WHERE p.id = :i AND p.active"), {"i": person_id}).one_or_none()
+    # a community-level person belongs to its community's subdistrict too
+    row = conn.execute(
+        select(Person.id, Person.username, Person.full_name, Person.role, Person.unit_level, Person.community_id,
+               func.coalesce(Person.subdistrict_id, Community.subdistrict_id).label("subdistrict_id"),
+               Person.department_id)
+        .outerjoin(Community, Community.id == Person.community_id)
+        .where(Person.id == person_id, Person.active)).one_or_none()
     if row is None:
         raise UnknownActor(f"no active person with id {person_id}")
     return Actor(person_id=row.id, username=row.username, full_name=row.full_name, role=row.role,
