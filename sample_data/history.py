@@ -8,9 +8,9 @@ report lies in a working period), then the case's final state, timestamps, level
 handler and deadline. Nothing happens after ``until`` (default: now): cases reported in the
 last days are left in every open state, some overdue, some at risk, some supervised; cases
 outside the jurisdiction wait in their queue or are rejected. Final levels follow the
-article: about 72.4 % of all cases end at grid/community/subdistrict level (incl. on-the-spot
-resolution by grid workers) and 24.6 % go up to the district; the rest are rejected, merged as
-duplicates or still outside the jurisdiction. Same seed and input → same history.
+source district (docs/domain.md): about 72.4 % of all cases end at grid/community/subdistrict
+level (incl. on-the-spot resolution by grid workers) and 24.6 % go up to the district; the rest
+are rejected, merged as duplicates or still outside the jurisdiction. Same seed and input → same history.
 
 Speed: the whole plan is generated with numpy (one vector per step of a fixed step ladder), the
 events go in with binary COPY into a staging table and one INSERT…SELECT per batch (the
@@ -61,7 +61,7 @@ COMMENTS = (
 C_REJECT_OUT, C_REJECT, C_MERGE, C_SELF, C_ESC, C_ESC_MAJOR, C_CLOSE, C_RETURN, C_REQ_PP, C_APPROVE, C_SUPERVISE, \
     C_FEEDBACK, C_VERIFY_FAIL, C_FEEDBACK2, C_EVALUATE, C_DISPATCH = range(1, len(COMMENTS) + 1)
 
-TARGET_DISTRICT_SHARE = 0.246  # the article: 986 of 4,011 reported up
+TARGET_DISTRICT_SHARE = 0.246  # the source district: 986 of 4,011 reported up (docs/domain.md)
 HOUR = 3600.0
 HOLD = 2000 * HOUR  # far beyond ``until``: the case stays where it is
 

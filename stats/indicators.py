@@ -4,7 +4,8 @@
 community / grid / department / person, plus a total row if asked. Periods are whole local days
 (Asia/Shanghai), ``start`` inclusive, ``end`` exclusive; ``end`` after today means "as of now".
 
-Formulas (DOMAIN.md; "postponed" = a postponement was approved before the instant in question):
+Formulas (terms in docs/domain.md; "postponed" = a postponement was approved before the
+instant in question):
 
 - registered (立案数): cases registered in the period (a case resolved on the spot counts as
   registered when it is resolved).
