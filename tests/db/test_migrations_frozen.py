@@ -33,3 +33,16 @@ def test_seeded_calendar_matches_the_official_calendar(conn):
         "SELECT day, is_working, kind, name FROM calendar_day "
         "WHERE source = 'chinesecalendar' AND day BETWEEN :a AND :b ORDER BY day"), {"a": first, "b": last}).all()
     assert [tuple(r) for r in stored] == expected
+
+
+@pytest.mark.parametrize("table, level", [
+    ("district", "district"), ("subdistrict", "subdistrict"), ("community", "community"), ("unit_grid", "grid"),
+])
+def test_code_checks_agree_with_the_code_layout(conn, table, level):
+    """The code lengths frozen into migration 0001 are still those of gis/codes.py's layout."""
+    from gis.codes import width
+
+    checks = conn.execute(text(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) AND contype = 'c'"),
+        {"t": table}).scalars().all()
+    assert any(f"code ~ '^[0-9]{{{width(level)}}}$'" in c for c in checks), checks
