@@ -46,3 +46,14 @@ def test_code_checks_agree_with_the_code_layout(conn, table, level):
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) AND contype = 'c'"),
         {"t": table}).scalars().all()
     assert any(f"code ~ '^[0-9]{{{width(level)}}}$'" in c for c in checks), checks
+
+
+def test_seeded_time_limits_are_the_reference_limits(conn):
+    """Every reference category has its suggested limit at every level (a change needs a migration)."""
+    from db.reference import CATEGORIES
+
+    stored = {(r.category_code, r.level): (float(r.value), r.unit) for r in conn.execute(text(
+        "SELECT category_code, level, value, unit FROM time_limit_policy WHERE note = 'seeded from db/reference.py'"))}
+    expected = {(c[0], lvl): (float(c[9][0]), c[9][1]) for c in CATEGORIES
+                for lvl in ("grid", "community", "subdistrict", "district")}
+    assert stored == expected
