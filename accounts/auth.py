@@ -13,10 +13,11 @@ import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import text
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from accounts.actors import ROLES, Actor, load_actor
+from db.models import Community, Department, Person, Subdistrict
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 MIN_PASSWORD_LENGTH = 8
@@ -80,9 +81,8 @@ def authenticate(conn: Connection, username: str, password: str) -> Actor:
     Raises LoginFailed otherwise, with the same message whether the name is unknown, the
     password wrong or the account inactive. A hash made with older parameters is upgraded.
     """
-    row = conn.execute(text(
-        "SELECT id, password_hash, active FROM person WHERE username = :u"),
-        {"u": (username or "").strip()}).one_or_none()
+    row = conn.execute(select(Person.id, Person.password_hash, Person.active)
+                       .where(Person.username == (username or "").strip())).one_or_none()
     stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
     try:
         _hasher.verify(stored, password or "")
@@ -92,19 +92,20 @@ def authenticate(conn: Connection, username: str, password: str) -> Actor:
     if not ok:
         raise LoginFailed("wrong username or password")
     if _hasher.check_needs_rehash(row.password_hash):
-        conn.execute(text("UPDATE person SET password_hash = :h WHERE id = :i"),
-                     {"h": _hasher.hash(password), "i": row.id})
+        conn.execute(update(Person).where(Person.id == row.id).values(password_hash=_hasher.hash(password)))
     return load_actor(conn, row.id)
 
 
 def actor_by_username(conn: Connection, username: str) -> Actor:
     """The active person with ``username`` (for single sign-on, where the identity provider
     has already checked the password); raises LoginFailed when there is none."""
-    pid = conn.execute(text("SELECT id FROM person WHERE username = :u AND active"),
-                       {"u": username}).scalar_one_or_none()
+    pid = conn.execute(select(Person.id).where(Person.username == username, Person.active)).scalar_one_or_none()
     if pid is None:
         raise LoginFailed(f"no active account for {username!r}")
     return load_actor(conn, pid)
+
+
+_UNIT_MODELS = {"community": Community, "subdistrict": Subdistrict, "department": Department}
 
 
 def _unit_ids(conn: Connection, unit_level: str, unit: str | None) -> dict[str, int | None]:
@@ -113,11 +114,11 @@ def _unit_ids(conn: Connection, unit_level: str, unit: str | None) -> dict[str, 
         return ids
     if not unit:
         raise AccountError(f"a {unit_level}-level account needs --unit (its code)")
-    table = {"community": "community", "subdistrict": "subdistrict", "department": "department"}[unit_level]
-    found = conn.execute(text(f"SELECT id FROM {table} WHERE code = :c"), {"c": unit}).scalar_one_or_none()
+    model = _UNIT_MODELS[unit_level]
+    found = conn.execute(select(model.id).where(model.code == unit)).scalar_one_or_none()
     if found is None:
         raise AccountError(f"no {unit_level} with code {unit!r}")
-    ids[f"{table}_id"] = found
+    ids[f"{unit_level}_id"] = found
     return ids
 
 
@@ -135,21 +136,18 @@ def create_user(conn: Connection, *, username: str, full_name: str, role: str, p
     if unit_level not in ROLE_UNIT_LEVELS[role]:
         raise AccountError(
             f"a {role} belongs to a {' or '.join(sorted(ROLE_UNIT_LEVELS[role]))} unit, not {unit_level!r}")
-    exists = conn.execute(text("SELECT 1 FROM person WHERE username = :u"), {"u": username}).first()
+    exists = conn.execute(select(Person.id).where(Person.username == username)).first()
     if exists:
         raise AccountError(f"username {username!r} is taken")
     pw_hash = hash_password(password)
-    return conn.execute(text(
-        "INSERT INTO person(username, full_name, role, unit_level, community_id, subdistrict_id, "
-        "department_id, phone, password_hash) VALUES (:u, :n, :r, :l, :community_id, :subdistrict_id, "
-        ":department_id, :p, :h) RETURNING id"),
-        {"u": username, "n": full_name, "r": role, "l": unit_level, "p": phone, "h": pw_hash,
-         **_unit_ids(conn, unit_level, unit)}).scalar_one()
+    return conn.execute(insert(Person).values(
+        username=username, full_name=full_name, role=role, unit_level=unit_level, phone=phone,
+        password_hash=pw_hash, **_unit_ids(conn, unit_level, unit)).returning(Person.id)).scalar_one()
 
 
 def set_password(conn: Connection, username: str, password: str) -> None:
     """Replace the password of ``username``; raises AccountError if there is no such account."""
-    n = conn.execute(text("UPDATE person SET password_hash = :h WHERE username = :u"),
-                     {"h": hash_password(password), "u": username}).rowcount
+    n = conn.execute(update(Person).where(Person.username == username)
+                     .values(password_hash=hash_password(password))).rowcount
     if n == 0:
         raise AccountError(f"no account {username!r}")

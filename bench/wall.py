@@ -21,7 +21,7 @@ Measured:
   fetched once per browser over HTTP), ``idle_kb_per_min`` (both directions, the desk wall while
   nothing changes, over ``--idle-seconds``) and ``idle_screen_kb_per_min`` (the video-wall mode).
 
-Targets (issue 4): payload_mb ≤ 1, idle_kb_per_min ≤ 100. Last line: ``rerun_ratio``.
+Targets (README, benchmarks): payload_mb ≤ 1, idle_kb_per_min ≤ 100. Last line: ``rerun_ratio``.
 """
 from __future__ import annotations
 

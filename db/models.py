@@ -1,186 +1,268 @@
-"""Typed SQLAlchemy 2 models of the schema created by the migrations (db/migrations).
+"""Typed SQLAlchemy 2 models: the one description in Python of the schema the migrations build.
 
-The migrations are the source of truth for constraints and triggers; these classes are how
-Python code reads and writes the tables. ``tests/db/test_models.py`` checks that the two agree.
+The migrations (``db/migrations``) create the tables, constraints, triggers and SQL functions;
+these classes are how code names the tables and columns: simple reads and writes are
+``select()`` / ``insert()`` / ``update()`` on them. ``tests/db/test_models.py`` checks that every
+table and column of the migrated database is here with the same type, nullability and default.
+Defaults live in the database (``server_default``), so a Core insert that leaves a column out
+gets the same value as a SQL one. Domain terms: ``docs/domain.md``.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
+from decimal import Decimal
 
-from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, Text
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import (REAL, BigInteger, Boolean, Date, DateTime, Double, ForeignKey, Integer, Numeric,
+                        SmallInteger, Text, Time, text)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SRID = 4326
+from db.config import STORAGE_SRID
+
+TZ_TIME = DateTime(timezone=True)
+NOW = text("now()")
+FALSE = text("false")
+TRUE = text("true")
+ZERO = text("0")
+
+
+def _geom(kind: str) -> Geometry:
+    # the GiST indexes are made by the migrations, some partial: the models do not declare them
+    return Geometry(kind, srid=STORAGE_SRID, spatial_index=False)
 
 
 class Base(DeclarativeBase):
     pass
 
 
+# --- the administrative hierarchy (区 → 街道 → 社区/行政村) -------------------------------------
 class District(Base):
     """区."""
     __tablename__ = "district"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(Text, unique=True)
     name: Mapped[str] = mapped_column(Text)
     name_en: Mapped[str | None] = mapped_column(Text)
-    geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=False)
+    geom: Mapped[WKBElement] = mapped_column(_geom("MULTIPOLYGON"))
 
 
 class Subdistrict(Base):
     """街道."""
     __tablename__ = "subdistrict"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
     code: Mapped[str] = mapped_column(Text, unique=True)
     name: Mapped[str] = mapped_column(Text)
     name_en: Mapped[str | None] = mapped_column(Text)
-    is_agricultural: Mapped[bool] = mapped_column(Boolean, default=False)
-    geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
+    is_agricultural: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
+    geom: Mapped[WKBElement | None] = mapped_column(_geom("MULTIPOLYGON"))
 
 
 class Community(Base):
-    """社区 / 行政村."""
+    """社区 / 行政村 (kind community | village)."""
     __tablename__ = "community"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subdistrict_id: Mapped[int] = mapped_column(ForeignKey("subdistrict.id"))
     code: Mapped[str] = mapped_column(Text, unique=True)
     name: Mapped[str] = mapped_column(Text)
     name_en: Mapped[str | None] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(Text, default="community")
-    geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
+    kind: Mapped[str] = mapped_column(Text, server_default=text("'community'"))
+    geom: Mapped[WKBElement | None] = mapped_column(_geom("MULTIPOLYGON"))
 
 
 class Department(Base):
     """职能部门."""
     __tablename__ = "department"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(Text, unique=True)
     name: Mapped[str] = mapped_column(Text, unique=True)
     name_en: Mapped[str | None] = mapped_column(Text)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=TRUE)
 
 
 class Person(Base):
-    """A user or grid worker (网格员), with a role and the unit it belongs to."""
+    """A user or grid worker (网格员), with a role and the one unit it belongs to."""
     __tablename__ = "person"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(Text, unique=True)
     full_name: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(Text)
-    unit_level: Mapped[str] = mapped_column(Text)
+    unit_level: Mapped[str] = mapped_column(Text)  # community | subdistrict | district | department
     community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"))
     subdistrict_id: Mapped[int | None] = mapped_column(ForeignKey("subdistrict.id"))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     phone: Mapped[str | None] = mapped_column(Text)
-    password_hash: Mapped[str | None] = mapped_column(Text)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    password_hash: Mapped[str | None] = mapped_column(Text)  # argon2id; NULL: cannot log in
+    active: Mapped[bool] = mapped_column(Boolean, server_default=TRUE)
+    created_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
 
 
+# --- grids: responsibility grids and versioned unit grids --------------------------------------
 class ResponsibilityGrid(Base):
     """责任单元格: unit grids looked after by the same grid worker(s)."""
     __tablename__ = "responsibility_grid"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
     code: Mapped[str] = mapped_column(Text, unique=True)
     name: Mapped[str] = mapped_column(Text)
 
 
 class ResponsibilityGridWorker(Base):
+    """Which grid worker looks after which responsibility grid."""
     __tablename__ = "responsibility_grid_worker"
     responsibility_grid_id: Mapped[int] = mapped_column(ForeignKey("responsibility_grid.id"), primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
 
 
 class UnitGrid(Base):
-    """基本单元格: stable identity of a unit grid; geometry lives in GridVersion."""
+    """基本单元格: the stable identity of a unit grid; its boundary lives in GridVersion."""
     __tablename__ = "unit_grid"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
     responsibility_grid_id: Mapped[int | None] = mapped_column(ForeignKey("responsibility_grid.id"))
     code: Mapped[str] = mapped_column(Text, unique=True)
     name: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+    retired_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
 
 
 class BoundaryChange(Base):
+    """One published boundary edit (import, redraw), the reason new grid versions exist."""
     __tablename__ = "boundary_change"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(Text)
-    note: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, server_default=text("''"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
 
 
 class GridVersion(Base):
-    """One boundary of a unit grid, valid over [valid_from, valid_to)."""
+    """One boundary of a unit grid, valid over [valid_from, valid_to); current when valid_to is NULL."""
     __tablename__ = "grid_version"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grid_id: Mapped[int] = mapped_column(ForeignKey("unit_grid.id"))
     version_no: Mapped[int] = mapped_column(Integer)
-    geom = mapped_column(Geometry("POLYGON", srid=SRID, spatial_index=False), nullable=False)
-    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    geom: Mapped[WKBElement] = mapped_column(_geom("POLYGON"))
+    valid_from: Mapped[datetime] = mapped_column(TZ_TIME)
+    valid_to: Mapped[datetime | None] = mapped_column(TZ_TIME)
     change_id: Mapped[int | None] = mapped_column(ForeignKey("boundary_change.id"))
 
 
+# --- reference data: categories, working calendar, time limits ---------------------------------
 class CaseCategory(Base):
-    """Case category: 2-digit major + 2-digit minor code (CJ/T 214 style)."""
+    """Case category: 2-digit major + 2-digit minor code (docs/domain.md, categories)."""
     __tablename__ = "case_category"
     code: Mapped[str] = mapped_column(Text, primary_key=True)
-    kind: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)  # event | component | social
     major_code: Mapped[str] = mapped_column(Text)
     major_name: Mapped[str] = mapped_column(Text)
     major_name_en: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str] = mapped_column(Text)
     name_en: Mapped[str | None] = mapped_column(Text)
     default_department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
-    default_level: Mapped[str] = mapped_column(Text, default="community")
-    is_emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    default_level: Mapped[str] = mapped_column(Text, server_default=text("'community'"))
+    is_emergency: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
 
 
+class WorkingPeriod(Base):
+    """A working period of every working day (default 08:30–12:00 and 13:30–17:30)."""
+    __tablename__ = "working_period"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    starts: Mapped[time] = mapped_column(Time)
+    ends: Mapped[time] = mapped_column(Time)
+
+
+class CalendarDay(Base):
+    """工作日历: one day; kind workday | weekend | holiday | makeup_workday (调休) | closure."""
+    __tablename__ = "calendar_day"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_working: Mapped[bool] = mapped_column(Boolean)
+    kind: Mapped[str] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text, server_default=text("'manual'"))
+
+
+class TimeLimitPolicy(Base):
+    """处置时限: category × level → value in working hours or working days."""
+    __tablename__ = "time_limit_policy"
+    category_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    level: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[Decimal] = mapped_column(Numeric(8, 2))
+    unit: Mapped[str] = mapped_column(Text)  # working_hours | working_days
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+# --- cases and their history -------------------------------------------------------------------
 class Case(Base):
-    """案件: one reported problem, carried around the closed loop."""
+    """案件: one reported problem, carried around the closed loop.
+
+    Status and the lifecycle columns change only through ``dispatch.service.transition``; the
+    grid columns are set by the database (trigger ``cases_assign_grid``, docs/domain.md).
+    """
     __tablename__ = "cases"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     case_no: Mapped[str] = mapped_column(Text, unique=True)
     channel: Mapped[str] = mapped_column(Text)
     category_code: Mapped[str | None] = mapped_column(ForeignKey("case_category.code"))
-    description: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, server_default=text("''"))
     address: Mapped[str | None] = mapped_column(Text)
     reporter_name: Mapped[str | None] = mapped_column(Text)
     reporter_phone: Mapped[str | None] = mapped_column(Text)
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     photo_ref: Mapped[str | None] = mapped_column(Text)
-    received_x: Mapped[float] = mapped_column(Float)
-    received_y: Mapped[float] = mapped_column(Float)
+    # exactly as received: coordinates and the coordinate system they were given in
+    received_x: Mapped[float] = mapped_column(Double)
+    received_y: Mapped[float] = mapped_column(Double)
     received_crs: Mapped[str] = mapped_column(Text)
-    geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False), nullable=False)
+    geom: Mapped[WKBElement] = mapped_column(_geom("POINT"))
+    # report-time stamp (never changes) and the grid responsible now
     reported_grid_version_id: Mapped[int | None] = mapped_column(ForeignKey("grid_version.id"))
     reported_grid_code: Mapped[str | None] = mapped_column(Text)
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("unit_grid.id"))
     grid_code: Mapped[str | None] = mapped_column(Text)
     community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"))
     subdistrict_id: Mapped[int | None] = mapped_column(ForeignKey("subdistrict.id"))
-    outside_jurisdiction: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(Text, default="reported")
+    outside_jurisdiction: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'reported'"))
     level: Mapped[str | None] = mapped_column(Text)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
-    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    registered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    feedback_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    self_handled: Mapped[bool] = mapped_column(Boolean, default=False)
-    supervised: Mapped[bool] = mapped_column(Boolean, default=False)
+    due_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    reported_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+    registered_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    dispatched_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    feedback_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    closed_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    self_handled: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
+    supervised: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    updated_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+    # lifecycle (migration 0002): handler, deadline, postponement, rework, evaluation
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    time_limit_value: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
+    time_limit_unit: Mapped[str | None] = mapped_column(Text)
+    deadline_from: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    warn_at: Mapped[datetime | None] = mapped_column(TZ_TIME)  # from here less than a fifth is left
+    accepted_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    verified_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    rework_count: Mapped[int] = mapped_column(SmallInteger, server_default=ZERO)
+    rejected_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+    merged_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    postponed_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    postpone_count: Mapped[int] = mapped_column(SmallInteger, server_default=ZERO)
+    postpone_reason: Mapped[str | None] = mapped_column(Text)
+    postpone_requested_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    postpone_requested_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    postpone_requested_due_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    postpone_request_reason: Mapped[str | None] = mapped_column(Text)
+    supervised_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    result_photo_ref: Mapped[str | None] = mapped_column(Text)
+    disposal_wh: Mapped[float | None] = mapped_column(REAL)  # working hours from dispatch to closure
+    evaluation_score: Mapped[int | None] = mapped_column(SmallInteger)
+    evaluation_comment: Mapped[str | None] = mapped_column(Text)
+    evaluated_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
 
 
 class CaseDepartment(Base):
@@ -188,15 +270,20 @@ class CaseDepartment(Base):
     __tablename__ = "case_department"
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), primary_key=True)
-    role: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)  # lead | assist
 
 
 class CaseEvent(Base):
-    """One step of a case's history; append-only (the database refuses updates and deletes)."""
+    """One step of a case's history; append-only (the database refuses updates and deletes).
+
+    Besides what happened, each event carries the case's state *after* it (status, level, lead
+    department, grid, handler, deadline, postponed), so the state before an event is the
+    previous event's; the indicators are computed from these rows.
+    """
     __tablename__ = "case_event"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     actor_role: Mapped[str | None] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
@@ -206,8 +293,14 @@ class CaseEvent(Base):
     to_level: Mapped[str | None] = mapped_column(Text)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     comment: Mapped[str | None] = mapped_column(Text)
-    attachments: Mapped[list] = mapped_column(JSONB, default=list)
-    data: Mapped[dict] = mapped_column(JSONB, default=dict)
+    attachments: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    data: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # the state after the event (migration 0002); snapshots, so no foreign keys
+    grid_id: Mapped[int | None] = mapped_column(Integer)
+    handler_id: Mapped[int | None] = mapped_column(Integer)
+    due_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    postponed: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
+    disposal_wh: Mapped[float | None] = mapped_column(REAL)
 
 
 class CasePresence(Base):
@@ -215,4 +308,25 @@ class CasePresence(Base):
     __tablename__ = "case_presence"
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
-    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+
+
+class CaseStatDay(Base):
+    """Daily indicator counters per grid / department / person, kept from case_event by a trigger."""
+    __tablename__ = "case_stat_day"
+    dim: Mapped[str] = mapped_column(Text, primary_key=True)  # grid | department | person
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    key_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: none / outside every grid
+    reported: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    registered: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_np: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_on_time: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_lower: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_on_spot: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    disposal_wh: Mapped[float] = mapped_column(Double, server_default=ZERO)
+    verified: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    reworked: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    open: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    overdue: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    overdue_np: Mapped[int] = mapped_column(Integer, server_default=ZERO)

@@ -1,13 +1,17 @@
 """Reference data every installation starts with: departments and case categories.
 
-Categories follow CJ/T 214 / GB/T 30428.2: 2-digit major + 2-digit minor code. ``limit`` is the
-suggested disposal time limit (value, unit) at the category's default level; the lifecycle seeds
-its time-limit policy table from it and the table stays editable.
+Categories follow CJ/T 214 / GB/T 30428.2: 2-digit major + 2-digit minor code (docs/domain.md).
+``limit`` is the suggested disposal time limit (value, unit); migration 0002 wrote a frozen copy
+of these limits into ``time_limit_policy`` at every level, and that editable table is what the
+lifecycle reads. A category added here later needs its limits added to the table too.
 """
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
+
+from db.models import CaseCategory, Department
 
 # (code, name, name_en)
 DEPARTMENTS: list[tuple[str, str, str]] = [
@@ -68,20 +72,12 @@ CATEGORIES: list[tuple] = [
 
 def seed_reference(conn: Connection) -> None:
     """Insert departments and categories; existing rows are left as they are (idempotent)."""
-    conn.execute(
-        text("INSERT INTO department(code, name, name_en) VALUES (:c, :n, :e) ON CONFLICT (code) DO NOTHING"),
-        [{"c": c, "n": n, "e": e} for c, n, e in DEPARTMENTS],
-    )
-    conn.execute(
-        text(
-            "INSERT INTO case_category(code, kind, major_code, major_name, major_name_en, name, name_en, "
-            "default_department_id, default_level, is_emergency) "
-            "SELECT :code, :kind, substr(:code, 1, 2), :mn, :mne, :n, :ne, d.id, :lvl, :em "
-            "FROM department d WHERE d.code = :dept ON CONFLICT (code) DO NOTHING"
-        ),
-        [
-            {"code": c[0], "kind": c[1], "mn": c[2], "mne": c[3], "n": c[4], "ne": c[5], "dept": c[6],
-             "lvl": c[7], "em": c[8]}
-            for c in CATEGORIES
-        ],
-    )
+    conn.execute(insert(Department).values([{"code": c, "name": n, "name_en": e} for c, n, e in DEPARTMENTS])
+                 .on_conflict_do_nothing(index_elements=[Department.code]))
+    dept_ids = dict(conn.execute(select(Department.code, Department.id)).all())
+    conn.execute(insert(CaseCategory).values([
+        {"code": c[0], "kind": c[1], "major_code": c[0][:2], "major_name": c[2], "major_name_en": c[3],
+         "name": c[4], "name_en": c[5], "default_department_id": dept_ids[c[6]], "default_level": c[7],
+         "is_emergency": c[8]}
+        for c in CATEGORIES if c[6] in dept_ids  # no department row, no category
+    ]).on_conflict_do_nothing(index_elements=[CaseCategory.code]))

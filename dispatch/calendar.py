@@ -96,16 +96,20 @@ class WorkingCalendar:
     @classmethod
     def from_db(cls, conn) -> "WorkingCalendar":
         """The calendar stored in ``working_period`` and ``calendar_day`` (cached per content)."""
-        from sqlalchemy import text
+        from sqlalchemy import select, text
 
+        from db.models import CalendarDay, WorkingPeriod
+
+        # a fingerprint of both tables: a cached calendar is reused until either changes
         fp = conn.execute(text(
             "SELECT (SELECT count(*) || ':' || COALESCE(sum(hashtext(day::text || is_working::text)), 0) FROM calendar_day)"
             " || '/' || (SELECT string_agg(starts::text || '-' || ends::text, ',' ORDER BY starts) FROM working_period)"
         )).scalar_one()
         cal = _CACHE.get(fp)
         if cal is None:
-            periods = [(r.starts, r.ends) for r in conn.execute(text("SELECT starts, ends FROM working_period ORDER BY starts"))]
-            days = dict(conn.execute(text("SELECT day, is_working FROM calendar_day")).all())
+            periods = [tuple(r) for r in conn.execute(
+                select(WorkingPeriod.starts, WorkingPeriod.ends).order_by(WorkingPeriod.starts))]
+            days = dict(conn.execute(select(CalendarDay.day, CalendarDay.is_working)).all())
             cal = cls(periods or DEFAULT_PERIODS, days)
             _CACHE.clear()
             _CACHE[fp] = cal

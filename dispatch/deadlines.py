@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from db.models import TimeLimitPolicy
 from dispatch.calendar import WorkingCalendar, from_epoch, to_epoch
 
 DEFAULT_LIMIT: tuple[float, str] = (5.0, "working_days")
@@ -36,8 +37,8 @@ class Deadline:
 def time_limit(conn: Connection, category_code: str | None, level: str | None) -> tuple[float, str, str]:
     """(value, unit, source) for a category at a level; source is 'policy' or 'default'."""
     if category_code and level:
-        row = conn.execute(text("SELECT value, unit FROM time_limit_policy WHERE category_code = :c AND level = :l"),
-                           {"c": category_code, "l": level}).one_or_none()
+        row = conn.execute(select(TimeLimitPolicy.value, TimeLimitPolicy.unit).where(
+            TimeLimitPolicy.category_code == category_code, TimeLimitPolicy.level == level)).one_or_none()
         if row is not None:
             return float(row.value), row.unit, "policy"
     return DEFAULT_LIMIT[0], DEFAULT_LIMIT[1], "default"

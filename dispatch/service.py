@@ -33,11 +33,12 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
 from dispatch import permissions
 from accounts.actors import Actor
+from db.models import CaseCategory, Department
 from dispatch.calendar import TZ, WorkingCalendar
 from dispatch.deadlines import deadline, time_limit, warn_instant
 from dispatch.errors import CaseNotFound, Conflict, IllegalTransition, InvalidInput, LifecycleError, PermissionDenied
@@ -381,15 +382,15 @@ def _check_level(level) -> None:
 
 
 def _category(conn: Connection, code: str) -> dict:
-    row = conn.execute(text("SELECT code, default_level, default_department_id, is_emergency FROM case_category "
-                            "WHERE code = :c"), {"c": code}).mappings().one_or_none()
+    row = conn.execute(select(CaseCategory.code, CaseCategory.default_level, CaseCategory.default_department_id,
+                              CaseCategory.is_emergency).where(CaseCategory.code == code)).mappings().one_or_none()
     if row is None:
         raise InvalidInput(f"案件类别 {code} 不存在", f"No case category {code}")
     return dict(row)
 
 
 def _check_department(conn: Connection, dept: int) -> None:
-    ok = conn.execute(text("SELECT active FROM department WHERE id = :d"), {"d": dept}).scalar_one_or_none()
+    ok = conn.execute(select(Department.active).where(Department.id == dept)).scalar_one_or_none()
     if not ok:
         raise InvalidInput(f"部门 {dept} 不存在或已停用", f"Department {dept} does not exist or is inactive")
 

@@ -11,7 +11,7 @@ Names other components rely on (keep them stable):
   action, or ``None`` when the action leaves the status as it is (it changes the level, a flag
   or a field and is still recorded as an event). ``REPORT`` is the creating action (no source).
 
-The loop, in the article's words: discover (上报) → sort (立案/不予立案/定级/合并) → dispatch
+The loop (docs/domain.md): discover (上报) → sort (立案/不予立案/定级/合并) → dispatch
 (派遣, lead 主办 and assisting 协办 departments) → dispose (接收 → 处置中) → feed back (反馈)
 → verify and close (核查结案) or rework (返工) → evaluate (评价). Side roads: a grid worker
 resolves a small problem on the spot (自行处置: reported → closed at grid level); the sorting

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-# The fast orientation measured in TECH-NOTES: polygons as the outer loop of the join, the GiST
+# The fast orientation (docs/measurements.md): polygons as the outer loop of the join, the GiST
 # index on the points as the inner one, so each prepared polygon is reused for its points.
 # The current grids with their codes and parents are joined first (a 1,035-row subquery), and the
 # point test is ST_Intersects: for a point, intersects and covers are the same predicate (inside or

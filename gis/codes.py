@@ -2,7 +2,8 @@
 
 Beijing DB11 practice, close to CJ/T 213: 6-digit district code (GB/T 2260) + 3-digit
 subdistrict + 3-digit community/village + 3-digit grid sequence = 15 digits. Change ``LAYOUT``
-to change the layout; the database check constraints are generated from it.
+to change the layout, together with a new migration for the database's checks on code length
+(migration 0001 wrote them out; tests/db/test_migrations_frozen.py checks that they agree).
 """
 from __future__ import annotations
 
@@ -28,11 +29,6 @@ def width(level: str) -> int:
 
 
 GRID_CODE_LEN = width("grid")
-
-
-def sql_check(level: str, column: str = "code") -> str:
-    """A SQL CHECK expression for a code column at ``level``."""
-    return f"{column} ~ '^[0-9]{{{width(level)}}}$'"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from dispatch import permissions
-from accounts.actors import Actor
+from accounts.actors import all_actors
 from dispatch.calendar import WorkingCalendar
 from dispatch.states import REPORT, TRANSITIONS, target
 
@@ -31,13 +31,7 @@ def audit_history(conn: Connection, *, case_ids: list[int] | None = None, sample
     cases = {r["id"]: dict(r) for r in conn.execute(text(
         "SELECT id, case_no, status, level, version, reported_at, community_id, subdistrict_id, department_id "
         "FROM cases WHERE id = ANY(:ids)"), {"ids": case_ids}).mappings()}
-    people = {r.id: Actor(person_id=r.id, username=r.username, full_name=r.full_name, role=r.role,
-                          unit_level=r.unit_level, community_id=r.community_id, subdistrict_id=r.subdistrict_id,
-                          department_id=r.department_id)
-              for r in conn.execute(text(
-                  "SELECT p.id, p.username, p.full_name, p.role, p.unit_level, p.community_id, "
-                  "COALESCE(p.subdistrict_id, c.subdistrict_id) AS subdistrict_id, p.department_id "
-                  "FROM person p LEFT JOIN community c ON c.id = p.community_id"))}
+    people = all_actors(conn)
     events: dict[int, list] = {i: [] for i in case_ids}
     for e in conn.execute(text(
             "SELECT case_id, id, at, actor_id, actor_role, action, from_status, to_status, from_level, to_level, "

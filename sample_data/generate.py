@@ -1,8 +1,9 @@
 """The synthetic sample district (样例辖区), built by subdivision with a fixed seed; no database.
 
 No open boundary data exists for 兴隆台区, so this builds one around 41.12°N, 122.07°E with the
-article's structure: 8 subdistricts (2 agricultural, mostly villages, larger and sparser),
-78 communities and 14 villages, 1,035 unit grids, 586 responsibility grids, 599 grid workers.
+source district's structure (docs/domain.md): 8 subdistricts (2 agricultural, mostly villages,
+larger and sparser), 78 communities and 14 villages, 1,035 unit grids, 586 responsibility grids,
+599 grid workers.
 
 How the tiling stays exact: everything is made of the cells of one jittered lattice (about
 150 m), whose vertices are computed once and rounded once to 7 decimals. A unit grid is a set of

@@ -8,9 +8,9 @@ report lies in a working period), then the case's final state, timestamps, level
 handler and deadline. Nothing happens after ``until`` (default: now): cases reported in the
 last days are left in every open state, some overdue, some at risk, some supervised; cases
 outside the jurisdiction wait in their queue or are rejected. Final levels follow the
-article: about 72.4 % of all cases end at grid/community/subdistrict level (incl. on-the-spot
-resolution by grid workers) and 24.6 % go up to the district; the rest are rejected, merged as
-duplicates or still outside the jurisdiction. Same seed and input → same history.
+source district (docs/domain.md): about 72.4 % of all cases end at grid/community/subdistrict
+level (incl. on-the-spot resolution by grid workers) and 24.6 % go up to the district; the rest
+are rejected, merged as duplicates or still outside the jurisdiction. Same seed and input → same history.
 
 Speed: the whole plan is generated with numpy (one vector per step of a fixed step ladder), the
 events go in with binary COPY into a staging table and one INSERT…SELECT per batch (the
@@ -30,9 +30,10 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 
+from db.models import CaseCategory, Department, Person, ResponsibilityGridWorker, TimeLimitPolicy, UnitGrid
 from dispatch.calendar import WorkingCalendar, to_epoch
 from dispatch.deadlines import DEFAULT_LIMIT, warn_instants
 from dispatch.states import LEVELS, STATUSES
@@ -61,7 +62,7 @@ COMMENTS = (
 C_REJECT_OUT, C_REJECT, C_MERGE, C_SELF, C_ESC, C_ESC_MAJOR, C_CLOSE, C_RETURN, C_REQ_PP, C_APPROVE, C_SUPERVISE, \
     C_FEEDBACK, C_VERIFY_FAIL, C_FEEDBACK2, C_EVALUATE, C_DISPATCH = range(1, len(COMMENTS) + 1)
 
-TARGET_DISTRICT_SHARE = 0.246  # the article: 986 of 4,011 reported up
+TARGET_DISTRICT_SHARE = 0.246  # the source district: 986 of 4,011 reported up (docs/domain.md)
 HOUR = 3600.0
 HOLD = 2000 * HOUR  # far beyond ``until``: the case stays where it is
 
@@ -145,29 +146,33 @@ class _Pool:
 
 class _References:
     def __init__(self, conn: Connection):
-        q = lambda sql: conn.execute(text(sql)).all()  # noqa: E731
+        q = lambda stmt: conn.execute(stmt).all()  # noqa: E731
+        P = Person
         self.cats = {r.code: (LEVELS.index(r.default_level), r.default_department_id or -1)
-                     for r in q("SELECT code, default_level, default_department_id FROM case_category")}
+                     for r in q(select(CaseCategory.code, CaseCategory.default_level, CaseCategory.default_department_id))}
         self.policy = {(r.category_code, r.level): (float(r.value), r.unit)
-                       for r in q("SELECT category_code, level, value, unit FROM time_limit_policy")}
-        self.departments = np.array([r.id for r in q("SELECT id FROM department WHERE active ORDER BY id")], dtype=np.int64)
-        disp = q("SELECT id, unit_level, COALESCE(community_id, 0) AS com, COALESCE(subdistrict_id, 0) AS sub "
-                 "FROM person WHERE role = 'dispatcher' AND active")
+                       for r in q(select(TimeLimitPolicy.category_code, TimeLimitPolicy.level, TimeLimitPolicy.value,
+                                         TimeLimitPolicy.unit))}
+        self.departments = np.array(
+            [r.id for r in q(select(Department.id).where(Department.active).order_by(Department.id))], dtype=np.int64)
+        disp = q(select(P.id, P.unit_level, func.coalesce(P.community_id, 0).label("com"),
+                        func.coalesce(P.subdistrict_id, 0).label("sub")).where(P.role == "dispatcher", P.active))
         self.disp_com = _Pool([r.com for r in disp if r.unit_level == "community"],
                               [r.id for r in disp if r.unit_level == "community"])
         self.disp_sub = _Pool([r.sub for r in disp if r.unit_level == "subdistrict"],
                               [r.id for r in disp if r.unit_level == "subdistrict"])
         self.disp_dis = _Pool([0 for r in disp if r.unit_level == "district"], [r.id for r in disp if r.unit_level == "district"])
-        staff = q("SELECT id, department_id FROM person WHERE role = 'department_staff' AND active")
+        staff = q(select(P.id, P.department_id).where(P.role == "department_staff", P.active))
         self.staff = _Pool([r.department_id for r in staff], [r.id for r in staff])
-        gw_grid = q("SELECT ug.id AS grid, w.person_id FROM unit_grid ug "
-                    "JOIN responsibility_grid_worker w ON w.responsibility_grid_id = ug.responsibility_grid_id "
-                    "JOIN person p ON p.id = w.person_id AND p.role = 'grid_worker' AND p.active")
+        gw_grid = q(select(UnitGrid.id.label("grid"), ResponsibilityGridWorker.person_id)
+                    .join(ResponsibilityGridWorker,
+                          ResponsibilityGridWorker.responsibility_grid_id == UnitGrid.responsibility_grid_id)
+                    .join(P, (P.id == ResponsibilityGridWorker.person_id) & (P.role == "grid_worker") & P.active))
         self.gw_grid = _Pool([r.grid for r in gw_grid], [r.person_id for r in gw_grid])
-        gw_com = q("SELECT id, community_id FROM person WHERE role = 'grid_worker' AND active AND community_id IS NOT NULL")
+        gw_com = q(select(P.id, P.community_id).where(P.role == "grid_worker", P.active, P.community_id.is_not(None)))
         self.gw_com = _Pool([r.community_id for r in gw_com], [r.id for r in gw_com])
-        self.admins = _Pool([0 for _ in q("SELECT id FROM person WHERE role = 'admin' AND active")],
-                            [r.id for r in q("SELECT id FROM person WHERE role = 'admin' AND active")])
+        admins = q(select(P.id).where(P.role == "admin", P.active))
+        self.admins = _Pool([0 for _ in admins], [r.id for r in admins])
 
 
 # --- choosing each case's path -------------------------------------------------------------------

@@ -18,9 +18,10 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import shapely
 from argon2 import PasswordHasher
-from sqlalchemy import text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Connection
 
+from db.models import Community, Department, District, Person, Subdistrict
 from db.reference import seed_reference
 from sample_data import names
 from sample_data.accounts import ACCOUNTS, SAMPLE_PASSWORD
@@ -39,7 +40,7 @@ class SampleDataPresent(RuntimeError):
 
 def sample_loaded(conn: Connection, district_code: str = "211103") -> bool:
     """True if the sample district (any district with that code) exists."""
-    return conn.execute(text("SELECT 1 FROM district WHERE code = :c"), {"c": district_code}).first() is not None
+    return conn.execute(select(District.id).where(District.code == district_code)).first() is not None
 
 
 def history_available() -> bool:
@@ -193,7 +194,7 @@ def _write_people(conn: Connection, d: SampleDistrict, password_hashes: list[str
             first_of[next(w.username for w in d.workers if w.community_code == comm)] = a.username
     workers = [(first_of.get(w.username, w.username), w) for w in d.workers]
     wanted = [u for u, _ in workers] + [m.username for m in d.staff] + [a.username for a in ACCOUNTS]
-    taken = conn.execute(text("SELECT username FROM person WHERE username = ANY(:u) ORDER BY 1"), {"u": wanted}).scalars().all()
+    taken = conn.execute(select(Person.username).where(Person.username.in_(wanted)).order_by(Person.username)).scalars().all()
     if taken:
         raise RuntimeError(f"the sample's people need usernames that already exist: {', '.join(taken[:10])}"
                                 f"{' …' if len(taken) > 10 else ''}; nothing was changed")
@@ -211,6 +212,7 @@ def _write_people(conn: Connection, d: SampleDistrict, password_hashes: list[str
         {"u": [u for u, _ in workers], "r": [w.responsibility_code for _, w in workers]})
 
     st = d.staff
+    # bulk inserts with the unit looked up by code in the same statement stay SQL
     conn.execute(text(
         "INSERT INTO person(username, full_name, role, unit_level, community_id, subdistrict_id, department_id) "
         "SELECT x.u, x.n, x.r, x.l, c.id, s.id, dp.id FROM unnest(CAST(:u AS text[]), CAST(:n AS text[]), "
@@ -222,26 +224,21 @@ def _write_people(conn: Connection, d: SampleDistrict, password_hashes: list[str
          "l": [m.unit_level for m in st], "code": [m.unit_code for m in st]})
     for a, pw_hash in zip(ACCOUNTS, password_hashes):
         if a.role == "grid_worker":
-            conn.execute(text("UPDATE person SET password_hash = :h WHERE username = :u"),
-                         {"h": pw_hash, "u": a.username})
+            conn.execute(update(Person).where(Person.username == a.username).values(password_hash=pw_hash))
             continue
-        unit = {"community": None, "subdistrict": None, "department": None}
+        unit: dict[str, int | None] = {"community_id": None, "subdistrict_id": None, "department_id": None}
         if a.unit_level == "community":
-            unit["community"] = conn.execute(text("SELECT id FROM community WHERE code = :c"),
-                                             {"c": next(c.code for c in d.communities if c.name == a.unit)}).scalar_one()
+            code = next(c.code for c in d.communities if c.name == a.unit)
+            unit["community_id"] = conn.execute(select(Community.id).where(Community.code == code)).scalar_one()
         elif a.unit_level == "subdistrict":
-            unit["subdistrict"] = conn.execute(text("SELECT id FROM subdistrict WHERE code = :c"), {
-                "c": next(s.code for s in d.subdistricts if s.name == a.unit)}).scalar_one()
+            code = next(s.code for s in d.subdistricts if s.name == a.unit)
+            unit["subdistrict_id"] = conn.execute(select(Subdistrict.id).where(Subdistrict.code == code)).scalar_one()
         elif a.unit_level == "department":
-            unit["department"] = conn.execute(text("SELECT id FROM department WHERE code = :c"),
-                                              {"c": a.unit}).scalar_one()
-        conn.execute(text(
-            "INSERT INTO person(username, full_name, role, unit_level, community_id, subdistrict_id, "
-            "department_id, password_hash) VALUES (:u, :n, :r, :l, :c, :s, :d, :h)"),
-            {"u": a.username, "n": a.full_name, "r": a.role, "l": a.unit_level, "c": unit["community"],
-             "s": unit["subdistrict"], "d": unit["department"], "h": pw_hash})
-    rows = conn.execute(text("SELECT username, id FROM person WHERE username = ANY(:u)"),
-                        {"u": [u for u, _ in workers] + [a.username for a in ACCOUNTS]}).all()
+            unit["department_id"] = conn.execute(select(Department.id).where(Department.code == a.unit)).scalar_one()
+        conn.execute(insert(Person).values(username=a.username, full_name=a.full_name, role=a.role,
+                                           unit_level=a.unit_level, password_hash=pw_hash, **unit))
+    rows = conn.execute(select(Person.username, Person.id).where(
+        Person.username.in_([u for u, _ in workers] + [a.username for a in ACCOUNTS]))).all()
     people = {r.username: r.id for r in rows}
     for old, new in first_of.items():
         people[old] = people[new]  # reports name workers by their generated username

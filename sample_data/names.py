@@ -1,7 +1,7 @@
 """Chinese names for the synthetic sample district (样例辖区): places and people.
 
 Place names are invented in the style of Panjin's (an oil-field city on the Liao River delta:
-石油, 华油, 苇海, 稻香 …); only 科技社区 and 锦祥社区 are taken from the article. Pinyin is
+石油, 华油, 苇海, 稻香 …); only 科技社区 and 锦祥社区 are taken from the source district. Pinyin is
 given for the English switch of the UI.
 """
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The tables behind the clearance charts (结案统计), shaped for charts and export.
 
 Plain Python, no UI imports. The figures are the lifecycle's indicators
-(``stats.indicators``: closure rate, on-time rate, self-handled share … with the DOMAIN.md
-formulas, from the event log); this module picks the rows a chart needs, ranks them, grades
+(``stats.indicators``: closure rate, on-time rate, self-handled share … as docs/domain.md
+defines them, from the event log); this module picks the rows a chart needs, ranks them, grades
 them and gives every table the same columns on screen, in CSV and in Excel.
 
 Rates are given in per cent rounded to one decimal (``*_pct`` columns), so the exported table

@@ -4,7 +4,8 @@
 community / grid / department / person, plus a total row if asked. Periods are whole local days
 (Asia/Shanghai), ``start`` inclusive, ``end`` exclusive; ``end`` after today means "as of now".
 
-Formulas (DOMAIN.md; "postponed" = a postponement was approved before the instant in question):
+Formulas (terms in docs/domain.md; "postponed" = a postponement was approved before the
+instant in question):
 
 - registered (立案数): cases registered in the period (a case resolved on the spot counts as
   registered when it is resolved).
@@ -45,9 +46,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
+from db.models import Department, Person
 from dispatch.calendar import TZ
 from dispatch.queries import at_risk_sql, overdue_sql
 
@@ -298,13 +300,14 @@ def _area_groups(conn: Connection, by: str, sums: dict, subdistrict_id, communit
 def _labelled(conn: Connection, kind: str, sums: dict, only: int | None) -> list[dict]:
     if kind == "department":
         meta = {r.id: {"id": r.id, "code": r.code, "name": r.name, "name_en": r.name_en, "parent": None}
-                for r in conn.execute(text("SELECT id, code, name, name_en FROM department ORDER BY code"))}
+                for r in conn.execute(select(Department.id, Department.code, Department.name, Department.name_en)
+                                      .order_by(Department.code))}
         none = {"id": None, "code": None, "name": "未派遣", "name_en": "Not dispatched", "parent": None}
     else:
         ids = [k for k, v in sums.items() if k and any(v.get(c) for c in COUNTERS)]  # people with something to count
         meta = {r.id: {"id": r.id, "code": r.username, "name": r.full_name, "name_en": None, "parent": r.role}
-                for r in conn.execute(text("SELECT id, username, full_name, role FROM person WHERE id = ANY(:i)"),
-                                      {"i": ids})}
+                for r in conn.execute(select(Person.id, Person.username, Person.full_name, Person.role)
+                                      .where(Person.id.in_(ids)))}
         none = {"id": None, "code": None, "name": "（无）", "name_en": "(none)", "parent": None}
     keys = [k for k in meta if only is None or k == only]
     out = [{**meta[k], **_zero()} for k in keys]

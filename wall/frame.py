@@ -1,7 +1,7 @@
 """The map wall (指挥大屏): KPI figures, open cases, grid load, outlines and the latest events.
 
 Plain Python over PostGIS, no UI imports. What it returns is shaped for the wire, because the
-whole deck travels as JSON on every full render (TECH-NOTES): only open cases are drawn one by
+whole deck travels as JSON on every full render (docs/measurements.md): only open cases are drawn one by
 one, everything else is aggregated (KPI counts, open load per grid); positions are integer
 offsets of 1e-5° (about 1 m); fields have one-letter names. The outlines (grid, community,
 subdistrict, district) change only with the boundaries: they go to the browser once, as a

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from geoalchemy2 import Geometry
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
@@ -11,28 +12,40 @@ from db import config
 from db.migrate import downgrade, upgrade
 
 
-def _model_classes():
-    import importlib
-    import pkgutil
-
-    import db
-
-    for m in pkgutil.iter_modules(db.__path__):
-        if m.name.startswith("models"):
-            importlib.import_module(f"db.{m.name}")
-    return [m.class_ for m in models.Base.registry.mappers]
+# Tables the migrations do not own (PostGIS's catalogue, Alembic's bookkeeping).
+NOT_OURS = {"spatial_ref_sys", "alembic_version"}
+MODELS = sorted((m.class_ for m in models.Base.registry.mappers), key=lambda m: m.__tablename__)
 
 
-@pytest.mark.parametrize("model", _model_classes(), ids=lambda m: m.__tablename__)
-def test_model_columns_exist_in_database(engine, model):
-    insp = inspect(engine)
+def test_every_table_has_one_model(engine):
+    tables = set(inspect(engine).get_table_names()) - NOT_OURS
+    mapped = [m.__table__.name for m in MODELS]
+    assert sorted(mapped) == sorted(set(mapped)), "a table is mapped by more than one class"
+    assert set(mapped) == tables, (
+        f"tables without a model: {sorted(tables - set(mapped))}; models without a table: {sorted(set(mapped) - tables)}")
+
+
+def _type_name(engine, t) -> str:
+    if isinstance(t, Geometry):
+        return f"geometry({t.geometry_type},{t.srid})"
+    return t.compile(dialect=engine.dialect)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__tablename__)
+def test_model_columns_match_the_database(engine, model):
     table = model.__table__
-    db_cols = {c["name"]: c for c in insp.get_columns(table.name)}
-    missing = [c.name for c in table.columns if c.name not in db_cols]
-    assert not missing, f"{table.name}: model columns not in the database: {missing}"
+    db_cols = {c["name"]: c for c in inspect(engine).get_columns(table.name)}
+    assert set(table.columns.keys()) == set(db_cols), (
+        f"{table.name}: model only {sorted(set(table.columns.keys()) - set(db_cols))}, "
+        f"database only {sorted(set(db_cols) - set(table.columns.keys()))}")
     for c in table.columns:
-        if not c.primary_key:
-            assert db_cols[c.name]["nullable"] == c.nullable, f"{table.name}.{c.name} nullability differs"
+        db_col = db_cols[c.name]
+        where = f"{table.name}.{c.name}"
+        assert _type_name(engine, c.type) == _type_name(engine, db_col["type"]), f"{where}: type differs"
+        if c.primary_key:
+            continue
+        assert db_col["nullable"] == c.nullable, f"{where}: nullability differs"
+        assert (db_col["default"] is not None) == (c.server_default is not None), f"{where}: default differs"
 
 
 def test_migrations_downgrade_and_upgrade_cleanly():
