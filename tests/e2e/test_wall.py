@@ -10,10 +10,11 @@ from playwright.sync_api import expect
 from sqlalchemy import text
 
 from wall.frame import WallFilter, base_map, filter_bbox, view_for
+from wall.inert import ZWSP
 from ui.wall_view import DESK_MAP, SCREEN_MAP
 from tests.e2e.conftest import SHOTS, hover_text, map_point, wait_drawn
-from wall.inert import ZWSP
-from tests.e2e.test_dispatch_flow import MAP, PASSWORD, USER, _dispatch_view, _sign_in, dispatcher  # noqa: F401
+from tests.e2e.test_dispatch_flow import MAP, PASSWORD, USER, _dispatch_view, _sign_in
+from tests.e2e.test_dispatch_flow import dispatcher  # noqa: F401  (a fixture)
 from tests.ui.district import CODE, remove_cases, report_case
 
 OPEN_TILE = ".st-key-kpi-open [data-testid=stMetricValue]"

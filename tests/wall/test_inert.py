@@ -11,10 +11,10 @@ import json
 import pytest
 from sqlalchemy import text
 
+from tests.wall.test_frame import NOW, _case, _only, district  # noqa: F401  (district is a fixture)
 from wall import frame as wall
 from wall.dispatch_map import dispatch_deck
 from wall.inert import ZWSP, inert_spec, inert_text
-from tests.wall.test_frame import NOW, _case, _only, district  # noqa: F401  (district is a fixture)
 
 TYPED = ["@@=console.log(1)", "@@#Math.PI", "@@type", "@@", "@@#COORDINATE_SYSTEM.LNGLAT"]
 
