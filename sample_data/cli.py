@@ -31,15 +31,8 @@ def cmd_load_sample(args) -> int:
     from db.config import database_url, test_database_url
     from db.engine import get_engine
     from sample_data.accounts import login_hint, sample_password
-    from sample_data.load import (
-        RealDataPresent,
-        SampleDataPresent,
-        load_sample,
-        password_works,
-        real_data,
-        retire_known_passwords,
-        sample_loaded,
-    )
+    from sample_data.load import (RealDataPresent, SampleDataPresent, load_sample, password_works, real_data,
+                                  retire_known_passwords, sample_loaded)
 
     shared = _shared_database(args.test)
     if shared and not args.into_shared_database:
