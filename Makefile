@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 PORT ?= 8501
+# ADDRESS (default 127.0.0.1) is read by scripts/serve.sh: ADDRESS=0.0.0.0 make run opens the app
+# to the network; see README (Security) before doing that.
 
 .PHONY: run serve test stop deps db sample bench clean-db
 
@@ -14,8 +16,12 @@ db:
 	@$(PY) manage.py db-up
 	@$(PY) manage.py migrate
 
+# The sample goes only into the project's own cluster (a DATABASE_URL database only when asked:
+# manage.py load-sample --into-shared-database); it prints the sample accounts' login hint.
 sample:
-	@$(PY) manage.py load-sample --if-empty
+	@if [ -n "$$DATABASE_URL" ]; then \
+	  echo ">> DATABASE_URL is set: no sample loaded there (manage.py load-sample --into-shared-database asks for it)"; \
+	else $(PY) manage.py load-sample --if-empty; fi
 
 serve:
 	@scripts/serve.sh $(PORT)

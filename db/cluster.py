@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from db.config import LOCAL_USER, VAR, local_password, local_port
+from db.secret_file import write_secret
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -86,7 +87,7 @@ def _init(d: Path) -> None:
     d.parent.mkdir(parents=True, exist_ok=True)
     d.mkdir(mode=0o700, exist_ok=True)
     pwfile = d.parent / f".{d.name}.pw"
-    pwfile.write_text(pw + "\n")
+    write_secret(pwfile, pw)
     if os.geteuid() == 0:
         shutil.chown(d, "postgres", "postgres")
         shutil.chown(pwfile, "postgres", "postgres")
@@ -106,9 +107,7 @@ def _init(d: Path) -> None:
             "logging_collector = off\n"
         )
     (VAR / "pg-port").write_text(f"{port}\n")
-    pw_path = VAR / "pg-password"
-    pw_path.write_text(pw + "\n")
-    pw_path.chmod(0o600)
+    write_secret(VAR / "pg-password", pw)
 
 
 def is_running() -> bool:

@@ -1,14 +1,32 @@
 """Sample log-in accounts, one per role and level, created only with the sample data.
 
-All share one documented password (docs/sample-data.md) and are hashed with argon2
+They share one password, generated for each install (``secrets``) and kept in
+``var/sample-password`` (mode 0600, see db/secret_file.py); ``make run`` prints it with the
+list of usernames. Nothing in the repository holds it. Hashes are argon2id
 (``argon2.PasswordHasher().hash``); the app verifies with ``PasswordHasher().verify``. Only these
 accounts get a password: the other 598 sample grid workers cannot log in.
 """
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
-SAMPLE_PASSWORD = "gridgov-sample"
+from db.config import VAR
+from db.secret_file import create_secret
+
+PASSWORD_FILE = VAR / "sample-password"
+# The one password earlier versions printed in the README: installs that still have it are
+# moved to the generated one (sample_data.load.retire_known_passwords).
+RETIRED_PASSWORDS = ("gridgov-sample",)
+
+
+def sample_password(path: Path = PASSWORD_FILE) -> str:
+    """This install's sample password: read from ``path``, created there on first use."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    # 16 characters of the URL-safe alphabet, ~96 bits: not guessable, still typeable
+    return create_secret(path, secrets.token_urlsafe(12))
 
 
 @dataclass(frozen=True)
@@ -33,3 +51,10 @@ ACCOUNTS: tuple[SampleAccount, ...] = (
     # one of the 599 sample grid workers (the first of 科技社区), renamed so it is easy to type
     SampleAccount("gridworker", "", "grid_worker", "community", "科技社区", "科技社区网格员 grid worker"),
 )
+
+
+def login_hint(path: Path = PASSWORD_FILE) -> str:
+    """What ``make run`` prints: the usernames and where the password is (and the password)."""
+    return (f"sample accounts: {', '.join(a.username for a in ACCOUNTS)}\n"
+            f"their password: {sample_password(path)}  (kept in {path}, mode 0600; "
+            "for demonstrations: do not put them on a network people you do not know can reach)")

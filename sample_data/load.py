@@ -18,13 +18,14 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import shapely
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from db.models import Community, Department, District, Person, Subdistrict
 from db.reference import seed_reference
 from sample_data import names
-from sample_data.accounts import ACCOUNTS, SAMPLE_PASSWORD
+from sample_data.accounts import ACCOUNTS, RETIRED_PASSWORDS, sample_password
 from sample_data.generate import DEFAULT_SEED, SampleDistrict, generate
 from sample_data.reports import TZ, Reports, generate_reports
 
@@ -36,6 +37,30 @@ _LOCK_KEY = 211103  # advisory lock: two loaders never race
 
 class SampleDataPresent(RuntimeError):
     """The sample district is already in the database."""
+
+
+class RealDataPresent(RuntimeError):
+    """The database holds districts, grids or cases that are not the sample's."""
+
+
+def real_data(conn: Connection, district_code: str = "211103") -> str | None:
+    """What in the database is not the sample (a description), or None.
+
+    Any district other than the sample's, any unit grid outside it, or any case when the sample
+    is absent: nine sample accounts (``admin`` among them) must never land next to real work.
+    """
+    other = conn.execute(text("SELECT code || ' ' || name FROM district WHERE code <> :c ORDER BY code LIMIT 3"),
+                         {"c": district_code}).scalars().all()
+    if other:
+        return f"district {', '.join(other)}"
+    grids = conn.execute(text("SELECT count(*) FROM unit_grid WHERE left(code, 6) <> :c"), {"c": district_code}).scalar()
+    if grids:
+        return f"{grids} unit grids outside district {district_code}"
+    if not sample_loaded(conn, district_code):
+        cases = conn.execute(text("SELECT count(*) FROM cases")).scalar()
+        if cases:
+            return f"{cases} cases"
+    return None
 
 
 def sample_loaded(conn: Connection, district_code: str = "211103") -> bool:
@@ -52,11 +77,15 @@ def history_available() -> bool:
 
 
 def load_sample(conn: Connection, *, cases: int = DEFAULT_CASES, seed: int = DEFAULT_SEED,
-                until: datetime | None = None, history: bool = True) -> dict:
+                until: datetime | None = None, history: bool = True, password: str | None = None,
+                beside_other_districts: bool = False) -> dict:
     """Write the sample district, accounts and ``cases`` reports in the caller's transaction.
 
     Reports are spread over the 61 days before ``until`` (default now). Raises
-    SampleDataPresent if the district exists: the sample is never duplicated and never wiped.
+    SampleDataPresent if the district exists: the sample is never duplicated and never wiped;
+    RealDataPresent if anything else is there (``real_data``), unless ``beside_other_districts``
+    (the test database, whose other districts are hand-built fixtures). The accounts get
+    ``password``, by default this install's generated one (``sample_password``).
     Returns counts of what was written and how long each stage took (``seconds_*``).
     """
     if cases < 0:
@@ -68,9 +97,14 @@ def load_sample(conn: Connection, *, cases: int = DEFAULT_CASES, seed: int = DEF
     if sample_loaded(conn, names.DISTRICT[0]):
         raise SampleDataPresent(f"the sample district {names.DISTRICT[0]} {names.DISTRICT[1]} is already loaded; "
                                 "nothing was changed")
+    found = None if beside_other_districts else real_data(conn, names.DISTRICT[0])
+    if found:
+        raise RealDataPresent(f"the database holds data that is not the sample's ({found}); the sample and its "
+                              "accounts are never loaded next to real data: use an empty database")
+    password = password or sample_password()
     # argon2 is deliberately slow (~0.15 s a hash) and releases the GIL: hash while generating
     with ThreadPoolExecutor(max_workers=2) as pool:
-        hashes = [pool.submit(PasswordHasher().hash, SAMPLE_PASSWORD) for _ in ACCOUNTS]
+        hashes = [pool.submit(PasswordHasher().hash, password) for _ in ACCOUNTS]
         d = generate(seed)
         password_hashes = [h.result() for h in hashes]
     timings["generate"] = time.perf_counter() - t
@@ -121,6 +155,37 @@ def load_sample(conn: Connection, *, cases: int = DEFAULT_CASES, seed: int = DEF
     counts["history"] = played
     counts.update({f"seconds_{k}": round(v, 2) for k, v in timings.items()})
     return counts
+
+
+def retire_known_passwords(conn: Connection, password: str) -> list[str]:
+    """Give every sample account that still has a published password (``RETIRED_PASSWORDS``,
+    from before passwords were generated) this install's ``password``; the usernames moved."""
+    ph = PasswordHasher()
+    rows = conn.execute(text("SELECT id, username, password_hash FROM person WHERE username = ANY(:u) "
+                             "AND password_hash IS NOT NULL ORDER BY username"),
+                        {"u": [a.username for a in ACCOUNTS]}).all()
+    moved = []
+    for r in rows:
+        for old in RETIRED_PASSWORDS:
+            try:
+                ph.verify(r.password_hash, old)
+            except (VerificationError, InvalidHashError):
+                continue
+            conn.execute(text("UPDATE person SET password_hash = :h WHERE id = :i"),
+                         {"h": ph.hash(password), "i": r.id})
+            moved.append(r.username)
+            break
+    return moved
+
+
+def password_works(conn: Connection, password: str) -> bool:
+    """Whether the sample's ``admin`` account takes ``password`` (a sample loaded by another
+    checkout into a shared database has that checkout's password)."""
+    h = conn.execute(text("SELECT password_hash FROM person WHERE username = :u"), {"u": ACCOUNTS[0].username}).scalar()
+    try:
+        return h is not None and PasswordHasher().verify(h, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def _aware(until: datetime | None) -> datetime:

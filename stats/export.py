@@ -3,10 +3,16 @@
 The file holds exactly the rows and columns of the table on screen, headed by the same
 labels. CSV is UTF-8 with a byte-order mark so that Excel on a Chinese desktop opens it
 without garbling the characters.
+
+Text that a spreadsheet would read as a formula (a cell starting with ``=``, ``+``, ``-`` or
+``@``, or a tab or carriage return before one; names and descriptions are typed by people) is
+written as text: in CSV with a leading apostrophe (the OWASP advice: Excel and LibreOffice then
+show it as text), in xlsx as a string cell. Numbers, negative ones included, stay numbers.
 """
 from __future__ import annotations
 
 import io
+import re
 from datetime import date, datetime
 
 import pandas as pd
@@ -20,14 +26,31 @@ _HEAD_FILL = PatternFill("solid", fgColor="1E3A5F")
 _HEAD_FONT = Font(bold=True, color="FFFFFF")
 
 
+# What a spreadsheet may start evaluating; a plain number such as "-12.5" is harmless and kept.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def formula_like(v) -> bool:
+    """True for text a spreadsheet would take as a formula (see the module's docstring)."""
+    return isinstance(v, str) and v.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(v)
+
+
+def _as_text(v):
+    return "'" + v if formula_like(v) else v
+
+
 def labelled(df: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
     """``df`` with its columns renamed to their labels (columns without a label keep their name)."""
     return df.rename(columns={c: labels.get(c, c) for c in df.columns})
 
 
 def to_csv(df: pd.DataFrame) -> bytes:
-    """The table as CSV, UTF-8 with BOM, no index."""
-    return df.to_csv(index=False).encode("utf-8-sig")
+    """The table as CSV, UTF-8 with BOM, no index; formula-like text is prefixed with ``'``."""
+    safe = df.rename(columns=_as_text)
+    for c in safe.columns[[dt == object or pd.api.types.is_string_dtype(dt) for dt in safe.dtypes]]:
+        safe[c] = safe[c].map(_as_text)
+    return safe.to_csv(index=False).encode("utf-8-sig")
 
 
 def _cell(v):
@@ -40,6 +63,15 @@ def _cell(v):
     if hasattr(v, "item") and not isinstance(v, (str, bytes, date)):
         return v.item()  # numpy scalars
     return v
+
+
+def _text_cell(cell):
+    """openpyxl stores any str starting with "=" as a formula; formula-like text becomes a string
+    cell (and quote-prefixed, so editing it in Excel keeps it text)."""
+    if formula_like(cell.value):
+        cell.data_type = "s"
+        cell.quotePrefix = True
+    return cell
 
 
 def _width(v) -> int:
@@ -55,15 +87,15 @@ def to_xlsx(df: pd.DataFrame, *, sheet: str = "Sheet1", title: str | None = None
     ws.title = (sheet or "Sheet1")[:31]
     first = 1
     if title:
-        ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=13)
+        _text_cell(ws.cell(row=1, column=1, value=title)).font = Font(bold=True, size=13)
         first = 2
     cols = [str(c) for c in df.columns]
     for j, c in enumerate(cols, start=1):
-        cell = ws.cell(row=first, column=j, value=c)
+        cell = _text_cell(ws.cell(row=first, column=j, value=c))
         cell.fill, cell.font, cell.alignment = _HEAD_FILL, _HEAD_FONT, Alignment(horizontal="center")
     for i, row in enumerate(df.itertuples(index=False), start=first + 1):
         for j, v in enumerate(row, start=1):
-            ws.cell(row=i, column=j, value=_cell(v))
+            _text_cell(ws.cell(row=i, column=j, value=_cell(v)))
     ws.freeze_panes = ws.cell(row=first + 1, column=1)
     for j, c in enumerate(cols, start=1):
         widest = max([_width(c)] + [_width(v) for v in df.iloc[:, j - 1].tolist()[:500]])

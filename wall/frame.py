@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from stats.indicators import indicators
 from dispatch.queries import at_risk_sql, open_sql, overdue_sql
 from i18n import action_label, name_in, normalise_lang, status_label, t
+from wall.inert import inert_spec
 from wall.pick import CASE_ID_FIELD, CASE_LAYER
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -478,6 +479,7 @@ def deck_json(base: BaseMap, cases: OpenCases, view: dict, lang: str, *, outline
     layers = ",".join((shading, outlines, labels, halos, points))
     spec = ('{"initialViewState":' + _dumps(view) + ',"layers":[' + layers + '],'
             '"mapStyle":"__MAP_STYLE__","views":[{"@@type":"MapView","controller":true}]}')
+    spec = inert_spec(spec)  # user text (descriptions, names) must not read as deck.gl code
     tip = "<b>{t}</b>" + ("<br/>{s}<br/><span style='color:#94a3b8'>{d}</span>" if cases.detailed else "")
     return spec, {"html": tip, "style": TOOLTIP_STYLE}
 

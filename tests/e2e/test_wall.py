@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy import text
 
 from wall.frame import WallFilter, base_map, filter_bbox, view_for
+from wall.inert import ZWSP
 from ui.wall_view import DESK_MAP, SCREEN_MAP
 from tests.e2e.conftest import SHOTS, hover_text, map_point, wait_drawn
-from tests.ui.district import CODE, report_case
+from tests.e2e.test_dispatch_flow import MAP, PASSWORD, USER, _dispatch_view, _sign_in
+from tests.e2e.test_dispatch_flow import dispatcher  # noqa: F401  (a fixture)
+from tests.ui.district import CODE, remove_cases, report_case
 
 OPEN_TILE = ".st-key-kpi-open [data-testid=stMetricValue]"
 
@@ -155,3 +159,44 @@ def test_tooltips_show_user_text_as_text_never_as_html(page, login, engine, e2e_
     assert markup[:20] in tip                                   # shown as the characters typed
     assert page.locator(".deck-tooltip img").count() == 0
     assert page.evaluate("window.__xss") is None
+
+
+@pytest.fixture
+def at_at_cases(engine, dispatcher):
+    """Two reports whose descriptions deck.gl's JSON converter would run as code (``@@=``) or look
+    up as a constant (``@@#``, which throws): each alone in an empty grid of the dispatcher's area."""
+    made = []
+    with engine.begin() as c:
+        for typed in ("@@=console.log(1)", "@@#Math.PI"):
+            lon, lat = c.execute(text("""
+                SELECT ST_X(ST_Centroid(gv.geom)), ST_Y(ST_Centroid(gv.geom))
+                FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id JOIN community cm ON cm.id = g.community_id
+                WHERE gv.valid_to IS NULL AND cm.subdistrict_id = :sd
+                  AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.grid_id = g.id)
+                ORDER BY g.code LIMIT 1"""), {"sd": dispatcher["subdistrict_id"]}).one()
+            made.append({**report_case(c, lon, lat, f"{typed} [{CODE}]"), "lon": lon, "lat": lat, "typed": typed})
+    yield made
+    with engine.begin() as c:
+        remove_cases(c, "SELECT unnest(CAST(:ids AS bigint[]))", {"ids": [m["id"] for m in made]})
+
+
+def test_descriptions_starting_with_at_at_leave_the_wall_drawing(page, login, engine, at_at_cases):
+    login(page, "uit_command")
+    view = _focus_on_our_district(page, engine)
+    assert _hover_a_known_case(page, engine, view, 30)[1], "the wall stopped drawing"
+    for m in at_at_cases:  # and they read as typed
+        tip = _hover_until(page, *map_point(page, view, m["lon"], m["lat"]), m["case_no"], 10)
+        assert m["case_no"] in tip and m["typed"] in tip.replace(ZWSP, ""), tip
+    assert page.locator("[data-testid=stException]").count() == 0
+
+
+def test_descriptions_starting_with_at_at_leave_the_dispatch_map_drawing(page, app_url, engine, dispatcher,
+                                                                         at_at_cases):
+    _sign_in(page, app_url, USER, PASSWORD)
+    page.locator('[data-testid=stSidebarNav] a[href$="/dispatch"]').click()
+    expect(page.get_by_role("heading", name="派单调度")).to_be_visible(timeout=30_000)
+    expect(page.locator(f"{MAP} canvas").first).to_be_visible(timeout=30_000)
+    view = _dispatch_view(engine, dispatcher["subdistrict_id"])
+    for m in at_at_cases:
+        tip = _hover_until(page, *map_point(page, view, m["lon"], m["lat"], MAP), m["case_no"], 40)
+        assert m["case_no"] in tip and m["typed"] in tip.replace(ZWSP, ""), tip

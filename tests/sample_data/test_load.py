@@ -7,12 +7,19 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 from argon2 import PasswordHasher
+from argon2.exceptions import VerifyMismatchError
 from sqlalchemy import text
 
 import manage
 from gis.crs import to_wgs84
-from sample_data.accounts import ACCOUNTS, SAMPLE_PASSWORD
-from sample_data.load import DEFAULT_CASES, SampleDataPresent, copy_reports, load_sample
+from sample_data.accounts import ACCOUNTS, sample_password
+from sample_data.load import (
+    DEFAULT_CASES,
+    SampleDataPresent,
+    copy_reports,
+    load_sample,
+    retire_known_passwords,
+)
 from sample_data.reports import Reports, generate_reports
 
 D = "211103"
@@ -76,7 +83,7 @@ def test_areas_nest_and_are_the_unions_of_their_grids(conn, sample_loaded):
             AND gv.valid_to IS NULL WHERE g.community_id = c.id))""") == 0
 
 
-def test_sample_accounts_log_in_with_the_documented_password(conn, sample_loaded):
+def test_sample_accounts_log_in_with_this_installs_generated_password(conn, sample_loaded):
     rows = conn.execute(text("SELECT username, role, unit_level, password_hash FROM person "
                              "WHERE password_hash IS NOT NULL")).all()
     sample = {r.username: r for r in rows if r.username in {a.username for a in ACCOUNTS}}
@@ -85,7 +92,7 @@ def test_sample_accounts_log_in_with_the_documented_password(conn, sample_loaded
     for a in ACCOUNTS:
         r = sample[a.username]
         assert (r.role, r.unit_level) == (a.role, a.unit_level)
-        assert r.password_hash.startswith("$argon2id$") and ph.verify(r.password_hash, SAMPLE_PASSWORD)
+        assert r.password_hash.startswith("$argon2id$") and ph.verify(r.password_hash, sample_password())
     roles = {a.role for a in ACCOUNTS}
     assert roles == {"grid_worker", "department_staff", "dispatcher", "command_staff", "planner", "admin"}
     assert {a.unit_level for a in ACCOUNTS if a.role == "dispatcher"} == {"district", "subdistrict", "community"}
@@ -139,9 +146,32 @@ def test_loading_again_refuses_and_changes_nothing(conn, sample_loaded):
     assert scalar(conn, "SELECT count(*) FROM unit_grid") + scalar(conn, "SELECT count(*) FROM cases") == before
 
 
-def test_cli_if_empty_is_a_no_op_and_without_it_stops_clearly(sample_loaded, capsys):
+def test_no_sample_account_takes_the_password_once_published(conn, sample_loaded):
+    ph = PasswordHasher()
+    for h in conn.execute(text("SELECT password_hash FROM person WHERE username = ANY(:u)"),
+                          {"u": [a.username for a in ACCOUNTS]}).scalars():
+        with pytest.raises(VerifyMismatchError):
+            ph.verify(h, "gridgov-sample")
+
+
+def test_an_install_still_on_the_published_password_is_moved_to_its_own(conn, sample_loaded):
+    ph = PasswordHasher()
+    conn.execute(text("UPDATE person SET password_hash = :h WHERE username IN ('admin', 'planner')"),
+                 {"h": ph.hash("gridgov-sample")})
+    assert retire_known_passwords(conn, sample_password()) == ["admin", "planner"]
+    for h in conn.execute(text("SELECT password_hash FROM person WHERE username IN ('admin', 'planner')")).scalars():
+        assert ph.verify(h, sample_password())
+    assert retire_known_passwords(conn, sample_password()) == []
+
+
+def test_cli_if_empty_is_a_no_op_and_without_it_stops_clearly(sample_loaded, capsys, monkeypatch):
+    for var in ("DATABASE_URL", "TEST_DATABASE_URL"):
+        monkeypatch.delenv(var, raising=False)  # the project's own cluster
     assert manage.main(["load-sample", "--test", "--if-empty"]) == 0
-    assert "already loaded" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "already loaded" in out
+    # the login hint: who, the password and where it is kept
+    assert all(a.username in out for a in ACCOUNTS) and sample_password() in out and "sample-password" in out
     assert manage.main(["load-sample", "--test", "--cases", "5"]) == 1
     err = capsys.readouterr().err
     assert "already loaded" in err and "never duplicates" in err

@@ -1,6 +1,7 @@
 """stats.charts and stats.export: the tables behind 结案统计 and their files."""
 from __future__ import annotations
 
+import csv
 import io
 from datetime import date, datetime, timedelta
 
@@ -124,3 +125,25 @@ def test_repeated_area_names_are_told_apart():
     # same name in the same parent: the code settles it
     assert cd._unique(["新华村", "新华村"], ["兴海街道", "兴海街道"], ["001", "002"]) == \
         ["新华村（兴海街道）（001）", "新华村（兴海街道）（002）"]
+
+
+_TYPED = ["=1+1", "+SUM(A1:A9)", "-2+3+cmd|' /C calc'!A0", "@SUM(1)", "\t=1", "正常", "-12.5"]
+
+
+def test_csv_writes_formula_like_text_as_text_and_keeps_negative_numbers():
+    df = pd.DataFrame({"=名称": _TYPED, "数": [-5, 0, -1, 2, 3, 4, -7], "率": [-2.5] * 7})
+    rows = list(csv.reader(io.StringIO(to_csv(df).decode("utf-8-sig"))))
+    assert rows[0] == ["'=名称", "数", "率"]
+    assert [r[0] for r in rows[1:]] == ["'=1+1", "'+SUM(A1:A9)", "'-2+3+cmd|' /C calc'!A0", "'@SUM(1)", "'\t=1",
+                                        "正常", "-12.5"]
+    assert [r[1] for r in rows[1:]] == ["-5", "0", "-1", "2", "3", "4", "-7"] and rows[1][2] == "-2.5"
+
+
+def test_xlsx_writes_formula_like_text_as_string_cells_and_numbers_as_numbers():
+    df = pd.DataFrame({"名称": _TYPED, "数": [-5, 0, -1, 2, 3, 4, -7]})
+    ws = load_workbook(io.BytesIO(to_xlsx(df, title="=HYPERLINK(\"http://x\")"))).active
+    assert ws.cell(1, 1).data_type == "s" and ws.cell(1, 1).value == "=HYPERLINK(\"http://x\")"
+    names = [ws.cell(r, 1) for r in range(3, 3 + len(_TYPED))]
+    assert [c.value for c in names] == _TYPED and all(c.data_type == "s" for c in names)
+    numbers = [ws.cell(r, 2) for r in range(3, 3 + len(_TYPED))]
+    assert [c.value for c in numbers] == [-5, 0, -1, 2, 3, 4, -7] and {c.data_type for c in numbers} == {"n"}
