@@ -18,7 +18,13 @@ if [ "$mode" = test ]; then
   # CJK glyphs for the headless browser tests' screenshots
   have_pkg fonts-wqy-zenhei || need_pkgs+=(fonts-wqy-zenhei)
 fi
-python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
+# The virtualenv is made from Debian's Python where there is one: the app runs as an unprivileged
+# service user (scripts/as-service-user.sh), who cannot reach an interpreter kept under /root
+# (pyenv's, for one). PYTHON=... picks another.
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON="$(command -v python3)"; fi
+fi
+"$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
 
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
@@ -34,10 +40,13 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
 fi
 
 stamp=.venv/.requirements.sha
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+want=$( (cat requirements.txt; readlink -f "$PYTHON") | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo ">> creating virtual environment .venv from requirements.txt"
-  python3 -m venv .venv
+  echo ">> creating virtual environment .venv from requirements.txt with $PYTHON"
+  if [ -x .venv/bin/python ] && [ "$(readlink -f .venv/bin/python)" != "$(readlink -f "$PYTHON")" ]; then
+    rm -rf .venv  # made from another interpreter: start again
+  fi
+  "$PYTHON" -m venv .venv
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -r requirements.txt
   echo "$want" > "$stamp"
