@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PORT ?= 8501
 
-.PHONY: run serve test stop deps db sample bench clean-db
+.PHONY: run serve test lint stop deps db sample bench clean-db
 
 run: deps db sample serve
 
@@ -22,9 +22,15 @@ serve:
 
 test:
 	@scripts/bootstrap.sh test
+	@$(MAKE) --no-print-directory lint
 	@$(PY) manage.py db-up --test
 	@$(PY) manage.py migrate --test
 	@$(PY) -m pytest -q tests
+
+# Lint and the import layers (pyproject.toml; docs/architecture.md). Needs .venv: `make test` makes it.
+lint:
+	@.venv/bin/ruff check .
+	@.venv/bin/lint-imports
 
 bench: deps db
 	@$(PY) manage.py bench join --points 1000000

@@ -122,6 +122,22 @@ def map_chart(fr: dict, *, height: int = 620, key: str = "wall-map", on_select="
                            on_select=on_select, selection_mode="single-object", alt=kit.tr("wall.map_alt"))
 
 
+def chart_message(fr: dict) -> bytes:
+    """The ForwardMsg Streamlit sends for ``map_chart(fr)``, hashed as Streamlit does (what
+    ``bench wall`` sizes; it lives here because only the UI layer may import Streamlit)."""
+    import json
+
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from streamlit.runtime.forward_msg_cache import populate_hash_if_needed
+
+    msg = ForwardMsg()
+    chart = msg.delta.new_element.deck_gl_json_chart
+    chart.json = fr["spec"]
+    chart.tooltip = json.dumps(fr["tooltip"])
+    populate_hash_if_needed(msg)
+    return msg.SerializeToString()
+
+
 def ticker(items: list[dict]) -> None:
     rows = "".join(
         f'<li><span class="t">{html.escape(i["at"])}</span>'
@@ -167,6 +183,3 @@ def live(version: int, rerun_at: float) -> None:
         st.warning(kit.tr("wall.live_lost"), icon=":material/sync_problem:")
     watch(version, rerun_at, connected)
 
-
-if __name__ == "__main__":  # run as a page by Streamlit's old multipage mode
-    kit.leave_legacy_pages_mode()
