@@ -57,7 +57,8 @@ def main() -> None:
 
 def ensure_frame() -> None:
     """Called first by every page (through ``kit.require_page``): a page run outside the frame
-    is handed to the frame, and its own direct run ends here."""
+    is handed to the frame, and its own direct run ends here. Only at a page's top, never in a
+    fragment (a fragment's own reruns run without ``main()``)."""
     if not _in_frame.get():
         main()
         st.stop()
