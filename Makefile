@@ -5,7 +5,7 @@ PORT ?= 8501
 # ADDRESS (default 127.0.0.1) is read by scripts/serve.sh: ADDRESS=0.0.0.0 make run opens the app
 # to the network; see README (Security) before doing that.
 
-.PHONY: run serve test stop deps db sample bench clean-db
+.PHONY: run serve test lint stop deps db sample bench clean-db
 
 run: deps db sample serve
 
@@ -28,9 +28,15 @@ serve:
 
 test:
 	@scripts/bootstrap.sh test
+	@$(MAKE) --no-print-directory lint
 	@$(PY) manage.py db-up --test
 	@$(PY) manage.py migrate --test
 	@$(PY) -m pytest -q tests
+
+# Lint and the import layers (pyproject.toml; docs/architecture.md). Needs .venv: `make test` makes it.
+lint:
+	@.venv/bin/ruff check .
+	@.venv/bin/lint-imports
 
 bench: deps db
 	@$(PY) manage.py bench join --points 1000000

@@ -169,24 +169,9 @@ class _DbClock:
         self.total += time.perf_counter() - self._t
 
 
-def _deck_message(frame) -> bytes:
-    """The ForwardMsg Streamlit sends for the wall's chart, hashed as Streamlit does."""
-    import json
-
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-    from streamlit.runtime.forward_msg_cache import populate_hash_if_needed
-
-    msg = ForwardMsg()
-    chart = msg.delta.new_element.deck_gl_json_chart
-    chart.json = frame.spec
-    chart.tooltip = json.dumps(frame.tooltip)
-    populate_hash_if_needed(msg)
-    return msg.SerializeToString()
-
-
 def _server_side(eng, repeat: int) -> dict:
+    from ui.wall_view import DESK_MAP, chart_message
     from wall.frame import TZ, WallFilter, base_map, boundary_stamp, kpis, wall_frame
-    from ui.wall_view import DESK_MAP
 
     with eng.connect() as c:
         base = base_map(c, "zh")  # cached across refreshes by the page (it changes with boundaries only)
@@ -201,7 +186,7 @@ def _server_side(eng, repeat: int) -> dict:
             frame = wall_frame(c, WallFilter(), "zh", now, base=base, size=DESK_MAP,
                                outlines_url="app/static/wall/" + base.outlines_name)
             kpis(c, WallFilter(), now)
-        size = len(_deck_message(frame))
+        size = len(chart_message(frame))
         rerun.append(time.perf_counter() - t)
         query.append(clock.total)
     return {"query_ms": statistics.median(query) * 1000, "rerun_ms": statistics.median(rerun) * 1000,

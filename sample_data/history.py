@@ -253,8 +253,8 @@ def _choose_paths(df: pd.DataFrame, refs: _References, cal: WorkingCalendar, unt
 def _limits(refs: _References, cat, lvl) -> tuple[np.ndarray, np.ndarray]:
     vals = np.empty(len(cat))
     units = np.empty(len(cat), dtype=object)
-    for i, (c, l) in enumerate(zip(cat, lvl)):
-        vals[i], units[i] = refs.policy.get((c, LEVELS[l]), DEFAULT_LIMIT)
+    for i, (c, lv) in enumerate(zip(cat, lvl)):
+        vals[i], units[i] = refs.policy.get((c, LEVELS[lv]), DEFAULT_LIMIT)
     return vals, units
 
 

@@ -123,7 +123,6 @@ def generate_reports(district: SampleDistrict, n: int, *, seed: int, until: date
     gcj = rng.random(n) < np.array([GCJ02_SHARE[c] for c in chans])[channel]
     photo = rng.random(n) < np.array([PHOTO_SHARE[c] for c in chans])[channel]
 
-    o = order.tolist()
     grid_of = np.where(cell >= 0, district.cell_grid[np.maximum(cell, 0)], len(district.grids))[order].tolist()
     chan = np.array(chans, dtype=object)[channel][order].tolist()
     cat_o = cat[order].tolist()

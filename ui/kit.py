@@ -1,6 +1,6 @@
 """Small helpers every page shares: the engine, the live listener, who is signed in, the language.
 
-Pages import this module; it holds no page of its own (app.py lists pages explicitly).
+Pages import this module; it holds no page of its own (``ui.frame`` lists the pages).
 """
 from __future__ import annotations
 
@@ -45,28 +45,16 @@ def actor() -> Actor | None:
     return st.session_state.get("actor")
 
 
-def leave_legacy_pages_mode() -> None:
-    """Make sure app.py, not Streamlit's old multipage mode, decides what runs.
-
-    Because a ``pages/`` folder exists, Streamlit runs ``pages/<name>.py`` directly for the
-    first visitor after a server start who opens a deep link (``/wall_screen``), before any run
-    of app.py has called ``st.navigation`` — skipping login and role checks. Switch that mode
-    off and rerun: app.py then handles the same address.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
 def require_page(page: str) -> Actor:
     """The signed-in actor if their role may open ``page``; otherwise stop the page.
 
-    The navigation already leaves such pages out; this guards a page that is run some other
-    way (a stale link, a test, Streamlit's old multipage mode).
+    A page run outside the frame (Streamlit's old multipage mode, see ``ui.frame``) is first
+    handed to the frame, which shows sign-in or the page the role may open. Inside the frame
+    the navigation already leaves pages out that the role may not open; this checks again.
     """
-    leave_legacy_pages_mode()
+    from ui import frame  # here, not at the top: ui.frame imports this module
+
+    frame.ensure_frame()
     who = actor()
     if who is None or not may_open(who.role, page):
         st.error(tr("app.no_pages"))
@@ -79,6 +67,3 @@ def css(*names: str) -> None:
     text = "\n".join((STATIC / f"{n}.css").read_text(encoding="utf-8") for n in names)
     st.html(f"<style>{text}</style>")
 
-
-if __name__ == "__main__":  # run as a page by the old multipage mode
-    leave_legacy_pages_mode()

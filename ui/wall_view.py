@@ -124,6 +124,22 @@ def map_chart(fr: WallFrame, *, height: int = 620, key: str = "wall-map", on_sel
                            on_select=on_select, selection_mode="single-object", alt=kit.tr("wall.map_alt"))
 
 
+def chart_message(fr: WallFrame) -> bytes:
+    """The ForwardMsg Streamlit sends for ``map_chart(fr)``, hashed as Streamlit does (what
+    ``bench wall`` sizes; it lives here because only the UI layer may import Streamlit)."""
+    import json
+
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from streamlit.runtime.forward_msg_cache import populate_hash_if_needed
+
+    msg = ForwardMsg()
+    chart = msg.delta.new_element.deck_gl_json_chart
+    chart.json = fr.spec
+    chart.tooltip = json.dumps(fr.tooltip)
+    populate_hash_if_needed(msg)
+    return msg.SerializeToString()
+
+
 def ticker(items: tuple[TickerRow, ...]) -> None:
     rows = "".join(
         f'<li><span class="t">{html.escape(i.at)}</span>'
@@ -169,6 +185,3 @@ def live(version: int, rerun_at: float) -> None:
         st.warning(kit.tr("wall.live_lost"), icon=":material/sync_problem:")
     watch(version, rerun_at, connected)
 
-
-if __name__ == "__main__":  # run as a page by Streamlit's old multipage mode
-    kit.leave_legacy_pages_mode()

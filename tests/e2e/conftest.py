@@ -4,9 +4,10 @@ Fixtures for any page's end-to-end test:
 
 - ``e2e_db``: the test district of ``tests/ui/district.py`` with one account per role
   (password ``PASSWORD``) and a mix of cases, committed, removed again afterwards.
-- ``app_url``: the app served on a free localhost port against the test database.
-- ``page``: a fresh browser page. Every request that is not for localhost is aborted and
-  counted; a test that caused one fails (a CDN, tile server or font host would show up here).
+- ``app_url``: the app served on a free localhost port against the test database;
+  ``serve_app(url)``: a fresh server of one's own (a context manager).
+- ``page``: a fresh browser page (``offline_page(browser, requests)``: one for another server).
+  Every request that is not for localhost is aborted and counted; a test that caused one fails (a CDN, tile server or font host would show up here).
 - ``login(page, username)``: sign in and wait for the first page to be drawn.
 - ``wait_drawn(page)``, ``map_point(page, view, lon, lat)``, ``hover_text(page, x, y)``.
 """
@@ -21,6 +22,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -51,36 +54,45 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="package")
-def app_url(e2e_db):
-    """``streamlit run app.py`` on a free port, against the test database; stopped afterwards."""
+@contextmanager
+def serve_app(database_url: str) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port against ``database_url``, as a fresh process (so
+    its first visitor is the first of the server); its URL; stopped afterwards."""
     port = _free_port()
     log = tempfile.NamedTemporaryFile(prefix="gridgov-e2e-", suffix=".log", delete=False)
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"the app did not start; log:\n{Path(log.name).read_text()[-3000:]}")
-        time.sleep(0.2)
-    yield url
-    os.killpg(proc.pid, signal.SIGTERM)  # its own session: the server and nothing else
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the app did not start; log:\n{Path(log.name).read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # its own session: the server and nothing else
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="package")
+def app_url(e2e_db):
+    """The app served on a free port against the test database, for this package's tests."""
+    with serve_app(test_database_url()) as url:
+        yield url
 
 
 @pytest.fixture(scope="package")
@@ -96,9 +108,9 @@ def external_requests() -> list[str]:
     return []
 
 
-@pytest.fixture
-def page(browser, app_url, external_requests) -> Page:
-    """A page in a fresh context; requests leaving localhost are aborted and fail the test."""
+@contextmanager
+def offline_page(browser, external_requests: list[str]) -> Iterator[Page]:
+    """A page in a fresh browser context; requests leaving localhost are aborted and recorded."""
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN",
                                   timezone_id="Asia/Shanghai")
 
@@ -112,8 +124,17 @@ def page(browser, app_url, external_requests) -> Page:
     context.route("**/*", gate)
     pg = context.new_page()
     pg.set_default_timeout(20_000)
-    yield pg
-    context.close()
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, app_url, external_requests) -> Page:
+    """A page in a fresh context on ``app_url``'s server; a request leaving localhost fails the test."""
+    with offline_page(browser, external_requests) as pg:
+        yield pg
     assert external_requests == [], f"requests left localhost: {external_requests}"
 
 

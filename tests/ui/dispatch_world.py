@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pytest
 from sqlalchemy import text
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from dispatch import service
@@ -107,25 +105,6 @@ def new_case(engine, w: World, state: str = "reported", *, community: int = 0, l
 def case_row(engine, case_id: int) -> dict:
     with engine.connect() as c:
         return dict(c.execute(text("SELECT * FROM cases WHERE id = :i"), {"i": case_id}).mappings().one())
-
-
-@pytest.fixture
-def v2_navigation(monkeypatch):
-    """Run every AppTest pass through app.py's ``st.navigation``, as the server does.
-
-    AppTest resets Streamlit's old-multipage flag before each run, so with a ``pages/`` folder
-    the pass after ``switch_page`` first runs the page file directly; the frame's guard
-    (``ui.leave_legacy_pages_mode``) then reruns, and the rerun drops the click a test just
-    made (buttons are triggers). Clearing the flag as app.py's ``st.navigation`` would makes
-    each pass one faithful run of the app.
-    """
-    init = PagesManager.__init__
-
-    def init_v2(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_v2)
 
 
 def open_page(actor: Actor, page: str, *, lang: str | None = None, **state) -> AppTest:

@@ -13,9 +13,8 @@ from openpyxl import load_workbook
 from dispatch import service
 from stats import charts as cd
 from stats.export import labelled, to_csv, to_xlsx
-from tests.ui.dispatch_world import build, new_case, open_page, purge, v2_navigation  # noqa: F401
+from tests.ui.dispatch_world import build, new_case, open_page, purge
 
-pytestmark = pytest.mark.usefixtures("v2_navigation")
 PAGE = "pages/charts.py"
 CHARTS = ("trend", "rank", "backlog", "ageing", "levels", "cats")
 

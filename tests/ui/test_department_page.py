@@ -11,9 +11,8 @@ from sqlalchemy import text
 from dispatch import service
 from dispatch import desk as svc
 from dispatch.errors import PermissionDenied
-from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge, v2_navigation  # noqa: F401
+from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge
 
-pytestmark = pytest.mark.usefixtures("v2_navigation")
 PAGE = "pages/department_queue.py"
 CASE = "dept.case_id"
 

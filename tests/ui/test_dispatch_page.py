@@ -13,9 +13,8 @@ from dispatch import permissions, service
 from dispatch import desk as svc
 from dispatch.calendar import TZ
 from dispatch.errors import PermissionDenied
-from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge, v2_navigation  # noqa: F401
+from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge
 
-pytestmark = pytest.mark.usefixtures("v2_navigation")
 
 PAGE = "pages/dispatch.py"
 CASE = "dispatch.case_id"

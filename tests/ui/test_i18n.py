@@ -15,8 +15,7 @@ for _m in pkgutil.iter_modules(i18n.__path__):  # page texts register themselves
     importlib.import_module(f"i18n.{_m.name}")
 
 ROOT = Path(__file__).resolve().parents[2]
-UI_SOURCES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ui").glob("*.py")),
-              *sorted((ROOT / "wall").glob("*.py"))]
+UI_SOURCES = [ROOT / "app.py", *(f for d in ("pages", "ui", "wall") for f in sorted((ROOT / d).glob("*.py")))]
 # t("a.b") / tr("a.b"), and the prefix of a composed key: tr("account.unit." + level)
 KEY_CALL = re.compile(r"""\b(?:t|tr)\(\s*f?["']([a-z_]+\.[a-z_.]*)[{"']""")
 

@@ -78,3 +78,31 @@ def test_the_language_switch_changes_every_label(signed_in):
     assert at.metric[0].label == "Reported today"
     assert {info["page_name"] for info in _listed(at).values()} >= {"Map wall"}
     assert at.sidebar.button[0].label == "Sign out"
+
+
+# Streamlit's old multipage mode runs a file of pages/ directly, for the first visitor of a
+# fresh server who opens a deep link. AppTest starts every run in that mode, so a run after
+# switch_page is exactly that: the page file runs first and hands itself to the frame
+# (ui.frame.ensure_frame). Signed out there, only the sign-in form may show.
+
+@pytest.mark.parametrize("key", sorted(PAGE_FILES))
+def test_a_page_run_in_the_old_mode_signed_out_shows_only_the_sign_in(signed_in, key):
+    if not (ROOT / PAGE_FILES[key]).exists():
+        pytest.skip(f"{PAGE_FILES[key]} not written yet")
+    at = signed_in(ROLES["admin"])
+    at.switch_page(PAGE_FILES[key])
+    del at.session_state["actor"]          # signed out (the session ended) before the page ran
+    at.run()
+    assert not at.exception and not at.error
+    assert at.text_input(key="login_user") and at.text_input(key="login_password")
+    assert _listed(at) == {}
+    assert not at.get("deck_gl_json_chart") and not at.metric and not at.dataframe and not at.tabs
+
+
+def test_a_page_run_in_the_old_mode_is_drawn_once_inside_the_frame(signed_in):
+    at = signed_in(ROLES["command_staff"])
+    at.switch_page(PAGE_FILES["wall"]).run()
+    assert not at.exception and not at.error
+    assert len(at.get("deck_gl_json_chart")) == 1                  # the wall, once
+    assert set(_listed(at)) == {str(ROOT / PAGE_FILES[k]) for k in _existing(VISIBLE["command_staff"])}
+    assert at.sidebar.button[0].label == "退出登录"                   # the frame's sidebar
