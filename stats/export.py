@@ -48,7 +48,7 @@ def labelled(df: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
 def to_csv(df: pd.DataFrame) -> bytes:
     """The table as CSV, UTF-8 with BOM, no index; formula-like text is prefixed with ``'``."""
     safe = df.rename(columns=_as_text)
-    for c in safe.columns[[dt == object or pd.api.types.is_string_dtype(dt) for dt in safe.dtypes]]:
+    for c in safe.columns[[pd.api.types.is_object_dtype(dt) or pd.api.types.is_string_dtype(dt) for dt in safe.dtypes]]:
         safe[c] = safe[c].map(_as_text)
     return safe.to_csv(index=False).encode("utf-8-sig")
 
