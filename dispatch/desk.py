@@ -31,6 +31,7 @@ from dispatch.calendar import TZ, WorkingCalendar
 from dispatch.deadlines import deadline, working_hours_left
 from dispatch.errors import InvalidInput
 from dispatch.states import LEVELS, level_rank
+from gis.crs import STORAGE_CRS
 
 QUEUES: tuple[str, ...] = ("awaiting_sorting", "outside_jurisdiction", "overdue", "at_risk", "supervised")
 _QUEUE_READERS = {
@@ -236,7 +237,7 @@ _CALLS = {
     "reject": lambda c, v: service.reject_case(c, reason=v.get("reason"), **v["_kw"]),
     "merge": lambda c, v: service.merge_case(c, duplicate_of=v.get("duplicate_of"), comment=v.get("comment"), **v["_kw"]),
     "relocate": lambda c, v: service.relocate_case(c, lon=v.get("lon"), lat=v.get("lat"),
-                                                   crs=v.get("crs") or "EPSG:4326", comment=v.get("comment"), **v["_kw"]),
+                                                   crs=v.get("crs") or STORAGE_CRS, comment=v.get("comment"), **v["_kw"]),
     "set_level": lambda c, v: service.set_level(c, level=v.get("level"), reason=v.get("reason"), **v["_kw"]),
     "escalate": lambda c, v: service.escalate_case(c, reason=v.get("reason"), to_level=v.get("to_level"),
                                                    major=bool(v.get("major")), **v["_kw"]),
