@@ -16,6 +16,7 @@ import streamlit as st
 from dispatch import desk as svc
 from dispatch.states import label
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
+from i18n import name_in
 from ui import case_panel as panel
 from ui import case_view as view
 from ui import kit
@@ -29,10 +30,6 @@ lang = kit.lang()
 panel.flash()
 
 
-def _name(d: dict) -> str:
-    return (d.get("name_en") if lang == "en" else None) or d["name"]
-
-
 with kit.engine().connect() as conn:
     deps = {d["id"]: d for d in svc.departments(conn)}
 
@@ -40,9 +37,9 @@ head, pick = st.columns([3, 2], vertical_alignment="bottom")
 head.title(kit.tr("dq.heading"), anchor=False)
 if who.department_id is not None:
     dep_id = who.department_id
-    pick.markdown(f"### {_name(deps[dep_id]) if dep_id in deps else dep_id}")
+    pick.markdown(f"### {name_in(deps[dep_id], lang) if dep_id in deps else dep_id}")
 elif who.role == "admin" and deps:
-    dep_id = pick.selectbox(kit.tr("dq.department"), list(deps), format_func=lambda i: _name(deps[i]), key="dq-dep")
+    dep_id = pick.selectbox(kit.tr("dq.department"), list(deps), format_func=lambda i: name_in(deps[i], lang), key="dq-dep")
 else:
     st.warning(kit.tr("dq.no_department"))
     st.stop()
@@ -69,7 +66,7 @@ with left:
     if rows:
         df = pd.DataFrame({
             "case_no": [r["case_no"] for r in rows],
-            "category": [(r.get("category_name_en") if lang == "en" else None) or r.get("category_name") or "—"
+            "category": [name_in(r, lang, "category_name") or "—"
                          for r in rows],
             "status": [label("status", r["status"], lang) for r in rows],
             "role": [kit.tr("dp.lead") if r["role"] == "lead" else kit.tr("dp.assist") for r in rows],

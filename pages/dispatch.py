@@ -16,6 +16,7 @@ from dispatch.states import label
 from wall.dispatch_map import DISPATCH_MAP, dispatch_deck
 from wall.frame import WallFilter
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
+from i18n import name_in
 from ui import case_panel as panel
 from ui import case_view as view
 from ui import kit
@@ -63,7 +64,7 @@ def queue_table(rows: list[dict], key: str) -> None:
         return
     df = pd.DataFrame({
         "case_no": [r["case_no"] for r in rows],
-        "category": [(r.get("category_name_en") if lang == "en" else None) or r.get("category_name") or "—" for r in rows],
+        "category": [name_in(r, lang, "category_name") or "—" for r in rows],
         "status": [label("status", r["status"], lang) for r in rows],
         "area": [r.get("community_name") or kit.tr("dp.outside") for r in rows],
         "reported": [view.fmt_time(r["reported_at"]) for r in rows],

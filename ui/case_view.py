@@ -12,7 +12,9 @@ import streamlit as st
 
 from dispatch.calendar import TZ
 from dispatch.states import label
+from gis.crs import STORAGE_CRS, WGS84
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
+from i18n import name_in
 from ui import kit
 
 esc = html.escape
@@ -29,11 +31,6 @@ def chip(text: str, kind: str) -> str:
     return f'<span class="dp-chip dp-{esc(kind)}">{esc(text)}</span>'
 
 
-def name(row: dict, field: str) -> str:
-    en = row.get(f"{field}_en") if kit.lang() == "en" else None
-    return en or row.get(field) or ""
-
-
 def header(p: dict) -> None:
     lang = kit.lang()
     chips = [chip(label("status", p["status"], lang), "st-" + p["status"])]
@@ -45,7 +42,7 @@ def header(p: dict) -> None:
         chips.append(chip(kit.tr("dp.supervised"), "supervised"))
     if p.get("outside_jurisdiction"):
         chips.append(chip(kit.tr("dp.outside"), "ts-overdue"))
-    cat = name(p, "category_name") or kit.tr("dp.no_category")
+    cat = name_in(p, kit.lang(), "category_name") or kit.tr("dp.no_category")
     st.html(f'<div class="dp-head"><div class="dp-no">{esc(p["case_no"])}</div>'
             f'<div class="dp-cat">{esc(p.get("category_code") or "")} {esc(cat)}</div>'
             f'<div class="dp-chips">{"".join(chips)}</div></div>')
@@ -55,7 +52,7 @@ def facts(p: dict) -> None:
     tr = kit.tr
     workers = "、".join(f'{w["full_name"]}{" " + w["phone"] if w.get("phone") else ""}' for w in p["grid_workers"])
     depts = tr("dp.list_sep").join(
-        tr("dp.name_role", name=name(d, "name"), role=tr("dp.lead") if d["role"] == "lead" else tr("dp.assist"))
+        tr("dp.name_role", name=name_in(d, kit.lang()) or "", role=tr("dp.lead") if d["role"] == "lead" else tr("dp.assist"))
         for d in p["departments"])
     area = " / ".join(x for x in (p.get("subdistrict_name"), p.get("community_name")) if x) or tr("dp.outside")
     rows = [
@@ -63,7 +60,7 @@ def facts(p: dict) -> None:
         ("dp.f.address", p.get("address") or "—"),
         ("dp.f.location", f'{p["lon"]:.5f}, {p["lat"]:.5f}'
                           + (f' ({tr("dp.f.received")} {p["received_x"]:.6f}, {p["received_y"]:.6f} {p["received_crs"]})'
-                             if p.get("received_crs") not in (None, "EPSG:4326", "WGS84") else "")),
+                             if p.get("received_crs") not in (None, STORAGE_CRS, WGS84) else "")),
         ("dp.f.area", area),
         ("dp.f.grid", f'{p.get("grid_name") or "—"} {p.get("grid_code") or ""}'),
         ("dp.f.grid_worker", workers or "—"),
