@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from streamlit.testing.v1 import AppTest
 
+from db.statuses import open_sql
 from tests.ui.conftest import ROLES, ROOT
 from tests.ui.district import CODE, report_case
 
@@ -22,7 +23,7 @@ def _layer(deck: dict, layer_id: str) -> dict:
 
 def _open_cases(engine) -> set[int]:
     with engine.connect() as c:
-        return set(c.execute(text("SELECT id FROM cases WHERE status NOT IN ('closed', 'rejected', 'merged')")).scalars())
+        return set(c.execute(text(f"SELECT c.id FROM cases c WHERE {open_sql('c')}")).scalars())
 
 
 def _cases_in(engine, ids) -> set[int]:
