@@ -25,6 +25,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from db.config import TIME_ZONE
+
 BENCH_DB = "gridgov_bench_indicators"
 
 
@@ -76,7 +78,7 @@ def _provision(url: str, cases: int, rebuild: bool, seed: int | None) -> None:
     upgrade(url)
     from sample_data.load import load_sample
 
-    eng = create_engine(url, connect_args={"options": "-c timezone=Asia/Shanghai -c work_mem=256MB"})
+    eng = create_engine(url, connect_args={"options": f"-c timezone={TIME_ZONE} -c work_mem=256MB"})
     t = time.perf_counter()
     with eng.begin() as c:
         kw = {"seed": seed} if seed is not None else {}
@@ -117,7 +119,7 @@ def main(args) -> int:
         raise ValueError("--cases must be at least 1")
     url = bench_url()
     _provision(url, args.cases, args.rebuild, args.seed)
-    eng = create_engine(url, connect_args={"options": "-c timezone=Asia/Shanghai"})
+    eng = create_engine(url, connect_args={"options": f"-c timezone={TIME_ZONE}"})
     with eng.connect() as c:
         if args.month:
             start = datetime.strptime(args.month, "%Y-%m").date()

@@ -44,6 +44,7 @@ def configure(p) -> None:
 
 
 def main(args) -> int:
+    from db.config import STORAGE_SRID
     from gis.assign import bulk_assign_sql
 
     if args.points < 1:
@@ -55,9 +56,9 @@ def main(args) -> int:
             "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM district WHERE code = '211103'")).one()
         t = time.perf_counter()
         c.execute(text("SELECT setseed(:s)"), {"s": args.seed})
-        c.execute(text("CREATE TEMP TABLE bench_pts (id integer NOT NULL, geom geometry(Point, 4326) NOT NULL)"))
+        c.execute(text(f"CREATE TEMP TABLE bench_pts (id integer NOT NULL, geom geometry(Point, {STORAGE_SRID}) NOT NULL)"))
         c.execute(text(
-            "INSERT INTO bench_pts SELECT i, ST_SetSRID(ST_MakePoint(:x0 + random() * :dx, :y0 + random() * :dy), 4326) "
+            f"INSERT INTO bench_pts SELECT i, ST_SetSRID(ST_MakePoint(:x0 + random() * :dx, :y0 + random() * :dy), {STORAGE_SRID}) "
             "FROM generate_series(1, :n) AS i"), {"x0": x0, "y0": y0, "dx": x1 - x0, "dy": y1 - y0, "n": args.points})
         c.execute(text("CREATE INDEX ON bench_pts USING gist (geom)"))
         c.execute(text("ANALYZE bench_pts"))

@@ -16,13 +16,14 @@ import time
 from sqlalchemy import text
 
 from bench.join import bench_engine
+from db.config import STORAGE_SRID
 
 INSERT_CASE = ("INSERT INTO cases(channel, category_code, description, received_x, received_y, received_crs, geom) "
-               "VALUES ('grid_worker', '0102', 'bench report', %s, %s, 'WGS84', ST_SetSRID(ST_MakePoint(%s, %s), 4326)) "
+               f"VALUES ('grid_worker', '0102', 'bench report', %s, %s, 'WGS84', ST_SetSRID(ST_MakePoint(%s, %s), {STORAGE_SRID})) "
                "RETURNING id")
 INSERT_BARE = ("INSERT INTO bench_cases_bare(case_no, channel, category_code, description, received_x, received_y, "
                "received_crs, geom, outside_jurisdiction) VALUES (%s, 'grid_worker', '0102', 'bench report', %s, %s, "
-               "'WGS84', ST_SetSRID(ST_MakePoint(%s, %s), 4326), true) RETURNING id")
+               f"'WGS84', ST_SetSRID(ST_MakePoint(%s, %s), {STORAGE_SRID}), true) RETURNING id")
 
 
 def configure(p) -> None:

@@ -25,29 +25,27 @@ Targets (README, benchmarks): payload_mb ≤ 1, idle_kb_per_min ≤ 100. Last li
 """
 from __future__ import annotations
 
-import os
 import secrets
-import signal
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import event, text
 
 from bench import common
+from bench.browser import CHROMIUM, CHROMIUM_ARGS, serve_app, stop_app
+from db.config import STORAGE_SRID
+from db.statuses import open_sql
+from dispatch.states import WITH_DEPARTMENT
+from gis.crs import STORAGE_CRS
 
 BENCH_DB = "gridgov_bench_wall"
-ROOT = Path(__file__).resolve().parent.parent
 BENCH_USER = "bench_wall"
+# The open states the generated cases take, weighted (three in disposal for each of the others).
 OPEN_STATES = "ARRAY['reported','registered','dispatched','disposing','disposing','disposing'," \
               "'awaiting_verification','rework','postponed','returned']"
-WITH_DEPARTMENT = "('dispatched','disposing','awaiting_verification','rework','postponed')"
+_WITH_DEPARTMENT_SQL = "(" + ", ".join(f"'{s}'" for s in WITH_DEPARTMENT) + ")"
+_COUNTS = f"SELECT count(*), count(*) FILTER (WHERE {open_sql('c')}) FROM cases c"
 
 
 def configure(p) -> None:
@@ -92,7 +90,7 @@ INSERT INTO cases(case_no, channel, category_code, description, received_x, rece
 # Closed history over two years: dispatched 30 min after the report, due a day later, closed
 # within three days (so some late).
 _HISTORY = _COLUMNS + """
-SELECT 'H' || lpad((t.i + :off)::text, 9, '0'), 'hotline', k.code, '历史案件', ST_X(g.pos), ST_Y(g.pos), 'EPSG:4326', g.pos,
+SELECT 'H' || lpad((t.i + :off)::text, 9, '0'), 'hotline', k.code, '历史案件', ST_X(g.pos), ST_Y(g.pos), :crs, g.pos,
        g.gvid, g.code, g.gid, g.code, g.community_id, g.subdistrict_id, false, 'closed', k.lvl, k.dep,
        t.rep, t.rep + interval '10 minutes', t.rep + interval '30 minutes', t.rep + interval '24 hours 30 minutes',
        t.rep + interval '19 hours 42 minutes', t.rep + interval '40 minutes' + t.took
@@ -103,14 +101,14 @@ JOIN bench_grid g ON g.rn = t.g JOIN bench_cat k ON k.rn = t.k
 """
 # Open cases in a state mix, anywhere inside their grid; a deadline runs for those with a department.
 _OPEN = _COLUMNS + f"""
-SELECT 'O' || lpad((u.i + :off)::text, 9, '0'), 'hotline', u.code, '在办案件', ST_X(u.p), ST_Y(u.p), 'EPSG:4326', u.p,
+SELECT 'O' || lpad((u.i + :off)::text, 9, '0'), 'hotline', u.code, '在办案件', ST_X(u.p), ST_Y(u.p), :crs, u.p,
        u.gvid, u.gcode, u.gid, u.gcode, u.community_id, u.subdistrict_id, false, u.status, u.lvl,
        CASE WHEN u.dis IS NOT NULL THEN u.dep END, u.rep, u.rep + interval '10 minutes', u.dis,
        u.dis + u.span, u.dis + u.span * 0.8, NULL
 FROM (
     SELECT t.*, k.code, k.lvl, k.dep, g.gvid, g.code AS gcode, g.gid, g.community_id, g.subdistrict_id,
            ST_GeometryN(ST_GeneratePoints(g.geom, 1, t.i), 1) AS p,
-           CASE WHEN t.status IN {WITH_DEPARTMENT} THEN t.rep + random() * (now() - t.rep) END AS dis
+           CASE WHEN t.status IN {_WITH_DEPARTMENT_SQL} THEN t.rep + random() * (now() - t.rep) END AS dis
     FROM (SELECT i, 1 + floor(random() * :ngrid)::int AS g, 1 + floor(random() * :ncat)::int AS k,
                  ({OPEN_STATES})[1 + floor(random() * 10)::int] AS status,
                  now() - interval '2 hours' - random() * interval '60 hours' AS rep,
@@ -123,8 +121,7 @@ FROM (
 
 def _fill(eng, cases: int, open_: int, seed: float) -> dict:
     with eng.connect() as c:
-        total, now_open = c.execute(text(
-            "SELECT count(*), count(*) FILTER (WHERE status NOT IN ('closed', 'rejected', 'merged')) FROM cases")).one()
+        total, now_open = c.execute(text(_COUNTS)).one()
     add_open = max(0, open_ - now_open)
     add_closed = max(0, cases - total - add_open)
     if add_open == 0 and add_closed == 0:
@@ -138,7 +135,7 @@ def _fill(eng, cases: int, open_: int, seed: float) -> dict:
                 c.execute(text(stmt))
         ngrid = c.execute(text("SELECT count(*) FROM bench_grid")).scalar_one()
         ncat = c.execute(text("SELECT count(*) FROM bench_cat")).scalar_one()
-        base = {"ngrid": ngrid, "ncat": ncat}
+        base = {"ngrid": ngrid, "ncat": ncat, "crs": STORAGE_CRS}
         off = "SELECT COALESCE(max(substr(case_no, 2)::bigint), 0) FROM cases WHERE case_no LIKE :p"
         if add_closed:
             c.execute(text(_HISTORY), {**base, "n": add_closed, "off": c.execute(text(off), {"p": "H%"}).scalar_one()})
@@ -146,8 +143,7 @@ def _fill(eng, cases: int, open_: int, seed: float) -> dict:
             c.execute(text(_OPEN), {**base, "n": add_open, "off": c.execute(text(off), {"p": "O%"}).scalar_one()})
     with eng.connect() as c:
         c.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE cases"))
-        total, now_open = c.execute(text(
-            "SELECT count(*), count(*) FILTER (WHERE status NOT IN ('closed', 'rejected', 'merged')) FROM cases")).one()
+        total, now_open = c.execute(text(_COUNTS)).one()
     return {"cases": total, "open": now_open, "fill_s": round(time.perf_counter() - t, 1)}
 
 
@@ -170,8 +166,9 @@ class _DbClock:
 
 
 def _server_side(eng, repeat: int) -> dict:
+    from dispatch.calendar import TZ
     from ui.wall_view import DESK_MAP, chart_message
-    from wall.frame import TZ, WallFilter, base_map, boundary_stamp, kpis, wall_frame
+    from wall.frame import WallFilter, base_map, boundary_stamp, kpis, wall_frame
 
     with eng.connect() as c:
         base = base_map(c, "zh")  # cached across refreshes by the page (it changes with boundaries only)
@@ -207,36 +204,11 @@ def _bench_account(eng) -> str:
     return password
 
 
-def _serve(url: str):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tempfile.NamedTemporaryFile(prefix="gridgov-bench-wall-", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env={**os.environ, "DATABASE_URL": url}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
-                return proc, base
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"the app did not start: see {log.name}")
-            time.sleep(0.2)
-
-
 def _browser(eng, idle_seconds: float) -> dict:
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-
     password = _bench_account(eng)
-    proc, base = _serve(bench_url())
+    proc, base = serve_app(bench_url(), log_prefix="gridgov-bench-wall-")
     frames: list[tuple[float, str, int]] = []
     static_bytes: list[int] = []
     try:
@@ -261,9 +233,9 @@ def _browser(eng, idle_seconds: float) -> dict:
             with eng.begin() as c:
                 new_id = c.execute(text(
                     "INSERT INTO cases(channel, category_code, description, received_x, received_y, received_crs, geom) "
-                    "SELECT 'hotline', '0102', 'bench wall', x, y, 'EPSG:4326', ST_SetSRID(ST_MakePoint(x, y), 4326) "
+                    f"SELECT 'hotline', '0102', 'bench wall', x, y, :crs, ST_SetSRID(ST_MakePoint(x, y), {STORAGE_SRID}) "
                     "FROM (SELECT ST_X(c) x, ST_Y(c) y FROM (SELECT ST_PointOnSurface(geom) c FROM grid_version "
-                    "WHERE valid_to IS NULL ORDER BY id LIMIT 1) s) p RETURNING id")).scalar_one()
+                    "WHERE valid_to IS NULL ORDER BY id LIMIT 1) s) p RETURNING id"), {"crs": STORAGE_CRS}).scalar_one()
             _settle(page, frames, after=mark, expect_big=True)
             render = sum(n for _, d, n in frames[mark:] if d == "in")
             # idle, at a desk (filters in the sidebar) and on a video wall (no widgets)
@@ -280,8 +252,7 @@ def _browser(eng, idle_seconds: float) -> dict:
         with eng.begin() as c:
             c.execute(text("DELETE FROM cases WHERE id = :i"), {"i": new_id})
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server's own session
-        proc.wait(10)
+        stop_app(proc)
     return {"first_render_mb": first / 1e6, "payload_mb": render / 1e6, "outlines_http_mb": sum(static_bytes) / 1e6,
             "idle_kb_per_min": idle["desk"], "idle_screen_kb_per_min": idle["screen"]}
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-STORAGE_SRID = 4326  # the one SRID in which every geometry is stored
+STORAGE_SRID = 4326  # the one SRID in which every geometry is stored (WGS-84)
+# The district's local time: working calendar, local days of the indicators, database sessions.
+TIME_ZONE = "Asia/Shanghai"
 
 LOCAL_DB = "gridgov"
 LOCAL_TEST_DB = "gridgov_test"

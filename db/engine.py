@@ -7,7 +7,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.config import database_url
+from db.config import TIME_ZONE, database_url
 
 
 @lru_cache(maxsize=8)
@@ -17,7 +17,7 @@ def get_engine(url: str | None = None) -> Engine:
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
-        connect_args={"options": "-c timezone=Asia/Shanghai", "application_name": "gridgov"},
+        connect_args={"options": f"-c timezone={TIME_ZONE}", "application_name": "gridgov"},
     )
 
 

@@ -31,7 +31,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-TZ = ZoneInfo("Asia/Shanghai")
+from db.config import TIME_ZONE
+
+TZ = ZoneInfo(TIME_ZONE)
 _OFFSET = 8 * 3600  # Asia/Shanghai has been UTC+8 without DST since 1991
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2050, 12, 31)

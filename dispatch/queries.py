@@ -2,7 +2,7 @@
 
 Definitions (use these fragments in bigger queries, e.g. the map wall's colours):
 
-- open: ``status`` not in closed / rejected / merged (``open_sql``).
+- open: ``status`` not in closed / rejected / merged (``open_sql``, defined in ``db.statuses``).
 - overdue (超期): open and ``due_at`` < now (``overdue_sql``).
 - at risk (临期): open, not yet overdue, and less than a fifth of the working time between the
   start of the clock (dispatch or approved postponement) and ``due_at`` is left — i.e.
@@ -18,8 +18,8 @@ bind ``:now``.
 Queues (lists of dicts, newest or most urgent first; ``actor`` narrows to what they may see):
 ``awaiting_sorting``, ``outside_jurisdiction``, ``overdue_cases``, ``at_risk_cases``,
 ``supervised_cases``, ``department_queue(department_id)`` (lead and assisting cases, nearest
-deadline first), ``case_detail(case_id)`` with ``timeline(case_id)``, ``map_points`` (open cases
-with position and time state, for the wall).
+deadline first), ``case_detail(case_id)`` with ``timeline(case_id)``. The wall draws its own
+points and ticker (``wall.frame``) with these definitions.
 """
 from __future__ import annotations
 
@@ -27,24 +27,18 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from accounts.actors import Actor
-from dispatch.states import TERMINAL_STATUSES, label
-
-_TERMINAL = "(" + ", ".join(f"'{s}'" for s in TERMINAL_STATUSES) + ")"
-
-
-def open_sql(a: str = "c") -> str:
-    """SQL: the case (alias ``a``) is open."""
-    return f"{a}.status NOT IN {_TERMINAL}"
+from db.statuses import open_sql  # noqa: F401  (re-exported: the one definition of open)
+from dispatch.states import WITH_DEPARTMENT, label
 
 
 def overdue_sql(a: str = "c", now: str = "now()") -> str:
     """SQL: the case is open and its deadline has passed — THE definition of overdue."""
-    return f"({a}.status NOT IN {_TERMINAL} AND {a}.due_at < {now})"
+    return f"({open_sql(a)} AND {a}.due_at < {now})"
 
 
 def at_risk_sql(a: str = "c", now: str = "now()") -> str:
     """SQL: open, not overdue, less than a fifth of its working time left — THE definition of at risk."""
-    return f"({a}.status NOT IN {_TERMINAL} AND {a}.due_at >= {now} AND {a}.warn_at <= {now})"
+    return f"({open_sql(a)} AND {a}.due_at >= {now} AND {a}.warn_at <= {now})"
 
 
 def time_state_sql(a: str = "c", now: str = "now()") -> str:
@@ -120,9 +114,9 @@ def department_queue(conn: Connection, *, department_id: int, limit: int = 200, 
     ``role`` is 'lead' or 'assist'; only the lead department acts on a case."""
     assist = ("OR (c.id IN (SELECT case_id FROM case_department WHERE department_id = :dep AND role = 'assist'))"
               if include_assisting else "")
-    where = (f"c.status IN ('dispatched', 'disposing', 'awaiting_verification', 'rework', 'postponed') "
-             f"AND (c.department_id = :dep {assist})")
-    return _list(conn, where, "c.due_at NULLS LAST, c.id", actor=None, limit=limit, params={"dep": department_id},
+    where = f"c.status = ANY(:_held) AND (c.department_id = :dep {assist})"
+    return _list(conn, where, "c.due_at NULLS LAST, c.id", actor=None, limit=limit,
+                 params={"dep": department_id, "_held": list(WITH_DEPARTMENT)},
                  extra_cols=", CASE WHEN c.department_id = :dep THEN 'lead' ELSE 'assist' END AS role")
 
 
@@ -138,23 +132,6 @@ def queue_counts(conn: Connection, *, actor: Actor | None = None) -> dict[str, i
                count(*) AS open
         FROM cases c WHERE {open_sql('c')} AND {scope}"""), sp).mappings().one()
     return dict(row)
-
-
-def map_points(conn: Connection, *, subdistrict_id: int | None = None, community_id: int | None = None,
-               category_code: str | None = None, status: str | None = None, level: str | None = None,
-               limit: int | None = None) -> list[dict]:
-    """Open cases for the map: id, case_no, lon, lat (5 decimals), status, level, category, time_state, supervised."""
-    conds, p = [open_sql("c")], {}
-    for col, val in (("subdistrict_id", subdistrict_id), ("community_id", community_id),
-                     ("category_code", category_code), ("status", status), ("level", level)):
-        if val is not None:
-            conds.append(f"c.{col} = :{col}")
-            p[col] = val
-    sql = (f"SELECT c.id, c.case_no, round(ST_X(c.geom)::numeric, 5)::float AS lon, round(ST_Y(c.geom)::numeric, 5)::float AS lat, "
-           f"c.status, c.level, c.category_code, c.supervised, c.outside_jurisdiction, c.version, "
-           f"{time_state_sql('c')} AS time_state FROM cases c WHERE {' AND '.join(conds)} ORDER BY c.id"
-           + (" LIMIT :_limit" if limit else ""))
-    return [dict(r) for r in conn.execute(text(sql), {**p, "_limit": limit}).mappings()]
 
 
 def case_detail(conn: Connection, case_id: int, *, lang: str = "zh") -> dict | None:
@@ -206,15 +183,3 @@ def timeline(conn: Connection, case_id: int, *, lang: str = "zh") -> list[dict]:
         r["to_label"] = label("status", r["to_status"], lang)
         out.append(r)
     return out
-
-
-def recent_events(conn: Connection, *, limit: int = 20, lang: str = "zh") -> list[dict]:
-    """The latest events of all cases (the wall's ticker)."""
-    rows = conn.execute(text("""
-        SELECT e.id, e.at, e.action, e.case_id, c.case_no, e.to_status, p.full_name AS actor_name, e.actor_role,
-               sub.name AS subdistrict_name
-        FROM case_event e JOIN cases c ON c.id = e.case_id LEFT JOIN person p ON p.id = e.actor_id
-        LEFT JOIN subdistrict sub ON sub.id = c.subdistrict_id
-        ORDER BY e.at DESC, e.id DESC LIMIT :n"""), {"n": limit}).mappings()
-    return [{**dict(r), "action_label": label("action", r["action"], lang), "to_label": label("status", r["to_status"], lang)}
-            for r in rows]

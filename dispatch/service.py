@@ -38,13 +38,15 @@ from sqlalchemy.engine import Connection
 
 from dispatch import permissions
 from accounts.actors import Actor
+from db.config import STORAGE_SRID
 from db.models import CaseCategory, Department
 from dispatch.calendar import TZ, WorkingCalendar
 from dispatch.deadlines import deadline, time_limit, warn_instant
 from dispatch.errors import CaseNotFound, Conflict, IllegalTransition, InvalidInput, LifecycleError, PermissionDenied
-from dispatch.states import LEVELS, TRANSITIONS, can, label, level_rank, target
+from dispatch.states import CHANNELS, LEVELS, TRANSITIONS, can, label, level_rank, target
+from gis.crs import STORAGE_CRS
+from gis.crs import to_wgs84 as convert_to_wgs84
 
-CHANNELS = ("grid_worker", "hotline", "wechat", "website", "other")
 _BUSY_CODES = {"55P03", "40001", "40P01"}  # lock not available, serialization failure, deadlock
 
 
@@ -138,7 +140,7 @@ def _relocate(ctx: _Ctx, *, lon, lat, crs="EPSG:4326") -> dict:
     if not ctx.row["outside_jurisdiction"]:
         raise InvalidInput("只有辖区外的案件可以重新定位", "Only a case outside the jurisdiction can be relocated")
     x, y = to_wgs84(float(lon), float(lat), crs)
-    ctx.conn.execute(text("UPDATE cases SET geom = ST_SetSRID(ST_MakePoint(:x, :y), 4326) WHERE id = :i"),
+    ctx.conn.execute(text(f"UPDATE cases SET geom = ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}) WHERE id = :i"),
                      {"x": x, "y": y, "i": ctx.row["id"]})
     placed = ctx.conn.execute(text("SELECT grid_id, grid_code, community_id, subdistrict_id, outside_jurisdiction, "
                                    "reported_grid_version_id, reported_grid_code FROM cases WHERE id = :i"),
@@ -474,21 +476,15 @@ def _append_event(conn: Connection, case: dict, *, action: str, actor: Actor | N
 # --- reporting ---------------------------------------------------------------------------------
 
 def to_wgs84(x: float, y: float, crs: str) -> tuple[float, float]:
-    """Coordinates in WGS-84 (EPSG:4326) via gis.crs; a system it does not know is refused."""
+    """Coordinates in WGS-84 (the storage system) via gis.crs; a system it does not know is refused."""
     try:
-        from gis.crs import to_wgs84 as convert
-    except ImportError:  # gis/crs.py not there yet: only WGS-84 is accepted
-        if str(crs).upper().replace(" ", "") in ("EPSG:4326", "WGS84", "WGS-84", "4326"):
-            return float(x), float(y)
-        raise InvalidInput(f"不支持的坐标系 {crs}", f"Unsupported coordinate system {crs}")
-    try:
-        lon, lat = convert(x, y, crs)
+        lon, lat = convert_to_wgs84(x, y, crs)
     except ValueError as e:
         raise InvalidInput(f"坐标系 {crs} 无法转换：{e}", f"Cannot convert from {crs}: {e}") from e
     return float(lon), float(lat)
 
 
-def report_case(conn: Connection, *, channel: str, lon: float, lat: float, crs: str = "EPSG:4326",
+def report_case(conn: Connection, *, channel: str, lon: float, lat: float, crs: str = STORAGE_CRS,
                 category_code: str | None = None, description: str = "", address: str | None = None,
                 reporter_name: str | None = None, reporter_phone: str | None = None, reporter_id: int | None = None,
                 photo_ref: str | None = None, actor: Actor | None = None, reported_at: datetime | None = None) -> dict:
@@ -510,7 +506,7 @@ def report_case(conn: Connection, *, channel: str, lon: float, lat: float, crs: 
             "INSERT INTO cases(channel, category_code, description, address, reporter_name, reporter_phone, reporter_id, "
             "photo_ref, received_x, received_y, received_crs, geom, reported_at, updated_at) "
             "VALUES (:channel, :cat, :descr, :addr, :rname, :rphone, :rid, :photo, :x, :y, :crs, "
-            "ST_SetSRID(ST_MakePoint(:x84, :y84), 4326), COALESCE(:at, now()), COALESCE(:at, now())) RETURNING *"),
+            f"ST_SetSRID(ST_MakePoint(:x84, :y84), {STORAGE_SRID}), COALESCE(:at, now()), COALESCE(:at, now())) RETURNING *"),
             params).mappings().one())
         _append_event(conn, row, action="report", actor=actor, at=row["reported_at"], from_status=None,
                       from_level=None, comment=None, attachments=[{"kind": "report", "ref": photo_ref}] if photo_ref else [],

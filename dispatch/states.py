@@ -3,7 +3,9 @@
 Names other components rely on (keep them stable):
 
 - ``STATUSES``: the status codes, the same values as the CHECK on ``cases.status``
-  (migration 0001); ``OPEN_STATUSES`` / ``TERMINAL_STATUSES`` split them.
+  (migration 0001); ``OPEN_STATUSES`` / ``TERMINAL_STATUSES`` split them (defined in
+  ``db.statuses``, re-exported here).
+- ``CHANNELS``: the report channels, the values of the CHECK on ``cases.channel``.
 - ``LEVELS``: ``grid`` < ``community`` < ``subdistrict`` < ``district`` (网格/社区/街道/区).
 - ``STATUS_LABELS``, ``LEVEL_LABELS``, ``ACTION_LABELS``, ``ROLE_LABELS``,
   ``TIME_STATE_LABELS``: ``{code: {"zh": ..., "en": ...}}``; ``label(kind, code, lang)`` reads them.
@@ -24,12 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STATUSES: tuple[str, ...] = (
-    "reported", "registered", "rejected", "dispatched", "disposing", "awaiting_verification",
-    "closed", "rework", "postponed", "returned", "merged",
-)
-TERMINAL_STATUSES: tuple[str, ...] = ("closed", "rejected", "merged")
-OPEN_STATUSES: tuple[str, ...] = tuple(s for s in STATUSES if s not in TERMINAL_STATUSES)
+from db.statuses import OPEN_STATUSES, STATUSES, TERMINAL_STATUSES  # noqa: F401  (re-exported)
+
+# How a report came in (上报渠道): the values of the CHECK on ``cases.channel``.
+CHANNELS: tuple[str, ...] = ("grid_worker", "hotline", "wechat", "website", "other")
 # Open states in which a department holds the case and a deadline runs.
 WITH_DEPARTMENT: tuple[str, ...] = ("dispatched", "disposing", "awaiting_verification", "rework", "postponed")
 

@@ -15,6 +15,9 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from db.config import STORAGE_SRID
+from db.statuses import open_sql
+
 # The fast orientation (docs/measurements.md): polygons as the outer loop of the join, the GiST
 # index on the points as the inner one, so each prepared polygon is reused for its points.
 # The current grids with their codes and parents are joined first (a 1,035-row subquery), and the
@@ -56,7 +59,7 @@ def reassign_cases(conn: Connection, *, only_open: bool = True) -> int:
     changed grid. Cases that now fall outside every grid keep their last responsible grid and are
     counted by ``cases_left_without_grid`` for a person to look at.
     """
-    open_filter = "AND c.status NOT IN ('closed', 'rejected', 'merged')" if only_open else ""
+    open_filter = f"AND {open_sql('c')}" if only_open else ""
     sql = f"""
     WITH m AS ({bulk_assign_sql('cases')})
     UPDATE cases c SET grid_id = m.grid_id, grid_code = m.grid_code,
@@ -73,10 +76,10 @@ def grids_at_points(conn: Connection, points: list[tuple[object, float, float]])
     """Grid code for each ``(id, lon, lat)`` in WGS-84 by the database's rule; None outside."""
     if not points:
         return {}
-    conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _assign_in (id text, geom geometry(Point, 4326)) ON COMMIT DROP"))
+    conn.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS _assign_in (id text, geom geometry(Point, {STORAGE_SRID})) ON COMMIT DROP"))
     conn.execute(text("TRUNCATE _assign_in"))
     conn.execute(
-        text("INSERT INTO _assign_in SELECT :id, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"),
+        text(f"INSERT INTO _assign_in SELECT :id, ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID})"),
         [{"id": str(i), "lon": lon, "lat": lat} for i, lon, lat in points],
     )
     conn.execute(text("CREATE INDEX ON _assign_in USING gist (geom)"))

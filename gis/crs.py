@@ -1,4 +1,4 @@
-"""Coordinate systems at the edge (坐标系): everything is stored in WGS-84 (EPSG:4326).
+"""Coordinate systems at the edge (坐标系): everything is stored in WGS-84 (``STORAGE_CRS``).
 
 Phones report WGS-84 GPS; Chinese web maps (AMap, Tencent) give GCJ-02 and Baidu gives BD-09,
 which are obfuscated systems defined only inside China (converted with ``prcoords``; the inverse
@@ -21,10 +21,13 @@ from functools import lru_cache
 import numpy as np
 import prcoords
 
+from db.config import STORAGE_SRID
+
 WGS84, GCJ02, BD09 = "WGS84", "GCJ02", "BD09"
+STORAGE_CRS = f"EPSG:{STORAGE_SRID}"  # WGS-84 as an EPSG name, the system of every stored geometry
 
 _ALIASES = {
-    "WGS84": WGS84, "WGS-84": WGS84, "EPSG:4326": WGS84, "4326": WGS84, "GPS": WGS84,
+    "WGS84": WGS84, "WGS-84": WGS84, STORAGE_CRS: WGS84, str(STORAGE_SRID): WGS84, "GPS": WGS84,
     "GCJ02": GCJ02, "GCJ-02": GCJ02, "GCJ": GCJ02,
     "BD09": BD09, "BD-09": BD09, "BD09LL": BD09, "BAIDU": BD09,
 }
@@ -49,7 +52,7 @@ def canonical(crs: str) -> str:
         key = "EPSG:" + key
     m = _EPSG.match(key)
     if m:
-        if m.group(1) == "4326":
+        if int(m.group(1)) == STORAGE_SRID:
             return WGS84
         _transformer(key)  # raises for a code pyproj does not know
         return key
@@ -65,7 +68,7 @@ def _transformer(code: str):
         src = CRS.from_user_input(code)
     except CRSError:
         raise CoordinateError(f"unknown coordinate system {code!r}: pyproj has no such EPSG code") from None
-    return src, Transformer.from_crs(src, "EPSG:4326", always_xy=True)
+    return src, Transformer.from_crs(src, STORAGE_CRS, always_xy=True)
 
 
 def is_geographic(crs: str) -> bool:

@@ -22,8 +22,9 @@ from shapely.geometry import mapping
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from db.config import STORAGE_SRID
 from gis import codes
-from gis.crs import BD09, GCJ02, WGS84, CoordinateError, canonical, to_wgs84_many
+from gis.crs import BD09, GCJ02, STORAGE_CRS, WGS84, CoordinateError, canonical, to_wgs84_many
 
 CODE_COLUMNS = ("code", "grid_code", "网格编码", "编码")
 NAME_COLUMNS = ("name", "grid_name", "网格名称", "名称")
@@ -171,9 +172,9 @@ def _source_crs(file_crs, given: str | None, problems: list[Problem]) -> str | N
         except CoordinateError as e:
             problems.append(Problem(0, None, str(e)))
             return None
-        # GeoJSON always reads as EPSG:4326, so --crs may say what it really is (e.g. GCJ02);
+        # GeoJSON always reads as WGS-84 (STORAGE_CRS), so --crs may say what it really is (e.g. GCJ02);
         # a file that declares some other system and a --crs that disagrees is a conflict.
-        if file_name and file_name != "EPSG:4326" and _canonical_or_none(file_name) != given_c:
+        if file_name and file_name != STORAGE_CRS and _canonical_or_none(file_name) != given_c:
             problems.append(Problem(0, None, f"the file says its coordinates are in {file_name} but --crs says {given}"))
             return None
         return given_c
@@ -221,7 +222,7 @@ def _convert(g, source: str):
         return shapely.transform(g, lambda c: np.column_stack(to_wgs84_many(c[:, 0], c[:, 1], source)))
     from pyproj import Transformer
 
-    tr = Transformer.from_crs(source, "EPSG:4326", always_xy=True)
+    tr = Transformer.from_crs(source, STORAGE_CRS, always_xy=True)
     return shapely.transform(g, lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1])))
 
 
@@ -293,10 +294,10 @@ def import_grids(conn: Connection, path: str | Path, *, crs: str | None = None, 
     if any(p.feature == 0 for p in problems) or not features:
         raise GridImportError(path, problems)
     conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _grid_import (feature int, code text, name text, "
-                      "community_code text, geom geometry(Polygon, 4326)) ON COMMIT DROP"))
+                      f"community_code text, geom geometry(Polygon, {STORAGE_SRID})) ON COMMIT DROP"))
     conn.execute(text("TRUNCATE _grid_import"))
     conn.execute(text(
-        "INSERT INTO _grid_import SELECT x.f, x.c, x.n, left(x.c, :w), ST_GeomFromWKB(decode(x.g, 'hex'), 4326) "
+        f"INSERT INTO _grid_import SELECT x.f, x.c, x.n, left(x.c, :w), ST_GeomFromWKB(decode(x.g, 'hex'), {STORAGE_SRID}) "
         "FROM unnest(CAST(:f AS int[]), CAST(:c AS text[]), CAST(:n AS text[]), CAST(:g AS text[])) AS x(f, c, n, g)"),
         {"w": codes.width("community"), "f": [f.feature for f in features], "c": [f.code for f in features],
          "n": [f.name for f in features], "g": shapely.to_wkb([f.geom for f in features], hex=True).tolist()})

@@ -6,6 +6,8 @@ categories, departments and areas carry their own ``name`` / ``name_en`` columns
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dispatch import states
 from i18n.messages import MESSAGES  # noqa: F401  (re-exported)
 
@@ -49,9 +51,18 @@ def action_label(code: str | None, lang: str | None = DEFAULT_LANG) -> str:
     return states.label("action", code, normalise_lang(lang))
 
 
-def name_in(row, lang: str | None, field: str = "name") -> str:
-    """``row.name`` or, in English, ``row.name_en`` when present (categories, areas, departments)."""
-    get = row.get if isinstance(row, dict) else (lambda k: getattr(row, k, None))
+def name_in(row, lang: str | None, field: str = "name") -> str | None:
+    """``row.name`` or, in English, ``row.name_en`` when present (categories, areas, departments):
+    THE rule for names stored in both languages. ``row`` is a mapping (dict, SQLAlchemy
+    ``RowMapping``) or an object with attributes (a ``Row``); ``field`` picks another pair of
+    columns (``field`` / ``field_en``, e.g. ``category_name``). A missing name gives None.
+
+    >>> name_in({"name": "科技社区", "name_en": "Keji Community"}, "en")
+    'Keji Community'
+    >>> name_in({"category_name": "暴露垃圾", "category_name_en": None}, "en", "category_name")
+    '暴露垃圾'
+    """
+    get = row.get if isinstance(row, Mapping) else (lambda k: getattr(row, k, None))
     if normalise_lang(lang) == "en" and get(f"{field}_en"):
         return get(f"{field}_en")
     return get(field)

@@ -11,7 +11,7 @@ from datetime import timedelta
 import streamlit as st
 
 from stats import charts as cd
-from dispatch.states import LEVELS, label
+from dispatch.states import CHANNELS, LEVELS, label
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
 from ui import chart_views as cv
 from ui import kit
@@ -20,16 +20,12 @@ from ui import wall_view
 kit.require_page("charts")
 kit.css("theme", "wall", "dispatch")
 lang = kit.lang()
-CHANNELS = ("grid_worker", "hotline", "wechat", "website", "other")
 
 
 @st.cache_data(ttl=600, max_entries=64, show_spinner=False)
 def data(kind: str, version, f: cd.ChartFilter, lang: str, **kw):
-    """One chart table for one filter, recomputed when any case changed (``version``; for the
-    filter choices, the boundary stamp)."""
+    """One chart table for one filter, recomputed when any case changed (``version``)."""
     with kit.engine().connect() as conn:
-        if kind == "options":
-            return cd.filter_options(conn, lang)
         if kind == "today":
             return cd.today(conn)
         fn = {"summary": cd.summary, "ranking": cd.ranking, "trend": cd.trend, "ageing": cd.ageing,
@@ -39,7 +35,7 @@ def data(kind: str, version, f: cd.ChartFilter, lang: str, **kw):
 
 version = kit.listener().version
 today = data("today", version, None, lang)
-opts = data("options", wall_view.current_stamp(), None, lang)  # new areas show once boundaries change
+opts = wall_view.options(wall_view.current_stamp(), lang)  # new areas show once boundaries change
 
 
 def _choice(key: str, values: list, names: dict, **kw):
@@ -108,14 +104,10 @@ cv.show(None, cv.ranking_chart(rk, metric, int(top)) if not rk.empty else None, 
 left, right = st.columns(2)
 with left:
     bl = data("backlog", version, f, lang)
-    cv.show(kit.tr("ch.backlog"), cv.stacked(bl.assign(rest=bl["open"] - bl["overdue"]), "state",
-            {"rest": kit.tr("ch.not_overdue"), "overdue": kit.tr("ch.overdue_part")}, ["#38bdf8", "#ef4444"]),
-            bl, "backlog", key="backlog")
+    cv.show(kit.tr("ch.backlog"), cv.open_and_overdue(bl, "state"), bl, "backlog", key="backlog")
 with right:
     ag = data("ageing", version, f, lang)
-    cv.show(kit.tr("ch.ageing"), cv.stacked(ag.assign(rest=ag["open"] - ag["overdue"]), "bucket",
-            {"rest": kit.tr("ch.not_overdue"), "overdue": kit.tr("ch.overdue_part")}, ["#38bdf8", "#ef4444"]),
-            ag, "ageing", key="ageing")
+    cv.show(kit.tr("ch.ageing"), cv.open_and_overdue(ag, "bucket"), ag, "ageing", key="ageing")
 
 left, right = st.columns(2)
 with left:

@@ -30,10 +30,6 @@ lang = kit.lang()
 panel.flash()
 
 
-def _name(d: dict) -> str:
-    return name_in(d, lang)
-
-
 with kit.engine().connect() as conn:
     deps = {d["id"]: d for d in svc.departments(conn)}
 
@@ -41,9 +37,9 @@ head, pick = st.columns([3, 2], vertical_alignment="bottom")
 head.title(kit.tr("dq.heading"), anchor=False)
 if who.department_id is not None:
     dep_id = who.department_id
-    pick.markdown(f"### {_name(deps[dep_id]) if dep_id in deps else dep_id}")
+    pick.markdown(f"### {name_in(deps[dep_id], lang) if dep_id in deps else dep_id}")
 elif who.role == "admin" and deps:
-    dep_id = pick.selectbox(kit.tr("dq.department"), list(deps), format_func=lambda i: _name(deps[i]), key="dq-dep")
+    dep_id = pick.selectbox(kit.tr("dq.department"), list(deps), format_func=lambda i: name_in(deps[i], lang), key="dq-dep")
 else:
     st.warning(kit.tr("dq.no_department"))
     st.stop()

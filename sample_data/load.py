@@ -9,7 +9,6 @@ through the same rule applied set-wise (``copy_reports``). Then ``sample_data.hi
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,11 +22,13 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from db.models import Community, Department, District, Person, Subdistrict
+from db.config import STORAGE_SRID, TIME_ZONE
 from db.reference import seed_reference
+from dispatch.calendar import TZ
 from sample_data import names
 from sample_data.accounts import ACCOUNTS, RETIRED_PASSWORDS, sample_password
 from sample_data.generate import DEFAULT_SEED, SampleDistrict, generate
-from sample_data.reports import TZ, Reports, generate_reports
+from sample_data.reports import Reports, generate_reports
 
 DEFAULT_CASES = 4011
 _COPY_CHUNK = 100_000
@@ -66,14 +67,6 @@ def real_data(conn: Connection, district_code: str = "211103") -> str | None:
 def sample_loaded(conn: Connection, district_code: str = "211103") -> bool:
     """True if the sample district (any district with that code) exists."""
     return conn.execute(select(District.id).where(District.code == district_code)).first() is not None
-
-
-def history_available() -> bool:
-    """Whether the lifecycle's history player ``sample_data.history`` can be imported."""
-    try:
-        return importlib.util.find_spec("sample_data.history") is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def load_sample(conn: Connection, *, cases: int = DEFAULT_CASES, seed: int = DEFAULT_SEED,
@@ -129,12 +122,9 @@ def load_sample(conn: Connection, *, cases: int = DEFAULT_CASES, seed: int = DEF
     t = time.perf_counter()
     played = None
     if cases and history:
-        if history_available():
-            from sample_data import history as simulate
+        from sample_data import history as simulate
 
-            played = simulate.play_history(conn, seed=seed, until=until)
-        else:
-            played = "skipped: sample_data.history is not available yet; cases left as 'reported'"
+        played = simulate.play_history(conn, seed=seed, until=until)
         timings["history"] = time.perf_counter() - t
 
     counts = dict(conn.execute(text("""
@@ -202,7 +192,7 @@ def _write_areas(conn: Connection, d: SampleDistrict, valid_from: datetime) -> N
     """District, subdistricts, communities, responsibility grids, unit grids and their v1."""
     district_id = conn.execute(text(
         "INSERT INTO district(code, name, name_en, geom) "
-        "VALUES (:c, :n, :e, ST_Multi(ST_GeomFromWKB(decode(:w, 'hex'), 4326))) RETURNING id"),
+        f"VALUES (:c, :n, :e, ST_Multi(ST_GeomFromWKB(decode(:w, 'hex'), {STORAGE_SRID}))) RETURNING id"),
         {"c": d.code, "n": d.name, "e": d.name_en, "w": _hex([d.outline])[0]}).scalar_one()
     conn.execute(text(
         "INSERT INTO subdistrict(district_id, code, name, name_en, is_agricultural) "
@@ -237,7 +227,7 @@ def _write_areas(conn: Connection, d: SampleDistrict, valid_from: datetime) -> N
          "t": valid_from})
     conn.execute(text(
         "INSERT INTO grid_version(grid_id, version_no, geom, valid_from, change_id) "
-        "SELECT g.id, 1, ST_GeomFromWKB(decode(x.w, 'hex'), 4326), :t, :chg "
+        f"SELECT g.id, 1, ST_GeomFromWKB(decode(x.w, 'hex'), {STORAGE_SRID}), :t, :chg "
         "FROM unnest(CAST(:codes AS text[]), CAST(:wkbs AS text[])) AS x(code, w) "
         "JOIN unit_grid g ON g.code = x.code ORDER BY x.code"),
         {"codes": [g.code for g in d.grids], "wkbs": _hex(g.geom for g in d.grids), "t": valid_from,
@@ -370,7 +360,7 @@ def copy_reports(conn: Connection, r: Reports, people: dict[str, int], *, bulk: 
     conn.execute(text(f"""
         INSERT INTO cases (case_no, {cols}, reported_grid_version_id, reported_grid_code, grid_id, grid_code,
                            community_id, subdistrict_id, outside_jurisdiction)
-        SELECT to_char(s.reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || lpad((:base + s.seq)::text, 7, '0'),
+        SELECT to_char(s.reported_at AT TIME ZONE '{TIME_ZONE}', 'YYYYMMDD') || lpad((:base + s.seq)::text, 7, '0'),
                {", ".join("s." + c for c in _COLUMNS)}, a.grid_version_id, a.grid_code, a.grid_id, a.grid_code,
                a.community_id, a.subdistrict_id, a.point_id IS NULL
         FROM {staging} s LEFT JOIN {assigned} a ON a.point_id = s.seq
@@ -410,7 +400,7 @@ def _drop_secondary_indexes(conn: Connection) -> list[str]:
 def _copy(conn: Connection, r: Reports, people: dict[str, int], table: str, cols: tuple[str, ...]) -> None:
     """COPY the reports (text format, built column by column) into ``table``."""
     n = len(r)
-    geoms = shapely.to_wkb(shapely.set_srid(shapely.points(r.lon, r.lat), 4326), hex=True, include_srid=True).tolist()
+    geoms = shapely.to_wkb(shapely.set_srid(shapely.points(r.lon, r.lat), STORAGE_SRID), hex=True, include_srid=True).tolist()
     stamps = np.datetime_as_string(np.asarray(r.reported_at, "datetime64[s]"), unit="s", timezone="UTC").tolist()
     who = [_field(people[u]) if u else r"\N" for u in r.reporter_username]
     columns = [r.channel, r.category_code, [_field(v) for v in r.description], [_field(v) for v in r.address],

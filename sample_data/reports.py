@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
 
+from dispatch.calendar import TZ
 from gis.crs import GCJ02, WGS84, from_wgs84, to_wgs84
 from sample_data import names, texts
 from sample_data.generate import SampleDistrict
 
-TZ = ZoneInfo("Asia/Shanghai")
 DAYS = 61
 OUTSIDE_SHARE = 0.005
 

@@ -8,8 +8,8 @@ them and gives every table the same columns on screen, in CSV and in Excel.
 Rates are given in per cent rounded to one decimal (``*_pct`` columns), so the exported table
 shows exactly what the chart shows.
 
-Two small read queries live here until the lifecycle offers them (see ``open_backlog`` and
-``category_table``): both reuse the lifecycle's definitions of open and overdue.
+Two small read queries live here (``open_backlog`` and ``category_table``); they reuse the
+lifecycle's definitions of open and overdue. The filter choices are ``stats.filters``.
 """
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from stats import indicators as ind
+from db.config import TIME_ZONE
 from dispatch.queries import open_sql, overdue_sql
 from dispatch.states import LOWER_LEVELS, OPEN_STATUSES, label
+from i18n import name_in
+from stats import indicators as ind
 
 PERIODS = ("this_month", "last_month", "last_30", "last_90", "this_year", "custom")
 FREQS = ("day", "week", "month")
@@ -117,7 +119,7 @@ def ranking(conn: Connection, f: ChartFilter, *, by: str, metric: str = "on_time
     rows = ind.indicators(conn, start=f.start, end=f.end, by=by, **f.indicator_args())
     rows = [r for r in rows if r["registered"] or r["closed"] or r["due"] or r["open"]]
     for r in rows:
-        r["name"] = (r.get("name_en") if lang == "en" else None) or r.get("name") or "—"
+        r["name"] = name_in(r, lang) or "—"
         r["grade"] = grade(r["on_time_rate"])
         if by == "person" and r.get("parent"):
             r["parent"] = label("role", r["parent"], lang)
@@ -217,7 +219,7 @@ def level_split(conn: Connection, f: ChartFilter, *, lang: str = "zh") -> pd.Dat
     for r in rows:
         if not r["closed"] and r is not rows[-1]:
             continue
-        out.append({"name": (r.get("name_en") if lang == "en" else None) or r["name"], "closed": r["closed"],
+        out.append({"name": name_in(r, lang), "closed": r["closed"],
                     "self_handled": r["closed_lower"], "reported_up": r["closed"] - r["closed_lower"],
                     "on_spot": r["on_spot"], "self_handled_share_pct": _pct(r["self_handled_share"])})
     return pd.DataFrame(out, columns=list(LEVEL_COLUMNS))
@@ -233,20 +235,19 @@ CATEGORY_COLUMNS = ("code", "major", "category", "reported", "closed", "closure_
 
 def category_table(conn: Connection, f: ChartFilter, *, lang: str = "zh") -> pd.DataFrame:
     """Cases reported in the period per category: reported, closed since, closed below district
-    level, and each category's share of all reports. Same counts as
-    ``stats.indicators.category_breakdown`` plus the filters; candidate to move there."""
+    level, and each category's share of all reports (every case filter applies)."""
     where, params = _case_filter_sql(f)
     rows = conn.execute(text(f"""
         SELECT c.category_code AS code, cat.major_name, cat.name, cat.name_en, count(*) AS reported,
                count(*) FILTER (WHERE c.status = 'closed') AS closed,
                count(*) FILTER (WHERE c.status = 'closed' AND c.level <> 'district') AS closed_lower
         FROM cases c LEFT JOIN case_category cat ON cat.code = c.category_code
-        WHERE c.reported_at >= (CAST(:d0 AS date)::timestamp AT TIME ZONE 'Asia/Shanghai')
-          AND c.reported_at < (CAST(:d1 AS date)::timestamp AT TIME ZONE 'Asia/Shanghai') AND {where}
+        WHERE c.reported_at >= (CAST(:d0 AS date)::timestamp AT TIME ZONE '{TIME_ZONE}')
+          AND c.reported_at < (CAST(:d1 AS date)::timestamp AT TIME ZONE '{TIME_ZONE}') AND {where}
         GROUP BY 1, 2, 3, 4 ORDER BY reported DESC, code"""), {**params, "d0": f.start, "d1": f.end}).mappings().all()
     total = sum(r["reported"] for r in rows) or 1
     out = [{"code": r["code"] or "—", "major": r["major_name"] or "—",
-            "category": ((r["name_en"] if lang == "en" else None) or r["name"] or "—"),
+            "category": name_in(r, lang) or "—",
             "reported": int(r["reported"]), "closed": int(r["closed"]),
             "closure_share_pct": round(100.0 * r["closed"] / r["reported"], 1) if r["reported"] else None,
             "self_handled": int(r["closed_lower"]), "share_pct": round(100.0 * r["reported"] / total, 1)}
@@ -254,43 +255,6 @@ def category_table(conn: Connection, f: ChartFilter, *, lang: str = "zh") -> pd.
     return pd.DataFrame(out, columns=list(CATEGORY_COLUMNS))
 
 
-# --- filter choices -----------------------------------------------------------------------------------------
-
-def _unique(labels: list[str], *extras: list[str]) -> list[str]:
-    """Labels told apart where they repeat: the first extra that makes them unique is added in
-    brackets (two villages of the same name in different subdistricts, say)."""
-    out = list(labels)
-    for extra in extras:
-        seen: dict[str, int] = {}
-        for x in out:
-            seen[x] = seen.get(x, 0) + 1
-        out = [f"{x}（{e}）" if seen[x] > 1 else x for x, e in zip(out, extra)]
-    return out
-
-
-def filter_options(conn: Connection, lang: str = "zh") -> dict[str, list[tuple]]:
-    """(value, label) pairs: subdistricts, communities (with their subdistrict id), departments,
-    categories. Every label is unique within its list (a repeated name gets its parent or code)."""
-    def nm(r):
-        return (r.name_en if lang == "en" and r.name_en else None) or r.name
-    sds = conn.execute(text("SELECT id, code, name, name_en FROM subdistrict ORDER BY code")).all()
-    cms = conn.execute(text(
-        "SELECT c.id, c.code, c.name, c.name_en, c.subdistrict_id, s.name AS sd_name, s.name_en AS sd_name_en "
-        "FROM community c JOIN subdistrict s ON s.id = c.subdistrict_id ORDER BY c.code")).all()
-    sd_labels = _unique([nm(r) for r in sds], [r.code for r in sds])
-    cm_labels = _unique([nm(r) for r in cms],
-                        [(r.sd_name_en if lang == "en" and r.sd_name_en else None) or r.sd_name for r in cms],
-                        [r.code for r in cms])
-    return {
-        "subdistricts": [(r.id, lab) for r, lab in zip(sds, sd_labels)],
-        "communities": [(r.id, lab, r.subdistrict_id) for r, lab in zip(cms, cm_labels)],
-        "departments": [(r.id, nm(r)) for r in conn.execute(text(
-            "SELECT id, name, name_en FROM department ORDER BY code"))],
-        "categories": [(r.code, f"{r.code} {nm(r)}") for r in conn.execute(text(
-            "SELECT code, name, name_en FROM case_category ORDER BY code"))],
-    }
-
-
 def today(conn: Connection) -> date:
-    """Today in Asia/Shanghai, by the database clock (the indicators' clock)."""
-    return conn.execute(text("SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date")).scalar_one()
+    """Today in the district's time zone, by the database clock (the indicators' clock)."""
+    return conn.execute(text(f"SELECT (now() AT TIME ZONE '{TIME_ZONE}')::date")).scalar_one()

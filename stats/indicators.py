@@ -38,8 +38,8 @@ the log is append-only. With a filter the roll-up cannot answer (category, level
 department within areas…), or with ``exact=True``, the same deltas are computed straight from
 ``case_event``. ``rebuild_stats`` recomputes the roll-up from the log.
 
-Also: ``trend`` (daily / weekly / monthly), ``ageing`` of open cases, ``category_breakdown``,
-``kpis`` for the wall's tiles, ``INDICATOR_LABELS``.
+Also: ``trend`` (daily / weekly / monthly), ``ageing`` of open cases, ``INDICATOR_LABELS``.
+The wall's tiles (``wall.frame.kpis``) take their rates from ``indicators``.
 """
 from __future__ import annotations
 
@@ -50,8 +50,10 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
 from db.models import Department, Person
+from db.config import TIME_ZONE
 from dispatch.calendar import TZ
-from dispatch.queries import at_risk_sql, overdue_sql
+from dispatch.queries import open_sql, overdue_sql
+from i18n import name_in
 
 COUNTERS = ("reported", "registered", "closed", "closed_np", "closed_on_time", "closed_lower", "closed_on_spot",
             "disposal_wh", "verified", "reworked", "open", "overdue", "overdue_np")
@@ -129,9 +131,9 @@ def _exact_source(dim: str, case_filters: dict, delta_filters: dict) -> tuple[st
         conds.append(f"c.{col} = :cf_{col}")
         params[f"cf_{col}"] = val
     if conds:
-        conds += ["c.reported_at < CAST(:dmax AS date)::timestamp AT TIME ZONE 'Asia/Shanghai'",
+        conds += [f"c.reported_at < CAST(:dmax AS date)::timestamp AT TIME ZONE '{TIME_ZONE}'",
                   "COALESCE(c.closed_at, c.rejected_at, c.merged_at, 'infinity') >= "
-                  "CAST(:d0 AS date)::timestamp AT TIME ZONE 'Asia/Shanghai'"]
+                  f"CAST(:d0 AS date)::timestamp AT TIME ZONE '{TIME_ZONE}'"]
     case_filter = ("JOIN cases c ON c.id = e.case_id WHERE " + " AND ".join(conds)) if conds else ""
     dconds = [f"COALESCE(s.{col}, 0) = :df_{col}" for col in delta_filters]
     params.update({f"df_{col}": val for col, val in delta_filters.items()})
@@ -406,37 +408,10 @@ def ageing(conn: Connection, *, by: str | None = None, lang: str = "zh") -> list
     rows = conn.execute(text(
         f"SELECT {key} AS key_id, CASE {cases} ELSE {len(AGE_BUCKETS) - 1} END AS bucket, count(*) AS n, "
         f"count(*) FILTER (WHERE {overdue_sql('c')}) AS overdue "
-        f"FROM cases c WHERE c.status NOT IN ('closed', 'rejected', 'merged') GROUP BY 1, 2 ORDER BY 1, 2")).mappings()
+        f"FROM cases c WHERE {open_sql('c')} GROUP BY 1, 2 ORDER BY 1, 2")).mappings()
     li = 1 if lang == "zh" else 2
     return [{"key_id": r["key_id"], "bucket": AGE_BUCKETS[r["bucket"]][li], "bucket_index": r["bucket"], "open": r["n"],
              "overdue": r["overdue"]} for r in rows]
-
-
-def category_breakdown(conn: Connection, *, start, end) -> list[dict]:
-    """Cases reported in [start, end) per category: reported, closed since, self-handled share of the closed."""
-    d0, d1 = _day(start, "start"), _day(end, "end")
-    rows = conn.execute(text("""
-        SELECT c.category_code AS code, cat.major_name, cat.name, cat.name_en, count(*) AS reported,
-               count(*) FILTER (WHERE c.status = 'closed') AS closed,
-               count(*) FILTER (WHERE c.status = 'closed' AND c.level <> 'district') AS closed_lower
-        FROM cases c LEFT JOIN case_category cat ON cat.code = c.category_code
-        WHERE c.reported_at >= (CAST(:d0 AS date)::timestamp AT TIME ZONE 'Asia/Shanghai')
-          AND c.reported_at < (CAST(:d1 AS date)::timestamp AT TIME ZONE 'Asia/Shanghai')
-        GROUP BY 1, 2, 3, 4 ORDER BY reported DESC"""), {"d0": d0, "d1": d1}).mappings()
-    return [dict(r) for r in rows]
-
-
-def kpis(conn: Connection) -> dict:
-    """The wall's tiles: reported/closed today, open, overdue and at risk now, and this month's
-    closure and on-time rates (from the first of the month to now)."""
-    _, today = _clock(conn)
-    t = conn.execute(text("SELECT COALESCE(sum(reported), 0) AS reported, COALESCE(sum(closed), 0) AS closed "
-                          "FROM case_stat_day WHERE dim = 'grid' AND day = :d"), {"d": today}).mappings().one()
-    month = indicators(conn, start=today.replace(day=1), end=today + timedelta(days=1), by="subdistrict", total=True)[-1]
-    at_risk = conn.execute(text(f"SELECT count(*) FROM cases c WHERE {at_risk_sql('c')}")).scalar_one()
-    return {"reported_today": int(t["reported"]), "closed_today": int(t["closed"]), "open": month["open"],
-            "overdue": month["overdue"], "at_risk": int(at_risk), "closure_rate": month["closure_rate"],
-            "on_time_rate": month["on_time_rate"]}
 
 
 def format_table(rows: Iterable[dict], *, lang: str = "zh", columns: tuple[str, ...] = TABLE_COLUMNS) -> str:
@@ -455,7 +430,7 @@ def format_table(rows: Iterable[dict], *, lang: str = "zh", columns: tuple[str, 
             return f"{v:.1f}"
         return str(v)
 
-    body = [[(r.get("name_en") if lang == "en" and r.get("name_en") else r.get("name")) or "—"]
+    body = [[name_in(r, lang) or "—"]
             + [cell(r, c) for c in columns] for r in rows]
     width = lambda s: sum(2 if ord(ch) > 0x2E7F else 1 for ch in s)  # noqa: E731  (CJK takes two columns)
     widths = [max(width(x[i]) for x in [head] + body) for i in range(len(head))]

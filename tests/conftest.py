@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from db.config import test_database_url
+from db.config import TIME_ZONE, test_database_url
 from sample_data.generate import SampleDistrict, generate
 from tests.world import world  # noqa: F401  (the hand-built lifecycle district, a fixture)
 
@@ -13,7 +13,7 @@ from tests.world import world  # noqa: F401  (the hand-built lifecycle district,
 @pytest.fixture(scope="session")
 def engine():
     url = test_database_url()
-    eng = create_engine(url, connect_args={"options": "-c timezone=Asia/Shanghai"})
+    eng = create_engine(url, connect_args={"options": f"-c timezone={TIME_ZONE}"})
     with eng.connect() as c:
         c.execute(text("SELECT postgis_version()"))
     yield eng

@@ -13,6 +13,7 @@ import streamlit as st
 from dispatch.calendar import TZ
 from dispatch.desk import CasePanel
 from dispatch.states import label
+from gis.crs import STORAGE_CRS, WGS84
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
 from i18n import name_in
 from ui import kit
@@ -60,7 +61,7 @@ def facts(p: CasePanel) -> None:
         ("dp.f.address", p.address or "—"),
         ("dp.f.location", f'{p.lon:.5f}, {p.lat:.5f}'
                           + (f' ({tr("dp.f.received")} {p.received_x:.6f}, {p.received_y:.6f} {p.received_crs})'
-                             if p.received_crs not in (None, "EPSG:4326", "WGS84") else "")),
+                             if p.received_crs not in (None, STORAGE_CRS, WGS84) else "")),
         ("dp.f.area", area),
         ("dp.f.grid", f'{p.grid_name or "—"} {p.grid_code or ""}'),
         ("dp.f.grid_worker", workers or "—"),

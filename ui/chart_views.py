@@ -113,6 +113,13 @@ def stacked(df: pd.DataFrame, cat: str, parts: dict[str, str], colours: list[str
         order=alt.Order("k:N"), tooltip=[f"{cat}:N", "k:N", "v:Q"])
 
 
+def open_and_overdue(df: pd.DataFrame, cat: str) -> alt.Chart:
+    """Open cases per ``cat`` as a stacked bar: overdue (red) on top of the rest (the backlog and
+    ageing charts)."""
+    return stacked(df.assign(rest=df["open"] - df["overdue"]), cat,
+                   {"rest": kit.tr("ch.not_overdue"), "overdue": kit.tr("ch.overdue_part")}, ["#38bdf8", "#ef4444"])
+
+
 def category_chart(df: pd.DataFrame, top: int = 15) -> alt.Chart:
     """The most reported categories: closed and not (yet) closed."""
     data = df.head(top).assign(rest=lambda d: d["reported"] - d["closed"])

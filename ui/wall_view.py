@@ -19,9 +19,11 @@ from datetime import datetime
 import pydeck as pdk
 import streamlit as st
 
+from dispatch.calendar import TZ
+from stats.filters import filter_options
 from wall import frame as gis_wall
 from wall.frame import (AT_RISK, FILL, G_POSTPONED, G_SUPERVISED, G_VERIFY, NO_DEADLINE, ON_TIME, OVERDUE, RING,
-                        TZ, TickerRow, WallFilter, WallFrame, base_map, boundary_stamp, filter_options, kpis,
+                        TickerRow, WallFilter, WallFrame, base_map, boundary_stamp, kpis,
                         write_outlines)
 from ui import kit
 
@@ -57,6 +59,7 @@ def _base(stamp: str, lang: str):
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def options(stamp: str, lang: str) -> dict:
+    """The filter choices (stats.filters) of the wall and the charts, per boundary stamp."""
     with kit.engine().connect() as conn:
         return filter_options(conn, lang)
 

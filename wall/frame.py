@@ -16,21 +16,19 @@ import hashlib
 import json
 import math
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from stats.indicators import indicators
+from dispatch.calendar import TZ
 from dispatch.queries import at_risk_sql, open_sql, overdue_sql
-from i18n import action_label, name_in, normalise_lang, status_label, t
+from i18n import action_label, name_in, status_label, t
+from stats.indicators import indicators
 from wall.inert import inert_spec
 from wall.pick import CASE_ID_FIELD, CASE_LAYER
 
-TZ = ZoneInfo("Asia/Shanghai")
 DIGITS = 5                      # about 1 m at 41°N
 # Positions travel as integers in units of 1e-5° (about 1 m) east and north of an origin near the
 # district's south-west corner: "[8047,8124]" instead of "[121.98047,41.18124]", a third fewer
@@ -154,22 +152,22 @@ def open_cases(conn: Connection, f: WallFilter, now: datetime, lang: str,
                     WHEN {d['at_risk']} THEN {AT_RISK} ELSE {ON_TIME} END
                + 4 * CASE WHEN c.supervised THEN {G_SUPERVISED} WHEN c.status = 'awaiting_verification' THEN {G_VERIFY}
                           WHEN c.status = 'postponed' THEN {G_POSTPONED} ELSE {G_NORMAL} END AS k,
-               COALESCE(CASE WHEN :en THEN cat.name_en END, cat.name) AS cat, c.outside_jurisdiction, c.grid_id,
+               cat.name AS cat, cat.name_en AS cat_en, c.outside_jurisdiction, c.grid_id,
                CASE WHEN c.due_at > :now THEN
                     CASE WHEN {d['risk_from']} > :now THEN {d['risk_from']} ELSE c.due_at END END AS next_at,
                c.case_no, c.status, c.due_at, left(c.description, {SNIPPET_CHARS + 1}) AS description
         FROM cases c LEFT JOIN case_category cat ON cat.code = c.category_code
         WHERE {OPEN_SQL} AND {where}
       ) s ORDER BY k % 4, id  -- overdue last: drawn on top
-    """), {"now": now, "ox": origin[0], "oy": origin[1], "en": lang == "en", **params}).all()
+    """), {"now": now, "ox": origin[0], "oy": origin[1], **params}).all()
     detailed = len(rows) <= DETAIL_MAX_POINTS
     points, halos, load = [], [], {}
     valid_until = local_midnight(now) + timedelta(days=1)
     no_category, outside, overdue, due_word = (t(k, lang) for k in ("wall.no_category", "wall.outside",
                                                                       "wall.overdue", "wall.due"))
-    for i, x, y, k, cat, out, grid, next_at, case_no, status, due_at, desc in rows:
+    for i, x, y, k, cat, cat_en, out, grid, next_at, case_no, status, due_at, desc in rows:
         pos = [x, y]
-        what = (cat or no_category) + (" " + outside if out else "")
+        what = (name_in({"name": cat, "name_en": cat_en}, lang) or no_category) + (" " + outside if out else "")
         if k % 4 == OVERDUE:
             halos.append(pos)
         # Raw text: Streamlit's html tooltip escapes every interpolated value itself (1.67,
@@ -230,13 +228,13 @@ def latest_events(conn: Connection, f: WallFilter, lang: str, now: datetime,
     for r in rows:
         what = action_label(r.action, lang)
         if r.dept:
-            what += " → " + name_in({"name": r.dept, "name_en": r.dept_en}, lang)
+            what += " → " + name_in(r, lang, "dept")
         at = r.at.astimezone(TZ)
         out.append(TickerRow(
             at=at.strftime("%H:%M" if at.date() == now.astimezone(TZ).date() else "%m-%d %H:%M"),
             case_no=r.case_no,
-            area=name_in({"name": r.area, "name_en": r.area_en}, lang) if r.area else t("wall.outside", lang),
-            category=name_in({"name": r.cat, "name_en": r.cat_en}, lang) if r.cat else "",
+            area=name_in(r, lang, "area") if r.area else t("wall.outside", lang),
+            category=name_in(r, lang, "cat") if r.cat else "",
             what=what))
     return out
 
@@ -511,51 +509,3 @@ def wall_frame(conn: Connection, f: WallFilter, lang: str, now: datetime, *, bas
     return WallFrame(spec=spec, tooltip=tooltip, ticker=tuple(ticker), open_drawn=len(cases.points),
                      computed_at=now.timestamp(), valid_until=cases.valid_until.timestamp(),
                      at=now.astimezone(TZ).strftime("%H:%M:%S"))
-
-
-# --- filter choices ---------------------------------------------------------------------------
-
-def unique_labels(labels: list[str], *qualifiers: list[str], en: bool = False) -> list[str]:
-    """``labels`` made unique: a label shared by several rows gets its first qualifier that tells
-    them apart from its namesakes, in brackets (兴隆街道（兴隆台区）, "Xinglong Subdistrict
-    (Xinglongtai District)" in English); the last qualifier (a unique code) always does.
-
-    Streamlit's select widgets send the *label* of a choice back to the server, which takes the
-    first option with that label; two areas with the same name (the same subdistrict name in two
-    districts, the same community name in two subdistricts) would otherwise filter the wrong one.
-    """
-    out = list(labels)
-    for n, quals in enumerate(qualifiers, 1):
-        count = Counter(out)
-        if all(c == 1 for c in count.values()):
-            break
-        told_apart = Counter(zip(out, quals))  # a qualifier that its namesakes share does not help
-        out = [(f"{lab} ({q})" if en else f"{lab}（{q}）")
-               if count[lab] > 1 and (told_apart[lab, q] == 1 or n == len(qualifiers)) else lab
-               for lab, q in zip(out, quals)]
-    return out
-
-
-def filter_options(conn: Connection, lang: str) -> dict[str, list[tuple]]:
-    """(value, label) pairs for the wall's filters; communities carry their subdistrict id.
-
-    Labels are unique within a filter (see ``unique_labels``): an area whose name is shared is
-    qualified by the area it lies in, else by its code.
-    """
-    sd = conn.execute(text("""
-        SELECT s.id, s.code, s.name, s.name_en, d.name AS d_name, d.name_en AS d_name_en
-        FROM subdistrict s JOIN district d ON d.id = s.district_id ORDER BY s.code""")).all()
-    cm = conn.execute(text("""
-        SELECT c.id, c.code, c.name, c.name_en, c.subdistrict_id
-        FROM community c ORDER BY c.code""")).all()
-    cat = conn.execute(text("SELECT code, name, name_en FROM case_category ORDER BY code")).all()
-    en = normalise_lang(lang) == "en"
-    sd_labels = unique_labels([name_in(r, lang) for r in sd],
-                              [name_in({"name": r.d_name, "name_en": r.d_name_en}, lang) for r in sd],
-                              [r.code for r in sd], en=en)
-    sd_label = {r.id: lab for r, lab in zip(sd, sd_labels)}
-    cm_labels = unique_labels([name_in(r, lang) for r in cm],
-                              [sd_label.get(r.subdistrict_id, "") for r in cm], [r.code for r in cm], en=en)
-    return {"subdistricts": list(zip((r.id for r in sd), sd_labels)),
-            "communities": [(r.id, lab, r.subdistrict_id) for r, lab in zip(cm, cm_labels)],
-            "categories": [(r.code, f"{r.code} {name_in(r, lang)}") for r in cat]}

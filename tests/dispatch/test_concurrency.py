@@ -30,7 +30,7 @@ def race():
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     ensure_database(scratch)
     upgrade(scratch)
-    eng = create_engine(scratch, pool_size=4, connect_args={"options": "-c timezone=Asia/Shanghai -c lock_timeout=20s"})
+    eng = create_engine(scratch, pool_size=4, connect_args={"options": f"-c timezone={config.TIME_ZONE} -c lock_timeout=20s"})
     with eng.begin() as c:
         w = build_world(c)
         cases = {"registered": bring_to(w, "registered"), "dispatched": bring_to(w, "dispatched")}

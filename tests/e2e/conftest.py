@@ -5,7 +5,7 @@ Fixtures for any page's end-to-end test:
 - ``e2e_db``: the test district of ``tests/ui/district.py`` with one account per role
   (password ``PASSWORD``) and a mix of cases, committed, removed again afterwards.
 - ``app_url``: the app served on a free localhost port against the test database;
-  ``serve_app(url)``: a fresh server of one's own (a context manager).
+  ``fresh_app(url)``: a fresh server of one's own (a context manager).
 - ``page``: a fresh browser page (``offline_page(browser, requests)``: one for another server).
   Every request that is not for localhost is aborted and counted; a test that caused one fails (a CDN, tile server or font host would show up here).
 - ``login(page, username)``: sign in and wait for the first page to be drawn.
@@ -14,14 +14,6 @@ Fixtures for any page's end-to-end test:
 from __future__ import annotations
 
 import math
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,13 +22,11 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from db.config import test_database_url
+from bench.browser import CHROMIUM, CHROMIUM_ARGS, serve_app, stop_app
+from db.config import TIME_ZONE, test_database_url
 from tests.ui.district import PASSWORD, committed_test_district
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 SHOTS = ROOT / "var" / "e2e"  # screenshots for a person to look at (var/ is git-ignored)
 
@@ -48,51 +38,22 @@ def e2e_db(engine):
         yield world
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
-def serve_app(database_url: str) -> Iterator[str]:
-    """``streamlit run app.py`` on a free port against ``database_url``, as a fresh process (so
-    its first visitor is the first of the server); its URL; stopped afterwards."""
-    port = _free_port()
-    log = tempfile.NamedTemporaryFile(prefix="gridgov-e2e-", suffix=".log", delete=False)
-    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+def fresh_app(database_url: str) -> Iterator[str]:
+    """A server of one's own (so its first visitor is the first of the server); its URL."""
+    proc, url = serve_app(database_url, log_prefix="gridgov-e2e-")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the app did not start; log:\n{Path(log.name).read_text()[-3000:]}")
-            time.sleep(0.2)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # its own session: the server and nothing else
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        stop_app(proc)
 
 
 @pytest.fixture(scope="package")
 def app_url(e2e_db):
-    """The app served on a free port against the test database, for this package's tests."""
-    with serve_app(test_database_url()) as url:
-        yield url
+    """``streamlit run app.py`` on a free port, against the test database; stopped afterwards."""
+    proc, url = serve_app(test_database_url(), log_prefix="gridgov-e2e-")
+    yield url
+    stop_app(proc)
 
 
 @pytest.fixture(scope="package")
@@ -112,7 +73,7 @@ def external_requests() -> list[str]:
 def offline_page(browser, external_requests: list[str]) -> Iterator[Page]:
     """A page in a fresh browser context; requests leaving localhost are aborted and recorded."""
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN",
-                                  timezone_id="Asia/Shanghai")
+                                  timezone_id=TIME_ZONE)
 
     def gate(route):
         if urlparse(route.request.url).hostname in LOCAL_HOSTS:

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from db.config import test_database_url
-from tests.e2e.conftest import offline_page, serve_app, wait_drawn
+from tests.e2e.conftest import fresh_app, offline_page, wait_drawn
 from tests.ui.district import PASSWORD
 from ui.frame import PAGES
 
@@ -24,7 +24,7 @@ PAGE_PARTS = ("[data-testid=stDeckGlJsonChart]", "[data-testid=stDataFrame]", "[
 @pytest.mark.parametrize("key", sorted(k for k, (path, _, _) in PAGES.items() if path.exists()))
 def test_first_visitor_of_a_fresh_server_opening_a_page_signed_out_sees_only_the_sign_in(browser, key):
     leaks: list[str] = []
-    with serve_app(test_database_url()) as url, offline_page(browser, leaks) as page:
+    with fresh_app(test_database_url()) as url, offline_page(browser, leaks) as page:
         page.goto(f"{url}/{key}")
         # a cold server (first run imports geopandas) can take a while
         expect(page.get_by_label("用户名")).to_be_visible(timeout=60_000)
@@ -41,7 +41,7 @@ def test_first_visitor_of_a_fresh_server_opening_a_page_signed_out_sees_only_the
 
 def test_signing_in_after_such_a_deep_link_opens_that_page_in_the_frame(browser, e2e_db):
     leaks: list[str] = []
-    with serve_app(test_database_url()) as url, offline_page(browser, leaks) as page:
+    with fresh_app(test_database_url()) as url, offline_page(browser, leaks) as page:
         page.goto(f"{url}/account")
         expect(page.get_by_label("用户名")).to_be_visible(timeout=60_000)
         page.get_by_label("用户名").fill("uit_command")

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import text
 
+from db.statuses import open_sql
 from wall.frame import WallFilter, base_map, filter_bbox, view_for
 from wall.inert import ZWSP
 from ui.wall_view import DESK_MAP, SCREEN_MAP
@@ -29,8 +30,7 @@ def _view(engine, size, f: WallFilter = WallFilter()) -> dict:
 def _open_count(engine, f: WallFilter = WallFilter()) -> int:
     where, params = f.sql(with_status=False)
     with engine.connect() as c:
-        return c.execute(text(f"SELECT count(*) FROM cases c WHERE c.status NOT IN ('closed', 'rejected', 'merged') "
-                              f"AND {where}"), params).scalar_one()
+        return c.execute(text(f"SELECT count(*) FROM cases c WHERE {open_sql('c')} AND {where}"), params).scalar_one()
 
 
 def _ours(engine) -> WallFilter:

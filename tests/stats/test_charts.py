@@ -117,16 +117,6 @@ def test_xlsx_holds_the_table_header_first_frozen_below_it():
 def test_labelled_renames_only_known_columns():
     df = pd.DataFrame(columns=["name", "open", "x"])
     assert list(labelled(df, {"name": "名称", "open": "在办数"}).columns) == ["名称", "在办数", "x"]
-
-
-def test_repeated_area_names_are_told_apart():
-    assert cd._unique(["科技社区", "锦祥社区", "科技社区"], ["创新街道", "兴隆街道", "振兴街道"]) == \
-        ["科技社区（创新街道）", "锦祥社区", "科技社区（振兴街道）"]
-    # same name in the same parent: the code settles it
-    assert cd._unique(["新华村", "新华村"], ["兴海街道", "兴海街道"], ["001", "002"]) == \
-        ["新华村（兴海街道）（001）", "新华村（兴海街道）（002）"]
-
-
 _TYPED = ["=1+1", "+SUM(A1:A9)", "-2+3+cmd|' /C calc'!A0", "@SUM(1)", "\t=1", "正常", "-12.5"]
 
 

@@ -43,8 +43,9 @@ import pytest
 from sqlalchemy import text
 
 from dispatch import queries, service
-from stats.indicators import format_table, indicators, kpis, rebuild_stats, trend
+from stats.indicators import format_table, indicators, rebuild_stats, trend
 from tests.world import T
+from wall.frame import WallFilter, kpis
 
 WEEK = (date(2025, 10, 13), date(2025, 10, 18))
 NEXT = (date(2025, 10, 20), date(2025, 10, 25))
@@ -214,13 +215,14 @@ def test_rebuild_reproduces_the_trigger_rollup(world, conn, history):
 
 
 def test_overdue_now_has_one_definition(world, conn, history):
-    """The indicators' "overdue now" equals the queue's, including deadlines passed earlier today."""
+    """The indicators' "overdue now" equals the queue's and the wall tile's, including deadlines passed earlier today."""
     w = world
     today = conn.execute(text("SELECT local_day(now())")).scalar()
 
     def both():
         tot = indicators(conn, start=today - timedelta(days=30), end=today + timedelta(days=1), total=True)[-1]
-        return tot["overdue"], queries.queue_counts(conn)["overdue"], kpis(conn)["overdue"]
+        return (tot["overdue"], queries.queue_counts(conn)["overdue"],
+                kpis(conn, WallFilter(), conn.execute(text("SELECT now()")).scalar())["overdue"])
 
     before = both()
     assert before[0] == before[1] == before[2] >= 1   # E, and whatever else the database holds

@@ -9,10 +9,12 @@ from datetime import date
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import text
 
 from dispatch import service
 from stats import charts as cd
 from stats.export import labelled, to_csv, to_xlsx
+from stats.filters import filter_options
 from tests.ui.dispatch_world import build, new_case, open_page, purge
 
 PAGE = "pages/charts.py"
@@ -32,13 +34,14 @@ def _metrics(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def _pick(at, engine, kind: str, value: int):
-    """Choose an area by its position in the list (areas are listed by code). AppTest finds a
-    choice by its shown label, which the page keeps unique even where test districts repeat
-    the sample district's names."""
+def _pick(at, engine, kind: str, value: int, lang: str = "zh"):
+    """Choose an area or department by its position in the list (listed by code). Like the
+    browser, AppTest sends the choice back by its shown label, which the page keeps unique even
+    where names repeat."""
     with engine.connect() as c:
-        ids = [None] + [o[0] for o in cd.filter_options(c)[kind]]
-    key = {"subdistricts": "ch-ch.subdistrict", "communities": "ch-ch.community"}[kind]
+        ids = [None] + [o[0] for o in filter_options(c, lang)[kind]]
+    key = {"subdistricts": "ch-ch.subdistrict", "communities": "ch-ch.community",
+           "departments": "ch-ch.department"}[kind]
     return at.selectbox(key=key).select_index(ids.index(value)).run()
 
 
@@ -135,3 +138,34 @@ def test_cases_outside_the_period_do_not_count(w, engine):
     with engine.connect() as c:
         empty = cd.summary(c, cd.ChartFilter(date(2015, 1, 1), date(2015, 2, 1)))
     assert empty["registered"] == 0 and empty["closed"] == 0
+
+
+def test_namesakes_in_the_filters_still_filter_the_one_chosen(w, engine):
+    """The charts page shares the wall's filter choices (stats.filters): two subdistricts of one
+    name, and two communities of one name, still filter the one chosen (a choice comes back by
+    its label, and the server takes the first option with that label). English department
+    namesakes: tests/stats/test_filters.py (AppTest formats other widgets' labels in Chinese)."""
+    first, second = w.district.subdistrict_ids[:2]
+    cm_a, cm_b = w.district.community_ids[:2]
+    with engine.begin() as c:
+        old = {t: dict(c.execute(text(f"SELECT id, name FROM {t} WHERE id = ANY(:i)"), {"i": ids}).all())
+               for t, ids in (("subdistrict", [second]), ("community", [cm_b]))}
+        c.execute(text("UPDATE subdistrict SET name = (SELECT name FROM subdistrict WHERE id = :a) WHERE id = :b"),
+                  {"a": first, "b": second})
+        c.execute(text("UPDATE community SET name = (SELECT name FROM community WHERE id = :a) WHERE id = :b"),
+                  {"a": cm_a, "b": cm_b})
+    try:
+        at = open_page(w["dpt_cmd"], PAGE)
+        for key in ("ch-ch.subdistrict", "ch-ch.community"):
+            options = at.selectbox(key=key).options
+            assert len(set(options)) == len(options), key
+        _pick(at, engine, "subdistricts", second)
+        assert not at.exception and at.selectbox(key="ch-ch.subdistrict").value == second
+        at = open_page(w["dpt_cmd"], PAGE)
+        _pick(at, engine, "communities", cm_b)
+        assert not at.exception and at.selectbox(key="ch-ch.community").value == cm_b
+    finally:
+        with engine.begin() as c:
+            for table, names in old.items():
+                for i, n in names.items():
+                    c.execute(text(f"UPDATE {table} SET name = :n WHERE id = :i"), {"n": n, "i": i})

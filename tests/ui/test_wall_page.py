@@ -5,7 +5,7 @@ import json
 
 from sqlalchemy import text
 
-from wall.frame import unique_labels
+from db.statuses import open_sql
 from tests.ui.conftest import ROLES, ROOT
 from tests.ui.district import CODE, report_case
 
@@ -21,7 +21,7 @@ def _layer(deck: dict, layer_id: str) -> dict:
 
 def _open_cases(engine) -> set[int]:
     with engine.connect() as c:
-        return set(c.execute(text("SELECT id FROM cases WHERE status NOT IN ('closed', 'rejected', 'merged')")).scalars())
+        return set(c.execute(text(f"SELECT c.id FROM cases c WHERE {open_sql('c')}")).scalars())
 
 
 def _cases_in(engine, ids) -> set[int]:
@@ -78,13 +78,6 @@ def test_a_subdistrict_sharing_its_name_is_still_the_one_filtered(signed_in, wal
     finally:
         with engine.begin() as c:
             c.execute(text("UPDATE subdistrict SET name = :n WHERE id = :i"), {"n": old, "i": second})
-
-
-def test_namesakes_get_labels_that_tell_them_apart():
-    labels = unique_labels(["兴隆街道", "创新街道", "兴隆街道", "兴隆街道"], ["兴隆台区", "兴隆台区", "测试区", "测试区"],
-                           ["001", "002", "003", "004"])
-    assert labels == ["兴隆街道（兴隆台区）", "创新街道", "兴隆街道（003）", "兴隆街道（004）"]
-    assert unique_labels(["A", "A"], ["X", "Y"], ["1", "2"], en=True) == ["A (X)", "A (Y)"]
 
 
 def test_state_filter_keeps_only_those_states(signed_in):

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from dispatch.calendar import TZ
 from dispatch.states import WITH_DEPARTMENT
 from wall import frame as wall
-from wall.frame import AT_RISK, NO_DEADLINE, ON_TIME, OVERDUE, TZ, WallFilter
+from wall.frame import AT_RISK, NO_DEADLINE, ON_TIME, OVERDUE, WallFilter
 from tests.ui.district import build_district, report_case
 
 NOW = datetime(2026, 3, 11, 10, 0, tzinfo=TZ)  # a Wednesday morning

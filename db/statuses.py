@@ -1,0 +1,25 @@
+"""Case status codes (案件状态): the values of the CHECK on ``cases.status``, and which end a case.
+
+They live at the bottom layer because more than the lifecycle needs them: the grid rule re-assigns
+only open cases after a boundary change (``gis.assign``). The lifecycle (``dispatch.states``)
+re-exports them and owns the moves between them.
+"""
+from __future__ import annotations
+
+STATUSES: tuple[str, ...] = (
+    "reported", "registered", "rejected", "dispatched", "disposing", "awaiting_verification",
+    "closed", "rework", "postponed", "returned", "merged",
+)
+TERMINAL_STATUSES: tuple[str, ...] = ("closed", "rejected", "merged")
+OPEN_STATUSES: tuple[str, ...] = tuple(s for s in STATUSES if s not in TERMINAL_STATUSES)
+
+_TERMINAL_SQL = "(" + ", ".join(f"'{s}'" for s in TERMINAL_STATUSES) + ")"
+
+
+def open_sql(a: str = "c") -> str:
+    """SQL: the case (alias ``a``) is open — THE definition of open (not closed, rejected or merged).
+
+    >>> open_sql("x")
+    "x.status NOT IN ('closed', 'rejected', 'merged')"
+    """
+    return f"{a}.status NOT IN {_TERMINAL_SQL}"
