@@ -136,7 +136,7 @@ def _merge(ctx: _Ctx, *, duplicate_of) -> dict:
     return {"duplicate_of": orig.id, "merged_at": ctx.now}
 
 
-def _relocate(ctx: _Ctx, *, lon, lat, crs="EPSG:4326") -> dict:
+def _relocate(ctx: _Ctx, *, lon, lat, crs=STORAGE_CRS) -> dict:
     if not ctx.row["outside_jurisdiction"]:
         raise InvalidInput("只有辖区外的案件可以重新定位", "Only a case outside the jurisdiction can be relocated")
     x, y = to_wgs84(float(lon), float(lat), crs)
