@@ -261,7 +261,7 @@ def test_a_case_closed_today_after_its_deadline_is_no_longer_overdue_now(world, 
     def counts():
         tot = indicators(conn, start=today - timedelta(days=30), end=today + timedelta(days=1), total=True)[-1]
         tr = trend(conn, start=today - timedelta(days=6), end=today + timedelta(days=1), freq="week")
-        return tot["overdue"], int(tr["overdue"].iloc[-1]), kpis(conn)["overdue"], queries.queue_counts(conn)["overdue"]
+        return tot["overdue"], int(tr["overdue"].iloc[-1]), kpis(conn, WallFilter(), now)["overdue"], queries.queue_counts(conn)["overdue"]
 
     case = w.report("C2", at=now - timedelta(days=3))
     steps = [("register", {}), ("dispatch", {"due_at": now - timedelta(days=1), "due_reason": "测试：昨天到期"}),
