@@ -63,7 +63,7 @@ def _load_extra_commands() -> None:
     # Commands that live with their component register themselves here.
     import importlib
 
-    for mod in ("gis.cli", "stats.cli", "sample_data.cli", "bench.cli", "accounts.cli"):
+    for mod in ("gis.cli", "stats.cli", "sample_data.cli", "bench.cli", "accounts.cli", "intake.cli"):
         try:
             importlib.import_module(mod).register_commands(register)
         except ModuleNotFoundError as e:

@@ -276,7 +276,7 @@ class CasePossibleDuplicate(Base):
 class IntakeServiceAttribute(Base):
     """An attribute of an Open311 service definition (a case category)."""
     __tablename__ = "intake_service_attribute"
-    service_code: Mapped[str] = mapped_column(ForeignKey("case_category.code", ondelete="CASCADE"), primary_key=True)
+    service_code: Mapped[str] = mapped_column(Text, primary_key=True)  # a case_category code (no FK: see 0003)
     code: Mapped[str] = mapped_column(Text, primary_key=True)
     datatype: Mapped[str] = mapped_column(Text)
     required: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -113,7 +113,9 @@ def upgrade() -> None:
     CREATE INDEX case_possible_duplicate_pending_idx ON case_possible_duplicate(case_id) WHERE status = 'pending';
 
     CREATE TABLE intake_service_attribute (
-        service_code text NOT NULL REFERENCES case_category(code) ON DELETE CASCADE,
+        -- no foreign key: categories are seeded after the migrations (with the reference data),
+        -- and an attribute of a category that does not exist is simply never shown
+        service_code text NOT NULL CHECK (service_code ~ '^[0-9]{{4}}$'),
         code text NOT NULL CHECK (code ~ '^[a-z][a-z0-9_]{{0,39}}$'),
         datatype text NOT NULL CHECK (datatype IN {_in(DATATYPES)}),
         required boolean NOT NULL DEFAULT false,
@@ -125,15 +127,12 @@ def upgrade() -> None:
         CHECK ((datatype IN ('singlevaluelist', 'multivaluelist')) = (jsonb_array_length("values") > 0))
     );
     """)
-    bind = op.get_bind()
-    present = {r[0] for r in bind.execute(sa.text("SELECT code FROM case_category"))}
     rows = [{"s": s, "c": c, "d": d, "r": r, "o": o, "zh": zh, "en": en,
              "v": json.dumps([{"key": k, "name": n, "name_en": ne} for k, n, ne in vals], ensure_ascii=False)}
-            for s, c, d, r, o, zh, en, vals in ATTRIBUTES if s in present]
-    if rows:
-        bind.execute(sa.text(
-            'INSERT INTO intake_service_attribute(service_code, code, datatype, required, "order", description, '
-            'description_en, "values") VALUES (:s, :c, :d, :r, :o, :zh, :en, CAST(:v AS jsonb))'), rows)
+            for s, c, d, r, o, zh, en, vals in ATTRIBUTES]
+    op.get_bind().execute(sa.text(
+        'INSERT INTO intake_service_attribute(service_code, code, datatype, required, "order", description, '
+        'description_en, "values") VALUES (:s, :c, :d, :r, :o, :zh, :en, CAST(:v AS jsonb))'), rows)
 
 
 def downgrade() -> None:

@@ -1,0 +1,100 @@
+"""The ASGI app factory: ``uvicorn --factory intake.app:create_app``.
+
+One engine per process (the pool is shared by the worker threads), the photo store and the
+rate-limit buckets live on ``app.state``. Every refusal, including FastAPI's own validation, is
+answered in the GeoReport error shape (an array of ``{code, description}``) in the format the
+path asked for.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import create_engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from db.config import database_url
+from dispatch.errors import LifecycleError
+from gis.crs import CoordinateError
+from intake.errors import IntakeError
+from intake.formats import render
+from intake.limits import TokenBuckets
+from intake.open311 import ROOT, lang_of, router
+from intake.photos import PhotoStore
+from intake.settings import Settings
+
+log = logging.getLogger("intake")
+
+
+def _fmt(request: Request) -> str:
+    return "xml" if request.url.path.endswith(".xml") else "json"
+
+
+def _errors(request: Request, status: int, description: str, headers: dict | None = None):
+    return render(_fmt(request), [{"code": status, "description": description}], root="errors", item="error",
+                  status=status, headers=headers)
+
+
+def _validation_field(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "request"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPI(lifespan=lifespan, title="网格化管理 Open311 GeoReport v2 intake", version="2",
+                  description="Open311 GeoReport v2 with this platform's extensions (docs/intake.md).")
+    app.state.settings = settings
+    app.state.engine = create_engine(
+        settings.database_url or database_url(), pool_size=10, max_overflow=10, pool_pre_ping=True,
+        connect_args={"options": "-c timezone=Asia/Shanghai", "application_name": "gridgov-intake"})
+    app.state.photos = PhotoStore(settings.photo_dir, max_bytes=settings.max_photo_bytes,
+                                  max_pixels=settings.max_photo_pixels, max_side=settings.photo_max_side)
+    app.state.by_key = TokenBuckets(settings.rate_per_key, settings.burst_per_key)
+    app.state.by_address = TokenBuckets(settings.rate_per_address, settings.burst_per_address)
+    app.include_router(router)
+
+    @app.exception_handler(IntakeError)
+    async def intake_error(request: Request, e: IntakeError):
+        headers = {"Retry-After": str(e.retry_after)} if e.retry_after else None
+        return _errors(request, e.status, e.description(lang_of(request)), headers)
+
+    @app.exception_handler(LifecycleError)
+    async def lifecycle_error(request: Request, e: LifecycleError):
+        return _errors(request, 400, e.message(lang_of(request)))
+
+    @app.exception_handler(CoordinateError)
+    async def coordinate_error(request: Request, e: CoordinateError):
+        return _errors(request, 400, f"lat/long: {e}")
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, e: RequestValidationError):
+        errs = e.errors()
+        first = errs[0] if errs else {"loc": (), "msg": "invalid request"}
+        field = _validation_field(tuple(first.get("loc", ())))
+        if field == "fmt":  # an unknown format suffix is an unknown resource
+            return _errors(request, 404, "fmt: only .json and .xml exist")
+        return _errors(request, 400, f"{field}: {first.get('msg')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException):
+        status = e.status_code if e.status_code in (404, 405) else 400
+        return _errors(request, status, f"{request.url.path}: {e.detail}", getattr(e, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, e: Exception):
+        log.exception("unexpected error on %s", request.url.path)
+        return _errors(request, 500, "internal error; it has been logged")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz():
+        return {"ok": True, "root": ROOT}
+
+    return app
