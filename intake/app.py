@@ -22,7 +22,7 @@ from intake.errors import IntakeError
 from intake.formats import render
 from intake.limits import TokenBuckets
 from intake.open311 import ROOT, lang_of, router
-from intake.photos import PhotoStore
+from intake.photos import PhotoStore, photo_pool
 from intake.settings import Settings
 
 log = logging.getLogger("intake")
@@ -48,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         yield
         app.state.engine.dispose()
+        if app.state.photo_pool is not None:
+            app.state.photo_pool.shutdown(cancel_futures=True)
 
     app = FastAPI(lifespan=lifespan, title="网格化管理 Open311 GeoReport v2 intake", version="2",
                   description="Open311 GeoReport v2 with this platform's extensions (docs/intake.md).")
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         connect_args={"options": "-c timezone=Asia/Shanghai", "application_name": "gridgov-intake"})
     app.state.photos = PhotoStore(settings.photo_dir, max_bytes=settings.max_photo_bytes,
                                   max_pixels=settings.max_photo_pixels, max_side=settings.photo_max_side)
+    app.state.photo_pool = photo_pool(settings.photo_processes)
     app.state.by_key = TokenBuckets(settings.rate_per_key, settings.burst_per_key)
     app.state.by_address = TokenBuckets(settings.rate_per_address, settings.burst_per_address)
     app.include_router(router)

@@ -16,30 +16,27 @@ from dispatch.queries import open_sql
 # the spheroid (geography). 0.0012° of latitude is ~133 m and of longitude ≥ 50 m up to ~65°N,
 # so the box always holds the circle for a radius up to 50 m; larger radii widen it.
 _SQL = f"""
-    INSERT INTO case_possible_duplicate(case_id, candidate_id, distance_m)
-    SELECT :new, c.id, ST_Distance(c.geom::geography, n.geom::geography)
-    FROM cases n, cases c
-    WHERE n.id = :new AND c.id <> n.id AND c.category_code = n.category_code
-      AND {open_sql('c')}
-      AND c.reported_at >= n.reported_at - make_interval(days => :days)
-      AND c.geom && ST_Expand(n.geom, :box)
-      AND ST_DWithin(c.geom::geography, n.geom::geography, :radius)
-    ORDER BY 3
-    LIMIT 20
-    RETURNING candidate_id, distance_m
+    WITH linked AS (
+        INSERT INTO case_possible_duplicate(case_id, candidate_id, distance_m)
+        SELECT :new, c.id, ST_Distance(c.geom::geography, n.geom::geography)
+        FROM cases n, cases c
+        WHERE n.id = :new AND c.id <> n.id AND c.category_code = n.category_code
+          AND {open_sql('c')}
+          AND c.reported_at >= n.reported_at - make_interval(days => :days)
+          AND c.geom && ST_Expand(n.geom, :box)
+          AND ST_DWithin(c.geom::geography, n.geom::geography, :radius)
+        ORDER BY 3
+        LIMIT 20
+        RETURNING candidate_id, distance_m)
+    SELECT c.case_no, l.distance_m FROM linked l JOIN cases c ON c.id = l.candidate_id ORDER BY l.distance_m
 """
 
 
 def link_possible_duplicates(conn: Connection, case_id: int, *, radius_m: float = 50.0, days: int = 30) -> list[dict]:
     """Link the open same-category cases near case ``case_id``; returns [{case_no, distance_m}] nearest first."""
     box = 0.0012 * max(1.0, radius_m / 50.0)
-    rows = conn.execute(text(_SQL), {"new": case_id, "days": days, "box": box, "radius": radius_m}).all()
-    if not rows:
-        return []
-    nos = dict(conn.execute(text("SELECT id, case_no FROM cases WHERE id = ANY(:ids)"),
-                            {"ids": [r.candidate_id for r in rows]}).all())
-    return sorted(({"case_no": nos[r.candidate_id], "distance_m": round(r.distance_m, 1)} for r in rows),
-                  key=lambda d: d["distance_m"])
+    return [{"case_no": r.case_no, "distance_m": round(r.distance_m, 1)}
+            for r in conn.execute(text(_SQL), {"new": case_id, "days": days, "box": box, "radius": radius_m})]
 
 
 def possible_duplicates_of(conn: Connection, case_id: int) -> list[dict]:

@@ -25,7 +25,7 @@ from intake import idempotency, keys
 from intake.errors import IntakeError, bad, forbidden, not_found
 from intake.formats import render
 from intake.limits import retry_after
-from intake.photos import PhotoError
+from intake.photos import PhotoError, store_via
 from intake.reports import MAX_ROWS, MAX_SPAN, NewReport, case_no_for_token, create_report, find_requests, request_by_id
 from intake.services import check_attributes, definition, list_services, service_exists
 
@@ -161,6 +161,7 @@ def _photo_size(st, n: int) -> None:
 def _create(st, *, api_key, service_code, lat, long, address_string, email, device_id, account_id, first_name,
             last_name, phone, description, media_url, crs, channel, client_report_id, idempotency_key, attrs, photo,
             fields, lang) -> tuple[int, list]:
+    # One transaction from the key check to the commit; leaving the block without commit rolls back.
     with st.engine.connect() as conn:
         key = keys.verify(conn, api_key)
         if key is None:
@@ -172,9 +173,9 @@ def _create(st, *, api_key, service_code, lat, long, address_string, email, devi
         idem = idempotency.idempotency_key(idempotency_key, _text("device_id", device_id, 200),
                                            _text("client_report_id", client_report_id, 200))
         digest = idempotency.body_digest(fields, hashlib.sha256(photo).hexdigest() if photo else None)
-        if idem:
+        if idem and photo is not None:
             replay = idempotency.lookup(conn, key.id, idem, digest)
-            if replay:  # the retry of an answered request: no photo work, no new case
+            if replay:  # the retry of an answered request: no photo work (claim below covers the rest)
                 return replay.status, replay.response
         rep = _validate(conn, key, service_code=service_code, lat=lat, long=long, address_string=address_string,
                         email=email, device_id=device_id, account_id=account_id, first_name=first_name,
@@ -182,7 +183,7 @@ def _create(st, *, api_key, service_code, lat, long, address_string, email, devi
                         channel=channel, attrs=attrs, has_photo=photo is not None)
         if photo is not None:
             try:
-                stored = st.photos.store(photo)
+                stored = store_via(st.photo_pool, st.photos, photo)
             except PhotoError as e:
                 raise bad("media", e.zh, e.en) from None
             rep.photo_ref, rep.photo_gps = stored.ref, stored.gps
@@ -191,9 +192,10 @@ def _create(st, *, api_key, service_code, lat, long, address_string, email, devi
                 raise bad("lat", "照片中没有 GPS 位置：请给出 lat 和 long",
                           "the photo carries no GPS position: give lat and long")
             rep.lon, rep.lat, rep.crs = rep.photo_gps[0], rep.photo_gps[1], "WGS84"
-        conn.rollback()  # end the read-only transaction: the report gets one of its own
-        return create_report(conn, key, rep, lang=lang, idem_key=idem, digest=digest,
-                             radius_m=st.settings.duplicate_radius_m, days=st.settings.duplicate_days)
+        answer = create_report(conn, key, rep, lang=lang, idem_key=idem, digest=digest,
+                               radius_m=st.settings.duplicate_radius_m, days=st.settings.duplicate_days)
+        conn.commit()
+        return answer
 
 
 def _validate(conn, key, *, service_code, lat, long, address_string, email, device_id, account_id, first_name,

@@ -62,42 +62,42 @@ def _notice(lang: str, row: dict, dups: list[dict]) -> str:
 
 def create_report(conn: Connection, key: ApiKey, rep: NewReport, *, lang: str, idem_key: str | None,
                   digest: str, radius_m: float = 50.0, days: int = 30) -> tuple[int, list]:
-    """Create the case and its intake record in one transaction; returns (HTTP status, answer).
+    """Create the case and its intake record; returns (HTTP status, answer).
 
-    ``conn`` must have no transaction open: this commits (or replays an earlier answer).
+    Runs in the caller's transaction, which commits: the idempotency claim, the case, its event,
+    the intake record and the duplicate links become visible together or not at all.
     """
-    with conn.begin():
-        if idem_key:
-            replay = idempotency.claim(conn, key.id, idem_key, digest)
-            if replay:
-                return replay.status, replay.response
-        reporter = " ".join(x for x in (rep.first_name, rep.last_name) if x) or None
-        row = lifecycle.report_case(
-            conn, channel=rep.channel, lon=rep.lon, lat=rep.lat, crs=rep.crs, category_code=rep.service_code,
-            description=rep.description, address=rep.address, reporter_name=reporter, reporter_phone=rep.phone,
-            photo_ref=rep.photo_ref, actor=None)
-        token = secrets.token_urlsafe(24)
-        gps = rep.photo_gps or (None, None)
-        conn.execute(text(
-            "INSERT INTO intake_request(case_id, api_key_id, status_token, attributes, email, first_name, last_name, "
-            "device_id, account_id, media_url, photo_gps_lon, photo_gps_lat) VALUES (:c, :k, :t, CAST(:a AS jsonb), "
-            ":e, :fn, :ln, :d, :acc, :m, :gx, :gy)"),
-            {"c": row["id"], "k": key.id, "t": token, "a": _json(rep.attributes), "e": rep.email, "fn": rep.first_name,
-             "ln": rep.last_name, "d": rep.device_id, "acc": rep.account_id, "m": rep.media_url,
-             "gx": gps[0], "gy": gps[1]})
-        dups = [] if not rep.service_code else link_possible_duplicates(conn, row["id"], radius_m=radius_m, days=days)
-        answer = [{
-            "service_request_id": row["case_no"],
-            "service_notice": _notice(lang, row, dups),
-            "account_id": rep.account_id,
-            # extensions (docs/intake.md)
-            "status_token": token,
-            "outside_jurisdiction": row["outside_jurisdiction"],
-            "grid_code": row["grid_code"],
-            "possible_duplicates": [d["case_no"] for d in dups],
-        }]
-        if idem_key:
-            idempotency.record(conn, key.id, idem_key, row["id"], answer)
+    if idem_key:
+        replay = idempotency.claim(conn, key.id, idem_key, digest)
+        if replay:
+            return replay.status, replay.response
+    reporter = " ".join(x for x in (rep.first_name, rep.last_name) if x) or None
+    row = lifecycle.report_case(
+        conn, channel=rep.channel, lon=rep.lon, lat=rep.lat, crs=rep.crs, category_code=rep.service_code,
+        description=rep.description, address=rep.address, reporter_name=reporter, reporter_phone=rep.phone,
+        photo_ref=rep.photo_ref, actor=None)
+    token = secrets.token_urlsafe(24)
+    gps = rep.photo_gps or (None, None)
+    conn.execute(text(
+        "INSERT INTO intake_request(case_id, api_key_id, status_token, attributes, email, first_name, last_name, "
+        "device_id, account_id, media_url, photo_gps_lon, photo_gps_lat) VALUES (:c, :k, :t, CAST(:a AS jsonb), "
+        ":e, :fn, :ln, :d, :acc, :m, :gx, :gy)"),
+        {"c": row["id"], "k": key.id, "t": token, "a": _json(rep.attributes), "e": rep.email, "fn": rep.first_name,
+         "ln": rep.last_name, "d": rep.device_id, "acc": rep.account_id, "m": rep.media_url,
+         "gx": gps[0], "gy": gps[1]})
+    dups = [] if not rep.service_code else link_possible_duplicates(conn, row["id"], radius_m=radius_m, days=days)
+    answer = [{
+        "service_request_id": row["case_no"],
+        "service_notice": _notice(lang, row, dups),
+        "account_id": rep.account_id,
+        # extensions (docs/intake.md)
+        "status_token": token,
+        "outside_jurisdiction": row["outside_jurisdiction"],
+        "grid_code": row["grid_code"],
+        "possible_duplicates": [d["case_no"] for d in dups],
+    }]
+    if idem_key:
+        idempotency.record(conn, key.id, idem_key, row["id"], answer)
     return 201, answer
 
 

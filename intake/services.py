@@ -7,6 +7,7 @@ values against the service definition and names the attribute it refuses.
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime
 
 from sqlalchemy import text
@@ -47,8 +48,24 @@ def list_services(conn: Connection, lang: str) -> list[dict]:
     return out
 
 
+# Categories and attributes are reference data that change rarely; a report checks them from a
+# per-process copy at most CACHE_SECONDS old instead of two queries per report.
+CACHE_SECONDS = 30.0
+_cache: dict[str, tuple[float, object]] = {}
+
+
+def _cached(conn: Connection, name: str, load):
+    hit = _cache.get(name)
+    now = time.monotonic()
+    if hit is None or now - hit[0] > CACHE_SECONDS:
+        hit = (now, load(conn))
+        _cache[name] = hit
+    return hit[1]
+
+
 def service_exists(conn: Connection, code: str) -> bool:
-    return conn.execute(text("SELECT 1 FROM case_category WHERE code = :c"), {"c": code}).first() is not None
+    codes = _cached(conn, "codes", lambda c: frozenset(c.execute(text("SELECT code FROM case_category")).scalars()))
+    return code in codes
 
 
 def definition(conn: Connection, code: str, lang: str) -> dict:
@@ -91,7 +108,7 @@ def check_attributes(conn: Connection, code: str, given: dict[str, list[str]]) -
     multivaluelist). Unknown attributes, missing required ones and values of the wrong type or
     outside the list are refused, naming ``attribute[code]``.
     """
-    defs = {a["code"]: a for a in _attributes(conn, code).get(code, [])}
+    defs = {a["code"]: a for a in _cached(conn, "attributes", _attributes).get(code, [])}
     for k in given:
         if k not in defs:
             raise bad(f"attribute[{k}]", f"服务 {code} 没有属性 {k!r}", f"service {code} has no attribute {k!r}")

@@ -25,6 +25,7 @@ class Settings:
     max_photo_bytes: int = 12 * 1024 * 1024  # the upload as received
     max_photo_pixels: int = 50_000_000       # refuse decompression bombs before decoding
     photo_max_side: int = 2048
+    photo_processes: int = 1                 # low-priority photo processes per server process; 0: in-thread
     # Token buckets (requests per second, burst). 0 switches a limit off.
     rate_per_key: float = 20.0
     burst_per_key: float = 60.0
@@ -43,6 +44,7 @@ class Settings:
             "burst_per_key": _num("INTAKE_BURST_PER_KEY", cls.burst_per_key),
             "rate_per_address": _num("INTAKE_RATE_PER_ADDRESS", cls.rate_per_address),
             "burst_per_address": _num("INTAKE_BURST_PER_ADDRESS", cls.burst_per_address),
+            "photo_processes": int(_num("INTAKE_PHOTO_PROCESSES", cls.photo_processes)),
             "read_key_required": os.environ.get("INTAKE_READ_KEY_REQUIRED", "") in ("1", "true", "yes"),
             "database_url": os.environ.get("INTAKE_DATABASE_URL") or None,
         }
