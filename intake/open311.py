@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from typing import Annotated
 
@@ -26,7 +26,15 @@ from intake.errors import IntakeError, bad, forbidden, not_found
 from intake.formats import render
 from intake.limits import retry_after
 from intake.photos import PhotoError, store_via
-from intake.reports import MAX_ROWS, MAX_SPAN, NewReport, case_no_for_token, create_report, find_requests, request_by_id
+from intake.reports import (
+    MAX_ROWS,
+    MAX_SPAN,
+    NewReport,
+    case_no_for_token,
+    create_report,
+    find_requests,
+    request_by_id,
+)
 from intake.services import check_attributes, definition, list_services, service_exists
 
 ROOT = "/open311/v2"
@@ -132,7 +140,7 @@ async def post_request(
     st = request.app.state
     form = await request.form()
     attrs: dict[str, list[str]] = {}
-    for k in form.keys():
+    for k in form:
         if k.startswith("attribute[") and k.endswith("]"):
             attrs[k[10:-1]] = [v for v in form.getlist(k) if isinstance(v, str)]
     photo = None
@@ -142,7 +150,7 @@ async def post_request(
         photo = await media.read()
         _photo_size(st, len(photo))
     fields = sorted((k, v) for k, v in form.multi_items() if isinstance(v, str) and k != "api_key")
-    args = dict(api_key=api_key, service_code=service_code, lat=lat, long=long, address_string=address_string,
+    args = dict(api_key=api_key, service_code=service_code, lat=lat, long=long, address_string=address_string,  # noqa: C408  (the keyword names are _create's)
                 email=email, device_id=device_id, account_id=account_id, first_name=first_name, last_name=last_name,
                 phone=phone, description=description, media_url=media_url, crs=crs, channel=channel,
                 client_report_id=client_report_id, idempotency_key=idempotency_key, attrs=attrs, photo=photo,
@@ -237,7 +245,7 @@ def _validate(conn, key, *, service_code, lat, long, address_string, email, devi
     if p and not re.fullmatch(r"[0-9+()\- ]{3,40}", p):
         raise bad("phone", "电话号码只能包含数字、空格和 + - ( )", "a phone number has only digits, spaces and + - ( )")
     m = _text("media_url", media_url, 1000)
-    if m and not re.match(r"^https?://", m, re.I):
+    if m and not re.match(r"^https?://", m, re.IGNORECASE):
         raise bad("media_url", "须为 http(s) 地址", "must be an http(s) URL")
     return NewReport(
         service_code=service_code, lon=long, lat=lat, crs=crs_name, channel=chan, description=desc,
@@ -251,7 +259,7 @@ def _when(field: str, v: str | None) -> datetime | None:
     if v is None or not v.strip():
         return None
     try:
-        t = datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
+        t = datetime.fromisoformat(v.strip())
     except ValueError:
         raise bad(field, f"{v!r} 不是 ISO 8601 时间", f"{v!r} is not an ISO 8601 time") from None
     return t if t.tzinfo else t.replace(tzinfo=TZ)  # a time without zone is the district's local time

@@ -68,7 +68,7 @@ def gps_of(img: Image.Image) -> tuple[float, float] | None:
             lon = -lon
         if -180 <= lon <= 180 and -90 <= lat <= 90 and (lon, lat) != (0.0, 0.0):
             return lon, lat
-    except Exception:  # a malformed EXIF block is not a reason to refuse the photo
+    except Exception:  # noqa: BLE001  (a malformed EXIF block, whatever it raises, is no reason to refuse)
         return None
     return None
 
@@ -134,7 +134,7 @@ class PhotoStore:
         try:
             probe = Image.open(io.BytesIO(data), formats=list(ALLOWED))
             probe.verify()  # structure check; the real decode below catches truncated data
-        except Exception:
+        except Exception:  # noqa: BLE001  (verify raises SyntaxError, struct.error, … on damaged files)
             raise PhotoError("照片文件已损坏", "the photo file is damaged") from None
         try:
             if img.format != "JPEG":  # a JPEG is decoded later, at a reduced scale (see store)

@@ -18,7 +18,13 @@ from sqlalchemy.engine import Connection
 from dispatch import service as lifecycle
 from dispatch.states import TERMINAL_STATUSES, label
 from intake import idempotency
-from intake.duplicates import link_possible_duplicates, possible_duplicates_of
+from intake.duplicates import (
+    LINK_CTE,
+    LINKED_SELECT,
+    as_links,
+    link_params,
+    possible_duplicates_of,
+)
 from intake.keys import ApiKey
 
 MAX_SPAN = timedelta(days=90)
@@ -78,14 +84,14 @@ def create_report(conn: Connection, key: ApiKey, rep: NewReport, *, lang: str, i
         photo_ref=rep.photo_ref, actor=None)
     token = secrets.token_urlsafe(24)
     gps = rep.photo_gps or (None, None)
-    conn.execute(text(
-        "INSERT INTO intake_request(case_id, api_key_id, status_token, attributes, email, first_name, last_name, "
-        "device_id, account_id, media_url, photo_gps_lon, photo_gps_lat) VALUES (:c, :k, :t, CAST(:a AS jsonb), "
-        ":e, :fn, :ln, :d, :acc, :m, :gx, :gy)"),
-        {"c": row["id"], "k": key.id, "t": token, "a": _json(rep.attributes), "e": rep.email, "fn": rep.first_name,
-         "ln": rep.last_name, "d": rep.device_id, "acc": rep.account_id, "m": rep.media_url,
-         "gx": gps[0], "gy": gps[1]})
-    dups = [] if not rep.service_code else link_possible_duplicates(conn, row["id"], radius_m=radius_m, days=days)
+    # The intake record and the duplicate links in one statement (one round trip per report).
+    dups = as_links(conn.execute(text(
+        "WITH req AS (INSERT INTO intake_request(case_id, api_key_id, status_token, attributes, email, first_name, "
+        "last_name, device_id, account_id, media_url, photo_gps_lon, photo_gps_lat) VALUES (:new, :k, :t, "
+        "CAST(:a AS jsonb), :e, :fn, :ln, :d, :acc, :m, :gx, :gy)), " + LINK_CTE + LINKED_SELECT),
+        {**link_params(row["id"], radius_m, days), "k": key.id, "t": token, "a": _json(rep.attributes),
+         "e": rep.email, "fn": rep.first_name, "ln": rep.last_name, "d": rep.device_id, "acc": rep.account_id,
+         "m": rep.media_url, "gx": gps[0], "gy": gps[1]}))
     answer = [{
         "service_request_id": row["case_no"],
         "service_notice": _notice(lang, row, dups),

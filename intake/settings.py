@@ -36,7 +36,7 @@ class Settings:
     duplicate_days: int = 30
 
     @classmethod
-    def from_env(cls, **overrides) -> "Settings":
+    def from_env(cls, **overrides) -> Settings:
         env = {
             "photo_dir": Path(os.environ["INTAKE_PHOTO_DIR"]) if os.environ.get("INTAKE_PHOTO_DIR") else None,
             "max_photo_bytes": int(_num("INTAKE_MAX_PHOTO_MB", 12) * 1024 * 1024),

@@ -50,7 +50,7 @@ def test_services_are_the_categories_in_chinese_and_english(api, fmt):
         assert root.tag == "services"
         codes = [s.findtext("service_code") for s in root.findall("service")]
         assert "0102" in codes
-    en = api.get(f"/services.json?lang=en").json()
+    en = api.get("/services.json?lang=en").json()
     assert {s["service_code"]: s["service_name"] for s in en}["0102"] == "Exposed garbage"
 
 
@@ -107,7 +107,7 @@ def test_point_outside_the_district_is_stored_and_said(api, key, intake_engine):
     assert r.status_code == 201
     ans = r.json()[0]
     assert ans["outside_jurisdiction"] is True and "辖区外" in ans["service_notice"]
-    en = post(api, key, long=OUTSIDE[0], lat=OUTSIDE[1], lang=None, **{}).json()  # zh by default
+    en = post(api, key, long=OUTSIDE[0], lat=OUTSIDE[1], lang=None).json()  # zh by default
     assert "辖区外" in en[0]["service_notice"]
     r_en = api.post("/requests.json?lang=en", data={"api_key": key, "service_code": "0103", "long": OUTSIDE[0],
                                                     "lat": OUTSIDE[1]})
@@ -174,7 +174,7 @@ def test_get_requests_filters(api, key, fmt):
     ids = [x["service_request_id"] for x in r.json()] if fmt == "json" else \
         [e.findtext("service_request_id") for e in ET.fromstring(r.content).findall("request")]
     assert set(ids) == {a, b}
-    only = api.get(f"/requests.json", params={"service_code": "0105", "status": "open"}).json()
+    only = api.get("/requests.json", params={"service_code": "0105", "status": "open"}).json()
     assert b in [x["service_request_id"] for x in only] and all(x["service_code"] == "0105" for x in only)
     assert api.get("/requests.json", params={"service_code": "0105", "status": "closed"}).json() == []
 

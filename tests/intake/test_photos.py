@@ -10,7 +10,6 @@ from PIL import Image
 from sqlalchemy import text
 
 from tests.intake.conftest import INSIDE
-from tests.intake.test_open311 import post
 
 
 def jpeg(w=300, h=200, *, orientation=None, gps=None, quality=90) -> bytes:
@@ -22,7 +21,7 @@ def jpeg(w=300, h=200, *, orientation=None, gps=None, quality=90) -> bytes:
         exif[0x0112] = orientation
     if gps:
         lon, lat = gps
-        dms = lambda v: (float(int(v)), float(int(v * 60 % 60)), round(v * 3600 % 60, 4))  # noqa: E731
+        dms = lambda v: (float(int(v)), float(int(v * 60 % 60)), round(v * 3600 % 60, 4))
         exif.get_ifd(0x8825).update({1: "N", 2: dms(lat), 3: "E", 4: dms(lon)})
     out = io.BytesIO()
     img.save(out, "JPEG", exif=exif, quality=quality)
