@@ -42,6 +42,26 @@ def _validation_field(loc: tuple) -> str:
     return ".".join(parts) or "request"
 
 
+class BodyLimit:
+    """Refuse a request whose declared body is larger than a photo and its form could be, before
+    anything is read or spooled (the multipart parser would otherwise write it all to disk first)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            length = dict(scope.get("headers") or ()).get(b"content-length")
+            if length and length.isdigit() and int(length) > self.max_bytes:
+                mb = self.max_bytes / 1048576
+                fmt = "xml" if scope.get("path", "").endswith(".xml") else "json"
+                resp = render(fmt, [{"code": 400, "description": f"media: the request is larger than {mb:.0f} MB"}],
+                              root="errors", item="error", status=400, headers={"Connection": "close"})
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     @asynccontextmanager
@@ -63,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.by_key = TokenBuckets(settings.rate_per_key, settings.burst_per_key)
     app.state.by_address = TokenBuckets(settings.rate_per_address, settings.burst_per_address)
     app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_photo_bytes + 1024 * 1024)
 
     @app.exception_handler(IntakeError)
     async def intake_error(request: Request, e: IntakeError):

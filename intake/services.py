@@ -40,7 +40,7 @@ def list_services(conn: Connection, lang: str) -> list[dict]:
             else f"{r['major_name']} / {r['name']}",
             "metadata": r["code"] in attrs,
             "type": "realtime",
-            "keywords": [r["kind"]],
+            "keywords": r["kind"],  # the specification: a comma-separated string
             "group": (r["major_name_en"] or r["major_name"]) if en else r["major_name"],
             "service_name_en": r["name_en"],
             "group_en": r["major_name_en"],
