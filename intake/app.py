@@ -74,8 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(lifespan=lifespan, title="网格化管理 Open311 GeoReport v2 intake", version="2",
                   description="Open311 GeoReport v2 with this platform's extensions (docs/intake.md).")
     app.state.settings = settings
+    # No pool_pre_ping: it costs a round trip on every request. After a database restart one request
+    # per stale connection fails; clients retry, and the idempotency key makes the retry safe.
     app.state.engine = create_engine(
-        settings.database_url or database_url(), pool_size=10, max_overflow=10, pool_pre_ping=True,
+        settings.database_url or database_url(), pool_size=10, max_overflow=10, pool_recycle=600,
         connect_args={"options": "-c timezone=Asia/Shanghai", "application_name": "gridgov-intake"})
     app.state.photos = PhotoStore(settings.photo_dir, max_bytes=settings.max_photo_bytes,
                                   max_pixels=settings.max_photo_pixels, max_side=settings.photo_max_side)
