@@ -21,7 +21,7 @@ from gis.crs import CoordinateError
 from intake.errors import IntakeError
 from intake.formats import render
 from intake.limits import TokenBuckets
-from intake.open311 import ROOT, lang_of, router
+from intake.open311 import ROOT, request_lang, router
 from intake.photos import PhotoStore, photo_pool
 from intake.settings import Settings
 
@@ -90,11 +90,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(IntakeError)
     async def intake_error(request: Request, e: IntakeError):
         headers = {"Retry-After": str(e.retry_after)} if e.retry_after else None
-        return _errors(request, e.status, e.description(lang_of(request)), headers)
+        return _errors(request, e.status, e.description(request_lang(request)), headers)
 
     @app.exception_handler(LifecycleError)
     async def lifecycle_error(request: Request, e: LifecycleError):
-        return _errors(request, 400, e.message(lang_of(request)))
+        return _errors(request, 400, e.message(request_lang(request)))
 
     @app.exception_handler(CoordinateError)
     async def coordinate_error(request: Request, e: CoordinateError):

@@ -48,7 +48,8 @@ class Fmt(str, Enum):
     xml = "xml"
 
 
-def lang_of(request: Request) -> str:
+def request_lang(request: Request) -> str:
+    """'en' for ``lang=en`` or ``Accept-Language: en…``, else 'zh'."""
     q = request.query_params.get("lang")
     if q:
         return "en" if q.lower().startswith("en") else "zh"
@@ -56,7 +57,12 @@ def lang_of(request: Request) -> str:
     return "en" if al.lower().startswith("en") else "zh"
 
 
-def limit_address(request: Request) -> None:
+async def lang_of(request: Request) -> str:  # async: no hop to the thread pool for a header read
+    return request_lang(request)
+
+
+# async: a dependency that never blocks, so it does not cost a hop to the thread pool
+async def limit_address(request: Request) -> None:
     wait = request.app.state.by_address.take(request.client.host if request.client else "?")
     if wait:
         raise IntakeError(429, None, "请求过于频繁，请稍后重试", "too many requests from this address; retry later",
