@@ -19,22 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
 
 from sqlalchemy import text
 
 from bench import common
+from intake import process
 
 BENCH_DB = "gridgov_bench_intake"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def configure(p) -> None:
@@ -62,29 +58,6 @@ def _photo(seed: int) -> bytes:
         if out.tell() <= 3_300_000:
             break
     return out.getvalue()
-
-
-def _start(url: str, workers: int, photo_dir: str) -> tuple[subprocess.Popen, str]:
-    import httpx
-
-    from tests.intake.conftest import free_port  # the same start-up the tests use
-
-    port = free_port()
-    env = {**os.environ, "INTAKE_DATABASE_URL": url, "INTAKE_PHOTO_DIR": photo_dir, "INTAKE_RATE_PER_KEY": "0",
-           "INTAKE_RATE_PER_ADDRESS": "0"}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "intake.app:create_app", "--host",
-                             "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-                             "--no-access-log"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the intake service did not start")
 
 
 async def _load(base: str, key: str, points, run: str, *, seconds: float, clients: int, photo_clients: int,
@@ -162,15 +135,14 @@ def main(args) -> int:
     photo = _photo(args.seed)
     run = "bench-" + uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory(prefix="intake-photos-") as photo_dir:
-        proc, base = _start(url, args.workers, photo_dir)
+        proc, base = process.start(url, photo_dir, workers=args.workers)
         try:
             plain = asyncio.run(_load(base, key, points, run + "a", seconds=args.seconds, clients=args.clients,
                                       photo_clients=0, photo=None))
             mixed = asyncio.run(_load(base, key, points, run + "b", seconds=args.seconds, clients=args.clients,
                                       photo_clients=args.photo_clients, photo=photo))
         finally:
-            proc.terminate()
-            proc.wait(20)
+            process.stop(proc)
     answered = [d for d, _, _ in plain["ok"] + mixed["ok"]]
     with eng.connect() as c:
         counts = dict(c.execute(text("SELECT description, count(*) FROM cases WHERE description LIKE :p "

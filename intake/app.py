@@ -44,7 +44,9 @@ def _validation_field(loc: tuple) -> str:
 
 class BodyLimit:
     """Refuse a request whose declared body is larger than a photo and its form could be, before
-    anything is read or spooled (the multipart parser would otherwise write it all to disk first)."""
+    the multipart parser spools it to disk. The body is drained and discarded (not kept): answering
+    and closing while the client is still sending resets the connection, and the client may then
+    lose the answer."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -55,8 +57,10 @@ class BodyLimit:
             if length and length.isdigit() and int(length) > self.max_bytes:
                 mb = self.max_bytes / 1048576
                 fmt = "xml" if scope.get("path", "").endswith(".xml") else "json"
+                while (await receive()).get("more_body"):
+                    pass
                 resp = render(fmt, [{"code": 400, "description": f"media: the request is larger than {mb:.0f} MB"}],
-                              root="errors", item="error", status=400, headers={"Connection": "close"})
+                              root="errors", item="error", status=400)
                 await resp(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -8,6 +8,7 @@ public may see: states and dates, never staff names, comments or the reporter's 
 """
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -108,8 +109,6 @@ def create_report(conn: Connection, key: ApiKey, rep: NewReport, *, lang: str, i
 
 
 def _json(v) -> str:
-    import json
-
     return json.dumps(v, ensure_ascii=False)
 
 

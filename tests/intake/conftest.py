@@ -3,11 +3,7 @@ of its own (``<test db>_intake``, made fresh per session) holding four hand-buil
 near the sample district (so GCJ-02 and BD-09, defined only inside China, can be tested)."""
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,9 +15,9 @@ from db import config
 from db.cluster import ensure_database
 from db.migrate import upgrade
 from db.reference import seed_reference
+from intake import process
 from tests.factories import make_grids, square
 
-ROOT = Path(__file__).resolve().parents[2]
 X0, Y0, SIZE = 122.00, 41.10, 0.01  # grids 001..004: 2 × 2 squares from (X0, Y0)
 INSIDE = (122.005, 41.105)          # in grid 001
 OUTSIDE = (122.5, 41.5)             # in China, in no grid
@@ -60,40 +56,11 @@ def intake_engine(intake_db_url):
     eng.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(db_url: str, photo_dir: Path, *, workers: int = 1, **env_extra) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "INTAKE_DATABASE_URL": db_url, "INTAKE_PHOTO_DIR": str(photo_dir),
-           "INTAKE_RATE_PER_KEY": "0", "INTAKE_RATE_PER_ADDRESS": "0", **{k: str(v) for k, v in env_extra.items()}}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "intake.app:create_app", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("the intake service did not start")
-        time.sleep(0.2)
+    return process.start(db_url, photo_dir, workers=workers, timeout=30, **env_extra)
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+stop_server = process.stop
 
 
 @pytest.fixture(scope="session")
