@@ -5,9 +5,20 @@ PORT ?= 8501
 # ADDRESS (default 127.0.0.1) is read by scripts/serve.sh: ADDRESS=0.0.0.0 make run opens the app
 # to the network; see README (Security) before doing that.
 
-.PHONY: run serve test lint stop deps db sample bench clean-db
+.PHONY: run serve test lint stop deps db sample bench clean-db start intake
 
-run: deps db sample serve
+run: deps db sample intake serve
+
+# The Open311 intake service (INTAKE_PORT, default 8502) in the background; returns once it answers.
+intake:
+	@scripts/serve-intake.sh --background
+
+# Database, app and intake service in the background; returns once all answer.
+start: deps db sample intake
+	@if ! { [ -f var/streamlit.pid ] && kill -0 $$(cat var/streamlit.pid) 2>/dev/null; }; then \
+	  nohup scripts/serve.sh $(PORT) >> var/streamlit.log 2>&1 & fi
+	@scripts/wait-http.sh http://127.0.0.1:$(PORT)/_stcore/health 90 app
+	@echo ">> app on http://localhost:$(PORT)"
 
 deps:
 	@scripts/bootstrap.sh run
@@ -43,6 +54,8 @@ bench: deps db
 	@$(PY) manage.py bench report
 
 stop:
+	@if [ -f var/intake.pid ] && kill -0 $$(cat var/intake.pid) 2>/dev/null; then \
+	  kill $$(cat var/intake.pid) && echo "intake service stopped"; fi; rm -f var/intake.pid
 	@if [ -f var/streamlit.pid ] && kill -0 $$(cat var/streamlit.pid) 2>/dev/null; then \
 	  kill $$(cat var/streamlit.pid) && echo "app stopped"; fi; rm -f var/streamlit.pid
 	@if [ -x $(PY) ]; then $(PY) manage.py db-down; fi

@@ -330,3 +330,71 @@ class CaseStatDay(Base):
     open: Mapped[int] = mapped_column(Integer, server_default=ZERO)
     overdue: Mapped[int] = mapped_column(Integer, server_default=ZERO)
     overdue_np: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+
+
+# --- intake service (migration 0003; intake/) ----------------------------------------------------
+
+class IntakeApiKey(Base):
+    """An intake API key for one channel or integrator; only its sha256 is stored."""
+    __tablename__ = "intake_api_key"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    key_sha256: Mapped[str] = mapped_column(Text, unique=True)
+    key_prefix: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+    revoked_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+
+
+class IntakeRequest(Base):
+    """What an Open311 client sent besides the case, and the reporter's private status token."""
+    __tablename__ = "intake_request"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("intake_api_key.id"))
+    status_token: Mapped[str] = mapped_column(Text, unique=True)
+    attributes: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    email: Mapped[str | None] = mapped_column(Text)
+    first_name: Mapped[str | None] = mapped_column(Text)
+    last_name: Mapped[str | None] = mapped_column(Text)
+    device_id: Mapped[str | None] = mapped_column(Text)
+    account_id: Mapped[str | None] = mapped_column(Text)
+    media_url: Mapped[str | None] = mapped_column(Text)
+    photo_gps_lon: Mapped[float | None] = mapped_column(Double)
+    photo_gps_lat: Mapped[float | None] = mapped_column(Double)
+    received_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+
+
+class IntakeIdempotency(Base):
+    """An idempotency key of one API key: the body's hash and the first answer."""
+    __tablename__ = "intake_idempotency"
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("intake_api_key.id", ondelete="CASCADE"), primary_key=True)
+    idem_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    body_sha256: Mapped[str] = mapped_column(Text)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    response: Mapped[dict | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+
+
+class CasePossibleDuplicate(Base):
+    """疑似重复: an open same-category case near a new report, for a dispatcher to confirm or reject."""
+    __tablename__ = "case_possible_duplicate"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    distance_m: Mapped[float] = mapped_column(Double)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
+    found_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+    decided_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+
+
+class IntakeServiceAttribute(Base):
+    """An attribute of an Open311 service definition (a case category)."""
+    __tablename__ = "intake_service_attribute"
+    service_code: Mapped[str] = mapped_column(Text, primary_key=True)  # a case_category code (no FK: see 0003)
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    datatype: Mapped[str] = mapped_column(Text)
+    required: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
+    order: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    description: Mapped[str] = mapped_column(Text)
+    description_en: Mapped[str | None] = mapped_column(Text)
+    values: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))

@@ -1,0 +1,164 @@
+"""``bench intake``: Open311 reports over loopback HTTP for a fixed time, then counted in the database.
+
+Starts the intake service (uvicorn, ``--workers`` processes, rate limits off) on a free port
+against its own database ``gridgov_bench_intake`` (the sample district, no cases), then:
+
+1. ``--seconds`` of plain reports (no photo) from ``--clients`` concurrent connections, each
+   report with a unique description and its own ``Idempotency-Key``: ``reports_per_s`` (target
+   ≥ 300 on the 2-core machine) and ``p95_ms`` (≤ 50);
+2. ``--seconds`` of the same plain load with ``--photo-clients`` connections beside it each
+   posting a ~3 MB 12-megapixel JPEG per report: ``photo_reports_per_s``, and the plain load's
+   ``mixed_reports_per_s`` / ``mixed_p95_ms`` to show photo work does not stall plain reports;
+3. the counts checked against the database: every 201 answer is exactly one case with its
+   description (``lost`` = answered but absent, ``duplicated`` = present more than once), and a
+   retry of a sample of answered requests creates nothing new.
+
+The load generator runs on the same machine (asyncio + httpx), so it takes a share of the cores.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import random
+import statistics
+import tempfile
+import time
+import uuid
+
+from sqlalchemy import text
+
+from bench import common
+from intake import process
+
+BENCH_DB = "gridgov_bench_intake"
+
+
+def configure(p) -> None:
+    p.add_argument("--seconds", type=float, default=15, help="length of each phase (default 15)")
+    p.add_argument("--clients", type=int, default=24, help="concurrent plain-report connections (default 24)")
+    p.add_argument("--photo-clients", type=int, default=2, help="concurrent photo-report connections (default 2)")
+    p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (default 2)")
+    p.add_argument("--seed", type=int, default=7)
+
+
+def _photo(seed: int) -> bytes:
+    """A ~3 MB 12-megapixel JPEG (4000 × 3000, noisy so it does not compress away)."""
+    from PIL import Image
+
+    rnd = random.Random(seed)
+    tile = Image.frombytes("RGB", (400, 300), bytes(rnd.getrandbits(8) for _ in range(400 * 300 * 3)))
+    img = Image.new("RGB", (4000, 3000))
+    for x in range(0, 4000, 400):
+        for y in range(0, 3000, 300):
+            img.paste(tile, (x, y))
+    img = img.resize((4000, 3000))
+    for q in (60, 50, 40, 30):
+        out = io.BytesIO()
+        img.save(out, "JPEG", quality=q)
+        if out.tell() <= 3_300_000:
+            break
+    return out.getvalue()
+
+
+async def _load(base: str, key: str, points, run: str, *, seconds: float, clients: int, photo_clients: int,
+                photo: bytes | None):
+    import httpx
+
+    ok: list[tuple[str, str, dict]] = []   # (description, idempotency key, form) of every 201
+    lat_ms: list[float] = []
+    photo_ok = [0]
+    errors: dict[int, int] = {}
+    stop = time.monotonic() + seconds
+    counter = [0]
+    limits = httpx.Limits(max_connections=clients + photo_clients + 4)
+
+    async with httpx.AsyncClient(base_url=base + "/open311/v2", timeout=60, limits=limits) as c:
+        async def plain():
+            while time.monotonic() < stop:
+                counter[0] += 1
+                x, y = points[counter[0] % len(points)]
+                desc = f"{run}-{counter[0]}"
+                form = {"api_key": key, "service_code": "0103", "long": f"{x:.6f}", "lat": f"{y:.6f}", "description": desc}
+                idem = uuid.uuid4().hex
+                t = time.perf_counter()
+                r = await c.post("/requests.json", data=form, headers={"Idempotency-Key": idem})
+                if r.status_code == 201:
+                    lat_ms.append((time.perf_counter() - t) * 1000)
+                    ok.append((desc, idem, form))
+                else:
+                    errors[r.status_code] = errors.get(r.status_code, 0) + 1
+
+        async def with_photo():
+            while time.monotonic() < stop:
+                counter[0] += 1
+                x, y = points[counter[0] % len(points)]
+                desc = f"{run}-p{counter[0]}"
+                form = {"api_key": key, "service_code": "0102", "attribute[amount]": "small", "long": f"{x:.6f}",
+                        "lat": f"{y:.6f}", "description": desc}
+                r = await c.post("/requests.json", data=form, files={"media": ("p.jpg", photo, "image/jpeg")})
+                if r.status_code == 201:
+                    photo_ok[0] += 1
+                    ok.append((desc, "", form))
+                else:
+                    errors[r.status_code] = errors.get(r.status_code, 0) + 1
+
+        t0 = time.monotonic()
+        await asyncio.gather(*[plain() for _ in range(clients)], *[with_photo() for _ in range(photo_clients if photo else 0)])
+        elapsed = time.monotonic() - t0
+        # Retry a sample of answered plain requests with their keys: no new case may appear.
+        replays = [o for o in ok if o[1]][:50]
+        for desc, idem, form in replays:
+            r = await c.post("/requests.json", data=form, headers={"Idempotency-Key": idem})
+            if r.status_code != 200:
+                errors[-r.status_code] = errors.get(-r.status_code, 0) + 1
+    n_plain = len(lat_ms)
+    return {"elapsed": elapsed, "ok": ok, "plain": n_plain, "photo": photo_ok[0], "lat_ms": lat_ms, "errors": errors}
+
+
+def _p95(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=20)[-1] if len(xs) >= 20 else max(xs or [0.0])
+
+
+def main(args) -> int:
+    from intake.keys import create_key
+
+    eng = common.bench_engine(BENCH_DB, cases=0)
+    url = common.bench_url(BENCH_DB)
+    with eng.begin() as c:
+        _, key = create_key(c, channel="other", name="bench intake")
+        pts = c.execute(text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM grid_version WHERE valid_to IS NULL) s"
+        )).all()
+    rnd = random.Random(args.seed)
+    points = [(x + rnd.uniform(-2e-4, 2e-4), y + rnd.uniform(-2e-4, 2e-4)) for x, y in pts for _ in range(3)]
+    rnd.shuffle(points)
+    photo = _photo(args.seed)
+    run = "bench-" + uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory(prefix="intake-photos-") as photo_dir:
+        proc, base = process.start(url, photo_dir, workers=args.workers)
+        try:
+            plain = asyncio.run(_load(base, key, points, run + "a", seconds=args.seconds, clients=args.clients,
+                                      photo_clients=0, photo=None))
+            mixed = asyncio.run(_load(base, key, points, run + "b", seconds=args.seconds, clients=args.clients,
+                                      photo_clients=args.photo_clients, photo=photo))
+        finally:
+            process.stop(proc)
+    answered = [d for d, _, _ in plain["ok"] + mixed["ok"]]
+    with eng.connect() as c:
+        counts = dict(c.execute(text("SELECT description, count(*) FROM cases WHERE description LIKE :p "
+                                     "GROUP BY description"), {"p": run + "%"}).all())
+    lost = sum(1 for d in answered if d not in counts)
+    duplicated = sum(n - 1 for n in counts.values() if n > 1)
+    unanswered_but_stored = len(set(counts) - set(answered))
+    print(f"photo_mb={len(photo) / 1e6:.2f}")
+    print(f"workers={args.workers} clients={args.clients} photo_clients={args.photo_clients} seconds={args.seconds:g}")
+    print(f"reports_per_s={plain['plain'] / plain['elapsed']:.0f}")
+    print(f"p95_ms={_p95(plain['lat_ms']):.1f}")
+    print(f"median_ms={statistics.median(plain['lat_ms'] or [0]):.1f}")
+    print(f"photo_reports_per_s={mixed['photo'] / mixed['elapsed']:.2f}")
+    print(f"mixed_reports_per_s={mixed['plain'] / mixed['elapsed']:.0f}")
+    print(f"mixed_p95_ms={_p95(mixed['lat_ms']):.1f}")
+    print(f"errors={ {**plain['errors'], **mixed['errors']} }")
+    print(f"answered={len(answered)} stored={sum(counts.values())} stored_without_answer={unanswered_but_stored}")
+    print(f"lost={lost} duplicated={duplicated}")
+    return 0 if lost == 0 and duplicated == 0 else 1

@@ -1,0 +1,130 @@
+"""The ASGI app factory: ``uvicorn --factory intake.app:create_app``.
+
+One engine per process (the pool is shared by the worker threads), the photo store and the
+rate-limit buckets live on ``app.state``. Every refusal, including FastAPI's own validation, is
+answered in the GeoReport error shape (an array of ``{code, description}``) in the format the
+path asked for.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import create_engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from db.config import database_url
+from dispatch.errors import LifecycleError
+from gis.crs import CoordinateError
+from intake.errors import IntakeError
+from intake.formats import render
+from intake.limits import TokenBuckets
+from intake.open311 import ROOT, request_lang, router
+from intake.photos import PhotoStore, photo_pool
+from intake.settings import Settings
+
+log = logging.getLogger("intake")
+
+
+def _fmt(request: Request) -> str:
+    return "xml" if request.url.path.endswith(".xml") else "json"
+
+
+def _errors(request: Request, status: int, description: str, headers: dict | None = None):
+    return render(_fmt(request), [{"code": status, "description": description}], root="errors", item="error",
+                  status=status, headers=headers)
+
+
+def _validation_field(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "request"
+
+
+class BodyLimit:
+    """Refuse a request whose declared body is larger than a photo and its form could be, before
+    the multipart parser spools it to disk. The body is drained and discarded (not kept): answering
+    and closing while the client is still sending resets the connection, and the client may then
+    lose the answer."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            length = dict(scope.get("headers") or ()).get(b"content-length")
+            if length and length.isdigit() and int(length) > self.max_bytes:
+                mb = self.max_bytes / 1048576
+                fmt = "xml" if scope.get("path", "").endswith(".xml") else "json"
+                while (await receive()).get("more_body"):
+                    pass
+                resp = render(fmt, [{"code": 400, "description": f"media: the request is larger than {mb:.0f} MB"}],
+                              root="errors", item="error", status=400)
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        app.state.engine.dispose()
+        if app.state.photo_pool is not None:
+            app.state.photo_pool.shutdown(cancel_futures=True)
+
+    app = FastAPI(lifespan=lifespan, title="网格化管理 Open311 GeoReport v2 intake", version="2",
+                  description="Open311 GeoReport v2 with this platform's extensions (docs/intake.md).")
+    app.state.settings = settings
+    # No pool_pre_ping: it costs a round trip on every request. After a database restart one request
+    # per stale connection fails; clients retry, and the idempotency key makes the retry safe.
+    app.state.engine = create_engine(
+        settings.database_url or database_url(), pool_size=10, max_overflow=10, pool_recycle=600,
+        connect_args={"options": "-c timezone=Asia/Shanghai", "application_name": "gridgov-intake"})
+    app.state.photos = PhotoStore(settings.photo_dir, max_bytes=settings.max_photo_bytes,
+                                  max_pixels=settings.max_photo_pixels, max_side=settings.photo_max_side)
+    app.state.photo_pool = photo_pool(settings.photo_processes)
+    app.state.by_key = TokenBuckets(settings.rate_per_key, settings.burst_per_key)
+    app.state.by_address = TokenBuckets(settings.rate_per_address, settings.burst_per_address)
+    app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_photo_bytes + 1024 * 1024)
+
+    @app.exception_handler(IntakeError)
+    async def intake_error(request: Request, e: IntakeError):
+        headers = {"Retry-After": str(e.retry_after)} if e.retry_after else None
+        return _errors(request, e.status, e.description(request_lang(request)), headers)
+
+    @app.exception_handler(LifecycleError)
+    async def lifecycle_error(request: Request, e: LifecycleError):
+        return _errors(request, 400, e.message(request_lang(request)))
+
+    @app.exception_handler(CoordinateError)
+    async def coordinate_error(request: Request, e: CoordinateError):
+        return _errors(request, 400, f"lat/long: {e}")
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, e: RequestValidationError):
+        errs = e.errors()
+        first = errs[0] if errs else {"loc": (), "msg": "invalid request"}
+        field = _validation_field(tuple(first.get("loc", ())))
+        if field == "fmt":  # an unknown format suffix is an unknown resource
+            return _errors(request, 404, "fmt: only .json and .xml exist")
+        return _errors(request, 400, f"{field}: {first.get('msg')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException):
+        status = e.status_code if e.status_code in (404, 405) else 400
+        return _errors(request, status, f"{request.url.path}: {e.detail}", getattr(e, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, e: Exception):
+        log.exception("unexpected error on %s", request.url.path)
+        return _errors(request, 500, "internal error; it has been logged")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz():
+        return {"ok": True, "root": ROOT}
+
+    return app

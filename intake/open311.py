@@ -1,0 +1,355 @@
+"""The GeoReport v2 routes under ``/open311/v2/``, each in ``.json`` and ``.xml``.
+
+Standard: ``discovery``, ``services``, ``services/{code}``, ``POST requests``, ``GET requests``,
+``requests/{id}``, ``tokens/{token}``. Extensions (docs/intake.md): multipart ``media``, ``crs``,
+``channel``, ``client_report_id``, ``extensions=true``, ``page``/``page_size``, ``lang``, and
+``GET media/{ref}`` serving stored photos. Route handlers only parse and answer; the work is in
+``intake.reports``, ``intake.services``, ``intake.photos`` and ``intake.keys``.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
+
+from dispatch.calendar import TZ
+from dispatch.service import CHANNELS
+from gis.crs import CoordinateError, canonical, to_wgs84
+from intake import idempotency, keys
+from intake.errors import IntakeError, bad, forbidden, not_found
+from intake.formats import render
+from intake.limits import retry_after
+from intake.photos import PhotoError, store_via
+from intake.reports import (
+    MAX_ROWS,
+    MAX_SPAN,
+    NewReport,
+    case_no_for_token,
+    create_report,
+    find_requests,
+    request_by_id,
+)
+from intake.services import check_attributes, definition, list_services, service_exists
+
+ROOT = "/open311/v2"
+MAX_DESCRIPTION = 4000
+# Control characters other than tab and line breaks cannot be stored (NUL) or written as XML.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|[\ud800-\udfff]")
+
+
+class Fmt(str, Enum):
+    json = "json"
+    xml = "xml"
+
+
+def request_lang(request: Request) -> str:
+    """'en' for ``lang=en`` or ``Accept-Language: en…``, else 'zh'."""
+    q = request.query_params.get("lang")
+    if q:
+        return "en" if q.lower().startswith("en") else "zh"
+    al = request.headers.get("accept-language", "")
+    return "en" if al.lower().startswith("en") else "zh"
+
+
+async def lang_of(request: Request) -> str:  # async: no hop to the thread pool for a header read
+    return request_lang(request)
+
+
+# async: a dependency that never blocks, so it does not cost a hop to the thread pool
+async def limit_address(request: Request) -> None:
+    wait = request.app.state.by_address.take(request.client.host if request.client else "?")
+    if wait:
+        raise IntakeError(429, None, "请求过于频繁，请稍后重试", "too many requests from this address; retry later",
+                          retry_after=retry_after(wait))
+
+
+def _read_key(request: Request) -> None:
+    """Read endpoints are public unless the service is configured to require a key."""
+    if request.app.state.settings.read_key_required:
+        with request.app.state.engine.connect() as conn:
+            if keys.verify(conn, request.query_params.get("api_key")) is None:
+                raise forbidden()
+
+
+router = APIRouter(prefix=ROOT, dependencies=[Depends(limit_address)])
+Lang = Annotated[str, Depends(lang_of)]
+
+
+@router.get("/discovery.{fmt}", summary="Discovery document", dependencies=[Depends(_read_key)])
+def discovery(request: Request, fmt: Fmt) -> Response:
+    base = str(request.base_url).rstrip("/") + ROOT + "/"
+    doc = {
+        "changeset": "2026-12-01T00:00:00+08:00",
+        "contact": "网格化管理指挥中心 / grid governance command centre",
+        "key_service": "API keys are issued by the command centre (manage.py api-key create --channel NAME)",
+        "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
+                       "changeset": "2026-12-01T00:00:00+08:00", "type": "production",
+                       "formats": ["text/xml", "application/json"]}],
+    }
+    return render(fmt.value, doc, root="discovery", item=None)
+
+
+@router.get("/services.{fmt}", summary="List services (case categories)", dependencies=[Depends(_read_key)])
+def services(request: Request, fmt: Fmt, lang: Lang) -> Response:
+    with request.app.state.engine.connect() as conn:
+        data = list_services(conn, lang)
+    return render(fmt.value, data, root="services", item="service")
+
+
+@router.get("/services/{service_code}.{fmt}", summary="Service definition", dependencies=[Depends(_read_key)])
+def service_definition(request: Request, service_code: str, fmt: Fmt, lang: Lang) -> Response:
+    with request.app.state.engine.connect() as conn:
+        doc = definition(conn, service_code, lang)
+    return render(fmt.value, doc, root="service_definition", item=None)
+
+
+def _text(field: str, v: str | None, limit: int) -> str | None:
+    if v is None:
+        return None
+    if _CONTROL.search(v):
+        raise bad(field, "含有不可用的控制字符", "contains control characters that cannot be stored")
+    v = v.strip()
+    if len(v) > limit:
+        raise bad(field, f"超过 {limit} 个字符（{len(v)}）", f"longer than {limit} characters ({len(v)})")
+    return v or None
+
+
+@router.post("/requests.{fmt}", summary="Create a service request", status_code=201)
+async def post_request(
+    request: Request, fmt: Fmt, lang: Lang,
+    api_key: Annotated[str | None, Form()] = None,
+    service_code: Annotated[str | None, Form()] = None,
+    lat: Annotated[float | None, Form()] = None,
+    long: Annotated[float | None, Form()] = None,
+    address_string: Annotated[str | None, Form()] = None,
+    address_id: Annotated[str | None, Form()] = None,
+    email: Annotated[str | None, Form()] = None,
+    device_id: Annotated[str | None, Form()] = None,
+    account_id: Annotated[str | None, Form()] = None,
+    first_name: Annotated[str | None, Form()] = None,
+    last_name: Annotated[str | None, Form()] = None,
+    phone: Annotated[str | None, Form()] = None,
+    description: Annotated[str | None, Form()] = None,
+    media_url: Annotated[str | None, Form()] = None,
+    crs: Annotated[str | None, Form(description="extension: WGS84 (default), GCJ02, BD09 or EPSG:<code>")] = None,
+    channel: Annotated[str | None, Form(description="extension: only a key of channel 'other' may name another")] = None,
+    client_report_id: Annotated[str | None, Form(description="extension: with device_id, an idempotency key")] = None,
+    media: Annotated[UploadFile | None, File(description="extension: a JPEG, PNG or WebP photo")] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    st = request.app.state
+    form = await request.form()
+    attrs: dict[str, list[str]] = {}
+    for k in form:
+        if k.startswith("attribute[") and k.endswith("]"):
+            attrs[k[10:-1]] = [v for v in form.getlist(k) if isinstance(v, str)]
+    photo = None
+    if media is not None and (media.filename or media.size):
+        if media.size is not None:
+            _photo_size(st, media.size)
+        photo = await media.read()
+        _photo_size(st, len(photo))
+    fields = sorted((k, v) for k, v in form.multi_items() if isinstance(v, str) and k != "api_key")
+    args = dict(api_key=api_key, service_code=service_code, lat=lat, long=long, address_string=address_string,  # noqa: C408  (the keyword names are _create's)
+                email=email, device_id=device_id, account_id=account_id, first_name=first_name, last_name=last_name,
+                phone=phone, description=description, media_url=media_url, crs=crs, channel=channel,
+                client_report_id=client_report_id, idempotency_key=idempotency_key, attrs=attrs, photo=photo,
+                fields=fields, lang=lang)
+    status, answer = await run_in_threadpool(_create, st, **args)
+    return render(fmt.value, answer, root="service_requests", item="request", status=status)
+
+
+def _photo_size(st, n: int) -> None:
+    try:
+        st.photos.check_size(n)
+    except PhotoError as e:
+        raise bad("media", e.zh, e.en) from None
+
+
+def _create(st, *, api_key, service_code, lat, long, address_string, email, device_id, account_id, first_name,
+            last_name, phone, description, media_url, crs, channel, client_report_id, idempotency_key, attrs, photo,
+            fields, lang) -> tuple[int, list]:
+    # One transaction from the key check to the commit; leaving the block without commit rolls back.
+    with st.engine.connect() as conn:
+        key = keys.verify(conn, api_key)
+        if key is None:
+            raise forbidden()
+        wait = st.by_key.take(str(key.id))
+        if wait:
+            raise IntakeError(429, "api_key", "该密钥请求过于频繁，请稍后重试", "too many requests with this key; retry later",
+                              retry_after=retry_after(wait))
+        idem = idempotency.idempotency_key(idempotency_key, _text("device_id", device_id, 200),
+                                           _text("client_report_id", client_report_id, 200))
+        digest = idempotency.body_digest(fields, hashlib.sha256(photo).hexdigest() if photo else None)
+        if idem and photo is not None:
+            replay = idempotency.lookup(conn, key.id, idem, digest)
+            if replay:  # the retry of an answered request: no photo work (claim below covers the rest)
+                return replay.status, replay.response
+        rep = _validate(conn, key, service_code=service_code, lat=lat, long=long, address_string=address_string,
+                        email=email, device_id=device_id, account_id=account_id, first_name=first_name,
+                        last_name=last_name, phone=phone, description=description, media_url=media_url, crs=crs,
+                        channel=channel, attrs=attrs, has_photo=photo is not None)
+        if photo is not None:
+            try:
+                stored = store_via(st.photo_pool, st.photos, photo)
+            except PhotoError as e:
+                raise bad("media", e.zh, e.en) from None
+            rep.photo_ref, rep.photo_gps = stored.ref, stored.gps
+        if rep.lon is None:
+            if not rep.photo_gps:
+                raise bad("lat", "照片中没有 GPS 位置：请给出 lat 和 long",
+                          "the photo carries no GPS position: give lat and long")
+            rep.lon, rep.lat, rep.crs = rep.photo_gps[0], rep.photo_gps[1], "WGS84"
+        answer = create_report(conn, key, rep, lang=lang, idem_key=idem, digest=digest,
+                               radius_m=st.settings.duplicate_radius_m, days=st.settings.duplicate_days)
+        conn.commit()
+        return answer
+
+
+def _validate(conn, key, *, service_code, lat, long, address_string, email, device_id, account_id, first_name,
+              last_name, phone, description, media_url, crs, channel, attrs, has_photo) -> NewReport:
+    if not service_code:
+        raise bad("service_code", "缺少服务代码", "missing")
+    if not service_exists(conn, service_code):
+        raise bad("service_code", f"服务 {service_code!r} 不存在（见 services）",
+                  f"unknown service {service_code!r} (see services)")
+    if channel is None or channel == key.channel:
+        chan = key.channel
+    elif key.channel == "other" and channel in CHANNELS:
+        chan = channel
+    else:
+        raise bad("channel", f"该密钥属于渠道 {key.channel}，不能以 {channel!r} 上报",
+                  f"this key belongs to channel {key.channel}; it cannot report as {channel!r}")
+    crs_name = _text("crs", crs, 40) or "WGS84"
+    try:
+        crs_name = canonical(crs_name)
+    except CoordinateError as e:
+        raise bad("crs", f"坐标系无效：{e}", str(e)) from None
+    if (lat is None) != (long is None):
+        missing = "long" if long is None else "lat"
+        raise bad(missing, "lat 和 long 须同时给出", "lat and long go together")
+    if lat is not None:
+        try:
+            to_wgs84(long, lat, crs_name)  # the lifecycle converts again; this names the field on refusal
+        except CoordinateError as e:
+            raise bad("lat/long", f"坐标无效：{e}", str(e)) from None
+    elif not has_photo:
+        # No geocoder here: an address alone cannot be put in a grid, and a case needs a point.
+        raise bad("lat/long", "须给出 lat 和 long（本服务不能仅凭 address_string 定位）",
+                  "give lat and long (this service cannot locate an address_string alone)")
+    desc = _text("description", description, MAX_DESCRIPTION) or ""
+    e = _text("email", email, 200)
+    if e and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", e):
+        raise bad("email", "不是有效的电子邮件地址", "not an e-mail address")
+    p = _text("phone", phone, 40)
+    if p and not re.fullmatch(r"[0-9+()\- ]{3,40}", p):
+        raise bad("phone", "电话号码只能包含数字、空格和 + - ( )", "a phone number has only digits, spaces and + - ( )")
+    m = _text("media_url", media_url, 1000)
+    if m and not re.match(r"^https?://", m, re.IGNORECASE):
+        raise bad("media_url", "须为 http(s) 地址", "must be an http(s) URL")
+    return NewReport(
+        service_code=service_code, lon=long, lat=lat, crs=crs_name, channel=chan, description=desc,
+        address=_text("address_string", address_string, 500), attributes=check_attributes(conn, service_code, attrs),
+        email=e, first_name=_text("first_name", first_name, 100), last_name=_text("last_name", last_name, 100),
+        phone=p, device_id=_text("device_id", device_id, 200), account_id=_text("account_id", account_id, 200),
+        media_url=m)
+
+
+def _when(field: str, v: str | None) -> datetime | None:
+    if v is None or not v.strip():
+        return None
+    try:
+        t = datetime.fromisoformat(v.strip())
+    except ValueError:
+        raise bad(field, f"{v!r} 不是 ISO 8601 时间", f"{v!r} is not an ISO 8601 time") from None
+    return t if t.tzinfo else t.replace(tzinfo=TZ)  # a time without zone is the district's local time
+
+
+def _span(start_date: str | None, end_date: str | None) -> tuple[datetime, datetime]:
+    start, end = _when("start_date", start_date), _when("end_date", end_date)
+    if start is None and end is None:
+        end = datetime.now(TZ)
+    if start is None:
+        start = end - MAX_SPAN
+    if end is None:
+        end = start + MAX_SPAN
+    if end < start:
+        raise bad("end_date", "结束时间早于开始时间", "end_date is before start_date")
+    if end - start > MAX_SPAN:
+        raise bad("start_date", "start_date 与 end_date 相差不得超过 90 天", "start_date and end_date span at most 90 days")
+    return start, end
+
+
+def _reads(request: Request) -> dict:
+    st = request.app.state
+    return {"media_base": str(request.base_url).rstrip("/") + ROOT + "/media", "photo_exists": st.photos.exists}
+
+
+@router.get("/requests.{fmt}", summary="Query service requests", dependencies=[Depends(_read_key)])
+def get_requests(
+    request: Request, fmt: Fmt, lang: Lang,
+    service_request_id: Annotated[str | None, Query(description="comma-separated ids; the other filters are then ignored")] = None,
+    service_code: Annotated[str | None, Query(description="comma-separated service codes")] = None,
+    start_date: Annotated[str | None, Query()] = None,
+    end_date: Annotated[str | None, Query()] = None,
+    status: Annotated[str | None, Query(description="open, closed or both, comma-separated")] = None,
+    extensions: Annotated[bool, Query(description="extension: history and channel")] = False,
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="extension")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=MAX_ROWS, description="extension")] = MAX_ROWS,
+) -> Response:
+    ids = _list("service_request_id", service_request_id)
+    codes = _list("service_code", service_code)
+    statuses = _list("status", status)
+    if statuses and not set(statuses) <= {"open", "closed"}:
+        raise bad("status", "只能是 open 或 closed", "must be open or closed")
+    start, end = _span(start_date, end_date)
+    with request.app.state.engine.connect() as conn:
+        rows = find_requests(conn, ids=ids, service_codes=codes, start=start, end=end, statuses=statuses, page=page,
+                             page_size=page_size, lang=lang, extensions=extensions, **_reads(request))
+    return render(fmt.value, rows, root="service_requests", item="request")
+
+
+def _list(field: str, v: str | None) -> list[str] | None:
+    if v is None:
+        return None
+    items = [x.strip() for x in v.split(",") if x.strip()]
+    if len(items) > MAX_ROWS:
+        raise bad(field, f"最多 {MAX_ROWS} 项", f"at most {MAX_ROWS} items")
+    if any(_CONTROL.search(x) or len(x) > 100 for x in items):
+        raise bad(field, "含有无效的值", "contains an invalid value")
+    return items or None
+
+
+@router.get("/requests/{service_request_id}.{fmt}", summary="One service request", dependencies=[Depends(_read_key)])
+def get_request(request: Request, service_request_id: str, fmt: Fmt, lang: Lang,
+                extensions: Annotated[bool, Query(description="extension: history and channel")] = False) -> Response:
+    with request.app.state.engine.connect() as conn:
+        row = None if _CONTROL.search(service_request_id) else request_by_id(
+            conn, service_request_id, lang=lang, extensions=extensions, **_reads(request))
+    if row is None:
+        raise not_found("service_request_id", f"案件 {service_request_id!r} 不存在", f"no request {service_request_id!r}")
+    return render(fmt.value, [row], root="service_requests", item="request")
+
+
+@router.get("/tokens/{token}.{fmt}", summary="Service request id from a token", dependencies=[Depends(_read_key)])
+def get_token(request: Request, token: str, fmt: Fmt) -> Response:
+    with request.app.state.engine.connect() as conn:
+        no = None if _CONTROL.search(token) or len(token) > 100 else case_no_for_token(conn, token)
+    if no is None:
+        raise not_found("token", "令牌不存在", "unknown token")
+    return render(fmt.value, [{"service_request_id": no, "token": token}], root="service_requests", item="request")
+
+
+@router.get("/media/{ref}", summary="A stored photo (extension)", response_class=FileResponse)
+def get_media(request: Request, ref: str) -> Response:
+    st = request.app.state
+    if not st.photos.exists(ref):
+        raise not_found("ref", "照片不存在", "no such photo")
+    return FileResponse(st.photos.path(ref), media_type="image/png" if ref.endswith(".png") else "image/jpeg",
+                        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "public, max-age=86400"})

@@ -1,0 +1,210 @@
+"""Service requests: creating a report through the lifecycle, and reading requests back.
+
+``create_report`` writes the case with ``dispatch.service.report_case`` (the database assigns
+the grid, stamps the outside-jurisdiction flag and notifies the walls), then the intake record
+with the reporter's private status token, the possible-duplicate links and the idempotency
+answer — all in one transaction. Reads (``find_requests``, ``request_by_id``) show what the
+public may see: states and dates, never staff names, comments or the reporter's contact.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from dispatch import service as lifecycle
+from dispatch.states import TERMINAL_STATUSES, label
+from intake import idempotency
+from intake.duplicates import (
+    LINK_CTE,
+    LINKED_SELECT,
+    as_links,
+    link_params,
+    possible_duplicates_of,
+)
+from intake.keys import ApiKey
+
+MAX_SPAN = timedelta(days=90)
+MAX_ROWS = 1000
+
+
+@dataclass
+class NewReport:
+    service_code: str
+    lon: float
+    lat: float
+    crs: str
+    channel: str
+    description: str = ""
+    address: str | None = None
+    attributes: dict = field(default_factory=dict)
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    device_id: str | None = None
+    account_id: str | None = None
+    media_url: str | None = None
+    photo_ref: str | None = None
+    photo_gps: tuple[float, float] | None = None
+
+
+def _notice(lang: str, row: dict, dups: list[dict]) -> str:
+    en = lang == "en"
+    parts = [f"Received as case {row['case_no']}." if en else f"已受理，案件编号 {row['case_no']}。"]
+    if row["outside_jurisdiction"]:
+        parts.append("The location is outside the district's grids: recorded as outside the jurisdiction "
+                     "for staff to check." if en else "上报位置不在本区网格内，已登记为辖区外案件，待工作人员核实。")
+    if dups:
+        nos = ", ".join(d["case_no"] for d in dups)
+        parts.append(f"Open reports of the same kind within 50 m ({nos}) are linked as possible duplicates "
+                     "for a dispatcher to confirm; this report is kept." if en
+                     else f"50 米内有同类未结案件（{nos}），已标记为疑似重复，待派单员确认；本次上报已保留。")
+    return " ".join(parts)
+
+
+def create_report(conn: Connection, key: ApiKey, rep: NewReport, *, lang: str, idem_key: str | None,
+                  digest: str, radius_m: float = 50.0, days: int = 30) -> tuple[int, list]:
+    """Create the case and its intake record; returns (HTTP status, answer).
+
+    Runs in the caller's transaction, which commits: the idempotency claim, the case, its event,
+    the intake record and the duplicate links become visible together or not at all.
+    """
+    if idem_key:
+        replay = idempotency.claim(conn, key.id, idem_key, digest)
+        if replay:
+            return replay.status, replay.response
+    reporter = " ".join(x for x in (rep.first_name, rep.last_name) if x) or None
+    row = lifecycle.report_case(
+        conn, channel=rep.channel, lon=rep.lon, lat=rep.lat, crs=rep.crs, category_code=rep.service_code,
+        description=rep.description, address=rep.address, reporter_name=reporter, reporter_phone=rep.phone,
+        photo_ref=rep.photo_ref, actor=None)
+    token = secrets.token_urlsafe(24)
+    gps = rep.photo_gps or (None, None)
+    # The intake record and the duplicate links in one statement (one round trip per report).
+    dups = as_links(conn.execute(text(
+        "WITH req AS (INSERT INTO intake_request(case_id, api_key_id, status_token, attributes, email, first_name, "
+        "last_name, device_id, account_id, media_url, photo_gps_lon, photo_gps_lat) VALUES (:new, :k, :t, "
+        "CAST(:a AS jsonb), :e, :fn, :ln, :d, :acc, :m, :gx, :gy)), " + LINK_CTE + LINKED_SELECT),
+        {**link_params(row["id"], radius_m, days), "k": key.id, "t": token, "a": _json(rep.attributes),
+         "e": rep.email, "fn": rep.first_name, "ln": rep.last_name, "d": rep.device_id, "acc": rep.account_id,
+         "m": rep.media_url, "gx": gps[0], "gy": gps[1]}))
+    answer = [{
+        "service_request_id": row["case_no"],
+        "service_notice": _notice(lang, row, dups),
+        "account_id": rep.account_id,
+        # extensions (docs/intake.md)
+        "status_token": token,
+        "outside_jurisdiction": row["outside_jurisdiction"],
+        "grid_code": row["grid_code"],
+        "possible_duplicates": [d["case_no"] for d in dups],
+    }]
+    if idem_key:
+        idempotency.record(conn, key.id, idem_key, row["id"], answer)
+    return 201, answer
+
+
+def _json(v) -> str:
+    return json.dumps(v, ensure_ascii=False)
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+_SELECT = """
+    SELECT c.id, c.case_no, c.status, c.category_code, cat.name AS cat_name, cat.name_en AS cat_name_en,
+           c.description, c.address, c.reported_at, c.updated_at, c.due_at, c.channel, c.grid_code,
+           c.outside_jurisdiction, c.photo_ref, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
+           d.name AS dept_name, d.name_en AS dept_name_en, r.media_url, r.status_token
+    FROM cases c
+    LEFT JOIN case_category cat ON cat.code = c.category_code
+    LEFT JOIN department d ON d.id = c.department_id
+    LEFT JOIN intake_request r ON r.case_id = c.id
+"""
+
+
+def _open311_status(status: str) -> str:
+    return "closed" if status in TERMINAL_STATUSES else "open"
+
+
+def _view(conn: Connection, r: dict, *, lang: str, extensions: bool, media_base: str, photo_exists) -> dict:
+    en = lang == "en"
+    media = r["media_url"]
+    if r["photo_ref"] and photo_exists(r["photo_ref"]):
+        media = f"{media_base}/{r['photo_ref']}"
+    out = {
+        "service_request_id": r["case_no"],
+        "status": _open311_status(r["status"]),
+        "status_notes": label("status", r["status"], lang),
+        "service_name": (r["cat_name_en"] or r["cat_name"]) if en else r["cat_name"],
+        "service_code": r["category_code"],
+        "description": r["description"],
+        "agency_responsible": (r["dept_name_en"] or r["dept_name"]) if en else r["dept_name"],
+        "service_notice": None,
+        "requested_datetime": r["reported_at"],
+        "updated_datetime": r["updated_at"],
+        "expected_datetime": r["due_at"],
+        "address": r["address"],
+        "address_id": None,
+        "zipcode": None,
+        "lat": round(r["lat"], 7),
+        "long": round(r["lon"], 7),
+        "media_url": media,
+    }
+    if extensions:
+        out["extended_attributes"] = {
+            "channel": r["channel"],
+            "case_status": r["status"],
+            "grid_code": r["grid_code"],
+            "outside_jurisdiction": r["outside_jurisdiction"],
+            "history": public_history(conn, r["id"], lang=lang),
+            "possible_duplicates": [d["case_no"] for d in possible_duplicates_of(conn, r["id"])],
+        }
+    return out
+
+
+def public_history(conn: Connection, case_id: int, *, lang: str = "zh") -> list[dict]:
+    """The case's steps as the public may see them: when, what, the state after; no names or comments."""
+    return [{"at": e["at"], "action": e["action"], "action_label": label("action", e["action"], lang),
+             "status": e["to_status"], "status_label": label("status", e["to_status"], lang)}
+            for e in conn.execute(text(
+                "SELECT at, action, to_status FROM case_event WHERE case_id = :c ORDER BY at, id"), {"c": case_id}).mappings()]
+
+
+def find_requests(conn: Connection, *, ids: list[str] | None = None, service_codes: list[str] | None = None,
+                  start: datetime | None = None, end: datetime | None = None, statuses: list[str] | None = None,
+                  page: int = 1, page_size: int = MAX_ROWS, lang: str = "zh", extensions: bool = False,
+                  media_base: str = "", photo_exists=lambda ref: False) -> list[dict]:
+    """GET requests: newest first. ``ids`` ignore the other filters (the specification's rule)."""
+    where, p = [], {}
+    if ids:
+        where.append("c.case_no = ANY(:ids)")
+        p["ids"] = ids
+    else:
+        if service_codes:
+            where.append("c.category_code = ANY(:codes)")
+            p["codes"] = service_codes
+        where.append("c.reported_at >= :start AND c.reported_at <= :end")
+        p.update(start=start, end=end)
+        if statuses and set(statuses) != {"open", "closed"}:
+            term = "(" + ", ".join(f"'{s}'" for s in TERMINAL_STATUSES) + ")"
+            where.append(f"c.status {'NOT ' if statuses == ['open'] else ''}IN {term}")
+    sql = _SELECT + " WHERE " + " AND ".join(where) + " ORDER BY c.reported_at DESC, c.id DESC LIMIT :lim OFFSET :off"
+    p.update(lim=page_size, off=(page - 1) * page_size)
+    return [_view(conn, dict(r), lang=lang, extensions=extensions, media_base=media_base, photo_exists=photo_exists)
+            for r in conn.execute(text(sql), p).mappings()]
+
+
+def request_by_id(conn: Connection, case_no: str, **kw) -> dict | None:
+    rows = find_requests(conn, ids=[case_no], page_size=1, **kw)
+    return rows[0] if rows else None
+
+
+def case_no_for_token(conn: Connection, token: str) -> str | None:
+    """The case number a private status token belongs to (for GET tokens/{token} and the status page)."""
+    return conn.execute(text(
+        "SELECT c.case_no FROM intake_request r JOIN cases c ON c.id = r.case_id WHERE r.status_token = :t"),
+        {"t": token}).scalar_one_or_none()
