@@ -5,7 +5,9 @@ import json
 
 from sqlalchemy import text
 
+from db.live import wait_for_version
 from db.statuses import open_sql
+from ui import kit
 from tests.ui.conftest import ROLES, ROOT
 from tests.ui.district import CODE, report_case
 
@@ -98,8 +100,11 @@ def test_english_wall(signed_in):
 def test_a_new_report_is_on_the_next_render(signed_in, engine):
     at = signed_in(ROLES["command_staff"])
     before = {p["i"] for p in _layer(_deck(at)[0], "cases")["data"]}
+    listener = kit.listener()  # the process's one listener, which the page's caches are keyed on
+    seen = listener.version
     with engine.begin() as c:
         new = report_case(c, 121.6031, 40.9751, f"新上报 [{CODE}]")
+    wait_for_version(listener, seen)  # NOTIFY arrives on the listener's thread, not at once
     at.run()  # the live fragment would rerun the app; here we run it ourselves
     after = {p["i"] for p in _layer(_deck(at)[0], "cases")["data"]}
     assert after - before == {new["id"]}
