@@ -2,13 +2,14 @@
 # Serves the Open311 intake service (intake/, FastAPI + uvicorn) on INTAKE_PORT (default 8502),
 # listening on ADDRESS (default 127.0.0.1). In the foreground by default; with --background it
 # detaches (log: var/intake.log) and returns once the service answers. `make stop` stops it.
+# Started as root, it runs as the service user, like the app (scripts/as-service-user.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port="${INTAKE_PORT:-8502}"
 address="${ADDRESS:-127.0.0.1}"
 workers="${INTAKE_WORKERS:-2}"
 mkdir -p var
-cmd=(.venv/bin/python -m uvicorn --factory intake.app:create_app --host "$address" --port "$port"
+cmd=(scripts/as-service-user.sh .venv/bin/python -m uvicorn --factory intake.app:create_app --host "$address" --port "$port"
      --workers "$workers" --log-level warning --no-access-log)
 
 if [ "${1:-}" != "--background" ]; then
