@@ -6,8 +6,9 @@ deadlines and the definitions of overdue / at risk stay in the lifecycle modules
 this module only shapes their answers for a screen, as typed rows. Actions do not pass through
 here: a submitted form goes to ``dispatch.service.transition`` as it is.
 
-- ``queue_rows`` / ``queue_counts``: the dispatcher's queues (awaiting sorting, outside the
-  jurisdiction, overdue, at risk, supervised), limited to the actor's area; ``QueueRow``.
+- ``queue_rows`` / ``queue_counts``: the dispatcher's working queues (awaiting sorting, awaiting
+  dispatch, awaiting verification, outside the jurisdiction: what the actor's unit must act on
+  next) and watch lists (overdue, at risk, supervised: the actor's whole area); ``QueueRow``.
 - ``case_panel``: the detail panel (``CasePanel``) — the case, its places and people, the
   timeline, the actions the service allows this actor now, the deadline a dispatch would get,
   who else has it open.
@@ -30,9 +31,16 @@ from dispatch.calendar import TZ, WorkingCalendar
 from dispatch.deadlines import deadline, working_hours_left
 from dispatch.states import LEVELS, level_rank
 
-QUEUES: tuple[str, ...] = ("awaiting_sorting", "outside_jurisdiction", "overdue", "at_risk", "supervised")
+# Working queues (each open case is in exactly one, of the unit that must act next, or in its
+# lead department's queue), then watch lists across the actor's area (dispatch/queries.py).
+WORKING_QUEUES: tuple[str, ...] = ("awaiting_sorting", "awaiting_dispatch", "awaiting_verification", "outside_jurisdiction")
+WATCH_LISTS: tuple[str, ...] = ("overdue", "at_risk", "supervised")
+QUEUES: tuple[str, ...] = WORKING_QUEUES + WATCH_LISTS
+assert set(WORKING_QUEUES) == set(queries.WORKING_QUEUES)
 _QUEUE_READERS = {
     "awaiting_sorting": queries.awaiting_sorting,
+    "awaiting_dispatch": queries.awaiting_dispatch,
+    "awaiting_verification": queries.awaiting_verification,
     "outside_jurisdiction": queries.outside_jurisdiction,
     "overdue": queries.overdue_cases,
     "at_risk": queries.at_risk_cases,
@@ -127,7 +135,8 @@ class Presence:
 # --- queues ----------------------------------------------------------------------------------------
 
 def queue_rows(conn: Connection, *, queue: str, actor: Actor, limit: int = 200) -> list[QueueRow]:
-    """One dispatcher queue, scoped to the actor's area (dispatch.queries does the work)."""
+    """One dispatcher queue: a working queue of the actor's unit, or a watch list of their area
+    (dispatch.queries does the work)."""
     if queue not in _QUEUE_READERS:
         raise ValueError(f"queue must be one of {QUEUES}, not {queue!r}")
     return [_typed(QueueRow, r) for r in _QUEUE_READERS[queue](conn, actor=actor, limit=limit)]

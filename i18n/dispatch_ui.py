@@ -17,6 +17,8 @@ DISPATCH_UI: dict[str, tuple[str, str]] = {
     "dp.search_none": ("未找到该案件，或不在本单位辖区内。", "No such case in your area."),
     "dp.queues": ("工作队列", "Queues"),
     "dp.queue.awaiting_sorting": ("待分拣", "Awaiting sorting"),
+    "dp.queue.awaiting_dispatch": ("待派遣", "Awaiting dispatch"),
+    "dp.queue.awaiting_verification": ("待核查", "Awaiting verification"),
     "dp.queue.outside_jurisdiction": ("辖区外", "Outside jurisdiction"),
     "dp.queue.overdue": ("超期", "Overdue"),
     "dp.queue.at_risk": ("临期", "At risk"),

@@ -56,6 +56,8 @@ def _on_pick(ids: list[int]) -> None:
     sel = st.session_state["dq-table"].selection.rows
     if sel and sel[0] < len(ids):
         st.session_state[CASE] = ids[sel[0]]
+    else:
+        st.session_state.pop(CASE, None)
 
 
 left, right = st.columns([3, 2], gap="medium")
@@ -78,6 +80,8 @@ with left:
             df = df.drop(columns=["role"])  # a column saying "lead" on every line says nothing
         cfg = {c: st.column_config.TextColumn(kit.tr(f"dp.col.{c}")) for c in df.columns if c != "hours_left"}
         cfg["hours_left"] = st.column_config.NumberColumn(kit.tr("dp.col.hours_left"), format="%.1f")
+        # the tick follows the case in the panel, never a row number (see pages/dispatch.py)
+        st.session_state["dq-table"] = view.selection_of(ids, st.session_state.get(CASE))
         st.dataframe(view.styled(df, [r.time_state for r in rows]), key="dq-table",
                      on_select=lambda: _on_pick(ids), selection_mode="single-row", hide_index=True,
                      column_config=cfg, height=min(38 + 35 * len(rows), 640), width="stretch")

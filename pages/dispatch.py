@@ -50,8 +50,13 @@ def _map_pick(selection) -> None:
 
 
 def _on_queue(key: str, ids: list[int]) -> None:
+    """A row ticked (``ids``: the cases in the order they were shown) picks its case; a tick
+    taken off lets go of the case."""
     rows = st.session_state[key].selection.rows
-    _pick(ids[rows[0]] if rows and rows[0] < len(ids) else None)
+    if rows and rows[0] < len(ids):
+        _pick(ids[rows[0]])
+    else:
+        st.session_state.pop(CASE, None)
 
 
 def _on_search() -> None:
@@ -77,6 +82,10 @@ def queue_table(rows: list[QueueRow], key: str) -> None:
     })
     cfg = {c: st.column_config.TextColumn(kit.tr(f"dp.col.{c}")) for c in df.columns}
     ids = [r.id for r in rows]
+    # The tick follows the case in the panel, never a row number: a table keeps its ticked row
+    # index over reruns, so after an action took the case out of the list (or a map click or a
+    # search picked another) that index would tick some other case.
+    st.session_state[key] = view.selection_of(ids, st.session_state.get(CASE))
     st.dataframe(view.styled(df, [r.time_state for r in rows]), key=key, on_select=lambda: _on_queue(key, ids),
                  selection_mode="single-row", hide_index=True, column_config=cfg,
                  height=min(38 + 35 * len(rows), 330), width="stretch")

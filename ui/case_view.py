@@ -106,6 +106,11 @@ def timeline(p: CasePanel) -> None:
     st.html(f'<div class="dp-timeline"><h4>{esc(kit.tr("dp.timeline"))}</h4><ol>{"".join(items)}</ol></div>')
 
 
+def selection_of(ids: list[int], case_id: int | None) -> dict:
+    """A case table's selection state that ticks the row of ``case_id`` (none if it is not listed)."""
+    return {"selection": {"rows": [ids.index(case_id)] if case_id in ids else [], "columns": [], "cells": []}}
+
+
 TIME_COLOURS = {"overdue": "color: #f87171; font-weight: 700", "at_risk": "color: #fbbf24; font-weight: 700",
                 "on_track": "color: #4ade80"}
 

@@ -255,3 +255,33 @@ def test_english(w, engine):
     assert not at.exception
     assert at.title[0].value == "Dispatch"
     assert {"Register", "Reject"} <= set(_action_control(at, row["id"]).options)
+
+
+def _ticked(at, key) -> list[str]:
+    """The case numbers ticked in the queue table ``key`` now."""
+    listed = at.dataframe[0].value["case_no"].tolist() if at.dataframe else []
+    return [listed[i] for i in at.session_state[key]["selection"]["rows"] if i < len(listed)]
+
+
+def test_after_register_the_queue_tick_never_moves_to_another_case(w, engine):
+    a = new_case(engine, w, "reported")
+    b = new_case(engine, w, "reported")  # listed right after a (oldest first)
+    key = "dispatch-q-awaiting_sorting"
+    at = open_page(w["dpt_disp_cm"], PAGE)
+    listed = at.dataframe[0].value["case_no"].tolist()
+    assert listed.index(b["case_no"]) == listed.index(a["case_no"]) + 1
+    # the dispatcher ticks a's row (what the table's callback does: the case goes to the panel)
+    at.session_state[key] = {"selection": {"rows": [listed.index(a["case_no"])], "columns": [], "cells": []}}
+    at.session_state[CASE] = a["id"]
+    at.run()
+    assert _ticked(at, key) == [a["case_no"]]
+    at = _choose(at, a["id"], "register")
+    _submit_form(at, a["id"], "register")
+    assert case_row(engine, a["id"])["status"] == "registered"
+    assert at.session_state[CASE] == a["id"] and a["case_no"] in _html(at)  # the panel keeps a …
+    assert _ticked(at, key) in ([], [a["case_no"]])  # … and the queue ticks a or nothing, never b
+    # a map click on b: the queue's tick goes to b's row with it
+    at.session_state["dispatch-map"] = {"selection": {"indices": {"cases": [0]},
+                                                      "objects": {"cases": [{"i": b["id"], "p": [0, 0]}]}}}
+    at.run()
+    assert at.session_state[CASE] == b["id"] and _ticked(at, key) == [b["case_no"]]
