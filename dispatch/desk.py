@@ -11,7 +11,8 @@ here: a submitted form goes to ``dispatch.service.transition`` as it is.
   next) and watch lists (overdue, at risk, supervised: the actor's whole area); ``QueueRow``.
 - ``case_panel``: the detail panel (``CasePanel``) — the case, its places and people, the
   timeline, the actions the service allows this actor now, the deadline a dispatch would get,
-  who else has it open.
+  who else has it open; ``holder`` / ``holder_for_level`` / ``keeps_case``: which unit holds it
+  now, and which would at another level (the 立案 form says so before submitting).
 - ``department_cases``: a department's queue with working hours left; ``QueueRow`` with ``role``.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dispatch import permissions, queries, service
 from accounts.actors import Actor
 from dispatch.calendar import TZ, WorkingCalendar
 from dispatch.deadlines import deadline, working_hours_left
-from dispatch.states import LEVELS, level_rank
+from dispatch.states import LEVELS, OPEN_STATUSES, level_rank
 
 # Working queues (each open case is in exactly one, of the unit that must act next, or in its
 # lead department's queue), then watch lists across the actor's area (dispatch/queries.py).
@@ -234,6 +235,10 @@ class CasePanel:
     grid_name: str | None
     grid_code: str | None
     department_id: int | None           # the lead department
+    department_name: str | None
+    department_name_en: str | None
+    community_id: int | None
+    subdistrict_id: int | None
     handler_name: str | None
     due_at: datetime | None
     postpone_requested_at: datetime | None
@@ -297,6 +302,45 @@ def photo_file(ref: str | None) -> Path | None:
         return None
     path = PHOTO_ROOT / ref
     return path if path.is_file() else None
+
+
+# --- who holds a case (the level trap: say where a case goes before and after) ----------------------
+
+@dataclass(frozen=True)
+class Holder:
+    """The unit that must act next on a case (办理单位)."""
+    kind: str                           # 'community' | 'subdistrict' | 'district' | 'department' | 'unsorted'
+    name: str | None = None             # the community's, subdistrict's or department's name
+    name_en: str | None = None
+
+
+def _where(p: CasePanel, level: str | None) -> dict:
+    return {"status": "registered", "level": level, "community_id": p.community_id, "subdistrict_id": p.subdistrict_id}
+
+
+def holder_for_level(p: CasePanel, level: str | None) -> Holder:
+    """The unit that sorts and dispatches case ``p`` once it is at ``level`` (permissions.owner_level)."""
+    owner = permissions.owner_level(_where(p, level))
+    if owner == "community":
+        return Holder("community", p.community_name)
+    if owner == "subdistrict":
+        return Holder("subdistrict", p.subdistrict_name)
+    return Holder(owner or "unsorted")
+
+
+def holder(p: CasePanel) -> Holder | None:
+    """Who must act next on case ``p`` now: its lead department while the department works on
+    it, else the unit owning its level; None once it is closed."""
+    if p.status not in OPEN_STATUSES:
+        return None
+    if p.status in queries.DEPARTMENT_WORKING:
+        return Holder("department", p.department_name, p.department_name_en)
+    return holder_for_level(p, p.level)
+
+
+def keeps_case(actor: Actor, p: CasePanel, level: str) -> bool:
+    """Whether the actor's unit would still dispatch case ``p`` at ``level`` (else it hands it over)."""
+    return permissions.may(actor, "dispatch", _where(p, level))
 
 
 # --- presence ("being handled by X") ------------------------------------------------------------------

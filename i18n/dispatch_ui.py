@@ -37,6 +37,20 @@ DISPATCH_UI: dict[str, tuple[str, str]] = {
                      "Click a case on the map, or pick one from a queue below."),
     "dp.not_visible": ("该案件不存在，或不在本单位辖区内。", "This case does not exist or is not in your area."),
     "dp.done": ("已{action}：{case_no}", "{action}: {case_no} done"),
+    "dp.done_held": ("已{action}：{case_no} · 现由{holder}办理", "{action}: {case_no} done · now held by {holder}"),
+    "dp.f.holder": ("当前办理", "Held by"),
+    "dp.holder.community": ("{name}（社区）", "{name} (community)"),
+    "dp.holder.subdistrict": ("{name}（街道）", "{name} (subdistrict)"),
+    "dp.holder.district": ("区指挥中心", "the district command centre"),
+    "dp.holder.department": ("{name}（主办部门）", "{name} (lead department)"),
+    "dp.holder.unsorted": ("待分拣（所在社区、街道或区指挥中心）", "awaiting sorting (its community, subdistrict or the command centre)"),
+    "dp.held_by": ("本案件现由{holder}办理。", "This case is now held by {holder}."),
+    "dp.level_keeps": ("{level}级 → 由{unit}派遣（本单位）", "{level} level → dispatched by {unit} (you)"),
+    "dp.level_hands": ("{level}级 → 移交{unit}派遣", "{level} level → handed to {unit}"),
+    "dp.level_note": ("层级决定案件由谁派遣：网格、社区级由社区，街道级由街道，区级由区指挥中心。移交后本单位不再派遣此案件。",
+                      "The level decides who dispatches the case: grid and community level its community, "
+                      "subdistrict level its subdistrict, district level the command centre. Once handed over, "
+                      "you no longer dispatch it."),
     # detail panel
     "dp.supervised": ("督办", "Supervised"),
     "dp.level_chip": ("{level}级", "{level} level"),

@@ -11,6 +11,7 @@ from datetime import datetime
 import streamlit as st
 
 from dispatch.calendar import TZ
+from dispatch import desk
 from dispatch.desk import CasePanel
 from dispatch.states import label
 from gis.crs import STORAGE_CRS, WGS84
@@ -26,6 +27,13 @@ def fmt_time(ts: datetime | None, with_year: bool = False) -> str:
     if ts is None:
         return "—"
     return ts.astimezone(TZ).strftime("%Y-%m-%d %H:%M" if with_year else "%m-%d %H:%M")
+
+
+def holder_text(h) -> str:
+    """Who holds a case (``dispatch.desk.Holder``), in the session's language."""
+    if h is None:
+        return "—"
+    return kit.tr(f"dp.holder.{h.kind}", name=name_in(h, kit.lang()) or "—")
 
 
 def chip(text: str, kind: str) -> str:
@@ -65,6 +73,7 @@ def facts(p: CasePanel) -> None:
         ("dp.f.area", area),
         ("dp.f.grid", f'{p.grid_name or "—"} {p.grid_code or ""}'),
         ("dp.f.grid_worker", workers or "—"),
+        ("dp.f.holder", holder_text(desk.holder(p))),
         ("dp.f.department", depts or "—"),
         ("dp.f.handler", p.handler_name or "—"),
         ("dp.f.due", fmt_time(p.due_at, True)),

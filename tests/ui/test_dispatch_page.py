@@ -285,3 +285,24 @@ def test_after_register_the_queue_tick_never_moves_to_another_case(w, engine):
                                                       "objects": {"cases": [{"i": b["id"], "p": [0, 0]}]}}}
     at.run()
     assert at.session_state[CASE] == b["id"] and _ticked(at, key) == [b["case_no"]]
+
+
+def test_the_register_form_says_where_each_level_sends_the_case_and_then_who_holds_it(w, engine):
+    row = new_case(engine, w, "reported", community=0)
+    with engine.connect() as c:
+        community = c.execute(text("SELECT name FROM community WHERE id = :i"),
+                              {"i": w.district.community_ids[0]}).scalar_one()
+    at = open_page(w["dpt_disp_d"], PAGE, **{CASE: row["id"]})
+    at = _choose(at, row["id"], "register")
+    level = at.selectbox(key=f"dispatch-act-{row['id']}-register-level")
+    offered = dict(zip(["grid", "community", "subdistrict", "district"], level.options))
+    # before submitting: each level names the unit that will dispatch it, and says when it leaves us
+    assert community in offered["community"] and "移交" in offered["community"]
+    assert "区指挥中心" in offered["district"] and "本单位" in offered["district"]
+    level.set_value("community")
+    _submit_form(at, row["id"], "register")
+    assert case_row(engine, row["id"])["status"] == "registered"
+    # after it: the confirmation and the panel say who holds it now
+    told = " ".join(t.proto.body for t in at.toast) + " ".join(c.value for c in at.caption)
+    assert f"现由{community}（社区）办理" in told, told
+    assert f"{community}（社区）" in _html(at)  # the facts: 当前办理
