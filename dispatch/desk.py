@@ -352,9 +352,16 @@ def others_on_case(conn: Connection, *, case_id: int, actor: Actor) -> list[Pres
 
 
 def keep_presence(conn: Connection, *, case_id: int, actor: Actor) -> list[Presence]:
-    """Record that the actor has the case open now; returns who else has it open."""
+    """Record that the actor has the case open now, and no other case (one panel a person);
+    returns who else has it open."""
+    service.leave_cases(conn, actor=actor, keep_case_id=case_id)
     service.mark_presence(conn, case_id=case_id, actor=actor)
     return others_on_case(conn, case_id=case_id, actor=actor)
+
+
+def leave_cases(conn: Connection, *, actor: Actor) -> None:
+    """The actor has no case open any more (the panel let go of it, or they signed out)."""
+    service.leave_cases(conn, actor=actor)
 
 
 # --- form helpers ------------------------------------------------------------------------------------

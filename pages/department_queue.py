@@ -93,6 +93,7 @@ if case_id is not None and p is None:  # returned or closed meanwhile: no longer
     case_id = None
 with right:
     if case_id is None:
+        panel.leave()  # no case open here: nobody should read that we are on one
         st.info(kit.tr("dq.pick_hint"), icon=":material/touch_app:")
     else:
         if p.department_id != dep_id and not p.actions:

@@ -32,6 +32,14 @@ def presence(case_id: int) -> None:
         st.warning(kit.tr("dp.being_handled", who=names), icon=":material/group:")
 
 
+def leave(who=None) -> None:
+    """Take the signed-in person (or ``who``) off every case's presence: no panel is open."""
+    who = who or kit.actor()
+    if who is not None:
+        with kit.engine().begin() as conn:
+            svc.leave_cases(conn, actor=who)
+
+
 def load(case_id: int) -> CasePanel | None:
     with kit.engine().connect() as conn:
         return svc.case_panel(conn, case_id=case_id, actor=kit.actor(), lang=kit.lang())
@@ -41,9 +49,11 @@ def show(case_id: int | None, p: CasePanel | None, *, scope: str) -> None:
     """The whole panel for case ``case_id`` (``p``: its ``load``); ``scope`` keeps widget keys
     apart between pages."""
     if case_id is None:
+        leave()  # the panel let go of the case it showed: so does "X 正在处理此案件"
         st.info(kit.tr("dp.pick_hint"), icon=":material/touch_app:")
         return
     if p is None:
+        leave()
         st.warning(kit.tr("dp.not_visible"))
         return
     header(p)

@@ -306,3 +306,26 @@ def test_the_register_form_says_where_each_level_sends_the_case_and_then_who_hol
     told = " ".join(t.proto.body for t in at.toast) + " ".join(c.value for c in at.caption)
     assert f"现由{community}（社区）办理" in told, told
     assert f"{community}（社区）" in _html(at)  # the facts: 当前办理
+
+
+def _present(engine, case_id, actor) -> bool:
+    with engine.connect() as c:
+        return actor.person_id in [o.person_id for o in svc.others_on_case(c, case_id=case_id, actor=None)]
+
+
+def test_presence_is_cleared_on_leaving_the_case_and_on_sign_out(w, engine):
+    a = new_case(engine, w, "reported")
+    b = new_case(engine, w, "reported")
+    me = w["dpt_disp_cm"]
+    at = open_page(me, PAGE, **{CASE: a["id"]})
+    assert _present(engine, a["id"], me)
+    # a map click on b: we left a
+    at.session_state["dispatch-map"] = {"selection": {"indices": {"cases": [0]},
+                                                      "objects": {"cases": [{"i": b["id"], "p": [0, 0]}]}}}
+    at.run()
+    assert at.session_state[CASE] == b["id"]
+    assert not _present(engine, a["id"], me) and _present(engine, b["id"], me)
+    # signing out: nobody reads "正在处理此案件" about us any more
+    next(x for x in at.button if x.label == "退出登录").click().run()
+    assert "actor" not in at.session_state
+    assert not _present(engine, b["id"], me)
