@@ -197,6 +197,15 @@ DISPATCH_UI: dict[str, tuple[str, str]] = {
     "ch.ageing": ("在办案件账龄", "Ageing of open cases"),
     "ch.cases": ("案件数", "Cases"),
     "ch.overdue_part": ("其中超期", "of which overdue"),
+    "ch.tile.open": ("在办数", "Open"),
+    "ch.tile.open.help": ("期末仍在办理的案件（统计期含今天时为此刻）。",
+                          "Cases still open at the end of the period (now, if the period reaches today)."),
+    "ch.tile.overdue": ("在办超期数", "Open and overdue"),
+    "ch.tile.overdue.help": ("期末仍在办、且已过处置时限的案件（统计期含今天时为此刻），与地图墙和超期队列同一口径。"
+                             "已结案但逾期的案件不计入此数，见按期结案率。",
+                             "Cases open and past their deadline at the end of the period (now, if the period "
+                             "reaches today): the same count as the wall and the overdue queue. Cases closed late "
+                             "are not in it; they lower the on-time closure rate."),
     "ch.not_overdue": ("未超期", "not overdue"),
     "ch.backlog": ("在办案件状态", "Open cases by state"),
     "ch.levels": ("分级处置", "Level split"),
