@@ -420,6 +420,25 @@ def department_cases(conn: Connection, *, department_id: int, limit: int = 200) 
                                                  if r.get("due_at") else None}) for r in rows]
 
 
+# Filters of the department queue: what the department must do next, or how late it is.
+DEPARTMENT_FILTERS: tuple[str, ...] = ("all", "to_accept", "disposing", "overdue", "at_risk")
+_DEPARTMENT_FILTER = {
+    "all": lambda r: True,
+    "to_accept": lambda r: r.status in ("dispatched", "rework"),
+    "disposing": lambda r: r.status in ("disposing", "postponed"),
+    "overdue": lambda r: r.time_state == "overdue",
+    "at_risk": lambda r: r.time_state == "at_risk",
+}
+assert set(_DEPARTMENT_FILTER) == set(DEPARTMENT_FILTERS)
+
+
+def department_filter(rows: list[QueueRow], name: str) -> list[QueueRow]:
+    """The rows of a department queue that ``name`` (one of ``DEPARTMENT_FILTERS``) keeps."""
+    if name not in _DEPARTMENT_FILTER:
+        raise ValueError(f"filter must be one of {DEPARTMENT_FILTERS}, not {name!r}")
+    return [r for r in rows if _DEPARTMENT_FILTER[name](r)]
+
+
 def default_due_choice(preview: DeadlinePreview | None, now: datetime | None = None) -> datetime:
     """The deadline the dispatch form starts with: the computed one, else tomorrow's close of business."""
     if preview is not None:

@@ -32,6 +32,13 @@ DISPATCH_UI: dict[str, tuple[str, str]] = {
     "dp.col.due": ("处置时限", "Due"),
     "dp.col.time": ("时限状态", "Time left"),
     "dp.col.hours_left": ("剩余工作小时", "Working hours left"),
+    "dp.col.time.help": ("超期：已过处置时限。临期：剩余工作时间不足本案处置时限的五分之一——"
+                         "所以同样剩 7.5 小时，时限 20 小时的案件临期，时限 5 天的案件正常。",
+                         "Overdue: past the deadline. At risk: less than a fifth of the case's own time limit "
+                         "left (working time), so 7.5 hours left is at risk on a 20-hour limit and on track on "
+                         "a 5-day one."),
+    "dp.col.hours_left.help": ("到处置时限还剩的工作小时（按工作日历计，不含夜间、午休和节假日）。",
+                               "Working hours to the deadline on the working calendar (no nights, lunch breaks or holidays)."),
     "dp.col.role": ("承办", "Role"),
     "dp.pick_hint": ("在地图上点击案件，或从下方队列中选择一件案件。",
                      "Click a case on the map, or pick one from a queue below."),
@@ -132,6 +139,12 @@ DISPATCH_UI: dict[str, tuple[str, str]] = {
     "dq.department": ("部门", "Department"),
     "dq.summary": ("在办 {n} 件 · 超期 {overdue} 件 · 临期 {at_risk} 件",
                    "{n} open · {overdue} overdue · {at_risk} at risk"),
+    "dq.filter.all": ("全部", "All"),
+    "dq.filter.to_accept": ("待接收", "To accept"),
+    "dq.filter.disposing": ("处置中", "In disposal"),
+    "dq.filter.overdue": ("超期", "Overdue"),
+    "dq.filter.at_risk": ("临期", "At risk"),
+    "dq.filter_empty": ("没有符合筛选条件的案件。", "No case matches this filter."),
     "dq.empty": ("本部门当前没有待处置的案件。", "No cases for this department now."),
     "dq.no_department": ("您的账号未关联部门。", "Your account belongs to no department."),
     "dq.pick_hint": ("从左侧列表中选择一件案件。", "Pick a case from the list."),

@@ -52,6 +52,25 @@ at_risk = sum(r.time_state == "at_risk" for r in rows)
 st.caption(kit.tr("dq.summary", n=len(rows), overdue=overdue, at_risk=at_risk))
 
 
+def _on_search() -> None:
+    with kit.engine().connect() as conn:
+        found = svc.find_case(conn, case_no=st.session_state.get("dq-search", ""), actor=who)
+    if found is None:
+        st.session_state["dp.flash"] = (kit.tr("dp.search_none"), ":material/search_off:")
+    else:
+        st.session_state[CASE] = found
+
+
+filt, search = st.columns([3, 2], vertical_alignment="bottom")
+counts = {f: len(svc.department_filter(rows, f)) for f in svc.DEPARTMENT_FILTERS}
+chosen = filt.segmented_control(kit.tr("dp.queues"), svc.DEPARTMENT_FILTERS, default="all", key="dq-filter",
+                                label_visibility="collapsed",
+                                format_func=lambda f: f"{kit.tr('dq.filter.' + f)} {counts[f]}") or "all"
+search.text_input(kit.tr("dp.search"), key="dq-search", on_change=_on_search, label_visibility="collapsed",
+                  placeholder=kit.tr("dp.search_placeholder"), icon=":material/search:")
+shown = svc.department_filter(rows, chosen)
+
+
 def _on_pick(ids: list[int]) -> None:
     sel = st.session_state["dq-table"].selection.rows
     if sel and sel[0] < len(ids):
@@ -64,6 +83,9 @@ left, right = st.columns([3, 2], gap="medium")
 with left:
     if not rows:
         st.info(kit.tr("dq.empty"), icon=":material/inbox:")
+    elif not shown:
+        st.caption(kit.tr("dq.filter_empty"))
+    rows = shown
     ids = [r.id for r in rows]
     if rows:
         df = pd.DataFrame({
@@ -78,8 +100,7 @@ with left:
         })
         if all(r.role == "lead" for r in rows):
             df = df.drop(columns=["role"])  # a column saying "lead" on every line says nothing
-        cfg = {c: st.column_config.TextColumn(kit.tr(f"dp.col.{c}")) for c in df.columns if c != "hours_left"}
-        cfg["hours_left"] = st.column_config.NumberColumn(kit.tr("dp.col.hours_left"), format="%.1f")
+        cfg = view.queue_columns(df.columns)
         # the tick follows the case in the panel, never a row number (see pages/dispatch.py)
         st.session_state["dq-table"] = view.selection_of(ids, st.session_state.get(CASE))
         st.dataframe(view.styled(df, [r.time_state for r in rows]), key="dq-table",

@@ -80,7 +80,7 @@ def queue_table(rows: list[QueueRow], key: str) -> None:
         "due": [view.fmt_time(r.due_at) for r in rows],
         "time": [label("time_state", r.time_state, lang) for r in rows],
     })
-    cfg = {c: st.column_config.TextColumn(kit.tr(f"dp.col.{c}")) for c in df.columns}
+    cfg = view.queue_columns(df.columns)
     ids = [r.id for r in rows]
     # The tick follows the case in the panel, never a row number: a table keeps its ticked row
     # index over reruns, so after an action took the case out of the list (or a map click or a

@@ -115,6 +115,24 @@ def timeline(p: CasePanel) -> None:
     st.html(f'<div class="dp-timeline"><h4>{esc(kit.tr("dp.timeline"))}</h4><ol>{"".join(items)}</ol></div>')
 
 
+# Header widths in pixels for columns whose content is shorter than their header (时限状态,
+# "Time left", 剩余工作小时): a table sizes a column to its cells and cuts the header short.
+_HEADER_WIDTHS = {"time": 104, "hours_left": 150, "role": 72}
+
+
+def queue_columns(columns) -> dict:
+    """Column configs of a case table: headers in the session's language, wide enough to read, and
+    the time-left column explaining 临期 (which depends on the case's own time limit)."""
+    cfg = {}
+    for c in columns:
+        lab, width = kit.tr(f"dp.col.{c}"), _HEADER_WIDTHS.get(c)
+        if c == "hours_left":
+            cfg[c] = st.column_config.NumberColumn(lab, format="%.1f", width=width, help=kit.tr("dp.col.hours_left.help"))
+        else:
+            cfg[c] = st.column_config.TextColumn(lab, width=width, help=kit.tr("dp.col.time.help") if c == "time" else None)
+    return cfg
+
+
 def selection_of(ids: list[int], case_id: int | None) -> dict:
     """A case table's selection state that ticks the row of ``case_id`` (none if it is not listed)."""
     return {"selection": {"rows": [ids.index(case_id)] if case_id in ids else [], "columns": [], "cells": []}}
