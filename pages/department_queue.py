@@ -1,4 +1,5 @@
-"""部门工单 — a department's work queue: the cases dispatched to it, nearest deadline first.
+"""部门工单 — a department's work queue: the cases it leads and must act on (and those it
+assists), nearest deadline first, with filters and search by case number.
 
 Department staff accept a case, feed back with a photo reference and a note, ask for a
 postponement, or return a case that is not theirs — whatever the lifecycle service allows them

@@ -1,8 +1,10 @@
 """派单 — dispatch from the map or from the queues.
 
-Pick a case by clicking it on the map (resolved by the point's own id) or from a queue
-(awaiting sorting, outside the jurisdiction, overdue, at risk, supervised); the panel on the
-right shows it and the actions the lifecycle service allows this dispatcher now. After an
+Pick a case by clicking it on the map (resolved by the point's own id), from a queue (the
+working queues of this dispatcher's unit: awaiting sorting, awaiting dispatch, awaiting
+verification, outside the jurisdiction; the watch lists of their area: overdue, at risk,
+supervised) or by its number; the panel on the right shows it and the actions the lifecycle
+service allows this dispatcher now, and the queue's tick stays on it. After an
 action the page waits for the database's change notice, so the map and queues drawn next
 already show the new state. The case being worked on is ``session_state["dispatch.case_id"]``.
 """
