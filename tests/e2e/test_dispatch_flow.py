@@ -115,6 +115,9 @@ def test_click_a_case_on_the_map_dispatch_it_and_see_it_move(page, app_url, engi
     form = page.locator("[data-testid=stForm]")
     expect(form).to_be_visible(timeout=20_000)
     expect(form).to_contain_text("按时限标准")  # the computed deadline is shown
+    submit = form.get_by_role("button", name="派遣")
+    box, height = submit.bounding_box(), page.viewport_size["height"]
+    assert 0 <= box["y"] and box["y"] + box["height"] <= height, (box, height)  # in view without scrolling
     form.get_by_role("button", name="派遣").click()
 
     expect(page.locator(".dp-head")).to_contain_text("已派遣", timeout=20_000)
