@@ -6,11 +6,13 @@ deadlines and the definitions of overdue / at risk stay in the lifecycle modules
 this module only shapes their answers for a screen, as typed rows. Actions do not pass through
 here: a submitted form goes to ``dispatch.service.transition`` as it is.
 
-- ``queue_rows`` / ``queue_counts``: the dispatcher's queues (awaiting sorting, outside the
-  jurisdiction, overdue, at risk, supervised), limited to the actor's area; ``QueueRow``.
+- ``queue_rows`` / ``queue_counts``: the dispatcher's working queues (awaiting sorting, awaiting
+  dispatch, awaiting verification, outside the jurisdiction: what the actor's unit must act on
+  next) and watch lists (overdue, at risk, supervised: the actor's whole area); ``QueueRow``.
 - ``case_panel``: the detail panel (``CasePanel``) — the case, its places and people, the
   timeline, the actions the service allows this actor now, the deadline a dispatch would get,
-  who else has it open.
+  who else has it open; ``holder`` / ``holder_for_level`` / ``keeps_case``: which unit holds it
+  now, and which would at another level (the 立案 form says so before submitting).
 - ``department_cases``: a department's queue with working hours left; ``QueueRow`` with ``role``.
 """
 from __future__ import annotations
@@ -28,11 +30,18 @@ from dispatch import permissions, queries, service
 from accounts.actors import Actor
 from dispatch.calendar import TZ, WorkingCalendar
 from dispatch.deadlines import deadline, working_hours_left
-from dispatch.states import LEVELS, level_rank
+from dispatch.states import LEVELS, OPEN_STATUSES, level_rank
 
-QUEUES: tuple[str, ...] = ("awaiting_sorting", "outside_jurisdiction", "overdue", "at_risk", "supervised")
+# Working queues (each open case is in exactly one, of the unit that must act next, or in its
+# lead department's queue), then watch lists across the actor's area (dispatch/queries.py).
+WORKING_QUEUES: tuple[str, ...] = ("awaiting_sorting", "awaiting_dispatch", "awaiting_verification", "outside_jurisdiction")
+WATCH_LISTS: tuple[str, ...] = ("overdue", "at_risk", "supervised")
+QUEUES: tuple[str, ...] = WORKING_QUEUES + WATCH_LISTS
+assert set(WORKING_QUEUES) == set(queries.WORKING_QUEUES)
 _QUEUE_READERS = {
     "awaiting_sorting": queries.awaiting_sorting,
+    "awaiting_dispatch": queries.awaiting_dispatch,
+    "awaiting_verification": queries.awaiting_verification,
     "outside_jurisdiction": queries.outside_jurisdiction,
     "overdue": queries.overdue_cases,
     "at_risk": queries.at_risk_cases,
@@ -127,7 +136,8 @@ class Presence:
 # --- queues ----------------------------------------------------------------------------------------
 
 def queue_rows(conn: Connection, *, queue: str, actor: Actor, limit: int = 200) -> list[QueueRow]:
-    """One dispatcher queue, scoped to the actor's area (dispatch.queries does the work)."""
+    """One dispatcher queue: a working queue of the actor's unit, or a watch list of their area
+    (dispatch.queries does the work)."""
     if queue not in _QUEUE_READERS:
         raise ValueError(f"queue must be one of {QUEUES}, not {queue!r}")
     return [_typed(QueueRow, r) for r in _QUEUE_READERS[queue](conn, actor=actor, limit=limit)]
@@ -225,6 +235,10 @@ class CasePanel:
     grid_name: str | None
     grid_code: str | None
     department_id: int | None           # the lead department
+    department_name: str | None
+    department_name_en: str | None
+    community_id: int | None
+    subdistrict_id: int | None
     handler_name: str | None
     due_at: datetime | None
     postpone_requested_at: datetime | None
@@ -290,6 +304,45 @@ def photo_file(ref: str | None) -> Path | None:
     return path if path.is_file() else None
 
 
+# --- who holds a case (the level trap: say where a case goes before and after) ----------------------
+
+@dataclass(frozen=True)
+class Holder:
+    """The unit that must act next on a case (办理单位)."""
+    kind: str                           # 'community' | 'subdistrict' | 'district' | 'department' | 'unsorted'
+    name: str | None = None             # the community's, subdistrict's or department's name
+    name_en: str | None = None
+
+
+def _where(p: CasePanel, level: str | None) -> dict:
+    return {"status": "registered", "level": level, "community_id": p.community_id, "subdistrict_id": p.subdistrict_id}
+
+
+def holder_for_level(p: CasePanel, level: str | None) -> Holder:
+    """The unit that sorts and dispatches case ``p`` once it is at ``level`` (permissions.owner_level)."""
+    owner = permissions.owner_level(_where(p, level))
+    if owner == "community":
+        return Holder("community", p.community_name)
+    if owner == "subdistrict":
+        return Holder("subdistrict", p.subdistrict_name)
+    return Holder(owner or "unsorted")
+
+
+def holder(p: CasePanel) -> Holder | None:
+    """Who must act next on case ``p`` now: its lead department while the department works on
+    it, else the unit owning its level; None once it is closed."""
+    if p.status not in OPEN_STATUSES:
+        return None
+    if p.status in queries.DEPARTMENT_WORKING:
+        return Holder("department", p.department_name, p.department_name_en)
+    return holder_for_level(p, p.level)
+
+
+def keeps_case(actor: Actor, p: CasePanel, level: str) -> bool:
+    """Whether the actor's unit would still dispatch case ``p`` at ``level`` (else it hands it over)."""
+    return permissions.may(actor, "dispatch", _where(p, level))
+
+
 # --- presence ("being handled by X") ------------------------------------------------------------------
 
 def others_on_case(conn: Connection, *, case_id: int, actor: Actor) -> list[Presence]:
@@ -299,9 +352,16 @@ def others_on_case(conn: Connection, *, case_id: int, actor: Actor) -> list[Pres
 
 
 def keep_presence(conn: Connection, *, case_id: int, actor: Actor) -> list[Presence]:
-    """Record that the actor has the case open now; returns who else has it open."""
+    """Record that the actor has the case open now, and no other case (one panel a person);
+    returns who else has it open."""
+    service.leave_cases(conn, actor=actor, keep_case_id=case_id)
     service.mark_presence(conn, case_id=case_id, actor=actor)
     return others_on_case(conn, case_id=case_id, actor=actor)
+
+
+def leave_cases(conn: Connection, *, actor: Actor) -> None:
+    """The actor has no case open any more (the panel let go of it, or they signed out)."""
+    service.leave_cases(conn, actor=actor)
 
 
 # --- form helpers ------------------------------------------------------------------------------------
@@ -358,6 +418,25 @@ def department_cases(conn: Connection, *, department_id: int, limit: int = 200) 
     now = conn.execute(text("SELECT now()")).scalar_one()
     return [_typed(QueueRow, {**r, "hours_left": round(working_hours_left(cal, now, r["due_at"]), 1)
                                                  if r.get("due_at") else None}) for r in rows]
+
+
+# Filters of the department queue: what the department must do next, or how late it is.
+DEPARTMENT_FILTERS: tuple[str, ...] = ("all", "to_accept", "disposing", "overdue", "at_risk")
+_DEPARTMENT_FILTER = {
+    "all": lambda r: True,
+    "to_accept": lambda r: r.status in ("dispatched", "rework"),
+    "disposing": lambda r: r.status in ("disposing", "postponed"),
+    "overdue": lambda r: r.time_state == "overdue",
+    "at_risk": lambda r: r.time_state == "at_risk",
+}
+assert set(_DEPARTMENT_FILTER) == set(DEPARTMENT_FILTERS)
+
+
+def department_filter(rows: list[QueueRow], name: str) -> list[QueueRow]:
+    """The rows of a department queue that ``name`` (one of ``DEPARTMENT_FILTERS``) keeps."""
+    if name not in _DEPARTMENT_FILTER:
+        raise ValueError(f"filter must be one of {DEPARTMENT_FILTERS}, not {name!r}")
+    return [r for r in rows if _DEPARTMENT_FILTER[name](r)]
 
 
 def default_due_choice(preview: DeadlinePreview | None, now: datetime | None = None) -> datetime:

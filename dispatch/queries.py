@@ -15,11 +15,21 @@ same definition applied to the event log (SQL function ``case_event_deltas``); a
 agree now. ``now`` in these fragments is any SQL expression (default ``now()``), so a caller can
 bind ``:now``.
 
-Queues (lists of dicts, newest or most urgent first; ``actor`` narrows to what they may see):
-``awaiting_sorting``, ``outside_jurisdiction``, ``overdue_cases``, ``at_risk_cases``,
-``supervised_cases``, ``department_queue(department_id)`` (lead and assisting cases, nearest
-deadline first), ``case_detail(case_id)`` with ``timeline(case_id)``. The wall draws its own
-points and ticker (``wall.frame``) with these definitions.
+Working queues: every open case is in exactly one, by its status (``WORKING_QUEUES``), and
+that queue is shown to the unit that must act next — ``acting_sql(actor)``: the unit owning
+the case's level (dispatch.permissions.owner_level), any unit containing a case not sorted yet,
+the lead department for a case it holds:
+
+- ``awaiting_sorting`` 待分拣: reported inside the jurisdiction, or returned by a department;
+- ``outside_jurisdiction`` 辖区外: reported outside every grid (the command centre's);
+- ``awaiting_dispatch`` 待派遣: registered, not yet dispatched;
+- ``awaiting_verification`` 待核查: fed back, waiting for the sorting unit's verification;
+- ``department_queue(department_id)``: dispatched, being disposed, rework, postponed — the lead
+  department's (assisting departments see them too, marked ``assist``; only the lead acts).
+
+Watch lists (they cut across the working queues; the actor's whole area): ``overdue_cases``,
+``at_risk_cases``, ``supervised_cases``. Also ``case_detail(case_id)`` with ``timeline(case_id)``.
+The wall draws its own points and ticker (``wall.frame``) with these definitions.
 """
 from __future__ import annotations
 
@@ -29,6 +39,19 @@ from sqlalchemy.engine import Connection
 from accounts.actors import Actor
 from db.statuses import open_sql  # noqa: F401  (re-exported: the one definition of open)
 from dispatch.states import WITH_DEPARTMENT, label
+
+# Open states in which the lead department must act next (awaiting_verification is the sorting
+# unit's: it verifies).
+DEPARTMENT_WORKING: tuple[str, ...] = tuple(s for s in WITH_DEPARTMENT if s != "awaiting_verification")
+# The dispatcher's working queues: each open case is in exactly one of these or in its lead
+# department's queue (a partition by status; tests/dispatch/test_queues_partition.py checks it
+# over the sample district).
+WORKING_QUEUES: dict[str, str] = {
+    "awaiting_sorting": "(c.status = 'returned' OR (c.status = 'reported' AND NOT c.outside_jurisdiction))",
+    "outside_jurisdiction": "(c.status = 'reported' AND c.outside_jurisdiction)",
+    "awaiting_dispatch": "(c.status = 'registered')",
+    "awaiting_verification": "(c.status = 'awaiting_verification')",
+}
 
 
 def overdue_sql(a: str = "c", now: str = "now()") -> str:
@@ -60,6 +83,25 @@ def scope_sql(actor: Actor | None, a: str = "c") -> tuple[str, dict]:
     return f"{a}.community_id = :_scope", {"_scope": actor.community_id}
 
 
+def acting_sql(actor: Actor | None, a: str = "c") -> tuple[str, dict]:
+    """SQL condition and params: cases whose next step is the actor's unit's to take — the unit
+    owning the case's level (grid/community level → its community, subdistrict → its
+    subdistrict, district and outside the jurisdiction → the command centre), or any unit
+    containing a case not yet sorted (dispatch.permissions.owner_level says the same in Python).
+    TRUE for admins and viewers, who see every queue."""
+    if actor is None or actor.role in ("admin", "command_staff", "planner"):
+        return "TRUE", {}
+    if actor.unit_level == "district":
+        return f"({a}.community_id IS NULL OR {a}.level IS NULL OR {a}.level = 'district')", {}
+    if actor.unit_level == "department":
+        return f"({a}.department_id = :_act)", {"_act": actor.department_id}
+    if actor.unit_level == "subdistrict":
+        return (f"({a}.community_id IS NOT NULL AND {a}.subdistrict_id = :_act "
+                f"AND ({a}.level IS NULL OR {a}.level = 'subdistrict'))", {"_act": actor.subdistrict_id})
+    return (f"({a}.community_id = :_act AND ({a}.level IS NULL OR {a}.level IN ('grid', 'community')))",
+            {"_act": actor.community_id})
+
+
 LIST_COLUMNS = f"""
     c.id, c.case_no, c.status, c.level, c.category_code, cat.name AS category_name, cat.name_en AS category_name_en,
     left(c.description, 200) AS description, c.address, c.channel, c.reported_at, c.registered_at, c.dispatched_at,
@@ -75,23 +117,36 @@ LIST_FROM = """
 
 
 def _list(conn: Connection, where: str, order: str, *, actor: Actor | None, limit: int, params: dict | None = None,
-          extra_cols: str = "") -> list[dict]:
-    scope, sp = scope_sql(actor)
+          extra_cols: str = "", acting: bool = False) -> list[dict]:
+    """``acting``: only the cases the actor's unit must act on next (working queues); else the
+    actor's whole area (watch lists)."""
+    scope, sp = acting_sql(actor) if acting else scope_sql(actor)
     sql = (f"SELECT {LIST_COLUMNS}{extra_cols} FROM {LIST_FROM} WHERE ({where}) AND {scope} "
            f"ORDER BY {order} LIMIT :_limit")
     return [dict(r) for r in conn.execute(text(sql), {**(params or {}), **sp, "_limit": limit}).mappings()]
 
 
 def awaiting_sorting(conn: Connection, *, actor: Actor | None = None, limit: int = 200) -> list[dict]:
-    """待分拣: reported or returned cases inside the jurisdiction, oldest first."""
-    return _list(conn, "c.status IN ('reported', 'returned') AND NOT c.outside_jurisdiction",
-                 "c.reported_at", actor=actor, limit=limit)
+    """待分拣: reported cases inside the jurisdiction and cases returned by a department, oldest first."""
+    return _list(conn, WORKING_QUEUES["awaiting_sorting"], "c.reported_at", actor=actor, limit=limit, acting=True)
 
 
 def outside_jurisdiction(conn: Connection, *, actor: Actor | None = None, limit: int = 200) -> list[dict]:
-    """辖区外: open cases whose point lies in no grid, oldest first (placed or rejected by a person)."""
-    return _list(conn, f"c.outside_jurisdiction AND {open_sql('c')}", "c.reported_at", actor=actor, limit=limit,
-                 extra_cols=", c.received_x, c.received_y, c.received_crs")
+    """辖区外: reported cases whose point lies in no grid, oldest first (placed or rejected by a person)."""
+    return _list(conn, WORKING_QUEUES["outside_jurisdiction"], "c.reported_at", actor=actor, limit=limit,
+                 extra_cols=", c.received_x, c.received_y, c.received_crs", acting=True)
+
+
+def awaiting_dispatch(conn: Connection, *, actor: Actor | None = None, limit: int = 200) -> list[dict]:
+    """待派遣: registered cases not yet dispatched, oldest registration first."""
+    return _list(conn, WORKING_QUEUES["awaiting_dispatch"], "c.registered_at, c.id", actor=actor, limit=limit,
+                 acting=True)
+
+
+def awaiting_verification(conn: Connection, *, actor: Actor | None = None, limit: int = 200) -> list[dict]:
+    """待核查: cases a department fed back, waiting for verification, oldest first."""
+    return _list(conn, WORKING_QUEUES["awaiting_verification"], "c.feedback_at NULLS FIRST, c.id", actor=actor,
+                 limit=limit, acting=True)
 
 
 def overdue_cases(conn: Connection, *, actor: Actor | None = None, limit: int = 200) -> list[dict]:
@@ -110,27 +165,31 @@ def supervised_cases(conn: Connection, *, actor: Actor | None = None, limit: int
 
 
 def department_queue(conn: Connection, *, department_id: int, limit: int = 200, include_assisting: bool = True) -> list[dict]:
-    """A department's work queue: cases it leads (and assists) now, nearest deadline first.
-    ``role`` is 'lead' or 'assist'; only the lead department acts on a case."""
-    assist = ("OR (c.id IN (SELECT case_id FROM case_department WHERE department_id = :dep AND role = 'assist'))"
+    """A department's work queue: cases it leads and must act on now (``DEPARTMENT_WORKING``),
+    and those it assists, nearest deadline first. ``role`` is 'lead' or 'assist'; only the lead
+    department acts on a case (a fed-back case waits for verification by the sorting unit)."""
+    assist = ("OR (c.status = ANY(:_held) AND c.id IN "
+              "(SELECT case_id FROM case_department WHERE department_id = :dep AND role = 'assist'))"
               if include_assisting else "")
-    where = f"c.status = ANY(:_held) AND (c.department_id = :dep {assist})"
+    where = f"(c.status = ANY(:_working) AND c.department_id = :dep) {assist}"
     return _list(conn, where, "c.due_at NULLS LAST, c.id", actor=None, limit=limit,
-                 params={"dep": department_id, "_held": list(WITH_DEPARTMENT)},
+                 params={"dep": department_id, "_held": list(WITH_DEPARTMENT), "_working": list(DEPARTMENT_WORKING)},
                  extra_cols=", CASE WHEN c.department_id = :dep THEN 'lead' ELSE 'assist' END AS role")
 
 
 def queue_counts(conn: Connection, *, actor: Actor | None = None) -> dict[str, int]:
-    """Sizes of the dispatcher queues (for badges)."""
+    """Sizes of the dispatcher's working queues (the actor's unit's) and watch lists (the actor's
+    area), for badges; ``open``: every open case in the area."""
     scope, sp = scope_sql(actor)
+    acting, ap = acting_sql(actor)
+    working = ", ".join(f"count(*) FILTER (WHERE {w} AND {acting}) AS {q}" for q, w in WORKING_QUEUES.items())
     row = conn.execute(text(f"""
-        SELECT count(*) FILTER (WHERE c.status IN ('reported', 'returned') AND NOT c.outside_jurisdiction) AS awaiting_sorting,
-               count(*) FILTER (WHERE c.outside_jurisdiction) AS outside_jurisdiction,
+        SELECT {working},
                count(*) FILTER (WHERE {overdue_sql('c')}) AS overdue,
                count(*) FILTER (WHERE {at_risk_sql('c')}) AS at_risk,
                count(*) FILTER (WHERE c.supervised) AS supervised,
                count(*) AS open
-        FROM cases c WHERE {open_sql('c')} AND {scope}"""), sp).mappings().one()
+        FROM cases c WHERE {open_sql('c')} AND {scope}"""), {**sp, **ap}).mappings().one()
     return dict(row)
 
 

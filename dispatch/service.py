@@ -524,6 +524,14 @@ def mark_presence(conn: Connection, *, case_id: int, actor: Actor) -> None:
             "ON CONFLICT (case_id, person_id) DO UPDATE SET seen_at = now()"), {"c": case_id, "p": actor.person_id})
 
 
+def leave_cases(conn: Connection, *, actor: Actor, keep_case_id: int | None = None) -> None:
+    """Forget that ``actor`` has any case open but ``keep_case_id`` (they moved on or signed out),
+    so nobody keeps reading "X 正在处理此案件" for the presence window after X left."""
+    with _atomic(conn):
+        conn.execute(text("DELETE FROM case_presence WHERE person_id = :p AND case_id IS DISTINCT FROM :k"),
+                     {"p": actor.person_id, "k": keep_case_id})
+
+
 def others_present(conn: Connection, *, case_id: int, actor: Actor | None = None, within_seconds: int = 60) -> list[dict]:
     """Other people who had the case open within the last ``within_seconds``: [{person_id, full_name, role, seen_at}]."""
     rows = conn.execute(text(

@@ -76,7 +76,11 @@ with st.container(key="ch-big"):
         for col, (k, v) in zip(st.columns(4), row):
             shown = "—" if v is None else f"{100 * v:.1f}%" if k.endswith(("rate", "share")) else (
                 f"{v:.1f}" if isinstance(v, float) else f"{v:,}")
-            col.container(key=f"kpi-{k}").metric(cv.column_labels()[k], shown)
+            # the two counts of open cases are "as the period ends" (now, if it reaches today):
+            # named and explained on the tile so nobody reads 超期 as "closed late"
+            name = kit.tr(f"ch.tile.{k}") if k in ("open", "overdue") else cv.column_labels()[k]
+            col.container(key=f"kpi-{k}").metric(name, shown, help=kit.tr(f"ch.tile.{k}.help")
+                                                 if k in ("open", "overdue") else None)
 st.caption(f'{kit.tr("ch.grade")}：{kit.tr("ch.grade." + s["grade"])} · '
            f'{cv.column_labels()["due"]} {s["due"]:,} · {cv.column_labels()["registered"]} {s["registered"]:,}')
 

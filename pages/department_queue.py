@@ -1,4 +1,5 @@
-"""部门工单 — a department's work queue: the cases dispatched to it, nearest deadline first.
+"""部门工单 — a department's work queue: the cases it leads and must act on (and those it
+assists), nearest deadline first, with filters and search by case number.
 
 Department staff accept a case, feed back with a photo reference and a note, ask for a
 postponement, or return a case that is not theirs — whatever the lifecycle service allows them
@@ -52,16 +53,40 @@ at_risk = sum(r.time_state == "at_risk" for r in rows)
 st.caption(kit.tr("dq.summary", n=len(rows), overdue=overdue, at_risk=at_risk))
 
 
+def _on_search() -> None:
+    with kit.engine().connect() as conn:
+        found = svc.find_case(conn, case_no=st.session_state.get("dq-search", ""), actor=who)
+    if found is None:
+        st.session_state["dp.flash"] = (kit.tr("dp.search_none"), ":material/search_off:")
+    else:
+        st.session_state[CASE] = found
+
+
+filt, search = st.columns([3, 2], vertical_alignment="bottom")
+counts = {f: len(svc.department_filter(rows, f)) for f in svc.DEPARTMENT_FILTERS}
+chosen = filt.segmented_control(kit.tr("dp.queues"), svc.DEPARTMENT_FILTERS, default="all", key="dq-filter",
+                                label_visibility="collapsed",
+                                format_func=lambda f: f"{kit.tr('dq.filter.' + f)} {counts[f]}") or "all"
+search.text_input(kit.tr("dp.search"), key="dq-search", on_change=_on_search, label_visibility="collapsed",
+                  placeholder=kit.tr("dp.search_placeholder"), icon=":material/search:")
+shown = svc.department_filter(rows, chosen)
+
+
 def _on_pick(ids: list[int]) -> None:
     sel = st.session_state["dq-table"].selection.rows
     if sel and sel[0] < len(ids):
         st.session_state[CASE] = ids[sel[0]]
+    else:
+        st.session_state.pop(CASE, None)
 
 
 left, right = st.columns([3, 2], gap="medium")
 with left:
     if not rows:
         st.info(kit.tr("dq.empty"), icon=":material/inbox:")
+    elif not shown:
+        st.caption(kit.tr("dq.filter_empty"))
+    rows = shown
     ids = [r.id for r in rows]
     if rows:
         df = pd.DataFrame({
@@ -76,8 +101,9 @@ with left:
         })
         if all(r.role == "lead" for r in rows):
             df = df.drop(columns=["role"])  # a column saying "lead" on every line says nothing
-        cfg = {c: st.column_config.TextColumn(kit.tr(f"dp.col.{c}")) for c in df.columns if c != "hours_left"}
-        cfg["hours_left"] = st.column_config.NumberColumn(kit.tr("dp.col.hours_left"), format="%.1f")
+        cfg = view.queue_columns(df.columns)
+        # the tick follows the case in the panel, never a row number (see pages/dispatch.py)
+        st.session_state["dq-table"] = view.selection_of(ids, st.session_state.get(CASE))
         st.dataframe(view.styled(df, [r.time_state for r in rows]), key="dq-table",
                      on_select=lambda: _on_pick(ids), selection_mode="single-row", hide_index=True,
                      column_config=cfg, height=min(38 + 35 * len(rows), 640), width="stretch")
@@ -89,6 +115,7 @@ if case_id is not None and p is None:  # returned or closed meanwhile: no longer
     case_id = None
 with right:
     if case_id is None:
+        panel.leave()  # no case open here: nobody should read that we are on one
         st.info(kit.tr("dq.pick_hint"), icon=":material/touch_app:")
     else:
         if p.department_id != dep_id and not p.actions:

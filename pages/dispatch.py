@@ -1,8 +1,10 @@
 """派单 — dispatch from the map or from the queues.
 
-Pick a case by clicking it on the map (resolved by the point's own id) or from a queue
-(awaiting sorting, outside the jurisdiction, overdue, at risk, supervised); the panel on the
-right shows it and the actions the lifecycle service allows this dispatcher now. After an
+Pick a case by clicking it on the map (resolved by the point's own id), from a queue (the
+working queues of this dispatcher's unit: awaiting sorting, awaiting dispatch, awaiting
+verification, outside the jurisdiction; the watch lists of their area: overdue, at risk,
+supervised) or by its number; the panel on the right shows it and the actions the lifecycle
+service allows this dispatcher now, and the queue's tick stays on it. After an
 action the page waits for the database's change notice, so the map and queues drawn next
 already show the new state. The case being worked on is ``session_state["dispatch.case_id"]``.
 """
@@ -50,8 +52,13 @@ def _map_pick(selection) -> None:
 
 
 def _on_queue(key: str, ids: list[int]) -> None:
+    """A row ticked (``ids``: the cases in the order they were shown) picks its case; a tick
+    taken off lets go of the case."""
     rows = st.session_state[key].selection.rows
-    _pick(ids[rows[0]] if rows and rows[0] < len(ids) else None)
+    if rows and rows[0] < len(ids):
+        _pick(ids[rows[0]])
+    else:
+        st.session_state.pop(CASE, None)
 
 
 def _on_search() -> None:
@@ -75,8 +82,12 @@ def queue_table(rows: list[QueueRow], key: str) -> None:
         "due": [view.fmt_time(r.due_at) for r in rows],
         "time": [label("time_state", r.time_state, lang) for r in rows],
     })
-    cfg = {c: st.column_config.TextColumn(kit.tr(f"dp.col.{c}")) for c in df.columns}
+    cfg = view.queue_columns(df.columns)
     ids = [r.id for r in rows]
+    # The tick follows the case in the panel, never a row number: a table keeps its ticked row
+    # index over reruns, so after an action took the case out of the list (or a map click or a
+    # search picked another) that index would tick some other case.
+    st.session_state[key] = view.selection_of(ids, st.session_state.get(CASE))
     st.dataframe(view.styled(df, [r.time_state for r in rows]), key=key, on_select=lambda: _on_queue(key, ids),
                  selection_mode="single-row", hide_index=True, column_config=cfg,
                  height=min(38 + 35 * len(rows), 330), width="stretch")

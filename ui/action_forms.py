@@ -21,6 +21,7 @@ from dispatch.states import LEVELS, label
 from i18n import name_in
 from i18n.messages import MESSAGES
 from ui import kit
+from ui.case_view import holder_text
 
 CRS_CHOICES = ("WGS84", "GCJ02", "BD09")
 
@@ -87,6 +88,15 @@ def _label(f: Field, action: str) -> str:
     return kit.tr(specific if specific in MESSAGES else general) + (" *" if f.required else "")
 
 
+def _goes(p: CasePanel, levels) -> dict[str, str]:
+    """Levels as offered in a form, each with the unit that will dispatch the case at it: a
+    form's choices cannot redraw the form before it is sent, so every option says where it leads."""
+    who, lang = kit.actor(), kit.lang()
+    return {lv: kit.tr("dp.level_keeps" if svc.keeps_case(who, p, lv) else "dp.level_hands",
+                       level=label("level", lv, lang), unit=holder_text(svc.holder_for_level(p, lv)))
+            for lv in levels}
+
+
 def _when(f: Field, action: str, key: str, default: datetime | None) -> datetime | None:
     d_col, t_col = st.columns(2)
     local = default.astimezone(TZ) if default else None
@@ -105,10 +115,11 @@ def _field(f: Field, action: str, p: CasePanel, key: str, deps: list[dict], cats
     if f.kind == "level":
         cat = next((c for c in cats if c["code"] == p.category_code), None)
         default = p.level or (cat or {}).get("default_level") or "community"
-        return st.selectbox(lab, LEVELS, index=LEVELS.index(default), key=k, format_func=lambda c: label("level", c, lang))
+        st.caption(kit.tr("dp.level_note"))
+        return st.selectbox(lab, LEVELS, index=LEVELS.index(default), key=k, format_func=_goes(p, LEVELS).get)
     if f.kind == "level_up":
         ups = svc.levels_above(p.level)
-        return st.selectbox(lab, ups, key=k, format_func=lambda c: label("level", c, lang)) if ups else None
+        return st.selectbox(lab, ups, key=k, format_func=_goes(p, ups).get) if ups else None
     if f.kind == "category":
         codes = [c["code"] for c in cats]
         names = {c["code"]: f'{c["code"]} {_name(c)}' for c in cats}

@@ -17,7 +17,7 @@ from dispatch.states import label
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
 from ui import action_forms as forms
 from ui import kit
-from ui.case_view import facts, header, timeline
+from ui.case_view import facts, header, holder_text, timeline
 
 
 @st.fragment(run_every=20)
@@ -32,6 +32,14 @@ def presence(case_id: int) -> None:
         st.warning(kit.tr("dp.being_handled", who=names), icon=":material/group:")
 
 
+def leave(who=None) -> None:
+    """Take the signed-in person (or ``who``) off every case's presence: no panel is open."""
+    who = who or kit.actor()
+    if who is not None:
+        with kit.engine().begin() as conn:
+            svc.leave_cases(conn, actor=who)
+
+
 def load(case_id: int) -> CasePanel | None:
     with kit.engine().connect() as conn:
         return svc.case_panel(conn, case_id=case_id, actor=kit.actor(), lang=kit.lang())
@@ -41,9 +49,11 @@ def show(case_id: int | None, p: CasePanel | None, *, scope: str) -> None:
     """The whole panel for case ``case_id`` (``p``: its ``load``); ``scope`` keeps widget keys
     apart between pages."""
     if case_id is None:
+        leave()  # the panel let go of the case it showed: so does "X 正在处理此案件"
         st.info(kit.tr("dp.pick_hint"), icon=":material/touch_app:")
         return
     if p is None:
+        leave()
         st.warning(kit.tr("dp.not_visible"))
         return
     header(p)
@@ -59,6 +69,9 @@ def show(case_id: int | None, p: CasePanel | None, *, scope: str) -> None:
 def actions(p: CasePanel, *, scope: str) -> None:
     allowed = list(p.actions)
     st.markdown(f"#### {kit.tr('dp.actions')}")
+    held = svc.holder(p)
+    if held is not None:  # after 立案 at another unit's level, this is where the case went
+        st.caption(kit.tr("dp.held_by", holder=holder_text(held)))
     if not allowed:
         st.caption(kit.tr("dp.no_actions"))
         return
@@ -100,8 +113,12 @@ def act(p: CasePanel, action: str, values: dict, seen_version: int, *, form: str
         pass  # the listener is reconnecting: the wall watcher redraws once it is back
     for k in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{form}-")]:
         del st.session_state[k]  # a later form for this case starts empty
-    st.session_state["dp.flash"] = (kit.tr("dp.done", action=label("action", action, kit.lang()), case_no=p.case_no),
-                                    ":material/check_circle:")
+    after = load(p.id)
+    held = svc.holder(after) if after is not None else None
+    done = label("action", action, kit.lang())
+    st.session_state["dp.flash"] = (
+        kit.tr("dp.done_held", action=done, case_no=p.case_no, holder=holder_text(held)) if held is not None
+        else kit.tr("dp.done", action=done, case_no=p.case_no), ":material/check_circle:")
     st.rerun()
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 import streamlit as st
 
 from dispatch.calendar import TZ
+from dispatch import desk
 from dispatch.desk import CasePanel
 from dispatch.states import label
 from gis.crs import STORAGE_CRS, WGS84
@@ -26,6 +27,13 @@ def fmt_time(ts: datetime | None, with_year: bool = False) -> str:
     if ts is None:
         return "—"
     return ts.astimezone(TZ).strftime("%Y-%m-%d %H:%M" if with_year else "%m-%d %H:%M")
+
+
+def holder_text(h) -> str:
+    """Who holds a case (``dispatch.desk.Holder``), in the session's language."""
+    if h is None:
+        return "—"
+    return kit.tr(f"dp.holder.{h.kind}", name=name_in(h, kit.lang()) or "—")
 
 
 def chip(text: str, kind: str) -> str:
@@ -65,6 +73,7 @@ def facts(p: CasePanel) -> None:
         ("dp.f.area", area),
         ("dp.f.grid", f'{p.grid_name or "—"} {p.grid_code or ""}'),
         ("dp.f.grid_worker", workers or "—"),
+        ("dp.f.holder", holder_text(desk.holder(p))),
         ("dp.f.department", depts or "—"),
         ("dp.f.handler", p.handler_name or "—"),
         ("dp.f.due", fmt_time(p.due_at, True)),
@@ -104,6 +113,29 @@ def timeline(p: CasePanel) -> None:
         items.append(f'<li><span class="dp-ev-t">{fmt_time(e.at)}</span><div><b>{move}</b>'
                      f'<span class="dp-ev-w">{esc(who)}</span>{extra}</div></li>')
     st.html(f'<div class="dp-timeline"><h4>{esc(kit.tr("dp.timeline"))}</h4><ol>{"".join(items)}</ol></div>')
+
+
+# Header widths in pixels for columns whose content is shorter than their header (时限状态,
+# "Time left", 剩余工作小时): a table sizes a column to its cells and cuts the header short.
+_HEADER_WIDTHS = {"time": 104, "hours_left": 150, "role": 72}
+
+
+def queue_columns(columns) -> dict:
+    """Column configs of a case table: headers in the session's language, wide enough to read, and
+    the time-left column explaining 临期 (which depends on the case's own time limit)."""
+    cfg = {}
+    for c in columns:
+        lab, width = kit.tr(f"dp.col.{c}"), _HEADER_WIDTHS.get(c)
+        if c == "hours_left":
+            cfg[c] = st.column_config.NumberColumn(lab, format="%.1f", width=width, help=kit.tr("dp.col.hours_left.help"))
+        else:
+            cfg[c] = st.column_config.TextColumn(lab, width=width, help=kit.tr("dp.col.time.help") if c == "time" else None)
+    return cfg
+
+
+def selection_of(ids: list[int], case_id: int | None) -> dict:
+    """A case table's selection state that ticks the row of ``case_id`` (none if it is not listed)."""
+    return {"selection": {"rows": [ids.index(case_id)] if case_id in ids else [], "columns": [], "cells": []}}
 
 
 TIME_COLOURS = {"overdue": "color: #f87171; font-weight: 700", "at_risk": "color: #fbbf24; font-weight: 700",

@@ -27,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 
 from accounts.auth import LoginFailed, actor_by_username, allowed_pages, authenticate
 from i18n import LANGS, normalise_lang, role_label, t
-from ui import kit
+from ui import case_panel, kit
 
 ROOT = Path(__file__).resolve().parent.parent
 # key → (file, icon, navigation section); absolute paths, so the frame works whichever script
@@ -143,6 +143,7 @@ def login_page() -> None:
 
 
 def _sign_out() -> None:
+    case_panel.leave()  # "X 正在处理此案件" ends with X's session
     for k in ("actor", "login_fails"):
         st.session_state.pop(k, None)
     if _sso_configured() and getattr(st.user, "is_logged_in", False):

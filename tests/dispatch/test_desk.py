@@ -77,6 +77,18 @@ def test_presence_shows_others_within_a_minute(world, conn):
     assert svc.others_on_case(conn, case_id=case["id"], actor=world["disp_s1"]) == []
 
 
+def test_presence_ends_when_the_person_moves_to_another_case_or_lets_go(world, conn):
+    a, b = world.report("C1"), world.report("C1")
+    me, other = world["disp_c1"], world["disp_s1"]
+    svc.keep_presence(conn, case_id=a["id"], actor=me)
+    assert [o.person_id for o in svc.others_on_case(conn, case_id=a["id"], actor=other)] == [me.person_id]
+    svc.keep_presence(conn, case_id=b["id"], actor=me)  # moved on to b
+    assert svc.others_on_case(conn, case_id=a["id"], actor=other) == []
+    assert [o.person_id for o in svc.others_on_case(conn, case_id=b["id"], actor=other)] == [me.person_id]
+    svc.leave_cases(conn, actor=me)  # the panel let go, or signed out
+    assert svc.others_on_case(conn, case_id=b["id"], actor=other) == []
+
+
 def test_the_department_queue_gives_working_hours_left(world, conn):
     case = world.report("C1")
     service.transition(conn, case_id=case["id"], action="register", actor=world["disp_c1"], level="community")

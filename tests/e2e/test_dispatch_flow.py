@@ -115,9 +115,19 @@ def test_click_a_case_on_the_map_dispatch_it_and_see_it_move(page, app_url, engi
     form = page.locator("[data-testid=stForm]")
     expect(form).to_be_visible(timeout=20_000)
     expect(form).to_contain_text("按时限标准")  # the computed deadline is shown
+    submit = form.get_by_role("button", name="派遣")
+    box, height = submit.bounding_box(), page.viewport_size["height"]
+    assert 0 <= box["y"] and box["y"] + box["height"] <= height, (box, height)  # in view without scrolling
     form.get_by_role("button", name="派遣").click()
 
     expect(page.locator(".dp-head")).to_contain_text("已派遣", timeout=20_000)
+    # the confirmation names the case and who holds it now, and does not cover the case number
+    toast = page.locator("[data-testid=stToast]").first
+    expect(toast).to_contain_text(case["case_no"], timeout=10_000)
+    expect(toast).to_contain_text("现由")
+    t, n = toast.bounding_box(), page.locator(".dp-no").bounding_box()
+    assert t["y"] >= n["y"] + n["height"] or t["y"] + t["height"] <= n["y"] or \
+        t["x"] >= n["x"] + n["width"] or t["x"] + t["width"] <= n["x"], (t, n)
     with engine.connect() as c:
         status, dept = c.execute(text("SELECT status, department_id FROM cases WHERE id = :i"), {"i": case["id"]}).one()
     assert status == "dispatched" and dept is not None

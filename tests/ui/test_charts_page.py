@@ -55,7 +55,7 @@ def test_roles_without_charts_cannot_open_them(w, user):
 def test_every_role_with_charts_gets_figures_charts_and_downloads(w, user):
     at = open_page(w[user], PAGE)
     assert not at.exception and not at.error
-    assert {"结案率", "按期结案率", "自行处置率", "在办数", "超期数"} <= set(_metrics(at))
+    assert {"结案率", "按期结案率", "自行处置率", "在办数", "在办超期数"} <= set(_metrics(at))
     keys = {d.key for d in at.download_button}
     for chart in CHARTS:
         assert {f"{chart}-csv", f"{chart}-xlsx"} <= keys, chart
@@ -71,7 +71,10 @@ def test_headline_figures_are_the_lifecycle_indicators_and_follow_the_filter(w, 
         start, end = cd.period("last_30", cd.today(c))
         want = cd.summary(c, cd.ChartFilter(start, end, subdistrict_id=sd))
     got = _metrics(at)
-    assert got["在办数"] == f"{want['open']:,}" and got["超期数"] == f"{want['overdue']:,}"
+    assert got["在办数"] == f"{want['open']:,}" and got["在办超期数"] == f"{want['overdue']:,}"
+    # the tile says what it counts: open and overdue now, not closed late in the period
+    (tile,) = [m for m in at.metric if m.label == "在办超期数"]
+    assert "已结案但逾期的案件不计入" in tile.help
     assert want["open"] >= 5  # the cases of this module are in it
 
 

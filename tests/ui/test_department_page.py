@@ -3,6 +3,7 @@ accepts, feeds back, asks for postponement or returns them through the page; ano
 department neither sees them nor may act on them (the service refuses if forced)."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -158,3 +159,27 @@ def test_hours_left_count_working_time(w, engine):
         now = c.execute(text("SELECT now()")).scalar_one()
     assert got.hours_left is not None
     assert got.hours_left <= (got.due_at - now) / timedelta(hours=1) + 0.1
+
+
+def test_search_by_case_number_and_filters(w, engine):
+    to_accept = new_case(engine, w, "dispatched", dept="HWC")
+    working = new_case(engine, w, "disposing", dept="HWC")
+    at = open_page(w["dpt_staff_hwc"], PAGE)
+    at.text_input(key="dq-search").input(working["case_no"]).run()
+    assert at.session_state[CASE] == working["id"] and working["case_no"] in _html(at)
+    filt = next(s for s in at.segmented_control if s.key == "dq-filter")
+    filt.set_value("to_accept").run()
+    listed = at.dataframe[0].value["case_no"].tolist()
+    assert to_accept["case_no"] in listed and working["case_no"] not in listed
+    # the panel keeps the case found, and the tick is on no other row
+    assert at.session_state[CASE] == working["id"] and not at.session_state["dq-table"]["selection"]["rows"]
+    at.text_input(key="dq-search").input("NO-SUCH-CASE").run()
+    assert any("未找到" in t.proto.body for t in at.toast)
+
+
+def test_the_time_left_column_explains_at_risk(w, engine):
+    new_case(engine, w, "dispatched", dept="HWC")
+    at = open_page(w["dpt_staff_hwc"], PAGE)
+    cfg = json.loads(at.dataframe[0].proto.columns)
+    assert "五分之一" in cfg["time"]["help"]  # header help on 时限状态
+    assert cfg["time"]["width"] >= 100 and cfg["hours_left"]["width"] >= 150  # headers not cut short

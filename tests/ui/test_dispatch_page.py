@@ -255,3 +255,77 @@ def test_english(w, engine):
     assert not at.exception
     assert at.title[0].value == "Dispatch"
     assert {"Register", "Reject"} <= set(_action_control(at, row["id"]).options)
+
+
+def _ticked(at, key) -> list[str]:
+    """The case numbers ticked in the queue table ``key`` now."""
+    listed = at.dataframe[0].value["case_no"].tolist() if at.dataframe else []
+    return [listed[i] for i in at.session_state[key]["selection"]["rows"] if i < len(listed)]
+
+
+def test_after_register_the_queue_tick_never_moves_to_another_case(w, engine):
+    a = new_case(engine, w, "reported")
+    b = new_case(engine, w, "reported")  # listed right after a (oldest first)
+    key = "dispatch-q-awaiting_sorting"
+    at = open_page(w["dpt_disp_cm"], PAGE)
+    listed = at.dataframe[0].value["case_no"].tolist()
+    assert listed.index(b["case_no"]) == listed.index(a["case_no"]) + 1
+    # the dispatcher ticks a's row (what the table's callback does: the case goes to the panel)
+    at.session_state[key] = {"selection": {"rows": [listed.index(a["case_no"])], "columns": [], "cells": []}}
+    at.session_state[CASE] = a["id"]
+    at.run()
+    assert _ticked(at, key) == [a["case_no"]]
+    at = _choose(at, a["id"], "register")
+    _submit_form(at, a["id"], "register")
+    assert case_row(engine, a["id"])["status"] == "registered"
+    assert at.session_state[CASE] == a["id"] and a["case_no"] in _html(at)  # the panel keeps a …
+    assert _ticked(at, key) in ([], [a["case_no"]])  # … and the queue ticks a or nothing, never b
+    # a map click on b: the queue's tick goes to b's row with it
+    at.session_state["dispatch-map"] = {"selection": {"indices": {"cases": [0]},
+                                                      "objects": {"cases": [{"i": b["id"], "p": [0, 0]}]}}}
+    at.run()
+    assert at.session_state[CASE] == b["id"] and _ticked(at, key) == [b["case_no"]]
+
+
+def test_the_register_form_says_where_each_level_sends_the_case_and_then_who_holds_it(w, engine):
+    row = new_case(engine, w, "reported", community=0)
+    with engine.connect() as c:
+        community = c.execute(text("SELECT name FROM community WHERE id = :i"),
+                              {"i": w.district.community_ids[0]}).scalar_one()
+    at = open_page(w["dpt_disp_d"], PAGE, **{CASE: row["id"]})
+    at = _choose(at, row["id"], "register")
+    level = at.selectbox(key=f"dispatch-act-{row['id']}-register-level")
+    offered = dict(zip(["grid", "community", "subdistrict", "district"], level.options))
+    # before submitting: each level names the unit that will dispatch it, and says when it leaves us
+    assert community in offered["community"] and "移交" in offered["community"]
+    assert "区指挥中心" in offered["district"] and "本单位" in offered["district"]
+    level.set_value("community")
+    _submit_form(at, row["id"], "register")
+    assert case_row(engine, row["id"])["status"] == "registered"
+    # after it: the confirmation and the panel say who holds it now
+    told = " ".join(t.proto.body for t in at.toast) + " ".join(c.value for c in at.caption)
+    assert f"现由{community}（社区）办理" in told, told
+    assert f"{community}（社区）" in _html(at)  # the facts: 当前办理
+
+
+def _present(engine, case_id, actor) -> bool:
+    with engine.connect() as c:
+        return actor.person_id in [o.person_id for o in svc.others_on_case(c, case_id=case_id, actor=None)]
+
+
+def test_presence_is_cleared_on_leaving_the_case_and_on_sign_out(w, engine):
+    a = new_case(engine, w, "reported")
+    b = new_case(engine, w, "reported")
+    me = w["dpt_disp_cm"]
+    at = open_page(me, PAGE, **{CASE: a["id"]})
+    assert _present(engine, a["id"], me)
+    # a map click on b: we left a
+    at.session_state["dispatch-map"] = {"selection": {"indices": {"cases": [0]},
+                                                      "objects": {"cases": [{"i": b["id"], "p": [0, 0]}]}}}
+    at.run()
+    assert at.session_state[CASE] == b["id"]
+    assert not _present(engine, a["id"], me) and _present(engine, b["id"], me)
+    # signing out: nobody reads "正在处理此案件" about us any more
+    next(x for x in at.button if x.label == "退出登录").click().run()
+    assert "actor" not in at.session_state
+    assert not _present(engine, b["id"], me)
