@@ -63,4 +63,4 @@ stop:
 # Drops the local cluster and everything in it (asks first).
 clean-db: stop
 	@read -p "Delete the local database cluster and all its data? [y/N] " a && [ "$$a" = y ] && \
-	  rm -rf "$$(cat var/pg-datadir)" var/pg-datadir var/pg-password && echo "removed"
+	  rm -rf "$$(cat var/pg-datadir)" var/pg-datadir var/pg-password var/pg-app-password && echo "removed"

@@ -6,21 +6,23 @@ import argparse
 import os
 import sys
 
-from db.config import database_url, test_database_url
+from db.config import app_role, owner_database_url, test_owner_database_url
 
 
-def _target_url(args) -> str:
-    return test_database_url() if getattr(args, "test", False) else database_url()
+def _owner_url(args) -> str:
+    """The schema owner's connection to the app's (or with --test the tests') database."""
+    return test_owner_database_url() if getattr(args, "test", False) else owner_database_url()
 
 
 def cmd_db_up(args) -> int:
-    """Start the local cluster (unless DATABASE_URL is set) and create the database."""
+    """Start the local cluster (unless DATABASE_URL is set), its application role, and the database."""
     from db import cluster
 
     if not os.environ.get("DATABASE_URL"):
         cluster.start()
-    cluster.ensure_database(_target_url(args))
-    print(f"database ready: {_target_url(args).split('@')[-1]}")
+        cluster.ensure_app_role()
+    cluster.ensure_database(_owner_url(args))
+    print(f"database ready: {_owner_url(args).split('@')[-1]}")
     return 0
 
 
@@ -37,9 +39,15 @@ def cmd_db_down(args) -> int:
 
 def cmd_migrate(args) -> int:
     from db.migrate import upgrade
+    from db.roles import grant_app_privileges
 
-    upgrade(_target_url(args))
-    print("migrations at head")
+    upgrade(_owner_url(args))
+    role = app_role()
+    if role:  # after every migration, so tables added later are covered too
+        grant_app_privileges(_owner_url(args), role)
+        print(f"migrations at head; privileges of {role} granted")
+    else:
+        print("migrations at head (no GRIDGOV_APP_ROLE: grant the application's role yourself, docs/security.md)")
     return 0
 
 

@@ -59,6 +59,33 @@ def cmd_set_password(args) -> int:
     return 0
 
 
+def cmd_deactivate_user(args) -> int:
+    from accounts.auth import AccountError, set_active
+
+    try:
+        with _engine().begin() as conn:
+            set_active(conn, args.username, args.reactivate)
+    except AccountError as e:
+        raise ValueError(str(e)) from None
+    if args.reactivate:
+        print(f"account {args.username!r} active again")
+    else:
+        print(f"account {args.username!r} deactivated: refused at its next page or action")
+    return 0
+
+
+def cmd_link_sso(args) -> int:
+    from accounts.auth import AccountError, link_sso
+
+    try:
+        with _engine().begin() as conn:
+            link_sso(conn, args.username, issuer=args.issuer, subject=args.subject)
+    except AccountError as e:
+        raise ValueError(str(e)) from None
+    print(f"{args.username!r} signs in by single sign-on as {args.issuer} / {args.subject}")
+    return 0
+
+
 def _configure_create(p) -> None:
     p.add_argument("--username", required=True, help="login name: letters, digits, _ . @ -")
     p.add_argument("--name", required=True, help="full name as shown in the app, e.g. 张伟")
@@ -78,6 +105,22 @@ def _configure_set(p) -> None:
                    help="read the password from the first line of standard input")
 
 
+def _configure_deactivate(p) -> None:
+    p.add_argument("username")
+    p.add_argument("--reactivate", action="store_true", help="make a deactivated account active again")
+
+
+def _configure_link(p) -> None:
+    p.add_argument("username")
+    p.add_argument("--issuer", required=True, help="the identity provider's issuer (the iss claim), e.g. "
+                   "https://idp.example.gov.cn/realms/city")
+    p.add_argument("--subject", required=True, help="the person's subject at that provider (the sub claim)")
+
+
 def register_commands(register) -> None:
     register("create-user", cmd_create_user, "create a login account (asks for the password)", _configure_create)
     register("set-password", cmd_set_password, "set a new password for an account", _configure_set)
+    register("deactivate-user", cmd_deactivate_user, "deactivate an account (takes effect at its next page "
+             "or action)", _configure_deactivate)
+    register("link-sso", cmd_link_sso, "link an account to a single sign-on identity (issuer and subject)",
+             _configure_link)

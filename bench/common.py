@@ -8,9 +8,9 @@ def bench_url(name: str) -> str:
     """The URL of database ``name`` on the app's server."""
     from sqlalchemy.engine import make_url
 
-    from db.config import database_url
+    from db.config import owner_database_url
 
-    return make_url(database_url()).set(database=name).render_as_string(hide_password=False)
+    return make_url(owner_database_url()).set(database=name).render_as_string(hide_password=False)
 
 
 def bench_engine(name: str, *, cases: int | None = 0):

@@ -31,9 +31,9 @@ BENCH_DB = "gridgov_bench_indicators"
 
 
 def bench_url() -> str:
-    from db.config import database_url
+    from db.config import owner_database_url
 
-    return make_url(database_url()).set(database=BENCH_DB).render_as_string(hide_password=False)
+    return make_url(owner_database_url()).set(database=BENCH_DB).render_as_string(hide_password=False)
 
 
 def configure(p) -> None:

@@ -15,8 +15,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from db.config import LOCAL_USER, VAR, local_password, local_port
-from db.secret_file import write_secret
+from db.config import (APP_PASSWORD_FILE, LOCAL_APP_USER, LOCAL_USER, VAR, local_app_password, local_password,
+                       local_port)
+from db.secret_file import create_secret, write_secret
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -148,6 +149,17 @@ def start() -> None:
         shutil.chown(log, "postgres", "postgres")
     _run([str(PG_BIN / "pg_ctl"), "-D", str(d), "-l", str(log), "-o", f"-p {local_port()}", "-w", "-t", "60", "start"])
     VAR.joinpath("postgres.logpath").write_text(str(log))
+
+
+def ensure_app_role() -> None:
+    """The application's role on the local cluster (``db.roles``), created if missing — also on a
+    cluster made before the role existed — with its own password in ``var/pg-app-password``."""
+    from db.roles import ensure_app_role as ensure
+
+    pw = local_app_password() or create_secret(APP_PASSWORD_FILE, secrets.token_urlsafe(18))
+    owner = f"postgresql+psycopg2://{LOCAL_USER}:{local_password()}@127.0.0.1:{local_port()}/postgres"
+    if ensure(owner, LOCAL_APP_USER, pw):
+        print(f">> created the application's database role {LOCAL_APP_USER} (password in var/pg-app-password)")
 
 
 def stop() -> None:

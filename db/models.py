@@ -96,6 +96,9 @@ class Person(Base):
     password_hash: Mapped[str | None] = mapped_column(Text)  # argon2id; NULL: cannot log in
     active: Mapped[bool] = mapped_column(Boolean, server_default=TRUE)
     created_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+    # single sign-on identity linked by an administrator (migration 0004): issuer + subject
+    sso_issuer: Mapped[str | None] = mapped_column(Text)
+    sso_subject: Mapped[str | None] = mapped_column(Text)
 
 
 # --- grids: responsibility grids and versioned unit grids --------------------------------------
@@ -398,3 +401,14 @@ class IntakeServiceAttribute(Base):
     description: Mapped[str] = mapped_column(Text)
     description_en: Mapped[str | None] = mapped_column(Text)
     values: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+
+
+# --- accounts: failed sign-ins (migration 0004) --------------------------------------------------
+class LoginFailure(Base):
+    """One failed sign-in: the username typed, the person it named (if any), the client's address."""
+    __tablename__ = "login_failure"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+    username: Mapped[str] = mapped_column(Text)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    client_address: Mapped[str | None] = mapped_column(Text)

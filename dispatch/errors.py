@@ -45,6 +45,7 @@ REASONS: dict[str, dict[str, str]] = {
     "jurisdiction": {"zh": "案件的层级/辖区不归本单位处置（{owner}）", "en": "the case's level/area belongs to another unit ({owner_en})"},
     "department": {"zh": "案件未派遣给本部门", "en": "the case is not dispatched to this department"},
     "community": {"zh": "案件不在本社区网格内", "en": "the case is not in this community's grids"},
+    "inactive": {"zh": "该账户已停用", "en": "this account has been deactivated"},
     "supervision": {"zh": "只有上级单位或指挥中心可以督办", "en": "only a higher unit or the command centre may supervise"},
 }
 

@@ -37,7 +37,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
 from dispatch import permissions
-from accounts.actors import Actor
+from accounts.actors import Actor, UnknownActor, load_actor
 from db.config import STORAGE_SRID
 from db.models import CaseCategory, Department
 from dispatch.calendar import TZ, WorkingCalendar
@@ -430,6 +430,7 @@ def _transition(conn, case_id, action, actor, expected_version, at, comment, att
     if not can(action, row["status"]):
         raise IllegalTransition(case_no=row["case_no"], status=row["status"], action=action,
                                 last=_last_event(conn, case_id))
+    actor = _current(conn, actor, action, row)
     permissions.check(actor, action, row)
     if at is not None:
         last_at = conn.execute(text("SELECT max(at) FROM case_event WHERE case_id = :c"), {"c": case_id}).scalar()
@@ -451,6 +452,18 @@ def _transition(conn, case_id, action, actor, expected_version, at, comment, att
     _append_event(conn, new, action=action, actor=actor, at=now, from_status=row["status"], from_level=row["level"],
                   comment=comment, attachments=ctx.attachments, data=ctx.data)
     return new
+
+
+def _current(conn: Connection, actor: Actor | None, action: str, case: dict) -> Actor | None:
+    """The actor as the database has them now: a deactivated account, or a role or unit changed
+    since the caller signed in (the Actor it holds is a copy from then), takes effect at once."""
+    if actor is None:
+        return None  # no one: permissions.check refuses what the public may not do
+    try:
+        return load_actor(conn, actor.person_id)
+    except UnknownActor:
+        raise PermissionDenied(case_no=case.get("case_no"), action=action, reason="inactive",
+                               actor=actor.full_name, role=actor.role) from None
 
 
 def _append_event(conn: Connection, case: dict, *, action: str, actor: Actor | None, at: datetime,

@@ -28,7 +28,7 @@ def _shared_database(test: bool) -> str | None:
 
 
 def cmd_load_sample(args) -> int:
-    from db.config import database_url, test_database_url
+    from db.config import owner_database_url, test_owner_database_url
     from db.engine import get_engine
     from sample_data.accounts import login_hint, sample_password
     from sample_data.load import (RealDataPresent, SampleDataPresent, load_sample, password_works, real_data,
@@ -39,7 +39,8 @@ def cmd_load_sample(args) -> int:
         print(f"error: {shared} names a database outside this project's local cluster; the sample's nine "
               "accounts (admin among them) go there only when asked: add --into-shared-database", file=sys.stderr)
         return 1
-    url = test_database_url() if args.test else database_url()
+    # the owner: the bulk load switches triggers off, which the application's role may not
+    url = test_owner_database_url() if args.test else owner_database_url()
     until = _parse_until(args.until)
     engine = get_engine(url)
     t0 = time.perf_counter()

@@ -8,8 +8,9 @@
 #     no home directory, its own group;
 #   - hands it what the services write: var/photos (or $GRIDGOV_PHOTO_DIR), static/wall (the map
 #     wall's outline files) and var/service-home (Streamlit's ~/.streamlit), and nothing else;
-#   - makes the secrets the services read (var/pg-password, .streamlit/secrets.toml) owned by it,
-#     mode 0600 (root still reads them; nobody else does). var/sample-password stays root's;
+#   - makes the secrets the services read (var/pg-app-password: the application's database role,
+#     .streamlit/secrets.toml) owned by it, mode 0600 (root still reads them; nobody else does).
+#     var/pg-password (the database owner's, for migrations) and var/sample-password stay root's;
 #   - replaces itself with CMD under that user (setpriv: no capabilities, no new privileges),
 #     keeping the environment and the process id (so var/streamlit.pid stays right).
 # The local PostgreSQL cluster already runs as the `postgres` user (db/cluster.py).
@@ -49,12 +50,14 @@ fi
 mkdir -p var static/wall var/service-home "${GRIDGOV_PHOTO_DIR:-var/photos}"
 chown -R "$user:$user" static/wall var/service-home "${GRIDGOV_PHOTO_DIR:-var/photos}"
 chmod 0700 var/service-home
-for secret in var/pg-password .streamlit/secrets.toml; do
+for secret in var/pg-app-password .streamlit/secrets.toml; do
   if [ -f "$secret" ]; then
     chown "$user:$user" "$secret"
     chmod 0600 "$secret"
   fi
 done
+# the owner's password is not the service's (a checkout from before the two roles handed it over)
+if [ -f var/pg-password ]; then chown root:root var/pg-password; chmod 0600 var/pg-password; fi
 
 export HOME="$PWD/var/service-home" USER="$user" LOGNAME="$user" PYTHONDONTWRITEBYTECODE=1
 exec setpriv --reuid="$user" --regid="$user" --init-groups --no-new-privs \

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from db.config import TIME_ZONE, test_database_url
+from db.config import TIME_ZONE, test_database_url, test_owner_database_url
 from sample_data.generate import SampleDistrict, generate
 from tests.world import world  # noqa: F401  (the hand-built lifecycle district, a fixture)
 
@@ -20,10 +20,30 @@ def engine():
     eng.dispose()
 
 
+@pytest.fixture(scope="session")
+def owner_engine():
+    """The test database's owner: loads the sample (its bulk load switches triggers off) and
+    cleans up committed fixtures. Tests themselves act through ``engine``, the application's role."""
+    eng = create_engine(test_owner_database_url(), connect_args={"options": f"-c timezone={TIME_ZONE}"})
+    yield eng
+    eng.dispose()
+
+
 @pytest.fixture
 def conn(engine):
     """A connection whose work is rolled back after the test."""
     with engine.connect() as c:
+        tx = c.begin()
+        try:
+            yield c
+        finally:
+            tx.rollback()
+
+
+@pytest.fixture
+def owner_conn(owner_engine):
+    """Like ``conn``, as the schema's owner (what only the owner may do: bulk loads, triggers)."""
+    with owner_engine.connect() as c:
         tx = c.begin()
         try:
             yield c
@@ -44,9 +64,10 @@ def db(conn):
 # The sample district, loaded once into the test database and committed (it stays for later
 # runs); every test still works inside its own rolled-back transaction on top of it.
 @pytest.fixture(scope="session")
-def sample_loaded(engine) -> SampleDistrict:
+def sample_loaded(owner_engine) -> SampleDistrict:
     from sample_data.load import SampleDataPresent, load_sample, sample_loaded as present
 
+    engine = owner_engine
     with engine.connect() as conn:
         loaded = present(conn)
     if loaded:  # loaded by an earlier run, perhaps on a since-retired password: as `make run` does

@@ -18,16 +18,20 @@ the frame; then the direct run stops. Public Streamlit API only; nothing to patc
 """
 from __future__ import annotations
 
-import time
+import ipaddress
+import logging
 from contextvars import ContextVar
 from pathlib import Path
 
 import streamlit as st
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from accounts.auth import LoginFailed, actor_by_username, allowed_pages, authenticate
+from accounts.auth import LoginBusy, LoginFailed, Throttled, actor_by_sso, allowed_pages, sign_in
+from db.engine import refused_for_time
 from i18n import LANGS, normalise_lang, role_label, t
 from ui import case_panel, kit
+
+log = logging.getLogger("gridgov.app")
 
 ROOT = Path(__file__).resolve().parent.parent
 # key → (file, icon, navigation section); absolute paths, so the frame works whichever script
@@ -40,8 +44,6 @@ PAGES: dict[str, tuple[Path, str, str]] = {
     "charts": (ROOT / "pages" / "charts.py", ":material/bar_chart:", "nav.stats"),
     "account": (ROOT / "pages" / "account.py", ":material/person:", "nav.me"),
 }
-MAX_FAILURES, LOCKOUT_S = 5, 30
-
 # True while main() runs in this script thread (each session's run has its own thread).
 _in_frame: ContextVar[bool] = ContextVar("gridgov_in_frame", default=False)
 
@@ -70,7 +72,24 @@ def _run() -> None:
     if "lang" not in st.session_state:
         st.session_state.lang = normalise_lang(st.query_params.get("lang"))
     lang = kit.lang()
-    who = kit.actor()
+    try:
+        _signed_in_run(lang)
+    except DBAPIError as e:
+        _database_refused(e, lang)
+
+
+def _database_refused(e: DBAPIError, lang: str) -> None:
+    """A statement refused by a time-out, or a database that cannot be reached: one clear line
+    for the user (never SQL or a traceback); the log keeps the details."""
+    kind = refused_for_time(e)
+    if kind is None and not isinstance(e, OperationalError):
+        raise e
+    log.exception("database refused a page run (%s)", kind or "unavailable")
+    st.error(t("app.db_timeout" if kind else "app.db_unavailable", lang))
+
+
+def _signed_in_run(lang: str) -> None:
+    who = kit.refresh_actor()
     _language_switch(lang)
     if who is None:
         # Every known address shows the login form, so a bookmarked wall comes back after sign-in.
@@ -96,23 +115,37 @@ def _sso_configured() -> bool:
         return False
 
 
-def _sign_in(username: str, password: str) -> None:
-    fails = st.session_state.get("login_fails", [])
-    recent = [f for f in fails if time.time() - f < LOCKOUT_S]
-    if len(recent) >= MAX_FAILURES:
-        st.error(kit.tr("login.throttled", s=int(LOCKOUT_S - (time.time() - recent[0])) + 1))
-        return
+def _client_address() -> str | None:
+    """The browser's address as Streamlit sees the connection (None on loopback, so behind a
+    reverse proxy on the same machine every visitor is None: the proxy throttles by address)."""
     try:
-        with kit.engine().begin() as conn:
-            st.session_state.actor = authenticate(conn, username, password)
+        ip = st.context.ip_address
+        return str(ipaddress.ip_address(ip)) if isinstance(ip, str) else None
+    except Exception:  # no client context (bare script runs), or not an address
+        return None
+
+
+def _sign_in(username: str, password: str) -> None:
+    try:
+        actor = sign_in(kit.engine(), username, password, client_address=_client_address())
+    except Throttled as e:
+        st.error(kit.tr("login.throttled", s=e.seconds))
+        return
+    except LoginBusy:
+        st.error(kit.tr("login.busy"))
+        return
     except LoginFailed:
-        st.session_state.login_fails = [*recent, time.time()]
         st.error(kit.tr("login.failed"))
         return
     except OperationalError:
         st.error(kit.tr("app.db_unavailable"))
         return
-    st.session_state.pop("login_fails", None)
+    _start_session(actor)
+
+
+def _start_session(actor) -> None:
+    st.session_state.actor = actor
+    st.session_state.pop("signed_out_reason", None)
     st.rerun()
 
 
@@ -123,6 +156,9 @@ def login_page() -> None:
         st.title(kit.tr("app.title"))
         with st.form("login", border=True):
             st.subheader(kit.tr("login.heading"))
+            reason = st.session_state.get("signed_out_reason")
+            if reason:
+                st.info(kit.tr(f"login.signed_out_{reason}"))
             username = st.text_input(kit.tr("login.username"), key="login_user")
             password = st.text_input(kit.tr("login.password"), type="password", key="login_password")
             submitted = st.form_submit_button(kit.tr("login.submit"), type="primary", width="stretch")
@@ -131,20 +167,29 @@ def login_page() -> None:
         if _sso_configured():
             st.caption(kit.tr("login.or"))
             if getattr(st.user, "is_logged_in", False):
-                who = st.user.get("preferred_username") or st.user.get("email") or ""
-                try:
-                    with kit.engine().connect() as conn:
-                        st.session_state.actor = actor_by_username(conn, who)
-                    st.rerun()
-                except LoginFailed:
-                    st.error(kit.tr("login.sso_unknown", who=who))
+                _sso_sign_in()
             else:
                 st.button(kit.tr("login.sso"), on_click=st.login, width="stretch")
 
 
+def _sso_sign_in() -> None:
+    """The person an administrator linked to the provider's issuer and subject (``iss``,
+    ``sub`` of the verified ID token); a display name or an e-mail address never picks an
+    account (anyone may choose them at many providers)."""
+    issuer, subject = str(st.user.get("iss") or ""), str(st.user.get("sub") or "")
+    try:
+        with kit.engine().connect() as conn:
+            actor = actor_by_sso(conn, issuer, subject)
+    except LoginFailed:
+        log.warning("single sign-on identity %s / %s has no active linked account", issuer, subject)
+        st.error(kit.tr("login.sso_unknown", who=f"{issuer} / {subject}"))
+        return
+    _start_session(actor)
+
+
 def _sign_out() -> None:
     case_panel.leave()  # "X 正在处理此案件" ends with X's session
-    for k in ("actor", "login_fails"):
+    for k in ("actor", "last_active", "signed_out_reason"):
         st.session_state.pop(k, None)
     if _sso_configured() and getattr(st.user, "is_logged_in", False):
         st.logout()

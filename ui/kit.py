@@ -4,6 +4,8 @@ Pages import this module; it holds no page of its own (``ui.frame`` lists the pa
 """
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -11,7 +13,7 @@ import streamlit as st
 from db.config import database_url
 from db.engine import get_engine
 from db.live import ChangeListener
-from accounts.actors import Actor
+from accounts.actors import Actor, UnknownActor, load_actor
 from accounts.auth import may_open
 from i18n import DEFAULT_LANG, normalise_lang, t
 
@@ -20,8 +22,9 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 
 @st.cache_resource(show_spinner=False)
 def engine():
-    """The process-wide SQLAlchemy engine for ``DATABASE_URL`` (or the local cluster)."""
-    return get_engine(database_url())
+    """The process-wide SQLAlchemy engine for ``DATABASE_URL`` (or the local cluster), with the
+    application's lock and statement time-outs (``db.engine``): a page never hangs on a lock."""
+    return get_engine(database_url(), timeouts=True)
 
 
 @st.cache_resource(show_spinner=False)
@@ -42,7 +45,53 @@ def tr(key: str, **fmt) -> str:
 
 
 def actor() -> Actor | None:
+    """The signed-in person as re-read at the start of this run (``refresh_actor``)."""
     return st.session_state.get("actor")
+
+
+DEFAULT_IDLE_MINUTES = 30
+
+
+def idle_seconds() -> float:
+    """``GRIDGOV_IDLE_MINUTES`` (default 30) in seconds: a session with no page run for that
+    long is signed out. A wall's live refresh (a fragment) is not a page run, so a wall left on
+    keeps drawing, but the next click after the idle time asks for the password again."""
+    return 60 * float(os.environ.get("GRIDGOV_IDLE_MINUTES") or DEFAULT_IDLE_MINUTES)
+
+
+def refresh_actor() -> Actor | None:
+    """The signed-in person, re-read from the database for this run; None when signed out.
+
+    The Actor kept in the session is a copy made at sign-in: re-reading it on every page run
+    makes a deactivated account, or a changed role or unit, take effect at the next click
+    instead of at the next sign-in. An idle session is signed out first. The reason is kept
+    for the sign-in form (``signed_out_reason``: ``idle`` or ``inactive``).
+    """
+    who = st.session_state.get("actor")
+    if who is None:
+        return None
+    now = time.monotonic()
+    last = st.session_state.get("last_active")
+    if last is not None and now - last > idle_seconds():
+        forget_actor("idle")
+        return None
+    try:
+        with engine().connect() as conn:
+            fresh = load_actor(conn, who.person_id)
+    except UnknownActor:
+        forget_actor("inactive")
+        return None
+    st.session_state.actor = fresh
+    st.session_state.last_active = now
+    return fresh
+
+
+def forget_actor(reason: str | None = None) -> None:
+    """Sign the session out (an expired or deactivated account); ``reason`` is shown at sign-in."""
+    for k in ("actor", "last_active"):
+        st.session_state.pop(k, None)
+    if reason:
+        st.session_state.signed_out_reason = reason
 
 
 def require_page(page: str) -> Actor:

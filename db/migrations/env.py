@@ -2,10 +2,10 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from db.config import database_url
+from db.config import owner_database_url
 
 config = context.config
-url = config.get_main_option("sqlalchemy.url") or database_url()
+url = config.get_main_option("sqlalchemy.url") or owner_database_url()  # migrations run as the owner
 
 
 def run_migrations_online() -> None:

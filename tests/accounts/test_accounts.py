@@ -8,9 +8,10 @@ from accounts.actors import UnknownActor, load_actor
 from accounts.auth import (
     AccountError,
     LoginFailed,
-    actor_by_username,
+    actor_by_sso,
     authenticate,
     create_user,
+    link_sso,
     set_password,
 )
 from db.models import Community, Department, Person
@@ -65,8 +66,29 @@ def test_set_password_replaces_the_hash_and_names_an_unknown_account(world):
         set_password(world.conn, "t_nobody", "another-password")
 
 
-def test_single_sign_on_finds_only_active_accounts(world):
-    assert actor_by_username(world.conn, "t_planner").role == "planner"
+ISS = "https://idp.example.gov.cn/realms/city"
+
+
+def test_single_sign_on_finds_only_active_linked_accounts(world):
+    link_sso(world.conn, "t_planner", issuer=ISS, subject="8f3a-planner")
+    assert actor_by_sso(world.conn, ISS, "8f3a-planner").role == "planner"
     world.conn.execute(update(Person).where(Person.username == "t_planner").values(active=False))
-    with pytest.raises(LoginFailed, match="t_planner"):
-        actor_by_username(world.conn, "t_planner")
+    with pytest.raises(LoginFailed, match="8f3a-planner"):
+        actor_by_sso(world.conn, ISS, "8f3a-planner")
+
+
+@pytest.mark.parametrize("issuer, subject", [
+    (ISS, "t_planner"),                          # the username as subject: not a link
+    ("https://other.example/realm", "8f3a-planner"),  # the same subject at another provider
+    (ISS, ""), ("", "8f3a-planner"),
+])
+def test_single_sign_on_needs_the_linked_issuer_and_subject(world, issuer, subject):
+    link_sso(world.conn, "t_planner", issuer=ISS, subject="8f3a-planner")
+    with pytest.raises(LoginFailed):
+        actor_by_sso(world.conn, issuer, subject)
+
+
+def test_one_identity_links_to_one_account(world):
+    link_sso(world.conn, "t_planner", issuer=ISS, subject="8f3a")
+    with pytest.raises(AccountError, match="already linked to 't_planner'"):
+        link_sso(world.conn, "t_admin", issuer=ISS, subject="8f3a")

@@ -49,7 +49,7 @@ def test_model_columns_match_the_database(engine, model):
 
 
 def test_migrations_downgrade_and_upgrade_cleanly():
-    url = make_url(config.test_database_url())
+    url = make_url(config.test_owner_database_url())
     scratch = url.set(database=f"{url.database}_migrations").render_as_string(hide_password=False)
     ensure_database(scratch)
     try:

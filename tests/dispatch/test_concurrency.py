@@ -22,7 +22,7 @@ from tests.world import bring_to, build_world
 
 @pytest.fixture(scope="module")
 def race():
-    url = make_url(config.test_database_url())
+    url = make_url(config.test_owner_database_url())
     name = f"{url.database}_race"
     scratch = url.set(database=name).render_as_string(hide_password=False)
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from dispatch import permissions, service
 from dispatch.errors import PermissionDenied
@@ -125,3 +126,24 @@ def test_permission_message_in_english(world, conn):
     with pytest.raises(PermissionDenied) as err:
         service.transition(conn, case_id=case["id"], action="accept", actor=world["staff_cgzf"])
     assert "not dispatched to this department" in err.value.message("en") and case["case_no"] in err.value.message("en")
+
+
+def test_a_deactivated_actor_is_refused_at_once(world, conn):
+    """transition() re-reads the actor's row: the Actor a session holds is a copy from sign-in."""
+    case = bring_to(world, "reported", where="C1")
+    conn.execute(text("UPDATE person SET active = false WHERE id = :i"), {"i": world["disp_c1"].person_id})
+    with pytest.raises(PermissionDenied, match="该账户已停用") as e:
+        service.transition(conn, case_id=case["id"], action="register", actor=world["disp_c1"])
+    assert "deactivated" in e.value.message("en")
+
+
+def test_a_changed_role_or_unit_counts_from_the_next_action(world, conn):
+    case = bring_to(world, "reported", where="C1")
+    conn.execute(text("UPDATE person SET community_id = :c WHERE id = :i"),
+                 {"c": world.com["C2"], "i": world["disp_c1"].person_id})   # moved to another community
+    with pytest.raises(PermissionDenied):
+        service.transition(conn, case_id=case["id"], action="register", actor=world["disp_c1"])
+    conn.execute(text("UPDATE person SET role = 'dispatcher', unit_level = 'district', community_id = NULL "
+                      "WHERE id = :i"), {"i": world["gw_c3"].person_id})     # a grid worker made a district dispatcher
+    assert service.transition(conn, case_id=case["id"], action="register",
+                              actor=world["gw_c3"])["status"] == "registered"

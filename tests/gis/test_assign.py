@@ -98,10 +98,15 @@ def test_reassign_moves_open_cases_after_a_redraw_but_keeps_the_stamp(conn, grid
     assert after.reported_grid_code == C + "001"
 
 
-def test_events_are_append_only(conn, grids):
+def test_events_are_append_only(owner_conn):
+    """Even the schema's owner is refused by the trigger (the application's role is refused the
+    privilege before that: tests/db/test_roles.py)."""
+    conn = owner_conn
+    make_grids(conn, CELLS)
     row = report(conn, 0.5, 0.5)
     eid = conn.execute(text("INSERT INTO case_event(case_id, action) VALUES (:c, 'report') RETURNING id"),
                        {"c": row["id"]}).scalar_one()
-    with pytest.raises(Exception, match="append-only"):
-        with conn.begin_nested():
-            conn.execute(text("DELETE FROM case_event WHERE id = :i"), {"i": eid})
+    for sql in ("DELETE FROM case_event WHERE id = :i", "UPDATE case_event SET comment = 'x' WHERE id = :i"):
+        with pytest.raises(Exception, match="append-only"):
+            with conn.begin_nested():
+                conn.execute(text(sql), {"i": eid})

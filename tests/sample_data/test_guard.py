@@ -56,7 +56,7 @@ def test_a_rewritten_secret_is_never_readable_by_others(tmp_path):
 @pytest.fixture(scope="module")
 def shared_db():
     """A scratch database on the test server standing in for a shared one (``DATABASE_URL``)."""
-    url = make_url(config.test_database_url())
+    url = make_url(config.test_owner_database_url())
     name = f"{url.database}_shared"
     scratch = url.set(database=name).render_as_string(hide_password=False)
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")

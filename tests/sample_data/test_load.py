@@ -193,7 +193,8 @@ def _boundary_reports(d, rng, n_random: int) -> Reports:
                    [None] * n, lon, lat, ["WGS84"] * n, lon, lat, at, np.zeros(n, bool))
 
 
-def test_bulk_load_path_agrees_with_the_trigger_on_boundary_points(conn, sample_loaded):
+def test_bulk_load_path_agrees_with_the_trigger_on_boundary_points(owner_conn, sample_loaded):
+    conn = owner_conn  # the bulk path is the sample loader's, which runs as the owner
     r = _boundary_reports(sample_loaded, np.random.default_rng(3), 300)
     copy_reports(conn, r, {}, bulk=False)
     by_trigger = conn.execute(text(

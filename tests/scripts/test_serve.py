@@ -115,13 +115,16 @@ def test_as_service_user_drops_root_and_owns_only_what_it_writes():
     assert Path(home) == ROOT / "var/service-home"
     for writable in ("var/photos", "static/wall", "var/service-home"):
         assert (ROOT / writable).stat().st_uid == u.pw_uid, writable
-    secret = ROOT / "var/pg-password"
-    if secret.exists():  # the database password: the service's alone
+    secret = ROOT / "var/pg-app-password"
+    if secret.exists():  # the application role's database password: the service's alone
         assert secret.stat().st_uid == u.pw_uid and secret.stat().st_mode & 0o077 == 0
+    owner = ROOT / "var/pg-password"
+    if owner.exists():  # the schema owner's (migrations): never the service's
+        assert owner.stat().st_uid == 0 and owner.stat().st_mode & 0o077 == 0
     sample = ROOT / "var/sample-password"
     if sample.exists():  # the sample accounts' password is for the person at the console, not the service
         assert sample.stat().st_uid == 0 and sample.stat().st_mode & 0o077 == 0
-    for secret in ("var/pg-password", "var/sample-password"):
+    for secret in ("var/pg-password", "var/pg-app-password", "var/sample-password"):
         if (ROOT / secret).exists():
             assert ROOT.joinpath(secret).stat().st_mode & 0o077 == 0
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
-from db.config import test_database_url
+from db.config import test_database_url, test_owner_database_url
 from accounts.actors import load_actor
 from tests.ui.district import ROLE_USERS, committed_test_district
 
@@ -30,10 +30,13 @@ def wall_db(engine):
 @pytest.fixture(scope="package", autouse=True)
 def app_database():
     """Point the app (``DATABASE_URL``) at the test database while these tests run."""
-    url = test_database_url()
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "TEST_DATABASE_URL")}
-    # TEST_DATABASE_URL too, so test_database_url() keeps meaning the same database meanwhile
-    os.environ.update(DATABASE_URL=url, TEST_DATABASE_URL=url)
+    url, owner = test_database_url(), test_owner_database_url()
+    names = ("DATABASE_URL", "TEST_DATABASE_URL", "MIGRATION_DATABASE_URL", "TEST_MIGRATION_DATABASE_URL")
+    saved = {k: os.environ.get(k) for k in names}
+    # the TEST_ ones too, so test_database_url() and test_owner_database_url() keep meaning the
+    # same database and roles meanwhile
+    os.environ.update(DATABASE_URL=url, TEST_DATABASE_URL=url, MIGRATION_DATABASE_URL=owner,
+                      TEST_MIGRATION_DATABASE_URL=owner)
     yield
     for k, v in saved.items():
         if v is None:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from db.config import test_owner_database_url
 from db.reference import seed_reference
 from accounts.auth import create_user
 from stats.indicators import COUNTERS, EVENT_DELTAS_SQL
@@ -184,6 +185,14 @@ def report_case(conn: Connection, lon: float, lat: float, description: str, cate
     return {"id": row.id, "case_no": row.case_no}
 
 
+def owner_engine():
+    """The test database's owner (``db.config.test_owner_database_url``): the application's role,
+    which the tests' ``engine`` uses, may not switch the append-only trigger of case_event off."""
+    from db.engine import get_engine
+
+    return get_engine(test_owner_database_url())
+
+
 def remove_cases(c, case_ids_sql: str, params: dict) -> None:
     """Delete committed test cases and everything hanging off them, their contributions to the
     indicators' daily roll-up (``case_stat_day``) included.
@@ -192,24 +201,30 @@ def remove_cases(c, case_ids_sql: str, params: dict) -> None:
     deleted; left alone, the test's events would stay in department and "no one" rows that
     other tests read. So their deltas (the lifecycle's own ``EVENT_DELTAS_SQL``) are subtracted
     first, grouped as ``rebuild_stats`` groups them.
+
+    Events are append-only, and only the table's owner may switch that trigger off: the work is
+    done in a transaction of its own on an owner connection, committed before the caller's
+    connection ``c`` goes on (which must not have written to these cases).
     """
+    del c  # the caller's connection: not the owner's
     deltas = EVENT_DELTAS_SQL.format(case_filter=f"WHERE e.case_id IN ({case_ids_sql})")
     sums = ", ".join(f"COALESCE(sum(d.{k}), 0) AS {k}" for k in COUNTERS)
-    c.execute(text(f"""
-        UPDATE case_stat_day s SET {", ".join(f"{k} = s.{k} - x.{k}" for k in COUNTERS)}
-        FROM (SELECT CASE WHEN GROUPING(d.grid_id) = 0 THEN 'grid' WHEN GROUPING(d.department_id) = 0 THEN 'department'
-                          ELSE 'person' END AS dim,
-                     d.day, COALESCE(d.grid_id, d.department_id, d.person_id, 0) AS key_id, {sums}
-              FROM ({deltas}) d
-              GROUP BY GROUPING SETS ((d.day, d.grid_id), (d.day, d.department_id), (d.day, d.person_id))) x
-        WHERE s.dim = x.dim AND s.day = x.day AND s.key_id = x.key_id"""), params)
-    c.execute(text("ALTER TABLE case_event DISABLE TRIGGER case_event_append_only"))
-    for table in ("case_presence", "case_event", "case_department"):
-        c.execute(text(f"DELETE FROM {table} WHERE case_id IN ({case_ids_sql})"), params)
-    c.execute(text(f"DELETE FROM cases WHERE id IN ({case_ids_sql}) AND status = 'merged'"), params)
-    c.execute(text(f"UPDATE cases SET duplicate_of = NULL WHERE duplicate_of IN ({case_ids_sql})"), params)
-    c.execute(text(f"DELETE FROM cases WHERE id IN ({case_ids_sql})"), params)
-    c.execute(text("ALTER TABLE case_event ENABLE TRIGGER case_event_append_only"))
+    with owner_engine().begin() as c:
+        c.execute(text(f"""
+            UPDATE case_stat_day s SET {", ".join(f"{k} = s.{k} - x.{k}" for k in COUNTERS)}
+            FROM (SELECT CASE WHEN GROUPING(d.grid_id) = 0 THEN 'grid'
+                              WHEN GROUPING(d.department_id) = 0 THEN 'department' ELSE 'person' END AS dim,
+                         d.day, COALESCE(d.grid_id, d.department_id, d.person_id, 0) AS key_id, {sums}
+                  FROM ({deltas}) d
+                  GROUP BY GROUPING SETS ((d.day, d.grid_id), (d.day, d.department_id), (d.day, d.person_id))) x
+            WHERE s.dim = x.dim AND s.day = x.day AND s.key_id = x.key_id"""), params)
+        c.execute(text("ALTER TABLE case_event DISABLE TRIGGER case_event_append_only"))
+        for table in ("case_presence", "case_event", "case_department"):
+            c.execute(text(f"DELETE FROM {table} WHERE case_id IN ({case_ids_sql})"), params)
+        c.execute(text(f"DELETE FROM cases WHERE id IN ({case_ids_sql}) AND status = 'merged'"), params)
+        c.execute(text(f"UPDATE cases SET duplicate_of = NULL WHERE duplicate_of IN ({case_ids_sql})"), params)
+        c.execute(text(f"DELETE FROM cases WHERE id IN ({case_ids_sql})"), params)
+        c.execute(text("ALTER TABLE case_event ENABLE TRIGGER case_event_append_only"))
 
 
 def purge_district(conn: Connection, code: str = CODE, *, usernames=tuple(ROLE_USERS), reference: bool = False) -> None:
