@@ -15,6 +15,7 @@ from db import config
 from db.cluster import ensure_database
 from db.migrate import upgrade
 from db.reference import seed_reference
+from db.roles import grant_app_privileges
 from intake import process
 from tests.factories import make_grids, square
 
@@ -32,21 +33,27 @@ def _drop(url) -> None:
 
 @pytest.fixture(scope="session")
 def intake_db_url():
-    base = make_url(config.test_database_url())
-    url = base.set(database=f"{base.database}_intake")
-    _drop(url)
-    s = url.render_as_string(hide_password=False)
-    ensure_database(s)
-    upgrade(s)
-    eng = create_engine(s)
+    """The service's URL (the application's role, as in production); the database is made, migrated
+    and seeded by the owner role, which also drops it afterwards."""
+    app, owner = make_url(config.test_database_url()), make_url(config.test_owner_database_url())
+    name = f"{app.database}_intake"
+    owner_url = owner.set(database=name)
+    _drop(owner_url)
+    o = owner_url.render_as_string(hide_password=False)
+    ensure_database(o)
+    upgrade(o)
+    eng = create_engine(o)
     with eng.begin() as conn:
         seed_reference(conn)
         make_grids(conn, {"001": square(X0, Y0, SIZE), "002": square(X0 + SIZE, Y0, SIZE),
                           "003": square(X0, Y0 + SIZE, SIZE), "004": square(X0 + SIZE, Y0 + SIZE, SIZE)},
                    district_code="211103")
     eng.dispose()
-    yield s
-    _drop(url)
+    role = config.app_role()
+    if role:
+        grant_app_privileges(o, role)
+    yield app.set(database=name).render_as_string(hide_password=False)
+    _drop(owner_url)
 
 
 @pytest.fixture(scope="session")
