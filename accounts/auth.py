@@ -36,7 +36,10 @@ PAGE_ACCESS: dict[str, frozenset[str]] = {
     "department_queue": frozenset({"department_staff", "admin"}),
     "charts": frozenset({"command_staff", "dispatcher", "planner", "admin"}),
     "account": frozenset(ROLES),
+    "report": frozenset({"grid_worker", "admin"}),
 }
+# Pages for everyone, signed in or not (no role check; the page shows only what its link opens).
+PUBLIC_PAGES: tuple[str, ...] = ("public_report", "status")
 
 # Unit a role belongs to (person.unit_level); used to validate create_user.
 ROLE_UNIT_LEVELS: dict[str, frozenset[str]] = {

@@ -25,7 +25,7 @@ from pathlib import Path
 import streamlit as st
 from sqlalchemy.exc import OperationalError
 
-from accounts.auth import LoginFailed, actor_by_username, allowed_pages, authenticate
+from accounts.auth import PUBLIC_PAGES, LoginFailed, actor_by_username, allowed_pages, authenticate
 from i18n import LANGS, normalise_lang, role_label, t
 from ui import kit
 
@@ -39,7 +39,11 @@ PAGES: dict[str, tuple[Path, str, str]] = {
     "department_queue": (ROOT / "pages" / "department_queue.py", ":material/inbox:", "nav.work"),
     "charts": (ROOT / "pages" / "charts.py", ":material/bar_chart:", "nav.stats"),
     "account": (ROOT / "pages" / "account.py", ":material/person:", "nav.me"),
+    "report": (ROOT / "pages" / "report.py", ":material/add_a_photo:", "nav.work"),
 }
+# Public pages (accounts.auth.PUBLIC_PAGES): reachable signed out; signed in, by their address
+# only (hidden from the menu, so a staff member opening a reporter's link still sees it).
+PUBLIC: dict[str, Path] = {key: ROOT / "pages" / f"{key}.py" for key in PUBLIC_PAGES}
 MAX_FAILURES, LOCKOUT_S = 5, 30
 
 # True while main() runs in this script thread (each session's run has its own thread).
@@ -76,7 +80,7 @@ def _run() -> None:
         # Every known address shows the login form, so a bookmarked wall comes back after sign-in.
         login = [st.Page(login_page, title=t("page.login", lang), url_path="login", default=True)]
         login += [st.Page(login_page, title=t("page.login", lang), url_path=key) for key in PAGES]
-        nav = st.navigation(login, position="hidden")
+        nav = st.navigation(login + _public(lang), position="hidden")
     else:
         sections = _pages_for(who.role, lang)
         with st.sidebar:
@@ -85,8 +89,13 @@ def _run() -> None:
         if not sections:
             st.warning(t("app.no_pages", lang))
             st.stop()
-        nav = st.navigation(sections)
+        nav = st.navigation({**sections, "": _public(lang, visibility="hidden")})
     nav.run()
+
+
+def _public(lang: str, visibility: str = "visible") -> list:
+    return [st.Page(path, title=t(f"page.{key}", lang), url_path=key, visibility=visibility)
+            for key, path in PUBLIC.items()]
 
 
 def _sso_configured() -> bool:
