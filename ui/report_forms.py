@@ -9,6 +9,7 @@ click-anywhere event (TECH-NOTES), so the map picks a grid and uses a point insi
 from __future__ import annotations
 
 import math
+from urllib.parse import urlsplit
 
 import pydeck as pdk
 import streamlit as st
@@ -71,7 +72,7 @@ def _grid_deck(grids: list[dict], picked: str | None) -> pdk.Deck:
                       filled=True, get_fill_color="fill",
                       get_line_color=[148, 197, 255], line_width_min_pixels=1, auto_highlight=True)
     view = pdk.ViewState(longitude=(min(lons) + max(lons)) / 2, latitude=(min(lats) + max(lats)) / 2, zoom=zoom)
-    return pdk.Deck(layers=[layer], initial_view_state=view, map_provider=None, map_style=None,
+    return pdk.Deck(layers=[layer], initial_view_state=view, map_provider=None,  # no base map: nothing fetched
                     tooltip={"text": "{code}\n{name}"})
 
 
@@ -168,11 +169,13 @@ def category_select(prefix: str, cats: list[dict]) -> str | None:
 
 def status_link(token: str) -> str:
     """The private status link for ``token``: absolute when Streamlit knows the page's address."""
-    path = f"status?token={token}"
+    base = (st.get_option("server.baseUrlPath") or "").strip("/")
+    path = ("/" + base if base else "") + f"/status?token={token}"
     try:
         url = st.context.url
-    except Exception:  # noqa: BLE001  (no request context, e.g. AppTest)
+    except Exception:  # noqa: BLE001  (no request context)
         url = None
-    if isinstance(url, str) and url.startswith("http"):
-        return url.split("?")[0].rsplit("/", 1)[0] + "/" + path
-    return "/" + path
+    if isinstance(url, str) and url.startswith(("http://", "https://")):  # AppTest's is a stand-in object
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}{path}"
+    return path

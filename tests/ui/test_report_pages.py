@@ -5,6 +5,7 @@ private link, show only that case, take one satisfaction answer and slow a flood
 from __future__ import annotations
 
 import io
+import json
 import re
 
 import pytest
@@ -103,6 +104,8 @@ def test_a_grid_picked_on_the_map_places_the_report_in_that_grid(signed_in, engi
     at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
     at.selectbox(key="rp_cat").set_value("0102")
     at.radio(key="rp_mode").set_value("map").run()
+    deck = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    assert deck["mapStyle"] == "__MAP_STYLE__"  # pydeck's "no base map": no Carto style fetched offline
     at.session_state["rp_map"] = {"selection": {"indices": {"grids": [0]},
                                                 "objects": {"grids": [{"code": worker_grid["code"]}]}}}
     at.run()
