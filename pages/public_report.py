@@ -17,6 +17,7 @@ P = "pub"
 REPORTS_PER_S, REPORT_BURST = 1 / 60, 5  # a person reports a few things, not a stream
 kit.public_page("public_report")
 rf.look()
+rf.clear_if_sent(P)
 st.title(kit.tr("pub.heading"), anchor=False)
 st.caption(kit.tr("pub.intro"))
 
@@ -59,6 +60,5 @@ if st.button(kit.tr("rp.submit"), type="primary", key=f"{P}_submit", width="stre
             st.error(kit.tr("rp.refused", why=rf.refusal(e)))
         else:
             st.session_state[f"{P}_done"] = (no, token)
-            for k in (f"{P}_descr", f"{P}_file", f"{P}_cat"):
-                st.session_state.pop(k, None)
+            rf.sent(P)
             st.rerun()

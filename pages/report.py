@@ -21,6 +21,7 @@ from ui import report_forms as rf
 P = "rp"
 who = kit.require_page("report")
 rf.look()
+rf.clear_if_sent(P)
 lang = kit.lang()
 st.title(kit.tr("page.report"), anchor=False)
 for kind, msg in st.session_state.pop(f"{P}_flash", []):
@@ -71,8 +72,7 @@ def submit() -> None:
     if row["outside_jurisdiction"]:
         flash.append(("warning", kit.tr("rp.outside")))
     st.session_state[f"{P}_flash"] = flash
-    for k in (f"{P}_descr", f"{P}_self", f"{P}_file", f"{P}_after_file", f"{P}_cat"):
-        st.session_state.pop(k, None)
+    rf.sent(P)
     st.rerun()
 
 

@@ -124,9 +124,11 @@ def _picked_code(prefix: str) -> str | None:
 def photo_input(prefix: str, *, camera_label: str, file_label: str) -> bytes | None:
     """A photo from the camera (shown on request: it asks for the camera at once) or a file."""
     shot = None
+    n = st.session_state.get(f"{prefix.split('_')[0]}_round", 0)
+    fresh = f"{n}" if n else ""  # a new key per sent report: uploads cannot be cleared any other way
     if st.toggle(camera_label, key=f"{prefix}_cam_on"):
-        shot = st.camera_input(camera_label, key=f"{prefix}_cam", label_visibility="collapsed")
-    up = st.file_uploader(file_label, type=None, key=f"{prefix}_file")
+        shot = st.camera_input(camera_label, key=f"{prefix}_cam{fresh}", label_visibility="collapsed")
+    up = st.file_uploader(file_label, type=None, key=f"{prefix}_file{fresh}")
     chosen = shot or up
     return chosen.getvalue() if chosen is not None else None
 
@@ -179,3 +181,18 @@ def status_link(token: str) -> str:
         parts = urlsplit(url)
         return f"{parts.scheme}://{parts.netloc}{path}"
     return path
+
+
+def sent(prefix: str) -> None:
+    """After a report went in: the next run starts with an empty form (no second report by a
+    second tap). Text and choices are reset before their widgets exist; uploads get new keys."""
+    st.session_state[f"{prefix}_round"] = st.session_state.get(f"{prefix}_round", 0) + 1
+    st.session_state[f"{prefix}_clear"] = True
+
+
+def clear_if_sent(prefix: str) -> None:
+    """Call at the top of the page, before the form's widgets."""
+    if st.session_state.pop(f"{prefix}_clear", False):
+        for k, v in ((f"{prefix}_cat", None), (f"{prefix}_descr", ""), (f"{prefix}_self", False),
+                     (f"{prefix}_cam_on", False), (f"{prefix}_after_cam_on", False)):
+            st.session_state[k] = v

@@ -82,6 +82,9 @@ def test_a_grid_worker_reports_with_typed_coordinates_and_sees_it_among_their_re
         "grid_worker", worker_grid["code"], "reported", "路边堆放垃圾 <b>")
     assert re.fullmatch(r"[0-9a-f]{32}\.jpg", case["photo_ref"])
     assert no in at.dataframe[0].value["case_no"].tolist()
+    # the form starts empty again: a second tap sends nothing twice
+    assert at.text_area(key="rp_descr").value == "" and at.selectbox(key="rp_cat").value is None
+    assert not any(u.key == "rp_file" for u in at.file_uploader)
 
 
 def test_resolving_on_the_spot_needs_the_after_photo_and_closes_self_handled(signed_in, engine, worker_grid):
