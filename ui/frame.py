@@ -5,7 +5,9 @@ that makes every page run inside it.
 allows it and its file exists. To add a page: write ``pages/<key>.py`` (its first statement
 ``kit.require_page("<key>")``), add a line to ``PAGES`` below and its roles to ``PAGE_ACCESS``
 (and its title ``page.<key>`` to ``i18n/messages.py``). Pages left out of the navigation are
-unreachable; ``require_page`` checks the role again.
+unreachable; ``require_page`` checks the role again. Public pages (``accounts.auth.PUBLIC_PAGES``:
+``public_report``, ``status``) are registered for every visitor, signed out or in (then hidden from
+the menu), and start with ``kit.public_page(key)`` instead.
 
 Why the guard (``ensure_frame``): because a ``pages/`` folder sits beside ``app.py``, Streamlit
 starts each server process in its old multipage mode and, for the first visitor who opens a
