@@ -52,8 +52,11 @@ PAGE_ACCESS: dict[str, frozenset[str]] = {
     "dispatch": frozenset({"dispatcher", "admin"}),
     "department_queue": frozenset({"department_staff", "admin"}),
     "charts": frozenset({"command_staff", "dispatcher", "planner", "admin"}),
+    "report": frozenset({"grid_worker", "admin"}),  # the grid worker's phone page, their first page
     "account": frozenset(ROLES),
 }
+# Pages for everyone, signed in or not (no role check; the page shows only what its link opens).
+PUBLIC_PAGES: tuple[str, ...] = ("public_report", "status")
 
 # Unit a role belongs to (person.unit_level); used to validate create_user.
 ROLE_UNIT_LEVELS: dict[str, frozenset[str]] = {

@@ -412,3 +412,18 @@ class LoginFailure(Base):
     username: Mapped[str] = mapped_column(Text)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
     client_address: Mapped[str | None] = mapped_column(Text)
+
+
+# --- the reporter's way back (migration 0005; intake/public.py) ---------------------------------
+
+class CaseSatisfaction(Base):
+    """满意度: the reporter's one answer on a closed case, and a reopen request for a dispatcher."""
+    __tablename__ = "case_satisfaction"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    rating: Mapped[str] = mapped_column(Text)  # satisfied | basically_satisfied | unsatisfied
+    comment: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    answered_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+    reopen_requested: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
+    reopen_status: Mapped[str | None] = mapped_column(Text)  # pending | accepted | declined
+    decided_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))

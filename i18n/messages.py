@@ -21,6 +21,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "page.department_queue": ("部门工单", "Department queue"),
     "page.charts": ("结案统计", "Clearance charts"),
     "page.account": ("我的账号", "My account"),
+    "page.report": ("网格上报", "Report in the grid"),
+    "page.public_report": ("市民上报", "Report a problem"),
+    "page.status": ("办理进度", "Case progress"),
     # login
     "login.heading": ("登录", "Sign in"),
     "login.username": ("用户名", "Username"),

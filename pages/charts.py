@@ -70,10 +70,11 @@ when.markdown(f"### {kit.tr('ch.period_label', start=start, end=end - timedelta(
 s = data("summary", version, f, lang)
 tiles = [("closure_rate", s["closure_rate"]), ("on_time_rate", s["on_time_rate"]),
          ("self_handled_share", s["self_handled_share"]), ("rework_rate", s["rework_rate"]),
-         ("avg_disposal_wh", s["avg_disposal_wh"]), ("closed", s["closed"]), ("open", s["open"]), ("overdue", s["overdue"])]
+         ("avg_disposal_wh", s["avg_disposal_wh"]), ("satisfaction_rate", s["satisfaction_rate"]),
+         ("closed", s["closed"]), ("open", s["open"]), ("overdue", s["overdue"])]
 with st.container(key="ch-big"):
     for row in (tiles[:4], tiles[4:]):
-        for col, (k, v) in zip(st.columns(4), row):
+        for col, (k, v) in zip(st.columns(len(row)), row):
             shown = "—" if v is None else f"{100 * v:.1f}%" if k.endswith(("rate", "share")) else (
                 f"{v:.1f}" if isinstance(v, float) else f"{v:,}")
             # the two counts of open cases are "as the period ends" (now, if it reaches today):

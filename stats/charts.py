@@ -100,7 +100,21 @@ def summary(conn: Connection, f: ChartFilter) -> dict:
                           total=True, **f.indicator_args())
     total = rows[-1]
     total["grade"] = grade(total["on_time_rate"])
+    total.update(satisfaction(conn, f))
     return total
+
+
+def satisfaction(conn: Connection, f: ChartFilter) -> dict:
+    """满意率: (满意 + 基本满意) / answers given in the period, by the day of the answer, over the
+    cases the filter selects (answers come through the public status link, intake/public.py)."""
+    where, params = _case_filter_sql(f)
+    got = conn.execute(text(
+        "SELECT count(*) AS n, count(*) FILTER (WHERE s.rating IN ('satisfied', 'basically_satisfied')) AS good "
+        "FROM case_satisfaction s JOIN cases c ON c.id = s.case_id "
+        f"WHERE (s.answered_at AT TIME ZONE '{TIME_ZONE}')::date >= :d0 "
+        f"AND (s.answered_at AT TIME ZONE '{TIME_ZONE}')::date < :d1 AND {where}"),
+        {**params, "d0": f.start, "d1": f.end}).one()
+    return {"satisfaction_answers": got.n, "satisfaction_rate": got.good / got.n if got.n else None}
 
 
 # --- ranking by area, department or person -------------------------------------------------------------

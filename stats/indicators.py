@@ -79,6 +79,8 @@ INDICATOR_LABELS: dict[str, dict[str, str]] = {
     "verified": {"zh": "核查数", "en": "Verified"},
     "reworked": {"zh": "返工数", "en": "Reworked"},
     "closed_on_time": {"zh": "按期结案数", "en": "Closed on time"},
+    "satisfaction_rate": {"zh": "满意率", "en": "Satisfaction rate"},
+    "satisfaction_answers": {"zh": "评价数", "en": "Satisfaction answers"},
 }
 TABLE_COLUMNS = ("registered", "closed", "due", "closure_rate", "on_time_rate", "rework_rate", "avg_disposal_wh",
                  "self_handled_share", "on_spot", "open", "overdue")

@@ -5,7 +5,9 @@ that makes every page run inside it.
 allows it and its file exists. To add a page: write ``pages/<key>.py`` (its first statement
 ``kit.require_page("<key>")``), add a line to ``PAGES`` below and its roles to ``PAGE_ACCESS``
 (and its title ``page.<key>`` to ``i18n/messages.py``). Pages left out of the navigation are
-unreachable; ``require_page`` checks the role again.
+unreachable; ``require_page`` checks the role again. Public pages (``accounts.auth.PUBLIC_PAGES``:
+``public_report``, ``status``) are registered for every visitor, signed out or in (then hidden from
+the menu), and start with ``kit.public_page(key)`` instead.
 
 Why the guard (``ensure_frame``): because a ``pages/`` folder sits beside ``app.py``, Streamlit
 starts each server process in its old multipage mode and, for the first visitor who opens a
@@ -26,7 +28,7 @@ from pathlib import Path
 import streamlit as st
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from accounts.auth import LoginBusy, LoginFailed, Throttled, actor_by_sso, allowed_pages, sign_in
+from accounts.auth import PUBLIC_PAGES, LoginBusy, LoginFailed, Throttled, actor_by_sso, allowed_pages, sign_in
 from db.engine import refused_for_time
 from i18n import LANGS, normalise_lang, role_label, t
 from ui import case_panel, kit
@@ -43,7 +45,12 @@ PAGES: dict[str, tuple[Path, str, str]] = {
     "department_queue": (ROOT / "pages" / "department_queue.py", ":material/inbox:", "nav.work"),
     "charts": (ROOT / "pages" / "charts.py", ":material/bar_chart:", "nav.stats"),
     "account": (ROOT / "pages" / "account.py", ":material/person:", "nav.me"),
+    "report": (ROOT / "pages" / "report.py", ":material/add_a_photo:", "nav.work"),
 }
+# Public pages (accounts.auth.PUBLIC_PAGES): reachable signed out; signed in, by their address
+# only (hidden from the menu, so a staff member opening a reporter's link still sees it).
+PUBLIC: dict[str, Path] = {key: ROOT / "pages" / f"{key}.py" for key in PUBLIC_PAGES}
+
 # True while main() runs in this script thread (each session's run has its own thread).
 _in_frame: ContextVar[bool] = ContextVar("gridgov_in_frame", default=False)
 
@@ -95,7 +102,7 @@ def _signed_in_run(lang: str) -> None:
         # Every known address shows the login form, so a bookmarked wall comes back after sign-in.
         login = [st.Page(login_page, title=t("page.login", lang), url_path="login", default=True)]
         login += [st.Page(login_page, title=t("page.login", lang), url_path=key) for key in PAGES]
-        nav = st.navigation(login, position="hidden")
+        nav = st.navigation(login + _public(lang), position="hidden")
     else:
         sections = _pages_for(who.role, lang)
         with st.sidebar:
@@ -104,8 +111,13 @@ def _signed_in_run(lang: str) -> None:
         if not sections:
             st.warning(t("app.no_pages", lang))
             st.stop()
-        nav = st.navigation(sections)
+        nav = st.navigation({**sections, "": _public(lang, visibility="hidden")})
     nav.run()
+
+
+def _public(lang: str, visibility: str = "visible") -> list:
+    return [st.Page(path, title=t(f"page.{key}", lang), url_path=key, visibility=visibility)
+            for key, path in PUBLIC.items()]
 
 
 def _sso_configured() -> bool:

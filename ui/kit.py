@@ -14,7 +14,7 @@ from db.config import database_url
 from db.engine import get_engine
 from db.live import ChangeListener
 from accounts.actors import Actor, UnknownActor, load_actor
-from accounts.auth import may_open
+from accounts.auth import PUBLIC_PAGES, may_open
 from i18n import DEFAULT_LANG, normalise_lang, t
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -109,6 +109,15 @@ def require_page(page: str) -> Actor:
         st.error(tr("app.no_pages"))
         st.stop()
     return who
+
+
+def public_page(page: str) -> None:
+    """The top of a public page (``accounts.auth.PUBLIC_PAGES``): run inside the frame like any
+    page (see ``require_page``), with no sign-in or role check."""
+    from ui import frame
+
+    assert page in PUBLIC_PAGES, page
+    frame.ensure_frame()
 
 
 def css(*names: str) -> None:

@@ -70,10 +70,12 @@ def external_requests() -> list[str]:
 
 
 @contextmanager
-def offline_page(browser, external_requests: list[str]) -> Iterator[Page]:
-    """A page in a fresh browser context; requests leaving localhost are aborted and recorded."""
-    context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN",
-                                  timezone_id=TIME_ZONE)
+def offline_page(browser, external_requests: list[str], **context_options) -> Iterator[Page]:
+    """A page in a fresh browser context; requests leaving localhost are aborted and recorded.
+    ``context_options`` go to Playwright's ``new_context`` (a phone's viewport, a geolocation …)."""
+    options = {"viewport": {"width": 1600, "height": 1000}, "locale": "zh-CN", "timezone_id": TIME_ZONE,
+               **context_options}
+    context = browser.new_context(**options)
 
     def gate(route):
         if urlparse(route.request.url).hostname in LOCAL_HOSTS:

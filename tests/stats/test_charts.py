@@ -137,3 +137,20 @@ def test_xlsx_writes_formula_like_text_as_string_cells_and_numbers_as_numbers():
     assert [c.value for c in names] == _TYPED and all(c.data_type == "s" for c in names)
     numbers = [ws.cell(r, 2) for r in range(3, 3 + len(_TYPED))]
     assert [c.value for c in numbers] == [-5, 0, -1, 2, 3, 4, -7] and {c.data_type for c in numbers} == {"n"}
+
+
+def test_satisfaction_rate_counts_satisfied_and_basically_satisfied_answers_of_the_period(world, conn):
+    from sqlalchemy import text
+
+    answers = {"C1": "satisfied", "C2": "basically_satisfied", "C3": "unsatisfied"}
+    ids = {}
+    for where, rating in answers.items():
+        ids[where] = world.report(where)["id"]
+        conn.execute(text("INSERT INTO case_satisfaction(case_id, rating, answered_at) VALUES (:c, :r, :at)"),
+                     {"c": ids[where], "r": rating, "at": datetime(2026, 3, 10, 9, tzinfo=TZ)})
+    march = cd.ChartFilter(date(2026, 3, 1), date(2026, 4, 1))
+    assert cd.satisfaction(conn, march) == {"satisfaction_answers": 3, "satisfaction_rate": 2 / 3}
+    s1 = cd.ChartFilter(date(2026, 3, 1), date(2026, 4, 1), subdistrict_id=world.sub["S2"])
+    assert cd.satisfaction(conn, s1) == {"satisfaction_answers": 1, "satisfaction_rate": 0.0}
+    april = cd.ChartFilter(date(2026, 4, 1), date(2026, 5, 1))
+    assert cd.satisfaction(conn, april) == {"satisfaction_answers": 0, "satisfaction_rate": None}

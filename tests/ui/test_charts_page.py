@@ -55,7 +55,7 @@ def test_roles_without_charts_cannot_open_them(w, user):
 def test_every_role_with_charts_gets_figures_charts_and_downloads(w, user):
     at = open_page(w[user], PAGE)
     assert not at.exception and not at.error
-    assert {"结案率", "按期结案率", "自行处置率", "在办数", "在办超期数"} <= set(_metrics(at))
+    assert {"结案率", "按期结案率", "自行处置率", "满意率", "在办数", "在办超期数"} <= set(_metrics(at))
     keys = {d.key for d in at.download_button}
     for chart in CHARTS:
         assert {f"{chart}-csv", f"{chart}-xlsx"} <= keys, chart

@@ -117,7 +117,7 @@ def test_manage_create_user_reads_the_password_from_stdin_and_never_prints_it(en
 
 
 def test_pages_per_role_come_from_one_table():
-    assert auth.allowed_pages("grid_worker") == ["account"]
+    assert auth.allowed_pages("grid_worker") == ["report", "account"]
     assert "wall" in auth.allowed_pages("command_staff") and "dispatch" not in auth.allowed_pages("command_staff")
     assert all(auth.may_open("admin", p) for p in auth.PAGE_ACCESS)
 

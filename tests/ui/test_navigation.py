@@ -11,21 +11,29 @@ VISIBLE = {
     "dispatcher": {"wall", "wall_screen", "dispatch", "charts", "account"},
     "department_staff": {"department_queue", "account"},
     "planner": {"wall", "charts", "account"},
-    "admin": {"wall", "wall_screen", "dispatch", "department_queue", "charts", "account"},
-    "grid_worker": {"account"},
+    "admin": {"wall", "wall_screen", "dispatch", "department_queue", "charts", "account", "report"},
+    "grid_worker": {"report", "account"},
 }
 PAGE_FILES = {"wall": "pages/wall.py", "wall_screen": "pages/wall_screen.py", "dispatch": "pages/dispatch.py",
               "department_queue": "pages/department_queue.py", "charts": "pages/charts.py",
-              "account": "pages/account.py"}
+              "account": "pages/account.py", "report": "pages/report.py"}
+# Public pages: reachable by everyone, signed in or out; never in a role's menu.
+PUBLIC_FILES = {"public_report": "pages/public_report.py", "status": "pages/status.py"}
 
 
 def _existing(keys) -> set[str]:
     return {k for k in keys if (ROOT / PAGE_FILES[k]).exists()}
 
 
-def _listed(at) -> dict[str, dict]:
+def _registered(at) -> dict[str, dict]:
     # AppTest keeps what st.navigation registered (page hash → info with script_path, page_name).
     return {str(info["script_path"]): info for info in at._registered_pages.values() if info.get("script_path")}
+
+
+def _listed(at) -> dict[str, dict]:
+    """The role's own pages (the public ones are registered for everyone, hidden from the menu)."""
+    public = {str(ROOT / p) for p in PUBLIC_FILES.values()}
+    return {k: v for k, v in _registered(at).items() if k not in public}
 
 
 @pytest.mark.parametrize("role", sorted(VISIBLE))
@@ -57,7 +65,8 @@ def test_every_listed_page_opens_for_the_role(signed_in, role):
 
 def test_signed_out_only_the_login_form_exists(wall_db):
     at = new_app().run()
-    assert _listed(at) == {}          # every address shows the login function, no page file
+    assert _listed(at) == {}          # every address shows the login function, no page file …
+    assert set(_registered(at)) == {str(ROOT / p) for p in PUBLIC_FILES.values()}  # … but the public pages
     for path in PAGE_FILES.values():
         if (ROOT / path).exists():
             with pytest.raises(ValueError):
@@ -106,3 +115,28 @@ def test_a_page_run_in_the_old_mode_is_drawn_once_inside_the_frame(signed_in):
     assert len(at.get("deck_gl_json_chart")) == 1                  # the wall, once
     assert set(_listed(at)) == {str(ROOT / PAGE_FILES[k]) for k in _existing(VISIBLE["command_staff"])}
     assert at.sidebar.button[0].label == "退出登录"                   # the frame's sidebar
+
+
+def _sign_in_shown(at) -> bool:
+    return any(ti.key == "login_user" for ti in at.text_input)
+
+
+@pytest.mark.parametrize("key", sorted(PUBLIC_FILES))
+def test_a_public_page_opens_signed_out_and_signed_in_without_the_sign_in(signed_in, key):
+    at = new_app().run()
+    at.switch_page(PUBLIC_FILES[key]).run()
+    assert not at.exception and not at.error
+    assert not _sign_in_shown(at) and at.title[0].value
+    staff = signed_in(ROLES["dispatcher"])
+    staff.switch_page(PUBLIC_FILES[key]).run()
+    assert not staff.exception and not staff.error and not _sign_in_shown(staff)
+
+
+@pytest.mark.parametrize("key", sorted(PUBLIC_FILES))
+def test_a_public_page_run_in_the_old_mode_signed_out_is_drawn_once_inside_the_frame(signed_in, key):
+    at = signed_in(ROLES["admin"])
+    at.switch_page(PUBLIC_FILES[key])
+    del at.session_state["actor"]
+    at.run()
+    assert not at.exception and not at.error
+    assert not _sign_in_shown(at) and len(at.title) == 1

@@ -1,0 +1,66 @@
+"""办理进度 — the reporter's private status link (``status?token=…``, no login): the case's public
+progress (states and dates; never staff names or internal comments) and, once it is closed, one
+satisfaction answer (满意 / 基本满意 / 不满意 + comment; an unsatisfied one may ask for a second look).
+
+Only the case the token belongs to is shown; views are rate-limited per address.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from intake import public
+from ui import kit
+from ui import report_forms as rf
+
+P = "st"
+VIEWS_PER_S, VIEW_BURST = 1.0, 30
+kit.public_page("status")
+rf.look()
+lang = kit.lang()
+st.title(kit.tr("st.heading"), anchor=False)
+
+if wait := rf.slowed("status", rate=VIEWS_PER_S, burst=VIEW_BURST):
+    st.error(kit.tr("pub.slow_down", s=wait))
+    st.stop()
+token = st.query_params.get("token", "")
+with kit.engine().connect() as conn:
+    s = public.public_status(conn, token, lang=lang)
+if s is None:
+    st.warning(kit.tr("st.unknown"))
+    st.stop()
+
+st.subheader(kit.tr("st.case", no=s.case_no, cat=s.category or "—"), anchor=False)
+c1, c2 = st.columns(2)
+c1.metric(kit.tr("st.state"), s.status_label)
+c2.metric(kit.tr("st.reported"), f"{s.reported_at:%Y-%m-%d %H:%M}")
+if s.closed_at:
+    st.caption(f"{kit.tr('st.ended')}：{s.closed_at:%Y-%m-%d %H:%M}")
+st.markdown(f"**{kit.tr('st.history')}**")
+cols = ("at", "step", "status")
+st.dataframe(pd.DataFrame([{"at": f"{h['at']:%Y-%m-%d %H:%M}", "step": h["action_label"], "status": h["status_label"]}
+                           for h in s.history], columns=cols),
+             hide_index=True, width="stretch", column_config={c: kit.tr(f"st.col.{c}") for c in cols})
+
+if s.rating:
+    st.info(kit.tr("st.rated", rating=kit.tr(f"st.rating.{s.rating}"), at=f"{s.answered_at:%Y-%m-%d %H:%M}"))
+    if s.reopen_status == "pending":
+        st.caption(kit.tr("st.reopen_pending"))
+    elif s.reopen_status:
+        st.caption(kit.tr("st.reopen_decided"))
+elif s.may_rate:
+    st.markdown(f"**{kit.tr('st.rate')}**")
+    rating = st.radio(kit.tr("st.rate"), public.RATINGS, index=None, key=f"{P}_rating", horizontal=True,
+                      format_func=lambda r: kit.tr(f"st.rating.{r}"), label_visibility="collapsed")
+    comment = st.text_area(kit.tr("st.comment"), key=f"{P}_comment", max_chars=public.MAX_COMMENT)
+    reopen = st.checkbox(kit.tr("st.reopen"), key=f"{P}_reopen", disabled=rating != "unsatisfied")
+    if st.button(kit.tr("st.send"), type="primary", key=f"{P}_send", width="stretch", disabled=rating is None):
+        try:
+            with kit.engine().begin() as conn:
+                public.answer_satisfaction(conn, token, rating=rating, comment=comment,
+                                           reopen=bool(reopen and rating == "unsatisfied"))
+        except public.PublicError as e:
+            st.error(rf.refusal(e))
+        else:
+            st.success(kit.tr("st.thanks"))
+            st.rerun()

@@ -1,0 +1,94 @@
+"""The phone pages in Debian's Chromium at a phone's viewport, fully offline: a grid worker
+reports from the phone's own position (browser geolocation through the page's component), and a
+member of the public reports without signing in, follows the private link and sees the case.
+Every request that leaves localhost fails the test."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import text
+
+from intake import field
+from tests.e2e.conftest import SHOTS, offline_page, wait_drawn
+from tests.ui.district import PASSWORD
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+
+
+@pytest.fixture
+def grid(engine, e2e_db):
+    with engine.connect() as c:
+        cid = c.execute(text("SELECT community_id FROM person WHERE username = 'uit_worker'")).scalar_one()
+        return field.pick_grids(c, community_id=cid)[0]
+
+
+def _choose_category(page, prefix, label="0102"):
+    page.locator(f".st-key-{prefix}_cat [role=combobox]").click()
+    page.get_by_role("option", name=re.compile(f"^{label}")).click()
+
+
+def _case(engine, no):
+    with engine.connect() as c:
+        return c.execute(text("SELECT * FROM cases WHERE case_no = :n"), {"n": no}).mappings().one()
+
+
+def test_a_grid_worker_reports_from_the_phones_position_on_a_phone(browser, app_url, engine, grid):
+    leaks: list[str] = []
+    geo = {"longitude": grid["lon"], "latitude": grid["lat"], "accuracy": 12}
+    with offline_page(browser, leaks, geolocation=geo, permissions=["geolocation"], **PHONE) as page:
+        page.goto(app_url + "/report")
+        expect(page.get_by_label("用户名")).to_be_visible(timeout=60_000)
+        page.get_by_label("用户名").fill("uit_worker")
+        page.get_by_label("密码").fill(PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        expect(page.get_by_role("heading", name="网格上报")).to_be_visible(timeout=60_000)
+        wait_drawn(page)
+        _choose_category(page, "rp")
+        page.get_by_label("问题描述").fill("井边堆放建筑垃圾")
+        page.get_by_role("button", name="获取手机定位").click()
+        expect(page.get_by_text(re.compile(r"精度 ±12 米"))).to_be_visible(timeout=20_000)
+        submit = page.locator(".st-key-rp_submit button")
+        assert submit.bounding_box()["height"] >= 44          # a thumb-sized button
+        submit.click()
+        done = page.get_by_text(re.compile(r"已上报，案件编号 \S+"))
+        expect(done).to_be_visible(timeout=30_000)
+        no = re.search(r"案件编号 (\S+?)。", done.inner_text()).group(1)
+        expect(page.locator("[data-testid=stDataFrame]")).to_be_visible()
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "phone-report.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1   # nothing wider than the phone
+    case = _case(engine, no)
+    assert (case["channel"], case["grid_code"]) == ("grid_worker", grid["code"])
+    assert leaks == [], f"requests left localhost: {leaks}"
+
+
+def test_the_public_reports_signed_out_and_follows_the_private_link(browser, app_url, engine, grid):
+    leaks: list[str] = []
+    with offline_page(browser, leaks, **PHONE) as page:
+        page.goto(app_url + "/public_report")
+        expect(page.get_by_role("heading", name="市民上报")).to_be_visible(timeout=60_000)
+        wait_drawn(page)
+        assert page.get_by_label("密码").count() == 0          # no sign-in
+        _choose_category(page, "pub")
+        page.get_by_label("问题描述").fill("<img src=x onerror=alert(1)>路灯不亮")
+        expect(page.locator("[data-testid=stDeckGlJsonChart] canvas").first).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(1500)  # let the map ask for whatever it would (nothing, offline)
+        page.get_by_role("radio", name="输入经纬度").check(force=True)
+        page.get_by_label("经度（WGS-84）").fill(f"{grid['lon']:.6f}")
+        page.get_by_label("纬度（WGS-84）").fill(f"{grid['lat']:.6f}")
+        page.get_by_label("纬度（WGS-84）").press("Enter")
+        wait_drawn(page)
+        page.locator(".st-key-pub_submit button").click()
+        expect(page.get_by_text(re.compile(r"已受理，案件编号"))).to_be_visible(timeout=30_000)
+        link = page.locator("[data-testid=stCode]").first.inner_text().strip()
+        assert re.search(r"/status\?token=[A-Za-z0-9_-]{20,}$", link), link
+        page.screenshot(path=str(SHOTS / "public-report.png"), full_page=True)
+        page.goto(link)
+        expect(page.get_by_role("heading", name="办理进度")).to_be_visible(timeout=60_000)
+        wait_drawn(page)
+        expect(page.get_by_text(re.compile(r"案件编号 \S+ · "))).to_be_visible()
+        expect(page.locator("[data-testid=stDataFrame]")).to_be_visible()
+        assert page.get_by_label("密码").count() == 0
+    assert leaks == [], f"requests left localhost: {leaks}"

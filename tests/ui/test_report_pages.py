@@ -1,0 +1,213 @@
+"""网格上报 (grid worker's phone page), 市民上报 and 办理进度 (public) in AppTest, against the
+committed test district: reports land in their grid through the lifecycle, resolving on the spot
+closes as self-handled with the after photo, the public pages open signed out, answer with a
+private link, show only that case, take one satisfaction answer and slow a flood down."""
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+from PIL import Image
+from sqlalchemy import text
+
+from dispatch import service
+from intake import field, public
+from intake.field import Place
+from tests.ui.conftest import ROLES, new_app
+from tests.world import params_for
+from ui import report_forms as rf
+
+REPORT, PUBLIC, STATUS = "pages/report.py", "pages/public_report.py", "pages/status.py"
+
+
+def jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (80, 60), (20, 120, 40)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def photos_and_buckets(tmp_path, monkeypatch):
+    monkeypatch.setenv("INTAKE_PHOTO_DIR", str(tmp_path / "photos"))
+    rf._buckets.clear()  # the per-address buckets live in the process; every test starts full
+
+
+@pytest.fixture
+def worker_grid(engine, wall_db):
+    with engine.connect() as c:
+        cid = c.execute(text("SELECT community_id FROM person WHERE username = 'uit_worker'")).scalar_one()
+        return field.pick_grids(c, community_id=cid)[0]
+
+
+def _texts(at) -> str:
+    parts = [e.value for kind in ("success", "warning", "error", "info", "markdown", "caption", "code")
+             for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def _case(engine, case_no):
+    with engine.connect() as c:
+        return c.execute(text("SELECT * FROM cases WHERE case_no = :n"), {"n": case_no}).mappings().one()
+
+
+def _typed(at, prefix, lon, lat):
+    at.radio(key=f"{prefix}_mode").set_value("typed").run()
+    at.number_input(key=f"{prefix}_lon").set_value(lon)
+    at.number_input(key=f"{prefix}_lat").set_value(lat)
+    return at.run()
+
+
+def _reported_no(at) -> str:
+    m = re.search(r"(\S+)。?$", at.success[0].value.strip()) if at.success else None
+    assert m, _texts(at)
+    return m.group(1).rstrip("。.")
+
+
+# --- the grid worker's phone page -----------------------------------------------------------------
+
+def test_a_grid_worker_reports_with_typed_coordinates_and_sees_it_among_their_reports(signed_in, engine, worker_grid):
+    at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
+    assert not at.exception and not at.error
+    at.selectbox(key="rp_cat").set_value("0102")
+    at.text_area(key="rp_descr").set_value("路边堆放垃圾 <b>")
+    at.file_uploader(key="rp_file").set_value(("scene.jpg", jpeg(), "image/jpeg"))
+    _typed(at, "rp", worker_grid["lon"], worker_grid["lat"])
+    at.button(key="rp_submit").click().run()
+    assert not at.exception and not at.error, _texts(at)
+    no = _reported_no(at)
+    case = _case(engine, no)
+    assert (case["channel"], case["grid_code"], case["status"], case["description"]) == (
+        "grid_worker", worker_grid["code"], "reported", "路边堆放垃圾 <b>")
+    assert re.fullmatch(r"[0-9a-f]{32}\.jpg", case["photo_ref"])
+    assert no in at.dataframe[0].value["case_no"].tolist()
+    # the form starts empty again: a second tap sends nothing twice
+    assert at.text_area(key="rp_descr").value == "" and at.selectbox(key="rp_cat").value is None
+    assert not any(u.key == "rp_file" for u in at.file_uploader)
+
+
+def test_resolving_on_the_spot_needs_the_after_photo_and_closes_self_handled(signed_in, engine, worker_grid):
+    at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
+    at.selectbox(key="rp_cat").set_value("0102")
+    _typed(at, "rp", worker_grid["lon"], worker_grid["lat"])
+    at.toggle(key="rp_self").set_value(True).run()
+    at.button(key="rp_submit").click().run()
+    assert "处置后照片" in at.error[0].value
+    at.file_uploader(key="rp_after_file").set_value(("after.jpg", jpeg(), "image/jpeg"))
+    at.run()
+    at.button(key="rp_submit").click().run()
+    assert not at.error, _texts(at)
+    case = _case(engine, _reported_no(at))
+    assert (case["status"], case["self_handled"], case["level"]) == ("closed", True, "grid")
+    assert case["result_photo_ref"]
+
+
+def test_a_grid_picked_on_the_map_places_the_report_in_that_grid(signed_in, engine, worker_grid):
+    at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
+    at.selectbox(key="rp_cat").set_value("0102")
+    at.radio(key="rp_mode").set_value("map").run()
+    deck = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    assert deck["mapStyle"] == "__MAP_STYLE__"  # pydeck's "no base map": no Carto style fetched offline
+    at.session_state["rp_map"] = {"selection": {"indices": {"grids": [0]},
+                                                "objects": {"grids": [{"code": worker_grid["code"]}]}}}
+    at.run()
+    assert worker_grid["code"] in _texts(at)
+    at.button(key="rp_submit").click().run()
+    assert _case(engine, _reported_no(at))["grid_code"] == worker_grid["code"]
+
+
+def test_a_poor_phone_fix_is_flagged_and_used_only_when_confirmed(signed_in, engine, worker_grid, monkeypatch):
+    monkeypatch.setenv("GRIDGOV_GEO_MAX_ACCURACY_M", "30")
+    at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
+    at.selectbox(key="rp_cat").set_value("0102")
+    at.session_state["rp_fix"] = {"lon": worker_grid["lon"], "lat": worker_grid["lat"], "accuracy": 180.0}
+    at.run()
+    assert "±180 米" in _texts(at) and at.warning
+    at.button(key="rp_submit").click().run()
+    assert at.error[0].value == "请先确定位置。"
+    at.checkbox(key="rp_poor_ok").check().run()
+    at.button(key="rp_submit").click().run()
+    assert _case(engine, _reported_no(at))["grid_code"] == worker_grid["code"]
+
+
+def test_a_non_image_photo_is_refused_naming_why(signed_in, worker_grid):
+    at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
+    at.selectbox(key="rp_cat").set_value("0102")
+    at.file_uploader(key="rp_file").set_value(("fake.jpg", b"%PDF-1.7 not a photo", "image/jpeg"))
+    _typed(at, "rp", worker_grid["lon"], worker_grid["lat"])
+    at.button(key="rp_submit").click().run()
+    assert at.error and "未能上报" in at.error[0].value and not at.success
+
+
+# --- public --------------------------------------------------------------------------------------
+
+def _public_report(worker_grid, descr="路灯不亮"):
+    at = new_app().run().switch_page(PUBLIC).run()
+    assert not at.exception and not at.error
+    assert not any(ti.key == "login_user" for ti in at.text_input)   # no sign-in asked
+    at.selectbox(key="pub_cat").set_value("0102")
+    at.text_area(key="pub_descr").set_value(descr)
+    _typed(at, "pub", worker_grid["lon"], worker_grid["lat"])
+    return at.button(key="pub_submit").click().run()
+
+
+def test_the_public_page_answers_with_the_case_number_and_a_private_status_link(engine, worker_grid):
+    at = _public_report(worker_grid, "<script>alert(1)</script>")
+    assert not at.exception and not at.error, _texts(at)
+    link = at.code[0].value
+    token = re.search(r"status\?token=([A-Za-z0-9_-]+)$", link).group(1)
+    no = re.search(r"案件编号 (\S+?)。", at.success[0].value).group(1)
+    case = _case(engine, no)
+    assert (case["channel"], case["reporter_id"], case["description"]) == ("website", None, "<script>alert(1)</script>")
+
+    st = new_app(token=token).run().switch_page(STATUS).run()
+    assert not st.exception and not st.error
+    assert no in st.subheader[0].value and "上报" in _texts(st) + str(st.metric[0].value)
+    assert not st.radio  # not closed yet: no satisfaction question
+
+
+def _closed_case_token(engine, worker_grid) -> tuple[dict, str]:
+    with engine.begin() as c:
+        no, token = public.report_from_website(c, category_code="0102", description="公开测试",
+                                               place=Place(worker_grid["lon"], worker_grid["lat"]), photo_ref=None)
+        admin = __import__("accounts.actors", fromlist=["load_actor"]).load_actor(
+            c, c.execute(text("SELECT id FROM person WHERE username = 'uit_admin'")).scalar_one())
+        case = dict(c.execute(text("SELECT * FROM cases WHERE case_no = :n"), {"n": no}).mappings().one())
+        for action in ("register", "dispatch", "accept", "feed_back", "verify_pass"):
+            service.transition(c, case_id=case["id"], action=action, actor=admin, comment="内部意见：张三经办",
+                               **{k: v for k, v in params_for(None, action, case).items() if k != "comment"})
+    return case, token
+
+
+def test_the_status_page_shows_progress_without_names_or_comments_and_takes_one_answer(engine, worker_grid):
+    case, token = _closed_case_token(engine, worker_grid)
+    at = new_app(token=token).run().switch_page(STATUS).run()
+    assert not at.exception and not at.error
+    shown = _texts(at) + at.dataframe[0].value.to_string()
+    assert "结案" in shown and "张三" not in shown and "内部意见" not in shown and "uit_admin" not in shown
+    at.radio(key="st_rating").set_value("unsatisfied").run()
+    at.text_area(key="st_comment").set_value("还是坏的")
+    at.checkbox(key="st_reopen").check().run()
+    at.button(key="st_send").click().run()
+    assert not at.error, _texts(at)
+    assert "不满意" in _texts(at) and not at.radio  # answered once: no second question
+    with engine.connect() as c:
+        row = c.execute(text("SELECT rating, comment, reopen_status FROM case_satisfaction WHERE case_id = :i"),
+                        {"i": case["id"]}).one()
+        status = c.execute(text("SELECT status FROM cases WHERE id = :i"), {"i": case["id"]}).scalar_one()
+    assert tuple(row) == ("unsatisfied", "还是坏的", "pending") and status == "closed"
+
+
+@pytest.mark.parametrize("token", ["", "nope", "A" * 32])
+def test_a_status_link_of_no_case_shows_nothing_of_any_case(engine, worker_grid, token):
+    _closed_case_token(engine, worker_grid)
+    at = new_app(token=token).run().switch_page(STATUS).run()
+    assert not at.exception
+    assert at.warning[0].value == "链接无效或已失效。" and not at.dataframe and not at.metric
+
+
+def test_the_public_page_slows_a_flood_from_one_address(engine, worker_grid):
+    answers = [_public_report(worker_grid) for _ in range(6)]
+    assert all(a.success for a in answers[:5])
+    assert not answers[5].success and "过于频繁" in answers[5].error[0].value
