@@ -23,6 +23,7 @@ from wall.frame import WallFilter
 from wall.pick import case_id_from_selection
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
 from i18n import name_in
+from intake import public
 from ui import case_panel as panel
 from ui import case_view as view
 from ui import kit
@@ -115,6 +116,14 @@ with left:
     with kit.engine().connect() as conn:
         rows = svc.queue_rows(conn, queue=queue, actor=who)
     queue_table(rows, key=f"dispatch-q-{queue}")
+    with kit.engine().connect() as conn:
+        reopen = public.reopen_queue(conn, who)
+    if reopen:  # closed cases are in no working queue: their reporters' requests are listed here
+        with st.expander(kit.tr("dp.reopen.queue", n=len(reopen)), icon=":material/replay:"):
+            for r in reopen:
+                st.button(kit.tr("dp.reopen.open", case_no=r["case_no"], at=view.fmt_time(r["answered_at"])),
+                          key=f"dispatch-reopen-{r['case_id']}", on_click=_pick, args=(r["case_id"],),
+                          type="tertiary")
 with right:
     panel.show(case_id, p, scope="dispatch")
 
