@@ -4,7 +4,9 @@ Pick a case by clicking it on the map (resolved by the point's own id), from a q
 working queues of this dispatcher's unit: awaiting sorting, awaiting dispatch, awaiting
 verification, outside the jurisdiction; the watch lists of their area: overdue, at risk,
 supervised) or by its number; the panel on the right shows it and the actions the lifecycle
-service allows this dispatcher now, and the queue's tick stays on it. After an
+service allows this dispatcher now (with the intake's possible duplicates and reporters' reopen
+requests to answer: ``ui.case_panel.intake_notes``), and the queue's tick stays on it. Closed
+cases whose reporter asks for a second look are listed under the queues. After an
 action the page waits for the database's change notice, so the map and queues drawn next
 already show the new state. The case being worked on is ``session_state["dispatch.case_id"]``.
 """
