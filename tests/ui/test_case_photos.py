@@ -144,3 +144,20 @@ def test_a_reference_the_store_does_not_hold_is_shown_as_text(w, engine):
     assert not at.exception
     assert "photo/2024/001.jpg" in " ".join(c.value for c in at.caption) + "\n".join(
         h.proto.body for h in at.get("html"))
+
+
+def test_the_camera_can_take_the_photo_instead_of_a_file(w, engine):
+    row = new_case(engine, w, "registered", level="community")
+    at = open_page(w["dpt_disp_cm"], DISPATCH, **{"dispatch.case_id": row["id"]})
+    at = _choose(at, "dispatch", row["id"], "close")
+    form = f"dispatch-act-{row['id']}-close"
+    assert not at.camera_input  # asked for only when switched on: it takes the camera at once
+    at.toggle(key=f"{form}.camera").set_value(True).run()
+    (cam,) = at.camera_input
+    cam.set_value(("shot.jpg", jpeg_with_gps(), "image/jpeg"))
+    at.text_area(key=f"{form}-comment").input("社区自行清理完毕")
+    at = _submit(at, "dispatch", row["id"], "close")
+    assert not at.error, [e.value for e in at.error]
+    got = case_row(engine, row["id"])
+    assert got["status"] == "closed" and REF.fullmatch(got["result_photo_ref"])
+    assert _last_event(engine, row["id"]).attachments == [{"kind": "after", "ref": got["result_photo_ref"]}]
