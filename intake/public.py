@@ -6,8 +6,10 @@ shows the Open311 clients: states and dates, never staff names, internal comment
 reporter's contact; and only the one case the token belongs to.
 
 A reopen request (不满意, asking for a second look) is recorded in ``case_satisfaction`` as a
-queue item for a dispatcher (``reopen_status = 'pending'``, ``pending_reopen_requests``); it changes
-no case status, so ``dispatch.service.transition`` stays the only status changer.
+queue item for a dispatcher (``reopen_status = 'pending'``, ``pending_reopen_requests``), who
+answers it on the case panel (``decide_reopen``: accepted / declined, with who and when). Neither
+changes a case status — the transition table has no move from ``closed`` back to verification —
+so ``dispatch.service.transition`` stays the only status changer.
 """
 from __future__ import annotations
 
@@ -19,9 +21,12 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
+from accounts.actors import Actor, UnknownActor, load_actor
 from gis.crs import STORAGE_CRS
 from db.models import CaseSatisfaction
+from dispatch import permissions
 from dispatch import service as lifecycle
+from dispatch.errors import CaseNotFound, PermissionDenied
 from dispatch.states import TERMINAL_STATUSES, label
 from intake.field import Place
 from intake.reports import public_history
@@ -146,3 +151,55 @@ def pending_reopen_requests(conn: Connection) -> list[dict]:
         select(CaseSatisfaction.case_id, CaseSatisfaction.rating, CaseSatisfaction.comment,
                CaseSatisfaction.answered_at)
         .where(CaseSatisfaction.reopen_status == "pending").order_by(CaseSatisfaction.answered_at)).mappings()]
+
+
+REOPEN_DECISIONS = ("accepted", "declined")
+
+
+def reopen_request_of(conn: Connection, case_id: int) -> dict | None:
+    """The pending reopen request of case ``case_id`` (rating, comment, answered_at), or None."""
+    got = conn.execute(
+        select(CaseSatisfaction.case_id, CaseSatisfaction.rating, CaseSatisfaction.comment,
+               CaseSatisfaction.answered_at)
+        .where(CaseSatisfaction.case_id == case_id, CaseSatisfaction.reopen_status == "pending")).mappings()
+    row = got.one_or_none()
+    return dict(row) if row else None
+
+
+def decide_reopen(conn: Connection, *, case_id: int, decision: str, actor: Actor) -> None:
+    """A dispatcher's answer to a reporter's request for a second look: ``accepted`` or ``declined``,
+    recorded with ``decided_at``/``decided_by``.
+
+    It changes no case status: the transition table has no move out of ``closed`` back to
+    verification (only ``evaluate``), and ``dispatch.service.transition`` stays the one status
+    changer. Who may answer: whoever may verify the case (the unit that owns its level).
+    """
+    if decision not in REOPEN_DECISIONS:
+        raise PublicError(f"decision：须为 {'/'.join(REOPEN_DECISIONS)}",
+                          f"decision: one of {', '.join(REOPEN_DECISIONS)}")
+    with conn.begin_nested():
+        row = conn.execute(text("SELECT * FROM cases WHERE id = :i"), {"i": case_id}).mappings().one_or_none()
+        if row is None:
+            raise CaseNotFound(case_id=case_id)
+        try:
+            actor = load_actor(conn, actor.person_id)  # a deactivated or changed account acts no more
+        except UnknownActor:
+            raise PermissionDenied(case_no=row["case_no"], action="verify_pass", reason="inactive",
+                                   actor=actor.full_name, role=actor.role) from None
+        permissions.check(actor, "verify_pass", row)
+        done = conn.execute(text(
+            "UPDATE case_satisfaction SET reopen_status = :s, decided_at = now(), decided_by = :p "
+            "WHERE case_id = :c AND reopen_status = 'pending'"),
+            {"s": decision, "p": actor.person_id, "c": case_id})
+        if done.rowcount == 0:
+            raise PublicError("该复核申请不存在或已处理", "This reopen request does not exist or was already answered")
+
+
+def reopen_queue(conn: Connection, actor: Actor) -> list[dict]:
+    """The pending reopen requests ``actor`` may answer (case id and number, rating, comment,
+    answered_at), oldest first: the dispatch page's queue."""
+    rows = conn.execute(text(
+        "SELECT c.*, s.comment AS reopen_comment, s.answered_at FROM case_satisfaction s "
+        "JOIN cases c ON c.id = s.case_id WHERE s.reopen_status = 'pending' ORDER BY s.answered_at")).mappings()
+    return [{"case_id": r["id"], "case_no": r["case_no"], "comment": r["reopen_comment"],
+             "answered_at": r["answered_at"]} for r in rows if permissions.may(actor, "verify_pass", r)]

@@ -1,7 +1,8 @@
 """部门工单 — a department's work queue: the cases it leads and must act on (and those it
 assists), nearest deadline first, with filters and search by case number.
 
-Department staff accept a case, feed back with a photo reference and a note, ask for a
+Department staff accept a case, feed back with a photo (camera or file, kept by the
+intake's photo store) and a note, ask for a
 postponement, or return a case that is not theirs — whatever the lifecycle service allows them
 on the chosen case (verification is the command centre's, on the dispatch page). An
 administrator picks the department to look at. The chosen case is

@@ -4,7 +4,9 @@ Pick a case by clicking it on the map (resolved by the point's own id), from a q
 working queues of this dispatcher's unit: awaiting sorting, awaiting dispatch, awaiting
 verification, outside the jurisdiction; the watch lists of their area: overdue, at risk,
 supervised) or by its number; the panel on the right shows it and the actions the lifecycle
-service allows this dispatcher now, and the queue's tick stays on it. After an
+service allows this dispatcher now (with the intake's possible duplicates and reporters' reopen
+requests to answer: ``ui.case_panel.intake_notes``), and the queue's tick stays on it. Closed
+cases whose reporter asks for a second look are listed under the queues. After an
 action the page waits for the database's change notice, so the map and queues drawn next
 already show the new state. The case being worked on is ``session_state["dispatch.case_id"]``.
 """
@@ -23,6 +25,7 @@ from wall.frame import WallFilter
 from wall.pick import case_id_from_selection
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
 from i18n import name_in
+from intake import public
 from ui import case_panel as panel
 from ui import case_view as view
 from ui import kit
@@ -115,6 +118,14 @@ with left:
     with kit.engine().connect() as conn:
         rows = svc.queue_rows(conn, queue=queue, actor=who)
     queue_table(rows, key=f"dispatch-q-{queue}")
+    with kit.engine().connect() as conn:
+        reopen = public.reopen_queue(conn, who)
+    if reopen:  # closed cases are in no working queue: their reporters' requests are listed here
+        with st.expander(kit.tr("dp.reopen.queue", n=len(reopen)), icon=":material/replay:"):
+            for r in reopen:
+                st.button(kit.tr("dp.reopen.open", case_no=r["case_no"], at=view.fmt_time(r["answered_at"])),
+                          key=f"dispatch-reopen-{r['case_id']}", on_click=_pick, args=(r["case_id"],),
+                          type="tertiary")
 with right:
     panel.show(case_id, p, scope="dispatch")
 

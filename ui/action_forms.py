@@ -5,6 +5,13 @@ A field's name is the name of the value ``dispatch.service.transition`` takes fo
 goes to the service as it is; ``tests/ui/test_action_forms.py`` holds the two in step. A form
 collects inputs only; required fields are marked but checked by the lifecycle service, which
 answers with a message in the user's language.
+
+Photos are uploads (camera or file), never typed names: a form returns the upload's bytes, and
+``store_photos`` puts them through the intake's photo store (decoded type, size cap, EXIF
+stripped, shrunk: the same checks as the API) and puts the stored name (the photo ref) in the
+field's place, so the transition still receives a ref. The verification moves take no photo
+value of their own; their photo goes to the event as an attachment (``ATTACHMENTS``, the
+transition's ``attachments``), kind ``verify``.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from dispatch.desk import CasePanel
 from dispatch.states import LEVELS, label
 from i18n import name_in
 from i18n.messages import MESSAGES
+from intake import field as intake_field
 from ui import kit
 from ui.case_view import holder_text
 
@@ -35,7 +43,9 @@ class Field:
 
 
 COMMENT = "comment"  # every move's event comment; its kind says whether it reads as a reason or a note
+ATTACHMENTS = "attachments"  # the event's attachments (transition's ``attachments``): a photo of the move itself
 _NOTE = Field(COMMENT, "note")
+_VERIFY_PHOTO = Field(ATTACHMENTS, "photo")
 ACTION_FORMS: dict[str, tuple[Field, ...]] = {
     "register": (Field("level", "level"), Field("category_code", "category"), _NOTE),
     "reject": (Field(COMMENT, "reason", True),),
@@ -53,11 +63,30 @@ ACTION_FORMS: dict[str, tuple[Field, ...]] = {
     "approve_postponement": (Field("due_at", "datetime"), _NOTE),
     "deny_postponement": (Field(COMMENT, "note", True),),
     "feed_back": (Field(COMMENT, "note", True), Field("photo_ref", "photo")),
-    "verify_pass": (_NOTE,),
-    "verify_fail": (Field(COMMENT, "note", True),),
+    "verify_pass": (_NOTE, _VERIFY_PHOTO),
+    "verify_fail": (Field(COMMENT, "note", True), _VERIFY_PHOTO),
     "supervise": (_NOTE,),
     "evaluate": (Field("score", "score", True), _NOTE),
 }
+
+
+def photo_fields(action: str) -> tuple[str, ...]:
+    return tuple(f.name for f in ACTION_FORMS[action] if f.kind == "photo")
+
+
+def store_photos(action: str, values: Mapping[str, Any], store=None) -> dict:
+    """``values`` with every photo upload (bytes) checked and stored, replaced by its ref; an
+    attachments photo becomes ``[{"kind": "verify", "ref": ...}]``. Raises ``PhotoError`` (zh/en)
+    for an upload that is not a JPEG/PNG/WebP image or is too large; nothing is stored then
+    for the refused one (photos stored before it stay: unnamed files, harmless)."""
+    out = dict(values)
+    store = store or intake_field.photo_store()
+    for name in photo_fields(action):
+        data = out.get(name)
+        kept = intake_field.store_photo(store, data) if isinstance(data, bytes | bytearray) else None
+        out[name] = None if kept is None else ([{"kind": "verify", "ref": kept.ref}] if name == ATTACHMENTS
+                                               else kept.ref)
+    return out
 
 
 def submitted(values: Mapping[str, Any]) -> dict:
@@ -106,12 +135,27 @@ def _when(f: Field, action: str, key: str, default: datetime | None) -> datetime
     return svc.local_datetime(d, t)
 
 
+def _photo(lab: str, k: str) -> bytes | None:
+    """A photo from the camera (when switched on above the form: it asks for the camera at once)
+    or from a file. New widget keys after every sent form (``<form>.round``): an upload cannot be
+    cleared any other way."""
+    form = k.rsplit("-", 1)[0]
+    n = st.session_state.get(f"{form}.round", 0)
+    shot = None
+    if st.session_state.get(f"{form}.camera"):
+        shot = st.camera_input(lab, key=f"{k}-cam{n}")
+    up = st.file_uploader(lab if shot is None else kit.tr("dp.photo_or_file"), key=f"{k}-file{n}",
+                          type=None, help=kit.tr("dp.photo_help"))
+    chosen = shot or up
+    return chosen.getvalue() if chosen is not None else None
+
+
 def _field(f: Field, action: str, p: CasePanel, key: str, deps: list[dict], cats: list[dict]):
     lang, lab, k = kit.lang(), _label(f, action), f"{key}-{f.name}"
     if f.kind in ("note", "reason"):
         return st.text_area(lab, key=k, height=80, max_chars=1000)
     if f.kind == "photo":
-        return st.text_input(lab, key=k, placeholder=kit.tr("dp.photo_placeholder"), max_chars=500)
+        return _photo(lab, k)
     if f.kind == "level":
         cat = next((c for c in cats if c["code"] == p.category_code), None)
         default = p.level or (cat or {}).get("default_level") or "community"
@@ -165,6 +209,8 @@ def action_form(action: str, p: CasePanel, *, key: str) -> dict | None:
     """Draw the form of ``action`` for case ``p``; the submitted values (named as
     ``dispatch.service.transition`` takes them), or None before submit."""
     deps, cats = _reference()
+    if photo_fields(action):  # outside the form: switching the camera on must redraw it
+        st.toggle(kit.tr("dp.photo_camera"), key=f"{key}.camera")
     with st.form(key, border=True):
         values = {f.name: _field(f, action, p, key, deps, cats) for f in ACTION_FORMS[action]}
         kind = "primary" if action not in ("reject", "verify_fail", "deny_postponement", "return") else "secondary"

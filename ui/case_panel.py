@@ -10,14 +10,16 @@ import streamlit as st
 
 from db.live import wait_for_version
 from dispatch import desk as svc
-from dispatch import service
+from dispatch import permissions, service
 from dispatch.desk import CasePanel
 from dispatch.errors import LifecycleError
 from dispatch.states import label
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
+from intake import duplicates, public
+from intake.photos import PhotoError
 from ui import action_forms as forms
 from ui import kit
-from ui.case_view import facts, header, holder_text, timeline
+from ui.case_view import facts, fmt_time, header, holder_text, timeline
 
 
 @st.fragment(run_every=20)
@@ -63,7 +65,77 @@ def show(case_id: int | None, p: CasePanel | None, *, scope: str) -> None:
         facts(p)
     with hist:
         timeline(p)
+    intake_notes(p, scope=scope)
     actions(p, scope=scope)
+
+
+def intake_notes(p: CasePanel, *, scope: str) -> None:
+    """What the intake left for a dispatcher on this case: possible duplicates linked on arrival
+    (confirm = merge through the lifecycle, reject = the link is marked rejected) and a public
+    reporter's request for a second look (accept / decline: recorded, no status changes)."""
+    who = kit.actor()
+    with kit.engine().connect() as conn:
+        links = duplicates.pending_links(conn, p.id)
+        reopen = public.reopen_request_of(conn, p.id)
+        may_decide = bool(links) and duplicates.may_decide(conn, case_id=p.id, actor=who)
+    key = f"{scope}-intake-{p.id}"
+    refusal = st.session_state.get(f"{key}.refused")
+    if links:
+        st.markdown(f"#### {kit.tr('dp.dup.heading')}")
+        can_merge = "merge" in p.actions
+        for link in links:
+            text_ = kit.tr("dp.dup.line", case_no=link["case_no"], metres=f"{link['distance_m']:.0f}",
+                           status=label("status", link["status"], kit.lang()))
+            line, yes, no = st.columns([3, 2, 2], vertical_alignment="center")
+            line.markdown(text_)
+            if not may_decide:
+                continue
+            cid = link["candidate_id"]
+            if can_merge and yes.button(kit.tr("dp.dup.confirm"), key=f"{key}-dup-{cid}-yes", type="primary",
+                                        width="stretch"):
+                _decide(key, p, lambda conn, cid=cid: duplicates.decide_duplicate(
+                    conn, case_id=p.id, candidate_id=cid, decision="confirm", actor=kit.actor(),
+                    expected_version=p.version), kit.tr("dp.dup.merged", case_no=p.case_no, original=link["case_no"]))
+            if no.button(kit.tr("dp.dup.reject"), key=f"{key}-dup-{cid}-no", width="stretch"):
+                _decide(key, p, lambda conn, cid=cid: duplicates.decide_duplicate(
+                    conn, case_id=p.id, candidate_id=cid, decision="reject", actor=kit.actor()),
+                    kit.tr("dp.dup.rejected", case_no=link["case_no"]))
+    if reopen is not None:
+        st.warning(kit.tr("dp.reopen.notice", at=fmt_time(reopen["answered_at"], True),
+                          comment=reopen["comment"] or "—"), icon=":material/replay:")
+        if _may_verify(p):
+            st.caption(kit.tr("dp.reopen.no_move"))
+            yes, no = st.columns(2)
+            if yes.button(kit.tr("dp.reopen.accept"), key=f"{key}-reopen-yes", width="stretch"):
+                _decide(key, p, lambda conn: public.decide_reopen(conn, case_id=p.id, decision="accepted",
+                                                                  actor=kit.actor()),
+                        kit.tr("dp.reopen.accepted", case_no=p.case_no))
+            if no.button(kit.tr("dp.reopen.decline"), key=f"{key}-reopen-no", width="stretch"):
+                _decide(key, p, lambda conn: public.decide_reopen(conn, case_id=p.id, decision="declined",
+                                                                  actor=kit.actor()),
+                        kit.tr("dp.reopen.declined", case_no=p.case_no))
+    if refusal:
+        st.error(refusal, icon=":material/block:")
+
+
+def _may_verify(p: CasePanel) -> bool:
+    return permissions.may(kit.actor(), "verify_pass", {
+        "community_id": p.community_id, "subdistrict_id": p.subdistrict_id, "level": p.level,
+        "department_id": p.department_id, "status": p.status})
+
+
+def _decide(key: str, p: CasePanel, call, done: str) -> None:
+    """Run a decision in its own transaction; a refusal stays shown until the next try."""
+    try:
+        with kit.engine().begin() as conn:
+            call(conn)
+    except (LifecycleError, public.PublicError) as e:
+        st.session_state[f"{key}.refused"] = e.message(kit.lang()) if isinstance(e, LifecycleError) else (
+            e.en if kit.lang() == "en" else e.zh)
+        st.rerun()
+    st.session_state.pop(f"{key}.refused", None)
+    st.session_state["dp.flash"] = (done, ":material/check_circle:")
+    st.rerun()
 
 
 def actions(p: CasePanel, *, scope: str) -> None:
@@ -100,6 +172,11 @@ def act(p: CasePanel, action: str, values: dict, seen_version: int, *, form: str
     lst = kit.listener()
     before = lst.version
     try:
+        values = forms.store_photos(action, values)
+    except PhotoError as e:  # refused before anything reaches the case
+        st.session_state[f"{form}.refused"] = kit.tr("dp.photo_refused", why=e.en if kit.lang() == "en" else e.zh)
+        return
+    try:
         with kit.engine().begin() as conn:
             service.transition(conn, case_id=p.id, action=action, actor=kit.actor(), expected_version=seen_version,
                                **values)
@@ -113,6 +190,7 @@ def act(p: CasePanel, action: str, values: dict, seen_version: int, *, form: str
         pass  # the listener is reconnecting: the wall watcher redraws once it is back
     for k in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{form}-")]:
         del st.session_state[k]  # a later form for this case starts empty
+    st.session_state[f"{form}.round"] = st.session_state.get(f"{form}.round", 0) + 1  # and its uploads too
     after = load(p.id)
     held = svc.holder(after) if after is not None else None
     done = label("action", action, kit.lang())

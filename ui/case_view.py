@@ -1,14 +1,23 @@
-"""How a case reads on screen: its header chips, facts, description, photo reference and history,
-and the time-left colours of case tables. Shared by the dispatch page and the department queue.
+"""How a case reads on screen: its header chips, facts, description, photos and history, and the
+time-left colours of case tables. Shared by the dispatch page and the department queue.
+
+Photos come from the intake's photo store (``intake.field.photo_store``: the directory the API,
+the phone page and the action forms write to), shown as small thumbnails (made once per photo
+and cached, so a panel with many photos does not send megapixels on every redraw), each with a
+full-size view on request. A reference the store does not hold (a name from another system, or
+typed before uploads existed) is shown as text.
 
 Layout only; user text (descriptions, comments, names) is escaped before it goes into HTML.
 """
 from __future__ import annotations
 
 import html
+import io
 from datetime import datetime
+from pathlib import Path
 
 import streamlit as st
+from PIL import Image
 
 from dispatch.calendar import TZ
 from dispatch import desk
@@ -17,10 +26,47 @@ from dispatch.states import label
 from gis.crs import STORAGE_CRS, WGS84
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
 from i18n import name_in
+from intake import field as intake_field
 from ui import kit
 
 esc = html.escape
-ATTACHMENT_KINDS = ("report", "before", "after")
+ATTACHMENT_KINDS = ("report", "before", "after", "verify")
+THUMB_PX = 320          # longest side of a thumbnail (drawn at half that: sharp on high-density screens)
+GALLERY_COLUMNS = 3
+
+
+def photo_path(ref: str | None) -> Path | None:
+    """The stored photo behind ``ref`` if the store holds it; None for any other name."""
+    if not ref:
+        return None
+    store = intake_field.photo_store()
+    return store.path(ref) if store.exists(ref) else None
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def thumbnail(path: str) -> bytes:
+    """A small JPEG of a stored photo (stored photos never change: their names are generated)."""
+    with Image.open(path) as img:
+        img.thumbnail((THUMB_PX, THUMB_PX))
+        out = io.BytesIO()
+        img.convert("RGB").save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def photos(items: list[tuple[str, str]], *, key: str) -> None:
+    """Thumbnails of ``items`` ((caption, ref)), each with its full-size view behind a button."""
+    if not items:
+        return
+    cols = st.columns(GALLERY_COLUMNS)
+    for i, (caption, ref) in enumerate(items):
+        with cols[i % GALLERY_COLUMNS]:
+            path = photo_path(ref)
+            if path is None:
+                st.caption(kit.tr("dp.att_line", kind=caption, ref=ref))
+                continue
+            st.image(thumbnail(str(path)), caption=caption, width=THUMB_PX // 2)
+            with st.popover(kit.tr("dp.photo_full"), icon=":material/zoom_in:", key=f"{key}-{i}-full"):
+                st.image(str(path), caption=caption)
 
 
 def fmt_time(ts: datetime | None, with_year: bool = False) -> str:
@@ -87,15 +133,19 @@ def facts(p: CasePanel) -> None:
     desc = esc(p.description or "").replace("\n", "<br>") or "—"
     st.html(f'<dl class="dp-facts">{body}</dl><div class="dp-desc"><b>{esc(tr("dp.f.description"))}</b>'
             f'<p>{desc}</p></div>')
-    if p.photo_file:
-        st.image(str(p.photo_file), caption=p.photo_ref, width="stretch")
+    if p.photo_ref:
+        photos([(tr("dp.att.report"), p.photo_ref)], key=f"facts-{p.id}")
     else:
-        ref = p.photo_ref
-        st.html(f'<div class="dp-photo">{esc(tr("dp.photo_line", ref=ref or tr("dp.no_photo")))}</div>')
+        st.html(f'<div class="dp-photo">{esc(tr("dp.photo_line", ref=tr("dp.no_photo")))}</div>')
+
+
+def _kind(a: dict) -> str:
+    return kit.tr(f"dp.att.{a.get('kind')}") if a.get("kind") in ATTACHMENT_KINDS else kit.tr("dp.att.other")
 
 
 def timeline(p: CasePanel) -> None:
-    items = []
+    """The history, then the photos kept in it (report, before, after, verification), oldest first."""
+    items, shots = [], []
     for e in p.timeline:
         who = e.actor_name or e.role_label or ""
         move = esc(e.action_label)
@@ -108,11 +158,15 @@ def timeline(p: CasePanel) -> None:
             extra += f'<div class="dp-ev-x">{esc(e.comment)}</div>'
         for a in e.attachments or []:
             if isinstance(a, dict) and a.get("ref"):
-                kind = kit.tr(f"dp.att.{a.get('kind')}") if a.get("kind") in ATTACHMENT_KINDS else kit.tr("dp.att.other")
+                kind = _kind(a)
                 extra += f'<div class="dp-ev-a">{esc(kit.tr("dp.att_line", kind=kind, ref=str(a["ref"])))}</div>'
+                shots.append((f"{kind} · {e.action_label} · {fmt_time(e.at)}", str(a["ref"])))
         items.append(f'<li><span class="dp-ev-t">{fmt_time(e.at)}</span><div><b>{move}</b>'
                      f'<span class="dp-ev-w">{esc(who)}</span>{extra}</div></li>')
     st.html(f'<div class="dp-timeline"><h4>{esc(kit.tr("dp.timeline"))}</h4><ol>{"".join(items)}</ol></div>')
+    if shots:
+        st.markdown(f"**{kit.tr('dp.history_photos')}**")
+        photos(shots, key=f"hist-{p.id}")
 
 
 # Header widths in pixels for columns whose content is shorter than their header (时限状态,

@@ -7,7 +7,7 @@ import pytest
 from dispatch import service
 from dispatch.errors import Conflict, InvalidInput, PermissionDenied
 from dispatch.states import TRANSITIONS
-from ui.action_forms import ACTION_FORMS, COMMENT, submitted
+from ui.action_forms import ACTION_FORMS, ATTACHMENTS, COMMENT, store_photos, submitted
 
 
 def test_every_move_has_a_form():
@@ -19,7 +19,8 @@ def test_form_fields_are_the_handlers_parameters(action):
     taken = service.parameters(action)
     names = [f.name for f in ACTION_FORMS[action]]
     assert len(names) == len(set(names)), "a field appears twice"
-    assert set(names) - {COMMENT} == set(taken), "form fields and the handler's parameters differ"
+    # comment and attachments are every move's (the transition's own keywords), the rest the handler's
+    assert set(names) - {COMMENT, ATTACHMENTS} == set(taken), "form fields and the handler's parameters differ"
     required = {f.name for f in ACTION_FORMS[action] if f.required}
     assert {n for n, need in taken.items() if need} <= required, "a value the service needs is not marked required"
 
@@ -51,6 +52,7 @@ def test_a_case_goes_round_the_loop_on_form_values(world, conn):
         ("evaluate", c1, {"score": 5, COMMENT: "满意"}, "closed"),
     ]
     for action, actor, values, status in steps:
+        values = {**values, **({ATTACHMENTS: None} if action.startswith("verify") else {})}
         assert set(values) == {f.name for f in ACTION_FORMS[action]}, action  # exactly the form's fields
         row = service.transition(conn, case_id=case["id"], action=action, actor=actor, **submitted(values))
         assert row["status"] == status, action
@@ -67,3 +69,22 @@ def test_refusals_come_from_the_service(world, conn):
     with pytest.raises(Conflict):  # the form was drawn from an older version
         service.transition(conn, case_id=case["id"], action="register", actor=world["disp_c1"],
                            expected_version=case["version"] - 1)
+
+
+def test_uploads_become_store_refs_and_a_verification_photo_an_attachment(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from intake.photos import PhotoError, PhotoStore
+
+    store = PhotoStore(tmp_path)
+    buf = io.BytesIO()
+    Image.new("RGB", (30, 20)).save(buf, "PNG")
+    fed = store_photos("feed_back", {COMMENT: "x", "photo_ref": buf.getvalue()}, store)
+    assert fed[COMMENT] == "x" and store.exists(fed["photo_ref"]) and fed["photo_ref"].endswith(".png")
+    ver = store_photos("verify_pass", {COMMENT: None, ATTACHMENTS: buf.getvalue()}, store)
+    assert ver[ATTACHMENTS][0]["kind"] == "verify" and store.exists(ver[ATTACHMENTS][0]["ref"])
+    assert store_photos("feed_back", {COMMENT: "x", "photo_ref": None}, store)["photo_ref"] is None
+    with pytest.raises(PhotoError):
+        store_photos("close", {COMMENT: "x", "result_photo_ref": b"GIF89a not allowed"}, store)

@@ -3,10 +3,13 @@ accepts, feeds back, asks for postponement or returns them through the page; ano
 department neither sees them nor may act on them (the service refuses if forced)."""
 from __future__ import annotations
 
+import io
 import json
+import re
 from datetime import timedelta
 
 import pytest
+from PIL import Image
 from sqlalchemy import text
 
 from dispatch import service
@@ -65,7 +68,8 @@ def test_the_queue_lists_the_departments_cases_nearest_deadline_first(w, engine)
     assert due == sorted(due)
 
 
-def test_accept_then_feed_back_with_a_photo_reference(w, engine):
+def test_accept_then_feed_back_with_a_photo(w, engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("INTAKE_PHOTO_DIR", str(tmp_path / "photos"))
     row = new_case(engine, w, "dispatched", dept="HWC")
     staff = w["dpt_staff_hwc"]
     at = open_page(staff, PAGE, **{CASE: row["id"]})
@@ -77,14 +81,17 @@ def test_accept_then_feed_back_with_a_photo_reference(w, engine):
 
     at = _choose(at, row["id"], "feed_back")
     at.text_area(key=f"dept-act-{row['id']}-feed_back-comment").input("已清运，现场恢复整洁")
-    at.text_input(key=f"dept-act-{row['id']}-feed_back-photo_ref").input("photo/2026/after-001.jpg")
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (90, 90, 90)).save(buf, "JPEG")
+    (up,) = [u for u in at.file_uploader if u.key.startswith(f"dept-act-{row['id']}-feed_back-photo_ref")]
+    up.set_value(("after-001.jpg", buf.getvalue(), "image/jpeg"))
     _submit(at, row["id"], "feed_back")
     got = case_row(engine, row["id"])
-    assert got["status"] == "awaiting_verification" and got["result_photo_ref"] == "photo/2026/after-001.jpg"
+    assert got["status"] == "awaiting_verification" and re.fullmatch(r"[0-9a-f]{32}\.jpg", got["result_photo_ref"])
     with engine.connect() as c:
         ev = c.execute(text("SELECT comment, attachments FROM case_event WHERE case_id = :i ORDER BY id DESC LIMIT 1"),
                        {"i": row["id"]}).one()
-    assert ev.comment == "已清运，现场恢复整洁" and ev.attachments[0]["ref"] == "photo/2026/after-001.jpg"
+    assert ev.comment == "已清运，现场恢复整洁" and ev.attachments[0]["ref"] == got["result_photo_ref"]
     # verification is the command centre's: the department has nothing more to do
     at.run()
     assert not [s for s in at.segmented_control if s.key == f"dept-act-{row['id']}"]

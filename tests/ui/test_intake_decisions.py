@@ -1,0 +1,140 @@
+"""The dispatcher's side of the intake (issue 9 §1, §4), on the dispatch page in AppTest: possible
+duplicates linked on arrival are confirmed (merged through the lifecycle) or rejected, and a
+public reporter's reopen request is answered; both recorded with who and when. The services
+refuse a dispatcher of another unit."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from dispatch.errors import LifecycleError, PermissionDenied
+from intake import duplicates, public
+from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge
+
+PAGE, CASE = "pages/dispatch.py", "dispatch.case_id"
+
+
+@pytest.fixture(scope="module")
+def w(engine):
+    world = build(engine)
+    yield world
+    purge(engine)
+
+
+def _linked(engine, w):
+    """An open case and a new report at the same spot, linked as the intake links them."""
+    original = new_case(engine, w, "registered")
+    dup = new_case(engine, w, "reported")
+    with engine.begin() as c:
+        links = duplicates.link_possible_duplicates(c, dup["id"])
+    assert original["case_no"] in [x["case_no"] for x in links]
+    return original, dup
+
+
+def _link(engine, case_id, candidate_id):
+    with engine.connect() as c:
+        return c.execute(text("SELECT status, decided_at, decided_by FROM case_possible_duplicate "
+                              "WHERE case_id = :c AND candidate_id = :d"), {"c": case_id, "d": candidate_id}).one()
+
+
+def _button(at, key):
+    return next(b for b in at.button if b.key == key)
+
+
+def test_a_linked_duplicate_is_shown_and_confirming_merges_it_through_the_lifecycle(w, engine):
+    original, dup = _linked(engine, w)
+    who = w["dpt_disp_cm"]
+    at = open_page(who, PAGE, **{CASE: dup["id"]})
+    assert any("疑似重复" in m.value for m in at.markdown)
+    assert any(original["case_no"] in m.value and "米" in m.value for m in at.markdown)
+    _button(at, f"dispatch-intake-{dup['id']}-dup-{original['id']}-yes").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    got = case_row(engine, dup["id"])
+    assert (got["status"], got["duplicate_of"]) == ("merged", original["id"])
+    link = _link(engine, dup["id"], original["id"])
+    assert link.status == "confirmed" and link.decided_at is not None and link.decided_by == who.person_id
+    with engine.connect() as c:
+        ev = c.execute(text("SELECT action, actor_id FROM case_event WHERE case_id = :i ORDER BY id DESC LIMIT 1"),
+                       {"i": dup["id"]}).one()
+    assert (ev.action, ev.actor_id) == ("merge", who.person_id)
+
+
+def test_rejecting_a_link_records_it_and_leaves_the_case_as_it_was(w, engine):
+    original, dup = _linked(engine, w)
+    who = w["dpt_disp_cm"]
+    at = open_page(who, PAGE, **{CASE: dup["id"]})
+    _button(at, f"dispatch-intake-{dup['id']}-dup-{original['id']}-no").click().run()
+    assert not at.error
+    assert case_row(engine, dup["id"])["status"] == "reported"
+    link = _link(engine, dup["id"], original["id"])
+    assert link.status == "rejected" and link.decided_by == who.person_id
+    assert not any(original["case_no"] in m.value for m in at.markdown)  # answered: no longer offered
+    with engine.begin() as c, pytest.raises(LifecycleError, match="已处理"):  # answered once
+        duplicates.decide_duplicate(c, case_id=dup["id"], candidate_id=original["id"], decision="reject", actor=who)
+
+
+def test_a_dispatcher_of_another_community_may_not_decide(w, engine):
+    original, dup = _linked(engine, w)
+    with engine.begin() as c:
+        assert not duplicates.may_decide(c, case_id=dup["id"], actor=w["dpt_disp_cm2"])
+        with pytest.raises(PermissionDenied):
+            duplicates.decide_duplicate(c, case_id=dup["id"], candidate_id=original["id"], decision="confirm",
+                                        actor=w["dpt_disp_cm2"])
+    assert _link(engine, dup["id"], original["id"]).status == "pending"
+
+
+def test_a_refused_merge_leaves_the_link_pending(w, engine):
+    original, dup = _linked(engine, w)
+    with engine.begin() as c:  # the case moved on meanwhile: merge is no longer a legal move
+        from dispatch import service
+        service.transition(c, case_id=dup["id"], action="register", actor=w["dpt_admin"])
+        service.transition(c, case_id=dup["id"], action="dispatch", actor=w["dpt_admin"], department_id=w.dept["HWC"])
+    with engine.begin() as c, pytest.raises(LifecycleError):
+        duplicates.decide_duplicate(c, case_id=dup["id"], candidate_id=original["id"], decision="confirm",
+                                    actor=w["dpt_disp_cm"])
+    assert _link(engine, dup["id"], original["id"]).status == "pending"
+
+
+def _reopen_request(engine, w):
+    row = new_case(engine, w, "closed", level="community")
+    token = public.new_token()
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO intake_request(case_id, status_token) VALUES (:c, :t)"), {"c": row["id"], "t": token})
+        public.answer_satisfaction(c, token, rating="unsatisfied", comment="井盖还是松的", reopen=True)
+    return row
+
+
+def _reopen_status(engine, case_id):
+    with engine.connect() as c:
+        return c.execute(text("SELECT reopen_status, decided_at, decided_by FROM case_satisfaction WHERE case_id = :c"),
+                         {"c": case_id}).one()
+
+
+@pytest.mark.parametrize("choice,status", [("yes", "accepted"), ("no", "declined")])
+def test_a_reopen_request_is_queued_shown_on_the_case_and_answered(w, engine, choice, status):
+    row = _reopen_request(engine, w)
+    who = w["dpt_disp_cm"]
+    at = open_page(who, PAGE)
+    queued = f"dispatch-reopen-{row['id']}"
+    assert any(b.key == queued for b in at.button), "listed in the reopen queue"
+    _button(at, queued).click().run()
+    assert at.session_state[CASE] == row["id"]
+    assert any("井盖还是松的" in x.value for x in at.warning)
+    _button(at, f"dispatch-intake-{row['id']}-reopen-{choice}").click().run()
+    assert not at.error, [e.value for e in at.error]
+    got = _reopen_status(engine, row["id"])
+    assert (got.reopen_status, got.decided_by) == (status, who.person_id) and got.decided_at is not None
+    assert case_row(engine, row["id"])["status"] == "closed"  # no move leads from closed back to verification
+    assert not any(b.key == queued for b in at.button)
+    with engine.connect() as c:
+        assert public.reopen_request_of(c, row["id"]) is None
+
+
+def test_another_unit_neither_sees_nor_answers_the_reopen_request(w, engine):
+    row = _reopen_request(engine, w)
+    other = w["dpt_disp_cm2"]
+    with engine.begin() as c:
+        assert row["id"] not in [r["case_id"] for r in public.reopen_queue(c, other)]
+        with pytest.raises(PermissionDenied):
+            public.decide_reopen(c, case_id=row["id"], decision="accepted", actor=other)
+    assert _reopen_status(engine, row["id"]).reopen_status == "pending"
