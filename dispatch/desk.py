@@ -17,10 +17,8 @@ here: a submitted form goes to ``dispatch.service.transition`` as it is.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
 from sqlalchemy import text
@@ -50,7 +48,6 @@ _QUEUE_READERS = {
 PRESENCE_SECONDS = 60          # presence older than this is ignored ("being handled by")
 DUPLICATE_RADIUS_M = 300       # merge candidates: cases this close …
 DUPLICATE_DAYS = 30            # … reported within this many days
-PHOTO_ROOT = Path(os.environ.get("GRIDGOV_PHOTO_DIR", Path(__file__).resolve().parent.parent / "var" / "photos"))
 
 
 # --- typed rows ------------------------------------------------------------------------------------
@@ -246,7 +243,6 @@ class CasePanel:
     postpone_request_reason: str | None
     duplicate_of_case_no: str | None
     photo_ref: str | None
-    photo_file: Path | None             # the stored photo, if this server holds it
     grid_workers: tuple[GridWorker, ...]
     departments: tuple[CaseDepartment, ...]
     timeline: tuple[TimelineEvent, ...]
@@ -273,7 +269,6 @@ def case_panel(conn: Connection, *, case_id: int, actor: Actor, lang: str = "zh"
         "deadline_preview": preview_deadline(conn, detail) if "dispatch" in actions else None,
         "duplicate_candidates": tuple(duplicate_candidates(conn, detail)) if "merge" in actions else (),
         "others": tuple(others_on_case(conn, case_id=case_id, actor=actor)),
-        "photo_file": photo_file(detail.get("photo_ref")),
     })
 
 
@@ -293,15 +288,6 @@ def duplicate_candidates(conn: Connection, case: Mapping, *, limit: int = 8) -> 
         ORDER BY (o.category_code IS NOT DISTINCT FROM c.category_code) DESC, metres, o.reported_at DESC
         LIMIT :n"""), {"i": case["id"], "r": DUPLICATE_RADIUS_M, "d": DUPLICATE_DAYS, "n": limit}).mappings()
     return [_typed(DuplicateCandidate, r) for r in rows]
-
-
-def photo_file(ref: str | None) -> Path | None:
-    """The stored photo behind a reference, if this server holds it (references may point to
-    another system; then only the reference is shown)."""
-    if not ref or ref.startswith("/") or ".." in Path(ref).parts:
-        return None
-    path = PHOTO_ROOT / ref
-    return path if path.is_file() else None
 
 
 # --- who holds a case (the level trap: say where a case goes before and after) ----------------------

@@ -111,15 +111,6 @@ def test_dispatcher_queues_are_typed_rows_of_the_actors_area(world, conn):
         svc.queue_rows(conn, queue="everything", actor=world["disp_c1"])
 
 
-def test_photo_references_are_only_opened_inside_the_photo_store(tmp_path, monkeypatch):
-    monkeypatch.setattr(svc, "PHOTO_ROOT", tmp_path)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "p.jpg").write_bytes(b"\xff\xd8")
-    assert svc.photo_file("a/p.jpg") == tmp_path / "a" / "p.jpg"
-    assert svc.photo_file("../etc/passwd") is None and svc.photo_file("/etc/passwd") is None
-    assert svc.photo_file("sample/photo/1.jpg") is None and svc.photo_file(None) is None
-
-
 def test_the_dispatch_deck_adds_a_ring_and_refits_without_moving_with_the_selection():
     spec = json.dumps({"initialViewState": {"longitude": 122.0, "latitude": 41.0, "zoom": 12.0},
                        "layers": [{"@@type": "ScatterplotLayer", "id": CASE_LAYER, "data": []}]})
