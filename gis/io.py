@@ -144,6 +144,13 @@ def _read(path: str | Path, crs: str | None, layer: str | None, encoding: str | 
         return [], [Problem(0, None, f"the file is {size / 2**20:.1f} MiB, more than the "
                                      f"{max_file_bytes() / 2**20:.0f} MiB a grid layer may be "
                                      "(set GRIDGOV_MAX_GRID_FILE_MB to allow more)")], set(), None
+    if encoding:
+        import codecs
+
+        try:  # GDAL quietly reads an encoding it does not know as bytes: check the name first
+            codecs.lookup(encoding)
+        except LookupError as e:
+            return [], [Problem(0, None, _decode_message(path, encoding, e))], set(), None
     try:
         layers = pyogrio.list_layers(path)
         info = pyogrio.read_info(path, layer=layer if layer is not None else 0, encoding=encoding) \
@@ -172,10 +179,9 @@ def _read(path: str | Path, crs: str | None, layer: str | None, encoding: str | 
         found = ", ".join(str(c) for c in df.columns if c != "geometry") or "none"
         hint = ""
         if driver == "ESRI Shapefile":
-            hint = (f"; a Shapefile's text is read as {info.get('encoding') or 'its .cpg says'}"
-                    + (" (given with --encoding)" if encoding else " (no .cpg file says otherwise)" if
-                       not Path(path).with_suffix(".cpg").exists() else " (as its .cpg says)")
-                    + ": if the names above look garbled, say the file's encoding with --encoding (e.g. GBK)")
+            hint = (f"; the Shapefile's text was read as {encoding or info.get('encoding') or 'UTF-8'}"
+                    + (" (--encoding)" if encoding else "") + ": if the names above look garbled (a Shapefile "
+                    "without a .cpg file is read as ISO-8859-1), say the file's encoding with --encoding (e.g. GBK)")
         problems.append(Problem(0, None, f"{what}; the file's attributes are: {found}{hint}"))
     attr_cols = {key: next((cols[c] for c in names if c in cols), None) for key, names in PARENT_COLUMNS.items()}
     source = _source_crs(df.crs, crs, problems, geojson=driver == "GeoJSON" or Path(path).suffix.lower()
