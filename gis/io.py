@@ -1,10 +1,13 @@
 """Grid files (网格图层): import and export of unit grids for planners' GIS tools.
 
-``import_grids`` reads GeoJSON, GeoPackage or Shapefile (pyogrio), converts to WGS-84, checks
-every feature and lists every problem with the feature it concerns; only a clean file is
-written, in the caller's one transaction, so nothing is ever half-imported. An existing grid is
-redrawn by closing its current boundary version and adding a new one (history is never
-overwritten); then open cases are re-assigned with the database's rule.
+``import_grids`` reads GeoJSON, GeoPackage or (zipped) Shapefile (pyogrio), converts to WGS-84,
+checks every feature and lists every problem with the feature it concerns; only a clean file is
+written, in one savepoint of the caller's transaction, so nothing is ever half-imported. Missing
+areas are created from the file's parent columns and responsibility grids from
+``responsibility_code``. An existing grid whose boundary changed (beyond the conversion's
+precision) is redrawn by closing its current boundary version and adding a new one (history is
+never overwritten); an unchanged one keeps its version; then open cases are re-assigned with the
+database's rule.
 
 ``export_grids`` writes the current unit grids as a WGS-84 GeoJSON FeatureCollection with their
 codes, names, version and parent areas; it reads back through ``import_grids`` unchanged.
@@ -390,6 +393,7 @@ def import_grids(conn: Connection, path: str | Path, *, crs: str | None = None, 
     try:
         result = ImportResult(features=len({f.feature for f in features}))
         problems += _number_split_parts(conn, features, result)
+        features = [f for f in features if f.code is not None]  # a part left unnumbered is a problem above
         problems += _create_areas(conn, features, result)
         _load_temp_table(conn, features)
         problems += _problems_against_database(conn, file_codes, precision_m(source))
