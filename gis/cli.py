@@ -138,7 +138,10 @@ def register_commands(register) -> None:
         p.add_argument("--test", action="store_true", help="act on the test database")
 
     def conf_import(p):
-        p.add_argument("file", help="GeoJSON, GeoPackage or Shapefile with a 15-digit grid code and a name per feature")
+        p.add_argument("file", help="GeoJSON, GeoPackage or (zipped) Shapefile with a 15-digit grid code and a name "
+                                     "per feature; optional parent-area columns (district_code/_name, "
+                                     "subdistrict_code/_name, community_code/_name) create missing areas, "
+                                     "responsibility_code links responsibility grids")
         p.add_argument("--crs", help="coordinate system of the file if it has none; required for GeoJSON, which "
                                      "does not say its datum: WGS84, GCJ02, BD09 or EPSG:<code>")
         p.add_argument("--layer", help="layer to read from a file with several")
@@ -159,6 +162,6 @@ def register_commands(register) -> None:
         test_flag(p)
 
     register("import-grids", cmd_import_grids,
-             "import unit grids from a GeoJSON/GeoPackage/Shapefile (all or nothing; redraws add versions)", conf_import)
+             "import unit grids from a GeoJSON/GeoPackage/Shapefile (all or nothing; changed grids get a new version)", conf_import)
     register("export-grids", cmd_export_grids, "export the current unit grids as GeoJSON (WGS-84)", conf_export)
     register("assign", cmd_assign, "print id,grid_code for the points of a CSV by the database's rule", conf_assign)
