@@ -1,6 +1,6 @@
 """Grid commands for ``manage.py``: import-grids, export-grids, assign.
 
-    python manage.py import-grids FILE [--crs CRS] [--layer NAME]
+    python manage.py import-grids FILE [--crs CRS] [--layer NAME] [--encoding ENC] [--split-multipart]
     python manage.py export-grids --out FILE.geojson [--district CODE]
     python manage.py assign --in FILE.csv [--crs CRS]
 
@@ -29,12 +29,21 @@ def cmd_import_grids(args) -> int:
 
     try:
         with _engine(args).begin() as conn:
-            res = import_grids(conn, args.file, crs=args.crs, layer=args.layer)
+            res = import_grids(conn, args.file, crs=args.crs, layer=args.layer, encoding=args.encoding,
+                               split_multipart=args.split_multipart)
     except GridImportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"imported {res.features} grid(s) from {args.file}: {res.created} new, {res.redrawn} redrawn "
-          f"(previous versions closed, history kept), {res.renamed} renamed; boundary change #{res.change_id}")
+    for area in res.areas_created:
+        print(f"created {area}")
+    for s in res.split:
+        print(f"split {s}")
+    print(f"imported {res.features} feature(s) from {args.file}: {res.created} new grid(s), {res.redrawn} redrawn "
+          f"(previous versions closed, history kept), {res.unchanged} unchanged (no new version), "
+          f"{res.renamed} renamed; boundary change #{res.change_id}")
+    if res.responsibility_created or res.responsibility_linked:
+        print(f"responsibility grids: {res.responsibility_created} created, "
+              f"{res.responsibility_linked} unit grid(s) linked")
     print(f"open cases moved to another grid: {res.cases_moved}")
     for w in res.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -129,10 +138,17 @@ def register_commands(register) -> None:
         p.add_argument("--test", action="store_true", help="act on the test database")
 
     def conf_import(p):
-        p.add_argument("file", help="GeoJSON, GeoPackage or Shapefile with a 15-digit grid code and a name per feature")
-        p.add_argument("--crs", help="coordinate system of the file if it has none (or GeoJSON that is not WGS-84): "
-                                     "WGS84, GCJ02, BD09 or EPSG:<code>")
+        p.add_argument("file", help="GeoJSON, GeoPackage or (zipped) Shapefile with a 15-digit grid code and a name "
+                                     "per feature; optional parent-area columns (district_code/_name, "
+                                     "subdistrict_code/_name, community_code/_name) create missing areas, "
+                                     "responsibility_code links responsibility grids")
+        p.add_argument("--crs", help="coordinate system of the file if it has none; required for GeoJSON, which "
+                                     "does not say its datum: WGS84, GCJ02, BD09 or EPSG:<code>")
         p.add_argument("--layer", help="layer to read from a file with several")
+        p.add_argument("--encoding", help="text encoding of a Shapefile without a .cpg file (e.g. GBK)")
+        p.add_argument("--split-multipart", action="store_true",
+                       help="make each further part of a multi-part feature a grid of its own, with the next "
+                            "free codes of its community (listed); without it such a feature is refused")
         test_flag(p)
 
     def conf_export(p):
@@ -146,6 +162,6 @@ def register_commands(register) -> None:
         test_flag(p)
 
     register("import-grids", cmd_import_grids,
-             "import unit grids from a GeoJSON/GeoPackage/Shapefile (all or nothing; redraws add versions)", conf_import)
+             "import unit grids from a GeoJSON/GeoPackage/Shapefile (all or nothing; changed grids get a new version)", conf_import)
     register("export-grids", cmd_export_grids, "export the current unit grids as GeoJSON (WGS-84)", conf_export)
     register("assign", cmd_assign, "print id,grid_code for the points of a CSV by the database's rule", conf_assign)

@@ -1,10 +1,13 @@
 """Grid files (网格图层): import and export of unit grids for planners' GIS tools.
 
-``import_grids`` reads GeoJSON, GeoPackage or Shapefile (pyogrio), converts to WGS-84, checks
-every feature and lists every problem with the feature it concerns; only a clean file is
-written, in the caller's one transaction, so nothing is ever half-imported. An existing grid is
-redrawn by closing its current boundary version and adding a new one (history is never
-overwritten); then open cases are re-assigned with the database's rule.
+``import_grids`` reads GeoJSON, GeoPackage or (zipped) Shapefile (pyogrio), converts to WGS-84,
+checks every feature and lists every problem with the feature it concerns; only a clean file is
+written, in one savepoint of the caller's transaction, so nothing is ever half-imported. Missing
+areas are created from the file's parent columns and responsibility grids from
+``responsibility_code``. An existing grid whose boundary changed (beyond the conversion's
+precision) is redrawn by closing its current boundary version and adding a new one (history is
+never overwritten); an unchanged one keeps its version; then open cases are re-assigned with the
+database's rule.
 
 ``export_grids`` writes the current unit grids as a WGS-84 GeoJSON FeatureCollection with their
 codes, names, version and parent areas; it reads back through ``import_grids`` unchanged.
@@ -24,13 +27,37 @@ from sqlalchemy.engine import Connection
 
 from db.config import STORAGE_SRID
 from gis import codes
-from gis.crs import BD09, GCJ02, STORAGE_CRS, WGS84, CoordinateError, canonical, to_wgs84_many
+from gis.crs import BD09, GCJ02, STORAGE_CRS, WGS84, CoordinateError, canonical, from_wgs84, to_wgs84_many
 
 CODE_COLUMNS = ("code", "grid_code", "网格编码", "编码")
 NAME_COLUMNS = ("name", "grid_name", "网格名称", "名称")
-# Overlaps (and gaps) smaller than this are noise from reprojection or GCJ-02 conversion (vertices
-# moved by a fraction of a millimetre along a kilometre of edge), not a drawing error.
+# The parent areas and the responsibility grid, as export-grids writes them (and common Chinese
+# headers; each fits a Shapefile's 10-byte field names in GBK).
+PARENT_COLUMNS = {
+    "district_code": ("district_code", "区县编码"), "district_name": ("district_name", "区县名称"),
+    "subdistrict_code": ("subdistrict_code", "街道编码"), "subdistrict_name": ("subdistrict_name", "街道名称"),
+    "community_code": ("community_code", "社区编码"), "community_name": ("community_name", "社区名称"),
+    "community_kind": ("community_kind",),
+    "responsibility_code": ("responsibility_code", "责任网格编码", "责任网格"),
+    "responsibility_name": ("responsibility_name", "责任网格名称"),
+}
+# Overlaps smaller than this are always noise; above it, the tolerance grows with the length of
+# boundary involved times the precision of the conversion (see ``precision_m``).
 OVERLAP_TOLERANCE_M2 = 1.0
+# A GCJ-02 (or BD-09) file read as WGS-84 moves every grid by the obfuscation's own offset at that
+# place; a redraw whose every grid moved by that offset to within this is refused.
+DATUM_SHIFT_MATCH_M = 5.0
+
+
+def precision_m(source: str | None) -> float:
+    """How far (metres) a vertex may move through reading and converting a file of ``source``.
+
+    Coordinates read as they are (WGS-84) are exact but for the text form of a double; a
+    conversion (pyproj, or the iterated GCJ-02/BD-09 inverse, both far below 1 mm) is allowed
+    2 mm. Gaps and overlaps narrower than this along a boundary are noise, and a redrawn grid
+    whose every vertex is within it of the current one is unchanged.
+    """
+    return 0.001 if source in (None, WGS84) else 0.002
 
 
 @dataclass(frozen=True)
@@ -57,9 +84,11 @@ class GridImportError(ValueError):
 @dataclass
 class GridFeature:
     feature: int
-    code: str
+    code: str | None  # None for the further parts of a split multi-part feature, until numbered
     name: str
     geom: shapely.Polygon
+    attrs: dict[str, str] = field(default_factory=dict)  # parent areas, responsibility grid
+    part: int = 1  # 1, or the part number (largest first) of a split multi-part feature
 
 
 @dataclass
@@ -68,19 +97,25 @@ class ImportResult:
     created: int = 0
     redrawn: int = 0
     renamed: int = 0
+    unchanged: int = 0
     cases_moved: int = 0
     change_id: int | None = None
+    areas_created: list[str] = field(default_factory=list)  # "community 211103001001 科技社区", ...
+    responsibility_created: int = 0
+    responsibility_linked: int = 0
+    split: list[str] = field(default_factory=list)  # "feature 3 (code): parts → code, code2, code3"
     warnings: list[str] = field(default_factory=list)
 
 
 # --- reading and checking a file --------------------------------------------------------------
 
-def read_grid_file(path: str | Path, *, crs: str | None = None, layer: str | None = None) -> list[GridFeature]:
+def read_grid_file(path: str | Path, *, crs: str | None = None, layer: str | None = None,
+                   encoding: str | None = None) -> list[GridFeature]:
     """The features of a grid file in WGS-84, checked on their own (not against the database).
 
     Raises GridImportError listing every problem found.
     """
-    features, problems, _ = _read(path, crs, layer)
+    features, problems, _, _ = _read(path, crs, layer, encoding)
     if problems:
         raise GridImportError(path, problems)
     return features
@@ -96,9 +131,11 @@ def max_file_bytes() -> int:
     return int(float(os.environ.get("GRIDGOV_MAX_GRID_FILE_MB", "200")) * 2**20)
 
 
-def _read(path: str | Path, crs: str | None, layer: str | None) -> tuple[list[GridFeature], list[Problem], set[str]]:
+def _read(path: str | Path, crs: str | None, layer: str | None, encoding: str | None = None,
+          split_multipart: bool = False) -> tuple[list[GridFeature], list[Problem], set[str], str | None]:
     """The good features of a file, every problem of the others (a file-level problem, with
-    feature 0, means no feature could be read), and every well-formed code in the file."""
+    feature 0, means no feature could be read), every well-formed code in the file, and the
+    system the file was read in."""
     import pyogrio
 
     path = Path(path)
@@ -109,36 +146,58 @@ def _read(path: str | Path, crs: str | None, layer: str | None) -> tuple[list[Gr
     if size > max_file_bytes():
         return [], [Problem(0, None, f"the file is {size / 2**20:.1f} MiB, more than the "
                                      f"{max_file_bytes() / 2**20:.0f} MiB a grid layer may be "
-                                     "(set GRIDGOV_MAX_GRID_FILE_MB to allow more)")], set()
+                                     "(set GRIDGOV_MAX_GRID_FILE_MB to allow more)")], set(), None
+    if encoding:
+        import codecs
+
+        try:  # GDAL quietly reads an encoding it does not know as bytes: check the name first
+            codecs.lookup(encoding)
+        except LookupError as e:
+            return [], [Problem(0, None, _decode_message(path, encoding, e))], set(), None
     try:
         layers = pyogrio.list_layers(path)
-        info = pyogrio.read_info(path, layer=layer if layer is not None else 0) if len(layers) else {}
+        info = pyogrio.read_info(path, layer=layer if layer is not None else 0, encoding=encoding) \
+            if len(layers) else {}
         if info and info.get("features", 0) > MAX_FEATURES:
             return [], [Problem(0, None, f"the layer has {info['features']:,} features, more than the "
-                                         f"{MAX_FEATURES:,} unit grids one import may hold")], set()
+                                         f"{MAX_FEATURES:,} unit grids one import may hold")], set(), None
         if layer is None and len(layers) > 1:
             return [], [Problem(0, None, f"the file has {len(layers)} layers "
-                                         f"({', '.join(str(n) for n in layers[:, 0])}); choose one with --layer")], set()
-        df = pyogrio.read_dataframe(path, layer=layer)
+                                         f"({', '.join(str(n) for n in layers[:, 0])}); choose one with --layer")], \
+                set(), None
+        df = pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
+    except (UnicodeDecodeError, LookupError) as e:
+        return [], [Problem(0, None, _decode_message(path, encoding, e))], set(), None
     except Exception as e:  # pyogrio raises several DataSource/Field errors
-        return [], [Problem(0, None, f"cannot be read as GeoJSON, GeoPackage or Shapefile: {e}")], set()
+        return [], [Problem(0, None, f"cannot be read as GeoJSON, GeoPackage or Shapefile: {e}")], set(), None
 
     problems: list[Problem] = []
+    driver = (info or {}).get("driver", "")
     cols = {str(c).strip().lower(): c for c in df.columns if c != "geometry"}
     code_col = next((cols[c] for c in CODE_COLUMNS if c in cols), None)
     name_col = next((cols[c] for c in NAME_COLUMNS if c in cols), None)
-    if code_col is None:
-        problems.append(Problem(0, None, f"no grid code attribute (one of {', '.join(CODE_COLUMNS)})"))
-    if name_col is None:
-        problems.append(Problem(0, None, f"no grid name attribute (one of {', '.join(NAME_COLUMNS)})"))
-    source = _source_crs(df.crs, crs, problems)
+    if code_col is None or name_col is None:
+        what = " and ".join(f"no grid {w} attribute (one of {', '.join(c)})" for w, c, col in
+                            (("code", CODE_COLUMNS, code_col), ("name", NAME_COLUMNS, name_col)) if col is None)
+        found = ", ".join(str(c) for c in df.columns if c != "geometry") or "none"
+        hint = ""
+        if driver == "ESRI Shapefile":
+            hint = (f"; the Shapefile's text was read as {encoding or info.get('encoding') or 'UTF-8'}"
+                    + (" (--encoding)" if encoding else "") + ": if the names above look garbled (a Shapefile "
+                    "without a .cpg file is read as ISO-8859-1), say the file's encoding with --encoding (e.g. GBK)")
+        problems.append(Problem(0, None, f"{what}; the file's attributes are: {found}{hint}"))
+    attr_cols = {key: next((cols[c] for c in names if c in cols), None) for key, names in PARENT_COLUMNS.items()}
+    source = _source_crs(df.crs, crs, problems, geojson=driver == "GeoJSON" or Path(path).suffix.lower()
+                         in (".geojson", ".json"))
     if problems:
-        return [], problems, set()
+        return [], problems, set(), None
 
     out: list[GridFeature] = []
     first_use: dict[str, int] = {}
     geoms = list(df.geometry)
     wgs = _to_wgs84(geoms, source, problems)
+    attrs = [{key: _text(df[col].iloc[i]) for key, col in attr_cols.items() if col is not None}
+             for i in range(len(df))]
     for k, (raw_code, raw_name, original, converted) in enumerate(
             zip(df[code_col], df[name_col], geoms, wgs), start=1):
         code, msg = _code(raw_code)
@@ -148,20 +207,46 @@ def _read(path: str | Path, crs: str | None, layer: str | None) -> tuple[list[Gr
             problems.append(Problem(k, code, f"duplicate grid code: also used by feature {first_use[code]}"))
         else:
             first_use[code] = k
-        name = "" if raw_name is None or (isinstance(raw_name, float) and math.isnan(raw_name)) else str(raw_name).strip()
+        name = _text(raw_name)
         if not name:
             problems.append(Problem(k, code, "missing grid name"))
-        geom, gmsg = _polygon(original, converted)
+        parts, gmsg = _polygons(original, converted, split_multipart)
         if gmsg:
             problems.append(Problem(k, code, gmsg))
-        if not msg and name and geom is not None:
-            out.append(GridFeature(k, code, name, geom))
+        if not msg and name and parts:
+            a = attrs[k - 1]
+            for n, part in enumerate(parts, start=1):
+                out.append(GridFeature(k, code if n == 1 else None, name if n == 1 else f"{name}-{n}", part, a, n))
     problems += _overlaps_within(out)
-    return out, problems, set(first_use)
+    return out, problems, set(first_use), source
 
 
-def _source_crs(file_crs, given: str | None, problems: list[Problem]) -> str | None:
+def _text(raw) -> str:
+    return "" if raw is None or (isinstance(raw, float) and math.isnan(raw)) else str(raw).strip()
+
+
+def _decode_message(path, encoding: str | None, e: Exception) -> str:
+    """A Shapefile cuts field names at 10 bytes: in UTF-8 a Chinese character is 3 bytes, so
+    "网格编码" (12 bytes) ends in a broken character that no decoder accepts."""
+    if isinstance(e, LookupError):
+        return f"unknown text encoding {encoding!r} (--encoding): use e.g. GBK, GB18030 or UTF-8"
+    return (f"the attribute names or values cannot be read as {encoding or 'the encoding the file declares'} "
+            f"(the byte {e.object[e.start:e.start + 1]!r} at position {e.start} of {e.object!r} is not valid). "
+            "A Shapefile cuts field names at 10 bytes, which splits a Chinese name written in UTF-8 "
+            "(3 bytes a character) in the middle of a character: rename the fields in your GIS tool to "
+            "code and name (or names of at most 3 Chinese characters), or, if the file is in another "
+            "encoding, say which with --encoding (e.g. GBK)")
+
+
+def _source_crs(file_crs, given: str | None, problems: list[Problem], *, geojson: bool = False) -> str | None:
     """The system the coordinates are in: --crs if given, else the file's own."""
+    if geojson and not given:
+        # RFC 7946 says WGS-84, but Chinese web maps export GCJ-02 or BD-09 into the same format
+        # with nothing to tell them apart: read as WGS-84, every grid would move by up to 500 m.
+        problems.append(Problem(0, None, "a GeoJSON file does not say which datum its coordinates are in: "
+                                         "state it with --crs (WGS84 for GPS surveys and export-grids files, "
+                                         "GCJ02 for AMap/Tencent, BD09 for Baidu, or EPSG:<code>)"))
+        return None
     file_name = None
     if file_crs is not None:
         epsg = file_crs.to_epsg()
@@ -239,23 +324,25 @@ def _code(raw) -> tuple[str | None, str | None]:
     return code, None
 
 
-def _polygon(original, geom) -> tuple[shapely.Polygon | None, str | None]:
+def _polygons(original, geom, split_multipart: bool) -> tuple[list[shapely.Polygon], str | None]:
+    """The polygon(s) a feature becomes: one, or with ``split_multipart`` one per part, largest first."""
     if original is None or original.is_empty:
-        return None, "no geometry"
+        return [], "no geometry"
     kind = original.geom_type
     if kind == "MultiPolygon":
-        if len(original.geoms) != 1:
-            return None, f"a MultiPolygon of {len(original.geoms)} parts: a unit grid is one polygon"
+        if len(original.geoms) != 1 and not split_multipart:
+            return [], (f"a MultiPolygon of {len(original.geoms)} parts: a unit grid is one polygon "
+                        "(--split-multipart makes each further part a grid of its own, with the next free codes "
+                        "of its community)")
         kind = "Polygon"
     if kind != "Polygon":
-        return None, f"a {original.geom_type}, not a polygon"
+        return [], f"a {original.geom_type}, not a polygon"
     if geom is None:
-        return None, None  # the conversion problem is already listed
-    if geom.geom_type == "MultiPolygon":
-        geom = geom.geoms[0]
+        return [], None  # the conversion problem is already listed
     if not geom.is_valid:
-        return None, f"invalid geometry: {shapely.is_valid_reason(geom)}"
-    return geom, None
+        return [], f"invalid geometry: {shapely.is_valid_reason(geom)}"
+    parts = list(geom.geoms) if geom.geom_type == "MultiPolygon" else [geom]
+    return sorted(parts, key=lambda p: -p.area), None
 
 
 def _m2_per_deg2(lat: float) -> float:
@@ -283,64 +370,263 @@ def _overlaps_within(features: list[GridFeature]) -> list[Problem]:
 # --- importing --------------------------------------------------------------------------------
 
 def import_grids(conn: Connection, path: str | Path, *, crs: str | None = None, layer: str | None = None,
+                 encoding: str | None = None, split_multipart: bool = False,
                  actor_id: int | None = None) -> ImportResult:
     """Import a grid file in the caller's transaction; all or nothing.
 
+    Missing districts, subdistricts and communities are created from the file's parent columns
+    (``district_code``/``district_name`` … ``community_name``, as export-grids writes them; their
+    outlines are the unions of their grids), and ``responsibility_code`` links each grid to its
+    responsibility grid (created if missing). ``split_multipart`` makes each further part of a
+    multi-part feature a grid of its own with the next free code of its community.
+
     Raises GridImportError (nothing written) listing every problem, each with its feature.
     """
-    features, problems, file_codes = _read(path, crs, layer)
+    features, problems, file_codes, source = _read(path, crs, layer, encoding, split_multipart)
     if not features and not problems:
         problems = [Problem(0, None, "the file has no features")]
     if any(p.feature == 0 for p in problems) or not features:
         raise GridImportError(path, problems)
-    conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _grid_import (feature int, code text, name text, "
-                      f"community_code text, geom geometry(Polygon, {STORAGE_SRID})) ON COMMIT DROP"))
-    conn.execute(text("TRUNCATE _grid_import"))
-    conn.execute(text(
-        f"INSERT INTO _grid_import SELECT x.f, x.c, x.n, left(x.c, :w), ST_GeomFromWKB(decode(x.g, 'hex'), {STORAGE_SRID}) "
-        "FROM unnest(CAST(:f AS int[]), CAST(:c AS text[]), CAST(:n AS text[]), CAST(:g AS text[])) AS x(f, c, n, g)"),
-        {"w": codes.width("community"), "f": [f.feature for f in features], "c": [f.code for f in features],
-         "n": [f.name for f in features], "g": shapely.to_wkb([f.geom for f in features], hex=True).tolist()})
-    conn.execute(text("CREATE INDEX ON _grid_import USING gist (geom)"))
-    conn.execute(text("ANALYZE _grid_import"))
-    problems += _problems_against_database(conn, file_codes)
-    if problems:
+    # A savepoint: areas are created before the checks against the database, and a refused file
+    # must leave nothing behind even in a caller's longer transaction.
+    savepoint = conn.begin_nested()
+    try:
+        result = ImportResult(features=len({f.feature for f in features}))
+        problems += _number_split_parts(conn, features, result)
+        features = [f for f in features if f.code is not None]  # a part left unnumbered is a problem above
+        problems += _create_areas(conn, features, result)
+        _load_temp_table(conn, features)
+        problems += _problems_against_database(conn, file_codes, precision_m(source))
+        if problems:
+            raise GridImportError(path, sorted(problems, key=lambda p: (p.feature, p.message)))
+        _write(conn, Path(path).name, actor_id, precision_m(source), result)
         conn.execute(text("DROP TABLE _grid_import"))
-        raise GridImportError(path, sorted(problems, key=lambda p: (p.feature, p.message)))
-    result = _write(conn, Path(path).name, actor_id)
-    result.features = len(features)
-    conn.execute(text("DROP TABLE _grid_import"))
+    except BaseException:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
     return result
 
 
-def _problems_against_database(conn: Connection, file_codes: set[str]) -> list[Problem]:
-    problems = [Problem(r.feature, r.code, f"community {r.community_code} (the code's prefix) does not exist")
-                for r in conn.execute(text(
-                    "SELECT i.feature, i.code, i.community_code FROM _grid_import i "
-                    "LEFT JOIN community c ON c.code = i.community_code WHERE c.id IS NULL ORDER BY i.feature"))]
-    # overlaps with current grids that this file does not redraw
+def _number_split_parts(conn: Connection, features: list[GridFeature], result: ImportResult) -> list[Problem]:
+    """Give the further parts of split features the next free codes of their communities.
+
+    A code once used is never reused, so "free" is above every code of the community in the
+    database (retired grids included) and in the file.
+    """
+    extra = [f for f in features if f.code is None]
+    if not extra:
+        return []
+    first = {f.feature: f.code for f in features if f.part == 1}
+    comms = sorted({codes.parent(first[f.feature], "community") for f in extra})
+    used = {r[0]: int(r[1]) for r in conn.execute(text(
+        "SELECT left(code, :w), max(right(code, :g)::int) FROM unit_grid WHERE left(code, :w) = ANY(:c) GROUP BY 1"),
+        {"w": codes.width("community"), "g": dict(codes.LAYOUT)["grid"], "c": comms})}
+    for f in features:
+        if f.code is not None:
+            c = codes.parent(f.code, "community")
+            used[c] = max(used.get(c, 0), int(f.code[codes.width("community"):]))
+    problems, listed = [], {}
+    for f in extra:
+        c = codes.parent(first[f.feature], "community")
+        used[c] = used.get(c, 0) + 1
+        try:
+            f.code = codes.compose(c, used[c], "grid")
+        except ValueError as e:
+            problems.append(Problem(f.feature, first[f.feature], f"cannot split: {e}"))
+            continue
+        listed.setdefault(f.feature, [first[f.feature]]).append(f.code)
+    result.split = [f"feature {k}: {len(v)} parts → {', '.join(v)} (the largest keeps {v[0]})"
+                    for k, v in sorted(listed.items())]
+    return problems
+
+
+_LEVEL_TABLE = {"district": ("district", None), "subdistrict": ("subdistrict", "district"),
+                "community": ("community", "subdistrict")}
+
+
+def _create_areas(conn: Connection, features: list[GridFeature], result: ImportResult) -> list[Problem]:
+    """Create the district, subdistricts and communities the file names but the database lacks.
+
+    Each level's code is the grid code's prefix; a parent code column that disagrees with it is
+    a problem of that feature. A new area needs its name in the file; an existing one keeps its
+    name (a different name in the file is a warning, not a rename).
+    """
+    problems: list[Problem] = []
+    wanted: dict[tuple[str, str], tuple[str, int, str]] = {}  # (level, code) -> (name, feature, kind)
+    for f in features:
+        for level in ("district", "subdistrict", "community"):
+            code = codes.parent(f.code, level)
+            given = f.attrs.get(f"{level}_code", "")
+            if given and given != code:
+                problems.append(Problem(f.feature, f.code, f"{level}_code {given} is not the code's prefix {code}"))
+                continue
+            name = f.attrs.get(f"{level}_name", "")
+            kind = f.attrs.get("community_kind", "") if level == "community" else ""
+            seen = wanted.get((level, code))
+            if seen and name and seen[0] and seen[0] != name:
+                problems.append(Problem(f.feature, f.code, f"{level} {code} is named {name!r} here but "
+                                                           f"{seen[0]!r} by feature {seen[1]}"))
+            elif not seen or (name and not seen[0]):
+                wanted[(level, code)] = (name, f.feature, kind)
+    if problems:
+        return problems
+    code_of = {f.feature: f.code for f in features if f.part == 1}
+    for level in ("district", "subdistrict", "community"):
+        table, parent = _LEVEL_TABLE[level]
+        todo = sorted((code, v) for (lv, code), v in wanted.items() if lv == level)
+        existing = dict(conn.execute(text(f"SELECT code, name FROM {table} WHERE code = ANY(:c)"),
+                                     {"c": [c for c, _ in todo]}).all())
+        for code, (name, feature, kind) in todo:
+            if code in existing:
+                if name and name != existing[code]:
+                    result.warnings.append(f"{level} {code} is called {existing[code]!r} here; the file's "
+                                           f"{name!r} was not applied")
+                continue
+            if not name:
+                problems.append(Problem(feature, code_of[feature], f"{level} {code} (the code's prefix) does not exist: give "
+                                                       f"its name in a {level}_name column (with the parent columns "
+                                                       "district_code/_name, subdistrict_code/_name, "
+                                                       "community_code/_name, as export-grids writes them) to create it"))
+                continue
+            if problems:  # nothing is created once an area cannot be; the import is refused anyway
+                continue
+            if level == "district":
+                # The outline is derived: the union of the district's grids in the file, recomputed
+                # from the current grids after the import (refresh_area_geoms).
+                geoms = [f.geom for f in features if f.code.startswith(code)]
+                conn.execute(text("INSERT INTO district(code, name, geom) VALUES (:c, :n, "
+                                  f"ST_Multi(ST_GeomFromWKB(:g, {STORAGE_SRID})))"),
+                             {"c": code, "n": name, "g": shapely.to_wkb(shapely.union_all(geoms))})
+            elif level == "subdistrict":
+                conn.execute(text("INSERT INTO subdistrict(district_id, code, name) "
+                                  "SELECT id, :c, :n FROM district WHERE code = :p"),
+                             {"c": code, "n": name, "p": codes.parent(code, "district")})
+            else:
+                conn.execute(text("INSERT INTO community(subdistrict_id, code, name, kind) "
+                                  "SELECT id, :c, :n, :k FROM subdistrict WHERE code = :p"),
+                             {"c": code, "n": name, "k": kind if kind in ("community", "village") else "community",
+                              "p": codes.parent(code, "subdistrict")})
+            result.areas_created.append(f"{level} {code} {name}")
+    return problems
+
+
+def _load_temp_table(conn: Connection, features: list[GridFeature]) -> None:
+    conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _grid_import (feature int, code text, name text, "
+                      f"community_code text, resp_code text, resp_name text, unchanged boolean NOT NULL DEFAULT false, "
+                      f"geom geometry(Polygon, {STORAGE_SRID})) ON COMMIT DROP"))
+    conn.execute(text("TRUNCATE _grid_import"))
+    conn.execute(text(
+        "INSERT INTO _grid_import(feature, code, name, community_code, resp_code, resp_name, geom) "
+        f"SELECT x.f, x.c, x.n, left(x.c, :w), NULLIF(x.rc, ''), NULLIF(x.rn, ''), "
+        f"ST_GeomFromWKB(decode(x.g, 'hex'), {STORAGE_SRID}) "
+        "FROM unnest(CAST(:f AS int[]), CAST(:c AS text[]), CAST(:n AS text[]), CAST(:rc AS text[]), "
+        "CAST(:rn AS text[]), CAST(:g AS text[])) AS x(f, c, n, rc, rn, g)"),
+        {"w": codes.width("community"), "f": [f.feature for f in features], "c": [f.code for f in features],
+         "n": [f.name for f in features], "rc": [f.attrs.get("responsibility_code", "") for f in features],
+         "rn": [f.attrs.get("responsibility_name", "") for f in features],
+         "g": shapely.to_wkb([f.geom for f in features], hex=True).tolist()})
+    conn.execute(text("CREATE INDEX ON _grid_import USING gist (geom)"))
+    conn.execute(text("ANALYZE _grid_import"))
+
+
+def _problems_against_database(conn: Connection, file_codes: set[str], precision: float) -> list[Problem]:
+    # (a missing community is reported by _create_areas, which creates it when the file names it)
+    problems: list[Problem] = []
+    # overlaps with current grids that this file does not redraw; the tolerance grows with the
+    # length of the shared boundary (a thin sliver of conversion noise along it)
     rows = conn.execute(text("""
-        SELECT i.feature, i.code, g.code AS other,
-               ST_Area(ST_Intersection(i.geom, gv.geom)::geography) AS m2
+        SELECT i.feature, i.code, g.code AS other, ST_Area(x.geom::geography) AS m2,
+               ST_Perimeter(x.geom::geography) / 2 AS length_m
         FROM _grid_import i
         JOIN grid_version gv ON gv.valid_to IS NULL AND ST_Intersects(gv.geom, i.geom)
         JOIN unit_grid g ON g.id = gv.grid_id
+        CROSS JOIN LATERAL (SELECT ST_Intersection(i.geom, gv.geom) AS geom) x
         WHERE g.code <> ALL(:file_codes) AND ST_Relate(gv.geom, i.geom, '2********')
         ORDER BY i.feature, g.code"""), {"file_codes": sorted(file_codes)})
     problems += [Problem(r.feature, r.code, f"overlaps current grid {r.other} by {r.m2:.2f} m²")
-                 for r in rows if r.m2 > OVERLAP_TOLERANCE_M2]
+                 for r in rows if r.m2 > max(OVERLAP_TOLERANCE_M2, r.length_m * precision)]
+    problems += _responsibility_problems(conn)
+    problems += _datum_shift_problems(conn)
     return sorted(problems, key=lambda p: (p.feature, p.message))
 
 
-def _write(conn: Connection, source: str, actor_id: int | None) -> ImportResult:
-    res = ImportResult()
+def _responsibility_problems(conn: Connection) -> list[Problem]:
+    """A responsibility grid lies inside one community: the file may not spread one over two."""
+    rows = conn.execute(text("""
+        SELECT i.feature, i.code, i.resp_code, c.code AS existing_comm,
+               (SELECT string_agg(DISTINCT j.community_code, ', ') FROM _grid_import j
+                 WHERE j.resp_code = i.resp_code AND j.community_code <> i.community_code) AS other_comm
+        FROM _grid_import i
+        LEFT JOIN responsibility_grid r ON r.code = i.resp_code
+        LEFT JOIN community c ON c.id = r.community_id
+        WHERE i.resp_code IS NOT NULL ORDER BY i.feature""")).all()
+    out = []
+    for r in rows:
+        comm = r.code[:codes.width("community")]
+        if r.existing_comm and r.existing_comm != comm:
+            out.append(Problem(r.feature, r.code, f"responsibility grid {r.resp_code} belongs to community "
+                                                  f"{r.existing_comm}, not {comm}: a responsibility grid is "
+                                                  "made of unit grids of one community"))
+        elif r.other_comm:
+            out.append(Problem(r.feature, r.code, f"responsibility grid {r.resp_code} is also given to grids of "
+                                                  f"community {r.other_comm}: a responsibility grid is made of "
+                                                  "unit grids of one community"))
+    return out
+
+
+def _datum_shift_problems(conn: Connection) -> list[Problem]:
+    """Refuse a redraw that moves every grid by the GCJ-02 (or BD-09) offset of its place: a file
+    in one system read as the other, not a planner's redraw."""
+    rows = conn.execute(text("""
+        SELECT ST_X(ST_Centroid(gv.geom)) AS x0, ST_Y(ST_Centroid(gv.geom)) AS y0,
+               ST_X(ST_Centroid(i.geom)) AS x1, ST_Y(ST_Centroid(i.geom)) AS y1
+        FROM _grid_import i JOIN unit_grid g ON g.code = i.code
+        JOIN grid_version gv ON gv.grid_id = g.id AND gv.valid_to IS NULL""")).all()
+    if not rows:
+        return []
+    for system, name in ((GCJ02, "GCJ-02"), (BD09, "BD-09")):
+        for sign, reading in ((1, f"{name} coordinates read as WGS-84: import with --crs {system}"),
+                              (-1, f"WGS-84 coordinates read as {name}: import with --crs WGS84")):
+            if all(_shift_matches(r, system, sign) for r in rows):
+                m = _metres(rows[0].x1 - rows[0].x0, rows[0].y1 - rows[0].y0, rows[0].y0)
+                return [Problem(0, None, f"every redrawn grid ({len(rows)}) moved by the {name} offset of its "
+                                         f"place (about {m:.0f} m): this looks like {reading}")]
+    return []
+
+
+def _metres(dx: float, dy: float, lat: float) -> float:
+    return math.hypot(dx * 111320.0 * math.cos(math.radians(lat)), dy * 110574.0)
+
+
+def _shift_matches(r, system: str, sign: int) -> bool:
+    try:
+        ox, oy = from_wgs84(r.x0, r.y0, system)
+    except CoordinateError:  # outside China: the offset is not defined there
+        return False
+    ex, ey = sign * (ox - r.x0), sign * (oy - r.y0)
+    return _metres(r.x1 - r.x0 - ex, r.y1 - r.y0 - ey, r.y0) < DATUM_SHIFT_MATCH_M
+
+
+def _write(conn: Connection, source: str, actor_id: int | None, precision: float, res: ImportResult) -> None:
     at = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
-    uncovered = conn.execute(text("""
-        SELECT ST_Area(ST_Difference(ST_Union(gv.geom), (SELECT ST_Union(geom) FROM _grid_import))::geography)
-        FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id JOIN _grid_import i ON i.code = g.code
-        WHERE gv.valid_to IS NULL""")).scalar()
-    if uncovered and uncovered > OVERLAP_TOLERANCE_M2:
-        res.warnings.append(f"the redrawn grids leave {uncovered:.2f} m² uncovered that was covered before: "
+    # Unchanged: every vertex within the conversion's precision of the current boundary (the
+    # Hausdorff distance in degrees times a degree's largest length in metres is an upper bound).
+    res.unchanged = conn.execute(text("""
+        UPDATE _grid_import i SET unchanged = true
+        FROM unit_grid g JOIN grid_version gv ON gv.grid_id = g.id AND gv.valid_to IS NULL
+        WHERE g.code = i.code AND g.retired_at IS NULL
+          AND ST_HausdorffDistance(gv.geom, i.geom) * 111320.0 <= :p"""), {"p": precision}).rowcount
+    # What the redrawn grids covered and the new ones do not; slivers along the boundary narrower
+    # than the conversion's precision are noise, so the tolerance is the boundary's length times it.
+    gap = conn.execute(text("""
+        WITH old AS (SELECT ST_Union(gv.geom) AS geom FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id
+                     JOIN _grid_import i ON i.code = g.code AND NOT i.unchanged WHERE gv.valid_to IS NULL)
+        SELECT ST_Area(ST_Difference(old.geom, (SELECT ST_Union(geom) FROM _grid_import))::geography) AS m2,
+               ST_Perimeter(old.geom::geography) AS length_m
+        FROM old""")).one()
+    if gap.m2 and gap.m2 > max(OVERLAP_TOLERANCE_M2, gap.length_m * precision):
+        res.warnings.append(f"the redrawn grids leave {gap.m2:.2f} m² uncovered that was covered before: "
                             "reports there will be outside the jurisdiction until another grid covers it")
     res.change_id = conn.execute(text(
         "INSERT INTO boundary_change(kind, note, created_by, created_at) VALUES ('import', :n, :a, :t) RETURNING id"),
@@ -353,23 +639,32 @@ def _write(conn: Connection, source: str, actor_id: int | None) -> ImportResult:
         "WHERE NOT EXISTS (SELECT 1 FROM unit_grid g WHERE g.code = i.code) ORDER BY i.code"), {"t": at}).rowcount
     conn.execute(text(
         "UPDATE grid_version gv SET valid_to = :t FROM unit_grid g JOIN _grid_import i ON i.code = g.code "
-        "WHERE gv.grid_id = g.id AND gv.valid_to IS NULL"), {"t": at})
+        "WHERE gv.grid_id = g.id AND gv.valid_to IS NULL AND NOT i.unchanged"), {"t": at})
     inserted = conn.execute(text("""
         INSERT INTO grid_version(grid_id, version_no, geom, valid_from, change_id)
         SELECT g.id, COALESCE((SELECT max(version_no) FROM grid_version v WHERE v.grid_id = g.id), 0) + 1,
                i.geom, :t, :chg
-        FROM _grid_import i JOIN unit_grid g ON g.code = i.code ORDER BY i.code"""),
+        FROM _grid_import i JOIN unit_grid g ON g.code = i.code WHERE NOT i.unchanged ORDER BY i.code"""),
         {"t": at, "chg": res.change_id}).rowcount
     res.redrawn = inserted - res.created
     conn.execute(text("UPDATE unit_grid g SET retired_at = NULL FROM _grid_import i "
                       "WHERE g.code = i.code AND g.retired_at IS NOT NULL"))
+    res.responsibility_created = conn.execute(text("""
+        INSERT INTO responsibility_grid(community_id, code, name)
+        SELECT DISTINCT ON (i.resp_code) c.id, i.resp_code, COALESCE(i.resp_name, i.resp_code)
+        FROM _grid_import i JOIN community c ON c.code = i.community_code
+        WHERE i.resp_code IS NOT NULL AND NOT EXISTS (SELECT 1 FROM responsibility_grid r WHERE r.code = i.resp_code)
+        ORDER BY i.resp_code, i.resp_name NULLS LAST""")).rowcount
+    res.responsibility_linked = conn.execute(text("""
+        UPDATE unit_grid g SET responsibility_grid_id = r.id FROM _grid_import i JOIN responsibility_grid r
+          ON r.code = i.resp_code
+        WHERE g.code = i.code AND g.responsibility_grid_id IS DISTINCT FROM r.id""")).rowcount
     affected = [r[0] for r in conn.execute(text(
         "SELECT DISTINCT c.id FROM _grid_import i JOIN community c ON c.code = i.community_code"))]
     refresh_area_geoms(conn, community_ids=affected)
     from gis.assign import reassign_cases
 
     res.cases_moved = reassign_cases(conn)
-    return res
 
 
 def refresh_area_geoms(conn: Connection, *, district_code: str | None = None,

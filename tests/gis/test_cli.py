@@ -111,7 +111,7 @@ def test_manage_py_commands_end_to_end(sample_loaded, tmp_path, capsys):
     doc["features"][1]["properties"]["code"] = doc["features"][0]["properties"]["code"]
     bad = tmp_path / "bad.geojson"
     bad.write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
-    assert manage.main(["import-grids", "--test", str(bad)]) == 1
+    assert manage.main(["import-grids", "--test", "--crs", "WGS84", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "nothing was imported" in err and "feature 2 (" in err and "duplicate grid code" in err
     csv_in = tmp_path / "pts.csv"
