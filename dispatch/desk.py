@@ -17,7 +17,6 @@ here: a submitted form goes to ``dispatch.service.transition`` as it is.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Mapping, TypeVar
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from db.config import photo_dir
 from dispatch import permissions, queries, service
 from accounts.actors import Actor
 from dispatch.calendar import TZ, WorkingCalendar
@@ -50,7 +50,7 @@ _QUEUE_READERS = {
 PRESENCE_SECONDS = 60          # presence older than this is ignored ("being handled by")
 DUPLICATE_RADIUS_M = 300       # merge candidates: cases this close …
 DUPLICATE_DAYS = 30            # … reported within this many days
-PHOTO_ROOT = Path(os.environ.get("GRIDGOV_PHOTO_DIR", Path(__file__).resolve().parent.parent / "var" / "photos"))
+PHOTO_ROOT = photo_dir()
 
 
 # --- typed rows ------------------------------------------------------------------------------------
