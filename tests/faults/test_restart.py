@@ -24,8 +24,18 @@ def _counts(eng, case_id):
                               "(SELECT count(*) FROM case_event WHERE case_id = :i)"), {"i": case_id}).one()
 
 
-def test_restart_try_again_then_retry_succeeds_and_wall_resumes(scratch_url):
+def test_restart_try_again_then_retry_succeeds_and_wall_resumes(scratch_url, engine, owner_engine):
     local_cluster_only()
+    try:
+        _restart_while_acting(scratch_url)
+    finally:
+        # The suite's shared engines (no pre-ping, unlike the app's) hold connections the restart
+        # cut: drop them so that the tests after this one connect afresh.
+        engine.dispose()
+        owner_engine.dispose()
+
+
+def _restart_while_acting(scratch_url):
     eng = create_engine(scratch_url, pool_size=2, connect_args={"options": f"-c timezone={config.TIME_ZONE}"})
     with eng.begin() as c:
         w = build_world(c)
