@@ -72,7 +72,7 @@ def _load_extra_commands() -> None:
     # a failing import is a real error and is not swallowed.
     import importlib
 
-    for mod in ("gis.cli", "stats.cli", "sample_data.cli", "bench.cli", "accounts.cli", "intake.cli"):
+    for mod in ("gis.cli", "stats.cli", "sample_data.cli", "bench.cli", "accounts.cli", "intake.cli", "stats.backup_cli"):
         importlib.import_module(mod).register_commands(register)
 
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
-    except (ValueError, RuntimeError, FileNotFoundError) as e:
+    except (ValueError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -162,6 +162,15 @@ def ensure_app_role() -> None:
         print(f">> created the application's database role {LOCAL_APP_USER} (password in var/pg-app-password)")
 
 
+def restart() -> None:
+    """Restart the running cluster (fast: sessions are cut) and wait until it accepts connections.
+    The log file is named again: without it the server would inherit the caller's stdout."""
+    d = data_dir()
+    log = Path(VAR.joinpath("postgres.logpath").read_text().strip()) if VAR.joinpath("postgres.logpath").exists() \
+        else VAR / "postgres.log"
+    _run([str(PG_BIN / "pg_ctl"), "-D", str(d), "-l", str(log), "-m", "fast", "-w", "-t", "60", "restart"])
+
+
 def stop() -> None:
     d = data_dir()
     if is_running():

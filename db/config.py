@@ -15,7 +15,14 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
+# The data folder (cluster, photos, secrets): ``GRIDGOV_DATA_DIR`` puts it outside the checkout, so
+# a new checkout, or a ``git clean``, never touches the data; the default keeps the old layout.
+VAR = Path(os.environ["GRIDGOV_DATA_DIR"]).resolve() if os.environ.get("GRIDGOV_DATA_DIR") else ROOT / "var"
+
+
+def photo_dir() -> Path:
+    """The photo store: ``GRIDGOV_PHOTO_DIR``, else ``photos`` in the data folder."""
+    return Path(os.environ["GRIDGOV_PHOTO_DIR"]) if os.environ.get("GRIDGOV_PHOTO_DIR") else VAR / "photos"
 STORAGE_SRID = 4326  # the one SRID in which every geometry is stored (WGS-84)
 # The district's local time: working calendar, local days of the indicators, database sessions.
 TIME_ZONE = "Asia/Shanghai"

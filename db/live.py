@@ -56,6 +56,11 @@ class ChangeListener:
 
     @property
     def version(self) -> int:
+        # The watchdog: every reader polls this about once a second, so a thread that died (an
+        # error the loop could not catch) is started again within a poll, with a reload.
+        if not self._stop.is_set() and self._thread is not None and not self._thread.is_alive():
+            log.error("live listener thread had died (%s); restarting it", self.last_error)
+            self.start()
         return self._version
 
     def _bump(self) -> None:
@@ -95,6 +100,12 @@ class ChangeListener:
             except (psycopg2.Error, OSError) as e:
                 self.last_error = f"{type(e).__name__}: {e}".strip()
                 log.warning("live listener lost its connection (%s); reconnecting", self.last_error)
+            except Exception as e:  # noqa: BLE001 - any bug must not end live updates for the process
+                self.last_error = f"{type(e).__name__}: {e}".strip()
+                log.exception("live listener failed; reconnecting")
+            except BaseException as e:  # the thread dies; the watchdog in ``version`` restarts it
+                self.last_error = f"{type(e).__name__}: {e}".strip()
+                raise
             finally:
                 self.connected.clear()
                 if conn is not None:

@@ -9,6 +9,8 @@ is the Chinese message, so a UI that shows ``str(e)`` is already in Chinese.
 - ``PermissionDenied``: the actor's role or unit may not do this to this case.
 - ``Conflict``: someone changed the case since the caller read it (``expected_version``) or at
   the same moment; says who did what and when.
+- ``DatabaseUnavailable``: the database went away (restart, network) during the call; the
+  transaction did not commit, so nothing was written and the same call may simply be retried.
 - ``CaseNotFound``; ``InvalidInput`` (also a ``ValueError``): a missing reason, a bad level, …
 """
 from __future__ import annotations
@@ -33,6 +35,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "busy": {
         "zh": "案件 {case_no} 正由他人同时处理，请稍后重试",
         "en": "Case {case_no} is being changed by someone else right now; try again",
+    },
+    "unavailable": {
+        "zh": "数据库暂时不可用，操作未保存，请稍后重试",
+        "en": "The database is unavailable for a moment; nothing was saved. Try again shortly",
     },
     "not_found": {"zh": "案件 {case_id} 不存在", "en": "No case {case_id}"},
     "invalid": {"zh": "{what}", "en": "{what_en}"},
@@ -107,6 +113,10 @@ class PermissionDenied(LifecycleError):
 
 class Conflict(LifecycleError):
     code = "conflict"
+
+
+class DatabaseUnavailable(LifecycleError):
+    code = "unavailable"
 
 
 class CaseNotFound(LifecycleError, LookupError):

@@ -42,7 +42,8 @@ from db.config import STORAGE_SRID
 from db.models import CaseCategory, Department
 from dispatch.calendar import TZ, WorkingCalendar
 from dispatch.deadlines import deadline, time_limit, warn_instant
-from dispatch.errors import CaseNotFound, Conflict, IllegalTransition, InvalidInput, LifecycleError, PermissionDenied
+from dispatch.errors import (CaseNotFound, Conflict, DatabaseUnavailable, IllegalTransition, InvalidInput, LifecycleError,
+                             PermissionDenied)
 from dispatch.states import CHANNELS, LEVELS, TRANSITIONS, can, label, level_rank, target
 from gis.crs import STORAGE_CRS
 from gis.crs import to_wgs84 as convert_to_wgs84
@@ -52,16 +53,33 @@ _BUSY_CODES = {"55P03", "40001", "40P01"}  # lock not available, serialization f
 
 @contextmanager
 def _atomic(conn: Connection):
-    if conn.in_transaction():
-        with conn.begin_nested():
-            yield
-    else:
-        with conn.begin():
-            yield
+    try:
+        if conn.in_transaction():
+            with conn.begin_nested():
+                yield
+        else:
+            with conn.begin():
+                yield
+    except sa_exc.DBAPIError as e:
+        if db_unavailable(e):  # every service call: "try again", never a traceback
+            raise DatabaseUnavailable() from e
+        raise
 
 
 def _db_busy(e: sa_exc.DBAPIError) -> bool:
     return getattr(getattr(e, "orig", None), "pgcode", None) in _BUSY_CODES
+
+
+# Connection lost or refused (server restarting, shutting down, not accepting yet): SQLSTATE class
+# 08 and 57P01–57P03; psycopg2 reports a dropped socket with no code at all, which SQLAlchemy marks
+# ``connection_invalidated``. The transaction did not commit (a connection lost during COMMIT itself
+# is the one ambiguous case: a retry with ``expected_version`` then gets a Conflict naming the move).
+def db_unavailable(e: BaseException) -> bool:
+    if not isinstance(e, sa_exc.DBAPIError):
+        return False
+    code = getattr(getattr(e, "orig", None), "pgcode", None) or ""
+    return (e.connection_invalidated or code.startswith("08") or code in ("57P01", "57P02", "57P03")
+            or (isinstance(e, sa_exc.OperationalError) and not code))
 
 
 def _last_event(conn: Connection, case_id: int) -> dict | None:

@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from db.config import VAR
+from db.config import photo_dir
 
 
 def _num(name: str, default: float) -> float:
@@ -21,7 +21,7 @@ def _num(name: str, default: float) -> float:
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None          # None: db.config.database_url()
-    photo_dir: Path = field(default_factory=lambda: VAR / "photos")
+    photo_dir: Path = field(default_factory=photo_dir)
     max_photo_bytes: int = 12 * 1024 * 1024  # the upload as received
     max_photo_pixels: int = 50_000_000       # refuse decompression bombs before decoding
     photo_max_side: int = 2048
