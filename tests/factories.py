@@ -5,10 +5,16 @@ so they never overlap the sample district near 122°E, 41°N.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, make_url
+
+from db import config
+from db.cluster import ensure_database
+from db.migrate import upgrade
 
 EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
 
@@ -52,3 +58,25 @@ def report(conn: Connection, lon: float, lat: float, **kw) -> dict:
         "VALUES (:ch, :d, :x, :y, 'EPSG:4326', ST_SetSRID(ST_MakePoint(:x, :y), 4326)) "
         "RETURNING *"), {"ch": kw.get("channel", "hotline"), "d": kw.get("description", ""), "x": lon, "y": lat})
     return row.mappings().one()
+
+
+@contextmanager
+def scratch_database(suffix: str, *, migrate: bool = True) -> Iterator[str]:
+    """A fresh database ``<test database>_<suffix>`` on the test server, made by the owner role
+    (migrated unless ``migrate=False``) and dropped afterwards; yields its owner URL."""
+    url = make_url(config.test_owner_database_url())
+    name = f"{url.database}_{suffix}"
+    scratch = url.set(database=name).render_as_string(hide_password=False)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    drop = text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        with admin.connect() as c:
+            c.execute(drop)
+        ensure_database(scratch)
+        if migrate:
+            upgrade(scratch)
+        yield scratch
+    finally:
+        with admin.connect() as c:
+            c.execute(drop)
+        admin.dispose()

@@ -7,29 +7,17 @@ import tarfile
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from db import config
 from db.backup import BackupError, backup, restore
-from db.cluster import ensure_database
 from stats.backup_cli import history_figures
+from tests.factories import scratch_database
 
 
 @pytest.fixture
 def empty_db():
-    url = make_url(config.test_owner_database_url())
-    name = f"{url.database}_restore"
-    scratch = url.set(database=name).render_as_string(hide_password=False)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT", pool_pre_ping=True)
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    ensure_database(scratch)
-    try:
+    with scratch_database("restore", migrate=False) as scratch:
         yield scratch
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_backup_restores_with_the_same_counts_photos_and_indicators(sample_loaded, empty_db, tmp_path):

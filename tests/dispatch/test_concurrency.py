@@ -10,37 +10,26 @@ import time
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from db import config
-from db.cluster import ensure_database
-from db.migrate import upgrade
 from dispatch import service
 from dispatch.errors import Conflict, IllegalTransition
 from tests.world import bring_to, build_world
+from tests.factories import scratch_database
 
 
 @pytest.fixture(scope="module")
 def race():
-    url = make_url(config.test_owner_database_url())
-    name = f"{url.database}_race"
-    scratch = url.set(database=name).render_as_string(hide_password=False)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    ensure_database(scratch)
-    upgrade(scratch)
-    eng = create_engine(scratch, pool_size=4, connect_args={"options": f"-c timezone={config.TIME_ZONE} -c lock_timeout=20s"})
-    with eng.begin() as c:
-        w = build_world(c)
-        cases = {"registered": bring_to(w, "registered"), "dispatched": bring_to(w, "dispatched")}
-    try:
-        yield eng, w, cases
-    finally:
-        eng.dispose()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database("race") as scratch:
+        eng = create_engine(scratch, pool_size=4,
+                            connect_args={"options": f"-c timezone={config.TIME_ZONE} -c lock_timeout=20s"})
+        with eng.begin() as c:
+            w = build_world(c)
+            cases = {"registered": bring_to(w, "registered"), "dispatched": bring_to(w, "dispatched")}
+        try:
+            yield eng, w, cases
+        finally:
+            eng.dispose()
 
 
 def _race(eng, attempts):

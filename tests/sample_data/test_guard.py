@@ -9,16 +9,13 @@ import threading
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 import manage
-from db import config
-from db.cluster import ensure_database
-from db.migrate import upgrade
 from db.secret_file import create_secret, write_secret
 from sample_data.accounts import sample_password
 from sample_data.load import RealDataPresent, load_sample, real_data
 from tests.ui.district import build_district
+from tests.factories import scratch_database
 
 
 def test_the_sample_password_is_generated_once_and_kept_0600(tmp_path):
@@ -56,22 +53,12 @@ def test_a_rewritten_secret_is_never_readable_by_others(tmp_path):
 @pytest.fixture(scope="module")
 def shared_db():
     """A scratch database on the test server standing in for a shared one (``DATABASE_URL``)."""
-    url = make_url(config.test_owner_database_url())
-    name = f"{url.database}_shared"
-    scratch = url.set(database=name).render_as_string(hide_password=False)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    ensure_database(scratch)
-    upgrade(scratch)
-    eng = create_engine(scratch)
-    try:
-        yield scratch, eng
-    finally:
-        eng.dispose()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database("shared") as scratch:
+        eng = create_engine(scratch)
+        try:
+            yield scratch, eng
+        finally:
+            eng.dispose()
 
 
 def _districts(eng) -> list[str]:
