@@ -127,7 +127,13 @@ def backup(url: str, out: Path, photo_dir: Path, figures: Figures | None = None)
 
 def _extract(archive: Path, dest: Path) -> dict:
     with tarfile.open(archive, "r") as tar:
-        tar.extractall(dest, filter="data")  # no absolute paths, links out or device files
+        if hasattr(tarfile, "data_filter"):  # Python ≥ 3.11.4: the library refuses what is unsafe
+            tar.extractall(dest, filter="data")  # no absolute paths, links out or device files
+        else:  # Debian 12's 3.11.2: the same rule, checked here
+            for m in tar.getmembers():
+                if not (m.isfile() or m.isdir()) or m.name.startswith("/") or ".." in Path(m.name).parts:
+                    raise BackupError(f"the archive holds an unsafe entry {m.name!r}: refused")
+            tar.extractall(dest)
     manifest = json.loads((dest / "manifest.json").read_text())
     if manifest.get("format") != FORMAT:
         raise BackupError(f"unknown archive format {manifest.get('format')!r}")
