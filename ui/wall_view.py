@@ -21,7 +21,7 @@ import streamlit as st
 
 from dispatch.calendar import TZ
 from stats.filters import filter_options
-from wall import frame as gis_wall
+from wall import frame as wall_frame_model
 from wall.frame import (AT_RISK, FILL, G_POSTPONED, G_SUPERVISED, G_VERIFY, NO_DEADLINE, ON_TIME, OVERDUE, RING,
                         TickerRow, WallFilter, WallFrame, base_map, boundary_stamp, kpis,
                         write_outlines)
@@ -78,7 +78,7 @@ def wall_frame(version: int, f: WallFilter, lang: str, era: float, large: bool) 
     with kit.engine().connect() as conn:
         base = _base(boundary_stamp(conn), lang)
         name = write_outlines(base, OUTLINES_DIR)  # a no-op once the file is there
-        return gis_wall.wall_frame(conn, f, lang, datetime.now(TZ), base=base, outlines_url=OUTLINES_URL + name,
+        return wall_frame_model.wall_frame(conn, f, lang, datetime.now(TZ), base=base, outlines_url=OUTLINES_URL + name,
                                    size=SCREEN_MAP if large else DESK_MAP, large=large)
 
 
