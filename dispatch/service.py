@@ -472,6 +472,19 @@ def _transition(conn, case_id, action, actor, expected_version, at, comment, att
     return new
 
 
+def may_act(conn: Connection, *, case_id: int, actor: Actor, action: str) -> tuple[dict, Actor]:
+    """The case row and the actor as the database has them now, if the actor's role and unit may
+    take ``action`` on the case (its state aside: for decisions about a case that are not moves,
+    such as rejecting a possible duplicate); CaseNotFound or PermissionDenied otherwise."""
+    row = conn.execute(text("SELECT * FROM cases WHERE id = :i"), {"i": case_id}).mappings().one_or_none()
+    if row is None:
+        raise CaseNotFound(case_id=case_id)
+    case = dict(row)
+    current = _current(conn, actor, action, case)
+    permissions.check(current, action, case)
+    return case, current
+
+
 def _current(conn: Connection, actor: Actor | None, action: str, case: dict) -> Actor | None:
     """The actor as the database has them now: a deactivated account, or a role or unit changed
     since the caller signed in (the Actor it holds is a copy from then), takes effect at once."""

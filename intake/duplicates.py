@@ -11,10 +11,9 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from accounts.actors import Actor, UnknownActor, load_actor
-from dispatch import permissions
+from accounts.actors import Actor
 from dispatch import service as lifecycle
-from dispatch.errors import CaseNotFound, InvalidInput, LifecycleError, PermissionDenied
+from dispatch.errors import InvalidInput, LifecycleError
 from dispatch.queries import open_sql
 
 # The box prefilter in degrees uses the GiST index on cases.geom; the exact test is in metres on
@@ -67,16 +66,7 @@ def _sorting_denial(conn: Connection, actor: Actor, case_id: int) -> tuple[dict,
     """The case row and the actor as the database has them now; PermissionDenied unless the actor
     may sort the case (the right to merge it, whatever its state: a stale link can still be
     rejected)."""
-    row = conn.execute(text("SELECT * FROM cases WHERE id = :i"), {"i": case_id}).mappings().one_or_none()
-    if row is None:
-        raise CaseNotFound(case_id=case_id)
-    try:
-        actor = load_actor(conn, actor.person_id)  # a deactivated or changed account acts no more
-    except UnknownActor:
-        raise PermissionDenied(case_no=row["case_no"], action="merge", reason="inactive",
-                               actor=actor.full_name, role=actor.role) from None
-    permissions.check(actor, "merge", row)
-    return dict(row), actor
+    return lifecycle.may_act(conn, case_id=case_id, actor=actor, action="merge")
 
 
 def pending_links(conn: Connection, case_id: int) -> list[dict]:

@@ -21,12 +21,11 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
-from accounts.actors import Actor, UnknownActor, load_actor
+from accounts.actors import Actor
 from gis.crs import STORAGE_CRS
 from db.models import CaseSatisfaction
 from dispatch import permissions
 from dispatch import service as lifecycle
-from dispatch.errors import CaseNotFound, PermissionDenied
 from dispatch.states import TERMINAL_STATUSES, label
 from intake.field import Place
 from intake.reports import public_history
@@ -178,15 +177,7 @@ def decide_reopen(conn: Connection, *, case_id: int, decision: str, actor: Actor
         raise PublicError(f"decision：须为 {'/'.join(REOPEN_DECISIONS)}",
                           f"decision: one of {', '.join(REOPEN_DECISIONS)}")
     with conn.begin_nested():
-        row = conn.execute(text("SELECT * FROM cases WHERE id = :i"), {"i": case_id}).mappings().one_or_none()
-        if row is None:
-            raise CaseNotFound(case_id=case_id)
-        try:
-            actor = load_actor(conn, actor.person_id)  # a deactivated or changed account acts no more
-        except UnknownActor:
-            raise PermissionDenied(case_no=row["case_no"], action="verify_pass", reason="inactive",
-                                   actor=actor.full_name, role=actor.role) from None
-        permissions.check(actor, "verify_pass", row)
+        row, actor = lifecycle.may_act(conn, case_id=case_id, actor=actor, action="verify_pass")
         done = conn.execute(text(
             "UPDATE case_satisfaction SET reopen_status = :s, decided_at = now(), decided_by = :p "
             "WHERE case_id = :c AND reopen_status = 'pending'"),
