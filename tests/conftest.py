@@ -29,26 +29,25 @@ def owner_engine():
     eng.dispose()
 
 
-@pytest.fixture
-def conn(engine):
-    """A connection whose work is rolled back after the test."""
-    with engine.connect() as c:
+def _rolled_back(eng):
+    with eng.connect() as c:
         tx = c.begin()
         try:
             yield c
         finally:
             tx.rollback()
+
+
+@pytest.fixture
+def conn(engine):
+    """A connection whose work is rolled back after the test."""
+    yield from _rolled_back(engine)
 
 
 @pytest.fixture
 def owner_conn(owner_engine):
     """Like ``conn``, as the schema's owner (what only the owner may do: bulk loads, triggers)."""
-    with owner_engine.connect() as c:
-        tx = c.begin()
-        try:
-            yield c
-        finally:
-            tx.rollback()
+    yield from _rolled_back(owner_engine)
 
 
 @pytest.fixture
