@@ -15,7 +15,7 @@ from decimal import Decimal
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import (REAL, BigInteger, Boolean, Date, DateTime, Double, ForeignKey, Integer, Numeric,
                         SmallInteger, Text, Time, text)
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db.config import STORAGE_SRID
@@ -150,6 +150,56 @@ class GridVersion(Base):
     valid_from: Mapped[datetime] = mapped_column(TZ_TIME)
     valid_to: Mapped[datetime | None] = mapped_column(TZ_TIME)
     change_id: Mapped[int | None] = mapped_column(ForeignKey("boundary_change.id"))
+
+
+class BoundaryDraft(Base):
+    """A planner's named draft: a working copy of a scope's grids, live boundaries untouched."""
+    __tablename__ = "boundary_draft"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
+    scope_community_ids: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))  # NULL: whole district
+    base_change_id: Mapped[int | None] = mapped_column(ForeignKey("boundary_change.id"))
+    status: Mapped[str] = mapped_column(Text, server_default=text("'open'"))  # open | published | abandoned
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+    updated_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+
+
+class BoundaryDraftResponsibility(Base):
+    """A responsibility grid as the draft has it, with its grid workers."""
+    __tablename__ = "boundary_draft_responsibility"
+    draft_id: Mapped[int] = mapped_column(ForeignKey("boundary_draft.id", ondelete="CASCADE"), primary_key=True)
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    responsibility_grid_id: Mapped[int | None] = mapped_column(ForeignKey("responsibility_grid.id"))  # NULL: new
+    person_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default=text("'{}'::integer[]"))
+
+
+class BoundaryDraftGrid(Base):
+    """A unit grid as the draft has it (geometry edited here, not in grid_version)."""
+    __tablename__ = "boundary_draft_grid"
+    draft_id: Mapped[int] = mapped_column(ForeignKey("boundary_draft.id", ondelete="CASCADE"), primary_key=True)
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("unit_grid.id"))  # NULL: new in this draft
+    name: Mapped[str] = mapped_column(Text)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    responsibility_code: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[WKBElement] = mapped_column(_geom("POLYGON"))
+    retired: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
+
+
+class BoundaryDraftStep(Base):
+    """One edit of a draft as asked, and the rows it changed as they were (undo)."""
+    __tablename__ = "boundary_draft_step"
+    draft_id: Mapped[int] = mapped_column(ForeignKey("boundary_draft.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    op: Mapped[dict] = mapped_column(JSONB)
+    before: Mapped[dict] = mapped_column(JSONB)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
 
 
 # --- reference data: categories, working calendar, time limits ---------------------------------
