@@ -409,6 +409,13 @@ def replace_from_file(conn: Connection, s: DraftState, op: dict) -> Change:
     for g in list(s.live_grids()):
         if g.community_id in touched and g.code not in in_file:
             _retire(s, g, change)
+    # where the file's grids meet the others, each side gets the other's vertices on the common edge
+    tol = cfg.deg(0.001, features[0].geom.centroid.y)
+    mine = shapely.union_all([s.grids[c].geom for c in in_file])
+    others = [g for g in s.live_grids() if g.code not in in_file and shapely.dwithin(g.geom, mine, tol)]
+    theirs = sorted({tuple(c) for g in others for c in shapely.get_coordinates(g.geom).tolist()})
+    _node(s, theirs, {g.code for g in s.live_grids() if g.code not in in_file}, tol, change)
+    _node(s, sorted({tuple(c) for c in shapely.get_coordinates(mine).tolist()}), in_file, tol, change)
     return change
 
 

@@ -178,7 +178,9 @@ def _gaps(good, geoms, outlines: dict, names: dict, k: float) -> list[Problem]:
     for p in parts:
         m2 = p.area * k
         touching = sorted(good[i].code for i in tree.query(p, predicate="touches")) if tree else []
-        inside = [c for c, o in zip(keys, outline_geoms) if shapely.intersection(o, p).area * k > 0.5 * m2]
+        # a gap (nearly) all in one community's outline is that community's; one across several
+        # is the district's, between communities
+        inside = [c for c, o in zip(keys, outline_geoms) if shapely.intersection(o, p).area * k > 0.9 * m2]
         if inside:
             c = inside[0]
             label = names.get(c, c)
