@@ -86,11 +86,15 @@ def _m2(geom) -> float:
 
 def validate_grids(grids: list[GridShape], *, community_outlines: dict | None = None,
                    community_names: dict | None = None, responsibilities: list[ResponsibilityShape] | None = None,
-                   workers: dict[int, tuple[str, object]] | None = None) -> list[Problem]:
+                   workers: dict[int, tuple[str, object]] | None = None,
+                   near: tuple[float, float, float, float] | None = None) -> list[Problem]:
     """Every problem of these grids, errors first, then by kind and code.
 
     ``community_outlines`` (community → current outline) enables the gap and outside-parent
     checks; ``responsibilities`` and ``workers`` (person id → (name, community)) the last two.
+    ``near`` (a box: xmin, ymin, xmax, ymax) limits the gap and outside-parent checks to the grids
+    and outlines there (``validate`` passes the place of the draft's edits: elsewhere the draft is
+    the live tiling); the other checks always look at every grid.
     """
     out: list[Problem] = []
     names = community_names or {}
@@ -106,43 +110,45 @@ def validate_grids(grids: list[GridShape], *, community_outlines: dict | None = 
     for g in grids:
         if g.geom is None or g.geom.is_empty:
             out.append(_problem("invalid", [g.code], f"网格 {g.code} 没有图形", f"grid {g.code} has no geometry", None))
-            continue
-        if g.geom.geom_type == "MultiPolygon" and len(g.geom.geoms) > 1:
+        elif g.geom.geom_type == "MultiPolygon" and len(g.geom.geoms) > 1:
             out.append(_problem("multipart", [g.code], f"网格 {g.code} 由 {len(g.geom.geoms)} 个部分组成（单元网格须为一个多边形）",
                                 f"grid {g.code} has {len(g.geom.geoms)} parts (a unit grid is one polygon)", g.geom))
-            continue
-        if not g.geom.is_valid:
-            reason = shapely.is_valid_reason(g.geom)
-            m = re.search(r"\[([-\d.eE+]+) ([-\d.eE+]+)\]", reason)
-            where = shapely.Point(float(m.group(1)), float(m.group(2))) if m else g.geom
-            out.append(_problem("invalid", [g.code], f"网格 {g.code} 图形无效（{reason}），可采用修复建议",
-                                f"grid {g.code} is not a valid polygon ({reason}); a repair is suggested", where,
-                                shapely.make_valid(g.geom)))
-            continue
-        good.append(g)
+        else:
+            good.append(g)
     geoms = np.array([shapely.get_geometry(g.geom, 0) if g.geom.geom_type == "MultiPolygon" else g.geom for g in good])
+    valid = shapely.is_valid(geoms) if len(geoms) else np.zeros(0, bool)
+    for i in np.flatnonzero(~valid).tolist():
+        g = good[i]
+        reason = shapely.is_valid_reason(g.geom)
+        m = re.search(r"\[([-\d.eE+]+) ([-\d.eE+]+)\]", reason)
+        where = shapely.Point(float(m.group(1)), float(m.group(2))) if m else g.geom
+        out.append(_problem("invalid", [g.code], f"网格 {g.code} 图形无效（{reason}），可采用修复建议",
+                            f"grid {g.code} is not a valid polygon ({reason}); a repair is suggested", where,
+                            shapely.make_valid(g.geom)))
+    good = [g for g, v in zip(good, valid.tolist()) if v]
+    geoms = geoms[valid]
     lat = float(np.mean(shapely.get_y(shapely.centroid(geoms)))) if len(geoms) else 0.0
     k = cfg.m2_per_deg2(lat)
-    # overlaps: pairs whose interiors meet
-    in_overlap: set[int] = set()
-    if len(geoms) > 1:
+    # A valid coverage (GEOS's coverage check: no overlaps, neighbours share their edges vertex for
+    # vertex) is the common case and the fast one; only the grids with invalid edges are looked at.
+    coverage_ok = len(geoms) < 2 or shapely.coverage_is_valid(geoms)
+    if not coverage_ok:
+        edges = shapely.coverage_invalid_edges(geoms)
+        bad = np.flatnonzero(~shapely.is_empty(edges))
+        in_overlap: set[int] = set()
         tree = shapely.STRtree(geoms)
-        a, b = tree.query(geoms, predicate="intersects")
-        keep = a < b
-        a, b = a[keep], b[keep]
+        a, b = tree.query(geoms[bad], predicate="intersects")
+        pairs = np.unique(np.sort(np.column_stack([bad[a], b]), axis=1), axis=0)
+        a, b = pairs[pairs[:, 0] < pairs[:, 1]].T if len(pairs) else (pairs[:, 0], pairs[:, 1])
         if len(a):
             inter = shapely.intersection(geoms[a], geoms[b])
-            areas = shapely.area(inter) * k
-            for i, j, x, m2 in zip(a.tolist(), b.tolist(), inter, areas.tolist()):
+            for i, j, x, m2 in zip(a.tolist(), b.tolist(), inter, (shapely.area(inter) * k).tolist()):
                 if m2 > cfg.OVERLAP_MIN_M2:
                     in_overlap.update((i, j))
                     ci, cj = good[i].code, good[j].code
                     out.append(_problem("overlap", [ci, cj], f"网格 {ci} 与 {cj} 重叠 {m2:.2f} m²",
                                         f"grids {ci} and {cj} overlap by {m2:.2f} m²", x))
-    # edges that should be shared but are not
-    if len(geoms) > 1 and not shapely.coverage_is_valid(geoms):
-        edges = shapely.coverage_invalid_edges(geoms)
-        for i in np.flatnonzero(~shapely.is_empty(edges)).tolist():
+        for i in bad.tolist():
             if i not in in_overlap:
                 c = good[i].code
                 out.append(_problem("unshared_edge", [c], f"网格 {c} 与相邻网格的公共边不一致（顶点不重合）",
@@ -154,16 +160,28 @@ def validate_grids(grids: list[GridShape], *, community_outlines: dict | None = 
             out.append(_problem("sliver", [g.code], f"网格 {g.code} 面积仅 {m2:.1f} m²，疑为碎片",
                                 f"grid {g.code} is a sliver of {m2:.1f} m²", g.geom))
     if community_outlines:
-        out += _gaps(good, geoms, community_outlines, names, k)
-        out += _outside(good, geoms, community_outlines, names, lat)
+        outlines, sel = community_outlines, np.arange(len(good))
+        if near is not None:
+            outlines = {c: shapely.clip_by_rect(o, *near) for c, o in community_outlines.items()}
+            outlines = {c: o for c, o in outlines.items() if not o.is_empty}
+            sel = shapely.STRtree(geoms).query(shapely.box(*near), predicate="intersects") if len(geoms) else sel
+            sel.sort()
+        near_good, near_geoms = [good[i] for i in sel], geoms[sel]
+        if near is not None and len(near_geoms):
+            near_geoms = shapely.clip_by_rect(near_geoms, *near)
+        # (clipped grids need not meet exactly where the box cuts a shared edge: a plain union)
+        out += _gaps(near_good, near_geoms, outlines, names, k, coverage_ok and near is None)
+        out += _outside(near_good, near_geoms, outlines, names, lat)
     if responsibilities is not None:
         out += _responsibility_problems(grids, responsibilities, workers or {}, community_outlines or {})
     order = {kind: n for n, kind in enumerate(KINDS)}
     return sorted(out, key=lambda p: (p.severity != ERROR, order[p.kind], p.codes))
 
 
-def _gaps(good, geoms, outlines: dict, names: dict, k: float) -> list[Problem]:
-    if len(geoms) and shapely.coverage_is_valid(geoms):
+def _gaps(good, geoms, outlines: dict, names: dict, k: float, coverage_ok: bool) -> list[Problem]:
+    if not outlines:
+        return []
+    if len(geoms) and coverage_ok:
         covered = shapely.coverage_union_all(geoms)
     else:
         covered = shapely.union_all(geoms)
@@ -247,15 +265,35 @@ def validate_state(conn: Connection, s) -> list[Problem]:
     """Validate a loaded ``planning.state.DraftState`` against its scope's current outlines."""
     from planning.state import LIVE_GRID_SQL, LIVE_VERSION_SQL
 
-    # A community's current outline: its stored outline (the union of its grids, kept by every
-    # import and publish), or, where none is stored, the union of its current grids.
-    rows = conn.execute(text(f"""
-        SELECT c.id, c.code, c.name, ST_AsBinary(COALESCE(c.geom, (
-            SELECT ST_Union(gv.geom) FROM unit_grid g JOIN grid_version gv ON gv.grid_id = g.id AND {LIVE_VERSION_SQL}
-            WHERE g.community_id = c.id AND {LIVE_GRID_SQL}))) AS wkb
-        FROM community c WHERE c.id = ANY(:s)"""), {"s": s.scope}).all()
-    outlines = {r.id: shapely.from_wkb(bytes(r.wkb)) for r in rows if r.wkb is not None}
-    names = {r.id: f"{r.code} {r.name}" for r in rows}
+    # Where the draft differs from the live tiling: the grids its steps wrote, as they are in the
+    # draft and as they are live. Gaps and grids outside their community can only be there.
+    touched = sorted({r[0] for r in conn.execute(text(
+        "SELECT DISTINCT jsonb_object_keys(before->'grids') FROM boundary_draft_step WHERE draft_id = :d"),
+        {"d": s.id})} | {c for c, g in s.grids.items() if g.grid_id is None or g.retired})
+    outlines, names, near = {}, {}, None
+    if touched:
+        mine = [s.grids[c].geom for c in touched if c in s.grids]
+        live = conn.execute(text(f"""
+            SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (
+              SELECT ST_Extent(gv.geom) AS e FROM unit_grid g JOIN grid_version gv ON gv.grid_id = g.id
+              AND {LIVE_VERSION_SQL} WHERE g.code = ANY(:c)) x"""), {"c": touched}).one()
+        x0, y0, x1, y1 = shapely.total_bounds(mine) if mine else (np.inf, np.inf, -np.inf, -np.inf)
+        if live[0] is not None:
+            x0, y0, x1, y1 = min(x0, live[0]), min(y0, live[1]), max(x1, live[2]), max(y1, live[3])
+        if np.isfinite(x0):
+            m = cfg.deg(10.0, y0)
+            near = (float(x0 - m), float(y0 - m), float(x1 + m), float(y1 + m))
+            # A community's current outline there: its stored outline (the union of its grids,
+            # kept by every import and publish), or, where none is stored, the union of its grids.
+            rows = conn.execute(text(f"""
+                SELECT c.id, c.code, c.name, ST_AsBinary(ST_ClipByBox2D(COALESCE(c.geom, (
+                    SELECT ST_Union(gv.geom) FROM unit_grid g JOIN grid_version gv ON gv.grid_id = g.id
+                    AND {LIVE_VERSION_SQL} WHERE g.community_id = c.id AND {LIVE_GRID_SQL})), env)) AS wkb
+                FROM community c, ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) env
+                WHERE c.id = ANY(:s) AND (c.geom IS NULL OR c.geom && env)"""),
+                {"s": s.scope, "x0": near[0], "y0": near[1], "x1": near[2], "y1": near[3]}).all()
+            outlines = {r.id: shapely.from_wkb(bytes(r.wkb)) for r in rows if r.wkb is not None}
+            names = {r.id: f"{r.code} {r.name}" for r in rows}
     grids = [GridShape(g.code, g.geom, g.community_id, g.responsibility_code) for g in s.live_grids()]
     resps = [ResponsibilityShape(r.code, r.community_id, r.person_ids) for r in s.responsibilities.values()]
     # the grid workers who should have a grid: those on the scope's responsibility grids now, and
@@ -267,4 +305,4 @@ def validate_state(conn: Connection, s) -> list[Problem]:
                                            JOIN responsibility_grid r ON r.id = w.responsibility_grid_id
                                            WHERE r.community_id = ANY(:s))"""), {"ids": sorted(ids), "s": s.scope})}
     return validate_grids(grids, community_outlines=outlines, community_names=names, responsibilities=resps,
-                          workers=workers)
+                          workers=workers, near=near)
