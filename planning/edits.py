@@ -202,7 +202,9 @@ def move_vertex(conn: Connection, s: DraftState, op: dict) -> Change:
                         f"move_vertex: no grid has a vertex or edge within {cfg.SNAP_TOLERANCE_M} m of "
                         f"({frm[0]}, {frm[1]})")
     # snap the target to an existing vertex of a grid that is not moving
-    others = [g for g in live if g not in hit]
+    moving = {g.code for g in hit}
+    others = [live[i] for i in tree.query(shapely.Point(to), predicate="dwithin", distance=tol).tolist()
+              if live[i].code not in moving]
     near = [c for g in others for c in shapely.get_coordinates(g.geom).tolist() if math.dist(c, to) <= tol]
     if near:
         to = tuple(min(near, key=lambda c: math.dist(c, to)))
@@ -211,7 +213,7 @@ def move_vertex(conn: Connection, s: DraftState, op: dict) -> Change:
         rings = [[tuple(to) if math.dist(p, frm) <= tol else p for p in r] for r in _rings(poly)]
         g.geom = _polygon(rings, g.code)
         change.grids.add(g.code)
-    _node(s, [tuple(to)], {g.code for g in hit}, cfg.deg(0.001, to[1]), change)
+    _node(s, [tuple(to)], moving, cfg.deg(0.001, to[1]), change)
     return change
 
 

@@ -5,7 +5,6 @@ into the step's ``before`` (geometry as hex WKB, so an undo restores every coord
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass, field
 
 import shapely
@@ -82,7 +81,9 @@ class DraftState:
         return next((c for c in self.communities.values() if c.code == code), None)
 
     def snapshot(self) -> tuple[dict, dict]:
-        return copy.deepcopy(self.grids), copy.deepcopy(self.responsibilities)
+        """Copies of the rows' fields, for ``rows_of`` (shapely geometries are immutable: shared)."""
+        return ({c: vars(g).copy() for c, g in self.grids.items()},
+                {c: vars(r) | {"person_ids": list(r.person_ids)} for c, r in self.responsibilities.items()})
 
 
 def load_state(conn: Connection, draft_id: int, *, lock: bool = False, must_be_open: bool = False) -> DraftState:
@@ -138,8 +139,8 @@ def save(conn: Connection, draft_id: int, grids: dict[str, DraftGrid | None],
             f"ST_GeomFromWKB(decode(:geom, 'hex'), {STORAGE_SRID}), :retired)"), new_grids)
 
 
-def rows_of(grids: dict[str, DraftGrid], resps: dict[str, DraftResponsibility],
-            grid_codes, resp_codes) -> dict:
-    """The ``before`` of a step: these rows as they are in ``grids``/``resps`` (None: absent)."""
-    return {"grids": {c: grids[c].row() if c in grids else None for c in sorted(grid_codes)},
-            "responsibilities": {c: resps[c].row() if c in resps else None for c in sorted(resp_codes)}}
+def rows_of(grids: dict[str, dict], resps: dict[str, dict], grid_codes, resp_codes) -> dict:
+    """The ``before`` of a step: these rows of a ``snapshot`` (None: absent then)."""
+    return {"grids": {c: DraftGrid(**grids[c]).row() if c in grids else None for c in sorted(grid_codes)},
+            "responsibilities": {c: DraftResponsibility(**resps[c]).row() if c in resps else None
+                                 for c in sorted(resp_codes)}}
