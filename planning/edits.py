@@ -201,6 +201,16 @@ def move_vertex(conn: Connection, s: DraftState, op: dict) -> Change:
         raise EditError(f"move_vertex：({frm[0]}, {frm[1]}) 附近 {cfg.SNAP_TOLERANCE_M} 米内没有网格顶点或边",
                         f"move_vertex: no grid has a vertex or edge within {cfg.SNAP_TOLERANCE_M} m of "
                         f"({frm[0]}, {frm[1]})")
+    # a vertex shared with a current grid outside the draft would tear their common edge apart
+    outside = [r[0] for r in conn.execute(text(f"""
+        SELECT g.code FROM unit_grid g JOIN grid_version gv ON gv.grid_id = g.id AND {LIVE_VERSION_SQL}
+        WHERE {LIVE_GRID_SQL} AND NOT (g.community_id = ANY(:s))
+          AND ST_DWithin(gv.geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326), :t) ORDER BY g.code"""),
+        {"s": s.scope, "x": frm[0], "y": frm[1], "t": tol})]
+    if outside:
+        raise EditError(f"move_vertex：此顶点也属于草稿范围外的网格 {', '.join(outside)}，请把其所在社区纳入草稿",
+                        f"move_vertex: this vertex is shared with grid(s) {', '.join(outside)} outside the draft's "
+                        "scope; start a draft that includes their community")
     # snap the target to an existing vertex of a grid that is not moving
     moving = {g.code for g in hit}
     others = [live[i] for i in tree.query(shapely.Point(to), predicate="dwithin", distance=tol).tolist()

@@ -87,14 +87,17 @@ def _m2(geom) -> float:
 def validate_grids(grids: list[GridShape], *, community_outlines: dict | None = None,
                    community_names: dict | None = None, responsibilities: list[ResponsibilityShape] | None = None,
                    workers: dict[int, tuple[str, object]] | None = None,
-                   near: tuple[float, float, float, float] | None = None) -> list[Problem]:
+                   near: tuple[float, float, float, float] | None = None,
+                   fixed: list[GridShape] | None = None) -> list[Problem]:
     """Every problem of these grids, errors first, then by kind and code.
 
     ``community_outlines`` (community → current outline) enables the gap and outside-parent
     checks; ``responsibilities`` and ``workers`` (person id → (name, community)) the last two.
     ``near`` (a box: xmin, ymin, xmax, ymax) limits the gap and outside-parent checks to the grids
     and outlines there (``validate`` passes the place of the draft's edits: elsewhere the draft is
-    the live tiling); the other checks always look at every grid.
+    the live tiling); the other checks always look at every grid. ``fixed`` are current grids
+    outside a draft's scope that its grids must fit against (overlaps, unshared edges); their own
+    problems are not reported.
     """
     out: list[Problem] = []
     names = community_names or {}
@@ -115,7 +118,8 @@ def validate_grids(grids: list[GridShape], *, community_outlines: dict | None = 
                                 f"grid {g.code} has {len(g.geom.geoms)} parts (a unit grid is one polygon)", g.geom))
         else:
             good.append(g)
-    geoms = np.array([shapely.get_geometry(g.geom, 0) if g.geom.geom_type == "MultiPolygon" else g.geom for g in good])
+    geoms = np.array([shapely.get_geometry(g.geom, 0) if g.geom.geom_type == "MultiPolygon" else g.geom for g in good],
+                     dtype=object)
     valid = shapely.is_valid(geoms) if len(geoms) else np.zeros(0, bool)
     for i in np.flatnonzero(~valid).tolist():
         g = good[i]
@@ -131,29 +135,43 @@ def validate_grids(grids: list[GridShape], *, community_outlines: dict | None = 
     k = cfg.m2_per_deg2(lat)
     # A valid coverage (GEOS's coverage check: no overlaps, neighbours share their edges vertex for
     # vertex) is the common case and the fast one; only the grids with invalid edges are looked at.
-    coverage_ok = len(geoms) < 2 or shapely.coverage_is_valid(geoms)
+    fixed_geoms = np.array([f.geom for f in fixed or [] if f.geom is not None and f.geom.geom_type == "Polygon"
+                            and f.geom.is_valid], dtype=object)
+    fixed_codes = [f.code for f in fixed or [] if f.geom is not None and f.geom.geom_type == "Polygon"
+                   and f.geom.is_valid]
+    cover = np.concatenate([geoms, fixed_geoms]) if len(fixed_geoms) else geoms
+    n = len(geoms)
+    coverage_ok = len(cover) < 2 or shapely.coverage_is_valid(cover)
     if not coverage_ok:
-        edges = shapely.coverage_invalid_edges(geoms)
-        bad = np.flatnonzero(~shapely.is_empty(edges))
+        edges = shapely.coverage_invalid_edges(cover)
+        bad = np.flatnonzero(~shapely.is_empty(edges[:n]))
         in_overlap: set[int] = set()
-        tree = shapely.STRtree(geoms)
-        a, b = tree.query(geoms[bad], predicate="intersects")
+        tree = shapely.STRtree(cover)
+        a, b = tree.query(cover[bad], predicate="intersects")
         pairs = np.unique(np.sort(np.column_stack([bad[a], b]), axis=1), axis=0)
         a, b = pairs[pairs[:, 0] < pairs[:, 1]].T if len(pairs) else (pairs[:, 0], pairs[:, 1])
         if len(a):
-            inter = shapely.intersection(geoms[a], geoms[b])
+            inter = shapely.intersection(cover[a], cover[b])
             for i, j, x, m2 in zip(a.tolist(), b.tolist(), inter, (shapely.area(inter) * k).tolist()):
                 if m2 > cfg.OVERLAP_MIN_M2:
                     in_overlap.update((i, j))
-                    ci, cj = good[i].code, good[j].code
-                    out.append(_problem("overlap", [ci, cj], f"网格 {ci} 与 {cj} 重叠 {m2:.2f} m²",
-                                        f"grids {ci} and {cj} overlap by {m2:.2f} m²", x))
+                    ci = good[i].code
+                    if j < n:
+                        cj = good[j].code
+                        zh, en = f"网格 {ci} 与 {cj} 重叠 {m2:.2f} m²", f"grids {ci} and {cj} overlap by {m2:.2f} m²"
+                    else:
+                        cj = fixed_codes[j - n]
+                        zh = f"网格 {ci} 与草稿范围外的现有网格 {cj} 重叠 {m2:.2f} m²"
+                        en = f"grid {ci} overlaps current grid {cj} (outside the draft's scope) by {m2:.2f} m²"
+                    out.append(_problem("overlap", [ci, cj], zh, en, x))
         for i in bad.tolist():
             if i not in in_overlap:
                 c = good[i].code
                 out.append(_problem("unshared_edge", [c], f"网格 {c} 与相邻网格的公共边不一致（顶点不重合）",
                                     f"grid {c} has an edge that should be shared with a neighbour but is not "
                                     "(their vertices differ)", edges[i]))
+        # the draft's own grids may still form a valid coverage (the gap check's fast union)
+        coverage_ok = len(fixed_geoms) > 0 and (n < 2 or shapely.coverage_is_valid(geoms))
     # slivers
     for g, m2 in zip(good, (shapely.area(geoms) * k).tolist()):
         if m2 < cfg.SLIVER_MAX_M2:
@@ -270,7 +288,7 @@ def validate_state(conn: Connection, s) -> list[Problem]:
     touched = sorted({r[0] for r in conn.execute(text(
         "SELECT DISTINCT jsonb_object_keys(before->'grids') FROM boundary_draft_step WHERE draft_id = :d"),
         {"d": s.id})} | {c for c, g in s.grids.items() if g.grid_id is None or g.retired})
-    outlines, names, near = {}, {}, None
+    outlines, names, near, fixed = {}, {}, None, []
     if touched:
         mine = [s.grids[c].geom for c in touched if c in s.grids]
         live = conn.execute(text(f"""
@@ -294,6 +312,13 @@ def validate_state(conn: Connection, s) -> list[Problem]:
                 {"s": s.scope, "x0": near[0], "y0": near[1], "x1": near[2], "y1": near[3]}).all()
             outlines = {r.id: shapely.from_wkb(bytes(r.wkb)) for r in rows if r.wkb is not None}
             names = {r.id: f"{r.code} {r.name}" for r in rows}
+            # current grids of communities outside the draft's scope, there: the draft must fit them
+            fixed = [GridShape(r.code, shapely.from_wkb(bytes(r.wkb))) for r in conn.execute(text(f"""
+                SELECT g.code, ST_AsBinary(gv.geom) AS wkb FROM unit_grid g
+                JOIN grid_version gv ON gv.grid_id = g.id AND {LIVE_VERSION_SQL}
+                WHERE {LIVE_GRID_SQL} AND NOT (g.community_id = ANY(:s))
+                  AND gv.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"""),
+                {"s": s.scope, "x0": near[0], "y0": near[1], "x1": near[2], "y1": near[3]})]
     grids = [GridShape(g.code, g.geom, g.community_id, g.responsibility_code) for g in s.live_grids()]
     resps = [ResponsibilityShape(r.code, r.community_id, r.person_ids) for r in s.responsibilities.values()]
     # the grid workers who should have a grid: those on the scope's responsibility grids now, and
@@ -305,4 +330,4 @@ def validate_state(conn: Connection, s) -> list[Problem]:
                                            JOIN responsibility_grid r ON r.id = w.responsibility_grid_id
                                            WHERE r.community_id = ANY(:s))"""), {"ids": sorted(ids), "s": s.scope})}
     return validate_grids(grids, community_outlines=outlines, community_names=names, responsibilities=resps,
-                          workers=workers, near=near)
+                          workers=workers, near=near, fixed=fixed)

@@ -320,3 +320,32 @@ def test_cli_errors_are_one_line(capsys):
     assert capsys.readouterr().err == "error: draft 0 does not exist\n"
     assert manage.main(["draft-edit", "0", "--op", "{", "--test", "--lang", "zh"]) == 1
     assert capsys.readouterr().err.startswith("error: --op 不是有效的 JSON")
+
+
+# --- a draft of some communities ---------------------------------------------------------------------
+
+def test_a_scoped_draft_keeps_to_its_scope(plan):
+    d = new_draft(plan, community_codes=[C2])
+    # the vertex at (0.02, 0.01) is shared with C1's grids, which the draft does not hold
+    with pytest.raises(EditError, match=f"shared with grid\\(s\\) {code(C1, 2)}, {code(C1, 4)} outside the draft"):
+        edit(plan, d, op="move_vertex", **{"from": [0.02, S], "to": [0.019, S]})
+    # a grid of the draft redrawn over C1 (from a file) overlaps a current grid outside the scope
+    res = edit(plan, d, op="move_vertex", **{"from": [0.03, S], "to": [0.031, S]})
+    assert [p.kind for p in res.problems] == ["outside_parent", "outside_parent"]
+    assert res.n_errors == 0
+    res = edit(plan, d, op="split", code=code(C2, 1), line=[[0.025, -0.001], [0.025, 0.0101]])
+    assert res.n_errors == 0
+
+
+def test_a_scoped_draft_sees_overlaps_with_grids_outside_it(plan, tmp_path):
+    d = new_draft(plan, community_codes=[C2])
+    fc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": code(C2, 1), "name": "越界"},
+         "geometry": shapely.geometry.mapping(shapely.box(0.019, 0, 0.03, S))}]}
+    path = tmp_path / "over.geojson"
+    path.write_text(json.dumps(fc))
+    res = edit(plan, d, op="replace_from_file", path=str(path), crs="WGS84")
+    overlaps = [p for p in res.problems if p.kind == "overlap"]
+    assert overlaps and overlaps[0].codes == [code(C2, 1), code(C1, 2)]
+    assert "outside the draft's scope" in overlaps[0].message_en
+    assert shape(overlaps[0].location).equals(shapely.box(0.019, 0, 0.02, S))
