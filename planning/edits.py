@@ -307,7 +307,6 @@ def add(conn: Connection, s: DraftState, op: dict) -> Change:
                         "add: nothing of the drawn polygon is left in a gap; it lies over existing grids")
     change = Change()
     for code, part in zip(next_codes(conn, s, cid, len(parts)), parts):
-        part = shapely.orient_polygons(part) if hasattr(shapely, "orient_polygons") else part
         s.grids[code] = DraftGrid(code, None, f"新网格{code[-3:]}", cid, None, part)
         change.grids.add(code)
     _node(s, _new_vertices(parts, shapely.union_all(near) if near else shapely.Point()), set(change.grids),
