@@ -238,6 +238,8 @@ def split(conn: Connection, s: DraftState, op: dict) -> Change:
         n = np.hypot(*v)
         if n > 0:
             line[end] = line[end] + v / n * 2 * tol
+    if shapely.LineString(pts).length == 0:
+        raise EditError("split：分割线长度为零", "split: the line has no length (its points are all the same)")
     parts = sorted((p for p in shapely.ops.split(g.geom, shapely.LineString(line)).geoms if p.area > 0),
                    key=lambda p: -p.area)
     if len(parts) < 2:

@@ -277,6 +277,7 @@ BAD = [
     ({"op": "split", "code": code(C1, 1)}, "split: line is missing"),
     ({"op": "split", "code": code(C1, 1), "line": [[0.005, 0.001], [0.005, 0.002]]}, "does not cut grid"),
     ({"op": "split", "code": code(C1, 9), "line": [[0, 0], [1, 1]]}, f"grid {code(C1, 9)} is not in this draft"),
+    ({"op": "split", "code": code(C1, 1), "line": [[0.005, 0.001], [0.005, 0.001]]}, "the line has no length"),
     ({"op": "merge", "codes": [code(C1, 1)]}, "at least two different grid codes"),
     ({"op": "merge", "codes": [code(C1, 1), code(C1, 4)]}, "not adjacent"),
     ({"op": "merge", "codes": [code(C1, 2), code(C2, 1)]}, "only grids of one community"),
