@@ -59,6 +59,16 @@ class Problem:
         return self.message_en if lang == "en" else self.message_zh
 
 
+def problems_geojson(problems: list[Problem]) -> dict:
+    """The problems as a FeatureCollection for the map (one feature per problem with a place;
+    ``index`` is its position in ``problems``, for "go to" from a list)."""
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": p.location,
+         "properties": {"index": n, "kind": p.kind, "severity": p.severity, "codes": p.codes,
+                        "message_zh": p.message_zh, "message_en": p.message_en}}
+        for n, p in enumerate(problems) if p.location is not None]}
+
+
 @dataclass
 class GridShape:
     """A grid as the validator sees it; ``community`` is any key of ``community_outlines``."""

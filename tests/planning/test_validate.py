@@ -7,7 +7,7 @@ import shapely
 from shapely import Polygon, box
 from shapely.geometry import shape
 
-from planning.validate import KINDS, SEVERITY, GridShape, ResponsibilityShape, validate_grids
+from planning.validate import KINDS, SEVERITY, GridShape, ResponsibilityShape, problems_geojson, validate_grids
 
 S = 0.01  # a square 0.01° (about 1.1 km) on a side, near (0, 0)
 
@@ -128,3 +128,13 @@ def test_errors_come_before_warnings_and_every_kind_has_a_severity():
     assert set(SEVERITY.values()) == {"error", "warning"} and len(KINDS) == 10
     out = validate_grids(grids(box(0, 0, 0.00001, 0.00001), sq(1), box(1.5 * S, 0, 2.5 * S, S)))
     assert kinds(out)[0] == "overlap" and kinds(out)[-1] == "sliver"
+
+
+def test_problems_as_geojson_for_the_map():
+    import json
+
+    out = validate_grids(grids(sq(0), box(0.5 * S, 0, 1.5 * S, S)))
+    fc = json.loads(json.dumps(problems_geojson(out)))
+    assert len(fc["features"]) == len(out)
+    f = fc["features"][0]["properties"]
+    assert (f["index"], f["kind"], f["severity"]) == (0, "overlap", "error") and f["message_zh"]
