@@ -129,13 +129,17 @@ def list_drafts(conn: Connection, *, status: str | None = "open") -> list[DraftS
 # --- showing --------------------------------------------------------------------------------------
 
 def draft_geojson(conn: Connection, draft_id: int) -> dict:
-    """The draft's grids as a FeatureCollection; ``change`` compares each with its live version."""
+    """The draft's grids as a FeatureCollection; ``change`` compares each with its live version.
+
+    ``same`` means the very same vertices in the same order: a neighbour that got a vertex on a
+    shared edge (so that the edge stays shared) is ``changed``, and must be published as such.
+    """
     st.load_state(conn, draft_id)  # raises DraftNotFound
     rows = conn.execute(text(f"""
         SELECT d.code, d.name, c.code AS community_code, c.name AS community_name, d.responsibility_code,
                CASE WHEN d.retired THEN 'retired'
                     WHEN d.grid_id IS NULL OR gv.id IS NULL THEN 'new'
-                    WHEN ST_Equals(d.geom, gv.geom) AND g.community_id = d.community_id
+                    WHEN ST_OrderingEquals(d.geom, gv.geom) AND g.community_id = d.community_id
                          AND g.name = d.name AND r.code IS NOT DISTINCT FROM d.responsibility_code THEN 'same'
                     ELSE 'changed' END AS change,
                ST_AsGeoJSON(d.geom) AS geometry

@@ -129,6 +129,7 @@ def test_split_keeps_the_community_tiled_and_gives_the_next_free_code(plan):
     props = {f["properties"]["code"]: f["properties"] for f in drafts.draft_geojson(plan.conn, d)["features"]}
     assert (props[code(C1, 1)]["change"], props[code(C1, 6)]["change"], props[code(C1, 2)]["change"]) == \
         ("changed", "new", "same")
+    assert props[code(C1, 3)]["change"] == "changed"  # the new vertex on its edge must be published too
     assert props[code(C1, 6)]["responsibility_code"] == "R1"
 
 
