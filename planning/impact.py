@@ -72,7 +72,7 @@ WORKLOAD_SQL = f"""
 WITH {_FUTURE},
 recent AS (
     SELECT p.id, p.grid_id, p.geom FROM cases p
-    WHERE p.reported_at >= :since AND p.reported_at < :at AND NOT p.outside_jurisdiction
+    WHERE p.reported_at > :since AND p.reported_at <= :at AND NOT p.outside_jurisdiction
       AND (p.grid_id IN (SELECT grid_id FROM d WHERE grid_id IS NOT NULL)
            OR EXISTS (SELECT 1 FROM d WHERE ST_Intersects(d.geom, p.geom)))),
 after AS (

@@ -268,7 +268,8 @@ def scope_communities(conn: Connection, draft_id: int) -> list[int]:
 def check_conflict(conn: Connection, community_ids: list[int], *, base_change_id: int | None,
                    since: datetime) -> None:
     """Raise PublishConflict if a change over any of ``community_ids`` was published after
-    ``base_change_id`` (or applied after ``since``), or is scheduled and still waiting."""
+    ``base_change_id`` (or was scheduled before ``since`` and applied after it), or is scheduled
+    and still waiting."""
     row = conn.execute(text("""
         SELECT bc.id, bc.status, COALESCE(bc.applied_at, bc.effective_at) AS at,
                COALESCE(p.full_name, '(' || bc.kind || ')') AS by,
@@ -280,7 +281,9 @@ def check_conflict(conn: Connection, community_ids: list[int], *, base_change_id
             SELECT DISTINCT g.community_id FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id
             WHERE gv.change_id = bc.id)) AS ids) t
         WHERE (bc.status = 'scheduled'
-               OR (bc.status = 'applied' AND (bc.id > COALESCE(:base, 0) OR bc.applied_at > :since)))
+               OR (bc.status = 'applied' AND (bc.id > COALESCE(:base, 0)
+                                              -- scheduled before the draft began, applied since
+                                              OR (bc.created_at <= :since AND bc.applied_at > :since))))
           AND t.ids && CAST(:comms AS integer[])
         ORDER BY bc.id LIMIT 1"""), {"comms": community_ids, "base": base_change_id, "since": since}).one_or_none()
     if row is not None:
