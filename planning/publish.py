@@ -266,7 +266,7 @@ def scope_communities(conn: Connection, draft_id: int) -> list[int]:
 
 
 def check_conflict(conn: Connection, community_ids: list[int], *, base_change_id: int | None,
-                   since: datetime) -> None:
+                   since: datetime, except_change: int | None = None) -> None:
     """Raise PublishConflict if a change over any of ``community_ids`` was published after
     ``base_change_id`` (or was scheduled before ``since`` and applied after it), or is scheduled
     and still waiting."""
@@ -284,8 +284,9 @@ def check_conflict(conn: Connection, community_ids: list[int], *, base_change_id
                OR (bc.status = 'applied' AND (bc.id > COALESCE(:base, 0)
                                               -- scheduled before the draft began, applied since
                                               OR (bc.created_at <= :since AND bc.applied_at > :since))))
-          AND t.ids && CAST(:comms AS integer[])
-        ORDER BY bc.id LIMIT 1"""), {"comms": community_ids, "base": base_change_id, "since": since}).one_or_none()
+          AND t.ids && CAST(:comms AS integer[]) AND bc.id IS DISTINCT FROM :self
+        ORDER BY bc.id LIMIT 1"""), {"comms": community_ids, "base": base_change_id, "since": since,
+                                     "self": except_change}).one_or_none()
     if row is not None:
         raise PublishConflict(change_id=row.id, by=row.by, at=row.at, status=row.status,
                               community_codes=list(row.codes))
