@@ -1,11 +1,13 @@
 """The app's timer applies a committed scheduled change once it is due (no one logged in)."""
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from sqlalchemy import text
 
 from db.config import test_database_url
+from db.live import ChangeListener
 from db.schedule import DueChangeTicker
 from planning.publish import publish
 from tests.planning.draft_rows import draft_of, set_geom
@@ -13,7 +15,7 @@ from tests.planning.test_publish import box
 from tests.world import build_world
 
 
-def test_ticker_applies_a_due_change_committed_by_another_session(engine, owner_engine):
+def test_ticker_applies_a_due_change_committed_by_another_session_and_wakes_the_walls(engine, owner_engine):
     with engine.begin() as conn:
         w = build_world(conn)
         d = draft_of(conn, [w.com["C1"], w.com["C2"]])
@@ -25,8 +27,16 @@ def test_ticker_applies_a_due_change_committed_by_another_session(engine, owner_
         conn_wait = engine.connect()
         conn_wait.execute(text("SELECT pg_sleep(1.2)"))
         conn_wait.close()
+        listener = ChangeListener(test_database_url()).start()
+        assert listener.wait_connected(5.0)
+        v0 = listener.version
         ticker = DueChangeTicker(test_database_url())
         assert ticker.tick() >= 1 and ticker.last_error is None
+        deadline = time.monotonic() + 5
+        while listener.version == v0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        listener.stop()
+        assert listener.version > v0  # NOTIFY case_changed 'boundary': the walls reload their base map
         with engine.connect() as conn:
             assert conn.execute(text("SELECT status FROM boundary_change WHERE id = :i"),
                                 {"i": change}).scalar_one() == "applied"
