@@ -48,8 +48,7 @@ def upgrade() -> None:
         ADD COLUMN draft_id integer REFERENCES boundary_draft(id),
         ADD COLUMN community_ids integer[],
         ADD COLUMN rollback_of integer REFERENCES boundary_change(id),
-        ADD COLUMN result jsonb,
-        ADD CONSTRAINT boundary_change_applied_has_time CHECK ((status = 'applied') = (applied_at IS NOT NULL));
+        ADD COLUMN result jsonb;
     CREATE INDEX boundary_change_due_idx ON boundary_change(effective_at) WHERE status = 'scheduled';
 
     CREATE TABLE boundary_change_responsibility (
@@ -75,7 +74,8 @@ def upgrade() -> None:
     # that a writer of 0001's columns adds (status defaults to 'applied'): the trigger says so
     op.execute("""
     UPDATE boundary_change SET effective_at = created_at, applied_at = created_at;
-    ALTER TABLE boundary_change ALTER COLUMN effective_at SET NOT NULL;
+    ALTER TABLE boundary_change ALTER COLUMN effective_at SET NOT NULL,
+        ADD CONSTRAINT boundary_change_applied_has_time CHECK ((status = 'applied') = (applied_at IS NOT NULL));
     CREATE FUNCTION boundary_change_times() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         NEW.effective_at := COALESCE(NEW.effective_at, NEW.created_at);
@@ -89,51 +89,71 @@ def upgrade() -> None:
     """)
 
     op.execute(f"""
+    -- The open cases' points, indexed apart: the re-assignment's join (polygons outer) then
+    -- probes 5 % of the points instead of filtering every closed case out of the full index.
+    CREATE INDEX cases_open_geom_gix ON cases USING gist (geom) WHERE status {OPEN};
+
     CREATE FUNCTION reassign_open_cases(p_at timestamptz, p_actor integer DEFAULT NULL,
                                         p_change integer DEFAULT NULL, p_grid_ids integer[] DEFAULT NULL)
-    RETURNS integer LANGUAGE sql AS $$
-        WITH changed AS (
-            SELECT gv.geom FROM grid_version gv WHERE gv.valid_to IS NULL AND gv.grid_id = ANY(p_grid_ids)
-        ), gg AS (
-            -- the current grids (all, or those touching a changed one: every grid that can
-            -- hold a point inside a changed grid touches it there)
-            SELECT gv.id AS grid_version_id, gv.geom, g.id AS grid_id, g.code AS grid_code, g.community_id,
-                   c.subdistrict_id
-            FROM grid_version gv
-            JOIN unit_grid g ON g.id = gv.grid_id
-            JOIN community c ON c.id = g.community_id
-            WHERE gv.valid_to IS NULL
-              AND (p_grid_ids IS NULL OR EXISTS (SELECT 1 FROM changed w WHERE ST_Intersects(w.geom, gv.geom)))
-        ), m AS (
-            -- polygons as the outer loop, the GiST index on the cases inside; lowest code wins
-            SELECT DISTINCT ON (p.id) p.id AS case_id, gg.grid_id, gg.grid_code, gg.community_id, gg.subdistrict_id,
-                   p.grid_code AS old_grid_code, p.community_id AS old_community_id
-            FROM gg JOIN cases p ON ST_Intersects(gg.geom, p.geom)
+    RETURNS integer LANGUAGE plpgsql AS $$
+    DECLARE
+        n integer;
+    BEGIN
+        -- the candidate grids: all current ones, or (p_grid_ids given) those touching a changed
+        -- grid, and only the points inside a changed grid: every grid that can hold such a point
+        -- touches that grid there. Two statements rather than one with "p_grid_ids IS NULL OR",
+        -- which keeps the planner from the polygons-outer join.
+        CREATE TEMP TABLE IF NOT EXISTS _regrid_pick (case_id bigint, grid_id integer, grid_code text,
+            community_id integer, subdistrict_id integer) ON COMMIT DROP;
+        TRUNCATE _regrid_pick;
+        IF p_grid_ids IS NULL THEN
+            INSERT INTO _regrid_pick
+            SELECT DISTINCT ON (p.id) p.id, gg.grid_id, gg.grid_code, gg.community_id, gg.subdistrict_id
+            FROM (SELECT gv.geom, g.id AS grid_id, g.code AS grid_code, g.community_id, c.subdistrict_id
+                  FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id JOIN community c ON c.id = g.community_id
+                  WHERE gv.valid_to IS NULL) gg
+            JOIN cases p ON ST_Intersects(gg.geom, p.geom)
             WHERE p.status {OPEN} AND NOT p.outside_jurisdiction
-              AND (p_grid_ids IS NULL OR EXISTS (SELECT 1 FROM changed w WHERE ST_Intersects(w.geom, p.geom)))
-            ORDER BY p.id, gg.grid_code
-        ), moved AS (
+            ORDER BY p.id, gg.grid_code;
+        ELSE
+            INSERT INTO _regrid_pick
+            WITH changed AS (
+                SELECT gv.geom FROM grid_version gv WHERE gv.valid_to IS NULL AND gv.grid_id = ANY(p_grid_ids))
+            SELECT DISTINCT ON (p.id) p.id, gg.grid_id, gg.grid_code, gg.community_id, gg.subdistrict_id
+            FROM (SELECT gv.geom, g.id AS grid_id, g.code AS grid_code, g.community_id, c.subdistrict_id
+                  FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id JOIN community c ON c.id = g.community_id
+                  WHERE gv.valid_to IS NULL
+                    AND EXISTS (SELECT 1 FROM changed w WHERE ST_Intersects(w.geom, gv.geom))) gg
+            JOIN cases p ON ST_Intersects(gg.geom, p.geom)
+            WHERE p.status {OPEN} AND NOT p.outside_jurisdiction
+              AND EXISTS (SELECT 1 FROM changed w WHERE ST_Intersects(w.geom, p.geom))
+            ORDER BY p.id, gg.grid_code;
+        END IF;
+        -- one statement: move the cases whose grid (or its community) differs, and write each
+        -- move into the case's log with its state after the move (the roll-up moves the open count)
+        WITH moved AS (
             UPDATE cases c SET grid_id = m.grid_id, grid_code = m.grid_code, community_id = m.community_id,
                    subdistrict_id = m.subdistrict_id, version = c.version + 1, updated_at = p_at
-            FROM m
+            FROM (SELECT k.*, o.grid_code AS old_grid_code, o.community_id AS old_community_id
+                  FROM _regrid_pick k JOIN cases o ON o.id = k.case_id
+                  WHERE (o.grid_id, o.community_id, o.subdistrict_id)
+                        IS DISTINCT FROM (k.grid_id, k.community_id, k.subdistrict_id)) m
             WHERE c.id = m.case_id
-              AND (c.grid_id, c.community_id, c.subdistrict_id) IS DISTINCT FROM (m.grid_id, m.community_id, m.subdistrict_id)
             RETURNING c.id, c.status, c.level, c.department_id, c.handler_id, c.due_at, c.postponed_at, c.grid_id,
                       c.grid_code, m.old_grid_code, m.old_community_id, c.community_id
-        ), ev AS (
-            INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, from_level,
-                                   to_level, department_id, grid_id, handler_id, due_at, postponed, data)
-            SELECT mv.id, p_at, p_actor, COALESCE((SELECT role FROM person WHERE id = p_actor), 'system'), 'regrid',
-                   mv.status, mv.status, mv.level, mv.level, mv.department_id, mv.grid_id, mv.handler_id, mv.due_at,
-                   mv.postponed_at IS NOT NULL,
-                   jsonb_build_object('from_grid_code', mv.old_grid_code, 'to_grid_code', mv.grid_code,
-                                      'from_community_id', mv.old_community_id, 'to_community_id', mv.community_id,
-                                      'change_id', p_change)
-            FROM moved mv
-            RETURNING 1
         )
-        SELECT count(*)::integer FROM ev
-    $$;
+        INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, from_level,
+                               to_level, department_id, grid_id, handler_id, due_at, postponed, data)
+        SELECT mv.id, p_at, p_actor, COALESCE((SELECT role FROM person WHERE id = p_actor), 'system'), 'regrid',
+               mv.status, mv.status, mv.level, mv.level, mv.department_id, mv.grid_id, mv.handler_id, mv.due_at,
+               mv.postponed_at IS NOT NULL,
+               jsonb_build_object('from_grid_code', mv.old_grid_code, 'to_grid_code', mv.grid_code,
+                                  'from_community_id', mv.old_community_id, 'to_community_id', mv.community_id,
+                                  'change_id', p_change)
+        FROM moved mv;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        RETURN n;
+    END $$;
 
     CREATE FUNCTION apply_boundary_change(p_change integer, p_now timestamptz DEFAULT clock_timestamp())
     RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -264,6 +284,7 @@ def downgrade() -> None:
     DROP FUNCTION IF EXISTS apply_due_boundary_changes(timestamptz), apply_boundary_change(integer, timestamptz),
         reassign_open_cases(timestamptz, integer, integer, integer[]);
     DROP TABLE IF EXISTS boundary_change_grid, boundary_change_responsibility;
+    DROP INDEX IF EXISTS cases_open_geom_gix;
     DROP INDEX IF EXISTS boundary_change_due_idx;
     ALTER TABLE boundary_change DROP CONSTRAINT IF EXISTS boundary_change_applied_has_time,
         DROP COLUMN IF EXISTS result, DROP COLUMN IF EXISTS rollback_of, DROP COLUMN IF EXISTS community_ids,
