@@ -47,13 +47,15 @@ resp_after AS (
 
 MOVES_SQL = f"""
 WITH {_FUTURE},
+-- the open cases inside a draft grid (polygons outer: the draft's grids probe the open cases' index)
+cand AS (SELECT DISTINCT p.id FROM d JOIN cases p ON ST_Intersects(d.geom, p.geom)
+         WHERE {open_sql('p')} AND NOT p.outside_jurisdiction),
 m AS (
     SELECT DISTINCT ON (p.id) p.id, p.case_no, p.status, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat,
            p.grid_id AS old_grid_id, p.grid_code AS old_code, p.community_id AS old_comm,
            p.subdistrict_id AS old_sub, f.code AS new_code, f.community_id AS new_comm, f.resp_code AS new_resp
     FROM future f JOIN cases p ON ST_Intersects(f.geom, p.geom)
-    WHERE {open_sql('p')} AND NOT p.outside_jurisdiction
-      AND EXISTS (SELECT 1 FROM d WHERE ST_Intersects(d.geom, p.geom))
+    WHERE {open_sql('p')} AND p.id IN (SELECT id FROM cand)
     ORDER BY p.id, f.code)
 SELECT m.id, m.case_no, m.status, m.lon, m.lat, m.old_code, m.new_code,
        oc.code AS old_community, nc.code AS new_community, oc.name AS old_community_name,
@@ -70,11 +72,14 @@ ORDER BY m.id
 
 WORKLOAD_SQL = f"""
 WITH {_FUTURE},
+-- the cases of the last 90 days in the draft's grids now or after (polygons outer again)
 recent AS (
-    SELECT p.id, p.grid_id, p.geom FROM cases p
+    SELECT p.id, p.grid_id, p.geom FROM d JOIN cases p ON ST_Intersects(d.geom, p.geom)
     WHERE p.reported_at > :since AND p.reported_at <= :at AND NOT p.outside_jurisdiction
-      AND (p.grid_id IN (SELECT grid_id FROM d WHERE grid_id IS NOT NULL)
-           OR EXISTS (SELECT 1 FROM d WHERE ST_Intersects(d.geom, p.geom)))),
+    UNION
+    SELECT p.id, p.grid_id, p.geom FROM cases p
+    WHERE p.grid_id IN (SELECT grid_id FROM boundary_draft_grid WHERE draft_id = :d AND grid_id IS NOT NULL)
+      AND p.reported_at > :since AND p.reported_at <= :at AND NOT p.outside_jurisdiction),
 after AS (
     SELECT DISTINCT ON (p.id) p.id, f.resp_code
     FROM future f JOIN recent p ON ST_Intersects(f.geom, p.geom)

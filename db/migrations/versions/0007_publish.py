@@ -37,6 +37,49 @@ depends_on = None
 OPEN = "NOT IN ('closed', 'rejected', 'merged')"
 
 
+CHANGED = "changed AS (SELECT gv.geom FROM grid_version gv WHERE gv.valid_to IS NULL AND gv.grid_id = ANY(p_grid_ids)),"
+NEAR_CHANGED = "AND EXISTS (SELECT 1 FROM changed w WHERE ST_Intersects(w.geom, gv.geom))"
+IN_CHANGED = "AND EXISTS (SELECT 1 FROM changed w WHERE ST_Intersects(w.geom, p.geom))"
+
+
+def _move(*, changed: str, grids: str, points: str) -> str:
+    """One statement: pick each open case's grid by the point rule (polygons as the outer loop,
+    the partial GiST index on open cases inside; lowest code on shared edges, as grid_at_point),
+    move the cases whose grid or community differs, and write each move into the case's log
+    with its state after the move (so the indicator roll-up moves the open count)."""
+    return f"""
+            WITH {changed}
+            m AS (
+                SELECT DISTINCT ON (p.id) p.id AS case_id, gg.grid_id, gg.grid_code, gg.community_id,
+                       gg.subdistrict_id, p.grid_id AS old_grid_id, p.grid_code AS old_grid_code,
+                       p.community_id AS old_community_id, p.subdistrict_id AS old_subdistrict_id
+                FROM (SELECT gv.geom, g.id AS grid_id, g.code AS grid_code, g.community_id, c.subdistrict_id
+                      FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id
+                      JOIN community c ON c.id = g.community_id
+                      WHERE gv.valid_to IS NULL {grids}) gg
+                JOIN cases p ON ST_Intersects(gg.geom, p.geom)
+                WHERE p.status {OPEN} AND NOT p.outside_jurisdiction {points}
+                ORDER BY p.id, gg.grid_code
+            ), moved AS (
+                UPDATE cases c SET grid_id = m.grid_id, grid_code = m.grid_code, community_id = m.community_id,
+                       subdistrict_id = m.subdistrict_id, version = c.version + 1, updated_at = p_at
+                FROM m
+                WHERE c.id = m.case_id AND (m.old_grid_id, m.old_community_id, m.old_subdistrict_id)
+                                           IS DISTINCT FROM (m.grid_id, m.community_id, m.subdistrict_id)
+                RETURNING c.id, c.status, c.level, c.department_id, c.handler_id, c.due_at, c.postponed_at,
+                          c.grid_id, c.grid_code, m.old_grid_code, m.old_community_id, c.community_id
+            )
+            INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, from_level,
+                                   to_level, department_id, grid_id, handler_id, due_at, postponed, data)
+            SELECT mv.id, p_at, p_actor, COALESCE((SELECT role FROM person WHERE id = p_actor), 'system'), 'regrid',
+                   mv.status, mv.status, mv.level, mv.level, mv.department_id, mv.grid_id, mv.handler_id, mv.due_at,
+                   mv.postponed_at IS NOT NULL,
+                   jsonb_build_object('from_grid_code', mv.old_grid_code, 'to_grid_code', mv.grid_code,
+                                      'from_community_id', mv.old_community_id, 'to_community_id', mv.community_id,
+                                      'change_id', p_change)
+            FROM moved mv;"""
+
+
 def upgrade() -> None:
     op.execute("""
     ALTER TABLE boundary_change
@@ -99,58 +142,15 @@ def upgrade() -> None:
     DECLARE
         n integer;
     BEGIN
-        -- the candidate grids: all current ones, or (p_grid_ids given) those touching a changed
-        -- grid, and only the points inside a changed grid: every grid that can hold such a point
-        -- touches that grid there. Two statements rather than one with "p_grid_ids IS NULL OR",
-        -- which keeps the planner from the polygons-outer join.
-        CREATE TEMP TABLE IF NOT EXISTS _regrid_pick (case_id bigint, grid_id integer, grid_code text,
-            community_id integer, subdistrict_id integer) ON COMMIT DROP;
-        TRUNCATE _regrid_pick;
+        -- Two forms of one statement rather than one with "p_grid_ids IS NULL OR …", which keeps
+        -- the planner from the polygons-outer join. With p_grid_ids: only the points inside a
+        -- changed grid, and only the grids touching one (every grid that can hold such a point
+        -- touches that grid there).
         IF p_grid_ids IS NULL THEN
-            INSERT INTO _regrid_pick
-            SELECT DISTINCT ON (p.id) p.id, gg.grid_id, gg.grid_code, gg.community_id, gg.subdistrict_id
-            FROM (SELECT gv.geom, g.id AS grid_id, g.code AS grid_code, g.community_id, c.subdistrict_id
-                  FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id JOIN community c ON c.id = g.community_id
-                  WHERE gv.valid_to IS NULL) gg
-            JOIN cases p ON ST_Intersects(gg.geom, p.geom)
-            WHERE p.status {OPEN} AND NOT p.outside_jurisdiction
-            ORDER BY p.id, gg.grid_code;
+            {_move(changed="", grids="", points="")}
         ELSE
-            INSERT INTO _regrid_pick
-            WITH changed AS (
-                SELECT gv.geom FROM grid_version gv WHERE gv.valid_to IS NULL AND gv.grid_id = ANY(p_grid_ids))
-            SELECT DISTINCT ON (p.id) p.id, gg.grid_id, gg.grid_code, gg.community_id, gg.subdistrict_id
-            FROM (SELECT gv.geom, g.id AS grid_id, g.code AS grid_code, g.community_id, c.subdistrict_id
-                  FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id JOIN community c ON c.id = g.community_id
-                  WHERE gv.valid_to IS NULL
-                    AND EXISTS (SELECT 1 FROM changed w WHERE ST_Intersects(w.geom, gv.geom))) gg
-            JOIN cases p ON ST_Intersects(gg.geom, p.geom)
-            WHERE p.status {OPEN} AND NOT p.outside_jurisdiction
-              AND EXISTS (SELECT 1 FROM changed w WHERE ST_Intersects(w.geom, p.geom))
-            ORDER BY p.id, gg.grid_code;
+            {_move(changed=CHANGED, grids=NEAR_CHANGED, points=IN_CHANGED)}
         END IF;
-        -- one statement: move the cases whose grid (or its community) differs, and write each
-        -- move into the case's log with its state after the move (the roll-up moves the open count)
-        WITH moved AS (
-            UPDATE cases c SET grid_id = m.grid_id, grid_code = m.grid_code, community_id = m.community_id,
-                   subdistrict_id = m.subdistrict_id, version = c.version + 1, updated_at = p_at
-            FROM (SELECT k.*, o.grid_code AS old_grid_code, o.community_id AS old_community_id
-                  FROM _regrid_pick k JOIN cases o ON o.id = k.case_id
-                  WHERE (o.grid_id, o.community_id, o.subdistrict_id)
-                        IS DISTINCT FROM (k.grid_id, k.community_id, k.subdistrict_id)) m
-            WHERE c.id = m.case_id
-            RETURNING c.id, c.status, c.level, c.department_id, c.handler_id, c.due_at, c.postponed_at, c.grid_id,
-                      c.grid_code, m.old_grid_code, m.old_community_id, c.community_id
-        )
-        INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, from_level,
-                               to_level, department_id, grid_id, handler_id, due_at, postponed, data)
-        SELECT mv.id, p_at, p_actor, COALESCE((SELECT role FROM person WHERE id = p_actor), 'system'), 'regrid',
-               mv.status, mv.status, mv.level, mv.level, mv.department_id, mv.grid_id, mv.handler_id, mv.due_at,
-               mv.postponed_at IS NOT NULL,
-               jsonb_build_object('from_grid_code', mv.old_grid_code, 'to_grid_code', mv.grid_code,
-                                  'from_community_id', mv.old_community_id, 'to_community_id', mv.community_id,
-                                  'change_id', p_change)
-        FROM moved mv;
         GET DIAGNOSTICS n = ROW_COUNT;
         RETURN n;
     END $$;
