@@ -252,6 +252,22 @@ def upgrade() -> None:
             WHERE c.subdistrict_id IN (SELECT subdistrict_id FROM community WHERE id = ANY(touched))
             GROUP BY c.subdistrict_id) u
         WHERE s.id = u.subdistrict_id;
+        -- the district's outline only when the changed grids together cover another area
+        IF (cardinality(redrawn) > 0 OR n_retired > 0) AND NOT COALESCE((SELECT ST_Equals(
+                   (SELECT ST_Union(o.geom) FROM grid_version o JOIN unit_grid g ON g.id = o.grid_id
+                    JOIN boundary_change_grid s ON s.code = g.code AND s.change_id = p_change
+                    WHERE o.valid_to = t),
+                   (SELECT ST_Union(v.geom) FROM grid_version v WHERE v.change_id = p_change))), false) THEN
+            UPDATE district d SET geom = u.geom FROM (
+                SELECT s.district_id, ST_Multi(ST_Union(gv.geom)) AS geom
+                FROM subdistrict s JOIN community c ON c.subdistrict_id = s.id
+                JOIN unit_grid g ON g.community_id = c.id
+                JOIN grid_version gv ON gv.grid_id = g.id AND gv.valid_to IS NULL
+                WHERE s.district_id IN (SELECT s2.district_id FROM subdistrict s2 JOIN community c2
+                                        ON c2.subdistrict_id = s2.id WHERE c2.id = ANY(touched))
+                GROUP BY s.district_id) u
+            WHERE d.id = u.district_id;
+        END IF;
 
         n_moved := reassign_open_cases(p_now, ch.created_by, p_change, redrawn || regridded);
         res := jsonb_build_object('versions_added', cardinality(redrawn), 'grids_added', n_added,
