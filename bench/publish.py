@@ -15,7 +15,8 @@ rolled back:
   cases, no tie-break, no parents, nothing written), materialised like bench join's.
 - ``rejoin``: what publish runs, ``reassign_open_cases`` over every open case of the district
   (the polygons-outer join with the lowest-code tie-break and parents, the UPDATE of cases
-  whose grid differs, one ``regrid`` event each, the triggers on).
+  whose grid differs, one ``regrid`` event each, the triggers on), after a tenth of the open
+  cases were put in a wrong grid (so it moves 5,000 cases and writes their events).
   ``rejoin_ratio`` = open cases per second of rejoin / of raw (target ≥ 0.8).
 - ``publish_s``: ``planning.publish.publish`` of a one-community redraw (two adjacent grids of
   the community with the most grids merged: one redrawn, one retired), from the draft to the
@@ -139,6 +140,11 @@ def main(args) -> int:
             tx.rollback()
 
             tx = c.begin()
+            # a tenth of the open cases put in the wrong grid first, so the statement also writes
+            # (moves and their events), as after a redraw
+            c.execute(text(f"UPDATE cases SET grid_id = g.id, grid_code = g.code FROM (SELECT id, code FROM unit_grid "
+                           f"ORDER BY id LIMIT 1) g WHERE {OPEN} AND cases.id % (10 * {OPEN_EVERY}) = 0 "
+                           "AND cases.grid_id <> g.id"))
             t = time.perf_counter()
             out["rejoin_moved"] = c.execute(text("SELECT reassign_open_cases(clock_timestamp())")).scalar_one()
             best["rejoin"] = min(best["rejoin"], time.perf_counter() - t)

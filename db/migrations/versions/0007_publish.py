@@ -60,12 +60,15 @@ def _move(*, changed: str, grids: str, points: str) -> str:
                 JOIN cases p ON ST_Intersects(gg.geom, p.geom)
                 WHERE p.status {OPEN} AND NOT p.outside_jurisdiction {points}
                 ORDER BY p.id, gg.grid_code
+            ), diff AS (
+                SELECT * FROM m WHERE (m.old_grid_id, m.old_community_id, m.old_subdistrict_id)
+                                      IS DISTINCT FROM (m.grid_id, m.community_id, m.subdistrict_id)
             ), moved AS (
+                -- "= ANY(ARRAY(…))": the moved cases by their primary key, not a scan of every case
                 UPDATE cases c SET grid_id = m.grid_id, grid_code = m.grid_code, community_id = m.community_id,
                        subdistrict_id = m.subdistrict_id, version = c.version + 1, updated_at = p_at
-                FROM m
-                WHERE c.id = m.case_id AND (m.old_grid_id, m.old_community_id, m.old_subdistrict_id)
-                                           IS DISTINCT FROM (m.grid_id, m.community_id, m.subdistrict_id)
+                FROM diff m
+                WHERE c.id = m.case_id AND c.id = ANY(ARRAY(SELECT case_id FROM diff))
                 RETURNING c.id, c.status, c.level, c.department_id, c.handler_id, c.due_at, c.postponed_at,
                           c.grid_id, c.grid_code, m.old_grid_code, m.old_community_id, c.community_id
             )
