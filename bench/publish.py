@@ -16,7 +16,8 @@ rolled back:
 - ``rejoin``: what publish runs, ``reassign_open_cases`` over every open case of the district
   (the polygons-outer join with the lowest-code tie-break and parents, the UPDATE of cases
   whose grid differs, one ``regrid`` event each, the triggers on), after a tenth of the open
-  cases were put in a wrong grid (so it moves 5,000 cases and writes their events).
+  cases were put in a wrong grid (so it moves 5,000 cases and writes their events);
+  ``rejoin_steady`` the same statement when nothing is to move (the join and the comparison only).
   ``rejoin_ratio`` = open cases per second of rejoin / of raw (target ≥ 0.8).
 - ``publish_s``: ``planning.publish.publish`` of a one-community redraw (two adjacent grids of
   the community with the most grids merged: one redrawn, one retired), from the draft to the
@@ -126,7 +127,8 @@ def main(args) -> int:
         raise ValueError(f"--cases must be at least {OPEN_EVERY}")
     eng = common.bench_engine(BENCH_DB, cases=0)
     _make_cases(eng, args.cases, args.seed)
-    best = {"raw": float("inf"), "rejoin": float("inf"), "publish": float("inf"), "impact": float("inf")}
+    best = {"raw": float("inf"), "rejoin": float("inf"), "rejoin_steady": float("inf"), "publish": float("inf"),
+            "impact": float("inf")}
     out: dict = {}
     with eng.connect() as c:
         n_open = c.execute(text(f"SELECT count(*) FROM cases WHERE {OPEN} AND NOT outside_jurisdiction")).scalar_one()
@@ -137,6 +139,12 @@ def main(args) -> int:
             c.execute(text(f"CREATE TEMP TABLE bench_out AS {RAW_SQL}"))
             best["raw"] = min(best["raw"], time.perf_counter() - t)
             out["raw_pairs"] = c.execute(text("SELECT count(*) FROM bench_out")).scalar_one()
+            tx.rollback()
+
+            tx = c.begin()
+            t = time.perf_counter()
+            c.execute(text("SELECT reassign_open_cases(clock_timestamp())")).scalar_one()  # nothing to move
+            best["rejoin_steady"] = min(best["rejoin_steady"], time.perf_counter() - t)
             tx.rollback()
 
             tx = c.begin()
@@ -171,6 +179,8 @@ def main(args) -> int:
     print(f"rejoin_s={best['rejoin']:.3f}")
     print(f"raw_rate={raw_rate:.0f}")
     print(f"rejoin_rate={rejoin_rate:.0f}")
+    print(f"rejoin_steady_s={best['rejoin_steady']:.3f}")
+    print(f"rejoin_steady_ratio={n_open / best['rejoin_steady'] / raw_rate:.3f}")
     print(f"publish_moved={out['publish_moved']}")
     print(f"publish_versions={out['publish_versions']}")
     print(f"impact_s={best['impact']:.3f}")
