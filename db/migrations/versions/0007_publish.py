@@ -165,7 +165,6 @@ def upgrade() -> None:
         t timestamptz;
         touched integer[];
         redrawn integer[];
-        regridded integer[];
         n_added integer;
         n_retired integer;
         n_unchanged integer;
@@ -214,8 +213,6 @@ def upgrade() -> None:
               AND NOT EXISTS (SELECT 1 FROM unit_grid g WHERE g.code = s.code)
             ORDER BY s.code;
         GET DIAGNOSTICS n_added = ROW_COUNT;
-        regridded := ARRAY(SELECT g.id FROM boundary_change_grid s JOIN unit_grid g ON g.code = s.code
-                           WHERE s.change_id = p_change AND NOT s.retired AND g.community_id <> s.community_id);
         redrawn := ARRAY(
             SELECT g.id FROM boundary_change_grid s JOIN unit_grid g ON g.code = s.code
             LEFT JOIN grid_version gv ON gv.grid_id = g.id AND gv.valid_to IS NULL
@@ -272,7 +269,11 @@ def upgrade() -> None:
             WHERE d.id = u.district_id;
         END IF;
 
-        n_moved := reassign_open_cases(p_now, ch.created_by, p_change, redrawn || regridded);
+        -- every open case inside the change's grids (not only the redrawn ones): the same set the
+        -- impact preview looks at, so the two agree even on a case left in a wrong grid
+        n_moved := reassign_open_cases(p_now, ch.created_by, p_change, ARRAY(
+            SELECT g.id FROM boundary_change_grid s JOIN unit_grid g ON g.code = s.code
+            WHERE s.change_id = p_change AND NOT s.retired));
         res := jsonb_build_object('versions_added', cardinality(redrawn), 'grids_added', n_added,
                                   'grids_retired', n_retired, 'grids_unchanged', n_unchanged, 'cases_moved', n_moved);
         UPDATE boundary_change SET status = 'applied', applied_at = p_now, result = res WHERE id = p_change;
