@@ -175,3 +175,21 @@ def test_refusals_leave_nothing_written(world, what):
         assert "overlap" in e.value.message_en and G1 in e.value.message_en
     if what == "reused code":
         assert G3 in e.value.message_en and "never reused" in e.value.message_en
+
+
+def test_a_new_grid_outside_the_old_outline_grows_the_district_and_its_community(world):
+    w = world
+    d = draft_of(w.conn, [w.com["C3"]])
+    add_grid(w.conn, d, "999998002003002", w.com["C3"], box(3, 4))
+    res = publish(w.conn, d, actor_id=None, reason="新建小区")
+    assert (res.grids_added, res.versions_added, res.grids_unchanged) == (1, 1, 1)
+    areas = w.conn.execute(text(
+        "SELECT (SELECT ST_Area(geom) FROM community WHERE id = :c), "
+        "(SELECT ST_Area(d.geom) FROM district d JOIN subdistrict s ON s.district_id = d.id "
+        " JOIN community c ON c.subdistrict_id = s.id WHERE c.id = :c)"), {"c": w.com["C3"]}).one()
+    assert tuple(areas) == (pytest.approx(2.0), pytest.approx(4.0))  # the union of its grids
+    assert row_at(w, 3.5, 0.5) == "999998002003002"
+
+
+def row_at(w, lon, lat):
+    return case_at(w, lon, lat)["grid_code"]
