@@ -23,7 +23,7 @@ def two_changes(world):
     d2 = draft_of(w.conn, [w.com["C1"], w.com["C2"]])
     set_geom(w.conn, d2, G2, box(0.5, 2))
     retire(w.conn, d2, NEW)
-    c2 = publish(w.conn, d2, actor_id=w["planner"].person_id, reason="并入").change_id
+    c2 = publish(w.conn, d2, actor_id=w["planner"].person_id, reason="并入", warnings_reason="C2 的网格接收 C1 的区域，社区边界随之调整").change_id
     return w, c1, c2
 
 

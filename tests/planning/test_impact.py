@@ -59,7 +59,7 @@ def test_moving_workers_only_moves_no_case_but_is_listed(staffed):
     imp = impact(w.conn, d)
     assert [(m.grid_changes, m.worker_changes) for m in imp.moves] == [(False, True)]
     assert imp.cases_moved == 0
-    assert publish(w.conn, d, actor_id=None, reason="换人").cases_moved == 0
+    assert publish(w.conn, d, actor_id=None, reason="换人", warnings_reason="gw_c1 调往他处").cases_moved == 0
 
 
 def test_tie_break_on_a_shared_edge_agrees_with_the_database(staffed):

@@ -116,7 +116,7 @@ def test_retired_grid_is_closed_and_its_cases_go_to_the_merged_grid(world):
     d = draft_of(w.conn, [w.com["C1"], w.com["C2"]])
     set_geom(w.conn, d, G2, box(0, 2))
     retire(w.conn, d, G1)
-    res = publish(w.conn, d, actor_id=None, reason="合并网格")
+    res = publish(w.conn, d, actor_id=None, reason="合并网格", warnings_reason="跨社区并入，社区边界随之调整")
     assert (res.versions_added, res.grids_retired, res.cases_moved) == (1, 1, 1)
     assert versions(w.conn, G1)[-1].valid_to == res.effective_at
     assert w.conn.execute(text("SELECT retired_at FROM unit_grid WHERE code = :c"), {"c": G1}).scalar_one() \
@@ -181,7 +181,7 @@ def test_a_new_grid_outside_the_old_outline_grows_the_district_and_its_community
     w = world
     d = draft_of(w.conn, [w.com["C3"]])
     add_grid(w.conn, d, "999998002003002", w.com["C3"], box(3, 4))
-    res = publish(w.conn, d, actor_id=None, reason="新建小区")
+    res = publish(w.conn, d, actor_id=None, reason="新建小区", warnings_reason="新小区在社区原边界外，边界随之扩大")
     assert (res.grids_added, res.versions_added, res.grids_unchanged) == (1, 1, 1)
     areas = w.conn.execute(text(
         "SELECT (SELECT ST_Area(geom) FROM community WHERE id = :c), "
