@@ -54,6 +54,22 @@ def cmd_migrate(args) -> int:
 COMMANDS = {}
 
 
+def cmd_replica_up(args) -> int:
+    from db import replica
+
+    replica.up()
+    print(f"hot standby running on 127.0.0.1:{replica.port()}; walls and charts read from it with")
+    print("  DATABASE_REPLICA_URL=local   (or the standby's URL; the password is in var/pg-app-password)")
+    return 0
+
+
+def cmd_replica_down(args) -> int:
+    from db import replica
+
+    replica.down()
+    return 0
+
+
 def register(name, fn, help_, configure=None):
     COMMANDS[name] = (fn, help_, configure)
 
@@ -65,6 +81,8 @@ def _add_test_flag(p):
 register("db-up", cmd_db_up, "start the local PostGIS (or use DATABASE_URL) and create the database", _add_test_flag)
 register("db-down", cmd_db_down, "stop the local PostgreSQL cluster")
 register("migrate", cmd_migrate, "run database migrations to head", _add_test_flag)
+register("replica-up", cmd_replica_up, "make and start a hot standby of the local cluster (reads for walls and charts)")
+register("replica-down", cmd_replica_down, "stop the local hot standby")
 
 
 def _load_extra_commands() -> None:

@@ -9,6 +9,10 @@ it cheaply (every second) reloads only when something really changed.
 NOTIFY is delivered only after commit and is never replayed: a notification sent while the
 connection was down is lost. So every (re)connect also bumps the version, which makes every
 reader reload everything.
+
+With a read replica (``db.replica``) the listener also records the primary's WAL position at
+each bump (``lsn``): it is at or after the commit that sent the notice, so a reader on the
+standby that waits until that position is replayed sees at least what the notice announced.
 """
 from __future__ import annotations
 
@@ -48,6 +52,7 @@ class ChangeListener:
         self._wait_s = wait_s
         self._retry_s = retry_s
         self._version = 0
+        self._lsn: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -63,8 +68,20 @@ class ChangeListener:
             self.start()
         return self._version
 
-    def _bump(self) -> None:
+    @property
+    def lsn(self) -> str | None:
+        """The primary's WAL position at the latest bump: data that new is what it announced."""
+        return self._lsn
+
+    def _bump(self, conn=None) -> None:
+        lsn = None
+        if conn is not None:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_current_wal_lsn()::text")
+                lsn = cur.fetchone()[0]
         with self._lock:
+            if lsn is not None:
+                self._lsn = lsn
             self._version += 1
 
     def start(self) -> "ChangeListener":
@@ -93,7 +110,7 @@ class ChangeListener:
                 with conn.cursor() as cur:
                     cur.execute(f"LISTEN {self.channel}")
                 # Anything may have changed while we were not listening: reload everything.
-                self._bump()
+                self._bump(conn)
                 self.connected.set()
                 self.last_error = None
                 self._listen(conn)
@@ -126,7 +143,7 @@ class ChangeListener:
                 conn.poll()
             if conn.notifies:
                 conn.notifies.clear()
-                self._bump()
+                self._bump(conn)
 
 
 def wait_for_version(listener: ChangeListener, above: int, timeout: float = 5.0) -> int:
