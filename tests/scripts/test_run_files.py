@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from db.config import test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,3 +63,22 @@ def test_serve_intake_writes_its_pid_and_log_in_the_data_dir(tmp_path):
                 except ProcessLookupError:
                     break
                 time.sleep(0.2)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_the_service_user_gets_its_home_and_password_from_the_data_dir(tmp_path):
+    import pwd
+
+    (tmp_path / "pg-app-password").write_text("x\n")
+    (tmp_path / "pg-password").write_text("y\n")
+    env = {**os.environ, "GRIDGOV_DATA_DIR": str(tmp_path)}
+    env.pop("GRIDGOV_SERVICE_USER", None)
+    env.pop("GRIDGOV_PHOTO_DIR", None)
+    r = subprocess.run([str(ROOT / "scripts/as-service-user.sh"), "/usr/bin/python3", "-c",
+                        "import os; print(os.environ['HOME'])"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    uid = pwd.getpwnam("gridgov").pw_uid
+    assert r.stdout.strip() == str(tmp_path / "service-home")
+    for mine in ("service-home", "photos", "pg-app-password"):
+        assert (tmp_path / mine).stat().st_uid == uid, mine
+    assert (tmp_path / "pg-password").stat().st_uid == 0 and (tmp_path / "pg-password").stat().st_mode & 0o077 == 0
