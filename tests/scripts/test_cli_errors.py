@@ -56,6 +56,11 @@ CASES = {
                                      "no such file"),
     "export onto a folder": (["export-grids", "--out", "{d}/folder.geojson", "--test"], {}, "is a folder"),
     "migrate, database unreachable": (["migrate"], {"DATABASE_URL": NOWHERE}, "cannot use the database"),
+    "wal-archive without --dir": (["wal-archive", "on"], {}, "needs --dir"),
+    "wal-archive restore, bad --to": (["wal-archive", "restore", "--dir", "{d}", "--to", "yesterday", "--into",
+                                       "{d}/new"], {}, "is not a time"),
+    "wal-archive on a DATABASE_URL server": (["wal-archive", "on", "--dir", "{d}/arch"], {"DATABASE_URL": NOWHERE},
+                                             "archive your server with its own tools"),
 }
 
 
