@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 PORT ?= 8501
+# Pid and log files live in the data folder: GRIDGOV_DATA_DIR when set (outside the checkout), else var/.
+RUN := $(or $(GRIDGOV_DATA_DIR),var)
 # ADDRESS (default 127.0.0.1) is read by scripts/serve.sh: ADDRESS=0.0.0.0 make run opens the app
 # to the network; see README (Security) before doing that.
 
@@ -15,8 +17,9 @@ intake:
 
 # Database, app and intake service in the background; returns once all answer.
 start: deps db sample intake
-	@if ! { [ -f var/streamlit.pid ] && kill -0 $$(cat var/streamlit.pid) 2>/dev/null; }; then \
-	  nohup scripts/serve.sh $(PORT) >> var/streamlit.log 2>&1 & fi
+	@mkdir -p "$(RUN)"
+	@if ! { [ -f $(RUN)/streamlit.pid ] && kill -0 $$(cat $(RUN)/streamlit.pid) 2>/dev/null; }; then \
+	  PIDFILE=$(RUN)/streamlit.pid nohup scripts/serve.sh $(PORT) >> $(RUN)/streamlit.log 2>&1 & fi
 	@scripts/wait-http.sh http://127.0.0.1:$(PORT)/_stcore/health 90 app
 	@echo ">> app on http://localhost:$(PORT)"
 
@@ -54,10 +57,10 @@ bench: deps db
 	@$(PY) manage.py bench report
 
 stop:
-	@if [ -f var/intake.pid ] && kill -0 $$(cat var/intake.pid) 2>/dev/null; then \
-	  kill $$(cat var/intake.pid) && echo "intake service stopped"; fi; rm -f var/intake.pid
-	@if [ -f var/streamlit.pid ] && kill -0 $$(cat var/streamlit.pid) 2>/dev/null; then \
-	  kill $$(cat var/streamlit.pid) && echo "app stopped"; fi; rm -f var/streamlit.pid
+	@if [ -f $(RUN)/intake.pid ] && kill -0 $$(cat $(RUN)/intake.pid) 2>/dev/null; then \
+	  kill $$(cat $(RUN)/intake.pid) && echo "intake service stopped"; fi; rm -f $(RUN)/intake.pid
+	@if [ -f $(RUN)/streamlit.pid ] && kill -0 $$(cat $(RUN)/streamlit.pid) 2>/dev/null; then \
+	  kill $$(cat $(RUN)/streamlit.pid) && echo "app stopped"; fi; rm -f $(RUN)/streamlit.pid
 	@if [ -x $(PY) ]; then $(PY) manage.py db-down; fi
 
 # Drops the local cluster and everything in it (asks first).

@@ -91,7 +91,7 @@ def _load_extra_commands() -> None:
     import importlib
 
     for mod in ("gis.cli", "stats.cli", "sample_data.cli", "bench.cli", "accounts.cli", "intake.cli", "stats.backup_cli",
-                "planning.cli", "planning.cli_publish"):
+                "db.wal_archive", "planning.cli", "planning.cli_publish"):
         importlib.import_module(mod).register_commands(register)
 
 
@@ -105,11 +105,46 @@ def main(argv: list[str] | None = None) -> int:
             configure(p)
         p.set_defaults(func=fn)
     args = parser.parse_args(argv)
+    from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
+
     try:
         return args.func(args) or 0
-    except (ValueError, RuntimeError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (OperationalError, InterfaceError) as e:  # the database cannot be reached (or refused us)
+        print(f"error: {_database_unreachable(e)}", file=sys.stderr)
         return 2
+    except ProgrammingError as e:
+        if getattr(getattr(e, "orig", None), "pgcode", None) != "42P01":  # not "no such table": a bug
+            raise
+        print("error: the database has no tables yet: run `manage.py migrate` first", file=sys.stderr)
+        return 2
+    except (ValueError, RuntimeError, OSError) as e:
+        print(f"error: {_user_message(e)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing more was done (a command's transaction is rolled back)", file=sys.stderr)
+        return 130
+
+
+def _user_message(e: BaseException) -> str:
+    """An exception as the one line a user reads: a file's problem says which file and what to do."""
+    if isinstance(e, IsADirectoryError):
+        return f"{e.filename} is a folder: give a file"
+    if isinstance(e, FileNotFoundError) and e.filename:
+        return f"no such file: {e.filename} (check the path)"
+    if isinstance(e, PermissionError) and e.filename:
+        return f"permission denied: {e.filename}"
+    text = str(e).strip()
+    if type(e).__name__ == "GridImportError":
+        return text  # one line, or the list of features with problems
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _database_unreachable(e: BaseException) -> str:
+    """One line for a database that does not answer or refuses the connection."""
+    lines = str(getattr(e, "orig", None) or e).strip().splitlines()
+    hint = ("check DATABASE_URL" if os.environ.get("DATABASE_URL")
+            else "start the local cluster with `manage.py db-up` (or set DATABASE_URL)")
+    return f"cannot use the database: {lines[0] if lines else type(e).__name__}; {hint}"
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ from typing import Callable
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, make_url
 
+from db.secret_file import open_private
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 FORMAT = 1
 # A function of a connection and a period (None: choose one and say which) returning JSON-able figures.
@@ -112,7 +114,9 @@ def backup(url: str, out: Path, photo_dir: Path, figures: Figures | None = None)
                     "dump_sha256": _sha256(dump), "photos": photos, "figures": figs}
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(out.name + ".partial")
-        with tarfile.open(partial, "w") as tar:
+        partial.unlink(missing_ok=True)  # a previous run's leftover
+        # It holds every case and account hash: 0600 from the first byte (db/secret_file.py).
+        with open_private(partial) as raw, tarfile.open(fileobj=raw, mode="w") as tar:
             data = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode()
             info = tarfile.TarInfo("manifest.json")
             info.size = len(data)
@@ -120,7 +124,6 @@ def backup(url: str, out: Path, photo_dir: Path, figures: Figures | None = None)
             tar.add(dump, arcname="db.dump")
             for rel in photos:
                 tar.add(photo_dir / rel, arcname=f"photos/{rel}")
-        os.chmod(partial, 0o600)  # it holds every case and account hash
         partial.replace(out)  # never a half-written archive under the real name
     return manifest
 

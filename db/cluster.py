@@ -138,17 +138,68 @@ def start() -> None:
         raise ClusterError(f"cluster {d} exists but var/pg-password is missing; remove {d} to start afresh")
     if is_running():
         return
-    if _port_busy(local_port()):
-        raise ClusterError(
-            f"port {local_port()} on 127.0.0.1 is in use by another server; "
-            "stop it (make stop in the other checkout) or set GRIDGOV_PG_PORT"
-        )
     log = d.parent / f"{d.name}.log" if d.parent != VAR else VAR / "postgres.log"
     if os.geteuid() == 0:
         log.touch()
         shutil.chown(log, "postgres", "postgres")
-    _run([str(PG_BIN / "pg_ctl"), "-D", str(d), "-l", str(log), "-o", f"-p {local_port()}", "-w", "-t", "60", "start"])
-    VAR.joinpath("postgres.logpath").write_text(str(log))
+    fixed = bool(os.environ.get("GRIDGOV_PG_PORT"))
+    port = local_port()
+    for _ in range(PORT_ATTEMPTS):
+        if _port_busy(port):
+            if fixed:
+                raise ClusterError(f"port {port} on 127.0.0.1 is in use by another server; "
+                                   "stop it (make stop in the other checkout) or set GRIDGOV_PG_PORT to a free port")
+            port = _next_free(port)
+            continue
+        # Another process may take the port between the check above and the server's bind (many
+        # clusters and browsers start on a shared machine): then try the next free one.
+        log_before = log.stat().st_size if log.exists() else 0
+        try:
+            _run([str(PG_BIN / "pg_ctl"), "-D", str(d), "-l", str(log), "-o", f"-p {port}", "-w", "-t", "60", "start"])
+        except subprocess.CalledProcessError as e:
+            if fixed or not _bind_refused(log, log_before):
+                raise ClusterError(f"PostgreSQL did not start (see {log}): {(e.stderr or e.stdout or '').strip()}") \
+                    from None
+            print(f">> port {port} was taken as the server started; trying the next free one")
+            port = _next_free(port)
+            continue
+        if port != local_port():
+            _record_port(d, port)
+        VAR.joinpath("postgres.logpath").write_text(str(log))
+        return
+    raise ClusterError(f"no free port for the local cluster after {PORT_ATTEMPTS} attempts from {local_port()}; "
+                       "set GRIDGOV_PG_PORT to a free port")
+
+
+PORT_ATTEMPTS = 20
+
+
+def _next_free(port: int) -> int:
+    for candidate in range(port + 1, port + 100):
+        if not _port_busy(candidate):
+            return candidate
+    raise ClusterError(f"no free port on 127.0.0.1 between {port + 1} and {port + 99}; set GRIDGOV_PG_PORT")
+
+
+def _bind_refused(log: Path, offset: int) -> bool:
+    """Whether the server's log since ``offset`` says it could not bind its port."""
+    try:
+        with log.open("rb") as f:
+            f.seek(offset)
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return False
+    return "Address already in use" in tail or "could not create any TCP/IP sockets" in tail
+
+
+def _record_port(d: Path, port: int) -> None:
+    """The cluster now lives on ``port``: in var/pg-port (read by every connection) and in its
+    postgresql.conf (the last ``port`` line wins), so a restart keeps it."""
+    print(f">> the local cluster now uses port {port} (recorded in {VAR / 'pg-port'})")
+    conf = d / "postgresql.conf"
+    with conf.open("a") as f:
+        f.write(f"\n# moved: the recorded port was taken\nport = {port}\n")
+    (VAR / "pg-port").write_text(f"{port}\n")
 
 
 def ensure_app_role() -> None:

@@ -1,4 +1,4 @@
-"""Files that hold secrets (database and sample passwords): 0600 from their first byte.
+"""Files that hold secrets (database and sample passwords, backups): 0600 from their first byte.
 
 A secret is written to a temporary file opened with ``O_CREAT | O_EXCL`` and mode 0600 in the
 same folder, flushed, then moved into place, so there is never a moment when the file exists
@@ -45,6 +45,16 @@ def create_secret(path: Path, value: str) -> str:
     finally:
         tmp.unlink(missing_ok=True)
     return read_secret(path)
+
+
+def open_private(path: Path):
+    """A new binary file at ``path`` for writing, mode 0600 from its creation (``O_EXCL``: an
+    existing file, or a link planted there, is an error, never followed or reused). For large
+    secret-holding files written in steps, such as a backup archive."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    return os.fdopen(fd, "wb")
 
 
 def read_secret(path: Path) -> str:

@@ -267,15 +267,17 @@ def case_panel(conn: Connection, *, case_id: int, actor: Actor, lang: str = "zh"
         "timeline": tuple(_typed(TimelineEvent, e) for e in detail["timeline"]),
         "actions": tuple(actions),
         "deadline_preview": preview_deadline(conn, detail) if "dispatch" in actions else None,
-        "duplicate_candidates": tuple(duplicate_candidates(conn, detail)) if "merge" in actions else (),
+        "duplicate_candidates": tuple(duplicate_candidates(conn, detail, actor=actor)) if "merge" in actions else (),
         "others": tuple(others_on_case(conn, case_id=case_id, actor=actor)),
     })
 
 
-def duplicate_candidates(conn: Connection, case: Mapping, *, limit: int = 8) -> list[DuplicateCandidate]:
+def duplicate_candidates(conn: Connection, case: Mapping, *, actor: Actor | None = None,
+                         limit: int = 8) -> list[DuplicateCandidate]:
     """Cases that may be the original of ``case``: near it, reported shortly before or after, not
-    duplicates themselves; nearest first."""
-    rows = conn.execute(text("""
+    duplicates themselves, in the area ``actor`` works on (the only ones a merge accepts); nearest first."""
+    scope, params = queries.scope_sql(actor, "o") if actor is not None else ("TRUE", {})
+    rows = conn.execute(text(f"""
         SELECT o.id, o.case_no, o.status, o.category_code, k.name AS category_name, k.name_en AS category_name_en,
                o.reported_at, round(ST_Distance(o.geom::geography, c.geom::geography))::int AS metres
         FROM cases c JOIN cases o ON o.id <> c.id AND o.status NOT IN ('merged', 'rejected')
@@ -284,9 +286,9 @@ def duplicate_candidates(conn: Connection, case: Mapping, *, limit: int = 8) -> 
              AND ST_DWithin(o.geom::geography, c.geom::geography, :r)
              AND o.reported_at BETWEEN c.reported_at - make_interval(days => :d) AND c.reported_at + make_interval(days => :d)
         LEFT JOIN case_category k ON k.code = o.category_code
-        WHERE c.id = :i
+        WHERE c.id = :i AND {scope}
         ORDER BY (o.category_code IS NOT DISTINCT FROM c.category_code) DESC, metres, o.reported_at DESC
-        LIMIT :n"""), {"i": case["id"], "r": DUPLICATE_RADIUS_M, "d": DUPLICATE_DAYS, "n": limit}).mappings()
+        LIMIT :n"""), {**params, "i": case["id"], "r": DUPLICATE_RADIUS_M, "d": DUPLICATE_DAYS, "n": limit}).mappings()
     return [_typed(DuplicateCandidate, r) for r in rows]
 
 

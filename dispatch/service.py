@@ -36,7 +36,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
-from dispatch import permissions
+from dispatch import permissions, queries
 from accounts.actors import Actor, UnknownActor, load_actor
 from db.config import STORAGE_SRID
 from db.models import CaseCategory, Department
@@ -141,10 +141,17 @@ def _merge(ctx: _Ctx, *, duplicate_of) -> dict:
     dup = duplicate_of
     # A string is a case number (what a person types); an id comes as a number.
     by = "case_no" if isinstance(dup, str) else "id"
-    orig = ctx.conn.execute(text(f"SELECT id, case_no, status FROM cases WHERE {by} = :v"),
-                            {"v": dup.strip() if by == "case_no" else int(dup)}).one_or_none()
-    if orig is None:
-        raise InvalidInput(f"原案件 {dup} 不存在", f"No case {dup}")
+    try:
+        value = dup.strip() if by == "case_no" else int(dup)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"原案件 {dup!r} 不是案件编号", f"{dup!r} is not a case number") from None
+    # Only a case the actor may see (the area they work on, queries.scope_sql, as the desk's
+    # visible_to): a case elsewhere is answered like a missing one, so its existence is not told.
+    scope, params = queries.scope_sql(ctx.actor, "o")
+    orig = ctx.conn.execute(text(f"SELECT id, case_no, status, {scope} AS visible FROM cases o WHERE {by} = :v"),
+                            {**params, "v": value}).one_or_none()
+    if orig is None or not orig.visible:
+        raise InvalidInput(f"原案件 {dup} 不存在或不在您的工作范围内", f"No case {dup} in the area you work on")
     if orig.id == ctx.row["id"]:
         raise InvalidInput("案件不能与自身合并", "A case cannot duplicate itself")
     if orig.status == "merged":

@@ -67,11 +67,20 @@ def assign_csv(conn, lines: Iterable[str], out: IO[str], err: IO[str], *, defaul
     """Read ``id,lon,lat[,crs]`` CSV lines, write ``id,grid_code`` CSV by the database's rule.
 
     Bad rows are reported on ``err`` with their line number and left out of ``out``; returns 0
-    if every row was good, 1 otherwise.
+    if every row was good, 1 otherwise. A row the csv module cannot read at all (a field over its
+    size limit) stops the command with one line, before anything is written to ``out``.
     """
+    reader = csv.reader(lines)
+    try:
+        return _assign_rows(conn, reader, out, err, default_crs)
+    except csv.Error as e:  # e.g. a field over the csv module's limit (131,072 characters)
+        print(f"error: line {reader.line_num}: {e}; nothing was assigned (id,lon,lat rows are short)", file=err)
+        return 1
+
+
+def _assign_rows(conn, reader, out: IO[str], err: IO[str], default_crs: str) -> int:
     from gis.assign import grids_at_points
 
-    reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:
         print("error: the CSV is empty; expected a header id,lon,lat[,crs]", file=err)
@@ -129,8 +138,19 @@ def _number(value: str, what: str) -> float:
 
 
 def cmd_assign(args) -> int:
+    from gis.crs import canonical
+
+    try:
+        canonical(args.crs)
+    except CoordinateError as e:
+        print(f"error: --crs {args.crs!r}: {e}", file=sys.stderr)
+        return 2
     with open(args.infile, newline="", encoding="utf-8-sig") as f, _engine(args).begin() as conn:
-        return assign_csv(conn, f, sys.stdout, sys.stderr, default_crs=args.crs)
+        try:
+            return assign_csv(conn, f, sys.stdout, sys.stderr, default_crs=args.crs)
+        except UnicodeDecodeError as e:
+            print(f"error: {args.infile} is not UTF-8 text (byte {e.start}): save the CSV as UTF-8", file=sys.stderr)
+            return 2
 
 
 def register_commands(register) -> None:

@@ -1,6 +1,8 @@
 """Grid files (网格图层): import and export of unit grids for planners' GIS tools.
 
-``import_grids`` reads GeoJSON, GeoPackage or (zipped) Shapefile (pyogrio), converts to WGS-84,
+``import_grids`` reads GeoJSON, GeoPackage or (zipped) Shapefile (pyogrio) and nothing else
+(``check_grid_file``: a local regular file whose name and first bytes agree; a zip is checked
+member by member, and its unpacked size, before it is unpacked), converts to WGS-84,
 checks every feature and lists every problem with the feature it concerns; only a clean file is
 written, in one savepoint of the caller's transaction, so nothing is ever half-imported. Missing
 areas are created from the file's parent columns and responsibility grids from
@@ -77,6 +79,9 @@ class GridImportError(ValueError):
 
     def __init__(self, path: str | Path, problems: list[Problem]):
         self.path, self.problems = str(path), problems
+        if len(problems) == 1 and problems[0].feature == 0:  # the file as a whole: one line
+            super().__init__(f"{path}: {problems[0].message}; nothing was imported")
+            return
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"{path}: {len(problems)} problem(s), nothing was imported:\n{lines}")
 
@@ -131,22 +136,164 @@ def max_file_bytes() -> int:
     return int(float(os.environ.get("GRIDGOV_MAX_GRID_FILE_MB", "200")) * 2**20)
 
 
+# --- what may be read at all --------------------------------------------------------------------
+# GDAL opens a hundred formats, some of which read other files or the network when opened (VRT,
+# CSV with open options, /vsicurl/, WFS, PostgreSQL connection strings...). import-grids takes
+# only three, recognised by their first bytes as well as their names, before GDAL sees the file.
+
+ALLOWED_DRIVERS = ("GeoJSON", "GPKG", "ESRI Shapefile")
+MAX_NAME_CHARS = 100  # grid, community, subdistrict, district and responsibility grid names
+MAX_CODE_CHARS = 32  # area and responsibility codes (a grid code has 15 digits)
+MAX_ZIP_MEMBERS = 200
+# The parts of a Shapefile a zip may hold (a ``.xml`` is its metadata); anything else is refused.
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".xml")
+_KINDS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".zip": "zip", ".shp": "shp"}
+_KIND_NAMES = {"geojson": "GeoJSON", "gpkg": "GeoPackage", "zip": "zip", "shp": "Shapefile"}
+
+
+class GridFileRefused(ValueError):
+    """A path that is not a local GeoJSON, GeoPackage or (zipped) Shapefile; one line saying why."""
+
+
+def check_grid_file(path: str | Path) -> tuple[str, Path]:
+    """The kind (``geojson``, ``gpkg``, ``zip``, ``shp``) and the absolute local path of a grid
+    file, once its name, place, size and first bytes agree; GridFileRefused otherwise."""
+    raw = str(path)
+    if raw.startswith("/vsi") or "://" in raw or (":" in raw.split("/")[0] and not Path(raw).exists()):
+        raise GridFileRefused("remote files, GDAL virtual paths (/vsi…) and connection strings are not accepted: "
+                              "download the file and give its local path")
+    p = Path(raw).expanduser()
+    if not p.exists():
+        raise GridFileRefused("no such file: check the path")
+    p = p.resolve()  # absolute: GDAL never reads a prefix such as "PG:" or "CSV:" in it
+    if p.is_dir():
+        raise GridFileRefused("is a folder: give the .geojson, .gpkg or .zip file itself")
+    if not p.is_file():
+        raise GridFileRefused("is not a regular file (a device or a pipe): give a .geojson, .gpkg or .zip file")
+    if str(p).startswith("/vsi"):
+        raise GridFileRefused("GDAL virtual paths (/vsi…) are not accepted")
+    kind = _KINDS.get(p.suffix.lower())
+    if kind is None:
+        raise GridFileRefused(f"{p.suffix or 'a file without an extension'} is not accepted: give GeoJSON "
+                              "(.geojson), GeoPackage (.gpkg) or a zipped Shapefile (.zip)")
+    size = p.stat().st_size
+    if kind == "shp":
+        size += sum(p.with_suffix(ext).stat().st_size for ext in (".dbf", ".shx") if p.with_suffix(ext).exists())
+    if size > max_file_bytes():
+        raise GridFileRefused(_too_big(size))
+    with p.open("rb") as f:
+        head = f.read(100)
+    found = _sniff(head)
+    if found != kind:
+        what = _KIND_NAMES.get(found or "", "something else (e.g. CSV, VRT or XML)")
+        raise GridFileRefused(f"cannot be read as {_KIND_NAMES[kind]}: its content is {what}; only GeoJSON, "
+                              "GeoPackage and zipped Shapefile are accepted")
+    return kind, p
+
+
+def _too_big(size: int) -> str:
+    return (f"the file is {size / 2**20:.1f} MiB, more than the {max_file_bytes() / 2**20:.0f} MiB a grid layer "
+            "may be (set GRIDGOV_MAX_GRID_FILE_MB to allow more)")
+
+
+def _sniff(head: bytes) -> str | None:
+    """The kind a file's first bytes show: a JSON object, an SQLite GeoPackage, a zip, a .shp."""
+    if head.startswith(b"SQLite format 3\x00"):
+        return "gpkg" if head[68:72] in (b"GPKG", b"GP10", b"GP11") else None
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if head[:4] == b"\x00\x00\x27\x0a":  # the Shapefile main header's file code, 9994
+        return "shp"
+    text_head = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text_head.startswith(b"{"):
+        return "geojson"
+    return None
+
+
+def _extract_shapefile_zip(path: Path, into: Path) -> Path:
+    """Unpack the Shapefile of a zip into ``into`` after checking every member: only Shapefile
+    parts, no ``..`` or absolute names, and at most the size limit once uncompressed (summed
+    from the zip's directory before anything is written, and counted again while writing, in
+    case the directory lies). The .shp to read, or the folder when it holds several."""
+    import zipfile
+    from pathlib import PurePosixPath
+
+    limit = max_file_bytes()
+    try:
+        z = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as e:
+        raise GridFileRefused(f"cannot be read as a zip: {e}") from None
+    with z:
+        members = [m for m in z.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
+        if len(members) > MAX_ZIP_MEMBERS:
+            raise GridFileRefused(f"the zip holds {len(members):,} files; a zipped Shapefile holds a few")
+        total = 0
+        for m in members:
+            name = m.filename
+            parts = PurePosixPath(name.replace("\\", "/")).parts
+            if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+                raise GridFileRefused(f"the zip member {name[:80]!r} has an absolute path or '..': refused")
+            if PurePosixPath(name).suffix.lower() not in SHAPEFILE_PARTS:
+                raise GridFileRefused(f"the zip member {name[:80]!r} is not part of a Shapefile (only "
+                                      f"{', '.join(SHAPEFILE_PARTS)}): a zip must hold a Shapefile and nothing else")
+            total += m.file_size
+        if total > limit:
+            raise GridFileRefused(f"the zip unpacks to {total / 2**20:.1f} MiB, more than the "
+                                  f"{limit / 2**20:.0f} MiB a grid layer may be (set GRIDGOV_MAX_GRID_FILE_MB "
+                                  "to allow more)")
+        shps = [m for m in members if m.filename.lower().endswith(".shp")]
+        if not shps:
+            raise GridFileRefused("the zip holds no .shp file: zip the Shapefile's .shp, .shx, .dbf and .prj")
+        written = 0
+        for m in members:
+            target = into.joinpath(*PurePosixPath(m.filename.replace("\\", "/")).parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with z.open(m) as src, target.open("wb") as dst:
+                while chunk := src.read(1 << 20):
+                    written += len(chunk)
+                    if written > limit:
+                        raise GridFileRefused(f"the zip unpacks to more than the {limit / 2**20:.0f} MiB a "
+                                              "grid layer may be (its directory understates the sizes)")
+                    dst.write(chunk)
+    folders = {into.joinpath(*PurePosixPath(m.filename.replace("\\", "/")).parts).parent for m in shps}
+    if len(folders) > 1:
+        raise GridFileRefused("the zip holds Shapefiles in several folders: zip one folder's Shapefile")
+    for m in shps:
+        with into.joinpath(*PurePosixPath(m.filename.replace("\\", "/")).parts).open("rb") as f:
+            if _sniff(f.read(100)) != "shp":
+                raise GridFileRefused(f"the zip member {m.filename[:80]!r} is not a Shapefile")
+    if len(shps) == 1:
+        return into.joinpath(*PurePosixPath(shps[0].filename.replace("\\", "/")).parts)
+    return folders.pop()
+
+
 def _read(path: str | Path, crs: str | None, layer: str | None, encoding: str | None = None,
           split_multipart: bool = False) -> tuple[list[GridFeature], list[Problem], set[str], str | None]:
     """The good features of a file, every problem of the others (a file-level problem, with
     feature 0, means no feature could be read), every well-formed code in the file, and the
     system the file was read in."""
+    import tempfile
+
+    try:
+        kind, local = check_grid_file(path)
+    except GridFileRefused as e:
+        return [], [Problem(0, None, str(e))], set(), None
+    if kind != "zip":
+        return _read_checked(local, path, crs, layer, encoding, split_multipart)
+    with tempfile.TemporaryDirectory(prefix="gridgov-import-") as tmp:
+        try:
+            inner = _extract_shapefile_zip(local, Path(tmp))
+        except GridFileRefused as e:
+            return [], [Problem(0, None, str(e))], set(), None
+        return _read_checked(inner, path, crs, layer, encoding, split_multipart)
+
+
+def _read_checked(path: Path, shown: str | Path, crs: str | None, layer: str | None, encoding: str | None,
+                  split_multipart: bool) -> tuple[list[GridFeature], list[Problem], set[str], str | None]:
+    """``_read`` of a local file (or a folder of Shapefiles unpacked from a zip) that passed the
+    entry checks; ``shown`` is the name the user gave."""
     import pyogrio
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such grid file: {path}")
-    size = sum(f.stat().st_size for f in path.parent.glob(path.stem + ".*")) if path.suffix.lower() == ".shp" \
-        else path.stat().st_size
-    if size > max_file_bytes():
-        return [], [Problem(0, None, f"the file is {size / 2**20:.1f} MiB, more than the "
-                                     f"{max_file_bytes() / 2**20:.0f} MiB a grid layer may be "
-                                     "(set GRIDGOV_MAX_GRID_FILE_MB to allow more)")], set(), None
     if encoding:
         import codecs
 
@@ -165,6 +312,9 @@ def _read(path: str | Path, crs: str | None, layer: str | None, encoding: str | 
             return [], [Problem(0, None, f"the file has {len(layers)} layers "
                                          f"({', '.join(str(n) for n in layers[:, 0])}); choose one with --layer")], \
                 set(), None
+        if info and info.get("driver") not in ALLOWED_DRIVERS:
+            return [], [Problem(0, None, f"GDAL read it as {info.get('driver')}, not as GeoJSON, GeoPackage or "
+                                         "Shapefile; only those are accepted")], set(), None
         df = pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
     except (UnicodeDecodeError, LookupError) as e:
         return [], [Problem(0, None, _decode_message(path, encoding, e))], set(), None
@@ -187,7 +337,7 @@ def _read(path: str | Path, crs: str | None, layer: str | None, encoding: str | 
                     "without a .cpg file is read as ISO-8859-1), say the file's encoding with --encoding (e.g. GBK)")
         problems.append(Problem(0, None, f"{what}; the file's attributes are: {found}{hint}"))
     attr_cols = {key: next((cols[c] for c in names if c in cols), None) for key, names in PARENT_COLUMNS.items()}
-    source = _source_crs(df.crs, crs, problems, geojson=driver == "GeoJSON" or Path(path).suffix.lower()
+    source = _source_crs(df.crs, crs, problems, geojson=driver == "GeoJSON" or Path(shown).suffix.lower()
                          in (".geojson", ".json"))
     if problems:
         return [], problems, set(), None
@@ -210,6 +360,16 @@ def _read(path: str | Path, crs: str | None, layer: str | None, encoding: str | 
         name = _text(raw_name)
         if not name:
             problems.append(Problem(k, code, "missing grid name"))
+        elif len(name) > MAX_NAME_CHARS:
+            problems.append(Problem(k, code, f"the grid name is {len(name):,} characters long, more than the "
+                                             f"{MAX_NAME_CHARS} a name may have"))
+            name = ""
+        for key, value in attrs[k - 1].items():
+            limit = MAX_CODE_CHARS if key.endswith("_code") else MAX_NAME_CHARS
+            if len(value) > limit:
+                problems.append(Problem(k, code, f"{key} is {len(value):,} characters long, more than the "
+                                                 f"{limit} a {'code' if limit == MAX_CODE_CHARS else 'name'} may have"))
+                name = ""
         parts, gmsg = _polygons(original, converted, split_multipart)
         if gmsg:
             problems.append(Problem(k, code, gmsg))
@@ -317,6 +477,8 @@ def _code(raw) -> tuple[str | None, str | None]:
     if isinstance(raw, (int, np.integer)) or (isinstance(raw, float) and raw.is_integer()):
         raw = str(int(raw))
     code = str(raw).strip()
+    if len(code) > MAX_CODE_CHARS:
+        return f"{code[:16]}…", f"the grid code is {len(code):,} characters long; a grid code has 15 digits"
     try:
         codes.parse(code)
     except ValueError as e:

@@ -13,6 +13,7 @@
 #     var/pg-password (the database owner's, for migrations) and var/sample-password stay root's;
 #   - replaces itself with CMD under that user (setpriv: no capabilities, no new privileges),
 #     keeping the environment and the process id (so var/streamlit.pid stays right).
+# The var/ paths above are in the data folder: $GRIDGOV_DATA_DIR when set.
 # The local PostgreSQL cluster already runs as the `postgres` user (db/cluster.py).
 # GRIDGOV_SERVICE_USER=root runs CMD as root after all (a deliberate choice; it says so).
 set -euo pipefail
@@ -47,18 +48,19 @@ if ! setpriv --reuid="$user" --regid="$user" --clear-groups test -r app.py -a -x
   exit 1
 fi
 
-mkdir -p var static/wall var/service-home "${GRIDGOV_PHOTO_DIR:-var/photos}"
-chown -R "$user:$user" static/wall var/service-home "${GRIDGOV_PHOTO_DIR:-var/photos}"
-chmod 0700 var/service-home
-for secret in var/pg-app-password .streamlit/secrets.toml; do
+data="${GRIDGOV_DATA_DIR:-var}"  # the data folder (db/config.py VAR)
+mkdir -p "$data" static/wall "$data/service-home" "${GRIDGOV_PHOTO_DIR:-$data/photos}"
+chown -R "$user:$user" static/wall "$data/service-home" "${GRIDGOV_PHOTO_DIR:-$data/photos}"
+chmod 0700 "$data/service-home"
+for secret in "$data/pg-app-password" .streamlit/secrets.toml; do
   if [ -f "$secret" ]; then
     chown "$user:$user" "$secret"
     chmod 0600 "$secret"
   fi
 done
 # the owner's password is not the service's (a checkout from before the two roles handed it over)
-if [ -f var/pg-password ]; then chown root:root var/pg-password; chmod 0600 var/pg-password; fi
+if [ -f "$data/pg-password" ]; then chown root:root "$data/pg-password"; chmod 0600 "$data/pg-password"; fi
 
-export HOME="$PWD/var/service-home" USER="$user" LOGNAME="$user" PYTHONDONTWRITEBYTECODE=1
+export HOME="$(cd "$data" && pwd)/service-home" USER="$user" LOGNAME="$user" PYTHONDONTWRITEBYTECODE=1
 exec setpriv --reuid="$user" --regid="$user" --init-groups --no-new-privs \
   --inh-caps=-all --bounding-set=-all -- "$@"

@@ -1,28 +1,30 @@
 #!/usr/bin/env bash
 # Serves the Open311 intake service (intake/, FastAPI + uvicorn) on INTAKE_PORT (default 8502),
 # listening on ADDRESS (default 127.0.0.1). In the foreground by default; with --background it
-# detaches (log: var/intake.log) and returns once the service answers. `make stop` stops it.
+# detaches and returns once the service answers. `make stop` stops it. Its pid and log files
+# (intake.pid, intake.log) go in the data folder: $GRIDGOV_DATA_DIR when set, else var/.
 # Started as root, it runs as the service user, like the app (scripts/as-service-user.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port="${INTAKE_PORT:-8502}"
 address="${ADDRESS:-127.0.0.1}"
 workers="${INTAKE_WORKERS:-2}"
-mkdir -p var
+run="${GRIDGOV_DATA_DIR:-var}"  # the data folder (pid and log files), as in the Makefile
+mkdir -p "$run"
 cmd=(scripts/as-service-user.sh .venv/bin/python -m uvicorn --factory intake.app:create_app --host "$address" --port "$port"
      --workers "$workers" --log-level warning --no-access-log)
 
 if [ "${1:-}" != "--background" ]; then
-  echo $$ > var/intake.pid
+  echo $$ > "$run/intake.pid"
   echo ">> intake service on http://localhost:${port}/open311/v2/  (make stop to stop)"
   exec "${cmd[@]}"
 fi
 
-if [ -f var/intake.pid ] && kill -0 "$(cat var/intake.pid)" 2>/dev/null; then
-  echo ">> intake service already running (pid $(cat var/intake.pid))"
+if [ -f "$run/intake.pid" ] && kill -0 "$(cat "$run/intake.pid")" 2>/dev/null; then
+  echo ">> intake service already running (pid $(cat "$run/intake.pid"))"
 else
-  nohup "${cmd[@]}" >> var/intake.log 2>&1 &
-  echo $! > var/intake.pid
+  nohup "${cmd[@]}" >> "$run/intake.log" 2>&1 &
+  echo $! > "$run/intake.pid"
 fi
 scripts/wait-http.sh "http://127.0.0.1:${port}/healthz" 60 "intake service"
 echo ">> intake service on http://localhost:${port}/open311/v2/"

@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 port="${1:-8501}"
 address="${ADDRESS:-127.0.0.1}"
-mkdir -p var
-pidfile="${PIDFILE:-var/streamlit.pid}"
+run="${GRIDGOV_DATA_DIR:-var}"  # the data folder (pid file), as in the Makefile
+mkdir -p "$run"
+pidfile="${PIDFILE:-$run/streamlit.pid}"
 echo $$ > "$pidfile"  # exec below keeps this process id, whichever user it ends up as
 case "$address" in
   127.*|localhost|::1)

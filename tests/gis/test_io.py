@@ -148,7 +148,8 @@ def test_missing_columns_are_reported_for_the_file(conn, sample_loaded, tmp_path
     with pytest.raises(GridImportError) as e:
         import_grids(conn, path, crs="WGS84")
     assert [p.feature for p in e.value.problems] == [0]
-    assert "file: no grid code attribute" in str(e.value) and "no grid name attribute" in str(e.value)
+    assert "no grid code attribute" in str(e.value) and "no grid name attribute" in str(e.value)
+    assert "\n" not in str(e.value)  # a problem of the file as a whole: one line
     assert "the file's attributes are: 名字" in str(e.value)
 
 
