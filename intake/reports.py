@@ -8,6 +8,7 @@ public may see: states and dates, never staff names, comments or the reporter's 
 """
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -101,6 +102,10 @@ _ANSWER_CTES = """
 """
 
 
+# The statement's text is the same for every report: parse it into a TextClause once per process.
+_statement = functools.lru_cache(maxsize=4)(text)
+
+
 def create_report(conn: Connection, key: ApiKey, rep: NewReport, *, lang: str, idem_key: str | None,
                   digest: str, radius_m: float = 50.0, days: int = 30) -> tuple[int, list]:
     """Create the case and its intake record; returns (HTTP status, answer).
@@ -124,9 +129,9 @@ def create_report(conn: Connection, key: ApiKey, rep: NewReport, *, lang: str, i
     params.update(link_params(None, radius_m, days), k=key.id, t=secrets.token_urlsafe(24), a=_json(rep.attributes),
                   e=rep.email, fn=rep.first_name, ln=rep.last_name, d=rep.device_id, acc=rep.account_id,
                   m=rep.media_url, gx=gps[0], gy=gps[1], ik=idem_key, digest=digest)
-    sql = "WITH " + ctes + ", " + link_cte("new_case") + ", " + _ANSWER_CTES
     try:
-        stored = conn.execute(text(sql), params).scalar_one()
+        stored = conn.execute(_statement("WITH " + ctes + ", " + link_cte("new_case") + ", " + _ANSWER_CTES),
+                              params).scalar_one()
     except IntegrityError as e:
         if not (idem_key and idempotency.is_key_taken(e)):
             raise
