@@ -17,10 +17,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import create_engine
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from db.config import database_url
 from dispatch.errors import LifecycleError
+from dispatch.service import db_unavailable
 from gis.crs import CoordinateError
 from intake.errors import IntakeError
 from intake.formats import render
@@ -119,6 +121,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def http_error(request: Request, e: StarletteHTTPException):
         status = e.status_code if e.status_code in (404, 405) else 400
         return _errors(request, status, f"{request.url.path}: {e.detail}", getattr(e, "headers", None))
+
+    @app.exception_handler(sa_exc.DBAPIError)
+    async def database_error(request: Request, e: sa_exc.DBAPIError):
+        if db_unavailable(e):  # restarting or unreachable: the client should retry (its idempotency key makes it safe)
+            return _errors(request, 503, "数据库暂不可用，请稍后重试" if request_lang(request) == "zh"
+                           else "the database is unavailable; retry shortly", {"Retry-After": "5"})
+        log.exception("database error on %s", request.url.path)
+        return _errors(request, 500, "internal error; it has been logged")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, e: Exception):
