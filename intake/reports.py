@@ -3,8 +3,9 @@
 ``create_report`` writes the case as ``dispatch.service.report_case`` would (its
 ``report_case_ctes``: the database assigns the grid, stamps the outside-jurisdiction flag and
 notifies the walls), the intake record with the reporter's private status token, the
-possible-duplicate links and the idempotency answer — all in one statement (one round trip). Reads (``find_requests``, ``request_by_id``) show what the
-public may see: states and dates, never staff names, comments or the reporter's contact.
+possible-duplicate links and the idempotency answer — all in one statement (one round trip).
+Reads (``find_requests``, ``request_by_id``) show what the public may see: states and dates,
+never staff names, comments or the reporter's contact.
 """
 from __future__ import annotations
 
