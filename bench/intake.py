@@ -14,11 +14,16 @@ against its own database ``gridgov_bench_intake`` (the sample district, no cases
    retry of a sample of answered requests creates nothing new.
 
 The load generator runs on the same machine (asyncio + httpx), so it takes a share of the cores.
+Because the machine may be shared, the plain phase also reports the CPU it cost, which load
+from other programs hardly changes: ``server_cpu_ms`` (the uvicorn processes) and ``db_cpu_ms``
+(their PostgreSQL backends) per report, and ``cores_for_300`` = 300 × their sum / 1000 (the
+target needs this below the cores left over by the load generator).
 """
 from __future__ import annotations
 
 import asyncio
 import io
+import os
 import random
 import statistics
 import tempfile
@@ -37,7 +42,8 @@ def configure(p) -> None:
     p.add_argument("--seconds", type=float, default=15, help="length of each phase (default 15)")
     p.add_argument("--clients", type=int, default=24, help="concurrent plain-report connections (default 24)")
     p.add_argument("--photo-clients", type=int, default=2, help="concurrent photo-report connections (default 2)")
-    p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (default 2)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+                   help="uvicorn worker processes (default: the CPU count, as INTAKE_WORKERS)")
     p.add_argument("--seed", type=int, default=7)
 
 
@@ -115,6 +121,45 @@ async def _load(base: str, key: str, points, run: str, *, seconds: float, client
     return {"elapsed": elapsed, "ok": ok, "plain": n_plain, "photo": photo_ok[0], "lat_ms": lat_ms, "errors": errors}
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(root: int) -> list[int]:
+    parent: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                pass
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(c for c, pp in parent.items() if pp == p)
+    return out
+
+
+def _cpu_snapshot(eng, server_pid: int) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of the service's processes and of its database backends, by pid."""
+    with eng.connect() as c:
+        backends = c.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name = 'gridgov-intake' "
+                                  "AND datname = current_database()")).scalars().all()
+    return {"server": {p: _cpu_s(p) for p in _descendants(server_pid)}, "db": {p: _cpu_s(p) for p in backends}}
+
+
+def _cpu_used(before: dict, after: dict) -> dict[str, float]:
+    return {k: sum(v - before[k].get(p, 0.0) for p, v in after[k].items()) for k in after}
+
+
 def _p95(xs: list[float]) -> float:
     return statistics.quantiles(xs, n=20)[-1] if len(xs) >= 20 else max(xs or [0.0])
 
@@ -137,8 +182,10 @@ def main(args) -> int:
     with tempfile.TemporaryDirectory(prefix="intake-photos-") as photo_dir:
         proc, base = process.start(url, photo_dir, workers=args.workers)
         try:
+            cpu0 = _cpu_snapshot(eng, proc.pid)
             plain = asyncio.run(_load(base, key, points, run + "a", seconds=args.seconds, clients=args.clients,
                                       photo_clients=0, photo=None))
+            cpu = _cpu_used(cpu0, _cpu_snapshot(eng, proc.pid))
             mixed = asyncio.run(_load(base, key, points, run + "b", seconds=args.seconds, clients=args.clients,
                                       photo_clients=args.photo_clients, photo=photo))
         finally:
@@ -155,6 +202,10 @@ def main(args) -> int:
     print(f"reports_per_s={plain['plain'] / plain['elapsed']:.0f}")
     print(f"p95_ms={_p95(plain['lat_ms']):.1f}")
     print(f"median_ms={statistics.median(plain['lat_ms'] or [0]):.1f}")
+    n = max(plain["plain"], 1)
+    server_ms, db_ms = cpu["server"] / n * 1000, cpu["db"] / n * 1000
+    print(f"server_cpu_ms={server_ms:.2f} db_cpu_ms={db_ms:.2f} cores_for_300={300 * (server_ms + db_ms) / 1000:.2f}")
+    print(f"loadavg_1m={os.getloadavg()[0]:.1f}")
     print(f"photo_reports_per_s={mixed['photo'] / mixed['elapsed']:.2f}")
     print(f"mixed_reports_per_s={mixed['plain'] / mixed['elapsed']:.0f}")
     print(f"mixed_p95_ms={_p95(mixed['lat_ms']):.1f}")

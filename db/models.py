@@ -459,6 +459,15 @@ class IntakeIdempotency(Base):
     created_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
 
 
+class IntakeRateBucket(Base):
+    """A token bucket of the intake's rate limits (UNLOGGED; ``intake_take_token`` keeps it)."""
+    __tablename__ = "intake_rate_bucket"
+    who: Mapped[str] = mapped_column(Text, primary_key=True)
+    tokens: Mapped[float] = mapped_column(Double)
+    taken: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(TZ_TIME)
+
+
 class CasePossibleDuplicate(Base):
     """疑似重复: an open same-category case near a new report, for a dispatcher to confirm or reject."""
     __tablename__ = "case_possible_duplicate"

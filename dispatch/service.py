@@ -565,6 +565,37 @@ def report_case(conn: Connection, *, channel: str, lon: float, lat: float, crs: 
     return row
 
 
+def report_case_ctes(*, channel: str, lon: float, lat: float, crs: str = STORAGE_CRS, category_code: str | None = None,
+                     description: str = "", address: str | None = None, reporter_name: str | None = None,
+                     reporter_phone: str | None = None, photo_ref: str | None = None) -> tuple[str, dict]:
+    """上报 as two CTEs for a caller that writes its own rows in the same statement (the intake: one
+    round trip per report): ``new_case`` (the case row as ``report_case`` inserts it, ``RETURNING *``)
+    and ``new_event`` (its 'report' event, as ``report_case`` appends it, by the public). Returns
+    (``"new_case AS (…), new_event AS (…)"``, parameters named ``rc_*``). The same checks as
+    ``report_case`` except the category's, which the foreign key makes (the caller checks first to
+    name the field). ``tests/intake`` checks both write the same rows."""
+    if channel not in CHANNELS:
+        raise InvalidInput(f"上报渠道 {channel!r} 无效", f"Unknown channel {channel!r}; expected one of {CHANNELS}")
+    x84, y84 = to_wgs84(lon, lat, crs)
+    attachments = [{"kind": "report", "ref": photo_ref}] if photo_ref else []
+    sql = (
+        "new_case AS (INSERT INTO cases(channel, category_code, description, address, reporter_name, reporter_phone, "
+        "photo_ref, received_x, received_y, received_crs, geom, reported_at, updated_at) "
+        "VALUES (:rc_channel, :rc_cat, :rc_descr, :rc_addr, :rc_rname, :rc_rphone, :rc_photo, :rc_x, :rc_y, :rc_crs, "
+        f"ST_SetSRID(ST_MakePoint(:rc_x84, :rc_y84), {STORAGE_SRID}), now(), now()) RETURNING *), "
+        "new_event AS (INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, "
+        "from_level, to_level, department_id, comment, attachments, data, grid_id, handler_id, due_at, postponed, "
+        "disposal_wh) SELECT id, reported_at, NULL, 'public', 'report', NULL, status, NULL, level, department_id, NULL, "
+        "CAST(:rc_attachments AS jsonb), CAST(:rc_data AS jsonb), grid_id, handler_id, due_at, "
+        "postponed_at IS NOT NULL, NULL FROM new_case)")
+    params = {"rc_channel": channel, "rc_cat": category_code, "rc_descr": description or "", "rc_addr": address,
+              "rc_rname": reporter_name, "rc_rphone": reporter_phone, "rc_photo": photo_ref, "rc_x": float(lon),
+              "rc_y": float(lat), "rc_crs": crs, "rc_x84": x84, "rc_y84": y84,
+              "rc_attachments": json.dumps(attachments, ensure_ascii=False),
+              "rc_data": json.dumps({"channel": channel, "crs": crs}, ensure_ascii=False)}
+    return sql, params
+
+
 # --- presence ("being handled by X") -------------------------------------------------------------
 
 def mark_presence(conn: Connection, *, case_id: int, actor: Actor) -> None:

@@ -1,7 +1,11 @@
 """The ASGI app factory: ``uvicorn --factory intake.app:create_app``.
 
-One engine per process (the pool is shared by the worker threads), the photo store and the
-rate-limit buckets live on ``app.state``. Every refusal, including FastAPI's own validation, is
+One engine per process (the pool is shared by the worker threads) and the photo store live on
+``app.state``. The engine's connections are in AUTOCOMMIT: every database step of the service is
+one statement, atomic by itself, so no BEGIN/COMMIT round trips (a report is two statements:
+``keys.check``, then ``reports.create_report``). A write of more than one statement added here
+would NOT be atomic: write it as one statement (CTEs), or open ``engine.begin()`` on an engine
+without the option. The rate-limit buckets are in the database, shared by all workers. Every refusal, including FastAPI's own validation, is
 answered in the GeoReport error shape (an array of ``{code, description}``) in the format the
 path asked for.
 """
@@ -13,14 +17,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import create_engine
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from db.config import database_url
 from dispatch.errors import LifecycleError
+from dispatch.service import db_unavailable
 from gis.crs import CoordinateError
 from intake.errors import IntakeError
 from intake.formats import render
-from intake.limits import TokenBuckets
 from intake.open311 import ROOT, request_lang, router
 from intake.photos import PhotoStore, photo_pool
 from intake.settings import Settings
@@ -81,13 +86,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # No pool_pre_ping: it costs a round trip on every request. After a database restart one request
     # per stale connection fails; clients retry, and the idempotency key makes the retry safe.
     app.state.engine = create_engine(
-        settings.database_url or database_url(), pool_size=10, max_overflow=10, pool_recycle=600,
+        settings.database_url or database_url(), isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=10,
+        pool_recycle=600,
         connect_args={"options": "-c timezone=Asia/Shanghai", "application_name": "gridgov-intake"})
     app.state.photos = PhotoStore(settings.photo_dir, max_bytes=settings.max_photo_bytes,
                                   max_pixels=settings.max_photo_pixels, max_side=settings.photo_max_side)
     app.state.photo_pool = photo_pool(settings.photo_processes)
-    app.state.by_key = TokenBuckets(settings.rate_per_key, settings.burst_per_key)
-    app.state.by_address = TokenBuckets(settings.rate_per_address, settings.burst_per_address)
     app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_photo_bytes + 1024 * 1024)
 
@@ -117,6 +121,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def http_error(request: Request, e: StarletteHTTPException):
         status = e.status_code if e.status_code in (404, 405) else 400
         return _errors(request, status, f"{request.url.path}: {e.detail}", getattr(e, "headers", None))
+
+    @app.exception_handler(sa_exc.DBAPIError)
+    async def database_error(request: Request, e: sa_exc.DBAPIError):
+        if db_unavailable(e):  # restarting or unreachable: the client should retry (its idempotency key makes it safe)
+            return _errors(request, 503, "数据库暂不可用，请稍后重试" if request_lang(request) == "zh"
+                           else "the database is unavailable; retry shortly", {"Retry-After": "5"})
+        log.exception("database error on %s", request.url.path)
+        return _errors(request, 500, "internal error; it has been logged")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, e: Exception):

@@ -66,7 +66,8 @@ def register_commands(register) -> None:
     def configure_serve(p):
         p.add_argument("--host", help="listen address (default ADDRESS or 127.0.0.1)")
         p.add_argument("--port", type=int, help="port (default INTAKE_PORT or 8502)")
-        p.add_argument("--workers", type=int, default=int(os.environ.get("INTAKE_WORKERS") or 2))
+        p.add_argument("--workers", type=int, default=int(os.environ.get("INTAKE_WORKERS") or os.cpu_count() or 2),
+                       help="uvicorn worker processes (default INTAKE_WORKERS or the CPU count)")
 
     register("api-key", cmd_api_key, "intake API keys: create (prints the key once), list, revoke", configure_key)
     register("intake-serve", cmd_intake_serve, "serve the Open311 intake service (foreground)", configure_serve)

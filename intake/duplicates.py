@@ -19,13 +19,16 @@ from dispatch.queries import open_sql
 # The box prefilter in degrees uses the GiST index on cases.geom; the exact test is in metres on
 # the spheroid (geography). 0.0012° of latitude is ~133 m and of longitude ≥ 50 m up to ~65°N,
 # so the box always holds the circle for a radius up to 50 m; larger radii widen it.
-# The links as a CTE, so a caller can insert its own row in the same statement (one round trip).
-LINK_CTE = f"""
+def link_cte(new_case: str = "(SELECT * FROM cases WHERE id = :new)") -> str:
+    """The links as a CTE ``linked``, so a caller can insert its own rows in the same statement (one
+    round trip). ``new_case``: a FROM item with the new case's row (a CTE's name when the case is
+    inserted by the same statement, which cannot see it in ``cases``)."""
+    return f"""
     linked AS (
         INSERT INTO case_possible_duplicate(case_id, candidate_id, distance_m)
-        SELECT :new, c.id, ST_Distance(c.geom::geography, n.geom::geography)
-        FROM cases n, cases c
-        WHERE n.id = :new AND c.id <> n.id AND c.category_code = n.category_code
+        SELECT n.id, c.id, ST_Distance(c.geom::geography, n.geom::geography)
+        FROM {new_case} n, cases c
+        WHERE c.id <> n.id AND c.category_code = n.category_code
           AND {open_sql('c')}
           AND c.reported_at >= n.reported_at - make_interval(days => :days)
           AND c.geom && ST_Expand(n.geom, :box)
@@ -34,10 +37,12 @@ LINK_CTE = f"""
         LIMIT 20
         RETURNING candidate_id, distance_m)
 """
+
+
 LINKED_SELECT = "SELECT c.case_no, l.distance_m FROM linked l JOIN cases c ON c.id = l.candidate_id ORDER BY l.distance_m"
 
 
-def link_params(case_id: int, radius_m: float, days: int) -> dict:
+def link_params(case_id: int | None, radius_m: float, days: int) -> dict:
     return {"new": case_id, "days": days, "box": 0.0012 * max(1.0, radius_m / 50.0), "radius": radius_m}
 
 
@@ -47,7 +52,7 @@ def as_links(rows) -> list[dict]:
 
 def link_possible_duplicates(conn: Connection, case_id: int, *, radius_m: float = 50.0, days: int = 30) -> list[dict]:
     """Link the open same-category cases near case ``case_id``; returns [{case_no, distance_m}] nearest first."""
-    return as_links(conn.execute(text("WITH " + LINK_CTE + LINKED_SELECT), link_params(case_id, radius_m, days)))
+    return as_links(conn.execute(text("WITH " + link_cte() + LINKED_SELECT), link_params(case_id, radius_m, days)))
 
 
 def possible_duplicates_of(conn: Connection, case_id: int) -> list[dict]:

@@ -2,9 +2,10 @@
 
 The key is the ``Idempotency-Key`` header, or the Open311 ``device_id`` with the client's own
 ``client_report_id`` (the instance id ODK and Kobo de-duplicate on), scoped to the API key.
-``claim`` inserts the key row inside the transaction that will create the case: a concurrent
-identical post blocks on that row until the first transaction commits, then finds it and gets
-the stored answer; the database's primary key, not a check-then-insert, makes it one case.
+The key row is inserted by the statement that creates the case (``reports.create_report``),
+with the answer: a concurrent identical post blocks on that row until the first commits, then
+fails on the primary key (``is_key_taken``), keeps nothing, and gets the stored answer; the
+database's primary key, not a check-then-insert, makes it one case.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from intake.errors import IntakeError
 
@@ -60,21 +62,14 @@ def lookup(conn: Connection, api_key_id: int, key: str, digest: str) -> Replay |
     return Replay(200, row.response)
 
 
-def claim(conn: Connection, api_key_id: int, key: str, digest: str) -> Replay | None:
-    """Take the key for this transaction; or, if another transaction took it, its answer (or 409)."""
-    got = conn.execute(text(
-        "INSERT INTO intake_idempotency(api_key_id, idem_key, body_sha256) VALUES (:k, :i, :h) "
-        "ON CONFLICT DO NOTHING RETURNING 1"), {"k": api_key_id, "i": key, "h": digest}).first()
-    if got:
-        return None
-    replay = lookup(conn, api_key_id, key, digest)
-    if replay is None:  # cannot happen: the row is committed with its answer; refuse rather than duplicate
-        raise IntakeError(409, "Idempotency-Key", "同一幂等键的上报正在处理，请稍后重试",
-                          "a report with this key is still being processed; retry shortly")
-    return replay
+def is_key_taken(e: IntegrityError) -> bool:
+    """Whether ``e`` is the idempotency key's primary key refusing a second row."""
+    diag = getattr(getattr(e, "orig", None), "diag", None)
+    return getattr(diag, "constraint_name", None) == "intake_idempotency_pkey"
 
 
-def record(conn: Connection, api_key_id: int, key: str, case_id: int, response: list) -> None:
-    conn.execute(text(
-        "UPDATE intake_idempotency SET case_id = :c, response = CAST(:r AS jsonb) WHERE api_key_id = :k AND idem_key = :i"),
-        {"c": case_id, "r": json.dumps(response, ensure_ascii=False, default=str), "k": api_key_id, "i": key})
+def in_progress() -> IntakeError:
+    return IntakeError(409, "Idempotency-Key", "同一幂等键的上报正在处理，请稍后重试",
+                       "a report with this key is still being processed; retry shortly")
+
+

@@ -53,6 +53,26 @@ def verify(conn: Connection, key: str | None) -> ApiKey | None:
     return ApiKey(row.id, row.channel, row.name) if row else None
 
 
+def check(conn: Connection, key: str | None, *, address: str, address_rate: float, address_burst: float,
+          key_rate: float = 0.0, key_burst: float = 1.0) -> tuple[ApiKey | None, float, float]:
+    """In one statement: take a token of the address's bucket, look ``key`` up (None: no key to
+    check) and, if it is live and the address was not refused, take a token of the key's bucket.
+    Returns (the live key or None, seconds to wait for the address, for the key): 0 is allowed.
+    The buckets are shared by every process on the database (``intake_take_token``)."""
+    h = digest(key) if key and len(key) <= 200 else None
+    row = conn.execute(_CHECK, {"aw": "a:" + address, "ar": address_rate, "ab": address_burst, "kr": key_rate,
+                               "kb": key_burst, "h": h}).one()
+    found = ApiKey(row.id, row.channel, row.name) if row.id is not None else None
+    return found, row.address_wait, row.key_wait
+
+
+_CHECK = text(
+    "SELECT a.wait AS address_wait, k.id, k.channel, k.name, "
+    "CASE WHEN k.id IS NOT NULL AND a.wait = 0 THEN intake_take_token('k:' || k.id, CAST(:kr AS float8), CAST(:kb AS float8)) ELSE 0 END AS key_wait "
+    "FROM (SELECT intake_take_token(:aw, CAST(:ar AS float8), CAST(:ab AS float8)) AS wait OFFSET 0) a "
+    "LEFT JOIN intake_api_key k ON k.key_sha256 = :h AND k.revoked_at IS NULL")
+
+
 def list_keys(conn: Connection) -> list[dict]:
     return [dict(r) for r in conn.execute(text(
         "SELECT id, channel, name, key_prefix, created_at, revoked_at FROM intake_api_key ORDER BY id")).mappings()]

@@ -1,9 +1,12 @@
-"""Rate limits: a token bucket per API key and per client address (in each server process).
+"""Rate limits: a token bucket per API key and per client address.
 
 A request takes one token; a bucket refills at ``rate`` per second up to ``burst``. An empty
-bucket answers 429 with ``Retry-After`` (whole seconds until a token is back). The buckets live
-in the process: with N uvicorn workers a client can get up to N times the rate, which is what
-the settings are sized for (they guard the database against a runaway client, not a tariff).
+bucket answers 429 with ``Retry-After`` (whole seconds until a token is back).
+
+The intake service keeps its buckets in PostgreSQL (``intake_rate_bucket``, UNLOGGED, kept by
+``intake_take_token``: migration 0009), so every uvicorn worker and every host on the same
+database counts against the same bucket; ``keys.check`` takes them in the same round trip as the
+key check. ``TokenBuckets`` is the in-process variant for a single process (the Streamlit pages).
 """
 from __future__ import annotations
 

@@ -9,14 +9,16 @@ Standard: ``discovery``, ``services``, ``services/{code}``, ``POST requests``, `
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from datetime import datetime
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from dispatch.calendar import TZ
 from dispatch.service import CHANNELS
@@ -30,6 +32,7 @@ from intake.reports import (
     MAX_ROWS,
     MAX_SPAN,
     NewReport,
+    answer_of,
     case_no_for_token,
     create_report,
     find_requests,
@@ -61,27 +64,49 @@ async def lang_of(request: Request) -> str:  # async: no hop to the thread pool 
     return request_lang(request)
 
 
-# async: a dependency that never blocks, so it does not cost a hop to the thread pool
-async def limit_address(request: Request) -> None:
-    wait = request.app.state.by_address.take(request.client.host if request.client else "?")
-    if wait:
-        raise IntakeError(429, None, "请求过于频繁，请稍后重试", "too many requests from this address; retry later",
-                          retry_after=retry_after(wait))
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "?"
 
 
-def _read_key(request: Request) -> None:
-    """Read endpoints are public unless the service is configured to require a key."""
-    if request.app.state.settings.read_key_required:
-        with request.app.state.engine.connect() as conn:
-            if keys.verify(conn, request.query_params.get("api_key")) is None:
-                raise forbidden()
+def _too_many(field: str | None, wait: float) -> IntakeError:
+    if field == "api_key":
+        return IntakeError(429, "api_key", "该密钥请求过于频繁，请稍后重试", "too many requests with this key; retry later",
+                           retry_after=retry_after(wait))
+    return IntakeError(429, None, "请求过于频繁，请稍后重试", "too many requests from this address; retry later",
+                       retry_after=retry_after(wait))
 
 
-router = APIRouter(prefix=ROOT, dependencies=[Depends(limit_address)])
+def _gate(request: Request, *, key_required: bool) -> None:
+    """The address's rate limit and, if required, a read key: one statement (none when both are off)."""
+    st = request.app.state
+    need_key = key_required and st.settings.read_key_required
+    if st.settings.rate_per_address <= 0 and not need_key:
+        return
+    with st.engine.connect() as conn:
+        key, address_wait, _ = keys.check(conn, request.query_params.get("api_key") if need_key else None,
+                                          address=client_address(request), address_rate=st.settings.rate_per_address,
+                                          address_burst=st.settings.burst_per_address)
+    if address_wait:
+        raise _too_many(None, address_wait)
+    if need_key and key is None:
+        raise forbidden()
+
+
+def read_gate(request: Request) -> None:
+    """Read endpoints: the address's rate limit; a key too if the service is configured to require one."""
+    _gate(request, key_required=True)
+
+
+def media_gate(request: Request) -> None:
+    _gate(request, key_required=False)
+
+
+# POST requests takes the address's and the key's tokens itself, in the statement that checks the key.
+router = APIRouter(prefix=ROOT)
 Lang = Annotated[str, Depends(lang_of)]
 
 
-@router.get("/discovery.{fmt}", summary="Discovery document", dependencies=[Depends(_read_key)])
+@router.get("/discovery.{fmt}", summary="Discovery document", dependencies=[Depends(read_gate)])
 def discovery(request: Request, fmt: Fmt) -> Response:
     base = str(request.base_url).rstrip("/") + ROOT + "/"
     doc = {
@@ -95,14 +120,14 @@ def discovery(request: Request, fmt: Fmt) -> Response:
     return render(fmt.value, doc, root="discovery", item=None)
 
 
-@router.get("/services.{fmt}", summary="List services (case categories)", dependencies=[Depends(_read_key)])
+@router.get("/services.{fmt}", summary="List services (case categories)", dependencies=[Depends(read_gate)])
 def services(request: Request, fmt: Fmt, lang: Lang) -> Response:
     with request.app.state.engine.connect() as conn:
         data = list_services(conn, lang)
     return render(fmt.value, data, root="services", item="service")
 
 
-@router.get("/services/{service_code}.{fmt}", summary="Service definition", dependencies=[Depends(_read_key)])
+@router.get("/services/{service_code}.{fmt}", summary="Service definition", dependencies=[Depends(read_gate)])
 def service_definition(request: Request, service_code: str, fmt: Fmt, lang: Lang) -> Response:
     with request.app.state.engine.connect() as conn:
         doc = definition(conn, service_code, lang)
@@ -120,48 +145,80 @@ def _text(field: str, v: str | None, limit: int) -> str | None:
     return v or None
 
 
-@router.post("/requests.{fmt}", summary="Create a service request", status_code=201)
-async def post_request(
-    request: Request, fmt: Fmt, lang: Lang,
-    api_key: Annotated[str | None, Form()] = None,
-    service_code: Annotated[str | None, Form()] = None,
-    lat: Annotated[float | None, Form()] = None,
-    long: Annotated[float | None, Form()] = None,
-    address_string: Annotated[str | None, Form()] = None,
-    address_id: Annotated[str | None, Form()] = None,
-    email: Annotated[str | None, Form()] = None,
-    device_id: Annotated[str | None, Form()] = None,
-    account_id: Annotated[str | None, Form()] = None,
-    first_name: Annotated[str | None, Form()] = None,
-    last_name: Annotated[str | None, Form()] = None,
-    phone: Annotated[str | None, Form()] = None,
-    description: Annotated[str | None, Form()] = None,
-    media_url: Annotated[str | None, Form()] = None,
-    crs: Annotated[str | None, Form(description="extension: WGS84 (default), GCJ02, BD09 or EPSG:<code>")] = None,
-    channel: Annotated[str | None, Form(description="extension: only a key of channel 'other' may name another")] = None,
-    client_report_id: Annotated[str | None, Form(description="extension: with device_id, an idempotency key")] = None,
-    media: Annotated[UploadFile | None, File(description="extension: a JPEG, PNG or WebP photo")] = None,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> Response:
+# The form of POST requests, as the OpenAPI document describes it. The handler reads the form
+# itself instead of declaring ~20 Form() parameters: FastAPI's per-parameter solving and
+# validation cost more CPU than the rest of a report together (profiled with py-spy;
+# docs/intake.md). Each field is checked here with an error naming it.
+_TEXT_FIELDS: dict[str, str] = {
+    "api_key": "", "service_code": "", "address_string": "", "address_id": "", "email": "", "device_id": "",
+    "account_id": "", "first_name": "", "last_name": "", "phone": "", "description": "", "media_url": "",
+    "crs": "extension: WGS84 (default), GCJ02, BD09 or EPSG:<code>",
+    "channel": "extension: only a key of channel 'other' may name another",
+    "client_report_id": "extension: with device_id, an idempotency key",
+}
+_NUMBER_FIELDS = ("lat", "long")
+
+
+def _form_openapi() -> dict:
+    props: dict[str, dict] = {k: {"type": "string", **({"description": d} if d else {})} for k, d in _TEXT_FIELDS.items()}
+    props.update({k: {"type": "number"} for k in _NUMBER_FIELDS})
+    media = {"type": "string", "format": "binary", "description": "extension: a JPEG, PNG or WebP photo"}
+    return {
+        "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}],
+        "requestBody": {"content": {
+            "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": props}},
+            "multipart/form-data": {"schema": {"type": "object", "properties": {**props, "media": media}}},
+        }},
+    }
+
+
+def _form_text(form, field: str) -> str | None:
+    v = form.get(field)
+    if v is None or isinstance(v, str):
+        return v
+    raise bad(field, "须为文本字段，不能是文件", "must be a text field, not a file")
+
+
+def _form_number(form, field: str) -> float | None:
+    v = _form_text(form, field)
+    if v is None or not v.strip():
+        return None
+    try:
+        x = float(v)
+    except ValueError:
+        raise bad(field, f"{v[:40]!r} 不是数字", f"{v[:40]!r} is not a number") from None
+    if not math.isfinite(x):
+        raise bad(field, f"{v[:40]!r} 不是有限数字", f"{v[:40]!r} is not a finite number")
+    return x
+
+
+@router.post("/requests.{fmt}", summary="Create a service request", status_code=201, openapi_extra=_form_openapi())
+async def post_request(request: Request, fmt: Fmt) -> Response:
     st = request.app.state
-    form = await request.form()
+    lang = request_lang(request)
+    try:
+        form = await request.form()
+    except Exception as e:  # noqa: BLE001  (starlette raises several kinds for a malformed body)
+        raise bad("request", f"表单无法解析：{e}", f"the form cannot be parsed: {e}") from None
     attrs: dict[str, list[str]] = {}
     for k in form:
         if k.startswith("attribute[") and k.endswith("]"):
             attrs[k[10:-1]] = [v for v in form.getlist(k) if isinstance(v, str)]
+    args = {k: _form_text(form, k) for k in _TEXT_FIELDS if k != "address_id"}
+    args.update({k: _form_number(form, k) for k in _NUMBER_FIELDS})
+    media = form.get("media")
+    if isinstance(media, str) and media:
+        raise bad("media", "须为文件上传", "must be a file upload")
     photo = None
-    if media is not None and (media.filename or media.size):
+    if isinstance(media, StarletteUploadFile) and (media.filename or media.size):
         if media.size is not None:
             _photo_size(st, media.size)
         photo = await media.read()
         _photo_size(st, len(photo))
     fields = sorted((k, v) for k, v in form.multi_items() if isinstance(v, str) and k != "api_key")
-    args = dict(api_key=api_key, service_code=service_code, lat=lat, long=long, address_string=address_string,  # noqa: C408  (the keyword names are _create's)
-                email=email, device_id=device_id, account_id=account_id, first_name=first_name, last_name=last_name,
-                phone=phone, description=description, media_url=media_url, crs=crs, channel=channel,
-                client_report_id=client_report_id, idempotency_key=idempotency_key, attrs=attrs, photo=photo,
-                fields=fields, lang=lang)
-    status, answer = await run_in_threadpool(_create, st, **args)
+    status, answer = await run_in_threadpool(
+        _create, st, **args, idempotency_key=request.headers.get("idempotency-key"), attrs=attrs, photo=photo,
+        fields=fields, lang=lang, address=client_address(request))
     return render(fmt.value, answer, root="service_requests", item="request", status=status)
 
 
@@ -174,45 +231,61 @@ def _photo_size(st, n: int) -> None:
 
 def _create(st, *, api_key, service_code, lat, long, address_string, email, device_id, account_id, first_name,
             last_name, phone, description, media_url, crs, channel, client_report_id, idempotency_key, attrs, photo,
-            fields, lang) -> tuple[int, list]:
-    # One transaction from the key check to the commit; leaving the block without commit rolls back.
+            fields, lang, address) -> tuple[int, list]:
+    # Two round trips for a report: the key and both rate limits in one statement, the report in
+    # another (the connection is in autocommit; each statement is atomic by itself).
+    cfg = st.settings
     with st.engine.connect() as conn:
-        key = keys.verify(conn, api_key)
+        key, address_wait, key_wait = keys.check(
+            conn, api_key, address=address, address_rate=cfg.rate_per_address, address_burst=cfg.burst_per_address,
+            key_rate=cfg.rate_per_key, key_burst=cfg.burst_per_key)
+        if address_wait:
+            raise _too_many(None, address_wait)
         if key is None:
             raise forbidden()
-        wait = st.by_key.take(str(key.id))
-        if wait:
-            raise IntakeError(429, "api_key", "该密钥请求过于频繁，请稍后重试", "too many requests with this key; retry later",
-                              retry_after=retry_after(wait))
+        if key_wait:
+            raise _too_many("api_key", key_wait)
         idem = idempotency.idempotency_key(idempotency_key, _text("device_id", device_id, 200),
                                            _text("client_report_id", client_report_id, 200))
         digest = idempotency.body_digest(fields, hashlib.sha256(photo).hexdigest() if photo else None)
         if idem and photo is not None:
             replay = idempotency.lookup(conn, key.id, idem, digest)
-            if replay:  # the retry of an answered request: no photo work (claim below covers the rest)
-                return replay.status, replay.response
-        rep = _validate(conn, key, service_code=service_code, lat=lat, long=long, address_string=address_string,
+            if replay:  # the retry of an answered request: no photo work (the statement covers the rest)
+                return replay.status, answer_of(replay.response, lang)
+        rep = _validate(key, conn=conn, service_code=service_code, lat=lat, long=long, address_string=address_string,
                         email=email, device_id=device_id, account_id=account_id, first_name=first_name,
                         last_name=last_name, phone=phone, description=description, media_url=media_url, crs=crs,
                         channel=channel, attrs=attrs, has_photo=photo is not None)
-        if photo is not None:
-            try:
-                stored = store_via(st.photo_pool, st.photos, photo)
-            except PhotoError as e:
-                raise bad("media", e.zh, e.en) from None
+        if photo is None:
+            return _report(conn, st, key, rep, lang=lang, idem=idem, digest=digest)
+        try:
+            stored = store_via(st.photo_pool, st.photos, photo)
+        except PhotoError as e:
+            raise bad("media", e.zh, e.en) from None
+        # From here the stored photo belongs to the case the statement creates, or to nothing: any
+        # refusal or failure, and a replay (the first post's case has its own photo), removes it.
+        kept = False
+        try:
             rep.photo_ref, rep.photo_gps = stored.ref, stored.gps
-        if rep.lon is None:
-            if not rep.photo_gps:
-                raise bad("lat", "照片中没有 GPS 位置：请给出 lat 和 long",
-                          "the photo carries no GPS position: give lat and long")
-            rep.lon, rep.lat, rep.crs = rep.photo_gps[0], rep.photo_gps[1], "WGS84"
-        answer = create_report(conn, key, rep, lang=lang, idem_key=idem, digest=digest,
-                               radius_m=st.settings.duplicate_radius_m, days=st.settings.duplicate_days)
-        conn.commit()
-        return answer
+            status, answer = _report(conn, st, key, rep, lang=lang, idem=idem, digest=digest)
+            kept = status == 201
+            return status, answer
+        finally:
+            if not kept:
+                st.photos.discard(stored.ref)
 
 
-def _validate(conn, key, *, service_code, lat, long, address_string, email, device_id, account_id, first_name,
+def _report(conn, st, key, rep: NewReport, *, lang, idem, digest) -> tuple[int, list]:
+    if rep.lon is None:
+        if not rep.photo_gps:
+            raise bad("lat", "照片中没有 GPS 位置：请给出 lat 和 long",
+                      "the photo carries no GPS position: give lat and long")
+        rep.lon, rep.lat, rep.crs = rep.photo_gps[0], rep.photo_gps[1], "WGS84"
+    return create_report(conn, key, rep, lang=lang, idem_key=idem, digest=digest,
+                         radius_m=st.settings.duplicate_radius_m, days=st.settings.duplicate_days)
+
+
+def _validate(key, *, conn, service_code, lat, long, address_string, email, device_id, account_id, first_name,
               last_name, phone, description, media_url, crs, channel, attrs, has_photo) -> NewReport:
     if not service_code:
         raise bad("service_code", "缺少服务代码", "missing")
@@ -291,7 +364,7 @@ def _reads(request: Request) -> dict:
     return {"media_base": str(request.base_url).rstrip("/") + ROOT + "/media", "photo_exists": st.photos.exists}
 
 
-@router.get("/requests.{fmt}", summary="Query service requests", dependencies=[Depends(_read_key)])
+@router.get("/requests.{fmt}", summary="Query service requests", dependencies=[Depends(read_gate)])
 def get_requests(
     request: Request, fmt: Fmt, lang: Lang,
     service_request_id: Annotated[str | None, Query(description="comma-separated ids; the other filters are then ignored")] = None,
@@ -326,7 +399,7 @@ def _list(field: str, v: str | None) -> list[str] | None:
     return items or None
 
 
-@router.get("/requests/{service_request_id}.{fmt}", summary="One service request", dependencies=[Depends(_read_key)])
+@router.get("/requests/{service_request_id}.{fmt}", summary="One service request", dependencies=[Depends(read_gate)])
 def get_request(request: Request, service_request_id: str, fmt: Fmt, lang: Lang,
                 extensions: Annotated[bool, Query(description="extension: history and channel")] = False) -> Response:
     with request.app.state.engine.connect() as conn:
@@ -337,7 +410,7 @@ def get_request(request: Request, service_request_id: str, fmt: Fmt, lang: Lang,
     return render(fmt.value, [row], root="service_requests", item="request")
 
 
-@router.get("/tokens/{token}.{fmt}", summary="Service request id from a token", dependencies=[Depends(_read_key)])
+@router.get("/tokens/{token}.{fmt}", summary="Service request id from a token", dependencies=[Depends(read_gate)])
 def get_token(request: Request, token: str, fmt: Fmt) -> Response:
     with request.app.state.engine.connect() as conn:
         no = None if _CONTROL.search(token) or len(token) > 100 else case_no_for_token(conn, token)
@@ -346,7 +419,8 @@ def get_token(request: Request, token: str, fmt: Fmt) -> Response:
     return render(fmt.value, [{"service_request_id": no, "token": token}], root="service_requests", item="request")
 
 
-@router.get("/media/{ref}", summary="A stored photo (extension)", response_class=FileResponse)
+@router.get("/media/{ref}", summary="A stored photo (extension)", response_class=FileResponse,
+            dependencies=[Depends(media_gate)])
 def get_media(request: Request, ref: str) -> Response:
     st = request.app.state
     if not st.photos.exists(ref):

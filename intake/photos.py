@@ -13,6 +13,7 @@ panel use the same checks and the same store.
 from __future__ import annotations
 
 import io
+import logging
 import math
 import os
 import re
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger("intake")
 
 ALLOWED = {"JPEG": "jpg", "PNG": "png", "WEBP": "jpg"}  # WebP is stored as JPEG
 _REF = re.compile(r"^[0-9a-f]{32}\.(jpg|png)$")
@@ -148,6 +151,13 @@ class PhotoStore:
         if not isinstance(ref, str) or not _REF.match(ref):
             raise ValueError(f"not a photo reference: {ref!r}")
         return self.root / ref[:2] / ref
+
+    def discard(self, ref: str) -> None:
+        """Remove photo ``ref`` (a photo stored for a report that was then refused or replayed)."""
+        try:
+            self.path(ref).unlink(missing_ok=True)
+        except (ValueError, OSError):
+            log.warning("could not remove photo %s", ref, exc_info=True)
 
     def exists(self, ref: str) -> bool:
         try:

@@ -1,13 +1,15 @@
 """Service requests: creating a report through the lifecycle, and reading requests back.
 
-``create_report`` writes the case with ``dispatch.service.report_case`` (the database assigns
-the grid, stamps the outside-jurisdiction flag and notifies the walls), then the intake record
-with the reporter's private status token, the possible-duplicate links and the idempotency
-answer — all in one transaction. Reads (``find_requests``, ``request_by_id``) show what the
-public may see: states and dates, never staff names, comments or the reporter's contact.
+``create_report`` writes the case as ``dispatch.service.report_case`` would (its
+``report_case_ctes``: the database assigns the grid, stamps the outside-jurisdiction flag and
+notifies the walls), the intake record with the reporter's private status token, the
+possible-duplicate links and the idempotency answer — all in one statement (one round trip).
+Reads (``find_requests``, ``request_by_id``) show what the public may see: states and dates,
+never staff names, comments or the reporter's contact.
 """
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -15,17 +17,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from dispatch import service as lifecycle
 from dispatch.states import TERMINAL_STATUSES, label
 from intake import idempotency
-from intake.duplicates import (
-    LINK_CTE,
-    LINKED_SELECT,
-    as_links,
-    link_params,
-    possible_duplicates_of,
-)
+from intake.duplicates import link_cte, link_params, possible_duplicates_of
 from intake.keys import ApiKey
 
 MAX_SPAN = timedelta(days=90)
@@ -67,45 +64,83 @@ def _notice(lang: str, row: dict, dups: list[dict]) -> str:
     return " ".join(parts)
 
 
+def answer_of(stored, lang: str) -> list:
+    """The Open311 answer to a report from what the statement returned (and the idempotency row
+    keeps): ``{case_no, outside_jurisdiction, grid_code, status_token, account_id,
+    possible_duplicates: [{case_no, distance_m}]}``, the notice in ``lang``. A list is an answer
+    stored whole before 0009 and is returned as it was."""
+    if isinstance(stored, list):
+        return stored
+    dups = stored["possible_duplicates"]
+    return [{
+        "service_request_id": stored["case_no"],
+        "service_notice": _notice(lang, stored, dups),
+        "account_id": stored["account_id"],
+        # extensions (docs/intake.md)
+        "status_token": stored["status_token"],
+        "outside_jurisdiction": stored["outside_jurisdiction"],
+        "grid_code": stored["grid_code"],
+        "possible_duplicates": [d["case_no"] for d in dups],
+    }]
+
+
+_ANSWER_CTES = """
+    req AS (INSERT INTO intake_request(case_id, api_key_id, status_token, attributes, email, first_name, last_name,
+                                       device_id, account_id, media_url, photo_gps_lon, photo_gps_lat)
+            SELECT id, :k, :t, CAST(:a AS jsonb), :e, :fn, :ln, :d, :acc, :m, :gx, :gy FROM new_case),
+    answer AS (
+        SELECT n.id, jsonb_build_object(
+            'case_no', n.case_no, 'outside_jurisdiction', n.outside_jurisdiction, 'grid_code', n.grid_code,
+            'status_token', CAST(:t AS text), 'account_id', CAST(:acc AS text),
+            'possible_duplicates', COALESCE((
+                SELECT jsonb_agg(jsonb_build_object('case_no', c.case_no, 'distance_m', round(l.distance_m::numeric, 1))
+                                 ORDER BY l.distance_m)
+                FROM linked l JOIN cases c ON c.id = l.candidate_id), '[]'::jsonb)) AS stored
+        FROM new_case n),
+    idem AS (INSERT INTO intake_idempotency(api_key_id, idem_key, body_sha256, case_id, response)
+             SELECT :k, CAST(:ik AS text), :digest, id, stored FROM answer WHERE CAST(:ik AS text) IS NOT NULL)
+    SELECT stored FROM answer
+"""
+
+
+# The statement's text is the same for every report: parse it into a TextClause once per process.
+_statement = functools.lru_cache(maxsize=4)(text)
+
+
 def create_report(conn: Connection, key: ApiKey, rep: NewReport, *, lang: str, idem_key: str | None,
                   digest: str, radius_m: float = 50.0, days: int = 30) -> tuple[int, list]:
     """Create the case and its intake record; returns (HTTP status, answer).
 
-    Runs in the caller's transaction, which commits: the idempotency claim, the case, its event,
-    the intake record and the duplicate links become visible together or not at all.
+    One statement, so one round trip and atomic by itself (the intake's connections are in
+    autocommit): the case and its 'report' event (``dispatch.service.report_case_ctes``, the
+    lifecycle's report), the intake record with the reporter's private status token, the
+    possible-duplicate links and the idempotency row with the answer become visible together or
+    not at all. The idempotency row is inserted last, without ON CONFLICT: an earlier or
+    simultaneous post under the same key makes the statement fail on the primary key (a
+    simultaneous one waits for the first to commit), so nothing of it stays, and the first answer
+    is returned instead (200), or 409 for a different body. (No look-up first: that would be a
+    second round trip for every report to save work only on the rare retry.)
     """
-    if idem_key:
-        replay = idempotency.claim(conn, key.id, idem_key, digest)
-        if replay:
-            return replay.status, replay.response
-    reporter = " ".join(x for x in (rep.first_name, rep.last_name) if x) or None
-    row = lifecycle.report_case(
-        conn, channel=rep.channel, lon=rep.lon, lat=rep.lat, crs=rep.crs, category_code=rep.service_code,
-        description=rep.description, address=rep.address, reporter_name=reporter, reporter_phone=rep.phone,
-        photo_ref=rep.photo_ref, actor=None)
-    token = secrets.token_urlsafe(24)
+    ctes, params = lifecycle.report_case_ctes(
+        channel=rep.channel, lon=rep.lon, lat=rep.lat, crs=rep.crs, category_code=rep.service_code,
+        description=rep.description, address=rep.address,
+        reporter_name=" ".join(x for x in (rep.first_name, rep.last_name) if x) or None, reporter_phone=rep.phone,
+        photo_ref=rep.photo_ref)
     gps = rep.photo_gps or (None, None)
-    # The intake record and the duplicate links in one statement (one round trip per report).
-    dups = as_links(conn.execute(text(
-        "WITH req AS (INSERT INTO intake_request(case_id, api_key_id, status_token, attributes, email, first_name, "
-        "last_name, device_id, account_id, media_url, photo_gps_lon, photo_gps_lat) VALUES (:new, :k, :t, "
-        "CAST(:a AS jsonb), :e, :fn, :ln, :d, :acc, :m, :gx, :gy)), " + LINK_CTE + LINKED_SELECT),
-        {**link_params(row["id"], radius_m, days), "k": key.id, "t": token, "a": _json(rep.attributes),
-         "e": rep.email, "fn": rep.first_name, "ln": rep.last_name, "d": rep.device_id, "acc": rep.account_id,
-         "m": rep.media_url, "gx": gps[0], "gy": gps[1]}))
-    answer = [{
-        "service_request_id": row["case_no"],
-        "service_notice": _notice(lang, row, dups),
-        "account_id": rep.account_id,
-        # extensions (docs/intake.md)
-        "status_token": token,
-        "outside_jurisdiction": row["outside_jurisdiction"],
-        "grid_code": row["grid_code"],
-        "possible_duplicates": [d["case_no"] for d in dups],
-    }]
-    if idem_key:
-        idempotency.record(conn, key.id, idem_key, row["id"], answer)
-    return 201, answer
+    params.update(link_params(None, radius_m, days), k=key.id, t=secrets.token_urlsafe(24), a=_json(rep.attributes),
+                  e=rep.email, fn=rep.first_name, ln=rep.last_name, d=rep.device_id, acc=rep.account_id,
+                  m=rep.media_url, gx=gps[0], gy=gps[1], ik=idem_key, digest=digest)
+    try:
+        stored = conn.execute(_statement("WITH " + ctes + ", " + link_cte("new_case") + ", " + _ANSWER_CTES),
+                              params).scalar_one()
+    except IntegrityError as e:
+        if not (idem_key and idempotency.is_key_taken(e)):
+            raise
+        replay = idempotency.lookup(conn, key.id, idem_key, digest)
+        if replay is None:  # cannot happen: the row is committed with its answer
+            raise idempotency.in_progress() from None
+        return replay.status, answer_of(replay.response, lang)
+    return 201, answer_of(stored, lang)
 
 
 def _json(v) -> str:

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 port="${INTAKE_PORT:-8502}"
 address="${ADDRESS:-127.0.0.1}"
-workers="${INTAKE_WORKERS:-2}"
+workers="${INTAKE_WORKERS:-$(nproc)}"  # default: one uvicorn worker per CPU (the state is in the database)
 run="${GRIDGOV_DATA_DIR:-var}"  # the data folder (pid and log files), as in the Makefile
 mkdir -p "$run"
 cmd=(scripts/as-service-user.sh .venv/bin/python -m uvicorn --factory intake.app:create_app --host "$address" --port "$port"
