@@ -19,7 +19,7 @@ import streamlit.components.v1 as components
 FRONTEND = Path(__file__).resolve().parent / "frontend"
 VENDOR = FRONTEND / "vendor"  # filled by scripts/bootstrap.sh from web/node_modules (git-ignored)
 VENDOR_FILES = ("leaflet.js", "leaflet.css", "terra-draw.umd.js", "terra-draw-leaflet-adapter.umd.js")
-MODES = ("select", "move_vertex", "split", "merge", "add")
+MODES = ("select", "move_vertex", "split", "merge", "add", "view")  # view: shows, sends nothing
 DIGITS = 6
 
 
@@ -54,7 +54,7 @@ def compact(fc: dict | None, keep: tuple[str, ...], digits: int = DIGITS) -> dic
 
 
 GRID_PROPS = ("code", "name", "change", "community_code", "responsibility_code")
-CONTEXT_PROPS = ("level", "kind", "layer", "name", "label", "code")
+CONTEXT_PROPS = ("kind", "name", "label")  # label: [lon, lat] where the name goes
 PROBLEM_PROPS = ("kind", "severity", "message", "codes")
 
 

@@ -82,20 +82,27 @@
     for (const f of (fc && fc.features) || []) {
       if (f.geometry && f.geometry.type === "Point") cases.push(f); else outlines.features.push(f);
     }
-    const level = (p) => p.level || p.kind || p.layer || "community";
+    const level = (p) => p.kind || p.level || p.layer || "community";
     const weights = { district: 3, subdistrict: 2, community: 1 };
-    state.contextLayer = L.geoJSON(outlines, {
+    state.contextLayer = L.featureGroup();
+    L.geoJSON(outlines, {
       pane: "context", interactive: false,
       style: (f) => ({ pane: "context", color: "#e2e8f0", weight: weights[level(f.properties || {})] || 1,
                        opacity: 0.7, fill: false }),
       onEachFeature: (f, layer) => {
         const p = f.properties || {};
-        const label = p.label || p.name;
-        if (label && level(p) !== "district") {
-          layer.bindTooltip(String(label), { permanent: true, direction: "center", className: "lbl" });
+        if (!p.name || level(p) === "district") return;
+        // context_geojson gives a label point ([lon, lat]); otherwise the outline's centre
+        const at = Array.isArray(p.label) ? L.latLng(p.label[1], p.label[0]) : null;
+        if (at) {
+          L.tooltip({ permanent: true, direction: "center", className: "lbl", pane: "context" })
+            .setLatLng(at).setContent(String(p.name)).addTo(state.contextLayer);
+        } else {
+          layer.bindTooltip(String(p.name), { permanent: true, direction: "center", className: "lbl" });
         }
       },
-    }).addTo(map);
+    }).addTo(state.contextLayer);
+    state.contextLayer.addTo(map);
     state.caseLayer = L.layerGroup(cases.map((f) => {
       const [lon, lat] = f.geometry.coordinates;
       const m = L.circleMarker([lat, lon], { pane: "context", radius: 3, color: "#f87171", weight: 1,
@@ -289,6 +296,7 @@
       split: tx("split_hint", "依次点击画出分割线，再次点击最后一点结束 / click along the line, click the last point again to finish"),
       add: tx("add_hint", "在空白处点击画出新网格，点击第一个点闭合 / click the corners in a gap, close on the first point"),
       merge: tx("merge_hint", "点击相邻网格加入合并 / click adjacent grids to merge"),
+      view: "",
     };
     map.getContainer().classList.toggle("drawing", mode === "split" || mode === "add");
     if (mode === "split" || mode === "add") startDraw().setMode(mode === "split" ? "linestring" : "polygon");
