@@ -126,6 +126,7 @@ def test_a_dragged_shared_vertex_comes_back_as_move_vertex(editor):
     # (120.01, 30.0) is a corner of both squares: one handle, one op; the server moves it in both
     handles = pg.frame_locator(FRAME).locator(".vx")
     expect(handles).to_have_count(6)
+    pg.wait_for_timeout(300)  # let Leaflet settle before reading screen positions
     x, y = at(120.01, 30.0)
     tx, ty = at(120.011, 30.001)
     pg.mouse.move(x, y)

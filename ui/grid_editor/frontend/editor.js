@@ -143,8 +143,8 @@
     state.focusKey = key;
     const b = L.geoJSON(focus).getBounds();
     if (!b.isValid()) return;
-    if (b.getNorthEast().equals(b.getSouthWest())) map.setView(b.getCenter(), 18);
-    else map.fitBounds(b, { maxZoom: 18, padding: [30, 30] });
+    if (b.getNorthEast().equals(b.getSouthWest())) map.setView(b.getCenter(), 18, { animate: false });
+    else map.fitBounds(b, { maxZoom: 18, padding: [30, 30], animate: false });
   }
 
   // ---- point in polygon (ray casting, outer ring and holes) ----
@@ -339,7 +339,7 @@
       drawGrids(args.grids);
       if (state.mode === "move_vertex") drawHandles();
       if (!state.fitted && state.gridLayer.getBounds().isValid()) {
-        map.fitBounds(state.gridLayer.getBounds(), { padding: [20, 20] });
+        map.fitBounds(state.gridLayer.getBounds(), { padding: [20, 20], animate: false });
         state.fitted = true;
       }
     } else if (selChanged && state.gridLayer) {
