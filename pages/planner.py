@@ -66,6 +66,8 @@ with st.sidebar:
     labels = {d.id: tr("pl.draft_label", name=d.name, id=d.id, by=d.created_by or "—", steps=d.n_steps,
                        errors=d.n_errors) for d in open_drafts}
     ids = list(labels)
+    if st.session_state.get("pl_draft_next") in ids:  # a draft just made: choose it
+        st.session_state["pl_pick"] = st.session_state.pop("pl_draft_next")
     want = st.session_state.get("pl_draft")
     draft_id = st.selectbox(tr("pl.draft"), ids, index=ids.index(want) if want in ids else 0 if ids else None,
                             format_func=labels.get, key="pl_pick", label_visibility="collapsed")
@@ -87,8 +89,7 @@ with st.sidebar:
                 except EditError as e:
                     st.error(e.message(lang))
                 else:
-                    st.session_state["pl_draft"] = new_id
-                    st.session_state.pop("pl_pick", None)
+                    st.session_state["pl_draft"] = st.session_state["pl_draft_next"] = new_id
                     _flash("success", tr("pl.created", id=new_id))
                     st.rerun()
     if draft_id is not None and st.button(tr("pl.abandon"), key="pl_abandon", icon=":material/delete:"):
