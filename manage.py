@@ -72,7 +72,8 @@ def _load_extra_commands() -> None:
     # a failing import is a real error and is not swallowed.
     import importlib
 
-    for mod in ("gis.cli", "stats.cli", "sample_data.cli", "bench.cli", "accounts.cli", "intake.cli", "stats.backup_cli"):
+    for mod in ("gis.cli", "stats.cli", "sample_data.cli", "bench.cli", "accounts.cli", "intake.cli", "stats.backup_cli",
+                "planning.cli", "planning.cli_publish"):
         importlib.import_module(mod).register_commands(register)
 
 

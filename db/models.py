@@ -138,6 +138,37 @@ class BoundaryChange(Base):
     note: Mapped[str] = mapped_column(Text, server_default=text("''"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     created_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+    reason: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    warnings_reason: Mapped[str | None] = mapped_column(Text)
+    effective_at: Mapped[datetime] = mapped_column(TZ_TIME)  # its versions start then (trigger: created_at)
+    applied_at: Mapped[datetime | None] = mapped_column(TZ_TIME)  # NULL until the database applied it
+    status: Mapped[str] = mapped_column(Text, server_default=text("'applied'"))  # scheduled | applied | cancelled
+    draft_id: Mapped[int | None] = mapped_column(ForeignKey("boundary_draft.id"))
+    community_ids: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))  # what it touches (conflicts)
+    rollback_of: Mapped[int | None] = mapped_column(ForeignKey("boundary_change.id"))
+    result: Mapped[dict | None] = mapped_column(JSONB)  # counts, once applied
+
+
+class BoundaryChangeResponsibility(Base):
+    """A responsibility grid and its grid workers as a boundary change sets them."""
+    __tablename__ = "boundary_change_responsibility"
+    change_id: Mapped[int] = mapped_column(ForeignKey("boundary_change.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    person_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default=text("'{}'::integer[]"))
+
+
+class BoundaryChangeGrid(Base):
+    """A unit grid as a boundary change sets it (applied from here, also when scheduled)."""
+    __tablename__ = "boundary_change_grid"
+    change_id: Mapped[int] = mapped_column(ForeignKey("boundary_change.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    responsibility_code: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[WKBElement] = mapped_column(_geom("POLYGON"))
+    retired: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
 
 
 class GridVersion(Base):

@@ -78,6 +78,7 @@ ACTION_LABELS: dict[str, dict[str, str]] = {
     "verify_fail": {"zh": "核查不通过", "en": "Verify: failed (rework)"},
     "supervise": {"zh": "督办", "en": "Supervise"},
     "evaluate": {"zh": "评价", "en": "Evaluate"},
+    "regrid": {"zh": "网格调整改派", "en": "Grid re-assigned (boundary change)"},
 }
 
 ROLE_LABELS: dict[str, dict[str, str]] = {
@@ -124,6 +125,9 @@ def _m(sources, target=None) -> Move:
 
 
 REPORT = "report"  # creates a case in 'reported'; not in TRANSITIONS (there is no source state)
+# written by the database when a boundary change moves an open case to another grid
+# (reassign_open_cases, migration 0007): not a status transition, so not in TRANSITIONS either
+REGRID = "regrid"
 
 _SUPERVISABLE = ("registered", "dispatched", "disposing", "awaiting_verification", "rework", "postponed", "returned")
 

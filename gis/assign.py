@@ -16,7 +16,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from db.config import STORAGE_SRID
-from db.statuses import open_sql
 
 # The fast orientation (docs/measurements.md): polygons as the outer loop of the join, the GiST
 # index on the points as the inner one, so each prepared polygon is reused for its points.
@@ -52,24 +51,22 @@ def bulk_assign_sql(points: str, id_col: str = "id", geom_col: str = "geom") -> 
     return BULK_ASSIGN_SQL.format(points=_ident(points), id_col=_ident(id_col), geom_col=_ident(geom_col))
 
 
-def reassign_cases(conn: Connection, *, only_open: bool = True) -> int:
-    """Re-derive the responsible grid of cases from the current boundaries, in one statement.
+def reassign_cases(conn: Connection, *, at=None, actor_id: int | None = None, change_id: int | None = None,
+                   grid_ids: list[int] | None = None) -> int:
+    """Re-derive the responsible grid of open cases from the current boundaries, in one statement.
 
-    The report-time stamp (``reported_grid_version_id``) is not touched. Returns how many cases
-    changed grid. Cases that now fall outside every grid keep their last responsible grid and are
-    counted by ``cases_left_without_grid`` for a person to look at.
+    The SQL function ``reassign_open_cases`` (migration 0007) is this rule in bulk (polygons as
+    the outer loop, lowest code on shared edges): each moved case gets a ``regrid`` event in its
+    log, naming the change, and its version is bumped. ``grid_ids`` limits it to the points inside
+    those current grids (None: every open case). The report-time stamp
+    (``reported_grid_version_id``) is not touched. Returns how many cases moved. Cases that now
+    fall outside every grid keep their last responsible grid and are counted by
+    ``cases_left_without_grid`` for a person to look at.
     """
-    open_filter = f"AND {open_sql('c')}" if only_open else ""
-    sql = f"""
-    WITH m AS ({bulk_assign_sql('cases')})
-    UPDATE cases c SET grid_id = m.grid_id, grid_code = m.grid_code,
-           community_id = m.community_id, subdistrict_id = m.subdistrict_id,
-           updated_at = now()
-    FROM m
-    WHERE c.id = m.point_id AND NOT c.outside_jurisdiction {open_filter}
-      AND c.grid_id IS DISTINCT FROM m.grid_id
-    """
-    return conn.execute(text(sql)).rowcount
+    return conn.execute(text(
+        "SELECT reassign_open_cases(COALESCE(CAST(:at AS timestamptz), clock_timestamp()), :actor, :change, "
+        "CAST(:grids AS integer[]))"),
+        {"at": at, "actor": actor_id, "change": change_id, "grids": grid_ids}).scalar_one()
 
 
 def grids_at_points(conn: Connection, points: list[tuple[object, float, float]]) -> dict[object, str | None]:

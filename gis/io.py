@@ -629,7 +629,8 @@ def _write(conn: Connection, source: str, actor_id: int | None, precision: float
         res.warnings.append(f"the redrawn grids leave {gap.m2:.2f} m² uncovered that was covered before: "
                             "reports there will be outside the jurisdiction until another grid covers it")
     res.change_id = conn.execute(text(
-        "INSERT INTO boundary_change(kind, note, created_by, created_at) VALUES ('import', :n, :a, :t) RETURNING id"),
+        "INSERT INTO boundary_change(kind, note, created_by, created_at, effective_at, applied_at) "
+        "VALUES ('import', :n, :a, :t, :t, :t) RETURNING id"),
         {"n": f"import-grids {source}", "a": actor_id, "t": at}).scalar_one()
     res.renamed = conn.execute(text(
         "UPDATE unit_grid g SET name = i.name FROM _grid_import i WHERE g.code = i.code AND g.name <> i.name")).rowcount
@@ -661,10 +662,12 @@ def _write(conn: Connection, source: str, actor_id: int | None, precision: float
         WHERE g.code = i.code AND g.responsibility_grid_id IS DISTINCT FROM r.id""")).rowcount
     affected = [r[0] for r in conn.execute(text(
         "SELECT DISTINCT c.id FROM _grid_import i JOIN community c ON c.code = i.community_code"))]
+    conn.execute(text("UPDATE boundary_change SET community_ids = :c WHERE id = :i"),
+                 {"c": sorted(affected), "i": res.change_id})
     refresh_area_geoms(conn, community_ids=affected)
     from gis.assign import reassign_cases
 
-    res.cases_moved = reassign_cases(conn)
+    res.cases_moved = reassign_cases(conn, at=at, actor_id=actor_id, change_id=res.change_id)
 
 
 def refresh_area_geoms(conn: Connection, *, district_code: str | None = None,

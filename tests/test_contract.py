@@ -28,6 +28,8 @@ def tree(tmp_path_factory) -> Path:
     ("dispatch/states.py", "import accounts.auth", None),                                      # allowed: lower
     ("stats/charts.py", "import streamlit", "stats.charts -> streamlit"),                      # streamlit outside ui
     ("wall/frame.py", "import tests.factories", "wall.frame -> tests.factories"),              # tests from outside
+    ("planning/validate.py", "import wall.frame", "planning.validate -> wall.frame"),          # same level: no
+    ("planning/edits.py", "import streamlit", "planning.edits -> streamlit"),                  # no streamlit
 ])
 def test_a_bad_import_is_reported(tree, module, bad, reported):
     path = tree / module

@@ -13,6 +13,7 @@ import streamlit as st
 from db.config import database_url
 from db.engine import get_engine
 from db.live import ChangeListener
+from db.schedule import DueChangeTicker
 from accounts.actors import Actor, UnknownActor, load_actor
 from accounts.auth import PUBLIC_PAGES, may_open
 from i18n import DEFAULT_LANG, normalise_lang, t
@@ -32,7 +33,14 @@ def listener() -> ChangeListener:
     """One LISTEN thread per server process; its ``version`` keys every live reader's cache."""
     lst = ChangeListener(database_url()).start()
     lst.wait_connected(3.0)  # so the first wall is not drawn as "reconnecting"
+    boundary_ticker()
     return lst
+
+
+@st.cache_resource(show_spinner=False)
+def boundary_ticker() -> DueChangeTicker:
+    """Applies scheduled boundary changes when due where the server has no pg_cron (db/schedule.py)."""
+    return DueChangeTicker(database_url()).start()
 
 
 def lang() -> str:

@@ -242,10 +242,15 @@ def latest_events(conn: Connection, f: WallFilter, lang: str, now: datetime,
 # --- the base map ---------------------------------------------------------------------------
 
 def boundary_stamp(conn: Connection) -> str:
-    """Changes whenever a boundary or an area's name changes; keys the base-map cache."""
+    """Changes whenever a boundary or an area's name changes; keys the base-map cache.
+
+    A published boundary change (planning.publish) adds versions and is stamped ``applied_at``;
+    its ``NOTIFY case_changed 'boundary'`` wakes the live listener, so every wall re-reads this
+    stamp and redraws its base layers without a restart."""
     return conn.execute(text("""
         SELECT concat_ws('/',
           (SELECT concat_ws(':', count(*), max(id), max(valid_from), max(valid_to)) FROM grid_version),
+          (SELECT concat_ws(':', count(*), max(applied_at)) FROM boundary_change WHERE status = 'applied'),
           (SELECT md5(string_agg(concat_ws(':', id, name, name_en, md5(ST_AsEWKB(geom)::text)), ',' ORDER BY id))
              FROM subdistrict),
           (SELECT md5(string_agg(concat_ws(':', id, name, name_en, md5(ST_AsEWKB(geom)::text)), ',' ORDER BY id))

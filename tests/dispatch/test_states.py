@@ -18,7 +18,7 @@ def test_statuses_are_the_database_check_values():
 @pytest.mark.parametrize("kind, table, codes", [
     ("status", states.STATUS_LABELS, states.STATUSES),
     ("level", states.LEVEL_LABELS, states.LEVELS),
-    ("action", states.ACTION_LABELS, (states.REPORT, *states.ACTIONS)),
+    ("action", states.ACTION_LABELS, (states.REPORT, states.REGRID, *states.ACTIONS)),
 ])
 def test_every_code_has_chinese_and_english_labels(kind, table, codes):
     assert set(table) == set(codes)

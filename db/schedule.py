@@ -1,0 +1,65 @@
+"""The app's fallback timer for scheduled boundary changes.
+
+A boundary change published for a later time (planning.publish) waits in ``boundary_change``
+with ``status = 'scheduled'``; the SQL function ``apply_due_boundary_changes()`` (migration
+0007) applies the ones that are due. Where the server has pg_cron, it calls that function each
+minute, so the change is applied with no one logged in (docs/planning.md says how to set it
+up). A server without pg_cron relies on this thread, which every app process starts once: it
+calls the same function every ``every_s`` seconds, each call its own transaction. Several
+processes may run it at once: the function locks each due change (``FOR UPDATE SKIP LOCKED``)
+and applies it once. A ``manage.py boundary-apply-due`` in the system's cron does the same.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import text
+
+from db.engine import get_engine
+
+log = logging.getLogger(__name__)
+
+
+class DueChangeTicker:
+    """A daemon thread applying due boundary changes every ``every_s`` seconds."""
+
+    def __init__(self, url: str, *, every_s: float = 60.0):
+        self._url = url
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.applied = 0
+        self.last_error: str | None = None
+
+    def tick(self) -> int:
+        """Apply what is due now; how many changes (errors are logged, and the next tick retries)."""
+        try:
+            with get_engine(self._url).begin() as conn:
+                n = conn.execute(text("SELECT apply_due_boundary_changes()")).scalar_one()
+        except Exception as e:  # the database down, a change that fails: log it, try again next time
+            self.last_error = str(e).splitlines()[0]
+            log.error("applying due boundary changes failed: %s", self.last_error)
+            return 0
+        if n:
+            log.info("applied %d scheduled boundary change(s)", n)
+        self.applied += n
+        self.last_error = None
+        return n
+
+    def start(self) -> "DueChangeTicker":
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="boundary-ticker", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.tick()
+            self._stop.wait(self._every_s)
