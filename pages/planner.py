@@ -107,7 +107,8 @@ _show_flash()
 if draft_id is not None:
     st.session_state["pl_draft"] = draft_id
 tab_edit, tab_impact, tab_publish, tab_history = st.tabs(
-    [tr("pl.tab.edit"), tr("pl.tab.impact"), tr("pl.tab.publish"), tr("pl.tab.history")])
+    [tr("pl.tab.edit"), tr("pl.tab.impact"), tr("pl.tab.publish"), tr("pl.tab.history")],
+    key="pl_tabs")  # keyed: the open tab stays open across reruns (a flash message above it)
 
 
 # ---- edit ----------------------------------------------------------------------------------------
