@@ -51,6 +51,7 @@ PAGE_ACCESS: dict[str, frozenset[str]] = {
     "wall_screen": frozenset({"command_staff", "dispatcher", "admin"}),
     "dispatch": frozenset({"dispatcher", "admin"}),
     "department_queue": frozenset({"department_staff", "admin"}),
+    "planner": frozenset({"planner", "admin"}),  # drafts, publish, history of the grid boundaries
     "charts": frozenset({"command_staff", "dispatcher", "planner", "admin"}),
     "report": frozenset({"grid_worker", "admin"}),  # the grid worker's phone page, their first page
     "account": frozenset(ROLES),

@@ -51,3 +51,31 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   .venv/bin/pip install -q -r requirements.txt
   echo "$want" > "$stamp"
 fi
+
+# The planner's map editor (ui/grid_editor): Leaflet and Terra Draw from the npm registry at the
+# exact versions of web/package-lock.json, their browser builds copied to ui/grid_editor/frontend/vendor/
+# (both git-ignored) and served with the component by the app itself: nothing is fetched from a CDN at run time.
+if ! command -v npm >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo ">> installing Debian packages: nodejs npm"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq nodejs npm >/dev/null
+  else
+    echo "Missing npm (for the planner's map editor): apt-get install nodejs npm" >&2
+    exit 2
+  fi
+fi
+vendor=ui/grid_editor/frontend/vendor
+web_stamp=web/node_modules/.lock.sha
+web_want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$web_stamp" 2>/dev/null)" != "$web_want" ] || [ ! -f "$vendor/terra-draw.umd.js" ]; then
+  echo ">> installing the map editor's browser libraries (npm ci in web/)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  rm -rf "$vendor" && mkdir -p "$vendor/images"
+  cp web/node_modules/leaflet/dist/leaflet.js web/node_modules/leaflet/dist/leaflet.css "$vendor/"
+  cp web/node_modules/leaflet/dist/images/* "$vendor/images/"
+  cp web/node_modules/terra-draw/dist/terra-draw.umd.js "$vendor/"
+  cp web/node_modules/terra-draw-leaflet-adapter/dist/terra-draw-leaflet-adapter.umd.js "$vendor/"
+  echo "$web_want" > "$web_stamp"
+fi

@@ -43,6 +43,7 @@ PAGES: dict[str, tuple[Path, str, str]] = {
     "wall_screen": (ROOT / "pages" / "wall_screen.py", ":material/tv:", "nav.command"),
     "dispatch": (ROOT / "pages" / "dispatch.py", ":material/assignment:", "nav.command"),
     "department_queue": (ROOT / "pages" / "department_queue.py", ":material/inbox:", "nav.work"),
+    "planner": (ROOT / "pages" / "planner.py", ":material/edit_location_alt:", "nav.plan"),
     "charts": (ROOT / "pages" / "charts.py", ":material/bar_chart:", "nav.stats"),
     "account": (ROOT / "pages" / "account.py", ":material/person:", "nav.me"),
     "report": (ROOT / "pages" / "report.py", ":material/add_a_photo:", "nav.work"),

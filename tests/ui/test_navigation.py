@@ -10,13 +10,13 @@ VISIBLE = {
     "command_staff": {"wall", "wall_screen", "charts", "account"},
     "dispatcher": {"wall", "wall_screen", "dispatch", "charts", "account"},
     "department_staff": {"department_queue", "account"},
-    "planner": {"wall", "charts", "account"},
-    "admin": {"wall", "wall_screen", "dispatch", "department_queue", "charts", "account", "report"},
+    "planner": {"wall", "planner", "charts", "account"},
+    "admin": {"wall", "wall_screen", "dispatch", "department_queue", "planner", "charts", "account", "report"},
     "grid_worker": {"report", "account"},
 }
 PAGE_FILES = {"wall": "pages/wall.py", "wall_screen": "pages/wall_screen.py", "dispatch": "pages/dispatch.py",
               "department_queue": "pages/department_queue.py", "charts": "pages/charts.py",
-              "account": "pages/account.py", "report": "pages/report.py"}
+              "account": "pages/account.py", "report": "pages/report.py", "planner": "pages/planner.py"}
 # Public pages: reachable by everyone, signed in or out; never in a role's menu.
 PUBLIC_FILES = {"public_report": "pages/public_report.py", "status": "pages/status.py"}
 
