@@ -85,6 +85,8 @@ def _engine(scale: str, cases_1m: int):
         have = c.execute(text("SELECT count(*) FROM cases")).scalar_one()
     if scale == "1m" and have < cases:
         raise RuntimeError(f"{SCALES[scale]} holds {have:,} cases, fewer than {cases:,}: drop it to rebuild")
+    with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text("ANALYZE cases"))  # a freshly built history has no statistics yet
     return eng, have
 
 
