@@ -162,14 +162,6 @@ def visible_to(conn: Connection, *, case_id: int, actor: Actor) -> bool:
                         {**params, "i": case_id}).scalar_one()
 
 
-def case_point(conn: Connection, *, case_id: int, actor: Actor) -> tuple[float, float] | None:
-    """(lon, lat) of case ``case_id`` if the actor may see it (one row by primary key)."""
-    scope, params = queries.scope_sql(actor)
-    row = conn.execute(text(f"SELECT ST_X(c.geom), ST_Y(c.geom) FROM cases c WHERE c.id = :i AND {scope}"),
-                       {**params, "i": case_id}).first()
-    return (float(row[0]), float(row[1])) if row is not None and row[0] is not None else None
-
-
 def find_case(conn: Connection, *, case_no: str, actor: Actor) -> int | None:
     """The id of case ``case_no`` if the actor may see it."""
     cid = conn.execute(text("SELECT id FROM cases WHERE case_no = :n"), {"n": (case_no or "").strip()}).scalar()

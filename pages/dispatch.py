@@ -32,9 +32,10 @@ from ui import kit
 from ui import wall_view
 
 CASE = "dispatch.case_id"
-# The page's three parts rerun on their own (st.fragment): picking a case reruns the panel and
-# the map (its ring) but not the queues; switching queues reruns the queue alone; an action
-# reruns the panel, and the live watcher redraws the rest once the change notice is in.
+# The page's three parts rerun on their own (st.fragment): picking a case reruns the panel (and
+# the queue's tick), never the map — at a million cases its deck is megabytes that the browser
+# would parse and upload again; switching queues reruns the queue alone; an action reruns the
+# panel, and the live watcher redraws the rest once the change notice is in.
 MAP, QUEUE, PANEL = "dp-map", "dp-queue", "dp-panel"
 who = kit.require_page("dispatch")
 kit.css("theme", "wall", "dispatch")
@@ -48,12 +49,12 @@ def _pick(case_id: int | None) -> None:
 
 
 def _on_map() -> None:
-    """A case clicked on the map (callback): the panel and the ring follow, the queues only tick."""
+    """A case clicked on the map (callback): the panel follows, the queue ticks it."""
     cid = case_id_from_selection(st.session_state.get("dispatch-map"))
     st.session_state["dispatch.map_seen"] = cid
     if cid is not None:
         st.session_state[CASE] = cid
-        st.rerun([MAP, QUEUE, PANEL])
+    st.rerun([QUEUE, PANEL])
 
 
 def _map_pick(selection) -> None:
@@ -70,14 +71,13 @@ def _map_pick(selection) -> None:
 
 def _on_queue(key: str, ids: list[int]) -> None:
     """A row ticked (``ids``: the cases in the order they were shown) picks its case; a tick
-    taken off lets go of the case. The table shows its own tick: only the panel and the map's
-    ring are redrawn."""
+    taken off lets go of the case. The table shows its own tick: only the panel is redrawn."""
     rows = st.session_state[key].selection.rows
     if rows and rows[0] < len(ids):
         _pick(ids[rows[0]])
     else:
         st.session_state.pop(CASE, None)
-    st.rerun([MAP, PANEL])
+    st.rerun(PANEL)
 
 
 def _on_search() -> None:
@@ -86,7 +86,7 @@ def _on_search() -> None:
     if found is None:
         st.session_state["dp.flash"] = (kit.tr("dp.search_none"), ":material/search_off:")
     _pick(found)
-    st.rerun([MAP, QUEUE, PANEL])
+    st.rerun([QUEUE, PANEL])
 
 
 def queue_table(rows: list[QueueRow], key: str) -> None:
@@ -115,13 +115,11 @@ def queue_table(rows: list[QueueRow], key: str) -> None:
 
 @st.fragment(key=MAP)
 def map_part() -> None:
-    """The map with a ring on the case in the panel; its deck is the wall's (cached per change
-    notice) and is sent again only when this part reruns: a new case picked, or a change."""
-    panel.keep_signed_in()
+    """The map: the wall's deck (cached per change notice), refitted; drawn by full runs only
+    (opening the page, a change the live watcher saw), so picking cases never sends it again.
+    No ring on the case in the panel: moving it would mean sending the whole deck."""
     fr, _ = wall_view.frame(area)
-    case_id = st.session_state.get(CASE)
-    point = panel.point(case_id) if case_id is not None else None
-    spec = wall_view.dispatch_spec(fr.spec, point)
+    spec = wall_view.dispatch_spec(fr.spec, None)
     _map_pick(wall_view.map_chart(replace(fr, spec=spec), height=DISPATCH_MAP[1], key="dispatch-map",
                                   on_select=_on_map))
 
@@ -149,7 +147,7 @@ def queue_part() -> None:
 
 def _pick_reopened(case_id: int) -> None:
     _pick(case_id)
-    st.rerun([MAP, QUEUE, PANEL])
+    st.rerun(PANEL)
 
 
 @st.fragment(key=PANEL)

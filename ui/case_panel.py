@@ -63,12 +63,6 @@ def rerun_part() -> None:
         st.rerun()
 
 
-def point(case_id: int) -> tuple[float, float] | None:
-    """Where case ``case_id`` lies, if the signed-in person may see it (the map's ring)."""
-    with kit.engine().connect() as conn:
-        return svc.case_point(conn, case_id=case_id, actor=kit.actor())
-
-
 QUEUE_CACHE_S = 60  # time alone moves cases into 临期 / 超期: queues are re-read at least this often
 
 
