@@ -227,9 +227,15 @@ def _act(d: Driver, page, case: tuple[int, str], action: str, label: str, step: 
     box = page.locator(".st-key-dispatch-search input")
     box.fill(no)
     d.timed("search_case", page, lambda: box.press("Enter"), (".dp-no", no))
-    page.locator(f".st-key-dispatch-act-{cid}").get_by_role("radio", name=label, exact=True).click()
     form = page.locator("[data-testid=stForm]")
-    form.wait_for()
+    for attempt in range(3):  # a click that lands while the page redraws is lost, as for a person
+        page.locator(f".st-key-dispatch-act-{cid}").get_by_role("radio", name=label, exact=True).click()
+        try:
+            form.wait_for(timeout=min(d.timeout_ms, 30_000))
+            break
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError: try again, the third time fails
+            if attempt == 2:
+                raise
     d.usable(page, ("[data-testid=stForm]",))
     submit = form.get_by_role("button", name=label, exact=True)
     d.timed(step, page, submit.click, ("[data-testid=stToast]", no), (".dp-no", no))
