@@ -12,8 +12,12 @@ Chromium as real users would: a district dispatcher, a department handler, a gri
 
 A step's time runs from the click (or Enter) to a usable UI: Streamlit's script state is
 ``notRunning``, the connection is up, and every element that shows the result is on screen and
-not stale (``[data-stale=true]``, what a rerun has not redrawn yet). Steps, each ``--repeat``
-times (a fresh browser context per round, so sign-in is a real one):
+not stale (``[data-stale=true]``, what a rerun has not redrawn yet). Each role keeps one browser
+context over the rounds (its cache warm, as on a desk that has used the app before; ``--cold``:
+a fresh one each round, as on a first visit: the dataframe's and the map's scripts are then
+loaded and compiled again, tens of seconds on a loaded machine); every round opens a new page,
+so a new Streamlit session and a real sign-in. Steps, each ``--repeat`` times after one warm-up
+round that is not counted:
 
 - ``sign_in_wall``: 登录 → the wall's map and KPI tiles (a dispatcher's first page);
 - ``open_dispatch``: the 派单 link → heading, map and queue;
@@ -72,6 +76,8 @@ def configure(p) -> None:
     p.add_argument("--cases-1m", type=int, default=1_000_000, help="cases in the large history (default 1,000,000)")
     p.add_argument("--timeout", type=float, default=60, help="seconds a step may take before the run fails")
     p.add_argument("--verbose", action="store_true", help="print every step's time as it is taken")
+    p.add_argument("--cold", action="store_true",
+                   help="a fresh browser context (empty cache) every round, as on a first visit")
 
 
 # --- data -------------------------------------------------------------------------------------------
@@ -146,14 +152,27 @@ class Driver:
         self.browser, self.base, self.timeout_ms = browser, base, timeout_s * 1000
         self.times: dict[str, list[float]] = {}
         self.verbose = False
+        self.cold = False
+        self.pages: dict = {}
 
-    def context(self):
+    def context(self, role: str):
+        """A page for ``role``: the same browser context every round (its HTTP cache warm, as on a
+        desk that has used the app before) unless ``cold``; each round still opens a new
+        Streamlit session (a new page load signs nobody in)."""
+        if not self.cold and role in self.pages:
+            return self.pages[role]
         ctx = self.browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN",
                                        timezone_id="Asia/Shanghai")
         ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(self.base) else r.abort())
         page = ctx.new_page()
         page.set_default_timeout(self.timeout_ms)
+        if not self.cold:
+            self.pages[role] = (ctx, page)
         return ctx, page
+
+    def done(self, ctx) -> None:
+        if self.cold:
+            ctx.close()
 
     def usable(self, page, *want) -> None:
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -242,7 +261,7 @@ def _act(d: Driver, page, case: tuple[int, str], action: str, label: str, step: 
 
 
 def _dispatcher_round(d: Driver, user: str, password: str, i: int, reg, dis) -> None:
-    ctx, page = d.context()
+    ctx, page = d.context("dispatcher")
     try:
         d.sign_in(page, user, password, "sign_in_wall", *WALL)
         d.nav(page, "dispatch", "open_dispatch", *DISPATCH)
@@ -254,11 +273,11 @@ def _dispatcher_round(d: Driver, user: str, password: str, i: int, reg, dis) -> 
         d.nav(page, "charts", "open_charts", ("h1", "结案统计"), (".st-key-backlog-csv",))
         d.nav(page, "wall", "open_wall", ("h1", "指挥大屏"), *WALL)
     finally:
-        ctx.close()
+        d.done(ctx)
 
 
 def _department_round(d: Driver, user: str, password: str, i: int) -> None:
-    ctx, page = d.context()
+    ctx, page = d.context("department_staff")
     queue = (("h1", "部门工单"), (".st-key-dq-filter",), ("[data-testid=stDataFrame]",))
     try:
         d.sign_in(page, user, password, "sign_in_department", *queue)
@@ -268,21 +287,21 @@ def _department_round(d: Driver, user: str, password: str, i: int) -> None:
         x, y = _row_xy(page, ".st-key-dq-table", i % 5)  # the table is its own keyed element
         d.timed("pick_department_row", page, lambda: page.mouse.click(x, y), (".dp-no", None, before or None))
     finally:
-        ctx.close()
+        d.done(ctx)
 
 
 def _report_round(d: Driver, user: str, password: str) -> None:
-    ctx, page = d.context()
+    ctx, page = d.context("grid_worker")
     report = (("h1", "网格上报"), (".st-key-rp_submit",))
     try:
         d.sign_in(page, user, password, "sign_in_report", *report)
         d.nav(page, "account", None, ("h1", "我的账号"))
         d.nav(page, "report", "open_report", *report)
     finally:
-        ctx.close()
+        d.done(ctx)
 
 
-def _measure(eng, repeat: int, timeout_s: float, verbose: bool = False) -> dict[str, list[float]]:
+def _measure(eng, repeat: int, timeout_s: float, verbose: bool = False, cold: bool = False) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     password, users = _accounts(eng)
@@ -293,7 +312,7 @@ def _measure(eng, repeat: int, timeout_s: float, verbose: bool = False) -> dict[
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             d = Driver(browser, base, max(timeout_s, 120))  # the warm-up round: a cold server
-            d.verbose = verbose
+            d.verbose, d.cold = verbose, cold
             # one warm-up round (a cold server imports and fills its caches once), not counted
             _dispatcher_round(d, users["dispatcher"], password, 0, reg[-1], dis[-1])
             _department_round(d, users["department_staff"], password, 0)
@@ -324,7 +343,7 @@ def main(args) -> int:
     for scale in scales:
         eng, n = _engine(scale, args.cases_1m)
         print(f"{scale}.cases={n}", flush=True)
-        times = _measure(eng, args.repeat, args.timeout, args.verbose)
+        times = _measure(eng, args.repeat, args.timeout, args.verbose, args.cold)
         worst = 0.0
         for step in STEPS:
             xs = times.get(step, [])
