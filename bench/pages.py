@@ -248,9 +248,11 @@ def _act(d: Driver, page, case: tuple[int, str], action: str, label: str, step: 
     d.timed("search_case", page, lambda: box.press("Enter"), (".dp-no", no))
     form = page.locator("[data-testid=stForm]")
     for attempt in range(3):  # a click that lands while the page redraws is lost, as for a person
-        page.locator(f".st-key-dispatch-act-{cid}").get_by_role("radio", name=label, exact=True).click()
+        radio = page.locator(f".st-key-dispatch-act-{cid}").get_by_role("radio", name=label, exact=True)
+        if radio.get_attribute("aria-checked") != "true":  # a second click would take the choice back
+            radio.click()
         try:
-            form.wait_for(timeout=min(d.timeout_ms, 30_000))
+            form.wait_for(timeout=d.timeout_ms / 3)
             break
         except Exception:  # noqa: BLE001 - playwright's TimeoutError: try again, the third time fails
             if attempt == 2:
