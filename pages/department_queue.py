@@ -26,10 +26,10 @@ from ui import wall_view
 
 CASE = "dept.case_id"
 REFRESH_S = 300  # hours left tick on: redraw at least this often
+PANEL = "dq-panel"  # the panel reruns on its own: picking a row or acting redraws just it
 who = kit.require_page("department_queue")
 kit.css("theme", "wall", "dispatch")
 lang = kit.lang()
-panel.flash()
 
 
 with kit.engine().connect() as conn:
@@ -74,11 +74,33 @@ shown = svc.department_filter(rows, chosen)
 
 
 def _on_pick(ids: list[int]) -> None:
+    """A row ticked picks its case: the table shows its own tick, only the panel is redrawn."""
     sel = st.session_state["dq-table"].selection.rows
     if sel and sel[0] < len(ids):
         st.session_state[CASE] = ids[sel[0]]
     else:
         st.session_state.pop(CASE, None)
+    st.rerun(PANEL)
+
+
+@st.fragment(key=PANEL)
+def panel_part() -> None:
+    """The chosen case; its actions rerun this part alone (the live watcher redraws the queue
+    once the change notice is in)."""
+    panel.keep_signed_in()
+    panel.flash()
+    case_id = st.session_state.get(CASE)
+    p = panel.load(case_id) if case_id is not None else None
+    if case_id is not None and p is None:  # returned or closed meanwhile: no longer this department's
+        st.session_state.pop(CASE, None)
+        case_id = None
+    if case_id is None:
+        panel.leave()  # no case open here: nobody should read that we are on one
+        st.info(kit.tr("dq.pick_hint"), icon=":material/touch_app:")
+    else:
+        if p.department_id != dep_id and not p.actions:
+            st.caption(kit.tr("dq.assist_note"))
+        panel.show(case_id, p, scope="dept")
 
 
 left, right = st.columns([3, 2], gap="medium")
@@ -109,18 +131,7 @@ with left:
                      on_select=lambda: _on_pick(ids), selection_mode="single-row", hide_index=True,
                      column_config=cfg, height=min(38 + 35 * len(rows), 640), width="stretch")
 
-case_id = st.session_state.get(CASE)
-p = panel.load(case_id) if case_id is not None else None
-if case_id is not None and p is None:  # returned or closed meanwhile: no longer this department's
-    st.session_state.pop(CASE, None)
-    case_id = None
 with right:
-    if case_id is None:
-        panel.leave()  # no case open here: nobody should read that we are on one
-        st.info(kit.tr("dq.pick_hint"), icon=":material/touch_app:")
-    else:
-        if p.department_id != dep_id and not p.actions:
-            st.caption(kit.tr("dq.assist_note"))
-        panel.show(case_id, p, scope="dept")
+    panel_part()
 
 wall_view.live(version, time.time() + REFRESH_S)

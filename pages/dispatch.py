@@ -20,7 +20,7 @@ import streamlit as st
 from dispatch import desk as svc
 from dispatch.desk import QueueRow
 from dispatch.states import label
-from wall.dispatch_map import DISPATCH_MAP, dispatch_deck
+from wall.dispatch_map import DISPATCH_MAP
 from wall.frame import WallFilter
 from wall.pick import case_id_from_selection
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
@@ -32,10 +32,15 @@ from ui import kit
 from ui import wall_view
 
 CASE = "dispatch.case_id"
+# The page's three parts rerun on their own (st.fragment): picking a case reruns the panel (and
+# the queue's tick), never the map — at a million cases its deck is megabytes that the browser
+# would parse and upload again; switching queues reruns the queue alone; an action reruns the
+# panel, and the live watcher redraws the rest once the change notice is in.
+MAP, QUEUE, PANEL = "dp-map", "dp-queue", "dp-panel"
 who = kit.require_page("dispatch")
 kit.css("theme", "wall", "dispatch")
 lang = kit.lang()
-panel.flash()
+area = WallFilter(**svc.area_of(who))
 
 
 def _pick(case_id: int | None) -> None:
@@ -43,9 +48,19 @@ def _pick(case_id: int | None) -> None:
         st.session_state[CASE] = case_id
 
 
+def _on_map() -> None:
+    """A case clicked on the map (callback): the panel follows, the queue ticks it."""
+    cid = case_id_from_selection(st.session_state.get("dispatch-map"))
+    st.session_state["dispatch.map_seen"] = cid
+    if cid is not None:
+        st.session_state[CASE] = cid
+    st.rerun([QUEUE, PANEL])
+
+
 def _map_pick(selection) -> None:
-    """A case clicked on the map, once per click: a selection that stays (the map keeps it over
-    reruns) must not take the panel back after a case was picked from a queue."""
+    """A map selection that reached the script without the callback (AppTest injects it into
+    session_state): once per click, so a selection the map keeps over reruns does not take the
+    panel back after a case was picked from a queue."""
     cid = case_id_from_selection(selection)
     if cid != st.session_state.get("dispatch.map_seen"):
         st.session_state["dispatch.map_seen"] = cid
@@ -56,12 +71,13 @@ def _map_pick(selection) -> None:
 
 def _on_queue(key: str, ids: list[int]) -> None:
     """A row ticked (``ids``: the cases in the order they were shown) picks its case; a tick
-    taken off lets go of the case."""
+    taken off lets go of the case. The table shows its own tick: only the panel is redrawn."""
     rows = st.session_state[key].selection.rows
     if rows and rows[0] < len(ids):
         _pick(ids[rows[0]])
     else:
         st.session_state.pop(CASE, None)
+    st.rerun(PANEL)
 
 
 def _on_search() -> None:
@@ -70,6 +86,7 @@ def _on_search() -> None:
     if found is None:
         st.session_state["dp.flash"] = (kit.tr("dp.search_none"), ":material/search_off:")
     _pick(found)
+    st.rerun([QUEUE, PANEL])
 
 
 def queue_table(rows: list[QueueRow], key: str) -> None:
@@ -96,37 +113,65 @@ def queue_table(rows: list[QueueRow], key: str) -> None:
                  height=min(38 + 35 * len(rows), 330), width="stretch")
 
 
-head, search = st.columns([3, 2], vertical_alignment="bottom")
-head.title(kit.tr("dp.heading"), anchor=False)
-search.text_input(kit.tr("dp.search"), key="dispatch-search", on_change=_on_search,
-                  placeholder=kit.tr("dp.search_placeholder"), icon=":material/search:")
-
-with kit.engine().connect() as conn:
-    counts = svc.queue_counts(conn, actor=who)
-fr, version = wall_view.frame(WallFilter(**svc.area_of(who)))
-case_id = st.session_state.get(CASE)
-p = panel.load(case_id) if case_id is not None else None
-
-left, right = st.columns([3, 2], gap="medium")
-with left:
-    spec = dispatch_deck(fr.spec, p and p.lon, p and p.lat, drawn_for=wall_view.DESK_MAP, shown_at=DISPATCH_MAP)
+@st.fragment(key=MAP)
+def map_part() -> None:
+    """The map: the wall's deck (cached per change notice), refitted; drawn by full runs only
+    (opening the page, a change the live watcher saw), so picking cases never sends it again.
+    No ring on the case in the panel: moving it would mean sending the whole deck."""
+    fr, _ = wall_view.frame(area)
+    spec = wall_view.dispatch_spec(fr.spec, None)
     _map_pick(wall_view.map_chart(replace(fr, spec=spec), height=DISPATCH_MAP[1], key="dispatch-map",
-                                  on_select="rerun"))
+                                  on_select=_on_map))
+
+
+@st.fragment(key=QUEUE)
+def queue_part() -> None:
+    """The queue switch and the chosen queue (switching reruns this part alone), then closed
+    cases whose reporters ask for a second look."""
+    panel.keep_signed_in()
+    version = kit.listener().version
+    counts = panel.queue_counts(version, who)
     queue = st.segmented_control(
         kit.tr("dp.queues"), svc.QUEUES, default="awaiting_sorting", key="dispatch-queue", label_visibility="collapsed",
         format_func=lambda q: f"{kit.tr('dp.queue.' + q)} {counts[q]}") or "awaiting_sorting"
-    with kit.engine().connect() as conn:
-        rows = svc.queue_rows(conn, queue=queue, actor=who)
-    queue_table(rows, key=f"dispatch-q-{queue}")
+    queue_table(panel.queue_rows(version, queue, who), key=f"dispatch-q-{queue}")
     with kit.engine().connect() as conn:
         reopen = public.reopen_queue(conn, who)
     if reopen:  # closed cases are in no working queue: their reporters' requests are listed here
         with st.expander(kit.tr("dp.reopen.queue", n=len(reopen)), icon=":material/replay:"):
             for r in reopen:
                 st.button(kit.tr("dp.reopen.open", case_no=r["case_no"], at=view.fmt_time(r["answered_at"])),
-                          key=f"dispatch-reopen-{r['case_id']}", on_click=_pick, args=(r["case_id"],),
+                          key=f"dispatch-reopen-{r['case_id']}", on_click=_pick_reopened, args=(r["case_id"],),
                           type="tertiary")
-with right:
+
+
+def _pick_reopened(case_id: int) -> None:
+    _pick(case_id)
+    st.rerun(PANEL)
+
+
+@st.fragment(key=PANEL)
+def panel_part() -> None:
+    """The case panel: its actions rerun this part alone (the live watcher redraws the map and
+    the queues once the change notice is in)."""
+    panel.keep_signed_in()
+    panel.flash()
+    case_id = st.session_state.get(CASE)
+    p = panel.load(case_id) if case_id is not None else None
     panel.show(case_id, p, scope="dispatch")
+
+
+head, search = st.columns([3, 2], vertical_alignment="bottom")
+head.title(kit.tr("dp.heading"), anchor=False)
+search.text_input(kit.tr("dp.search"), key="dispatch-search", on_change=_on_search,
+                  placeholder=kit.tr("dp.search_placeholder"), icon=":material/search:")
+
+fr, version = wall_view.frame(area)
+left, right = st.columns([3, 2], gap="medium")
+with left:
+    map_part()
+    queue_part()
+with right:
+    panel_part()
 
 wall_view.live(version, fr.valid_until)

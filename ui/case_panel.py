@@ -6,8 +6,12 @@ Layout only: every figure comes from ``dispatch.desk``; an action's form values 
 """
 from __future__ import annotations
 
-import streamlit as st
+import time
 
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from accounts.actors import Actor
 from db.live import wait_for_version
 from dispatch import desk as svc
 from dispatch import permissions, service
@@ -40,6 +44,48 @@ def leave(who=None) -> None:
     if who is not None:
         with kit.engine().begin() as conn:
             svc.leave_cases(conn, actor=who)
+
+
+def keep_signed_in() -> None:
+    """First thing in a part of a page that reruns on its own (``st.fragment``): the frame's
+    checks (signed in, not idle, account still active) run only on full runs, so a part rerun
+    by a click re-reads the actor too; a session that lost its sign-in goes back to the frame."""
+    if kit.actor() is None or kit.refresh_actor() is None:
+        st.rerun(scope="app")
+
+
+def rerun_part() -> None:
+    """Redraw the part (fragment) this runs in after an action, or the whole page when it runs
+    as part of a full run (AppTest, or a full rerun that drew the form)."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:
+        st.rerun()
+
+
+QUEUE_CACHE_S = 60  # time alone moves cases into 临期 / 超期: queues are re-read at least this often
+
+
+def queue_counts(version: int, actor: Actor) -> dict[str, int]:
+    """The queues' badge sizes for this change notice (``version``), shared between sessions."""
+    return _queue_counts(version, int(time.time() // QUEUE_CACHE_S), actor)
+
+
+def queue_rows(version: int, queue: str, actor: Actor) -> list:
+    """One queue's rows for this change notice, shared between sessions of the same person."""
+    return _queue_rows(version, int(time.time() // QUEUE_CACHE_S), queue, actor)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _queue_counts(version: int, minute: int, actor: Actor) -> dict[str, int]:
+    with kit.engine().connect() as conn:
+        return svc.queue_counts(conn, actor=actor)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _queue_rows(version: int, minute: int, queue: str, actor: Actor) -> list:
+    with kit.engine().connect() as conn:
+        return svc.queue_rows(conn, queue=queue, actor=actor)
 
 
 def load(case_id: int) -> CasePanel | None:
@@ -132,10 +178,10 @@ def _decide(key: str, p: CasePanel, call, done: str) -> None:
     except (LifecycleError, public.PublicError) as e:
         st.session_state[f"{key}.refused"] = e.message(kit.lang()) if isinstance(e, LifecycleError) else (
             e.en if kit.lang() == "en" else e.zh)
-        st.rerun()
+        rerun_part()
     st.session_state.pop(f"{key}.refused", None)
     st.session_state["dp.flash"] = (done, ":material/check_circle:")
-    st.rerun()
+    rerun_part()
 
 
 def actions(p: CasePanel, *, scope: str) -> None:
@@ -168,7 +214,8 @@ def actions(p: CasePanel, *, scope: str) -> None:
 
 def act(p: CasePanel, action: str, values: dict, seen_version: int, *, form: str) -> None:
     """Send the action and the form's values to the lifecycle service; on success wait for the
-    change notice so the map and queues redrawn next already show it, then rerun."""
+    change notice (so the live watcher's next look redraws the map and queues), then redraw the
+    panel with the confirmation."""
     lst = kit.listener()
     before = lst.version
     try:
@@ -197,7 +244,7 @@ def act(p: CasePanel, action: str, values: dict, seen_version: int, *, form: str
     st.session_state["dp.flash"] = (
         kit.tr("dp.done_held", action=done, case_no=p.case_no, holder=holder_text(held)) if held is not None
         else kit.tr("dp.done", action=done, case_no=p.case_no), ":material/check_circle:")
-    st.rerun()
+    rerun_part()
 
 
 def flash() -> None:

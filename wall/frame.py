@@ -207,14 +207,25 @@ def latest_events(conn: Connection, f: WallFilter, lang: str, now: datetime,
     """
     where, params = f.sql(with_status=False)
     rows = conn.execute(text(f"""
-        WITH ev AS (
-            (SELECT e.at, e.id AS seq, e.case_id, e.action, e.department_id
-             FROM case_event e JOIN cases c ON c.id = e.case_id
-             WHERE {where} ORDER BY e.at DESC, e.id DESC LIMIT :n)
+        WITH recent AS MATERIALIZED (
+            SELECT e.at, e.id AS seq, e.case_id, e.action, e.department_id
+            FROM case_event e JOIN cases c ON c.id = e.case_id
+            WHERE {where} ORDER BY e.at DESC, e.id DESC LIMIT :n),
+        ev AS (
+            SELECT * FROM recent
+            UNION ALL
+            -- only a case reported after the n-th newest event can still make the list: the
+            -- bound keeps this to the newest cases (index on reported_at), not every case
+            (SELECT c.reported_at, 0, c.id, 'report', NULL FROM cases c
+             WHERE {where} AND NOT EXISTS (SELECT 1 FROM case_event e
+                                           WHERE e.case_id = c.id AND e.from_status IS NULL)
+               AND c.reported_at >= (SELECT CASE WHEN count(*) >= :n THEN min(at) END FROM recent)
+             ORDER BY c.reported_at DESC LIMIT :n)
             UNION ALL
             (SELECT c.reported_at, 0, c.id, 'report', NULL FROM cases c
              WHERE {where} AND NOT EXISTS (SELECT 1 FROM case_event e
                                            WHERE e.case_id = c.id AND e.from_status IS NULL)
+               AND (SELECT count(*) FROM recent) < :n
              ORDER BY c.reported_at DESC LIMIT :n))
         SELECT ev.at, ev.action, c.case_no, k.name AS cat, k.name_en AS cat_en,
                s.name AS area, s.name_en AS area_en, d.name AS dept, d.name_en AS dept_en

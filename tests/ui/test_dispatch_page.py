@@ -67,8 +67,9 @@ def test_a_map_click_picks_the_case_by_its_own_id(w, engine):
     at.run()
     assert at.session_state[CASE] == row["id"]
     assert row["case_no"] in _html(at)
-    selected = [ly for ly in json.loads(at.get("deck_gl_json_chart")[0].proto.json)["layers"] if ly["id"] == "selected-case"]
-    assert selected and not selected[0]["pickable"]
+    # the map is not drawn again for a pick (at a million cases its deck is megabytes): no ring
+    layers = json.loads(at.get("deck_gl_json_chart")[0].proto.json)["layers"]
+    assert layers and not [ly for ly in layers if ly["id"] == "selected-case"]
 
 
 def test_the_awaiting_sorting_queue_lists_the_case_in_the_dispatchers_area(w, engine):
