@@ -93,28 +93,34 @@ def reading(lsn: str | None, *, timeout: float = REPLICA_WAIT_S, timeouts: bool 
     """A connection whose data is at least as new as ``lsn`` (the position a notice announced).
 
     With a standby configured: the standby once it has replayed ``lsn``, else (lagging, or down)
-    the primary. Without one, or with ``lsn`` None and no standby, the primary.
+    the primary. Without one, the primary. Errors of the caller's own work are not caught here.
     """
     url = replica_url(primary_url)
-    primary = get_engine(primary_url, timeouts=timeouts)
-    if url:
+    conn = _caught_up(url, lsn, timeout, timeouts) if url else None
+    if conn is not None:
         try:
-            with get_engine(url, timeouts=timeouts).connect() as conn:
-                if lsn is None or wait_replayed(conn, lsn, timeout):
-                    conn.rollback()  # read in a snapshot taken after the position was replayed
-                    yield conn
-                    return
-            log.warning("replica has not replayed %s within %.1fs: reading from the primary", lsn, timeout)
-        except Exception as e:  # noqa: BLE001 - an unreachable standby must not blank the walls
-            if _is_generator_exit(e):
-                raise
-            log.warning("replica unavailable (%s): reading from the primary", type(e).__name__)
-    with primary.connect() as conn:
+            yield conn
+        finally:
+            conn.close()
+        return
+    with get_engine(primary_url, timeouts=timeouts).connect() as conn:
         yield conn
 
 
-def _is_generator_exit(e: BaseException) -> bool:
-    return isinstance(e, GeneratorExit)
+def _caught_up(url: str, lsn: str | None, timeout: float, timeouts: bool) -> Connection | None:
+    """A connection to the standby that has replayed ``lsn``, or None (lagging or unreachable)."""
+    conn = None
+    try:
+        conn = get_engine(url, timeouts=timeouts).connect()
+        if lsn is None or wait_replayed(conn, lsn, timeout):
+            conn.rollback()  # read in a snapshot taken after the position was replayed
+            return conn
+        log.warning("replica has not replayed %s within %.1fs: reading from the primary", lsn, timeout)
+    except Exception as e:  # noqa: BLE001 - an unreachable standby must not blank the walls
+        log.warning("replica unavailable (%s): reading from the primary", type(e).__name__)
+    if conn is not None:
+        conn.close()
+    return None
 
 
 # --- the local hot standby (tests and demos) ---------------------------------------------------

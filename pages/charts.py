@@ -25,7 +25,7 @@ lang = kit.lang()
 @st.cache_data(ttl=600, max_entries=64, show_spinner=False)
 def data(kind: str, version, f: cd.ChartFilter, lang: str, **kw):
     """One chart table for one filter, recomputed when any case changed (``version``)."""
-    with kit.engine().connect() as conn:
+    with kit.reading() as conn:
         if kind == "today":
             return cd.today(conn)
         fn = {"summary": cd.summary, "ranking": cd.ranking, "trend": cd.trend, "ageing": cd.ageing,

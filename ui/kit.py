@@ -12,6 +12,7 @@ import streamlit as st
 
 from db.config import database_url
 from db.engine import get_engine
+from db import replica
 from db.live import ChangeListener
 from db.schedule import DueChangeTicker
 from accounts.actors import Actor, UnknownActor, load_actor
@@ -26,6 +27,12 @@ def engine():
     """The process-wide SQLAlchemy engine for ``DATABASE_URL`` (or the local cluster), with the
     application's lock and statement time-outs (``db.engine``): a page never hangs on a lock."""
     return get_engine(database_url(), timeouts=True)
+
+
+def reading():
+    """A connection for what walls and charts read: the read replica (``DATABASE_REPLICA_URL``)
+    once it has replayed the latest change notice, else the primary (``db.replica``)."""
+    return replica.reading(listener().lsn, primary_url=database_url())
 
 
 @st.cache_resource(show_spinner=False)

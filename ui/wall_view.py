@@ -54,19 +54,19 @@ class SpecDeck(pdk.Deck):
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _base(stamp: str, lang: str):
-    with kit.engine().connect() as conn:
+    with kit.reading() as conn:
         return base_map(conn, lang)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def options(stamp: str, lang: str) -> dict:
     """The filter choices (stats.filters) of the wall and the charts, per boundary stamp."""
-    with kit.engine().connect() as conn:
+    with kit.reading() as conn:
         return filter_options(conn, lang)
 
 
 def current_stamp() -> str:
-    with kit.engine().connect() as conn:
+    with kit.reading() as conn:
         return boundary_stamp(conn)
 
 
@@ -76,7 +76,7 @@ def wall_frame(version: int, f: WallFilter, lang: str, era: float, large: bool) 
 
     ``era`` only forces a recomputation once a case's colour is due to change.
     """
-    with kit.engine().connect() as conn:
+    with kit.reading() as conn:
         base = _base(boundary_stamp(conn), lang)
         name = write_outlines(base, OUTLINES_DIR)  # a no-op once the file is there
         return wall_frame_model.wall_frame(conn, f, lang, datetime.now(TZ), base=base, outlines_url=OUTLINES_URL + name,
@@ -108,7 +108,7 @@ KPI_ORDER = ("reported_today", "open", "overdue", "closed_today", "closure_rate"
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _figures(version: int, f: WallFilter, minute: int) -> dict:
-    with kit.engine().connect() as conn:
+    with kit.reading() as conn:
         return kpis(conn, f, datetime.now(TZ))
 
 

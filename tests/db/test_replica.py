@@ -2,6 +2,8 @@
 lagging replica never shows a state older than the notice announced (db.replica, db.live)."""
 from __future__ import annotations
 
+import os
+
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -12,14 +14,26 @@ from dispatch import service
 from tests.ui.district import committed_test_district
 from wall.frame import CASE_ID_FIELD, WallFilter, open_cases
 
-pytestmark = pytest.mark.skipif(bool(__import__("os").environ.get("DATABASE_URL")),
+pytestmark = pytest.mark.skipif(bool(os.environ.get("DATABASE_URL")),
                                 reason="replica-up makes a standby of the local cluster only")
+
+
+def start_standby() -> bool:
+    """Start the local hot standby (the UI tests point DATABASE_URL at the test database: the
+    standby is still the local cluster's); whether it was already running."""
+    was_running = replica.is_running()
+    saved = os.environ.pop("DATABASE_URL", None)
+    try:
+        replica.up()
+    finally:
+        if saved is not None:
+            os.environ["DATABASE_URL"] = saved
+    return was_running
 
 
 @pytest.fixture(scope="module")
 def standby():
-    was_running = replica.is_running()
-    replica.up()
+    was_running = start_standby()
     yield
     if not was_running:
         replica.down()

@@ -146,3 +146,35 @@ def test_the_wall_page_run_in_the_old_mode_never_shows_the_wall_to_a_role_withou
     at.run()
     assert not at.exception
     assert not at.get("deck_gl_json_chart") and not at.metric
+
+
+def test_the_wall_reads_from_the_replica_when_one_is_configured(signed_in, engine, monkeypatch):
+    """DATABASE_REPLICA_URL: the wall's reads go to the standby (its connections show there), and
+    it draws the same open cases (tests/db/test_replica.py shows the freshness rule)."""
+
+    from sqlalchemy import create_engine
+
+    from db import replica
+    from db.config import LOCAL_USER, local_password
+    from db.engine import get_engine
+    from tests.db.test_replica import start_standby
+
+    was_running = start_standby()
+    monkeypatch.setenv("DATABASE_REPLICA_URL", "local")
+    test_db = engine.url.database
+    get_engine(replica.local_replica_url(test_db), timeouts=True).dispose()
+    owner = create_engine(f"postgresql+psycopg2://{LOCAL_USER}:{local_password()}@127.0.0.1:{replica.port()}/postgres")
+    try:
+        at = signed_in(ROLES["command_staff"])
+        assert not at.exception
+        deck, _ = _deck(at)
+        assert {p["i"] for p in _layer(deck, "cases")["data"]} == _open_cases(engine)
+        with owner.connect() as c:
+            on_standby = c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d "
+                                        "AND application_name = 'gridgov'"), {"d": test_db}).scalar_one()
+        assert on_standby >= 1
+    finally:
+        owner.dispose()
+        get_engine(replica.local_replica_url(test_db), timeouts=True).dispose()
+        if not was_running:
+            replica.down()
