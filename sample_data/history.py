@@ -37,6 +37,7 @@ from db.models import CaseCategory, Department, Person, ResponsibilityGridWorker
 from dispatch.calendar import WorkingCalendar, to_epoch
 from dispatch.deadlines import DEFAULT_LIMIT, warn_instants
 from dispatch.states import LEVELS, STATUSES
+from sample_data.bulk import drop_secondary_indexes, may_bulk, verify_foreign_keys
 
 # --- the step ladder: every life is a sub-sequence of these, in this order ----------------------
 STEPS = (
@@ -67,8 +68,19 @@ HOUR = 3600.0
 HOLD = 2000 * HOUR  # far beyond ``until``: the case stays where it is
 
 
-def play_history(conn: Connection, *, seed: int, until: datetime | None = None, batch_size: int = 250_000) -> dict:
-    """Write legal event histories for every 'reported' case without events; returns stats."""
+BULK_THRESHOLD = 20_000  # from this many cases on, the bulk path (sample_data/bulk.py)
+
+
+def play_history(conn: Connection, *, seed: int, until: datetime | None = None, batch_size: int = 250_000,
+                 bulk: bool | None = None) -> dict:
+    """Write legal event histories for every 'reported' case without events; returns stats.
+
+    ``bulk`` (default: from ``BULK_THRESHOLD`` cases on, if the role is a superuser) writes the
+    same rows with per-row triggers off (``sample_data.bulk``): foreign keys verified set-wise
+    afterwards, secondary indexes rebuilt once when the played cases are most of the table, and
+    the indicator roll-ups rebuilt once from the event log (``stats.indicators.rebuild_stats``)
+    instead of summed per statement by the trigger. Same events, same cases, same roll-up.
+    """
     t0 = _time.perf_counter()
     cal = WorkingCalendar.from_db(conn)
     if until is None:
@@ -79,11 +91,23 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     if cases.empty:
         stats["seconds"] = round(_time.perf_counter() - t0, 2)
         return stats
+    if bulk is None:
+        bulk = len(cases) >= BULK_THRESHOLD
+    bulk = bulk and may_bulk(conn)
+    stats["bulk"] = bulk
     refs = _References(conn)
     rng = np.random.default_rng(seed)
     plan = _choose_paths(cases, refs, cal, to_epoch(until), rng)
     timings["choose"] = _time.perf_counter() - t0 - timings["load"]
     order = np.arange(len(cases))
+    rebuild: list[str] = []
+    if bulk:
+        t = _time.perf_counter()
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        total = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
+        if 2 * len(cases) >= total:  # most of the table: rebuilding beats maintaining row by row
+            rebuild = drop_secondary_indexes(conn, "cases") + drop_secondary_indexes(conn, "case_event")
+        timings["bulk_prepare"] = _time.perf_counter() - t
     for start in range(0, len(cases), batch_size):
         idx = order[start:start + batch_size]
         sub = {k: v[idx] for k, v in plan.items()}
@@ -95,12 +119,35 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
         not_report = events["action"] != ACTIONS.index("report") + 1
         stats["fallback_actors"] += int((not_report & np.isin(events["role"], [ROLES.index("admin") + 1,
                                                                                 ROLES.index("system") + 1])).sum())
+    if bulk:
+        _finish_bulk(conn, rebuild, timings)
     t = _time.perf_counter()
     stats.update(_summary(conn, plan["id"]))
     timings["summary"] = _time.perf_counter() - t
     stats["seconds"] = round(_time.perf_counter() - t0, 2)
     stats["timings"] = {k: round(v, 2) for k, v in timings.items()}
     return stats
+
+
+def _finish_bulk(conn: Connection, rebuild: list[str], timings: dict) -> None:
+    """What the per-row triggers would have done, set-wise: indexes, foreign keys, roll-ups, notice."""
+    from stats.indicators import rebuild_stats
+
+    t = _time.perf_counter()
+    for ddl in rebuild:
+        conn.execute(text(ddl))
+    timings["bulk_indexes"] = _time.perf_counter() - t
+    t = _time.perf_counter()
+    conn.execute(text("SET LOCAL session_replication_role = origin"))
+    for table in ("cases", "case_event", "case_department"):
+        verify_foreign_keys(conn, table)
+    timings["bulk_foreign_keys"] = _time.perf_counter() - t
+    t = _time.perf_counter()
+    conn.execute(text("ANALYZE cases, case_event"))
+    rebuild_stats(conn)
+    timings["rebuild_stats"] = _time.perf_counter() - t
+    for table in ("cases", "case_event"):  # the statement notices the replica role skipped
+        conn.execute(text("SELECT pg_notify('case_changed', :t)"), {"t": table})
 
 
 # --- input ---------------------------------------------------------------------------------------
@@ -601,7 +648,8 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None) -
     lap("copy_events")
     n = conn.execute(text(f"""
         INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, from_level, to_level,
-            department_id, comment, attachments, data, grid_id, handler_id, due_at, postponed, disposal_wh)
+            department_id, comment, attachments, data, grid_id, handler_id, due_at, postponed, disposal_wh,
+            category_code, channel)
         SELECT s.case_id, to_timestamp(s.at), NULLIF(s.actor, -1), ({_sql_array(ROLES)})[s.role],
                ({_sql_array(ACTIONS)})[s.action], ({statuses})[NULLIF(s.from_i, 0)], ({statuses})[s.to_i],
                ({levels})[NULLIF(s.from_lvl, 0)], ({levels})[NULLIF(s.to_lvl, 0)], NULLIF(s.dept, -1)::int,
@@ -621,8 +669,8 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None) -
                    WHEN 6 THEN jsonb_build_object('requested_due_at', to_timestamp(s.req_due))
                    ELSE '{{}}'::jsonb END,
                NULLIF(s.grid, -1)::int, NULLIF(s.handler, -1)::int, to_timestamp(NULLIF(s.due, 'NaN')), s.postponed = 1,
-               NULLIF(s.disposal, 'NaN')::real
-        FROM _sim_event s ORDER BY s.case_id, s.at""")).rowcount
+               NULLIF(s.disposal, 'NaN')::real, c.category_code, c.channel
+        FROM _sim_event s JOIN cases c ON c.id = s.case_id ORDER BY s.case_id, s.at""")).rowcount
     lap("insert_events")
     conn.execute(text("""
         INSERT INTO case_department(case_id, department_id, role)
