@@ -37,6 +37,7 @@ from db.models import CaseCategory, Department, Person, ResponsibilityGridWorker
 from dispatch.calendar import WorkingCalendar, to_epoch
 from dispatch.deadlines import DEFAULT_LIMIT, warn_instants
 from dispatch.states import LEVELS, STATUSES
+from sample_data import rollup
 from sample_data.bulk import drop_secondary_indexes, may_bulk, verify_foreign_keys
 
 # --- the step ladder: every life is a sub-sequence of these, in this order ----------------------
@@ -78,8 +79,9 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     ``bulk`` (default: from ``BULK_THRESHOLD`` cases on, if the role is a superuser) writes the
     same rows with per-row triggers off (``sample_data.bulk``): foreign keys verified set-wise
     afterwards, secondary indexes rebuilt once when the played cases are most of the table, and
-    the indicator roll-ups rebuilt once from the event log (``stats.indicators.rebuild_stats``)
-    instead of summed per statement by the trigger. Same events, same cases, same roll-up.
+    the indicator roll-ups summed in memory from the played arrays (``sample_data.rollup``: the
+    database's delta functions, row for row) instead of by the triggers. Same events, same
+    cases, same roll-ups (tests/sample_data/test_history.py).
     """
     t0 = _time.perf_counter()
     cal = WorkingCalendar.from_db(conn)
@@ -116,6 +118,12 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
         events, final = _play(sub, refs, cal, to_epoch(until), brng)
         timings["plan"] = timings.get("plan", 0.0) + _time.perf_counter() - t
         stats["events"] += _write(conn, events, final, timings)
+        if bulk:  # what the roll-up triggers (off) would have added
+            t = _time.perf_counter()
+            at_case = np.searchsorted(sub["id"], events["case_id"])
+            d = rollup.deltas(events, ACTIONS, sub["cat"][at_case], sub["channel"][at_case], sub["com"][at_case])
+            rollup.add_to_rollups(conn, d)
+            timings["rollups"] = timings.get("rollups", 0.0) + _time.perf_counter() - t
         not_report = events["action"] != ACTIONS.index("report") + 1
         stats["fallback_actors"] += int((not_report & np.isin(events["role"], [ROLES.index("admin") + 1,
                                                                                 ROLES.index("system") + 1])).sum())
@@ -130,9 +138,8 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
 
 
 def _finish_bulk(conn: Connection, rebuild: list[str], timings: dict) -> None:
-    """What the per-row triggers would have done, set-wise: indexes, foreign keys, roll-ups, notice."""
-    from stats.indicators import rebuild_stats
-
+    """What the per-row triggers would have done, set-wise: indexes, foreign keys, notice (the
+    roll-ups were added batch by batch: ``sample_data.rollup``)."""
     t = _time.perf_counter()
     for ddl in rebuild:
         conn.execute(text(ddl))
@@ -142,10 +149,7 @@ def _finish_bulk(conn: Connection, rebuild: list[str], timings: dict) -> None:
     for table in ("cases", "case_event", "case_department"):
         verify_foreign_keys(conn, table)
     timings["bulk_foreign_keys"] = _time.perf_counter() - t
-    t = _time.perf_counter()
     conn.execute(text("ANALYZE cases, case_event"))
-    rebuild_stats(conn)
-    timings["rebuild_stats"] = _time.perf_counter() - t
     for table in ("cases", "case_event"):  # the statement notices the replica role skipped
         conn.execute(text("SELECT pg_notify('case_changed', :t)"), {"t": table})
 
@@ -161,7 +165,8 @@ def _load_cases(conn: Connection) -> pd.DataFrame:
     COPY (SELECT c.id, extract(epoch FROM c.reported_at) AS rep, COALESCE(c.category_code, '') AS cat,
                  COALESCE(c.grid_id, 0) AS grid, COALESCE(c.community_id, 0) AS com,
                  COALESCE(c.subdistrict_id, 0) AS sub, c.outside_jurisdiction::int AS outside,
-                 COALESCE(c.reporter_id, 0) AS reporter, COALESCE(p.role, '') AS reporter_role
+                 COALESCE(c.reporter_id, 0) AS reporter, COALESCE(p.role, '') AS reporter_role,
+                 COALESCE(c.channel, '') AS channel
           FROM cases c LEFT JOIN person p ON p.id = c.reporter_id
           WHERE c.status = 'reported' AND NOT EXISTS (SELECT 1 FROM case_event e WHERE e.case_id = c.id)
           ORDER BY c.id) TO STDOUT WITH (FORMAT csv, HEADER true)
@@ -169,7 +174,7 @@ def _load_cases(conn: Connection) -> pd.DataFrame:
     buf = io.StringIO()
     _raw(conn).cursor().copy_expert(sql, buf)
     buf.seek(0)
-    return pd.read_csv(buf, dtype={"cat": str, "reporter_role": str}, keep_default_na=False)
+    return pd.read_csv(buf, dtype={"cat": str, "reporter_role": str, "channel": str}, keep_default_na=False)
 
 
 class _Pool:
@@ -288,6 +293,7 @@ def _choose_paths(df: pd.DataFrame, refs: _References, cal: WorkingCalendar, unt
         "id": df["id"].to_numpy(np.int64), "rep": rep, "cat": cat, "grid": grid, "com": com,
         "sub": df["sub"].to_numpy(np.int64), "reporter": df["reporter"].to_numpy(np.int64),
         "reporter_role": df["reporter_role"].to_numpy(dtype=object), "outside": outside,
+        "channel": df["channel"].to_numpy(dtype=object),
         "tpl": tpl, "lvl0": lvl0, "lvl1": lvl1, "esc": up | step_up, "major": up & (lvl0 < 2), "dept": dept0,
         "dup_of": dup_of, "ret": std & (u() < 0.04), "pp": std & (u() < 0.05), "rw": std & (u() < 0.07),
         "ev": (std | (tpl == TPL_DIRECT)) & (u() < 0.35), "assist": std & (u() < 0.06),
@@ -511,6 +517,7 @@ def _play(p: dict, refs: _References, cal: WorkingCalendar, until: float, rng) -
         ev_cols["lim_v"].append(vals[idx])
         ev_cols["lim_u"].append(unit_i[idx])
     events = {k: np.concatenate(v) for k, v in ev_cols.items()}
+    events["ord"] = np.arange(len(events["case_id"]), dtype=np.int64)  # step order: ties in time keep it
 
     # --- final state per case ------------------------------------------------------------------
     last = np.where(V, np.arange(K)[None, :], -1).max(axis=1)
@@ -641,9 +648,11 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None) -
     conn.execute(text("""
         CREATE TEMP TABLE _sim_event (case_id int8, at float8, actor int8, role int2, action int2, from_i int2, to_i int2,
             from_lvl int2, to_lvl int2, dept int8, comment int2, att int2, data int2, due float8, req_due float8,
-            grid int8, handler int8, postponed int2, disposal float8, extra int8, lim_v float8, lim_u int2) ON COMMIT DROP"""))
+            grid int8, handler int8, postponed int2, disposal float8, extra int8, lim_v float8, lim_u int2,
+            ord int8) ON COMMIT DROP"""))
     typ = {"at": "float8", "due": "float8", "req_due": "float8", "disposal": "float8", "lim_v": "float8",
-           "case_id": "int8", "actor": "int8", "dept": "int8", "grid": "int8", "handler": "int8", "extra": "int8"}
+           "case_id": "int8", "actor": "int8", "dept": "int8", "grid": "int8", "handler": "int8", "extra": "int8",
+           "ord": "int8"}
     _copy_binary(conn, "_sim_event", [(k, typ.get(k, "int2"), v) for k, v in ev.items()])
     lap("copy_events")
     n = conn.execute(text(f"""
@@ -670,7 +679,7 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None) -
                    ELSE '{{}}'::jsonb END,
                NULLIF(s.grid, -1)::int, NULLIF(s.handler, -1)::int, to_timestamp(NULLIF(s.due, 'NaN')), s.postponed = 1,
                NULLIF(s.disposal, 'NaN')::real, c.category_code, c.channel
-        FROM _sim_event s JOIN cases c ON c.id = s.case_id ORDER BY s.case_id, s.at""")).rowcount
+        FROM _sim_event s JOIN cases c ON c.id = s.case_id ORDER BY s.case_id, s.at, s.ord""")).rowcount
     lap("insert_events")
     conn.execute(text("""
         INSERT INTO case_department(case_id, department_id, role)

@@ -182,6 +182,15 @@ def _tables(conn, w, start, end) -> dict:
         rows = indicators(conn, start=start, end=end, by="subdistrict", **f)
         out[tuple(f.items())] = [r for r in rows if r["name"] in areas]
         assert out[tuple(f.items())]
+    # and the roll-ups' own rows for the test district's grids and communities
+    out["case_stat_day"] = [tuple(r) for r in conn.execute(text(
+        "SELECT * FROM case_stat_day WHERE dim = 'grid' AND key_id = ANY(:g) ORDER BY day, key_id"),
+        {"g": list(w.grid.values())})]
+    out["case_stat_cut"] = [tuple(r) for r in conn.execute(text(
+        "SELECT * FROM case_stat_cut WHERE community_id = ANY(:c) "
+        "ORDER BY grain, day, community_id, department_id, category_code, level, channel"),
+        {"c": list(w.com.values())})]
+    assert out["case_stat_day"] and out["case_stat_cut"]
     return out
 
 
