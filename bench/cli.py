@@ -29,4 +29,4 @@ def register_commands(register) -> None:
         p.add_argument("name", choices=available(), help="which benchmark")
         p.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
 
-    register("bench", cmd_bench, "run a benchmark (join, report, indicators, wall, intake)", configure)
+    register("bench", cmd_bench, "run a benchmark (join, report, indicators, wall, intake, growth, …)", configure)
