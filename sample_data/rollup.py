@@ -12,7 +12,6 @@ write on the row-by-row path, filtered and unfiltered.
 """
 from __future__ import annotations
 
-import csv
 import io
 
 import numpy as np
@@ -126,10 +125,10 @@ def _sum(d: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return _nonzero(g)
 
 
-def add_to_rollups(conn: Connection, d: pd.DataFrame) -> tuple[int, int]:
-    """Add the deltas ``d`` (``deltas``) to ``case_stat_day`` and ``case_stat_cut``; returns
-    the numbers of rows written to each."""
-    day = d[~d["cut"]].copy()
+def sums(d: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The deltas ``d`` summed as ``case_stat_day`` and ``case_stat_cut`` key them (rows whose
+    counters are all zero left out, as the triggers leave them out)."""
+    day = d[~d["cut"]]
     frames = []
     for dim, key in (("grid", "grid_id"), ("department", "department_id"), ("person", "person_id")):
         g = _sum(day.assign(key_id=np.where(day[key] >= 0, day[key], 0)), ["day", "key_id"])
@@ -144,23 +143,45 @@ def add_to_rollups(conn: Connection, d: pd.DataFrame) -> tuple[int, int]:
     month = cut.assign(day=cut["day"].to_numpy().astype("datetime64[M]").astype("datetime64[D]"))
     by_cut = pd.concat([_sum(cut, ["day", *CUT_KEYS]).assign(grain="day"),
                         _sum(month, ["day", *CUT_KEYS]).assign(grain="month")], ignore_index=True)
-    by_cut = by_cut[["grain", "day", *CUT_KEYS, *COUNTERS]]
+    return by_day, by_cut[["grain", "day", *CUT_KEYS, *COUNTERS]]
+
+
+def merge(a: tuple[pd.DataFrame, pd.DataFrame] | None, b: tuple[pd.DataFrame, pd.DataFrame]):
+    """Two batches' ``sums`` as one (keys present in both added up)."""
+    if a is None:
+        return b
+    by_day = _sum(pd.concat([a[0], b[0]], ignore_index=True), ["dim", "day", "key_id"])
+    by_cut = _sum(pd.concat([a[1], b[1]], ignore_index=True), ["grain", "day", *CUT_KEYS])
+    return by_day[["dim", "day", "key_id", *COUNTERS]], by_cut[["grain", "day", *CUT_KEYS, *COUNTERS]]
+
+
+def add_to_rollups(conn: Connection, summed: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[int, int]:
+    """Add ``sums`` to ``case_stat_day`` and ``case_stat_cut``; returns the rows of each."""
+    by_day, by_cut = summed
     _upsert(conn, "case_stat_day", ["dim", "day", "key_id"], by_day)
     _upsert(conn, "case_stat_cut", ["grain", "day", *CUT_KEYS], by_cut)
     return len(by_day), len(by_cut)
 
 
 def _upsert(conn: Connection, table: str, keys: list[str], df: pd.DataFrame) -> None:
+    """COPY ``df`` into ``table``, adding to rows that exist (straight in when it is empty)."""
     cols = [*keys, *COUNTERS]
-    conn.execute(text(f"CREATE TEMP TABLE _rollup_add (LIKE {table}) ON COMMIT DROP"))
+    out = df[cols].copy()
+    out["day"] = out["day"].to_numpy().astype("datetime64[D]").astype(str)
     buf = io.StringIO()
-    # strings quoted, so that an empty key ('' : none) is not read as NULL
-    df[cols].to_csv(buf, index=False, header=False, date_format="%Y-%m-%d", quoting=csv.QUOTE_NONNUMERIC)
+    out.to_csv(buf, index=False, header=False)
     buf.seek(0)
+    empty = conn.execute(text(f"SELECT NOT EXISTS (SELECT 1 FROM {table})")).scalar()
+    target = table if empty else "_rollup_add"
+    if not empty:
+        conn.execute(text(f"CREATE TEMP TABLE _rollup_add (LIKE {table}) ON COMMIT DROP"))
+    # an empty key ('' : none) is an empty string, not NULL
+    text_keys = [k for k in keys if k in ("dim", "grain", "category_code", "level", "channel")]
     conn.connection.driver_connection.cursor().copy_expert(
-        f"COPY _rollup_add ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv)", buf)
-    conn.execute(text(f"""
-        INSERT INTO {table} AS s ({', '.join(cols)})
-        SELECT {', '.join(cols)} FROM _rollup_add ORDER BY {', '.join(keys)}
-        ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(f'{c} = s.{c} + EXCLUDED.{c}' for c in COUNTERS)}"""))
-    conn.execute(text("DROP TABLE _rollup_add"))
+        f"COPY {target} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(text_keys)}))", buf)
+    if not empty:
+        conn.execute(text(f"""
+            INSERT INTO {table} AS s ({', '.join(cols)})
+            SELECT {', '.join(cols)} FROM _rollup_add ORDER BY {', '.join(keys)}
+            ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(f'{c} = s.{c} + EXCLUDED.{c}' for c in COUNTERS)}"""))
+        conn.execute(text("DROP TABLE _rollup_add"))
