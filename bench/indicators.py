@@ -14,8 +14,16 @@ Measured in the same session, best of ``--repeat`` runs each:
 - ``stats.indicators.indicators(conn, start, end, by='subdistrict')`` for the month (default:
   the last whole calendar month in the data), Python included.
 Also printed once for information: the same table computed straight from the event log
-(``exact=True``). Last line: ``indicators_ratio=X`` = indicators time / count(*) time
-(target ≤ 3).
+(``exact=True``). Then ``indicators_ratio=X`` = indicators time / count(*) time (target ≤ 3).
+
+Filtered tables (what the charts page asks for): the same month by subdistrict under each filter
+the page offers — area, department, category, level, channel — and combinations of them, with the
+busiest values in the data (``FILTER_SETS``), plus the department table within a subdistrict.
+Each is timed like the table above; ``filtered_ms[NAME]`` lines, and last
+``filtered_ratio=X`` = the slowest combination / count(*) (target ≤ 3). The slowest one is also
+computed from the event log and must agree (unless ``--skip-exact``). For information the same
+combinations over the last 30 days (a period that cuts months, read from the day rows):
+``filtered_last30_ratio``.
 """
 from __future__ import annotations
 
@@ -45,7 +53,9 @@ def configure(p) -> None:
     p.add_argument("--skip-exact", action="store_true", help="do not time the event-log computation")
 
 
-def _provision(url: str, cases: int, rebuild: bool, seed: int | None) -> None:
+def _provision(url: str, cases: int, rebuild: bool, seed: int | None) -> dict | None:
+    """Make sure the database at ``url`` holds the sample district with ``cases`` played cases;
+    returns the load's timings when it had to be (re)built, else None."""
     import os
 
     from db import cluster
@@ -54,9 +64,10 @@ def _provision(url: str, cases: int, rebuild: bool, seed: int | None) -> None:
     if not os.environ.get("DATABASE_URL"):
         cluster.start()
     u = make_url(url)
+    name = u.database
     admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        exists = c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": BENCH_DB}).scalar()
+        exists = c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar()
     have = None
     if exists and not rebuild:
         eng = create_engine(url)
@@ -69,10 +80,10 @@ def _provision(url: str, cases: int, rebuild: bool, seed: int | None) -> None:
     if have == cases:
         upgrade(url)
         admin.dispose()
-        return
-    print(f"building {BENCH_DB} with {cases:,} cases (several minutes at 1,000,000) ...", flush=True)
+        return None
+    print(f"building {name} with {cases:,} cases (minutes at 1,000,000) ...", flush=True)
     with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
     cluster.ensure_database(url)
     upgrade(url)
@@ -83,14 +94,18 @@ def _provision(url: str, cases: int, rebuild: bool, seed: int | None) -> None:
     with eng.begin() as c:
         kw = {"seed": seed} if seed is not None else {}
         out = load_sample(c, cases=cases, **kw)
+    load_s = time.perf_counter() - t
     hist = out.get("history") or {}
-    print(f"loaded in {time.perf_counter() - t:.0f} s (history {hist.get('seconds', '?')} s, "
+    print(f"loaded in {load_s:.0f} s (history {hist.get('seconds', '?')} s, "
           f"{hist.get('events', '?'):,} events)" if isinstance(hist, dict) else f"loaded: {hist}", flush=True)
     eng.dispose()
     auto = create_engine(url, isolation_level="AUTOCOMMIT")
     with auto.connect() as c:
         c.execute(text("VACUUM ANALYZE"))
     auto.dispose()
+    return {"load_s": round(load_s, 1), "history_s": hist.get("seconds") if isinstance(hist, dict) else None,
+            "reports_copy_s": out.get("seconds_reports_copy"),
+            "events": hist.get("events") if isinstance(hist, dict) else None}
 
 
 def _best(fn, repeat: int) -> float:
@@ -110,6 +125,43 @@ def _same(a: list[dict], b: list[dict]) -> bool:
         x.keys() == y.keys() and all(
             math.isclose(x[k], y[k], rel_tol=1e-9) if isinstance(x[k], float) and isinstance(y[k], float) else x[k] == y[k]
             for k in x) for x, y in zip(a, b))
+
+
+# name → the filters (filled from the data by _filter_values) and the table's grouping
+FILTER_SETS = {
+    "category": ("subdistrict", ("category_code",)),
+    "level_grid": ("subdistrict", ("level=grid",)),
+    "level_district": ("subdistrict", ("level=district",)),
+    "channel_grid_worker": ("subdistrict", ("channel=grid_worker",)),
+    "channel_hotline": ("subdistrict", ("channel=hotline",)),
+    "department": ("subdistrict", ("department_id",)),
+    "subdistrict": ("community", ("subdistrict_id",)),
+    "community": ("community", ("community_id",)),
+    "subdistrict+category": ("community", ("subdistrict_id", "category_code")),
+    "category+level+channel": ("subdistrict", ("category_code", "level=grid", "channel=grid_worker")),
+    "department+level": ("subdistrict", ("department_id", "level=district")),
+    "by_department_in_subdistrict": ("department", ("subdistrict_id",)),
+    "by_department+channel": ("department", ("channel=hotline",)),
+    "all_six": ("subdistrict", ("subdistrict_id", "department_id", "category_code", "level=grid", "channel=grid_worker")),
+}
+
+
+def _filter_values(c) -> dict:
+    """The busiest subdistrict, community, department and category of the data."""
+    def top(sql):
+        return c.execute(text(sql + " GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")).scalar()
+    return {"subdistrict_id": top("SELECT subdistrict_id FROM cases WHERE subdistrict_id IS NOT NULL"),
+            "community_id": top("SELECT community_id FROM cases WHERE community_id IS NOT NULL"),
+            "department_id": top("SELECT department_id FROM cases WHERE department_id IS NOT NULL"),
+            "category_code": top("SELECT category_code FROM cases WHERE category_code IS NOT NULL")}
+
+
+def _filters(spec: tuple[str, ...], values: dict) -> dict:
+    out = {}
+    for item in spec:
+        k, _, v = item.partition("=")
+        out[k] = v if v else values[k]
+    return out
 
 
 def main(args) -> int:
@@ -143,6 +195,31 @@ def main(args) -> int:
         count(), table()  # warm the caches alike
         t_count = _best(count, args.repeat)
         t_ind = _best(table, args.repeat)
+        values = _filter_values(c)
+        c.rollback()
+        last = c.execute(text("SELECT local_day(max(reported_at)) FROM cases")).scalar_one()
+        timed: dict[str, float] = {}
+        timed30: dict[str, float] = {}
+        for name, (by, spec) in FILTER_SETS.items():
+            kw = _filters(spec, values)
+
+            def filtered(s=start, e=end, by=by, kw=kw):
+                indicators(c, start=s, end=e, by=by, **kw)
+                c.rollback()
+
+            filtered()
+            timed[name] = _best(filtered, args.repeat)
+            timed30[name] = _best(lambda: filtered(last - timedelta(days=29), last + timedelta(days=1)), args.repeat)
+        slowest = max(timed, key=timed.get)
+        by, spec = FILTER_SETS[slowest]
+        filtered_agrees = None
+        if not args.skip_exact:
+            kw = _filters(spec, values)
+            fast = indicators(c, start=start, end=end, by=by, total=True, **kw)
+            filtered_agrees = _same(fast, indicators(c, start=start, end=end, by=by, total=True, exact=True, **kw))
+            c.rollback()
+            if not filtered_agrees:
+                print(f"WARNING: the filtered roll-up and the event log disagree for {slowest}", flush=True)
         rows = indicators(c, start=start, end=end, by="subdistrict", total=True)
         c.rollback()
         t_exact = None
@@ -164,4 +241,9 @@ def main(args) -> int:
         print(f"indicators_exact_ms={t_exact * 1000:.0f}  (same table straight from case_event, for information)")
     print(f"indicators_ms={t_ind * 1000:.1f}")
     print(f"indicators_ratio={t_ind / t_count:.2f}")
+    for name, t in timed.items():
+        print(f"filtered_ms[{name}]={t * 1000:.1f}  last30={timed30[name] * 1000:.1f}")
+    print(f"filtered_slowest={slowest}" + ("" if filtered_agrees is None else f"  equals_event_log={filtered_agrees}"))
+    print(f"filtered_last30_ratio={max(timed30.values()) / t_count:.2f}  (for information: a period that cuts months)")
+    print(f"filtered_ratio={timed[slowest] / t_count:.2f}")
     return 0

@@ -385,6 +385,9 @@ class CaseEvent(Base):
     due_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
     postponed: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
     disposal_wh: Mapped[float | None] = mapped_column(REAL)
+    # the case's category and channel after the event (migration 0010), for filtered roll-ups
+    category_code: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str | None] = mapped_column(Text)
 
 
 class CasePresence(Base):
@@ -401,6 +404,32 @@ class CaseStatDay(Base):
     dim: Mapped[str] = mapped_column(Text, primary_key=True)  # grid | department | person
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     key_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: none / outside every grid
+    reported: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    registered: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_np: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_on_time: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_lower: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_on_spot: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    disposal_wh: Mapped[float] = mapped_column(Double, server_default=ZERO)
+    verified: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    reworked: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    open: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    overdue: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    overdue_np: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+
+
+class CaseStatCut(Base):
+    """The same counters per day and per month, by community, lead department, category, level and
+    channel (migration 0010): what filtered indicators and trends read."""
+    __tablename__ = "case_stat_cut"
+    grain: Mapped[str] = mapped_column(Text, primary_key=True)  # day | month
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # the day, or the month's first day
+    community_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: outside every grid
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: none
+    category_code: Mapped[str] = mapped_column(Text, primary_key=True)  # '': none
+    level: Mapped[str] = mapped_column(Text, primary_key=True)  # '': none
+    channel: Mapped[str] = mapped_column(Text, primary_key=True)
     reported: Mapped[int] = mapped_column(Integer, server_default=ZERO)
     registered: Mapped[int] = mapped_column(Integer, server_default=ZERO)
     closed: Mapped[int] = mapped_column(Integer, server_default=ZERO)

@@ -199,8 +199,6 @@ DISPATCH_UI: dict[str, tuple[str, str]] = {
     "ch.freq.day": ("按日", "Daily"),
     "ch.freq.week": ("按周", "Weekly"),
     "ch.freq.month": ("按月", "Monthly"),
-    "ch.trend_note": ("趋势按区域或部门统计，不受类别、层级、渠道筛选影响。",
-                      "Trends follow the area or department filter; category, level and channel do not apply."),
     "ch.ranking": ("考核排名", "Ranking"),
     "ch.by.subdistrict": ("按街道", "By subdistrict"),
     "ch.by.community": ("按社区", "By community"),

@@ -90,8 +90,6 @@ freq = st.segmented_control(kit.tr("ch.trend"), cd.FREQS, default="week", key="c
                             format_func=lambda q: kit.tr(f"ch.freq.{q}")) or "week"
 tr_df = data("trend", version, f, lang, freq=freq)
 cv.show(None, cv.trend_charts(tr_df) if not tr_df.empty else None, tr_df, f"trend-{freq}-{tag}", key="trend")
-if f.category_code or f.level or f.channel:
-    st.caption(kit.tr("ch.trend_note"))
 
 st.subheader(kit.tr("ch.ranking"), anchor=False)
 c1, c2, c3 = st.columns([3, 2, 1])

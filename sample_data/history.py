@@ -37,6 +37,8 @@ from db.models import CaseCategory, Department, Person, ResponsibilityGridWorker
 from dispatch.calendar import WorkingCalendar, to_epoch
 from dispatch.deadlines import DEFAULT_LIMIT, warn_instants
 from dispatch.states import LEVELS, STATUSES
+from sample_data import rollup
+from sample_data.bulk import drop_secondary_indexes, may_bulk, verify_foreign_keys
 
 # --- the step ladder: every life is a sub-sequence of these, in this order ----------------------
 STEPS = (
@@ -67,8 +69,20 @@ HOUR = 3600.0
 HOLD = 2000 * HOUR  # far beyond ``until``: the case stays where it is
 
 
-def play_history(conn: Connection, *, seed: int, until: datetime | None = None, batch_size: int = 250_000) -> dict:
-    """Write legal event histories for every 'reported' case without events; returns stats."""
+BULK_THRESHOLD = 20_000  # from this many cases on, the bulk path (sample_data/bulk.py)
+
+
+def play_history(conn: Connection, *, seed: int, until: datetime | None = None, batch_size: int = 250_000,
+                 bulk: bool | None = None) -> dict:
+    """Write legal event histories for every 'reported' case without events; returns stats.
+
+    ``bulk`` (default: from ``BULK_THRESHOLD`` cases on, if the role is a superuser) writes the
+    same rows with per-row triggers off (``sample_data.bulk``): foreign keys verified set-wise
+    afterwards, secondary indexes rebuilt once when the played cases are most of the table, and
+    the indicator roll-ups summed in memory from the played arrays (``sample_data.rollup``: the
+    database's delta functions, row for row) instead of by the triggers. Same events, same
+    cases, same roll-ups (tests/sample_data/test_history.py).
+    """
     t0 = _time.perf_counter()
     cal = WorkingCalendar.from_db(conn)
     if until is None:
@@ -79,11 +93,24 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     if cases.empty:
         stats["seconds"] = round(_time.perf_counter() - t0, 2)
         return stats
+    if bulk is None:
+        bulk = len(cases) >= BULK_THRESHOLD
+    bulk = bulk and may_bulk(conn)
+    stats["bulk"] = bulk
     refs = _References(conn)
     rng = np.random.default_rng(seed)
     plan = _choose_paths(cases, refs, cal, to_epoch(until), rng)
     timings["choose"] = _time.perf_counter() - t0 - timings["load"]
     order = np.arange(len(cases))
+    rebuild: list[str] = []
+    summed = None  # the batches' roll-up sums (bulk path), written once at the end
+    if bulk:
+        t = _time.perf_counter()
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        total = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
+        if 2 * len(cases) >= total:  # most of the table: rebuilding beats maintaining row by row
+            rebuild = drop_secondary_indexes(conn, "cases") + drop_secondary_indexes(conn, "case_event")
+        timings["bulk_prepare"] = _time.perf_counter() - t
     for start in range(0, len(cases), batch_size):
         idx = order[start:start + batch_size]
         sub = {k: v[idx] for k, v in plan.items()}
@@ -92,15 +119,44 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
         events, final = _play(sub, refs, cal, to_epoch(until), brng)
         timings["plan"] = timings.get("plan", 0.0) + _time.perf_counter() - t
         stats["events"] += _write(conn, events, final, timings)
+        if bulk:  # what the roll-up triggers (off) would have added
+            t = _time.perf_counter()
+            at_case = np.searchsorted(sub["id"], events["case_id"])
+            d = rollup.deltas(events, ACTIONS, sub["cat"][at_case], sub["channel"][at_case], sub["com"][at_case])
+            summed = rollup.merge(summed, rollup.sums(d))
+            timings["rollups"] = timings.get("rollups", 0.0) + _time.perf_counter() - t
         not_report = events["action"] != ACTIONS.index("report") + 1
         stats["fallback_actors"] += int((not_report & np.isin(events["role"], [ROLES.index("admin") + 1,
                                                                                 ROLES.index("system") + 1])).sum())
+    if bulk:
+        t = _time.perf_counter()
+        if summed is not None:
+            rollup.add_to_rollups(conn, summed)
+        timings["rollups_write"] = _time.perf_counter() - t
+        _finish_bulk(conn, rebuild, timings)
     t = _time.perf_counter()
     stats.update(_summary(conn, plan["id"]))
     timings["summary"] = _time.perf_counter() - t
     stats["seconds"] = round(_time.perf_counter() - t0, 2)
     stats["timings"] = {k: round(v, 2) for k, v in timings.items()}
     return stats
+
+
+def _finish_bulk(conn: Connection, rebuild: list[str], timings: dict) -> None:
+    """What the per-row triggers would have done, set-wise: indexes, foreign keys, notice (the
+    roll-ups were added batch by batch: ``sample_data.rollup``)."""
+    t = _time.perf_counter()
+    for ddl in rebuild:
+        conn.execute(text(ddl))
+    timings["bulk_indexes"] = _time.perf_counter() - t
+    t = _time.perf_counter()
+    conn.execute(text("SET LOCAL session_replication_role = origin"))
+    for table in ("cases", "case_event", "case_department"):
+        verify_foreign_keys(conn, table)
+    timings["bulk_foreign_keys"] = _time.perf_counter() - t
+    conn.execute(text("ANALYZE cases, case_event"))
+    for table in ("cases", "case_event"):  # the statement notices the replica role skipped
+        conn.execute(text("SELECT pg_notify('case_changed', :t)"), {"t": table})
 
 
 # --- input ---------------------------------------------------------------------------------------
@@ -114,7 +170,8 @@ def _load_cases(conn: Connection) -> pd.DataFrame:
     COPY (SELECT c.id, extract(epoch FROM c.reported_at) AS rep, COALESCE(c.category_code, '') AS cat,
                  COALESCE(c.grid_id, 0) AS grid, COALESCE(c.community_id, 0) AS com,
                  COALESCE(c.subdistrict_id, 0) AS sub, c.outside_jurisdiction::int AS outside,
-                 COALESCE(c.reporter_id, 0) AS reporter, COALESCE(p.role, '') AS reporter_role
+                 COALESCE(c.reporter_id, 0) AS reporter, COALESCE(p.role, '') AS reporter_role,
+                 COALESCE(c.channel, '') AS channel
           FROM cases c LEFT JOIN person p ON p.id = c.reporter_id
           WHERE c.status = 'reported' AND NOT EXISTS (SELECT 1 FROM case_event e WHERE e.case_id = c.id)
           ORDER BY c.id) TO STDOUT WITH (FORMAT csv, HEADER true)
@@ -122,7 +179,7 @@ def _load_cases(conn: Connection) -> pd.DataFrame:
     buf = io.StringIO()
     _raw(conn).cursor().copy_expert(sql, buf)
     buf.seek(0)
-    return pd.read_csv(buf, dtype={"cat": str, "reporter_role": str}, keep_default_na=False)
+    return pd.read_csv(buf, dtype={"cat": str, "reporter_role": str, "channel": str}, keep_default_na=False)
 
 
 class _Pool:
@@ -241,6 +298,7 @@ def _choose_paths(df: pd.DataFrame, refs: _References, cal: WorkingCalendar, unt
         "id": df["id"].to_numpy(np.int64), "rep": rep, "cat": cat, "grid": grid, "com": com,
         "sub": df["sub"].to_numpy(np.int64), "reporter": df["reporter"].to_numpy(np.int64),
         "reporter_role": df["reporter_role"].to_numpy(dtype=object), "outside": outside,
+        "channel": df["channel"].to_numpy(dtype=object),
         "tpl": tpl, "lvl0": lvl0, "lvl1": lvl1, "esc": up | step_up, "major": up & (lvl0 < 2), "dept": dept0,
         "dup_of": dup_of, "ret": std & (u() < 0.04), "pp": std & (u() < 0.05), "rw": std & (u() < 0.07),
         "ev": (std | (tpl == TPL_DIRECT)) & (u() < 0.35), "assist": std & (u() < 0.06),
@@ -464,6 +522,7 @@ def _play(p: dict, refs: _References, cal: WorkingCalendar, until: float, rng) -
         ev_cols["lim_v"].append(vals[idx])
         ev_cols["lim_u"].append(unit_i[idx])
     events = {k: np.concatenate(v) for k, v in ev_cols.items()}
+    events["ord"] = np.arange(len(events["case_id"]), dtype=np.int64)  # step order: ties in time keep it
 
     # --- final state per case ------------------------------------------------------------------
     last = np.where(V, np.arange(K)[None, :], -1).max(axis=1)
@@ -594,14 +653,17 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None) -
     conn.execute(text("""
         CREATE TEMP TABLE _sim_event (case_id int8, at float8, actor int8, role int2, action int2, from_i int2, to_i int2,
             from_lvl int2, to_lvl int2, dept int8, comment int2, att int2, data int2, due float8, req_due float8,
-            grid int8, handler int8, postponed int2, disposal float8, extra int8, lim_v float8, lim_u int2) ON COMMIT DROP"""))
+            grid int8, handler int8, postponed int2, disposal float8, extra int8, lim_v float8, lim_u int2,
+            ord int8) ON COMMIT DROP"""))
     typ = {"at": "float8", "due": "float8", "req_due": "float8", "disposal": "float8", "lim_v": "float8",
-           "case_id": "int8", "actor": "int8", "dept": "int8", "grid": "int8", "handler": "int8", "extra": "int8"}
+           "case_id": "int8", "actor": "int8", "dept": "int8", "grid": "int8", "handler": "int8", "extra": "int8",
+           "ord": "int8"}
     _copy_binary(conn, "_sim_event", [(k, typ.get(k, "int2"), v) for k, v in ev.items()])
     lap("copy_events")
     n = conn.execute(text(f"""
         INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, from_level, to_level,
-            department_id, comment, attachments, data, grid_id, handler_id, due_at, postponed, disposal_wh)
+            department_id, comment, attachments, data, grid_id, handler_id, due_at, postponed, disposal_wh,
+            category_code, channel)
         SELECT s.case_id, to_timestamp(s.at), NULLIF(s.actor, -1), ({_sql_array(ROLES)})[s.role],
                ({_sql_array(ACTIONS)})[s.action], ({statuses})[NULLIF(s.from_i, 0)], ({statuses})[s.to_i],
                ({levels})[NULLIF(s.from_lvl, 0)], ({levels})[NULLIF(s.to_lvl, 0)], NULLIF(s.dept, -1)::int,
@@ -621,8 +683,8 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None) -
                    WHEN 6 THEN jsonb_build_object('requested_due_at', to_timestamp(s.req_due))
                    ELSE '{{}}'::jsonb END,
                NULLIF(s.grid, -1)::int, NULLIF(s.handler, -1)::int, to_timestamp(NULLIF(s.due, 'NaN')), s.postponed = 1,
-               NULLIF(s.disposal, 'NaN')::real
-        FROM _sim_event s ORDER BY s.case_id, s.at""")).rowcount
+               NULLIF(s.disposal, 'NaN')::real, c.category_code, c.channel
+        FROM _sim_event s JOIN cases c ON c.id = s.case_id ORDER BY s.case_id, s.at, s.ord""")).rowcount
     lap("insert_events")
     conn.execute(text("""
         INSERT INTO case_department(case_id, department_id, role)

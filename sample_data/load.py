@@ -26,6 +26,7 @@ from db.config import STORAGE_SRID, TIME_ZONE
 from db.reference import seed_reference
 from dispatch.calendar import TZ
 from sample_data import names
+from sample_data.bulk import drop_secondary_indexes
 from sample_data.accounts import ACCOUNTS, RETIRED_PASSWORDS, sample_password
 from sample_data.generate import DEFAULT_SEED, SampleDistrict, generate
 from sample_data.reports import Reports, generate_reports
@@ -355,7 +356,7 @@ def copy_reports(conn: Connection, r: Reports, people: dict[str, int], *, bulk: 
         conn.execute(text("SET LOCAL session_replication_role = replica"))
     else:
         conn.execute(text("ALTER TABLE cases DISABLE TRIGGER cases_assign_grid"))
-    rebuild = _drop_secondary_indexes(conn) if conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM cases)")).scalar() else []
+    rebuild = drop_secondary_indexes(conn, "cases") if conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM cases)")).scalar() else []
     cols = ", ".join(_COLUMNS)
     conn.execute(text(f"""
         INSERT INTO cases (case_no, {cols}, reported_grid_version_id, reported_grid_code, grid_id, grid_code,
@@ -382,19 +383,6 @@ def copy_reports(conn: Connection, r: Reports, people: dict[str, int], *, bulk: 
     conn.execute(text(f"DROP TABLE {assigned}, {staging}"))
     conn.execute(text("ANALYZE cases"))
     return len(r)
-
-
-def _drop_secondary_indexes(conn: Connection) -> list[str]:
-    """Drop the indexes of ``cases`` that back no constraint; return the DDL that recreates them
-    exactly as the migrations made them (same names, same definitions)."""
-    rows = conn.execute(text("""
-        SELECT i.indexname, i.indexdef FROM pg_indexes i
-        WHERE i.schemaname = current_schema() AND i.tablename = 'cases'
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = to_regclass(quote_ident(i.indexname)))
-        ORDER BY i.indexname""")).all()
-    for r in rows:
-        conn.execute(text(f'DROP INDEX "{r.indexname}"'))
-    return [r.indexdef for r in rows]
 
 
 def _copy(conn: Connection, r: Reports, people: dict[str, int], table: str, cols: tuple[str, ...]) -> None:

@@ -158,9 +158,8 @@ TREND_COLUMNS = ("period", "registered", "closed", "due", "closure_rate_pct", "o
 
 
 def trend(conn: Connection, f: ChartFilter, *, freq: str) -> pd.DataFrame:
-    """Indicators per day, week or month of the period (area or department filters apply)."""
-    df = ind.trend(conn, start=f.start, end=f.end, freq=freq, subdistrict_id=f.subdistrict_id,
-                   community_id=f.community_id, department_id=f.department_id)
+    """Indicators per day, week or month of the period, under every filter of the page."""
+    df = ind.trend(conn, start=f.start, end=f.end, freq=freq, **f.indicator_args())
     if df.empty:
         return pd.DataFrame(columns=list(TREND_COLUMNS))
     df = df.copy()

@@ -25,18 +25,25 @@ instant in question):
 - open (在办) and overdue (超期) as they stood at the end of the period (now, for a period not
   yet over). Overdue has one definition: open and past the deadline in force (dispatch/queries.py).
 
-Groups: areas by the grid a case was in when each event happened (a boundary change moves a
-case's later events, not its past); department = the lead department after the event (none: not
-yet dispatched); person = the handler (the department staff who accepted the case, the grid
-worker who resolved it, the dispatcher who closed it) or, for flows before anyone handles the
-case, the actor (the reporter for reports, the dispatcher for registrations).
+Groups and filters: areas by the grid a case was in when each event happened (a boundary change
+moves a case's later events, not its past); department = the lead department after the event
+(none: not yet dispatched); person = the handler (the department staff who accepted the case,
+the grid worker who resolved it, the dispatcher who closed it) or, for flows before anyone
+handles the case, the actor (the reporter for reports, the dispatcher for registrations).
+Category, level and channel filters follow the same rule: the case's category and level as they
+stood at each event (a case re-classified at registration counts its report under its first
+category; an escalated case is open at its new level from the escalation on), its channel.
 
 How: every event contributes deltas defined once in SQL (``case_event_deltas``, migration
-0002). A trigger on ``case_event`` sums them per day into ``case_stat_day``, so any past period
-is the sum of its days (fast: the table is small) and is recomputed exactly as it stood, since
-the log is append-only. With a filter the roll-up cannot answer (category, level, channel, a
-department within areas…), or with ``exact=True``, the same deltas are computed straight from
-``case_event``. ``rebuild_stats`` recomputes the roll-up from the log.
+0002). A trigger on ``case_event`` sums them per day into ``case_stat_day`` by grid, department
+and person, so any past period is the sum of its days (fast: the table is small) and is
+recomputed exactly as it stood, since the log is append-only. Filtered tables by subdistrict,
+community or department read ``case_stat_cut`` (migration 0010): the same deltas
+(``case_event_cut_deltas``, which also counts a change of level or category as a change of
+state) by community, lead department, category, level and channel, per day and per month;
+a period of whole months reads month rows only (``_cut_sums``). Tables by grid or person
+under a filter, and ``exact=True``, compute the deltas straight from ``case_event``.
+``rebuild_stats`` recomputes both roll-ups from the log in one pass.
 
 Also: ``trend`` (daily / weekly / monthly), ``ageing`` of open cases, ``INDICATOR_LABELS``.
 The wall's tiles (``wall.frame.kpis``) take their rates from ``indicators``.
@@ -106,47 +113,117 @@ def _clock(conn: Connection) -> tuple[datetime, date]:
 
 # --- sources of deltas -----------------------------------------------------------------------------
 
-EVENT_DELTAS_SQL = """
-    SELECT x.case_id, d.*
-    FROM (
+EVENT_LAGS_SQL = """
         SELECT e.case_id, e.at, e.action, e.actor_id, e.to_status, e.to_level, e.grid_id, e.department_id, e.handler_id,
-               e.due_at, e.postponed, e.disposal_wh,
+               e.due_at, e.postponed, e.disposal_wh, e.category_code, e.channel,
                lag(e.to_status) OVER w AS q_status, lag(e.grid_id) OVER w AS q_grid,
                lag(e.department_id) OVER w AS q_department, lag(e.handler_id) OVER w AS q_handler,
-               lag(e.due_at) OVER w AS q_due, lag(e.postponed) OVER w AS q_postponed
+               lag(e.due_at) OVER w AS q_due, lag(e.postponed) OVER w AS q_postponed,
+               lag(e.to_level) OVER w AS q_level, lag(e.category_code) OVER w AS q_category
         FROM case_event e {case_filter}
-        WINDOW w AS (PARTITION BY e.case_id ORDER BY e.at, e.id)
-    ) x
+        WINDOW w AS (PARTITION BY e.case_id ORDER BY e.at, e.id)"""
+_DELTAS = """
     CROSS JOIN LATERAL case_event_deltas(
         x.at, x.action, x.actor_id, x.to_status, x.to_level, x.grid_id, x.department_id, x.handler_id, x.due_at,
-        x.postponed, x.disposal_wh, x.q_status, x.q_grid, x.q_department, x.q_handler, x.q_due, x.q_postponed) d
-"""
+        x.postponed, x.disposal_wh, x.q_status, x.q_grid, x.q_department, x.q_handler, x.q_due, x.q_postponed) d"""
+# The same with the level and the category among the state (migration 0010): each row carries
+# the level, category and channel it counts under, the keys of ``case_stat_cut``.
+_CUT_DELTAS = """
+    CROSS JOIN LATERAL case_event_cut_deltas(
+        x.at, x.action, x.actor_id, x.to_status, x.to_level, x.grid_id, x.department_id, x.handler_id, x.due_at,
+        x.postponed, x.disposal_wh, x.category_code, x.q_status, x.q_level, x.q_grid, x.q_department, x.q_handler,
+        x.q_due, x.q_postponed, x.q_category) d"""
+EVENT_DELTAS_SQL = "SELECT x.case_id, d.* FROM (" + EVENT_LAGS_SQL + ") x" + _DELTAS
+CUT_DELTAS_SQL = "SELECT x.case_id, x.channel, d.* FROM (" + EVENT_LAGS_SQL + ") x" + _CUT_DELTAS
 
 
-def _exact_source(dim: str, case_filters: dict, delta_filters: dict) -> tuple[str, dict]:
-    """Deltas straight from the event log. With case filters only the matching cases that can
-    matter are read: a case reported after the period or ended (closed, rejected, merged) before
-    it adds nothing to the period's flows, and its open/overdue deltas cancel out before the
-    period ends."""
-    conds, params = [], {}
-    for col, val in case_filters.items():
-        conds.append(f"c.{col} = :cf_{col}")
-        params[f"cf_{col}"] = val
-    if conds:
+CASE_FILTERS = ("category_code", "level", "channel")
+AREA_FILTERS = ("subdistrict_id", "community_id")
+
+
+def _area_grids_sql(col: str, name: str) -> str:
+    """``col`` (a grid id) lies in the area named by filter ``name`` (its grid's community now)."""
+    if name == "community_id":
+        return f"{col} IN (SELECT g.id FROM unit_grid g WHERE g.community_id = :f_{name})"
+    return (f"{col} IN (SELECT g.id FROM unit_grid g JOIN community cm ON cm.id = g.community_id "
+            f"WHERE cm.subdistrict_id = :f_{name})")
+
+
+def _exact_source(dim: str, filters: dict) -> tuple[str, dict]:
+    """Deltas straight from the event log, each filter applied to the delta's own keys (the
+    grid, department, person, level, category and channel the delta is attributed to).
+
+    Only the cases that can matter are read: a case reported after the period or ended (closed,
+    rejected, merged) before it adds nothing to the period's flows, and its open/overdue deltas
+    cancel out before the period ends; the channel never changes, so it filters cases too."""
+    params = {f"f_{k}": v for k, v in filters.items()}
+    conds = []
+    if filters:
         conds += [f"c.reported_at < CAST(:dmax AS date)::timestamp AT TIME ZONE '{TIME_ZONE}'",
                   "COALESCE(c.closed_at, c.rejected_at, c.merged_at, 'infinity') >= "
                   f"CAST(:d0 AS date)::timestamp AT TIME ZONE '{TIME_ZONE}'"]
+        if "channel" in filters:
+            conds.append("c.channel = :f_channel")
     case_filter = ("JOIN cases c ON c.id = e.case_id WHERE " + " AND ".join(conds)) if conds else ""
-    dconds = [f"COALESCE(s.{col}, 0) = :df_{col}" for col in delta_filters]
-    params.update({f"df_{col}": val for col, val in delta_filters.items()})
+    dconds = []
+    for k in filters:
+        if k in CASE_FILTERS:
+            dconds.append(f"s.{k} = :f_{k}")
+        elif k in AREA_FILTERS:
+            dconds.append(_area_grids_sql("s.grid_id", k))
+        else:
+            dconds.append(f"COALESCE(s.{k}, 0) = :f_{k}")
     sql = (f"SELECT s.day, COALESCE(s.{_KEY[dim]}, 0) AS key_id, {', '.join('s.' + c for c in COUNTERS)} "
-           f"FROM ({EVENT_DELTAS_SQL.format(case_filter=case_filter)}) s"
+           f"FROM ({(CUT_DELTAS_SQL if filters else EVENT_DELTAS_SQL).format(case_filter=case_filter)}) s"
            + (" WHERE " + " AND ".join(dconds) if dconds else ""))
     return sql, params
 
 
 def _rollup_source(dim: str) -> tuple[str, dict]:
     return f"SELECT day, key_id, {', '.join(COUNTERS)} FROM case_stat_day WHERE dim = :dim", {"dim": dim}
+
+
+def _cut_conds(filters: dict) -> tuple[list[str], dict]:
+    conds, params = [], {}
+    for k, v in filters.items():
+        params[f"f_{k}"] = v
+        if k == "subdistrict_id":
+            conds.append("community_id IN (SELECT id FROM community WHERE subdistrict_id = :f_subdistrict_id)")
+        else:
+            conds.append(f"{k} = :f_{k}")
+    return conds, params
+
+
+def _cut_sums(conn: Connection, key: str, filters: dict, d0: date, d1: date, today: date) -> dict[int, dict]:
+    """``_sums`` from ``case_stat_cut``: whole months of the period (and of the history before
+    its end, for open and overdue) from the month rows, only the days of cut months from the
+    day rows. ``key``: community_id or department_id."""
+    live = d1 > today
+    ds_open = today + timedelta(days=1) if live else d1
+    ds_over = today if live else d1
+    fm0 = d0 if d0.day == 1 else (d0.replace(day=1) + timedelta(days=32)).replace(day=1)
+    fm1 = d1.replace(day=1)
+    if fm0 >= fm1:  # no whole month inside the period: its days
+        fm0 = fm1 = fa = fb = d1
+    else:
+        fa, fb = fm0, fm1
+    mo, mv = ds_open.replace(day=1), ds_over.replace(day=1)
+    conds, params = _cut_conds(filters)
+    flow = ("(grain = 'month' AND day >= :fm0 AND day < :fm1) OR "
+            "(grain = 'day' AND ((day >= :d0 AND day < :fa) OR (day >= :fb AND day < :d1)))")
+    st_open = "(grain = 'month' AND day < :mo) OR (grain = 'day' AND day >= :mo AND day < :ds_open)"
+    st_over = "(grain = 'month' AND day < :mv) OR (grain = 'day' AND day >= :mv AND day < :ds_over)"
+    flows = ", ".join(f"COALESCE(sum({c}) FILTER (WHERE {flow}), 0) AS {c}" for c in FLOWS)
+    sql = (f"SELECT {key} AS key_id, {flows}, COALESCE(sum(open) FILTER (WHERE {st_open}), 0) AS open, "
+           f"COALESCE(sum(overdue) FILTER (WHERE {st_over}), 0) AS overdue, "
+           f"COALESCE(sum(overdue_np) FILTER (WHERE {st_over}), 0) AS overdue_np "
+           f"FROM case_stat_cut WHERE ((grain = 'month' AND day < :dmax) OR (grain = 'day' AND ({flow} OR "
+           f"(day >= :mo AND day < :ds_open) OR (day >= :mv AND day < :ds_over))))"
+           + "".join(f" AND {c}" for c in conds) + " GROUP BY 1")
+    rows = conn.execute(text(sql), {**params, "d0": d0, "d1": d1, "fm0": fm0, "fm1": fm1, "fa": fa, "fb": fb,
+                                     "mo": mo, "mv": mv, "ds_open": ds_open, "ds_over": ds_over,
+                                     "dmax": max(d1, ds_open)}).mappings()
+    return {r["key_id"]: dict(r) for r in rows}
 
 
 def _sums(conn: Connection, src: str, params: dict, d0: date, d1: date, today: date) -> dict[int, dict]:
@@ -165,24 +242,32 @@ def _sums(conn: Connection, src: str, params: dict, d0: date, d1: date, today: d
     return {r["key_id"]: dict(r) for r in rows}
 
 
-def _overdue_now(conn: Connection, dim: str, case_filters: dict, delta_filters: dict) -> dict[int, dict]:
-    """Open cases overdue now (dispatch.queries.overdue_sql, the one definition), per key.
+_LIVE_KEY = {"grid": "c.grid_id", "community": "ug.community_id", "department": "c.department_id",
+             "person": "c.handler_id", "all": "0"}
+
+
+def _overdue_now(conn: Connection, key: str, filters: dict) -> dict[int, dict]:
+    """Open cases overdue now (dispatch.queries.overdue_sql, the one definition), per key
+    (``_LIVE_KEY``), the filters applied to the case as it stands now (which is the state its
+    last event recorded).
 
     A period that reaches today reports "overdue" as of now, read live: the daily roll-up holds
     states as they stood at the start of a day, and today's cases that became overdue, or that
     were closed while overdue, would otherwise be missed or counted twice."""
-    key = {"grid": "c.grid_id", "department": "c.department_id", "person": "c.handler_id"}[dim]
     conds = [overdue_sql("c")]
-    params = {}
-    for col, val in case_filters.items():
-        conds.append(f"c.{col} = :cf_{col}")
-        params[f"cf_{col}"] = val
-    for col, val in delta_filters.items():
-        conds.append(f"COALESCE({ {'grid_id': 'c.grid_id', 'department_id': 'c.department_id', 'person_id': 'c.handler_id'}[col] }, 0) = :df_{col}")
-        params[f"df_{col}"] = val
+    params = {f"f_{k}": v for k, v in filters.items()}
+    for k in filters:
+        if k in CASE_FILTERS:
+            conds.append(f"c.{k} = :f_{k}")
+        elif k in AREA_FILTERS:
+            conds.append(_area_grids_sql("c.grid_id", k))
+        else:
+            conds.append(f"COALESCE({ {'department_id': 'c.department_id', 'person_id': 'c.handler_id'}[k] }, 0) = :f_{k}")
     rows = conn.execute(text(
-        f"SELECT COALESCE({key}, 0) AS key_id, count(*) AS overdue, count(*) FILTER (WHERE c.postponed_at IS NULL) AS overdue_np "
-        f"FROM cases c WHERE {' AND '.join(conds)} GROUP BY 1"), params).mappings()
+        f"SELECT COALESCE({_LIVE_KEY[key]}, 0) AS key_id, count(*) AS overdue, "
+        f"count(*) FILTER (WHERE c.postponed_at IS NULL) AS overdue_np "
+        f"FROM cases c LEFT JOIN unit_grid ug ON ug.id = c.grid_id WHERE {' AND '.join(conds)} GROUP BY 1"),
+        params).mappings()
     return {r["key_id"]: dict(r) for r in rows}
 
 
@@ -203,28 +288,38 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
     if d1 <= d0:
         raise ValueError(f"the period is empty: {d0} to {d1}")
     dim = _DIM[by]
-    case_filters = {k: v for k, v in (("category_code", category_code), ("level", level), ("channel", channel)) if v is not None}
-    if dim != "grid":  # a department's or person's table within an area: the case's (current) area
-        case_filters.update({k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
-                             if v is not None})
-    delta_filters = {}
+    filters = {k: v for k, v in (("category_code", category_code), ("level", level), ("channel", channel)) if v is not None}
+    if dim != "grid":  # a department's or person's table within an area (the grid of each delta)
+        filters.update({k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
+                        if v is not None})
     if department_id is not None and dim != "department":
-        delta_filters["department_id"] = department_id
+        filters["department_id"] = department_id
     if person_id is not None and dim != "person":
-        delta_filters["person_id"] = person_id
+        filters["person_id"] = person_id
     _, today = _clock(conn)
-    use_exact = exact or bool(case_filters) or bool(delta_filters)
-    src, params = _exact_source(dim, case_filters, delta_filters) if use_exact else _rollup_source(dim)
-    sums = _sums(conn, src, params, d0, d1, today)
+    # the roll-up by community, department, category, level and channel answers every filter
+    # except a person's, for tables by subdistrict, community or department
+    use_cut = bool(filters) and not exact and by in ("subdistrict", "community", "department") and "person_id" not in filters
+    if use_cut:
+        key = "department" if dim == "department" else "community"
+        cut_filters = dict(filters)
+        if dim == "grid":  # the area narrows the groups and the rows read alike
+            cut_filters.update({k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
+                                if v is not None})
+        sums = _cut_sums(conn, f"{key}_id", cut_filters, d0, d1, today)
+    else:
+        key = dim
+        src, params = _exact_source(dim, filters) if (exact or filters) else _rollup_source(dim)
+        sums = _sums(conn, src, params, d0, d1, today)
     if d1 > today:  # "overdue" as of now, live (see _overdue_now)
         for row in sums.values():
             row["overdue"] = row["overdue_np"] = 0
-        for k, v in _overdue_now(conn, dim, case_filters, delta_filters).items():
+        for k, v in _overdue_now(conn, key, filters).items():
             row = sums.setdefault(k, {c: 0 for c in COUNTERS} | {"key_id": k})
             row["overdue"] = v["overdue"]
             row["overdue_np"] = v["overdue_np"]
     if dim == "grid":
-        groups = _area_groups(conn, by, sums, subdistrict_id, community_id)
+        groups = _area_groups(conn, by, sums, subdistrict_id, community_id, keyed_by=key)
     elif dim == "department":
         groups = _labelled(conn, "department", sums, only=department_id)
     else:
@@ -267,7 +362,8 @@ def _add(acc: dict, row: dict) -> None:
         acc[c] += row.get(c) or 0
 
 
-def _area_groups(conn: Connection, by: str, sums: dict, subdistrict_id, community_id) -> list[dict]:
+def _area_groups(conn: Connection, by: str, sums: dict, subdistrict_id, community_id, keyed_by: str = "grid") -> list[dict]:
+    """Rows per subdistrict / community / grid from ``sums`` keyed by grid or by community."""
     grids = conn.execute(text(
         "SELECT g.id AS grid_id, g.code AS grid_code, g.name AS grid_name, c.id AS community_id, c.code AS community_code, "
         "c.name AS community_name, c.name_en AS community_name_en, s.id AS subdistrict_id, s.code AS subdistrict_code, "
@@ -275,6 +371,7 @@ def _area_groups(conn: Connection, by: str, sums: dict, subdistrict_id, communit
         "FROM unit_grid g JOIN community c ON c.id = g.community_id JOIN subdistrict s ON s.id = c.subdistrict_id "
         "ORDER BY g.code")).mappings().all()
     groups: dict = {}
+    seen: set = set()
     for g in grids:
         if subdistrict_id is not None and g["subdistrict_id"] != subdistrict_id:
             continue
@@ -292,8 +389,10 @@ def _area_groups(conn: Connection, by: str, sums: dict, subdistrict_id, communit
                                               "name": g["subdistrict_name"], "name_en": g["subdistrict_name_en"],
                                               "parent": None}
         acc = groups.setdefault(key, {**meta, **_zero()})
-        if g["grid_id"] in sums:
-            _add(acc, sums[g["grid_id"]])
+        src = g["grid_id"] if keyed_by == "grid" else g["community_id"]
+        if src in sums and src not in seen:
+            seen.add(src)
+            _add(acc, sums[src])
     out = sorted(groups.values(), key=lambda r: r["code"])
     if subdistrict_id is None and community_id is None and any(v for k, v in sums.get(0, {}).items() if k in COUNTERS):
         out.append({"id": None, "code": None, "name": "辖区外", "name_en": "Outside the jurisdiction", "parent": None,
@@ -325,30 +424,68 @@ def _labelled(conn: Connection, kind: str, sums: dict, only: int | None) -> list
 
 # --- maintenance --------------------------------------------------------------------------------------
 
+CUT_KEYS = ("community_id", "department_id", "category_code", "level", "channel")
+
+
+def cut_sums_sql(case_filter: str) -> str:
+    """The rows of ``case_stat_cut`` (grain, day, keys, counters) that the events selected by
+    ``case_filter`` (a WHERE clause on ``case_event e``) add up to; for maintenance that takes
+    events back out."""
+    sums = ", ".join(f"COALESCE(sum(d.{c}), 0) AS {c}" for c in COUNTERS)
+    keys = "k.community_id, k.department_id, k.category_code, k.level, k.channel"
+    return f"""
+        SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END AS grain, COALESCE(d.day, k.month) AS day,
+               {keys}, {sums}
+        FROM ({EVENT_LAGS_SQL.format(case_filter=case_filter)}) x {_CUT_DELTAS}
+        LEFT JOIN unit_grid ug ON ug.id = d.grid_id
+        CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, COALESCE(ug.community_id, 0) AS community_id,
+                                   COALESCE(d.department_id, 0) AS department_id,
+                                   COALESCE(d.category_code, '') AS category_code, COALESCE(d.level, '') AS level,
+                                   COALESCE(x.channel, '') AS channel) k
+        GROUP BY GROUPING SETS ((d.day, {keys}), (k.month, {keys}))"""
+
+
 def rebuild_stats(conn: Connection) -> int:
-    """Recompute ``case_stat_day`` from the whole event log (repair, or after bulk imports that
-    bypassed the trigger). Returns the number of roll-up rows."""
-    src = EVENT_DELTAS_SQL.format(case_filter="")
+    """Recompute the roll-ups (``case_stat_day`` and ``case_stat_cut``) from the whole event log
+    in one pass over it (repair, or after bulk loads that bypassed the triggers). Returns the
+    number of ``case_stat_day`` rows."""
     conn.execute(text("DELETE FROM case_stat_day"))
-    return conn.execute(text(f"""
-        INSERT INTO case_stat_day (dim, day, key_id, {', '.join(COUNTERS)})
-        SELECT CASE WHEN GROUPING(d.grid_id) = 0 THEN 'grid' WHEN GROUPING(d.department_id) = 0 THEN 'department'
-                    ELSE 'person' END,
-               d.day, COALESCE(d.grid_id, d.department_id, d.person_id, 0),
-               {', '.join(f'COALESCE(sum(d.{c}), 0)' for c in COUNTERS)}
-        FROM ({src}) d
-        GROUP BY GROUPING SETS ((d.day, d.grid_id), (d.day, d.department_id), (d.day, d.person_id))
-        HAVING {' OR '.join(f'COALESCE(sum(d.{c}), 0) <> 0' for c in COUNTERS)}""")).rowcount
+    conn.execute(text("DELETE FROM case_stat_cut"))
+    sums = ", ".join(f"COALESCE(sum(d.{c}), 0)" for c in COUNTERS)
+    nonzero = " OR ".join(f"COALESCE(sum(d.{c}), 0) <> 0" for c in COUNTERS)
+    keys = "k.com, k.dep, k.cat, k.lvl, k.ch"
+    conn.execute(text(f"""
+        WITH x AS MATERIALIZED ({EVENT_LAGS_SQL.format(case_filter="")}),
+        by_day AS (
+            INSERT INTO case_stat_day (dim, day, key_id, {', '.join(COUNTERS)})
+            SELECT CASE WHEN GROUPING(d.grid_id) = 0 THEN 'grid' WHEN GROUPING(d.department_id) = 0 THEN 'department'
+                        ELSE 'person' END,
+                   d.day, COALESCE(d.grid_id, d.department_id, d.person_id, 0), {sums}
+            FROM x {_DELTAS}
+            GROUP BY GROUPING SETS ((d.day, d.grid_id), (d.day, d.department_id), (d.day, d.person_id))
+            HAVING {nonzero}
+        )
+        INSERT INTO case_stat_cut (grain, day, {', '.join(CUT_KEYS)}, {', '.join(COUNTERS)})
+        SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END, COALESCE(d.day, k.month), {keys}, {sums}
+        FROM x {_CUT_DELTAS}
+        LEFT JOIN unit_grid ug ON ug.id = d.grid_id
+        CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, COALESCE(ug.community_id, 0) AS com,
+                                   COALESCE(d.department_id, 0) AS dep, COALESCE(d.category_code, '') AS cat,
+                                   COALESCE(d.level, '') AS lvl, COALESCE(x.channel, '') AS ch) k
+        GROUP BY GROUPING SETS ((d.day, {keys}), (k.month, {keys}))
+        HAVING {nonzero}"""))
+    return conn.execute(text("SELECT count(*) FROM case_stat_day")).scalar_one()
 
 
 # --- charts helpers --------------------------------------------------------------------------------------
 
 def trend(conn: Connection, *, start, end, freq: str = "day", subdistrict_id: int | None = None,
-          community_id: int | None = None, department_id: int | None = None):
+          community_id: int | None = None, department_id: int | None = None, category_code: str | None = None,
+          level: str | None = None, channel: str | None = None):
     """Indicators per day, ISO week (from Monday) or month over [start, end), for the whole
-    district, one area or one department (same formulas as ``indicators``). Returns a DataFrame:
-    period (first day), registered, closed, due, closure_rate, on_time_rate, rework_rate,
-    avg_disposal_wh, self_handled_share, on_spot, open, overdue."""
+    district or what the filters select (same formulas and filters as ``indicators``). Returns a
+    DataFrame: period (first day), registered, closed, due, closure_rate, on_time_rate,
+    rework_rate, avg_disposal_wh, self_handled_share, on_spot, open, overdue."""
     import pandas as pd
 
     if freq not in ("day", "week", "month"):
@@ -357,28 +494,29 @@ def trend(conn: Connection, *, start, end, freq: str = "day", subdistrict_id: in
     if d1 <= d0:
         raise ValueError(f"the period is empty: {d0} to {d1}")
     _, today = _clock(conn)
-    if department_id is not None:
-        where, params, dim = "dim = 'department' AND key_id = :k", {"k": department_id}, "department"
-        keys = {department_id}
-    else:
-        dim = "grid"
-        grids = [r[0] for r in conn.execute(text(
-            "SELECT g.id FROM unit_grid g JOIN community c ON c.id = g.community_id "
-            "WHERE (CAST(:c AS int) IS NULL OR c.id = :c) AND (CAST(:s AS int) IS NULL OR c.subdistrict_id = :s)"),
-            {"c": community_id, "s": subdistrict_id})]
-        if subdistrict_id is None and community_id is None:
-            where, params, keys = "dim = 'grid'", {}, None
-        else:
-            where, params, keys = "dim = 'grid' AND key_id = ANY(:k)", {"k": grids}, set(grids)
+    filters = {k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id),
+                                 ("department_id", department_id), ("category_code", category_code),
+                                 ("level", level), ("channel", channel)) if v is not None}
+    table = "case_stat_day"
+    if not filters:
+        where, params = "dim = 'grid'", {}
+    elif set(filters) == {"department_id"}:
+        where, params = "dim = 'department' AND key_id = :k", {"k": department_id}
+    elif set(filters) <= set(AREA_FILTERS):
+        where, params = "dim = 'grid' AND " + " AND ".join(_area_grids_sql("key_id", k) for k in filters), \
+            {f"f_{k}": v for k, v in filters.items()}
+    else:  # category, level, channel, or a department within an area: the roll-up by all of them
+        conds, params = _cut_conds(filters)
+        table, where = "case_stat_cut", " AND ".join(["grain = 'day'", *conds])
     horizon = max(d1, today + timedelta(days=1))
     daily = pd.DataFrame(conn.execute(text(
-        f"SELECT day, {', '.join(f'sum({c}) AS {c}' for c in COUNTERS)} FROM case_stat_day "
+        f"SELECT day, {', '.join(f'sum({c}) AS {c}' for c in COUNTERS)} FROM {table} "
         f"WHERE {where} AND day < :h GROUP BY day ORDER BY day"), {**params, "h": horizon}).all(), columns=["day", *COUNTERS])
     first = min([d0] + list(daily["day"]))
     index = pd.date_range(first, horizon - timedelta(days=1), freq="D")
     daily = daily.assign(day=pd.to_datetime(daily["day"])).set_index("day").reindex(index, fill_value=0).astype(float)
     state = daily[list(STATES)].cumsum()  # as it stood at the end of each day
-    live_rows = [v for k, v in _overdue_now(conn, dim, {}, {}).items() if keys is None or k in keys]
+    live_rows = _overdue_now(conn, "all", filters).values()
     live = {c: sum(v[c] for v in live_rows) for c in ("overdue", "overdue_np")}
     sel = daily.loc[pd.Timestamp(d0):pd.Timestamp(d1 - timedelta(days=1))]
     flows = sel[list(FLOWS)].groupby(sel.index.to_period({"day": "D", "week": "W-SUN", "month": "M"}[freq])).sum()

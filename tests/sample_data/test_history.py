@@ -159,3 +159,76 @@ def test_service_continues_a_played_case(world, conn):
     after = service.transition(conn, case_id=case["id"], action="feed_back", actor=staff, comment="继续处置完毕",
                                expected_version=case["version"])
     assert after["status"] == "awaiting_verification"
+
+
+def _everything(conn, ids: list[int]) -> dict:
+    """Every column the player writes for ``ids``: cases, events (ids aside), departments."""
+    q = lambda sql: [tuple(r) for r in conn.execute(text(sql), {"ids": ids})]  # noqa: E731
+    return {
+        "cases": q("SELECT (to_jsonb(c) - 'geom')::text FROM cases c WHERE c.id = ANY(:ids) ORDER BY c.id"),
+        "events": q("SELECT (to_jsonb(e) - 'id')::text FROM case_event e WHERE e.case_id = ANY(:ids) ORDER BY e.case_id, e.at, e.id"),
+        "departments": q("SELECT case_id, department_id, role FROM case_department WHERE case_id = ANY(:ids) "
+                         "ORDER BY case_id, department_id, role"),
+    }
+
+
+def _tables(conn, w, start, end) -> dict:
+    from stats.indicators import indicators
+
+    areas = ("测试街道S1", "测试街道S2")
+    out = {}
+    for f in ({}, {"category_code": "0102"}, {"channel": "grid_worker"}, {"level": "district"},
+              {"department_id": w.dept["HWC"]}):
+        rows = indicators(conn, start=start, end=end, by="subdistrict", **f)
+        out[tuple(f.items())] = [r for r in rows if r["name"] in areas]
+        assert out[tuple(f.items())]
+    # and the roll-ups' own rows for the test district's grids and communities
+    out["case_stat_day"] = [tuple(r) for r in conn.execute(text(
+        "SELECT * FROM case_stat_day WHERE dim = 'grid' AND key_id = ANY(:g) ORDER BY day, key_id"),
+        {"g": list(w.grid.values())})]
+    out["case_stat_cut"] = [tuple(r) for r in conn.execute(text(
+        "SELECT * FROM case_stat_cut WHERE community_id = ANY(:c) "
+        "ORDER BY grain, day, community_id, department_id, category_code, level, channel"),
+        {"c": list(w.com.values())})]
+    assert out["case_stat_day"] and out["case_stat_cut"]
+    return out
+
+
+def test_bulk_play_writes_what_the_row_by_row_path_writes(owner_conn):
+    """Triggers off, foreign keys checked set-wise, roll-ups rebuilt once: the same cases, the same
+    events (legal, at working time, by permitted people), the same indicators, filtered or not."""
+    from tests.world import build_world
+
+    conn = owner_conn  # the bulk path is the owner's (a superuser on the local cluster)
+    w = build_world(conn)
+    ids = _raw_reports(w, 600, seed=6)
+    start, end = UNTIL.date() - timedelta(days=61), UNTIL.date()
+    sp = conn.begin_nested()
+    slow_stats = play_history(conn, seed=7, until=UNTIL, bulk=False)
+    slow, slow_tables = _everything(conn, ids), _tables(conn, w, start, end)
+    sp.rollback()
+    fast_stats = play_history(conn, seed=7, until=UNTIL, bulk=True)
+    assert (slow_stats["bulk"], fast_stats["bulk"]) == (False, True)
+    assert slow["events"] and _everything(conn, ids) == slow
+    assert _tables(conn, w, start, end) == slow_tables
+    assert audit_history(conn, case_ids=ids) == []
+    trigger = conn.execute(text("SELECT tgenabled FROM pg_trigger WHERE tgname = 'case_event_append_only'")).scalar()
+    assert trigger == "O"
+    with pytest.raises(Exception, match="append-only|append only"):
+        with conn.begin_nested():
+            conn.execute(text("UPDATE case_event SET comment = 'x' WHERE case_id = :i"), {"i": ids[0]})
+
+
+def test_a_broken_foreign_key_written_with_triggers_off_is_found(owner_conn):
+    from sample_data.bulk import verify_foreign_keys
+    from tests.world import build_world
+
+    conn = owner_conn
+    w = build_world(conn)
+    verify_foreign_keys(conn, "case_department")  # nothing wrong yet
+    conn.execute(text("SET LOCAL session_replication_role = replica"))
+    conn.execute(text("INSERT INTO case_department(case_id, department_id, role) VALUES (9000000000, :d, 'lead')"),
+                 {"d": w.dept["HWC"]})
+    conn.execute(text("SET LOCAL session_replication_role = origin"))
+    with pytest.raises(RuntimeError, match="case_department.*foreign key .*case_id"):
+        verify_foreign_keys(conn, "case_department")
