@@ -291,7 +291,7 @@ BAD = [
     ({"op": "move_grid", "code": code(C1, 3), "community_code": C2, "responsibility_code": "R1"},
      "R1 does not belong to community"),
     ({"op": "assign_workers", "responsibility_code": "R1", "person_ids": [987654321]}, "no active person [987654321]"),
-    ({"op": "replace_from_file", "path": "/nonexistent/grids.gpkg", "crs": "WGS84"}, "cannot read /nonexistent"),
+    ({"op": "replace_from_file", "path": "/nonexistent/grids.gpkg", "crs": "WGS84"}, "no such file"),
 ]
 
 
