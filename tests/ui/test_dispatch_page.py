@@ -4,6 +4,7 @@ database, buttons that exist only where the service would allow the move, presen
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -329,3 +330,26 @@ def test_presence_is_cleared_on_leaving_the_case_and_on_sign_out(w, engine):
     next(x for x in at.button if x.label == "退出登录").click().run()
     assert "actor" not in at.session_state
     assert not _present(engine, b["id"], me)
+
+
+@pytest.mark.parametrize("reason", ["idle", "inactive"])
+def test_presence_is_cleared_when_the_session_is_signed_out_for_it(w, engine, monkeypatch, reason):
+    """Signed out by the idle time-out or a deactivated account (kit.forget_actor): the case
+    the person had open no longer says "X 正在处理此案件"."""
+    row = new_case(engine, w, "reported")
+    me = w["dpt_disp_cm"]
+    at = open_page(me, PAGE, **{CASE: row["id"]})
+    assert _present(engine, row["id"], me)
+    if reason == "idle":
+        at.session_state["last_active"] = time.monotonic() - 31 * 60
+        at.run()
+    else:
+        with engine.begin() as c:
+            c.execute(text("UPDATE person SET active = false WHERE id = :p"), {"p": me.person_id})
+        try:
+            at.run()
+        finally:
+            with engine.begin() as c:
+                c.execute(text("UPDATE person SET active = true WHERE id = :p"), {"p": me.person_id})
+    assert "actor" not in at.session_state
+    assert not _present(engine, row["id"], me)
