@@ -9,7 +9,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "app.logout": ("退出登录", "Sign out"),
     "app.no_pages": ("您的角色暂无可用页面，请联系管理员。", "There are no pages for your role yet; ask an administrator."),
     "app.not_allowed": ("不允许访问「{page}」：您的角色（{role}）无权打开此页面，已为您打开首页。",
-                        "Not allowed: your role ({role}) may not open “{page}”; here is your own first page instead."),
+                        "Not allowed: “{page}” is not open to your role ({role}); here is your own first page instead."),
     "app.db_timeout": ("数据库正忙，本次操作已超时取消，请稍后重试。", "The database is busy and this request timed out; please try again shortly."),
     "app.db_unavailable": ("数据库暂时无法连接，请稍后重试。", "The database cannot be reached right now; please try again shortly."),
     "nav.command": ("指挥", "Command"),
