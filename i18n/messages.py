@@ -51,6 +51,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # wall
     "wall.heading": ("指挥大屏", "Command map wall"),
     "wall.kpi.reported_today": ("今日上报", "Reported today"),
+    "wall.kpi.registered_today": ("今日立案", "Registered today"),
+    "wall.kpi.dispatched_today": ("今日派遣", "Dispatched today"),
     "wall.kpi.open": ("在办案件", "Open"),
     "wall.kpi.overdue": ("超期案件", "Overdue"),
     "wall.kpi.closed_today": ("今日结案", "Closed today"),
