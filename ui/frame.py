@@ -189,7 +189,8 @@ def login_page() -> None:
     kit.css("theme")
     _, mid, _ = st.columns([1, 1.2, 1])
     with mid:
-        st.title(kit.tr("app.title"))
+        # sized and balanced in static/theme.css: never one character alone on a second line
+        st.container(key="login-title").title(kit.tr("app.title"), anchor=False)
         with st.form("login", border=True):
             st.subheader(kit.tr("login.heading"))
             reason = st.session_state.get("signed_out_reason")
