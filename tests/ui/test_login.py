@@ -134,7 +134,7 @@ def test_signing_in_opens_the_wall(wall_db):
     at = _login(new_app().run(), "uit_command", wall_db["password"])
     assert not at.exception
     assert at.session_state["actor"].username == "uit_command"
-    assert [m.label for m in at.metric][:2] == ["今日上报", "在办案件"]
+    assert [m.label for m in at.metric][:2] == ["今日上报", "今日立案"]
 
 
 def test_a_wrong_password_shows_one_message_and_no_pages(wall_db):
