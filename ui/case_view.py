@@ -109,7 +109,8 @@ def facts(p: CasePanel) -> None:
     depts = tr("dp.list_sep").join(
         tr("dp.name_role", name=name_in(d, kit.lang()), role=tr("dp.lead") if d.role == "lead" else tr("dp.assist"))
         for d in p.departments)
-    area = " / ".join(x for x in (p.subdistrict_name, p.community_name) if x) or tr("dp.outside")
+    area = " / ".join(x for x in (name_in(p, kit.lang(), "subdistrict_name"), name_in(p, kit.lang(), "community_name"))
+                      if x) or tr("dp.outside")
     rows = [
         ("dp.f.reported", f'{fmt_time(p.reported_at, True)} · {tr("dp.channel." + p.channel)}'),
         ("dp.f.address", p.address or "—"),
@@ -117,7 +118,7 @@ def facts(p: CasePanel) -> None:
                           + (f' ({tr("dp.f.received")} {p.received_x:.6f}, {p.received_y:.6f} {p.received_crs})'
                              if p.received_crs not in (None, STORAGE_CRS, WGS84) else "")),
         ("dp.f.area", area),
-        ("dp.f.grid", f'{p.grid_name or "—"} {p.grid_code or ""}'),
+        ("dp.f.grid", f'{name_in(p, kit.lang(), "grid_name") or "—"} {p.grid_code or ""}'),
         ("dp.f.grid_worker", workers or "—"),
         ("dp.f.holder", holder_text(desk.holder(p))),
         ("dp.f.department", depts or "—"),
