@@ -144,13 +144,16 @@ def chart_message(fr: WallFrame) -> bytes:
     return msg.SerializeToString()
 
 
-def ticker(items: tuple[TickerRow, ...]) -> None:
+def ticker(items: tuple[TickerRow, ...], *, height: int | None = None) -> None:
+    """The latest events, newest first; ``height`` (px, the map's beside it) caps the box so a
+    long list, or longer English rows, never runs past the map (rows are one line each, cut with …)."""
     rows = "".join(
         f'<li><span class="t">{html.escape(i.at)}</span>'
         f'<span class="a">{html.escape(i.area)}<em>{html.escape(i.category)}</em></span>'
         f'<span class="w">{html.escape(i.what)}</span></li>' for i in items)
     body = f"<ul>{rows}</ul>" if rows else f'<p class="empty">{html.escape(kit.tr("wall.ticker.empty"))}</p>'
-    st.html(f'<div class="wall-ticker"><h4>{html.escape(kit.tr("wall.ticker"))}</h4>{body}</div>')
+    cap = f' style="max-height:{int(height)}px"' if height else ""
+    st.html(f'<div class="wall-ticker"{cap}><h4>{html.escape(kit.tr("wall.ticker"))}</h4>{body}</div>')
 
 
 def _dot(rgb, ring=None) -> str:

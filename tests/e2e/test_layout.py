@@ -53,3 +53,16 @@ def test_the_wall_tiles_show_whole_labels_at_a_desk(page, login):
         clipped = tiles.nth(i).evaluate("(el) => { const p = el.querySelector('p') || el;"
                                         " return p.scrollWidth > p.clientWidth + 1; }")
         assert not clipped, tiles.nth(i).inner_text()
+
+
+def test_the_ticker_ends_within_the_maps_height(page, login):
+    login(page, "uit_command")
+    ticker = page.locator(".wall-ticker")
+    expect(ticker).to_be_visible()
+    chart = page.locator("[data-testid=stDeckGlJsonChart]").first.bounding_box()
+    box = ticker.bounding_box()
+    rows = page.locator(".wall-ticker li").count()
+    assert box["y"] + box["height"] <= chart["y"] + chart["height"] + 2, (rows, box, chart)
+    for i in range(rows):   # one line per part: no row wrapped
+        li = page.locator(".wall-ticker li").nth(i)
+        assert li.bounding_box()["height"] < 60, li.inner_text()
