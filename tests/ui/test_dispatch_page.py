@@ -15,6 +15,7 @@ from dispatch import desk as svc
 from dispatch.calendar import TZ
 from dispatch.errors import PermissionDenied
 from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge
+from ui import case_view as view
 
 
 PAGE = "pages/dispatch.py"
@@ -353,3 +354,29 @@ def test_presence_is_cleared_when_the_session_is_signed_out_for_it(w, engine, mo
                 c.execute(text("UPDATE person SET active = true WHERE id = :p"), {"p": me.person_id})
     assert "actor" not in at.session_state
     assert not _present(engine, row["id"], me)
+
+
+def _widths(at) -> dict:
+    """Each column of the page's case table: (header, configured width or None, longest cell)."""
+    df = at.dataframe[0]
+    cfg = json.loads(df.proto.columns)
+    return {c: (cfg[c]["label"], cfg[c].get("width"), max(len(str(v)) for v in df.value[c])) for c in cfg
+            if not c.startswith("_")}   # "_index": the hidden row index
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_queue_headers_get_the_width_their_label_needs(w, engine, lang):
+    """The table is drawn on a canvas (glide-data-grid) that sizes a column to its cells: a
+    header longer than its cells (时限状态 over 临期, "Time left" over "Overdue") is given its own
+    width, computed from the label; the measure itself is checked in Chromium
+    (tests/e2e/test_desk_fit.py)."""
+    new_case(engine, w, "reported", community=0)
+    at = open_page(w["dpt_disp_cm"], PAGE, lang=lang)
+    cols = _widths(at)
+    assert cols["time"][0] == {"zh": "时限状态", "en": "Time left"}[lang]
+    for c, (lab, width, _) in cols.items():
+        cells = [str(v) for v in at.dataframe[0].value[c]]
+        need = view.header_width(lab, helped=c in ("time", "hours_left"))
+        if need > max(view.text_px(s) + 2 * view.HEADER_PAD for s in cells):
+            assert width is not None and width >= need, (c, lab, width)
+    assert cols["time"][1] >= view.header_width(cols["time"][0], helped=True)   # the column the issue names
