@@ -250,6 +250,8 @@ class CasePanel:
     deadline_preview: DeadlinePreview | None    # when dispatch is allowed
     duplicate_candidates: tuple[DuplicateCandidate, ...]  # when merge is allowed
     others: tuple[Presence, ...]        # who else has it open
+    subdistrict_name_en: str | None = None
+    community_name_en: str | None = None
 
 
 def case_panel(conn: Connection, *, case_id: int, actor: Actor, lang: str = "zh") -> CasePanel | None:

@@ -199,7 +199,8 @@ def case_detail(conn: Connection, case_id: int, *, lang: str = "zh") -> dict | N
     row = conn.execute(text(f"""
         SELECT c.*, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, cat.name AS category_name, cat.name_en AS category_name_en,
                cat.is_emergency, d.name AS department_name, d.name_en AS department_name_en,
-               com.name AS community_name, sub.name AS subdistrict_name, g.name AS grid_name,
+               com.name AS community_name, com.name_en AS community_name_en, sub.name AS subdistrict_name,
+               sub.name_en AS subdistrict_name_en, g.name AS grid_name,
                h.full_name AS handler_name, r.full_name AS reporter_person_name, dup.case_no AS duplicate_of_case_no,
                {time_state_sql('c')} AS time_state
         FROM cases c LEFT JOIN case_category cat ON cat.code = c.category_code LEFT JOIN department d ON d.id = c.department_id

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from dispatch import states
 from i18n.messages import MESSAGES  # noqa: F401  (re-exported)
+from i18n.pinyin import english_area_name, is_area_name
 
 LANGS: dict[str, str] = {"zh": "简体中文", "en": "English"}
 DEFAULT_LANG = "zh"
@@ -52,7 +53,9 @@ def action_label(code: str | None, lang: str | None = DEFAULT_LANG) -> str:
 
 
 def name_in(row, lang: str | None, field: str = "name") -> str | None:
-    """``row.name`` or, in English, ``row.name_en`` when present (categories, areas, departments):
+    """``row.name`` or, in English, ``row.name_en`` when present (categories, areas, departments),
+    else for an area's name (a grid, community, subdistrict … without a stored English form) its
+    pinyin form (``i18n.pinyin``):
     THE rule for names stored in both languages. ``row`` is a mapping (dict, SQLAlchemy
     ``RowMapping``) or an object with attributes (a ``Row``); ``field`` picks another pair of
     columns (``field`` / ``field_en``, e.g. ``category_name``). A missing name gives None.
@@ -61,8 +64,13 @@ def name_in(row, lang: str | None, field: str = "name") -> str | None:
     'Keji Community'
     >>> name_in({"category_name": "暴露垃圾", "category_name_en": None}, "en", "category_name")
     '暴露垃圾'
+    >>> name_in({"grid_name": "富民社区第8网格"}, "en", "grid_name")
+    'Fumin Community Grid 8'
     """
     get = row.get if isinstance(row, Mapping) else (lambda k: getattr(row, k, None))
-    if normalise_lang(lang) == "en" and get(f"{field}_en"):
+    if normalise_lang(lang) != "en":
+        return get(field)
+    if get(f"{field}_en"):
         return get(f"{field}_en")
-    return get(field)
+    name = get(field)
+    return english_area_name(name) if is_area_name(name) else name

@@ -8,6 +8,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "app.signed_in_as": ("{name}（{role}）", "{name} ({role})"),
     "app.logout": ("退出登录", "Sign out"),
     "app.no_pages": ("您的角色暂无可用页面，请联系管理员。", "There are no pages for your role yet; ask an administrator."),
+    "app.not_allowed": ("不允许访问「{page}」：您的角色（{role}）无权打开此页面，已为您打开首页。",
+                        "Not allowed: “{page}” is not open to your role ({role}); here is your own first page instead."),
     "app.db_timeout": ("数据库正忙，本次操作已超时取消，请稍后重试。", "The database is busy and this request timed out; please try again shortly."),
     "app.db_unavailable": ("数据库暂时无法连接，请稍后重试。", "The database cannot be reached right now; please try again shortly."),
     "nav.command": ("指挥", "Command"),
@@ -51,6 +53,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # wall
     "wall.heading": ("指挥大屏", "Command map wall"),
     "wall.kpi.reported_today": ("今日上报", "Reported today"),
+    "wall.kpi.registered_today": ("今日立案", "Registered today"),
+    "wall.kpi.dispatched_today": ("今日派遣", "Dispatched today"),
     "wall.kpi.open": ("在办案件", "Open"),
     "wall.kpi.overdue": ("超期案件", "Overdue"),
     "wall.kpi.closed_today": ("今日结案", "Closed today"),

@@ -11,6 +11,7 @@ from datetime import timedelta
 import streamlit as st
 
 from stats import charts as cd
+from stats.export import period_tag
 from dispatch.states import CHANNELS, LEVELS, label
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
 from ui import chart_views as cv
@@ -61,7 +62,7 @@ with st.sidebar:
 
 start, end = cd.period(preset, today, custom)
 f = cd.ChartFilter(start, end, sd, cm, dep, cat, lvl, ch)
-tag = f"{start:%Y%m%d}-{end:%Y%m%d}"
+tag = period_tag(start, end)  # the days shown beside the title, in every file name
 
 head, when = st.columns([3, 2], vertical_alignment="bottom")
 head.title(kit.tr("ch.heading"), anchor=False)
@@ -107,10 +108,10 @@ cv.show(None, cv.ranking_chart(rk, metric, int(top)) if not rk.empty else None, 
 left, right = st.columns(2)
 with left:
     bl = data("backlog", version, f, lang)
-    cv.show(kit.tr("ch.backlog"), cv.open_and_overdue(bl, "state"), bl, "backlog", key="backlog")
+    cv.show(kit.tr("ch.backlog"), cv.open_and_overdue(bl, "state"), bl, f"backlog-{tag}", key="backlog")
 with right:
     ag = data("ageing", version, f, lang)
-    cv.show(kit.tr("ch.ageing"), cv.open_and_overdue(ag, "bucket"), ag, "ageing", key="ageing")
+    cv.show(kit.tr("ch.ageing"), cv.open_and_overdue(ag, "bucket"), ag, f"ageing-{tag}", key="ageing")
 
 left, right = st.columns(2)
 with left:

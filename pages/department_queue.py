@@ -124,7 +124,7 @@ with left:
         })
         if all(r.role == "lead" for r in rows):
             df = df.drop(columns=["role"])  # a column saying "lead" on every line says nothing
-        cfg = view.queue_columns(df.columns)
+        cfg = view.queue_columns(df)
         # the tick follows the case in the panel, never a row number (see pages/dispatch.py)
         st.session_state["dq-table"] = view.selection_of(ids, st.session_state.get(CASE))
         st.dataframe(view.styled(df, [r.time_state for r in rows]), key="dq-table",

@@ -102,7 +102,7 @@ def queue_table(rows: list[QueueRow], key: str) -> None:
         "due": [view.fmt_time(r.due_at) for r in rows],
         "time": [label("time_state", r.time_state, lang) for r in rows],
     })
-    cfg = view.queue_columns(df.columns)
+    cfg = view.queue_columns(df)
     ids = [r.id for r in rows]
     # The tick follows the case in the panel, never a row number: a table keeps its ticked row
     # index over reruns, so after an action took the case out of the list (or a map click or a

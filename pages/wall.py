@@ -47,5 +47,5 @@ with left:
     wall_view.map_chart(fr, height=600)
     wall_view.legend()
 with right:
-    wall_view.ticker(fr.ticker)
+    wall_view.ticker(fr.ticker, height=600)
 wall_view.live(version, fr.valid_until)

@@ -51,6 +51,6 @@ with left:
     wall_view.map_chart(fr, height=height, key="screen-map")
     wall_view.legend()
 with right:
-    wall_view.ticker(fr.ticker[:10])
+    wall_view.ticker(fr.ticker[:10], height=height)
     st.page_link("pages/wall.py", label=kit.tr("wall.exit_screen"), icon=":material/close_fullscreen:")
 wall_view.live(version, min(fr.valid_until, rerun_at))

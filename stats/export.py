@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 from openpyxl import Workbook
@@ -38,6 +38,28 @@ def formula_like(v) -> bool:
 
 def _as_text(v):
     return "'" + v if formula_like(v) else v
+
+
+# One decimal for what the screen shows with one decimal: per cents (``*_pct``, "83.4%") and
+# working hours (``*_wh``, "10.2"); more digits in a file would be noise a reader must round again.
+ROUNDED_SUFFIXES = ("_pct", "_wh")
+
+
+def rounded(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with per cents and hours rounded to one decimal, as the screen shows them (the
+    table on screen and both files use this one copy, so they agree)."""
+    cols = [c for c in df.columns if str(c).endswith(ROUNDED_SUFFIXES) and pd.api.types.is_numeric_dtype(df[c])]
+    return df.assign(**{c: df[c].round(1) for c in cols}) if cols else df
+
+
+def period_tag(start: date, end: date) -> str:
+    """The period as a file name part, the days the screen shows: ``end`` is exclusive, so the
+    last day in the name is the day before it (``20261101-20261130`` for November).
+
+    >>> period_tag(date(2026, 11, 1), date(2026, 12, 1))
+    '20261101-20261130'
+    """
+    return f"{start:%Y%m%d}-{end - timedelta(days=1):%Y%m%d}"
 
 
 def labelled(df: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from dispatch import desk as svc
 from dispatch.calendar import TZ
@@ -205,6 +206,21 @@ def _field(f: Field, action: str, p: CasePanel, key: str, deps: list[dict], cats
     raise ValueError(f"unknown field kind {f.kind!r}")
 
 
+# A form opens under the action chosen, which may sit at the foot of the screen: scroll it up
+# just enough to show it whole (a long one as far as its top: its submit button is sticky,
+# static/dispatch.css). The frame runs once per form shown (same key, same frame: no rerun
+# scrolls the page back), from a hidden, empty element (static/dispatch.css).
+_SCROLL = """<script>setTimeout(() => {{
+  const d = window.parent.document;
+  const f = d.querySelector('.st-key-{key}') || [...d.querySelectorAll('[data-testid=stForm]')].pop();
+  if (f) f.scrollIntoView({{block: "nearest"}});
+}}, 80);</script>"""
+
+
+def _bring_into_view(key: str) -> None:
+    components.html(_SCROLL.format(key=key), height=0)
+
+
 def action_form(action: str, p: CasePanel, *, key: str) -> dict | None:
     """Draw the form of ``action`` for case ``p``; the submitted values (named as
     ``dispatch.service.transition`` takes them), or None before submit."""
@@ -216,6 +232,7 @@ def action_form(action: str, p: CasePanel, *, key: str) -> dict | None:
         kind = "primary" if action not in ("reject", "verify_fail", "deny_postponement", "return") else "secondary"
         sent = st.form_submit_button(label("action", action, kit.lang()), type=kind, width="stretch",
                                      icon=":material/send:")
+    _bring_into_view(key)
     if not sent:
         return None
     if action == "dispatch":

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import html
 import io
+import math
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 
@@ -109,7 +111,8 @@ def facts(p: CasePanel) -> None:
     depts = tr("dp.list_sep").join(
         tr("dp.name_role", name=name_in(d, kit.lang()), role=tr("dp.lead") if d.role == "lead" else tr("dp.assist"))
         for d in p.departments)
-    area = " / ".join(x for x in (p.subdistrict_name, p.community_name) if x) or tr("dp.outside")
+    area = " / ".join(x for x in (name_in(p, kit.lang(), "subdistrict_name"), name_in(p, kit.lang(), "community_name"))
+                      if x) or tr("dp.outside")
     rows = [
         ("dp.f.reported", f'{fmt_time(p.reported_at, True)} · {tr("dp.channel." + p.channel)}'),
         ("dp.f.address", p.address or "—"),
@@ -117,7 +120,7 @@ def facts(p: CasePanel) -> None:
                           + (f' ({tr("dp.f.received")} {p.received_x:.6f}, {p.received_y:.6f} {p.received_crs})'
                              if p.received_crs not in (None, STORAGE_CRS, WGS84) else "")),
         ("dp.f.area", area),
-        ("dp.f.grid", f'{p.grid_name or "—"} {p.grid_code or ""}'),
+        ("dp.f.grid", f'{name_in(p, kit.lang(), "grid_name") or "—"} {p.grid_code or ""}'),
         ("dp.f.grid_worker", workers or "—"),
         ("dp.f.holder", holder_text(desk.holder(p))),
         ("dp.f.department", depts or "—"),
@@ -169,21 +172,49 @@ def timeline(p: CasePanel) -> None:
         photos(shots, key=f"hist-{p.id}")
 
 
-# Header widths in pixels for columns whose content is shorter than their header (时限状态,
-# "Time left", 剩余工作小时): a table sizes a column to its cells and cuts the header short.
-_HEADER_WIDTHS = {"time": 104, "hours_left": 150, "role": 72}
+# How a case table's header is drawn (Streamlit's dataframe is a canvas grid, glide-data-grid):
+# 14 px type, 8 px padding each side, and room at the right for the column menu / sort arrow
+# that appear on hover. A column is sized to its cells unless told otherwise, so a header longer
+# than every cell below it (时限状态 over 临期, "Time left" over "On track") is cut short: such a
+# column gets the header's own width.
+# A header with help gets room for its help mark as well.
+HEADER_PX, HEADER_PAD, HEADER_MENU, HEADER_HELP = 14, 8, 22, 20
 
 
-def queue_columns(columns) -> dict:
-    """Column configs of a case table: headers in the session's language, wide enough to read, and
-    the time-left column explaining 临期 (which depends on the case's own time limit)."""
+def text_px(s: str, px: float = HEADER_PX) -> float:
+    """A generous estimate of the width of ``s`` set at ``px``: a CJK character is a full em,
+    capitals and digits 0.68 em, other Latin 0.58 em (Source Sans is narrower than that)."""
+    def one(ch: str) -> float:
+        if unicodedata.east_asian_width(ch) in ("W", "F"):
+            return 1.0
+        return 0.68 if ch.isupper() or ch.isdigit() else 0.58
+    return sum(one(ch) for ch in s) * px
+
+
+def header_width(lab: str, *, helped: bool = False) -> int:
+    """Pixels a column needs to show the header ``lab`` whole (``helped``: it has a help text)."""
+    return math.ceil(text_px(lab) + 2 * HEADER_PAD + HEADER_MENU + (HEADER_HELP if helped else 0))
+
+
+def _content_px(values) -> float:
+    cells = [f"{v:.1f}" if isinstance(v, float) else str(v) for v in values if v is not None]
+    return max((text_px(c) + 2 * HEADER_PAD for c in cells), default=0.0)
+
+
+def queue_columns(df) -> dict:
+    """Column configs of a case table ``df``: headers in the session's language, each column at
+    least as wide as its header (computed from the label, so both languages fit), and the
+    time-left column explaining 临期 (which depends on the case's own time limit)."""
     cfg = {}
-    for c in columns:
-        lab, width = kit.tr(f"dp.col.{c}"), _HEADER_WIDTHS.get(c)
+    for c in df.columns:
+        lab = kit.tr(f"dp.col.{c}")
+        helped = c in ("time", "hours_left")
+        need = header_width(lab, helped=helped)
+        width = need if need > _content_px(df[c]) else None   # otherwise the cells set the width
         if c == "hours_left":
             cfg[c] = st.column_config.NumberColumn(lab, format="%.1f", width=width, help=kit.tr("dp.col.hours_left.help"))
         else:
-            cfg[c] = st.column_config.TextColumn(lab, width=width, help=kit.tr("dp.col.time.help") if c == "time" else None)
+            cfg[c] = st.column_config.TextColumn(lab, width=width, help=kit.tr("dp.col.time.help") if helped else None)
     return cfg
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from stats import charts as cd
-from stats.export import CSV_MIME, XLSX_MIME, labelled, to_csv, to_xlsx
+from stats.export import CSV_MIME, XLSX_MIME, labelled, rounded, to_csv, to_xlsx
 from stats.indicators import INDICATOR_LABELS
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
 from ui import kit
@@ -44,8 +44,10 @@ def big(chart: alt.Chart, height: int = 320) -> alt.Chart:
 
 
 def table_and_files(df: pd.DataFrame, name: str, *, key: str, hidden: tuple[str, ...] = ()) -> None:
-    """The table behind a chart, with CSV and Excel of exactly these rows and columns."""
-    shown = labelled(df.drop(columns=[c for c in hidden if c in df.columns]), column_labels())
+    """The table behind a chart, with CSV and Excel of exactly these rows and columns, figures
+    rounded as the screen shows them; ``name`` is the file name without extension (it should
+    carry the period on screen, ``stats.export.period_tag``)."""
+    shown = labelled(rounded(df.drop(columns=[c for c in hidden if c in df.columns])), column_labels())
     row = st.container(horizontal=True)
     row.download_button(kit.tr("ch.csv"), to_csv(shown), file_name=f"{name}.csv", mime=CSV_MIME, key=f"{key}-csv",
                       icon=":material/download:", on_click="ignore")

@@ -112,8 +112,32 @@ def _signed_in_run(lang: str) -> None:
         if not sections:
             st.warning(t("app.no_pages", lang))
             st.stop()
-        nav = st.navigation({**sections, "": _public(lang, visibility="hidden")})
+        first = next(iter(sections.values()))[0]
+        hidden = _public(lang, visibility="hidden") + _not_allowed(who.role, lang, first)
+        nav = st.navigation({**sections, "": hidden})
+        refused = st.session_state.pop("refused_page", None)
+        if refused:
+            st.error(t("app.not_allowed", lang, page=t(f"page.{refused}", lang), role=role_label(who.role, lang)),
+                     icon=":material/block:")
     nav.run()
+
+
+def _not_allowed(role: str, lang: str, first) -> list:
+    """The addresses of pages the role may not open, as hidden pages that say so and then show
+    the person's own first page (``first``). Without them Streamlit would silently show the
+    first page for a typed address, and the person would not know why."""
+    allowed = set(allowed_pages(role))
+    out = []
+    for key, (path, _, _) in PAGES.items():
+        if key in allowed or not path.exists():
+            continue
+
+        def refuse(key=key):
+            st.session_state.refused_page = key
+            st.switch_page(first)
+
+        out.append(st.Page(refuse, title=t(f"page.{key}", lang), url_path=key, visibility="hidden"))
+    return out
 
 
 def _public(lang: str, visibility: str = "visible") -> list:
@@ -166,7 +190,8 @@ def login_page() -> None:
     kit.css("theme")
     _, mid, _ = st.columns([1, 1.2, 1])
     with mid:
-        st.title(kit.tr("app.title"))
+        # sized and balanced in static/theme.css: never one character alone on a second line
+        st.container(key="login-title").title(kit.tr("app.title"), anchor=False)
         with st.form("login", border=True):
             st.subheader(kit.tr("login.heading"))
             reason = st.session_state.get("signed_out_reason")

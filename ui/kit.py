@@ -102,7 +102,15 @@ def refresh_actor() -> Actor | None:
 
 
 def forget_actor(reason: str | None = None) -> None:
-    """Sign the session out (an expired or deactivated account); ``reason`` is shown at sign-in."""
+    """Sign the session out (an expired or deactivated account); ``reason`` is shown at sign-in.
+
+    The person's presence on a case ("X 正在处理此案件") ends with the session, as on sign-out.
+    """
+    from ui import case_panel  # here, not at the top: ui.case_panel imports this module
+
+    who = st.session_state.get("actor")
+    if who is not None:
+        case_panel.leave(who)
     for k in ("actor", "last_active"):
         st.session_state.pop(k, None)
     if reason:

@@ -103,7 +103,8 @@ def _pct(x) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
 
 
-KPI_ORDER = ("reported_today", "open", "overdue", "closed_today", "closure_rate", "on_time_rate")
+KPI_ORDER = ("reported_today", "registered_today", "dispatched_today", "closed_today", "open", "overdue",
+             "closure_rate", "on_time_rate")
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -114,7 +115,7 @@ def _figures(version: int, f: WallFilter, minute: int) -> dict:
 
 @st.fragment(run_every=TILES_S)
 def kpi_tiles(f: WallFilter) -> None:
-    """The six KPI tiles; they follow the clock every minute and any change at once."""
+    """The KPI tiles (today's flow, the open load, the month's rates); they follow the clock every minute and any change at once."""
     figures = _figures(kit.listener().version, f, int(time.time() // TILES_S))
     cols = st.columns(len(KPI_ORDER))
     for col, key in zip(cols, KPI_ORDER):
@@ -152,13 +153,16 @@ def chart_message(fr: WallFrame) -> bytes:
     return msg.SerializeToString()
 
 
-def ticker(items: tuple[TickerRow, ...]) -> None:
+def ticker(items: tuple[TickerRow, ...], *, height: int | None = None) -> None:
+    """The latest events, newest first; ``height`` (px, the map's beside it) caps the box so a
+    long list, or longer English rows, never runs past the map (rows are one line each, cut with …)."""
     rows = "".join(
         f'<li><span class="t">{html.escape(i.at)}</span>'
         f'<span class="a">{html.escape(i.area)}<em>{html.escape(i.category)}</em></span>'
         f'<span class="w">{html.escape(i.what)}</span></li>' for i in items)
     body = f"<ul>{rows}</ul>" if rows else f'<p class="empty">{html.escape(kit.tr("wall.ticker.empty"))}</p>'
-    st.html(f'<div class="wall-ticker"><h4>{html.escape(kit.tr("wall.ticker"))}</h4>{body}</div>')
+    cap = f' style="max-height:{int(height)}px"' if height else ""
+    st.html(f'<div class="wall-ticker"{cap}><h4>{html.escape(kit.tr("wall.ticker"))}</h4>{body}</div>')
 
 
 def _dot(rgb, ring=None) -> str:

@@ -92,9 +92,12 @@ def local_midnight(now: datetime) -> datetime:
 # --- figures --------------------------------------------------------------------------------
 
 def kpis(conn: Connection, f: WallFilter, now: datetime) -> dict[str, float | int | None]:
-    """Reported today, open, overdue and closed today now; this month's closure and on-time rates.
+    """Reported, registered (立案), dispatched (派遣) and closed today; open and overdue now; this
+    month's closure and on-time rates.
 
-    The counts follow every filter but the state filter (that one is for the map). The rates are
+    Registered and dispatched today count cases from the event log (a case resolved on the spot
+    counts as registered, as in the indicators; a case dispatched twice today counts once). The
+    counts follow every filter but the state filter (that one is for the map). The rates are
     the lifecycle's indicators (stats/indicators.py: postponed cases leave the denominator)
     for the selected areas, from the first of the month to now, over all categories and levels.
     """
@@ -105,9 +108,14 @@ def kpis(conn: Connection, f: WallFilter, now: datetime) -> dict[str, float | in
           (SELECT count(*) FROM cases c WHERE c.reported_at >= :today AND {where}) AS reported_today,
           (SELECT count(*) FROM cases c WHERE {OPEN_SQL} AND {where}) AS open,
           (SELECT count(*) FROM cases c WHERE {_deadline_sql()["overdue"]} AND {where}) AS overdue,
-          (SELECT count(*) FROM cases c WHERE c.closed_at >= :today AND {where}) AS closed_today
+          (SELECT count(*) FROM cases c WHERE c.closed_at >= :today AND {where}) AS closed_today,
+          (SELECT count(DISTINCT e.case_id) FROM case_event e JOIN cases c ON c.id = e.case_id
+            WHERE e.at >= :today AND e.action IN ('register', 'self_handle') AND {where}) AS registered_today,
+          (SELECT count(DISTINCT e.case_id) FROM case_event e JOIN cases c ON c.id = e.case_id
+            WHERE e.at >= :today AND e.action = 'dispatch' AND {where}) AS dispatched_today
     """), {"now": now, "today": today, **params}).one()
-    return {"reported_today": row.reported_today, "open": row.open, "overdue": row.overdue,
+    return {"reported_today": row.reported_today, "registered_today": row.registered_today,
+            "dispatched_today": row.dispatched_today, "open": row.open, "overdue": row.overdue,
             "closed_today": row.closed_today, **month_rates(conn, f, today)}
 
 

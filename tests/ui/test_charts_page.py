@@ -172,3 +172,42 @@ def test_namesakes_in_the_filters_still_filter_the_one_chosen(w, engine):
             for table, names in old.items():
                 for i, n in names.items():
                     c.execute(text(f"UPDATE {table} SET name = :n WHERE id = :i"), {"n": n, "i": i})
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict[str, bytes]:
+    """Every file the page hands to a download button: file name → bytes (recorded on the way into
+    Streamlit's own in-memory media storage, which still stores them)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    seen: dict[str, bytes] = {}
+    real = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, path_or_data, mimetype, kind, filename=None):
+        if filename:
+            seen[filename] = path_or_data
+        return real(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    return seen
+
+
+def test_every_file_is_named_with_the_period_on_screen_and_rounded_as_shown(w, engine, downloads):
+    at = open_page(w["dpt_cmd"], PAGE)
+    at.segmented_control(key="ch-by").set_value("person").run()   # hours per person: many decimals
+    shown = next(m.value for m in at.markdown if "至" in m.value)
+    first, last = (date.fromisoformat(d) for d in shown.lstrip("# ").split(" 至 "))
+    tag = f"{first:%Y%m%d}-{last:%Y%m%d}"
+    names = {n for n in downloads if n.endswith((".csv", ".xlsx"))}
+    assert names and len(names) >= 2 * len(CHARTS)
+    assert [n for n in names if tag not in n] == []
+    ranking = next(n for n in names if n.startswith("ranking-person-") and n.endswith(".csv"))
+    table = pd.read_csv(io.BytesIO(downloads[ranking]), encoding="utf-8-sig")
+    for col in ("平均处置时长(工作小时)", "按期结案率(%)", "结案率(%)"):
+        values = table[col].dropna()
+        assert len(values) and (values.round(1) == values).all(), (col, values.tolist()[:5])
+    book = load_workbook(io.BytesIO(downloads[ranking.replace(".csv", ".xlsx")])).active
+    head = [c.value for c in book[1]]
+    j = head.index("平均处置时长(工作小时)")
+    hours = [r[j] for r in book.iter_rows(min_row=2, values_only=True) if r[j] is not None]
+    assert hours and all(round(h, 1) == h for h in hours)

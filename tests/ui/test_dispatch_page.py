@@ -4,6 +4,7 @@ database, buttons that exist only where the service would allow the move, presen
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from dispatch import desk as svc
 from dispatch.calendar import TZ
 from dispatch.errors import PermissionDenied
 from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge
+from ui import case_view as view
 
 
 PAGE = "pages/dispatch.py"
@@ -330,3 +332,52 @@ def test_presence_is_cleared_on_leaving_the_case_and_on_sign_out(w, engine):
     next(x for x in at.button if x.label == "退出登录").click().run()
     assert "actor" not in at.session_state
     assert not _present(engine, b["id"], me)
+
+
+@pytest.mark.parametrize("reason", ["idle", "inactive"])
+def test_presence_is_cleared_when_the_session_is_signed_out_for_it(w, engine, monkeypatch, reason):
+    """Signed out by the idle time-out or a deactivated account (kit.forget_actor): the case
+    the person had open no longer says "X 正在处理此案件"."""
+    row = new_case(engine, w, "reported")
+    me = w["dpt_disp_cm"]
+    at = open_page(me, PAGE, **{CASE: row["id"]})
+    assert _present(engine, row["id"], me)
+    if reason == "idle":
+        at.session_state["last_active"] = time.monotonic() - 31 * 60
+        at.run()
+    else:
+        with engine.begin() as c:
+            c.execute(text("UPDATE person SET active = false WHERE id = :p"), {"p": me.person_id})
+        try:
+            at.run()
+        finally:
+            with engine.begin() as c:
+                c.execute(text("UPDATE person SET active = true WHERE id = :p"), {"p": me.person_id})
+    assert "actor" not in at.session_state
+    assert not _present(engine, row["id"], me)
+
+
+def _widths(at) -> dict:
+    """Each column of the page's case table: (header, configured width or None, longest cell)."""
+    df = at.dataframe[0]
+    cfg = json.loads(df.proto.columns)
+    return {c: (cfg[c]["label"], cfg[c].get("width"), max(len(str(v)) for v in df.value[c])) for c in cfg
+            if not c.startswith("_")}   # "_index": the hidden row index
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_queue_headers_get_the_width_their_label_needs(w, engine, lang):
+    """The table is drawn on a canvas (glide-data-grid) that sizes a column to its cells: a
+    header longer than its cells (时限状态 over 临期, "Time left" over "Overdue") is given its own
+    width, computed from the label; the measure itself is checked in Chromium
+    (tests/e2e/test_desk_fit.py)."""
+    new_case(engine, w, "reported", community=0)
+    at = open_page(w["dpt_disp_cm"], PAGE, lang=lang)
+    cols = _widths(at)
+    assert cols["time"][0] == {"zh": "时限状态", "en": "Time left"}[lang]
+    for c, (lab, width, _) in cols.items():
+        cells = [str(v) for v in at.dataframe[0].value[c]]
+        need = view.header_width(lab, helped=c in ("time", "hours_left"))
+        if need > max(view.text_px(s) + 2 * view.HEADER_PAD for s in cells):
+            assert width is not None and width >= need, (c, lab, width)
+    assert cols["time"][1] >= view.header_width(cols["time"][0], helped=True)   # the column the issue names

@@ -50,4 +50,41 @@ def test_states_levels_and_actions_are_named_by_the_lifecycle():
 def test_names_from_the_database_switch_with_the_language():
     row = {"name": "科技社区", "name_en": "Keji Community"}
     assert name_in(row, "zh") == "科技社区" and name_in(row, "en") == "Keji Community"
-    assert name_in({"name": "科技社区", "name_en": None}, "en") == "科技社区"
+    assert name_in({"name": "科技社区", "name_en": None}, "en") == "Keji Community"   # an area: pinyin
+    assert name_in({"name": "暴露垃圾", "name_en": None}, "en") == "暴露垃圾"         # not an area: as stored
+
+
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@pytest.mark.parametrize("name, english", [
+    ("科技社区第3网格", "Keji Community Grid 3"),
+    ("铁路社区第5责任网格", "Tielu Community Responsibility Grid 5"),
+    ("兴海街道", "Xinghai Subdistrict"),
+    ("田家村", "Tianjia Village"),
+    ("镇海社区", "Zhenhai Community"),          # 镇 inside a name is not "Town"
+    ("吕家村", "Lüjia Village"),
+])
+def test_area_names_without_a_stored_english_form_are_given_in_pinyin(name, english):
+    assert name_in({"name": name}, "en") == english
+    assert name_in({"name": name, "name_en": "Stored"}, "en") == "Stored"   # a stored form wins
+    assert name_in({"name": name}, "zh") == name
+
+
+@pytest.mark.parametrize("name", ["暴露垃圾", "城管执法局", "路灯不亮"])
+def test_categories_and_departments_are_not_turned_into_pinyin(name):
+    assert name_in({"name": name}, "en") == name
+
+
+def test_every_area_of_the_test_district_has_an_english_name(engine, wall_db):
+    """Grids, responsibility grids, communities and subdistricts: stored English or pinyin, no
+    Chinese character left on an English screen."""
+    from sqlalchemy import text
+
+    with engine.connect() as c:
+        rows = [dict(r) for r in c.execute(text(
+            "SELECT name, name_en FROM subdistrict UNION ALL SELECT name, name_en FROM community "
+            "UNION ALL SELECT name, NULL FROM unit_grid UNION ALL SELECT name, NULL FROM responsibility_grid")).mappings()]
+    assert rows
+    left = [r["name"] for r in rows if CJK.search(name_in(r, "en") or "")]
+    assert left == []

@@ -140,3 +140,34 @@ def test_a_public_page_run_in_the_old_mode_signed_out_is_drawn_once_inside_the_f
     at.run()
     assert not at.exception and not at.error
     assert not _sign_in_shown(at) and len(at.title) == 1
+
+
+def _headings(at) -> list[str]:
+    return [m.value for m in [*at.title, *at.header, *at.subheader]]
+
+
+def _open_address(at, key: str):
+    """Open ``/<key>`` as a typed address would (Streamlit keys a page by its URL path's hash)."""
+    from streamlit.util import calc_hash
+
+    at._page_hash = calc_hash(key)
+    return at.run()
+
+
+@pytest.mark.parametrize("role", ["command_staff", "department_staff", "grid_worker"])
+def test_a_forbidden_address_says_not_allowed_then_shows_the_first_page(signed_in, role):
+    at = signed_in(ROLES[role])
+    first_page = _headings(at)
+    for key in sorted(_existing(PAGE_FILES) - VISIBLE[role]):
+        _open_address(at, key)
+        assert not at.exception, (key, at.exception)
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and errors[0].startswith("不允许访问"), (key, errors)
+        assert _headings(at) == first_page, key   # the person's own first page
+        assert "refused_page" not in at.session_state                       # said once, not on every click
+
+
+def test_a_forbidden_address_in_english(signed_in):
+    at = signed_in(ROLES["department_staff"], lang="en")
+    _open_address(at, "wall")
+    assert [e.value for e in at.error][0].startswith("Not allowed")

@@ -36,7 +36,8 @@ def test_the_wall_shows_tiles_map_and_ticker(signed_in, engine):
     at = signed_in(ROLES["command_staff"])
     assert not at.exception
     tiles = {m.label: m.value for m in at.metric}
-    assert list(tiles) == ["今日上报", "在办案件", "超期案件", "今日结案", "本月结案率", "本月按期结案率"]
+    assert list(tiles) == ["今日上报", "今日立案", "今日派遣", "今日结案", "在办案件", "超期案件", "本月结案率",
+                           "本月按期结案率"]
     deck, tooltip = _deck(at)
     drawn = {p["i"] for p in _layer(deck, "cases")["data"]}
     assert drawn == _open_cases(engine)
@@ -55,7 +56,7 @@ def test_filters_narrow_the_map_and_the_tiles(signed_in, wall_db, engine):
     ids = [p["i"] for p in _layer(deck, "cases")["data"]]
     # other districts (the sample's, always loaded in the full suite) must not leak into the filter
     assert ids and _cases_in(engine, ids) == {first}
-    assert int(at.metric[1].value) == len(ids)
+    assert int(next(m.value for m in at.metric if m.label == "在办案件").replace(",", "")) == len(ids)
     # the community choices follow the chosen subdistrict
     cm_choices = set(at.multiselect(key="f_cm").options)
     assert len(cm_choices) == len(wall_db["district"].community_ids) // 2
@@ -91,7 +92,8 @@ def test_state_filter_keeps_only_those_states(signed_in):
 
 def test_english_wall(signed_in):
     at = signed_in(ROLES["command_staff"], lang="en")
-    assert [m.label for m in at.metric][:3] == ["Reported today", "Open", "Overdue"]
+    assert [m.label for m in at.metric][:6] == ["Reported today", "Registered today", "Dispatched today", "Closed today",
+                                                "Open", "Overdue"]
     deck, _ = _deck(at)
     names = {label["n"] for label in _layer(deck, "area-labels")["data"]}
     assert any(n.startswith("Subdistrict") for n in names)

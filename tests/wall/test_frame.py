@@ -163,6 +163,27 @@ def test_kpis_count_today_open_overdue_and_closed_today(conn, district):
     assert set(k) >= {"closure_rate", "on_time_rate"}
 
 
+def test_kpis_count_cases_registered_and_dispatched_today_from_the_event_log(conn, district):
+    h = timedelta(hours=1)
+    sd = (district.subdistrict_ids[0], district.subdistrict_ids[1])
+    before = wall.kpis(conn, WallFilter(subdistricts=sd), NOW)
+    a, b, c, d = (_case(conn, district, reported=NOW - 30 * h) for _ in range(4))
+    events = [(a, NOW - 2 * h, "register"), (a, NOW - h, "dispatch"),       # registered and dispatched today
+              (b, NOW - 26 * h, "register"), (b, NOW - 3 * h, "dispatch"),  # registered yesterday, dispatched today
+              (b, NOW - 2 * h, "dispatch"),                                 # … twice: one case
+              (c, NOW - 2 * h, "self_handle"),                              # resolved on the spot: registered
+              (d, NOW - 26 * h, "register"), (d, NOW - 25 * h, "dispatch")]  # yesterday only
+    for case_id, at, action in events:
+        conn.execute(text("INSERT INTO case_event(case_id, at, action) VALUES (:i, :at, :a)"),
+                     {"i": case_id, "at": at, "a": action})
+    k = wall.kpis(conn, WallFilter(subdistricts=sd), NOW)
+    assert k["registered_today"] - before["registered_today"] == 2
+    assert k["dispatched_today"] - before["dispatched_today"] == 2
+    other = tuple(i for i in district.subdistrict_ids if i not in sd)
+    if other:  # a filter that leaves these cases out leaves their events out
+        assert wall.kpis(conn, WallFilter(subdistricts=other), NOW)["dispatched_today"] == 0
+
+
 def test_ticker_shows_events_and_reports_that_came_without_one(conn, district):
     plain = report_case(conn, 121.501, 40.9005, "SQL 直接写入")
     other = _case(conn, district)
