@@ -168,19 +168,53 @@ def _allow_replication() -> None:
         cluster._run([str(cluster.PG_BIN / "pg_ctl"), "-D", str(cluster.data_dir()), "reload"])
 
 
+SLOT = "gridgov_replica"
+# the primary keeps WAL for a stopped standby through its slot, up to this much; beyond it the
+# slot is lost and replica-up makes the standby afresh
+SLOT_KEEP = "2GB"
+
+
+def _owner_sql(sql: str, **params):
+    from sqlalchemy import create_engine
+
+    eng = create_engine(f"postgresql+psycopg2://{LOCAL_USER}:{local_password()}@127.0.0.1:{local_port()}/postgres",
+                        isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as c:
+            r = c.execute(text(sql), params)
+            return r.all() if r.returns_rows else None
+    finally:
+        eng.dispose()
+
+
+def _slot_status() -> str | None:
+    rows = _owner_sql("SELECT wal_status FROM pg_replication_slots WHERE slot_name = :s", s=SLOT)
+    return (rows[0][0] or "unknown") if rows else None
+
+
 def up() -> str:
-    """Make (once) and start a hot standby of the running local cluster; returns its port's URL
-    for the main database. Idempotent: a running standby is left alone."""
+    """Make (once) and start a hot standby of the running local cluster; returns the application's
+    URL on it for the main database. Idempotent: a running standby is left alone. The standby
+    streams through a replication slot, so it catches up after being stopped; a standby whose
+    slot was lost (stopped while more than SLOT_KEEP of WAL was written) is made afresh."""
     if os.environ.get("DATABASE_URL"):
         raise cluster.ClusterError("DATABASE_URL is set: make the standby of that server yourself "
                                    "(pg_basebackup -R) and set DATABASE_REPLICA_URL")
     if not cluster.is_running():
         raise cluster.ClusterError("the local cluster is not running: run `python manage.py db-up` first")
     d = data_dir()
+    if (d / "PG_VERSION").exists() and _slot_status() in (None, "lost"):
+        print(">> the local standby can no longer catch up (its replication slot is gone): making it afresh")
+        down()
+        shutil.rmtree(d)
     if not (d / "PG_VERSION").exists():
         if d.exists():
             shutil.rmtree(d)
         _allow_replication()
+        _owner_sql(f"ALTER SYSTEM SET max_slot_wal_keep_size = '{SLOT_KEEP}'")
+        _owner_sql("SELECT pg_reload_conf()")
+        if _slot_status() is not None:
+            _owner_sql("SELECT pg_drop_replication_slot(:s)", s=SLOT)
         p = _free_port(local_port() + 1)
         # the standby reconnects with this password file (0600, owned by the cluster's owner)
         passfile = d.with_name(d.name + ".pgpass")
@@ -192,11 +226,12 @@ def up() -> str:
         if os.geteuid() == 0:
             shutil.chown(d, "postgres", "postgres")
         _run(["env", f"PGPASSFILE={passfile}", str(cluster.PG_BIN / "pg_basebackup"),
-                      "-h", "127.0.0.1", "-p", str(local_port()), "-U", LOCAL_USER, "-D", str(d),
-                      "-R", "-X", "stream", "-c", "fast", "-w"])
+              "-h", "127.0.0.1", "-p", str(local_port()), "-U", LOCAL_USER, "-D", str(d),
+              "-R", "-X", "stream", "-C", "-S", SLOT, "-c", "fast", "-w"])
         with_conf = (f"\n# gridgov local hot standby\nport = {p}\nhot_standby = on\n"
                      f"hot_standby_feedback = on\nprimary_conninfo = 'host=127.0.0.1 port={local_port()} "
-                     f"user={LOCAL_USER} passfile={passfile} application_name=gridgov_replica'\n")
+                     f"user={LOCAL_USER} passfile={passfile} application_name=gridgov_replica'\n"
+                     f"primary_slot_name = '{SLOT}'\n")
         subprocess.run(cluster._as_owner(["sh", "-c", f"cat >> '{d}/postgresql.auto.conf'"]),
                        input=with_conf, text=True, check=True)
         (VAR / "pg-replica-port").write_text(f"{p}\n")
@@ -210,7 +245,7 @@ def up() -> str:
             logf.touch()
             shutil.chown(logf, "postgres", "postgres")
         _run([str(cluster.PG_BIN / "pg_ctl"), "-D", str(d), "-l", str(logf), "-o", f"-p {port()}",
-                      "-w", "-t", "60", "start"])
+              "-w", "-t", "60", "start"])
     return local_replica_url("gridgov")
 
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from db import replica
-from db.config import LOCAL_USER, local_password, test_database_url
+from db.config import LOCAL_USER, local_password, local_port, test_database_url
 from db.live import ChangeListener, wait_for_version
 from dispatch import service
 from tests.ui.district import committed_test_district
@@ -104,3 +104,29 @@ def test_a_lagging_replica_never_shows_an_older_state_than_the_notice(engine, li
             with owner.connect() as oc:
                 oc.execute(text("SELECT pg_wal_replay_resume()"))
             owner.dispose()
+
+
+def test_a_stopped_standby_catches_up_through_its_slot(engine, listener, replica_env):
+    """Stopped while the primary writes, the standby catches up when it is started again: its
+    slot holds the WAL it has not received (a standby without one failed here once the suite had
+    written enough for the primary to recycle those segments)."""
+    primary_owner = create_engine(f"postgresql+psycopg2://{LOCAL_USER}:{local_password()}@127.0.0.1:"
+                                  f"{local_port()}/postgres",
+                                  isolation_level="AUTOCOMMIT")
+    with committed_test_district(engine) as world:
+        replica.down()
+        try:
+            v0 = listener.version
+            case_id, _ = _report(engine, world["district"], "catch-up")
+            wait_for_version(listener, v0, timeout=10)
+            with primary_owner.connect() as c:  # a new segment and a checkpoint: old ones may go
+                c.execute(text("SELECT pg_switch_wal()"))
+                c.execute(text("CHECKPOINT"))
+                assert c.execute(text("SELECT wal_status FROM pg_replication_slots WHERE slot_name = :s"),
+                                 {"s": replica.SLOT}).scalar_one() in ("reserved", "extended")
+        finally:
+            replica.up()
+        with replica.reading(listener.lsn, primary_url=test_database_url(), timeout=15) as c:
+            assert c.execute(text("SELECT pg_is_in_recovery()")).scalar_one() is True
+            assert c.execute(text("SELECT count(*) FROM cases WHERE id = :i"), {"i": case_id}).scalar_one() == 1
+    primary_owner.dispose()
