@@ -92,10 +92,17 @@ def test_reassign_moves_open_cases_after_a_redraw_but_keeps_the_stamp(conn, grid
         "(:b, 2, ST_GeomFromText(:wb, 4326), now() + interval '1 microsecond')"),
         {"a": grids[C + "001"], "b": grids[C + "002"],
          "wa": "POLYGON((0 0,0.8 0,0.8 1,0 1,0 0))", "wb": "POLYGON((0.8 0,2 0,2 1,0.8 1,0.8 0))"})
+    before = conn.execute(text("SELECT version FROM cases WHERE id = :i"), {"i": row["id"]}).scalar_one()
     assert reassign_cases(conn) == 1
-    after = conn.execute(text("SELECT grid_code, reported_grid_code FROM cases WHERE id = :i"), {"i": row["id"]}).one()
+    after = conn.execute(text("SELECT grid_code, reported_grid_code, version FROM cases WHERE id = :i"),
+                         {"i": row["id"]}).one()
     assert after.grid_code == C + "002"
     assert after.reported_grid_code == C + "001"
+    # the move is in the case's history and bumps its version (a panel open on it sees the change)
+    assert after.version == before + 1
+    assert conn.execute(text("SELECT count(*) FROM case_event WHERE case_id = :i AND action = 'regrid'"),
+                        {"i": row["id"]}).scalar_one() == 1
+    assert reassign_cases(conn) == 0  # nothing left to move: no second event
 
 
 def test_events_are_append_only(owner_conn):
