@@ -72,13 +72,14 @@ with st.sidebar:
     draft_id = st.selectbox(tr("pl.draft"), ids, index=ids.index(want) if want in ids else 0 if ids else None,
                             format_func=labels.get, key="pl_pick", label_visibility="collapsed")
     with st.expander(tr("pl.new_draft"), expanded=not ids):
+        # outside the form: choosing the district redraws the choice of its communities
+        district = st.selectbox(tr("pl.district"), [c for c, _ in district_choices],
+                                format_func=dict(district_choices).get, key="pl_new_district")
+        with engine.connect() as conn:
+            cm_choices = pv.communities(conn, lang, district)
         with st.form("pl_new", border=False):
             name = st.text_input(tr("pl.name"), key="pl_new_name")
             reason = st.text_area(tr("pl.reason"), key="pl_new_reason", height=68)
-            district = st.selectbox(tr("pl.district"), [c for c, _ in district_choices],
-                                    format_func=dict(district_choices).get, key="pl_new_district")
-            with engine.connect() as conn:
-                cm_choices = pv.communities(conn, lang, district)
             scope = st.multiselect(tr("pl.scope"), [c for c, _ in cm_choices], format_func=dict(cm_choices).get,
                                    key="pl_new_scope")
             if st.form_submit_button(tr("pl.create"), type="primary"):

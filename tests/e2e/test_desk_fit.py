@@ -76,7 +76,8 @@ def _check_forms(pg, case_no: str, prefix: str, seen: list[str]) -> list[str]:
         expect(pg.locator("[data-testid=stForm]")).to_have_count(1, timeout=30_000)   # the previous one gone
         expect(pg.locator("[data-test-script-state=notRunning]")).to_have_count(1, timeout=30_000)
         pg.wait_for_timeout(300)   # the opened form is scrolled into view (ui/action_forms.py)
-        submit = form.locator("[data-testid=stFormSubmitButton] button")
+        # the action's own submit (a form may have a second one, e.g. to withdraw)
+        submit = form.locator("[data-testid=stFormSubmitButton]").get_by_role("button", name=name, exact=True)
         ok, top, bottom, height = submit.evaluate(IN_VIEW)
         if not ok:
             bad.append(f"{case_no} {name}: submit at {top}..{bottom} of {height} when opened")

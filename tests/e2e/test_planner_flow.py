@@ -80,9 +80,9 @@ def test_a_planner_splits_a_grid_sees_the_impact_publishes_and_the_wall_redraws(
     # a draft of one community
     page.get_by_role("link", name="网格规划").click()  # (a reload would start a new, signed-out session)
     settled(page)
+    _pick(page, "区县", CODE)  # first: the district redraws the choice of its communities
     page.get_by_label("草稿名称").fill("e2e 分割")
     page.get_by_label("原因说明").fill("新小区交付，网格过大")
-    _pick(page, "区县", CODE)
     _pick(page, "范围：社区（不选则为整个区县）", community)
     page.keyboard.press("Escape")
     page.wait_for_timeout(300)

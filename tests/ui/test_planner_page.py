@@ -45,9 +45,9 @@ def _draft(engine) -> tuple[int, str, str]:
 
 
 def _create(at, name: str = "东片调整", scope: int = 2):
+    at.selectbox(key="pl_new_district").select(CODE).run()  # its communities are offered next
     at.text_input(key="pl_new_name").input(name)
     at.text_area(key="pl_new_reason").input("新建小区交付")
-    at.selectbox(key="pl_new_district").select(CODE)
     at.multiselect(key="pl_new_scope").set_value(_codes(at)[:scope])
     return at.button(key="FormSubmitter:pl_new-新建").click().run()
 
