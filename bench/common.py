@@ -1,7 +1,9 @@
-"""The benchmark databases: one per benchmark, on the app's server, never the app's or the tests'."""
+"""The benchmark databases (one per benchmark, on the app's server, never the app's or the tests'),
+and the timing rule every benchmark uses (the best of N runs)."""
 from __future__ import annotations
 
 import os
+import time
 
 
 def bench_url(name: str) -> str:
@@ -40,3 +42,13 @@ def bench_engine(name: str, *, cases: int | None = 0):
         except SampleDataPresent:
             pass  # another run loaded it meanwhile
     return eng
+
+
+def best_of(fn, repeat: int) -> float:
+    """The fastest of ``repeat`` (at least one) runs of ``fn()``, in seconds."""
+    best = float("inf")
+    for _ in range(max(1, repeat)):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best

@@ -41,6 +41,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from db.config import TIME_ZONE
+from bench.common import best_of
 
 MARK_BEGIN, MARK_END = "<!-- growth:begin -->", "<!-- growth:end -->"
 
@@ -62,14 +63,6 @@ def _url(n: int) -> str:
     return make_url(owner_database_url()).set(database=name).render_as_string(hide_password=False)
 
 
-def _best(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(max(1, repeat)):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
 
 def _indicator_ratios(eng, repeat: int, skip_exact: bool) -> dict:
     from bench.indicators import FILTER_SETS, _filter_values, _filters, _same
@@ -87,7 +80,7 @@ def _indicator_ratios(eng, repeat: int, skip_exact: bool) -> dict:
                 fn()
                 c.rollback()
             go()
-            return _best(go, repeat)
+            return best_of(go, repeat)
 
         t_count = run(lambda: c.execute(text("SELECT count(*) FROM cases")).scalar_one())
         t_ind = run(lambda: indicators(c, start=start, end=end, by="subdistrict"))

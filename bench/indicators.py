@@ -34,6 +34,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from db.config import TIME_ZONE
+from bench.common import best_of
 
 BENCH_DB = "gridgov_bench_indicators"
 
@@ -107,14 +108,6 @@ def _provision(url: str, cases: int, rebuild: bool, seed: int | None) -> dict | 
             "reports_copy_s": out.get("seconds_reports_copy"),
             "events": hist.get("events") if isinstance(hist, dict) else None}
 
-
-def _best(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def _same(a: list[dict], b: list[dict]) -> bool:
@@ -193,8 +186,8 @@ def main(args) -> int:
             c.rollback()
 
         count(), table()  # warm the caches alike
-        t_count = _best(count, args.repeat)
-        t_ind = _best(table, args.repeat)
+        t_count = best_of(count, args.repeat)
+        t_ind = best_of(table, args.repeat)
         values = _filter_values(c)
         c.rollback()
         last = c.execute(text("SELECT local_day(max(reported_at)) FROM cases")).scalar_one()
@@ -208,8 +201,8 @@ def main(args) -> int:
                 c.rollback()
 
             filtered()
-            timed[name] = _best(filtered, args.repeat)
-            timed30[name] = _best(lambda: filtered(last - timedelta(days=29), last + timedelta(days=1)), args.repeat)
+            timed[name] = best_of(filtered, args.repeat)
+            timed30[name] = best_of(lambda: filtered(last - timedelta(days=29), last + timedelta(days=1)), args.repeat)
         slowest = max(timed, key=timed.get)
         by, spec = FILTER_SETS[slowest]
         filtered_agrees = None

@@ -29,14 +29,6 @@ def configure(p) -> None:
     p.add_argument("--repeat", type=int, default=10, help="runs of each measurement; the best counts (default 10)")
 
 
-def _best(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best * 1000
-
 
 def main(args) -> int:
     from planning.drafts import apply_edit, create_draft
@@ -63,9 +55,9 @@ def main(args) -> int:
         repeat = max(1, args.repeat)
         best = {"validate": float("inf"), "checks": float("inf"), "coverage": float("inf")}
         for _ in range(repeat):
-            best["validate"] = min(best["validate"], _best(lambda: validate(c, d), 1))
-            best["checks"] = min(best["checks"], _best(lambda: validate_grids(shapes), 1))
-            best["coverage"] = min(best["coverage"], _best(lambda: shapely.coverage_is_valid(geoms), 1))
+            best["validate"] = min(best["validate"], common.best_of(lambda: validate(c, d), 1) * 1000)
+            best["checks"] = min(best["checks"], common.best_of(lambda: validate_grids(shapes), 1) * 1000)
+            best["coverage"] = min(best["coverage"], common.best_of(lambda: shapely.coverage_is_valid(geoms), 1) * 1000)
         problems = validate(c, d)
         n_grids = c.execute(text("SELECT count(*) FROM boundary_draft_grid WHERE draft_id = :d AND NOT retired"),
                             {"d": d}).scalar()

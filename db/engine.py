@@ -15,7 +15,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.config import TIME_ZONE, database_url
+from db.config import TIME_ZONE, database_url, test_database_url
 
 
 LOCK_TIMEOUT_MS, STATEMENT_TIMEOUT_MS = 3000, 20000
@@ -46,6 +46,12 @@ def _engine(url: str, timeouts: tuple[int, int] | None) -> Engine:
         max_overflow=10,
         connect_args={"options": options, "application_name": "gridgov"},
     )
+
+
+def command_engine(test: bool = False) -> Engine:
+    """The engine a command-line command acts on: the test database with ``--test``, else the
+    application's."""
+    return get_engine(test_database_url() if test else database_url())
 
 
 def refused_for_time(e: BaseException) -> str | None:

@@ -13,13 +13,7 @@ import sys
 from typing import IO, Iterable
 
 from gis.crs import CoordinateError, to_wgs84
-
-
-def _engine(args):
-    from db.config import database_url, test_database_url
-    from db.engine import get_engine
-
-    return get_engine(test_database_url() if args.test else database_url())
+from db.engine import command_engine
 
 
 # --- import-grids -------------------------------------------------------------------------------
@@ -28,7 +22,7 @@ def cmd_import_grids(args) -> int:
     from gis.io import GridImportError, import_grids
 
     try:
-        with _engine(args).begin() as conn:
+        with command_engine(args.test).begin() as conn:
             res = import_grids(conn, args.file, crs=args.crs, layer=args.layer, encoding=args.encoding,
                                split_multipart=args.split_multipart)
     except GridImportError as e:
@@ -55,7 +49,7 @@ def cmd_import_grids(args) -> int:
 def cmd_export_grids(args) -> int:
     from gis.io import export_grids
 
-    with _engine(args).connect() as conn:
+    with command_engine(args.test).connect() as conn:
         n = export_grids(conn, args.out, district_code=args.district)
     print(f"wrote {n} current unit grid(s) to {args.out} (GeoJSON, WGS-84)")
     return 0
@@ -145,7 +139,7 @@ def cmd_assign(args) -> int:
     except CoordinateError as e:
         print(f"error: --crs {args.crs!r}: {e}", file=sys.stderr)
         return 2
-    with open(args.infile, newline="", encoding="utf-8-sig") as f, _engine(args).begin() as conn:
+    with open(args.infile, newline="", encoding="utf-8-sig") as f, command_engine(args.test).begin() as conn:
         try:
             return assign_csv(conn, f, sys.stdout, sys.stderr, default_crs=args.crs)
         except UnicodeDecodeError as e:

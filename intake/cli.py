@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import os
 
-
-def _engine(test: bool):
-    from db.config import database_url, test_database_url
-    from db.engine import get_engine
-
-    return get_engine(test_database_url() if test else database_url())
+from db.engine import command_engine
 
 
 def cmd_api_key(args) -> int:
     from intake import keys
 
-    eng = _engine(args.test)
+    eng = command_engine(args.test)
     if args.action == "create":
         if not args.channel:
             raise ValueError("api-key create needs --channel (grid_worker, hotline, wechat, website or other)")

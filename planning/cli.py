@@ -15,12 +15,7 @@ from __future__ import annotations
 import json
 import sys
 
-
-def _engine(args):
-    from db.config import database_url, test_database_url
-    from db.engine import get_engine
-
-    return get_engine(test_database_url() if args.test else database_url())
+from db.engine import command_engine
 
 
 def _actor(conn, username: str | None) -> int | None:
@@ -41,7 +36,7 @@ def _run(args, fn) -> int:
     from planning.errors import EditError
 
     try:
-        with _engine(args).begin() as conn:
+        with command_engine(args.test).begin() as conn:
             return fn(conn) or 0
     except EditError as e:
         print(f"error: {e.message(args.lang)}", file=sys.stderr)

@@ -17,12 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import text
 
-
-def _engine(args):
-    from db.config import database_url, test_database_url
-    from db.engine import get_engine
-
-    return get_engine(test_database_url() if args.test else database_url())
+from db.engine import command_engine
 
 
 def _fail(msg: str) -> int:
@@ -58,7 +53,7 @@ def _guard(fn):
 def cmd_draft_impact(args) -> int:
     from planning.impact import impact
 
-    with _engine(args).connect() as conn:
+    with command_engine(args.test).connect() as conn:
         if conn.execute(text("SELECT 1 FROM boundary_draft WHERE id = :d"), {"d": args.id}).scalar() is None:
             raise LookupError(f"draft {args.id} does not exist")
         imp = impact(conn, args.id)
@@ -87,7 +82,7 @@ def cmd_draft_publish(args) -> int:
             at = datetime.fromisoformat(args.at)
         except ValueError:
             raise ValueError(f"--at {args.at}: not an ISO time (e.g. 2027-01-01T00:00+08:00)") from None
-    with _engine(args).begin() as conn:
+    with command_engine(args.test).begin() as conn:
         res = publish(conn, args.id, actor_id=_actor(conn, args.as_user), reason=args.reason, effective_at=at,
                       warnings_reason=args.warnings_reason)
     if res.status == "scheduled":
@@ -108,7 +103,7 @@ def _print_result(res) -> None:
 def cmd_boundary_history(args) -> int:
     from planning.history import list_changes
 
-    with _engine(args).connect() as conn:
+    with command_engine(args.test).connect() as conn:
         rows = list_changes(conn)
     for c in rows:
         by = c.by or "-"
@@ -122,7 +117,7 @@ def cmd_boundary_history(args) -> int:
 def cmd_boundary_compare(args) -> int:
     from planning.history import compare
 
-    with _engine(args).connect() as conn:
+    with command_engine(args.test).connect() as conn:
         diff = compare(conn, args.a, args.b)
     for r in diff["table"]:
         print(f"{r['change']:8} {r['code']} {r['name']}  area m² {r['area_a_m2']} → {r['area_b_m2']}")
@@ -135,7 +130,7 @@ def cmd_boundary_compare(args) -> int:
 def cmd_boundary_export(args) -> int:
     from planning.history import export_version
 
-    with _engine(args).connect() as conn:
+    with command_engine(args.test).connect() as conn:
         n = export_version(conn, args.out, change_id=args.change, district_code=args.district)
     print(f"wrote {n} unit grid(s) as of change #{args.change} to {args.out} (GeoPackage, layer unit_grid, WGS-84)")
     return 0
@@ -145,7 +140,7 @@ def cmd_boundary_export(args) -> int:
 def cmd_boundary_rollback(args) -> int:
     from planning.history import rollback
 
-    with _engine(args).begin() as conn:
+    with command_engine(args.test).begin() as conn:
         res = rollback(conn, args.change, actor_id=_actor(conn, args.as_user), reason=args.reason)
     _print_result(res)
     return 0
@@ -155,7 +150,7 @@ def cmd_boundary_rollback(args) -> int:
 def cmd_boundary_apply_due(args) -> int:
     from planning.publish import apply_due
 
-    with _engine(args).begin() as conn:
+    with command_engine(args.test).begin() as conn:
         n = apply_due(conn)
     print(f"scheduled boundary changes applied: {n}")
     return 0

@@ -10,12 +10,7 @@ import csv
 import sys
 from datetime import date, timedelta
 
-
-def _engine(args):
-    from db.config import database_url, test_database_url
-    from db.engine import get_engine
-
-    return get_engine(test_database_url() if getattr(args, "test", False) else database_url())
+from db.engine import command_engine
 
 
 def cmd_indicators(args) -> int:
@@ -24,7 +19,7 @@ def cmd_indicators(args) -> int:
     start, last = date.fromisoformat(args.date_from), date.fromisoformat(args.date_to)
     if last < start:
         raise ValueError(f"--to {last} is before --from {start}")
-    with _engine(args).connect() as conn:
+    with command_engine(getattr(args, "test", False)).connect() as conn:
         rows = indicators(conn, start=start, end=last + timedelta(days=1), by=args.by, total=True,
                           category_code=args.category, exact=args.exact)
     if args.csv:
@@ -44,7 +39,7 @@ def cmd_indicators(args) -> int:
 def cmd_rebuild_stats(args) -> int:
     from stats.indicators import rebuild_stats
 
-    with _engine(args).begin() as conn:
+    with command_engine(getattr(args, "test", False)).begin() as conn:
         n = rebuild_stats(conn)
     print(f"case_stat_day rebuilt: {n} rows")
     return 0
