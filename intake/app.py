@@ -29,6 +29,7 @@ from intake.formats import render
 from intake.open311 import ROOT, request_lang, router
 from intake.photos import PhotoStore, photo_pool
 from intake.settings import Settings
+from intake.tiles import load_source, router as tiles_router
 
 log = logging.getLogger("intake")
 
@@ -92,7 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.photos = PhotoStore(settings.photo_dir, max_bytes=settings.max_photo_bytes,
                                   max_pixels=settings.max_photo_pixels, max_side=settings.photo_max_side)
     app.state.photo_pool = photo_pool(settings.photo_processes)
+    app.state.tiles = load_source(settings.tiles)  # None: no base map (a wrong path is logged, not fatal)
     app.include_router(router)
+    app.include_router(tiles_router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_photo_bytes + 1024 * 1024)
 
     @app.exception_handler(IntakeError)

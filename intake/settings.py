@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from db.config import photo_dir
+from db.config import photo_dir, tiles_path
 
 
 def _num(name: str, default: float) -> float:
@@ -34,6 +34,7 @@ class Settings:
     read_key_required: bool = False          # GET endpoints public unless set
     duplicate_radius_m: float = 50.0
     duplicate_days: int = 30
+    tiles: Path | None = field(default_factory=tiles_path)  # GRIDGOV_TILES: the city's own base map
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
