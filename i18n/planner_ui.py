@@ -59,6 +59,7 @@ PLANNER_UI: dict[str, tuple[str, str]] = {
     "pl.references": ("参考图层（道路、建筑等，仅显示）", "Reference layers (roads, buildings…, shown only)"),
     "pl.references_pick": ("GeoJSON、GeoPackage 或 Shapefile（zip）", "GeoJSON, GeoPackage or zipped Shapefile"),
     "pl.reference_name": ("图层名称（不填则用文件名）", "Layer name (default: the file's name)"),
+    "pl.reference_layer": ("文件中的图层名（GeoPackage 有多个图层时）", "Layer in the file (a GeoPackage with several)"),
     "pl.reference_go": ("载入图层", "Load the layer"),
     "pl.reference_loaded": ("已载入参考图层「{name}」：{features} 个要素，{vertices} 个顶点。",
                             "Reference layer “{name}” loaded: {features} features, {vertices} vertices."),

@@ -290,6 +290,7 @@ def _references_form(draft_id: int, ref_layers: list) -> None:
     with st.form(f"pl_ref_{draft_id}", border=False, clear_on_submit=True):
         up = st.file_uploader(tr("pl.references_pick"), type=["geojson", "json", "gpkg", "zip"], key="pl_ref_file")
         name = st.text_input(tr("pl.reference_name"), key="pl_ref_name")
+        layer = st.text_input(tr("pl.reference_layer"), key="pl_ref_layer")
         crs = st.selectbox(tr("pl.crs"), CRS_CHOICES, format_func=lambda c: c or tr("pl.crs.auto"), key="pl_ref_crs")
         if not st.form_submit_button(tr("pl.reference_go")) or up is None:
             return
@@ -299,7 +300,7 @@ def _references_form(draft_id: int, ref_layers: list) -> None:
         try:
             with engine.begin() as conn:
                 got = layers_mod.load_layer(conn, draft_id, path, actor_id=who.person_id, name=name or None,
-                                            crs=crs or None, source=Path(up.name).name)
+                                            crs=crs or None, layer=layer.strip() or None, source=Path(up.name).name)
         except EditError as e:
             st.error(e.message(lang))
             return

@@ -32,14 +32,15 @@ from planning.errors import DraftClosed, DraftNotFound, EditError
 
 # A layer is something to look at under a district's grids, not a city's whole road network:
 # beyond these, clip the file to the district in a GIS tool first.
-MAX_FEATURES = 20_000
-MAX_VERTICES = 500_000
+MAX_FEATURES = 10_000
+MAX_VERTICES = 200_000
 MAX_LAYERS = 10  # per draft
 MAX_PROPERTIES = 12  # attributes kept per feature (shown on hover)
 MAX_VALUE_CHARS = 200
 # What goes to the browser on every rerun: a layer with more vertices than this is simplified for
-# display (``ST_SimplifyPreserveTopology``, the smallest of these tolerances that fits), never in storage.
-DISPLAY_MAX_VERTICES = 20_000
+# display (``ST_SimplifyPreserveTopology``, the smallest of these tolerances that fits, or the one
+# after which a larger tolerance gains little: small polygons keep their corners), never in storage.
+DISPLAY_MAX_VERTICES = 30_000
 SIMPLIFY_STEPS_M = (1.0, 3.0, 10.0, 30.0, 100.0)
 M_PER_DEG = 111_320.0  # at the equator; the tolerance is a display matter, latitude is not worth it
 
@@ -195,11 +196,13 @@ def load_layer(conn: Connection, draft_id: int, path: str | Path, *, actor_id: i
         VALUES (:d, :n, :s, :c, :f, :v, :a) RETURNING id"""),
         {"d": draft_id, "n": name, "s": source, "c": read_in, "f": len(geoms), "v": n_vertices,
          "a": actor_id}).scalar_one()
-    wkb = shapely.to_wkb(geoms, hex=True)
-    conn.execute(text("INSERT INTO draft_reference_feature(layer_id, seq, geom, properties) "
-                      "VALUES (:l, :s, ST_GeomFromWKB(decode(:w, 'hex'), 4326), CAST(:p AS jsonb))"),
-                 [{"l": layer_id, "s": i, "w": w, "p": json.dumps(p, ensure_ascii=False)}
-                  for i, (w, p) in enumerate(zip(wkb, props), start=1)])
+    # one statement over arrays: an executemany would cost a round trip per feature
+    conn.execute(text("""
+        INSERT INTO draft_reference_feature(layer_id, seq, geom, properties)
+        SELECT :l, t.seq, ST_GeomFromWKB(decode(t.wkb, 'hex'), 4326), CAST(t.props AS jsonb)
+        FROM unnest(CAST(:w AS text[]), CAST(:p AS text[])) WITH ORDINALITY AS t(wkb, props, seq)"""),
+        {"l": layer_id, "w": [str(w) for w in shapely.to_wkb(geoms, hex=True)],
+         "p": [json.dumps(p, ensure_ascii=False) for p in props]})
     return next(r for r in list_layers(conn, draft_id) if r.id == layer_id)
 
 
@@ -241,13 +244,15 @@ def layer_geojson(conn: Connection, layer_id: int, *, max_vertices: int = DISPLA
                      {"l": layer_id}).scalar_one_or_none()
     if n is None:
         raise EditError(f"参考图层 {layer_id} 不存在", f"no reference layer {layer_id}")
-    tolerance_m = 0.0
+    tolerance_m, before = 0.0, n
     if n > max_vertices:
         for step in SIMPLIFY_STEPS_M:
-            tolerance_m = step
             left = conn.execute(text("SELECT sum(ST_NPoints(ST_SimplifyPreserveTopology(geom, :t))) "
                                      "FROM draft_reference_feature WHERE layer_id = :l"),
                                 {"l": layer_id, "t": step / M_PER_DEG}).scalar_one()
+            if left > 0.9 * before:  # little gained (e.g. buildings: four corners each): stop here
+                break
+            tolerance_m, before = step, left
             if left <= max_vertices:
                 break
     rows = conn.execute(text("""

@@ -179,3 +179,16 @@ def test_the_caps_say_what_to_do(plan, tmp_path, monkeypatch):
     with pytest.raises(EditError, match="already has 1 layers, the most"):
         layers.load_layer(plan.conn, d, path, crs="WGS84", actor_id=plan.planner, name="另一个")
     assert counts(plan.conn) == (1, 2)
+
+
+def test_a_geopackage_of_several_layers_needs_one_named(plan, tmp_path):
+    d = new_draft(plan)
+    path = tmp_path / "city.gpkg"
+    for name, geom in (("roads", LineString([(0, 0), (0.01, 0.01)])), ("wells", Point(0.005, 0.005))):
+        gpd.GeoDataFrame({"name": [name]}, geometry=[geom], crs="EPSG:4326").to_file(path, layer=name, driver="GPKG")
+    with pytest.raises(EditError, match=r"2 layers \(roads, wells\): choose one") as e:
+        layers.load_layer(plan.conn, d, path, actor_id=plan.planner)
+    assert "2 个图层" in e.value.message_zh
+    got = layers.load_layer(plan.conn, d, path, layer="wells", actor_id=plan.planner)
+    assert (got.name, got.n_features) == ("city", 1)
+    assert layers.layer_geojson(plan.conn, got.id)["features"][0]["geometry"]["type"] == "Point"

@@ -77,11 +77,12 @@ def problems_collection(problems: list, lang: str) -> dict:
 
 
 def reference_layers(layers: list[dict] | None) -> list[dict]:
-    """Reference FeatureCollections as the map takes them: rounded, each with its ``name`` (shown
-    on hover above the attributes, which ``planning.layers`` has already cut short)."""
+    """Reference FeatureCollections as the map takes them, each with its ``name`` (shown on hover
+    above the attributes). Not rounded again: ``planning.layers.layer_geojson`` gives 6 decimals
+    and cuts the attributes short, and a layer may hold tens of thousands of vertices."""
     out = []
     for fc in layers or []:
-        features = [{"type": "Feature", "geometry": _geometry(f.get("geometry")), "properties": f.get("properties") or {}}
+        features = [{"type": "Feature", "geometry": f["geometry"], "properties": f.get("properties") or {}}
                     for f in fc.get("features", []) if f.get("geometry")]
         out.append({"type": "FeatureCollection", "name": str(fc.get("name") or ""), "features": features})
     return out
