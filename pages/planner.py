@@ -31,6 +31,9 @@ CRS_CHOICES = ("", "WGS84", "GCJ02", "BD09", "EPSG:4490", "EPSG:4547")
 st.title(tr("pl.heading"))
 if vendor_missing():
     st.error(tr("pl.no_vendor", files=", ".join(vendor_missing())))
+tiles, tiles_error = pv.base_map(st.context.url)  # the city's own base map (GRIDGOV_TILES), or None
+if tiles_error:
+    st.warning(tr("pl.tiles_bad", why=tiles_error))
 
 
 def _flash(kind: str, text: str) -> None:
@@ -147,9 +150,6 @@ def edit_tab(draft_id: int) -> None:
                                          key="pl_add_cm")
 
     refs = [_reference_fc(r.id, r.name) for r in ref_layers if r.shown]
-    tiles, tiles_error = pv.base_map(st.context.url)
-    if tiles_error:
-        st.warning(tr("pl.tiles_bad", why=tiles_error))
 
     map_col, side = st.columns([3, 1])
     with map_col:
@@ -334,7 +334,7 @@ def impact_tab(draft_id: int, n_steps: int) -> None:
     with left:
         grid_editor(shown, key=f"pl_impact_map_{draft_id}", context={**moves, "features": [
             {**f, "properties": {"kind": "case"}} for f in moves["features"]]}, mode="view",
-            texts=pv.editor_texts(lang), height=480)
+            texts=pv.editor_texts(lang), tiles=tiles, height=480)
     with right:
         st.markdown(f"**{tr('pl.per_grid')}**")
         st.dataframe(pd.DataFrame(imp.per_grid).rename(columns={
@@ -436,7 +436,7 @@ def history_tab() -> None:
                 for k in kinds for f in diff[k]["features"]]}
             left, right = st.columns([3, 2])
             with left:
-                grid_editor(fc, key="pl_cmp_map", mode="view", texts=pv.editor_texts(lang), height=420)
+                grid_editor(fc, key="pl_cmp_map", mode="view", texts=pv.editor_texts(lang), tiles=tiles, height=420)
             with right:
                 st.dataframe(pd.DataFrame([{tr("pl.col.code"): r["code"], tr("pl.col.name"): r["name"],
                                             tr("pl.col.change"): r["change"], tr("pl.col.area_a"): r["area_a_m2"],
