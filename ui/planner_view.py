@@ -91,7 +91,8 @@ def feature_of(fc: dict, code: str) -> dict | None:
 
 def tile_url_template(browser_url: str | None) -> str:
     """Where the browser fetches tiles: ``GRIDGOV_TILES_URL`` if set, else the intake service's
-    port on the host the browser reached this app by (``st.context.url``), else localhost."""
+    port on the host the browser reached this app by (``st.context.url``), else localhost. The
+    intake service speaks plain HTTP: behind a TLS proxy, set ``GRIDGOV_TILES_URL``."""
     configured = tiles_url()
     if configured:
         return configured
@@ -99,8 +100,7 @@ def tile_url_template(browser_url: str | None) -> str:
     host = parts.hostname or "127.0.0.1"
     if ":" in host:  # an IPv6 address
         host = f"[{host}]"
-    scheme = parts.scheme if parts.scheme in ("http", "https") else "http"
-    return f"{scheme}://{host}:{intake_port()}/tiles/{{z}}/{{x}}/{{y}}.png"
+    return f"http://{host}:{intake_port()}/tiles/{{z}}/{{x}}/{{y}}.png"
 
 
 @lru_cache(maxsize=4)

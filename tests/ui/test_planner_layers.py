@@ -81,3 +81,16 @@ def test_a_wrong_tile_source_is_a_warning(planner, tmp_path, monkeypatch):
     assert not at.exception, at.exception
     assert any("底图瓦片无法使用" in w.value and "no such file" in w.value for w in at.warning)
     assert editor_args(at)["tiles"] is None
+
+
+@pytest.mark.parametrize("browser_url, want", [
+    ("http://10.20.1.5:8501/planner", "http://10.20.1.5:8502/tiles/{z}/{x}/{y}.png"),
+    ("http://[fd00::5]:8501/", "http://[fd00::5]:8502/tiles/{z}/{x}/{y}.png"),
+    (None, "http://127.0.0.1:8502/tiles/{z}/{x}/{y}.png"),
+])
+def test_the_tile_url_follows_the_host_the_browser_used(browser_url, want, monkeypatch):
+    from ui.planner_view import tile_url_template
+
+    monkeypatch.delenv("GRIDGOV_TILES_URL", raising=False)
+    monkeypatch.delenv("INTAKE_PORT", raising=False)
+    assert tile_url_template(browser_url) == want
