@@ -11,8 +11,8 @@ roll-ups the events feed, the versions); how it finds them:
   (``ST_Contains``: not on its boundary) whose community and subdistrict are its grid's stays
   where it is. That is exactly the point rule's answer whenever no other live grid shares
   interior with its grid (then no other polygon can hold a point strictly inside it); grids
-  that do overlap another (rare: publish refuses overlaps above 0.01 m²) are found in the same
-  statement and their cases take the full rule. Only the rest (cases outside or on the edge of
+  that do overlap one with a lower code (rare: publish refuses overlaps above 0.01 m²) are found
+  in the same statement and their cases take the full rule. Only the rest (cases outside or on the edge of
   their grid, in a retired grid, with no grid, in an overlapping grid) take the point rule
   itself, points as the outer loop (lowest code on shared edges, as ``grid_at_point``).
 - The events carry the case's category and channel from the moved row, so the
@@ -93,8 +93,13 @@ _MOVE_ALL = f"""
                 FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id JOIN community c ON c.id = g.community_id
                 WHERE gv.valid_to IS NULL
             ), overlapping AS MATERIALIZED (
-                SELECT a.grid_id FROM grid_version a JOIN grid_version b ON a.geom && b.geom AND a.grid_id <> b.grid_id
-                WHERE a.valid_to IS NULL AND b.valid_to IS NULL AND ST_Relate(a.geom, b.geom, '2********')
+                -- only a grid with a lower code can take a point strictly inside another one
+                -- (OFFSET 0: the codes compared before the costly ST_Relate)
+                SELECT a.grid_id FROM live a
+                CROSS JOIN LATERAL (SELECT b.geom FROM grid_version b JOIN unit_grid bg ON bg.id = b.grid_id
+                                    WHERE b.geom && a.geom AND b.valid_to IS NULL AND bg.code < a.grid_code
+                                    OFFSET 0) b
+                WHERE ST_Relate(a.geom, b.geom, '2********')
             ), rest AS MATERIALIZED (
                 SELECT p.id, p.geom, p.grid_id, p.grid_code, p.community_id, p.subdistrict_id
                 FROM cases p LEFT JOIN live l ON l.grid_id = p.grid_id
