@@ -22,7 +22,10 @@ rolled back:
   ``rejoin_ratio`` = open cases per second of rejoin / of raw (target ≥ 0.8).
 - ``publish_s``: ``planning.publish.publish`` of a one-community redraw (two adjacent grids of
   the community with the most grids merged: one redrawn, one retired), from the draft to the
-  applied change with its cases moved and events written; ``impact_s`` the preview of the same.
+  applied change with its cases moved and events written (the merge leaves a responsibility
+  grid empty, a warning: published with a reason); ``impact_s`` the preview of the same.
+
+docs/planning.md ("Where a publish's seconds go") splits these figures by part of the statement.
 """
 from __future__ import annotations
 
