@@ -12,6 +12,8 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 if [ -z "${DATABASE_URL:-}" ]; then
   have_pkg postgresql-15 || need_pkgs+=(postgresql-15)
   have_pkg postgresql-15-postgis-3 || need_pkgs+=(postgresql-15-postgis-3)
+  # pg_cron: scheduled boundary changes applied by the database (db/cluster.py preloads it)
+  have_pkg postgresql-15-cron || need_pkgs+=(postgresql-15-cron)
 fi
 if [ "$mode" = test ]; then
   have_pkg chromium || need_pkgs+=(chromium)
