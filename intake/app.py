@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = create_engine(
         settings.database_url or database_url(), isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=10,
         pool_recycle=600,
-        connect_args={"options": "-c timezone=Asia/Shanghai", "application_name": "gridgov-intake"})
+        connect_args={"options": "-c timezone=Asia/Shanghai -c jit=off", "application_name": "gridgov-intake"})
     app.state.photos = PhotoStore(settings.photo_dir, max_bytes=settings.max_photo_bytes,
                                   max_pixels=settings.max_photo_pixels, max_side=settings.photo_max_side)
     app.state.photo_pool = photo_pool(settings.photo_processes)

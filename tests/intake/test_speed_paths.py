@@ -169,3 +169,28 @@ def test_the_report_statement_writes_what_report_case_writes(intake_engine):
     assert a["grid_code"].endswith("001")
     ea, eb = ev[a["id"]], ev[b["id"]]
     assert {k: v for k, v in ea.items() if k not in skip_event} == {k: v for k, v in eb.items() if k not in skip_event}
+
+
+def test_a_prepared_statement_is_prepared_again_when_the_server_lost_it(intake_db_url):
+    """``intake.prepared``: a statement is prepared once per connection and re-prepared when the
+    connection no longer has it (``DEALLOCATE``, or a connection replaced behind the pool)."""
+    from sqlalchemy import create_engine
+
+    from intake.prepared import Prepared
+
+    eng = create_engine(intake_db_url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
+    st = Prepared("SELECT CAST(:a AS text) || '/' || :b AS v, :n + 1 AS m", {"a": "text", "n": "integer"},
+                  prefix="test_prepared")
+    try:
+        with eng.connect() as c:
+            assert st.execute(c, {"a": "x", "b": "y", "n": 1, "unused": 0}).one() == ("x/y", 2)
+            assert c.execute(text("SELECT count(*) FROM pg_prepared_statements WHERE name = :n"),
+                             {"n": st.name}).scalar() == 1
+            c.exec_driver_sql("DEALLOCATE ALL")
+            assert st.execute(c, {"a": None, "b": "z", "n": 41}).one() == (None, 42)
+        with eng.connect() as c:  # the same pooled connection: prepared once, not again
+            assert st.execute(c, {"a": "p", "b": "q", "n": 0}).one() == ("p/q", 1)
+            assert c.execute(text("SELECT count(*) FROM pg_prepared_statements WHERE name = :n"),
+                             {"n": st.name}).scalar() == 1
+    finally:
+        eng.dispose()
