@@ -1,7 +1,8 @@
 """``bench intake``: Open311 reports over loopback HTTP for a fixed time, then counted in the database.
 
 Starts the intake service (uvicorn, ``--workers`` processes, rate limits off) on a free port
-against its own database ``gridgov_bench_intake`` (the sample district, no cases), then:
+against its own database ``gridgov_bench_intake``, made afresh for every run (the sample district,
+no cases; ``--keep-db`` reuses the last run's), then:
 
 1. ``--seconds`` of plain reports (no photo) from ``--clients`` concurrent connections, each
    report with a unique description and its own ``Idempotency-Key``: ``reports_per_s`` (target
@@ -18,6 +19,11 @@ Because the machine may be shared, the plain phase also reports the CPU it cost,
 from other programs hardly changes: ``server_cpu_ms`` (the uvicorn processes) and ``db_cpu_ms``
 (their PostgreSQL backends) per report, and ``cores_for_300`` = 300 × their sum / 1000 (the
 target needs this below the cores left over by the load generator).
+
+Why afresh: every report is linked to the open same-category cases within 50 m (up to 20), and
+the load posts to ~3,000 fixed points, so the cases left by earlier runs made each run's reports
+link more (and cost more) than the last: runs were not comparable. ``dup_links_per_report`` says
+how many links the plain phase's reports made on average.
 """
 from __future__ import annotations
 
@@ -45,6 +51,22 @@ def configure(p) -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 2,
                    help="uvicorn worker processes (default: the CPU count, as INTAKE_WORKERS)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--keep-db", action="store_true",
+                   help="reuse the last run's database (default: drop it and start from the empty district)")
+
+
+def _drop_database() -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from db import cluster
+
+    if not os.environ.get("DATABASE_URL"):
+        cluster.start()
+    admin = create_engine(make_url(common.bench_url(BENCH_DB)).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _photo(seed: int) -> bytes:
@@ -167,6 +189,8 @@ def _p95(xs: list[float]) -> float:
 def main(args) -> int:
     from intake.keys import create_key
 
+    if not args.keep_db:
+        _drop_database()
     eng = common.bench_engine(BENCH_DB, cases=0)
     url = common.bench_url(BENCH_DB)
     with eng.begin() as c:
@@ -194,6 +218,8 @@ def main(args) -> int:
     with eng.connect() as c:
         counts = dict(c.execute(text("SELECT description, count(*) FROM cases WHERE description LIKE :p "
                                      "GROUP BY description"), {"p": run + "%"}).all())
+        links = c.execute(text("SELECT count(*) FROM case_possible_duplicate d JOIN cases c ON c.id = d.case_id "
+                               "WHERE c.description LIKE :p"), {"p": run + "a%"}).scalar()
     lost = sum(1 for d in answered if d not in counts)
     duplicated = sum(n - 1 for n in counts.values() if n > 1)
     unanswered_but_stored = len(set(counts) - set(answered))
@@ -205,6 +231,7 @@ def main(args) -> int:
     n = max(plain["plain"], 1)
     server_ms, db_ms = cpu["server"] / n * 1000, cpu["db"] / n * 1000
     print(f"server_cpu_ms={server_ms:.2f} db_cpu_ms={db_ms:.2f} cores_for_300={300 * (server_ms + db_ms) / 1000:.2f}")
+    print(f"dup_links_per_report={links / n:.1f}")
     print(f"loadavg_1m={os.getloadavg()[0]:.1f}")
     print(f"photo_reports_per_s={mixed['photo'] / mixed['elapsed']:.2f}")
     print(f"mixed_reports_per_s={mixed['plain'] / mixed['elapsed']:.0f}")
