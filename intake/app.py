@@ -117,9 +117,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(lifespan=lifespan, title="网格化管理 Open311 GeoReport v2 intake", version="2",
                   description="Open311 GeoReport v2 with this platform's extensions (docs/intake.md).")
     app.state.settings = settings
-    # jit off: a report writes a row or two, and the statistics triggers' plans (estimated high)
-    # could otherwise be compiled for each one. No pool_pre_ping: it costs a round trip on every request. After a database restart one request
-    # per stale connection fails; clients retry, and the idempotency key makes the retry safe.
+    # jit off: a report writes a row or two, but the statistics triggers' plans are estimated high
+    # enough to be JIT-compiled (5–9 ms a report under EXPLAIN ANALYZE; the served path's plans were
+    # not, so this is insurance). No pool_pre_ping: it costs a round trip on every request. After a
+    # database restart one request per stale connection fails; clients retry, and the idempotency
+    # key makes the retry safe.
     app.state.engine = create_engine(
         settings.database_url or database_url(), isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=10,
         pool_recycle=600,
