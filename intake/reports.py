@@ -24,6 +24,7 @@ from dispatch.states import TERMINAL_STATUSES, label
 from intake import idempotency
 from intake.duplicates import link_cte, link_params, possible_duplicates_of
 from intake.keys import ApiKey
+from intake.prepared import Prepared
 
 MAX_SPAN = timedelta(days=90)
 MAX_ROWS = 1000
@@ -103,8 +104,22 @@ _ANSWER_CTES = """
 """
 
 
-# The statement's text is the same for every report: parse it into a TextClause once per process.
-_statement = functools.lru_cache(maxsize=4)(text)
+# The types of the report statement's parameters, fixed when it is prepared (intake.prepared): the
+# lifecycle's (rc_*, dispatch.service.report_case_ctes), the duplicate search's and the intake's own.
+_TYPES = {
+    **{n: "text" for n in ("rc_channel", "rc_cat", "rc_descr", "rc_addr", "rc_rname", "rc_rphone", "rc_photo",
+                           "rc_crs", "rc_attachments", "rc_data", "t", "a", "e", "fn", "ln", "d", "acc", "m", "ik",
+                           "digest")},
+    **{n: "float8" for n in ("rc_x", "rc_y", "rc_x84", "rc_y84", "box", "radius", "gx", "gy")},
+    "days": "integer", "k": "integer",
+}
+
+
+# The statement's text is the same for every report: one Prepared per text (per process), prepared
+# on each connection at its first report there.
+@functools.lru_cache(maxsize=4)
+def _statement(sql: str) -> Prepared:
+    return Prepared(sql, _TYPES, prefix="intake_report")
 
 
 def create_report(conn: Connection, key: ApiKey, rep: NewReport, *, lang: str, idem_key: str | None,
@@ -131,8 +146,8 @@ def create_report(conn: Connection, key: ApiKey, rep: NewReport, *, lang: str, i
                   e=rep.email, fn=rep.first_name, ln=rep.last_name, d=rep.device_id, acc=rep.account_id,
                   m=rep.media_url, gx=gps[0], gy=gps[1], ik=idem_key, digest=digest)
     try:
-        stored = conn.execute(_statement("WITH " + ctes + ", " + link_cte("new_case") + ", " + _ANSWER_CTES),
-                              params).scalar_one()
+        stored = _statement("WITH " + ctes + ", " + link_cte("new_case") + ", " + _ANSWER_CTES).execute(
+            conn, params).scalar_one()
     except IntegrityError as e:
         if not (idem_key and idempotency.is_key_taken(e)):
             raise
