@@ -12,7 +12,8 @@ path asked for.
 503 with ``Retry-After`` (and the same error array) when the database cannot be reached —
 refused, dropped, or silent past ``db_connect_timeout_s`` — or the service is overloaded: every
 pooled connection busy past ``db_pool_wait_s``, a statement past ``statement_timeout_ms``, the
-server out of connections or resources. Nothing is half-written then: a report is one statement
+server out of connections or resources, more than ``max_in_flight`` requests at once in this
+process (``InFlightLimit``: answered before any work, rather than queued). Nothing is half-written then: a report is one statement
 (it committed or it did not), and a photo stored for it is removed (``open311._create``); the
 client retries with its idempotency key (docs/intake.md).
 """
@@ -98,6 +99,30 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
+class InFlightLimit:
+    """Answer 503 at once, before any work, when ``limit`` requests are already being served by this
+    process: under overload a quick "retry later" beats a queue whose answers come too late to be
+    read. ``/healthz`` is never refused (the process is alive, only busy)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit, self.active = app, limit, 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or self.limit <= 0 or scope.get("path") == "/healthz":
+            await self.app(scope, receive, send)
+            return
+        if self.active >= self.limit:
+            while (await receive()).get("more_body"):  # drained, as BodyLimit does: no reset under the client
+                pass
+            await _unavailable(Request(scope), busy=True)(scope, receive, send)
+            return
+        self.active += 1  # one event loop per process: no lock needed
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     @asynccontextmanager
@@ -122,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.photo_pool = photo_pool(settings.photo_processes)
     app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_photo_bytes + 1024 * 1024)
+    app.add_middleware(InFlightLimit, limit=settings.max_in_flight)  # outermost: refuses before the rest
 
     @app.exception_handler(IntakeError)
     async def intake_error(request: Request, e: IntakeError):

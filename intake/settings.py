@@ -42,6 +42,7 @@ class Settings:
     db_pool_wait_s: float = 5.0
     db_connect_timeout_s: int = 5
     statement_timeout_ms: int = 15000
+    max_in_flight: int = 200                 # requests at once per server process, beyond: 503 at once; 0: no limit
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -60,6 +61,7 @@ class Settings:
             "db_pool_wait_s": _num("INTAKE_DB_POOL_WAIT_S", cls.db_pool_wait_s),
             "db_connect_timeout_s": max(1, int(_num("INTAKE_DB_CONNECT_TIMEOUT_S", cls.db_connect_timeout_s))),
             "statement_timeout_ms": int(_num("INTAKE_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms)),
+            "max_in_flight": int(_num("INTAKE_MAX_IN_FLIGHT", cls.max_in_flight)),
         }
         env = {k: v for k, v in env.items() if v is not None}
         env.update(overrides)

@@ -222,3 +222,40 @@ def test_every_connection_busy_is_503_at_once_then_the_waiting_report_completes(
     waiting.join(30)
     assert result["r"].status_code == 201, result["r"].text
     assert _written(intake_engine, desc) == (1, 1, 1)
+
+
+def test_more_requests_at_once_than_the_process_serves_are_503_before_any_work(intake_db_url, key, intake_engine,
+                                                                                  tmp_path):
+    """INTAKE_MAX_IN_FLIGHT: with one request held (waiting on a lock), the next is refused at once,
+    in the request's format, without touching the database; the held one then completes."""
+    from intake.keys import verify
+
+    proc, base = start_server(intake_db_url, tmp_path, workers=1, INTAKE_PHOTO_PROCESSES=0, INTAKE_MAX_IN_FLIGHT=1)
+    desc, idem, refused = "in flight " + uuid.uuid4().hex, uuid.uuid4().hex, "refused " + uuid.uuid4().hex
+    with intake_engine.connect() as c:
+        key_id = verify(c, key).id
+    blocker = intake_engine.connect()
+    tx = blocker.begin()
+    blocker.execute(text("INSERT INTO intake_idempotency(api_key_id, idem_key, body_sha256) VALUES (:k, :i, 'x')"),
+                    {"k": key_id, "i": "h:" + idem})
+    result: dict = {}
+    try:
+        with httpx.Client(base_url=base + "/open311/v2", timeout=30) as api:
+            waiting = threading.Thread(target=lambda: result.update(r=_post(api, key, desc, idem=idem)))
+            waiting.start()
+            time.sleep(1.5)
+            assert waiting.is_alive()
+            t0 = time.monotonic()
+            for fmt in ("json", "xml"):
+                _assert_503(_post(api, key, refused, fmt), fmt)
+            assert time.monotonic() - t0 < 5
+            assert httpx.get(base + "/healthz", timeout=5).status_code == 200  # alive, only busy
+            tx.rollback()
+            waiting.join(30)
+    finally:
+        if tx.is_active:
+            tx.rollback()
+        blocker.close()
+        stop_server(proc)
+    assert result["r"].status_code == 201, result["r"].text
+    assert _written(intake_engine, desc) == (1, 1, 1) and _written(intake_engine, refused) == (0, 0, 0)
