@@ -45,15 +45,15 @@ from dispatch.states import WITH_DEPARTMENT, label
 # Open states in which the lead department must act next (awaiting_verification is the sorting
 # unit's: it verifies).
 DEPARTMENT_WORKING: tuple[str, ...] = tuple(s for s in WITH_DEPARTMENT if s != "awaiting_verification")
-# The dispatcher's working queues: each open case is in exactly one of these or in its lead
-# department's queue (a partition by status; tests/dispatch/test_queues_partition.py checks it
-# over the sample district).
 def awaiting_location_sql(a: str = "c") -> str:
     """SQL: the case came with an address only and waits for a dispatcher to locate it (待定位) —
     THE definition (migration 0011: no position; terminal cases that never got one are not waiting)."""
     return f"({a}.status = 'reported' AND {a}.geom IS NULL)"
 
 
+# The dispatcher's working queues: each open case is in exactly one of these or in its lead
+# department's queue (a partition by status and position; tests/dispatch/test_queue_partition.py
+# checks it over the sample district).
 WORKING_QUEUES: dict[str, str] = {
     "awaiting_location": awaiting_location_sql("c"),
     "awaiting_sorting": "(c.status = 'returned' OR (c.status = 'reported' AND NOT c.outside_jurisdiction "

@@ -196,20 +196,21 @@ def _locate(ctx: _Ctx, *, lon, lat, crs=STORAGE_CRS) -> dict:
         raise InvalidInput("案件已有位置，不能再定位（辖区外案件请用“重新定位”）",
                            "The case already has a location (a case outside the jurisdiction is relocated instead)")
     try:
-        x, y = to_wgs84(float(lon), float(lat), crs)
+        lon, lat = float(lon), float(lat)
     except (TypeError, ValueError):
         raise InvalidInput(f"坐标 {lon!r}, {lat!r} 不是数字", f"Coordinates {lon!r}, {lat!r} are not numbers") from None
+    x, y = to_wgs84(lon, lat, crs)  # a system it cannot convert from is refused, naming it
     ctx.conn.execute(text(
         "UPDATE cases SET received_x = :rx, received_y = :ry, received_crs = :crs, "
         f"geom = ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}) WHERE id = :i"),
-        {"rx": float(lon), "ry": float(lat), "crs": crs, "x": x, "y": y, "i": row["id"]})
+        {"rx": lon, "ry": lat, "crs": crs, "x": x, "y": y, "i": row["id"]})
     placed = dict(ctx.conn.execute(text(
         "SELECT grid_id, grid_code, community_id, subdistrict_id, outside_jurisdiction, reported_grid_version_id, "
         "reported_grid_code FROM cases WHERE id = :i"), {"i": row["id"]}).mappings().one())
     if not permissions.may(ctx.actor, "locate", placed):  # the savepoint undoes the point
         raise InvalidInput("该位置不在本街道辖区内：请由指挥中心定位",
                            "The point is outside your subdistrict: the command centre locates this case")
-    ctx.data.update(lon=x, lat=y, crs=crs, received_x=float(lon), received_y=float(lat), address=row["address"],
+    ctx.data.update(lon=x, lat=y, crs=crs, received_x=lon, received_y=lat, address=row["address"],
                     grid_code=placed["grid_code"], outside_jurisdiction=placed["outside_jurisdiction"])
     return placed
 

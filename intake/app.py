@@ -13,9 +13,10 @@ path asked for.
 refused, dropped, or silent past ``db_connect_timeout_s`` — or the service is overloaded: every
 pooled connection busy past ``db_pool_wait_s``, a statement past ``statement_timeout_ms``, the
 server out of connections or resources, more than ``max_in_flight`` requests at once in this
-process (``InFlightLimit``: answered before any work, rather than queued). Nothing is half-written then: a report is one statement
-(it committed or it did not), and a photo stored for it is removed (``open311._create``); the
-client retries with its idempotency key (docs/intake.md).
+process (``InFlightLimit``: answered before any work, rather than queued). Nothing is
+half-written then: a report is one statement (it committed or it did not), and a photo stored
+for it is removed (``open311._create``); the client retries with its idempotency key
+(docs/intake.md).
 """
 from __future__ import annotations
 

@@ -131,6 +131,17 @@ def test_a_subdistrict_locates_only_inside_its_own_area_and_nothing_is_left_half
     assert row["community_id"] == world.com["C1"] and row["subdistrict_id"] == world.sub["S1"]
 
 
+@pytest.mark.parametrize("values, says", [({"lon": "east", "lat": 0.5}, "不是数字"), ({"lon": 0.5}, "lat"),
+                                          ({"lon": 0.5, "lat": 0.5, "crs": "MARS2000"}, "MARS2000"),
+                                          ({"lon": 0.5, "lat": 95.0}, "95")])
+def test_bad_coordinates_are_refused_naming_what_is_wrong(world, conn, values, says):
+    case = unlocated(world)
+    with pytest.raises(InvalidInput) as e:
+        service.transition(conn, case_id=case["id"], action="locate", actor=world["disp_d"], **values)
+    assert says in str(e.value)
+    assert conn.execute(text("SELECT geom IS NULL FROM cases WHERE id = :i"), {"i": case["id"]}).scalar_one()
+
+
 def test_locating_a_case_someone_else_located_first_is_a_conflict(world, conn):
     case = unlocated(world)
     service.transition(conn, case_id=case["id"], action="locate", actor=world["disp_d"], lon=0.5, lat=0.5,
