@@ -85,3 +85,20 @@ def test_an_address_only_report_is_never_linked_as_a_duplicate(api, key):
 def test_blank_address_and_no_point_is_refused_naming_lat_long(api, key):
     r = post(api, key, long=None, lat=None, address_string="   ")
     assert r.status_code == 400 and r.json()[0]["description"].startswith("lat/long")
+
+
+def test_the_point_comes_from_lat_long_then_the_photo_then_none(api, key, intake_engine):
+    """With a photo: its GPS places a report sent without lat/long, even beside an address; a photo
+    without GPS and an address make a case awaiting location that keeps the photo."""
+    from tests.intake.test_photos import jpeg, post_photo
+
+    placed = post_photo(api, key, jpeg(gps=INSIDE), long=None, lat=None, address_string=ADDRESS).json()[0]
+    assert placed["awaiting_location"] is False and placed["grid_code"] == "211103001001001"
+    r = post_photo(api, key, jpeg(), long=None, lat=None, address_string=ADDRESS)
+    assert r.status_code == 201, r.text
+    ans = r.json()[0]
+    assert ans["awaiting_location"] is True
+    with intake_engine.connect() as c:
+        row = c.execute(text("SELECT geom IS NULL AS unlocated, photo_ref FROM cases WHERE case_no = :n"),
+                        {"n": ans["service_request_id"]}).one()
+    assert row.unlocated and row.photo_ref
