@@ -320,11 +320,12 @@ class Case(Base):
     reporter_phone: Mapped[str | None] = mapped_column(Text)
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     photo_ref: Mapped[str | None] = mapped_column(Text)
-    # exactly as received: coordinates and the coordinate system they were given in
-    received_x: Mapped[float] = mapped_column(Double)
-    received_y: Mapped[float] = mapped_column(Double)
-    received_crs: Mapped[str] = mapped_column(Text)
-    geom: Mapped[WKBElement] = mapped_column(_geom("POINT"))
+    # exactly as received: coordinates and the coordinate system they were given in. All four
+    # NULL while the case awaits location (待定位: an address only, migration 0011)
+    received_x: Mapped[float | None] = mapped_column(Double)
+    received_y: Mapped[float | None] = mapped_column(Double)
+    received_crs: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[WKBElement | None] = mapped_column(_geom("POINT"))
     # report-time stamp (never changes) and the grid responsible now
     reported_grid_version_id: Mapped[int | None] = mapped_column(ForeignKey("grid_version.id"))
     reported_grid_code: Mapped[str | None] = mapped_column(Text)

@@ -97,7 +97,7 @@ def queue_table(rows: list[QueueRow], key: str) -> None:
         "case_no": [r.case_no for r in rows],
         "category": [name_in(r, lang, "category_name") or "—" for r in rows],
         "status": [label("status", r.status, lang) for r in rows],
-        "area": [r.community_name or kit.tr("dp.outside") for r in rows],
+        "area": [view.area_cell(r) for r in rows],
         "reported": [view.fmt_time(r.reported_at) for r in rows],
         "due": [view.fmt_time(r.due_at) for r in rows],
         "time": [label("time_state", r.time_state, lang) for r in rows],

@@ -84,6 +84,15 @@ def holder_text(h) -> str:
     return kit.tr(f"dp.holder.{h.kind}", name=name_in(h, kit.lang()) or "—")
 
 
+def area_cell(r) -> str:
+    """A queue row's place: its community, 待定位 with the address it came with, or outside."""
+    if r.community_name:
+        return r.community_name
+    if getattr(r, "awaiting_location", False):
+        return kit.tr("dp.awaiting_location") + (f" · {r.address}" if r.address else "")
+    return kit.tr("dp.outside")
+
+
 def chip(text: str, kind: str) -> str:
     return f'<span class="dp-chip dp-{esc(kind)}">{esc(text)}</span>'
 
@@ -99,6 +108,8 @@ def header(p: CasePanel) -> None:
         chips.append(chip(kit.tr("dp.supervised"), "supervised"))
     if p.outside_jurisdiction:
         chips.append(chip(kit.tr("dp.outside"), "ts-overdue"))
+    if p.awaiting_location:
+        chips.append(chip(kit.tr("dp.awaiting_location"), "ts-at_risk"))
     cat = name_in(p, lang, "category_name") or kit.tr("dp.no_category")
     st.html(f'<div class="dp-head"><div class="dp-no">{esc(p.case_no)}</div>'
             f'<div class="dp-cat">{esc(p.category_code or "")} {esc(cat)}</div>'
@@ -112,11 +123,11 @@ def facts(p: CasePanel) -> None:
         tr("dp.name_role", name=name_in(d, kit.lang()), role=tr("dp.lead") if d.role == "lead" else tr("dp.assist"))
         for d in p.departments)
     area = " / ".join(x for x in (name_in(p, kit.lang(), "subdistrict_name"), name_in(p, kit.lang(), "community_name"))
-                      if x) or tr("dp.outside")
+                      if x) or tr("dp.awaiting_location" if p.awaiting_location else "dp.outside")
     rows = [
         ("dp.f.reported", f'{fmt_time(p.reported_at, True)} · {tr("dp.channel." + p.channel)}'),
         ("dp.f.address", p.address or "—"),
-        ("dp.f.location", f'{p.lon:.5f}, {p.lat:.5f}'
+        ("dp.f.location", tr("dp.f.unlocated") if p.lon is None else f'{p.lon:.5f}, {p.lat:.5f}'
                           + (f' ({tr("dp.f.received")} {p.received_x:.6f}, {p.received_y:.6f} {p.received_crs})'
                              if p.received_crs not in (None, STORAGE_CRS, WGS84) else "")),
         ("dp.f.area", area),

@@ -104,7 +104,7 @@ def _pct(x) -> str:
 
 
 KPI_ORDER = ("reported_today", "registered_today", "dispatched_today", "closed_today", "open", "overdue",
-             "closure_rate", "on_time_rate")
+             "awaiting_location", "closure_rate", "on_time_rate")
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
