@@ -46,7 +46,7 @@ from alembic import op
 from sqlalchemy import create_engine, text
 
 revision = "0014"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
