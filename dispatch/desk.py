@@ -74,6 +74,9 @@ class QueueRow:
     time_state: str | None = None       # 'overdue' | 'at_risk' | 'on_track' | None
     role: str | None = None             # department queue only: 'lead' | 'assist'
     hours_left: float | None = None     # department queue only: working hours to the deadline
+    lon: float | None = None            # where it lies (the dispatch map draws the queue shown)
+    lat: float | None = None
+    supervised: bool = False
 
 
 @dataclass(frozen=True)
