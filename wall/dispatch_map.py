@@ -29,8 +29,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from i18n import name_in, status_label, t
-from wall.frame import (AT_RISK, DIGITS, FILL, G_NORMAL, G_POSTPONED, G_SUPERVISED, G_VERIFY, NO_DEADLINE, ON_TIME,
-                        OPEN_SQL, OVERDUE, RING, TOOLTIP_STYLE, BaseMap, WallFilter, _labels_layer, filter_bbox,
+from wall.frame import (AT_RISK, DIGITS, FILL, G_NORMAL, G_POSTPONED, G_SUPERVISED, G_VERIFY, LOAD_RAMP, NO_DEADLINE,
+                        ON_TIME, OPEN_SQL, OVERDUE, RING, TOOLTIP_STYLE, BaseMap, WallFilter, _labels_layer, filter_bbox,
                         load_colours, offset_props, open_cases, place_labels, view_for)
 from wall.inert import inert_spec
 from wall.pick import CASE_ID_FIELD, CASE_LAYER
@@ -93,17 +93,20 @@ def grid_centres(base: BaseMap) -> dict[int, tuple[int, int, int]]:
 
 
 def load_layer(base: BaseMap, load: OpenLoad, lang: str) -> str:
-    """The grid-load circles (JSON of one layer): colour by count class, radius by the grid's size."""
-    _, colours = load_colours(load.grids)
+    """The grid-load circles (JSON of one layer): colour by count class, radius by the grid's size.
+    Lean rows (about 65 bytes a grid): a class number for the colour, the grid's name and count."""
+    bounds, _ = load_colours(load.grids)
     centres = grid_centres(base)
-    names = {gid: name for gid, _, name in base.grids}
+    names = {gid: name.rsplit(" ", 1)[0] for gid, _, name in base.grids}  # the name without the code
     word = t("wall.open_cases", lang)
-    rows = [{"p": [x, y], "r": r, "c": colours[gid], "t": f"{names[gid]} {word} {load.grids[gid]}", "s": "", "d": ""}
-            for gid, (x, y, r) in centres.items() if gid in colours]
+    rows = [{"p": [x, y], "r": r, "k": next(i for i, b in enumerate(bounds) if load.grids[gid] <= b),
+             "t": f"{names[gid]} {word} {load.grids[gid]}", "s": ""}
+            for gid, (x, y, r) in centres.items() if load.grids.get(gid, 0) > 0]
+    colour = "@@=" + "".join(f"k=={i}?{_dumps(c)}:" for i, c in enumerate(LOAD_RAMP[:-1])) + _dumps(LOAD_RAMP[-1])
     # metres per unit of 1e-5° latitude ≈ 1.11: radii are given in those units, drawn in metres
     return _dumps({"@@type": "ScatterplotLayer", "id": LOAD_LAYER, "data": rows, "getPosition": "@@=p",
                    "getRadius": "@@=r", "radiusScale": 1.11, "radiusUnits": "meters", "radiusMinPixels": 3,
-                   "getFillColor": "@@=c", "stroked": True, "getLineColor": [2, 6, 23, 160], "lineWidthUnits": "pixels",
+                   "getFillColor": colour, "stroked": True, "getLineColor": [2, 6, 23, 160], "lineWidthUnits": "pixels",
                    "getLineWidth": 1, "pickable": True, "autoHighlight": True, "highlightColor": [255, 255, 255, 70],
                    **offset_props(base.origin)})
 
@@ -123,12 +126,14 @@ def offset(lon: float, lat: float, origin: tuple[float, float]) -> list[int]:
     return [round((lon - origin[0]) * 10 ** DIGITS), round((lat - origin[1]) * 10 ** DIGITS)]
 
 
-def cases_layer(points: list[dict], origin: tuple[float, float]) -> str:
-    """The pickable cases (the wall's colours: fill by time left, rim by state group)."""
+def cases_layer(points: list[dict], origin: tuple[float, float], *, detailed: bool = False) -> str:
+    """The pickable cases (the wall's colours: fill by time left, rim by state group); ``detailed``:
+    their tooltips carry a description snippet (every open case drawn, the wall's points)."""
     fill = "@@=" + "".join(f"k%4=={c}?{_dumps(FILL[c])}:" for c in (OVERDUE, AT_RISK, ON_TIME)) + _dumps(FILL[NO_DEADLINE])
     rim = ("@@=" + "".join(f"k<{4 * (g + 1)}?{_dumps(RING[g])}:" for g in (G_NORMAL, G_VERIFY, G_POSTPONED))
            + _dumps(RING[G_SUPERVISED]))
-    rows = [{**p, "s": p.get("s", ""), "d": p.get("d", "")} for p in points]  # every tooltip field on each
+    # every tooltip field on each
+    rows = [{**p, "s": p.get("s", ""), **({"d": p.get("d", "")} if detailed else {})} for p in points]
     return _dumps({"@@type": "ScatterplotLayer", "id": CASE_LAYER, "data": rows, "getPosition": "@@=p",
                    "getFillColor": fill, "getLineColor": rim, "stroked": True, "lineWidthUnits": "pixels",
                    "getLineWidth": 1.5, "radiusUnits": "pixels", "getRadius": 6, "pickable": True,
@@ -161,10 +166,12 @@ def dispatch_deck(base_json: str, view: dict, load_json: str, points: list[dict]
     ``base_json``: ``base_layers``; ``load_json``: ``load_layer`` or "" (every case drawn);
     ``points``: the pickable cases; ``picked``: the ring's position, if a case is picked.
     """
-    layers = ",".join(x for x in (load_json, base_json, cases_layer(points, origin), ring_layer(picked, origin)) if x)
+    detailed = not load_json  # every open case drawn: the wall's points, with description snippets
+    layers = ",".join(x for x in (load_json, base_json, cases_layer(points, origin, detailed=detailed),
+                                  ring_layer(picked, origin)) if x)
     spec = ('{"initialViewState":' + _dumps(view) + ',"layers":[' + layers + '],'
             '"mapStyle":"__MAP_STYLE__","views":[{"@@type":"MapView","controller":true}]}')
-    tip = "<b>{t}</b><br/>{s}<br/><span style='color:#94a3b8'>{d}</span>"
+    tip = "<b>{t}</b><br/>{s}" + ("<br/><span style='color:#94a3b8'>{d}</span>" if detailed else "")
     return inert_spec(spec), {"html": tip, "style": TOOLTIP_STYLE}
 
 
