@@ -2,10 +2,10 @@
 
     python manage.py bench pages [--scale sample|1m|both] [--repeat 5] [--cases-1m 1000000]
 
-Against the sample district (database ``gridgov_bench_pages``) and against a history of
-1,000,000 cases (``gridgov_bench_pages_1m``, built on first use by the sample loader and
-``sample_data.history.play_history``, the same path as ``manage.py load-sample --cases N``:
-several minutes; later runs reuse it). Both live on the app's server, never the app's or the
+Against the sample district (database ``gridgov_bench_pages``) and against 1,000,000 cases
+(``gridgov_bench_pages_1m``: the sample district with its history, filled up on first use with
+generate_series, ``OPEN_1M`` of them open over the open states — ``_engine``; about 3 minutes,
+later runs reuse it). Both live on the app's server, never the app's or the
 tests' database. The app is served by ``bench.browser.serve_app`` and driven in Debian's
 Chromium as real users would: a district dispatcher, a department handler, a grid worker
 (accounts of the benchmark's own, with a fresh random password each run).
