@@ -78,6 +78,9 @@ class QueueRow:
     hours_left: float | None = None     # department queue only: working hours to the deadline
     address: str | None = None
     awaiting_location: bool = False     # 待定位: an address only, no position yet
+    lon: float | None = None            # where it lies (the dispatch map draws the queue shown)
+    lat: float | None = None
+    supervised: bool = False
 
 
 @dataclass(frozen=True)

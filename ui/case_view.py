@@ -234,6 +234,46 @@ def selection_of(ids: list[int], case_id: int | None) -> dict:
     return {"selection": {"rows": [ids.index(case_id)] if case_id in ids else [], "columns": [], "cells": []}}
 
 
+def table_key(key: str) -> str:
+    """The widget key the case table ``key`` (``case_table``) is drawn under now."""
+    return f"{key}-t{st.session_state.get(f'{key}.gen', 0)}"
+
+
+def case_table(data, ids: list[int], *, key: str, case_id: int | None, on_pick, **kw) -> None:
+    """A single-row-select case table whose tick is on the row of ``case_id`` (or on none), in a
+    container keyed ``key``; ``on_pick(widget_key, ids)`` is its selection callback.
+
+    The tick follows the case, never a row number, and never a tick the browser still holds: a
+    table keeps its own tick in the browser and sends it back with the next interaction, anything
+    on the page. Had the tick been changed from the server (a search, a map click, an action that
+    took the case out of the list), the server would read that old tick as the user picking the
+    old row again, and the panel would jump back to it (issue 8's search-after-pick stall). So
+    when the tick must change, the table is drawn as a new widget (a new key, ticked from the
+    start): the browser holds no tick for it, and the old table's is for a widget that is gone.
+    """
+    wkey = table_key(key)
+    want = selection_of(ids, case_id)
+    held = st.session_state.get(wkey)
+    if held is not None and list(held["selection"]["rows"]) != want["selection"]["rows"]:
+        st.session_state[f"{key}.gen"] = st.session_state.get(f"{key}.gen", 0) + 1
+        wkey = table_key(key)
+    if wkey not in st.session_state:
+        st.session_state[wkey] = want
+    st.session_state[f"{key}.shown"] = wkey
+    with st.container(key=key):
+        st.dataframe(data, key=wkey, on_select=lambda: on_pick(wkey, ids), selection_mode="single-row",
+                     hide_index=True, **kw)
+
+
+def picked_row(wkey: str, ids: list[int]) -> tuple[bool, int | None]:
+    """In a ``case_table`` callback: (whether it is the table shown now, the case its tick is on).
+    A callback of a table no longer shown (an old tick sent late) is not a pick."""
+    if st.session_state.get(f"{wkey.rsplit('-t', 1)[0]}.shown") != wkey:
+        return False, None
+    rows = st.session_state[wkey].selection.rows
+    return True, (ids[rows[0]] if rows and rows[0] < len(ids) else None)
+
+
 TIME_COLOURS = {"overdue": "color: #f87171; font-weight: 700", "at_risk": "color: #fbbf24; font-weight: 700",
                 "on_track": "color: #4ade80"}
 

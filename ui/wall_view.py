@@ -21,7 +21,6 @@ import streamlit as st
 
 from dispatch.calendar import TZ
 from stats.filters import filter_options
-from wall.dispatch_map import DISPATCH_MAP, dispatch_deck
 from wall import frame as wall_frame_model
 from wall.frame import (AT_RISK, FILL, G_POSTPONED, G_SUPERVISED, G_VERIFY, NO_DEADLINE, ON_TIME, OVERDUE, RING,
                         TickerRow, WallFilter, WallFrame, base_map, boundary_stamp, kpis,
@@ -122,14 +121,6 @@ def kpi_tiles(f: WallFilter) -> None:
         value = figures[key]
         with col.container(key=f"kpi-{key}"):
             st.metric(kit.tr(f"wall.kpi.{key}"), _pct(value) if key.endswith("rate") else f"{value:,}")
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def dispatch_spec(spec: str, point: tuple[float, float] | None) -> str:
-    """The dispatch page's deck (wall.dispatch_map): the wall's, refitted to the smaller map, with a
-    ring on ``point``; kept, so a rerun that changes neither does not parse and write it again."""
-    lon, lat = point if point is not None else (None, None)
-    return dispatch_deck(spec, lon, lat, drawn_for=DESK_MAP, shown_at=DISPATCH_MAP)
 
 
 def map_chart(fr: WallFrame, *, height: int = 620, key: str = "wall-map", on_select="ignore"):
