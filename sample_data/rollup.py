@@ -64,10 +64,11 @@ def codes(values) -> tuple[np.ndarray, tuple[str, ...]]:
 
 
 def deltas(ev: dict, actions: tuple[str, ...], category: np.ndarray, channel: np.ndarray,
-           community: np.ndarray) -> dict[str, np.ndarray]:
-    """One row per delta of the events ``ev`` (the player's arrays, every event of each case),
-    with the keys of both roll-ups, as column arrays. ``category``/``channel`` are integer codes
-    (``codes``) and ``community`` ids, per event."""
+           community: np.ndarray) -> list[dict]:
+    """The deltas of the events ``ev`` (the player's arrays, every event of each case) with the
+    keys of both roll-ups, in parts (one per branch of the delta functions, each with only the
+    counters that branch sets). ``category``/``channel`` are integer codes (``codes``) and
+    ``community`` ids, per event."""
     o = np.lexsort((ev["ord"], ev["at"], ev["case_id"]))
     e = {k: np.asarray(v)[o] for k, v in ev.items()}
     cat, ch, com = np.asarray(category, np.int64)[o], np.asarray(channel, np.int64)[o], np.asarray(community, np.int64)[o]
@@ -114,19 +115,15 @@ def deltas(ev: dict, actions: tuple[str, ...], category: np.ndarray, channel: np
         disposal_wh=np.where(closing, disposal, np.nan),
         verified=is_act("verify_pass", "verify_fail").astype(np.int64), reworked=is_act("verify_fail").astype(np.int64))
 
-    cols: dict[str, list] = {k: [] for k in ("t", "cut", "grid", "dep", "person", "level", "cat", "ch", "com", *COUNTERS)}
+    parts: list[dict] = []
 
     def part(mask, day_at, grid, dep, person, level, category, cut: bool, **counts):
         idx = np.nonzero(mask)[0]
         if not idx.size:
             return
-        for k, v in (("t", day_at), ("grid", grid), ("dep", dep), ("person", person), ("level", level),
-                     ("cat", category), ("ch", ch), ("com", com)):
-            cols[k].append(v[idx])
-        cols["cut"].append(np.full(idx.size, cut))
-        for c in COUNTERS:
-            v = counts.get(c)
-            cols[c].append(v[idx] if v is not None else np.zeros(idx.size, np.float64 if c == "disposal_wh" else np.int64))
+        parts.append({"cut": cut, "t": day_at[idx], "grid": grid[idx], "dep": dep[idx], "person": person[idx],
+                      "level": level[idx], "cat": category[idx], "ch": ch[idx], "com": com[idx],
+                      "counts": {c: v[idx] for c, v in counts.items()}})
 
     for cut, chg in ((False, changed), (True, changed_cut)):
         part(flows, at, p_grid, p_dep, person_flow, p_level, cat, cut, **flow_counts)
@@ -136,53 +133,78 @@ def deltas(ev: dict, actions: tuple[str, ...], category: np.ndarray, channel: np
              overdue=-one, overdue_np=-(~q_pp).astype(np.int64))
         part(~np.isnan(p_due) & open1 & chg, p_due, p_grid, p_dep, p_hnd, p_level, cat, cut,
              overdue=one, overdue_np=(~p_pp).astype(np.int64))
-    out = {k: (np.concatenate(v) if v else np.zeros(0, np.float64 if k in ("t", "disposal_wh") else np.int64))
-           for k, v in cols.items()}
-    out["cut"] = out["cut"].astype(bool)
-    out["day"] = _days(out.pop("t"))
-    return out
+    for p in parts:
+        p["day"] = _days(p.pop("t"))
+    return parts
 
 
-def _sum(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Sum the counters per key (NULL disposal hours add nothing); rows whose counters are all
-    zero left out, as the triggers leave them out."""
-    g = df.groupby(keys, sort=True)[list(COUNTERS)].sum(min_count=0).reset_index()
-    g["disposal_wh"] = g["disposal_wh"].fillna(0.0)
-    keep = (g[list(COUNTERS)].to_numpy() != 0).any(axis=1)
-    return g[keep].reset_index(drop=True)
+def _group(keys: list[np.ndarray], parts: list[dict[str, np.ndarray]], names: list[str]) -> pd.DataFrame:
+    """Sum each part's counters (a part has only the counters it sets) per distinct key; ``keys``
+    are the key columns over all parts, one after the other. Rows whose counters are all zero are
+    left out, as the triggers leave them out; NULL disposal hours add nothing."""
+    n = len(keys[0])
+    if not n:
+        return pd.DataFrame({**{k: np.zeros(0, np.int64) for k in names},
+                             **{c: np.zeros(0, np.float64 if c == "disposal_wh" else np.int64) for c in COUNTERS}})
+    lo = [int(k.min()) for k in keys]
+    spans = [int(k.max()) - m + 1 for k, m in zip(keys, lo)]
+    if np.prod([float(x) for x in spans]) < 2.0 ** 62:  # offsets packed into one integer: one sort
+        packed = np.zeros(n, np.int64)
+        for k, m, w in zip(keys, lo, spans):
+            packed = packed * w + (k - m)
+        _, first, inv = np.unique(packed, return_index=True, return_inverse=True)
+    else:  # too many combinations for one integer: rows of keys
+        _, first, inv = np.unique(np.stack(keys, axis=1), axis=0, return_index=True, return_inverse=True)
+    inv, count = inv.ravel(), first.size
+    out = {name: k[first] for name, k in zip(names, keys)}
+    at = 0
+    sums = {c: np.zeros(count) for c in COUNTERS}
+    for p in parts:
+        m = len(next(iter(p.values()))) if p else 0
+        for c, v in p.items():
+            sums[c] += np.bincount(inv[at:at + m], weights=np.nan_to_num(np.asarray(v, np.float64)), minlength=count)
+        at += m
+    for c in COUNTERS:
+        out[c] = sums[c] if c == "disposal_wh" else np.rint(sums[c]).astype(np.int64)
+    df = pd.DataFrame(out)
+    keep = (df[list(COUNTERS)].to_numpy() != 0).any(axis=1)
+    return df[keep].reset_index(drop=True)
 
 
-def sums(d: dict[str, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The deltas ``d`` summed as ``case_stat_day`` and ``case_stat_cut`` key them (integer
+def sums(parts: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The deltas ``parts`` summed as ``case_stat_day`` and ``case_stat_cut`` key them (integer
     codes: ``DIMS``, ``GRAINS``, levels 0 = none, the caller's category and channel codes)."""
-    cut = d["cut"]
-    day = ~cut
+    day = [p for p in parts if not p["cut"]]
+    cut = [p for p in parts if p["cut"]]
+    cat = lambda ps, f: np.concatenate([f(p) for p in ps]) if ps else np.zeros(0, np.int64)  # noqa: E731
     frames = []
     for i, key in enumerate(("grid", "dep", "person")):
-        k = d[key][day]
-        f = pd.DataFrame({"dim": np.full(k.size, i, np.int64), "day": d["day"][day], "key_id": np.where(k >= 0, k, 0),
-                          **{c: d[c][day] for c in COUNTERS}})
-        frames.append(_sum(f, ["dim", "day", "key_id"]))
+        k = cat(day, lambda p: p[key])
+        frames.append(_group([np.full(k.size, i, np.int64), cat(day, lambda p: p["day"]), np.where(k >= 0, k, 0)],
+                             [p["counts"] for p in day], ["dim", "day", "key_id"]))
     by_day = pd.concat(frames, ignore_index=True)
-    grid = d["grid"][cut]
-    keys = {"community_id": np.where(grid >= 0, d["com"][cut], 0),
-            "department_id": np.where(d["dep"][cut] >= 0, d["dep"][cut], 0),
-            "category_code": d["cat"][cut], "level": d["level"][cut], "channel": d["ch"][cut]}
-    days = d["day"][cut]
-    vals = {c: d[c][cut] for c in COUNTERS}
-    by_cut = pd.concat([
-        _sum(pd.DataFrame({"grain": np.zeros(days.size, np.int64), "day": days, **keys, **vals}), ["grain", "day", *CUT_KEYS]),
-        _sum(pd.DataFrame({"grain": np.ones(days.size, np.int64), "day": _months(days), **keys, **vals}),
-             ["grain", "day", *CUT_KEYS])], ignore_index=True)
+    grid = cat(cut, lambda p: p["grid"])
+    dep = cat(cut, lambda p: p["dep"])
+    keys = [np.where(grid >= 0, cat(cut, lambda p: p["com"]), 0), np.where(dep >= 0, dep, 0),
+            cat(cut, lambda p: p["cat"]), cat(cut, lambda p: p["level"]), cat(cut, lambda p: p["ch"])]
+    days = cat(cut, lambda p: p["day"])
+    counts = [p["counts"] for p in cut]
+    names = ["grain", "day", *CUT_KEYS]
+    by_cut = pd.concat([_group([np.zeros(days.size, np.int64), days, *keys], counts, names),
+                        _group([np.ones(days.size, np.int64), _months(days), *keys], counts, names)], ignore_index=True)
     return by_day, by_cut
+
+
+def _regroup(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    return _group([df[k].to_numpy(np.int64) for k in names], [{c: df[c].to_numpy() for c in COUNTERS}], names)
 
 
 def merge(a: tuple[pd.DataFrame, pd.DataFrame] | None, b: tuple[pd.DataFrame, pd.DataFrame]):
     """Two batches' ``sums`` as one (keys present in both added up)."""
     if a is None:
         return b
-    return (_sum(pd.concat([a[0], b[0]], ignore_index=True), ["dim", "day", "key_id"]),
-            _sum(pd.concat([a[1], b[1]], ignore_index=True), ["grain", "day", *CUT_KEYS]))
+    return (_regroup(pd.concat([a[0], b[0]], ignore_index=True), ["dim", "day", "key_id"]),
+            _regroup(pd.concat([a[1], b[1]], ignore_index=True), ["grain", "day", *CUT_KEYS]))
 
 
 def add_to_rollups(conn: Connection, summed: tuple[pd.DataFrame, pd.DataFrame], *, categories: tuple[str, ...],
