@@ -179,8 +179,12 @@ def _exact_source(dim: str, filters: dict) -> tuple[str, dict]:
     return sql, params
 
 
-def _rollup_source(dim: str) -> tuple[str, dict]:
-    return f"SELECT day, key_id, {', '.join(COUNTERS)} FROM case_stat_day WHERE dim = :dim", {"dim": dim}
+def _rollup_source(dim: str, areas: dict | None = None) -> tuple[str, dict]:
+    """``case_stat_day``'s rows of ``dim``; ``areas`` (subdistrict_id / community_id → id) keeps
+    the grids inside them only (a table by community or grid within an area)."""
+    conds = [_area_grids_sql("key_id", k) for k in (areas or {})]
+    return (f"SELECT day, key_id, {', '.join(COUNTERS)} FROM case_stat_day WHERE dim = :dim"
+            + "".join(f" AND {c}" for c in conds), {"dim": dim, **{f"f_{k}": v for k, v in (areas or {}).items()}})
 
 
 def _cut_conds(filters: dict) -> tuple[list[str], dict]:
@@ -293,14 +297,16 @@ def _sums(conn: Connection, src: str, params: dict, d0: date, d1: date, today: d
     live = d1 > today
     ds_open = today + timedelta(days=1) if live else d1
     ds_over = today if live else d1
-    flows = ", ".join(f"COALESCE(sum({c}) FILTER (WHERE day >= :d0 AND day < :d1), 0) AS {c}" for c in FLOWS)
-    sql = (f"SELECT key_id, {flows}, COALESCE(sum(open) FILTER (WHERE day < :ds_open), 0) AS open, "
-           f"COALESCE(sum(overdue) FILTER (WHERE day < :ds_over), 0) AS overdue, "
-           f"COALESCE(sum(overdue_np) FILTER (WHERE day < :ds_over), 0) AS overdue_np "
-           f"FROM ({src}) src WHERE day < :dmax GROUP BY key_id")
+    # each row's weight for the flows, the open and the overdue counters worked out once (not
+    # one FILTER per counter), then the counters summed times their weight
+    of = {c: "f" for c in FLOWS} | {"open": "o", "overdue": "v", "overdue_np": "v"}
+    sql = (f"SELECT key_id, {', '.join(f'COALESCE(sum({c} * {of[c]}), 0) AS {c}' for c in COUNTERS)} "
+           f"FROM (SELECT src.*, (day >= :d0 AND day < :d1)::int AS f, (day < :ds_open)::int AS o, "
+           f"(day < :ds_over)::int AS v FROM ({src}) src WHERE day < :dmax OFFSET 0) s GROUP BY key_id")
     rows = conn.execute(text(sql), {**params, "d0": d0, "d1": d1, "ds_open": ds_open, "ds_over": ds_over,
                                      "dmax": max(d1, ds_open)}).mappings()
-    return {r["key_id"]: dict(r) for r in rows}
+    return {r["key_id"]: {**r, **{c: (float(r[c]) if c == "disposal_wh" else int(r[c])) for c in COUNTERS}}
+            for r in rows}
 
 
 _LIVE_KEY = {"grid": "c.grid_id", "community": "ug.community_id", "department": "c.department_id",
@@ -370,7 +376,9 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
         sums = _cut_sums(conn, f"{key}_id", cut_filters, d0, d1, today)
     else:
         key = dim
-        src, params = _exact_source(dim, filters) if (exact or filters) else _rollup_source(dim)
+        areas = {k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
+                 if v is not None and dim == "grid"}
+        src, params = _exact_source(dim, filters) if (exact or filters) else _rollup_source(dim, areas)
         sums = _sums(conn, src, params, d0, d1, today)
     if d1 > today:  # "overdue" as of now, live (see _overdue_now)
         for row in sums.values():
