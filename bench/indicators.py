@@ -137,11 +137,11 @@ FILTER_SETS = {
     "by_department_in_subdistrict": ("department", ("subdistrict_id",)),
     "by_department+channel": ("department", ("channel=hotline",)),
     "all_six": ("subdistrict", ("subdistrict_id", "department_id", "category_code", "level=grid", "channel=grid_worker")),
-    "by_grid_in_community+category": ("grid", ("community_id", "category_code")),
+    # tables by grid or person under a filter are computed from the event log (seconds at 1M)
     "by_grid+channel": ("grid", ("channel=hotline",)),
-    "by_person+category": ("person", ("category_code",)),
     "by_person_in_subdistrict+level": ("person", ("subdistrict_id", "level=district")),
 }
+SLOW_S = 3.0  # a combination whose first run takes longer is timed by that run alone
 PERIODS = ("month", "last30", "mid30")
 
 
@@ -168,8 +168,10 @@ def filtered_timings(c, values: dict, spans: dict[str, tuple], repeat: int) -> d
                 indicators(c, start=s0, end=s1, by=by, **kw)
                 c.rollback()
 
+            t = time.perf_counter()
             run()
-            out[name, period] = best_of(run, repeat)
+            first = time.perf_counter() - t
+            out[name, period] = first if first > SLOW_S else min(first, best_of(run, repeat))
     return out
 
 
