@@ -72,12 +72,13 @@ BULK_THRESHOLD = 20_000  # from this many cases on, the bulk path (sample_data/b
 
 
 def play_history(conn: Connection, *, seed: int, until: datetime | None = None, batch_size: int = 250_000,
-                 bulk: bool | None = None) -> dict:
+                 bulk: bool | None = None, deferred_indexes: list[str] | None = None) -> dict:
     """Write legal event histories for every 'reported' case without events; returns stats.
 
     ``bulk`` (default: from ``BULK_THRESHOLD`` cases on, if the role is a superuser) writes the
     same rows with per-row triggers off (``sample_data.bulk``): foreign keys verified set-wise
-    afterwards, secondary indexes rebuilt once when the played cases are most of the table, and
+    afterwards, secondary indexes rebuilt once when the played cases are most of the table
+    (``deferred_indexes``: the DDL of indexes a bulk report load left dropped, built here too), and
     the indicator roll-ups summed in memory from the played arrays (``sample_data.rollup``: the
     database's delta functions, row for row) instead of by the triggers. Same events, same
     cases, same roll-ups (tests/sample_data/test_history.py).
@@ -89,12 +90,17 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     cases = _load_cases(conn)
     stats: dict = {"cases": int(len(cases)), "events": 0, "fallback_actors": 0}
     timings: dict[str, float] = {"load": _time.perf_counter() - t0}
+    if bulk is None:
+        bulk = len(cases) >= BULK_THRESHOLD
+    bulk = bulk and may_bulk(conn) and not cases.empty
+    deferred = list(deferred_indexes or [])
+    if deferred and not bulk:  # nothing to gain from waiting: the indexes back first
+        for ddl in deferred:
+            conn.execute(text(ddl))
+        deferred = []
     if cases.empty:
         stats["seconds"] = round(_time.perf_counter() - t0, 2)
         return stats
-    if bulk is None:
-        bulk = len(cases) >= BULK_THRESHOLD
-    bulk = bulk and may_bulk(conn)
     stats["bulk"] = bulk
     refs = _References(conn)
     rng = np.random.default_rng(seed)
@@ -103,14 +109,14 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     order = np.arange(len(cases))
     cat_i, cat_names = rollup.codes(plan["cat"])
     ch_i, ch_names = rollup.codes(plan["channel"])
-    rebuild: list[str] = []
+    rebuild: list[str] = deferred
     summed = None  # the batches' roll-up sums (bulk path), written once at the end
     if bulk:
         t = _time.perf_counter()
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         total = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
-        if 2 * len(cases) >= total:  # most of the table: rebuilding beats maintaining row by row
-            rebuild = drop_secondary_indexes(conn, "cases") + drop_secondary_indexes(conn, "case_event")
+        if deferred or 2 * len(cases) >= total:  # most of the table: rebuilding beats maintaining row by row
+            rebuild = deferred + drop_secondary_indexes(conn, "cases") + drop_secondary_indexes(conn, "case_event")
         timings["bulk_prepare"] = _time.perf_counter() - t
     for start in range(0, len(cases), batch_size):
         idx = order[start:start + batch_size]
