@@ -125,10 +125,12 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
         t = _time.perf_counter()
         events, final = _play(sub, refs, cal, to_epoch(until), brng)
         timings["plan"] = timings.get("plan", 0.0) + _time.perf_counter() - t
-        stats["events"] += _write(conn, events, final, timings, verify=bulk)
+        at_case = np.searchsorted(sub["id"], events["case_id"])
+        events["cat"], events["ch"] = cat_i[idx][at_case], ch_i[idx][at_case]
+        stats["events"] += _write(conn, events, final, timings, verify=bulk, names=(cat_names, ch_names))
+        del events["cat"], events["ch"]
         if bulk:  # what the roll-up triggers (off) would have added
             t = _time.perf_counter()
-            at_case = np.searchsorted(sub["id"], events["case_id"])
             d = rollup.deltas(events, ACTIONS, cat_i[idx][at_case], ch_i[idx][at_case], sub["com"][at_case])
             summed = rollup.merge(summed, rollup.sums(d))
             timings["rollups"] = timings.get("rollups", 0.0) + _time.perf_counter() - t
@@ -584,11 +586,14 @@ def _sql_array(values) -> str:
     return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
 
 
-def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None, *, verify: bool = False) -> int:
+def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None, *, verify: bool = False,
+           names: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())) -> int:
     """Cases first (their rows are then locked by this transaction, which makes the events'
     foreign-key checks cheap), then the events (the indicator trigger sees them all at once).
     ``verify``: the per-row foreign-key checks are off (bulk path); check the keys written here,
-    each distinct value once (``sample_data.bulk.verify_written_keys``)."""
+    each distinct value once (``sample_data.bulk.verify_written_keys``). ``ev['cat']``/``ev['ch']``:
+    each event's case category and channel as codes into ``names`` ('' : none), stamped on the
+    event as the case has them (no join with the cases)."""
     timings = timings if timings is not None else {}
     statuses, levels = _sql_array(STATUSES), _sql_array(LEVELS)
     t = _time.perf_counter()
@@ -638,10 +643,10 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None, *
     sim_event = work_table(conn, "_sim_event", """case_id int8, at float8, actor int8, role int2, action int2, from_i int2, to_i int2,
             from_lvl int2, to_lvl int2, dept int8, comment int2, att int2, data int2, due float8, req_due float8,
             grid int8, handler int8, postponed int2, disposal float8, extra int8, lim_v float8, lim_u int2,
-            ord int8""", unlogged=verify)
+            ord int8, cat int8, ch int8""", unlogged=verify)
     typ = {"at": "float8", "due": "float8", "req_due": "float8", "disposal": "float8", "lim_v": "float8",
            "case_id": "int8", "actor": "int8", "dept": "int8", "grid": "int8", "handler": "int8", "extra": "int8",
-           "ord": "int8"}
+           "ord": "int8", "cat": "int8", "ch": "int8"}
     copy_binary(conn, sim_event, [(k, typ.get(k, "int2"), v) for k, v in ev.items()])
     lap("copy_events")
     n = conn.execute(text(f"""
@@ -667,8 +672,9 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None, *
                    WHEN 6 THEN jsonb_build_object('requested_due_at', to_timestamp(s.req_due))
                    ELSE '{{}}'::jsonb END,
                NULLIF(s.grid, -1)::int, NULLIF(s.handler, -1)::int, to_timestamp(NULLIF(s.due, 'NaN')), s.postponed = 1,
-               NULLIF(s.disposal, 'NaN')::real, c.category_code, c.channel
-        FROM {sim_event} s JOIN cases c ON c.id = s.case_id ORDER BY s.case_id, s.at, s.ord""")).rowcount
+               NULLIF(s.disposal, 'NaN')::real, NULLIF(({_sql_array(names[0])})[s.cat + 1], ''),
+               NULLIF(({_sql_array(names[1])})[s.ch + 1], '')
+        FROM {sim_event} s ORDER BY s.case_id, s.at, s.ord""")).rowcount
     lap("insert_events")
     conn.execute(text(f"""
         INSERT INTO case_department(case_id, department_id, role)
