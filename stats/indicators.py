@@ -41,8 +41,11 @@ recomputed exactly as it stood, since the log is append-only. Filtered tables by
 community or department read ``case_stat_cut`` (migration 0010): the same deltas
 (``case_event_cut_deltas``, which also counts a change of level or category as a change of
 state) by community, lead department, category, level and channel, per day and per month;
-a period of whole months reads month rows only (``_cut_sums``). Tables by grid or person
-under a filter, and ``exact=True``, compute the deltas straight from ``case_event``.
+a period reads whole months from the month rows and each end that cuts a month from the day
+rows, added or subtracted from the month's, whichever reads fewer (``cut_segments``,
+``_cut_sums``). "Overdue" of a period reaching today is read live from the open cases
+(``_overdue_now``, an index-only scan of ``cases_open_overdue_idx``, migration 0016). Tables by
+grid or person under a filter, and ``exact=True``, compute the deltas straight from ``case_event``.
 ``rebuild_stats`` recomputes both roll-ups from the log in one pass.
 
 Also: ``trend`` (daily / weekly / monthly), ``ageing`` of open cases, ``INDICATOR_LABELS``.
