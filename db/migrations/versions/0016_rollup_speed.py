@@ -15,7 +15,7 @@ Revises: 0010 (for now: the integrator re-chains branches when merging)
 from alembic import op
 
 revision = "0016"
-down_revision = "0010"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
