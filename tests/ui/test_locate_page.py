@@ -53,7 +53,7 @@ def test_the_queue_the_panel_and_locating_by_typed_coordinates(w, engine):
     queue = next(s for s in at.segmented_control if s.key == "dispatch-queue")
     assert any(o.startswith("待定位 ") for o in queue.options)
     queue.set_value("awaiting_location").run()
-    table = next(d for d in at.dataframe if d.key == "dispatch-q-awaiting_location")
+    table = next(d for d in at.dataframe if str(d.key).startswith("dispatch-q-awaiting_location-t"))
     shown = table.value
     assert row["case_no"] in list(shown["case_no"]) and any(ADDRESS in a for a in shown["area"])
 
