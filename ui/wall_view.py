@@ -4,17 +4,22 @@ pages and by any page that wants the same map, e.g. dispatch with ``on_select``)
 Live updates without resending an idle wall: the map is drawn by full runs only. A tiny
 fragment runs every second and draws nothing; it compares the listener's version (bumped by
 NOTIFY) with the one the map was drawn from and asks for a full rerun only when something
-changed (or the listener's connection state flipped). Time alone also changes a wall — cases
-turn amber and red — but a full render costs up to a megabyte, so on a quiet wall points are
-recoloured at most every ``RECOLOUR_S`` (any change recolours at once); the KPI tiles, a few
-hundred bytes, follow the clock every minute.
+changed (or the listener's connection state flipped).
+
+Time alone also changes a wall — cases turn amber and red. The wall pages draw their map with
+the component ``ui.wall_map`` (``wall_map_chart``), which receives each open case's due and warn
+times once and recolours in the browser from the clock: a quiet wall reruns only at midnight
+(the ticker's dates). The dispatch page still draws the pydeck map (``frame``/``map_chart``),
+coloured on the server, its points recoloured at most every ``RECOLOUR_S`` (any change recolours
+at once). The KPI tiles, a few hundred bytes, follow the clock every minute.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import html
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pydeck as pdk
 import streamlit as st
@@ -24,9 +29,12 @@ from stats.filters import filter_options
 from wall.dispatch_map import DISPATCH_MAP, dispatch_deck
 from wall import frame as wall_frame_model
 from wall.frame import (AT_RISK, FILL, G_POSTPONED, G_SUPERVISED, G_VERIFY, NO_DEADLINE, ON_TIME, OVERDUE, RING,
-                        TickerRow, WallFilter, WallFrame, base_map, boundary_stamp, kpis,
+                        TickerRow, WallFilter, WallFrame, base_map, boundary_stamp, kpis, local_midnight,
                         write_outlines)
+from wall.live_map import LiveMap
+from wall.live_map import live_map as live_map_model
 from ui import kit
+from ui.wall_map import wall_map
 
 POLL_S = 1.0
 RECOLOUR_S = 30 * 60
@@ -93,6 +101,36 @@ def frame(f: WallFilter, *, large: bool = False) -> tuple[WallFrame, int]:
         st.session_state.wall_era = _recolour_at(fr)
         fr = wall_frame(version, f, kit.lang(), st.session_state.wall_era, large)
     return dataclasses.replace(fr, valid_until=_recolour_at(fr)), version
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def live_map(version: int, f: WallFilter, lang: str, large: bool) -> LiveMap:
+    """wall.live_map.live_map for one listener version, shared by every session showing the same.
+
+    Keyed on the version only: the browser recolours as time passes, so nothing here expires.
+    """
+    with kit.reading() as conn:
+        base = _base(boundary_stamp(conn), lang)
+        name = write_outlines(base, OUTLINES_DIR)  # a no-op once the file is there
+        return live_map_model(conn, f, lang, datetime.now(TZ), base=base, outlines_url=OUTLINES_URL + name,
+                              size=SCREEN_MAP if large else DESK_MAP, large=large)
+
+
+def map_frame(f: WallFilter, *, large: bool = False) -> tuple[LiveMap, int]:
+    """The wall pages' map for the current listener version; (map, version it was drawn from)."""
+    version = kit.listener().version
+    return live_map(version, f, kit.lang(), large), version
+
+
+def next_midnight() -> float:
+    """When a quiet wall reruns anyway: the ticker writes today's times as HH:MM, older ones with the date."""
+    return (local_midnight(datetime.now(TZ)) + timedelta(days=1)).timestamp()
+
+
+def wall_map_chart(lm: LiveMap, *, height: int = 620, key: str = "wall-map") -> None:
+    """The wall's map (ui.wall_map): the browser colours the cases from the clock; a click picks nothing."""
+    stamp = hashlib.sha1(lm.payload).hexdigest()[:16]
+    wall_map(lm.payload, stamp=stamp, key=key, height=height, alt=kit.tr("wall.map_alt"))
 
 
 def _recolour_at(fr: WallFrame) -> float:
