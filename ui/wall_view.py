@@ -25,6 +25,7 @@ import pydeck as pdk
 import streamlit as st
 
 from dispatch.calendar import TZ
+from i18n import t
 from stats.filters import filter_options
 from wall.dispatch_map import DISPATCH_MAP, dispatch_deck
 from wall import frame as wall_frame_model
@@ -34,7 +35,7 @@ from wall.frame import (AT_RISK, FILL, G_POSTPONED, G_SUPERVISED, G_VERIFY, NO_D
 from wall.live_map import LiveMap
 from wall.live_map import live_map as live_map_model
 from ui import kit
-from ui.wall_map import wall_map
+from ui.wall_map import vendor_missing, wall_map
 
 POLL_S = 1.0
 RECOLOUR_S = 30 * 60
@@ -129,6 +130,9 @@ def next_midnight() -> float:
 
 def wall_map_chart(lm: LiveMap, *, height: int = 620, key: str = "wall-map") -> None:
     """The wall's map (ui.wall_map): the browser colours the cases from the clock; a click picks nothing."""
+    if vendor_missing():
+        st.error(kit.tr("wall.no_vendor", files=", ".join(vendor_missing())))
+        return
     stamp = hashlib.sha1(lm.payload).hexdigest()[:16]
     wall_map(lm.payload, stamp=stamp, key=key, height=height, alt=kit.tr("wall.map_alt"))
 
@@ -187,6 +191,26 @@ def chart_message(fr: WallFrame) -> bytes:
     chart = msg.delta.new_element.deck_gl_json_chart
     chart.json = fr.spec
     chart.tooltip = json.dumps(fr.tooltip)
+    populate_hash_if_needed(msg)
+    return msg.SerializeToString()
+
+
+def map_message(lm: LiveMap) -> bytes:
+    """The ForwardMsg Streamlit sends for ``wall_map_chart(lm)`` (the component with its payload),
+    hashed as Streamlit does: what ``bench wall`` sizes as the wall's render."""
+    import json
+
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from streamlit.runtime.forward_msg_cache import populate_hash_if_needed
+
+    msg = ForwardMsg()
+    ci = msg.delta.new_element.component_instance
+    ci.component_name = "ui.wall_map.wall_map"
+    ci.json_args = json.dumps({"stamp": hashlib.sha1(lm.payload).hexdigest()[:16], "now": time.time(),
+                               "height": 600, "select": False, "alt": t("wall.map_alt", "zh"), "default": None,
+                               "key": "wall-map"})
+    arg = ci.special_args.add()
+    arg.key, arg.bytes = "data", lm.payload
     populate_hash_if_needed(msg)
     return msg.SerializeToString()
 

@@ -12,7 +12,8 @@
  * and tooltips are set as text (deck.gl's `text`, i.e. innerText), never as HTML.
  *
  * Test and benchmark hooks: window.__wall (counts per time class, overdue rings, when each case
- * id was first drawn, `shift` seconds added to the clock) and data-* attributes on <body>.
+ * id was first drawn, `shift` seconds added to the clock), data-* attributes on <body>, and
+ * data-drawn (the payload's stamp) on the component's iframe once a payload is drawn.
  */
 (function () {
   "use strict";
@@ -31,6 +32,12 @@
     shift: 0,    // seconds added to the clock (tests and benchmarks simulate time passing)
     recolour: () => recolour(),
     classOf: (id) => { const i = S.ids ? S.ids.indexOf(id) : -1; return i < 0 ? null : S.cls[i]; },
+    classes: () => Array.from(S.cls || []),
+    tooltipOf: (id) => {  // the text a hover over the case shows
+      const i = S.ids ? S.ids.indexOf(id) : -1;
+      const tip = i < 0 ? null : tooltip({ layer: { id: S.d.caseLayer }, index: i });
+      return tip && tip.text;
+    },
   };
 
   // ---- the Streamlit component protocol (v1) ----
@@ -158,6 +165,8 @@
     for (let i = 0; i < ids.length; i++) if (!(ids[i] in hook.drawn)) hook.drawn[ids[i]] = at;
     hook.stamp = S.stamp;
     document.body.setAttribute("data-stamp", S.stamp);
+    // and on the iframe itself, so the page (bench pages, tests) can tell a drawn map from an empty frame
+    try { if (window.frameElement) window.frameElement.setAttribute("data-drawn", S.stamp); } catch (e) { /* cross-origin */ }
   }
 
   function tooltip(info) {
