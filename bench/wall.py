@@ -22,7 +22,8 @@ Measured:
   quiet), ``first_render_mb`` (sign-in to a drawn wall), ``outlines_http_mb`` (the outline file,
   fetched once per browser over HTTP), ``idle_screen_kb_per_min`` (the video-wall mode) and
   ``idle_kb_per_min`` (both directions, the desk wall while nothing changes, over
-  ``--idle-seconds``; then the wall's clock is moved on 30 minutes in one-minute steps inside
+  ``--idle-seconds``: the websocket and the map's live check, its HTTP polls of the beacon file,
+  headers included; then the wall's clock is moved on 30 minutes in one-minute steps inside
   the browser (``window.__wall.shift``), which recolours every case that crosses a line in that
   time — ``recoloured_30min`` of them — and every byte the server sends meanwhile is counted too;
   the one render a quiet wall still gets, at midnight, is added as if it fell in those 30
@@ -243,14 +244,19 @@ def sign_in(page, base: str, password: str, path: str = "/") -> None:
     page.get_by_role("button", name="登录").click()
 
 
+def _http_bytes(request) -> int:
+    sizes = request.sizes()
+    return sum(max(0, sizes.get(k, 0)) for k in ("requestHeadersSize", "requestBodySize", "responseHeadersSize",
+                                                  "responseBodySize"))
+
+
 def _simulate(wall, frames) -> tuple[int, int, float]:
     """Move the wall's clock on SIM_MINUTES minutes, a minute at a time, recolouring at each step:
     (cases whose colour changed, bytes on the websocket meanwhile, seconds it took)."""
     before = wall.evaluate("window.__wall.classes()")
     mark, t0 = len(frames), time.monotonic()
-    for _ in range(SIM_MINUTES):
-        wall.evaluate("window.__wall.shift += 60; window.__wall.recolour()")
-        wall.page.wait_for_timeout(50)
+    wall.evaluate(f"for (let m = 0; m < {SIM_MINUTES}; m++) {{ window.__wall.shift += 60; window.__wall.recolour(); }}")
+    wall.page.wait_for_timeout(2000)  # drawn, and anything the server would say about it said
     after = wall.evaluate("window.__wall.classes()")
     took = time.monotonic() - t0
     sent = sum(n for _, _, n in frames[mark:])
@@ -275,6 +281,9 @@ def _browser(eng, idle_seconds: float) -> dict:
             page.on("websocket", lambda ws: (
                 ws.on("framereceived", lambda d: frames.append((time.monotonic(), "in", len(d)))),
                 ws.on("framesent", lambda d: frames.append((time.monotonic(), "out", len(d))))))
+            # the map's live check: the beacon file over HTTP, headers and body both ways (ui.wall_view.LiveBeacon)
+            page.on("requestfinished", lambda r: frames.append((time.monotonic(), "poll", _http_bytes(r)))
+                    if "/app/static/wall/live-" in r.url else None)
             sign_in(page, base, password)
             wall = wall_document(page)
             first = sum(n for _, d, n in frames if d == "in")
@@ -295,6 +304,7 @@ def _browser(eng, idle_seconds: float) -> dict:
             mark, t0 = len(frames), time.monotonic()
             page.wait_for_timeout(idle_seconds * 1000)
             idle_bytes, idle_s = sum(n for _, _, n in frames[mark:]), time.monotonic() - t0
+            polls = sum(n for _, d, n in frames[mark:] if d == "poll")
             recoloured, sim_bytes, sim_s = _simulate(wall, frames)
             # the worst half hour: live checks and tiles for 30 minutes, the recolouring, the midnight render
             half_hour = idle_bytes / idle_s * SIM_MINUTES * 60 + sim_bytes + render
@@ -312,6 +322,7 @@ def _browser(eng, idle_seconds: float) -> dict:
         stop_app(proc)
     return {"first_render_mb": first / 1e6, "payload_mb": render / 1e6, "outlines_http_mb": sum(static_bytes) / 1e6,
             "idle_measured_kb_per_min": idle_bytes / 1024 * 60 / idle_s, "recoloured_30min": recoloured,
+            "idle_poll_kb_per_min": polls / 1024 * 60 / idle_s,
             "recolour_sim_kb": sim_bytes / 1024, "recolour_sim_s": sim_s,
             "idle_kb_per_min": half_hour / 1024 / SIM_MINUTES, "idle_screen_kb_per_min": screen,
             "build_ms": costs[0], "recolour_ms": costs[1]}
@@ -353,7 +364,8 @@ def main(args) -> int:
         print(f"build_ms={seen['build_ms']:.1f}")
         print(f"recolour_ms={seen['recolour_ms']:.1f}")
         print(f"idle_screen_kb_per_min={seen['idle_screen_kb_per_min']:.1f}")
-        print(f"idle_measured_kb_per_min={seen['idle_measured_kb_per_min']:.1f}")
+        print(f"idle_measured_kb_per_min={seen['idle_measured_kb_per_min']:.1f} "
+              f"(of which the beacon polls over HTTP {seen['idle_poll_kb_per_min']:.1f})")
         print(f"recoloured_30min={seen['recoloured_30min']}")
         print(f"recolour_sim_kb={seen['recolour_sim_kb']:.1f} (in {seen['recolour_sim_s']:.1f} s)")
         print(f"idle_kb_per_min={seen['idle_kb_per_min']:.1f}")

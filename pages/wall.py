@@ -44,8 +44,8 @@ clock.caption(kit.tr("wall.updated", at=lm.at))
 wall_view.kpi_tiles(f)
 left, right = st.columns([4, 1])
 with left:
-    wall_view.wall_map_chart(lm, height=600)
+    wall_view.wall_map_chart(lm, version, height=600)
     wall_view.legend()
 with right:
     wall_view.ticker(lm.ticker, height=600)
-wall_view.live(version, wall_view.next_midnight())
+wall_view.live(version, wall_view.next_midnight(), beacon_polled=True)

@@ -48,9 +48,9 @@ with clock:
 wall_view.kpi_tiles(f)
 left, right = st.columns([5, 1])
 with left:
-    wall_view.wall_map_chart(lm, height=height, key="screen-map")
+    wall_view.wall_map_chart(lm, version, height=height, key="screen-map")
     wall_view.legend()
 with right:
     wall_view.ticker(lm.ticker[:10], height=height)
     st.page_link("pages/wall.py", label=kit.tr("wall.exit_screen"), icon=":material/close_fullscreen:")
-wall_view.live(version, rerun_at)
+wall_view.live(version, rerun_at, beacon_polled=not cycle)  # cycling: the second-by-second check

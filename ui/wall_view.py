@@ -9,7 +9,9 @@ changed (or the listener's connection state flipped).
 Time alone also changes a wall — cases turn amber and red. The wall pages draw their map with
 the component ``ui.wall_map`` (``wall_map_chart``), which receives each open case's due and warn
 times once and recolours in the browser from the clock: a quiet wall reruns only at midnight
-(the ticker's dates). The dispatch page still draws the pydeck map (``frame``/``map_chart``),
+(the ticker's dates). Their live check is the map's own: it polls the ``LiveBeacon`` file over
+HTTP every second (cheaper than a fragment run) and asks for a rerun; the fragment stays as a
+safety net every ``SAFETY_S``. The dispatch page still draws the pydeck map (``frame``/``map_chart``),
 coloured on the server, its points recoloured at most every ``RECOLOUR_S`` (any change recolours
 at once). The KPI tiles, a few hundred bytes, follow the clock every minute.
 """
@@ -18,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import html
+import os
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -38,6 +42,8 @@ from ui import kit
 from ui.wall_map import vendor_missing, wall_map
 
 POLL_S = 1.0
+SAFETY_S = 30.0   # the wall pages' own live check: a safety net behind the map's beacon poll
+BEACON_S = 0.1    # how often the beacon thread looks at the listener
 RECOLOUR_S = 30 * 60
 TILES_S = 60
 OUTLINES_DIR = kit.STATIC / "wall"
@@ -123,18 +129,73 @@ def map_frame(f: WallFilter, *, large: bool = False) -> tuple[LiveMap, int]:
     return live_map(version, f, kit.lang(), large), version
 
 
+class LiveBeacon:
+    """The live listener's state, ``"<version>:<connected 0|1>"``, in a small static file of this
+    server process (``static/wall/live-<pid>.txt``), rewritten whenever it changes.
+
+    The wall's map polls that file over plain HTTP once a second (about 0.7 kB a poll, both ways)
+    and asks for a rerun when it differs from what its page was drawn from. A Streamlit fragment
+    doing the same costs about 1.7 kB a run on the websocket (every run carries the session's
+    page list), which alone would use most of an idle wall's 100 KB/min.
+    """
+
+    def __init__(self, directory=OUTLINES_DIR, interval: float = BEACON_S):
+        self.name = f"live-{os.getpid()}.txt"
+        self.path = directory / self.name
+        self._interval = interval
+        self._last: str | None = None
+        self._thread = threading.Thread(target=self._run, name="wall-live-beacon", daemon=True)
+
+    @staticmethod
+    def token(version: int, connected: bool) -> str:
+        return f"{version}:{int(connected)}"
+
+    def write_now(self) -> None:
+        lst = kit.listener()
+        token = self.token(lst.version, lst.connected.is_set())
+        if token != self._last:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(token, encoding="utf-8")
+            tmp.replace(self.path)  # atomic: a poll never reads half a token
+            self._last = token
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.write_now()
+            except Exception:  # noqa: BLE001 (a full disk, a removed folder: the safety check still reruns)
+                pass
+            time.sleep(self._interval)
+
+    def start(self) -> "LiveBeacon":
+        self.write_now()
+        self._thread.start()
+        return self
+
+
+@st.cache_resource(show_spinner=False)
+def beacon() -> LiveBeacon:
+    """One beacon thread per server process."""
+    return LiveBeacon().start()
+
+
 def next_midnight() -> float:
     """When a quiet wall reruns anyway: the ticker writes today's times as HH:MM, older ones with the date."""
     return (local_midnight(datetime.now(TZ)) + timedelta(days=1)).timestamp()
 
 
-def wall_map_chart(lm: LiveMap, *, height: int = 620, key: str = "wall-map") -> None:
-    """The wall's map (ui.wall_map): the browser colours the cases from the clock; a click picks nothing."""
+def wall_map_chart(lm: LiveMap, version: int, *, height: int = 620, key: str = "wall-map") -> None:
+    """The wall's map (ui.wall_map): the browser colours the cases from the clock and polls the
+    beacon, asking for a rerun when the listener has moved past ``version``; a click picks nothing."""
     if vendor_missing():
         st.error(kit.tr("wall.no_vendor", files=", ".join(vendor_missing())))
         return
     stamp = hashlib.sha1(lm.payload).hexdigest()[:16]
-    wall_map(lm.payload, stamp=stamp, key=key, height=height, alt=kit.tr("wall.map_alt"))
+    b = beacon()
+    token = b.token(version, kit.listener().connected.is_set())
+    wall_map(lm.payload, stamp=stamp, key=key, height=height, alt=kit.tr("wall.map_alt"),
+             live_url=OUTLINES_URL + b.name, live_token=token)
 
 
 def _recolour_at(fr: WallFrame) -> float:
@@ -256,10 +317,22 @@ def watch(version: int, rerun_at: float, connected: bool) -> None:
         st.rerun(scope="app")
 
 
-def live(version: int, rerun_at: float) -> None:
-    """Start watching; show a notice while the listener is reconnecting."""
+@st.fragment(run_every=SAFETY_S)
+def watch_slowly(version: int, rerun_at: float, connected: bool) -> None:
+    """``watch`` every SAFETY_S: behind the wall map's own beacon poll (``LiveBeacon``)."""
+    lst = kit.listener()
+    if lst.version != version or time.time() >= rerun_at or lst.connected.is_set() != connected:
+        st.rerun(scope="app")
+
+
+def live(version: int, rerun_at: float, *, beacon_polled: bool = False) -> None:
+    """Start watching; show a notice while the listener is reconnecting.
+
+    ``beacon_polled``: the page's wall map polls the beacon itself (``wall_map_chart``), so the
+    fragment only runs every SAFETY_S, as a safety net (and for ``rerun_at`` within that).
+    """
     connected = kit.listener().connected.is_set()
     if not connected:
         st.warning(kit.tr("wall.live_lost"), icon=":material/sync_problem:")
-    watch(version, rerun_at, connected)
+    (watch_slowly if beacon_polled else watch)(version, rerun_at, connected)
 

@@ -244,8 +244,8 @@ def test_a_case_crossing_its_warn_and_due_times_changes_colour_with_no_server_re
     page.on("websocket", lambda ws: ws.on("framereceived", lambda d: frames.append(len(d))))
     login(page, "uit_command")
     wall = wall_frame(page)
-    case = crossing_case(warn_in=20, due_in=32)
-    wall.wait_for_function(f"window.__wall.drawn[{case['id']}] !== undefined", timeout=15_000)
+    case = crossing_case(warn_in=40, due_in=52)
+    wall.wait_for_function(f"window.__wall.drawn[{case['id']}] !== undefined", timeout=35_000)
     assert wall.evaluate(f"window.__wall.classOf({case['id']})") == ON_TIME, "drawn after its warn time (load?)"
     builds, stamp, rings = wall.evaluate("[window.__wall.builds, window.__wall.stamp, window.__wall.overdueRings]")
     seen_frames = len(frames)

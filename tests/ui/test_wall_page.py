@@ -121,6 +121,27 @@ def test_the_map_carries_deadlines_not_colours_and_time_alone_sends_nothing_new(
     assert abs(json.loads(_component(at).json_args)["now"] - later) < 1  # the server's clock rides along
 
 
+def test_the_map_learns_of_changes_from_the_beacon_file(signed_in, engine):
+    """The wall's live check is the map's own poll of a small static file (ui.wall_view.LiveBeacon):
+    the page tells the map the token it was drawn from; the file moves on when a case changes."""
+    from ui import wall_view
+
+    at = signed_in(ROLES["command_staff"])
+    args = json.loads(_component(at).json_args)
+    beacon = wall_view.beacon()
+    assert args["live_url"].endswith(beacon.name) and (ROOT / "static" / "wall" / beacon.name).exists()
+    assert beacon.path.read_text() == args["live_token"]
+    listener = kit.listener()
+    seen = listener.version
+    with engine.begin() as c:
+        report_case(c, 121.6031, 40.9751, f"信标 [{CODE}]")
+    wait_for_version(listener, seen)
+    beacon.write_now()  # what its thread does every 0.1 s
+    assert beacon.path.read_text() != args["live_token"]
+    at.run()  # the rerun the map asks for
+    assert json.loads(_component(at).json_args)["live_token"] == beacon.path.read_text()
+
+
 def test_english_wall(signed_in):
     at = signed_in(ROLES["command_staff"], lang="en")
     assert [m.label for m in at.metric][:6] == ["Reported today", "Registered today", "Dispatched today", "Closed today",

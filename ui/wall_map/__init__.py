@@ -35,14 +35,16 @@ def _component():
 
 
 def wall_map(payload: bytes, *, stamp: str, key: str, height: int = 620, select: bool = False,
-             alt: str = "") -> int | None:
+             alt: str = "", live_url: str | None = None, live_token: str | None = None) -> int | None:
     """Draw the map; with ``select`` the id of the case just clicked (once), else None.
 
-    ``stamp`` names the payload (the listener version and the filter): the browser rebuilds its
-    layers only when it changes. ``now`` (the server's clock) goes with every render.
+    ``stamp`` names the payload: the browser rebuilds its layers only when it changes. ``now``
+    (the server's clock) goes with every render. ``live_url`` (relative to the app) is a small
+    file the browser polls every second; when its text differs from ``live_token`` the map sets
+    its value to ``{"live": text}``, which reruns the page (a value the caller ignores).
     """
     value = _component()(data=payload, stamp=stamp, now=time.time(), height=height, select=select, alt=alt,
-                         key=key, default=None)
+                         live_url=live_url, live_token=live_token, key=key, default=None)
     if not select or not isinstance(value, dict) or "i" not in value:
         return None
     seen_key = f"{key}__seen"

@@ -6,7 +6,9 @@
  * `stamp`, naming that payload; `now`, the server's clock. The colours (time class → fill; state
  * group → rim; overdue → a red ring) are worked out here from the clock, at least once a minute
  * and exactly when the next case crosses a line, so time passing costs the server nothing.
- * Out (only with `select`): {i: case id, n: nonce} when a case is clicked.
+ * Out (only with `select`): {i: case id, n: nonce} when a case is clicked; and {live: token, n}
+ * when the beacon file (`live_url`, polled once a second) no longer says `live_token`: that
+ * value reruns the page, which is how a wall learns of a change.
  *
  * Hostile text: layers are built here by hand (no deck.gl JSON converter: "@@=…" is just text),
  * and tooltips are set as text (deck.gl's `text`, i.e. innerText), never as HTML.
@@ -188,7 +190,27 @@
                                          dataType: "json" });
   }
 
+  // The live check: the beacon file (ui.wall_view.LiveBeacon) once a second; a rerun when it moved.
+  const LIVE_POLL_MS = 1000;
+  function poll() {
+    if (!S.liveUrl) return;
+    fetch(new URL(S.liveUrl, appBase()).href, { cache: "no-store", credentials: "same-origin" })
+      .then((r) => (r.ok ? r.text() : null))
+      .then((text) => {
+        const token = text && text.trim();
+        hook.polls = (hook.polls || 0) + 1;
+        if (!token || token === S.liveToken || token === S.askedFor) return;
+        S.askedFor = token;
+        counter += 1;
+        send("streamlit:setComponentValue", { value: { live: token, n: session + "-" + counter }, dataType: "json" });
+      })
+      .catch(() => {});
+  }
+  setInterval(poll, LIVE_POLL_MS);
+
   async function render(args) {
+    S.liveUrl = args.live_url || null;
+    if (args.live_token !== S.liveToken) { S.liveToken = args.live_token; S.askedFor = null; }
     mapEl.style.height = (args.height || 620) + "px";
     if (args.alt) mapEl.setAttribute("aria-label", String(args.alt));
     S.select = !!args.select;
