@@ -2,7 +2,8 @@
 
 ``--walls`` walls (default 10) are opened in Debian's Chromium against ``streamlit run app.py``
 (one browser, a page and a session each, each signed in), on the database of ``bench wall``
-(``gridgov_bench_wall``: 1,000,000 cases, 10,000 open, made on first use like there). Then
+(``gridgov_bench_wall``: 1,000,000 cases, 10,000 open, made on first use like there), or with
+``--sample`` the sample district alone (``gridgov_bench_live``). Then
 ``--reports`` reports are inserted with plain SQL at a steady ``--rate`` per second, each
 committed on its own. The wall's map component records, in the browser, when it first drew each
 case id (``window.__wall.drawn``, taken in deck.gl's ``onAfterRender``); the latency of a report
@@ -26,10 +27,13 @@ import time
 
 from sqlalchemy import text
 
+from bench import common
 from bench.browser import CHROMIUM, CHROMIUM_ARGS, serve_app, stop_app
 from bench.wall import _bench_account, _fill, bench_engine, bench_url, sign_in, wall_document
 from db.config import STORAGE_SRID
 from gis.crs import STORAGE_CRS
+
+SAMPLE_DB = "gridgov_bench_live"  # --sample: the sample district alone (about 200 open cases)
 
 _INSERT = (
     "INSERT INTO cases(channel, category_code, description, received_x, received_y, received_crs, geom) "
@@ -46,6 +50,9 @@ def configure(p) -> None:
     p.add_argument("--cases", type=int, default=1_000_000, help="cases in the database (as bench wall)")
     p.add_argument("--open", type=int, default=10_000, help="of which open (as bench wall)")
     p.add_argument("--seed", type=float, default=0.4711, help="setseed() value for generated cases")
+    p.add_argument("--sample", action="store_true",
+                   help=f"the sample district alone ({SAMPLE_DB}) instead of bench wall's million: the live path "
+                        "without the drawing of 10,000 points in software WebGL")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -65,14 +72,15 @@ def _open_walls(browser, base: str, password: str, n: int) -> list:
         page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.abort())
         sign_in(page, base, password)
         walls.append(wall_document(page, timeout_ms=300_000))
+        print(f"wall {len(walls)} open", flush=True)
     return walls
 
 
-def _run(eng, args) -> dict:
+def _run(eng, url: str, args) -> dict:
     from playwright.sync_api import sync_playwright
 
     password = _bench_account(eng)
-    proc, base = serve_app(bench_url(), log_prefix="gridgov-bench-live-")
+    proc, base = serve_app(url, log_prefix="gridgov-bench-live-")
     made: list[int] = []
     commits: dict[int, float] = {}
     try:
@@ -90,6 +98,7 @@ def _run(eng, args) -> dict:
             deadline = time.monotonic() + args.wait
             ids = list(commits)
             drawn: list[dict] = []
+            lost = 0
             for wall in walls:
                 left = max(0.1, deadline - time.monotonic())
                 try:
@@ -97,7 +106,12 @@ def _run(eng, args) -> dict:
                                            timeout=left * 1000)
                 except Exception:  # noqa: BLE001 (a wall that missed some: counted below)
                     pass
-                drawn.append(wall.evaluate(f"Object.fromEntries({ids}.map(i => [i, window.__wall.drawn[i] ?? null]))"))
+                try:
+                    drawn.append(wall.evaluate(
+                        f"Object.fromEntries({ids}.map(i => [i, window.__wall.drawn[i] ?? null]))"))
+                except Exception:  # noqa: BLE001 (its map's frame went away: a lost session, every report missed)
+                    lost += 1
+                    drawn.append({})
             browser.close()
     finally:
         stop_app(proc)
@@ -106,21 +120,25 @@ def _run(eng, args) -> dict:
                 c.execute(text("DELETE FROM cases WHERE id = ANY(:i)"), {"i": made})
     lat = [(d[str(i)] - commits[i]) / 1000 for d in drawn for i in ids if d.get(str(i)) is not None]
     missed = len(ids) * len(drawn) - len(lat)
-    return {"walls": len(drawn), "reports": len(ids), "missed": missed, "latencies": lat}
+    return {"walls": len(drawn), "reports": len(ids), "missed": missed, "latencies": lat, "lost": lost}
 
 
 def main(args) -> int:
     if args.walls < 1 or args.reports < 1 or args.rate <= 0:
         raise ValueError("--walls and --reports must be at least 1 and --rate above 0")
-    eng = bench_engine()
-    filled = _fill(eng, args.cases, args.open, args.seed)
-    for k, v in filled.items():
-        print(f"{k}={v}", flush=True)
-    got = _run(eng, args)
+    if args.sample:
+        from sample_data.load import DEFAULT_CASES
+
+        eng, url = common.bench_engine(SAMPLE_DB, cases=DEFAULT_CASES), common.bench_url(SAMPLE_DB)
+    else:
+        eng, url = bench_engine(), bench_url()
+        for k, v in _fill(eng, args.cases, args.open, args.seed).items():
+            print(f"{k}={v}", flush=True)
+    got = _run(eng, url, args)
     lat = got["latencies"]
     print(f"walls={got['walls']}")
     print(f"reports={got['reports']} at {args.rate}/s")
-    print(f"missed={got['missed']}")
+    print(f"missed={got['missed']} (walls whose map went away: {got['lost']})")
     print(f"load_average={os.getloadavg()[0]:.1f}")
     if not lat:
         print("live_p95_s=nan")

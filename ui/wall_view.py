@@ -156,7 +156,7 @@ class LiveBeacon:
         token = self.token(lst.version, lst.connected.is_set())
         if token != self._last:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
+            tmp = self.path.with_suffix(f".{threading.get_ident()}.tmp")  # the thread, or a test calling write_now
             tmp.write_text(token, encoding="utf-8")
             tmp.replace(self.path)  # atomic: a poll never reads half a token
             self._last = token

@@ -60,7 +60,8 @@ def test_the_ticker_ends_within_the_maps_height(page, login):
     login(page, "uit_command")
     ticker = page.locator(".wall-ticker")
     expect(ticker).to_be_visible()
-    expect(page.locator(WALL_MAP)).to_be_visible()
+    # the map's frame is shown once its script (deck.gl, 2 MB) is ready and it has drawn
+    expect(page.locator(WALL_MAP + "[data-drawn]")).to_be_visible(timeout=60_000)
     chart = page.locator(WALL_MAP).first.bounding_box()
     box = ticker.bounding_box()
     rows = page.locator(".wall-ticker li").count()
