@@ -49,6 +49,7 @@ from bench.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, serve_app, stop_app
 SCALES = {"sample": "gridgov_bench_pages", "1m": "gridgov_bench_pages_1m"}
 USERS = {"dispatcher": "bench_pages_disp", "department_staff": "bench_pages_dept", "grid_worker": "bench_pages_grid"}
 MAP = "[data-testid=stDeckGlJsonChart] canvas"
+WALL_MAP = 'iframe[title="ui.wall_map.wall_map"][data-drawn]'  # the wall's map component, once drawn
 STEPS = ("sign_in_wall", "open_dispatch", "pick_row", "search_case", "register", "dispatch", "open_charts",
          "open_wall", "sign_in_department", "open_department_queue", "pick_department_row", "sign_in_report",
          "open_report")
@@ -252,7 +253,7 @@ def _panel_no(page) -> str:
 
 TITLES = {"wall": "指挥大屏", "dispatch": "派单", "charts": "结案统计", "account": "我的账号",
           "department_queue": "部门工单", "report": "网格上报"}
-WALL = ((MAP,), (".st-key-kpi-open [data-testid=stMetricValue]",))
+WALL = ((WALL_MAP,), (".st-key-kpi-open [data-testid=stMetricValue]",))
 DISPATCH = (("h1", "派单调度"), (MAP,), (".st-key-dispatch-queue",), ("[data-testid=stDataFrame]",))
 
 
