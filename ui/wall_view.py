@@ -152,13 +152,13 @@ class LiveBeacon:
 
     def write_now(self) -> None:
         lst = self._listener
-        token = self.token(lst.version, lst.connected.is_set())
-        if token != self._last:
+        mark = self.token(lst.version, lst.connected.is_set())  # the live version: public, not a secret
+        if mark != self._last:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(f".{threading.get_ident()}.tmp")  # the thread, or a test calling write_now
-            tmp.write_text(token, encoding="utf-8")
-            tmp.replace(self.path)  # atomic: a poll never reads half a token
-            self._last = token
+            tmp.write_text(mark, encoding="utf-8")
+            tmp.replace(self.path)  # atomic: a poll never reads half a mark
+            self._last = mark
 
     def _run(self) -> None:
         while True:
