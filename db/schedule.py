@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -45,37 +46,41 @@ def _cron_engine(owner_url: str):
     return create_engine(u.set(database=cron_db), isolation_level="AUTOCOMMIT", poolclass=NullPool)
 
 
+@contextmanager
+def _cron_jobs(owner_url: str):
+    """A connection to pg_cron's database as the owner of ``owner_url`` and the job name of that
+    database; (None, name) when the server has no pg_cron loaded or no job table."""
+    name = CRON_JOB_PREFIX + make_url(owner_url).database
+    eng = _cron_engine(owner_url)
+    if eng is None:
+        yield None, name
+        return
+    try:
+        with eng.connect() as c:
+            has_jobs = c.execute(text("SELECT to_regclass('cron.job') IS NOT NULL")).scalar()
+            yield (c if has_jobs else None), name
+    finally:
+        eng.dispose()
+
+
 def cron_job(owner_url: str) -> dict | None:
     """The pg_cron job applying due changes in the database of ``owner_url`` (its jobid,
     schedule, command, database, username, active), or None (no pg_cron, or no job)."""
-    eng = _cron_engine(owner_url)
-    if eng is None:
-        return None
-    try:
-        with eng.connect() as c:
-            if not c.execute(text("SELECT to_regclass('cron.job') IS NOT NULL")).scalar():
-                return None
-            row = c.execute(text("SELECT jobid, schedule, command, database, username, active FROM cron.job "
-                                 "WHERE jobname = :j"), {"j": CRON_JOB_PREFIX + make_url(owner_url).database}
-                            ).mappings().one_or_none()
-            return dict(row) if row is not None else None
-    finally:
-        eng.dispose()
+    with _cron_jobs(owner_url) as (c, name):
+        if c is None:
+            return None
+        row = c.execute(text("SELECT jobid, schedule, command, database, username, active FROM cron.job "
+                             "WHERE jobname = :j"), {"j": name}).mappings().one_or_none()
+        return dict(row) if row is not None else None
 
 
 def unschedule(owner_url: str) -> bool:
     """Remove the database's pg_cron job (before the database is dropped); whether there was one."""
-    eng = _cron_engine(owner_url)
-    if eng is None:
-        return False
-    try:
-        with eng.connect() as c:
-            if not c.execute(text("SELECT to_regclass('cron.job') IS NOT NULL")).scalar():
-                return False
-            return bool(c.execute(text("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = :j"),
-                                  {"j": CRON_JOB_PREFIX + make_url(owner_url).database}).all())
-    finally:
-        eng.dispose()
+    with _cron_jobs(owner_url) as (c, name):
+        if c is None:
+            return False
+        return bool(c.execute(text("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = :j"),
+                              {"j": name}).all())
 
 
 class DueChangeTicker:

@@ -5,21 +5,15 @@ MBTiles file made here), under the grids; a reference feature's attributes show 
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from bench.browser import free_port
+from bench.browser import serve_app, stop_app
 from db.config import test_database_url
 from intake import process
-from tests.e2e.conftest import ROOT, offline_page
+from tests.e2e.conftest import offline_page
 from tests.e2e.planner_layers_app import HOSTILE
 from tests.tile_files import make_mbtiles, png
 from ui.grid_editor import vendor_missing
@@ -53,30 +47,15 @@ def servers(tmp_path_factory):
     mb = make_mbtiles(tmp / "city.mbtiles", tiles_over(119.98, 29.99, 120.04, 30.02, range(12, 17)),
                       attribution="本市测绘院 <b>2026</b>")
     intake, intake_base = process.start(test_database_url(), tmp / "photos", GRIDGOV_TILES=mb)
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="gridgov-layers-", suffix=".log", delete=False)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRIDGOV_TILES": str(mb),
-           "INTAKE_PORT": intake_base.rsplit(":", 1)[1]}
-    env.pop("GRIDGOV_TILES_URL", None)
-    app = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                break
-        except OSError:
-            if app.poll() is not None or time.monotonic() > deadline:
-                app.kill()
-                process.stop(intake)
-                raise RuntimeError(Path(log.name).read_text()[-3000:])
-            time.sleep(0.2)
+    try:
+        app, url = serve_app(None, script=APP, log_prefix="gridgov-layers-",
+                             env={"GRIDGOV_TILES": str(mb), "INTAKE_PORT": intake_base.rsplit(":", 1)[1],
+                                  "GRIDGOV_TILES_URL": None})
+    except RuntimeError:
+        process.stop(intake)
+        raise
     yield url, intake_base
-    os.killpg(app.pid, 15)
-    app.wait(10)
+    stop_app(app)
     process.stop(intake)
 
 
