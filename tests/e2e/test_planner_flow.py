@@ -14,7 +14,7 @@ from tests.e2e.conftest import SHOTS
 from tests.ui.district import CODE
 
 FRAME = "iframe[title='ui.grid_editor.grid_editor']"
-OUTLINES = "/app/static/wall/"
+OUTLINES = "/app/static/wall/outlines-"  # not the live beacon (live-<pid>.txt) in the same folder
 
 
 def remove_planning(engine) -> None:
