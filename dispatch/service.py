@@ -20,7 +20,8 @@ what was submitted straight through.
 ``report_case(...)`` creates a case (the database puts it in its grid) with its 'report' event.
 A report with an address and no position (``lon``/``lat`` None) is stored awaiting location
 (待定位: no grid, queued for a dispatcher); ``locate`` gives it its point once, and the database
-then assigns the grid by the same rule as for a new report (migration 0011).
+then assigns the grid by the same rule as for a new report (migration 0011); the possible
+duplicates are then linked by the same search as a new report's (``dispatch.duplicates``).
 ``at`` (default: the database clock) exists for imports and tests; it may not go back before
 the case's last event.
 
@@ -39,7 +40,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
-from dispatch import permissions, queries
+from dispatch import duplicates, permissions, queries
 from accounts.actors import Actor, UnknownActor, load_actor
 from db.config import STORAGE_SRID
 from db.models import CaseCategory, Department
@@ -190,7 +191,8 @@ def _locate(ctx: _Ctx, *, lon, lat, crs=STORAGE_CRS) -> dict:
     in ``crs``; stored as received and in WGS-84, and the database assigns the grid (trigger
     cases_assign_grid, as for a new report). A point outside every grid makes it an
     outside-the-jurisdiction case (the command centre's); a subdistrict may place it only inside
-    its own area."""
+    its own area. Once placed, its possible duplicates are linked by the intake's rule
+    (``dispatch.duplicates``; their numbers go into the event's data)."""
     row = ctx.row
     if row["geom"] is not None:
         raise InvalidInput("案件已有位置，不能再定位（辖区外案件请用“重新定位”）",
@@ -212,6 +214,11 @@ def _locate(ctx: _Ctx, *, lon, lat, crs=STORAGE_CRS) -> dict:
                            "The point is outside your subdistrict: the command centre locates this case")
     ctx.data.update(lon=x, lat=y, crs=crs, received_x=lon, received_y=lat, address=row["address"],
                     grid_code=placed["grid_code"], outside_jurisdiction=placed["outside_jurisdiction"])
+    # placed now: the possible-duplicate search a report with its point gets on arrival (the one
+    # rule, dispatch.duplicates), linked for the dispatcher to confirm or reject on the panel
+    links = duplicates.link_possible_duplicates(ctx.conn, row["id"])
+    if links:
+        ctx.data["possible_duplicates"] = [d["case_no"] for d in links]
     return placed
 
 

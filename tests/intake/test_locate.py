@@ -76,7 +76,7 @@ def test_lat_long_win_over_the_address(api, key, intake_engine):
 
 
 def test_an_address_only_report_is_never_linked_as_a_duplicate(api, key):
-    """No point, no distance: the 50-m search leaves it alone (once located, the merge form offers nearby cases)."""
+    """No point, no distance: the 50-m search leaves it alone (until located: tests/dispatch/test_locate.py)."""
     a = post(api, key, long=None, lat=None, address_string=ADDRESS).json()[0]
     b = post(api, key, long=None, lat=None, address_string=ADDRESS).json()[0]
     assert a["possible_duplicates"] == b["possible_duplicates"] == []
