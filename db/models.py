@@ -414,6 +414,8 @@ class CaseEvent(Base):
     # the case's category and channel after the event (migration 0010), for filtered roll-ups
     category_code: Mapped[str | None] = mapped_column(Text)
     channel: Mapped[str | None] = mapped_column(Text)
+    # the case had no position after the event (待定位, migration 0020): counted apart from 辖区外
+    awaiting_location: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
 
 
 class CasePresence(Base):

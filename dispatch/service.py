@@ -26,7 +26,8 @@ duplicates are then linked by the same search as a new report's (``dispatch.dupl
 the case's last event.
 
 Every event records the case's state after it (status, level, lead department, handler,
-deadline, postponed, grid); the indicators are computed from those events.
+deadline, postponed, grid, and whether it still awaits location); the indicators are computed
+from those events.
 """
 from __future__ import annotations
 
@@ -557,10 +558,11 @@ def _append_event(conn: Connection, case: dict, *, action: str, actor: Actor | N
                   data: dict) -> None:
     conn.execute(text(
         "INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, from_level, to_level, "
-        "department_id, comment, attachments, data, grid_id, handler_id, due_at, postponed, disposal_wh) "
+        "department_id, comment, attachments, data, grid_id, handler_id, due_at, postponed, disposal_wh, "
+        "awaiting_location) "
         "VALUES (:case_id, :at, :actor_id, :actor_role, :action, :from_status, :to_status, :from_level, :to_level, "
         ":department_id, :comment, CAST(:attachments AS jsonb), CAST(:data AS jsonb), :grid_id, :handler_id, :due_at, "
-        ":postponed, :disposal_wh)"),
+        ":postponed, :disposal_wh, :awaiting_location)"),
         {"case_id": case["id"], "at": at, "actor_id": actor.person_id if actor else None,
          "actor_role": actor.role if actor else "public", "action": action, "from_status": from_status,
          "to_status": case["status"], "from_level": from_level, "to_level": case["level"],
@@ -569,7 +571,8 @@ def _append_event(conn: Connection, case: dict, *, action: str, actor: Actor | N
          "data": json.dumps(data, ensure_ascii=False, default=str), "grid_id": case["grid_id"],
          "handler_id": case["handler_id"], "due_at": case["due_at"],
          "postponed": case["postponed_at"] is not None,
-         "disposal_wh": case["disposal_wh"] if action in ("close", "verify_pass", "self_handle") else None})
+         "disposal_wh": case["disposal_wh"] if action in ("close", "verify_pass", "self_handle") else None,
+         "awaiting_location": case["geom"] is None})
 
 
 # --- reporting ---------------------------------------------------------------------------------
@@ -660,9 +663,9 @@ def report_case_ctes(*, channel: str, lon: float | None, lat: float | None, crs:
         "RETURNING *), "
         "new_event AS (INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, "
         "from_level, to_level, department_id, comment, attachments, data, grid_id, handler_id, due_at, postponed, "
-        "disposal_wh) SELECT id, reported_at, NULL, 'public', 'report', NULL, status, NULL, level, department_id, NULL, "
-        "CAST(:rc_attachments AS jsonb), CAST(:rc_data AS jsonb), grid_id, handler_id, due_at, "
-        "postponed_at IS NOT NULL, NULL FROM new_case)")
+        "disposal_wh, awaiting_location) SELECT id, reported_at, NULL, 'public', 'report', NULL, status, NULL, level, "
+        "department_id, NULL, CAST(:rc_attachments AS jsonb), CAST(:rc_data AS jsonb), grid_id, handler_id, due_at, "
+        "postponed_at IS NOT NULL, NULL, geom IS NULL FROM new_case)")
     params = {"rc_channel": channel, "rc_cat": category_code, "rc_descr": description or "", "rc_addr": address,
               "rc_rname": reporter_name, "rc_rphone": reporter_phone, "rc_photo": photo_ref,
               "rc_x": None if point is None else float(lon), "rc_y": None if point is None else float(lat),
