@@ -481,8 +481,8 @@ def _area_groups(conn: Connection, by: str, sums: dict, subdistrict_id, communit
 
 
 # The two rows of an area table that are no area (whole-district tables only; an area filter
-# leaves them out): cases reported outside every grid, and reports with an address only that
-# no dispatcher has located yet (what they did before; once located they count in their grid).
+# leaves them out): cases reported outside every grid, and the events of reports with an address
+# only from their report until a dispatcher located them (from then on they count in their grid).
 OUTSIDE_ROW = {"id": None, "code": None, "name": "辖区外", "name_en": "Outside the jurisdiction", "parent": None}
 AWAITING_ROW = {"id": None, "code": None, "name": "待定位", "name_en": "Awaiting location", "parent": None}
 
