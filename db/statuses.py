@@ -25,7 +25,6 @@ def open_sql(a: str = "c") -> str:
     return f"{a}.status NOT IN {_TERMINAL_SQL}"
 
 
-
 def terminal_sql(a: str = "c") -> str:
     """SQL: the case has ended (closed, rejected or merged), the complement of ``open_sql``.
 
