@@ -308,6 +308,8 @@ class Case(Base):
 
     Status and the lifecycle columns change only through ``dispatch.service.transition``; the
     grid columns are set by the database (trigger ``cases_assign_grid``, docs/domain.md).
+    Indexes are the migrations' (not declared here); the point has two partial GiST, open cases
+    and ended ones, and none over every case (0018: ``db.statuses.terminal_sql``).
     """
     __tablename__ = "cases"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
