@@ -30,7 +30,7 @@ trigger to look the same NULL up again.
 Frozen: every constant is written here; no project code is imported.
 
 Revision ID: 0018
-Revises: 0016 (for now: the integrator re-chains branches when merging)
+Revises: 0016
 """
 from alembic import op
 
