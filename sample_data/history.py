@@ -724,7 +724,7 @@ def _verify_keys(conn: Connection, sim_case: str, ev: dict, updated: int) -> Non
 EVENT_COLUMNS = ["case_id", "at", "actor_id", "actor_role", "action", "from_status", "to_status", "from_level", "to_level",
                  "department_id", "comment", "attachments", "data", "grid_id", "handler_id", "due_at", "postponed",
                  "disposal_wh", "category_code", "channel"]
-_CHUNK = 200_000  # events encoded at a time
+_CHUNK = 50_000  # events encoded at a time (arrays of tens of MB: larger ones cost page faults)
 
 
 def _copy_events(conn: Connection, ev: dict, names: tuple[tuple[str, ...], tuple[str, ...]]) -> int:
