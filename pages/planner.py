@@ -41,10 +41,10 @@ def _flash(kind: str, text: str) -> None:
     st.session_state["pl_flash"] = (kind, text)
 
 
-def _show_flash() -> None:
+def _show_flash(box) -> None:
     kind, text = st.session_state.pop("pl_flash", (None, None))
     if kind:
-        getattr(st, kind)(text)
+        getattr(box, kind)(text)
 
 
 def _edit(draft_id: int, op: dict) -> None:
@@ -107,7 +107,11 @@ with st.sidebar:
             st.session_state.pop("pl_pick", None)
         st.rerun()
 
-_show_flash()
+# The flash goes into a slot drawn on every run, empty or not: a message that is there in one run
+# and gone in the next would move everything below it one place up the page, and the browser
+# would mount the tabs, and the editor's frame in them, afresh (a drawing in progress lost: the
+# first rerun after 新建 or after an edit, e.g. choosing 分割; issue 10).
+_show_flash(st.empty())
 if draft_id is not None:
     st.session_state["pl_draft"] = draft_id
 tab_edit, tab_impact, tab_publish, tab_history = st.tabs(
