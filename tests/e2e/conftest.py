@@ -108,10 +108,11 @@ def page(browser, app_url, external_requests) -> Page:
     assert external_requests == [], f"requests left localhost: {external_requests}"
 
 
-def wait_drawn(page: Page) -> None:
-    """Connected, and the script has finished at least once (it flips while live updates run)."""
-    expect(page.locator("[data-test-connection-state=CONNECTED]")).to_have_count(1)
-    expect(page.locator("[data-test-script-state=notRunning]")).to_have_count(1)
+def wait_drawn(page: Page, timeout: float = 30_000) -> None:
+    """Connected, and the script has finished at least once (it flips while live updates run).
+    Room for a loaded machine: a run of a page there can take longer than expect's 5 s."""
+    expect(page.locator("[data-test-connection-state=CONNECTED]")).to_have_count(1, timeout=timeout)
+    expect(page.locator("[data-test-script-state=notRunning]")).to_have_count(1, timeout=timeout)
 
 
 @pytest.fixture
