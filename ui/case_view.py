@@ -236,7 +236,8 @@ def case_search(key: str, on_search, *, label_visibility: str = "visible") -> No
     Not a text box with ``on_change``: a changed value is noticed by comparing it with the last
     one the server saw, and on the dispatch page (a callback there answered with a rerun of the
     page's parts) a search typed while the live watcher's full reruns were under way was seen
-    to run its callback and never reach the screen (issue 8). A form's submit is a trigger of
+    to run its callback and draw the panel on the server, and still not be on screen 8 s later
+    (issue 8). A form's submit is a trigger of
     its own, and the callback only sets state: the rerun that follows is the whole page's, the
     one the browser asked for, which redraws the panel, the queue's tick and the map's ring."""
     with st.form(f"{key}-form", border=False, enter_to_submit=True):

@@ -7,6 +7,7 @@ photo, 延期, 回退) on 部门工单. Nothing is submitted: the cases stay as 
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 from sqlalchemy import text
 
@@ -79,9 +80,14 @@ def _check_forms(pg, case_no: str, prefix: str, seen: list[str]) -> list[str]:
         expect(form).to_have_count(1, timeout=30_000)
         expect(pg.locator(PANEL_FORM)).to_have_count(1, timeout=30_000)   # the previous one gone
         expect(pg.locator("[data-test-script-state=notRunning]")).to_have_count(1, timeout=30_000)
-        pg.wait_for_timeout(300)   # the opened form is scrolled into view (ui/action_forms.py)
         # the action's own submit (a form may have a second one, e.g. to withdraw)
         submit = form.locator("[data-testid=stFormSubmitButton]").get_by_role("button", name=name, exact=True)
+        # the opened form is scrolled into view by a script of its own (ui/action_forms.py), a
+        # moment after it is drawn: wait for that (up to 10 s on a loaded machine), not a fixed time
+        try:
+            pg.wait_for_function(f"(el) => ({IN_VIEW})(el)[0]", arg=submit.element_handle(), timeout=10_000)
+        except PlaywrightTimeout:
+            pass   # reported below with where it is
         ok, top, bottom, height = submit.evaluate(IN_VIEW)
         if not ok:
             bad.append(f"{case_no} {name}: submit at {top}..{bottom} of {height} when opened")
