@@ -14,6 +14,7 @@ DISPATCH_UI: dict[str, tuple[str, str]] = {
     "dp.heading": ("派单调度", "Dispatch"),
     "dp.search": ("按案件编号查找", "Find by case number"),
     "dp.search_placeholder": ("输入案件编号后回车", "Type a case number and press Enter"),
+    "dp.search_go": ("查找", "Find"),
     "dp.search_none": ("未找到该案件，或不在本单位辖区内。", "No such case in your area."),
     "dp.queues": ("工作队列", "Queues"),
     "dp.queue.awaiting_sorting": ("待分拣", "Awaiting sorting"),

@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from db.config import TIME_ZONE
+from db.live import wait_for_version
 from i18n import planner_ui  # noqa: F401  (registers this page's texts)
 from planning import drafts, history, impact as impact_mod, layers as layers_mod, publish as publish_mod
 from planning.errors import EditError
@@ -41,10 +42,20 @@ def _flash(kind: str, text: str) -> None:
     st.session_state["pl_flash"] = (kind, text)
 
 
-def _show_flash() -> None:
+def _show_flash(box) -> None:
     kind, text = st.session_state.pop("pl_flash", (None, None))
     if kind:
-        getattr(st, kind)(text)
+        getattr(box, kind)(text)
+
+
+def _walls_told(since: int) -> None:
+    """After a boundary change took effect: wait (briefly) until this server's change listener
+    has its notice, so any page drawn next, the wall opened from the menu included, draws the
+    new boundaries rather than the map cached for the version before (ui.wall_view.live_map)."""
+    try:
+        wait_for_version(kit.listener(), since, timeout=2.0)
+    except TimeoutError:
+        pass  # the listener is reconnecting: the walls redraw once it is back
 
 
 def _edit(draft_id: int, op: dict) -> None:
@@ -107,7 +118,11 @@ with st.sidebar:
             st.session_state.pop("pl_pick", None)
         st.rerun()
 
-_show_flash()
+# The flash goes into a slot drawn on every run, empty or not: a message that is there in one run
+# and gone in the next would move everything below it one place up the page, and the browser
+# would mount the tabs, and the editor's frame in them, afresh (a drawing in progress lost: the
+# first rerun after 新建 or after an edit, e.g. choosing 分割; issue 10).
+_show_flash(st.empty())
 if draft_id is not None:
     st.session_state["pl_draft"] = draft_id
 tab_edit, tab_impact, tab_publish, tab_history = st.tabs(
@@ -367,6 +382,7 @@ def publish_tab(draft_id: int) -> None:
     if not go:
         return
     effective = datetime.combine(day, at, tzinfo=TZ) if when == "later" else None
+    since = kit.listener().version
     try:
         with engine.begin() as conn:
             res = publish_mod.publish(conn, draft_id, actor_id=who.person_id, reason=reason,
@@ -384,6 +400,7 @@ def publish_tab(draft_id: int) -> None:
         _flash("success", tr("pl.scheduled", id=res.change_id,
                              at=res.effective_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M")))
     else:
+        _walls_told(since)
         _flash("success", tr("pl.published", id=res.change_id, added=res.grids_added, retired=res.grids_retired,
                              same=res.grids_unchanged, moved=res.cases_moved))
     st.session_state.pop("pl_draft", None)
@@ -465,12 +482,14 @@ def history_tab() -> None:
                          label_visibility="collapsed")
         why = st.text_input(tr("pl.rollback_reason"), key="pl_rb_reason")
         if st.form_submit_button(tr("pl.rollback_go")) and r is not None:
+            since = kit.listener().version
             try:
                 with engine.begin() as conn:
                     res = history.rollback(conn, r, actor_id=who.person_id, reason=why)
             except publish_mod.PublishRefused as e:
                 st.error(e.message(lang))
             else:
+                _walls_told(since)
                 _flash("success", tr("pl.rolled_back", id=res.change_id))
                 st.rerun()
 
