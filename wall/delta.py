@@ -101,7 +101,7 @@ class DeltaFeed:
             if w is None:
                 self._evict()
                 w = self._walls[key] = _Wall(f, lang, tuple(origin),
-                                             f"{PREFIX}{os.getpid()}-{secrets.token_urlsafe(18)}.json",
+                                             f"{PREFIX}{os.getpid()}-{secrets.token_hex(16)}.json",
                                              since=self.seq, seen=self._clock())
                 self._write(w)
             w.seen = self._clock()
