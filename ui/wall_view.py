@@ -10,8 +10,10 @@ Time alone also changes a wall — cases turn amber and red. The wall pages draw
 the component ``ui.wall_map`` (``wall_map_chart``), which receives each open case's due and warn
 times once and recolours in the browser from the clock: a quiet wall reruns only at midnight
 (the ticker's dates). Their live check is the map's own: it polls the ``LiveBeacon`` file over
-HTTP every second (cheaper than a fragment run) and asks for a rerun; the fragment stays as a
-safety net every ``SAFETY_S``. The dispatch page still draws the pydeck map (``frame``/``map_chart``),
+HTTP every second (cheaper than a fragment run); when it moved, the map fetches its own delta
+file (``wall.delta``: the cases of its filter changed since its reading, written by the beacon
+thread once per change for every wall) and merges them with no rerun, then asks for one rerun
+``SETTLE_S`` later for the tiles and the ticker; the fragment stays as a safety net every ``SAFETY_S``. The dispatch page still draws the pydeck map (``frame``/``map_chart``),
 coloured on the server, its points recoloured at most every ``RECOLOUR_S`` (any change recolours
 at once). The KPI tiles, a few hundred bytes, follow the clock every minute.
 """
@@ -181,11 +183,12 @@ class LiveBeacon:
     def write_now(self) -> None:
         lst = self._listener
         if self._feed is not None:
+            seq = self._feed.seq
             try:
-                self._feed.sync(lst.version)   # every wall's delta file first, then the mark that announces it
+                seq = self._feed.sync(lst.version)[0]   # every wall's delta file first, then the mark announcing it
             except Exception:  # noqa: BLE001 (the database away: the mark keeps the last reading; the safety check reruns)
                 log.warning("wall delta feed could not read", exc_info=True)
-            mark = self.token(self._feed.seq, lst.connected.is_set())
+            mark = self.token(seq, lst.connected.is_set())
         else:
             mark = self.token(lst.version, lst.connected.is_set())  # the live version: public, not a secret
         if mark != self._last:

@@ -129,19 +129,19 @@ class DeltaFeed:
             old, first = self.rows, self.version is None
             changed = {i: r for i, r in new.items() if old.get(i) != r}
             changed.update({i: None for i in old.keys() - new.keys()})
-            self.seq += 1
-            self.rows, self.version = new, version
-            t0 = math.floor(self._clock())
+            seq, t0 = self.seq + 1, math.floor(self._clock())
             for w in list(self._walls.values()):
                 if first:   # nothing to compare with: this reading is where every wall starts
-                    w.since = self.seq
-                elif (step := self._step(w, changed, old, t0)) is not None:
+                    w.since = seq
+                elif (step := self._step(w, changed, old, t0, seq)) is not None:
                     w.steps.append(step)
-                self._write(w)
+                self._write(w, seq)
+            # only now, with every file written, is the reading announced (``seq`` is read unlocked)
+            self.rows, self.version, self.seq = new, version, seq
             self.read_ms = (time.perf_counter() - t) * 1000
-            return self.seq
+            return seq
 
-    def _step(self, w: _Wall, changed: dict, old: dict, t0: int) -> dict | None:
+    def _step(self, w: _Wall, changed: dict, old: dict, t0: int, seq: int) -> dict | None:
         f = w.f
         up = drawing_order(r for r in changed.values() if r is not None and f.matches(r))
         gone = sorted(i for i, r in changed.items()
@@ -149,19 +149,20 @@ class DeltaFeed:
         if not up and not gone:
             return None
         if len(up) + len(gone) > MAX_STEP_ROWS:
-            return {"s": self.seq, "full": True}
+            return {"s": seq, "full": True}
         cols = {"i": [r.id for r in up], "px": [offset(r.lon, w.origin[0]) for r in up],
                 "py": [offset(r.lat, w.origin[1]) for r in up], "d": [offset(r.due, t0, 1) for r in up],
                 "w": [offset(r.warn, t0, 1) for r in up], "g": [r.g for r in up],
                 "c": [category_text(r.cat, r.cat_en, r.outside_jurisdiction, w.lang) for r in up],
                 **detail_columns(up, w.lang)}   # n, s, e and the snippet x
-        return {"s": self.seq, "t0": t0, "u": cols, "r": gone}
+        return {"s": seq, "t0": t0, "u": cols, "r": gone}
 
     # --- files -----------------------------------------------------------------------------
 
-    def _write(self, w: _Wall) -> None:
+    def _write(self, w: _Wall, seq: int | None = None) -> None:
         start = w.steps[0]["s"] - 1 if len(w.steps) == w.steps.maxlen else w.since
-        body = {"from": max(start, w.since), "to": self.seq, "o": list(w.origin), "steps": list(w.steps)}
+        body = {"from": max(start, w.since), "to": self.seq if seq is None else seq, "o": list(w.origin),
+                "steps": list(w.steps)}
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / w.name
         tmp = path.with_suffix(f".{threading.get_ident()}.tmp")

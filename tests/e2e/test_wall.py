@@ -316,12 +316,16 @@ def test_a_case_crossing_its_warn_and_due_times_changes_colour_with_no_server_re
     page.on("websocket", lambda ws: ws.on("framereceived", lambda d: frames.append(len(d))))
     login(page, "uit_command")
     wall = wall_frame(page)
-    case = crossing_case(warn_in=40, due_in=52)
+    builds = wall.evaluate("window.__wall.builds")
+    case = crossing_case(warn_in=75, due_in=87)
     wall.wait_for_function(f"window.__wall.drawn[{case['id']}] !== undefined", timeout=35_000)
+    # it came as a delta; the page's own rerun (tiles, ticker) follows SETTLE_S later with a whole
+    # payload: wait for that, so that what follows is time passing alone
+    wall.wait_for_function(f"window.__wall.builds > {builds}", timeout=45_000)
     assert wall.evaluate(f"window.__wall.classOf({case['id']})") == ON_TIME, "drawn after its warn time (load?)"
     builds, stamp, rings = wall.evaluate("[window.__wall.builds, window.__wall.stamp, window.__wall.overdueRings]")
     seen_frames = len(frames)
-    wall.wait_for_function(f"window.__wall.classOf({case['id']}) === {AT_RISK}", timeout=40_000)
+    wall.wait_for_function(f"window.__wall.classOf({case['id']}) === {AT_RISK}", timeout=80_000)
     turned_amber = time.time()
     wall.wait_for_function(f"window.__wall.classOf({case['id']}) === {OVERDUE}", timeout=40_000)
     turned_red = time.time()

@@ -295,10 +295,11 @@
       .then((r) => (r.ok ? r.json() : null))
       .then((body) => {
         S.fetching = false;
+        const had = S.seq;
         if (!applyDelta(body)) { askRerun(token); return; }
         // the tiles and the ticker follow at a slower pace: one rerun settle_s after the first merge
         if (!S.settleTimer) S.settleTimer = setTimeout(() => { S.settleTimer = null; askRerun(S.beacon); }, S.settleMs);
-        if (parts(S.beacon)[0] > S.seq) pullDelta(S.beacon);  // moved on meanwhile
+        if (S.seq > had && parts(S.beacon)[0] > S.seq) pullDelta(S.beacon);  // moved on meanwhile
       })
       .catch(() => { S.fetching = false; askRerun(token); });
   }
