@@ -115,7 +115,7 @@ def test_a_case_inserted_with_sql_appears_on_the_open_wall_without_reload(page, 
     """Issue 12 §3: the point arrives as a delta (the map's own fetch of its delta file, merged into
     what it draws: no rerun, no new payload); the tiles follow with the page's slower rerun."""
     login(page, "uit_command")
-    expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine):,}")
+    expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine):,}", timeout=60_000)  # a first run, at load
     view, ours = _focus_on_our_district(page, engine), _ours(engine)
     assert _hover_a_known_case(page, engine, view, 30)[1], "the map never became interactive"
     wall = wall_frame(page)
