@@ -93,12 +93,17 @@ def _run(eng, url: str, args) -> dict:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             walls = _open_walls(browser, base, password, args.walls)
-            time.sleep(3)  # let the last sign-ins settle
+            # Waiting is done inside Playwright (wait_for_timeout), never with time.sleep: the pages'
+            # requests pass through this process's route handler (page.route, below), which runs only
+            # while a Playwright call is in progress, so a sleeping bench held every beacon poll and
+            # delta fetch of every wall until its next call (the 30 s safety check drew instead).
+            pump = walls[0].page
+            pump.wait_for_timeout(3000)  # let the last sign-ins settle
             counters = "[window.__wall.reruns || 0, window.__wall.builds]"
             before = [w.evaluate(counters) for w in walls]
             start = time.monotonic()
             for k in range(args.reports):
-                time.sleep(max(0.0, start + k / args.rate - time.monotonic()))
+                pump.wait_for_timeout(max(0.0, start + k / args.rate - time.monotonic()) * 1000)
                 with eng.begin() as c:
                     case_id = c.execute(text(_INSERT), {"crs": STORAGE_CRS}).scalar_one()
                 commits[case_id] = time.time() * 1000

@@ -46,6 +46,8 @@
     recolour: () => recolour(),
     classOf: (id) => { const i = S.ids ? S.ids.indexOf(id) : -1; return i < 0 ? null : S.cls[i]; },
     classes: () => Array.from(S.cls || []),
+    live: () => ({ seq: S.seq, fetching: S.fetching, token: S.liveToken, beacon: S.beacon, askedFor: S.askedFor,
+                   deltaUrl: S.deltaUrl, settling: !!S.settleTimer }),
     tooltipOf: (id) => {  // the text a hover over the case shows
       const i = S.ids ? S.ids.indexOf(id) : -1;
       const tip = i < 0 ? null : tooltip({ layer: { id: S.d.caseLayer }, index: i });
