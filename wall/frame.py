@@ -84,6 +84,14 @@ class WallFilter:
         parts = [f"{col} = ANY(:{key})" for col, key, vals in cols if vals]
         return " AND ".join(parts) or "TRUE", {key: list(vals) for _, key, vals in cols if vals}
 
+    def matches(self, row) -> bool:
+        """Whether a case row (attributes ``subdistrict_id``, ``community_id``, ``category_code``,
+        ``level``, ``status``) is inside this filter: ``sql()`` in Python (``wall.delta`` sorts the
+        changes of every wall with it, so it must never let in a case ``sql()`` keeps out)."""
+        return all(not vals or getattr(row, attr) in vals for attr, vals in (
+            ("subdistrict_id", self.subdistricts), ("community_id", self.communities),
+            ("category_code", self.categories), ("level", self.levels), ("status", self.statuses)))
+
 
 def local_midnight(now: datetime) -> datetime:
     return now.astimezone(TZ).replace(hour=0, minute=0, second=0, microsecond=0)

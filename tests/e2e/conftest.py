@@ -156,6 +156,6 @@ def hover_text(page: Page, x: float, y: float, frame: str | None = None) -> str:
 def wall_frame(page: Page):
     """The wall map's document (a Playwright Frame), once its deck has drawn."""
     expect(page.frame_locator(WALL_MAP).locator("canvas").first).to_be_visible(timeout=60_000)
-    frame = page.locator(WALL_MAP).first.element_handle().content_frame()
+    frame = page.locator(WALL_MAP).first.element_handle(timeout=60_000).content_frame()  # a rerun may remount it
     frame.wait_for_function("window.__wall && window.__wall.builds > 0", timeout=60_000)
     return frame
