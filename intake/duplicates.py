@@ -14,7 +14,6 @@ from sqlalchemy.engine import Connection
 
 from accounts.actors import Actor
 from dispatch import service as lifecycle
-from dispatch.duplicates import link_possible_duplicates  # noqa: F401  (the one search: dispatch/duplicates.py)
 from dispatch.errors import InvalidInput, LifecycleError
 
 

@@ -13,7 +13,6 @@ import pandas as pd
 import streamlit as st
 
 from db.config import TIME_ZONE
-from db.live import wait_for_version
 from i18n import planner_ui  # noqa: F401  (registers this page's texts)
 from planning import drafts, history, impact as impact_mod, layers as layers_mod, publish as publish_mod
 from planning.errors import EditError
@@ -46,16 +45,6 @@ def _show_flash(box) -> None:
     kind, text = st.session_state.pop("pl_flash", (None, None))
     if kind:
         getattr(box, kind)(text)
-
-
-def _walls_told(since: int) -> None:
-    """After a boundary change took effect: wait (briefly) until this server's change listener
-    has its notice, so any page drawn next, the wall opened from the menu included, draws the
-    new boundaries rather than the map cached for the version before (ui.wall_view.live_map)."""
-    try:
-        wait_for_version(kit.listener(), since, timeout=2.0)
-    except TimeoutError:
-        pass  # the listener is reconnecting: the walls redraw once it is back
 
 
 def _edit(draft_id: int, op: dict) -> None:
@@ -400,7 +389,7 @@ def publish_tab(draft_id: int) -> None:
         _flash("success", tr("pl.scheduled", id=res.change_id,
                              at=res.effective_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M")))
     else:
-        _walls_told(since)
+        kit.await_notice(since)  # the wall opened next draws the new boundaries
         _flash("success", tr("pl.published", id=res.change_id, added=res.grids_added, retired=res.grids_retired,
                              same=res.grids_unchanged, moved=res.cases_moved))
     st.session_state.pop("pl_draft", None)
@@ -489,7 +478,7 @@ def history_tab() -> None:
             except publish_mod.PublishRefused as e:
                 st.error(e.message(lang))
             else:
-                _walls_told(since)
+                kit.await_notice(since)  # the wall opened next draws the new boundaries
                 _flash("success", tr("pl.rolled_back", id=res.change_id))
                 st.rerun()
 

@@ -39,7 +39,7 @@ from stats.filters import filter_options
 from wall import frame as wall_frame_model
 from wall.frame import (AT_RISK, FILL, G_POSTPONED, G_SUPERVISED, G_VERIFY, NO_DEADLINE, ON_TIME, OVERDUE, RING,
                         TickerRow, WallFilter, WallFrame, base_map, boundary_stamp, kpis, local_midnight,
-                        write_outlines)
+                        write_atomic, write_outlines)
 from wall.delta import DeltaFeed
 from wall.live_map import LiveMap
 from wall.live_map import live_map as live_map_model
@@ -192,10 +192,7 @@ class LiveBeacon:
         else:
             mark = self.token(lst.version, lst.connected.is_set())  # the live version: public, not a secret
         if mark != self._last:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{threading.get_ident()}.tmp")  # the thread, or a test calling write_now
-            tmp.write_text(mark, encoding="utf-8")
-            tmp.replace(self.path)  # atomic: a poll never reads half a mark
+            write_atomic(self.path, mark)  # the thread, or a test calling write_now: a poll never reads half a mark
             self._last = mark
 
     def _run(self) -> None:

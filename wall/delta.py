@@ -51,7 +51,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from wall.frame import WallFilter
+from wall.frame import WallFilter, write_atomic
 from wall.live_map import OPEN_ROWS_SQL, category_text, detail_columns, drawing_order, offset
 
 STEPS_KEPT = 120          # per wall: two minutes at one change a second
@@ -163,11 +163,7 @@ class DeltaFeed:
         start = w.steps[0]["s"] - 1 if len(w.steps) == w.steps.maxlen else w.since
         body = {"from": max(start, w.since), "to": self.seq if seq is None else seq, "o": list(w.origin),
                 "steps": list(w.steps)}
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / w.name
-        tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(body, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-        tmp.replace(path)   # atomic: a fetch never reads half a file
+        write_atomic(self.directory / w.name, json.dumps(body, ensure_ascii=False, separators=(",", ":")))
 
     def _evict(self) -> None:
         now = self._clock()

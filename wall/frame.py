@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -346,11 +347,20 @@ def write_outlines(base: BaseMap, directory) -> str:
 
     path = Path(directory) / base.outlines_name
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(base.outlines, encoding="utf-8")
-        tmp.replace(path)  # atomic: a browser never reads half a file
+        write_atomic(path, base.outlines)
     return path.name
+
+
+def write_atomic(path, body: str) -> None:
+    """Write ``body`` to ``path`` (its folder made if missing) so that a browser fetching it as a
+    static file never reads half of it: a temporary file of this process and thread, renamed."""
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(path)
 
 
 def base_map(conn: Connection, lang: str) -> BaseMap:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from dispatch.duplicates import link_possible_duplicates
 from dispatch.errors import LifecycleError, PermissionDenied
 from intake import duplicates, public
 from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge
@@ -26,7 +27,7 @@ def _linked(engine, w):
     original = new_case(engine, w, "registered")
     dup = new_case(engine, w, "reported")
     with engine.begin() as c:
-        links = duplicates.link_possible_duplicates(c, dup["id"])
+        links = link_possible_duplicates(c, dup["id"])
     assert original["case_no"] in [x["case_no"] for x in links]
     return original, dup
 
