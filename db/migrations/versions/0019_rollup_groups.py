@@ -137,6 +137,9 @@ def upgrade() -> None:
 
     CREATE INDEX case_stat_cut_category_idx ON case_stat_cut (grain, category_code, day);
     """)
+    # the backfill sorts every delta six times over (one per dim): at 1,000,000 cases tens of
+    # millions of rows, spilled to disk with the default work_mem
+    op.execute("SET LOCAL work_mem = '256MB'")
     op.execute(_collect("case_event", look_back=False))
 
 
