@@ -557,6 +557,23 @@ GROUP_DIMS_SQL = """
 GROUP_KEYS = ("dim", "category_code", "key_id", "community_id", "department_id", "level", "channel")
 
 
+def group_sums_sql(case_filter: str) -> str:
+    """The rows of ``case_stat_group`` (grain, day, keys, counters) that the events selected by
+    ``case_filter`` (a WHERE clause on ``case_event e``) add up to; for maintenance that takes
+    events back out."""
+    sums = ", ".join(f"COALESCE(sum(d.{c}), 0) AS {c}" for c in COUNTERS)
+    keys = "g.dim, g.cat, g.key, k.community_id, k.department_id, k.level, k.channel"
+    return f"""
+        SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END AS grain, COALESCE(d.day, k.month) AS day,
+               g.dim, g.cat AS category_code, g.key AS key_id, k.community_id, k.department_id, k.level, k.channel, {sums}
+        FROM ({EVENT_LAGS_SQL.format(case_filter=case_filter)}) x {_CUT_DELTAS}
+        LEFT JOIN unit_grid ug ON ug.id = d.grid_id
+        CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, COALESCE(ug.community_id, 0) AS community_id,
+                                   COALESCE(d.department_id, 0) AS department_id, COALESCE(d.level, '') AS level,
+                                   COALESCE(x.channel, '') AS channel) k {GROUP_DIMS_SQL}
+        GROUP BY GROUPING SETS ((d.day, {keys}), (k.month, {keys}))"""
+
+
 def rebuild_stats(conn: Connection) -> int:
     """Recompute the roll-ups (``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``) from
     the whole event log in one pass over it (repair, or after bulk loads that bypassed the
