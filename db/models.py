@@ -308,6 +308,8 @@ class Case(Base):
 
     Status and the lifecycle columns change only through ``dispatch.service.transition``; the
     grid columns are set by the database (trigger ``cases_assign_grid``, docs/domain.md).
+    Indexes are the migrations' (not declared here); the point has two partial GiST, open cases
+    and ended ones, and none over every case (0018: ``db.statuses.terminal_sql``).
     """
     __tablename__ = "cases"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -414,6 +416,8 @@ class CaseEvent(Base):
     # the case's category and channel after the event (migration 0010), for filtered roll-ups
     category_code: Mapped[str | None] = mapped_column(Text)
     channel: Mapped[str | None] = mapped_column(Text)
+    # the case had no position after the event (待定位, migration 0020): counted apart from 辖区外
+    awaiting_location: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
 
 
 class CasePresence(Base):
@@ -472,17 +476,16 @@ class CaseStatCut(Base):
 
 
 class CaseStatGroup(Base):
-    """The same counters per day and per month by the group of an indicator table (``dim``
-    community, department, grid or person, and grid or person with the category: migration
-    0019), with the community, lead department, level and channel: what filtered tables by grid
-    or person, and filtered tables and trends without a category filter, read."""
+    """The same counters as ``case_stat_cut`` per day and per month by grid (``dim`` 'grid') and
+    by person ('person') — migration 0021 — with the category, community, lead department, level
+    and channel: what filtered tables by grid or person read."""
     __tablename__ = "case_stat_group"
     grain: Mapped[str] = mapped_column(Text, primary_key=True)  # day | month
-    dim: Mapped[str] = mapped_column(Text, primary_key=True)
-    category_code: Mapped[str] = mapped_column(Text, primary_key=True)  # '': none, or not a *_category dim
+    dim: Mapped[str] = mapped_column(Text, primary_key=True)  # grid | person
     day: Mapped[date] = mapped_column(Date, primary_key=True)  # the day, or the month's first day
-    key_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the group's id; 0: none / outside every grid
-    community_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: outside every grid
+    category_code: Mapped[str] = mapped_column(Text, primary_key=True)  # '': none
+    key_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: none / outside every grid; -1: 待定位
+    community_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: outside every grid; -1: 待定位
     department_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: none
     level: Mapped[str] = mapped_column(Text, primary_key=True)  # '': none
     channel: Mapped[str] = mapped_column(Text, primary_key=True)

@@ -28,8 +28,8 @@ COUNTERS = ("reported", "registered", "closed", "closed_np", "closed_on_time", "
 CUT_KEYS = ("community_id", "department_id", "category_code", "level", "channel")
 DIMS = ("grid", "department", "person")  # case_stat_day.dim, by code
 GRAINS = ("day", "month")  # case_stat_cut.grain and case_stat_group.grain, by code
-# case_stat_group.dim by code (migration 0019); the last two carry the category
-GROUP_DIMS = ("community", "department", "grid", "person", "grid_category", "person_category")
+# case_stat_group.dim by code (migration 0021)
+GROUP_DIMS = ("grid", "person")
 GROUP_KEYS = ("dim", "category_code", "key_id", "community_id", "department_id", "level", "channel")
 _DAY = 86400
 
@@ -177,7 +177,7 @@ def _group(keys: list[np.ndarray], parts: list[dict[str, np.ndarray]], names: li
 def sums(parts: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The deltas ``parts`` summed as ``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``
     key them (integer codes: ``DIMS``, ``GRAINS``, ``GROUP_DIMS``, levels 0 = none, the caller's
-    category and channel codes; the category of a group dim without it is 0 and written as '')."""
+    category and channel codes)."""
     day = [p for p in parts if not p["cut"]]
     cut = [p for p in parts if p["cut"]]
     cat = lambda ps, f: np.concatenate([f(p) for p in ps]) if ps else np.zeros(0, np.int64)  # noqa: E731
@@ -203,10 +203,9 @@ def sums(parts: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     grid, person, none = np.where(grid >= 0, grid, 0), np.where(person >= 0, person, 0), np.zeros(days.size, np.int64)
     gnames = ["grain", "day", *GROUP_KEYS]
     groups = []
-    for i, (key, with_cat) in enumerate(((com, False), (dep, False), (grid, False), (person, False), (grid, True),
-                                         (person, True))):
-        daily = _group([none, days, np.full(days.size, i, np.int64), category if with_cat else none, key, com, dep,
-                        level, channel], counts, gnames)
+    for i, key in enumerate((grid, person)):
+        daily = _group([none, days, np.full(days.size, i, np.int64), category, key, com, dep, level, channel],
+                       counts, gnames)
         monthly = daily.assign(grain=1, day=_months(daily["day"].to_numpy(np.int64)))  # the days' sums, by month
         groups += [daily, _regroup(monthly, gnames)]
     return by_day, by_cut, pd.concat(groups, ignore_index=True)
@@ -239,10 +238,8 @@ def add_to_rollups(conn: Connection, summed: tuple[pd.DataFrame, ...], *, catego
                 "community_id": "s.community_id::int", "department_id": "s.department_id::int",
                 "category_code": f"({names(categories)})[s.category_code + 1]",
                 "level": f"({names(('',) + LEVELS)})[s.level + 1]", "channel": f"({names(channels)})[s.channel + 1]"}
-    with_cat = [i for i, d in enumerate(GROUP_DIMS) if d.endswith("_category")]
     group_cols = {"grain": cut_cols["grain"], "day": cut_cols["day"], "dim": f"({names(GROUP_DIMS)})[s.dim + 1]",
-                  "category_code": f"CASE WHEN s.dim IN ({', '.join(map(str, with_cat))}) "
-                                   f"THEN ({names(categories)})[s.category_code + 1] ELSE '' END",
+                  "category_code": cut_cols["category_code"],
                   "key_id": "s.key_id::int", "community_id": "s.community_id::int",
                   "department_id": "s.department_id::int", "level": cut_cols["level"], "channel": cut_cols["channel"]}
     _add(conn, "case_stat_day", day_cols, by_day)

@@ -26,7 +26,10 @@ instant in question):
   yet over). Overdue has one definition: open and past the deadline in force (dispatch/queries.py).
 
 Groups and filters: areas by the grid a case was in when each event happened (a boundary change
-moves a case's later events, not its past); department = the lead department after the event
+moves a case's later events, not its past); two rows of a whole-district area table are no area:
+辖区外 (events of cases outside every grid, key 0) and 待定位 (events of a report with an address
+only before a dispatcher located it, ``AWAITING_KEY``: its report stays there, its open state
+moves to its grid when it is located, as on a change of grid); department = the lead department after the event
 (none: not yet dispatched); person = the handler (the department staff who accepted the case,
 the grid worker who resolved it, the dispatcher who closed it) or, for flows before anyone
 handles the case, the actor (the reporter for reports, the dispatcher for registrations).
@@ -39,11 +42,11 @@ How: every event contributes deltas defined once in SQL (``case_event_deltas``, 
 and person, so any past period is the sum of its days (fast: the table is small) and is
 recomputed exactly as it stood, since the log is append-only. Filtered tables read two roll-ups
 of the same deltas (``case_event_cut_deltas``, migration 0010, which also counts a change of
-level or category as a change of state), per day and per month: ``case_stat_group`` (migration
-0019) by the table's group — community, department, grid or person, with the community,
-department, level and channel of each delta as columns, and by grid or person with the category
-too — and ``case_stat_cut`` (0010) by community, department, category, level and channel, which
-answers tables by community or department under a category filter (``_rollup_for`` picks). A
+level or category as a change of state), per day and per month, with every filter of the charts
+page (community, department, category, level, channel of each delta) as columns:
+``case_stat_cut`` (0010) keyed by those alone answers tables by subdistrict, community or
+department and the trends; ``case_stat_group`` (0021) adds the grid or the person, for tables by
+grid or person (``_rollup_for`` picks). A
 period reads whole months from the month rows and each end that cuts a month from the day rows,
 added or subtracted from the month's, whichever reads fewer (``cut_segments``, ``_cut_sums``).
 "Overdue" of a period reaching today is read live from the open cases (``_overdue_now``, an
@@ -119,14 +122,18 @@ def _clock(conn: Connection) -> tuple[datetime, date]:
 
 # --- sources of deltas -----------------------------------------------------------------------------
 
-EVENT_LAGS_SQL = """
-        SELECT e.case_id, e.at, e.action, e.actor_id, e.to_status, e.to_level, e.grid_id, e.department_id, e.handler_id,
-               e.due_at, e.postponed, e.disposal_wh, e.category_code, e.channel,
-               lag(e.to_status) OVER w AS q_status, lag(e.grid_id) OVER w AS q_grid,
+# The grid key of an event whose case has no position (待定位, migration 0020): its own row, not
+# 辖区外 (key 0: outside every grid). The roll-ups' triggers key it the same way.
+AWAITING_KEY = -1
+_EVENT_GRID = f"CASE WHEN e.awaiting_location THEN {AWAITING_KEY} ELSE e.grid_id END"
+EVENT_LAGS_SQL = f"""
+        SELECT e.case_id, e.at, e.action, e.actor_id, e.to_status, e.to_level, {_EVENT_GRID} AS grid_id,
+               e.department_id, e.handler_id, e.due_at, e.postponed, e.disposal_wh, e.category_code, e.channel,
+               lag(e.to_status) OVER w AS q_status, lag({_EVENT_GRID}) OVER w AS q_grid,
                lag(e.department_id) OVER w AS q_department, lag(e.handler_id) OVER w AS q_handler,
                lag(e.due_at) OVER w AS q_due, lag(e.postponed) OVER w AS q_postponed,
                lag(e.to_level) OVER w AS q_level, lag(e.category_code) OVER w AS q_category
-        FROM case_event e {case_filter}
+        FROM case_event e {{case_filter}}
         WINDOW w AS (PARTITION BY e.case_id ORDER BY e.at, e.id)"""
 _DELTAS = """
     CROSS JOIN LATERAL case_event_deltas(
@@ -349,21 +356,17 @@ def _overdue_now(conn: Connection, key: str, filters: dict) -> dict[int, dict]:
 
 
 def _rollup_for(by: str, filters: dict) -> tuple[str, str, tuple[str, ...], dict]:
-    """Which roll-up answers a table ``by`` a group under ``filters`` (any of the charts page's),
-    reading the fewest rows: (the group's key for ``_overdue_now`` and ``_area_groups``, the
-    table, its conditions beyond the filters, their parameters).
+    """Which roll-up answers a table ``by`` a group under ``filters`` (any of the charts page's):
+    (the group's key for ``_overdue_now`` and ``_area_groups``, the table, its conditions beyond
+    the filters, their parameters).
 
-    ``case_stat_group`` (0019) holds every group with the community, department, level and
-    channel; a category filter reads its own rows of the grid and person dims that carry it
-    (the category leads the key) or, for tables by community or department, ``case_stat_cut``
-    through its category index."""
+    Tables by subdistrict, community or department read ``case_stat_cut`` (0010: its keys are
+    theirs), tables by grid or person their dim of ``case_stat_group`` (0021); both carry every
+    filter of the page as a column."""
     key = {"subdistrict": "community", "community": "community"}.get(by, by)
-    if "category_code" in filters:
-        if key in ("community", "department"):
-            return key, "case_stat_cut", (), {}
-        return key, "case_stat_group", ("dim = :g_dim", "category_code = :g_cat"), {
-            "g_dim": f"{key}_category", "g_cat": filters["category_code"]}
-    return key, "case_stat_group", ("dim = :g_dim", "category_code = ''"), {"g_dim": key}
+    if key in ("community", "department"):
+        return key, "case_stat_cut", (), {}
+    return key, "case_stat_group", ("dim = :g_dim",), {"g_dim": key}
 
 
 # --- the table --------------------------------------------------------------------------------------
@@ -400,8 +403,7 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
             rollup_filters.update({k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
                                    if v is not None})
         key, table, where, params = _rollup_for(by, rollup_filters)
-        sums = _cut_sums(conn, "key_id" if table == "case_stat_group" else f"{key}_id",
-                         {k: v for k, v in rollup_filters.items() if not (table == "case_stat_group" and k == "category_code")},
+        sums = _cut_sums(conn, "key_id" if table == "case_stat_group" else f"{key}_id", rollup_filters,
                          d0, d1, today, table=table, where=where, params=params)
     else:
         key = dim
@@ -492,10 +494,18 @@ def _area_groups(conn: Connection, by: str, sums: dict, subdistrict_id, communit
             seen.add(src)
             _add(acc, sums[src])
     out = sorted(groups.values(), key=lambda r: r["code"])
-    if subdistrict_id is None and community_id is None and any(v for k, v in sums.get(0, {}).items() if k in COUNTERS):
-        out.append({"id": None, "code": None, "name": "辖区外", "name_en": "Outside the jurisdiction", "parent": None,
-                    **{c: sums[0][c] for c in COUNTERS}})
+    if subdistrict_id is None and community_id is None:
+        for k, meta in ((0, OUTSIDE_ROW), (AWAITING_KEY, AWAITING_ROW)):
+            if any(v for c, v in sums.get(k, {}).items() if c in COUNTERS):
+                out.append({**meta, **{c: sums[k][c] for c in COUNTERS}})
     return out
+
+
+# The two rows of an area table that are no area (whole-district tables only; an area filter
+# leaves them out): cases reported outside every grid, and the events of reports with an address
+# only from their report until a dispatcher located them (from then on they count in their grid).
+OUTSIDE_ROW = {"id": None, "code": None, "name": "辖区外", "name_en": "Outside the jurisdiction", "parent": None}
+AWAITING_ROW = {"id": None, "code": None, "name": "待定位", "name_en": "Awaiting location", "parent": None}
 
 
 def _labelled(conn: Connection, kind: str, sums: dict, only: int | None) -> list[dict]:
@@ -523,6 +533,8 @@ def _labelled(conn: Connection, kind: str, sums: dict, only: int | None) -> list
 # --- maintenance --------------------------------------------------------------------------------------
 
 CUT_KEYS = ("community_id", "department_id", "category_code", "level", "channel")
+# the community key of a delta (``ug``: its grid's row): 0 outside every grid, AWAITING_KEY unlocated
+_CUT_COMMUNITY = f"CASE WHEN d.grid_id = {AWAITING_KEY} THEN {AWAITING_KEY} ELSE COALESCE(ug.community_id, 0) END"
 
 
 def cut_sums_sql(case_filter: str) -> str:
@@ -536,24 +548,17 @@ def cut_sums_sql(case_filter: str) -> str:
                {keys}, {sums}
         FROM ({EVENT_LAGS_SQL.format(case_filter=case_filter)}) x {_CUT_DELTAS}
         LEFT JOIN unit_grid ug ON ug.id = d.grid_id
-        CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, COALESCE(ug.community_id, 0) AS community_id,
+        CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, {_CUT_COMMUNITY} AS community_id,
                                    COALESCE(d.department_id, 0) AS department_id,
                                    COALESCE(d.category_code, '') AS category_code, COALESCE(d.level, '') AS level,
                                    COALESCE(x.channel, '') AS channel) k
         GROUP BY GROUPING SETS ((d.day, {keys}), (k.month, {keys}))"""
 
 
-# The groups of ``case_stat_group`` (migration 0019) each delta of ``_CUT_DELTAS`` counts in:
-# (dim, category, key), after ``unit_grid ug`` of the delta's grid is joined.
+# The groups of ``case_stat_group`` (migration 0021) each delta of ``_CUT_DELTAS`` counts in:
+# (dim, key): its grid (0 outside every grid, AWAITING_KEY unlocated) and its person.
 GROUP_DIMS_SQL = """
-    CROSS JOIN LATERAL (VALUES
-        ('community', '', COALESCE(ug.community_id, 0)),
-        ('department', '', COALESCE(d.department_id, 0)),
-        ('grid', '', COALESCE(d.grid_id, 0)),
-        ('person', '', COALESCE(d.person_id, 0)),
-        ('grid_category', COALESCE(d.category_code, ''), COALESCE(d.grid_id, 0)),
-        ('person_category', COALESCE(d.category_code, ''), COALESCE(d.person_id, 0))
-    ) g(dim, cat, key)"""
+    CROSS JOIN LATERAL (VALUES ('grid', COALESCE(d.grid_id, 0)), ('person', COALESCE(d.person_id, 0))) g(dim, key)"""
 GROUP_KEYS = ("dim", "category_code", "key_id", "community_id", "department_id", "level", "channel")
 
 
@@ -562,14 +567,15 @@ def group_sums_sql(case_filter: str) -> str:
     ``case_filter`` (a WHERE clause on ``case_event e``) add up to; for maintenance that takes
     events back out."""
     sums = ", ".join(f"COALESCE(sum(d.{c}), 0) AS {c}" for c in COUNTERS)
-    keys = "g.dim, g.cat, g.key, k.community_id, k.department_id, k.level, k.channel"
+    keys = "g.dim, k.category_code, g.key, k.community_id, k.department_id, k.level, k.channel"
     return f"""
         SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END AS grain, COALESCE(d.day, k.month) AS day,
-               g.dim, g.cat AS category_code, g.key AS key_id, k.community_id, k.department_id, k.level, k.channel, {sums}
+               g.dim, k.category_code, g.key AS key_id, k.community_id, k.department_id, k.level, k.channel, {sums}
         FROM ({EVENT_LAGS_SQL.format(case_filter=case_filter)}) x {_CUT_DELTAS}
         LEFT JOIN unit_grid ug ON ug.id = d.grid_id
-        CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, COALESCE(ug.community_id, 0) AS community_id,
-                                   COALESCE(d.department_id, 0) AS department_id, COALESCE(d.level, '') AS level,
+        CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, {_CUT_COMMUNITY} AS community_id,
+                                   COALESCE(d.department_id, 0) AS department_id,
+                                   COALESCE(d.category_code, '') AS category_code, COALESCE(d.level, '') AS level,
                                    COALESCE(x.channel, '') AS channel) k {GROUP_DIMS_SQL}
         GROUP BY GROUPING SETS ((d.day, {keys}), (k.month, {keys}))"""
 
@@ -583,7 +589,7 @@ def rebuild_stats(conn: Connection) -> int:
     sums = ", ".join(f"COALESCE(sum(d.{c}), 0)" for c in COUNTERS)
     nonzero = " OR ".join(f"COALESCE(sum(d.{c}), 0) <> 0" for c in COUNTERS)
     keys = "k.com, k.dep, k.cat, k.lvl, k.ch"
-    gkeys = "g.dim, g.cat, g.key, k.com, k.dep, k.lvl, k.ch"
+    gkeys = "g.dim, d.cat, g.key, d.com, d.dep, d.lvl, d.ch"
     conn.execute(text(f"""
         WITH x AS MATERIALIZED ({EVENT_LAGS_SQL.format(case_filter="")}),
         by_day AS (
@@ -598,7 +604,7 @@ def rebuild_stats(conn: Connection) -> int:
         cut AS MATERIALIZED (
             SELECT x.channel, d.*, k.* FROM x {_CUT_DELTAS}
             LEFT JOIN unit_grid ug ON ug.id = d.grid_id
-            CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, COALESCE(ug.community_id, 0) AS com,
+            CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, {_CUT_COMMUNITY} AS com,
                                        COALESCE(d.department_id, 0) AS dep, COALESCE(d.category_code, '') AS cat,
                                        COALESCE(d.level, '') AS lvl, COALESCE(x.channel, '') AS ch) k
         ),
@@ -611,10 +617,9 @@ def rebuild_stats(conn: Connection) -> int:
             HAVING {nonzero}
         )
         INSERT INTO case_stat_group (grain, day, {', '.join(GROUP_KEYS)}, {', '.join(COUNTERS)})
-        SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END, COALESCE(d.day, d.month), {gkeys.replace('k.', 'd.')},
-               {sums}
-        FROM cut d LEFT JOIN unit_grid ug ON ug.id = d.grid_id {GROUP_DIMS_SQL}
-        GROUP BY GROUPING SETS ((d.day, {gkeys.replace('k.', 'd.')}), (d.month, {gkeys.replace('k.', 'd.')}))
+        SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END, COALESCE(d.day, d.month), {gkeys}, {sums}
+        FROM cut d {GROUP_DIMS_SQL}
+        GROUP BY GROUPING SETS ((d.day, {gkeys}), (d.month, {gkeys}))
         HAVING {nonzero}"""))
     return conn.execute(text("SELECT count(*) FROM case_stat_day")).scalar_one()
 
@@ -648,12 +653,10 @@ def trend(conn: Connection, *, start, end, freq: str = "day", subdistrict_id: in
     if not filters:  # the unfiltered roll-up (its deltas are the unfiltered figures' own), every day
         first, table, where, params = None, "case_stat_day", "dim = 'grid'", {}
     else:
-        # a filtered roll-up (``_rollup_for``: the community dim of case_stat_group, or case_stat_cut
-        # under a category filter): the states before the period's first month from the month rows,
-        # the days from that month on from the day rows
+        # the filtered roll-up (``_rollup_for``: case_stat_cut): the states before the period's first
+        # month from the month rows, the days from that month on from the day rows
         _, table, extra, params = _rollup_for("community", filters)
-        conds, fparams = _cut_conds({k: v for k, v in filters.items()
-                                     if not (table == "case_stat_group" and k == "category_code")})
+        conds, fparams = _cut_conds(filters)
         params = {**params, **fparams}
         first = _month(d0)
         where = " AND ".join(["grain = 'day'", *extra, *conds, "day >= :first"])
