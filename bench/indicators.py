@@ -25,6 +25,8 @@ days from the middle of one month to the middle of the next (the worst case for 
 months: half a month of day rows at each end). Each is timed like the table above;
 ``filtered_ms[NAME]`` lines with the three periods, ``filtered_<period>_ratio`` per period, and
 last ``filtered_ratio=X`` = the slowest of all combinations and periods / count(*) (target ≤ 3).
+``table_mb`` prints the sizes (with indexes) of ``cases`` and the two filtered roll-ups, and
+``group_to_cases`` the group roll-up's over the case table's (target ≤ 1).
 The slowest one is also computed from the event log and must agree (unless ``--skip-exact``; a
 trend week by week against the exact table of each week).
 """
@@ -250,6 +252,8 @@ def main(args) -> int:
             start = (last.replace(day=1) - timedelta(days=1)).replace(day=1)
         end = (start + timedelta(days=32)).replace(day=1)
         n = c.execute(text("SELECT count(*) FROM cases")).scalar_one()
+        sizes = {t: c.execute(text("SELECT pg_total_relation_size(to_regclass(:t))"), {"t": t}).scalar() or 0
+                 for t in ("cases", "case_stat_cut", "case_stat_group")}
         plan = next((r.strip().removeprefix("->").strip().split("  (")[0]
                      for r in c.execute(text("EXPLAIN SELECT count(*) FROM cases")).scalars() if "Scan" in r), "?")
         c.rollback()
@@ -298,6 +302,8 @@ def main(args) -> int:
     print(f"month={start:%Y-%m}  registered={tot['registered']} closed={tot['closed']} "
           f"closure_rate={tot['closure_rate']:.3f} on_time_rate={tot['on_time_rate']:.3f}")
     print(f"count_plan={plan}")
+    print("table_mb " + "  ".join(f"{t}={b / 2 ** 20:.0f}" for t, b in sizes.items())
+          + f"  group_to_cases={sizes['case_stat_group'] / max(1, sizes['cases']):.2f}")
     print(f"count_ms={t_count * 1000:.1f}")
     if t_exact is not None:
         print(f"indicators_exact_ms={t_exact * 1000:.0f}  (same table straight from case_event, for information)")
