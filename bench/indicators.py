@@ -143,7 +143,7 @@ FILTER_SETS = {
     "by_department+channel": ("department", ("channel=hotline",)),
     "by_department+category": ("department", ("category_code",)),
     "all_six": ("subdistrict", ("subdistrict_id", "department_id", "category_code", "level=grid", "channel=grid_worker")),
-    # tables by grid or person under a filter (the event log before migration 0019)
+    # tables by grid or person under a filter (the event log before the group roll-up, migration 0021)
     "by_grid+channel": ("grid", ("channel=hotline",)),
     "by_grid+level": ("grid", ("level=grid",)),
     "by_grid+category": ("grid", ("category_code",)),

@@ -395,7 +395,7 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
     if person_id is not None and dim != "person":
         filters["person_id"] = person_id
     _, today = _clock(conn)
-    # filtered tables read a roll-up (migrations 0010, 0019): every filter of the charts page, for
+    # filtered tables read a roll-up (migrations 0010, 0021): every filter of the charts page, for
     # every grouping; a person filter (not on the page) and exact=True read the event log
     if filters and not exact and "person_id" not in filters:
         rollup_filters = dict(filters)
