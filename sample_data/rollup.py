@@ -27,7 +27,10 @@ COUNTERS = ("reported", "registered", "closed", "closed_np", "closed_on_time", "
             "disposal_wh", "verified", "reworked", "open", "overdue", "overdue_np")
 CUT_KEYS = ("community_id", "department_id", "category_code", "level", "channel")
 DIMS = ("grid", "department", "person")  # case_stat_day.dim, by code
-GRAINS = ("day", "month")  # case_stat_cut.grain, by code
+GRAINS = ("day", "month")  # case_stat_cut.grain and case_stat_group.grain, by code
+# case_stat_group.dim by code (migration 0021)
+GROUP_DIMS = ("grid", "person")
+GROUP_KEYS = ("dim", "category_code", "key_id", "community_id", "department_id", "level", "channel")
 _DAY = 86400
 
 
@@ -171,9 +174,10 @@ def _group(keys: list[np.ndarray], parts: list[dict[str, np.ndarray]], names: li
     return df[keep].reset_index(drop=True)
 
 
-def sums(parts: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The deltas ``parts`` summed as ``case_stat_day`` and ``case_stat_cut`` key them (integer
-    codes: ``DIMS``, ``GRAINS``, levels 0 = none, the caller's category and channel codes)."""
+def sums(parts: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The deltas ``parts`` summed as ``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``
+    key them (integer codes: ``DIMS``, ``GRAINS``, ``GROUP_DIMS``, levels 0 = none, the caller's
+    category and channel codes)."""
     day = [p for p in parts if not p["cut"]]
     cut = [p for p in parts if p["cut"]]
     cat = lambda ps, f: np.concatenate([f(p) for p in ps]) if ps else np.zeros(0, np.int64)  # noqa: E731
@@ -185,33 +189,46 @@ def sums(parts: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     by_day = pd.concat(frames, ignore_index=True)
     grid = cat(cut, lambda p: p["grid"])
     dep = cat(cut, lambda p: p["dep"])
-    keys = [np.where(grid >= 0, cat(cut, lambda p: p["com"]), 0), np.where(dep >= 0, dep, 0),
-            cat(cut, lambda p: p["cat"]), cat(cut, lambda p: p["level"]), cat(cut, lambda p: p["ch"])]
+    person = cat(cut, lambda p: p["person"])
+    category = cat(cut, lambda p: p["cat"])
+    com = np.where(grid >= 0, cat(cut, lambda p: p["com"]), 0)
+    dep = np.where(dep >= 0, dep, 0)
+    level, channel = cat(cut, lambda p: p["level"]), cat(cut, lambda p: p["ch"])
+    keys = [com, dep, category, level, channel]
     days = cat(cut, lambda p: p["day"])
     counts = [p["counts"] for p in cut]
     names = ["grain", "day", *CUT_KEYS]
     by_cut = pd.concat([_group([np.zeros(days.size, np.int64), days, *keys], counts, names),
                         _group([np.ones(days.size, np.int64), _months(days), *keys], counts, names)], ignore_index=True)
-    return by_day, by_cut
+    grid, person, none = np.where(grid >= 0, grid, 0), np.where(person >= 0, person, 0), np.zeros(days.size, np.int64)
+    gnames = ["grain", "day", *GROUP_KEYS]
+    groups = []
+    for i, key in enumerate((grid, person)):
+        daily = _group([none, days, np.full(days.size, i, np.int64), category, key, com, dep, level, channel],
+                       counts, gnames)
+        monthly = daily.assign(grain=1, day=_months(daily["day"].to_numpy(np.int64)))  # the days' sums, by month
+        groups += [daily, _regroup(monthly, gnames)]
+    return by_day, by_cut, pd.concat(groups, ignore_index=True)
 
 
 def _regroup(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return _group([df[k].to_numpy(np.int64) for k in names], [{c: df[c].to_numpy() for c in COUNTERS}], names)
 
 
-def merge(a: tuple[pd.DataFrame, pd.DataFrame] | None, b: tuple[pd.DataFrame, pd.DataFrame]):
+def merge(a: tuple[pd.DataFrame, ...] | None, b: tuple[pd.DataFrame, ...]):
     """Two batches' ``sums`` as one (keys present in both added up)."""
     if a is None:
         return b
     return (_regroup(pd.concat([a[0], b[0]], ignore_index=True), ["dim", "day", "key_id"]),
-            _regroup(pd.concat([a[1], b[1]], ignore_index=True), ["grain", "day", *CUT_KEYS]))
+            _regroup(pd.concat([a[1], b[1]], ignore_index=True), ["grain", "day", *CUT_KEYS]),
+            _regroup(pd.concat([a[2], b[2]], ignore_index=True), ["grain", "day", *GROUP_KEYS]))
 
 
-def add_to_rollups(conn: Connection, summed: tuple[pd.DataFrame, pd.DataFrame], *, categories: tuple[str, ...],
+def add_to_rollups(conn: Connection, summed: tuple[pd.DataFrame, ...], *, categories: tuple[str, ...],
                    channels: tuple[str, ...]) -> tuple[int, int]:
-    """Add ``sums`` to ``case_stat_day`` and ``case_stat_cut``; returns the rows of each.
-    ``categories``/``channels``: the names of the codes."""
-    by_day, by_cut = summed
+    """Add ``sums`` to ``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``; returns the
+    rows of the first two. ``categories``/``channels``: the names of the codes."""
+    by_day, by_cut, by_group = summed
 
     def names(values) -> str:
         return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
@@ -221,8 +238,13 @@ def add_to_rollups(conn: Connection, summed: tuple[pd.DataFrame, pd.DataFrame], 
                 "community_id": "s.community_id::int", "department_id": "s.department_id::int",
                 "category_code": f"({names(categories)})[s.category_code + 1]",
                 "level": f"({names(('',) + LEVELS)})[s.level + 1]", "channel": f"({names(channels)})[s.channel + 1]"}
+    group_cols = {"grain": cut_cols["grain"], "day": cut_cols["day"], "dim": f"({names(GROUP_DIMS)})[s.dim + 1]",
+                  "category_code": cut_cols["category_code"],
+                  "key_id": "s.key_id::int", "community_id": "s.community_id::int",
+                  "department_id": "s.department_id::int", "level": cut_cols["level"], "channel": cut_cols["channel"]}
     _add(conn, "case_stat_day", day_cols, by_day)
     _add(conn, "case_stat_cut", cut_cols, by_cut)
+    _add(conn, "case_stat_group", group_cols, by_group)
     return len(by_day), len(by_cut)
 
 
