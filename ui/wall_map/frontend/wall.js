@@ -36,10 +36,12 @@
   let counter = 0;
 
   // deck.gl asks for an animation frame 60 times a second even when nothing moves; a wall mostly
-  // stands still, so while nothing was changed, touched or loaded in the last AWAKE_MS it looks only
-  // IDLE_FRAME_MS apart (async loads — the outline file, the label font — still draw within that),
-  // and wake() (a new payload, a delta, a recolour, the pointer) gives it every frame again at once.
-  const IDLE_FRAME_MS = 250, AWAKE_MS = 1500;
+  // stands still, so while nothing was changed or touched lately it looks only IDLE_FRAME_MS apart
+  // (async loads — the outline file, the label font — still draw within that), and wake() gives it
+  // every frame again at once: for AWAKE_MS after a new payload, a delta or a recolour (deck.gl draws
+  // a change at its next frame), POINTER_MS after the pointer (hover, pan, zoom). Measured at load 25
+  // with three walls: a page at 60 frames a second cost its GPU process about 2 CPU-s a minute idle.
+  const IDLE_FRAME_MS = 250, AWAKE_MS = 300, POINTER_MS = 3000;
   const frames = {
     until: 0, cb: null, timer: null, raf: null,
     requestAnimationFrame(cb) {
@@ -66,7 +68,7 @@
 
   const mapEl = document.getElementById("map");
   for (const type of ["pointermove", "pointerdown", "wheel", "touchstart", "keydown"]) {
-    mapEl.addEventListener(type, () => frames.wake(3000), { capture: true, passive: true });
+    mapEl.addEventListener(type, () => frames.wake(POINTER_MS), { capture: true, passive: true });
   }
   const S = { deck: null, stamp: null, d: null, n: 0, ids: null, pos: null, D: null, W: null, G: null, C: null,
               X: null, catIndex: null, cls: null, offset: 0, timer: null, select: false, pending: null,
@@ -77,6 +79,7 @@
     deltas: 0, deltaMs: 0, seq: 0, reruns: 0,  // deltas merged, the last merge's time, the map's reading, reruns asked
     frames: 0,   // animation frames deck.gl was given (see `frames`)
     adopts: 0,   // whole payloads of the reading the map had already reached by deltas: kept, not rebuilt
+    trace: [],   // the last TRACE_KEPT live events, [epoch ms, what, reading]: where a point waited
     why: {},     // reason -> reruns asked for it (settle, behind, origin, full, unreadable, connection, no-delta)
     drawn: {},   // case id -> epoch ms (this browser's clock) when it was first drawn
     drawnBy: {}, // case id -> "map" (a whole payload) or "delta" (merged from the delta file), at that moment
@@ -92,6 +95,12 @@
       return tip && tip.text;
     },
   };
+
+  const TRACE_KEPT = 400;
+  function trace(what, seq) {
+    hook.trace.push([Date.now(), what, seq === undefined ? S.seq : seq]);
+    if (hook.trace.length > TRACE_KEPT) hook.trace.splice(0, hook.trace.length - TRACE_KEPT);
+  }
 
   // ---- the Streamlit component protocol (v1) ----
   function send(type, data) {
@@ -257,6 +266,7 @@
   function afterRender() {
     if (!S.pending) return;
     const at = Date.now(), ids = S.pending, how = S.pendingBy || "map";
+    trace("drawn-" + how);
     S.pending = null; S.pendingBy = null;
     for (let i = 0; i < ids.length; i++) {
       if (!(ids[i] in hook.drawn)) { hook.drawn[ids[i]] = at; hook.drawnBy[ids[i]] = how; }
@@ -358,8 +368,10 @@
     return null;
   }
 
-  // ---- the live check: the beacon file (ui.wall_view.LiveBeacon) once a second ----
-  const LIVE_POLL_MS = 1000;
+  // ---- the live check: the beacon file (ui.wall_view.LiveBeacon) once a second, twice a second for a
+  // minute after it last moved (reports come in bursts; a quiet wall keeps its one poll a second) ----
+  const LIVE_POLL_MS = 1000, BUSY_POLL_MS = 500, BUSY_FOR_MS = 60000;
+  let lastMove = -Infinity, polling = false;
   function parts(token) {
     const i = (token || "").indexOf(":");
     return i < 0 ? [NaN, ""] : [Number(token.slice(0, i)), token.slice(i + 1)];
@@ -376,12 +388,14 @@
 
   function pullDelta(token) {
     S.fetching = true;
+    trace("pull", parts(token)[0]);
     fetch(new URL(S.deltaUrl, appBase()).href, { cache: "no-store", credentials: "same-origin" })
       .then((r) => (r.ok ? r.json() : null))
       .then((body) => {
         S.fetching = false;
         const had = S.seq;
         const refused = applyDelta(body);
+        trace(refused || "merged");
         if (refused) { askRerun(token, refused); return; }
         // the tiles and the ticker follow at a slower pace: one rerun settle_s after the first merge
         // (each wall a little apart, so a room of walls does not rerun in the same instant)
@@ -395,13 +409,17 @@
   }
 
   function poll() {
-    if (!S.liveUrl) return;
+    hook.ticks = (hook.ticks || 0) + 1;
+    if (!S.liveUrl || polling) return;   // (the last poll still on its way: no second one beside it)
+    polling = true;
     fetch(new URL(S.liveUrl, appBase()).href, { cache: "no-store", credentials: "same-origin" })
       .then((r) => (r.ok ? r.text() : null))
+      .finally(() => { polling = false; })
       .then((text) => {
         const token = text && text.trim();
         hook.polls = (hook.polls || 0) + 1;
         if (!token || token === S.liveToken) return;
+        if (token !== S.beacon) { trace("beacon", parts(token)[0]); lastMove = performance.now(); }
         S.beacon = token;
         const [seq, conn] = parts(token);
         if (S.deltaUrl && S.d && conn === parts(S.liveToken)[1] && Number.isFinite(seq)) {
@@ -412,9 +430,13 @@
       })
       .catch(() => {});
   }
-  setInterval(poll, LIVE_POLL_MS);
+  (function tick() {
+    poll();
+    setTimeout(tick, performance.now() - lastMove < BUSY_FOR_MS ? BUSY_POLL_MS : LIVE_POLL_MS);
+  })();
 
   async function render(args) {
+    trace("render");
     S.liveUrl = args.live_url || null;
     S.deltaUrl = args.delta_url || null;
     if (typeof args.settle_s === "number") S.settleMs = args.settle_s * 1000;
@@ -433,7 +455,9 @@
     const d = await inflate(args.data);
     if (S.stamp !== stamp) return;  // a newer payload arrived meanwhile
     S.argSeq = seq;
-    if (adoptable(d, seq)) adopt(d);
+    const keep = adoptable(d, seq);
+    trace(keep ? "adopt" : "build", seq);
+    if (keep) adopt(d);
     else build(d);
   }
 
