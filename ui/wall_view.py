@@ -50,7 +50,11 @@ log = logging.getLogger(__name__)
 
 POLL_S = 1.0
 SAFETY_S = 30.0   # the wall pages' own live check: a safety net behind the map's beacon poll
-SETTLE_S = 8.0    # after the map merged a delta, the page reruns (tiles, ticker, shading) this much later at most
+# After the map merged a delta, the page reruns (tiles, ticker, shading) this much later (each map adds up
+# to half again, at random, so a room of walls does not rerun at once): one rerun per SETTLE_S however
+# many reports came meanwhile. The points never wait for it (they come by delta); the tiles follow
+# the clock every TILES_S anyway. 8 s had ten walls rerunning about every 10 s while reports flowed.
+SETTLE_S = 15.0
 BEACON_S = 0.1    # how often the beacon thread looks at the listener
 RECOLOUR_S = 30 * 60
 TILES_S = 60
@@ -346,10 +350,16 @@ def watch(version: int, rerun_at: float, connected: bool) -> None:
 
 
 @st.fragment(run_every=SAFETY_S)
-def watch_slowly(version: int, rerun_at: float, connected: bool) -> None:
-    """``watch`` every SAFETY_S: behind the wall map's own beacon poll (``LiveBeacon``)."""
+def watch_slowly(version: int, rerun_at: float, connected: bool, drawn_at: float = 0.0) -> None:
+    """``watch`` every SAFETY_S: behind the wall map's own beacon poll (``LiveBeacon``).
+
+    A change alone reruns only a page older than ``2 * SAFETY_S`` (``drawn_at``: its last full run):
+    while reports flow, a healthy map merges them as deltas and asks for its page's rerun every
+    ``SETTLE_S``, so this net catches only a map that stopped doing so, instead of rerunning every
+    wall (a whole payload each) every SAFETY_S beside it."""
     lst = kit.listener()
-    if lst.version != version or time.time() >= rerun_at or lst.connected.is_set() != connected:
+    stale = lst.version != version and time.time() - drawn_at >= 2 * SAFETY_S
+    if stale or time.time() >= rerun_at or lst.connected.is_set() != connected:
         st.rerun(scope="app")
 
 
@@ -362,5 +372,8 @@ def live(version: int, rerun_at: float, *, beacon_polled: bool = False) -> None:
     connected = kit.listener().connected.is_set()
     if not connected:
         st.warning(kit.tr("wall.live_lost"), icon=":material/sync_problem:")
-    (watch_slowly if beacon_polled else watch)(version, rerun_at, connected)
+    if beacon_polled:
+        watch_slowly(version, rerun_at, connected, time.time())
+    else:
+        watch(version, rerun_at, connected)
 
