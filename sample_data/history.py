@@ -13,12 +13,14 @@ level (incl. on-the-spot resolution by grid workers) and 24.6 % go up to the dis
 are rejected, merged as duplicates or still outside the jurisdiction. Same seed and input → same history.
 
 Speed: the whole plan is generated with numpy (one vector per step of a fixed step ladder), the
-cases are written with one UPDATE…FROM per batch. The events go in with binary COPY into a
+cases are written with one UPDATE…FROM per batch (reports the sample loader held back,
+``pending``: one INSERT…SELECT of their final rows instead). The events go in with binary COPY into a
 staging table and one INSERT…SELECT per batch (the indicator trigger sees them set-based); on
 the bulk path instead straight into ``case_event`` by one binary COPY whose every value, the
 JSON columns too, is built from the arrays (``sample_data.bulk.BinaryRows``), with the
-table's INSERT triggers, which the replica role skips anyway, dropped for the COPY and made
-again after it.
+table's INSERT triggers, which the replica role skips anyway, and (most of the table played)
+its primary key dropped for the COPY and made again after it, the ids taken from the sequence
+in one call.
 
 People are chosen among those who may act: a dispatcher of the unit owning the case's level,
 staff of the lead department, a grid worker of the case's responsibility grid (else of its
