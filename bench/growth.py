@@ -8,7 +8,7 @@ For each size a database of its own, ``gridgov_bench_growth_<N>`` (same server a
 the sample district with N reports over the 61 days before now, played forward by
 ``sample_data.history.play_history`` — exactly ``manage.py load-sample --cases N``, which takes
 the bulk paths from 20,000 cases on (COPY, grids by the one set-based statement, triggers and
-indexes deferred, roll-ups rebuilt once). Databases are reused when they hold N cases already.
+indexes deferred, each case written once in its final state, roll-ups summed once). Databases are reused when they hold N cases already.
 The load time is printed when a database is built (``load_s``, ``history_s``).
 
 Measured at each size, in the same run, best or median of ``--repeat``:

@@ -200,6 +200,18 @@ def _tables(conn, w, start, end) -> dict:
     return out
 
 
+def _schema(conn) -> list[tuple]:
+    """The constraints, indexes and triggers of the tables the player writes."""
+    tables = ["cases", "case_event", "case_department", "case_stat_day", "case_stat_cut"]
+    return [tuple(r) for r in conn.execute(text("""
+        SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE conrelid = ANY(CAST(:t AS regclass[]))
+        UNION ALL SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(:t)
+        UNION ALL SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(oid) || tgenabled::text FROM pg_trigger
+        WHERE tgrelid = ANY(CAST(:t AS regclass[])) AND NOT tgisinternal
+        ORDER BY 1, 2, 3"""), {"t": tables})]
+
+
 def test_bulk_play_writes_what_the_row_by_row_path_writes(owner_conn):
     """Triggers off, foreign keys checked set-wise, roll-ups rebuilt once: the same cases, the same
     events (legal, at working time, by permitted people), the same indicators, filtered or not."""
@@ -209,6 +221,7 @@ def test_bulk_play_writes_what_the_row_by_row_path_writes(owner_conn):
     w = build_world(conn)
     ids = _raw_reports(w, 600, seed=6)
     start, end = UNTIL.date() - timedelta(days=61), UNTIL.date()
+    schema = _schema(conn)
     sp = conn.begin_nested()
     slow_stats = play_history(conn, seed=7, until=UNTIL, bulk=False)
     slow, slow_tables = _everything(conn, ids), _tables(conn, w, start, end)
@@ -218,6 +231,7 @@ def test_bulk_play_writes_what_the_row_by_row_path_writes(owner_conn):
     assert slow["events"] and _everything(conn, ids) == slow
     assert _tables(conn, w, start, end) == slow_tables
     assert audit_history(conn, case_ids=ids) == []
+    assert _schema(conn) == schema  # keys, indexes and triggers dropped for the bulk write are all back
     trigger = conn.execute(text("SELECT tgenabled FROM pg_trigger WHERE tgname = 'case_event_append_only'")).scalar()
     assert trigger == "O"
     with pytest.raises(Exception, match="append-only|append only"):
