@@ -341,11 +341,34 @@ def clock() -> None:
     st.markdown(f"### {datetime.now(TZ):%H:%M}")
 
 
-@st.fragment(run_every=POLL_S)
-def watch(version: int, rerun_at: float, connected: bool) -> None:
-    """Draws nothing; reruns the app when the wall it guards is out of date."""
+SAME = "live.same"  # (version drawn, version looked at) whose page digests were found equal
+
+
+def _out_of_date(version: int, rerun_at: float, connected: bool, digest, drawn) -> bool:
+    """Whether the page drawn from ``version`` must be redrawn now: the clock says so, the
+    listener (dis)connected, or a change notice moved the version and — when the page gave a
+    ``digest`` (a function of a version: what the page shows, cheap for a version already read)
+    — what the page would show now differs from ``drawn``, the digest it was drawn with."""
     lst = kit.listener()
-    if lst.version != version or time.time() >= rerun_at or lst.connected.is_set() != connected:
+    if time.time() >= rerun_at or lst.connected.is_set() != connected:
+        return True
+    now = lst.version
+    if now == version:
+        return False
+    if digest is None:
+        return True
+    if st.session_state.get(SAME) == (version, now):
+        return False
+    if digest(now) != drawn:
+        return True
+    st.session_state[SAME] = (version, now)  # looked at once: the next tick costs nothing
+    return False
+
+
+@st.fragment(run_every=POLL_S)
+def watch(version: int, rerun_at: float, connected: bool, digest=None, drawn=None) -> None:
+    """Draws nothing; reruns the app when the page it guards is out of date (``_out_of_date``)."""
+    if _out_of_date(version, rerun_at, connected, digest, drawn):
         st.rerun(scope="app")
 
 
@@ -363,11 +386,16 @@ def watch_slowly(version: int, rerun_at: float, connected: bool, drawn_at: float
         st.rerun(scope="app")
 
 
-def live(version: int, rerun_at: float, *, beacon_polled: bool = False) -> None:
+def live(version: int, rerun_at: float, *, beacon_polled: bool = False, digest=None, drawn=None) -> None:
     """Start watching; show a notice while the listener is reconnecting.
 
     ``beacon_polled``: the page's wall map polls the beacon itself (``wall_map_chart``), so the
     fragment only runs every SAFETY_S, as a safety net (and for ``rerun_at`` within that).
+    ``digest``: a function of a change notice's version giving what the page shows (equal
+    values: the same page; ``drawn``: its value for what this run drew, by default
+    ``digest(version)``); a notice that changes nothing the page shows then reruns nothing.
+    A desk page passes one: a whole-page rerun redraws its map and tables in the browser, seconds
+    on a loaded machine, and a click that lands while they are redrawn can be lost (issue 8).
     """
     connected = kit.listener().connected.is_set()
     if not connected:
@@ -375,5 +403,7 @@ def live(version: int, rerun_at: float, *, beacon_polled: bool = False) -> None:
     if beacon_polled:
         watch_slowly(version, rerun_at, connected, time.time())
     else:
-        watch(version, rerun_at, connected)
+        if digest is not None and drawn is None:
+            drawn = digest(version)
+        watch(version, rerun_at, connected, digest, drawn)
 
