@@ -536,6 +536,12 @@ CUT_KEYS = ("community_id", "department_id", "category_code", "level", "channel"
 # the community key of a delta (``ug``: its grid's row): 0 outside every grid, AWAITING_KEY unlocated
 _CUT_COMMUNITY = f"CASE WHEN d.grid_id = {AWAITING_KEY} THEN {AWAITING_KEY} ELSE COALESCE(ug.community_id, 0) END"
 
+# the keys ``k`` of a delta ``d`` of the event-lag rows ``x`` in both roll-ups (and its month)
+_CUT_KEYS_OF_DELTA = f"""CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, {_CUT_COMMUNITY} AS community_id,
+                                   COALESCE(d.department_id, 0) AS department_id,
+                                   COALESCE(d.category_code, '') AS category_code, COALESCE(d.level, '') AS level,
+                                   COALESCE(x.channel, '') AS channel) k"""
+
 
 def cut_sums_sql(case_filter: str) -> str:
     """The rows of ``case_stat_cut`` (grain, day, keys, counters) that the events selected by
@@ -548,10 +554,7 @@ def cut_sums_sql(case_filter: str) -> str:
                {keys}, {sums}
         FROM ({EVENT_LAGS_SQL.format(case_filter=case_filter)}) x {_CUT_DELTAS}
         LEFT JOIN unit_grid ug ON ug.id = d.grid_id
-        CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, {_CUT_COMMUNITY} AS community_id,
-                                   COALESCE(d.department_id, 0) AS department_id,
-                                   COALESCE(d.category_code, '') AS category_code, COALESCE(d.level, '') AS level,
-                                   COALESCE(x.channel, '') AS channel) k
+        {_CUT_KEYS_OF_DELTA}
         GROUP BY GROUPING SETS ((d.day, {keys}), (k.month, {keys}))"""
 
 
@@ -573,10 +576,7 @@ def group_sums_sql(case_filter: str) -> str:
                g.dim, k.category_code, g.key AS key_id, k.community_id, k.department_id, k.level, k.channel, {sums}
         FROM ({EVENT_LAGS_SQL.format(case_filter=case_filter)}) x {_CUT_DELTAS}
         LEFT JOIN unit_grid ug ON ug.id = d.grid_id
-        CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, {_CUT_COMMUNITY} AS community_id,
-                                   COALESCE(d.department_id, 0) AS department_id,
-                                   COALESCE(d.category_code, '') AS category_code, COALESCE(d.level, '') AS level,
-                                   COALESCE(x.channel, '') AS channel) k {GROUP_DIMS_SQL}
+        {_CUT_KEYS_OF_DELTA} {GROUP_DIMS_SQL}
         GROUP BY GROUPING SETS ((d.day, {keys}), (k.month, {keys}))"""
 
 
