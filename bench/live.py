@@ -160,7 +160,8 @@ def _run(eng, url: str, args) -> dict:
             # delta fetch of every wall until its next call (the 30 s safety check drew instead).
             pump = walls[0].page
             pump.wait_for_timeout(3000)  # let the last sign-ins settle
-            counters = "[window.__wall.reruns || 0, window.__wall.builds]"
+            counters = ("[window.__wall.reruns || 0, window.__wall.builds, window.__wall.baseDraws || 0, "
+                        "window.__wall.draws || 0, window.__wall.ticks || 0]")
             roots = {"bench": os.getpid(), "server": proc.pid}
             idle0, t_idle = _cpu_by_kind(roots), time.monotonic()
             pump.wait_for_timeout(args.idle * 1000)   # the walls quiet: what an idle wall costs
@@ -208,11 +209,15 @@ def _run(eng, url: str, args) -> dict:
                 c.execute(text("DELETE FROM cases WHERE id = ANY(:i)"), {"i": made})
     lat = [(d[str(i)] - commits[i]) / 1000 for d in drawn for i in ids if d.get(str(i)) is not None]
     missed = len(ids) * len(drawn) - len(lat)
-    runs = [(a[0] - b[0], a[1] - b[1]) for a, b in zip(after, before)]
+    runs = [[x - y for x, y in zip(a, b)] for a, b in zip(after, before)]
     return {"walls": len(drawn), "reports": len(ids), "missed": missed, "latencies": lat, "lost": lost,
             "by_delta": how.count("delta"), "by_map": how.count("map"),
-            "reruns": statistics.mean(r for r, _ in runs) if runs else math.nan,
-            "builds": statistics.mean(b for _, b in runs) if runs else math.nan, "cpu": cpu_lines, "why": why}
+            "reruns": statistics.mean(r[0] for r in runs) if runs else math.nan,
+            "builds": statistics.mean(r[1] for r in runs) if runs else math.nan,
+            "base_draws": statistics.mean(r[2] for r in runs) if runs else math.nan,
+            "draws": statistics.mean(r[3] for r in runs) if runs else math.nan,
+            "ticks": statistics.mean(r[4] for r in runs) if runs else math.nan,
+            "seconds": time.monotonic() - start if runs else math.nan, "cpu": cpu_lines, "why": why}
 
 
 def main(args) -> int:
@@ -234,6 +239,11 @@ def main(args) -> int:
     print(f"load_average={os.getloadavg()[0]:.1f}")
     print(f"by_delta={got['by_delta']} by_map={got['by_map']}")
     print(f"reruns_per_wall={got['reruns']:.1f} builds_per_wall={got['builds']:.1f}")
+    # the drawing (wall.js): deck.gl's redraws of the district, the points' overlay draws (0: a map
+    # from before the overlay, which redrew everything with deck.gl), and the beacon poll's timer
+    # ticks per minute from the first report to the last wall read (planned: 120 while reports flow)
+    print(f"base_draws_per_wall={got['base_draws']:.1f} overlay_draws_per_wall={got['draws']:.1f} "
+          f"poll_ticks_per_wall_min={got['ticks'] * 60 / max(got['seconds'], 1e-9):.0f}")
     print("reruns_asked_by_reason=" + (" ".join(f"{k}:{v}" for k, v in sorted(got["why"].items())) or "none"))
     for line in got["cpu"]:
         print(line)

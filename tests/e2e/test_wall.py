@@ -121,12 +121,15 @@ def test_a_case_inserted_with_sql_appears_on_the_open_wall_without_reload(page, 
     wall = wall_frame(page)
     page.evaluate("window.__sameDocument = true")
     lon, lat = _empty_grid_centre(engine)
+    sets, draws = wall.evaluate("[window.__wall.baseSets, window.__wall.draws]")
     with engine.begin() as c:
         new = report_case(c, lon, lat, f"e2e 实时上报 [{CODE}]")
     committed = time.time()
     wall.wait_for_function(f"window.__wall.drawn[{new['id']}] !== undefined", timeout=30_000)
     drawn_ms, how = wall.evaluate(f"[window.__wall.drawn[{new['id']}], window.__wall.drawnBy[{new['id']}]]")
     assert how == "delta", how
+    # drawn on the points' overlay alone: deck.gl was not handed the district again for it
+    assert wall.evaluate("[window.__wall.baseSets, window.__wall.draws > " + str(draws) + "]") == [sets, True]
     expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine, ours):,}", timeout=60_000)
     tip = _hover_until(page, *map_point(page, view, lon, lat, WALL_MAP), new["case_no"], 10)
     assert new["case_no"] in tip and "e2e 实时上报" in tip
