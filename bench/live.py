@@ -6,8 +6,11 @@
 ``--sample`` the sample district alone (``gridgov_bench_live``). Then
 ``--reports`` reports are inserted with plain SQL at a steady ``--rate`` per second, each
 committed on its own. The wall's map component records, in the browser, when it first drew each
-case id (``window.__wall.drawn``, taken in deck.gl's ``onAfterRender``); the latency of a report
-on a wall is that moment minus the moment its commit returned (one machine, one clock).
+case id (``window.__wall.drawn``, taken when its points' overlay is drawn — before session 7, in
+deck.gl's ``onAfterRender``); the latency of a report on a wall is that moment minus the moment its
+commit returned (one machine, one clock). The pages are kept off the network by Chromium's host
+resolver (every host but 127.0.0.1 resolves to nothing); ``--route-requests`` blocks them with a
+Playwright route handler instead, as before session 7 (each request then passes through this process).
 
 Printed: ``walls``, ``reports``, ``missed`` (report × wall pairs not drawn within ``--wait``
 seconds of the last commit), ``live_p50_s``, ``live_max_s`` (of those drawn), the load average, and last
@@ -18,10 +21,15 @@ The path measured (issue 12 §3): commit → NOTIFY → the listener thread bump
 beacon thread reads the open cases once (``wall.delta.DeltaFeed``) and writes each wall's delta
 file, then the beacon → each wall's map sees the beacon move at its next one-second poll, fetches
 its delta file and merges the changed cases into what it draws (no Streamlit rerun, no new
-payload) → deck.gl draws. The page reruns later (``ui.wall_view.SETTLE_S``) for its tiles.
+payload) → the points' 2D overlay is drawn (deck.gl's district is not redrawn). The page reruns
+later (``ui.wall_view.SETTLE_S``) for its tiles.
 Also printed: ``by_delta`` / ``by_map`` (pairs drawn from a delta file or from a whole payload),
 ``reruns_per_wall`` (reruns the maps asked for during the run) and ``builds_per_wall`` (whole
-payloads drawn), so a run shows which path carried the points, and ``reruns_asked_by_reason``.
+payloads drawn), so a run shows which path carried the points, and ``reruns_asked_by_reason``;
+``base_draws_per_wall`` / ``overlay_draws_per_wall`` (deck.gl's redraws of the district, the points'
+overlay draws: 0 for a map from before the overlay) and ``poll_ticks_per_wall_min`` (the beacon
+poll's timer ticks per minute from the first report on: 120 planned while reports flow, fewer when
+the page's timers fire late).
 
 CPU (the browsers were the bottleneck: ten software-WebGL pages on two cores): the CPU time of
 every Chromium process under the bench (renderers, the one GPU process, the browser, utilities)
@@ -64,6 +72,9 @@ def configure(p) -> None:
     p.add_argument("--idle", type=float, default=15,
                    help="seconds the walls stay quiet before the reports, for the idle CPU figure (default 15)")
     p.add_argument("--seed", type=float, default=0.4711, help="setseed() value for generated cases")
+    p.add_argument("--route-requests", action="store_true",
+                   help="block requests leaving localhost with a Playwright route handler (every request of every "
+                        "wall through this process, as before session 7) instead of Chromium's host resolver")
     p.add_argument("--sample", action="store_true",
                    help=f"the sample district alone ({SAMPLE_DB}) instead of bench wall's million: the live path "
                         "without the drawing of 10,000 points in software WebGL")
@@ -131,12 +142,19 @@ def _cpu_report(label: str, a: dict, b: dict, seconds: float, walls: int) -> str
             f"{label}_server_cpu_s_per_min={d.get('server', 0.0) * per_min:.2f} over {seconds:.0f} s")
 
 
-def _open_walls(browser, base: str, password: str, n: int) -> list:
+# Every host but the loopback resolves to nothing: the walls stay offline without a route handler (a
+# Playwright route sends each request of each wall — twenty beacon polls a second with ten walls —
+# through this process and back before Chromium may send it, which at load added its own delay)
+OFFLINE_ARGS = ["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+
+
+def _open_walls(browser, base: str, password: str, n: int, route: bool = False) -> list:
     walls = []
     for _ in range(n):
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(180_000)  # signing in the tenth wall while nine draw, at load
-        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.abort())
+        if route:
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.abort())
         sign_in(page, base, password)
         walls.append(wall_document(page, timeout_ms=300_000))
         print(f"wall {len(walls)} open", flush=True)
@@ -152,10 +170,11 @@ def _run(eng, url: str, args) -> dict:
     commits: dict[int, float] = {}
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            walls = _open_walls(browser, base, password, args.walls)
-            # Waiting is done inside Playwright (wait_for_timeout), never with time.sleep: the pages'
-            # requests pass through this process's route handler (page.route, below), which runs only
+            browser = p.chromium.launch(executable_path=CHROMIUM,
+                                        args=CHROMIUM_ARGS + ([] if args.route_requests else OFFLINE_ARGS))
+            walls = _open_walls(browser, base, password, args.walls, args.route_requests)
+            # Waiting is done inside Playwright (wait_for_timeout), never with time.sleep: with
+            # --route-requests the pages' requests pass through this process's route handler, which runs only
             # while a Playwright call is in progress, so a sleeping bench held every beacon poll and
             # delta fetch of every wall until its next call (the 30 s safety check drew instead).
             pump = walls[0].page

@@ -496,7 +496,7 @@
   // ---- the live check: the beacon file (ui.wall_view.LiveBeacon) once a second, twice a second for a
   // minute after it last moved (reports come in bursts; a quiet wall keeps its one poll a second) ----
   const LIVE_POLL_MS = 1000, BUSY_POLL_MS = 500, BUSY_FOR_MS = 60000;
-  let lastMove = -Infinity, polling = false;
+  let lastMove = -Infinity, polling = false, skipped = false;
   function parts(token) {
     const i = (token || "").indexOf(":");
     return i < 0 ? [NaN, ""] : [Number(token.slice(0, i)), token.slice(i + 1)];
@@ -534,12 +534,15 @@
   }
 
   function poll() {
-    hook.ticks = (hook.ticks || 0) + 1;
-    if (!S.liveUrl || polling) return;   // (the last poll still on its way: no second one beside it)
+    if (!S.liveUrl) return;
+    if (polling) { skipped = true; return; }  // the last poll still on its way: it polls again once back
     polling = true;
     fetch(new URL(S.liveUrl, appBase()).href, { cache: "no-store", credentials: "same-origin" })
       .then((r) => (r.ok ? r.text() : null))
-      .finally(() => { polling = false; })
+      .finally(() => {
+        polling = false;
+        if (skipped) { skipped = false; setTimeout(poll, 0); }
+      })
       .then((text) => {
         const token = text && text.trim();
         hook.polls = (hook.polls || 0) + 1;
@@ -555,9 +558,18 @@
       })
       .catch(() => {});
   }
+  // On a plan, not a chain: a tick that fired late (a busy page at load fires its timers seconds
+  // late) is followed by the next at its planned time, or at once when that has passed too, never
+  // a burst of the ticks missed. A long-poll or an EventSource would not wait on the timer at all,
+  // but Streamlit's server offers no route of the app's own to `streamlit run app.py` (st.App's
+  // routes need the app started as an st.App), so the beacon stays a static file (docs/measurements.md).
+  let planned = performance.now();
   (function tick() {
+    hook.ticks = (hook.ticks || 0) + 1;
     poll();
-    setTimeout(tick, performance.now() - lastMove < BUSY_FOR_MS ? BUSY_POLL_MS : LIVE_POLL_MS);
+    const now = performance.now();
+    planned = Math.max(planned + (now - lastMove < BUSY_FOR_MS ? BUSY_POLL_MS : LIVE_POLL_MS), now);
+    setTimeout(tick, planned - now);
   })();
 
   async function render(args) {
