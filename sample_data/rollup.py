@@ -240,13 +240,18 @@ def _regroup(t: Sums, names: list[str]) -> Sums:
     return _group([np.asarray(t[k], np.int64) for k in names], [{c: t[c] for c in COUNTERS}], names)
 
 
-def merge(a: tuple[Sums, ...] | None, b: tuple[Sums, ...]):
-    """Two batches' ``sums`` as one (keys present in both added up)."""
-    if a is None:
-        return b
-    return (_regroup(_concat([a[0], b[0]]), ["dim", "day", "key_id"]),
-            _regroup(_concat([a[1], b[1]]), ["grain", "day", *CUT_KEYS]),
-            _regroup(_concat([a[2], b[2]]), ["grain", "day", *GROUP_KEYS]))
+MERGE_PENDING = 4  # batches' sums held before they are added up (each adding-up hashes all it holds)
+
+
+def merge(batches: list[tuple[Sums, ...]], pending: int = 1) -> list[tuple[Sums, ...]]:
+    """Batches' ``sums`` added up (keys present in several summed) once more than ``pending - 1``
+    are held, else as they are: adding each batch to the running total as it comes re-hashes the
+    total every time."""
+    if len(batches) < max(pending, 2):
+        return batches
+    return [(_regroup(_concat([b[0] for b in batches]), ["dim", "day", "key_id"]),
+             _regroup(_concat([b[1] for b in batches]), ["grain", "day", *CUT_KEYS]),
+             _regroup(_concat([b[2] for b in batches]), ["grain", "day", *GROUP_KEYS]))]
 
 
 def add_to_rollups(conn: Connection, summed: tuple[Sums, ...], *, categories: tuple[str, ...],
