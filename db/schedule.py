@@ -8,15 +8,21 @@ up). A server without pg_cron relies on this thread, which every app process sta
 calls the same function every ``every_s`` seconds, each call its own transaction. Several
 processes may run it at once: the function locks each due change (``FOR UPDATE SKIP LOCKED``)
 and applies it once. A ``manage.py boundary-apply-due`` in the system's cron does the same.
+
+The same thread makes the month partitions of the case and event tables ahead of time
+(``db.partitions``, migration 0017), at most once every ``partitions_every_s`` (an hour): a
+cheap call when every month exists, and pg_cron does it daily where it is installed.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy import text
 
 from db.engine import get_engine
+from db.partitions import ensure_partitions
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +30,13 @@ log = logging.getLogger(__name__)
 class DueChangeTicker:
     """A daemon thread applying due boundary changes every ``every_s`` seconds."""
 
-    def __init__(self, url: str, *, every_s: float = 60.0):
+    def __init__(self, url: str, *, every_s: float = 60.0, partitions_every_s: float = 3600.0):
         self._url = url
         self._every_s = every_s
+        self._partitions_every_s = partitions_every_s
+        self._partitions_due = 0.0  # monotonic time of the next partition check
+        self.partitions_made = 0
+        self.partitions_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.applied = 0
@@ -47,6 +57,23 @@ class DueChangeTicker:
         self.last_error = None
         return n
 
+    def make_partitions(self) -> int:
+        """Make the month partitions that are due (errors are logged; the next check retries)."""
+        self._partitions_due = time.monotonic() + self._partitions_every_s
+        try:
+            with get_engine(self._url).begin() as conn:
+                conn.execute(text("SET LOCAL lock_timeout = '5s'"))  # never queue the walls behind it
+                n = ensure_partitions(conn)
+        except Exception as e:
+            self.partitions_error = str(e).splitlines()[0]
+            log.error("making month partitions failed: %s", self.partitions_error)
+            return 0
+        if n:
+            log.info("made %d month partition(s)", n)
+        self.partitions_made += n
+        self.partitions_error = None
+        return n
+
     def start(self) -> "DueChangeTicker":
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
@@ -62,4 +89,6 @@ class DueChangeTicker:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.tick()
+            if time.monotonic() >= self._partitions_due:
+                self.make_partitions()
             self._stop.wait(self._every_s)

@@ -41,7 +41,9 @@ def drop_secondary_indexes(conn: Connection, table: str) -> list[str]:
         ORDER BY i.indexname"""), {"t": _table(table)}).all()
     for r in rows:
         conn.execute(text(f'DROP INDEX "{r.indexname}"'))
-    return [r.indexdef for r in rows]
+    # a partitioned table's index reads "ON ONLY cases" (the parent alone); recreated on the
+    # parent it must reach every partition again (migration 0017 partitions cases by month)
+    return [r.indexdef.replace(" ON ONLY ", " ON ", 1) for r in rows]
 
 
 def verify_foreign_keys(conn: Connection, table: str) -> None:

@@ -1,0 +1,235 @@
+"""Cases and events partitioned by month (migration 0017): rows land in their month, a month not
+made yet lands in DEFAULT and is moved by the maintenance function, and the rules of the plain
+tables still hold (append-only event log, one grid per point, foreign keys, unique ids and case
+numbers). The last test converts a database that already holds cases, and back."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from db.config import TIME_ZONE
+from db.migrate import alembic_config, downgrade, upgrade
+from db.partitions import ensure_partitions, is_partitioned, partition_list, partition_of
+from dispatch import service
+from dispatch.calendar import TZ
+from tests.factories import scratch_database
+from tests.world import bring_to, build_world
+
+
+def month_name(table: str, at: datetime) -> str:
+    local = at.astimezone(TZ)
+    return f"{table}_p{local:%Y_%m}"
+
+
+def roll_up(conn) -> tuple:
+    return conn.execute(text(
+        "SELECT (SELECT count(*) FROM case_stat_day), (SELECT sum(reported) FROM case_stat_day), "
+        "(SELECT count(*) FROM case_stat_cut), (SELECT sum(reported) FROM case_stat_cut)")).one()
+
+
+def test_the_tables_are_partitioned_with_a_default_and_months_ahead(conn):
+    assert is_partitioned(conn, "cases") and is_partitioned(conn, "case_event")
+    now = conn.execute(text("SELECT now()")).scalar_one()
+    for table in ("cases", "case_event"):
+        names = [p.name for p in partition_list(conn, table)]
+        assert names[-1] == f"{table}_default"
+        for ahead in range(0, 4):  # this month and three ahead
+            m = (now.astimezone(TZ).replace(day=15) + timedelta(days=31 * ahead))
+            assert month_name(table, m) in names
+
+
+def test_a_case_two_years_old_and_one_of_today_land_in_their_months(conn):
+    w = build_world(conn)
+    now = conn.execute(text("SELECT now()")).scalar_one()
+    old_at = now - timedelta(days=730)
+    made = ensure_partitions(conn, since=old_at)
+    assert made >= 2 * 20  # about 21 months back for each table
+    old = service.report_case(conn, channel="hotline", lon=0.5, lat=0.5, reported_at=old_at)
+    new = service.report_case(conn, channel="hotline", lon=1.5, lat=0.5)
+    assert partition_of(conn, "cases", old["id"]) == month_name("cases", old_at)
+    assert partition_of(conn, "cases", new["id"]) == month_name("cases", now)
+    events = dict(conn.execute(text(
+        "SELECT case_id, tableoid::regclass::text FROM case_event WHERE case_id IN (:a, :b)"),
+        {"a": old["id"], "b": new["id"]}).all())
+    assert events == {old["id"]: month_name("case_event", old_at), new["id"]: month_name("case_event", now)}
+    # the one-grid rule ran in both months
+    assert (old["grid_id"], new["grid_id"]) == (w.grid["C1"], w.grid["C2"])
+    keys = conn.execute(text("SELECT id, case_no FROM case_key WHERE id IN (:a, :b) ORDER BY id"),
+                        {"a": old["id"], "b": new["id"]}).all()
+    assert [tuple(k) for k in keys] == [(old["id"], old["case_no"]), (new["id"], new["case_no"])]
+
+
+def test_a_case_beyond_the_made_months_lands_in_default_and_is_moved_once(conn):
+    build_world(conn)
+    now = conn.execute(text("SELECT now()")).scalar_one()
+    far = now + timedelta(days=300)  # ten months ahead: no partition yet
+    before = roll_up(conn)
+    row = service.report_case(conn, channel="wechat", lon=0.5, lat=0.5, reported_at=far)
+    assert partition_of(conn, "cases", row["id"]) == "cases_default"
+    assert conn.execute(text("SELECT tableoid::regclass::text FROM case_event WHERE case_id = :c"),
+                        {"c": row["id"]}).scalar_one() == "case_event_default"
+    counted = roll_up(conn)
+    assert counted != before
+    assert ensure_partitions(conn) >= 2
+    assert partition_of(conn, "cases", row["id"]) == month_name("cases", far)
+    assert conn.execute(text("SELECT tableoid::regclass::text FROM case_event WHERE case_id = :c"),
+                        {"c": row["id"]}).scalar_one() == month_name("case_event", far)
+    assert conn.execute(text("SELECT count(*) FROM cases_default")).scalar_one() == 0
+    assert conn.execute(text("SELECT count(*) FROM case_event_default")).scalar_one() == 0
+    # moved, not re-inserted: the grid stamp, the key and the roll-ups are as they were
+    moved = conn.execute(text("SELECT * FROM cases WHERE id = :c"), {"c": row["id"]}).mappings().one()
+    assert (moved["case_no"], moved["grid_id"], moved["reported_grid_version_id"]) == (
+        row["case_no"], row["grid_id"], row["reported_grid_version_id"])
+    assert conn.execute(text("SELECT case_no FROM case_key WHERE id = :c"), {"c": row["id"]}).scalar_one() == row["case_no"]
+    assert roll_up(conn) == counted
+    # the new month has the parent's indexes and rules
+    assert ensure_partitions(conn) == 0
+    part = month_name("case_event", far)
+    triggers = set(conn.execute(text("SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(:p AS regclass)"),
+                                {"p": part}).scalars())
+    assert {"case_event_append_only", "case_event_no_truncate", "case_event_stamp_case"} <= triggers
+    assert conn.execute(text("SELECT count(*) FROM pg_indexes WHERE tablename = :p"), {"p": part}).scalar_one() >= 3
+
+
+def test_the_event_log_stays_append_only_for_the_application(conn):
+    build_world(conn)
+    row = service.report_case(conn, channel="hotline", lon=0.5, lat=0.5)
+    part = conn.execute(text("SELECT tableoid::regclass::text FROM case_event WHERE case_id = :c"),
+                        {"c": row["id"]}).scalar_one()
+    assert part != "case_event"
+    for sql in ("UPDATE case_event SET comment = 'x' WHERE case_id = :c", "DELETE FROM case_event WHERE case_id = :c",
+                f"UPDATE {part} SET comment = 'x' WHERE case_id = :c", f"DELETE FROM {part} WHERE case_id = :c"):
+        with pytest.raises(DBAPIError, match="append-only|permission denied"):
+            with conn.begin_nested():
+                conn.execute(text(sql), {"c": row["id"]})
+
+
+def test_the_event_log_stays_append_only_on_every_partition_for_the_owner(owner_conn):
+    """The owner, naming a partition itself, is refused by the trigger too (TRUNCATE included)."""
+    owner_conn.execute(text("INSERT INTO case_key VALUES (-1, 'P-TEST', now())"))
+    owner_conn.execute(text("INSERT INTO case_event (case_id, action) VALUES (-1, 'note')"))
+    part = owner_conn.execute(text("SELECT tableoid::regclass::text FROM case_event WHERE case_id = -1")).scalar_one()
+    assert part != "case_event"
+    for sql in (f"UPDATE {part} SET comment = 'x' WHERE case_id = -1", f"DELETE FROM {part} WHERE case_id = -1",
+                "DELETE FROM case_event WHERE case_id = -1", f"TRUNCATE {part}", "TRUNCATE case_event_default"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            with owner_conn.begin_nested():
+                owner_conn.execute(text(sql))
+
+
+def test_the_one_grid_rule_and_the_immutable_location_hold(conn):
+    w = build_world(conn)
+    now = conn.execute(text("SELECT now()")).scalar_one()
+    ensure_partitions(conn, since=now - timedelta(days=400))
+    for at in (now - timedelta(days=380), now):
+        row = service.report_case(conn, channel="hotline", lon=2.5, lat=0.5, reported_at=at)
+        assert (row["grid_id"], row["outside_jurisdiction"]) == (w.grid["C3"], False)
+        with pytest.raises(DBAPIError, match="immutable"):
+            with conn.begin_nested():
+                conn.execute(text("UPDATE cases SET geom = ST_SetSRID(ST_MakePoint(0.5, 0.5), 4326) WHERE id = :c"),
+                             {"c": row["id"]})
+    outside = service.report_case(conn, channel="hotline", lon=50, lat=50)
+    assert outside["outside_jurisdiction"] and outside["grid_id"] is None
+
+
+def test_ids_and_case_numbers_stay_unique_and_foreign_keys_hold_across_months(conn):
+    build_world(conn)
+    now = conn.execute(text("SELECT now()")).scalar_one()
+    ensure_partitions(conn, since=now - timedelta(days=100))
+    row = service.report_case(conn, channel="hotline", lon=0.5, lat=0.5)
+    other_month = now - timedelta(days=95)
+    insert = ("INSERT INTO cases (id, case_no, channel, received_x, received_y, received_crs, geom, reported_at) "
+              "VALUES (:id, :no, 'hotline', 0.5, 0.5, 'EPSG:4326', ST_SetSRID(ST_MakePoint(0.5, 0.5), 4326), :at)")
+    with pytest.raises(IntegrityError, match="already taken|case_key_pkey"):
+        with conn.begin_nested():
+            conn.execute(text(insert), {"id": row["id"], "no": "X-1", "at": other_month})
+    with pytest.raises(IntegrityError, match="case_key_case_no_key"):
+        with conn.begin_nested():
+            conn.execute(text(insert), {"id": 10**12, "no": row["case_no"], "at": other_month})
+    with pytest.raises(IntegrityError, match="case_event_case_id_fkey"):
+        with conn.begin_nested():
+            conn.execute(text("INSERT INTO case_event (case_id, action) VALUES (:c, 'note')"), {"c": 10**12 + 1})
+    with pytest.raises(IntegrityError, match="case_event_case_id_fkey"):  # a case with history cannot go
+        with conn.begin_nested():
+            conn.execute(text("DELETE FROM cases WHERE id = :c"), {"c": row["id"]})
+    # a case without history can; its key goes with it and the cascades run
+    bare = conn.execute(text(insert + " RETURNING id"), {"id": 10**12 + 2, "no": "X-2", "at": now}).scalar_one()
+    conn.execute(text("INSERT INTO case_satisfaction (case_id, rating) VALUES (:c, 'satisfied')"), {"c": bare})
+    conn.execute(text("DELETE FROM cases WHERE id = :c"), {"c": bare})
+    assert conn.execute(text("SELECT count(*) FROM case_key WHERE id = :c"), {"c": bare}).scalar_one() == 0
+    assert conn.execute(text("SELECT count(*) FROM case_satisfaction WHERE case_id = :c"), {"c": bare}).scalar_one() == 0
+    # moving a case to another month by its report time keeps its key (and its history)
+    conn.execute(text("UPDATE cases SET reported_at = :at WHERE id = :c"), {"at": other_month, "c": row["id"]})
+    assert partition_of(conn, "cases", row["id"]) == month_name("cases", other_month)
+    assert conn.execute(text("SELECT reported_at FROM case_key WHERE id = :c"), {"c": row["id"]}).scalar_one() == other_month
+
+
+def _snapshot(conn) -> dict:
+    """Every row and every count the conversion must keep."""
+    out = {}
+    for table in ("cases", "case_event", "case_department", "case_stat_day", "case_stat_cut"):
+        out[table] = conn.execute(text(
+            f"SELECT count(*), COALESCE(sum(hashtext(t::text)::numeric), 0) FROM {table} t")).one()
+    out["cases_id_seq"] = conn.execute(text("SELECT last_value FROM cases_id_seq")).scalar_one()
+    out["case_event_id_seq"] = conn.execute(text("SELECT last_value FROM case_event_id_seq")).scalar_one()
+    out["case_no_seq"] = conn.execute(text("SELECT last_value FROM case_no_seq")).scalar_one()
+    out["queue"] = conn.execute(text("SELECT count(*) FROM outside_jurisdiction_queue")).scalar_one()
+    out["triggers"] = sorted(conn.execute(text(
+        "SELECT tgrelid::regclass::text || '.' || tgname || ':' || tgenabled::text FROM pg_trigger "
+        "WHERE tgrelid IN ('cases'::regclass, 'case_event'::regclass) AND NOT tgisinternal "
+        "AND tgname NOT LIKE 'cases_key_%'")).scalars())
+    out["indexes"] = sorted(conn.execute(text(
+        "SELECT indexname FROM pg_indexes WHERE tablename IN ('cases', 'case_event') "
+        "AND indexname NOT IN ('cases_case_no_idx', 'cases_case_no_key')")).scalars())
+    out["checks"] = sorted(conn.execute(text(
+        "SELECT conname FROM pg_constraint WHERE conrelid IN ('cases'::regclass, 'case_event'::regclass) "
+        "AND contype IN ('c', 'f') AND conparentid = 0")).scalars())
+    out["grants"] = sorted(conn.execute(text(
+        "SELECT grantee || ':' || table_name || ':' || privilege_type FROM information_schema.role_table_grants "
+        "WHERE table_name IN ('cases', 'case_event', 'outside_jurisdiction_queue')")).scalars())
+    return out
+
+
+def test_the_migration_converts_a_database_with_cases_and_back_keeping_every_row():
+    with scratch_database("partitions", migrate=False) as url:
+        before = ScriptDirectory.from_config(alembic_config(url)).get_revision("0017").down_revision
+        upgrade(url, before)
+        eng = create_engine(url, connect_args={"options": f"-c timezone={TIME_ZONE}"})
+        try:
+            with eng.begin() as conn:
+                w = build_world(conn)
+                now = conn.execute(text("SELECT now()")).scalar_one()
+                for i in range(40):  # 40 cases over 20 months
+                    service.report_case(conn, channel="hotline", lon=0.5 + (i % 3), lat=0.5,
+                                        reported_at=now - timedelta(days=15 * i), category_code="0102")
+                for status in ("closed", "dispatched", "postponed", "rejected"):  # histories, departments
+                    bring_to(w, status)
+                service.report_case(conn, channel="hotline", lon=50, lat=50)  # outside: in the queue
+            with eng.connect() as conn:
+                old = _snapshot(conn)
+            upgrade(url, "0017")
+            with eng.connect() as conn:
+                assert is_partitioned(conn, "cases") and is_partitioned(conn, "case_event")
+                new = _snapshot(conn)
+                assert new == old
+                assert conn.execute(text("SELECT count(*) FROM case_key")).scalar_one() == old["cases"][0]
+                assert conn.execute(text("SELECT count(*) FROM cases_default")).scalar_one() == 0
+                months = {p.name for p in partition_list(conn, "cases")}
+                assert month_name("cases", now - timedelta(days=15 * 39)) in months
+            with eng.begin() as conn:  # the converted tables take new work
+                row = service.report_case(conn, channel="hotline", lon=0.5, lat=0.5)
+                assert partition_of(conn, "cases", row["id"]) == month_name("cases", row["reported_at"])
+                assert row["id"] > old["cases_id_seq"]
+            with eng.connect() as conn:
+                grown = _snapshot(conn)
+            downgrade(url, before)
+            with eng.connect() as conn:
+                assert not is_partitioned(conn, "cases")
+                assert _snapshot(conn) == grown
+                assert conn.execute(text("SELECT to_regclass('case_key')")).scalar() is None
+        finally:
+            eng.dispose()
