@@ -79,12 +79,12 @@ def add_month(c, k: int, per_month: int) -> int:
     c.execute(text(
         f"CREATE TEMP TABLE bench_template ON COMMIT DROP AS SELECT id FROM cases WHERE id < {ID_STEP} "
         f"AND status = 'closed' ORDER BY id LIMIT {int(per_month)}"))
-    names, exprs = select("cases", {"id": f"id + {k} * {ID_STEP}", "case_no": f"'H{k:03d}' || case_no",
+    names, exprs = select("cases", {"id": f"id + {k * ID_STEP}", "case_no": f"'H{k:03d}' || case_no",
                                     "duplicate_of": "NULL"})
     c.execute(text("SET LOCAL session_replication_role = replica"))
     n = c.execute(text(f"INSERT INTO cases ({names}) SELECT {exprs} FROM cases WHERE id IN (SELECT id FROM bench_template)")
                   ).rowcount
-    names, exprs = select("case_event", {"id": f"id + {k} * {10 * ID_STEP}", "case_id": f"case_id + {k} * {ID_STEP}"})
+    names, exprs = select("case_event", {"id": f"id + {k * 10 * ID_STEP}", "case_id": f"case_id + {k * ID_STEP}"})
     c.execute(text(f"INSERT INTO case_event ({names}) SELECT {exprs} FROM case_event "
                    "WHERE case_id IN (SELECT id FROM bench_template)"))
     c.execute(text("SET LOCAL session_replication_role = origin"))

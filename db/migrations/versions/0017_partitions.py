@@ -65,6 +65,10 @@ def _ensure_function() -> str:
         t record; m timestamp; lo timestamptz; hi timestamptz; part text; dflt text;
         cols text; waiting boolean; prev_role text; made integer := 0;
     BEGIN
+        IF months_ahead IS NULL OR months_ahead NOT BETWEEN 0 AND 120 THEN
+            RAISE EXCEPTION 'ensure_case_partitions: months_ahead must be 0 to 120, not %', months_ahead
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
         PERFORM pg_advisory_xact_lock(hashtext('ensure_case_partitions'));
         FOR t IN SELECT * FROM (VALUES ('cases', 'reported_at'), ('case_event', 'at')) v(tbl, key) LOOP
             IF (SELECT relkind FROM pg_class WHERE oid = to_regclass(t.tbl)) IS DISTINCT FROM 'p' THEN
