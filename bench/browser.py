@@ -26,16 +26,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_app(database_url: str, *, log_prefix: str = "gridgov-app-",
-              start_timeout: float = 60) -> tuple[subprocess.Popen, str]:
-    """``streamlit run app.py`` on a free localhost port against ``database_url``, in a session of
-    its own (so ``stop_app`` ends the server and nothing else); returns it and its base URL once
-    it answers its health check. Its output goes to a temporary log file, quoted if it fails."""
+def serve_app(database_url: str | None, *, script: str | Path = "app.py", env: dict | None = None,
+              log_prefix: str = "gridgov-app-", start_timeout: float = 60) -> tuple[subprocess.Popen, str]:
+    """``streamlit run <script>`` (the app by default) on a free localhost port against
+    ``database_url`` (None: the environment's), in a session of its own (so ``stop_app`` ends the
+    server and nothing else); returns it and its base URL once it answers its health check. ``env``
+    adds to the environment (a None value removes the variable). Its output goes to a temporary
+    log file, quoted if it fails."""
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix=log_prefix, suffix=".log", delete=False)
-    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           **({"DATABASE_URL": database_url} if database_url else {}), **(env or {})}
+    env = {k: v for k, v in env.items() if v is not None}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     log.close()

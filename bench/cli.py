@@ -29,5 +29,5 @@ def register_commands(register) -> None:
         p.add_argument("name", choices=available(), help="which benchmark")
         p.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
 
-    register("bench", cmd_bench, "run a benchmark (join, report, indicators, wall, intake, load, validate, publish, pages, "
-             "growth, partitions)", configure)
+    register("bench", cmd_bench, "run a benchmark (join, report, indicators, wall, live, intake, load, validate, publish, "
+             "pages, growth, partitions)", configure)

@@ -65,7 +65,7 @@ def _url(n: int) -> str:
 
 
 def _indicator_ratios(eng, repeat: int, skip_exact: bool) -> dict:
-    from bench.indicators import FILTER_SETS, _filter_values, _filters, _same
+    from bench.indicators import FILTER_SETS, _filter_values, _filters, _same, filtered_timings, periods
     from stats.indicators import indicators
 
     with eng.connect() as c:
@@ -84,18 +84,21 @@ def _indicator_ratios(eng, repeat: int, skip_exact: bool) -> dict:
 
         t_count = run(lambda: c.execute(text("SELECT count(*) FROM cases")).scalar_one())
         t_ind = run(lambda: indicators(c, start=start, end=end, by="subdistrict"))
-        timed = {name: run(lambda by=by, kw=_filters(spec, values): indicators(c, start=start, end=end, by=by, **kw))
-                 for name, (by, spec) in FILTER_SETS.items()}
+        spans = periods(c)
+        c.rollback()
+        timed = filtered_timings(c, values, spans, repeat)
         slowest = max(timed, key=timed.get)
         agrees = None
         if not skip_exact:
-            by, spec = FILTER_SETS[slowest]
+            by, spec = FILTER_SETS[slowest[0]]
             kw = _filters(spec, values)
-            agrees = _same(indicators(c, start=start, end=end, by=by, total=True, **kw),
-                           indicators(c, start=start, end=end, by=by, total=True, exact=True, **kw))
+            s0, s1 = spans[slowest[1]]
+            agrees = _same(indicators(c, start=s0, end=s1, by=by, total=True, **kw),
+                           indicators(c, start=s0, end=s1, by=by, total=True, exact=True, **kw))
             c.rollback()
     return {"count_ms": t_count * 1000, "indicators_ms": t_ind * 1000, "indicators_ratio": t_ind / t_count,
-            "filtered_ratio": timed[slowest] / t_count, "filtered_slowest": slowest, "filtered_agrees": agrees}
+            "filtered_ratio": timed[slowest] / t_count, "filtered_slowest": "@".join(slowest), "filtered_agrees": agrees,
+            **{f"filtered_{p}_ratio": max(t for (_, q), t in timed.items() if q == p) / t_count for p in spans}}
 
 
 def _report_ms(eng, reports: int) -> float:
@@ -171,6 +174,7 @@ def measure(n: int, args) -> dict:
 
 COLUMNS = (("cases", "{:,}"), ("events", "{:,}"), ("open", "{:,}"), ("load_s", "{}"), ("history_s", "{}"),
            ("report_ms", "{:.2f}"), ("count_ms", "{:.0f}"), ("indicators_ratio", "{:.2f}"),
+           ("filtered_month_ratio", "{:.2f}"), ("filtered_last30_ratio", "{:.2f}"), ("filtered_mid30_ratio", "{:.2f}"),
            ("filtered_ratio", "{:.2f}"), ("filtered_slowest", "{}"), ("wall_msg_mb", "{:.2f}"),
            ("wall_rerun_ms", "{:.0f}"), ("wall_query_ms", "{:.0f}"), ("dispatch_rerun_ms", "{:.0f}"))
 

@@ -1,7 +1,8 @@
 """``bench intake``: Open311 reports over loopback HTTP for a fixed time, then counted in the database.
 
 Starts the intake service (uvicorn, ``--workers`` processes, rate limits off) on a free port
-against its own database ``gridgov_bench_intake`` (the sample district, no cases), then:
+against its own database ``gridgov_bench_intake``, made afresh for every run (the sample district,
+no cases; ``--keep-db`` reuses the last run's), then:
 
 1. ``--seconds`` of plain reports (no photo) from ``--clients`` concurrent connections, each
    report with a unique description and its own ``Idempotency-Key``: ``reports_per_s`` (target
@@ -13,11 +14,18 @@ against its own database ``gridgov_bench_intake`` (the sample district, no cases
    description (``lost`` = answered but absent, ``duplicated`` = present more than once), and a
    retry of a sample of answered requests creates nothing new.
 
-The load generator runs on the same machine (asyncio + httpx), so it takes a share of the cores.
+The load generator runs on the same machine, so it takes a share of the cores: the plain reports
+go through a minimal keep-alive HTTP/1.1 client (``_Conn``; httpx took ~1.5 ms of CPU per request,
+about what the service itself now spends), photos and retries through httpx.
 Because the machine may be shared, the plain phase also reports the CPU it cost, which load
 from other programs hardly changes: ``server_cpu_ms`` (the uvicorn processes) and ``db_cpu_ms``
 (their PostgreSQL backends) per report, and ``cores_for_300`` = 300 × their sum / 1000 (the
 target needs this below the cores left over by the load generator).
+
+Why afresh: every report is linked to the open same-category cases within 50 m (up to 20), and
+the load posts to ~3,000 fixed points, so the cases left by earlier runs made each run's reports
+link more (and cost more) than the last: runs were not comparable. ``dup_links_per_report`` says
+how many links the plain phase's reports made on average.
 """
 from __future__ import annotations
 
@@ -29,6 +37,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import text
 
@@ -45,6 +54,22 @@ def configure(p) -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 2,
                    help="uvicorn worker processes (default: the CPU count, as INTAKE_WORKERS)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--keep-db", action="store_true",
+                   help="reuse the last run's database (default: drop it and start from the empty district)")
+
+
+def _drop_database() -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from db import cluster
+
+    if not os.environ.get("DATABASE_URL"):
+        cluster.start()
+    admin = create_engine(make_url(common.bench_url(BENCH_DB)).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _photo(seed: int) -> bytes:
@@ -66,6 +91,51 @@ def _photo(seed: int) -> bytes:
     return out.getvalue()
 
 
+class _Conn:
+    """One keep-alive HTTP/1.1 connection posting forms: the request written by hand, the answer's
+    status read and its body skipped (the database is the judge of what was stored). A connection
+    the server closed is opened again and the request sent again (each carries its own
+    Idempotency-Key, so a resend cannot make a second case)."""
+
+    def __init__(self, base: str):
+        u = urlsplit(base)
+        self.host, self.port = u.hostname, u.port
+        self.reader = self.writer = None
+
+    async def post_form(self, path: str, form: dict, headers: dict) -> int:
+        body = urlencode(form).encode()
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
+                + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
+        for attempt in (1, 2):
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.writer.write(head + body)
+            status_line = await self.reader.readline()
+            if status_line:
+                break
+            self.close()  # closed by the server before answering: once more on a new connection
+            if attempt == 2:
+                raise ConnectionError("the service closed the connection twice")
+        length, close = 0, False
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+        await self.reader.readexactly(length)
+        if close:
+            self.close()
+        return int(status_line.split()[1])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
 async def _load(base: str, key: str, points, run: str, *, seconds: float, clients: int, photo_clients: int,
                 photo: bytes | None):
     import httpx
@@ -80,6 +150,13 @@ async def _load(base: str, key: str, points, run: str, *, seconds: float, client
 
     async with httpx.AsyncClient(base_url=base + "/open311/v2", timeout=60, limits=limits) as c:
         async def plain():
+            conn = _Conn(base)
+            try:
+                await _plain(conn)
+            finally:
+                conn.close()
+
+        async def _plain(conn: _Conn):
             while time.monotonic() < stop:
                 counter[0] += 1
                 x, y = points[counter[0] % len(points)]
@@ -87,12 +164,12 @@ async def _load(base: str, key: str, points, run: str, *, seconds: float, client
                 form = {"api_key": key, "service_code": "0103", "long": f"{x:.6f}", "lat": f"{y:.6f}", "description": desc}
                 idem = uuid.uuid4().hex
                 t = time.perf_counter()
-                r = await c.post("/requests.json", data=form, headers={"Idempotency-Key": idem})
-                if r.status_code == 201:
+                status = await conn.post_form("/open311/v2/requests.json", form, {"Idempotency-Key": idem})
+                if status == 201:
                     lat_ms.append((time.perf_counter() - t) * 1000)
                     ok.append((desc, idem, form))
                 else:
-                    errors[r.status_code] = errors.get(r.status_code, 0) + 1
+                    errors[status] = errors.get(status, 0) + 1
 
         async def with_photo():
             while time.monotonic() < stop:
@@ -167,6 +244,8 @@ def _p95(xs: list[float]) -> float:
 def main(args) -> int:
     from intake.keys import create_key
 
+    if not args.keep_db:
+        _drop_database()
     eng = common.bench_engine(BENCH_DB, cases=0)
     url = common.bench_url(BENCH_DB)
     with eng.begin() as c:
@@ -182,10 +261,10 @@ def main(args) -> int:
     with tempfile.TemporaryDirectory(prefix="intake-photos-") as photo_dir:
         proc, base = process.start(url, photo_dir, workers=args.workers)
         try:
-            cpu0 = _cpu_snapshot(eng, proc.pid)
+            cpu0, client0 = _cpu_snapshot(eng, proc.pid), time.process_time()
             plain = asyncio.run(_load(base, key, points, run + "a", seconds=args.seconds, clients=args.clients,
                                       photo_clients=0, photo=None))
-            cpu = _cpu_used(cpu0, _cpu_snapshot(eng, proc.pid))
+            cpu, client_s = _cpu_used(cpu0, _cpu_snapshot(eng, proc.pid)), time.process_time() - client0
             mixed = asyncio.run(_load(base, key, points, run + "b", seconds=args.seconds, clients=args.clients,
                                       photo_clients=args.photo_clients, photo=photo))
         finally:
@@ -194,6 +273,8 @@ def main(args) -> int:
     with eng.connect() as c:
         counts = dict(c.execute(text("SELECT description, count(*) FROM cases WHERE description LIKE :p "
                                      "GROUP BY description"), {"p": run + "%"}).all())
+        links = c.execute(text("SELECT count(*) FROM case_possible_duplicate d JOIN cases c ON c.id = d.case_id "
+                               "WHERE c.description LIKE :p"), {"p": run + "a%"}).scalar()
     lost = sum(1 for d in answered if d not in counts)
     duplicated = sum(n - 1 for n in counts.values() if n > 1)
     unanswered_but_stored = len(set(counts) - set(answered))
@@ -205,6 +286,8 @@ def main(args) -> int:
     n = max(plain["plain"], 1)
     server_ms, db_ms = cpu["server"] / n * 1000, cpu["db"] / n * 1000
     print(f"server_cpu_ms={server_ms:.2f} db_cpu_ms={db_ms:.2f} cores_for_300={300 * (server_ms + db_ms) / 1000:.2f}")
+    print(f"client_cpu_ms={client_s / n * 1000:.2f} (the load generator's own, not in cores_for_300)")
+    print(f"dup_links_per_report={links / n:.1f}")
     print(f"loadavg_1m={os.getloadavg()[0]:.1f}")
     print(f"photo_reports_per_s={mixed['photo'] / mixed['elapsed']:.2f}")
     print(f"mixed_reports_per_s={mixed['plain'] / mixed['elapsed']:.0f}")

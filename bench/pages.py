@@ -2,10 +2,10 @@
 
     python manage.py bench pages [--scale sample|1m|both] [--repeat 5] [--cases-1m 1000000]
 
-Against the sample district (database ``gridgov_bench_pages``) and against a history of
-1,000,000 cases (``gridgov_bench_pages_1m``, built on first use by the sample loader and
-``sample_data.history.play_history``, the same path as ``manage.py load-sample --cases N``:
-several minutes; later runs reuse it). Both live on the app's server, never the app's or the
+Against the sample district (database ``gridgov_bench_pages``) and against 1,000,000 cases
+(``gridgov_bench_pages_1m``: the sample district with its history, filled up on first use with
+generate_series, ``OPEN_1M`` of them open over the open states — ``_engine``; about 3 minutes,
+later runs reuse it). Both live on the app's server, never the app's or the
 tests' database. The app is served by ``bench.browser.serve_app`` and driven in Debian's
 Chromium as real users would: a district dispatcher, a department handler, a grid worker
 (accounts of the benchmark's own, with a fresh random password each run).
@@ -49,6 +49,7 @@ from bench.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, serve_app, stop_app
 SCALES = {"sample": "gridgov_bench_pages", "1m": "gridgov_bench_pages_1m"}
 USERS = {"dispatcher": "bench_pages_disp", "department_staff": "bench_pages_dept", "grid_worker": "bench_pages_grid"}
 MAP = "[data-testid=stDeckGlJsonChart] canvas"
+WALL_MAP = 'iframe[title="ui.wall_map.wall_map"][data-drawn]'  # the wall's map component, once drawn
 STEPS = ("sign_in_wall", "open_dispatch", "pick_row", "search_case", "register", "dispatch", "open_charts",
          "open_wall", "sign_in_department", "open_department_queue", "pick_department_row", "sign_in_report",
          "open_report")
@@ -82,15 +83,30 @@ def configure(p) -> None:
 
 # --- data -------------------------------------------------------------------------------------------
 
-def _engine(scale: str, cases_1m: int):
+OPEN_1M = 45_000  # open cases at 1M, about what the sample's own history leaves open (4.6 %)
+
+
+def _engine(scale: str, cases_1m: int, open_1m: int = OPEN_1M):
+    """The scale's database: the sample district with its history; at ``1m`` filled up to
+    ``cases_1m`` cases of which ``open_1m`` open with generate_series (``bench.wall._fill``:
+    closed history over two years, open cases spread over the open states, triggers off), made
+    once and reused; reported cases then carry no level yet, as the lifecycle leaves them (not sorted)."""
     from sample_data.load import DEFAULT_CASES
 
-    cases = DEFAULT_CASES if scale == "sample" else cases_1m
-    eng = common.bench_engine(SCALES[scale], cases=cases)
+    eng = common.bench_engine(SCALES[scale], cases=DEFAULT_CASES)
     with eng.connect() as c:
         have = c.execute(text("SELECT count(*) FROM cases")).scalar_one()
-    if scale == "1m" and have < cases:
-        raise RuntimeError(f"{SCALES[scale]} holds {have:,} cases, fewer than {cases:,}: drop it to rebuild")
+    if scale == "1m" and have < cases_1m:
+        from bench.wall import _fill
+
+        print(f"filling {SCALES[scale]} to {cases_1m:,} cases ({open_1m:,} open) ...", flush=True)
+        made = _fill(eng, cases_1m, open_1m, seed=0.4711)
+        with eng.begin() as c:  # the wall's fill gives every case its category's level
+            c.execute(text("SET LOCAL session_replication_role = replica"))
+            c.execute(text("UPDATE cases SET level = NULL, registered_at = NULL "
+                           "WHERE status = 'reported' AND case_no LIKE 'O%'"))
+        print(f"fill_s={made['fill_s']} cases={made['cases']} open={made['open']}", flush=True)
+        have = made["cases"]
     with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.execute(text("ANALYZE cases"))  # a freshly built history has no statistics yet
     return eng, have
@@ -237,7 +253,7 @@ def _panel_no(page) -> str:
 
 TITLES = {"wall": "指挥大屏", "dispatch": "派单", "charts": "结案统计", "account": "我的账号",
           "department_queue": "部门工单", "report": "网格上报"}
-WALL = ((MAP,), (".st-key-kpi-open [data-testid=stMetricValue]",))
+WALL = ((WALL_MAP,), (".st-key-kpi-open [data-testid=stMetricValue]",))
 DISPATCH = (("h1", "派单调度"), (MAP,), (".st-key-dispatch-queue",), ("[data-testid=stDataFrame]",))
 
 

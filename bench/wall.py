@@ -10,16 +10,26 @@ Measured:
 
 - ``query_ms``: the database time of the statements one wall refresh makes (boundary stamp,
   open cases, KPI figures and rates, ticker), summed at the cursor: execute + fetch, nothing else.
-- ``rerun_ms``: the server's whole refresh after a change, as the page does it on a cache miss:
-  those statements, shaping the points, the compact deck JSON, and the ForwardMsg Streamlit
-  builds and hashes for the chart. ``rerun_ratio`` = rerun_ms / query_ms. Medians of ``--repeat``.
-- ``deck_msg_mb``: that ForwardMsg's size.
+- ``rerun_ms``: the server's whole refresh of the wall page after a change, as the page does it
+  on a cache miss: those statements, the map payload for the browser (``wall.live_map``: the open
+  cases with their deadlines, compact JSON, gzip) and the ForwardMsg Streamlit builds and hashes
+  for the component. ``rerun_ratio`` = rerun_ms / query_ms. Medians of ``--repeat``.
+- ``map_msg_mb``: that ForwardMsg's size; ``deck_msg_mb``: the server-coloured pydeck deck the
+  dispatch page still draws (``wall.frame``), for comparison.
 - In Debian's Chromium against ``streamlit run app.py`` on this database (skipped with
   ``--no-browser``), bytes counted on the websocket itself: ``payload_mb`` for one full wall
   render (a new case is reported on an open wall, everything the server sends until it is
   quiet), ``first_render_mb`` (sign-in to a drawn wall), ``outlines_http_mb`` (the outline file,
-  fetched once per browser over HTTP), ``idle_kb_per_min`` (both directions, the desk wall while
-  nothing changes, over ``--idle-seconds``) and ``idle_screen_kb_per_min`` (the video-wall mode).
+  fetched once per browser over HTTP), ``idle_screen_kb_per_min`` (the video-wall mode) and
+  ``idle_kb_per_min`` (both directions, the desk wall while nothing changes, over
+  ``--idle-seconds``: the websocket and the map's live check, its HTTP polls of the beacon file,
+  headers included; then the wall's clock is moved on 30 minutes in one-minute steps inside
+  the browser (``window.__wall.shift``), which recolours every case that crosses a line in that
+  time — ``recoloured_30min`` of them — and every byte the server sends meanwhile is counted too;
+  the one render a quiet wall still gets, at midnight, is added as if it fell in those 30
+  minutes: the worst half hour of the day).
+- In the browser, what keeps a large wall responsive: ``build_ms`` (turning a payload into typed
+  arrays and layers) and ``recolour_ms`` (one pass over every case), from the component's hook.
 
 Targets (README, benchmarks): payload_mb ≤ 1, idle_kb_per_min ≤ 100. Last line: ``rerun_ratio``.
 """
@@ -166,28 +176,37 @@ class _DbClock:
 
 
 def _server_side(eng, repeat: int) -> dict:
+    """The wall page's refresh (``map_*``, ``query_ms``) and, for comparison and for ``bench growth``,
+    the pydeck frame the dispatch page draws (``deck_msg_mb``, ``rerun_ms`` of that path)."""
     from dispatch.calendar import TZ
-    from ui.wall_view import DESK_MAP, chart_message
+    from ui.wall_view import DESK_MAP, chart_message, map_message
     from wall.frame import WallFilter, base_map, boundary_stamp, kpis, wall_frame
+    from wall.live_map import live_map
 
     with eng.connect() as c:
         base = base_map(c, "zh")  # cached across refreshes by the page (it changes with boundaries only)
     clock = _DbClock(eng)
-    query, rerun, size = [], [], 0
+    url = "app/static/wall/" + base.outlines_name
+    query, rerun, deck_rerun, size, map_size = [], [], [], 0, 0
     for _ in range(max(1, repeat)):
         clock.total = 0.0
         t = time.perf_counter()
         with eng.connect() as c:
             boundary_stamp(c)
             now = datetime.now(TZ)
-            frame = wall_frame(c, WallFilter(), "zh", now, base=base, size=DESK_MAP,
-                               outlines_url="app/static/wall/" + base.outlines_name)
+            lm = live_map(c, WallFilter(), "zh", now, base=base, size=DESK_MAP, outlines_url=url)
             kpis(c, WallFilter(), now)
-        size = len(chart_message(frame))
+        map_size = len(map_message(lm))
         rerun.append(time.perf_counter() - t)
         query.append(clock.total)
-    return {"query_ms": statistics.median(query) * 1000, "rerun_ms": statistics.median(rerun) * 1000,
-            "deck_msg_mb": size / 1e6, "open_drawn": frame.open_drawn, "outlines_mb": len(base.outlines) / 1e6}
+        t = time.perf_counter()
+        with eng.connect() as c:
+            frame = wall_frame(c, WallFilter(), "zh", datetime.now(TZ), base=base, size=DESK_MAP, outlines_url=url)
+        size = len(chart_message(frame))
+        deck_rerun.append(time.perf_counter() - t)
+    return {"query_ms": statistics.median(query) * 1000, "map_rerun_ms": statistics.median(rerun) * 1000,
+            "rerun_ms": statistics.median(deck_rerun) * 1000, "map_msg_mb": map_size / 1e6,
+            "deck_msg_mb": size / 1e6, "open_drawn": lm.open_drawn, "outlines_mb": len(base.outlines) / 1e6}
 
 
 # --- in the browser ---------------------------------------------------------------------------
@@ -204,8 +223,49 @@ def _bench_account(eng) -> str:
     return password
 
 
+WALL_MAP = 'iframe[title="ui.wall_map.wall_map"]'  # the wall's map component (ui/wall_map)
+SIM_MINUTES = 30
+
+
+def wall_document(page, timeout_ms: float = 120_000):
+    """The wall map's document (a Playwright Frame) once its deck has drawn a payload."""
+    from playwright.sync_api import expect
+
+    expect(page.frame_locator(WALL_MAP).locator("canvas").first).to_be_visible(timeout=timeout_ms)
+    frame = page.locator(WALL_MAP).first.element_handle().content_frame()
+    frame.wait_for_function("window.__wall && window.__wall.builds > 0", timeout=timeout_ms)
+    return frame
+
+
+def sign_in(page, base: str, password: str, path: str = "/") -> None:
+    page.goto(base + path)
+    page.get_by_label("用户名").fill(BENCH_USER)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+
+
+def _http_bytes(request) -> int:
+    sizes = request.sizes()
+    return sum(max(0, sizes.get(k, 0)) for k in ("requestHeadersSize", "requestBodySize", "responseHeadersSize",
+                                                  "responseBodySize"))
+
+
+def _simulate(wall, frames) -> tuple[int, int, float]:
+    """Move the wall's clock on SIM_MINUTES minutes, a minute at a time, recolouring at each step:
+    (cases whose colour changed, bytes on the websocket meanwhile, seconds it took)."""
+    before = wall.evaluate("window.__wall.classes()")
+    mark, t0 = len(frames), time.monotonic()
+    wall.evaluate(f"for (let m = 0; m < {SIM_MINUTES}; m++) {{ window.__wall.shift += 60; window.__wall.recolour(); }}")
+    wall.page.wait_for_timeout(2000)  # drawn, and anything the server would say about it said
+    after = wall.evaluate("window.__wall.classes()")
+    took = time.monotonic() - t0
+    sent = sum(n for _, _, n in frames[mark:])
+    wall.evaluate("window.__wall.shift = 0; window.__wall.recolour()")
+    return sum(1 for x, y in zip(before, after) if x != y), sent, took
+
+
 def _browser(eng, idle_seconds: float) -> dict:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     password = _bench_account(eng)
     proc, base = serve_app(bench_url(), log_prefix="gridgov-bench-wall-")
@@ -221,11 +281,11 @@ def _browser(eng, idle_seconds: float) -> dict:
             page.on("websocket", lambda ws: (
                 ws.on("framereceived", lambda d: frames.append((time.monotonic(), "in", len(d)))),
                 ws.on("framesent", lambda d: frames.append((time.monotonic(), "out", len(d))))))
-            page.goto(base)
-            page.get_by_label("用户名").fill(BENCH_USER)
-            page.get_by_label("密码").fill(password)
-            page.get_by_role("button", name="登录").click()
-            expect(page.locator("[data-testid=stDeckGlJsonChart] canvas").first).to_be_visible(timeout=120_000)
+            # the map's live check: the beacon file over HTTP, headers and body both ways (ui.wall_view.LiveBeacon)
+            page.on("requestfinished", lambda r: frames.append((time.monotonic(), "poll", _http_bytes(r)))
+                    if "/app/static/wall/live-" in r.url else None)
+            sign_in(page, base, password)
+            wall = wall_document(page)
             first = sum(n for _, d, n in frames if d == "in")
             _settle(page, frames)
             # one full render: a new case on an open wall
@@ -238,23 +298,34 @@ def _browser(eng, idle_seconds: float) -> dict:
                     "WHERE valid_to IS NULL ORDER BY id LIMIT 1) s) p RETURNING id"), {"crs": STORAGE_CRS}).scalar_one()
             _settle(page, frames, after=mark, expect_big=True)
             render = sum(n for _, d, n in frames[mark:] if d == "in")
-            # idle, at a desk (filters in the sidebar) and on a video wall (no widgets)
-            idle = {}
-            for name in ("desk", "screen"):
-                if name == "screen":  # same session: follow the navigation link
-                    mark = len(frames)
-                    page.get_by_role("link", name="大屏模式").first.click()
-                    _settle(page, frames, after=mark, expect_big=True)
-                mark, t0 = len(frames), time.monotonic()
-                page.wait_for_timeout(idle_seconds * 1000)
-                idle[name] = sum(n for _, _, n in frames[mark:]) / 1024 * 60 / (time.monotonic() - t0)
+            wall.wait_for_function(f"window.__wall.drawn[{new_id}] !== undefined", timeout=60_000)
+            costs = wall.evaluate("[window.__wall.buildMs, window.__wall.recolourMs]")
+            # idle, at a desk (filters in the sidebar), then 30 minutes of the clock in the browser
+            mark, t0 = len(frames), time.monotonic()
+            page.wait_for_timeout(idle_seconds * 1000)
+            idle_bytes, idle_s = sum(n for _, _, n in frames[mark:]), time.monotonic() - t0
+            polls = sum(n for _, d, n in frames[mark:] if d == "poll")
+            recoloured, sim_bytes, sim_s = _simulate(wall, frames)
+            # the worst half hour: live checks and tiles for 30 minutes, the recolouring, the midnight render
+            half_hour = idle_bytes / idle_s * SIM_MINUTES * 60 + sim_bytes + render
+            # and on a video wall (no widgets): same session, follow the navigation link
+            mark = len(frames)
+            page.get_by_role("link", name="大屏模式").first.click()
+            _settle(page, frames, after=mark, expect_big=True)
+            mark, t0 = len(frames), time.monotonic()
+            page.wait_for_timeout(idle_seconds * 1000)
+            screen = sum(n for _, _, n in frames[mark:]) / 1024 * 60 / (time.monotonic() - t0)
             browser.close()
         with eng.begin() as c:
             c.execute(text("DELETE FROM cases WHERE id = :i"), {"i": new_id})
     finally:
         stop_app(proc)
     return {"first_render_mb": first / 1e6, "payload_mb": render / 1e6, "outlines_http_mb": sum(static_bytes) / 1e6,
-            "idle_kb_per_min": idle["desk"], "idle_screen_kb_per_min": idle["screen"]}
+            "idle_measured_kb_per_min": idle_bytes / 1024 * 60 / idle_s, "recoloured_30min": recoloured,
+            "idle_poll_kb_per_min": polls / 1024 * 60 / idle_s,
+            "recolour_sim_kb": sim_bytes / 1024, "recolour_sim_s": sim_s,
+            "idle_kb_per_min": half_hour / 1024 / SIM_MINUTES, "idle_screen_kb_per_min": screen,
+            "build_ms": costs[0], "recolour_ms": costs[1]}
 
 
 def _settle(page, frames, after: int = 0, quiet_s: float = 3.0, limit_s: float = 120.0,
@@ -282,6 +353,7 @@ def main(args) -> int:
         print(f"{k}={v}", flush=True)
     server = _server_side(eng, args.repeat)
     print(f"open_drawn={server['open_drawn']}")
+    print(f"map_msg_mb={server['map_msg_mb']:.3f}")
     print(f"deck_msg_mb={server['deck_msg_mb']:.3f}")
     print(f"outlines_file_mb={server['outlines_mb']:.3f}", flush=True)
     if not args.no_browser:
@@ -289,9 +361,16 @@ def main(args) -> int:
         print(f"first_render_mb={seen['first_render_mb']:.3f}")
         print(f"outlines_http_mb={seen['outlines_http_mb']:.3f}")
         print(f"payload_mb={seen['payload_mb']:.3f}")
+        print(f"build_ms={seen['build_ms']:.1f}")
+        print(f"recolour_ms={seen['recolour_ms']:.1f}")
         print(f"idle_screen_kb_per_min={seen['idle_screen_kb_per_min']:.1f}")
+        print(f"idle_measured_kb_per_min={seen['idle_measured_kb_per_min']:.1f} "
+              f"(of which the beacon polls over HTTP {seen['idle_poll_kb_per_min']:.1f})")
+        print(f"recoloured_30min={seen['recoloured_30min']}")
+        print(f"recolour_sim_kb={seen['recolour_sim_kb']:.1f} (in {seen['recolour_sim_s']:.1f} s)")
         print(f"idle_kb_per_min={seen['idle_kb_per_min']:.1f}")
     print(f"query_ms={server['query_ms']:.1f}")
-    print(f"rerun_ms={server['rerun_ms']:.1f}")
-    print(f"rerun_ratio={server['rerun_ms'] / server['query_ms']:.2f}")
+    print(f"rerun_ms={server['map_rerun_ms']:.1f}")
+    print(f"deck_rerun_ms={server['rerun_ms']:.1f}")
+    print(f"rerun_ratio={server['map_rerun_ms'] / server['query_ms']:.2f}")
     return 0

@@ -20,6 +20,20 @@ from db.config import (APP_PASSWORD_FILE, LOCAL_APP_USER, LOCAL_USER, VAR, local
 from db.secret_file import create_secret, write_secret
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# pg_cron (Debian: postgresql-15-cron) applies scheduled boundary changes with no app running
+# (db/schedule.py). Its scheduler lives in one database of the cluster, ``postgres`` (its
+# default), and runs each database's job there with cron.schedule_in_database (migration 0014).
+PG_CRON_LIB = Path("/usr/lib/postgresql/15/lib/pg_cron.so")
+CRON_DATABASE = "postgres"
+CRON_CONF = (
+    "\n# pg_cron: scheduled boundary changes applied by the database (db/schedule.py)\n"
+    "shared_preload_libraries = 'pg_cron'\n"
+    f"cron.database_name = '{CRON_DATABASE}'\n"
+    # jobs run in background workers: no libpq login (the cluster allows password logins only)
+    "cron.use_background_workers = on\n"
+    "max_worker_processes = 16\n"
+    "cron.log_run = on\n"
+)
 
 
 class ClusterError(RuntimeError):
@@ -107,8 +121,20 @@ def _init(d: Path) -> None:
             "max_connections = 100\nfsync = on\nsynchronous_commit = on\n"
             "logging_collector = off\n"
         )
+    _configure_cron(d)
     (VAR / "pg-port").write_text(f"{port}\n")
     write_secret(VAR / "pg-password", pw)
+
+
+def _configure_cron(d: Path) -> bool:
+    """Preload pg_cron in the cluster's configuration when it is installed and not yet there (a
+    cluster made before it was installed gets it at its next start); whether the file changed."""
+    conf = d / "postgresql.conf"
+    if not PG_CRON_LIB.exists() or not conf.exists() or "cron.database_name" in conf.read_text():
+        return False
+    with conf.open("a") as f:
+        f.write(CRON_CONF)
+    return True
 
 
 def is_running() -> bool:
@@ -138,6 +164,7 @@ def start() -> None:
         raise ClusterError(f"cluster {d} exists but var/pg-password is missing; remove {d} to start afresh")
     if is_running():
         return
+    _configure_cron(d)
     log = d.parent / f"{d.name}.log" if d.parent != VAR else VAR / "postgres.log"
     if os.geteuid() == 0:
         log.touch()

@@ -23,6 +23,27 @@ VAR = Path(os.environ["GRIDGOV_DATA_DIR"]).resolve() if os.environ.get("GRIDGOV_
 def photo_dir() -> Path:
     """The photo store: ``GRIDGOV_PHOTO_DIR``, else ``photos`` in the data folder."""
     return Path(os.environ["GRIDGOV_PHOTO_DIR"]) if os.environ.get("GRIDGOV_PHOTO_DIR") else VAR / "photos"
+
+
+def tiles_path() -> Path | None:
+    """The city's own base map, if it has one: ``GRIDGOV_TILES``, a folder of ``{z}/{x}/{y}.png``
+    tiles or an MBTiles file, served by the intake service at ``/tiles/{z}/{x}/{y}.png``."""
+    raw = os.environ.get("GRIDGOV_TILES", "").strip()
+    return Path(raw).expanduser() if raw else None
+
+
+def tiles_url() -> str | None:
+    """Where browsers fetch those tiles: ``GRIDGOV_TILES_URL`` (a template with ``{z}``, ``{x}``,
+    ``{y}``, e.g. ``/tiles/{z}/{x}/{y}.png`` behind a proxy that routes ``/tiles/`` to the intake
+    service); None: the intake service's port on the host the browser reached the app by."""
+    return os.environ.get("GRIDGOV_TILES_URL", "").strip() or None
+
+
+def intake_port() -> int:
+    """The intake service's port (``INTAKE_PORT``, default 8502), as scripts/serve-intake.sh uses it."""
+    return int(os.environ.get("INTAKE_PORT") or 8502)
+
+
 STORAGE_SRID = 4326  # the one SRID in which every geometry is stored (WGS-84)
 # The district's local time: working calendar, local days of the indicators, database sessions.
 TIME_ZONE = "Asia/Shanghai"

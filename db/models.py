@@ -233,6 +233,31 @@ class BoundaryDraftStep(Base):
     at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
 
 
+class DraftReferenceLayer(Base):
+    """A reference layer (roads, buildings, any file) a planner loaded under a draft's grids."""
+    __tablename__ = "draft_reference_layer"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("boundary_draft.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text, server_default=text("''"))  # the file's own name
+    crs: Mapped[str] = mapped_column(Text)  # the system the file was read in (converted to WGS-84)
+    n_features: Mapped[int] = mapped_column(Integer)
+    n_vertices: Mapped[int] = mapped_column(Integer)
+    shown: Mapped[bool] = mapped_column(Boolean, server_default=TRUE)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+
+
+class DraftReferenceFeature(Base):
+    """One feature of a reference layer: any geometry in WGS-84, its attributes cut short."""
+    __tablename__ = "draft_reference_feature"
+    layer_id: Mapped[int] = mapped_column(ForeignKey("draft_reference_layer.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    geom: Mapped[WKBElement] = mapped_column(_geom("GEOMETRY"))
+    properties: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+
 # --- reference data: categories, working calendar, time limits ---------------------------------
 class CaseCategory(Base):
     """Case category: 2-digit major + 2-digit minor code (docs/domain.md, categories)."""
@@ -297,11 +322,12 @@ class Case(Base):
     reporter_phone: Mapped[str | None] = mapped_column(Text)
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     photo_ref: Mapped[str | None] = mapped_column(Text)
-    # exactly as received: coordinates and the coordinate system they were given in
-    received_x: Mapped[float] = mapped_column(Double)
-    received_y: Mapped[float] = mapped_column(Double)
-    received_crs: Mapped[str] = mapped_column(Text)
-    geom: Mapped[WKBElement] = mapped_column(_geom("POINT"))
+    # exactly as received: coordinates and the coordinate system they were given in. All four
+    # NULL while the case awaits location (待定位: an address only, migration 0011)
+    received_x: Mapped[float | None] = mapped_column(Double)
+    received_y: Mapped[float | None] = mapped_column(Double)
+    received_crs: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[WKBElement | None] = mapped_column(_geom("POINT"))
     # report-time stamp (never changes) and the grid responsible now
     reported_grid_version_id: Mapped[int | None] = mapped_column(ForeignKey("grid_version.id"))
     reported_grid_code: Mapped[str | None] = mapped_column(Text)

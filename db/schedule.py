@@ -3,8 +3,10 @@
 A boundary change published for a later time (planning.publish) waits in ``boundary_change``
 with ``status = 'scheduled'``; the SQL function ``apply_due_boundary_changes()`` (migration
 0007) applies the ones that are due. Where the server has pg_cron, it calls that function each
-minute, so the change is applied with no one logged in (docs/planning.md says how to set it
-up). A server without pg_cron relies on this thread, which every app process starts once: it
+minute, so the change is applied with no one logged in: migration 0014 schedules the job
+``gridgov-apply-due:<database>`` where pg_cron is installed and preloaded (the local cluster
+does it, db/cluster.py; docs/planning.md says how elsewhere); ``cron_job`` reads it back and
+``unschedule`` removes it (a scratch database about to be dropped). A server without pg_cron relies on this thread, which every app process starts once: it
 calls the same function every ``every_s`` seconds, each call its own transaction. Several
 processes may run it at once: the function locks each due change (``FOR UPDATE SKIP LOCKED``)
 and applies it once. A ``manage.py boundary-apply-due`` in the system's cron does the same.
@@ -18,13 +20,73 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from db.engine import get_engine
 from db.partitions import ensure_partitions
 
 log = logging.getLogger(__name__)
+
+CRON_JOB_PREFIX = "gridgov-apply-due:"  # as migration 0014 names a database's job
+CRON_COMMAND = "SELECT apply_due_boundary_changes()"
+
+
+def _cron_engine(owner_url: str):
+    """An engine on the database where pg_cron lives (``cron.database_name``), as the owner of
+    ``owner_url``; None when the server has no pg_cron loaded."""
+    u = make_url(owner_url)
+    eng = create_engine(u, poolclass=NullPool)
+    try:
+        with eng.connect() as c:
+            cron_db = c.execute(text("SELECT CASE WHEN 'pg_cron' = ANY(string_to_array(replace("
+                                     "current_setting('shared_preload_libraries'), ' ', ''), ',')) "
+                                     "THEN current_setting('cron.database_name', true) END")).scalar()
+    finally:
+        eng.dispose()
+    if not cron_db:
+        return None
+    return create_engine(u.set(database=cron_db), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+
+@contextmanager
+def _cron_jobs(owner_url: str):
+    """A connection to pg_cron's database as the owner of ``owner_url`` and the job name of that
+    database; (None, name) when the server has no pg_cron loaded or no job table."""
+    name = CRON_JOB_PREFIX + make_url(owner_url).database
+    eng = _cron_engine(owner_url)
+    if eng is None:
+        yield None, name
+        return
+    try:
+        with eng.connect() as c:
+            has_jobs = c.execute(text("SELECT to_regclass('cron.job') IS NOT NULL")).scalar()
+            yield (c if has_jobs else None), name
+    finally:
+        eng.dispose()
+
+
+def cron_job(owner_url: str) -> dict | None:
+    """The pg_cron job applying due changes in the database of ``owner_url`` (its jobid,
+    schedule, command, database, username, active), or None (no pg_cron, or no job)."""
+    with _cron_jobs(owner_url) as (c, name):
+        if c is None:
+            return None
+        row = c.execute(text("SELECT jobid, schedule, command, database, username, active FROM cron.job "
+                             "WHERE jobname = :j"), {"j": name}).mappings().one_or_none()
+        return dict(row) if row is not None else None
+
+
+def unschedule(owner_url: str) -> bool:
+    """Remove the database's pg_cron job (before the database is dropped); whether there was one."""
+    with _cron_jobs(owner_url) as (c, name):
+        if c is None:
+            return False
+        return bool(c.execute(text("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = :j"),
+                              {"j": name}).all())
 
 
 class DueChangeTicker:

@@ -32,7 +32,8 @@ from dispatch.states import LEVELS, OPEN_STATUSES, level_rank
 
 # Working queues (each open case is in exactly one, of the unit that must act next, or in its
 # lead department's queue), then watch lists across the actor's area (dispatch/queries.py).
-WORKING_QUEUES: tuple[str, ...] = ("awaiting_sorting", "awaiting_dispatch", "awaiting_verification", "outside_jurisdiction")
+WORKING_QUEUES: tuple[str, ...] = ("awaiting_sorting", "awaiting_dispatch", "awaiting_verification", "outside_jurisdiction",
+                                   "awaiting_location")
 WATCH_LISTS: tuple[str, ...] = ("overdue", "at_risk", "supervised")
 QUEUES: tuple[str, ...] = WORKING_QUEUES + WATCH_LISTS
 assert set(WORKING_QUEUES) == set(queries.WORKING_QUEUES)
@@ -41,6 +42,7 @@ _QUEUE_READERS = {
     "awaiting_dispatch": queries.awaiting_dispatch,
     "awaiting_verification": queries.awaiting_verification,
     "outside_jurisdiction": queries.outside_jurisdiction,
+    "awaiting_location": queries.awaiting_location,
     "overdue": queries.overdue_cases,
     "at_risk": queries.at_risk_cases,
     "supervised": queries.supervised_cases,
@@ -74,6 +76,11 @@ class QueueRow:
     time_state: str | None = None       # 'overdue' | 'at_risk' | 'on_track' | None
     role: str | None = None             # department queue only: 'lead' | 'assist'
     hours_left: float | None = None     # department queue only: working hours to the deadline
+    address: str | None = None
+    awaiting_location: bool = False     # 待定位: an address only, no position yet
+    lon: float | None = None            # where it lies (the dispatch map draws the queue shown)
+    lat: float | None = None
+    supervised: bool = False
 
 
 @dataclass(frozen=True)
@@ -186,19 +193,23 @@ def preview_deadline(conn: Connection, case: Mapping, *, now: datetime | None = 
     return DeadlinePreview(dl.due_at.astimezone(TZ), dl.value, dl.unit, dl.source)
 
 
-# Moves the service accepts only for a case outside every grid (relocate) or only inside
-# (register, resolve on the spot), and escalation below district level: the state table allows
-# them either way and the service refuses the wrong one with a message. Offered only where they
-# can succeed.
+# Moves the service accepts only for a case outside every grid (relocate), only inside
+# (register, resolve on the spot) or only without a position (locate), and escalation below
+# district level: the state table allows them either way and the service refuses the wrong one
+# with a message. Offered only where they can succeed.
 _OUTSIDE_ONLY = frozenset({"relocate"})
 _INSIDE_ONLY = frozenset({"register", "self_handle"})
+_UNLOCATED_ONLY = frozenset({"locate"})
+_UNLOCATED_MAY = _UNLOCATED_ONLY | {"reject", "merge"}  # 待定位: locate it, or reject / merge it as it is
 
 
 def allowed_actions(actor: Actor, case: Mapping) -> list[str]:
     """The moves the lifecycle allows this actor on this case now (state table × permissions),
     less those its own input checks would refuse for where the case lies."""
+    if case.get("awaiting_location"):
+        return [a for a in permissions.available_actions(actor, case) if a in _UNLOCATED_MAY]
     outside = bool(case.get("outside_jurisdiction"))
-    skip = set(_INSIDE_ONLY if outside else _OUTSIDE_ONLY)
+    skip = set(_INSIDE_ONLY if outside else _OUTSIDE_ONLY) | _UNLOCATED_ONLY
     if not levels_above(case.get("level")):
         skip.add("escalate")  # already at district level
     return [a for a in permissions.available_actions(actor, case) if a not in skip]
@@ -214,8 +225,8 @@ class CasePanel:
     level: str | None
     channel: str
     reported_at: datetime
-    lon: float
-    lat: float
+    lon: float | None                   # None: awaiting location (待定位)
+    lat: float | None
     outside_jurisdiction: bool
     supervised: bool
     time_state: str | None
@@ -252,6 +263,7 @@ class CasePanel:
     others: tuple[Presence, ...]        # who else has it open
     subdistrict_name_en: str | None = None
     community_name_en: str | None = None
+    awaiting_location: bool = False     # 待定位: an address only; the dispatcher locates it
 
 
 def case_panel(conn: Connection, *, case_id: int, actor: Actor, lang: str = "zh") -> CasePanel | None:

@@ -13,6 +13,10 @@
   any unit that contains it.
   Supervision (督办) is for the command centre (any case) and for a subdistrict over grid- and
   community-level cases in it.
+  Locating (定位) a report that came with an address only (待定位: no position, so no unit
+  contains it yet) is for the command centre and for every subdistrict — a subdistrict only at a
+  point inside its own area (the service checks again once the database has put the point in a
+  grid: ``may_place``).
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from dispatch.states import LEVEL_LABELS, TRANSITIONS, can
 
 VIEW_ONLY_ROLES = ("command_staff", "planner")
 SORTING_ACTIONS = frozenset({
-    "register", "reject", "merge", "relocate", "set_level", "escalate", "dispatch", "close",
+    "register", "reject", "merge", "relocate", "locate", "set_level", "escalate", "dispatch", "close",
     "approve_postponement", "deny_postponement", "verify_pass", "verify_fail", "evaluate",
 })
 DEPARTMENT_ACTIONS = frozenset({"accept", "return", "request_postponement", "feed_back"})
@@ -84,6 +88,9 @@ def denial(actor: Actor | None, action: str, case: Mapping) -> tuple[str, dict] 
                 and actor.subdistrict_id is not None and actor.subdistrict_id == case.get("subdistrict_id")):
             return None
         return "supervision", {}
+    if action == "locate":
+        return None if may_place(actor, case) else ("jurisdiction", {
+            "owner": "指挥中心或所在街道", "owner_en": "the command centre or its subdistrict"})
     owner = owner_level(case)
     if owner is None:  # not sorted yet: any unit that contains the case
         if any(_same_unit(actor, u, case) for u in ("community", "subdistrict", "district")):
@@ -94,6 +101,18 @@ def denial(actor: Actor | None, action: str, case: Mapping) -> tuple[str, dict] 
     unit = "指挥中心" if owner == "district" else LEVEL_LABELS[owner]["zh"]
     unit_en = "the command centre" if owner == "district" else "its " + LEVEL_LABELS[owner]["en"].lower()
     return "jurisdiction", {"owner": unit, "owner_en": unit_en}
+
+
+def may_place(actor: Actor, case: Mapping) -> bool:
+    """Whether dispatcher ``actor``'s unit may locate ``case``: the command centre anywhere; a
+    subdistrict while the case has no place yet (待定位) or once it lies in that subdistrict (a
+    point outside every grid, or in another subdistrict, is not theirs to set)."""
+    if actor.unit_level == "district":
+        return True
+    if actor.unit_level != "subdistrict" or actor.subdistrict_id is None:
+        return False
+    unplaced = case.get("community_id") is None and not case.get("outside_jurisdiction")
+    return unplaced or case.get("subdistrict_id") == actor.subdistrict_id
 
 
 def may(actor: Actor | None, action: str, case: Mapping) -> bool:

@@ -20,6 +20,8 @@ that queue is shown to the unit that must act next — ``acting_sql(actor)``: th
 the case's level (dispatch.permissions.owner_level), any unit containing a case not sorted yet,
 the lead department for a case it holds:
 
+- ``awaiting_location`` 待定位: reported with an address only, no position yet (``awaiting_location_sql``):
+  the command centre's and every subdistrict's (no unit contains it until it is located);
 - ``awaiting_sorting`` 待分拣: reported inside the jurisdiction, or returned by a department;
 - ``outside_jurisdiction`` 辖区外: reported outside every grid (the command centre's);
 - ``awaiting_dispatch`` 待派遣: registered, not yet dispatched;
@@ -43,11 +45,19 @@ from dispatch.states import WITH_DEPARTMENT, label
 # Open states in which the lead department must act next (awaiting_verification is the sorting
 # unit's: it verifies).
 DEPARTMENT_WORKING: tuple[str, ...] = tuple(s for s in WITH_DEPARTMENT if s != "awaiting_verification")
+def awaiting_location_sql(a: str = "c") -> str:
+    """SQL: the case came with an address only and waits for a dispatcher to locate it (待定位) —
+    THE definition (migration 0011: no position; terminal cases that never got one are not waiting)."""
+    return f"({a}.status = 'reported' AND {a}.geom IS NULL)"
+
+
 # The dispatcher's working queues: each open case is in exactly one of these or in its lead
-# department's queue (a partition by status; tests/dispatch/test_queues_partition.py checks it
-# over the sample district).
+# department's queue (a partition by status and position; tests/dispatch/test_queue_partition.py
+# checks it over the sample district).
 WORKING_QUEUES: dict[str, str] = {
-    "awaiting_sorting": "(c.status = 'returned' OR (c.status = 'reported' AND NOT c.outside_jurisdiction))",
+    "awaiting_location": awaiting_location_sql("c"),
+    "awaiting_sorting": "(c.status = 'returned' OR (c.status = 'reported' AND NOT c.outside_jurisdiction "
+                        "AND c.geom IS NOT NULL))",
     "outside_jurisdiction": "(c.status = 'reported' AND c.outside_jurisdiction)",
     "awaiting_dispatch": "(c.status = 'registered')",
     "awaiting_verification": "(c.status = 'awaiting_verification')",
@@ -78,8 +88,8 @@ def scope_sql(actor: Actor | None, a: str = "c") -> tuple[str, dict]:
     if actor.unit_level == "department":
         return (f"({a}.department_id = :_scope OR EXISTS (SELECT 1 FROM case_department cd WHERE cd.case_id = {a}.id "
                 f"AND cd.department_id = :_scope))", {"_scope": actor.department_id})
-    if actor.unit_level == "subdistrict":
-        return f"{a}.subdistrict_id = :_scope", {"_scope": actor.subdistrict_id}
+    if actor.unit_level == "subdistrict":  # and the cases no unit contains yet (待定位), which it may locate
+        return f"({a}.subdistrict_id = :_scope OR {a}.geom IS NULL)", {"_scope": actor.subdistrict_id}
     return f"{a}.community_id = :_scope", {"_scope": actor.community_id}
 
 
@@ -87,7 +97,9 @@ def acting_sql(actor: Actor | None, a: str = "c") -> tuple[str, dict]:
     """SQL condition and params: cases whose next step is the actor's unit's to take — the unit
     owning the case's level (grid/community level → its community, subdistrict → its
     subdistrict, district and outside the jurisdiction → the command centre), or any unit
-    containing a case not yet sorted (dispatch.permissions.owner_level says the same in Python).
+    containing a case not yet sorted (dispatch.permissions.owner_level says the same in Python);
+    a case awaiting location, which no unit contains yet, is the command centre's and every
+    subdistrict's (dispatch.permissions.may_place).
     TRUE for admins and viewers, who see every queue."""
     if actor is None or actor.role in ("admin", "command_staff", "planner"):
         return "TRUE", {}
@@ -96,8 +108,9 @@ def acting_sql(actor: Actor | None, a: str = "c") -> tuple[str, dict]:
     if actor.unit_level == "department":
         return f"({a}.department_id = :_act)", {"_act": actor.department_id}
     if actor.unit_level == "subdistrict":
-        return (f"({a}.community_id IS NOT NULL AND {a}.subdistrict_id = :_act "
-                f"AND ({a}.level IS NULL OR {a}.level = 'subdistrict'))", {"_act": actor.subdistrict_id})
+        return (f"(({a}.community_id IS NOT NULL AND {a}.subdistrict_id = :_act "
+                f"AND ({a}.level IS NULL OR {a}.level = 'subdistrict')) OR {a}.geom IS NULL)",
+                {"_act": actor.subdistrict_id})
     return (f"({a}.community_id = :_act AND ({a}.level IS NULL OR {a}.level IN ('grid', 'community')))",
             {"_act": actor.community_id})
 
@@ -107,7 +120,8 @@ LIST_COLUMNS = f"""
     left(c.description, 200) AS description, c.address, c.channel, c.reported_at, c.registered_at, c.dispatched_at,
     c.due_at, c.warn_at, c.closed_at, c.department_id, d.name AS department_name, c.handler_id, c.grid_code,
     c.community_id, com.name AS community_name, c.subdistrict_id, sub.name AS subdistrict_name,
-    ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.outside_jurisdiction, c.supervised, c.self_handled, c.version,
+    ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.outside_jurisdiction, c.geom IS NULL AS awaiting_location,
+    c.supervised, c.self_handled, c.version,
     c.postpone_requested_at IS NOT NULL AS postponement_pending, {time_state_sql('c')} AS time_state
 """
 LIST_FROM = """
@@ -124,6 +138,12 @@ def _list(conn: Connection, where: str, order: str, *, actor: Actor | None, limi
     sql = (f"SELECT {LIST_COLUMNS}{extra_cols} FROM {LIST_FROM} WHERE ({where}) AND {scope} "
            f"ORDER BY {order} LIMIT :_limit")
     return [dict(r) for r in conn.execute(text(sql), {**(params or {}), **sp, "_limit": limit}).mappings()]
+
+
+def awaiting_location(conn: Connection, *, actor: Actor | None = None, limit: int = 200) -> list[dict]:
+    """待定位: reports with an address and no position, oldest first (a dispatcher sets the point)."""
+    return _list(conn, WORKING_QUEUES["awaiting_location"], "c.reported_at, c.id", actor=actor, limit=limit,
+                 acting=True)
 
 
 def awaiting_sorting(conn: Connection, *, actor: Actor | None = None, limit: int = 200) -> list[dict]:
@@ -197,7 +217,8 @@ def case_detail(conn: Connection, case_id: int, *, lang: str = "zh") -> dict | N
     """Everything the detail panel shows: the case, names of its places, people and departments,
     grid workers of its responsibility grid, assisting departments, duplicates, and the timeline."""
     row = conn.execute(text(f"""
-        SELECT c.*, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, cat.name AS category_name, cat.name_en AS category_name_en,
+        SELECT c.*, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.geom IS NULL AS awaiting_location,
+               cat.name AS category_name, cat.name_en AS category_name_en,
                cat.is_emergency, d.name AS department_name, d.name_en AS department_name_en,
                com.name AS community_name, com.name_en AS community_name_en, sub.name AS subdistrict_name,
                sub.name_en AS subdistrict_name_en, g.name AS grid_name,

@@ -18,6 +18,9 @@ naming the field. The dispatch page's forms name their fields after these parame
 what was submitted straight through.
 
 ``report_case(...)`` creates a case (the database puts it in its grid) with its 'report' event.
+A report with an address and no position (``lon``/``lat`` None) is stored awaiting location
+(待定位: no grid, queued for a dispatcher); ``locate`` gives it its point once, and the database
+then assigns the grid by the same rule as for a new report (migration 0011).
 ``at`` (default: the database clock) exists for imports and tests; it may not go back before
 the case's last event.
 
@@ -118,8 +121,14 @@ class _Ctx:
 
 # --- action handlers: each declares the values it takes; returns the column updates ----------------
 
+def _need_position(ctx: _Ctx) -> None:
+    if ctx.row["geom"] is None:
+        raise InvalidInput("案件待定位：请先根据地址定位", "The case awaits location: locate it from its address first")
+
+
 def _register(ctx: _Ctx, *, level=None, category_code=None) -> dict:
     row = ctx.row
+    _need_position(ctx)
     if row["outside_jurisdiction"]:
         raise InvalidInput("案件位置在辖区外：请先重新定位或不予立案",
                            "The case lies outside the jurisdiction: relocate or reject it first")
@@ -174,6 +183,36 @@ def _relocate(ctx: _Ctx, *, lon, lat, crs=STORAGE_CRS) -> dict:
         raise InvalidInput("新位置仍在辖区外", "The new location is still outside the jurisdiction")
     ctx.data.update(lon=x, lat=y, crs=crs, grid_code=placed["grid_code"])
     return dict(placed)
+
+
+def _locate(ctx: _Ctx, *, lon, lat, crs=STORAGE_CRS) -> dict:
+    """定位: the point of a report that came with an address only, typed (or picked) by a dispatcher
+    in ``crs``; stored as received and in WGS-84, and the database assigns the grid (trigger
+    cases_assign_grid, as for a new report). A point outside every grid makes it an
+    outside-the-jurisdiction case (the command centre's); a subdistrict may place it only inside
+    its own area."""
+    row = ctx.row
+    if row["geom"] is not None:
+        raise InvalidInput("案件已有位置，不能再定位（辖区外案件请用“重新定位”）",
+                           "The case already has a location (a case outside the jurisdiction is relocated instead)")
+    try:
+        lon, lat = float(lon), float(lat)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"坐标 {lon!r}, {lat!r} 不是数字", f"Coordinates {lon!r}, {lat!r} are not numbers") from None
+    x, y = to_wgs84(lon, lat, crs)  # a system it cannot convert from is refused, naming it
+    ctx.conn.execute(text(
+        "UPDATE cases SET received_x = :rx, received_y = :ry, received_crs = :crs, "
+        f"geom = ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}) WHERE id = :i"),
+        {"rx": lon, "ry": lat, "crs": crs, "x": x, "y": y, "i": row["id"]})
+    placed = dict(ctx.conn.execute(text(
+        "SELECT grid_id, grid_code, community_id, subdistrict_id, outside_jurisdiction, reported_grid_version_id, "
+        "reported_grid_code FROM cases WHERE id = :i"), {"i": row["id"]}).mappings().one())
+    if not permissions.may(ctx.actor, "locate", placed):  # the savepoint undoes the point
+        raise InvalidInput("该位置不在本街道辖区内：请由指挥中心定位",
+                           "The point is outside your subdistrict: the command centre locates this case")
+    ctx.data.update(lon=x, lat=y, crs=crs, received_x=lon, received_y=lat, address=row["address"],
+                    grid_code=placed["grid_code"], outside_jurisdiction=placed["outside_jurisdiction"])
+    return placed
 
 
 def _set_level(ctx: _Ctx, *, level) -> dict:
@@ -256,6 +295,7 @@ def _close(ctx: _Ctx, *, result_photo_ref=None) -> dict:
 
 def _self_handle(ctx: _Ctx, *, after_photo_ref, before_photo_ref=None) -> dict:
     row = ctx.row
+    _need_position(ctx)
     if row["outside_jurisdiction"]:
         raise InvalidInput("辖区外案件不能自行处置", "A case outside the jurisdiction cannot be resolved on the spot")
     after = after_photo_ref
@@ -352,7 +392,8 @@ def _evaluate(ctx: _Ctx, *, score) -> dict:
 
 
 _HANDLERS = {
-    "register": _register, "reject": _reject, "merge": _merge, "relocate": _relocate, "set_level": _set_level,
+    "register": _register, "reject": _reject, "merge": _merge, "relocate": _relocate, "locate": _locate,
+    "set_level": _set_level,
     "escalate": _escalate, "dispatch": _dispatch, "close": _close, "self_handle": _self_handle,
     "accept": _accept, "return": _return, "request_postponement": _request_postponement,
     "approve_postponement": _approve_postponement, "deny_postponement": _deny_postponement,
@@ -535,37 +576,62 @@ def to_wgs84(x: float, y: float, crs: str) -> tuple[float, float]:
     return float(lon), float(lat)
 
 
-def report_case(conn: Connection, *, channel: str, lon: float, lat: float, crs: str = STORAGE_CRS,
+def _position(lon: float | None, lat: float | None, crs: str, address: str | None) -> tuple[float, float] | None:
+    """The report's point in WGS-84, or None for a report with an address only (待定位); a report
+    with neither, or half a point, is refused naming the field."""
+    if lon is None and lat is None:
+        if not (address or "").strip():
+            raise InvalidInput("上报须给出位置（经纬度）或地址", "A report needs a location (lon/lat) or an address",
+                               fields=["lon", "lat", "address"])
+        return None
+    if lon is None or lat is None:
+        missing = "lon" if lon is None else "lat"
+        raise InvalidInput(f"经纬度须同时给出（缺少 {missing}）", f"lon and lat go together ({missing} is missing)",
+                           fields=[missing])
+    return to_wgs84(lon, lat, crs)
+
+
+def report_case(conn: Connection, *, channel: str, lon: float | None, lat: float | None, crs: str = STORAGE_CRS,
                 category_code: str | None = None, description: str = "", address: str | None = None,
                 reporter_name: str | None = None, reporter_phone: str | None = None, reporter_id: int | None = None,
                 photo_ref: str | None = None, actor: Actor | None = None, reported_at: datetime | None = None) -> dict:
-    """上报: store a new case exactly as received (the database assigns its grid) and its 'report' event."""
+    """上报: store a new case exactly as received (the database assigns its grid) and its 'report' event.
+    ``lon``/``lat`` None with an ``address``: stored awaiting location (待定位)."""
     if not permissions.may_report(actor):
         raise PermissionDenied(case_no="—", action="report", reason="view_only", actor=actor.full_name, role=actor.role)
     if channel not in CHANNELS:
         raise InvalidInput(f"上报渠道 {channel!r} 无效", f"Unknown channel {channel!r}; expected one of {CHANNELS}")
     if category_code is not None:
         _category(conn, category_code)
-    x84, y84 = to_wgs84(lon, lat, crs)
+    point = _position(lon, lat, crs, address)
+    x84, y84 = point or (None, None)
     if actor is not None and reporter_id is None:
         reporter_id = actor.person_id
     params = {"channel": channel, "cat": category_code, "descr": description or "", "addr": address,
               "rname": reporter_name, "rphone": reporter_phone, "rid": reporter_id, "photo": photo_ref,
-              "x": float(lon), "y": float(lat), "crs": crs, "x84": x84, "y84": y84, "at": reported_at}
+              "x": None if point is None else float(lon), "y": None if point is None else float(lat),
+              "crs": None if point is None else crs, "x84": x84, "y84": y84, "at": reported_at}
     with _atomic(conn):
         row = dict(conn.execute(text(
             "INSERT INTO cases(channel, category_code, description, address, reporter_name, reporter_phone, reporter_id, "
             "photo_ref, received_x, received_y, received_crs, geom, reported_at, updated_at) "
             "VALUES (:channel, :cat, :descr, :addr, :rname, :rphone, :rid, :photo, :x, :y, :crs, "
-            f"ST_SetSRID(ST_MakePoint(:x84, :y84), {STORAGE_SRID}), COALESCE(:at, now()), COALESCE(:at, now())) RETURNING *"),
+            f"ST_SetSRID(ST_MakePoint(CAST(:x84 AS float8), CAST(:y84 AS float8)), {STORAGE_SRID}), "
+            "COALESCE(:at, now()), COALESCE(:at, now())) RETURNING *"),
             params).mappings().one())
         _append_event(conn, row, action="report", actor=actor, at=row["reported_at"], from_status=None,
                       from_level=None, comment=None, attachments=[{"kind": "report", "ref": photo_ref}] if photo_ref else [],
-                      data={"channel": channel, "crs": crs})
+                      data=_report_data(channel, crs if point else None))
     return row
 
 
-def report_case_ctes(*, channel: str, lon: float, lat: float, crs: str = STORAGE_CRS, category_code: str | None = None,
+def _report_data(channel: str, crs: str | None) -> dict:
+    """The 'report' event's data: the channel and the point's system, or that it awaits location."""
+    return {"channel": channel, "crs": crs} if crs else {"channel": channel, "awaiting_location": True}
+
+
+def report_case_ctes(*, channel: str, lon: float | None, lat: float | None, crs: str = STORAGE_CRS,
+                     category_code: str | None = None,
                      description: str = "", address: str | None = None, reporter_name: str | None = None,
                      reporter_phone: str | None = None, photo_ref: str | None = None) -> tuple[str, dict]:
     """上报 as two CTEs for a caller that writes its own rows in the same statement (the intake: one
@@ -576,23 +642,26 @@ def report_case_ctes(*, channel: str, lon: float, lat: float, crs: str = STORAGE
     name the field). ``tests/intake`` checks both write the same rows."""
     if channel not in CHANNELS:
         raise InvalidInput(f"上报渠道 {channel!r} 无效", f"Unknown channel {channel!r}; expected one of {CHANNELS}")
-    x84, y84 = to_wgs84(lon, lat, crs)
+    point = _position(lon, lat, crs, address)
+    x84, y84 = point or (None, None)
     attachments = [{"kind": "report", "ref": photo_ref}] if photo_ref else []
     sql = (
         "new_case AS (INSERT INTO cases(channel, category_code, description, address, reporter_name, reporter_phone, "
         "photo_ref, received_x, received_y, received_crs, geom, reported_at, updated_at) "
         "VALUES (:rc_channel, :rc_cat, :rc_descr, :rc_addr, :rc_rname, :rc_rphone, :rc_photo, :rc_x, :rc_y, :rc_crs, "
-        f"ST_SetSRID(ST_MakePoint(:rc_x84, :rc_y84), {STORAGE_SRID}), now(), now()) RETURNING *), "
+        f"ST_SetSRID(ST_MakePoint(CAST(:rc_x84 AS float8), CAST(:rc_y84 AS float8)), {STORAGE_SRID}), now(), now()) "
+        "RETURNING *), "
         "new_event AS (INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, "
         "from_level, to_level, department_id, comment, attachments, data, grid_id, handler_id, due_at, postponed, "
         "disposal_wh) SELECT id, reported_at, NULL, 'public', 'report', NULL, status, NULL, level, department_id, NULL, "
         "CAST(:rc_attachments AS jsonb), CAST(:rc_data AS jsonb), grid_id, handler_id, due_at, "
         "postponed_at IS NOT NULL, NULL FROM new_case)")
     params = {"rc_channel": channel, "rc_cat": category_code, "rc_descr": description or "", "rc_addr": address,
-              "rc_rname": reporter_name, "rc_rphone": reporter_phone, "rc_photo": photo_ref, "rc_x": float(lon),
-              "rc_y": float(lat), "rc_crs": crs, "rc_x84": x84, "rc_y84": y84,
+              "rc_rname": reporter_name, "rc_rphone": reporter_phone, "rc_photo": photo_ref,
+              "rc_x": None if point is None else float(lon), "rc_y": None if point is None else float(lat),
+              "rc_crs": None if point is None else crs, "rc_x84": x84, "rc_y84": y84,
               "rc_attachments": json.dumps(attachments, ensure_ascii=False),
-              "rc_data": json.dumps({"channel": channel, "crs": crs}, ensure_ascii=False)}
+              "rc_data": json.dumps(_report_data(channel, crs if point else None), ensure_ascii=False)}
     return sql, params
 
 

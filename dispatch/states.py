@@ -19,7 +19,8 @@ The loop (docs/domain.md): discover (上报) → sort (立案/不予立案/定�
 resolves a small problem on the spot (自行处置: reported → closed at grid level); the sorting
 unit handles a registered case itself (close); a department returns a case that is not its own
 (退回 → back to sorting) or asks for more time (申请缓办 → approved: 缓办 with a new due time);
-supervision (督办) flags a case; escalation (上报升级) raises the level one step, or straight
+supervision (督办) flags a case; a report that came with an address only (待定位, no position)
+is located (定位) by a dispatcher before it is sorted further; escalation (上报升级) raises the level one step, or straight
 to district for a major problem.
 """
 from __future__ import annotations
@@ -64,6 +65,7 @@ ACTION_LABELS: dict[str, dict[str, str]] = {
     "merge": {"zh": "合并重复案件", "en": "Merge as duplicate"},
     "self_handle": {"zh": "自行处置", "en": "Resolve on the spot"},
     "relocate": {"zh": "重新定位", "en": "Relocate"},
+    "locate": {"zh": "定位", "en": "Locate"},
     "set_level": {"zh": "定级", "en": "Set level"},
     "escalate": {"zh": "上报升级", "en": "Escalate"},
     "dispatch": {"zh": "派遣", "en": "Dispatch"},
@@ -137,6 +139,7 @@ TRANSITIONS: dict[str, Move] = {
     "reject": _m(("reported",), "rejected"),
     "merge": _m(("reported", "registered", "returned"), "merged"),
     "relocate": _m(("reported",)),  # a point outside every grid is placed by a person
+    "locate": _m(("reported",)),  # a report with an address only (待定位) gets its point from a person
     "set_level": _m(("registered", "returned")),
     "escalate": _m(("registered", "returned", "dispatched", "disposing", "rework", "postponed")),
     "dispatch": _m(("registered", "returned"), "dispatched"),

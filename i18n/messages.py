@@ -57,6 +57,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "wall.kpi.dispatched_today": ("今日派遣", "Dispatched today"),
     "wall.kpi.open": ("在办案件", "Open"),
     "wall.kpi.overdue": ("超期案件", "Overdue"),
+    "wall.kpi.awaiting_location": ("待定位", "Awaiting location"),
     "wall.kpi.closed_today": ("今日结案", "Closed today"),
     "wall.kpi.closure_rate": ("本月结案率", "Closure rate (month)"),
     "wall.kpi.on_time_rate": ("本月按期结案率", "On-time rate (month)"),
@@ -81,6 +82,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "wall.due": ("时限", "due"),
     "wall.overdue": ("已超期", "overdue"),
     "wall.outside": ("辖区外", "outside the district"),
+    "wall.unlocated": ("待定位", "awaiting location"),
     "wall.no_category": ("未分类", "Uncategorised"),
     "wall.open_cases": ("在办", "open"),
     "wall.updated": ("更新于 {at}", "Updated {at}"),
@@ -89,4 +91,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "wall.exit_screen": ("退出大屏", "Exit video wall"),
     "wall.all_district": ("全区", "Whole district"),
     "wall.map_alt": ("网格与在办案件地图", "Map of grids and open cases"),
+    "wall.no_vendor": ("大屏地图的脚本库未安装（缺少 {files}）：请运行 make run 或 scripts/bootstrap.sh。",
+                       "The wall map's script library is not installed ({files} missing): run make run or "
+                       "scripts/bootstrap.sh."),
 }

@@ -276,11 +276,13 @@ def _create(st, *, api_key, service_code, lat, long, address_string, email, devi
 
 
 def _report(conn, st, key, rep: NewReport, *, lang, idem, digest) -> tuple[int, list]:
-    if rep.lon is None:
-        if not rep.photo_gps:
-            raise bad("lat", "照片中没有 GPS 位置：请给出 lat 和 long",
-                      "the photo carries no GPS position: give lat and long")
+    # The point: lat/long as sent, else the photo's GPS; else, with an address, none yet — no
+    # geocoder here, so the case is stored awaiting location (待定位) for the command centre.
+    if rep.lon is None and rep.photo_gps:
         rep.lon, rep.lat, rep.crs = rep.photo_gps[0], rep.photo_gps[1], "WGS84"
+    elif rep.lon is None and not rep.address:
+        raise bad("lat", "照片中没有 GPS 位置：请给出 lat 和 long，或 address_string",
+                  "the photo carries no GPS position: give lat and long, or address_string")
     return create_report(conn, key, rep, lang=lang, idem_key=idem, digest=digest,
                          radius_m=st.settings.duplicate_radius_m, days=st.settings.duplicate_days)
 
@@ -312,10 +314,8 @@ def _validate(key, *, conn, service_code, lat, long, address_string, email, devi
             to_wgs84(long, lat, crs_name)  # the lifecycle converts again; this names the field on refusal
         except CoordinateError as e:
             raise bad("lat/long", f"坐标无效：{e}", str(e)) from None
-    elif not has_photo:
-        # No geocoder here: an address alone cannot be put in a grid, and a case needs a point.
-        raise bad("lat/long", "须给出 lat 和 long（本服务不能仅凭 address_string 定位）",
-                  "give lat and long (this service cannot locate an address_string alone)")
+    elif not has_photo and not (address_string or "").strip():
+        raise bad("lat/long", "须给出 lat 和 long，或 address_string", "give lat and long, or address_string")
     desc = _text("description", description, MAX_DESCRIPTION) or ""
     e = _text("email", email, 200)
     if e and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", e):

@@ -24,6 +24,7 @@ from dispatch.states import TERMINAL_STATUSES, label
 from intake import idempotency
 from intake.duplicates import link_cte, link_params, possible_duplicates_of
 from intake.keys import ApiKey
+from intake.prepared import Prepared
 
 MAX_SPAN = timedelta(days=90)
 MAX_ROWS = 1000
@@ -32,8 +33,8 @@ MAX_ROWS = 1000
 @dataclass
 class NewReport:
     service_code: str
-    lon: float
-    lat: float
+    lon: float | None  # None (with an address): stored awaiting location (待定位)
+    lat: float | None
     crs: str
     channel: str
     description: str = ""
@@ -53,6 +54,9 @@ class NewReport:
 def _notice(lang: str, row: dict, dups: list[dict]) -> str:
     en = lang == "en"
     parts = [f"Received as case {row['case_no']}." if en else f"已受理，案件编号 {row['case_no']}。"]
+    if row.get("awaiting_location"):
+        parts.append("No position was given: the address is recorded and the case awaits location by the "
+                     "command centre." if en else "未提供坐标：已记录地址，待指挥中心定位。")
     if row["outside_jurisdiction"]:
         parts.append("The location is outside the district's grids: recorded as outside the jurisdiction "
                      "for staff to check." if en else "上报位置不在本区网格内，已登记为辖区外案件，待工作人员核实。")
@@ -80,6 +84,7 @@ def answer_of(stored, lang: str) -> list:
         "status_token": stored["status_token"],
         "outside_jurisdiction": stored["outside_jurisdiction"],
         "grid_code": stored["grid_code"],
+        "awaiting_location": bool(stored.get("awaiting_location")),
         "possible_duplicates": [d["case_no"] for d in dups],
     }]
 
@@ -91,6 +96,7 @@ _ANSWER_CTES = """
     answer AS (
         SELECT n.id, jsonb_build_object(
             'case_no', n.case_no, 'outside_jurisdiction', n.outside_jurisdiction, 'grid_code', n.grid_code,
+            'awaiting_location', n.geom IS NULL,
             'status_token', CAST(:t AS text), 'account_id', CAST(:acc AS text),
             'possible_duplicates', COALESCE((
                 SELECT jsonb_agg(jsonb_build_object('case_no', c.case_no, 'distance_m', round(l.distance_m::numeric, 1))
@@ -103,8 +109,22 @@ _ANSWER_CTES = """
 """
 
 
-# The statement's text is the same for every report: parse it into a TextClause once per process.
-_statement = functools.lru_cache(maxsize=4)(text)
+# The types of the report statement's parameters, fixed when it is prepared (intake.prepared): the
+# lifecycle's (rc_*, dispatch.service.report_case_ctes), the duplicate search's and the intake's own.
+_TYPES = {
+    **{n: "text" for n in ("rc_channel", "rc_cat", "rc_descr", "rc_addr", "rc_rname", "rc_rphone", "rc_photo",
+                           "rc_crs", "rc_attachments", "rc_data", "t", "a", "e", "fn", "ln", "d", "acc", "m", "ik",
+                           "digest")},
+    **{n: "float8" for n in ("rc_x", "rc_y", "rc_x84", "rc_y84", "box", "radius", "gx", "gy")},
+    "days": "integer", "k": "integer",
+}
+
+
+# The statement's text is the same for every report: one Prepared per text (per process), prepared
+# on each connection at its first report there.
+@functools.lru_cache(maxsize=4)
+def _statement(sql: str) -> Prepared:
+    return Prepared(sql, _TYPES, prefix="intake_report")
 
 
 def create_report(conn: Connection, key: ApiKey, rep: NewReport, *, lang: str, idem_key: str | None,
@@ -131,8 +151,8 @@ def create_report(conn: Connection, key: ApiKey, rep: NewReport, *, lang: str, i
                   e=rep.email, fn=rep.first_name, ln=rep.last_name, d=rep.device_id, acc=rep.account_id,
                   m=rep.media_url, gx=gps[0], gy=gps[1], ik=idem_key, digest=digest)
     try:
-        stored = conn.execute(_statement("WITH " + ctes + ", " + link_cte("new_case") + ", " + _ANSWER_CTES),
-                              params).scalar_one()
+        stored = _statement("WITH " + ctes + ", " + link_cte("new_case") + ", " + _ANSWER_CTES).execute(
+            conn, params).scalar_one()
     except IntegrityError as e:
         if not (idem_key and idempotency.is_key_taken(e)):
             raise
@@ -185,16 +205,19 @@ def _view(conn: Connection, r: dict, *, lang: str, extensions: bool, media_base:
         "address": r["address"],
         "address_id": None,
         "zipcode": None,
-        "lat": round(r["lat"], 7),
-        "long": round(r["lon"], 7),
+        "lat": None if r["lat"] is None else round(r["lat"], 7),
+        "long": None if r["lon"] is None else round(r["lon"], 7),
         "media_url": media,
     }
+    if r["lon"] is None:  # awaiting location (待定位): the address only, as the specification allows
+        del out["lat"], out["long"]
     if extensions:
         out["extended_attributes"] = {
             "channel": r["channel"],
             "case_status": r["status"],
             "grid_code": r["grid_code"],
             "outside_jurisdiction": r["outside_jurisdiction"],
+            "awaiting_location": r["lon"] is None,
             "history": public_history(conn, r["id"], lang=lang),
             "possible_duplicates": [d["case_no"] for d in possible_duplicates_of(conn, r["id"])],
         }

@@ -73,12 +73,12 @@ search.text_input(kit.tr("dp.search"), key="dq-search", on_change=_on_search, la
 shown = svc.department_filter(rows, chosen)
 
 
-def _on_pick(ids: list[int]) -> None:
+def _on_pick(wkey: str, ids: list[int]) -> None:
     """A row ticked picks its case: the table shows its own tick, only the panel is redrawn."""
-    sel = st.session_state["dq-table"].selection.rows
-    if sel and sel[0] < len(ids):
-        st.session_state[CASE] = ids[sel[0]]
-    else:
+    current, cid = view.picked_row(wkey, ids)
+    if current and cid is not None:
+        st.session_state[CASE] = cid
+    elif current:
         st.session_state.pop(CASE, None)
     st.rerun(PANEL)
 
@@ -125,11 +125,11 @@ with left:
         if all(r.role == "lead" for r in rows):
             df = df.drop(columns=["role"])  # a column saying "lead" on every line says nothing
         cfg = view.queue_columns(df)
-        # the tick follows the case in the panel, never a row number (see pages/dispatch.py)
-        st.session_state["dq-table"] = view.selection_of(ids, st.session_state.get(CASE))
-        st.dataframe(view.styled(df, [r.time_state for r in rows]), key="dq-table",
-                     on_select=lambda: _on_pick(ids), selection_mode="single-row", hide_index=True,
-                     column_config=cfg, height=min(38 + 35 * len(rows), 640), width="stretch")
+        # the tick follows the case in the panel, never a row number nor an old tick the browser
+        # still holds (ui.case_view.case_table)
+        view.case_table(view.styled(df, [r.time_state for r in rows]), ids, key="dq-table",
+                        case_id=st.session_state.get(CASE), on_pick=_on_pick, column_config=cfg,
+                        height=min(38 + 35 * len(rows), 640), width="stretch")
 
 with right:
     panel_part()

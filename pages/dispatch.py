@@ -12,7 +12,7 @@ already show the new state. The case being worked on is ``session_state["dispatc
 """
 from __future__ import annotations
 
-from dataclasses import replace
+import time
 
 import pandas as pd
 import streamlit as st
@@ -20,7 +20,6 @@ import streamlit as st
 from dispatch import desk as svc
 from dispatch.desk import QueueRow
 from dispatch.states import label
-from wall.dispatch_map import DISPATCH_MAP
 from wall.frame import WallFilter
 from wall.pick import case_id_from_selection
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
@@ -28,15 +27,18 @@ from i18n import name_in
 from intake import public
 from ui import case_panel as panel
 from ui import case_view as view
+from ui import dispatch_map_view as dmap
 from ui import kit
 from ui import wall_view
 
 CASE = "dispatch.case_id"
-# The page's three parts rerun on their own (st.fragment): picking a case reruns the panel (and
-# the queue's tick), never the map — at a million cases its deck is megabytes that the browser
-# would parse and upload again; switching queues reruns the queue alone; an action reruns the
-# panel, and the live watcher redraws the rest once the change notice is in.
+# The page's three parts rerun on their own (st.fragment): picking a case reruns the panel, the
+# map (its ring) and, for a click or a number, the queue's tick; switching queues reruns the
+# queue and the map (it draws the queue shown); an action reruns the panel, and the live watcher
+# redraws the rest once the change notice is in. The map's deck stays tens of kilobytes at any
+# history size (wall/dispatch_map.py), so redrawing it on a pick is cheap.
 MAP, QUEUE, PANEL = "dp-map", "dp-queue", "dp-panel"
+QUEUE_KEY, DEFAULT_QUEUE = "dispatch-queue", "awaiting_sorting"
 who = kit.require_page("dispatch")
 kit.css("theme", "wall", "dispatch")
 lang = kit.lang()
@@ -54,7 +56,7 @@ def _on_map() -> None:
     st.session_state["dispatch.map_seen"] = cid
     if cid is not None:
         st.session_state[CASE] = cid
-    st.rerun([QUEUE, PANEL])
+    st.rerun([MAP, QUEUE, PANEL])
 
 
 def _map_pick(selection) -> None:
@@ -69,15 +71,17 @@ def _map_pick(selection) -> None:
             st.rerun()
 
 
-def _on_queue(key: str, ids: list[int]) -> None:
+def _on_queue(wkey: str, ids: list[int]) -> None:
     """A row ticked (``ids``: the cases in the order they were shown) picks its case; a tick
-    taken off lets go of the case. The table shows its own tick: only the panel is redrawn."""
-    rows = st.session_state[key].selection.rows
-    if rows and rows[0] < len(ids):
-        _pick(ids[rows[0]])
-    else:
-        st.session_state.pop(CASE, None)
-    st.rerun(PANEL)
+    taken off lets go of the case. The table shows its own tick: the panel and the map's ring
+    are redrawn."""
+    current, cid = view.picked_row(wkey, ids)
+    if current:
+        if cid is not None:
+            _pick(cid)
+        else:
+            st.session_state.pop(CASE, None)
+    st.rerun([MAP, PANEL])
 
 
 def _on_search() -> None:
@@ -86,7 +90,7 @@ def _on_search() -> None:
     if found is None:
         st.session_state["dp.flash"] = (kit.tr("dp.search_none"), ":material/search_off:")
     _pick(found)
-    st.rerun([QUEUE, PANEL])
+    st.rerun([MAP, QUEUE, PANEL])
 
 
 def queue_table(rows: list[QueueRow], key: str) -> None:
@@ -97,31 +101,36 @@ def queue_table(rows: list[QueueRow], key: str) -> None:
         "case_no": [r.case_no for r in rows],
         "category": [name_in(r, lang, "category_name") or "—" for r in rows],
         "status": [label("status", r.status, lang) for r in rows],
-        "area": [r.community_name or kit.tr("dp.outside") for r in rows],
+        "area": [view.area_cell(r) for r in rows],
         "reported": [view.fmt_time(r.reported_at) for r in rows],
         "due": [view.fmt_time(r.due_at) for r in rows],
         "time": [label("time_state", r.time_state, lang) for r in rows],
     })
-    cfg = view.queue_columns(df)
-    ids = [r.id for r in rows]
-    # The tick follows the case in the panel, never a row number: a table keeps its ticked row
-    # index over reruns, so after an action took the case out of the list (or a map click or a
-    # search picked another) that index would tick some other case.
-    st.session_state[key] = view.selection_of(ids, st.session_state.get(CASE))
-    st.dataframe(view.styled(df, [r.time_state for r in rows]), key=key, on_select=lambda: _on_queue(key, ids),
-                 selection_mode="single-row", hide_index=True, column_config=cfg,
-                 height=min(38 + 35 * len(rows), 330), width="stretch")
+    # The tick follows the case in the panel (ui.case_view.case_table): after an action took the
+    # case out of the list, or a map click or a search picked another, it is on that case's row
+    # or on none, and the browser cannot send an old tick back as a pick.
+    view.case_table(view.styled(df, [r.time_state for r in rows]), [r.id for r in rows], key=key,
+                    case_id=st.session_state.get(CASE), on_pick=_on_queue, column_config=view.queue_columns(df),
+                    height=min(38 + 35 * len(rows), 330), width="stretch")
+
+
+def _table(queue: str) -> str:
+    return f"dispatch-q-{queue}"
+
+
+def _queue() -> str:
+    return st.session_state.get(QUEUE_KEY) or DEFAULT_QUEUE
 
 
 @st.fragment(key=MAP)
 def map_part() -> None:
-    """The map: the wall's deck (cached per change notice), refitted; drawn by full runs only
-    (opening the page, a change the live watcher saw), so picking cases never sends it again.
-    No ring on the case in the panel: moving it would mean sending the whole deck."""
-    fr, _ = wall_view.frame(area)
-    spec = wall_view.dispatch_spec(fr.spec, None)
-    _map_pick(wall_view.map_chart(replace(fr, spec=spec), height=DISPATCH_MAP[1], key="dispatch-map",
-                                  on_select=_on_map))
+    """The map (ui/dispatch_map_view.py): the load of the area's open cases per grid, the cases
+    of the queue shown (every open case in a small area), a ring on the case in the panel."""
+    panel.keep_signed_in()
+    version = kit.listener().version
+    rows = panel.queue_rows(version, _queue(), who)
+    _map_pick(dmap.chart(dmap.deck(version, area, rows, st.session_state.get(CASE)), key="dispatch-map",
+                         on_select=_on_map))
 
 
 @st.fragment(key=QUEUE)
@@ -132,9 +141,9 @@ def queue_part() -> None:
     version = kit.listener().version
     counts = panel.queue_counts(version, who)
     queue = st.segmented_control(
-        kit.tr("dp.queues"), svc.QUEUES, default="awaiting_sorting", key="dispatch-queue", label_visibility="collapsed",
-        format_func=lambda q: f"{kit.tr('dp.queue.' + q)} {counts[q]}") or "awaiting_sorting"
-    queue_table(panel.queue_rows(version, queue, who), key=f"dispatch-q-{queue}")
+        kit.tr("dp.queues"), svc.QUEUES, default=DEFAULT_QUEUE, key=QUEUE_KEY, label_visibility="collapsed",
+        on_change=_on_queue_switch, format_func=lambda q: f"{kit.tr('dp.queue.' + q)} {counts[q]}") or DEFAULT_QUEUE
+    queue_table(panel.queue_rows(version, queue, who), key=_table(queue))
     with kit.engine().connect() as conn:
         reopen = public.reopen_queue(conn, who)
     if reopen:  # closed cases are in no working queue: their reporters' requests are listed here
@@ -145,9 +154,14 @@ def queue_part() -> None:
                           type="tertiary")
 
 
+def _on_queue_switch() -> None:
+    """Another queue chosen: the queue and the map (it draws the queue shown) are redrawn."""
+    st.rerun([MAP, QUEUE])
+
+
 def _pick_reopened(case_id: int) -> None:
     _pick(case_id)
-    st.rerun(PANEL)
+    st.rerun([MAP, QUEUE, PANEL])
 
 
 @st.fragment(key=PANEL)
@@ -166,7 +180,7 @@ head.title(kit.tr("dp.heading"), anchor=False)
 search.text_input(kit.tr("dp.search"), key="dispatch-search", on_change=_on_search,
                   placeholder=kit.tr("dp.search_placeholder"), icon=":material/search:")
 
-fr, version = wall_view.frame(area)
+version = kit.listener().version
 left, right = st.columns([3, 2], gap="medium")
 with left:
     map_part()
@@ -174,4 +188,4 @@ with left:
 with right:
     panel_part()
 
-wall_view.live(version, fr.valid_until)
+wall_view.live(version, time.time() + wall_view.RECOLOUR_S)  # queues follow the clock per minute anyway

@@ -14,7 +14,7 @@ import streamlit as st
 
 from db.config import TIME_ZONE
 from i18n import planner_ui  # noqa: F401  (registers this page's texts)
-from planning import drafts, history, impact as impact_mod, publish as publish_mod
+from planning import drafts, history, impact as impact_mod, layers as layers_mod, publish as publish_mod
 from planning.errors import EditError
 from planning.validate import validate
 from ui import kit, planner_view as pv
@@ -31,6 +31,9 @@ CRS_CHOICES = ("", "WGS84", "GCJ02", "BD09", "EPSG:4490", "EPSG:4547")
 st.title(tr("pl.heading"))
 if vendor_missing():
     st.error(tr("pl.no_vendor", files=", ".join(vendor_missing())))
+tiles, tiles_error = pv.base_map(st.context.url)  # the city's own base map (GRIDGOV_TILES), or None
+if tiles_error:
+    st.warning(tr("pl.tiles_bad", why=tiles_error))
 
 
 def _flash(kind: str, text: str) -> None:
@@ -121,6 +124,7 @@ def edit_tab(draft_id: int) -> None:
         communities = pv.draft_communities(conn, draft_id, lang)
         resps = pv.draft_responsibilities(conn, draft_id)
         workers = pv.grid_workers(conn)
+        ref_layers = layers_mod.list_layers(conn, draft_id)
     sel_key = f"pl_sel_{draft_id}"
     selected = st.session_state.get(sel_key)
     if selected not in pv.grid_codes(grids, live_only=False):
@@ -145,16 +149,17 @@ def edit_tab(draft_id: int) -> None:
         add_community = bar[2].selectbox(tr("pl.add_community"), cm_codes, format_func=dict(communities).get,
                                          key="pl_add_cm")
 
-    refs = []
-    for up in st.session_state.get(f"pl_refs_{draft_id}") or []:
-        refs.append(up)
+    refs = [_reference_fc(r.id, r.name) for r in ref_layers if r.shown]
 
     map_col, side = st.columns([3, 1])
     with map_col:
         op = grid_editor(grids, key=f"pl_editor_{draft_id}", context=context, references=refs,
                          problems=problems_collection(problems, lang), focus=st.session_state.get("pl_focus"),
                          mode=mode, selected=[selected] if selected else [], community_code=add_community,
-                         texts=pv.editor_texts(lang), height=600)
+                         texts=pv.editor_texts(lang), tiles=tiles, height=600)
+        for fc in refs:
+            if fc["simplified_m"]:
+                st.caption(tr("pl.reference_simplified", name=fc["name"], m=fc["simplified_m"]))
     if op is not None:
         if op.get("op") == "select":
             st.session_state[sel_key] = op.get("code")
@@ -173,7 +178,7 @@ def edit_tab(draft_id: int) -> None:
     with c2, st.expander(tr("pl.replace")):
         _replace_form(draft_id)
     with c3, st.expander(tr("pl.references")):
-        _references_form(draft_id)
+        _references_form(draft_id, ref_layers)
 
 
 def _selected_panel(draft_id: int, grids: dict, selected: str | None, communities, resps) -> None:
@@ -254,23 +259,53 @@ def _replace_form(draft_id: int) -> None:
             st.rerun()
 
 
-def _references_form(draft_id: int) -> None:
-    """Reference layers (GeoJSON; WGS-84), kept for this draft in this session, drawn under the grids."""
-    import json
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _reference_fc(layer_id: int, name: str) -> dict:
+    """A reference layer for the map; a layer's rows never change once loaded (read-only here)."""
+    with engine.connect() as conn:
+        return {**layers_mod.layer_geojson(conn, layer_id), "name": name}
 
-    ups = st.file_uploader(tr("pl.references_pick"), type=["geojson", "json"], accept_multiple_files=True,
-                           key=f"pl_refs_up_{draft_id}")
-    layers = []
-    for up in ups or []:
+
+def _references_form(draft_id: int, ref_layers: list) -> None:
+    """Reference layers kept with the draft (planning.layers): listed, shown or hidden, removed, loaded."""
+    def act(fn, *args, done: str | None = None) -> None:
         try:
-            fc = json.loads(up.getvalue())
-            if fc.get("type") != "FeatureCollection":
-                raise ValueError("not a FeatureCollection")
-        except (ValueError, AttributeError) as e:
-            st.warning(tr("pl.reference_bad", name=up.name, why=e))
-            continue
-        layers.append(fc)
-    st.session_state[f"pl_refs_{draft_id}"] = layers
+            with engine.begin() as conn:
+                fn(conn, draft_id, *args)
+        except EditError as e:
+            _flash("error", e.message(lang))
+        else:
+            if done:
+                _flash("info", done)
+        st.rerun()
+
+    if not ref_layers:
+        st.caption(tr("pl.reference_none"))
+    for r in ref_layers:
+        st.text(tr("pl.reference_row", name=r.name, features=r.n_features, crs=r.crs, by=r.created_by or "—"))
+        if st.toggle(tr("pl.reference_shown"), value=r.shown, key=f"pl_ref_shown_{r.id}") != r.shown:
+            act(layers_mod.set_shown, r.id, not r.shown)
+        if st.button(tr("pl.reference_remove"), key=f"pl_ref_rm_{r.id}", icon=":material/delete:"):
+            act(layers_mod.remove_layer, r.id, done=tr("pl.reference_removed", name=r.name))
+    with st.form(f"pl_ref_{draft_id}", border=False, clear_on_submit=True):
+        up = st.file_uploader(tr("pl.references_pick"), type=["geojson", "json", "gpkg", "zip"], key="pl_ref_file")
+        name = st.text_input(tr("pl.reference_name"), key="pl_ref_name")
+        layer = st.text_input(tr("pl.reference_layer"), key="pl_ref_layer")
+        crs = st.selectbox(tr("pl.crs"), CRS_CHOICES, format_func=lambda c: c or tr("pl.crs.auto"), key="pl_ref_crs")
+        if not st.form_submit_button(tr("pl.reference_go")) or up is None:
+            return
+    with tempfile.TemporaryDirectory(prefix="gridgov-reference-") as tmp:
+        path = Path(tmp) / f"upload{Path(up.name).suffix.lower()[:10]}"  # the name shown is the upload's own
+        path.write_bytes(up.getvalue())
+        try:
+            with engine.begin() as conn:
+                got = layers_mod.load_layer(conn, draft_id, path, actor_id=who.person_id, name=name or None,
+                                            crs=crs or None, layer=layer.strip() or None, source=Path(up.name).name)
+        except EditError as e:
+            st.error(e.message(lang))
+            return
+    _flash("success", tr("pl.reference_loaded", name=got.name, features=got.n_features, vertices=got.n_vertices))
+    st.rerun()
 
 
 # ---- impact --------------------------------------------------------------------------------------
@@ -299,7 +334,7 @@ def impact_tab(draft_id: int, n_steps: int) -> None:
     with left:
         grid_editor(shown, key=f"pl_impact_map_{draft_id}", context={**moves, "features": [
             {**f, "properties": {"kind": "case"}} for f in moves["features"]]}, mode="view",
-            texts=pv.editor_texts(lang), height=480)
+            texts=pv.editor_texts(lang), tiles=tiles, height=480)
     with right:
         st.markdown(f"**{tr('pl.per_grid')}**")
         st.dataframe(pd.DataFrame(imp.per_grid).rename(columns={
@@ -401,7 +436,7 @@ def history_tab() -> None:
                 for k in kinds for f in diff[k]["features"]]}
             left, right = st.columns([3, 2])
             with left:
-                grid_editor(fc, key="pl_cmp_map", mode="view", texts=pv.editor_texts(lang), height=420)
+                grid_editor(fc, key="pl_cmp_map", mode="view", texts=pv.editor_texts(lang), tiles=tiles, height=420)
             with right:
                 st.dataframe(pd.DataFrame([{tr("pl.col.code"): r["code"], tr("pl.col.name"): r["name"],
                                             tr("pl.col.change"): r["change"], tr("pl.col.area_a"): r["area_a_m2"],

@@ -36,16 +36,16 @@ with st.sidebar:
 
 f = WallFilter(subdistricts=sds, communities=tuple(c for c in cms if c in cm_names),
                categories=cats, statuses=sts, levels=lvls)
-fr, version = wall_view.frame(f)
+lm, version = wall_view.map_frame(f)
 
 head, clock = st.columns([4, 1], vertical_alignment="bottom")
 head.title(kit.tr("wall.heading"))
-clock.caption(kit.tr("wall.updated", at=fr.at))
+clock.caption(kit.tr("wall.updated", at=lm.at))
 wall_view.kpi_tiles(f)
 left, right = st.columns([4, 1])
 with left:
-    wall_view.map_chart(fr, height=600)
+    wall_view.wall_map_chart(lm, version, height=600)
     wall_view.legend()
 with right:
-    wall_view.ticker(fr.ticker, height=600)
-wall_view.live(version, fr.valid_until)
+    wall_view.ticker(lm.ticker, height=600)
+wall_view.live(version, wall_view.next_midnight(), beacon_polled=True)

@@ -29,7 +29,7 @@ def _int(name: str, default: int) -> int:
 
 subdistricts = wall_view.options(wall_view.current_stamp(), lang)["subdistricts"]
 cycle, height = _int("cycle", 0), _int("h", 760)
-rerun_at = float("inf")
+rerun_at = wall_view.next_midnight()
 if cycle and subdistricts:
     slot = int(time.time() // cycle)
     pick = [None, *subdistricts][slot % (len(subdistricts) + 1)]
@@ -39,7 +39,7 @@ elif _int("sd", 0):
 else:
     pick = None
 f = WallFilter(subdistricts=(pick[0],)) if pick else WallFilter()
-fr, version = wall_view.frame(f, large=True)
+lm, version = wall_view.map_frame(f, large=True)
 
 head, clock = st.columns([5, 1], vertical_alignment="bottom")
 head.title(f"{kit.tr('wall.heading')} · {pick[1] if pick else kit.tr('wall.all_district')}", anchor=False)
@@ -48,9 +48,9 @@ with clock:
 wall_view.kpi_tiles(f)
 left, right = st.columns([5, 1])
 with left:
-    wall_view.map_chart(fr, height=height, key="screen-map")
+    wall_view.wall_map_chart(lm, version, height=height, key="screen-map")
     wall_view.legend()
 with right:
-    wall_view.ticker(fr.ticker[:10], height=height)
+    wall_view.ticker(lm.ticker[:10], height=height)
     st.page_link("pages/wall.py", label=kit.tr("wall.exit_screen"), icon=":material/close_fullscreen:")
-wall_view.live(version, min(fr.valid_until, rerun_at))
+wall_view.live(version, rerun_at, beacon_polled=not cycle)  # cycling: the second-by-second check

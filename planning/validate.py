@@ -19,6 +19,10 @@ gap                       error     the scope's current outline (its communities
 sliver                    warning   a grid smaller than ``SLIVER_MAX_M2``
 outside_parent            warning   a grid out of its community's current outline by more than
                                     ``OUTSIDE_PARENT_M`` (a grid moved to it, or the city growing)
+community_split           warning   a community that gives grids to another one and whose
+                                    remaining grids then fall apart into more pieces, or enclose
+                                    more holes, than its current outline has (``move_grid`` of a
+                                    grid in its middle or across it)
 empty_responsibility      warning   a responsibility grid with no unit grid left
 worker_without_grid       warning   a grid worker on no responsibility grid that has unit grids
 ========================  ========  ============================================================
@@ -41,7 +45,7 @@ from planning import settings as cfg
 ERROR, WARNING = "error", "warning"
 SEVERITY = {"invalid": ERROR, "multipart": ERROR, "duplicate_code": ERROR, "overlap": ERROR,
             "unshared_edge": ERROR, "gap": ERROR, "sliver": WARNING, "outside_parent": WARNING,
-            "empty_responsibility": WARNING, "worker_without_grid": WARNING}
+            "community_split": WARNING, "empty_responsibility": WARNING, "worker_without_grid": WARNING}
 KINDS = tuple(SEVERITY)
 
 
@@ -98,7 +102,7 @@ def validate_grids(grids: list[GridShape], *, community_outlines: dict | None = 
                    community_names: dict | None = None, responsibilities: list[ResponsibilityShape] | None = None,
                    workers: dict[int, tuple[str, object]] | None = None,
                    near: tuple[float, float, float, float] | None = None,
-                   fixed: list[GridShape] | None = None) -> list[Problem]:
+                   fixed: list[GridShape] | None = None, losing: dict | None = None) -> list[Problem]:
     """Every problem of these grids, errors first, then by kind and code.
 
     ``community_outlines`` (community → current outline) enables the gap and outside-parent
@@ -107,7 +111,9 @@ def validate_grids(grids: list[GridShape], *, community_outlines: dict | None = 
     and outlines there (``validate`` passes the place of the draft's edits: elsewhere the draft is
     the live tiling); the other checks always look at every grid. ``fixed`` are current grids
     outside a draft's scope that its grids must fit against (overlaps, unshared edges); their own
-    problems are not reported.
+    problems are not reported. ``losing`` (community → its whole current outline) are the
+    communities that gave grids to another one: the community-split check compares their
+    remaining grids with that outline.
     """
     out: list[Problem] = []
     names = community_names or {}
@@ -200,6 +206,8 @@ def validate_grids(grids: list[GridShape], *, community_outlines: dict | None = 
         # (clipped grids need not meet exactly where the box cuts a shared edge: a plain union)
         out += _gaps(near_good, near_geoms, outlines, names, k, coverage_ok and near is None)
         out += _outside(near_good, near_geoms, outlines, names, lat)
+    if losing:
+        out += _splits(good, geoms, losing, names, k)
     if responsibilities is not None:
         out += _responsibility_problems(grids, responsibilities, workers or {}, community_outlines or {})
     order = {kind: n for n, kind in enumerate(KINDS)}
@@ -263,6 +271,36 @@ def _outside(good, geoms, outlines: dict, names: dict, lat: float) -> list[Probl
     return out
 
 
+def _pieces(geom, k: float) -> tuple[int, int]:
+    """Polygons and holes of ``geom`` larger than the gap noise."""
+    polys = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and p.area * k > cfg.GAP_MIN_M2]
+    holes = sum(1 for p in polys for r in p.interiors if shapely.Polygon(r).area * k > cfg.GAP_MIN_M2)
+    return len(polys), holes
+
+
+def _splits(good, geoms, losing: dict, names: dict, k: float) -> list[Problem]:
+    out = []
+    for c, outline in sorted(losing.items(), key=lambda kv: str(kv[0])):
+        mine = [i for i, g in enumerate(good) if g.community == c]
+        label = names.get(c, c)
+        if not mine:
+            continue  # a community left with no grid: the gap check reports its outline
+        after = shapely.union_all(geoms[mine])
+        n0, h0 = _pieces(outline, k)
+        n1, h1 = _pieces(after, k)
+        if n1 > n0:
+            out.append(_problem("community_split", sorted(good[i].code for i in mine),
+                                f"移出网格后，社区 {label} 将分成 {n1} 块（现为 {n0} 块）",
+                                f"with grids moved out, community {label} falls apart into {n1} pieces (now {n0})",
+                                shapely.difference(outline, after)))
+        elif h1 > h0:
+            out.append(_problem("community_split", sorted(good[i].code for i in mine),
+                                f"移出网格后，社区 {label} 中间将留下 {h1 - h0} 个由其他社区网格填充的洞",
+                                f"with grids moved out, community {label} is left with {h1 - h0} hole(s) "
+                                "filled by another community's grids", shapely.difference(outline, after)))
+    return out
+
+
 def _responsibility_problems(grids, resps: list[ResponsibilityShape], workers: dict, outlines: dict) -> list[Problem]:
     used = {g.responsibility_code for g in grids if g.responsibility_code}
     out = []
@@ -298,7 +336,7 @@ def validate_state(conn: Connection, s) -> list[Problem]:
     touched = sorted({r[0] for r in conn.execute(text(
         "SELECT DISTINCT jsonb_object_keys(before->'grids') FROM boundary_draft_step WHERE draft_id = :d"),
         {"d": s.id})} | {c for c, g in s.grids.items() if g.grid_id is None or g.retired})
-    outlines, names, near, fixed = {}, {}, None, []
+    outlines, names, near, fixed, losing = {}, {}, None, [], {}
     if touched:
         mine = [s.grids[c].geom for c in touched if c in s.grids]
         live = conn.execute(text(f"""
@@ -322,6 +360,7 @@ def validate_state(conn: Connection, s) -> list[Problem]:
                 {"s": s.scope, "x0": near[0], "y0": near[1], "x1": near[2], "y1": near[3]}).all()
             outlines = {r.id: shapely.from_wkb(bytes(r.wkb)) for r in rows if r.wkb is not None}
             names = {r.id: f"{r.code} {r.name}" for r in rows}
+            losing = _losing(conn, s, touched, outlines)
             # current grids of communities outside the draft's scope, there: the draft must fit them
             fixed = [GridShape(r.code, shapely.from_wkb(bytes(r.wkb))) for r in conn.execute(text(f"""
                 SELECT g.code, ST_AsBinary(gv.geom) AS wkb FROM unit_grid g
@@ -340,4 +379,24 @@ def validate_state(conn: Connection, s) -> list[Problem]:
                                            JOIN responsibility_grid r ON r.id = w.responsibility_grid_id
                                            WHERE r.community_id = ANY(:s))"""), {"ids": sorted(ids), "s": s.scope})}
     return validate_grids(grids, community_outlines=outlines, community_names=names, responsibilities=resps,
-                          workers=workers, near=near, fixed=fixed)
+                          workers=workers, near=near, fixed=fixed, losing=losing)
+
+
+def _losing(conn: Connection, s, touched: list[str], outlines: dict) -> dict:
+    """The scope's communities whose current outline the draft's changed grids of another
+    community now cover (grids moved out of them), with their whole current outlines."""
+    from planning.state import LIVE_GRID_SQL, LIVE_VERSION_SQL
+
+    changed = [s.grids[c] for c in touched if c in s.grids and not s.grids[c].retired]
+    if not changed:
+        return {}
+    k = cfg.m2_per_deg2(float(shapely.get_y(shapely.centroid(changed[0].geom))))
+    ids = sorted({c for g in changed for c, o in outlines.items()
+                  if c != g.community_id and shapely.area(shapely.intersection(o, g.geom)) * k > cfg.GAP_MIN_M2})
+    if not ids:
+        return {}
+    return {r.id: shapely.from_wkb(bytes(r.wkb)) for r in conn.execute(text(f"""
+        SELECT c.id, ST_AsBinary(COALESCE(c.geom, (
+            SELECT ST_Union(gv.geom) FROM unit_grid g JOIN grid_version gv ON gv.grid_id = g.id
+            AND {LIVE_VERSION_SQL} WHERE g.community_id = c.id AND {LIVE_GRID_SQL}))) AS wkb
+        FROM community c WHERE c.id = ANY(:ids)"""), {"ids": ids}) if r.wkb is not None}

@@ -24,7 +24,6 @@ community). Where the data has no such person an admin acts, else the event has 
 from __future__ import annotations
 
 import io
-import struct
 import time as _time
 from datetime import datetime
 
@@ -38,7 +37,7 @@ from dispatch.calendar import WorkingCalendar, to_epoch
 from dispatch.deadlines import DEFAULT_LIMIT, warn_instants
 from dispatch.states import LEVELS, STATUSES
 from sample_data import rollup
-from sample_data.bulk import drop_secondary_indexes, may_bulk, verify_foreign_keys
+from sample_data.bulk import copy_binary, drop_secondary_indexes, may_bulk, verify_written_keys, work_table
 
 # --- the step ladder: every life is a sub-sequence of these, in this order ----------------------
 STEPS = (
@@ -73,12 +72,13 @@ BULK_THRESHOLD = 20_000  # from this many cases on, the bulk path (sample_data/b
 
 
 def play_history(conn: Connection, *, seed: int, until: datetime | None = None, batch_size: int = 250_000,
-                 bulk: bool | None = None) -> dict:
+                 bulk: bool | None = None, deferred_indexes: list[str] | None = None) -> dict:
     """Write legal event histories for every 'reported' case without events; returns stats.
 
     ``bulk`` (default: from ``BULK_THRESHOLD`` cases on, if the role is a superuser) writes the
     same rows with per-row triggers off (``sample_data.bulk``): foreign keys verified set-wise
-    afterwards, secondary indexes rebuilt once when the played cases are most of the table, and
+    afterwards, secondary indexes rebuilt once when the played cases are most of the table
+    (``deferred_indexes``: the DDL of indexes a bulk report load left dropped, built here too), and
     the indicator roll-ups summed in memory from the played arrays (``sample_data.rollup``: the
     database's delta functions, row for row) instead of by the triggers. Same events, same
     cases, same roll-ups (tests/sample_data/test_history.py).
@@ -90,26 +90,33 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     cases = _load_cases(conn)
     stats: dict = {"cases": int(len(cases)), "events": 0, "fallback_actors": 0}
     timings: dict[str, float] = {"load": _time.perf_counter() - t0}
+    if bulk is None:
+        bulk = len(cases) >= BULK_THRESHOLD
+    bulk = bulk and may_bulk(conn) and not cases.empty
+    deferred = list(deferred_indexes or [])
+    if deferred and not bulk:  # nothing to gain from waiting: the indexes back first
+        for ddl in deferred:
+            conn.execute(text(ddl))
+        deferred = []
     if cases.empty:
         stats["seconds"] = round(_time.perf_counter() - t0, 2)
         return stats
-    if bulk is None:
-        bulk = len(cases) >= BULK_THRESHOLD
-    bulk = bulk and may_bulk(conn)
     stats["bulk"] = bulk
     refs = _References(conn)
     rng = np.random.default_rng(seed)
     plan = _choose_paths(cases, refs, cal, to_epoch(until), rng)
     timings["choose"] = _time.perf_counter() - t0 - timings["load"]
     order = np.arange(len(cases))
-    rebuild: list[str] = []
+    cat_i, cat_names = rollup.codes(plan["cat"])
+    ch_i, ch_names = rollup.codes(plan["channel"])
+    rebuild: list[str] = deferred
     summed = None  # the batches' roll-up sums (bulk path), written once at the end
     if bulk:
         t = _time.perf_counter()
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         total = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
-        if 2 * len(cases) >= total:  # most of the table: rebuilding beats maintaining row by row
-            rebuild = drop_secondary_indexes(conn, "cases") + drop_secondary_indexes(conn, "case_event")
+        if deferred or 2 * len(cases) >= total:  # most of the table: rebuilding beats maintaining row by row
+            rebuild = deferred + drop_secondary_indexes(conn, "cases") + drop_secondary_indexes(conn, "case_event")
         timings["bulk_prepare"] = _time.perf_counter() - t
     for start in range(0, len(cases), batch_size):
         idx = order[start:start + batch_size]
@@ -118,11 +125,13 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
         t = _time.perf_counter()
         events, final = _play(sub, refs, cal, to_epoch(until), brng)
         timings["plan"] = timings.get("plan", 0.0) + _time.perf_counter() - t
-        stats["events"] += _write(conn, events, final, timings)
+        at_case = np.searchsorted(sub["id"], events["case_id"])
+        events["cat"], events["ch"] = cat_i[idx][at_case], ch_i[idx][at_case]
+        stats["events"] += _write(conn, events, final, timings, verify=bulk, names=(cat_names, ch_names))
+        del events["cat"], events["ch"]
         if bulk:  # what the roll-up triggers (off) would have added
             t = _time.perf_counter()
-            at_case = np.searchsorted(sub["id"], events["case_id"])
-            d = rollup.deltas(events, ACTIONS, sub["cat"][at_case], sub["channel"][at_case], sub["com"][at_case])
+            d = rollup.deltas(events, ACTIONS, cat_i[idx][at_case], ch_i[idx][at_case], sub["com"][at_case])
             summed = rollup.merge(summed, rollup.sums(d))
             timings["rollups"] = timings.get("rollups", 0.0) + _time.perf_counter() - t
         not_report = events["action"] != ACTIONS.index("report") + 1
@@ -131,7 +140,7 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     if bulk:
         t = _time.perf_counter()
         if summed is not None:
-            rollup.add_to_rollups(conn, summed)
+            rollup.add_to_rollups(conn, summed, categories=cat_names, channels=ch_names)
         timings["rollups_write"] = _time.perf_counter() - t
         _finish_bulk(conn, rebuild, timings)
     t = _time.perf_counter()
@@ -143,17 +152,14 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
 
 
 def _finish_bulk(conn: Connection, rebuild: list[str], timings: dict) -> None:
-    """What the per-row triggers would have done, set-wise: indexes, foreign keys, notice (the
-    roll-ups were added batch by batch: ``sample_data.rollup``)."""
+    """What the per-row triggers would have done, set-wise: indexes and the notice (the foreign
+    keys of what was written were checked batch by batch in ``_write``, the roll-ups summed in
+    ``sample_data.rollup``)."""
     t = _time.perf_counter()
     for ddl in rebuild:
         conn.execute(text(ddl))
     timings["bulk_indexes"] = _time.perf_counter() - t
-    t = _time.perf_counter()
     conn.execute(text("SET LOCAL session_replication_role = origin"))
-    for table in ("cases", "case_event", "case_department"):
-        verify_foreign_keys(conn, table)
-    timings["bulk_foreign_keys"] = _time.perf_counter() - t
     conn.execute(text("ANALYZE cases, case_event"))
     for table in ("cases", "case_event"):  # the statement notices the replica role skipped
         conn.execute(text("SELECT pg_notify('case_changed', :t)"), {"t": table})
@@ -576,33 +582,18 @@ def _scores(rng, n) -> np.ndarray:
 
 # --- writing -------------------------------------------------------------------------------------
 
-_PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
-
-
-def _copy_binary(conn: Connection, table: str, cols: list[tuple[str, str, np.ndarray]]) -> None:
-    """COPY fixed-width columns (int2/int4/int8/float8/bool, no NULLs) into ``table`` in binary."""
-    n = len(cols[0][2])
-    fmt = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "float8": ">f8"}
-    fields = [("nf", ">i2")]
-    for name, typ, _ in cols:
-        fields += [(f"l_{name}", ">i4"), (name, fmt[typ])]
-    rec = np.empty(n, dtype=np.dtype(fields))
-    rec["nf"] = len(cols)
-    for name, typ, arr in cols:
-        rec[f"l_{name}"] = np.dtype(fmt[typ]).itemsize
-        rec[name] = arr
-    payload = _PGCOPY_HEADER + rec.tobytes() + struct.pack(">h", -1)
-    _raw(conn).cursor().copy_expert(f"COPY {table} ({', '.join(c[0] for c in cols)}) FROM STDIN WITH (FORMAT binary)",
-                                    io.BytesIO(payload))
-
-
 def _sql_array(values) -> str:
     return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
 
 
-def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None) -> int:
+def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None, *, verify: bool = False,
+           names: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())) -> int:
     """Cases first (their rows are then locked by this transaction, which makes the events'
-    foreign-key checks cheap), then the events (the indicator trigger sees them all at once)."""
+    foreign-key checks cheap), then the events (the indicator trigger sees them all at once).
+    ``verify``: the per-row foreign-key checks are off (bulk path); check the keys written here,
+    each distinct value once (``sample_data.bulk.verify_written_keys``). ``ev['cat']``/``ev['ch']``:
+    each event's case category and channel as codes into ``names`` ('' : none), stamped on the
+    event as the case has them (no join with the cases)."""
     timings = timings if timings is not None else {}
     statuses, levels = _sql_array(STATUSES), _sql_array(LEVELS)
     t = _time.perf_counter()
@@ -613,18 +604,17 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None) -
         timings[name] = timings.get(name, 0.0) + now - t
         t = now
 
-    conn.execute(text("""
-        CREATE TEMP TABLE _sim_case (case_id int8, status int2, level int2, dept int8, handler int8, due float8, warn float8,
+    sim_case = work_table(conn, "_sim_case", """case_id int8, status int2, level int2, dept int8, handler int8, due float8, warn float8,
             deadline_from float8, lim_v float8, lim_u int2, registered_at float8, dispatched_at float8, accepted_at float8,
             feedback_at float8, verified_at float8, closed_at float8, rejected_at float8, merged_at float8, dup_of int8,
             postponed_at float8, pp_count int2, req_at float8, req_by int8, req_due float8, rework int2,
             supervised_at float8, self_handled int2, disposal float8, score int8, evaluated_at float8,
-            reject_outside int2, assist int8, version int4, updated_at float8, result_photo int2) ON COMMIT DROP"""))
+            reject_outside int2, assist int8, version int4, updated_at float8, result_photo int2""", unlogged=verify)
     ftyp = {"status": "int2", "level": "int2", "lim_u": "int2", "pp_count": "int2", "rework": "int2",
             "self_handled": "int2", "reject_outside": "int2", "result_photo": "int2", "version": "int4",
             "case_id": "int8", "dept": "int8", "handler": "int8", "dup_of": "int8", "req_by": "int8", "score": "int8",
             "assist": "int8"}
-    _copy_binary(conn, "_sim_case", [(k, ftyp.get(k, "float8"), v) for k, v in fin.items()])
+    copy_binary(conn, sim_case, [(k, ftyp.get(k, "float8"), v) for k, v in fin.items()])
     lap("copy_cases")
     ts = lambda c: f"to_timestamp(NULLIF(f.{c}, 'NaN'))"  # noqa: E731
     conn.execute(text(f"""
@@ -648,17 +638,16 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None) -
             evaluation_score = NULLIF(f.score, 0)::smallint, evaluated_at = {ts('evaluated_at')},
             evaluation_comment = CASE WHEN f.score > 0 THEN ({_sql_array(COMMENTS)})[{C_EVALUATE}] END,
             version = f.version, updated_at = to_timestamp(f.updated_at)
-        FROM _sim_case f WHERE c.id = f.case_id"""))
+        FROM {sim_case} f WHERE c.id = f.case_id"""))
     lap("update_cases")
-    conn.execute(text("""
-        CREATE TEMP TABLE _sim_event (case_id int8, at float8, actor int8, role int2, action int2, from_i int2, to_i int2,
+    sim_event = work_table(conn, "_sim_event", """case_id int8, at float8, actor int8, role int2, action int2, from_i int2, to_i int2,
             from_lvl int2, to_lvl int2, dept int8, comment int2, att int2, data int2, due float8, req_due float8,
             grid int8, handler int8, postponed int2, disposal float8, extra int8, lim_v float8, lim_u int2,
-            ord int8) ON COMMIT DROP"""))
+            ord int8, cat int8, ch int8""", unlogged=verify)
     typ = {"at": "float8", "due": "float8", "req_due": "float8", "disposal": "float8", "lim_v": "float8",
            "case_id": "int8", "actor": "int8", "dept": "int8", "grid": "int8", "handler": "int8", "extra": "int8",
-           "ord": "int8"}
-    _copy_binary(conn, "_sim_event", [(k, typ.get(k, "int2"), v) for k, v in ev.items()])
+           "ord": "int8", "cat": "int8", "ch": "int8"}
+    copy_binary(conn, sim_event, [(k, typ.get(k, "int2"), v) for k, v in ev.items()])
     lap("copy_events")
     n = conn.execute(text(f"""
         INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, from_level, to_level,
@@ -683,22 +672,33 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None) -
                    WHEN 6 THEN jsonb_build_object('requested_due_at', to_timestamp(s.req_due))
                    ELSE '{{}}'::jsonb END,
                NULLIF(s.grid, -1)::int, NULLIF(s.handler, -1)::int, to_timestamp(NULLIF(s.due, 'NaN')), s.postponed = 1,
-               NULLIF(s.disposal, 'NaN')::real, c.category_code, c.channel
-        FROM _sim_event s JOIN cases c ON c.id = s.case_id ORDER BY s.case_id, s.at, s.ord""")).rowcount
+               NULLIF(s.disposal, 'NaN')::real, NULLIF(({_sql_array(names[0])})[s.cat + 1], ''),
+               NULLIF(({_sql_array(names[1])})[s.ch + 1], '')
+        FROM {sim_event} s ORDER BY s.case_id, s.at, s.ord""")).rowcount
     lap("insert_events")
-    conn.execute(text("""
+    conn.execute(text(f"""
         INSERT INTO case_department(case_id, department_id, role)
-        SELECT case_id, dept::int, 'lead' FROM _sim_case WHERE dept >= 0
-        UNION ALL SELECT case_id, assist::int, 'assist' FROM _sim_case WHERE assist >= 0"""))
-    conn.execute(text("DROP TABLE _sim_event; DROP TABLE _sim_case"))
+        SELECT case_id, dept::int, 'lead' FROM {sim_case} WHERE dept >= 0
+        UNION ALL SELECT case_id, assist::int, 'assist' FROM {sim_case} WHERE assist >= 0"""))
     lap("case_department")
+    if verify:
+        verify_written_keys(conn, "cases", sim_case, {
+            "department_id": "NULLIF(dept, -1)", "handler_id": "NULLIF(handler, -1)",
+            "duplicate_of": "NULLIF(dup_of, -1)", "postpone_requested_by": "NULLIF(req_by, -1)"})
+        verify_written_keys(conn, "case_event", sim_event, {
+            "case_id": "case_id", "actor_id": "NULLIF(actor, -1)", "department_id": "NULLIF(dept, -1)"})
+        verify_written_keys(conn, "case_department", f"(SELECT case_id, dept FROM {sim_case} UNION ALL "
+                            f"SELECT case_id, assist FROM {sim_case}) w",
+                            {"case_id": "case_id", "department_id": "NULLIF(dept, -1)"})
+        lap("verify_keys")
+    conn.execute(text(f"DROP TABLE {sim_event}, {sim_case}"))
     return n
 
 
 def _summary(conn: Connection, ids: np.ndarray) -> dict:
     """Status and level mix of the cases just played."""
     conn.execute(text("CREATE TEMP TABLE _sim_ids (id int8) ON COMMIT DROP"))
-    _copy_binary(conn, "_sim_ids", [("id", "int8", ids)])
+    copy_binary(conn, "_sim_ids", [("id", "int8", ids)])
     rows = conn.execute(text(
         "SELECT c.status, c.level, count(*) AS n, count(*) FILTER (WHERE c.self_handled) AS on_spot "
         "FROM cases c JOIN _sim_ids i ON i.id = c.id GROUP BY 1, 2")).all()

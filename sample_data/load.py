@@ -113,11 +113,12 @@ def load_sample(conn: Connection, *, cases: int = DEFAULT_CASES, seed: int = DEF
     t = time.perf_counter()
     n_cases = 0
     first_id = conn.execute(text("SELECT COALESCE(max(id), 0) FROM cases")).scalar_one()
+    deferred: list[str] = []  # the case table's indexes, built once after the history is played
     if cases:
         reports = generate_reports(d, cases, seed=seed, until=until)
         timings["reports_generate"] = time.perf_counter() - t
         t = time.perf_counter()
-        n_cases = copy_reports(conn, reports, people)
+        n_cases = copy_reports(conn, reports, people, defer_indexes=deferred if history else None)
         timings["reports_copy"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -125,7 +126,7 @@ def load_sample(conn: Connection, *, cases: int = DEFAULT_CASES, seed: int = DEF
     if cases and history:
         from sample_data import history as simulate
 
-        played = simulate.play_history(conn, seed=seed, until=until)
+        played = simulate.play_history(conn, seed=seed, until=until, deferred_indexes=deferred)
         timings["history"] = time.perf_counter() - t
 
     counts = dict(conn.execute(text("""
@@ -316,7 +317,8 @@ _COLUMNS = ("channel", "category_code", "description", "address", "reporter_name
 _FOREIGN_KEYS = (("category_code", "case_category", "code"), ("reporter_id", "person", "id"))
 
 
-def copy_reports(conn: Connection, r: Reports, people: dict[str, int], *, bulk: bool | None = None) -> int:
+def copy_reports(conn: Connection, r: Reports, people: dict[str, int], *, bulk: bool | None = None,
+                 defer_indexes: list[str] | None = None) -> int:
     """Write the reports into ``cases`` with status 'reported'; returns how many.
 
     Up to ``BULK_THRESHOLD`` reports (or ``bulk=False``) are COPied straight into ``cases`` and
@@ -324,7 +326,9 @@ def copy_reports(conn: Connection, r: Reports, people: dict[str, int], *, bulk: 
     into a staging table, one run of ``gis.assign.bulk_assign_sql`` (the same rule, the same
     lowest-code tie-break; tests/sample_data/test_load.py checks it against the trigger), then
     one INSERT with the per-row trigger off (and, into an empty table, the secondary indexes
-    rebuilt afterwards instead of maintained row by row).
+    rebuilt afterwards instead of maintained row by row). ``defer_indexes``: a list that gets
+    those indexes' DDL instead of running it, for a caller that writes the same rows again right
+    after (the history player rebuilds them once, at its end).
     """
     if bulk is None:
         bulk = len(r) > BULK_THRESHOLD
@@ -366,8 +370,11 @@ def copy_reports(conn: Connection, r: Reports, people: dict[str, int], *, bulk: 
                a.community_id, a.subdistrict_id, a.point_id IS NULL
         FROM {staging} s LEFT JOIN {assigned} a ON a.point_id = s.seq
         ORDER BY s.seq"""), {"base": base})
-    for ddl in rebuild:
-        conn.execute(text(ddl))
+    if defer_indexes is not None:
+        defer_indexes.extend(rebuild)
+    else:
+        for ddl in rebuild:
+            conn.execute(text(ddl))
     if superuser:
         conn.execute(text("SET LOCAL session_replication_role = origin"))
         for col, table, key in _FOREIGN_KEYS:

@@ -6,13 +6,13 @@ The database defines what an event adds to the indicators (``case_event_deltas``
 cases either costs minutes (tens of microseconds an event, five events a case). The player
 already holds every event of the cases it plays as arrays, each case's events complete and in
 order, so here the same deltas are computed with numpy (the five branches of those functions,
-row for row) and summed with pandas, and the sums are added to the roll-ups in one statement
-each. ``tests/sample_data/test_history.py`` checks that the result equals what the triggers
+row for row) and summed with pandas over integer keys (categories and channels as codes into
+their names, days as day numbers), and the sums are written to the roll-ups at the end: into an
+empty roll-up straight in, its primary key built once afterwards; into one that holds rows, added
+to them. ``tests/sample_data/test_history.py`` checks that the result equals what the triggers
 write on the row-by-row path, filtered and unfiltered.
 """
 from __future__ import annotations
-
-import io
 
 import numpy as np
 import pandas as pd
@@ -21,16 +21,35 @@ from sqlalchemy.engine import Connection
 
 from db.config import TIME_ZONE
 from dispatch.states import LEVELS, STATUSES, TERMINAL_STATUSES
+from sample_data.bulk import copy_binary, work_table
 
 COUNTERS = ("reported", "registered", "closed", "closed_np", "closed_on_time", "closed_lower", "closed_on_spot",
             "disposal_wh", "verified", "reworked", "open", "overdue", "overdue_np")
 CUT_KEYS = ("community_id", "department_id", "category_code", "level", "channel")
+DIMS = ("grid", "department", "person")  # case_stat_day.dim, by code
+GRAINS = ("day", "month")  # case_stat_cut.grain, by code
+_DAY = 86400
 
 
 def _days(epoch: np.ndarray) -> np.ndarray:
-    """local_day() of epoch seconds: the calendar day in TIME_ZONE, as datetime64[D]."""
-    ts = pd.to_datetime(pd.Series(epoch), unit="s", utc=True).dt.tz_convert(TIME_ZONE).dt.tz_localize(None)
-    return ts.dt.floor("D").to_numpy().astype("datetime64[D]")
+    """local_day() of epoch seconds as day numbers since 1970-01-01 (int64).
+
+    The zone's offset is looked up once per distinct UTC minute (offsets change only at whole
+    minutes), not once per instant: a few thousand conversions for millions of deltas."""
+    epoch = np.asarray(epoch, dtype=np.float64)
+    if not epoch.size:
+        return np.zeros(0, np.int64)
+    minute = np.floor(epoch / 60.0).astype(np.int64)
+    uniq, inv = np.unique(minute, return_inverse=True)
+    utc = pd.to_datetime(uniq * 60, unit="s", utc=True)
+    local = utc.tz_convert(TIME_ZONE).tz_localize(None)
+    offset = (local.to_numpy().astype("datetime64[s]").astype(np.int64) - uniq * 60).astype(np.float64)
+    return np.floor((epoch + offset[inv.ravel()]) / _DAY).astype(np.int64)
+
+
+def _months(days: np.ndarray) -> np.ndarray:
+    """The first day of each day number's month, as a day number."""
+    return days.astype("datetime64[D]").astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
 
 
 def _ne(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -38,13 +57,21 @@ def _ne(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ~((a == b) | (np.isnan(a) & np.isnan(b)))
 
 
+def codes(values) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Text values as integer codes into a tuple of the distinct names ('' : none)."""
+    names, idx = np.unique(np.asarray(values, dtype=object).astype(str), return_inverse=True)
+    return idx.astype(np.int64), tuple(str(x) for x in names)
+
+
 def deltas(ev: dict, actions: tuple[str, ...], category: np.ndarray, channel: np.ndarray,
-           community: np.ndarray) -> pd.DataFrame:
-    """One row per delta of the events ``ev`` (the player's arrays, every event of each case),
-    with the keys of both roll-ups. ``category``/``channel``/``community`` are per event."""
+           community: np.ndarray) -> list[dict]:
+    """The deltas of the events ``ev`` (the player's arrays, every event of each case) with the
+    keys of both roll-ups, in parts (one per branch of the delta functions, each with only the
+    counters that branch sets). ``category``/``channel`` are integer codes (``codes``) and
+    ``community`` ids, per event."""
     o = np.lexsort((ev["ord"], ev["at"], ev["case_id"]))
     e = {k: np.asarray(v)[o] for k, v in ev.items()}
-    cat, ch, com = np.asarray(category, dtype=object)[o], np.asarray(channel, dtype=object)[o], np.asarray(community)[o]
+    cat, ch, com = np.asarray(category, np.int64)[o], np.asarray(channel, np.int64)[o], np.asarray(community, np.int64)[o]
     n = len(o)
     first = np.ones(n, dtype=bool)
     first[1:] = e["case_id"][1:] != e["case_id"][:-1]
@@ -52,11 +79,13 @@ def deltas(ev: dict, actions: tuple[str, ...], category: np.ndarray, channel: np
     def lag(a, fill):
         out = np.empty_like(a)
         out[1:] = a[:-1]
-        out[0] = fill
+        if n:
+            out[0] = fill
         out[first] = fill
         return out
 
-    act = np.asarray(actions, dtype=object)[e["action"] - 1]
+    action = e["action"].astype(np.int64) - 1
+    is_act = lambda *names: np.isin(action, [actions.index(a) for a in names if a in actions])  # noqa: E731
     terminal = np.array([False] + [s in TERMINAL_STATUSES for s in STATUSES])
     p_status, q_status = e["to_i"].astype(np.int64), lag(e["to_i"].astype(np.int64), 0)
     p_level, q_level = e["to_lvl"].astype(np.int64), lag(e["to_lvl"].astype(np.int64), 0)
@@ -65,123 +94,159 @@ def deltas(ev: dict, actions: tuple[str, ...], category: np.ndarray, channel: np
     p_hnd, q_hnd = e["handler"], lag(e["handler"], -1)
     p_due, q_due = e["due"], lag(e["due"], np.nan)
     p_pp, q_pp = e["postponed"] == 1, lag(e["postponed"] == 1, False)
-    q_cat = lag(cat, None)
-    cat_changed = np.array([a != b for a, b in zip(cat, q_cat)], dtype=bool) if n else np.zeros(0, bool)
+    q_cat = lag(cat, -1)
     open0 = (q_status > 0) & ~terminal[q_status]
     open1 = ~terminal[p_status]
     changed = ((open0 != open1) | (q_grid != p_grid) | (q_dep != p_dep) | (q_hnd != p_hnd) | _ne(q_due, p_due)
                | (q_pp != p_pp))
-    changed_cut = changed | (q_level != p_level) | cat_changed
+    changed_cut = changed | (q_level != p_level) | (cat != q_cat)
     at = e["at"]
-    closing = np.isin(act, ("close", "verify_pass", "self_handle"))
-    flows = np.isin(act, ("report", "register", "self_handle", "close", "verify_pass", "verify_fail"))
+    closing = is_act("close", "verify_pass", "self_handle")
+    flows = is_act("report", "register", "self_handle", "close", "verify_pass", "verify_fail")
     person_flow = np.where(p_hnd >= 0, p_hnd, e["actor"])
     disposal = e["disposal"].astype(np.float32).astype(np.float64)  # stored as real, summed as double
+    one = np.ones(n, np.int64)
+    flow_counts = dict(
+        reported=is_act("report").astype(np.int64), registered=is_act("register", "self_handle").astype(np.int64),
+        closed=closing.astype(np.int64), closed_np=(closing & ~q_pp).astype(np.int64),
+        closed_on_time=(closing & ~q_pp & (np.isnan(q_due) | (at <= np.nan_to_num(q_due, nan=np.inf)))).astype(np.int64),
+        closed_lower=(closing & (p_level != LEVELS.index("district") + 1)).astype(np.int64),
+        closed_on_spot=is_act("self_handle").astype(np.int64),
+        disposal_wh=np.where(closing, disposal, np.nan),
+        verified=is_act("verify_pass", "verify_fail").astype(np.int64), reworked=is_act("verify_fail").astype(np.int64))
 
-    parts = []
+    parts: list[dict] = []
 
     def part(mask, day_at, grid, dep, person, level, category, cut: bool, **counts):
         idx = np.nonzero(mask)[0]
         if not idx.size:
             return
-        df = pd.DataFrame({"t": day_at[idx], "grid_id": grid[idx], "department_id": dep[idx], "person_id": person[idx],
-                           "level": level[idx], "category_code": category[idx], "channel": ch[idx],
-                           "community_id": com[idx], "cut": cut, "day_rollup": not cut})
-        for c in COUNTERS:
-            v = counts.get(c, 0)
-            df[c] = v[idx] if isinstance(v, np.ndarray) else v
-        parts.append(df)
+        parts.append({"cut": cut, "t": day_at[idx], "grid": grid[idx], "dep": dep[idx], "person": person[idx],
+                      "level": level[idx], "cat": category[idx], "ch": ch[idx], "com": com[idx],
+                      "counts": {c: v[idx] for c, v in counts.items()}})
 
-    flow_counts = dict(
-        reported=(act == "report").astype(np.int64), registered=np.isin(act, ("register", "self_handle")).astype(np.int64),
-        closed=closing.astype(np.int64), closed_np=(closing & ~q_pp).astype(np.int64),
-        closed_on_time=(closing & ~q_pp & (np.isnan(q_due) | (at <= np.nan_to_num(q_due, nan=np.inf)))).astype(np.int64),
-        closed_lower=(closing & (p_level != LEVELS.index("district") + 1)).astype(np.int64),
-        closed_on_spot=(act == "self_handle").astype(np.int64),
-        disposal_wh=np.where(closing, disposal, np.nan),
-        verified=np.isin(act, ("verify_pass", "verify_fail")).astype(np.int64), reworked=(act == "verify_fail").astype(np.int64))
     for cut, chg in ((False, changed), (True, changed_cut)):
         part(flows, at, p_grid, p_dep, person_flow, p_level, cat, cut, **flow_counts)
-        part(open1 & chg, at, p_grid, p_dep, p_hnd, p_level, cat, cut, open=np.ones(n, np.int64))
-        part(open0 & chg, at, q_grid, q_dep, q_hnd, q_level, q_cat, cut, open=-np.ones(n, np.int64))
+        part(open1 & chg, at, p_grid, p_dep, p_hnd, p_level, cat, cut, open=one)
+        part(open0 & chg, at, q_grid, q_dep, q_hnd, q_level, q_cat, cut, open=-one)
         part(~np.isnan(q_due) & open0 & chg, np.fmax(q_due, at), q_grid, q_dep, q_hnd, q_level, q_cat, cut,
-             overdue=-np.ones(n, np.int64), overdue_np=-(~q_pp).astype(np.int64))
+             overdue=-one, overdue_np=-(~q_pp).astype(np.int64))
         part(~np.isnan(p_due) & open1 & chg, p_due, p_grid, p_dep, p_hnd, p_level, cat, cut,
-             overdue=np.ones(n, np.int64), overdue_np=(~p_pp).astype(np.int64))
-    if not parts:
-        return pd.DataFrame(columns=["day", "cut", "grid_id", "department_id", "person_id", *CUT_KEYS, *COUNTERS])
-    d = pd.concat(parts, ignore_index=True)
-    d["day"] = _days(d.pop("t").to_numpy())
-    return d
+             overdue=one, overdue_np=(~p_pp).astype(np.int64))
+    for p in parts:
+        p["day"] = _days(p.pop("t"))
+    return parts
 
 
-def _nonzero(g: pd.DataFrame) -> pd.DataFrame:
-    return g[(g[list(COUNTERS)].fillna(0) != 0).any(axis=1)]
+def _group(keys: list[np.ndarray], parts: list[dict[str, np.ndarray]], names: list[str]) -> pd.DataFrame:
+    """Sum each part's counters (a part has only the counters it sets) per distinct key; ``keys``
+    are the key columns over all parts, one after the other. Rows whose counters are all zero are
+    left out, as the triggers leave them out; NULL disposal hours add nothing."""
+    n = len(keys[0])
+    if not n:
+        return pd.DataFrame({**{k: np.zeros(0, np.int64) for k in names},
+                             **{c: np.zeros(0, np.float64 if c == "disposal_wh" else np.int64) for c in COUNTERS}})
+    lo = [int(k.min()) for k in keys]
+    spans = [int(k.max()) - m + 1 for k, m in zip(keys, lo)]
+    if np.prod([float(x) for x in spans]) < 2.0 ** 62:  # offsets packed into one integer: one sort
+        packed = np.zeros(n, np.int64)
+        for k, m, w in zip(keys, lo, spans):
+            packed = packed * w + (k - m)
+        _, first, inv = np.unique(packed, return_index=True, return_inverse=True)
+    else:  # too many combinations for one integer: rows of keys
+        _, first, inv = np.unique(np.stack(keys, axis=1), axis=0, return_index=True, return_inverse=True)
+    inv, count = inv.ravel(), first.size
+    out = {name: k[first] for name, k in zip(names, keys)}
+    at = 0
+    sums = {c: np.zeros(count) for c in COUNTERS}
+    for p in parts:
+        m = len(next(iter(p.values()))) if p else 0
+        for c, v in p.items():
+            sums[c] += np.bincount(inv[at:at + m], weights=np.nan_to_num(np.asarray(v, np.float64)), minlength=count)
+        at += m
+    for c in COUNTERS:
+        out[c] = sums[c] if c == "disposal_wh" else np.rint(sums[c]).astype(np.int64)
+    df = pd.DataFrame(out)
+    keep = (df[list(COUNTERS)].to_numpy() != 0).any(axis=1)
+    return df[keep].reset_index(drop=True)
 
 
-def _sum(d: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    g = d.groupby(keys, sort=True, dropna=False)[list(COUNTERS)].sum(min_count=0).reset_index()
-    g["disposal_wh"] = g["disposal_wh"].fillna(0.0)
-    return _nonzero(g)
-
-
-def sums(d: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The deltas ``d`` summed as ``case_stat_day`` and ``case_stat_cut`` key them (rows whose
-    counters are all zero left out, as the triggers leave them out)."""
-    day = d[~d["cut"]]
+def sums(parts: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The deltas ``parts`` summed as ``case_stat_day`` and ``case_stat_cut`` key them (integer
+    codes: ``DIMS``, ``GRAINS``, levels 0 = none, the caller's category and channel codes)."""
+    day = [p for p in parts if not p["cut"]]
+    cut = [p for p in parts if p["cut"]]
+    cat = lambda ps, f: np.concatenate([f(p) for p in ps]) if ps else np.zeros(0, np.int64)  # noqa: E731
     frames = []
-    for dim, key in (("grid", "grid_id"), ("department", "department_id"), ("person", "person_id")):
-        g = _sum(day.assign(key_id=np.where(day[key] >= 0, day[key], 0)), ["day", "key_id"])
-        frames.append(g.assign(dim=dim))
-    by_day = pd.concat(frames, ignore_index=True)[["dim", "day", "key_id", *COUNTERS]]
-    cut = d[d["cut"]].copy()
-    cut["community_id"] = np.where(cut["grid_id"] >= 0, cut["community_id"], 0)
-    cut["department_id"] = np.where(cut["department_id"] >= 0, cut["department_id"], 0)
-    cut["level"] = np.asarray(("",) + LEVELS, dtype=object)[cut["level"].to_numpy()]
-    cut["category_code"] = cut["category_code"].fillna("")
-    cut["channel"] = cut["channel"].fillna("")
-    month = cut.assign(day=cut["day"].to_numpy().astype("datetime64[M]").astype("datetime64[D]"))
-    by_cut = pd.concat([_sum(cut, ["day", *CUT_KEYS]).assign(grain="day"),
-                        _sum(month, ["day", *CUT_KEYS]).assign(grain="month")], ignore_index=True)
-    return by_day, by_cut[["grain", "day", *CUT_KEYS, *COUNTERS]]
+    for i, key in enumerate(("grid", "dep", "person")):
+        k = cat(day, lambda p: p[key])
+        frames.append(_group([np.full(k.size, i, np.int64), cat(day, lambda p: p["day"]), np.where(k >= 0, k, 0)],
+                             [p["counts"] for p in day], ["dim", "day", "key_id"]))
+    by_day = pd.concat(frames, ignore_index=True)
+    grid = cat(cut, lambda p: p["grid"])
+    dep = cat(cut, lambda p: p["dep"])
+    keys = [np.where(grid >= 0, cat(cut, lambda p: p["com"]), 0), np.where(dep >= 0, dep, 0),
+            cat(cut, lambda p: p["cat"]), cat(cut, lambda p: p["level"]), cat(cut, lambda p: p["ch"])]
+    days = cat(cut, lambda p: p["day"])
+    counts = [p["counts"] for p in cut]
+    names = ["grain", "day", *CUT_KEYS]
+    by_cut = pd.concat([_group([np.zeros(days.size, np.int64), days, *keys], counts, names),
+                        _group([np.ones(days.size, np.int64), _months(days), *keys], counts, names)], ignore_index=True)
+    return by_day, by_cut
+
+
+def _regroup(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    return _group([df[k].to_numpy(np.int64) for k in names], [{c: df[c].to_numpy() for c in COUNTERS}], names)
 
 
 def merge(a: tuple[pd.DataFrame, pd.DataFrame] | None, b: tuple[pd.DataFrame, pd.DataFrame]):
     """Two batches' ``sums`` as one (keys present in both added up)."""
     if a is None:
         return b
-    by_day = _sum(pd.concat([a[0], b[0]], ignore_index=True), ["dim", "day", "key_id"])
-    by_cut = _sum(pd.concat([a[1], b[1]], ignore_index=True), ["grain", "day", *CUT_KEYS])
-    return by_day[["dim", "day", "key_id", *COUNTERS]], by_cut[["grain", "day", *CUT_KEYS, *COUNTERS]]
+    return (_regroup(pd.concat([a[0], b[0]], ignore_index=True), ["dim", "day", "key_id"]),
+            _regroup(pd.concat([a[1], b[1]], ignore_index=True), ["grain", "day", *CUT_KEYS]))
 
 
-def add_to_rollups(conn: Connection, summed: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[int, int]:
-    """Add ``sums`` to ``case_stat_day`` and ``case_stat_cut``; returns the rows of each."""
+def add_to_rollups(conn: Connection, summed: tuple[pd.DataFrame, pd.DataFrame], *, categories: tuple[str, ...],
+                   channels: tuple[str, ...]) -> tuple[int, int]:
+    """Add ``sums`` to ``case_stat_day`` and ``case_stat_cut``; returns the rows of each.
+    ``categories``/``channels``: the names of the codes."""
     by_day, by_cut = summed
-    _upsert(conn, "case_stat_day", ["dim", "day", "key_id"], by_day)
-    _upsert(conn, "case_stat_cut", ["grain", "day", *CUT_KEYS], by_cut)
+
+    def names(values) -> str:
+        return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
+
+    day_cols = {"dim": f"({names(DIMS)})[s.dim + 1]", "day": "DATE '1970-01-01' + s.day::int", "key_id": "s.key_id::int"}
+    cut_cols = {"grain": f"({names(GRAINS)})[s.grain + 1]", "day": "DATE '1970-01-01' + s.day::int",
+                "community_id": "s.community_id::int", "department_id": "s.department_id::int",
+                "category_code": f"({names(categories)})[s.category_code + 1]",
+                "level": f"({names(('',) + LEVELS)})[s.level + 1]", "channel": f"({names(channels)})[s.channel + 1]"}
+    _add(conn, "case_stat_day", day_cols, by_day)
+    _add(conn, "case_stat_cut", cut_cols, by_cut)
     return len(by_day), len(by_cut)
 
 
-def _upsert(conn: Connection, table: str, keys: list[str], df: pd.DataFrame) -> None:
-    """COPY ``df`` into ``table``, adding to rows that exist (straight in when it is empty)."""
+def _add(conn: Connection, table: str, keys: dict[str, str], df: pd.DataFrame) -> None:
+    """Binary COPY of the coded sums into a work table, then into ``table``: into an empty one
+    straight in with its primary key dropped and built again once; else added to its rows."""
     cols = [*keys, *COUNTERS]
-    out = df[cols].copy()
-    out["day"] = out["day"].to_numpy().astype("datetime64[D]").astype(str)
-    buf = io.StringIO()
-    out.to_csv(buf, index=False, header=False)
-    buf.seek(0)
+    work = work_table(conn, f"_rollup_{table}",
+                      ", ".join(f"{k} int8" for k in keys) + ", " + ", ".join(
+                          f"{c} {'float8' if c == 'disposal_wh' else 'int8'}" for c in COUNTERS))
+    copy_binary(conn, work, [(k, "int8", df[k].to_numpy(np.int64)) for k in keys]
+                + [(c, "float8" if c == "disposal_wh" else "int8",
+                    df[c].to_numpy(np.float64 if c == "disposal_wh" else np.int64)) for c in COUNTERS])
+    select = (f"SELECT {', '.join(keys.values())}, {', '.join('s.' + c for c in COUNTERS)} FROM {work} s "
+              f"ORDER BY {', '.join('s.' + k for k in keys)}")
     empty = conn.execute(text(f"SELECT NOT EXISTS (SELECT 1 FROM {table})")).scalar()
-    target = table if empty else "_rollup_add"
-    if not empty:
-        conn.execute(text(f"CREATE TEMP TABLE _rollup_add (LIKE {table}) ON COMMIT DROP"))
-    # an empty key ('' : none) is an empty string, not NULL
-    text_keys = [k for k in keys if k in ("dim", "grain", "category_code", "level", "channel")]
-    conn.connection.driver_connection.cursor().copy_expert(
-        f"COPY {target} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(text_keys)}))", buf)
-    if not empty:
+    if empty:
+        pk = conn.execute(text("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                               "WHERE conrelid = to_regclass(:t) AND contype = 'p'"), {"t": table}).one()
+        conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{pk[0]}"'))
+        conn.execute(text(f"INSERT INTO {table} ({', '.join(cols)}) {select}"))
+        conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{pk[0]}" {pk[1]}'))
+    else:
         conn.execute(text(f"""
-            INSERT INTO {table} AS s ({', '.join(cols)})
-            SELECT {', '.join(cols)} FROM _rollup_add ORDER BY {', '.join(keys)}
-            ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(f'{c} = s.{c} + EXCLUDED.{c}' for c in COUNTERS)}"""))
-        conn.execute(text("DROP TABLE _rollup_add"))
+            INSERT INTO {table} AS t ({', '.join(cols)}) {select}
+            ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(f'{c} = t.{c} + EXCLUDED.{c}' for c in COUNTERS)}"""))
+    conn.execute(text(f"DROP TABLE {work}"))

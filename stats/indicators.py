@@ -41,8 +41,11 @@ recomputed exactly as it stood, since the log is append-only. Filtered tables by
 community or department read ``case_stat_cut`` (migration 0010): the same deltas
 (``case_event_cut_deltas``, which also counts a change of level or category as a change of
 state) by community, lead department, category, level and channel, per day and per month;
-a period of whole months reads month rows only (``_cut_sums``). Tables by grid or person
-under a filter, and ``exact=True``, compute the deltas straight from ``case_event``.
+a period reads whole months from the month rows and each end that cuts a month from the day
+rows, added or subtracted from the month's, whichever reads fewer (``cut_segments``,
+``_cut_sums``). "Overdue" of a period reaching today is read live from the open cases
+(``_overdue_now``, an index-only scan of ``cases_open_overdue_idx``, migration 0016). Tables by
+grid or person under a filter, and ``exact=True``, compute the deltas straight from ``case_event``.
 ``rebuild_stats`` recomputes both roll-ups from the log in one pass.
 
 Also: ``trend`` (daily / weekly / monthly), ``ageing`` of open cases, ``INDICATOR_LABELS``.
@@ -179,8 +182,12 @@ def _exact_source(dim: str, filters: dict) -> tuple[str, dict]:
     return sql, params
 
 
-def _rollup_source(dim: str) -> tuple[str, dict]:
-    return f"SELECT day, key_id, {', '.join(COUNTERS)} FROM case_stat_day WHERE dim = :dim", {"dim": dim}
+def _rollup_source(dim: str, areas: dict | None = None) -> tuple[str, dict]:
+    """``case_stat_day``'s rows of ``dim``; ``areas`` (subdistrict_id / community_id → id) keeps
+    the grids inside them only (a table by community or grid within an area)."""
+    conds = [_area_grids_sql("key_id", k) for k in (areas or {})]
+    return (f"SELECT day, key_id, {', '.join(COUNTERS)} FROM case_stat_day WHERE dim = :dim"
+            + "".join(f" AND {c}" for c in conds), {"dim": dim, **{f"f_{k}": v for k, v in (areas or {}).items()}})
 
 
 def _cut_conds(filters: dict) -> tuple[list[str], dict]:
@@ -194,36 +201,97 @@ def _cut_conds(filters: dict) -> tuple[list[str], dict]:
     return conds, params
 
 
+# A month's rows of ``case_stat_cut`` cost about as much to read as this many days' rows
+# (measured: 64,042 month rows for 4 months against 257,543 day rows for 89 days at 100,000
+# cases, docs/measurements.md); it decides which way a period's cut ends are read.
+MONTH_COST_DAYS = 6
+
+
+def _month(d: date) -> date:
+    return d.replace(day=1)
+
+
+def _next_month(d: date) -> date:
+    return (d.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def _upto(x: date) -> tuple[list[tuple[str, date, date, int]], date]:
+    """Everything before day ``x`` from the month rows before a month boundary ``b`` plus or
+    minus the day rows between ``b`` and ``x``: the cheaper of the two ways (``MONTH_COST_DAYS``).
+    Returns the day segments (grain, from, to, sign) and ``b``."""
+    down, up = _month(x), _next_month(x)
+    if x == down:
+        return [], x
+    if (x - down).days + MONTH_COST_DAYS <= (up - x).days:  # (month rows of x's month are then not read)
+        return [("day", down, x, 1)], down
+    return [("day", x, up, -1)], up
+
+
+def cut_segments(d0: date, d1: date, ds_open: date, ds_over: date) -> dict[str, list[tuple[str, date, date, int]]]:
+    """The row ranges of ``case_stat_cut`` whose signed sums give the flows of [d0, d1) and the
+    open and overdue states at the start of ``ds_open`` / ``ds_over``: (grain, from, to, sign).
+
+    Flows of [d0, d1) = F(d1) − F(d0), F(x) being everything before day x; each F is the month
+    rows before a month boundary near x, plus the days from that boundary up to x or minus the
+    days from x up to it, whichever reads fewer rows: a period that cuts months reads at most
+    half a month of day rows at each end (the last 30 days at the start of a month read one
+    month row set and a day or two). Short periods inside one month read their days."""
+    out: dict[str, list] = {}
+    s0, b0 = _upto(d0)
+    s1, b1 = _upto(d1)
+    direct = (d1 - d0).days
+    split = sum((t - f).days for _, f, t, _ in s0 + s1) + MONTH_COST_DAYS * max(1, abs((b1.year - b0.year) * 12
+                                                                                      + b1.month - b0.month))
+    if b1 <= b0 or direct <= split:
+        out["flows"] = [("day", d0, d1, 1)]
+    else:
+        out["flows"] = [("month", b0, b1, 1)] + [(g, f, t, -sg) for g, f, t, sg in s0] + s1
+    for name, x in (("open", ds_open), ("overdue", ds_over)):
+        segs, b = _upto(x)
+        out[name] = [("month", date.min, b, 1)] + segs
+    return out
+
+
+def _elementary(segments: dict[str, list[tuple[str, date, date, int]]]) -> list[tuple[str, date, date, dict]]:
+    """The signed ranges of ``cut_segments`` cut into disjoint pieces per grain, each with its
+    weight for the flows, the open and the overdue counters: every row is read once."""
+    out = []
+    for grain in ("month", "day"):
+        segs = [(name, f, t, sign) for name, ss in segments.items() for g, f, t, sign in ss if g == grain and f < t]
+        cuts = sorted({x for _, f, t, _ in segs for x in (f, t)})
+        for lo, hi in zip(cuts, cuts[1:]):
+            w = {name: 0 for name in segments}
+            for name, f, t, sign in segs:
+                if f <= lo and hi <= t:
+                    w[name] += sign
+            if any(w.values()):
+                out.append((grain, lo, hi, w))
+    return out
+
+
 def _cut_sums(conn: Connection, key: str, filters: dict, d0: date, d1: date, today: date) -> dict[int, dict]:
-    """``_sums`` from ``case_stat_cut``: whole months of the period (and of the history before
-    its end, for open and overdue) from the month rows, only the days of cut months from the
-    day rows. ``key``: community_id or department_id."""
+    """``_sums`` from ``case_stat_cut`` (``cut_segments``: whole months from the month rows,
+    the cut ends from the day rows): one range scan of the primary key per disjoint piece of
+    those ranges (``_elementary``), its counters summed times the piece's weights, the pieces
+    added up. ``key``: community_id or department_id."""
     live = d1 > today
     ds_open = today + timedelta(days=1) if live else d1
     ds_over = today if live else d1
-    fm0 = d0 if d0.day == 1 else (d0.replace(day=1) + timedelta(days=32)).replace(day=1)
-    fm1 = d1.replace(day=1)
-    if fm0 >= fm1:  # no whole month inside the period: its days
-        fm0 = fm1 = fa = fb = d1
-    else:
-        fa, fb = fm0, fm1
-    mo, mv = ds_open.replace(day=1), ds_over.replace(day=1)
     conds, params = _cut_conds(filters)
-    flow = ("(grain = 'month' AND day >= :fm0 AND day < :fm1) OR "
-            "(grain = 'day' AND ((day >= :d0 AND day < :fa) OR (day >= :fb AND day < :d1)))")
-    st_open = "(grain = 'month' AND day < :mo) OR (grain = 'day' AND day >= :mo AND day < :ds_open)"
-    st_over = "(grain = 'month' AND day < :mv) OR (grain = 'day' AND day >= :mv AND day < :ds_over)"
-    flows = ", ".join(f"COALESCE(sum({c}) FILTER (WHERE {flow}), 0) AS {c}" for c in FLOWS)
-    sql = (f"SELECT {key} AS key_id, {flows}, COALESCE(sum(open) FILTER (WHERE {st_open}), 0) AS open, "
-           f"COALESCE(sum(overdue) FILTER (WHERE {st_over}), 0) AS overdue, "
-           f"COALESCE(sum(overdue_np) FILTER (WHERE {st_over}), 0) AS overdue_np "
-           f"FROM case_stat_cut WHERE ((grain = 'month' AND day < :dmax) OR (grain = 'day' AND ({flow} OR "
-           f"(day >= :mo AND day < :ds_open) OR (day >= :mv AND day < :ds_over))))"
-           + "".join(f" AND {c}" for c in conds) + " GROUP BY 1")
-    rows = conn.execute(text(sql), {**params, "d0": d0, "d1": d1, "fm0": fm0, "fm1": fm1, "fa": fa, "fb": fb,
-                                     "mo": mo, "mv": mv, "ds_open": ds_open, "ds_over": ds_over,
-                                     "dmax": max(d1, ds_open)}).mappings()
-    return {r["key_id"]: dict(r) for r in rows}
+    of = {c: "flows" for c in FLOWS} | {"open": "open", "overdue": "overdue", "overdue_np": "overdue"}
+    parts = []
+    for i, (grain, f, t, w) in enumerate(_elementary(cut_segments(d0, d1, ds_open, ds_over))):
+        params.update({f"f{i}": f, f"t{i}": t})
+        cols = ", ".join((f"{w[of[c]]} * sum({c})" if w[of[c]] else "0") + f" AS {c}" for c in COUNTERS)
+        parts.append(f"SELECT {key} AS key_id, {cols} FROM case_stat_cut WHERE grain = '{grain}' "
+                     f"AND day >= :f{i} AND day < :t{i}" + "".join(f" AND {c}" for c in conds) + " GROUP BY 1")
+    if not parts:
+        return {}
+    sql = (f"SELECT key_id, {', '.join(f'sum({c}) AS {c}' for c in COUNTERS)} FROM ("
+           + " UNION ALL ".join(parts) + ") s GROUP BY key_id")
+    rows = conn.execute(text(sql), params).mappings()
+    return {r["key_id"]: {**r, **{c: (float(r[c]) if c == "disposal_wh" else int(r[c])) for c in COUNTERS}}
+            for r in rows}
 
 
 def _sums(conn: Connection, src: str, params: dict, d0: date, d1: date, today: date) -> dict[int, dict]:
@@ -232,14 +300,16 @@ def _sums(conn: Connection, src: str, params: dict, d0: date, d1: date, today: d
     live = d1 > today
     ds_open = today + timedelta(days=1) if live else d1
     ds_over = today if live else d1
-    flows = ", ".join(f"COALESCE(sum({c}) FILTER (WHERE day >= :d0 AND day < :d1), 0) AS {c}" for c in FLOWS)
-    sql = (f"SELECT key_id, {flows}, COALESCE(sum(open) FILTER (WHERE day < :ds_open), 0) AS open, "
-           f"COALESCE(sum(overdue) FILTER (WHERE day < :ds_over), 0) AS overdue, "
-           f"COALESCE(sum(overdue_np) FILTER (WHERE day < :ds_over), 0) AS overdue_np "
-           f"FROM ({src}) src WHERE day < :dmax GROUP BY key_id")
+    # each row's weight for the flows, the open and the overdue counters worked out once (not
+    # one FILTER per counter), then the counters summed times their weight
+    of = {c: "f" for c in FLOWS} | {"open": "o", "overdue": "v", "overdue_np": "v"}
+    sql = (f"SELECT key_id, {', '.join(f'COALESCE(sum({c} * {of[c]}), 0) AS {c}' for c in COUNTERS)} "
+           f"FROM (SELECT src.*, (day >= :d0 AND day < :d1)::int AS f, (day < :ds_open)::int AS o, "
+           f"(day < :ds_over)::int AS v FROM ({src}) src WHERE day < :dmax OFFSET 0) s GROUP BY key_id")
     rows = conn.execute(text(sql), {**params, "d0": d0, "d1": d1, "ds_open": ds_open, "ds_over": ds_over,
                                      "dmax": max(d1, ds_open)}).mappings()
-    return {r["key_id"]: dict(r) for r in rows}
+    return {r["key_id"]: {**r, **{c: (float(r[c]) if c == "disposal_wh" else int(r[c])) for c in COUNTERS}}
+            for r in rows}
 
 
 _LIVE_KEY = {"grid": "c.grid_id", "community": "ug.community_id", "department": "c.department_id",
@@ -309,7 +379,9 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
         sums = _cut_sums(conn, f"{key}_id", cut_filters, d0, d1, today)
     else:
         key = dim
-        src, params = _exact_source(dim, filters) if (exact or filters) else _rollup_source(dim)
+        areas = {k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
+                 if v is not None and dim == "grid"}
+        src, params = _exact_source(dim, filters) if (exact or filters) else _rollup_source(dim, areas)
         sums = _sums(conn, src, params, d0, d1, today)
     if d1 > today:  # "overdue" as of now, live (see _overdue_now)
         for row in sums.values():

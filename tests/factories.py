@@ -6,15 +6,17 @@ so they never overlap the sample district near 122°E, 41°N.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 
 from db import config
 from db.cluster import ensure_database
 from db.migrate import upgrade
+from db.schedule import unschedule
 
 EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
 
@@ -61,9 +63,11 @@ def report(conn: Connection, lon: float, lat: float, **kw) -> dict:
 
 
 @contextmanager
-def scratch_database(suffix: str, *, migrate: bool = True) -> Iterator[str]:
+def scratch_database(suffix: str, *, migrate: bool = True, cron: bool = False) -> Iterator[str]:
     """A fresh database ``<test database>_<suffix>`` on the test server, made by the owner role
-    (migrated unless ``migrate=False``) and dropped afterwards; yields its owner URL."""
+    (migrated unless ``migrate=False``) and dropped afterwards; yields its owner URL. The pg_cron
+    job the migrations schedule (where the server has pg_cron) is removed unless ``cron``: a
+    scratch database's committed scheduled changes are applied by the test, not by the clock."""
     url = make_url(config.test_owner_database_url())
     name = f"{url.database}_{suffix}"
     scratch = url.set(database=name).render_as_string(hide_password=False)
@@ -75,8 +79,12 @@ def scratch_database(suffix: str, *, migrate: bool = True) -> Iterator[str]:
         ensure_database(scratch)
         if migrate:
             upgrade(scratch)
+            if not cron:
+                unschedule(scratch)
         yield scratch
     finally:
+        with suppress(OperationalError):  # the database was never made
+            unschedule(scratch)
         with admin.connect() as c:
             c.execute(drop)
         admin.dispose()

@@ -37,11 +37,13 @@ class World:
     def __getitem__(self, name: str) -> Actor:
         return self.people[name]
 
-    # points inside each community's grid, and one outside every grid
-    POINTS = {"C1": (0.5, 0.5), "C2": (1.5, 0.5), "C3": (2.5, 0.5), "outside": (5.5, 5.5)}
+    # points inside each community's grid, one outside every grid, and none (an address only: 待定位)
+    POINTS = {"C1": (0.5, 0.5), "C2": (1.5, 0.5), "C3": (2.5, 0.5), "outside": (5.5, 5.5), "unlocated": (None, None)}
 
     def report(self, where: str = "C1", *, category: str = "0102", at: datetime | None = None, actor=None, **kw) -> dict:
         lon, lat = self.POINTS[where]
+        if lon is None:
+            kw.setdefault("address", "测试路 1 号")
         return service.report_case(self.conn, channel=kw.pop("channel", "hotline"), lon=lon, lat=lat, crs="EPSG:4326",
                                    category_code=category, description=kw.pop("description", "测试案件"),
                                    actor=actor, reported_at=at, **kw)
@@ -118,7 +120,7 @@ def params_for(w: World, action: str, case: dict) -> dict:
     """Valid parameters for ``action`` on ``case`` (creating what they refer to)."""
     if action == "merge":
         return {"duplicate_of": w.report(case.get("_where", "C1"))["id"]}
-    if action == "relocate":
+    if action in ("relocate", "locate"):
         return {"lon": 0.25, "lat": 0.75}
     if action == "set_level":
         return {"level": "subdistrict" if case["level"] != "subdistrict" else "community"}

@@ -52,6 +52,7 @@ ACTION_FORMS: dict[str, tuple[Field, ...]] = {
     "reject": (Field(COMMENT, "reason", True),),
     "merge": (Field("duplicate_of", "case", True), _NOTE),
     "relocate": (Field("lon", "number", True), Field("lat", "number", True), Field("crs", "crs"), _NOTE),
+    "locate": (Field("lon", "number", True), Field("lat", "number", True), Field("crs", "crs"), _NOTE),
     "set_level": (Field("level", "level", True), Field(COMMENT, "reason")),
     "escalate": (Field("to_level", "level_up"), Field("major", "bool"), Field(COMMENT, "reason", True)),
     "dispatch": (Field("department_id", "department", True), Field("assist_department_ids", "departments"),
@@ -200,7 +201,10 @@ def _field(f: Field, action: str, p: CasePanel, key: str, deps: list[dict], cats
     if f.kind == "score":
         return st.select_slider(lab, options=[1, 2, 3, 4, 5], value=5, key=k)
     if f.kind == "number":
-        return st.number_input(lab, value=float(getattr(p, f.name, None) or 0), format="%.6f", step=0.0001, key=k)
+        # empty, not 0, for a case without a position (待定位): (0, 0) would be a point off Africa
+        now = getattr(p, f.name, None)
+        return st.number_input(lab, value=None if now is None else float(now), format="%.6f", step=0.0001, key=k,
+                               placeholder=kit.tr("dp.locate.coordinate"))
     if f.kind == "crs":
         return st.selectbox(lab, CRS_CHOICES, key=k)
     raise ValueError(f"unknown field kind {f.kind!r}")
@@ -219,6 +223,35 @@ _SCROLL = """<script>setTimeout(() => {{
 
 def _bring_into_view(key: str) -> None:
     components.html(_SCROLL.format(key=key), height=0)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _grid_points() -> list[dict]:
+    with kit.engine().connect() as conn:
+        return [{k: g[k] for k in ("code", "name", "lon", "lat")} for g in intake_field.pick_grids(conn)]
+
+
+def locate_form(p: CasePanel, *, key: str) -> dict | None:
+    """定位 (a report that came with an address only, 待定位): the address as reported, and the point
+    — typed in WGS84 / GCJ02 / BD09 (from a web map the dispatcher looked the address up on), or,
+    when only the grid is known, a point inside a chosen unit grid (the offline map picks drawn
+    cases only, wall/pick.py: it cannot be clicked where nothing is). The values are the
+    ``locate`` move's (``dispatch.service.transition``); typed coordinates win over a chosen grid."""
+    st.info(kit.tr("dp.locate.address", address=p.address or "—"), icon=":material/location_on:")
+    grids = {g["code"]: g for g in _grid_points()}
+    with st.form(key, border=True):
+        values = {f.name: _field(f, "locate", p, key, [], []) for f in ACTION_FORMS["locate"]}
+        grid = st.selectbox(kit.tr("dp.locate.grid"), list(grids), index=None, key=f"{key}-grid",
+                            format_func=lambda c: f"{c} {grids[c]['name']}", placeholder=kit.tr("dp.locate.grid_none"))
+        sent = st.form_submit_button(label("action", "locate", kit.lang()), type="primary", width="stretch",
+                                     icon=":material/send:")
+    _bring_into_view(key)
+    if not sent:
+        return None
+    values = submitted(values)
+    if values.get("lon") is None and values.get("lat") is None and grid is not None:
+        values.update(lon=grids[grid]["lon"], lat=grids[grid]["lat"], crs="WGS84")
+    return values
 
 
 def action_form(action: str, p: CasePanel, *, key: str) -> dict | None:

@@ -203,7 +203,7 @@ def actions(p: CasePanel, *, scope: str) -> None:
     # service answers with a conflict naming who did what, instead of our move silently
     # applying to a case we have not seen.
     seen = st.session_state.setdefault(f"{form}.version", p.version)
-    values = forms.action_form(chosen, p, key=form)
+    values = (forms.locate_form(p, key=form) if chosen == "locate" else forms.action_form(chosen, p, key=form))
     if values is not None:
         del st.session_state[f"{form}.version"]  # answered either way: the next try starts from now
         act(p, chosen, values, seen, form=form)

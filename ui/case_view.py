@@ -84,6 +84,15 @@ def holder_text(h) -> str:
     return kit.tr(f"dp.holder.{h.kind}", name=name_in(h, kit.lang()) or "—")
 
 
+def area_cell(r) -> str:
+    """A queue row's place: its community, 待定位 with the address it came with, or outside."""
+    if r.community_name:
+        return r.community_name
+    if getattr(r, "awaiting_location", False):
+        return kit.tr("dp.awaiting_location") + (f" · {r.address}" if r.address else "")
+    return kit.tr("dp.outside")
+
+
 def chip(text: str, kind: str) -> str:
     return f'<span class="dp-chip dp-{esc(kind)}">{esc(text)}</span>'
 
@@ -99,6 +108,8 @@ def header(p: CasePanel) -> None:
         chips.append(chip(kit.tr("dp.supervised"), "supervised"))
     if p.outside_jurisdiction:
         chips.append(chip(kit.tr("dp.outside"), "ts-overdue"))
+    if p.awaiting_location:
+        chips.append(chip(kit.tr("dp.awaiting_location"), "ts-at_risk"))
     cat = name_in(p, lang, "category_name") or kit.tr("dp.no_category")
     st.html(f'<div class="dp-head"><div class="dp-no">{esc(p.case_no)}</div>'
             f'<div class="dp-cat">{esc(p.category_code or "")} {esc(cat)}</div>'
@@ -112,11 +123,11 @@ def facts(p: CasePanel) -> None:
         tr("dp.name_role", name=name_in(d, kit.lang()), role=tr("dp.lead") if d.role == "lead" else tr("dp.assist"))
         for d in p.departments)
     area = " / ".join(x for x in (name_in(p, kit.lang(), "subdistrict_name"), name_in(p, kit.lang(), "community_name"))
-                      if x) or tr("dp.outside")
+                      if x) or tr("dp.awaiting_location" if p.awaiting_location else "dp.outside")
     rows = [
         ("dp.f.reported", f'{fmt_time(p.reported_at, True)} · {tr("dp.channel." + p.channel)}'),
         ("dp.f.address", p.address or "—"),
-        ("dp.f.location", f'{p.lon:.5f}, {p.lat:.5f}'
+        ("dp.f.location", tr("dp.f.unlocated") if p.lon is None else f'{p.lon:.5f}, {p.lat:.5f}'
                           + (f' ({tr("dp.f.received")} {p.received_x:.6f}, {p.received_y:.6f} {p.received_crs})'
                              if p.received_crs not in (None, STORAGE_CRS, WGS84) else "")),
         ("dp.f.area", area),
@@ -221,6 +232,46 @@ def queue_columns(df) -> dict:
 def selection_of(ids: list[int], case_id: int | None) -> dict:
     """A case table's selection state that ticks the row of ``case_id`` (none if it is not listed)."""
     return {"selection": {"rows": [ids.index(case_id)] if case_id in ids else [], "columns": [], "cells": []}}
+
+
+def table_key(key: str) -> str:
+    """The widget key the case table ``key`` (``case_table``) is drawn under now."""
+    return f"{key}-t{st.session_state.get(f'{key}.gen', 0)}"
+
+
+def case_table(data, ids: list[int], *, key: str, case_id: int | None, on_pick, **kw) -> None:
+    """A single-row-select case table whose tick is on the row of ``case_id`` (or on none), in a
+    container keyed ``key``; ``on_pick(widget_key, ids)`` is its selection callback.
+
+    The tick follows the case, never a row number, and never a tick the browser still holds: a
+    table keeps its own tick in the browser and sends it back with the next interaction, anything
+    on the page. Had the tick been changed from the server (a search, a map click, an action that
+    took the case out of the list), the server would read that old tick as the user picking the
+    old row again, and the panel would jump back to it (issue 8's search-after-pick stall). So
+    when the tick must change, the table is drawn as a new widget (a new key, ticked from the
+    start): the browser holds no tick for it, and the old table's is for a widget that is gone.
+    """
+    wkey = table_key(key)
+    want = selection_of(ids, case_id)
+    held = st.session_state.get(wkey)
+    if held is not None and list(held["selection"]["rows"]) != want["selection"]["rows"]:
+        st.session_state[f"{key}.gen"] = st.session_state.get(f"{key}.gen", 0) + 1
+        wkey = table_key(key)
+    if wkey not in st.session_state:
+        st.session_state[wkey] = want
+    st.session_state[f"{key}.shown"] = wkey
+    with st.container(key=key):
+        st.dataframe(data, key=wkey, on_select=lambda: on_pick(wkey, ids), selection_mode="single-row",
+                     hide_index=True, **kw)
+
+
+def picked_row(wkey: str, ids: list[int]) -> tuple[bool, int | None]:
+    """In a ``case_table`` callback: (whether it is the table shown now, the case its tick is on).
+    A callback of a table no longer shown (an old tick sent late) is not a pick."""
+    if st.session_state.get(f"{wkey.rsplit('-t', 1)[0]}.shown") != wkey:
+        return False, None
+    rows = st.session_state[wkey].selection.rows
+    return True, (ids[rows[0]] if rows and rows[0] < len(ids) else None)
 
 
 TIME_COLOURS = {"overdue": "color: #f87171; font-weight: 700", "at_risk": "color: #fbbf24; font-weight: 700",

@@ -3,12 +3,18 @@ forms offer (districts, communities, grid workers), the editor's texts, and tabl
 No Streamlit state of its own."""
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from db.config import intake_port, tiles_path, tiles_url
 from db.models import BoundaryDraft, BoundaryDraftResponsibility, Community, District, Person, Subdistrict
 from i18n import t
 from i18n.planner_ui import EDITOR_TEXTS
+from intake.tiles import TilesError, open_tiles
 
 
 def districts(conn: Connection, lang: str) -> list[tuple[str, str]]:
@@ -79,3 +85,38 @@ def grid_props(fc: dict, code: str | None) -> dict | None:
 
 def feature_of(fc: dict, code: str) -> dict | None:
     return next((f["geometry"] for f in fc.get("features", []) if f["properties"].get("code") == code), None)
+
+
+# --- the city's own base map ----------------------------------------------------------------------
+
+def tile_url_template(browser_url: str | None) -> str:
+    """Where the browser fetches tiles: ``GRIDGOV_TILES_URL`` if set, else the intake service's
+    port on the host the browser reached this app by (``st.context.url``), else localhost. The
+    intake service speaks plain HTTP: behind a TLS proxy, set ``GRIDGOV_TILES_URL``."""
+    configured = tiles_url()
+    if configured:
+        return configured
+    parts = urlsplit(browser_url or "")
+    host = parts.hostname or "127.0.0.1"
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    return f"http://{host}:{intake_port()}/tiles/{{z}}/{{x}}/{{y}}.png"
+
+
+@lru_cache(maxsize=4)
+def _tile_info(path: str, mtime: float):
+    return open_tiles(Path(path)).info
+
+
+def base_map(browser_url: str | None) -> tuple[dict | None, str | None]:
+    """The editor's ``tiles`` argument (None without ``GRIDGOV_TILES``) and, when the configured
+    source cannot be served, why (the page shows it; the map stays blank)."""
+    path = tiles_path()
+    if path is None:
+        return None, None
+    try:
+        info = _tile_info(str(path), path.stat().st_mtime if path.exists() else 0.0)
+    except (TilesError, OSError) as e:
+        return None, str(e)
+    return {"url": tile_url_template(browser_url), "min_zoom": info.min_zoom, "max_zoom": info.max_zoom,
+            "attribution": info.attribution}, None

@@ -4,31 +4,45 @@ pages and by any page that wants the same map, e.g. dispatch with ``on_select``)
 Live updates without resending an idle wall: the map is drawn by full runs only. A tiny
 fragment runs every second and draws nothing; it compares the listener's version (bumped by
 NOTIFY) with the one the map was drawn from and asks for a full rerun only when something
-changed (or the listener's connection state flipped). Time alone also changes a wall — cases
-turn amber and red — but a full render costs up to a megabyte, so on a quiet wall points are
-recoloured at most every ``RECOLOUR_S`` (any change recolours at once); the KPI tiles, a few
-hundred bytes, follow the clock every minute.
+changed (or the listener's connection state flipped).
+
+Time alone also changes a wall — cases turn amber and red. The wall pages draw their map with
+the component ``ui.wall_map`` (``wall_map_chart``), which receives each open case's due and warn
+times once and recolours in the browser from the clock: a quiet wall reruns only at midnight
+(the ticker's dates). Their live check is the map's own: it polls the ``LiveBeacon`` file over
+HTTP every second (cheaper than a fragment run) and asks for a rerun; the fragment stays as a
+safety net every ``SAFETY_S``. The dispatch page still draws the pydeck map (``frame``/``map_chart``),
+coloured on the server, its points recoloured at most every ``RECOLOUR_S`` (any change recolours
+at once). The KPI tiles, a few hundred bytes, follow the clock every minute.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import html
+import os
+import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pydeck as pdk
 import streamlit as st
 
 from dispatch.calendar import TZ
+from i18n import t
 from stats.filters import filter_options
-from wall.dispatch_map import DISPATCH_MAP, dispatch_deck
 from wall import frame as wall_frame_model
 from wall.frame import (AT_RISK, FILL, G_POSTPONED, G_SUPERVISED, G_VERIFY, NO_DEADLINE, ON_TIME, OVERDUE, RING,
-                        TickerRow, WallFilter, WallFrame, base_map, boundary_stamp, kpis,
+                        TickerRow, WallFilter, WallFrame, base_map, boundary_stamp, kpis, local_midnight,
                         write_outlines)
+from wall.live_map import LiveMap
+from wall.live_map import live_map as live_map_model
 from ui import kit
+from ui.wall_map import vendor_missing, wall_map
 
 POLL_S = 1.0
+SAFETY_S = 30.0   # the wall pages' own live check: a safety net behind the map's beacon poll
+BEACON_S = 0.1    # how often the beacon thread looks at the listener
 RECOLOUR_S = 30 * 60
 TILES_S = 60
 OUTLINES_DIR = kit.STATIC / "wall"
@@ -95,6 +109,95 @@ def frame(f: WallFilter, *, large: bool = False) -> tuple[WallFrame, int]:
     return dataclasses.replace(fr, valid_until=_recolour_at(fr)), version
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def live_map(version: int, f: WallFilter, lang: str, large: bool) -> LiveMap:
+    """wall.live_map.live_map for one listener version, shared by every session showing the same.
+
+    Keyed on the version only: the browser recolours as time passes, so nothing here expires.
+    """
+    with kit.reading() as conn:
+        base = _base(boundary_stamp(conn), lang)
+        name = write_outlines(base, OUTLINES_DIR)  # a no-op once the file is there
+        return live_map_model(conn, f, lang, datetime.now(TZ), base=base, outlines_url=OUTLINES_URL + name,
+                              size=SCREEN_MAP if large else DESK_MAP, large=large)
+
+
+def map_frame(f: WallFilter, *, large: bool = False) -> tuple[LiveMap, int]:
+    """The wall pages' map for the current listener version; (map, version it was drawn from)."""
+    version = kit.listener().version
+    return live_map(version, f, kit.lang(), large), version
+
+
+class LiveBeacon:
+    """The live listener's state, ``"<version>:<connected 0|1>"``, in a small static file of this
+    server process (``static/wall/live-<pid>.txt``), rewritten whenever it changes.
+
+    The wall's map polls that file over plain HTTP once a second (about 0.7 kB a poll, both ways)
+    and asks for a rerun when it differs from what its page was drawn from. A Streamlit fragment
+    doing the same costs about 1.7 kB a run on the websocket (every run carries the session's
+    page list), which alone would use most of an idle wall's 100 KB/min.
+    """
+
+    def __init__(self, listener, directory=OUTLINES_DIR, interval: float = BEACON_S):
+        self._listener = listener   # the process's one (kit.listener), taken in a script run
+        self.name = f"live-{os.getpid()}.txt"
+        self.path = directory / self.name
+        self._interval = interval
+        self._last: str | None = None
+        self._thread = threading.Thread(target=self._run, name="wall-live-beacon", daemon=True)
+
+    @staticmethod
+    def token(version: int, connected: bool) -> str:
+        return f"{version}:{int(connected)}"
+
+    def write_now(self) -> None:
+        lst = self._listener
+        mark = self.token(lst.version, lst.connected.is_set())  # the live version: public, not a secret
+        if mark != self._last:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".{threading.get_ident()}.tmp")  # the thread, or a test calling write_now
+            tmp.write_text(mark, encoding="utf-8")
+            tmp.replace(self.path)  # atomic: a poll never reads half a mark
+            self._last = mark
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.write_now()
+            except Exception:  # noqa: BLE001 (a full disk, a removed folder: the safety check still reruns)
+                pass
+            time.sleep(self._interval)
+
+    def start(self) -> "LiveBeacon":
+        self.write_now()
+        self._thread.start()
+        return self
+
+
+@st.cache_resource(show_spinner=False)
+def beacon() -> LiveBeacon:
+    """One beacon thread per server process."""
+    return LiveBeacon(kit.listener()).start()
+
+
+def next_midnight() -> float:
+    """When a quiet wall reruns anyway: the ticker writes today's times as HH:MM, older ones with the date."""
+    return (local_midnight(datetime.now(TZ)) + timedelta(days=1)).timestamp()
+
+
+def wall_map_chart(lm: LiveMap, version: int, *, height: int = 620, key: str = "wall-map") -> None:
+    """The wall's map (ui.wall_map): the browser colours the cases from the clock and polls the
+    beacon, asking for a rerun when the listener has moved past ``version``; a click picks nothing."""
+    if vendor_missing():
+        st.error(kit.tr("wall.no_vendor", files=", ".join(vendor_missing())))
+        return
+    stamp = hashlib.sha1(lm.payload).hexdigest()[:16]
+    b = beacon()
+    token = b.token(version, kit.listener().connected.is_set())
+    wall_map(lm.payload, stamp=stamp, key=key, height=height, alt=kit.tr("wall.map_alt"),
+             live_url=OUTLINES_URL + b.name, live_token=token)
+
+
 def _recolour_at(fr: WallFrame) -> float:
     return max(fr.valid_until, fr.computed_at + RECOLOUR_S)
 
@@ -104,7 +207,7 @@ def _pct(x) -> str:
 
 
 KPI_ORDER = ("reported_today", "registered_today", "dispatched_today", "closed_today", "open", "overdue",
-             "closure_rate", "on_time_rate")
+             "awaiting_location", "closure_rate", "on_time_rate")
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -124,14 +227,6 @@ def kpi_tiles(f: WallFilter) -> None:
             st.metric(kit.tr(f"wall.kpi.{key}"), _pct(value) if key.endswith("rate") else f"{value:,}")
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def dispatch_spec(spec: str, point: tuple[float, float] | None) -> str:
-    """The dispatch page's deck (wall.dispatch_map): the wall's, refitted to the smaller map, with a
-    ring on ``point``; kept, so a rerun that changes neither does not parse and write it again."""
-    lon, lat = point if point is not None else (None, None)
-    return dispatch_deck(spec, lon, lat, drawn_for=DESK_MAP, shown_at=DISPATCH_MAP)
-
-
 def map_chart(fr: WallFrame, *, height: int = 620, key: str = "wall-map", on_select="ignore"):
     return st.pydeck_chart(SpecDeck(fr.spec, fr.tooltip), height=height, key=key,
                            on_select=on_select, selection_mode="single-object", alt=kit.tr("wall.map_alt"))
@@ -149,6 +244,26 @@ def chart_message(fr: WallFrame) -> bytes:
     chart = msg.delta.new_element.deck_gl_json_chart
     chart.json = fr.spec
     chart.tooltip = json.dumps(fr.tooltip)
+    populate_hash_if_needed(msg)
+    return msg.SerializeToString()
+
+
+def map_message(lm: LiveMap) -> bytes:
+    """The ForwardMsg Streamlit sends for ``wall_map_chart(lm)`` (the component with its payload),
+    hashed as Streamlit does: what ``bench wall`` sizes as the wall's render."""
+    import json
+
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from streamlit.runtime.forward_msg_cache import populate_hash_if_needed
+
+    msg = ForwardMsg()
+    ci = msg.delta.new_element.component_instance
+    ci.component_name = "ui.wall_map.wall_map"
+    ci.json_args = json.dumps({"stamp": hashlib.sha1(lm.payload).hexdigest()[:16], "now": time.time(),
+                               "height": 600, "select": False, "alt": t("wall.map_alt", "zh"), "default": None,
+                               "key": "wall-map"})
+    arg = ci.special_args.add()
+    arg.key, arg.bytes = "data", lm.payload
     populate_hash_if_needed(msg)
     return msg.SerializeToString()
 
@@ -194,10 +309,22 @@ def watch(version: int, rerun_at: float, connected: bool) -> None:
         st.rerun(scope="app")
 
 
-def live(version: int, rerun_at: float) -> None:
-    """Start watching; show a notice while the listener is reconnecting."""
+@st.fragment(run_every=SAFETY_S)
+def watch_slowly(version: int, rerun_at: float, connected: bool) -> None:
+    """``watch`` every SAFETY_S: behind the wall map's own beacon poll (``LiveBeacon``)."""
+    lst = kit.listener()
+    if lst.version != version or time.time() >= rerun_at or lst.connected.is_set() != connected:
+        st.rerun(scope="app")
+
+
+def live(version: int, rerun_at: float, *, beacon_polled: bool = False) -> None:
+    """Start watching; show a notice while the listener is reconnecting.
+
+    ``beacon_polled``: the page's wall map polls the beacon itself (``wall_map_chart``), so the
+    fragment only runs every SAFETY_S, as a safety net (and for ``rerun_at`` within that).
+    """
     connected = kit.listener().connected.is_set()
     if not connected:
         st.warning(kit.tr("wall.live_lost"), icon=":material/sync_problem:")
-    watch(version, rerun_at, connected)
+    (watch_slowly if beacon_polled else watch)(version, rerun_at, connected)
 

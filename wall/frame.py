@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from dispatch.calendar import TZ
-from dispatch.queries import at_risk_sql, open_sql, overdue_sql
+from dispatch.queries import at_risk_sql, awaiting_location_sql, open_sql, overdue_sql
 from i18n import action_label, name_in, status_label, t
 from stats.indicators import indicators
 from wall.inert import inert_spec
@@ -92,8 +92,8 @@ def local_midnight(now: datetime) -> datetime:
 # --- figures --------------------------------------------------------------------------------
 
 def kpis(conn: Connection, f: WallFilter, now: datetime) -> dict[str, float | int | None]:
-    """Reported, registered (立案), dispatched (派遣) and closed today; open and overdue now; this
-    month's closure and on-time rates.
+    """Reported, registered (立案), dispatched (派遣) and closed today; open, overdue and awaiting
+    location (待定位: an address only, so not on the map) now; this month's closure and on-time rates.
 
     Registered and dispatched today count cases from the event log (a case resolved on the spot
     counts as registered, as in the indicators; a case dispatched twice today counts once). The
@@ -108,6 +108,7 @@ def kpis(conn: Connection, f: WallFilter, now: datetime) -> dict[str, float | in
           (SELECT count(*) FROM cases c WHERE c.reported_at >= :today AND {where}) AS reported_today,
           (SELECT count(*) FROM cases c WHERE {OPEN_SQL} AND {where}) AS open,
           (SELECT count(*) FROM cases c WHERE {_deadline_sql()["overdue"]} AND {where}) AS overdue,
+          (SELECT count(*) FROM cases c WHERE {awaiting_location_sql("c")} AND {where}) AS awaiting_location,
           (SELECT count(*) FROM cases c WHERE c.closed_at >= :today AND {where}) AS closed_today,
           (SELECT count(DISTINCT e.case_id) FROM case_event e JOIN cases c ON c.id = e.case_id
             WHERE e.at >= :today AND e.action IN ('register', 'self_handle') AND {where}) AS registered_today,
@@ -116,6 +117,7 @@ def kpis(conn: Connection, f: WallFilter, now: datetime) -> dict[str, float | in
     """), {"now": now, "today": today, **params}).one()
     return {"reported_today": row.reported_today, "registered_today": row.registered_today,
             "dispatched_today": row.dispatched_today, "open": row.open, "overdue": row.overdue,
+            "awaiting_location": row.awaiting_location,
             "closed_today": row.closed_today, **month_rates(conn, f, today)}
 
 
@@ -145,6 +147,7 @@ class OpenCases:
 def open_cases(conn: Connection, f: WallFilter, now: datetime, lang: str,
                origin: tuple[float, float] = (0.0, 0.0)) -> OpenCases:
     """Every open case in the filter as a compact point, plus grid load and the next colour change.
+    A case awaiting location (待定位) has no point: the KPI tile counts it instead.
 
     Positions are integer UNIT offsets from ``origin`` (the base map's). Tooltips name the
     category and the state; while the points fit DETAIL_MAX_POINTS they also carry the case
@@ -165,7 +168,7 @@ def open_cases(conn: Connection, f: WallFilter, now: datetime, lang: str,
                     CASE WHEN {d['risk_from']} > :now THEN {d['risk_from']} ELSE c.due_at END END AS next_at,
                c.case_no, c.status, c.due_at, left(c.description, {SNIPPET_CHARS + 1}) AS description
         FROM cases c LEFT JOIN case_category cat ON cat.code = c.category_code
-        WHERE {OPEN_SQL} AND {where}
+        WHERE {OPEN_SQL} AND c.geom IS NOT NULL AND {where}
       ) s ORDER BY k % 4, id  -- overdue last: drawn on top
     """), {"now": now, "ox": origin[0], "oy": origin[1], **params}).all()
     detailed = len(rows) <= DETAIL_MAX_POINTS
@@ -236,7 +239,8 @@ def latest_events(conn: Connection, f: WallFilter, lang: str, now: datetime,
                AND (SELECT count(*) FROM recent) < :n
              ORDER BY c.reported_at DESC LIMIT :n))
         SELECT ev.at, ev.action, c.case_no, k.name AS cat, k.name_en AS cat_en,
-               s.name AS area, s.name_en AS area_en, d.name AS dept, d.name_en AS dept_en
+               s.name AS area, s.name_en AS area_en, d.name AS dept, d.name_en AS dept_en,
+               c.geom IS NULL AS unlocated
         FROM ev JOIN cases c ON c.id = ev.case_id
         LEFT JOIN case_category k ON k.code = c.category_code
         LEFT JOIN subdistrict s ON s.id = c.subdistrict_id
@@ -252,7 +256,7 @@ def latest_events(conn: Connection, f: WallFilter, lang: str, now: datetime,
         out.append(TickerRow(
             at=at.strftime("%H:%M" if at.date() == now.astimezone(TZ).date() else "%m-%d %H:%M"),
             case_no=r.case_no,
-            area=name_in(r, lang, "area") if r.area else t("wall.outside", lang),
+            area=name_in(r, lang, "area") if r.area else t("wall.unlocated" if r.unlocated else "wall.outside", lang),
             category=name_in(r, lang, "cat") if r.cat else "",
             what=what))
     return out

@@ -2,7 +2,6 @@
 on the hand-built world of tests/world.py (rolled back after each test)."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,8 +11,6 @@ from dispatch import desk as svc
 from dispatch import service
 from dispatch.calendar import TZ
 from dispatch.desk import CasePanel, QueueRow
-from wall.dispatch_map import SELECTED_LAYER, dispatch_deck
-from wall.pick import CASE_LAYER
 
 
 def test_registering_is_offered_inside_the_jurisdiction_and_relocating_outside(world):
@@ -109,17 +106,6 @@ def test_dispatcher_queues_are_typed_rows_of_the_actors_area(world, conn):
     assert case["id"] not in {r.id for r in svc.queue_rows(conn, queue="awaiting_sorting", actor=world["disp_c3"])}
     with pytest.raises(ValueError, match="queue"):
         svc.queue_rows(conn, queue="everything", actor=world["disp_c1"])
-
-
-def test_the_dispatch_deck_adds_a_ring_and_refits_without_moving_with_the_selection():
-    spec = json.dumps({"initialViewState": {"longitude": 122.0, "latitude": 41.0, "zoom": 12.0},
-                       "layers": [{"@@type": "ScatterplotLayer", "id": CASE_LAYER, "data": []}]})
-    a = json.loads(dispatch_deck(spec, 122.1, 41.1, drawn_for=(900, 620), shown_at=(450, 620)))
-    b = json.loads(dispatch_deck(spec, None, None, drawn_for=(900, 620), shown_at=(450, 620)))
-    assert a["initialViewState"] == b["initialViewState"] and a["initialViewState"]["zoom"] == 11.0
-    ring = a["layers"][-1]
-    assert ring["id"] == SELECTED_LAYER and not ring["pickable"] and ring["data"] == [{"p": [122.1, 41.1]}]
-    assert [ly["id"] for ly in b["layers"]] == [CASE_LAYER]
 
 
 @pytest.mark.parametrize("sql, index", [

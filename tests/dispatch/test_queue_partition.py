@@ -1,5 +1,6 @@
 """Every open case is in exactly one working queue, held by the unit that must act next (issue 8,
-item 3): over the sample district (and whatever other test districts are committed beside it)."""
+item 3): over the sample district (and whatever other test districts are committed beside it),
+with a report that came with an address only (待定位, issue 9) among them."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -7,7 +8,7 @@ from collections import defaultdict
 from sqlalchemy import text
 
 from accounts.actors import Actor
-from dispatch import desk, permissions, queries
+from dispatch import desk, permissions, queries, service
 from dispatch.states import OPEN_STATUSES
 
 BIG = 10**7
@@ -24,6 +25,8 @@ def _acting_unit(case: dict) -> Actor:
 
 
 def test_every_open_case_is_in_exactly_one_working_queue_of_the_unit_that_must_act(sample_loaded, conn):
+    unlocated = service.report_case(conn, channel="hotline", lon=None, lat=None, category_code="0102",
+                                    address="兴隆台区 某街 1 号（热线来电，无坐标）")
     held: dict[int, list[str]] = defaultdict(list)
     for q in desk.WORKING_QUEUES:
         for r in desk.queue_rows(conn, queue=q, actor=None, limit=BIG):
@@ -42,6 +45,7 @@ def test_every_open_case_is_in_exactly_one_working_queue_of_the_unit_that_must_a
     assert len(cases) > 100
     wrong = {c["case_no"]: held.get(c["id"], []) for c in cases if len(held.get(c["id"], [])) != 1}
     assert not wrong, f"{len(wrong)} open cases not in exactly one working queue, e.g. {list(wrong.items())[:5]}"
+    assert held[unlocated["id"]] == ["awaiting_location"]
 
     # … and the queue is the one of the unit that must act next: that unit sees it there and
     # may act on it; a unit above it that may not act does not have it in its working queue
@@ -56,6 +60,10 @@ def test_every_open_case_is_in_exactly_one_working_queue_of_the_unit_that_must_a
         if key not in mine_cache:
             mine_cache[key] = {r.id for r in desk.queue_rows(conn, queue=q, actor=actor, limit=BIG)}
         assert c["id"] in mine_cache[key], (c, q)
+    # 待定位: no unit contains it yet, so the command centre and every subdistrict have it (either may locate it)
+    subdistrict = Actor(0, "t", "t", "dispatcher", "subdistrict", subdistrict_id=cases[0]["subdistrict_id"] or 1)
+    assert unlocated["id"] in {r.id for r in desk.queue_rows(conn, queue="awaiting_location", actor=subdistrict,
+                                                             limit=BIG)}
     district = Actor(0, "t", "t", "dispatcher", "district")
     theirs = {r.id for r in desk.queue_rows(conn, queue="awaiting_dispatch", actor=district, limit=BIG)}
     community_owned = [c for c in cases if c["status"] == "registered" and c["level"] in ("grid", "community")]

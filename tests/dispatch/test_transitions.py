@@ -15,7 +15,8 @@ NEEDS_PENDING = {"approve_postponement", "deny_postponement"}
 
 def _case_for(world, status, action):
     return bring_to(world, status, pending_request=(action in NEEDS_PENDING and status == "disposing"),
-                    outside=(action == "relocate" and status == "reported"))
+                    outside=(action == "relocate" and status == "reported"),
+                    where="unlocated" if action == "locate" and status == "reported" else "C1")
 
 
 @pytest.mark.parametrize("status", STATUSES)

@@ -10,6 +10,9 @@ Fixtures for any page's end-to-end test:
   Every request that is not for localhost is aborted and counted; a test that caused one fails (a CDN, tile server or font host would show up here).
 - ``login(page, username)``: sign in and wait for the first page to be drawn.
 - ``wait_drawn(page)``, ``map_point(page, view, lon, lat)``, ``hover_text(page, x, y)``.
+- ``WALL_MAP``: the wall's map (the component ui/wall_map, an iframe); ``wall_frame(page)``: its
+  document, where its canvas, its tooltip (``hover_text(page, x, y, WALL_MAP)``) and its test
+  hook ``window.__wall`` live.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from tests.ui.district import PASSWORD, committed_test_district
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 SHOTS = ROOT / "var" / "e2e"  # screenshots for a person to look at (var/ is git-ignored)
+WALL_MAP = 'iframe[title="ui.wall_map.wall_map"]'
 
 
 @pytest.fixture(scope="package")
@@ -135,10 +139,19 @@ def map_point(page: Page, view: dict, lon: float, lat: float, chart: str = "[dat
     return box["x"] + box["width"] / 2 + (px - cx), box["y"] + box["height"] / 2 + (py - cy)
 
 
-def hover_text(page: Page, x: float, y: float) -> str:
-    """The deck.gl tooltip's text after hovering (x, y); '' if nothing is picked there."""
+def hover_text(page: Page, x: float, y: float, frame: str | None = None) -> str:
+    """The deck.gl tooltip's text after hovering (x, y); '' if nothing is picked there.
+    ``frame``: the iframe the map is drawn in (a component such as ``WALL_MAP``)."""
     page.mouse.move(x - 3, y - 3)
     page.mouse.move(x, y)
     page.wait_for_timeout(250)
-    tip = page.locator(".deck-tooltip")
+    tip = (page.frame_locator(frame) if frame else page).locator(".deck-tooltip")
     return tip.inner_text() if tip.count() and tip.is_visible() else ""
+
+
+def wall_frame(page: Page):
+    """The wall map's document (a Playwright Frame), once its deck has drawn."""
+    expect(page.frame_locator(WALL_MAP).locator("canvas").first).to_be_visible(timeout=60_000)
+    frame = page.locator(WALL_MAP).first.element_handle().content_frame()
+    frame.wait_for_function("window.__wall && window.__wall.builds > 0", timeout=60_000)
+    return frame

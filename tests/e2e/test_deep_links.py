@@ -17,7 +17,7 @@ from tests.ui.district import PASSWORD
 from ui.frame import PAGES
 
 # what a drawn page would show: maps, tables, KPI tiles, charts, tabs, forms other than sign-in
-PAGE_PARTS = ("[data-testid=stDeckGlJsonChart]", "[data-testid=stDataFrame]", "[data-testid=stMetric]",
+PAGE_PARTS = ("[data-testid=stDeckGlJsonChart]", 'iframe[title="ui.wall_map.wall_map"]', "[data-testid=stDataFrame]", "[data-testid=stMetric]",
               "[data-testid=stVegaLiteChart]", "[data-testid=stTabs]", "[data-testid=stSidebarNav]")
 
 

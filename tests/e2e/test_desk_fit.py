@@ -53,11 +53,25 @@ def _sign_in(pg, app_url, username, path, lang):
     wait_drawn(pg)
 
 
-def _open_case(pg, search_key: str, case_no: str):
+def _open_case(pg, search_key: str, case_no: str, tries: int = 2):
+    """Search the case and wait for its panel. This test is about the forms' layout; a search
+    whose Enter is lost (an open fault of the dispatch page, seen about once in two full runs here
+    after a case's action forms were opened; issue 8) is typed again, as a person would, and
+    reported on the test's output so the fault stays visible."""
     box = pg.locator(f".st-key-{search_key} input")
-    box.fill(case_no)
-    box.press("Enter")
-    expect(pg.locator(".dp-head .dp-no")).to_have_text(case_no, timeout=30_000)
+    for attempt in range(tries):
+        box.fill(case_no)
+        box.press("Enter")
+        try:
+            expect(pg.locator(".dp-head .dp-no")).to_have_text(case_no, timeout=30_000)
+            break
+        except AssertionError:
+            if attempt == tries - 1:
+                raise
+            print(f"search for {case_no} did not open its panel within 30 s; typed again")
+            box.fill("")
+            box.press("Enter")
+            wait_drawn(pg)
     expect(pg.locator("[data-test-script-state=notRunning]")).to_have_count(1, timeout=30_000)   # a loaded machine
 
 

@@ -18,7 +18,7 @@ from accounts.auth import create_user
 from wall.dispatch_map import DISPATCH_MAP
 from wall.frame import WallFilter, base_map, filter_bbox, view_for
 from ui.wall_view import DESK_MAP
-from tests.e2e.conftest import SHOTS, hover_text, map_point
+from tests.e2e.conftest import SHOTS, WALL_MAP, hover_text, map_point
 from tests.ui.district import remove_cases
 from tests.ui.district import CODE
 
@@ -112,8 +112,8 @@ def _sign_in(page, app_url: str, username: str, password: str) -> None:
 def test_click_a_case_on_the_map_dispatch_it_and_see_it_move(page, app_url, engine, dispatcher, case):
     dispatched_before = _open_dispatched(engine)
 
-    _sign_in(page, app_url, USER, PASSWORD)  # the wall is a dispatcher's first page
-    expect(page.locator(f"{MAP} canvas").first).to_be_visible(timeout=60_000)
+    _sign_in(page, app_url, USER, PASSWORD)  # the wall is a dispatcher's first page (its map: a component)
+    expect(page.frame_locator(WALL_MAP).locator("canvas").first).to_be_visible(timeout=60_000)
     expect(page.locator(".st-key-kpi-open [data-testid=stMetricValue]")).not_to_have_text("0", timeout=30_000)
 
     page.locator('[data-testid=stSidebarNav] a[href$="/dispatch"]').click()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import wait_drawn
+from tests.e2e.conftest import WALL_MAP, wait_drawn
 
 # The text of each rendered line of an element: characters grouped by the top of their box.
 LINES = """(el) => {
@@ -42,14 +42,15 @@ def test_a_typed_address_the_role_may_not_open_says_so_then_shows_the_own_first_
     login(page, "uit_dept", path="/wall")              # department staff: no wall
     expect(page.get_by_text("不允许访问「指挥大屏」", exact=False)).to_be_visible()
     expect(page.locator("[data-testid=stDeckGlJsonChart]")).to_have_count(0)
+    expect(page.locator(WALL_MAP)).to_have_count(0)
     expect(page.get_by_role("heading", name="部门工单").first).to_be_visible()   # the own first page
 
 
 def test_the_wall_tiles_show_whole_labels_at_a_desk(page, login):
     login(page, "uit_command")
     tiles = page.locator("[data-testid=stMetricLabel]")
-    expect(tiles).to_have_count(8)
-    for i in range(8):
+    expect(tiles).to_have_count(9)
+    for i in range(9):
         clipped = tiles.nth(i).evaluate("(el) => { const p = el.querySelector('p') || el;"
                                         " return p.scrollWidth > p.clientWidth + 1; }")
         assert not clipped, tiles.nth(i).inner_text()
@@ -59,7 +60,9 @@ def test_the_ticker_ends_within_the_maps_height(page, login):
     login(page, "uit_command")
     ticker = page.locator(".wall-ticker")
     expect(ticker).to_be_visible()
-    chart = page.locator("[data-testid=stDeckGlJsonChart]").first.bounding_box()
+    # the map's frame is shown once its script (deck.gl, 2 MB) is ready and it has drawn
+    expect(page.locator(WALL_MAP + "[data-drawn]")).to_be_visible(timeout=60_000)
+    chart = page.locator(WALL_MAP).first.bounding_box()
     box = ticker.bounding_box()
     rows = page.locator(".wall-ticker li").count()
     assert box["y"] + box["height"] <= chart["y"] + chart["height"] + 2, (rows, box, chart)

@@ -9,20 +9,15 @@ each, from 120.00 E 30.00 N); the planner page's own browser test drives the rea
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from bench.browser import free_port
+from bench.browser import serve_app, stop_app
 from ui.grid_editor import vendor_missing
-from tests.e2e.conftest import ROOT, offline_page, wait_drawn
+from tests.e2e.conftest import offline_page, wait_drawn
 
 APP = Path(__file__).with_name("planner_editor_app.py")
 FRAME = "iframe[title='ui.grid_editor.grid_editor']"
@@ -31,27 +26,9 @@ FRAME = "iframe[title='ui.grid_editor.grid_editor']"
 @pytest.fixture(scope="module")
 def editor_url():
     assert not vendor_missing(), f"run scripts/bootstrap.sh first: {vendor_missing()} missing"
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="gridgov-editor-", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(Path(log.name).read_text()[-3000:])
-            time.sleep(0.2)
+    proc, url = serve_app(None, script=APP, log_prefix="gridgov-editor-")
     yield url
-    os.killpg(proc.pid, 15)
-    proc.wait(10)
+    stop_app(proc)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from tests.e2e.conftest import SHOTS
 from tests.ui.district import CODE
 
 FRAME = "iframe[title='ui.grid_editor.grid_editor']"
-OUTLINES = "/app/static/wall/"
+OUTLINES = "/app/static/wall/outlines-"  # not the live beacon (live-<pid>.txt) in the same folder
 
 
 def remove_planning(engine) -> None:
@@ -102,12 +102,16 @@ def test_a_planner_splits_a_grid_sees_the_impact_publishes_and_the_wall_redraws(
     # split the grid: a line drawn across it, from below to above
     page.locator("[data-testid=stButtonGroup]").get_by_text("分割", exact=True).click()
     settled(page)
-    frame = next(f for f in page.frames if "grid_editor" in f.url)
+
+    def editor_frame():
+        """The editor's document now (a rerun may mount the iframe afresh: the old frame detaches)."""
+        return next(f for f in reversed(page.frames) if "grid_editor" in f.url and not f.is_detached())
+
     expect(editor.locator("#map.drawing")).to_have_count(1)
-    box = page.locator(FRAME).first.bounding_box()
 
     def at(lon, lat):
-        x, y = frame.evaluate("([lat, lon]) => { const p = editorMap.latLngToContainerPoint([lat, lon]);"
+        box = page.locator(FRAME).first.bounding_box()
+        x, y = editor_frame().evaluate("([lat, lon]) => { const p = editorMap.latLngToContainerPoint([lat, lon]);"
                               " const r = editorMap.getContainer().getBoundingClientRect();"
                               " return [r.x + p.x, r.y + p.y] }", [lat, lon])
         return box["x"] + x, box["y"] + y
@@ -116,7 +120,7 @@ def test_a_planner_splits_a_grid_sees_the_impact_publishes_and_the_wall_redraws(
     for lat in (y0 - h * 0.3, y1 + h * 0.3, y1 + h * 0.3):  # across it; the last point again ends the line
         page.mouse.click(*at(mid, lat))
         page.wait_for_timeout(300)
-    op = json.loads(frame.evaluate("() => document.body.getAttribute('data-last-op')") or "null")
+    op = json.loads(editor_frame().evaluate("() => document.body.getAttribute('data-last-op')") or "null")
     assert op and op["op"] == "split" and op["code"] == code, op
     expect(page.get_by_text("已修改")).to_be_visible(timeout=30_000)
     expect(editor.locator("path.leaflet-interactive")).to_have_count(10, timeout=30_000)

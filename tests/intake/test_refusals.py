@@ -45,7 +45,7 @@ def test_key_revoked_mid_run(api, intake_engine):
     ({"long": 200, "lat": 41}, "lat/long"),                             # out of range
     ({"long": "east", "lat": 41}, "long"),
     ({"long": None}, "long"),
-    ({"long": None, "lat": None, "address_string": "兴隆台区 某路"}, "lat/long"),
+    ({"long": None, "lat": None}, "lat/long"),                          # neither a point nor an address
     ({"crs": "MARS2000"}, "crs"),
     ({"crs": "GCJ02", "long": 2.0, "lat": 48.0}, "lat/long"),          # GCJ-02 outside China
     ({"description": "x" * 4001}, "description"),

@@ -169,3 +169,70 @@ def test_the_report_statement_writes_what_report_case_writes(intake_engine):
     assert a["grid_code"].endswith("001")
     ea, eb = ev[a["id"]], ev[b["id"]]
     assert {k: v for k, v in ea.items() if k not in skip_event} == {k: v for k, v in eb.items() if k not in skip_event}
+
+
+def test_a_prepared_statement_is_prepared_again_when_the_server_lost_it(intake_db_url):
+    """``intake.prepared``: a statement is prepared once per connection and re-prepared when the
+    connection no longer has it (``DEALLOCATE``, or a connection replaced behind the pool)."""
+    from sqlalchemy import create_engine
+
+    from intake.prepared import Prepared
+
+    eng = create_engine(intake_db_url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
+    st = Prepared("SELECT CAST(:a AS text) || '/' || :b AS v, :n + 1 AS m", {"a": "text", "n": "integer"},
+                  prefix="test_prepared")
+    try:
+        with eng.connect() as c:
+            assert st.execute(c, {"a": "x", "b": "y", "n": 1, "unused": 0}).one() == ("x/y", 2)
+            assert c.execute(text("SELECT count(*) FROM pg_prepared_statements WHERE name = :n"),
+                             {"n": st.name}).scalar() == 1
+            c.exec_driver_sql("DEALLOCATE ALL")
+            assert st.execute(c, {"a": None, "b": "z", "n": 41}).one() == (None, 42)
+        with eng.connect() as c:  # the same pooled connection: prepared once, not again
+            assert st.execute(c, {"a": "p", "b": "q", "n": 0}).one() == ("p/q", 1)
+            assert c.execute(text("SELECT count(*) FROM pg_prepared_statements WHERE name = :n"),
+                             {"n": st.name}).scalar() == 1
+    finally:
+        eng.dispose()
+
+
+def test_a_prepared_statement_on_a_lost_connection_fails_as_sqlalchemy_would_and_the_pool_recovers(
+        intake_db_url, intake_engine):
+    """The DBAPI cursor is used directly, so what SQLAlchemy does on an error is done by hand: a
+    disconnect comes out as ``DBAPIError`` with ``connection_invalidated`` (the service answers 503
+    and the client retries) and the pool replaces the connection, where the statement is prepared
+    again; a constraint refusal comes out as ``IntegrityError``."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import DBAPIError, IntegrityError
+
+    from dispatch.service import db_unavailable
+    from intake.prepared import Prepared
+
+    eng = create_engine(intake_db_url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
+    st = Prepared("SELECT pg_backend_pid() AS pid, :n + 1 AS m", {"n": "integer"}, prefix="test_lost")
+    bad = Prepared("SELECT CAST(:v AS int) AS i", {"v": "text"}, prefix="test_lost")
+    try:
+        with eng.connect() as c:
+            pid = st.execute(c, {"n": 1}).one().pid
+        with intake_engine.begin() as killer:
+            assert killer.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid}).scalar()
+        with eng.connect() as c, pytest.raises(DBAPIError) as lost:
+            st.execute(c, {"n": 1})
+        assert lost.value.connection_invalidated and db_unavailable(lost.value)
+        with eng.connect() as c:
+            again = st.execute(c, {"n": 2}).one()
+            assert again.pid != pid and again.m == 3
+            with pytest.raises(DBAPIError) as refused:
+                bad.execute(c, {"v": "not a number"})
+            assert not refused.value.connection_invalidated and not db_unavailable(refused.value)
+            assert st.execute(c, {"n": 4}).one().m == 5  # the connection is still good
+        dup = Prepared("INSERT INTO intake_rate_bucket(who, tokens, taken, at) VALUES (:w, 1, true, now())",
+                       {"w": "text"}, prefix="test_lost")
+        who = "test:" + uuid.uuid4().hex
+        with eng.connect() as c:
+            dup.execute(c, {"w": who})
+            with pytest.raises(IntegrityError):
+                dup.execute(c, {"w": who})
+            c.execute(text("DELETE FROM intake_rate_bucket WHERE who = :w"), {"w": who})
+    finally:
+        eng.dispose()

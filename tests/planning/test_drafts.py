@@ -195,6 +195,24 @@ def test_move_grid_to_another_community_gets_its_code_and_retires_the_old(plan):
     assert {r[0]: r[4] for r in grid_rows(plan.conn, d)}[code(C1, 3)] == "R1"
 
 
+def test_move_grid_is_checked_in_both_communities(plan):
+    """The grid moved in is outside its new community's outline; the community it left must not
+    fall apart (C1 giving away 002 and 003 keeps 001 and 004, which only touch at a corner)."""
+    d = new_draft(plan)
+    res = edit(plan, d, op="move_grid", code=code(C1, 2), community_code=C2)
+    assert [p.kind for p in res.problems] == ["outside_parent"]  # C1 is still one piece
+    res = edit(plan, d, op="move_grid", code=code(C1, 3), community_code=C2)
+    kinds = [(p.kind, p.severity, p.codes) for p in res.problems]
+    assert ("community_split", "warning", [code(C1, 1), code(C1, 4)]) in kinds
+    split = next(p for p in res.problems if p.kind == "community_split")
+    assert "2 pieces (now 1)" in split.message_en and "东社区" in split.message_zh
+    assert shape(split.location).area == pytest.approx(2 * S * S, rel=1e-9)  # where 002 and 003 were
+    assert {p.codes[0] for p in res.problems if p.kind == "outside_parent"} == {code(C2, 3), code(C2, 4)}
+    # undone: C1 is one piece again
+    res = drafts.undo(plan.conn, d, actor_id=plan.planner)
+    assert "community_split" not in [p.kind for p in res.problems]
+
+
 def test_assign_workers_and_a_worker_left_without_grid(plan):
     d = new_draft(plan)
     res = edit(plan, d, op="assign_workers", responsibility_code="R1", person_ids=[])

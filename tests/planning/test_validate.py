@@ -125,7 +125,7 @@ def test_empty_responsibility_and_worker_without_grid():
 
 
 def test_errors_come_before_warnings_and_every_kind_has_a_severity():
-    assert set(SEVERITY.values()) == {"error", "warning"} and len(KINDS) == 10
+    assert set(SEVERITY.values()) == {"error", "warning"} and len(KINDS) == 11
     out = validate_grids(grids(box(0, 0, 0.00001, 0.00001), sq(1), box(1.5 * S, 0, 2.5 * S, S)))
     assert kinds(out)[0] == "overlap" and kinds(out)[-1] == "sliver"
 
@@ -138,3 +138,18 @@ def test_problems_as_geojson_for_the_map():
     assert len(fc["features"]) == len(out)
     f = fc["features"][0]["properties"]
     assert (f["index"], f["kind"], f["severity"]) == (0, "overlap", "error") and f["message_zh"]
+
+
+def test_a_community_that_gives_grids_away_must_not_fall_apart_or_get_a_hole():
+    # a row of three: the middle one moved to B leaves A in two pieces
+    row = [GridShape("001", sq(0), "A"), GridShape("002", sq(1), "B"), GridShape("003", sq(2), "A")]
+    out = validate_grids(row, losing={"A": box(0, 0, 3 * S, S)}, community_names={"A": "东社区"})
+    assert [(p.kind, p.severity, p.codes) for p in out] == [("community_split", "warning", ["001", "003"])]
+    assert "2 pieces (now 1)" in out[0].message_en and shape(out[0].location).equals(sq(1))
+    # a block of nine: the centre moved to B leaves a hole in A
+    block = [GridShape(f"{i}{j}", sq(i, j), "B" if (i, j) == (1, 1) else "A") for i in range(3) for j in range(3)]
+    out = validate_grids(block, losing={"A": box(0, 0, 3 * S, 3 * S)})
+    assert kinds(out) == ["community_split"] and "1 hole(s)" in out[0].message_en
+    # a corner moved: A stays one piece with no hole
+    corner = [GridShape(f"{i}{j}", sq(i, j), "B" if (i, j) == (0, 0) else "A") for i in range(3) for j in range(3)]
+    assert validate_grids(corner, losing={"A": box(0, 0, 3 * S, 3 * S)}) == []

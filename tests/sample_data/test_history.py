@@ -232,3 +232,63 @@ def test_a_broken_foreign_key_written_with_triggers_off_is_found(owner_conn):
     conn.execute(text("SET LOCAL session_replication_role = origin"))
     with pytest.raises(RuntimeError, match="case_department.*foreign key .*case_id"):
         verify_foreign_keys(conn, "case_department")
+
+
+def _rollups(conn) -> dict:
+    """{(table, key…): counters} of both roll-ups."""
+    out = {}
+    for t, nk in (("case_stat_day", 3), ("case_stat_cut", 7)):
+        for r in conn.execute(text(f"SELECT * FROM {t}")):
+            out[(t, *r[:nk])] = tuple(r[nk:])
+    return out
+
+
+def test_bulk_play_into_empty_rollups_writes_what_the_event_log_gives(owner_conn):
+    """Into empty roll-ups the bulk path writes its sums straight in with the primary keys dropped
+    and built again: what it writes plus the roll-ups of the rest of the log equals
+    ``rebuild_stats`` (the event log, in SQL) after the play, and the keys are back."""
+    import math
+
+    from stats.indicators import rebuild_stats
+    from tests.world import build_world
+
+    conn = owner_conn
+    w = build_world(conn)
+    _raw_reports(w, 500, seed=8)
+    pk_sql = text("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                  "WHERE contype = 'p' AND conrelid IN ('case_stat_day'::regclass, 'case_stat_cut'::regclass) ORDER BY 1")
+    keys = conn.execute(pk_sql).all()
+    rebuild_stats(conn)
+    before = _rollups(conn)
+    conn.execute(text("DELETE FROM case_stat_day; DELETE FROM case_stat_cut"))
+    play_history(conn, seed=3, until=UNTIL, bulk=True)
+    written = _rollups(conn)
+    assert any(k[0] == "case_stat_day" for k in written) and any(k[0] == "case_stat_cut" for k in written)
+    assert conn.execute(pk_sql).all() == keys
+    rebuild_stats(conn)
+    after = _rollups(conn)
+    expected = dict(before)
+    for k, v in written.items():
+        expected[k] = tuple(a + b for a, b in zip(expected.get(k, (0,) * len(v)), v))
+    expected = {k: v for k, v in expected.items() if any(v)}
+    assert expected.keys() == after.keys()
+    for k, v in after.items():
+        assert all(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-6) for x, y in zip(v, expected[k])), k
+
+
+def test_a_broken_key_among_the_written_values_is_found(owner_conn):
+    """``verify_written_keys`` (the bulk player's foreign-key check) finds a written value with no
+    referenced row, names the key, and refuses a column that has no foreign key."""
+    from sample_data.bulk import verify_written_keys, work_table
+    from tests.world import build_world
+
+    conn = owner_conn
+    w = build_world(conn)
+    t = work_table(conn, "_test_written", "handler int8, dept int8")
+    conn.execute(text(f"INSERT INTO {t} VALUES (:p, :d), (-1, -1)"), {"p": w["admin"].person_id, "d": w.dept["HWC"]})
+    verify_written_keys(conn, "cases", t, {"handler_id": "NULLIF(handler, -1)", "department_id": "NULLIF(dept, -1)"})
+    conn.execute(text(f"INSERT INTO {t} VALUES (2000000000, -1)"))
+    with pytest.raises(RuntimeError, match="1 values written into cases break foreign key cases_handler_id_fkey"):
+        verify_written_keys(conn, "cases", t, {"handler_id": "NULLIF(handler, -1)"})
+    with pytest.raises(ValueError, match="no single-column foreign key"):
+        verify_written_keys(conn, "cases", t, {"description": "handler"})

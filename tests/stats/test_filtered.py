@@ -54,7 +54,10 @@ def _filters(w) -> list[dict]:
 
 def _periods(conn) -> list[tuple[date, date]]:
     today = conn.execute(text("SELECT local_day(now())")).scalar_one()
-    return [WEEK, OCTOBER, (date(2025, 10, 15), date(2025, 12, 3)), (today - timedelta(days=45), today + timedelta(days=1))]
+    return [WEEK, OCTOBER, (date(2025, 10, 15), date(2025, 12, 3)), (today - timedelta(days=45), today + timedelta(days=1)),
+            # ends near month boundaries: a month's rows minus the days outside the period
+            (date(2025, 10, 2), date(2025, 10, 30)), (date(2025, 9, 3), date(2025, 11, 28)),
+            (today - timedelta(days=29), today + timedelta(days=1))]  # the charts page's default
 
 
 def test_the_reclassified_case_counts_its_report_under_its_first_category(world, conn, history):
@@ -110,3 +113,39 @@ def test_trends_follow_category_level_and_channel(world, conn, history):
     assert trend(conn, **kw)["registered"].sum() >= 9
     assert trend(conn, category_code="0401", channel="wechat", **kw)["registered"].sum() == 1
     assert trend(conn, level="district", subdistrict_id=world.sub["S2"], **kw)["registered"].sum() == 0  # D: registered at community
+
+
+def test_cut_segments_count_every_day_of_the_period_once():
+    """Months expanded into their days, the signed ranges of ``cut_segments`` cover [d0, d1)
+    exactly once (flows) and every day before the state's day exactly once (open, overdue)."""
+    import random
+
+    from stats.indicators import cut_segments
+
+    def days(segs) -> dict[date, int]:
+        out: dict[date, int] = {}
+        for grain, f, t, sign in segs:
+            f = max(f, date(2024, 1, 1))
+            d = f
+            while d < t:
+                out[d] = out.get(d, 0) + sign
+                d += timedelta(days=1)
+            if grain == "month":
+                assert f.day == 1 and t.day == 1
+        return {d: n for d, n in out.items() if n}
+
+    def span(a, b) -> dict[date, int]:
+        return {a + timedelta(days=i): 1 for i in range((b - a).days)}
+
+    rnd = random.Random(12)
+    for _ in range(400):
+        d0 = date(2025, 1, 1) + timedelta(days=rnd.randrange(500))
+        d1 = d0 + timedelta(days=rnd.randrange(1, 120))
+        x = d1 + timedelta(days=rnd.randrange(0, 3))
+        segs = cut_segments(d0, d1, x, d1)
+        assert days(segs["flows"]) == span(d0, d1), (d0, d1)
+        assert days(segs["open"]) == span(date(2024, 1, 1), x), x
+        assert days(segs["overdue"]) == span(date(2024, 1, 1), d1), d1
+        cost = sum((t - f).days if g == "day" else 6 * ((t.year - f.year) * 12 + t.month - f.month)
+                   for g, f, t, _ in segs["flows"])
+        assert cost <= (d1 - d0).days  # never more than reading the period's days

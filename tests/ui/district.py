@@ -235,7 +235,8 @@ def remove_cases(c, case_ids_sql: str, params: dict) -> None:
 def purge_district(conn: Connection, code: str = CODE, *, usernames=tuple(ROLE_USERS), reference: bool = False) -> None:
     """Remove district ``code`` and everything in it, its test accounts and (optionally) the reference data.
 
-    Its cases go through ``remove_cases``, which also takes their events back out of the roll-up.
+    Its cases go through ``remove_cases``, which also takes their events back out of the roll-up;
+    its drafts and boundary changes through ``remove_planning``.
     """
     case_ids = "SELECT id FROM cases WHERE reported_grid_code LIKE :p OR grid_code LIKE :p OR description LIKE :tag"
     remove_cases(conn, case_ids, {"p": code + "%", "tag": f"%[{code}]%"})
@@ -243,6 +244,7 @@ def purge_district(conn: Connection, code: str = CODE, *, usernames=tuple(ROLE_U
     conn.execute(text("DELETE FROM case_presence WHERE person_id IN (SELECT id FROM person WHERE username = ANY(:u))"), users)
     conn.execute(text("DELETE FROM responsibility_grid_worker WHERE person_id IN "
                       "(SELECT id FROM person WHERE username = ANY(:u))"), users)
+    remove_planning(conn, code)
     conn.execute(text("DELETE FROM person WHERE username = ANY(:u)"), users)
     for sql in ("DELETE FROM grid_version WHERE grid_id IN (SELECT id FROM unit_grid WHERE code LIKE :p)",
                 "DELETE FROM unit_grid WHERE code LIKE :p",
@@ -257,6 +259,39 @@ def purge_district(conn: Connection, code: str = CODE, *, usernames=tuple(ROLE_U
         conn.execute(text("DELETE FROM department d WHERE NOT EXISTS (SELECT 1 FROM person WHERE department_id = d.id) "
                           "AND NOT EXISTS (SELECT 1 FROM cases WHERE department_id = d.id) "
                           "AND NOT EXISTS (SELECT 1 FROM case_category WHERE default_department_id = d.id)"))
+
+
+def remove_planning(conn: Connection, code: str = CODE) -> None:
+    """The planners' work on district ``code``: its drafts (with their steps, grids and
+    responsibility grids) and the boundary changes made there (published from its drafts, over
+    its communities, or adding versions of its grids) with their grid and responsibility rows.
+    A change that also versioned a grid of another district is kept (it is not this district's
+    alone). Its grids' versions go with the grids, in ``purge_district``."""
+    p = {"p": code + "%", "c": code}
+    drafts = "SELECT d.id FROM boundary_draft d JOIN district x ON x.id = d.district_id WHERE x.code = :c"
+    comms = "SELECT id FROM community WHERE code LIKE :p"
+    ids = conn.execute(text(f"""
+        SELECT x.id FROM (
+            SELECT id FROM boundary_change WHERE draft_id IN ({drafts}) OR community_ids && ARRAY({comms})
+            UNION SELECT change_id FROM boundary_change_grid WHERE community_id IN ({comms}) OR code LIKE :p
+            UNION SELECT change_id FROM boundary_change_responsibility WHERE community_id IN ({comms})
+            UNION SELECT gv.change_id FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id WHERE g.code LIKE :p
+        ) x(id)
+        WHERE x.id IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id
+            WHERE gv.change_id = x.id AND g.code NOT LIKE :p)"""), p).scalars().all()
+    q = p | {"ids": sorted(ids)}
+    for sql in (
+            # what points at these changes from outside them: let go, not deleted
+            "UPDATE boundary_change SET rollback_of = NULL WHERE rollback_of = ANY(:ids) AND NOT id = ANY(:ids)",
+            f"UPDATE boundary_draft SET base_change_id = NULL WHERE base_change_id = ANY(:ids) AND id NOT IN ({drafts})",
+            "UPDATE grid_version SET change_id = NULL WHERE change_id = ANY(:ids)",
+            "DELETE FROM boundary_change_grid WHERE change_id = ANY(:ids)",
+            "DELETE FROM boundary_change_responsibility WHERE change_id = ANY(:ids)",
+            "UPDATE boundary_change SET draft_id = NULL WHERE id = ANY(:ids) AND draft_id IS NOT NULL",
+            f"DELETE FROM boundary_draft WHERE id IN ({drafts})",  # steps, grids, responsibility grids cascade
+            "DELETE FROM boundary_change WHERE id = ANY(:ids)"):
+        conn.execute(text(sql), q)
 
 
 @contextmanager

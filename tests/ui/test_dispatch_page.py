@@ -69,9 +69,10 @@ def test_a_map_click_picks_the_case_by_its_own_id(w, engine):
     at.run()
     assert at.session_state[CASE] == row["id"]
     assert row["case_no"] in _html(at)
-    # the map is not drawn again for a pick (at a million cases its deck is megabytes): no ring
-    layers = json.loads(at.get("deck_gl_json_chart")[0].proto.json)["layers"]
-    assert layers and not [ly for ly in layers if ly["id"] == "selected-case"]
+    # the picked case is ringed on the map, on its own point (the deck is small: it is redrawn)
+    layers = {ly["id"]: ly for ly in json.loads(at.get("deck_gl_json_chart")[0].proto.json)["layers"]}
+    point = next(p["p"] for p in layers["cases"]["data"] if p["i"] == row["id"])
+    assert layers["selected-case"]["data"] == [{"p": point}] and not layers["selected-case"]["pickable"]
 
 
 def test_the_awaiting_sorting_queue_lists_the_case_in_the_dispatchers_area(w, engine):
@@ -261,9 +262,15 @@ def test_english(w, engine):
 
 
 def _ticked(at, key) -> list[str]:
-    """The case numbers ticked in the queue table ``key`` now."""
+    """The case numbers ticked in the queue table ``key`` now (under the widget key it is drawn with)."""
     listed = at.dataframe[0].value["case_no"].tolist() if at.dataframe else []
-    return [listed[i] for i in at.session_state[key]["selection"]["rows"] if i < len(listed)]
+    return [listed[i] for i in at.session_state[table_key(at, key)]["selection"]["rows"] if i < len(listed)]
+
+
+def table_key(at, key) -> str:
+    """The widget key of case table ``key`` (ui.case_view.table_key, read from the test's session)."""
+    gen = at.session_state[f"{key}.gen"] if f"{key}.gen" in at.session_state else 0
+    return f"{key}-t{gen}"
 
 
 def test_after_register_the_queue_tick_never_moves_to_another_case(w, engine):
@@ -274,7 +281,8 @@ def test_after_register_the_queue_tick_never_moves_to_another_case(w, engine):
     listed = at.dataframe[0].value["case_no"].tolist()
     assert listed.index(b["case_no"]) == listed.index(a["case_no"]) + 1
     # the dispatcher ticks a's row (what the table's callback does: the case goes to the panel)
-    at.session_state[key] = {"selection": {"rows": [listed.index(a["case_no"])], "columns": [], "cells": []}}
+    at.session_state[table_key(at, key)] = {"selection": {"rows": [listed.index(a["case_no"])], "columns": [],
+                                                          "cells": []}}
     at.session_state[CASE] = a["id"]
     at.run()
     assert _ticked(at, key) == [a["case_no"]]

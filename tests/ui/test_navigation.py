@@ -105,14 +105,15 @@ def test_a_page_run_in_the_old_mode_signed_out_shows_only_the_sign_in(signed_in,
     assert not at.exception and not at.error
     assert at.text_input(key="login_user") and at.text_input(key="login_password")
     assert _listed(at) == {}
-    assert not at.get("deck_gl_json_chart") and not at.metric and not at.dataframe and not at.tabs
+    assert not at.get("deck_gl_json_chart") and not at.get("component_instance")
+    assert not at.metric and not at.dataframe and not at.tabs
 
 
 def test_a_page_run_in_the_old_mode_is_drawn_once_inside_the_frame(signed_in):
     at = signed_in(ROLES["command_staff"])
     at.switch_page(PAGE_FILES["wall"]).run()
     assert not at.exception and not at.error
-    assert len(at.get("deck_gl_json_chart")) == 1                  # the wall, once
+    assert len(at.get("component_instance")) == 1                  # the wall's map (ui.wall_map), once
     assert set(_listed(at)) == {str(ROOT / PAGE_FILES[k]) for k in _existing(VISIBLE["command_staff"])}
     assert at.sidebar.button[0].label == "退出登录"                   # the frame's sidebar
 

@@ -1,4 +1,5 @@
-"""The wall pages in AppTest: tiles, the deck that goes to the browser, filters, language, wall mode."""
+"""The wall pages in AppTest: tiles, the map payload that goes to the browser (ui/wall_map), filters,
+language, wall mode."""
 from __future__ import annotations
 
 import json
@@ -8,22 +9,29 @@ from sqlalchemy import text
 from db.live import wait_for_version
 from db.statuses import open_sql
 from ui import kit
+from wall.live_map import unpack
 from tests.ui.conftest import ROLES, ROOT
 from tests.ui.district import CODE, report_case
 
 
-def _deck(at, key: str = "wall-map") -> tuple[dict, dict]:
-    (chart,) = [e for e in at.get("deck_gl_json_chart")]
-    return json.loads(chart.proto.json), json.loads(chart.proto.tooltip)
+def _component(at):
+    (chart,) = [e for e in at.get("component_instance") if e.proto.component_name == "ui.wall_map.wall_map"]
+    return chart.proto
 
 
-def _layer(deck: dict, layer_id: str) -> dict:
-    return next(layer for layer in deck["layers"] if layer["id"] == layer_id)
+def _map(at) -> dict:
+    """The wall map's payload as the browser gets it (wall.live_map), unpacked."""
+    (data,) = [a.bytes for a in _component(at).special_args if a.key == "data"]
+    return unpack(data)
+
+
+def _ids(at) -> list[int]:
+    return _map(at)["cases"]["i"]
 
 
 def _open_cases(engine) -> set[int]:
     with engine.connect() as c:
-        return set(c.execute(text(f"SELECT c.id FROM cases c WHERE {open_sql('c')}")).scalars())
+        return set(c.execute(text(f"SELECT c.id FROM cases c WHERE {open_sql('c')} AND c.geom IS NOT NULL")).scalars())
 
 
 def _cases_in(engine, ids) -> set[int]:
@@ -36,15 +44,16 @@ def test_the_wall_shows_tiles_map_and_ticker(signed_in, engine):
     at = signed_in(ROLES["command_staff"])
     assert not at.exception
     tiles = {m.label: m.value for m in at.metric}
-    assert list(tiles) == ["今日上报", "今日立案", "今日派遣", "今日结案", "在办案件", "超期案件", "本月结案率",
-                           "本月按期结案率"]
-    deck, tooltip = _deck(at)
-    drawn = {p["i"] for p in _layer(deck, "cases")["data"]}
+    assert list(tiles) == ["今日上报", "今日立案", "今日派遣", "今日结案", "在办案件", "超期案件", "待定位",
+                           "本月结案率", "本月按期结案率"]
+    m = _map(at)
+    drawn = set(m["cases"]["i"])
     assert drawn == _open_cases(engine)
-    assert int(tiles["在办案件"].replace(",", "")) == len(drawn)
-    assert deck["mapStyle"] == "__MAP_STYLE__" and "{t}" in tooltip["html"]
-    outlines = _layer(deck, "outlines")["data"]
-    assert (ROOT / "static" / "wall" / outlines.rsplit("/", 1)[1]).exists()
+    # every open case is drawn but those awaiting location (待定位: no point), which their tile counts
+    assert int(tiles["在办案件"].replace(",", "")) == len(drawn) + int(tiles["待定位"].replace(",", ""))
+    assert m["detail"] and len(m["detail"]["n"]) == len(drawn)  # case numbers for the tooltips
+    assert (ROOT / "static" / "wall" / m["outlines"].rsplit("/", 1)[1]).exists()
+    assert not at.get("deck_gl_json_chart")
     assert any("wall-ticker" in h.proto.body for h in at.get("html"))
 
 
@@ -52,8 +61,7 @@ def test_filters_narrow_the_map_and_the_tiles(signed_in, wall_db, engine):
     at = signed_in(ROLES["command_staff"])
     first = wall_db["district"].subdistrict_ids[0]
     at.multiselect(key="f_sd").set_value([first]).run()
-    deck, _ = _deck(at)
-    ids = [p["i"] for p in _layer(deck, "cases")["data"]]
+    ids = _ids(at)
     # other districts (the sample's, always loaded in the full suite) must not leak into the filter
     assert ids and _cases_in(engine, ids) == {first}
     assert int(next(m.value for m in at.metric if m.label == "在办案件").replace(",", "")) == len(ids)
@@ -76,7 +84,7 @@ def test_a_subdistrict_sharing_its_name_is_still_the_one_filtered(signed_in, wal
         assert len(set(sd.options)) == len(sd.options)
         sd.set_value([second]).run()
         assert not at.exception
-        ids = [p["i"] for p in _layer(_deck(at)[0], "cases")["data"]]
+        ids = _ids(at)
         assert ids and _cases_in(engine, ids) == {second}
     finally:
         with engine.begin() as c:
@@ -86,29 +94,73 @@ def test_a_subdistrict_sharing_its_name_is_still_the_one_filtered(signed_in, wal
 def test_state_filter_keeps_only_those_states(signed_in):
     at = signed_in(ROLES["dispatcher"])
     at.multiselect(key="f_st").set_value(["reported"]).run()
-    deck, _ = _deck(at)
-    assert {p["s"].split(" · ")[0] for p in _layer(deck, "cases")["data"]} == {"上报"}
+    assert set(_map(at)["detail"]["s"]) == {"上报"}
+
+
+def test_the_map_carries_deadlines_not_colours_and_time_alone_sends_nothing_new(signed_in, engine, monkeypatch):
+    """Each open case goes with its due and warn times (seconds from t0) for the browser to colour;
+    a rerun while only the clock moved sends the same payload (same stamp), however late."""
+    import time
+
+    at = signed_in(ROLES["command_staff"])
+    m = _map(at)
+    with engine.connect() as c:
+        rows = {r.id: r for r in c.execute(text(
+            "SELECT id, extract(epoch FROM due_at) AS due, extract(epoch FROM warn_at) AS warn FROM cases "
+            "WHERE id = ANY(:i)"), {"i": m["cases"]["i"]})}
+    assert any(m["cases"]["d"])
+    for i, d, w in zip(m["cases"]["i"], m["cases"]["d"], m["cases"]["w"]):
+        want_d = None if rows[i].due is None else round(float(rows[i].due) - m["t0"])
+        want_w = None if rows[i].warn is None else round(float(rows[i].warn) - m["t0"])
+        assert (d, w) == (want_d, want_w)
+    assert "k" not in m["cases"]  # no time class from the server
+    stamp = json.loads(_component(at).json_args)["stamp"]
+    later = time.time() + 3 * 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    at.run()
+    assert json.loads(_component(at).json_args)["stamp"] == stamp
+    assert abs(json.loads(_component(at).json_args)["now"] - later) < 1  # the server's clock rides along
+
+
+def test_the_map_learns_of_changes_from_the_beacon_file(signed_in, engine):
+    """The wall's live check is the map's own poll of a small static file (ui.wall_view.LiveBeacon):
+    the page tells the map the token it was drawn from; the file moves on when a case changes."""
+    from ui import wall_view
+
+    at = signed_in(ROLES["command_staff"])
+    args = json.loads(_component(at).json_args)
+    beacon = wall_view.beacon()
+    assert args["live_url"].endswith(beacon.name) and (ROOT / "static" / "wall" / beacon.name).exists()
+    assert beacon.path.read_text() == args["live_token"]
+    listener = kit.listener()
+    seen = listener.version
+    with engine.begin() as c:
+        report_case(c, 121.6031, 40.9751, f"信标 [{CODE}]")
+    wait_for_version(listener, seen)
+    beacon.write_now()  # what its thread does every 0.1 s
+    assert beacon.path.read_text() != args["live_token"]
+    at.run()  # the rerun the map asks for
+    assert json.loads(_component(at).json_args)["live_token"] == beacon.path.read_text()
 
 
 def test_english_wall(signed_in):
     at = signed_in(ROLES["command_staff"], lang="en")
     assert [m.label for m in at.metric][:6] == ["Reported today", "Registered today", "Dispatched today", "Closed today",
                                                 "Open", "Overdue"]
-    deck, _ = _deck(at)
-    names = {label["n"] for label in _layer(deck, "area-labels")["data"]}
+    names = {label["n"] for label in _map(at)["labels"]}
     assert any(n.startswith("Subdistrict") for n in names)
 
 
 def test_a_new_report_is_on_the_next_render(signed_in, engine):
     at = signed_in(ROLES["command_staff"])
-    before = {p["i"] for p in _layer(_deck(at)[0], "cases")["data"]}
+    before = set(_ids(at))
     listener = kit.listener()  # the process's one listener, which the page's caches are keyed on
     seen = listener.version
     with engine.begin() as c:
         new = report_case(c, 121.6031, 40.9751, f"新上报 [{CODE}]")
     wait_for_version(listener, seen)  # NOTIFY arrives on the listener's thread, not at once
     at.run()  # the live fragment would rerun the app; here we run it ourselves
-    after = {p["i"] for p in _layer(_deck(at)[0], "cases")["data"]}
+    after = set(_ids(at))
     assert after - before == {new["id"]}
 
 
@@ -118,9 +170,8 @@ def test_video_wall_mode_has_no_chrome_and_large_points(signed_in):
     assert not at.exception
     css = "".join(h.proto.body for h in at.get("html"))
     assert '[data-testid="stSidebar"]' in css and "display: none" in css
-    deck, _ = _deck(at)
-    assert _layer(deck, "cases")["getRadius"] > 5
-    assert _layer(deck, "area-labels")["sizeScale"] > 1
+    m = _map(at)
+    assert m["radius"] > 5 and m["labelScale"] > 1
 
 
 def test_video_wall_cycles_through_subdistricts(signed_in, wall_db, monkeypatch):
@@ -147,7 +198,7 @@ def test_the_wall_page_run_in_the_old_mode_never_shows_the_wall_to_a_role_withou
     at.session_state["actor"] = dept
     at.run()
     assert not at.exception
-    assert not at.get("deck_gl_json_chart") and not at.metric
+    assert not at.get("component_instance") and not at.get("deck_gl_json_chart") and not at.metric
 
 
 def test_the_wall_reads_from_the_replica_when_one_is_configured(signed_in, engine, monkeypatch):
@@ -169,8 +220,7 @@ def test_the_wall_reads_from_the_replica_when_one_is_configured(signed_in, engin
     try:
         at = signed_in(ROLES["command_staff"])
         assert not at.exception
-        deck, _ = _deck(at)
-        assert {p["i"] for p in _layer(deck, "cases")["data"]} == _open_cases(engine)
+        assert set(_ids(at)) == _open_cases(engine)
         with owner.connect() as c:
             on_standby = c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d "
                                         "AND application_name = 'gridgov'"), {"d": test_db}).scalar_one()

@@ -252,3 +252,20 @@ def test_load_colours_use_equal_count_classes():
     bounds, colours = wall.load_colours({1: 1, 2: 2, 3: 3, 4: 4, 5: 10, 6: 0})
     assert bounds == [1, 2, 3, 4, 10]
     assert colours[5] == wall.LOAD_RAMP[-1] and colours[1] == wall.LOAD_RAMP[0] and 6 not in colours
+
+
+def test_cases_awaiting_location_are_counted_in_a_tile_not_drawn(conn, district):
+    """待定位 (an address only, migration 0011): no point to draw; the KPI tile counts them (the whole
+    district's wall only: no area contains them yet), and the ticker names them."""
+    from dispatch.service import report_case as lifecycle_report
+
+    before = wall.kpis(conn, WallFilter(), NOW)["awaiting_location"]
+    drawn = wall.open_cases(conn, WallFilter(), NOW, "zh")
+    case = lifecycle_report(conn, channel="hotline", lon=None, lat=None, category_code="1102", address="某路 9 号")
+    assert wall.kpis(conn, WallFilter(), NOW)["awaiting_location"] == before + 1
+    assert wall.kpis(conn, _only(district), NOW)["awaiting_location"] == 0
+    after = wall.open_cases(conn, WallFilter(), NOW, "zh")
+    assert case["id"] not in {p["i"] for p in after.points} and len(after.points) == len(drawn.points)
+    assert all(None not in p["p"] for p in after.points)
+    items = wall.latest_events(conn, WallFilter(), "zh", datetime.now(TZ))
+    assert any(i.case_no == case["case_no"] and i.area == "待定位" for i in items)

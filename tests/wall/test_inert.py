@@ -13,7 +13,6 @@ from sqlalchemy import text
 
 from tests.wall.test_frame import NOW, _case, _only, district  # noqa: F401  (district is a fixture)
 from wall import frame as wall
-from wall.dispatch_map import dispatch_deck
 from wall.inert import ZWSP, inert_spec, inert_text
 
 TYPED = ["@@=console.log(1)", "@@#Math.PI", "@@type", "@@", "@@#COORDINATE_SYSTEM.LNGLAT"]
@@ -84,7 +83,3 @@ def test_the_wall_deck_neutralises_descriptions_and_area_grid_and_category_names
     # the deck's own accessors are untouched
     assert layers["cases"]["getPosition"] == "@@=p" and layers["area-labels"]["getText"] == "@@=n"
     assert all(layer["@@type"] for layer in deck["layers"])
-    # and so is the dispatch page's map, which is the wall's deck with a marker on top
-    marked = json.loads(dispatch_deck(spec, 121.5, 40.9, shown_at=(450, 300)))
-    assert not [s for s in _data_strings(marked) if s.startswith("@@")]
-    assert marked["layers"][-1]["getPosition"] == "@@=p"

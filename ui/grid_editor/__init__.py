@@ -7,6 +7,10 @@ one op dict per action, exactly the ops of ``planning.drafts.apply_edit`` (``mov
 ``split``, ``merge``, ``add``) or ``{"op": "select", "code": C}`` — or None when nothing new
 happened in this run. The server edits every grid sharing the vertex or edge; the editor never
 sends back edited whole shapes. Coordinates go both ways rounded to 6 decimals (about 0.1 m).
+
+Under the grids: reference layers (``planning.layers``; thin and grey, their attributes shown on
+hover as text, never as HTML) and, when the city has one, its own base map (``tiles``: the URL
+template of the project's tile route, ``intake.tiles``, with the zoom range of the tiles).
 """
 from __future__ import annotations
 
@@ -72,6 +76,18 @@ def problems_collection(problems: list, lang: str) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
+def reference_layers(layers: list[dict] | None) -> list[dict]:
+    """Reference FeatureCollections as the map takes them, each with its ``name`` (shown on hover
+    above the attributes). Not rounded again: ``planning.layers.layer_geojson`` gives 6 decimals
+    and cuts the attributes short, and a layer may hold tens of thousands of vertices."""
+    out = []
+    for fc in layers or []:
+        features = [{"type": "Feature", "geometry": f["geometry"], "properties": f.get("properties") or {}}
+                    for f in fc.get("features", []) if f.get("geometry")]
+        out.append({"type": "FeatureCollection", "name": str(fc.get("name") or ""), "features": features})
+    return out
+
+
 def _component():
     # declared on every call: the registry belongs to the running server (AppTest makes a new
     # one per test), and a module-level declaration would register it only in the first
@@ -81,13 +97,16 @@ def _component():
 def grid_editor(grids: dict, *, key: str, context: dict | None = None, references: list[dict] | None = None,
                 problems: dict | None = None, focus: dict | None = None, mode: str = "select",
                 selected: list[str] | None = None, community_code: str | None = None,
-                texts: dict[str, str] | None = None, height: int = 560) -> dict | None:
-    """Draw the editor; the op the planner just made, or None (each op is returned once)."""
+                texts: dict[str, str] | None = None, tiles: dict | None = None, height: int = 560) -> dict | None:
+    """Draw the editor; the op the planner just made, or None (each op is returned once).
+
+    ``tiles``: ``{"url": "http://…/tiles/{z}/{x}/{y}.png", "min_zoom", "max_zoom", "attribution"}``
+    or None (a blank background)."""
     if mode not in MODES:
         raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
     value = _component()(
         grids=compact(grids, GRID_PROPS), context=compact(context, CONTEXT_PROPS),
-        references=[compact(r, ()) for r in references or []], problems=compact(problems, PROBLEM_PROPS),
+        references=reference_layers(references), problems=compact(problems, PROBLEM_PROPS), tiles=tiles,
         focus=_geometry(focus), mode=mode, selected=list(selected or []), community_code=community_code,
         texts=texts or {}, height=height, key=key, default=None)
     if not isinstance(value, dict) or "op" not in value:

@@ -28,7 +28,7 @@ from alembic import op
 from sqlalchemy import text
 
 revision = "0017"
-down_revision = "0010"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -2,8 +2,10 @@
  * componentReady → render → setComponentValue).
  *
  * In: the draft's grids (FeatureCollection: code, name, change), context layers (outlines with
- * labels, open cases as points), reference layers, problems with their places, a focus geometry,
- * the mode, the selection, texts. Out: the planner's INTENT, one op per action, exactly the ops of
+ * labels, open cases as points), reference layers (thin grey, under everything but the base map;
+ * their attributes shown on hover, as text), problems with their places, a focus geometry, the
+ * mode, the selection, texts, and the city's own base map when it has one (tiles: a URL template
+ * served by the project itself, never the internet). Out: the planner's INTENT, one op per action, exactly the ops of
  * planning.drafts.apply_edit (move_vertex from/to, split code+line, merge codes, add polygon) or
  * {"op": "select", "code": C}. The server edits every grid that shares the vertex or edge; the
  * editor never sends back whole edited shapes. Coordinates are rounded to 6 decimals (~0.1 m).
@@ -19,6 +21,7 @@
 
   const state = {
     args: null, grids: [], gridLayer: null, contextLayer: null, caseLayer: null, refLayer: null,
+    refFeatures: [], refTip: null, tileLayer: null, attribution: null,
     problemLayer: null, handleLayer: null, mode: null, selected: new Set(), mergeSet: new Set(),
     keys: {}, draw: null, fitted: false, focusKey: null, texts: {},
   };
@@ -40,12 +43,16 @@
   const round = (x) => Math.round(x * DIGITS) / DIGITS;
   const pt = (latlng) => [round(latlng.lng), round(latlng.lat)];
   const tx = (k, fallback) => (state.texts && state.texts[k]) || fallback;
+  // Leaflet puts a string tooltip in as HTML: names and attributes come from files, so escape them
+  const esc = (v) => String(v === null || v === undefined ? "" : v).replace(/[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
-  // ---- the map: no tile layer at all (blank background); everything drawn is vector ----
+  // ---- the map: vector layers over a blank background, or over the city's own tiles ----
   const map = L.map("map", { attributionControl: false, zoomSnap: 0.25, boxZoom: false,
                              doubleClickZoom: false, keyboard: true });
   map.setView([30, 120], 12);
   window.editorMap = map; // for the browser tests (screen position of a coordinate)
+  map.createPane("references").style.zIndex = 300;
   map.createPane("context").style.zIndex = 350;
   map.createPane("grids").style.zIndex = 400;
   map.createPane("problems").style.zIndex = 450;
@@ -68,7 +75,7 @@
       pane: "grids", style: gridStyle,
       onEachFeature: (f, layer) => {
         const p = f.properties || {};
-        layer.bindTooltip(`${p.code} ${p.name || ""}`.trim(), { sticky: true });
+        layer.bindTooltip(esc(`${p.code} ${p.name || ""}`.trim()), { sticky: true });
         layer.on("click", (ev) => onGridClick(p.code, ev));
       },
     }).addTo(map);
@@ -96,9 +103,9 @@
         const at = Array.isArray(p.label) ? L.latLng(p.label[1], p.label[0]) : null;
         if (at) {
           L.tooltip({ permanent: true, direction: "center", className: "lbl", pane: "context" })
-            .setLatLng(at).setContent(String(p.name)).addTo(state.contextLayer);
+            .setLatLng(at).setContent(esc(p.name)).addTo(state.contextLayer);
         } else {
-          layer.bindTooltip(String(p.name), { permanent: true, direction: "center", className: "lbl" });
+          layer.bindTooltip(esc(p.name), { permanent: true, direction: "center", className: "lbl" });
         }
       },
     }).addTo(state.contextLayer);
@@ -111,13 +118,133 @@
     })).addTo(map);
   }
 
+  // ---- reference layers: thin and grey under the grids; hover found by our own hit test, since
+  // the grids above them take the mouse ----
+  const REF_STYLE = { pane: "references", color: "#94a3b8", weight: 1, opacity: 0.75, fillColor: "#94a3b8",
+                      fillOpacity: 0.04, interactive: false };
   function drawReferences(layers) {
     if (state.refLayer) state.refLayer.remove();
-    state.refLayer = L.layerGroup(((layers || [])).map((fc) => L.geoJSON(fc, {
-      pane: "context", interactive: false,
-      style: () => ({ pane: "context", color: "#a78bfa", weight: 1, opacity: 0.8, fillOpacity: 0.05 }),
-      pointToLayer: (f, latlng) => L.circleMarker(latlng, { pane: "context", radius: 2, color: "#a78bfa" }),
-    }))).addTo(map);
+    if (state.refTip) { state.refTip.remove(); state.refTip = null; }
+    state.refFeatures = [];
+    state.refLayer = L.layerGroup((layers || []).map((fc) => {
+      for (const f of fc.features || []) if (f.geometry) state.refFeatures.push(refEntry(f, fc.name));
+      return L.geoJSON(fc, {
+        pane: "references", interactive: false, style: () => REF_STYLE,
+        pointToLayer: (f, latlng) => L.circleMarker(latlng, Object.assign({}, REF_STYLE, { radius: 2, fillOpacity: 0.6 })),
+      });
+    })).addTo(map);
+    window.editorReferences = state.refFeatures.length; // for the browser tests
+  }
+
+  function refEntry(f, layerName) {
+    const g = f.geometry, parts = [];
+    const walk = (type, c) => {
+      if (type === "Point") parts.push({ kind: "point", pts: [c] });
+      else if (type === "MultiPoint") c.forEach((p) => parts.push({ kind: "point", pts: [p] }));
+      else if (type === "LineString") parts.push({ kind: "line", pts: c });
+      else if (type === "MultiLineString") c.forEach((l) => parts.push({ kind: "line", pts: l }));
+      else if (type === "Polygon") parts.push({ kind: "polygon", rings: c });
+      else if (type === "MultiPolygon") c.forEach((r) => parts.push({ kind: "polygon", rings: r }));
+    };
+    if (g.type === "GeometryCollection") (g.geometries || []).forEach((x) => walk(x.type, x.coordinates));
+    else walk(g.type, g.coordinates);
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const p of parts) for (const [x, y] of (p.pts || p.rings.flat())) {
+      x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
+    }
+    return { parts: parts, box: [x0, y0, x1, y1], props: f.properties || {}, layer: layerName || "" };
+  }
+
+  function segDist(p, a, b) {
+    const dx = b.x - a.x, dy = b.y - a.y, n = dx * dx + dy * dy;
+    const t = n ? Math.max(0, Math.min(1, ((p.x - a.x) * dx + (p.y - a.y) * dy) / n)) : 0;
+    return Math.hypot(p.x - (a.x + t * dx), p.y - (a.y + t * dy));
+  }
+
+  /** The reference feature under the mouse (within 5 px of a point or line, inside a polygon). */
+  function refAt(latlng) {
+    const PX = 5;
+    const cp = map.latLngToContainerPoint(latlng);
+    const c2 = map.containerPointToLatLng([cp.x + PX, cp.y + PX]);
+    const tol = Math.max(Math.abs(c2.lng - latlng.lng), Math.abs(c2.lat - latlng.lat));
+    const x = latlng.lng, y = latlng.lat;
+    const px = (q) => map.latLngToContainerPoint([q[1], q[0]]);
+    for (let i = state.refFeatures.length - 1; i >= 0; i--) {  // the last drawn lies on top
+      const f = state.refFeatures[i], b = f.box;
+      if (x < b[0] - tol || x > b[2] + tol || y < b[1] - tol || y > b[3] + tol) continue;
+      for (const p of f.parts) {
+        if (p.kind === "point" && segDist(cp, px(p.pts[0]), px(p.pts[0])) <= PX + 1) return f;
+        if (p.kind === "polygon" && inPolygon(x, y, p.rings)) return f;
+        const lines = p.kind === "line" ? [p.pts] : p.kind === "polygon" ? p.rings : [];
+        for (const l of lines) {
+          for (let k = 0; k + 1 < l.length; k++) if (segDist(cp, px(l[k]), px(l[k + 1])) <= PX) return f;
+        }
+      }
+    }
+    return null;
+  }
+
+  /** The hover text as DOM text nodes: an attribute holding markup shows as that markup, inert. */
+  function refContent(f) {
+    const box = document.createElement("div");
+    box.className = "reftip-body";
+    if (f.layer) {
+      const h = document.createElement("b");
+      h.textContent = f.layer;
+      box.appendChild(h);
+    }
+    for (const k of Object.keys(f.props)) {
+      const row = document.createElement("div");
+      const v = f.props[k];
+      row.textContent = `${k}: ${v === null || v === undefined ? "—" : v}`;
+      box.appendChild(row);
+    }
+    return box;
+  }
+
+  let hoverAt = null;
+  map.on("mousemove", (ev) => {
+    if (!state.refFeatures.length) return;
+    const idle = hoverAt === null;
+    hoverAt = ev.latlng;
+    if (!idle) return;  // one hit test per frame
+    requestAnimationFrame(() => {
+      const at = hoverAt;
+      hoverAt = null;
+      const f = refAt(at);
+      if (!f) { if (state.refTip) { state.refTip.remove(); state.refTip = null; } return; }
+      if (!state.refTip) {
+        state.refTip = L.tooltip({ direction: "top", offset: [0, -10], className: "reftip" });
+        state.refTip.setLatLng(at).setContent(refContent(f)).addTo(map);
+        state.refTip.feature = f;
+      } else {
+        state.refTip.setLatLng(at);
+        if (state.refTip.feature !== f) { state.refTip.setContent(refContent(f)); state.refTip.feature = f; }
+      }
+    });
+  });
+  map.on("mouseout", () => { if (state.refTip) { state.refTip.remove(); state.refTip = null; } });
+
+  // ---- the city's own base map: tiles from the project's server (the page gives the URL) ----
+  function drawTiles(tiles) {
+    if (state.tileLayer) { state.tileLayer.remove(); state.tileLayer = null; }
+    if (state.attribution) { state.attribution.remove(); state.attribution = null; }
+    if (!tiles || !tiles.url) return;
+    state.tileLayer = L.tileLayer(tiles.url, {
+      minZoom: 0, maxZoom: 22, maxNativeZoom: tiles.max_zoom === undefined ? 18 : tiles.max_zoom,
+      minNativeZoom: tiles.min_zoom || 0, keepBuffer: 1,
+    }).addTo(map);
+    window.editorTiles = state.tileLayer; // for the browser tests
+    if (tiles.attribution) {  // as text: Leaflet's own attribution control takes HTML
+      const Attribution = L.Control.extend({
+        onAdd: () => {
+          const d = L.DomUtil.create("div", "tile-attribution");
+          d.textContent = tiles.attribution;
+          return d;
+        },
+      });
+      state.attribution = new Attribution({ position: "bottomright" }).addTo(map);
+    }
   }
 
   function drawProblems(fc) {
@@ -131,7 +258,7 @@
         color: (f.properties || {}).severity === "error" ? "#ef4444" : "#f59e0b" }),
       onEachFeature: (f, layer) => {
         const p = f.properties || {};
-        if (p.message) layer.bindTooltip(String(p.message), { sticky: true });
+        if (p.message) layer.bindTooltip(esc(p.message), { sticky: true });
       },
     }).addTo(map);
   }
@@ -346,6 +473,7 @@
       state.gridLayer.setStyle(gridStyle);
     }
     if (changed("context", args.context)) drawContext(args.context);
+    if (changed("tiles", args.tiles)) drawTiles(args.tiles);
     if (changed("references", args.references)) drawReferences(args.references);
     if (changed("problems", args.problems)) drawProblems(args.problems);
     focusOn(args.focus);

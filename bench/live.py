@@ -1,0 +1,150 @@
+"""``bench live``: how soon a report reaches every open wall (issue 12 §3).
+
+``--walls`` walls (default 10) are opened in Debian's Chromium against ``streamlit run app.py``
+(one browser, a page and a session each, each signed in), on the database of ``bench wall``
+(``gridgov_bench_wall``: 1,000,000 cases, 10,000 open, made on first use like there), or with
+``--sample`` the sample district alone (``gridgov_bench_live``). Then
+``--reports`` reports are inserted with plain SQL at a steady ``--rate`` per second, each
+committed on its own. The wall's map component records, in the browser, when it first drew each
+case id (``window.__wall.drawn``, taken in deck.gl's ``onAfterRender``); the latency of a report
+on a wall is that moment minus the moment its commit returned (one machine, one clock).
+
+Printed: ``walls``, ``reports``, ``missed`` (report × wall pairs not drawn within ``--wait``
+seconds of the last commit), ``live_p50_s``, ``live_max_s`` (of those drawn), the load average, and last
+``live_p95_s`` (target ≤ 1.5 s) over every report × wall pair, a missed pair counting as late
+without bound.
+
+The path measured: commit → NOTIFY → the listener thread bumps its version → each session's
+one-second live check sees it and reruns → the map payload (cached once per version, shared by
+the sessions) goes over each websocket → the component inflates it and deck.gl draws.
+"""
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import time
+
+from sqlalchemy import text
+
+from bench import common
+from bench.browser import CHROMIUM, CHROMIUM_ARGS, serve_app, stop_app
+from bench.wall import _bench_account, _fill, bench_engine, bench_url, sign_in, wall_document
+from db.config import STORAGE_SRID
+from gis.crs import STORAGE_CRS
+
+SAMPLE_DB = "gridgov_bench_live"  # --sample: the sample district alone (about 200 open cases)
+
+_INSERT = (
+    "INSERT INTO cases(channel, category_code, description, received_x, received_y, received_crs, geom) "
+    f"SELECT 'hotline', '0102', 'bench live', x, y, :crs, ST_SetSRID(ST_MakePoint(x, y), {STORAGE_SRID}) "
+    "FROM (SELECT ST_X(c) x, ST_Y(c) y FROM (SELECT ST_PointOnSurface(geom) c FROM grid_version "
+    "WHERE valid_to IS NULL ORDER BY random() LIMIT 1) s) p RETURNING id")
+
+
+def configure(p) -> None:
+    p.add_argument("--walls", type=int, default=10, help="walls open at once (default 10)")
+    p.add_argument("--reports", type=int, default=20, help="reports to insert (default 20)")
+    p.add_argument("--rate", type=float, default=0.5, help="reports per second (default 0.5)")
+    p.add_argument("--wait", type=float, default=30, help="seconds to wait for the last report to be drawn")
+    p.add_argument("--cases", type=int, default=1_000_000, help="cases in the database (as bench wall)")
+    p.add_argument("--open", type=int, default=10_000, help="of which open (as bench wall)")
+    p.add_argument("--seed", type=float, default=0.4711, help="setseed() value for generated cases")
+    p.add_argument("--sample", action="store_true",
+                   help=f"the sample district alone ({SAMPLE_DB}) instead of bench wall's million: the live path "
+                        "without the drawing of 10,000 points in software WebGL")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by the nearest-rank rule.
+
+    >>> percentile([1.0, 2.0, 3.0, 4.0], 0.95), percentile([5.0], 0.5)
+    (4.0, 5.0)
+    """
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(len(ordered) * q)) - 1]
+
+
+def _open_walls(browser, base: str, password: str, n: int) -> list:
+    walls = []
+    for _ in range(n):
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.abort())
+        sign_in(page, base, password)
+        walls.append(wall_document(page, timeout_ms=300_000))
+        print(f"wall {len(walls)} open", flush=True)
+    return walls
+
+
+def _run(eng, url: str, args) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    password = _bench_account(eng)
+    proc, base = serve_app(url, log_prefix="gridgov-bench-live-")
+    made: list[int] = []
+    commits: dict[int, float] = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            walls = _open_walls(browser, base, password, args.walls)
+            time.sleep(3)  # let the last sign-ins settle
+            start = time.monotonic()
+            for k in range(args.reports):
+                time.sleep(max(0.0, start + k / args.rate - time.monotonic()))
+                with eng.begin() as c:
+                    case_id = c.execute(text(_INSERT), {"crs": STORAGE_CRS}).scalar_one()
+                commits[case_id] = time.time() * 1000
+                made.append(case_id)
+            deadline = time.monotonic() + args.wait
+            ids = list(commits)
+            drawn: list[dict] = []
+            lost = 0
+            for wall in walls:
+                left = max(0.1, deadline - time.monotonic())
+                try:
+                    wall.wait_for_function(f"{ids}.every(i => window.__wall.drawn[i] !== undefined)",
+                                           timeout=left * 1000)
+                except Exception:  # noqa: BLE001 (a wall that missed some: counted below)
+                    pass
+                try:
+                    drawn.append(wall.evaluate(
+                        f"Object.fromEntries({ids}.map(i => [i, window.__wall.drawn[i] ?? null]))"))
+                except Exception:  # noqa: BLE001 (its map's frame went away: a lost session, every report missed)
+                    lost += 1
+                    drawn.append({})
+            browser.close()
+    finally:
+        stop_app(proc)
+        if made:
+            with eng.begin() as c:
+                c.execute(text("DELETE FROM cases WHERE id = ANY(:i)"), {"i": made})
+    lat = [(d[str(i)] - commits[i]) / 1000 for d in drawn for i in ids if d.get(str(i)) is not None]
+    missed = len(ids) * len(drawn) - len(lat)
+    return {"walls": len(drawn), "reports": len(ids), "missed": missed, "latencies": lat, "lost": lost}
+
+
+def main(args) -> int:
+    if args.walls < 1 or args.reports < 1 or args.rate <= 0:
+        raise ValueError("--walls and --reports must be at least 1 and --rate above 0")
+    if args.sample:
+        from sample_data.load import DEFAULT_CASES
+
+        eng, url = common.bench_engine(SAMPLE_DB, cases=DEFAULT_CASES), common.bench_url(SAMPLE_DB)
+    else:
+        eng, url = bench_engine(), bench_url()
+        for k, v in _fill(eng, args.cases, args.open, args.seed).items():
+            print(f"{k}={v}", flush=True)
+    got = _run(eng, url, args)
+    lat = got["latencies"]
+    print(f"walls={got['walls']}")
+    print(f"reports={got['reports']} at {args.rate}/s")
+    print(f"missed={got['missed']} (walls whose map went away: {got['lost']})")
+    print(f"load_average={os.getloadavg()[0]:.1f}")
+    if not lat:
+        print("live_p95_s=nan")
+        return 1
+    print(f"live_p50_s={statistics.median(lat):.2f}")
+    print(f"live_max_s={max(lat):.2f}")
+    # a pair never drawn counts as infinitely late, so missing walls cannot flatter the figure
+    print(f"live_p95_s={percentile(lat + [math.inf] * got['missed'], 0.95):.2f}")
+    return 0 if got["missed"] == 0 else 1

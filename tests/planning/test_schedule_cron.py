@@ -1,0 +1,91 @@
+"""Scheduled changes applied by the database itself (pg_cron, migration 0014), with no app
+process running; and ``apply_due_boundary_changes`` applying a change once however many callers
+(pg_cron, every app's timer, ``manage.py boundary-apply-due``) run it at the same moment."""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from db.config import TIME_ZONE
+from db.schedule import CRON_COMMAND, cron_job
+from planning.publish import publish
+from tests.factories import scratch_database
+from tests.planning.draft_rows import draft_of, set_geom
+from tests.planning.test_publish import G1, G2, box
+from tests.world import build_world
+
+
+def _scheduled(eng, seconds: float) -> int:
+    """The world with a change that moves G1/G2's common edge, committed, due in ``seconds``."""
+    with eng.begin() as conn:
+        w = build_world(conn)
+        d = draft_of(conn, [w.com["C1"], w.com["C2"]])
+        set_geom(conn, d, G1, box(0, 0.5))
+        set_geom(conn, d, G2, box(0.5, 2))
+        eff = conn.execute(text("SELECT clock_timestamp()")).scalar_one() + timedelta(seconds=seconds)
+        return publish(conn, d, actor_id=None, reason="由数据库定时生效", effective_at=eff).change_id
+
+
+def _status(eng, change: int) -> str:
+    with eng.connect() as conn:
+        return conn.execute(text("SELECT status FROM boundary_change WHERE id = :i"), {"i": change}).scalar_one()
+
+
+def test_pg_cron_applies_a_scheduled_change_with_no_app_running(owner_engine):
+    with owner_engine.connect() as c:
+        loaded = c.execute(text("SELECT 'pg_cron' = ANY(string_to_array(replace(current_setting("
+                                "'shared_preload_libraries'), ' ', ''), ','))")).scalar()
+    if not loaded:
+        pytest.skip("pg_cron is not loaded in the test server (postgresql-15-cron, shared_preload_libraries): "
+                    "the app's timer applies scheduled changes there (test_schedule_ticker)")
+    with scratch_database("cron", cron=True) as url:
+        job = cron_job(url)
+        assert job is not None, "migration 0014 scheduled no pg_cron job for this database"
+        assert (job["schedule"], job["command"], job["active"]) == ("* * * * *", CRON_COMMAND, True)
+        assert job["database"] == url.rsplit("/", 1)[1]
+        eng = create_engine(url, connect_args={"options": f"-c timezone={TIME_ZONE}"})
+        try:
+            change = _scheduled(eng, 3)
+            assert _status(eng, change) == "scheduled"
+            # pg_cron runs each minute on the minute: at most 60 s after it is due, with room
+            deadline = time.monotonic() + 75
+            while _status(eng, change) == "scheduled" and time.monotonic() < deadline:
+                time.sleep(1)
+            with eng.connect() as conn:
+                row = conn.execute(text("SELECT status, applied_at >= effective_at AS after, result "
+                                        "FROM boundary_change WHERE id = :i"), {"i": change}).one()
+                assert row.status == "applied" and row.after and row.result["versions_added"] == 2
+                assert conn.execute(text("SELECT count(*) FROM grid_version")).scalar_one() == 5
+                # nothing applied twice: the app's timer finds nothing left to do
+                assert conn.execute(text("SELECT apply_due_boundary_changes()")).scalar_one() == 0
+        finally:
+            eng.dispose()
+
+
+def test_apply_due_applies_a_change_once_under_concurrent_callers():
+    """Two sessions at once: the second skips the change the first holds, and finds it applied
+    once the first commits (no second set of versions, no error)."""
+    with scratch_database("applydue") as url:
+        eng = create_engine(url, connect_args={"options": f"-c timezone={TIME_ZONE}"})
+        try:
+            change = _scheduled(eng, 0.5)
+            time.sleep(0.6)
+            with eng.connect() as a, eng.connect() as b:
+                ta = a.begin()
+                assert a.execute(text("SELECT apply_due_boundary_changes()")).scalar_one() == 1
+                b.execute(text("SET lock_timeout = '5s'"))
+                assert b.execute(text("SELECT apply_due_boundary_changes()")).scalar_one() == 0  # skipped, not blocked
+                b.rollback()
+                ta.commit()
+                assert b.execute(text("SELECT apply_due_boundary_changes()")).scalar_one() == 0
+                b.commit()
+            assert _status(eng, change) == "applied"
+            with eng.connect() as conn:
+                assert conn.execute(text("SELECT count(*) FROM grid_version")).scalar_one() == 5
+                assert conn.execute(text("SELECT count(*) FROM grid_version WHERE change_id = :i"),
+                                    {"i": change}).scalar_one() == 2
+        finally:
+            eng.dispose()

@@ -1,0 +1,57 @@
+"""The wall's map: a Streamlit component of the project's own over deck.gl (``frontend/``; deck.gl
+comes from the npm registry at set-up, see ``web/package.json`` and ``scripts/bootstrap.sh``, and
+is copied into ``frontend/vendor/`` and served with the component: no CDN, works offline).
+
+It receives a ``wall.live_map.LiveMap`` payload (gzip-compressed JSON bytes) and the server's
+clock, and colours the open cases itself from their due and warn times (green → amber → red and
+the overdue ring), at least once a minute and exactly when a case crosses a line. The page sends
+a new payload only when cases change; time passing costs no bytes.
+
+``select=True`` makes a click on a case return its id (once per click); the wall pages leave it
+off, as they had it (hover shows the tooltip; the dispatch page is where a click picks a case).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import streamlit as st
+import streamlit.components.v1 as components
+
+FRONTEND = Path(__file__).resolve().parent / "frontend"
+VENDOR = FRONTEND / "vendor"  # filled by scripts/bootstrap.sh from web/node_modules (git-ignored)
+VENDOR_FILES = ("deck.gl.min.js",)
+NAME = "wall_map"
+
+
+def vendor_missing() -> list[str]:
+    """The library files ``scripts/bootstrap.sh`` should have copied but did not."""
+    return [name for name in VENDOR_FILES if not (VENDOR / name).exists()]
+
+
+def _component():
+    # declared on every call: the registry belongs to the running server (AppTest makes a new one per test)
+    return components.declare_component(NAME, path=str(FRONTEND))
+
+
+def wall_map(payload: bytes, *, stamp: str, key: str, height: int = 620, select: bool = False,
+             alt: str = "", live_url: str | None = None, live_token: str | None = None) -> int | None:
+    """Draw the map; with ``select`` the id of the case just clicked (once), else None.
+
+    ``stamp`` names the payload: the browser rebuilds its layers only when it changes. ``now``
+    (the server's clock) goes with every render. ``live_url`` (relative to the app) is a small
+    file the browser polls every second; when its text differs from ``live_token`` the map sets
+    its value to ``{"live": text}``, which reruns the page (a value the caller ignores).
+    """
+    value = _component()(data=payload, stamp=stamp, now=time.time(), height=height, select=select, alt=alt,
+                         live_url=live_url, live_token=live_token, key=key, default=None)
+    if not select or not isinstance(value, dict) or "i" not in value:
+        return None
+    seen_key = f"{key}__seen"
+    if st.session_state.get(seen_key) == value.get("n"):
+        return None
+    st.session_state[seen_key] = value.get("n")
+    try:
+        return int(value["i"])
+    except (TypeError, ValueError):
+        return None
