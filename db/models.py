@@ -384,6 +384,9 @@ class CaseKey(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     case_no: Mapped[str] = mapped_column(Text, unique=True)
     reported_at: Mapped[datetime] = mapped_column(TZ_TIME)
+    # when the case left the open set (closed, rejected or merged); None while open: which months
+    # hold the open cases (db.partitions.live_months)
+    ended_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
 
 
 class CaseDepartment(Base):

@@ -39,6 +39,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from accounts.actors import Actor
+from db.partitions import live_months
 from db.statuses import open_sql  # noqa: F401  (re-exported: the one definition of open)
 from dispatch.states import WITH_DEPARTMENT, label
 
@@ -133,9 +134,10 @@ LIST_FROM = """
 def _list(conn: Connection, where: str, order: str, *, actor: Actor | None, limit: int, params: dict | None = None,
           extra_cols: str = "", acting: bool = False) -> list[dict]:
     """``acting``: only the cases the actor's unit must act on next (working queues); else the
-    actor's whole area (watch lists)."""
+    actor's whole area (watch lists). Every list is of open cases: only the months holding one
+    are read (db.partitions.live_months)."""
     scope, sp = acting_sql(actor) if acting else scope_sql(actor)
-    sql = (f"SELECT {LIST_COLUMNS}{extra_cols} FROM {LIST_FROM} WHERE ({where}) AND {scope} "
+    sql = (f"SELECT {LIST_COLUMNS}{extra_cols} FROM {LIST_FROM} WHERE ({where}) AND {live_months(conn)} AND {scope} "
            f"ORDER BY {order} LIMIT :_limit")
     return [dict(r) for r in conn.execute(text(sql), {**(params or {}), **sp, "_limit": limit}).mappings()]
 
@@ -209,7 +211,7 @@ def queue_counts(conn: Connection, *, actor: Actor | None = None) -> dict[str, i
                count(*) FILTER (WHERE {at_risk_sql('c')}) AS at_risk,
                count(*) FILTER (WHERE c.supervised) AS supervised,
                count(*) AS open
-        FROM cases c WHERE {open_sql('c')} AND {scope}"""), {**sp, **ap}).mappings().one()
+        FROM cases c WHERE {open_sql('c')} AND {live_months(conn)} AND {scope}"""), {**sp, **ap}).mappings().one()
     return dict(row)
 
 

@@ -61,6 +61,7 @@ from sqlalchemy.engine import Connection
 
 from db.models import Department, Person
 from db.config import TIME_ZONE
+from db.partitions import live_months
 from dispatch.calendar import TZ
 from dispatch.queries import open_sql, overdue_sql
 from i18n import name_in
@@ -324,7 +325,7 @@ def _overdue_now(conn: Connection, key: str, filters: dict) -> dict[int, dict]:
     A period that reaches today reports "overdue" as of now, read live: the daily roll-up holds
     states as they stood at the start of a day, and today's cases that became overdue, or that
     were closed while overdue, would otherwise be missed or counted twice."""
-    conds = [overdue_sql("c")]
+    conds = [overdue_sql("c"), live_months(conn)]
     params = {f"f_{k}": v for k, v in filters.items()}
     for k in filters:
         if k in CASE_FILTERS:
@@ -620,7 +621,7 @@ def ageing(conn: Connection, *, by: str | None = None, lang: str = "zh") -> list
     rows = conn.execute(text(
         f"SELECT {key} AS key_id, CASE {cases} ELSE {len(AGE_BUCKETS) - 1} END AS bucket, count(*) AS n, "
         f"count(*) FILTER (WHERE {overdue_sql('c')}) AS overdue "
-        f"FROM cases c WHERE {open_sql('c')} GROUP BY 1, 2 ORDER BY 1, 2")).mappings()
+        f"FROM cases c WHERE {open_sql('c')} AND {live_months(conn)} GROUP BY 1, 2 ORDER BY 1, 2")).mappings()
     li = 1 if lang == "zh" else 2
     return [{"key_id": r["key_id"], "bucket": AGE_BUCKETS[r["bucket"]][li], "bucket_index": r["bucket"], "open": r["n"],
              "overdue": r["overdue"]} for r in rows]

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from db.partitions import live_months
 from dispatch.calendar import TZ
 from dispatch.queries import at_risk_sql, awaiting_location_sql, open_sql, overdue_sql
 from i18n import action_label, name_in, status_label, t
@@ -103,17 +104,20 @@ def kpis(conn: Connection, f: WallFilter, now: datetime) -> dict[str, float | in
     """
     where, params = f.sql(with_status=False)
     today = local_midnight(now)
+    # every case counted here is open, or was open at some moment today (reported, closed, with a
+    # step today): only the months holding such cases are read (and planned; db.partitions)
+    live = live_months(conn, since=today)
     row = conn.execute(text(f"""
         SELECT
           (SELECT count(*) FROM cases c WHERE c.reported_at >= :today AND {where}) AS reported_today,
-          (SELECT count(*) FROM cases c WHERE {OPEN_SQL} AND {where}) AS open,
-          (SELECT count(*) FROM cases c WHERE {_deadline_sql()["overdue"]} AND {where}) AS overdue,
-          (SELECT count(*) FROM cases c WHERE {awaiting_location_sql("c")} AND {where}) AS awaiting_location,
-          (SELECT count(*) FROM cases c WHERE c.closed_at >= :today AND {where}) AS closed_today,
+          (SELECT count(*) FROM cases c WHERE {OPEN_SQL} AND {live} AND {where}) AS open,
+          (SELECT count(*) FROM cases c WHERE {_deadline_sql()["overdue"]} AND {live} AND {where}) AS overdue,
+          (SELECT count(*) FROM cases c WHERE {awaiting_location_sql("c")} AND {live} AND {where}) AS awaiting_location,
+          (SELECT count(*) FROM cases c WHERE c.closed_at >= :today AND {live} AND {where}) AS closed_today,
           (SELECT count(DISTINCT e.case_id) FROM case_event e JOIN cases c ON c.id = e.case_id
-            WHERE e.at >= :today AND e.action IN ('register', 'self_handle') AND {where}) AS registered_today,
+            WHERE e.at >= :today AND e.action IN ('register', 'self_handle') AND {live} AND {where}) AS registered_today,
           (SELECT count(DISTINCT e.case_id) FROM case_event e JOIN cases c ON c.id = e.case_id
-            WHERE e.at >= :today AND e.action = 'dispatch' AND {where}) AS dispatched_today
+            WHERE e.at >= :today AND e.action = 'dispatch' AND {live} AND {where}) AS dispatched_today
     """), {"now": now, "today": today, **params}).one()
     return {"reported_today": row.reported_today, "registered_today": row.registered_today,
             "dispatched_today": row.dispatched_today, "open": row.open, "overdue": row.overdue,
@@ -168,7 +172,7 @@ def open_cases(conn: Connection, f: WallFilter, now: datetime, lang: str,
                     CASE WHEN {d['risk_from']} > :now THEN {d['risk_from']} ELSE c.due_at END END AS next_at,
                c.case_no, c.status, c.due_at, left(c.description, {SNIPPET_CHARS + 1}) AS description
         FROM cases c LEFT JOIN case_category cat ON cat.code = c.category_code
-        WHERE {OPEN_SQL} AND c.geom IS NOT NULL AND {where}
+        WHERE {OPEN_SQL} AND c.geom IS NOT NULL AND {live_months(conn)} AND {where}
       ) s ORDER BY k % 4, id  -- overdue last: drawn on top
     """), {"now": now, "ox": origin[0], "oy": origin[1], **params}).all()
     detailed = len(rows) <= DETAIL_MAX_POINTS

@@ -35,6 +35,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from db.partitions import live_months
 from dispatch.calendar import TZ
 from i18n import name_in, status_label, t
 from wall.frame import (AT_RISK, DETAIL_MAX_POINTS, DIGITS, FILL, FONT, G_NORMAL, G_POSTPONED, G_SUPERVISED,
@@ -98,7 +99,7 @@ def open_columns(conn: Connection, f: WallFilter, lang: str, t0: int, origin: tu
                cat.name AS cat, cat.name_en AS cat_en, c.outside_jurisdiction, c.grid_id,
                c.case_no, c.status, c.due_at, left(c.description, {SNIPPET_CHARS + 1}) AS description
         FROM cases c LEFT JOIN case_category cat ON cat.code = c.category_code
-        WHERE {OPEN_SQL} AND c.geom IS NOT NULL AND {where}  -- 待定位 (no point) is counted in its tile, not drawn
+        WHERE {OPEN_SQL} AND c.geom IS NOT NULL AND {live_months(conn)} AND {where}  -- 待定位 (no point) is counted in its tile, not drawn
         ORDER BY c.due_at IS NOT NULL, c.due_at DESC, c.id  -- the most urgent drawn last, on top
     """), {"t0": t0, "ox": origin[0], "oy": origin[1], **params}).all()
     detailed = len(rows) <= DETAIL_MAX_POINTS

@@ -13,11 +13,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from db.config import TIME_ZONE
 from db.migrate import alembic_config, downgrade, upgrade
-from db.partitions import ensure_partitions, is_partitioned, partition_list, partition_of
-from dispatch import service
+from db.partitions import ensure_partitions, is_partitioned, live_months, partition_list, partition_of
+from dispatch import queries, service
 from dispatch.calendar import TZ
 from tests.factories import scratch_database
-from tests.world import bring_to, build_world
+from tests.world import PATH_TO, bring_to, build_world, params_for
+from wall.frame import WallFilter, kpis, local_midnight
+from wall.live_map import open_columns
 
 
 def month_name(table: str, at: datetime) -> str:
@@ -231,5 +233,113 @@ def test_the_migration_converts_a_database_with_cases_and_back_keeping_every_row
                 assert not is_partitioned(conn, "cases")
                 assert _snapshot(conn) == grown
                 assert conn.execute(text("SELECT to_regclass('case_key')")).scalar() is None
+        finally:
+            eng.dispose()
+
+
+def _carry(w, case: dict, status: str, where: str = "C1") -> dict:
+    """Move an existing case to ``status`` by legal moves (as tests.world.bring_to does a fresh one)."""
+    for action in PATH_TO[status]:
+        case = service.transition(w.conn, case_id=case["id"], action=action, actor=w["admin"],
+                                  **params_for(w, action, {**case, "_where": where}))
+    return case
+
+
+def _ended(conn, case_id: int):
+    return conn.execute(text("SELECT ended_at FROM case_key WHERE id = :c"), {"c": case_id}).scalar_one()
+
+
+def test_the_key_table_knows_when_a_case_left_the_open_set(conn):
+    w = build_world(conn)
+    now = conn.execute(text("SELECT now()")).scalar_one()
+    ensure_partitions(conn, since=now - timedelta(days=400))
+    old = w.report("C1", at=now - timedelta(days=380))
+    assert _ended(conn, old["id"]) is None
+    closed = _carry(w, old, "closed")
+    assert _ended(conn, old["id"]) == closed["closed_at"] is not None
+    rejected = bring_to(w, "rejected")
+    assert _ended(conn, rejected["id"]) == rejected["rejected_at"] is not None
+    for status in ("dispatched", "postponed", "rework", "returned"):
+        assert _ended(conn, bring_to(w, status)["id"]) is None
+
+
+def test_the_key_table_follows_bulk_writes_with_triggers_off(owner_conn):
+    build_world(owner_conn)
+    now = owner_conn.execute(text("SELECT now()")).scalar_one()
+    insert = ("INSERT INTO cases (id, case_no, channel, received_x, received_y, received_crs, geom, reported_at, status, "
+              "level, closed_at, outside_jurisdiction) VALUES (:id, :no, 'hotline', 0.5, 0.5, 'EPSG:4326', "
+              "ST_SetSRID(ST_MakePoint(0.5, 0.5), 4326), :at, :st, 'community', :closed, true)")
+    owner_conn.execute(text("SET LOCAL session_replication_role = replica"))
+    owner_conn.execute(text(insert), [{"id": 10**12 + 1, "no": "B-1", "at": now, "st": "reported", "closed": None},
+                                      {"id": 10**12 + 2, "no": "B-2", "at": now - timedelta(days=3), "st": "closed",
+                                       "closed": now - timedelta(days=1)}])
+    assert _ended(owner_conn, 10**12 + 1) is None
+    assert _ended(owner_conn, 10**12 + 2) == now - timedelta(days=1)
+    owner_conn.execute(text("UPDATE cases SET status = 'closed', closed_at = :t WHERE id = :c"),
+                       {"t": now - timedelta(hours=1), "c": 10**12 + 1})
+    owner_conn.execute(text("UPDATE cases SET status = 'reported' WHERE id = :c"), {"c": 10**12 + 2})
+    owner_conn.execute(text("SET LOCAL session_replication_role = origin"))
+    assert _ended(owner_conn, 10**12 + 1) == now - timedelta(hours=1)
+    assert _ended(owner_conn, 10**12 + 2) is None
+
+
+def _partitions_in_plan(conn, sql: str) -> set[str]:
+    plan = conn.execute(text("EXPLAIN (FORMAT JSON) " + sql)).scalar_one()
+    found = set()
+
+    def walk(node):
+        if node.get("Relation Name", "").startswith("cases_"):
+            found.add(node["Relation Name"])
+        for child in node.get("Plans", []):
+            walk(child)
+    walk(plan[0]["Plan"])
+    return found
+
+
+def test_queries_over_open_cases_plan_only_the_months_that_hold_one(conn):
+    """Two years of months: the open-case queries of the wall, the desk and the charts name the
+    months holding an open case (or one ended today), so the planner prunes the rest; the
+    answers are those of the unpruned queries. An old open case and an old case closed today
+    are still counted."""
+    w = build_world(conn)
+    now = conn.execute(text("SELECT now()")).scalar_one()
+    ensure_partitions(conn, since=now - timedelta(days=760))
+    months = len(partition_list(conn, "cases"))
+    assert months >= 28
+    old_open = w.report("C1", at=now - timedelta(days=420))
+    old_closed = _carry(w, w.report("C2", at=now - timedelta(days=600)), "closed", "C2")
+    for status in ("dispatched", "closed", "reported"):
+        bring_to(w, status)
+    conn.execute(text("ANALYZE cases"))  # so the planner sees rows in the months (not needed for pruning)
+
+    live = live_months(conn)
+    everything = f"SELECT count(*) FROM cases c WHERE {queries.open_sql('c')}"
+    scanned = _partitions_in_plan(conn, f"{everything} AND {live}")
+    assert len(_partitions_in_plan(conn, everything)) == months
+    # the old open case's month, this month, the three made ahead, DEFAULT
+    assert scanned == {month_name("cases", old_open["reported_at"]), month_name("cases", now),
+                       *(month_name("cases", now.astimezone(TZ).replace(day=15) + timedelta(days=31 * k)) for k in (1, 2, 3)),
+                       "cases_default"}
+    assert conn.execute(text(f"{everything} AND {live}")).scalar_one() == conn.execute(text(everything)).scalar_one() == 3
+    today_live = live_months(conn, since=local_midnight(now))
+    assert month_name("cases", old_closed["reported_at"]) in _partitions_in_plan(
+        conn, f"SELECT count(*) FROM cases c WHERE c.closed_at >= now() - interval '1 hour' AND {today_live}")
+    assert month_name("cases", old_closed["reported_at"]) not in scanned
+
+    figures = kpis(conn, WallFilter(), now)
+    assert (figures["open"], figures["closed_today"]) == (3, 2)
+    assert old_open["id"] in open_columns(conn, WallFilter(), "zh", 0, (0.0, 0.0))["cases"]["i"]
+    assert old_open["id"] in [r["id"] for r in queries.awaiting_sorting(conn)]
+    assert queries.queue_counts(conn)["open"] == 3
+
+
+def test_live_months_is_true_on_plain_tables():
+    with scratch_database("plainmonths", migrate=False) as url:
+        before = ScriptDirectory.from_config(alembic_config(url)).get_revision("0017").down_revision
+        upgrade(url, before)
+        eng = create_engine(url)
+        try:
+            with eng.connect() as conn:
+                assert live_months(conn) == "TRUE"
         finally:
             eng.dispose()

@@ -36,7 +36,8 @@ TIME_ZONE = "Asia/Shanghai"
 MONTHS_AHEAD = 3
 TABLES = (("cases", "reported_at"), ("case_event", "at"))
 KEY_TRIGGERS = ("cases_key_insert", "cases_key_insert_bulk", "cases_key_update", "cases_key_delete",
-                "cases_key_truncate")
+                "cases_key_truncate", "cases_key_ended", "cases_key_ended_bulk")
+TERMINAL = "('closed', 'rejected', 'merged')"
 LIKE = ("INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STATISTICS "
         "INCLUDING COMMENTS INCLUDING STORAGE INCLUDING COMPRESSION")
 REFS_CASES = re.compile(r"REFERENCES (public\.)?cases\(id\)")
@@ -115,13 +116,25 @@ def _ensure_function() -> str:
     """
 
 
-KEY_FUNCTIONS = """
+KEY_FUNCTIONS = f"""
 CREATE TABLE case_key (
     id bigint PRIMARY KEY,
     case_no text NOT NULL UNIQUE,
-    reported_at timestamptz NOT NULL
+    reported_at timestamptz NOT NULL,
+    ended_at timestamptz
 );
 COMMENT ON TABLE case_key IS 'one row per case (kept by the cases_key_* triggers): what foreign keys to a case point at, and what keeps id and case_no unique across the month partitions of cases';
+COMMENT ON COLUMN case_key.ended_at IS 'when the case left the open set (its closed_at, rejected_at or merged_at; now() when that is missing); NULL while it is open. Tells which months hold the open cases and the cases ended since a time, so queries over them name those months and the planner prunes the rest';
+-- The open set's months, by a skip scan (one probe per month); the cases ended since a time.
+CREATE INDEX case_key_open_idx ON case_key (reported_at) WHERE ended_at IS NULL;
+CREATE INDEX case_key_ended_idx ON case_key (ended_at) INCLUDE (reported_at) WHERE ended_at IS NOT NULL;
+
+CREATE FUNCTION case_ended_at(status text, closed_at timestamptz, rejected_at timestamptz, merged_at timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN status IN {TERMINAL} THEN
+        COALESCE(CASE status WHEN 'closed' THEN closed_at WHEN 'rejected' THEN rejected_at ELSE merged_at END, now())
+    END
+$$;
 
 -- Ordinary writes: a row trigger, so an event inserted in the same statement as its case finds
 -- the key. A row moved to another month by an UPDATE of reported_at comes back as a DELETE and
@@ -129,8 +142,10 @@ COMMENT ON TABLE case_key IS 'one row per case (kept by the cases_key_* triggers
 CREATE FUNCTION cases_key_insert() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public, pg_temp AS $$
 BEGIN
-    INSERT INTO case_key (id, case_no, reported_at) VALUES (NEW.id, NEW.case_no, NEW.reported_at)
-    ON CONFLICT (id) DO UPDATE SET case_no = EXCLUDED.case_no, reported_at = EXCLUDED.reported_at
+    INSERT INTO case_key (id, case_no, reported_at, ended_at)
+    VALUES (NEW.id, NEW.case_no, NEW.reported_at, case_ended_at(NEW.status, NEW.closed_at, NEW.rejected_at, NEW.merged_at))
+    ON CONFLICT (id) DO UPDATE SET case_no = EXCLUDED.case_no, reported_at = EXCLUDED.reported_at,
+                                   ended_at = EXCLUDED.ended_at
         WHERE (SELECT count(*) FROM cases c WHERE c.id = EXCLUDED.id) = 1;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'case id % is already taken', NEW.id USING ERRCODE = 'unique_violation',
@@ -143,7 +158,27 @@ END $$;
 CREATE FUNCTION cases_key_insert_bulk() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public, pg_temp AS $$
 BEGIN
-    INSERT INTO case_key (id, case_no, reported_at) SELECT id, case_no, reported_at FROM new_cases;
+    INSERT INTO case_key (id, case_no, reported_at, ended_at)
+    SELECT id, case_no, reported_at, case_ended_at(status, closed_at, rejected_at, merged_at) FROM new_cases;
+    RETURN NULL;
+END $$;
+-- A case leaving or re-entering the open set (or its end time changing): row-wise for ordinary
+-- writes, set-wise for the bulk paths (replica role), as for inserts.
+CREATE FUNCTION cases_key_ended() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public, pg_temp AS $$
+BEGIN
+    UPDATE case_key SET ended_at = case_ended_at(NEW.status, NEW.closed_at, NEW.rejected_at, NEW.merged_at)
+    WHERE id = NEW.id;
+    RETURN NULL;
+END $$;
+CREATE FUNCTION cases_key_ended_bulk() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public, pg_temp AS $$
+BEGIN
+    UPDATE case_key k SET ended_at = n.ended_at
+    FROM (SELECT id, case_ended_at(status, closed_at, rejected_at, merged_at) AS ended_at FROM new_cases) n
+    WHERE k.id = n.id AND ((k.ended_at IS NULL) <> (n.ended_at IS NULL)
+                           OR (n.ended_at IS NOT NULL AND k.ended_at <> n.ended_at
+                               AND n.ended_at IS DISTINCT FROM now()));
     RETURN NULL;
 END $$;
 CREATE FUNCTION cases_key_update() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
@@ -166,7 +201,7 @@ BEGIN
 END $$;
 """
 
-KEY_TRIGGER_SQL = """
+KEY_TRIGGER_SQL = f"""
 CREATE TRIGGER cases_key_insert AFTER INSERT ON cases FOR EACH ROW EXECUTE FUNCTION cases_key_insert();
 CREATE TRIGGER cases_key_insert_bulk AFTER INSERT ON cases REFERENCING NEW TABLE AS new_cases
     FOR EACH STATEMENT EXECUTE FUNCTION cases_key_insert_bulk();
@@ -176,6 +211,14 @@ CREATE TRIGGER cases_key_update AFTER UPDATE OF id, case_no, reported_at ON case
     EXECUTE FUNCTION cases_key_update();
 CREATE TRIGGER cases_key_delete AFTER DELETE ON cases FOR EACH ROW EXECUTE FUNCTION cases_key_delete();
 CREATE TRIGGER cases_key_truncate AFTER TRUNCATE ON cases FOR EACH STATEMENT EXECUTE FUNCTION cases_key_truncate();
+CREATE TRIGGER cases_key_ended AFTER UPDATE OF status, closed_at, rejected_at, merged_at ON cases FOR EACH ROW
+    WHEN ((OLD.status IN {TERMINAL}) IS DISTINCT FROM (NEW.status IN {TERMINAL})
+          OR (NEW.status IN {TERMINAL} AND (OLD.closed_at, OLD.rejected_at, OLD.merged_at)
+                                           IS DISTINCT FROM (NEW.closed_at, NEW.rejected_at, NEW.merged_at)))
+    EXECUTE FUNCTION cases_key_ended();
+CREATE TRIGGER cases_key_ended_bulk AFTER UPDATE ON cases REFERENCING NEW TABLE AS new_cases
+    FOR EACH STATEMENT EXECUTE FUNCTION cases_key_ended_bulk();
+ALTER TABLE cases ENABLE REPLICA TRIGGER cases_key_ended_bulk;
 """
 
 
@@ -373,7 +416,8 @@ def upgrade() -> None:
         _refuse_unsupported(table, key)
     op.execute(_ensure_function())
     op.execute(KEY_FUNCTIONS)
-    op.execute("INSERT INTO case_key (id, case_no, reported_at) SELECT id, case_no, reported_at FROM cases")
+    op.execute("INSERT INTO case_key (id, case_no, reported_at, ended_at) "
+               "SELECT id, case_no, reported_at, case_ended_at(status, closed_at, rejected_at, merged_at) FROM cases")
     views = _views(tuple(t for t, _ in TABLES))
     incoming = _incoming_foreign_keys("cases")
     saved = {table: _capture(table) for table, _ in TABLES}
@@ -409,5 +453,6 @@ def downgrade() -> None:
     _recreate_views(views)
     op.execute("DROP TABLE case_key")
     op.execute("DROP FUNCTION ensure_case_partitions(integer, timestamptz), cases_key_insert(), cases_key_insert_bulk(), "
-               "cases_key_update(), cases_key_delete(), cases_key_truncate()")
+               "cases_key_update(), cases_key_delete(), cases_key_truncate(), cases_key_ended(), cases_key_ended_bulk(), "
+               "case_ended_at(text, timestamptz, timestamptz, timestamptz)")
     op.execute("ANALYZE cases; ANALYZE case_event")
