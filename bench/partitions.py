@@ -1,43 +1,56 @@
-"""``bench partitions``: the wall's and the charts' query times as months of closed history are
-added to the month-partitioned case and event tables (issue 12 §6, migration 0017).
+"""``bench partitions``: the wall's, the dispatch desk's and the charts' queries as months of
+closed history are added to the month-partitioned case and event tables (issue 12 §6, migration
+0017), against the same data in plain tables, in one run.
 
     python manage.py bench partitions [--months 6,12,24] [--per-month 20000] [--base 20000]
                                       [--repeat 5] [--rebuild]
 
-One database, ``gridgov_bench_partitions``: the sample district with ``--base`` reports over the
-61 days before now, played forward (the open set: the same at every step). Then, step by step,
-closed history is added until it holds each of ``--months`` months: month k (k = 1, 2, …) is a
-copy of ``--per-month`` closed cases of the base with their whole event histories, every
-timestamp moved k + 2 months back (written the bulk way: ``session_replication_role = replica``,
-so the key table is filled by its set-wise trigger; the roll-ups are rebuilt once per step, as
-after any bulk load). After each step, in the same run, best of ``--repeat``:
+Two databases: ``gridgov_bench_partitions`` (at head: partitioned) holds the sample district
+with ``--base`` reports over the 61 days before now, played forward (the open set: the same at
+every step); ``gridgov_bench_partitions_plain`` is a copy of it made after that load and migrated
+down to before 0017 (plain tables: the baseline). Then, step by step, the same closed history
+is added to both until they hold each of ``--months`` months: month k (k = 1, 2, …) is a copy
+of ``--per-month`` closed cases of the base with their whole event histories, every timestamp
+moved k + 2 months back (written the bulk way: ``session_replication_role = replica``; the
+roll-ups are rebuilt once per step, as after any bulk load). After each step, in the same run,
+on both databases, best of ``--repeat`` (the wall's: median, as ``bench wall``):
 
-- ``wall_query_ms``: the database part of a desk wall refresh (as bench wall, server side);
+- ``wall_query_ms``: the database part of a desk wall refresh (as ``bench wall``, server side:
+  the map's open cases, the tiles, the ticker, the month's rates);
+- ``desk_ms``: what a dispatch desk rerun reads for the district's dispatcher (queue counts, the
+  sorting queue, the overdue list);
 - ``charts_ms``: this month's indicator table by subdistrict (the roll-up);
 - ``charts_filtered_ms``: the slowest of the charts page's filter combinations this month;
-- ``charts_exact_ms``: this month's indicator table computed from the event log (the
-  computation the roll-ups are checked against: it reads the month's partitions);
+- ``charts_exact_ms``: this month's indicator table computed from the event log (the check the
+  roll-ups are held to, not a page's query: it reads every earlier event of the cases it
+  touches, so it grows with history by design);
+- ``wall_plan_ms``, ``desk_plan_ms``: the planning time alone of the statements of one wall
+  refresh and one desk rerun (``EXPLAIN (SUMMARY)`` of each statement as it was sent);
 - ``count_all_ms``: a bare ``count(*)`` of the case table — it grows with the history, and
   shows the history is there.
 
-Last lines: for each figure its ratio last step / first step, and ``partitions_flat_ratio``, the
-largest of the wall and charts ratios (flat: near 1; the case count grows 5× from 6 to 24 months
-at the defaults).
+Last lines: for each figure ``<figure>_flat`` (last step / first step, partitioned) and
+``<figure>_vs_plain_<m>`` (partitioned / plain at step m); ``partitions_flat_ratio`` and
+``partitions_vs_plain_ratio``, the largest of those over the page queries (wall, desk, charts,
+filtered charts). Targets: both ≤ 1.2.
 """
 from __future__ import annotations
 
+import statistics
 import time
 from datetime import timedelta
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from bench.common import best_of
 from db.config import TIME_ZONE
 
 BENCH_DB = "gridgov_bench_partitions"
-TIMED = ("wall_query_ms", "charts_ms", "charts_filtered_ms", "charts_exact_ms", "count_all_ms")
-FLAT = ("wall_query_ms", "charts_ms", "charts_filtered_ms", "charts_exact_ms")
+PLAIN_DB = BENCH_DB + "_plain"
+TIMED = ("wall_query_ms", "desk_ms", "charts_ms", "charts_filtered_ms", "charts_exact_ms", "wall_plan_ms",
+         "desk_plan_ms", "count_all_ms")
+PAGES = ("wall_query_ms", "desk_ms", "charts_ms", "charts_filtered_ms")  # what the targets are about
 ID_STEP = 1_000_000_000  # copy k of case id i is i + k * ID_STEP (events: i + k * 10 * ID_STEP)
 
 
@@ -46,13 +59,13 @@ def configure(p) -> None:
     p.add_argument("--per-month", type=int, default=20000, help="closed cases per month of history (default 20000)")
     p.add_argument("--base", type=int, default=20000, help="cases of the recent 61 days, the open set (default 20000)")
     p.add_argument("--repeat", type=int, default=5, help="runs of each timed query (default 5)")
-    p.add_argument("--rebuild", action="store_true", help="drop and rebuild the benchmark database")
+    p.add_argument("--rebuild", action="store_true", help="drop and rebuild the benchmark databases")
 
 
-def bench_url() -> str:
+def bench_url(name: str = BENCH_DB) -> str:
     from db.config import owner_database_url
 
-    return make_url(owner_database_url()).set(database=BENCH_DB).render_as_string(hide_password=False)
+    return make_url(owner_database_url()).set(database=name).render_as_string(hide_password=False)
 
 
 def _columns(c, table: str) -> list[tuple[str, str]]:
@@ -62,7 +75,7 @@ def _columns(c, table: str) -> list[tuple[str, str]]:
 
 
 def _history_months(c) -> int:
-    return c.execute(text(f"SELECT COALESCE(max(id / {ID_STEP}), 0) FROM case_key WHERE id >= {ID_STEP}")).scalar_one()
+    return c.execute(text(f"SELECT COALESCE(max(id / {ID_STEP}), 0) FROM cases WHERE id >= {ID_STEP}")).scalar_one()
 
 
 def add_month(c, k: int, per_month: int) -> int:
@@ -92,10 +105,105 @@ def add_month(c, k: int, per_month: int) -> int:
     return n
 
 
-def _provision(args) -> None:
+def _provision(args) -> bool:
+    """The partitioned database (loaded when missing); whether it was (re)built."""
     from bench.indicators import _provision as provision_sample
 
-    provision_sample(bench_url(), args.base, args.rebuild, None)
+    return provision_sample(bench_url(), args.base, args.rebuild, None) is not None
+
+
+def _make_plain(fresh: bool) -> None:
+    """The baseline: a copy of the partitioned database migrated down to before 0017 (plain tables)."""
+    from alembic.script import ScriptDirectory
+
+    from db.migrate import alembic_config, downgrade
+
+    admin = create_engine(make_url(bench_url()).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            exists = c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": PLAIN_DB}).scalar()
+            if exists and not fresh:
+                return
+            print(f"copying {BENCH_DB} to {PLAIN_DB} and migrating it below 0017 ...", flush=True)
+            c.execute(text(f'DROP DATABASE IF EXISTS "{PLAIN_DB}" WITH (FORCE)'))
+            c.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{BENCH_DB}' "
+                           "AND pid <> pg_backend_pid()"))
+            c.execute(text(f'CREATE DATABASE "{PLAIN_DB}" TEMPLATE "{BENCH_DB}"'))
+    finally:
+        admin.dispose()
+    url = bench_url(PLAIN_DB)
+    downgrade(url, ScriptDirectory.from_config(alembic_config(url)).get_revision("0017").down_revision)
+    auto = create_engine(url, isolation_level="AUTOCOMMIT")
+    with auto.connect() as c:
+        c.execute(text("VACUUM ANALYZE"))
+    auto.dispose()
+
+
+class _Statements:
+    """The statements sent through an engine while ``on``, as sent (parameters in place)."""
+
+    def __init__(self, eng):
+        self.on, self.sent = False, []
+        event.listen(eng, "before_cursor_execute", self._before)
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany):
+        if self.on:
+            self.sent.append(cursor.mogrify(statement, parameters).decode())
+
+
+def _planning_ms(eng, statements: list[str]) -> float:
+    """Planning time alone of each SELECT (EXPLAIN (SUMMARY): planned, not run), summed."""
+    total = 0.0
+    raw = eng.raw_connection()
+    try:
+        cur = raw.cursor()
+        for sql in statements:
+            head = sql.lstrip().upper()
+            if not (head.startswith("SELECT") or head.startswith("WITH")):
+                continue
+            cur.execute("EXPLAIN (SUMMARY, FORMAT JSON) " + sql)
+            total += cur.fetchone()[0][0]["Planning Time"]
+        raw.rollback()
+    finally:
+        raw.close()
+    return total
+
+
+def _desk(eng):
+    from accounts.actors import load_actor
+    from dispatch import desk
+
+    with eng.connect() as c:
+        pid = c.execute(text("SELECT id FROM person WHERE role = 'dispatcher' AND unit_level = 'district' AND active "
+                             "ORDER BY id LIMIT 1")).scalar_one()
+        who = load_actor(c, pid)
+
+    def rerun():
+        with eng.connect() as c:
+            desk.queue_counts(c, actor=who)
+            desk.queue_rows(c, queue="awaiting_sorting", actor=who)
+            desk.queue_rows(c, queue="overdue", actor=who)
+    return rerun
+
+
+def _wall_refresh(eng):
+    from datetime import datetime
+
+    from dispatch.calendar import TZ
+    from ui.wall_view import DESK_MAP
+    from wall.frame import WallFilter, base_map, boundary_stamp, kpis
+    from wall.live_map import live_map
+
+    with eng.connect() as c:
+        base = base_map(c, "zh")  # cached by the page across refreshes
+
+    def refresh():
+        with eng.connect() as c:
+            boundary_stamp(c)
+            now = datetime.now(TZ)
+            live_map(c, WallFilter(), "zh", now, base=base, size=DESK_MAP, outlines_url="app/static/wall/x.json")
+            kpis(c, WallFilter(), now)
+    return refresh
 
 
 def measure(eng, repeat: int) -> dict:
@@ -104,6 +212,16 @@ def measure(eng, repeat: int) -> dict:
     from stats.indicators import indicators
 
     out = {"wall_query_ms": _server_side(eng, repeat)["query_ms"]}
+    desk = _desk(eng)
+    desk()
+    out["desk_ms"] = best_of(desk, repeat) * 1000
+    seen = _Statements(eng)
+    for name, fn in (("wall_plan_ms", _wall_refresh(eng)), ("desk_plan_ms", desk)):
+        fn()  # warm: the connection's first use reads the catalogue
+        seen.on, seen.sent = True, []
+        fn()
+        seen.on = False
+        out[name] = statistics.median(_planning_ms(eng, seen.sent) for _ in range(max(1, repeat)))
     with eng.connect() as c:
         today = c.execute(text("SELECT local_day(now())")).scalar_one()
         start = today.replace(day=1)
@@ -140,39 +258,65 @@ def main(args) -> int:
         raise ValueError("--months must be positive month counts, such as 6,12,24")
     if args.per_month < 1:
         raise ValueError("--per-month must be at least 1")
-    _provision(args)
-    eng = create_engine(bench_url(), connect_args={"options": f"-c timezone={TIME_ZONE} -c work_mem=64MB"})
-    rows = {}
+    built = _provision(args)
+    opts = {"options": f"-c timezone={TIME_ZONE} -c work_mem=64MB"}
+    eng = create_engine(bench_url(), connect_args=opts)
+    with eng.connect() as c:
+        if not is_partitioned(c, "cases"):
+            raise RuntimeError(f"{BENCH_DB}: the case table is not partitioned (migration 0017 missing?)")
+        have = _history_months(c)
+    eng.dispose()
+    if have > steps[0]:
+        raise RuntimeError(f"{BENCH_DB} already holds {have} months of history, more than the first step "
+                           f"({steps[0]}): run with --rebuild")
+    _make_plain(fresh=built or have == 0)
+    engines = {"": create_engine(bench_url(), connect_args=opts),
+               "_plain": create_engine(bench_url(PLAIN_DB), connect_args=opts)}
+    rows: dict[tuple[int, str], dict] = {}
     try:
-        with eng.connect() as c:
-            if not is_partitioned(c, "cases"):
-                raise RuntimeError(f"{BENCH_DB}: the case table is not partitioned (migration 0017 missing?)")
-            have = _history_months(c)
-        if have > steps[0]:
-            raise RuntimeError(f"{BENCH_DB} already holds {have} months of history, more than the first step "
-                               f"({steps[0]}): run with --rebuild")
+        with engines["_plain"].connect() as c:
+            if is_partitioned(c, "cases") or _history_months(c) != have:
+                raise RuntimeError(f"{PLAIN_DB} does not match {BENCH_DB}: run with --rebuild")
         for m in steps:
             t = time.perf_counter()
-            with eng.begin() as c:
-                oldest = c.execute(text("SELECT min(reported_at) FROM cases")).scalar_one()
-                ensure_partitions(c, since=oldest - timedelta(days=31 * (m + 3)))
-                added = sum(add_month(c, k, args.per_month) for k in range(have + 1, m + 1))
+            added = 0
+            for kind, eng in engines.items():
+                with eng.begin() as c:
+                    if kind == "":
+                        oldest = c.execute(text("SELECT min(reported_at) FROM cases")).scalar_one()
+                        ensure_partitions(c, since=oldest - timedelta(days=31 * (m + 3)))
+                    added = sum(add_month(c, k, args.per_month) for k in range(have + 1, m + 1))
+                    if added:
+                        rebuild_stats(c)
                 if added:
-                    rebuild_stats(c)
-            if added:
-                with eng.connect() as c:
-                    c.execution_options(isolation_level="AUTOCOMMIT")
-                    c.execute(text("ANALYZE"))
+                    with eng.connect() as c:
+                        c.execution_options(isolation_level="AUTOCOMMIT")
+                        c.execute(text("ANALYZE"))
             have = m
-            print(f"--- {m} months of history ({added:,} cases added in {time.perf_counter() - t:.0f} s)", flush=True)
-            rows[m] = measure(eng, args.repeat)
-            for k, v in rows[m].items():
-                print(f"{k}[{m}]={v:.2f}" if isinstance(v, float) else f"{k}[{m}]={v}", flush=True)
+            print(f"--- {m} months of history ({added:,} cases added to each in {time.perf_counter() - t:.0f} s)",
+                  flush=True)
+            for kind, eng in engines.items():
+                rows[m, kind] = measure(eng, args.repeat)
+                for k, v in rows[m, kind].items():
+                    print(f"{k}{kind}[{m}]={v:.2f}" if isinstance(v, float) else f"{k}{kind}[{m}]={v}", flush=True)
     finally:
-        eng.dispose()
-    first, last = rows[steps[0]], rows[steps[-1]]
+        for eng in engines.values():
+            eng.dispose()
+    first, last = rows[steps[0], ""], rows[steps[-1], ""]
+    flat, vs_plain = [], []
     for k in TIMED:
-        print(f"{k}_ratio_{steps[-1]}_to_{steps[0]}={last[k] / first[k]:.2f}")
+        r = last[k] / first[k]
+        print(f"{k}_flat={r:.2f}  ({k} {steps[-1]} / {steps[0]} months, partitioned; plain: "
+              f"{rows[steps[-1], '_plain'][k] / rows[steps[0], '_plain'][k]:.2f})")
+        if k in PAGES:
+            flat.append(r)
+    for m in steps:
+        for k in TIMED:
+            r = rows[m, ""][k] / rows[m, "_plain"][k]
+            print(f"{k}_vs_plain_{m}={r:.2f}")
+            if k in PAGES:
+                vs_plain.append(r)
     print(f"cases_ratio_{steps[-1]}_to_{steps[0]}={last['cases'] / first['cases']:.2f}")
-    print(f"partitions_flat_ratio={max(last[k] / first[k] for k in FLAT):.2f}")
+    print(f"partitions_flat_ratio={max(flat):.2f}")
+    print(f"partitions_vs_plain_ratio={max(vs_plain):.2f}")
     return 0

@@ -21,24 +21,24 @@ MONTHS_AHEAD = 3
 PARTITIONED = {"cases": "reported_at", "case_event": "at"}
 
 # The months (Asia/Shanghai, as the partitions) holding an open case, by a skip scan of the
-# partial index case_key_open_idx (one probe per month), and those holding a case ended since
-# :since (case_key_ended_idx); with the start of this month, so cases reported meanwhile are in.
-_LIVE_MONTHS = f"""
+# partial index case_key_open_idx (one probe per month).
+_OPEN_MONTHS = f"""
     WITH RECURSIVE m(month) AS (
         SELECT date_trunc('month', min(reported_at) AT TIME ZONE '{TIME_ZONE}') FROM case_key WHERE ended_at IS NULL
       UNION ALL
         SELECT (SELECT date_trunc('month', min(k.reported_at) AT TIME ZONE '{TIME_ZONE}') FROM case_key k
                 WHERE k.ended_at IS NULL AND k.reported_at >= (m.month + interval '1 month') AT TIME ZONE '{TIME_ZONE}')
         FROM m WHERE m.month IS NOT NULL
-    ), months AS (
-        SELECT month FROM m WHERE month IS NOT NULL
-        UNION SELECT date_trunc('month', reported_at AT TIME ZONE '{TIME_ZONE}') FROM case_key
-              WHERE ended_at >= CAST(:since AS timestamptz)
-        UNION SELECT date_trunc('month', now() AT TIME ZONE '{TIME_ZONE}')
     )
-    SELECT month AT TIME ZONE '{TIME_ZONE}', (month + interval '1 month') AT TIME ZONE '{TIME_ZONE}',
-           month = date_trunc('month', now() AT TIME ZONE '{TIME_ZONE}')
-    FROM months ORDER BY month"""
+    SELECT month FROM m WHERE month IS NOT NULL"""
+# ... and those holding a case ended since :since (case_key_ended_idx) or with an event since
+# :since (the event log's months from :since on, its cases' report times from the key table).
+_ENDED_MONTHS = f"""
+    UNION SELECT date_trunc('month', reported_at AT TIME ZONE '{TIME_ZONE}') FROM case_key
+          WHERE ended_at >= CAST(:since AS timestamptz)"""
+_EVENT_MONTHS = f"""
+    UNION SELECT date_trunc('month', k.reported_at AT TIME ZONE '{TIME_ZONE}')
+          FROM case_event e JOIN case_key k ON k.id = e.case_id WHERE e.at >= CAST(:since AS timestamptz)"""
 
 
 @dataclass(frozen=True)
@@ -92,36 +92,42 @@ def partition_of(conn: Connection, table: str, row_id: int) -> str:
                         {"id": row_id}).scalar_one()
 
 
-def live_months(conn: Connection, alias: str = "c", *, since: datetime | None = None) -> str:
-    """SQL over ``cases`` (alias ``alias``): the case lies in a month that holds an open case, a
-    case ended since ``since`` (closed, rejected or merged: ``case_key.ended_at``), or in this
-    month or later. TRUE when the tables are not partitioned.
+def live_months(conn: Connection, alias: str = "c", *, since: datetime | None = None, events: bool = True) -> str:
+    """SQL over ``cases`` (alias ``alias``): the case lies in a month that holds an open case, or
+    in this month; with ``since``, also in a month holding a case that ended (closed, rejected
+    or merged: ``case_key.ended_at``) or has an event since ``since``, or in a month from
+    ``since``'s to this one (``events=False``: the cases with a step since then are not looked
+    up; for queries that select cases by their end). TRUE when the tables are not partitioned.
 
-    AND it to a query over open cases (or over cases open at some moment since ``since``: closed
-    today, with an event today) and the planner prunes every other month: its planning stays
-    flat as closed months pile up, where without it every month's partition and indexes are
-    planned (docs/scale.md, *What it costs*). The bounds are written into the SQL as literals so
-    the pruning happens at plan time. A case reported into an old month, or reopened there,
-    between this call and the query is missed by that query only (the next refresh sees it).
+    AND it to a query over open cases (or, with ``since``, over cases reported, ended or with a
+    step since then) and the planner prunes every other month: its planning stays flat as closed
+    months pile up, where without it every month's partition and indexes are planned
+    (docs/scale.md, *What it costs, and the planner*). The bounds are written into the SQL as
+    literals, so the pruning happens at plan time (DEFAULT and the months made ahead are pruned
+    too, unless a case known to the key table lies there). A case reported into another month
+    (an old one, or one ahead: a clock running fast), or reopened there, between this call and
+    the query is missed by that query only (the next refresh sees it).
     """
     info = conn.info
     if "cases_partitioned" not in info:  # per database connection: the schema does not change under it
-        info["cases_partitioned"] = conn.execute(text(
-            "SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass('cases')")).scalar() is True \
-            and conn.execute(text("SELECT to_regclass('case_key') IS NOT NULL")).scalar()
+        info["cases_partitioned"] = bool(conn.execute(text(
+            "SELECT c.relkind = 'p' AND to_regclass('case_key') IS NOT NULL FROM pg_class c "
+            "WHERE c.oid = to_regclass('cases')")).scalar())
     if not info["cases_partitioned"]:
         return "TRUE"
-    rows = conn.execute(text(_LIVE_MONTHS), {"since": since}).all()
+    sql = (_OPEN_MONTHS + (_ENDED_MONTHS if since is not None else "")
+           + (_EVENT_MONTHS if since is not None and events else "")
+           # ... and every month from since's (or this one) to this one
+           + f" UNION SELECT generate_series(date_trunc('month', LEAST(now(), CAST(:since AS timestamptz)) AT TIME ZONE "
+             f"'{TIME_ZONE}'), date_trunc('month', now() AT TIME ZONE '{TIME_ZONE}'), interval '1 month')")
+    sql = (f"SELECT month AT TIME ZONE '{TIME_ZONE}', (month + interval '1 month') AT TIME ZONE '{TIME_ZONE}' "
+           f"FROM ({sql}) s(month) ORDER BY month")
     ranges: list[list] = []
-    for lo, hi, current in rows:
+    for lo, hi in conn.execute(text(sql), {"since": since}).all():
         if ranges and ranges[-1][1] == lo:
             ranges[-1][1] = hi
         else:
             ranges.append([lo, hi])
-        if current:
-            ranges[-1][1] = None  # this month and every later one
-            break
     col = f"{alias}.reported_at"
-    parts = [f"({col} >= TIMESTAMPTZ '{lo.isoformat()}'"
-             + (f" AND {col} < TIMESTAMPTZ '{hi.isoformat()}')" if hi is not None else ")") for lo, hi in ranges]
-    return "(" + " OR ".join(parts) + ")"
+    return "(" + " OR ".join(f"({col} >= TIMESTAMPTZ '{lo.isoformat()}' AND {col} < TIMESTAMPTZ '{hi.isoformat()}')"
+                             for lo, hi in ranges) + ")"

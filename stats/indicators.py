@@ -153,19 +153,20 @@ def _area_grids_sql(col: str, name: str) -> str:
             f"WHERE cm.subdistrict_id = :f_{name})")
 
 
-def _exact_source(dim: str, filters: dict) -> tuple[str, dict]:
+def _exact_source(dim: str, filters: dict, cases_bound: str = "TRUE") -> tuple[str, dict]:
     """Deltas straight from the event log, each filter applied to the delta's own keys (the
     grid, department, person, level, category and channel the delta is attributed to).
 
     Only the cases that can matter are read: a case reported after the period or ended (closed,
     rejected, merged) before it adds nothing to the period's flows, and its open/overdue deltas
-    cancel out before the period ends; the channel never changes, so it filters cases too."""
+    cancel out before the period ends; the channel never changes, so it filters cases too.
+    ``cases_bound`` names the months of ``cases`` holding such cases (db.partitions.live_months)."""
     params = {f"f_{k}": v for k, v in filters.items()}
     conds = []
     if filters:
         conds += [f"c.reported_at < CAST(:dmax AS date)::timestamp AT TIME ZONE '{TIME_ZONE}'",
                   "COALESCE(c.closed_at, c.rejected_at, c.merged_at, 'infinity') >= "
-                  f"CAST(:d0 AS date)::timestamp AT TIME ZONE '{TIME_ZONE}'"]
+                  f"CAST(:d0 AS date)::timestamp AT TIME ZONE '{TIME_ZONE}'", cases_bound]
         if "channel" in filters:
             conds.append("c.channel = :f_channel")
     case_filter = ("JOIN cases c ON c.id = e.case_id WHERE " + " AND ".join(conds)) if conds else ""
@@ -382,7 +383,8 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
         key = dim
         areas = {k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
                  if v is not None and dim == "grid"}
-        src, params = _exact_source(dim, filters) if (exact or filters) else _rollup_source(dim, areas)
+        bound = live_months(conn, since=datetime.combine(d0, datetime.min.time(), TZ), events=False) if filters else "TRUE"
+        src, params = _exact_source(dim, filters, bound) if (exact or filters) else _rollup_source(dim, areas)
         sums = _sums(conn, src, params, d0, d1, today)
     if d1 > today:  # "overdue" as of now, live (see _overdue_now)
         for row in sums.values():
