@@ -180,6 +180,8 @@ def _snapshot(conn) -> dict:
     out["case_event_id_seq"] = conn.execute(text("SELECT last_value FROM case_event_id_seq")).scalar_one()
     out["case_no_seq"] = conn.execute(text("SELECT last_value FROM case_no_seq")).scalar_one()
     out["queue"] = conn.execute(text("SELECT count(*) FROM outside_jurisdiction_queue")).scalar_one()
+    out["open"] = conn.execute(text(
+        "SELECT count(*) FROM cases WHERE status NOT IN ('closed', 'rejected', 'merged')")).scalar_one()
     out["triggers"] = sorted(conn.execute(text(
         "SELECT tgrelid::regclass::text || '.' || tgname || ':' || tgenabled::text FROM pg_trigger "
         "WHERE tgrelid IN ('cases'::regclass, 'case_event'::regclass) AND NOT tgisinternal "
@@ -219,6 +221,10 @@ def test_the_migration_converts_a_database_with_cases_and_back_keeping_every_row
                 new = _snapshot(conn)
                 assert new == old
                 assert conn.execute(text("SELECT count(*) FROM case_key")).scalar_one() == old["cases"][0]
+                assert conn.execute(text(  # the open set is known to the key table
+                    "SELECT count(*) FILTER (WHERE (k.ended_at IS NULL) <> (c.status NOT IN ('closed', 'rejected', "
+                    "'merged'))), count(*) FILTER (WHERE k.ended_at IS NULL) FROM case_key k JOIN cases c USING (id)")
+                    ).one() == (0, old["open"])
                 assert conn.execute(text("SELECT count(*) FROM cases_default")).scalar_one() == 0
                 months = {p.name for p in partition_list(conn, "cases")}
                 assert month_name("cases", now - timedelta(days=15 * 39)) in months
