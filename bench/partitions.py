@@ -26,11 +26,15 @@ on both databases, best of ``--repeat`` (the wall's: median, as ``bench wall``):
   touches, so it grows with history by design);
 - ``wall_plan_ms``, ``desk_plan_ms``: the planning time alone of the statements of one wall
   refresh and one desk rerun (``EXPLAIN (SUMMARY)`` of each statement as it was sent);
+- ``wall_plan_partition_scans``, ``desk_plan_partition_scans``: how many month (or DEFAULT)
+  partitions those plans scan — a count the machine's load cannot blur;
 - ``count_all_ms``: a bare ``count(*)`` of the case table — it grows with the history, and
   shows the history is there.
 
 Last lines: for each figure ``<figure>_flat`` (last step / first step, partitioned) and
-``<figure>_vs_plain_<m>`` (partitioned / plain at step m); ``partitions_flat_ratio`` and
+``<figure>_vs_plain_<m>`` (partitioned / plain at step m), ``<figure>_flat_vs_plain`` (the flat
+ratio with each step divided by the plain tables' figure of the same minutes: what is left of
+it when the machine's load changes between steps); ``partitions_flat_ratio`` and
 ``partitions_vs_plain_ratio``, the largest of those over the page queries (wall, desk, charts,
 filtered charts). Targets: both ≤ 1.2.
 """
@@ -151,10 +155,16 @@ class _Statements:
             self.sent.append(cursor.mogrify(statement, parameters).decode())
 
 
-def _planning_ms(eng, statements: list[str]) -> float:
-    """Planning time alone of each SELECT (EXPLAIN (SUMMARY): planned, not run), summed."""
-    total = 0.0
+def _planned(eng, statements: list[str]) -> tuple[float, int]:
+    """Planning time alone of each SELECT (EXPLAIN (SUMMARY): planned, not run), summed; and how
+    many scans of a month (or DEFAULT) partition of cases or case_event the plans hold (0 on
+    plain tables) — a count the machine's load cannot blur."""
+    total, scans = 0.0, 0
     raw = eng.raw_connection()
+
+    def count(node) -> int:
+        own = node.get("Relation Name", "").startswith(("cases_", "case_event_"))
+        return own + sum(count(child) for child in node.get("Plans", []))
     try:
         cur = raw.cursor()
         for sql in statements:
@@ -162,11 +172,13 @@ def _planning_ms(eng, statements: list[str]) -> float:
             if not (head.startswith("SELECT") or head.startswith("WITH")):
                 continue
             cur.execute("EXPLAIN (SUMMARY, FORMAT JSON) " + sql)
-            total += cur.fetchone()[0][0]["Planning Time"]
+            plan = cur.fetchone()[0][0]
+            total += plan["Planning Time"]
+            scans += count(plan["Plan"])
         raw.rollback()
     finally:
         raw.close()
-    return total
+    return total, scans
 
 
 def _desk(eng):
@@ -221,7 +233,8 @@ def measure(eng, repeat: int) -> dict:
         seen.on, seen.sent = True, []
         fn()
         seen.on = False
-        out[name] = statistics.median(_planning_ms(eng, seen.sent) for _ in range(max(1, repeat)))
+        out[name] = statistics.median(_planned(eng, seen.sent)[0] for _ in range(max(1, repeat)))
+        out[name.replace("_ms", "_partition_scans")] = _planned(eng, seen.sent)[1]
     with eng.connect() as c:
         today = c.execute(text("SELECT local_day(now())")).scalar_one()
         start = today.replace(day=1)
@@ -316,6 +329,11 @@ def main(args) -> int:
             print(f"{k}_vs_plain_{m}={r:.2f}")
             if k in PAGES:
                 vs_plain.append(r)
+    for k in TIMED:  # the flat ratio with each step measured against the plain tables in the same minutes
+        r = (last[k] / rows[steps[-1], "_plain"][k]) / (first[k] / rows[steps[0], "_plain"][k])
+        print(f"{k}_flat_vs_plain={r:.2f}")
+    for k in ("wall_plan_partition_scans", "desk_plan_partition_scans"):
+        print(f"{k}=" + ",".join(str(rows[m, ""][k]) for m in steps) + f" (at {args.months} months)")
     print(f"cases_ratio_{steps[-1]}_to_{steps[0]}={last['cases'] / first['cases']:.2f}")
     print(f"partitions_flat_ratio={max(flat):.2f}")
     print(f"partitions_vs_plain_ratio={max(vs_plain):.2f}")
