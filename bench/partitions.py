@@ -64,6 +64,7 @@ def configure(p) -> None:
     p.add_argument("--base", type=int, default=20000, help="cases of the recent 61 days, the open set (default 20000)")
     p.add_argument("--repeat", type=int, default=5, help="runs of each timed query (default 5)")
     p.add_argument("--rebuild", action="store_true", help="drop and rebuild the benchmark databases")
+    p.add_argument("--skip-exact", action="store_true", help="skip charts_exact_ms (seconds per run; not a page's query)")
 
 
 def bench_url(name: str = BENCH_DB) -> str:
@@ -218,7 +219,7 @@ def _wall_refresh(eng):
     return refresh
 
 
-def measure(eng, repeat: int) -> dict:
+def measure(eng, repeat: int, skip_exact: bool = False) -> dict:
     from bench.indicators import FILTER_SETS, _filter_values, _filters
     from bench.wall import _server_side
     from stats.indicators import indicators
@@ -253,7 +254,8 @@ def measure(eng, repeat: int) -> dict:
         out["charts_filtered_ms"] = max(
             run(lambda by=by, kw=_filters(spec, values): indicators(c, start=start, end=end, by=by, **kw))
             for by, spec in FILTER_SETS.values())
-        out["charts_exact_ms"] = run(lambda: indicators(c, start=start, end=end, by="subdistrict", exact=True))
+        out["charts_exact_ms"] = float("nan") if skip_exact else run(
+            lambda: indicators(c, start=start, end=end, by="subdistrict", exact=True))
         out["count_all_ms"] = run(lambda: c.execute(text("SELECT count(*) FROM cases")).scalar_one())
         out["cases"], out["events"] = c.execute(text(
             "SELECT (SELECT count(*) FROM cases), (SELECT count(*) FROM case_event)")).one()
@@ -309,7 +311,7 @@ def main(args) -> int:
             print(f"--- {m} months of history ({added:,} cases added to each in {time.perf_counter() - t:.0f} s)",
                   flush=True)
             for kind, eng in engines.items():
-                rows[m, kind] = measure(eng, args.repeat)
+                rows[m, kind] = measure(eng, args.repeat, args.skip_exact)
                 for k, v in rows[m, kind].items():
                     print(f"{k}{kind}[{m}]={v:.2f}" if isinstance(v, float) else f"{k}{kind}[{m}]={v}", flush=True)
     finally:
