@@ -14,9 +14,14 @@ seconds of the last commit), ``live_p50_s``, ``live_max_s`` (of those drawn), th
 ``live_p95_s`` (target ≤ 1.5 s) over every report × wall pair, a missed pair counting as late
 without bound.
 
-The path measured: commit → NOTIFY → the listener thread bumps its version → each session's
-one-second live check sees it and reruns → the map payload (cached once per version, shared by
-the sessions) goes over each websocket → the component inflates it and deck.gl draws.
+The path measured (issue 12 §3): commit → NOTIFY → the listener thread bumps its version → the
+beacon thread reads the open cases once (``wall.delta.DeltaFeed``) and writes each wall's delta
+file, then the beacon → each wall's map sees the beacon move at its next one-second poll, fetches
+its delta file and merges the changed cases into what it draws (no Streamlit rerun, no new
+payload) → deck.gl draws. The page reruns later (``ui.wall_view.SETTLE_S``) for its tiles.
+Also printed: ``by_delta`` / ``by_map`` (pairs drawn from a delta file or from a whole payload),
+``reruns_per_wall`` (reruns the maps asked for during the run) and ``builds_per_wall`` (whole
+payloads drawn), so a run shows which path carried the points.
 """
 from __future__ import annotations
 
@@ -69,6 +74,7 @@ def _open_walls(browser, base: str, password: str, n: int) -> list:
     walls = []
     for _ in range(n):
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.set_default_timeout(180_000)  # signing in the tenth wall while nine draw, at load
         page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.abort())
         sign_in(page, base, password)
         walls.append(wall_document(page, timeout_ms=300_000))
@@ -87,10 +93,17 @@ def _run(eng, url: str, args) -> dict:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             walls = _open_walls(browser, base, password, args.walls)
-            time.sleep(3)  # let the last sign-ins settle
+            # Waiting is done inside Playwright (wait_for_timeout), never with time.sleep: the pages'
+            # requests pass through this process's route handler (page.route, below), which runs only
+            # while a Playwright call is in progress, so a sleeping bench held every beacon poll and
+            # delta fetch of every wall until its next call (the 30 s safety check drew instead).
+            pump = walls[0].page
+            pump.wait_for_timeout(3000)  # let the last sign-ins settle
+            counters = "[window.__wall.reruns || 0, window.__wall.builds]"
+            before = [w.evaluate(counters) for w in walls]
             start = time.monotonic()
             for k in range(args.reports):
-                time.sleep(max(0.0, start + k / args.rate - time.monotonic()))
+                pump.wait_for_timeout(max(0.0, start + k / args.rate - time.monotonic()) * 1000)
                 with eng.begin() as c:
                     case_id = c.execute(text(_INSERT), {"crs": STORAGE_CRS}).scalar_one()
                 commits[case_id] = time.time() * 1000
@@ -98,6 +111,8 @@ def _run(eng, url: str, args) -> dict:
             deadline = time.monotonic() + args.wait
             ids = list(commits)
             drawn: list[dict] = []
+            how: list[str | None] = []
+            after: list[list[int]] = []
             lost = 0
             for wall in walls:
                 left = max(0.1, deadline - time.monotonic())
@@ -109,6 +124,8 @@ def _run(eng, url: str, args) -> dict:
                 try:
                     drawn.append(wall.evaluate(
                         f"Object.fromEntries({ids}.map(i => [i, window.__wall.drawn[i] ?? null]))"))
+                    how.extend(wall.evaluate(f"{ids}.map(i => window.__wall.drawnBy ? window.__wall.drawnBy[i] : null)"))
+                    after.append(wall.evaluate(counters))
                 except Exception:  # noqa: BLE001 (its map's frame went away: a lost session, every report missed)
                     lost += 1
                     drawn.append({})
@@ -120,7 +137,11 @@ def _run(eng, url: str, args) -> dict:
                 c.execute(text("DELETE FROM cases WHERE id = ANY(:i)"), {"i": made})
     lat = [(d[str(i)] - commits[i]) / 1000 for d in drawn for i in ids if d.get(str(i)) is not None]
     missed = len(ids) * len(drawn) - len(lat)
-    return {"walls": len(drawn), "reports": len(ids), "missed": missed, "latencies": lat, "lost": lost}
+    runs = [(a[0] - b[0], a[1] - b[1]) for a, b in zip(after, before)]
+    return {"walls": len(drawn), "reports": len(ids), "missed": missed, "latencies": lat, "lost": lost,
+            "by_delta": how.count("delta"), "by_map": how.count("map"),
+            "reruns": statistics.mean(r for r, _ in runs) if runs else math.nan,
+            "builds": statistics.mean(b for _, b in runs) if runs else math.nan}
 
 
 def main(args) -> int:
@@ -140,6 +161,8 @@ def main(args) -> int:
     print(f"reports={got['reports']} at {args.rate}/s")
     print(f"missed={got['missed']} (walls whose map went away: {got['lost']})")
     print(f"load_average={os.getloadavg()[0]:.1f}")
+    print(f"by_delta={got['by_delta']} by_map={got['by_map']}")
+    print(f"reruns_per_wall={got['reruns']:.1f} builds_per_wall={got['builds']:.1f}")
     if not lat:
         print("live_p95_s=nan")
         return 1

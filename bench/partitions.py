@@ -1,6 +1,6 @@
 """``bench partitions``: the wall's, the dispatch desk's and the charts' queries as months of
 closed history are added to the month-partitioned case and event tables (issue 12 §6, migration
-0017), against the same data in plain tables, in one run.
+0024), against the same data in plain tables, in one run.
 
     python manage.py bench partitions [--months 6,12,24] [--per-month 20000] [--base 20000]
                                       [--repeat 5] [--rebuild]
@@ -8,7 +8,7 @@ closed history are added to the month-partitioned case and event tables (issue 1
 Two databases: ``gridgov_bench_partitions`` (at head: partitioned) holds the sample district
 with ``--base`` reports over the 61 days before now, played forward (the open set: the same at
 every step); ``gridgov_bench_partitions_plain`` is a copy of it made after that load and migrated
-down to before 0017 (plain tables: the baseline). Then, step by step, the same closed history
+down to before 0024 (plain tables: the baseline). Then, step by step, the same closed history
 is added to both until they hold each of ``--months`` months: month k (k = 1, 2, …) is a copy
 of ``--per-month`` closed cases of the base with their whole event histories, every timestamp
 moved k + 2 months back (written the bulk way: ``session_replication_role = replica``; the
@@ -118,7 +118,7 @@ def _provision(args) -> bool:
 
 
 def _make_plain(fresh: bool) -> None:
-    """The baseline: a copy of the partitioned database migrated down to before 0017 (plain tables)."""
+    """The baseline: a copy of the partitioned database migrated down to before 0024 (plain tables)."""
     from alembic.script import ScriptDirectory
 
     from db.migrate import alembic_config, downgrade
@@ -129,7 +129,7 @@ def _make_plain(fresh: bool) -> None:
             exists = c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": PLAIN_DB}).scalar()
             if exists and not fresh:
                 return
-            print(f"copying {BENCH_DB} to {PLAIN_DB} and migrating it below 0017 ...", flush=True)
+            print(f"copying {BENCH_DB} to {PLAIN_DB} and migrating it below 0024 ...", flush=True)
             c.execute(text(f'DROP DATABASE IF EXISTS "{PLAIN_DB}" WITH (FORCE)'))
             c.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{BENCH_DB}' "
                            "AND pid <> pg_backend_pid()"))
@@ -137,7 +137,7 @@ def _make_plain(fresh: bool) -> None:
     finally:
         admin.dispose()
     url = bench_url(PLAIN_DB)
-    downgrade(url, ScriptDirectory.from_config(alembic_config(url)).get_revision("0017").down_revision)
+    downgrade(url, ScriptDirectory.from_config(alembic_config(url)).get_revision("0024").down_revision)
     auto = create_engine(url, isolation_level="AUTOCOMMIT")
     with auto.connect() as c:
         c.execute(text("VACUUM ANALYZE"))
@@ -278,7 +278,7 @@ def main(args) -> int:
     eng = create_engine(bench_url(), connect_args=opts)
     with eng.connect() as c:
         if not is_partitioned(c, "cases"):
-            raise RuntimeError(f"{BENCH_DB}: the case table is not partitioned (migration 0017 missing?)")
+            raise RuntimeError(f"{BENCH_DB}: the case table is not partitioned (migration 0024 missing?)")
         have = _history_months(c)
     eng.dispose()
     if have > steps[0]:

@@ -308,9 +308,11 @@ class Case(Base):
 
     Status and the lifecycle columns change only through ``dispatch.service.transition``; the
     grid columns are set by the database (trigger ``cases_assign_grid``, docs/domain.md).
+    Indexes are the migrations' (not declared here); the point has two partial GiST, open cases
+    and ended ones, and none over every case (0018: ``db.statuses.terminal_sql``).
     """
     __tablename__ = "cases"
-    # partitioned by month of reported_at (migration 0017): the key is part of the primary key;
+    # partitioned by month of reported_at (migration 0024): the key is part of the primary key;
     # id and case_no are unique through ``case_key``
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     case_no: Mapped[str] = mapped_column(Text, index=True)
@@ -378,7 +380,7 @@ class Case(Base):
 
 
 class CaseKey(Base):
-    """One row per case, kept by triggers on ``cases`` (migration 0017): what foreign keys to a
+    """One row per case, kept by triggers on ``cases`` (migration 0024): what foreign keys to a
     case point at, and what keeps ``id`` and ``case_no`` unique across the month partitions."""
     __tablename__ = "case_key"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -405,7 +407,7 @@ class CaseEvent(Base):
     previous event's; the indicators are computed from these rows.
     """
     __tablename__ = "case_event"
-    # partitioned by month of ``at`` (migration 0017)
+    # partitioned by month of ``at`` (migration 0024)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_key.id"))
     at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW, primary_key=True)
@@ -429,6 +431,8 @@ class CaseEvent(Base):
     # the case's category and channel after the event (migration 0010), for filtered roll-ups
     category_code: Mapped[str | None] = mapped_column(Text)
     channel: Mapped[str | None] = mapped_column(Text)
+    # the case had no position after the event (待定位, migration 0020): counted apart from 辖区外
+    awaiting_location: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
 
 
 class CasePresence(Base):

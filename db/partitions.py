@@ -1,4 +1,4 @@
-"""Month partitions of the case and event tables (migration 0017; docs/scale.md, *Years of cases*).
+"""Month partitions of the case and event tables (migration 0024; docs/scale.md, *Years of cases*).
 
 ``cases`` is partitioned by month of ``reported_at``, ``case_event`` by month of ``at`` (months of
 the command centre's clock, Asia/Shanghai), each with a DEFAULT partition so an insert never

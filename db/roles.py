@@ -8,7 +8,7 @@ The application (pages, intake, account commands) connects as a role that:
 - may read and write the tables, except ``case_event``, where it may only read and append:
   no UPDATE, DELETE or TRUNCATE on the event log, on top of the append-only trigger;
 - may not write ``alembic_version`` or PostGIS's ``spatial_ref_sys``, nor ``case_key`` (kept by
-  the owner's triggers on ``cases``, migration 0017);
+  the owner's triggers on ``cases``, migration 0024);
 - the same on every month partition of ``case_event`` (a partition can be named directly).
 
 The schema's owner runs migrations and calls ``grant_app_privileges`` after each one

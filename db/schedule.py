@@ -12,7 +12,7 @@ processes may run it at once: the function locks each due change (``FOR UPDATE S
 and applies it once. A ``manage.py boundary-apply-due`` in the system's cron does the same.
 
 The same thread makes the month partitions of the case and event tables ahead of time
-(``db.partitions``, migration 0017), at most once every ``partitions_every_s`` (an hour): a
+(``db.partitions``, migration 0024), at most once every ``partitions_every_s`` (an hour): a
 cheap call when every month exists, and pg_cron does it daily where it is installed.
 """
 from __future__ import annotations

@@ -23,3 +23,18 @@ def open_sql(a: str = "c") -> str:
     "x.status NOT IN ('closed', 'rejected', 'merged')"
     """
     return f"{a}.status NOT IN {_TERMINAL_SQL}"
+
+
+def terminal_sql(a: str = "c") -> str:
+    """SQL: the case has ended (closed, rejected or merged), the complement of ``open_sql``.
+
+    The points are indexed in two halves (migration 0018): ``cases_open_geom_gix`` over the open
+    cases, ``cases_closed_geom_gix`` over the terminal ones. A spatial query over cases of every
+    status is written as two branches, one with ``open_sql`` and one with this, joined by
+    ``UNION ALL``: each branch probes its half (an ``OR`` of the two does not, when the point
+    comes from a join).
+
+    >>> terminal_sql("x")
+    "x.status IN ('closed', 'rejected', 'merged')"
+    """
+    return f"{a}.status IN {_TERMINAL_SQL}"

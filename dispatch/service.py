@@ -20,12 +20,14 @@ what was submitted straight through.
 ``report_case(...)`` creates a case (the database puts it in its grid) with its 'report' event.
 A report with an address and no position (``lon``/``lat`` None) is stored awaiting location
 (待定位: no grid, queued for a dispatcher); ``locate`` gives it its point once, and the database
-then assigns the grid by the same rule as for a new report (migration 0011).
+then assigns the grid by the same rule as for a new report (migration 0011); the possible
+duplicates are then linked by the same search as a new report's (``dispatch.duplicates``).
 ``at`` (default: the database clock) exists for imports and tests; it may not go back before
 the case's last event.
 
 Every event records the case's state after it (status, level, lead department, handler,
-deadline, postponed, grid); the indicators are computed from those events.
+deadline, postponed, grid, and whether it still awaits location); the indicators are computed
+from those events.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
-from dispatch import permissions, queries
+from dispatch import duplicates, permissions, queries
 from accounts.actors import Actor, UnknownActor, load_actor
 from db.config import STORAGE_SRID
 from db.models import CaseCategory, Department
@@ -190,7 +192,8 @@ def _locate(ctx: _Ctx, *, lon, lat, crs=STORAGE_CRS) -> dict:
     in ``crs``; stored as received and in WGS-84, and the database assigns the grid (trigger
     cases_assign_grid, as for a new report). A point outside every grid makes it an
     outside-the-jurisdiction case (the command centre's); a subdistrict may place it only inside
-    its own area."""
+    its own area. Once placed, its possible duplicates are linked by the intake's rule
+    (``dispatch.duplicates``; their numbers go into the event's data)."""
     row = ctx.row
     if row["geom"] is not None:
         raise InvalidInput("案件已有位置，不能再定位（辖区外案件请用“重新定位”）",
@@ -212,6 +215,11 @@ def _locate(ctx: _Ctx, *, lon, lat, crs=STORAGE_CRS) -> dict:
                            "The point is outside your subdistrict: the command centre locates this case")
     ctx.data.update(lon=x, lat=y, crs=crs, received_x=lon, received_y=lat, address=row["address"],
                     grid_code=placed["grid_code"], outside_jurisdiction=placed["outside_jurisdiction"])
+    # placed now: the possible-duplicate search a report with its point gets on arrival (the one
+    # rule, dispatch.duplicates), linked for the dispatcher to confirm or reject on the panel
+    links = duplicates.link_possible_duplicates(ctx.conn, row["id"])
+    if links:
+        ctx.data["possible_duplicates"] = [d["case_no"] for d in links]
     return placed
 
 
@@ -550,10 +558,11 @@ def _append_event(conn: Connection, case: dict, *, action: str, actor: Actor | N
                   data: dict) -> None:
     conn.execute(text(
         "INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, from_level, to_level, "
-        "department_id, comment, attachments, data, grid_id, handler_id, due_at, postponed, disposal_wh) "
+        "department_id, comment, attachments, data, grid_id, handler_id, due_at, postponed, disposal_wh, "
+        "awaiting_location) "
         "VALUES (:case_id, :at, :actor_id, :actor_role, :action, :from_status, :to_status, :from_level, :to_level, "
         ":department_id, :comment, CAST(:attachments AS jsonb), CAST(:data AS jsonb), :grid_id, :handler_id, :due_at, "
-        ":postponed, :disposal_wh)"),
+        ":postponed, :disposal_wh, :awaiting_location)"),
         {"case_id": case["id"], "at": at, "actor_id": actor.person_id if actor else None,
          "actor_role": actor.role if actor else "public", "action": action, "from_status": from_status,
          "to_status": case["status"], "from_level": from_level, "to_level": case["level"],
@@ -562,7 +571,8 @@ def _append_event(conn: Connection, case: dict, *, action: str, actor: Actor | N
          "data": json.dumps(data, ensure_ascii=False, default=str), "grid_id": case["grid_id"],
          "handler_id": case["handler_id"], "due_at": case["due_at"],
          "postponed": case["postponed_at"] is not None,
-         "disposal_wh": case["disposal_wh"] if action in ("close", "verify_pass", "self_handle") else None})
+         "disposal_wh": case["disposal_wh"] if action in ("close", "verify_pass", "self_handle") else None,
+         "awaiting_location": case["geom"] is None})
 
 
 # --- reporting ---------------------------------------------------------------------------------
@@ -653,9 +663,9 @@ def report_case_ctes(*, channel: str, lon: float | None, lat: float | None, crs:
         "RETURNING *), "
         "new_event AS (INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, "
         "from_level, to_level, department_id, comment, attachments, data, grid_id, handler_id, due_at, postponed, "
-        "disposal_wh) SELECT id, reported_at, NULL, 'public', 'report', NULL, status, NULL, level, department_id, NULL, "
-        "CAST(:rc_attachments AS jsonb), CAST(:rc_data AS jsonb), grid_id, handler_id, due_at, "
-        "postponed_at IS NOT NULL, NULL FROM new_case)")
+        "disposal_wh, awaiting_location) SELECT id, reported_at, NULL, 'public', 'report', NULL, status, NULL, level, "
+        "department_id, NULL, CAST(:rc_attachments AS jsonb), CAST(:rc_data AS jsonb), grid_id, handler_id, due_at, "
+        "postponed_at IS NOT NULL, NULL, geom IS NULL FROM new_case)")
     params = {"rc_channel": channel, "rc_cat": category_code, "rc_descr": description or "", "rc_addr": address,
               "rc_rname": reporter_name, "rc_rphone": reporter_phone, "rc_photo": photo_ref,
               "rc_x": None if point is None else float(lon), "rc_y": None if point is None else float(lat),

@@ -14,6 +14,7 @@ DISPATCH_UI: dict[str, tuple[str, str]] = {
     "dp.heading": ("派单调度", "Dispatch"),
     "dp.search": ("按案件编号查找", "Find by case number"),
     "dp.search_placeholder": ("输入案件编号后回车", "Type a case number and press Enter"),
+    "dp.search_go": ("查找", "Find"),
     "dp.search_none": ("未找到该案件，或不在本单位辖区内。", "No such case in your area."),
     "dp.queues": ("工作队列", "Queues"),
     "dp.queue.awaiting_sorting": ("待分拣", "Awaiting sorting"),
@@ -237,6 +238,12 @@ DISPATCH_UI: dict[str, tuple[str, str]] = {
     "ch.grade.none": ("无数据", "n/a"),
     "ch.grade_note": ("等级按{metric}：优 ≥ {a}%，良 ≥ {b}%，中 ≥ {c}%，其余为差。",
                       "Grades by {metric}: A ≥ {a}%, B ≥ {b}%, C ≥ {c}%, else D."),
+    "ch.area_rows": ("全区排名中可能有两行不属任何区域：“辖区外”是上报位置不在任何网格内的案件；“待定位”是只有地址、"
+                     "尚待指挥中心定位的上报（其上报计在上报当天的“待定位”，定位后在办等计入所在网格）。",
+                     "The district-wide ranking may hold two rows that are no area: \"Outside the jurisdiction\" counts cases "
+                     "reported outside every grid; \"Awaiting location\" counts reports with an address only that "
+                     "the command centre has not located yet (their report stays there; once located, the case "
+                     "counts in its grid from then on)."),
     "ch.ageing": ("在办案件账龄", "Ageing of open cases"),
     "ch.cases": ("案件数", "Cases"),
     "ch.overdue_part": ("其中超期", "of which overdue"),

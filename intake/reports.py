@@ -22,7 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from dispatch import service as lifecycle
 from dispatch.states import TERMINAL_STATUSES, label
 from intake import idempotency
-from intake.duplicates import link_cte, link_params, possible_duplicates_of
+from dispatch.duplicates import link_cte, link_params
+from intake.duplicates import possible_duplicates_of
 from intake.keys import ApiKey
 from intake.prepared import Prepared
 

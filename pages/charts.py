@@ -104,6 +104,8 @@ rk = data("ranking", version, f, lang, by=by, metric=metric)
 cv.grade_legend()
 cv.show(None, cv.ranking_chart(rk, metric, int(top)) if not rk.empty else None, rk, f"ranking-{by}-{tag}", key="rank",
         height=max(260, 34 * min(int(top), len(rk))), hidden=("closed_lower", "on_spot"))
+if by in ("subdistrict", "community", "grid"):
+    st.caption(kit.tr("ch.area_rows"))
 
 left, right = st.columns(2)
 with left:

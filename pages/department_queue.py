@@ -68,8 +68,8 @@ counts = {f: len(svc.department_filter(rows, f)) for f in svc.DEPARTMENT_FILTERS
 chosen = filt.segmented_control(kit.tr("dp.queues"), svc.DEPARTMENT_FILTERS, default="all", key="dq-filter",
                                 label_visibility="collapsed",
                                 format_func=lambda f: f"{kit.tr('dq.filter.' + f)} {counts[f]}") or "all"
-search.text_input(kit.tr("dp.search"), key="dq-search", on_change=_on_search, label_visibility="collapsed",
-                  placeholder=kit.tr("dp.search_placeholder"), icon=":material/search:")
+with search:
+    view.case_search("dq-search", _on_search, label_visibility="collapsed")
 shown = svc.department_filter(rows, chosen)
 
 

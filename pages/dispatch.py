@@ -33,7 +33,8 @@ from ui import wall_view
 
 CASE = "dispatch.case_id"
 # The page's three parts rerun on their own (st.fragment): picking a case reruns the panel, the
-# map (its ring) and, for a click or a number, the queue's tick; switching queues reruns the
+# map (its ring) and, for a click, the queue's tick; a number searched reruns the whole page (the
+# search box is outside the parts: ui.case_view.case_search says why); switching queues reruns the
 # queue and the map (it draws the queue shown); an action reruns the panel, and the live watcher
 # redraws the rest once the change notice is in. The map's deck stays tens of kilobytes at any
 # history size (wall/dispatch_map.py), so redrawing it on a pick is cheap.
@@ -85,12 +86,12 @@ def _on_queue(wkey: str, ids: list[int]) -> None:
 
 
 def _on_search() -> None:
+    """A case number searched (``ui.case_view.case_search``): the whole page reruns after it."""
     with kit.engine().connect() as conn:
         found = svc.find_case(conn, case_no=st.session_state.get("dispatch-search", ""), actor=who)
     if found is None:
         st.session_state["dp.flash"] = (kit.tr("dp.search_none"), ":material/search_off:")
     _pick(found)
-    st.rerun([MAP, QUEUE, PANEL])
 
 
 def queue_table(rows: list[QueueRow], key: str) -> None:
@@ -177,8 +178,8 @@ def panel_part() -> None:
 
 head, search = st.columns([3, 2], vertical_alignment="bottom")
 head.title(kit.tr("dp.heading"), anchor=False)
-search.text_input(kit.tr("dp.search"), key="dispatch-search", on_change=_on_search,
-                  placeholder=kit.tr("dp.search_placeholder"), icon=":material/search:")
+with search:
+    view.case_search("dispatch-search", _on_search)
 
 version = kit.listener().version
 left, right = st.columns([3, 2], gap="medium")

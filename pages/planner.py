@@ -41,10 +41,10 @@ def _flash(kind: str, text: str) -> None:
     st.session_state["pl_flash"] = (kind, text)
 
 
-def _show_flash() -> None:
+def _show_flash(box) -> None:
     kind, text = st.session_state.pop("pl_flash", (None, None))
     if kind:
-        getattr(st, kind)(text)
+        getattr(box, kind)(text)
 
 
 def _edit(draft_id: int, op: dict) -> None:
@@ -107,7 +107,11 @@ with st.sidebar:
             st.session_state.pop("pl_pick", None)
         st.rerun()
 
-_show_flash()
+# The flash goes into a slot drawn on every run, empty or not: a message that is there in one run
+# and gone in the next would move everything below it one place up the page, and the browser
+# would mount the tabs, and the editor's frame in them, afresh (a drawing in progress lost: the
+# first rerun after 新建 or after an edit, e.g. choosing 分割; issue 10).
+_show_flash(st.empty())
 if draft_id is not None:
     st.session_state["pl_draft"] = draft_id
 tab_edit, tab_impact, tab_publish, tab_history = st.tabs(
@@ -367,6 +371,7 @@ def publish_tab(draft_id: int) -> None:
     if not go:
         return
     effective = datetime.combine(day, at, tzinfo=TZ) if when == "later" else None
+    since = kit.listener().version
     try:
         with engine.begin() as conn:
             res = publish_mod.publish(conn, draft_id, actor_id=who.person_id, reason=reason,
@@ -384,6 +389,7 @@ def publish_tab(draft_id: int) -> None:
         _flash("success", tr("pl.scheduled", id=res.change_id,
                              at=res.effective_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M")))
     else:
+        kit.await_notice(since)  # the wall opened next draws the new boundaries
         _flash("success", tr("pl.published", id=res.change_id, added=res.grids_added, retired=res.grids_retired,
                              same=res.grids_unchanged, moved=res.cases_moved))
     st.session_state.pop("pl_draft", None)
@@ -465,12 +471,14 @@ def history_tab() -> None:
                          label_visibility="collapsed")
         why = st.text_input(tr("pl.rollback_reason"), key="pl_rb_reason")
         if st.form_submit_button(tr("pl.rollback_go")) and r is not None:
+            since = kit.listener().version
             try:
                 with engine.begin() as conn:
                     res = history.rollback(conn, r, actor_id=who.person_id, reason=why)
             except publish_mod.PublishRefused as e:
                 st.error(e.message(lang))
             else:
+                kit.await_notice(since)  # the wall opened next draws the new boundaries
                 _flash("success", tr("pl.rolled_back", id=res.change_id))
                 st.rerun()
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from db.statuses import open_sql
+from db.statuses import open_sql, terminal_sql
 
 WORKLOAD_DAYS = 90
 
@@ -72,10 +72,14 @@ ORDER BY m.id
 
 WORKLOAD_SQL = f"""
 WITH {_FUTURE},
--- the cases of the last 90 days in the draft's grids now or after (polygons outer again)
+-- the cases of the last 90 days in the draft's grids now or after (polygons outer again; every
+-- status, so both halves of the point index: open, then ended, migration 0018)
 recent AS (
     SELECT p.id, p.grid_id, p.geom FROM d JOIN cases p ON ST_Intersects(d.geom, p.geom)
-    WHERE p.reported_at > :since AND p.reported_at <= :at AND NOT p.outside_jurisdiction
+    WHERE p.reported_at > :since AND p.reported_at <= :at AND NOT p.outside_jurisdiction AND {open_sql('p')}
+    UNION ALL
+    SELECT p.id, p.grid_id, p.geom FROM d JOIN cases p ON ST_Intersects(d.geom, p.geom)
+    WHERE p.reported_at > :since AND p.reported_at <= :at AND NOT p.outside_jurisdiction AND {terminal_sql('p')}
     UNION
     SELECT p.id, p.grid_id, p.geom FROM cases p
     WHERE p.grid_id IN (SELECT grid_id FROM boundary_draft_grid WHERE draft_id = :d AND grid_id IS NOT NULL)

@@ -13,8 +13,12 @@ level (incl. on-the-spot resolution by grid workers) and 24.6 % go up to the dis
 are rejected, merged as duplicates or still outside the jurisdiction. Same seed and input → same history.
 
 Speed: the whole plan is generated with numpy (one vector per step of a fixed step ladder), the
-events go in with binary COPY into a staging table and one INSERT…SELECT per batch (the
-indicator trigger sees them set-based), the cases with one UPDATE…FROM per batch.
+cases are written with one UPDATE…FROM per batch. The events go in with binary COPY into a
+staging table and one INSERT…SELECT per batch (the indicator trigger sees them set-based); on
+the bulk path instead straight into ``case_event`` by one binary COPY whose every value, the
+JSON columns too, is built from the arrays (``sample_data.bulk.BinaryRows``), with the
+table's INSERT triggers, which the replica role skips anyway, dropped for the COPY and made
+again after it.
 
 People are chosen among those who may act: a dispatcher of the unit owning the case's level,
 staff of the lead department, a grid worker of the case's responsibility grid (else of its
@@ -37,7 +41,9 @@ from dispatch.calendar import WorkingCalendar, to_epoch
 from dispatch.deadlines import DEFAULT_LIMIT, warn_instants
 from dispatch.states import LEVELS, STATUSES
 from sample_data import rollup
-from sample_data.bulk import copy_binary, drop_secondary_indexes, may_bulk, verify_written_keys, work_table
+from sample_data.bulk import (BinaryRows, copy_binary, copy_rows, digits_part, drop_insert_triggers,
+                              drop_secondary_indexes, iso_part, may_bulk, offset_text, pg_microseconds, pieces_part,
+                              utc_offsets, verify_key_values, verify_written_keys, work_table)
 
 # --- the step ladder: every life is a sub-sequence of these, in this order ----------------------
 STEPS = (
@@ -117,6 +123,7 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
         total = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
         if deferred or 2 * len(cases) >= total:  # most of the table: rebuilding beats maintaining row by row
             rebuild = deferred + drop_secondary_indexes(conn, "cases") + drop_secondary_indexes(conn, "case_event")
+        rebuild += drop_insert_triggers(conn, "case_event")  # back before the role is: they never fire here
         timings["bulk_prepare"] = _time.perf_counter() - t
     for start in range(0, len(cases), batch_size):
         idx = order[start:start + batch_size]
@@ -590,8 +597,9 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None, *
            names: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())) -> int:
     """Cases first (their rows are then locked by this transaction, which makes the events'
     foreign-key checks cheap), then the events (the indicator trigger sees them all at once).
-    ``verify``: the per-row foreign-key checks are off (bulk path); check the keys written here,
-    each distinct value once (``sample_data.bulk.verify_written_keys``). ``ev['cat']``/``ev['ch']``:
+    ``verify``: the bulk path (per-row triggers and foreign-key checks off): the events go
+    straight into ``case_event`` (``_copy_events``) and the keys written here are checked, each
+    distinct value once (``_verify_keys``). ``ev['cat']``/``ev['ch']``:
     each event's case category and channel as codes into ``names`` ('' : none), stamped on the
     event as the case has them (no join with the cases)."""
     timings = timings if timings is not None else {}
@@ -617,7 +625,7 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None, *
     copy_binary(conn, sim_case, [(k, ftyp.get(k, "float8"), v) for k, v in fin.items()])
     lap("copy_cases")
     ts = lambda c: f"to_timestamp(NULLIF(f.{c}, 'NaN'))"  # noqa: E731
-    conn.execute(text(f"""
+    updated = conn.execute(text(f"""
         UPDATE cases c SET status = ({statuses})[f.status], level = ({levels})[NULLIF(f.level, 0)],
             department_id = NULLIF(f.dept, -1)::int, handler_id = NULLIF(f.handler, -1)::int,
             due_at = {ts('due')}, warn_at = {ts('warn')}, deadline_from = {ts('deadline_from')},
@@ -638,8 +646,17 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None, *
             evaluation_score = NULLIF(f.score, 0)::smallint, evaluated_at = {ts('evaluated_at')},
             evaluation_comment = CASE WHEN f.score > 0 THEN ({_sql_array(COMMENTS)})[{C_EVALUATE}] END,
             version = f.version, updated_at = to_timestamp(f.updated_at)
-        FROM {sim_case} f WHERE c.id = f.case_id"""))
+        FROM {sim_case} f WHERE c.id = f.case_id""")).rowcount
     lap("update_cases")
+    if verify:  # bulk: straight into case_event
+        n = _copy_events(conn, ev, names)
+        lap("copy_events")
+        _write_departments(conn, sim_case)
+        lap("case_department")
+        _verify_keys(conn, sim_case, ev, updated)
+        lap("verify_keys")
+        conn.execute(text(f"DROP TABLE {sim_case}"))
+        return n
     sim_event = work_table(conn, "_sim_event", """case_id int8, at float8, actor int8, role int2, action int2, from_i int2, to_i int2,
             from_lvl int2, to_lvl int2, dept int8, comment int2, att int2, data int2, due float8, req_due float8,
             grid int8, handler int8, postponed int2, disposal float8, extra int8, lim_v float8, lim_u int2,
@@ -676,23 +693,147 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None, *
                NULLIF(({_sql_array(names[1])})[s.ch + 1], '')
         FROM {sim_event} s ORDER BY s.case_id, s.at, s.ord""")).rowcount
     lap("insert_events")
+    _write_departments(conn, sim_case)
+    lap("case_department")
+    conn.execute(text(f"DROP TABLE {sim_event}, {sim_case}"))
+    return n
+
+
+def _write_departments(conn: Connection, sim_case: str) -> None:
     conn.execute(text(f"""
         INSERT INTO case_department(case_id, department_id, role)
         SELECT case_id, dept::int, 'lead' FROM {sim_case} WHERE dept >= 0
         UNION ALL SELECT case_id, assist::int, 'assist' FROM {sim_case} WHERE assist >= 0"""))
-    lap("case_department")
-    if verify:
-        verify_written_keys(conn, "cases", sim_case, {
-            "department_id": "NULLIF(dept, -1)", "handler_id": "NULLIF(handler, -1)",
-            "duplicate_of": "NULLIF(dup_of, -1)", "postpone_requested_by": "NULLIF(req_by, -1)"})
-        verify_written_keys(conn, "case_event", sim_event, {
-            "case_id": "case_id", "actor_id": "NULLIF(actor, -1)", "department_id": "NULLIF(dept, -1)"})
-        verify_written_keys(conn, "case_department", f"(SELECT case_id, dept FROM {sim_case} UNION ALL "
-                            f"SELECT case_id, assist FROM {sim_case}) w",
-                            {"case_id": "case_id", "department_id": "NULLIF(dept, -1)"})
-        lap("verify_keys")
-    conn.execute(text(f"DROP TABLE {sim_event}, {sim_case}"))
-    return n
+
+
+def _verify_keys(conn: Connection, sim_case: str, ev: dict, updated: int) -> None:
+    """The foreign keys of what the bulk path wrote (per-row checks off), each distinct value
+    once: the cases' from their staging table, the events' from the arrays. Every played case
+    was updated, so every case id the events and departments name exists."""
+    cases = conn.execute(text(f"SELECT count(*) FROM {sim_case}")).scalar_one()
+    if updated != cases:
+        raise RuntimeError(f"bulk load: {cases - updated} played cases are not in the case table; nothing was written")
+    verify_written_keys(conn, "cases", sim_case, {
+        "department_id": "NULLIF(dept, -1)", "handler_id": "NULLIF(handler, -1)",
+        "duplicate_of": "NULLIF(dup_of, -1)", "postpone_requested_by": "NULLIF(req_by, -1)"})
+    verify_key_values(conn, "case_event", {"actor_id": ev["actor"], "department_id": ev["dept"]})
+    verify_written_keys(conn, "case_department", f"(SELECT dept FROM {sim_case} UNION ALL SELECT assist FROM {sim_case}) w",
+                        {"department_id": "NULLIF(dept, -1)"})
+
+
+EVENT_COLUMNS = ["case_id", "at", "actor_id", "actor_role", "action", "from_status", "to_status", "from_level", "to_level",
+                 "department_id", "comment", "attachments", "data", "grid_id", "handler_id", "due_at", "postponed",
+                 "disposal_wh", "category_code", "channel"]
+_CHUNK = 50_000  # events encoded at a time (arrays of tens of MB: larger ones cost page faults)
+
+
+def _copy_events(conn: Connection, ev: dict, names: tuple[tuple[str, ...], tuple[str, ...]]) -> int:
+    """The bulk path's events: binary COPY straight into ``case_event``, every value (the JSON of
+    ``attachments`` and ``data`` too) built from the arrays as the row-by-row path's INSERT…SELECT
+    builds it in SQL (``_write``; tests/sample_data/test_history.py compares them row for row), in
+    the same order (case, time, step: the ids from the sequence follow it)."""
+    o = np.lexsort((ev["ord"], ev["at"], ev["case_id"]))
+    zone = conn.execute(text("SELECT current_setting('TimeZone')")).scalar_one()
+    limits = np.unique(ev["lim_v"][(ev["data"] == 1) & ~np.isnan(ev["lim_v"])])
+    limit_text = dict(zip(limits.tolist(), conn.execute(text(  # float8 as PostgreSQL writes it (JSON takes that text)
+        "SELECT v::text FROM unnest(CAST(:v AS float8[])) WITH ORDINALITY t(v, i) ORDER BY i"),
+        {"v": limits.tolist()}).scalars().all()))
+
+    def chunks():
+        for start in range(0, len(o), _CHUNK):
+            yield _encode_events({k: v[o[start:start + _CHUNK]] for k, v in ev.items()}, names, zone, limit_text)
+
+    copy_rows(conn, "case_event", EVENT_COLUMNS, chunks())
+    return len(o)
+
+
+_ATTACHMENTS = (  # by ev['att']: the pieces around the case id (twice for the before-and-after pair)
+    (b"[]", b"", b""),
+    (b'[{"kind": "before", "ref": "sim/', b'-before.jpg"}, {"kind": "after", "ref": "sim/', b'-after.jpg"}]'),
+    (b'[{"kind": "after", "ref": "sim/', b'-after.jpg"}]', b""),
+)
+
+
+def _encode_events(e: dict, names, zone: str, limit_text: dict) -> bytes:
+    n = len(e["case_id"])
+    rows = BinaryRows(n)
+    minus = lambda a: np.asarray(a) == -1  # noqa: E731
+    rows.number(e["case_id"], "int8")
+    rows.number(pg_microseconds(e["at"]), "timestamptz")
+    rows.number(e["actor"], "int4", null=minus(e["actor"]))
+    rows.text(e["role"] - 1, ROLES)
+    rows.text(e["action"] - 1, ACTIONS)
+    rows.text(e["from_i"], (None, *STATUSES))
+    rows.text(e["to_i"], (None, *STATUSES))
+    rows.text(e["from_lvl"], (None, *LEVELS))
+    rows.text(e["to_lvl"], (None, *LEVELS))
+    rows.number(e["dept"], "int4", null=minus(e["dept"]))
+    rows.text(e["comment"], (None, *COMMENTS))
+    att = e["att"].astype(np.intp)
+    ids = e["case_id"]
+    rows.composite([pieces_part(att, [a[0] for a in _ATTACHMENTS]), digits_part(ids, keep=att > 0),
+                    pieces_part(att, [a[1] for a in _ATTACHMENTS]), digits_part(ids, keep=att == 1),
+                    pieces_part(att, [a[2] for a in _ATTACHMENTS])], prefix=b"\x01")
+    rows.composite(_data_parts(e, zone, limit_text), prefix=b"\x01")
+    rows.number(e["grid"], "int4", null=minus(e["grid"]))
+    rows.number(e["handler"], "int4", null=minus(e["handler"]))
+    rows.number(pg_microseconds(e["due"]), "timestamptz", null=np.isnan(e["due"]))
+    rows.number(e["postponed"] == 1, "bool")
+    rows.number(e["disposal"].astype(np.float32), "float4", null=np.isnan(e["disposal"]))
+    rows.text(e["cat"], [v or None for v in names[0]])
+    rows.text(e["ch"], [v or None for v in names[1]])
+    return rows.tobytes()
+
+
+def _data_parts(e: dict, zone: str, limit_text: dict) -> list:
+    """``data`` as the INSERT…SELECT's CASE builds it: kind 1 (dispatch) due time and limit,
+    2 (postponement approved) due time, 3 the merged-into case, 4 major or not, 5 the score,
+    6 (postponement requested) the requested due time, else {}: a prefix by kind, a variable
+    middle (a local time or digits), a suffix by kind and its few values."""
+    n = len(e["data"])
+    kind = e["data"].astype(np.int64)
+    kind = np.where((kind >= 1) & (kind <= 6), kind, 0)
+    stamp = np.where(kind == 6, e["req_due"], e["due"])
+    timed = (kind == 1) | (kind == 2) | (kind == 6)
+    if np.isnan(stamp[timed]).any():  # to_timestamp('NaN') fails in SQL: fail here too
+        raise ValueError("an event's deadline in data is missing (NaN)")
+    us = pg_microseconds(np.where(timed, stamp, np.nan))
+    offset = np.zeros(n, np.int64)
+    offset[timed] = utc_offsets(us[timed], zone)
+    prefix = (b"{}", b'{"due_at": "', b'{"due_at": "', b'{"duplicate_of": ', b'{"major": ', b'{"score": ',
+              b'{"requested_due_at": "')
+    # suffix: by kind, offset, limit value and unit (kind 1), major (kind 4)
+    offsets, off_i = np.unique(offset, return_inverse=True)
+    limits, lim_i = np.unique(np.where(kind == 1, e["lim_v"], 0.0), return_inverse=True)
+    unit = np.where(kind == 1, e["lim_u"], 0).astype(np.int64)
+    major = ((kind == 4) & (e["extra"] == 1)).astype(np.int64)
+    key = (((kind * offsets.size + off_i.ravel()) * limits.size + lim_i.ravel()) * 3 + unit) * 2 + major
+    present = np.zeros(int(key.max(initial=0)) + 1, bool)  # the distinct keys, without a sort
+    present[key] = True
+    uniq = np.flatnonzero(present)
+    inv = (np.cumsum(present) - 1)[key]
+    units = (None, "working_hours", "working_days")
+    suffix = []
+    for k in uniq.tolist():
+        k, maj = divmod(k, 2)
+        k, u = divmod(k, 3)
+        k, li = divmod(k, limits.size)
+        k, oi = divmod(k, offsets.size)
+        tz = offset_text(int(offsets[oi]))
+        if k == 1:
+            v = limit_text.get(float(limits[li]))
+            unit_json = "null" if u == 0 else f'"{units[u]}"'
+            suffix.append(f'{tz}", "limit": [{"null" if v is None else v}, {unit_json}], "limit_source": "policy"}}'.encode())
+        elif k in (2, 6):
+            suffix.append(f'{tz}"}}'.encode())
+        elif k in (3, 5):
+            suffix.append(b"}")
+        elif k == 4:
+            suffix.append(b"true}" if maj else b"false}")
+        else:
+            suffix.append(b"")
+    return [pieces_part(kind, prefix), iso_part(us, offset, keep=timed), digits_part(e["extra"], keep=(kind == 3) | (kind == 5)),
+            pieces_part(inv, suffix)]
 
 
 def _summary(conn: Connection, ids: np.ndarray) -> dict:

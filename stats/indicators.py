@@ -26,7 +26,10 @@ instant in question):
   yet over). Overdue has one definition: open and past the deadline in force (dispatch/queries.py).
 
 Groups and filters: areas by the grid a case was in when each event happened (a boundary change
-moves a case's later events, not its past); department = the lead department after the event
+moves a case's later events, not its past); two rows of a whole-district area table are no area:
+辖区外 (events of cases outside every grid, key 0) and 待定位 (events of a report with an address
+only before a dispatcher located it, ``AWAITING_KEY``: its report stays there, its open state
+moves to its grid when it is located, as on a change of grid); department = the lead department after the event
 (none: not yet dispatched); person = the handler (the department staff who accepted the case,
 the grid worker who resolved it, the dispatcher who closed it) or, for flows before anyone
 handles the case, the actor (the reporter for reports, the dispatcher for registrations).
@@ -117,14 +120,18 @@ def _clock(conn: Connection) -> tuple[datetime, date]:
 
 # --- sources of deltas -----------------------------------------------------------------------------
 
-EVENT_LAGS_SQL = """
-        SELECT e.case_id, e.at, e.action, e.actor_id, e.to_status, e.to_level, e.grid_id, e.department_id, e.handler_id,
-               e.due_at, e.postponed, e.disposal_wh, e.category_code, e.channel,
-               lag(e.to_status) OVER w AS q_status, lag(e.grid_id) OVER w AS q_grid,
+# The grid key of an event whose case has no position (待定位, migration 0020): its own row, not
+# 辖区外 (key 0: outside every grid). The roll-ups' triggers key it the same way.
+AWAITING_KEY = -1
+_EVENT_GRID = f"CASE WHEN e.awaiting_location THEN {AWAITING_KEY} ELSE e.grid_id END"
+EVENT_LAGS_SQL = f"""
+        SELECT e.case_id, e.at, e.action, e.actor_id, e.to_status, e.to_level, {_EVENT_GRID} AS grid_id,
+               e.department_id, e.handler_id, e.due_at, e.postponed, e.disposal_wh, e.category_code, e.channel,
+               lag(e.to_status) OVER w AS q_status, lag({_EVENT_GRID}) OVER w AS q_grid,
                lag(e.department_id) OVER w AS q_department, lag(e.handler_id) OVER w AS q_handler,
                lag(e.due_at) OVER w AS q_due, lag(e.postponed) OVER w AS q_postponed,
                lag(e.to_level) OVER w AS q_level, lag(e.category_code) OVER w AS q_category
-        FROM case_event e {case_filter}
+        FROM case_event e {{case_filter}}
         WINDOW w AS (PARTITION BY e.case_id ORDER BY e.at, e.id)"""
 _DELTAS = """
     CROSS JOIN LATERAL case_event_deltas(
@@ -469,10 +476,18 @@ def _area_groups(conn: Connection, by: str, sums: dict, subdistrict_id, communit
             seen.add(src)
             _add(acc, sums[src])
     out = sorted(groups.values(), key=lambda r: r["code"])
-    if subdistrict_id is None and community_id is None and any(v for k, v in sums.get(0, {}).items() if k in COUNTERS):
-        out.append({"id": None, "code": None, "name": "辖区外", "name_en": "Outside the jurisdiction", "parent": None,
-                    **{c: sums[0][c] for c in COUNTERS}})
+    if subdistrict_id is None and community_id is None:
+        for k, meta in ((0, OUTSIDE_ROW), (AWAITING_KEY, AWAITING_ROW)):
+            if any(v for c, v in sums.get(k, {}).items() if c in COUNTERS):
+                out.append({**meta, **{c: sums[k][c] for c in COUNTERS}})
     return out
+
+
+# The two rows of an area table that are no area (whole-district tables only; an area filter
+# leaves them out): cases reported outside every grid, and the events of reports with an address
+# only from their report until a dispatcher located them (from then on they count in their grid).
+OUTSIDE_ROW = {"id": None, "code": None, "name": "辖区外", "name_en": "Outside the jurisdiction", "parent": None}
+AWAITING_ROW = {"id": None, "code": None, "name": "待定位", "name_en": "Awaiting location", "parent": None}
 
 
 def _labelled(conn: Connection, kind: str, sums: dict, only: int | None) -> list[dict]:
@@ -500,6 +515,8 @@ def _labelled(conn: Connection, kind: str, sums: dict, only: int | None) -> list
 # --- maintenance --------------------------------------------------------------------------------------
 
 CUT_KEYS = ("community_id", "department_id", "category_code", "level", "channel")
+# the community key of a delta (``ug``: its grid's row): 0 outside every grid, AWAITING_KEY unlocated
+_CUT_COMMUNITY = f"CASE WHEN d.grid_id = {AWAITING_KEY} THEN {AWAITING_KEY} ELSE COALESCE(ug.community_id, 0) END"
 
 
 def cut_sums_sql(case_filter: str) -> str:
@@ -513,7 +530,7 @@ def cut_sums_sql(case_filter: str) -> str:
                {keys}, {sums}
         FROM ({EVENT_LAGS_SQL.format(case_filter=case_filter)}) x {_CUT_DELTAS}
         LEFT JOIN unit_grid ug ON ug.id = d.grid_id
-        CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, COALESCE(ug.community_id, 0) AS community_id,
+        CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, {_CUT_COMMUNITY} AS community_id,
                                    COALESCE(d.department_id, 0) AS department_id,
                                    COALESCE(d.category_code, '') AS category_code, COALESCE(d.level, '') AS level,
                                    COALESCE(x.channel, '') AS channel) k
@@ -544,7 +561,7 @@ def rebuild_stats(conn: Connection) -> int:
         SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END, COALESCE(d.day, k.month), {keys}, {sums}
         FROM x {_CUT_DELTAS}
         LEFT JOIN unit_grid ug ON ug.id = d.grid_id
-        CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, COALESCE(ug.community_id, 0) AS com,
+        CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, {_CUT_COMMUNITY} AS com,
                                    COALESCE(d.department_id, 0) AS dep, COALESCE(d.category_code, '') AS cat,
                                    COALESCE(d.level, '') AS lvl, COALESCE(x.channel, '') AS ch) k
         GROUP BY GROUPING SETS ((d.day, {keys}), (k.month, {keys}))

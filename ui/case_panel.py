@@ -12,7 +12,6 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from accounts.actors import Actor
-from db.live import wait_for_version
 from dispatch import desk as svc
 from dispatch import permissions, service
 from dispatch.desk import CasePanel
@@ -216,8 +215,7 @@ def act(p: CasePanel, action: str, values: dict, seen_version: int, *, form: str
     """Send the action and the form's values to the lifecycle service; on success wait for the
     change notice (so the live watcher's next look redraws the map and queues), then redraw the
     panel with the confirmation."""
-    lst = kit.listener()
-    before = lst.version
+    before = kit.listener().version
     try:
         values = forms.store_photos(action, values)
     except PhotoError as e:  # refused before anything reaches the case
@@ -231,10 +229,7 @@ def act(p: CasePanel, action: str, values: dict, seen_version: int, *, form: str
         st.session_state[f"{form}.refused"] = e.message(kit.lang())
         return
     st.session_state.pop(f"{form}.refused", None)
-    try:
-        wait_for_version(lst, before, timeout=2.0)
-    except TimeoutError:
-        pass  # the listener is reconnecting: the wall watcher redraws once it is back
+    kit.await_notice(before)
     for k in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{form}-")]:
         del st.session_state[k]  # a later form for this case starts empty
     st.session_state[f"{form}.round"] = st.session_state.get(f"{form}.round", 0) + 1  # and its uploads too

@@ -229,6 +229,24 @@ def queue_columns(df) -> dict:
     return cfg
 
 
+def case_search(key: str, on_search, *, label_visibility: str = "visible") -> None:
+    """A case desk's search by case number (``key``: the text box; ``on_search``: the callback,
+    which reads ``session_state[key]``): a form, submitted by Enter or by its button.
+
+    Not a text box with ``on_change``: a changed value is noticed by comparing it with the last
+    one the server saw, and on the dispatch page (a callback there answered with a rerun of the
+    page's parts) a search typed while the live watcher's full reruns were under way was seen
+    to run its callback and draw the panel on the server, and still not be on screen 8 s later
+    (issue 8). A form's submit is a trigger of
+    its own, and the callback only sets state: the rerun that follows is the whole page's, the
+    one the browser asked for, which redraws the panel, the queue's tick and the map's ring."""
+    with st.form(f"{key}-form", border=False, enter_to_submit=True):
+        box, go = st.columns([5, 1], vertical_alignment="bottom", gap="small")
+        box.text_input(kit.tr("dp.search"), key=key, placeholder=kit.tr("dp.search_placeholder"),
+                       icon=":material/search:", label_visibility=label_visibility)
+        go.form_submit_button(kit.tr("dp.search_go"), key=f"{key}-go", on_click=on_search, width="stretch")
+
+
 def selection_of(ids: list[int], case_id: int | None) -> dict:
     """A case table's selection state that ticks the row of ``case_id`` (none if it is not listed)."""
     return {"selection": {"rows": [ids.index(case_id)] if case_id in ids else [], "columns": [], "cells": []}}

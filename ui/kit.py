@@ -13,7 +13,7 @@ import streamlit as st
 from db.config import database_url
 from db.engine import get_engine
 from db import replica
-from db.live import ChangeListener
+from db.live import ChangeListener, wait_for_version
 from db.schedule import DueChangeTicker
 from accounts.actors import Actor, UnknownActor, load_actor
 from accounts.auth import PUBLIC_PAGES, may_open
@@ -42,6 +42,17 @@ def listener() -> ChangeListener:
     lst.wait_connected(3.0)  # so the first wall is not drawn as "reconnecting"
     boundary_ticker()
     return lst
+
+
+def await_notice(since: int, timeout: float = 2.0) -> None:
+    """After a write: wait (at most ``timeout`` s) until this server's change listener has moved
+    past ``since`` (its ``version`` read before the write), so a page drawn next, a wall opened
+    from the menu included, shows the change rather than what was cached before its notice. A
+    listener that is reconnecting is not waited for: the walls redraw once it is back."""
+    try:
+        wait_for_version(listener(), since, timeout=timeout)
+    except TimeoutError:
+        pass
 
 
 @st.cache_resource(show_spinner=False)

@@ -10,8 +10,10 @@ Time alone also changes a wall — cases turn amber and red. The wall pages draw
 the component ``ui.wall_map`` (``wall_map_chart``), which receives each open case's due and warn
 times once and recolours in the browser from the clock: a quiet wall reruns only at midnight
 (the ticker's dates). Their live check is the map's own: it polls the ``LiveBeacon`` file over
-HTTP every second (cheaper than a fragment run) and asks for a rerun; the fragment stays as a
-safety net every ``SAFETY_S``. The dispatch page still draws the pydeck map (``frame``/``map_chart``),
+HTTP every second (cheaper than a fragment run); when it moved, the map fetches its own delta
+file (``wall.delta``: the cases of its filter changed since its reading, written by the beacon
+thread once per change for every wall) and merges them with no rerun, then asks for one rerun
+``SETTLE_S`` later for the tiles and the ticker; the fragment stays as a safety net every ``SAFETY_S``. The dispatch page still draws the pydeck map (``frame``/``map_chart``),
 coloured on the server, its points recoloured at most every ``RECOLOUR_S`` (any change recolours
 at once). The KPI tiles, a few hundred bytes, follow the clock every minute.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import html
+import logging
 import os
 import threading
 import time
@@ -28,20 +31,26 @@ from datetime import datetime, timedelta
 import pydeck as pdk
 import streamlit as st
 
+from db import replica
+from db.config import database_url
 from dispatch.calendar import TZ
 from i18n import t
 from stats.filters import filter_options
 from wall import frame as wall_frame_model
 from wall.frame import (AT_RISK, FILL, G_POSTPONED, G_SUPERVISED, G_VERIFY, NO_DEADLINE, ON_TIME, OVERDUE, RING,
                         TickerRow, WallFilter, WallFrame, base_map, boundary_stamp, kpis, local_midnight,
-                        write_outlines)
+                        write_atomic, write_outlines)
+from wall.delta import DeltaFeed
 from wall.live_map import LiveMap
 from wall.live_map import live_map as live_map_model
 from ui import kit
 from ui.wall_map import vendor_missing, wall_map
 
+log = logging.getLogger(__name__)
+
 POLL_S = 1.0
 SAFETY_S = 30.0   # the wall pages' own live check: a safety net behind the map's beacon poll
+SETTLE_S = 8.0    # after the map merged a delta, the page reruns (tiles, ticker, shading) this much later at most
 BEACON_S = 0.1    # how often the beacon thread looks at the listener
 RECOLOUR_S = 30 * 60
 TILES_S = 60
@@ -110,22 +119,42 @@ def frame(f: WallFilter, *, large: bool = False) -> tuple[WallFrame, int]:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def live_map(version: int, f: WallFilter, lang: str, large: bool) -> LiveMap:
-    """wall.live_map.live_map for one listener version, shared by every session showing the same.
+def live_map(feed_id: str, seq: int, f: WallFilter, lang: str, large: bool, _rows: dict) -> LiveMap:
+    """wall.live_map.live_map for one reading of the delta feed (``seq``; ``_rows``, every open case
+    of that reading), shared by every session showing the same.
 
-    Keyed on the version only: the browser recolours as time passes, so nothing here expires.
+    Keyed on the reading only: the browser recolours as time passes, so nothing here expires.
+    The cases come from the feed's reading, so the deltas that follow it (``wall.delta``) start
+    exactly where this map ends.
     """
     with kit.reading() as conn:
         base = _base(boundary_stamp(conn), lang)
         name = write_outlines(base, OUTLINES_DIR)  # a no-op once the file is there
         return live_map_model(conn, f, lang, datetime.now(TZ), base=base, outlines_url=OUTLINES_URL + name,
-                              size=SCREEN_MAP if large else DESK_MAP, large=large)
+                              size=SCREEN_MAP if large else DESK_MAP, large=large, rows=list(_rows.values()),
+                              seq=seq)
+
+
+@st.cache_resource(show_spinner=False)
+def delta_feed() -> DeltaFeed:
+    """One reading of the open cases per change for every wall of this server process (wall.delta)."""
+    lst = kit.listener()
+    url = database_url()
+    return DeltaFeed(lambda: replica.reading(lst.lsn, primary_url=url), OUTLINES_DIR)
 
 
 def map_frame(f: WallFilter, *, large: bool = False) -> tuple[LiveMap, int]:
-    """The wall pages' map for the current listener version; (map, version it was drawn from)."""
+    """The wall pages' map at the feed's current reading; (map, listener version it was drawn from).
+
+    The map's ``delta`` names the file of this wall's deltas (registered before the reading, so
+    the map is never older than what the file can bring up to date)."""
     version = kit.listener().version
-    return live_map(version, f, kit.lang(), large), version
+    lang = kit.lang()
+    feed = delta_feed()
+    name = feed.register(f, lang, _base(current_stamp(), lang).origin)
+    seq, rows = feed.sync(version)
+    lm = live_map(feed.id, seq, f, lang, large, rows)
+    return dataclasses.replace(lm, delta=name), version
 
 
 class LiveBeacon:
@@ -138,8 +167,9 @@ class LiveBeacon:
     page list), which alone would use most of an idle wall's 100 KB/min.
     """
 
-    def __init__(self, listener, directory=OUTLINES_DIR, interval: float = BEACON_S):
+    def __init__(self, listener, directory=OUTLINES_DIR, interval: float = BEACON_S, feed: DeltaFeed | None = None):
         self._listener = listener   # the process's one (kit.listener), taken in a script run
+        self._feed = feed           # with a feed, the mark is its reading, taken first (deltas before the news)
         self.name = f"live-{os.getpid()}.txt"
         self.path = directory / self.name
         self._interval = interval
@@ -152,12 +182,17 @@ class LiveBeacon:
 
     def write_now(self) -> None:
         lst = self._listener
-        mark = self.token(lst.version, lst.connected.is_set())  # the live version: public, not a secret
+        if self._feed is not None:
+            seq = self._feed.seq
+            try:
+                seq = self._feed.sync(lst.version)[0]   # every wall's delta file first, then the mark announcing it
+            except Exception:  # noqa: BLE001 (the database away: the mark keeps the last reading; the safety check reruns)
+                log.warning("wall delta feed could not read", exc_info=True)
+            mark = self.token(seq, lst.connected.is_set())
+        else:
+            mark = self.token(lst.version, lst.connected.is_set())  # the live version: public, not a secret
         if mark != self._last:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{threading.get_ident()}.tmp")  # the thread, or a test calling write_now
-            tmp.write_text(mark, encoding="utf-8")
-            tmp.replace(self.path)  # atomic: a poll never reads half a mark
+            write_atomic(self.path, mark)  # the thread, or a test calling write_now: a poll never reads half a mark
             self._last = mark
 
     def _run(self) -> None:
@@ -177,7 +212,7 @@ class LiveBeacon:
 @st.cache_resource(show_spinner=False)
 def beacon() -> LiveBeacon:
     """One beacon thread per server process."""
-    return LiveBeacon(kit.listener()).start()
+    return LiveBeacon(kit.listener(), feed=delta_feed()).start()
 
 
 def next_midnight() -> float:
@@ -193,9 +228,10 @@ def wall_map_chart(lm: LiveMap, version: int, *, height: int = 620, key: str = "
         return
     stamp = hashlib.sha1(lm.payload).hexdigest()[:16]
     b = beacon()
-    token = b.token(version, kit.listener().connected.is_set())
+    token = b.token(lm.seq if lm.delta else version, kit.listener().connected.is_set())
     wall_map(lm.payload, stamp=stamp, key=key, height=height, alt=kit.tr("wall.map_alt"),
-             live_url=OUTLINES_URL + b.name, live_token=token)
+             live_url=OUTLINES_URL + b.name, live_token=token,
+             delta_url=OUTLINES_URL + lm.delta if lm.delta else None, seq=lm.seq, settle_s=SETTLE_S)
 
 
 def _recolour_at(fr: WallFrame) -> float:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -84,6 +85,14 @@ class WallFilter:
             cols.append(("c.status", "f_st", self.statuses))
         parts = [f"{col} = ANY(:{key})" for col, key, vals in cols if vals]
         return " AND ".join(parts) or "TRUE", {key: list(vals) for _, key, vals in cols if vals}
+
+    def matches(self, row) -> bool:
+        """Whether a case row (attributes ``subdistrict_id``, ``community_id``, ``category_code``,
+        ``level``, ``status``) is inside this filter: ``sql()`` in Python (``wall.delta`` sorts the
+        changes of every wall with it, so it must never let in a case ``sql()`` keeps out)."""
+        return all(not vals or getattr(row, attr) in vals for attr, vals in (
+            ("subdistrict_id", self.subdistricts), ("community_id", self.communities),
+            ("category_code", self.categories), ("level", self.levels), ("status", self.statuses)))
 
 
 def local_midnight(now: datetime) -> datetime:
@@ -362,11 +371,20 @@ def write_outlines(base: BaseMap, directory) -> str:
 
     path = Path(directory) / base.outlines_name
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(base.outlines, encoding="utf-8")
-        tmp.replace(path)  # atomic: a browser never reads half a file
+        write_atomic(path, base.outlines)
     return path.name
+
+
+def write_atomic(path, body: str) -> None:
+    """Write ``body`` to ``path`` (its folder made if missing) so that a browser fetching it as a
+    static file never reads half of it: a temporary file of this process and thread, renamed."""
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(path)
 
 
 def base_map(conn: Connection, lang: str) -> BaseMap:

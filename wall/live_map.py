@@ -73,6 +73,8 @@ class LiveMap:
     open_drawn: int                 # open cases sent
     computed_at: float              # epoch seconds (the payload's own clock is ``now``, sent separately)
     at: str                         # computed_at as HH:MM:SS wall time
+    seq: int = 0                    # the ``wall.delta.DeltaFeed`` reading its cases come from (0: none)
+    delta: str | None = None        # the file of this wall's deltas after ``seq`` (``wall.delta``), if any
 
 
 def pack(data: dict) -> bytes:
@@ -85,49 +87,89 @@ def unpack(payload: bytes) -> dict:
     return json.loads(gzip.decompress(payload))
 
 
-def open_columns(conn: Connection, f: WallFilter, lang: str, t0: int, origin: tuple[float, float]) -> dict:
-    """The open cases in ``f`` as columns; ``detail`` (case number, state, deadline, snippet) while
-    they fit DETAIL_MAX_POINTS, as in ``wall.frame.open_cases``; ``load``: grid id → open cases."""
+# Every column the map, its filters and its deltas need: the open cases with a point (待定位, no
+# point, is counted in its tile, not drawn). ``wall.delta`` keeps these rows for all walls at once.
+OPEN_ROWS_SQL = f"""
+    SELECT c.id, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
+           extract(epoch FROM c.due_at)::float8 AS due, extract(epoch FROM c.warn_at)::float8 AS warn,
+           CASE WHEN c.supervised THEN {G_SUPERVISED} WHEN c.status = 'awaiting_verification' THEN {G_VERIFY}
+                WHEN c.status = 'postponed' THEN {G_POSTPONED} ELSE {G_NORMAL} END AS g,
+           cat.name AS cat, cat.name_en AS cat_en, c.outside_jurisdiction, c.grid_id,
+           c.case_no, c.status, c.due_at, left(c.description, {SNIPPET_CHARS + 1}) AS description,
+           c.subdistrict_id, c.community_id, c.category_code, c.level
+    FROM cases c LEFT JOIN case_category cat ON cat.code = c.category_code
+    WHERE {OPEN_SQL} AND c.geom IS NOT NULL AND {{where}}
+"""
+
+
+def open_rows(conn: Connection, f: WallFilter) -> list:
+    """The open cases in ``f`` with a point, as ``OPEN_ROWS_SQL`` rows (in no particular order)."""
     where, params = f.sql()
-    rows = conn.execute(text(f"""
-        SELECT c.id, round((ST_X(c.geom) - :ox) * {10 ** DIGITS})::int AS x,
-               round((ST_Y(c.geom) - :oy) * {10 ** DIGITS})::int AS y,
-               round(extract(epoch FROM c.due_at) - :t0)::bigint AS d,
-               round(extract(epoch FROM c.warn_at) - :t0)::bigint AS w,
-               CASE WHEN c.supervised THEN {G_SUPERVISED} WHEN c.status = 'awaiting_verification' THEN {G_VERIFY}
-                    WHEN c.status = 'postponed' THEN {G_POSTPONED} ELSE {G_NORMAL} END AS g,
-               cat.name AS cat, cat.name_en AS cat_en, c.outside_jurisdiction, c.grid_id,
-               c.case_no, c.status, c.due_at, left(c.description, {SNIPPET_CHARS + 1}) AS description
-        FROM cases c LEFT JOIN case_category cat ON cat.code = c.category_code
-        WHERE {OPEN_SQL} AND c.geom IS NOT NULL AND {live_months(conn)} AND {where}  -- 待定位 (no point) is counted in its tile, not drawn
-        ORDER BY c.due_at IS NOT NULL, c.due_at DESC, c.id  -- the most urgent drawn last, on top
-    """), {"t0": t0, "ox": origin[0], "oy": origin[1], **params}).all()
-    detailed = len(rows) <= DETAIL_MAX_POINTS
-    # columns straight from the rows (zip does the transposing in C: 10,000 rows in a few ms)
-    (ids, xs, ys, ds, ws, gs, cat, cat_en, out, grid, case_no, status, due_at, desc) = \
-        (list(col) for col in zip(*rows)) if rows else ([] for _ in range(14))
-    no_category, outside, due_word = (t(k, lang) for k in ("wall.no_category", "wall.outside", "wall.due"))
-    cats: dict[str, int] = {}
+    # the months holding an open case only (db.partitions.live_months: the planner prunes the rest)
+    return conn.execute(text(OPEN_ROWS_SQL.format(where=f"{live_months(conn)} AND {where}")), params).all()
+
+
+def drawing_order(rows) -> list:
+    """No-deadline cases first, then by due time, latest first (ties by id): the most urgent drawn
+    last, on top (the browser keeps the same order when a delta adds a case)."""
+    return sorted(rows, key=lambda r: (r.due is not None, -(r.due or 0.0), r.id))
+
+
+def category_text(cat: str | None, cat_en: str | None, outside: bool, lang: str) -> str:
+    what = name_in({"name": cat, "name_en": cat_en}, lang) or t("wall.no_category", lang)
+    return what + (" " + t("wall.outside", lang) if outside else "")
+
+
+def detail_columns(rows, lang: str) -> dict:
+    """The tooltip's case number, state, deadline and snippet, as columns."""
+    due_word = t("wall.due", lang)
+    return {"n": [r.case_no for r in rows], "s": [status_label(r.status, lang) for r in rows],
+            "e": [f"{due_word} {_hhmm(r.due_at)}" if r.due_at is not None else "" for r in rows],
+            "x": [(r.description or "")[:SNIPPET_CHARS] + ("…" if len(r.description or "") > SNIPPET_CHARS else "")
+                  for r in rows]}
+
+
+def offset(v: float | None, origin: float, scale: int = 10 ** DIGITS) -> int | None:
+    """``v`` as an integer offset from ``origin`` (``scale`` units per unit; None stays None)."""
+    return None if v is None else int(round((v - origin) * scale))
+
+
+def columns(rows, lang: str, t0: int, origin: tuple[float, float], *, detailed: bool,
+            cats: dict[str, int] | None = None) -> dict:
+    """``rows`` (``OPEN_ROWS_SQL``, in drawing order) as the payload's columns: id, x, y (integer
+    1e-5° offsets from ``origin``), d, w (seconds from ``t0``), state group, category index into
+    ``cats`` (filled as met); ``detail`` when ``detailed``."""
+    cats = {} if cats is None else cats
     index: dict[tuple, int] = {}
     cs = []
-    for key in zip(cat, cat_en, out):
+    for r in rows:
+        key = (r.cat, r.cat_en, r.outside_jurisdiction)
         k = index.get(key)
         if k is None:
-            what = (name_in({"name": key[0], "name_en": key[1]}, lang) or no_category) + (" " + outside if key[2] else "")
-            k = index[key] = cats.setdefault(what, len(cats))
+            k = index[key] = cats.setdefault(category_text(*key, lang), len(cats))
         cs.append(k)
-    cols = {"i": ids, "x": xs, "y": ys, "d": ds, "w": ws, "g": gs, "c": cs}
-    detail = None
-    if detailed:
-        snippets = [(s or "")[:SNIPPET_CHARS] + ("…" if len(s or "") > SNIPPET_CHARS else "") for s in desc]
-        detail = {"n": case_no, "s": [status_label(s, lang) for s in status],
-                  "e": [f"{due_word} {_hhmm(d)}" if d is not None else "" for d in due_at], "x": snippets}
-    load = dict(Counter(g for g in grid if g is not None))
-    return {"cases": cols, "cats": list(cats), "detail": detail, "load": load}
+    cols = {"i": [r.id for r in rows], "x": [offset(r.lon, origin[0]) for r in rows],
+            "y": [offset(r.lat, origin[1]) for r in rows], "d": [offset(r.due, t0, 1) for r in rows],
+            "w": [offset(r.warn, t0, 1) for r in rows], "g": [r.g for r in rows], "c": cs}
+    return {"cases": cols, "cats": list(cats), "detail": detail_columns(rows, lang) if detailed else None}
+
+
+def open_columns(conn: Connection, f: WallFilter, lang: str, t0: int, origin: tuple[float, float],
+                 rows: list | None = None) -> dict:
+    """The open cases in ``f`` as columns; ``detail`` (case number, state, deadline, snippet) while
+    they fit DETAIL_MAX_POINTS, as in ``wall.frame.open_cases``; ``load``: grid id → open cases.
+
+    ``rows``: every open case (``wall.delta.DeltaFeed``'s snapshot) to filter here instead of asking
+    the database, so a wall's payload and the deltas that follow it come from the same reading."""
+    rows = open_rows(conn, f) if rows is None else [r for r in rows if f.matches(r)]
+    rows = drawing_order(rows)
+    out = columns(rows, lang, t0, origin, detailed=len(rows) <= DETAIL_MAX_POINTS)
+    out["load"] = dict(Counter(r.grid_id for r in rows if r.grid_id is not None))
+    return out
 
 
 def live_map(conn: Connection, f: WallFilter, lang: str, now: datetime, *, base: BaseMap, outlines_url: str,
-             size: tuple[int, int], large: bool = False) -> LiveMap:
+             size: tuple[int, int], large: bool = False, rows: list | None = None, seq: int = 0) -> LiveMap:
     """Everything the component needs for one map, and the ticker beside it.
 
     Nothing in it depends on the clock except ``t0`` (the origin of the deadline seconds); the
@@ -135,7 +177,7 @@ def live_map(conn: Connection, f: WallFilter, lang: str, now: datetime, *, base:
     off still colours by the server's.
     """
     t0 = math.floor(now.timestamp())
-    open_ = open_columns(conn, f, lang, t0, base.origin)
+    open_ = open_columns(conn, f, lang, t0, base.origin, rows)
     _, colours = load_colours(open_["load"])
     open_word = t("wall.open_cases", lang)
     shading = [(ring, colours[gid], f"{name} {open_word} {open_['load'][gid]}")
@@ -154,4 +196,4 @@ def live_map(conn: Connection, f: WallFilter, lang: str, now: datetime, *, base:
     }
     return LiveMap(payload=pack(data), ticker=tuple(latest_events(conn, f, lang, now)),
                    open_drawn=len(open_["cases"]["i"]), computed_at=now.timestamp(),
-                   at=now.astimezone(TZ).strftime("%H:%M:%S"))
+                   at=now.astimezone(TZ).strftime("%H:%M:%S"), seq=seq)

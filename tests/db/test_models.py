@@ -22,7 +22,7 @@ MODELS = sorted((m.class_ for m in models.Base.registry.mappers), key=lambda m: 
 
 
 def _partitions(engine) -> set[str]:
-    """Month partitions (migration 0017) are storage of their parent's model, not tables of their own."""
+    """Month partitions (migration 0024) are storage of their parent's model, not tables of their own."""
     with engine.connect() as c:
         return set(c.execute(text("SELECT relname FROM pg_class WHERE relispartition")).scalars())
 

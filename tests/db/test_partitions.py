@@ -1,4 +1,4 @@
-"""Cases and events partitioned by month (migration 0017): rows land in their month, a month not
+"""Cases and events partitioned by month (migration 0024): rows land in their month, a month not
 made yet lands in DEFAULT and is moved by the maintenance function, and the rules of the plain
 tables still hold (append-only event log, one grid per point, foreign keys, unique ids and case
 numbers). The last test converts a database that already holds cases, and back."""
@@ -200,7 +200,7 @@ def _snapshot(conn) -> dict:
 
 def test_the_migration_converts_a_database_with_cases_and_back_keeping_every_row():
     with scratch_database("partitions", migrate=False) as url:
-        before = ScriptDirectory.from_config(alembic_config(url)).get_revision("0017").down_revision
+        before = ScriptDirectory.from_config(alembic_config(url)).get_revision("0024").down_revision
         upgrade(url, before)
         eng = create_engine(url, connect_args={"options": f"-c timezone={TIME_ZONE}"})
         try:
@@ -215,7 +215,7 @@ def test_the_migration_converts_a_database_with_cases_and_back_keeping_every_row
                 service.report_case(conn, channel="hotline", lon=50, lat=50)  # outside: in the queue
             with eng.connect() as conn:
                 old = _snapshot(conn)
-            upgrade(url, "0017")
+            upgrade(url, "0024")
             with eng.connect() as conn:
                 assert is_partitioned(conn, "cases") and is_partitioned(conn, "case_event")
                 new = _snapshot(conn)
@@ -346,7 +346,7 @@ def test_queries_over_open_cases_plan_only_the_months_that_hold_one(conn):
 
 def test_live_months_is_true_on_plain_tables():
     with scratch_database("plainmonths", migrate=False) as url:
-        before = ScriptDirectory.from_config(alembic_config(url)).get_revision("0017").down_revision
+        before = ScriptDirectory.from_config(alembic_config(url)).get_revision("0024").down_revision
         upgrade(url, before)
         eng = create_engine(url)
         try:

@@ -120,7 +120,19 @@ def test_the_desks_queries_can_use_their_indexes(conn, sql, index):
     have an index (at a million cases the plans were measured: docs/measurements.md)."""
     conn.execute(text("SET LOCAL enable_seqscan = off"))
     plan = "\n".join(conn.execute(text(f"EXPLAIN {sql}")).scalars())
-    # cases is partitioned by month (migration 0017): the plan names each month's copy of the index
+    # cases is partitioned by month (migration 0024): the plan names each month's copy of the index
     names = {index, *conn.execute(text("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = to_regclass(:i)"),
                                   {"i": index}).scalars()}
     assert any(n in plan for n in names), plan
+
+
+def test_merge_candidates_are_open_and_closed_cases_never_rejected_ones(world, conn):
+    """The candidates come from both halves of the point index (migration 0018: open cases, ended
+    ones): a closed case near by is offered, a rejected one is not."""
+    open_one, closed, rejected = world.report("C1"), world.report("C1"), world.report("C1")
+    conn.execute(text("UPDATE cases SET status = 'closed', level = 'community', closed_at = now() WHERE id = :i"),
+                 {"i": closed["id"]})
+    conn.execute(text("UPDATE cases SET status = 'rejected', rejected_at = now() WHERE id = :i"), {"i": rejected["id"]})
+    dup = world.report("C1")
+    offered = {c.id for c in svc.duplicate_candidates(conn, dup)}
+    assert {open_one["id"], closed["id"]} <= offered and rejected["id"] not in offered

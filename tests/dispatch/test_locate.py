@@ -182,3 +182,70 @@ def test_may_place_is_the_rule_the_queues_follow():
     assert permissions.may_place(s1, {"community_id": 3, "subdistrict_id": 7, "outside_jurisdiction": False})
     assert not permissions.may_place(s1, {"community_id": 3, "subdistrict_id": 8, "outside_jurisdiction": False})
     assert not permissions.may_place(Actor(0, "t", "t", "dispatcher", "community", community_id=3), unplaced)
+
+
+# --- possible duplicates once located: the intake's rule (dispatch.duplicates), run by ``locate`` ----------
+
+SPOT = (1.2, 0.7)  # in C2; at this latitude 0.0001° of longitude is ~11.1 m
+
+
+def _near(dx_m: float) -> tuple[float, float]:
+    return SPOT[0] + dx_m / 111_240.0, SPOT[1]
+
+
+def _candidate(w, dx_m: float, *, category: str = "0102", days_before: float = 0.0) -> dict:
+    lon, lat = _near(dx_m)
+    at = w.conn.execute(text("SELECT now() - make_interval(secs => :s)"), {"s": days_before * 86400}).scalar_one()
+    return service.report_case(w.conn, channel="grid_worker", lon=lon, lat=lat, crs="EPSG:4326", category_code=category,
+                               description="同一处井盖", reported_at=at)
+
+
+def _links(conn, case_id):
+    return conn.execute(text("SELECT candidate_id, status, round(distance_m) AS m FROM case_possible_duplicate "
+                             "WHERE case_id = :i ORDER BY distance_m"), {"i": case_id}).mappings().all()
+
+
+def test_a_located_report_is_linked_to_an_open_same_category_case_within_50_m(world, conn):
+    from intake.duplicates import may_decide, pending_links
+
+    near = _candidate(world, 30.0)
+    recent = _candidate(world, 45.0, days_before=29)
+    case = unlocated(world)
+    assert _links(conn, case["id"]) == []  # no point, no distance
+    row = service.transition(conn, case_id=case["id"], action="locate", actor=world["disp_d"], lon=SPOT[0],
+                             lat=SPOT[1], crs="WGS84", expected_version=case["version"])
+    assert row["grid_id"] == world.grid["C2"]
+    links = _links(conn, case["id"])
+    assert [(r["candidate_id"], r["status"]) for r in links] == [(near["id"], "pending"), (recent["id"], "pending")]
+    assert [r["m"] for r in links] == [30, 45]
+    # recorded with the move, and on the dispatcher's panel as for a report that came with its point
+    assert _events(conn, case["id"])[-1]["data"]["possible_duplicates"] == [near["case_no"], recent["case_no"]]
+    assert [x["case_no"] for x in pending_links(conn, case["id"])] == [near["case_no"], recent["case_no"]]
+    assert may_decide(conn, case_id=case["id"], actor=world["disp_c2"])
+
+
+def test_locate_links_nothing_of_another_category_further_than_50_m_ended_or_older_than_30_days(world, conn):
+    _candidate(world, 20.0, category="0401")          # another category
+    _candidate(world, 60.0)                           # beyond 50 m
+    _candidate(world, 10.0, days_before=31)           # reported 31 days before the located report
+    ended = _candidate(world, 5.0)                    # no longer open: rejected
+    service.transition(conn, case_id=ended["id"], action="reject", actor=world["disp_d"], comment="重复来电")
+    closed = _candidate(world, 15.0)                  # no longer open: resolved on the spot, closed
+    service.transition(conn, case_id=closed["id"], action="register", actor=world["disp_c2"], level="community")
+    service.transition(conn, case_id=closed["id"], action="close", actor=world["disp_c2"], comment="社区已处理")
+    case = unlocated(world)
+    service.transition(conn, case_id=case["id"], action="locate", actor=world["disp_d"], lon=SPOT[0], lat=SPOT[1])
+    assert _links(conn, case["id"]) == []
+    assert "possible_duplicates" not in _events(conn, case["id"])[-1]["data"]
+
+
+def test_the_intake_and_locate_run_the_same_search(world, conn):
+    """The same text: a report that arrives with its point next to the located one links the same way."""
+    from dispatch.duplicates import link_possible_duplicates
+
+    near = _candidate(world, 30.0)
+    arrived = _candidate(world, 0.0)  # as the intake would have written it, then searched
+    assert [d["case_no"] for d in link_possible_duplicates(conn, arrived["id"])] == [near["case_no"]]
+    case = unlocated(world)
+    service.transition(conn, case_id=case["id"], action="locate", actor=world["disp_d"], lon=SPOT[0], lat=SPOT[1])
+    assert [r["candidate_id"] for r in _links(conn, case["id"])] == [arrived["id"], near["id"]]

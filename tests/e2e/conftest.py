@@ -10,6 +10,7 @@ Fixtures for any page's end-to-end test:
   Every request that is not for localhost is aborted and counted; a test that caused one fails (a CDN, tile server or font host would show up here).
 - ``login(page, username)``: sign in and wait for the first page to be drawn.
 - ``wait_drawn(page)``, ``map_point(page, view, lon, lat)``, ``hover_text(page, x, y)``.
+- ``PANEL_FORM``: a case panel's action form (not the search box's form).
 - ``WALL_MAP``: the wall's map (the component ui/wall_map, an iframe); ``wall_frame(page)``: its
   document, where its canvas, its tooltip (``hover_text(page, x, y, WALL_MAP)``) and its test
   hook ``window.__wall`` live.
@@ -33,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 SHOTS = ROOT / "var" / "e2e"  # screenshots for a person to look at (var/ is git-ignored)
 WALL_MAP = 'iframe[title="ui.wall_map.wall_map"]'
+# A case panel's action form: any form but the case desks' search by number (ui.case_view.case_search)
+PANEL_FORM = "[data-testid=stForm]:not(:has(.st-key-dispatch-search, .st-key-dq-search))"
 
 
 @pytest.fixture(scope="package")
@@ -105,10 +108,11 @@ def page(browser, app_url, external_requests) -> Page:
     assert external_requests == [], f"requests left localhost: {external_requests}"
 
 
-def wait_drawn(page: Page) -> None:
-    """Connected, and the script has finished at least once (it flips while live updates run)."""
-    expect(page.locator("[data-test-connection-state=CONNECTED]")).to_have_count(1)
-    expect(page.locator("[data-test-script-state=notRunning]")).to_have_count(1)
+def wait_drawn(page: Page, timeout: float = 30_000) -> None:
+    """Connected, and the script has finished at least once (it flips while live updates run).
+    Room for a loaded machine: a run of a page there can take longer than expect's 5 s."""
+    expect(page.locator("[data-test-connection-state=CONNECTED]")).to_have_count(1, timeout=timeout)
+    expect(page.locator("[data-test-script-state=notRunning]")).to_have_count(1, timeout=timeout)
 
 
 @pytest.fixture
@@ -152,6 +156,6 @@ def hover_text(page: Page, x: float, y: float, frame: str | None = None) -> str:
 def wall_frame(page: Page):
     """The wall map's document (a Playwright Frame), once its deck has drawn."""
     expect(page.frame_locator(WALL_MAP).locator("canvas").first).to_be_visible(timeout=60_000)
-    frame = page.locator(WALL_MAP).first.element_handle().content_frame()
+    frame = page.locator(WALL_MAP).first.element_handle(timeout=60_000).content_frame()  # a rerun may remount it
     frame.wait_for_function("window.__wall && window.__wall.builds > 0", timeout=60_000)
     return frame

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from accounts.actors import load_actor
 from dispatch import service
 from intake import field
-from tests.e2e.conftest import SHOTS, wait_drawn
+from tests.e2e.conftest import PANEL_FORM, SHOTS, wait_drawn
 
 DEPT_USER = "uit_dept"
 
@@ -53,7 +53,7 @@ def test_feedback_with_a_photo_file_shows_its_thumbnail_in_the_history(page, log
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "feedback-photo-0.png"), full_page=True)
     page.locator(f".st-key-dept-act-{disposing_case['id']}").get_by_text("处置反馈").click()
-    form = page.locator("[data-testid=stForm]")
+    form = page.locator(PANEL_FORM)
     expect(form).to_be_visible()
     form.get_by_role("textbox").first.fill("已清运，附处置后照片")
     form.locator("input[type=file]").set_input_files(str(photo))

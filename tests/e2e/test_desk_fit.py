@@ -7,13 +7,14 @@ photo, 延期, 回退) on 部门工单. Nothing is submitted: the cases stay as 
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 from sqlalchemy import text
 
 from i18n import t
 from i18n import dispatch_ui  # noqa: F401  (registers the column labels)
 from i18n.messages import MESSAGES
-from tests.e2e.conftest import offline_page, wait_drawn
+from tests.e2e.conftest import PANEL_FORM, offline_page, wait_drawn
 from tests.ui.district import CODE, PASSWORD
 from ui import case_view as view
 
@@ -53,25 +54,15 @@ def _sign_in(pg, app_url, username, path, lang):
     wait_drawn(pg)
 
 
-def _open_case(pg, search_key: str, case_no: str, tries: int = 2):
-    """Search the case and wait for its panel. This test is about the forms' layout; a search
-    whose Enter is lost (an open fault of the dispatch page, seen about once in two full runs here
-    after a case's action forms were opened; issue 8) is typed again, as a person would, and
-    reported on the test's output so the fault stays visible."""
+def _open_case(pg, search_key: str, case_no: str):
+    """Search the case (its number + Enter, once) and wait for its panel. A search lost after a
+    case's action forms were opened was issue 8's fault of the dispatch page (a search box whose
+    change callback reran only the page's parts; now a form, ui.case_view.case_search): typed
+    once, as a person would expect to, it must open the case."""
     box = pg.locator(f".st-key-{search_key} input")
-    for attempt in range(tries):
-        box.fill(case_no)
-        box.press("Enter")
-        try:
-            expect(pg.locator(".dp-head .dp-no")).to_have_text(case_no, timeout=30_000)
-            break
-        except AssertionError:
-            if attempt == tries - 1:
-                raise
-            print(f"search for {case_no} did not open its panel within 30 s; typed again")
-            box.fill("")
-            box.press("Enter")
-            wait_drawn(pg)
+    box.fill(case_no)
+    box.press("Enter")
+    expect(pg.locator(".dp-head .dp-no")).to_have_text(case_no, timeout=30_000)
     expect(pg.locator("[data-test-script-state=notRunning]")).to_have_count(1, timeout=30_000)   # a loaded machine
 
 
@@ -84,14 +75,28 @@ def _check_forms(pg, case_no: str, prefix: str, seen: list[str]) -> list[str]:
     bad = []
     for i, name in enumerate(names):
         bar.nth(i).click()   # scrolled to as a person would: the actions are on screen when clicked
-        form = pg.locator("[data-testid=stForm]").filter(
+        form = pg.locator(PANEL_FORM).filter(
             has=pg.locator("[data-testid=stFormSubmitButton] button", has_text=name))   # this action's form
-        expect(form).to_have_count(1, timeout=30_000)
-        expect(pg.locator("[data-testid=stForm]")).to_have_count(1, timeout=30_000)   # the previous one gone
+        try:
+            expect(form).to_have_count(1, timeout=20_000)
+        except AssertionError:
+            # An open fault of issue 8 (seen once in a fresh-clone run, session 5): a click on the
+            # action bar right after a case was opened drew no form, as the search's Enter was lost
+            # before it became a form. A person clicks again; so does this layout check, and says so.
+            print(f"re-clicked {name!r} on {case_no}: the first click drew no form (issue 8)")
+            expect(pg.locator("[data-test-script-state=notRunning]")).to_have_count(1, timeout=30_000)
+            bar.nth(i).click()
+            expect(form).to_have_count(1, timeout=30_000)
+        expect(pg.locator(PANEL_FORM)).to_have_count(1, timeout=30_000)   # the previous one gone
         expect(pg.locator("[data-test-script-state=notRunning]")).to_have_count(1, timeout=30_000)
-        pg.wait_for_timeout(300)   # the opened form is scrolled into view (ui/action_forms.py)
         # the action's own submit (a form may have a second one, e.g. to withdraw)
         submit = form.locator("[data-testid=stFormSubmitButton]").get_by_role("button", name=name, exact=True)
+        # the opened form is scrolled into view by a script of its own (ui/action_forms.py), a
+        # moment after it is drawn: wait for that (up to 10 s on a loaded machine), not a fixed time
+        try:
+            pg.wait_for_function(f"(el) => ({IN_VIEW})(el)[0]", arg=submit.element_handle(), timeout=10_000)
+        except PlaywrightTimeout:
+            pass   # reported below with where it is
         ok, top, bottom, height = submit.evaluate(IN_VIEW)
         if not ok:
             bad.append(f"{case_no} {name}: submit at {top}..{bottom} of {height} when opened")

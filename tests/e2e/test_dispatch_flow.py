@@ -18,7 +18,7 @@ from accounts.auth import create_user
 from wall.dispatch_map import DISPATCH_MAP
 from wall.frame import WallFilter, base_map, filter_bbox, view_for
 from ui.wall_view import DESK_MAP
-from tests.e2e.conftest import SHOTS, WALL_MAP, hover_text, map_point
+from tests.e2e.conftest import PANEL_FORM, SHOTS, WALL_MAP, hover_text, map_point
 from tests.ui.district import remove_cases
 from tests.ui.district import CODE
 
@@ -125,7 +125,7 @@ def test_click_a_case_on_the_map_dispatch_it_and_see_it_move(page, app_url, engi
 
     _click_until_picked(page, x, y, case["case_no"])
     page.locator(f".st-key-dispatch-act-{case['id']}").get_by_role("radio", name="派遣", exact=True).click()
-    form = page.locator("[data-testid=stForm]")
+    form = page.locator(PANEL_FORM)
     expect(form).to_be_visible(timeout=20_000)
     expect(form).to_contain_text("按时限标准")  # the computed deadline is shown
     submit = form.get_by_role("button", name="派遣")

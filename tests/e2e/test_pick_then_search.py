@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import text
 
-from tests.e2e.conftest import offline_page, wait_drawn
+from tests.e2e.conftest import PANEL_FORM, offline_page, wait_drawn
 from tests.ui.district import CODE, PASSWORD
 
 ROUNDS = 8
@@ -76,7 +76,7 @@ def test_a_search_right_after_a_row_pick_moves_the_panel(browser, app_url, engin
                 # the next thing the dispatcher does on that case: choose an action
                 pg.locator(f".st-key-dispatch-act-{_case_id(engine, target)} [data-testid=stButtonGroup] button"
                            ).first.click()
-                expect(pg.locator("[data-testid=stForm]")).to_have_count(1, timeout=20_000)
+                expect(pg.locator(PANEL_FORM)).to_have_count(1, timeout=20_000)
                 wait_drawn(pg)
                 expect(pg.locator(".dp-head .dp-no")).to_have_text(target, timeout=1_000)
             except AssertionError:

@@ -98,20 +98,24 @@ def test_a_planner_splits_a_grid_sees_the_impact_publishes_and_the_wall_redraws(
     editor = page.frame_locator(FRAME).first
     expect(editor.locator("body[data-ready='1']")).to_have_count(1, timeout=30_000)
     expect(editor.locator("path.leaflet-interactive")).to_have_count(9)
+    # the editor's document, marked: the same frame must carry the planner through the tool
+    # change and the edit (a frame mounted afresh would lose a drawing in progress; issue 10)
+    frame = page.locator(FRAME).first.element_handle().content_frame()
+    frame.evaluate("() => { window.__sameEditor = true; }")
+
+    def same_editor(step: str) -> None:
+        assert not frame.is_detached() and frame.evaluate("() => window.__sameEditor === true"), \
+            f"the editor's frame was mounted afresh {step}"
 
     # split the grid: a line drawn across it, from below to above
     page.locator("[data-testid=stButtonGroup]").get_by_text("分割", exact=True).click()
     settled(page)
-
-    def editor_frame():
-        """The editor's document now (a rerun may mount the iframe afresh: the old frame detaches)."""
-        return next(f for f in reversed(page.frames) if "grid_editor" in f.url and not f.is_detached())
-
     expect(editor.locator("#map.drawing")).to_have_count(1)
+    same_editor("after choosing 分割")
 
     def at(lon, lat):
         box = page.locator(FRAME).first.bounding_box()
-        x, y = editor_frame().evaluate("([lat, lon]) => { const p = editorMap.latLngToContainerPoint([lat, lon]);"
+        x, y = frame.evaluate("([lat, lon]) => { const p = editorMap.latLngToContainerPoint([lat, lon]);"
                               " const r = editorMap.getContainer().getBoundingClientRect();"
                               " return [r.x + p.x, r.y + p.y] }", [lat, lon])
         return box["x"] + x, box["y"] + y
@@ -120,10 +124,11 @@ def test_a_planner_splits_a_grid_sees_the_impact_publishes_and_the_wall_redraws(
     for lat in (y0 - h * 0.3, y1 + h * 0.3, y1 + h * 0.3):  # across it; the last point again ends the line
         page.mouse.click(*at(mid, lat))
         page.wait_for_timeout(300)
-    op = json.loads(editor_frame().evaluate("() => document.body.getAttribute('data-last-op')") or "null")
+    op = json.loads(frame.evaluate("() => document.body.getAttribute('data-last-op')") or "null")
     assert op and op["op"] == "split" and op["code"] == code, op
     expect(page.get_by_text("已修改")).to_be_visible(timeout=30_000)
     expect(editor.locator("path.leaflet-interactive")).to_have_count(10, timeout=30_000)
+    same_editor("after the split was applied")
     page.screenshot(path=str(SHOTS / "planner-split.png"))
 
     # the impact preview

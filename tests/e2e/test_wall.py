@@ -4,6 +4,7 @@ warn and due times turns amber, then red with its ring, in the browser with no s
 video-wall mode has no chrome."""
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -111,25 +112,96 @@ def test_sign_in_and_the_wall_shows_the_open_cases(page, login, engine, e2e_db):
 
 
 def test_a_case_inserted_with_sql_appears_on_the_open_wall_without_reload(page, login, engine, e2e_db):
+    """Issue 12 §3: the point arrives as a delta (the map's own fetch of its delta file, merged into
+    what it draws: no rerun, no new payload); the tiles follow with the page's slower rerun."""
     login(page, "uit_command")
-    expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine):,}")
+    expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine):,}", timeout=60_000)  # a first run, at load
     view, ours = _focus_on_our_district(page, engine), _ours(engine)
     assert _hover_a_known_case(page, engine, view, 30)[1], "the map never became interactive"
+    wall = wall_frame(page)
     page.evaluate("window.__sameDocument = true")
     lon, lat = _empty_grid_centre(engine)
     with engine.begin() as c:
         new = report_case(c, lon, lat, f"e2e 实时上报 [{CODE}]")
-    committed = time.monotonic()
-    expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine, ours):,}", timeout=10_000)
-    shown_after = time.monotonic() - committed
-    tip = _hover_until(page, *map_point(page, view, lon, lat, WALL_MAP), new["case_no"], 3)
+    committed = time.time()
+    wall.wait_for_function(f"window.__wall.drawn[{new['id']}] !== undefined", timeout=30_000)
+    drawn_ms, how = wall.evaluate(f"[window.__wall.drawn[{new['id']}], window.__wall.drawnBy[{new['id']}]]")
+    assert how == "delta", how
+    expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine, ours):,}", timeout=60_000)
+    tip = _hover_until(page, *map_point(page, view, lon, lat, WALL_MAP), new["case_no"], 10)
     assert new["case_no"] in tip and "e2e 实时上报" in tip
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
-    # The target is 2 s (a 1 s live poll + one rerun; 0.8-1.5 s measured on an idle machine). On a
-    # shared 2-core runner a timing assertion that tight is noise, so the test holds a functional
-    # bound and prints the figure; a regression to "needs a reload" or to slow polling fails it.
+    # The target is 1.5 s at the 95th percentile (bench live, 10 walls). On a shared 2-core runner a
+    # timing assertion that tight is noise, so the test holds a functional bound and prints the figure.
+    shown_after = drawn_ms / 1000 - committed
     print(f"live_update_s={shown_after:.2f} (load average {os.getloadavg()[0]:.1f})")
-    assert shown_after <= 5.0, f"shown {shown_after:.2f} s after the commit (load average {os.getloadavg()})"
+    assert shown_after <= 10.0, f"drawn {shown_after:.2f} s after the commit (load average {os.getloadavg()})"
+
+
+def _pick_one_subdistrict(page, engine) -> tuple[WallFilter, WallFilter]:
+    """Filter the desk wall to the test district's first subdistrict; (that filter, the other one's)."""
+    ours = _ours(engine)
+    first, other = WallFilter(subdistricts=ours.subdistricts[:1]), WallFilter(subdistricts=ours.subdistricts[1:2])
+    with engine.connect() as c:
+        name = c.execute(text("SELECT name FROM subdistrict WHERE id = :i"), {"i": first.subdistricts[0]}).scalar_one()
+    box = page.locator(".st-key-f_sd input")
+    box.click(timeout=60_000)
+    page.keyboard.type(name)
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine, first):,}", timeout=60_000)
+    return first, other
+
+
+def _empty_grid_in(engine, f: WallFilter) -> tuple[float, float]:
+    with engine.connect() as c:
+        return tuple(c.execute(text("""
+            SELECT ST_X(ST_Centroid(gv.geom)), ST_Y(ST_Centroid(gv.geom))
+            FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id JOIN community cm ON cm.id = g.community_id
+            WHERE gv.valid_to IS NULL AND cm.subdistrict_id = ANY(:sd)
+              AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.grid_id = g.id)
+            ORDER BY g.code DESC LIMIT 1"""), {"sd": list(f.subdistricts)}).one())
+
+
+def test_a_subdistrict_wall_never_receives_a_case_of_another_area(page, login, engine, e2e_db):
+    """The deltas are cut to each wall's filter on the server: a case reported in the other
+    subdistrict reaches neither the map nor the browser at all (every delta file it fetched is
+    read here); one in its own subdistrict, reported after it, arrives as a delta; hostile text in
+    it stays text."""
+    bodies: list[str] = []
+    page.on("response", lambda r: bodies.append(r.text())
+            if "/app/static/wall/delta-" in r.url and r.status == 200 else None)
+    login(page, "uit_command")
+    wall_frame(page)
+    mine, other = _pick_one_subdistrict(page, engine)
+    wall = wall_frame(page)
+    wall.wait_for_function("window.__wall.seq > 0", timeout=30_000)
+    markup = '<img src=x onerror="window.__xss=1">井盖 @@=x'
+    made = []
+    try:
+        with engine.begin() as c:
+            elsewhere = report_case(c, *_empty_grid_in(engine, other), f"别处 [{CODE}]")
+        made.append(elsewhere["id"])
+        with engine.begin() as c:
+            here = report_case(c, *_empty_grid_in(engine, mine), f"{markup} [{CODE}]")
+        made.append(here["id"])
+        wall.wait_for_function(f"window.__wall.drawn[{here['id']}] !== undefined", timeout=30_000)
+        assert wall.evaluate(f"window.__wall.drawnBy[{here['id']}]") == "delta"
+        assert wall.evaluate(f"window.__wall.classOf({elsewhere['id']})") is None
+        assert wall.evaluate(f"window.__wall.drawn[{elsewhere['id']}]") is None
+        assert bodies, "no delta file was fetched"
+        for body in bodies:
+            named = {i for st in json.loads(body)["steps"] for i in st.get("u", {}).get("i", []) + st.get("r", [])}
+            assert elsewhere["id"] not in named and elsewhere["case_no"] not in body, body
+        tip = wall.evaluate(f"window.__wall.tooltipOf({here['id']})")
+        assert here["case_no"] in tip and markup[:20] in tip, tip      # as typed (the snippet), set as text
+        assert wall.evaluate("window.__xss") is None and page.evaluate("window.__xss") is None
+        # and the page's own rerun, later, still keeps the other subdistrict out
+        expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine, mine):,}", timeout=60_000)
+        assert wall.evaluate(f"window.__wall.classOf({elsewhere['id']})") is None
+    finally:
+        with engine.begin() as c:
+            remove_cases(c, "SELECT unnest(CAST(:ids AS bigint[]))", {"ids": made})
 
 
 def test_video_wall_mode_has_no_chrome(page, login, engine, e2e_db):
@@ -244,12 +316,16 @@ def test_a_case_crossing_its_warn_and_due_times_changes_colour_with_no_server_re
     page.on("websocket", lambda ws: ws.on("framereceived", lambda d: frames.append(len(d))))
     login(page, "uit_command")
     wall = wall_frame(page)
-    case = crossing_case(warn_in=40, due_in=52)
+    builds = wall.evaluate("window.__wall.builds")
+    case = crossing_case(warn_in=75, due_in=87)
     wall.wait_for_function(f"window.__wall.drawn[{case['id']}] !== undefined", timeout=35_000)
+    # it came as a delta; the page's own rerun (tiles, ticker) follows SETTLE_S later with a whole
+    # payload: wait for that, so that what follows is time passing alone
+    wall.wait_for_function(f"window.__wall.builds > {builds}", timeout=45_000)
     assert wall.evaluate(f"window.__wall.classOf({case['id']})") == ON_TIME, "drawn after its warn time (load?)"
     builds, stamp, rings = wall.evaluate("[window.__wall.builds, window.__wall.stamp, window.__wall.overdueRings]")
     seen_frames = len(frames)
-    wall.wait_for_function(f"window.__wall.classOf({case['id']}) === {AT_RISK}", timeout=40_000)
+    wall.wait_for_function(f"window.__wall.classOf({case['id']}) === {AT_RISK}", timeout=80_000)
     turned_amber = time.time()
     wall.wait_for_function(f"window.__wall.classOf({case['id']}) === {OVERDUE}", timeout=40_000)
     turned_red = time.time()

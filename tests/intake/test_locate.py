@@ -76,7 +76,7 @@ def test_lat_long_win_over_the_address(api, key, intake_engine):
 
 
 def test_an_address_only_report_is_never_linked_as_a_duplicate(api, key):
-    """No point, no distance: the 50-m search leaves it alone (once located, the merge form offers nearby cases)."""
+    """No point, no distance: the 50-m search leaves it alone (until located: tests/dispatch/test_locate.py)."""
     a = post(api, key, long=None, lat=None, address_string=ADDRESS).json()[0]
     b = post(api, key, long=None, lat=None, address_string=ADDRESS).json()[0]
     assert a["possible_duplicates"] == b["possible_duplicates"] == []
@@ -102,3 +102,25 @@ def test_the_point_comes_from_lat_long_then_the_photo_then_none(api, key, intake
         row = c.execute(text("SELECT geom IS NULL AS unlocated, photo_ref FROM cases WHERE case_no = :n"),
                         {"n": ans["service_request_id"]}).one()
     assert row.unlocated and row.photo_ref
+
+
+def test_once_located_it_is_linked_to_the_open_report_of_the_same_kind_nearby(api, key, intake_engine):
+    """The lifecycle's locate runs the intake's duplicate search (dispatch.duplicates): the API then
+    shows the link as for a report that came with its point."""
+    from accounts.actors import load_actor
+    from dispatch import service
+
+    spot = (122.0015, 41.1085)  # in grid 001, away from the other tests' points
+    near = post(api, key, long=spot[0] + 0.0003, lat=spot[1]).json()[0]  # ~25 m east, same service
+    waiting = post(api, key, long=None, lat=None, address_string=ADDRESS).json()[0]
+    assert waiting["possible_duplicates"] == []
+    with intake_engine.begin() as c:
+        pid = c.execute(text("INSERT INTO person(username, full_name, role, unit_level) "
+                             "VALUES (:u, '测试派遣员', 'dispatcher', 'district') RETURNING id"),
+                        {"u": "t_locate_" + uuid.uuid4().hex[:8]}).scalar_one()
+        case_id = c.execute(text("SELECT id FROM cases WHERE case_no = :n"),
+                            {"n": waiting["service_request_id"]}).scalar_one()
+        service.transition(c, case_id=case_id, action="locate", actor=load_actor(c, pid), lon=spot[0], lat=spot[1])
+    got = api.get(f"/requests/{waiting['service_request_id']}.json", params={"extensions": "true"}).json()[0]
+    assert got["extended_attributes"]["awaiting_location"] is False
+    assert got["extended_attributes"]["possible_duplicates"] == [near["service_request_id"]]

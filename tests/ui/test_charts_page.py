@@ -56,6 +56,8 @@ def test_every_role_with_charts_gets_figures_charts_and_downloads(w, user):
     at = open_page(w[user], PAGE)
     assert not at.exception and not at.error
     assert {"结案率", "按期结案率", "自行处置率", "满意率", "在办数", "在办超期数"} <= set(_metrics(at))
+    # the ranking by area says what its two rows that are no area count
+    assert any("“辖区外”" in c.value and "“待定位”" in c.value for c in at.caption)
     keys = {d.key for d in at.download_button}
     for chart in CHARTS:
         assert {f"{chart}-csv", f"{chart}-xlsx"} <= keys, chart

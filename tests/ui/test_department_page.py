@@ -179,7 +179,8 @@ def test_search_by_case_number_and_filters(w, engine):
     to_accept = new_case(engine, w, "dispatched", dept="HWC")
     working = new_case(engine, w, "disposing", dept="HWC")
     at = open_page(w["dpt_staff_hwc"], PAGE)
-    at.text_input(key="dq-search").input(working["case_no"]).run()
+    at.text_input(key="dq-search").input(working["case_no"])
+    at.button(key="dq-search-go").click().run()
     assert at.session_state[CASE] == working["id"] and working["case_no"] in _html(at)
     filt = next(s for s in at.segmented_control if s.key == "dq-filter")
     filt.set_value("to_accept").run()
@@ -187,7 +188,8 @@ def test_search_by_case_number_and_filters(w, engine):
     assert to_accept["case_no"] in listed and working["case_no"] not in listed
     # the panel keeps the case found, and the tick is on no other row
     assert at.session_state[CASE] == working["id"] and not _tick(at)
-    at.text_input(key="dq-search").input("NO-SUCH-CASE").run()
+    at.text_input(key="dq-search").input("NO-SUCH-CASE")
+    at.button(key="dq-search-go").click().run()
     assert any("未找到" in t.proto.body for t in at.toast)
 
 

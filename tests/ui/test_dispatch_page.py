@@ -87,6 +87,9 @@ def test_search_by_case_number_opens_the_case(w, engine):
     row = new_case(engine, w, "registered")
     at = open_page(w["dpt_disp_cm"], PAGE)
     at.text_input(key="dispatch-search").input(row["case_no"]).run()
+    assert CASE not in at.session_state   # typed, not sent: a form's value goes with its submit (Enter)
+    at.text_input(key="dispatch-search").input(row["case_no"])
+    at.button(key="dispatch-search-go").click().run()
     assert at.session_state[CASE] == row["id"]
 
 

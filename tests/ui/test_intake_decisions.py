@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from dispatch.duplicates import link_possible_duplicates
 from dispatch.errors import LifecycleError, PermissionDenied
 from intake import duplicates, public
 from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge
@@ -26,7 +27,7 @@ def _linked(engine, w):
     original = new_case(engine, w, "registered")
     dup = new_case(engine, w, "reported")
     with engine.begin() as c:
-        links = duplicates.link_possible_duplicates(c, dup["id"])
+        links = link_possible_duplicates(c, dup["id"])
     assert original["case_no"] in [x["case_no"] for x in links]
     return original, dup
 
@@ -57,6 +58,24 @@ def test_a_linked_duplicate_is_shown_and_confirming_merges_it_through_the_lifecy
         ev = c.execute(text("SELECT action, actor_id FROM case_event WHERE case_id = :i ORDER BY id DESC LIMIT 1"),
                        {"i": dup["id"]}).one()
     assert (ev.action, ev.actor_id) == ("merge", who.person_id)
+
+
+def test_a_report_located_later_shows_its_links_on_the_panel_as_for_intake(w, engine):
+    """An address-only report (待定位) is linked when a dispatcher locates it (the same search, run by
+    the lifecycle's locate move) and the panel offers the same decision."""
+    from dispatch import service
+
+    original = new_case(engine, w, "registered")
+    admin = w["dpt_admin"]
+    with engine.begin() as c:
+        late = service.report_case(c, channel="hotline", lon=None, lat=None, category_code="0102",
+                                   description="测试：来电只报地址", address="测试路 9 号")
+        service.transition(c, case_id=late["id"], action="locate", actor=admin, lon=w.points[0][0], lat=w.points[0][1])
+    at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: late["id"]})
+    assert not at.exception and not at.error
+    assert any("疑似重复" in m.value for m in at.markdown)
+    assert any(original["case_no"] in m.value and "米" in m.value for m in at.markdown)
+    assert any(b.key == f"dispatch-intake-{late['id']}-dup-{original['id']}-no" for b in at.button)
 
 
 def test_rejecting_a_link_records_it_and_leaves_the_case_as_it_was(w, engine):

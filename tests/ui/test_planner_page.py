@@ -175,3 +175,20 @@ def test_english(planner):
     at.run()
     assert at.title[0].value == "Grid planning"
     assert [t.label for t in at.tabs] == ["Edit", "Impact preview", "Publish", "History"]
+
+
+def _tabs_place(at) -> int:
+    """Where the page's tabs sit among the main area's blocks and elements."""
+    return next(i for i, node in at.main.children.items() if node.type == "tab_container")
+
+
+def test_a_flash_message_does_not_move_the_tabs_and_the_editor_in_them(planner, engine):
+    """A message shown once (a draft made, an edit applied) and gone in the next run must not
+    move the tabs: the browser would mount them, and the editor's frame with a drawing in
+    progress, afresh (issue 10; in Chromium: tests/e2e/test_planner_flow.py)."""
+    at = _create(planner())
+    assert any("已新建草稿" in s.value for s in at.success)
+    shown = _tabs_place(at)
+    at.run()   # the next run, e.g. the one after choosing 分割: the message is gone
+    assert not any("已新建草稿" in s.value for s in at.success)
+    assert _tabs_place(at) == shown

@@ -35,16 +35,23 @@ def _component():
 
 
 def wall_map(payload: bytes, *, stamp: str, key: str, height: int = 620, select: bool = False,
-             alt: str = "", live_url: str | None = None, live_token: str | None = None) -> int | None:
+             alt: str = "", live_url: str | None = None, live_token: str | None = None,
+             delta_url: str | None = None, seq: int = 0, settle_s: float = 8.0) -> int | None:
     """Draw the map; with ``select`` the id of the case just clicked (once), else None.
 
     ``stamp`` names the payload: the browser rebuilds its layers only when it changes. ``now``
     (the server's clock) goes with every render. ``live_url`` (relative to the app) is a small
     file the browser polls every second; when its text differs from ``live_token`` the map sets
     its value to ``{"live": text}``, which reruns the page (a value the caller ignores).
+
+    ``delta_url`` (relative to the app; ``wall.delta``): when the beacon moves, the map first
+    fetches that file and merges the cases changed since ``seq`` (the reading ``payload`` was made
+    from) into what it draws, with no rerun; it asks for the rerun only ``settle_s`` seconds later
+    (for the page's tiles and ticker), or at once when the file cannot bring it up to date.
     """
     value = _component()(data=payload, stamp=stamp, now=time.time(), height=height, select=select, alt=alt,
-                         live_url=live_url, live_token=live_token, key=key, default=None)
+                         live_url=live_url, live_token=live_token, delta_url=delta_url, seq=seq,
+                         settle_s=settle_s, key=key, default=None)
     if not select or not isinstance(value, dict) or "i" not in value:
         return None
     seen_key = f"{key}__seen"

@@ -7,8 +7,15 @@
  * group → rim; overdue → a red ring) are worked out here from the clock, at least once a minute
  * and exactly when the next case crosses a line, so time passing costs the server nothing.
  * Out (only with `select`): {i: case id, n: nonce} when a case is clicked; and {live: token, n}
- * when the beacon file (`live_url`, polled once a second) no longer says `live_token`: that
- * value reruns the page, which is how a wall learns of a change.
+ * when the page should rerun: that value reruns it.
+ *
+ * Live (issue 12 §3): the beacon file (`live_url`, "<reading>:<connected>") is polled once a
+ * second. When its reading passes the map's own (`seq`, then each delta merged), the map fetches
+ * its delta file (`delta_url`, wall.delta: the cases of its own filter added, changed or gone since
+ * a reading) and merges them into its typed arrays in drawing order, with no rerun and no
+ * re-inflating; the page is asked to rerun `settle_s` later (tiles, ticker, shading), or at once
+ * when the file cannot bring the map up to date (too old, a step too big, another origin, the
+ * listener's connection flipped, no file).
  *
  * Hostile text: layers are built here by hand (no deck.gl JSON converter: "@@=…" is just text),
  * and tooltips are set as text (deck.gl's `text`, i.e. innerText), never as HTML.
@@ -26,15 +33,21 @@
   let counter = 0;
 
   const mapEl = document.getElementById("map");
-  const S = { deck: null, stamp: null, d: null, n: 0, ids: null, pos: null, D: null, W: null, G: null, cls: null,
-              offset: 0, timer: null, select: false, pending: null, viewKey: null, staticLayers: [], rows: [] };
+  const S = { deck: null, stamp: null, d: null, n: 0, ids: null, pos: null, D: null, W: null, G: null, C: null,
+              X: null, catIndex: null, cls: null, offset: 0, timer: null, select: false, pending: null,
+              viewKey: null, staticLayers: [], rows: [], seq: 0, argSeq: 0, deltaUrl: null, settleMs: 8000,
+              fetching: false, settleTimer: null, beacon: null };
   const hook = window.__wall = {
     counts: [0, 0, 0, 0], overdueRings: 0, recolours: 0, recolourMs: 0, buildMs: 0, stamp: null, builds: 0,
+    deltas: 0, deltaMs: 0, seq: 0, reruns: 0,  // deltas merged, the last merge's time, the map's reading, reruns asked
     drawn: {},   // case id -> epoch ms (this browser's clock) when it was first drawn
+    drawnBy: {}, // case id -> "map" (a whole payload) or "delta" (merged from the delta file), at that moment
     shift: 0,    // seconds added to the clock (tests and benchmarks simulate time passing)
     recolour: () => recolour(),
     classOf: (id) => { const i = S.ids ? S.ids.indexOf(id) : -1; return i < 0 ? null : S.cls[i]; },
     classes: () => Array.from(S.cls || []),
+    live: () => ({ seq: S.seq, fetching: S.fetching, token: S.liveToken, beacon: S.beacon, askedFor: S.askedFor,
+                   deltaUrl: S.deltaUrl, settling: !!S.settleTimer }),
     tooltipOf: (id) => {  // the text a hover over the case shows
       const i = S.ids ? S.ids.indexOf(id) : -1;
       const tip = i < 0 ? null : tooltip({ layer: { id: S.d.caseLayer }, index: i });
@@ -78,7 +91,12 @@
       D[i] = c.d[i] === null ? NaN : c.d[i];
       W[i] = c.w[i] === null ? NaN : c.w[i];
     }
-    Object.assign(S, { d: d, n: n, ids: c.i, pos: pos, D: D, W: W, G: Uint8Array.from(c.g), pending: c.i });
+    const X = d.detail ? { n: d.detail.n.slice(), s: d.detail.s.slice(), e: d.detail.e.slice(), x: d.detail.x.slice() }
+                       : null;
+    const catIndex = new Map(d.cats.map((k, i) => [k, i]));
+    Object.assign(S, { d: d, n: n, ids: c.i.slice(), pos: pos, D: D, W: W, G: Uint8Array.from(c.g), C: c.c.slice(),
+                       X: X, catIndex: catIndex, pending: c.i, pendingBy: "map", seq: S.argSeq });
+    hook.seq = S.seq;
     const off = offsets(d);
     const style = d.outlineStyle;
     const gridRows = d.grids.g.map((g, i) => ({ g: g, c: d.grids.c[i], t: d.grids.t[i] }));
@@ -162,9 +180,11 @@
 
   function afterRender() {
     if (!S.pending) return;
-    const at = Date.now(), ids = S.pending;
-    S.pending = null;
-    for (let i = 0; i < ids.length; i++) if (!(ids[i] in hook.drawn)) hook.drawn[ids[i]] = at;
+    const at = Date.now(), ids = S.pending, how = S.pendingBy || "map";
+    S.pending = null; S.pendingBy = null;
+    for (let i = 0; i < ids.length; i++) {
+      if (!(ids[i] in hook.drawn)) { hook.drawn[ids[i]] = at; hook.drawnBy[ids[i]] = how; }
+    }
     hook.stamp = S.stamp;
     document.body.setAttribute("data-stamp", S.stamp);
     // and on the iframe itself, so the page (bench pages, tests) can tell a drawn map from an empty frame
@@ -176,8 +196,8 @@
     const d = S.d, i = info.index;
     if (info.layer.id === "grids" && info.object) return { text: String(info.object.t), style: d.tooltipStyle };
     if (info.layer.id !== d.caseLayer || i >= S.n) return null;
-    const what = String(d.cats[d.cases.c[i]]);
-    const x = d.detail;
+    const what = String(d.cats[S.C[i]]);
+    const x = S.X;
     if (!x) return { text: what, style: d.tooltipStyle };
     const state = [x.s[i]].concat(S.cls[i] === OVERDUE ? [d.texts.overdue] : [], x.e[i] ? [x.e[i]] : []);
     return { text: `${what} ${x.n[i]}\n${state.join(" · ")}\n${x.x[i]}`, style: d.tooltipStyle };
@@ -190,8 +210,102 @@
                                          dataType: "json" });
   }
 
-  // The live check: the beacon file (ui.wall_view.LiveBeacon) once a second; a rerun when it moved.
+  // ---- deltas (wall.delta): merge the changed cases of this wall into the arrays, in drawing order ----
+
+  // drawn before (under) the other? no deadline first, then the latest due first, then the lower id
+  function before(da, ia, db, ib) {
+    const na = Number.isNaN(da), nb = Number.isNaN(db);
+    if (na !== nb) return na;
+    if (!na && da !== db) return da > db;
+    return ia < ib;
+  }
+
+  function merge(st) {
+    const u = st.u, m = u.i.length, drop = new Set(st.r);
+    for (let j = 0; j < m; j++) drop.add(u.i[j]);
+    const shift = st.t0 - S.d.t0;
+    const keep = [];
+    for (let i = 0; i < S.n; i++) if (!drop.has(S.ids[i])) keep.push(i);
+    const nd = new Float64Array(m), nw = new Float64Array(m);
+    for (let j = 0; j < m; j++) {
+      nd[j] = u.d[j] === null ? NaN : u.d[j] + shift;
+      nw[j] = u.w[j] === null ? NaN : u.w[j] + shift;
+    }
+    const n = keep.length + m;
+    const ids = new Array(n), pos = new Float32Array(2 * n), D = new Float64Array(n), W = new Float64Array(n);
+    const G = new Uint8Array(n), C = new Array(n);
+    const X = S.X ? { n: new Array(n), s: new Array(n), e: new Array(n), x: new Array(n) } : null;
+    let a = 0, b = 0;
+    for (let k = 0; k < n; k++) {
+      const takeOld = b >= m || (a < keep.length && before(S.D[keep[a]], S.ids[keep[a]], nd[b], u.i[b]));
+      if (takeOld) {
+        const i = keep[a++];
+        ids[k] = S.ids[i]; pos[2 * k] = S.pos[2 * i]; pos[2 * k + 1] = S.pos[2 * i + 1];
+        D[k] = S.D[i]; W[k] = S.W[i]; G[k] = S.G[i]; C[k] = S.C[i];
+        if (X) { X.n[k] = S.X.n[i]; X.s[k] = S.X.s[i]; X.e[k] = S.X.e[i]; X.x[k] = S.X.x[i]; }
+      } else {
+        const j = b++;
+        ids[k] = u.i[j]; pos[2 * k] = u.px[j]; pos[2 * k + 1] = u.py[j];
+        D[k] = nd[j]; W[k] = nw[j]; G[k] = u.g[j];
+        let ci = S.catIndex.get(u.c[j]);
+        if (ci === undefined) { ci = S.d.cats.length; S.d.cats.push(String(u.c[j])); S.catIndex.set(u.c[j], ci); }
+        C[k] = ci;
+        if (X) { X.n[k] = u.n[j]; X.s[k] = u.s[j]; X.e[k] = u.e[j]; X.x[k] = u.x[j]; }
+      }
+    }
+    Object.assign(S, { n: n, ids: ids, pos: pos, D: D, W: W, G: G, C: C, X: X });
+    S.pending = (S.pending || []).concat(u.i);
+    S.pendingBy = S.pendingBy || "delta";
+  }
+
+  // a delta file's body: merged if it brings this map from its reading to the file's; false if it cannot
+  function applyDelta(body) {
+    if (!S.d || !body || typeof body.from !== "number" || body.from > S.seq) return false;
+    if (!body.o || body.o[0] !== S.d.origin[0] || body.o[1] !== S.d.origin[1]) return false;
+    const steps = body.steps.filter((st) => st.s > S.seq);
+    if (steps.some((st) => st.full)) return false;
+    if (steps.length) {
+      const t = performance.now();
+      for (const st of steps) merge(st);
+      recolour();
+      hook.deltaMs = performance.now() - t;
+      hook.deltas += 1;
+    }
+    S.seq = Math.max(S.seq, body.to);
+    hook.seq = S.seq;
+    return true;
+  }
+
+  // ---- the live check: the beacon file (ui.wall_view.LiveBeacon) once a second ----
   const LIVE_POLL_MS = 1000;
+  function parts(token) {
+    const i = (token || "").indexOf(":");
+    return i < 0 ? [NaN, ""] : [Number(token.slice(0, i)), token.slice(i + 1)];
+  }
+
+  function askRerun(token) {
+    if (!token || token === S.askedFor) return;
+    S.askedFor = token;
+    clearTimeout(S.settleTimer); S.settleTimer = null;
+    counter += 1; hook.reruns += 1;
+    send("streamlit:setComponentValue", { value: { live: token, n: session + "-" + counter }, dataType: "json" });
+  }
+
+  function pullDelta(token) {
+    S.fetching = true;
+    fetch(new URL(S.deltaUrl, appBase()).href, { cache: "no-store", credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((body) => {
+        S.fetching = false;
+        const had = S.seq;
+        if (!applyDelta(body)) { askRerun(token); return; }
+        // the tiles and the ticker follow at a slower pace: one rerun settle_s after the first merge
+        if (!S.settleTimer) S.settleTimer = setTimeout(() => { S.settleTimer = null; askRerun(S.beacon); }, S.settleMs);
+        if (S.seq > had && parts(S.beacon)[0] > S.seq) pullDelta(S.beacon);  // moved on meanwhile
+      })
+      .catch(() => { S.fetching = false; askRerun(token); });
+  }
+
   function poll() {
     if (!S.liveUrl) return;
     fetch(new URL(S.liveUrl, appBase()).href, { cache: "no-store", credentials: "same-origin" })
@@ -199,10 +313,14 @@
       .then((text) => {
         const token = text && text.trim();
         hook.polls = (hook.polls || 0) + 1;
-        if (!token || token === S.liveToken || token === S.askedFor) return;
-        S.askedFor = token;
-        counter += 1;
-        send("streamlit:setComponentValue", { value: { live: token, n: session + "-" + counter }, dataType: "json" });
+        if (!token || token === S.liveToken) return;
+        S.beacon = token;
+        const [seq, conn] = parts(token);
+        if (S.deltaUrl && S.d && conn === parts(S.liveToken)[1] && Number.isFinite(seq)) {
+          if (seq > S.seq && !S.fetching) pullDelta(token);
+          return;
+        }
+        askRerun(token);
       })
       .catch(() => {});
   }
@@ -210,17 +328,23 @@
 
   async function render(args) {
     S.liveUrl = args.live_url || null;
-    if (args.live_token !== S.liveToken) { S.liveToken = args.live_token; S.askedFor = null; }
+    S.deltaUrl = args.delta_url || null;
+    if (typeof args.settle_s === "number") S.settleMs = args.settle_s * 1000;
+    if (args.live_token !== S.liveToken) {
+      S.liveToken = args.live_token; S.askedFor = null;
+      clearTimeout(S.settleTimer); S.settleTimer = null;  // the page is as new as its token: tiles done
+    }
     mapEl.style.height = (args.height || 620) + "px";
     if (args.alt) mapEl.setAttribute("aria-label", String(args.alt));
     S.select = !!args.select;
     if (typeof args.now === "number") S.offset = args.now * 1000 - Date.now();
     setHeight();
     if (!args.data || args.stamp === S.stamp) return;
-    const stamp = args.stamp;
+    const stamp = args.stamp, seq = Number(args.seq) || 0;
     S.stamp = stamp;
     const d = await inflate(args.data);
     if (S.stamp !== stamp) return;  // a newer payload arrived meanwhile
+    S.argSeq = seq;
     build(d);
   }
 

@@ -19,16 +19,16 @@ same way.
 
 Frozen: every constant is written here; no project code is imported.
 
-Revision ID: 0017
-Revises: 0010 (re-linked when branches are merged)
+Revision ID: 0024
+Revises: 0020 (re-linked when branches are merged: it must stay the last migration)
 """
 import re
 
 from alembic import op
 from sqlalchemy import text
 
-revision = "0017"
-down_revision = "0016"
+revision = "0024"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
@@ -252,7 +252,7 @@ def _refuse_unsupported(table: str, key: str) -> None:
             "SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint "
             "WHERE contype = 'f' AND confrelid = 'cases'::regclass") if not REFS_CASES.search(d)]
     if problems:
-        raise RuntimeError(f"migration 0017 cannot partition {table} by {key}: it does not know how to carry "
+        raise RuntimeError(f"migration 0024 cannot partition {table} by {key}: it does not know how to carry "
                            + "; ".join(problems))
 
 
@@ -328,7 +328,7 @@ def _incoming_foreign_keys(target: str) -> list[tuple]:
 
 def _rebuild(table: str, key: str, saved: dict, *, partitioned: bool) -> None:
     """Replace ``table`` by a new one (partitioned by month on ``key``, or plain), rows kept."""
-    old = f"{table}_before_0017"
+    old = f"{table}_before_0024"
     op.execute(f"ALTER TABLE {table} RENAME TO {old}")
     for seq, _col in saved["sequences"]:
         op.execute(f"ALTER SEQUENCE {seq} OWNED BY NONE")
