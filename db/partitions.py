@@ -92,6 +92,47 @@ def partition_of(conn: Connection, table: str, row_id: int) -> str:
                         {"id": row_id}).scalar_one()
 
 
+def _partitioned(conn: Connection) -> bool:
+    """Whether ``cases`` is partitioned with its key table (asked once per database connection:
+    the schema does not change under it)."""
+    info = conn.info
+    if "cases_partitioned" not in info:
+        info["cases_partitioned"] = bool(conn.execute(text(
+            "SELECT c.relkind = 'p' AND to_regclass('case_key') IS NOT NULL FROM pg_class c "
+            "WHERE c.oid = to_regclass('cases')")).scalar())
+    return info["cases_partitioned"]
+
+
+def case_bound(conn: Connection, case_id: int, alias: str = "c", *, events: bool = False,
+               reported_at: datetime | None = None) -> str:
+    """SQL naming where case ``case_id``'s rows lie, for a query that reads one case by its id:
+    over ``cases`` (alias ``alias``) its ``reported_at``, so the planner keeps the one month that
+    holds it; over ``case_event`` (``events=True``) the months from its report on (an event is never
+    earlier than its case's report: the lifecycle refuses a step before it, docs/scale.md), so
+    every earlier month is pruned. The report time is read from ``case_key`` (one primary-key
+    probe) and written in as a literal, so the pruning happens at plan time: planning a case's
+    page costs one month, not every month of history.
+
+    TRUE when the tables are not partitioned, or when the key table does not know the case (the
+    query then finds what it would have found without the bound: nothing, or a case made in
+    this transaction after the call). ``reported_at``: the case's, when the caller holds its row
+    (no probe then)."""
+    if not _partitioned(conn):
+        return "TRUE"
+    at = reported_at if reported_at is not None else conn.execute(
+        text("SELECT reported_at FROM case_key WHERE id = :i"), {"i": case_id}).scalar()
+    if at is None:
+        return "TRUE"
+    return (f"{alias}.at >= TIMESTAMPTZ '{at.isoformat()}'" if events
+            else f"{alias}.reported_at = TIMESTAMPTZ '{at.isoformat()}'")
+
+
+def numbers(conn: Connection) -> str:
+    """The table to look a case's id up by its number in: ``case_key`` (one index, where ``cases``
+    would plan every month's), or ``cases`` when the tables are not partitioned."""
+    return "case_key" if _partitioned(conn) else "cases"
+
+
 def live_months(conn: Connection, alias: str = "c", *, since: datetime | None = None, events: bool = True) -> str:
     """SQL over ``cases`` (alias ``alias``): the case lies in a month that holds an open case, or
     in this month; with ``since``, also in a month holding a case that ended (closed, rejected
@@ -108,12 +149,7 @@ def live_months(conn: Connection, alias: str = "c", *, since: datetime | None = 
     (an old one, or one ahead: a clock running fast), or reopened there, between this call and
     the query is missed by that query only (the next refresh sees it).
     """
-    info = conn.info
-    if "cases_partitioned" not in info:  # per database connection: the schema does not change under it
-        info["cases_partitioned"] = bool(conn.execute(text(
-            "SELECT c.relkind = 'p' AND to_regclass('case_key') IS NOT NULL FROM pg_class c "
-            "WHERE c.oid = to_regclass('cases')")).scalar())
-    if not info["cases_partitioned"]:
+    if not _partitioned(conn):
         return "TRUE"
     sql = (_OPEN_MONTHS + (_ENDED_MONTHS if since is not None else "")
            + (_EVENT_MONTHS if since is not None and events else "")

@@ -4,20 +4,23 @@ tables still hold (append-only event log, one grid per point, foreign keys, uniq
 numbers). The last test converts a database that already holds cases, and back."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from db.config import TIME_ZONE
 from db.migrate import alembic_config, downgrade, upgrade
 from db.partitions import ensure_partitions, is_partitioned, live_months, partition_list, partition_of
-from dispatch import queries, service
+from dispatch import desk, queries, service
 from dispatch.calendar import TZ
+from intake.reports import public_history
 from tests.factories import scratch_database
 from tests.world import PATH_TO, bring_to, build_world, params_for
+from wall.dispatch_map import case_position
 from wall.frame import WallFilter, kpis, local_midnight
 from wall.live_map import open_columns
 
@@ -354,3 +357,67 @@ def test_live_months_is_true_on_plain_tables():
                 assert live_months(conn) == "TRUE"
         finally:
             eng.dispose()
+
+
+def _months_planned(conn, sql: str, params) -> dict[str, set[str]]:
+    """The partitions of cases and of case_event that the plan of ``sql`` (driver form) scans."""
+    parts = dict(conn.execute(text(
+        "SELECT inhrelid::regclass::text, inhparent::regclass::text FROM pg_inherits "
+        "WHERE inhparent IN ('cases'::regclass, 'case_event'::regclass)")).all())
+    plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + sql, params).scalar_one()
+    found: dict[str, set[str]] = {"cases": set(), "case_event": set()}
+
+    def walk(node):
+        name = node.get("Relation Name", "")
+        if name in parts:
+            found[parts[name]].add(name)
+        for child in node.get("Plans", []):
+            walk(child)
+    walk(plan[0]["Plan"])
+    return found
+
+
+def test_one_cases_page_and_moves_plan_its_own_month_only(conn):
+    """A case of 14 months ago, on two years of months: its detail panel and timeline, a move on
+    it, the desk's visibility check, the map's ring and the public history read ``cases`` in the
+    case's month only (db.partitions.case_bound) and ``case_event`` from that month on; the
+    answers are those of the unpruned queries."""
+    w = build_world(conn)
+    now = conn.execute(text("SELECT now()")).scalar_one()
+    ensure_partitions(conn, since=now - timedelta(days=760))
+    months = len(partition_list(conn, "cases"))
+    assert months >= 28
+    at = now - timedelta(days=420)
+    case = _carry(w, w.report("C1", at=at), "dispatched")
+    month = month_name("cases", at)
+    event_months = {p.name for p in partition_list(conn, "case_event") if p.upper is None or p.upper > at}
+    seen: list[tuple[str, dict]] = []
+
+    def grab(_conn, _cursor, statement, parameters, _context, _many):
+        if re.search(r"\b(cases|case_event)\b", statement) and statement.lstrip().upper().startswith(("SELECT", "UPDATE")):
+            seen.append((statement, parameters))
+
+    event.listen(conn, "before_cursor_execute", grab)
+    try:
+        detail = queries.case_detail(conn, case["id"])
+        moved = service.transition(conn, case_id=case["id"], action="accept", actor=w["admin"],
+                                   **params_for(w, "accept", {**case, "_where": "C1"}))
+        visible = desk.visible_to(conn, case_id=case["id"], actor=w["admin"])
+        ring = case_position(conn, case["id"])
+        history = public_history(conn, case["id"])
+    finally:
+        event.remove(conn, "before_cursor_execute", grab)
+    assert moved["status"] == "disposing" and visible and ring[2] == case["case_no"]
+    timeline = conn.execute(text("SELECT action FROM case_event WHERE case_id = :c ORDER BY at, id"),
+                            {"c": case["id"]}).scalars().all()
+    assert [e["action"] for e in detail["timeline"]] == timeline[:-1] and [e["action"] for e in history] == timeline
+    assert timeline[0] == "report" and len(timeline) >= 4
+    checked = 0
+    for sql, params in seen:
+        if "duplicate_of =" in sql:  # the case's duplicates: any month (not bounded)
+            continue
+        planned = _months_planned(conn, sql, params)
+        assert planned["cases"] <= {month}, (sql, planned["cases"])
+        assert planned["case_event"] <= event_months, (sql, planned["case_event"])
+        checked += 1
+    assert checked >= 6
