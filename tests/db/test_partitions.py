@@ -4,14 +4,18 @@ tables still hold (append-only event log, one grid per point, foreign keys, uniq
 numbers). The last test converts a database that already holds cases, and back."""
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from datetime import datetime, timedelta
 
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from db.cluster import PG_BIN
 from db.config import TIME_ZONE
 from db.migrate import alembic_config, downgrade, upgrade
 from db.partitions import ensure_partitions, is_partitioned, live_months, partition_list, partition_of
@@ -218,6 +222,7 @@ def test_the_migration_converts_a_database_with_cases_and_back_keeping_every_row
                 service.report_case(conn, channel="hotline", lon=50, lat=50)  # outside: in the queue
             with eng.connect() as conn:
                 old = _snapshot(conn)
+            schema = _schema(url)
             upgrade(url, "0024")
             with eng.connect() as conn:
                 assert is_partitioned(conn, "cases") and is_partitioned(conn, "case_event")
@@ -242,8 +247,18 @@ def test_the_migration_converts_a_database_with_cases_and_back_keeping_every_row
                 assert not is_partitioned(conn, "cases")
                 assert _snapshot(conn) == grown
                 assert conn.execute(text("SELECT to_regclass('case_key')")).scalar() is None
+            assert _schema(url) == schema  # byte for byte, as pg_dump writes it
         finally:
             eng.dispose()
+
+
+def _schema(url: str) -> str:
+    """``pg_dump --schema-only`` of the database (its per-run \\restrict key left out)."""
+    u = make_url(url)
+    out = subprocess.run([str(PG_BIN / "pg_dump"), "--schema-only", "-h", u.host, "-p", str(u.port), "-U", u.username,
+                          u.database], env={**os.environ, "PGPASSWORD": u.password or ""},
+                         capture_output=True, text=True, check=True).stdout
+    return "\n".join(line for line in out.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
 
 
 def _carry(w, case: dict, status: str, where: str = "C1") -> dict:
