@@ -19,14 +19,17 @@ on both databases, best of ``--repeat`` (the wall's: median, as ``bench wall``):
   the map's open cases, the tiles, the ticker, the month's rates);
 - ``desk_ms``: what a dispatch desk rerun reads for the district's dispatcher (queue counts, the
   sorting queue, the overdue list);
+- ``case_ms``: one case's detail panel with its timeline (``dispatch.queries.case_detail``), the
+  oldest closed case of the base;
 - ``charts_ms``: this month's indicator table by subdistrict (the roll-up);
 - ``charts_filtered_ms``: the slowest of the charts page's filter combinations this month;
 - ``charts_exact_ms``: this month's indicator table computed from the event log (the check the
   roll-ups are held to, not a page's query: it reads every earlier event of the cases it
   touches, so it grows with history by design);
-- ``wall_plan_ms``, ``desk_plan_ms``: the planning time alone of the statements of one wall
-  refresh and one desk rerun (``EXPLAIN (SUMMARY)`` of each statement as it was sent);
-- ``wall_plan_partition_scans``, ``desk_plan_partition_scans``: how many month (or DEFAULT)
+- ``wall_plan_ms``, ``desk_plan_ms``, ``case_plan_ms``: the planning time alone of the statements
+  of one wall refresh, one desk rerun and one case panel (``EXPLAIN (SUMMARY)`` of each statement
+  as it was sent);
+- ``wall_plan_partition_scans``, ``desk_plan_partition_scans``, ``case_plan_partition_scans``: how many month (or DEFAULT)
   partitions those plans scan — a count the machine's load cannot blur;
 - ``count_all_ms``: a bare ``count(*)`` of the case table — it grows with the history, and
   shows the history is there.
@@ -52,9 +55,9 @@ from db.config import TIME_ZONE
 
 BENCH_DB = "gridgov_bench_partitions"
 PLAIN_DB = BENCH_DB + "_plain"
-TIMED = ("wall_query_ms", "desk_ms", "charts_ms", "charts_filtered_ms", "charts_exact_ms", "wall_plan_ms",
-         "desk_plan_ms", "count_all_ms")
-PAGES = ("wall_query_ms", "desk_ms", "charts_ms", "charts_filtered_ms")  # what the targets are about
+TIMED = ("wall_query_ms", "desk_ms", "case_ms", "charts_ms", "charts_filtered_ms", "charts_exact_ms", "wall_plan_ms",
+         "desk_plan_ms", "case_plan_ms", "count_all_ms")
+PAGES = ("wall_query_ms", "desk_ms", "case_ms", "charts_ms", "charts_filtered_ms")  # what the targets are about
 ID_STEP = 1_000_000_000  # copy k of case id i is i + k * ID_STEP (events: i + k * 10 * ID_STEP)
 
 
@@ -199,6 +202,19 @@ def _desk(eng):
     return rerun
 
 
+def _case_page(eng):
+    from dispatch import queries
+
+    with eng.connect() as c:  # a case of the base (the history's copies have ids from ID_STEP on)
+        cid = c.execute(text(f"SELECT id FROM cases WHERE status = 'closed' AND id < {ID_STEP} "
+                             "ORDER BY reported_at, id LIMIT 1")).scalar_one()
+
+    def show():
+        with eng.connect() as c:
+            assert queries.case_detail(c, cid) is not None
+    return show
+
+
 def _wall_refresh(eng):
     from datetime import datetime
 
@@ -228,8 +244,11 @@ def measure(eng, repeat: int, skip_exact: bool = False) -> dict:
     desk = _desk(eng)
     desk()
     out["desk_ms"] = best_of(desk, repeat) * 1000
+    case = _case_page(eng)
+    case()
+    out["case_ms"] = best_of(case, repeat) * 1000
     seen = _Statements(eng)
-    for name, fn in (("wall_plan_ms", _wall_refresh(eng)), ("desk_plan_ms", desk)):
+    for name, fn in (("wall_plan_ms", _wall_refresh(eng)), ("desk_plan_ms", desk), ("case_plan_ms", case)):
         fn()  # warm: the connection's first use reads the catalogue
         seen.on, seen.sent = True, []
         fn()
@@ -334,7 +353,7 @@ def main(args) -> int:
     for k in TIMED:  # the flat ratio with each step measured against the plain tables in the same minutes
         r = (last[k] / rows[steps[-1], "_plain"][k]) / (first[k] / rows[steps[0], "_plain"][k])
         print(f"{k}_flat_vs_plain={r:.2f}")
-    for k in ("wall_plan_partition_scans", "desk_plan_partition_scans"):
+    for k in ("wall_plan_partition_scans", "desk_plan_partition_scans", "case_plan_partition_scans"):
         print(f"{k}=" + ",".join(str(rows[m, ""][k]) for m in steps) + f" (at {args.months} months)")
     print(f"cases_ratio_{steps[-1]}_to_{steps[0]}={last['cases'] / first['cases']:.2f}")
     print(f"partitions_flat_ratio={max(flat):.2f}")
