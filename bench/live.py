@@ -21,7 +21,14 @@ its delta file and merges the changed cases into what it draws (no Streamlit rer
 payload) → deck.gl draws. The page reruns later (``ui.wall_view.SETTLE_S``) for its tiles.
 Also printed: ``by_delta`` / ``by_map`` (pairs drawn from a delta file or from a whole payload),
 ``reruns_per_wall`` (reruns the maps asked for during the run) and ``builds_per_wall`` (whole
-payloads drawn), so a run shows which path carried the points.
+payloads drawn), so a run shows which path carried the points, and ``reruns_asked_by_reason``.
+
+CPU (the browsers were the bottleneck: ten software-WebGL pages on two cores): the CPU time of
+every Chromium process under the bench (renderers, the one GPU process, the browser, utilities)
+and of the Streamlit server, read from /proc, over ``--idle`` quiet seconds before the reports
+(``idle_…``) and over the reports' window (``live_…``), as CPU-seconds per wall per minute
+(``…_browser_cpu_s_per_wall_min``, split by process kind) and the server's per minute. At load
+these are the figures that carry: latency is mostly waiting for a core.
 """
 from __future__ import annotations
 
@@ -54,6 +61,8 @@ def configure(p) -> None:
     p.add_argument("--wait", type=float, default=30, help="seconds to wait for the last report to be drawn")
     p.add_argument("--cases", type=int, default=1_000_000, help="cases in the database (as bench wall)")
     p.add_argument("--open", type=int, default=10_000, help="of which open (as bench wall)")
+    p.add_argument("--idle", type=float, default=15,
+                   help="seconds the walls stay quiet before the reports, for the idle CPU figure (default 15)")
     p.add_argument("--seed", type=float, default=0.4711, help="setseed() value for generated cases")
     p.add_argument("--sample", action="store_true",
                    help=f"the sample district alone ({SAMPLE_DB}) instead of bench wall's million: the live path "
@@ -68,6 +77,58 @@ def percentile(values: list[float], q: float) -> float:
     """
     ordered = sorted(values)
     return ordered[max(1, math.ceil(len(ordered) * q)) - 1]
+
+
+def _cpu_by_kind(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) so far of every live process under each root pid, by kind:
+    Chromium's ``renderer``, ``gpu``, ``utility``, ``browser`` (no ``--type``) and, for the other
+    roots, the root's name (e.g. ``server``: the Streamlit process). Read from /proc."""
+    parent: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    parent[int(d)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for name, root in roots.items():
+        todo, seen = [root], set()
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            todo.extend(c for c, pp in parent.items() if pp == pid)
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    f = fh.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            cpu = (int(f[11]) + int(f[12])) / tick
+            if name != "bench":
+                kind = name
+            elif "chrom" not in cmd.split(" ", 1)[0]:
+                continue    # the bench itself and Playwright's driver: not the walls
+            else:
+                kind = next((k for flag, k in (("--type=renderer", "renderer"), ("--type=gpu-process", "gpu"),
+                                               ("--type=utility", "utility"), ("--type=", "other")) if flag in cmd),
+                            "browser")
+            out[kind] = out.get(kind, 0.0) + cpu
+    return out
+
+
+def _cpu_report(label: str, a: dict, b: dict, seconds: float, walls: int) -> str:
+    """``label: browsers X CPU-s per wall per minute (renderer … gpu … browser …), server Y CPU-s per minute``."""
+    d = {k: b.get(k, 0.0) - a.get(k, 0.0) for k in set(a) | set(b)}
+    per_min = 60 / max(seconds, 1e-9)
+    chrome = sum(v for k, v in d.items() if k != "server")
+    parts = " ".join(f"{k}={v * per_min / walls:.2f}" for k, v in sorted(d.items()) if k != "server")
+    return (f"{label}_browser_cpu_s_per_wall_min={chrome * per_min / walls:.2f} ({parts}) "
+            f"{label}_server_cpu_s_per_min={d.get('server', 0.0) * per_min:.2f} over {seconds:.0f} s")
 
 
 def _open_walls(browser, base: str, password: str, n: int) -> list:
@@ -100,6 +161,11 @@ def _run(eng, url: str, args) -> dict:
             pump = walls[0].page
             pump.wait_for_timeout(3000)  # let the last sign-ins settle
             counters = "[window.__wall.reruns || 0, window.__wall.builds]"
+            roots = {"bench": os.getpid(), "server": proc.pid}
+            idle0, t_idle = _cpu_by_kind(roots), time.monotonic()
+            pump.wait_for_timeout(args.idle * 1000)   # the walls quiet: what an idle wall costs
+            cpu0, t_cpu = _cpu_by_kind(roots), time.monotonic()
+            cpu_lines = [_cpu_report("idle", idle0, cpu0, t_cpu - t_idle, len(walls))]
             before = [w.evaluate(counters) for w in walls]
             start = time.monotonic()
             for k in range(args.reports):
@@ -108,11 +174,14 @@ def _run(eng, url: str, args) -> dict:
                     case_id = c.execute(text(_INSERT), {"crs": STORAGE_CRS}).scalar_one()
                 commits[case_id] = time.time() * 1000
                 made.append(case_id)
+            pump.wait_for_timeout(max(0.0, start + args.reports / args.rate - time.monotonic()) * 1000)
+            cpu_lines.append(_cpu_report("live", cpu0, _cpu_by_kind(roots), time.monotonic() - t_cpu, len(walls)))
             deadline = time.monotonic() + args.wait
             ids = list(commits)
             drawn: list[dict] = []
             how: list[str | None] = []
             after: list[list[int]] = []
+            why: dict[str, int] = {}    # reruns the maps asked for, by reason (their whole run, sign-in included)
             lost = 0
             for wall in walls:
                 left = max(0.1, deadline - time.monotonic())
@@ -126,6 +195,8 @@ def _run(eng, url: str, args) -> dict:
                         f"Object.fromEntries({ids}.map(i => [i, window.__wall.drawn[i] ?? null]))"))
                     how.extend(wall.evaluate(f"{ids}.map(i => window.__wall.drawnBy ? window.__wall.drawnBy[i] : null)"))
                     after.append(wall.evaluate(counters))
+                    for k, v in wall.evaluate("window.__wall.why || {}").items():
+                        why[k] = why.get(k, 0) + v
                 except Exception:  # noqa: BLE001 (its map's frame went away: a lost session, every report missed)
                     lost += 1
                     drawn.append({})
@@ -141,7 +212,7 @@ def _run(eng, url: str, args) -> dict:
     return {"walls": len(drawn), "reports": len(ids), "missed": missed, "latencies": lat, "lost": lost,
             "by_delta": how.count("delta"), "by_map": how.count("map"),
             "reruns": statistics.mean(r for r, _ in runs) if runs else math.nan,
-            "builds": statistics.mean(b for _, b in runs) if runs else math.nan}
+            "builds": statistics.mean(b for _, b in runs) if runs else math.nan, "cpu": cpu_lines, "why": why}
 
 
 def main(args) -> int:
@@ -163,6 +234,9 @@ def main(args) -> int:
     print(f"load_average={os.getloadavg()[0]:.1f}")
     print(f"by_delta={got['by_delta']} by_map={got['by_map']}")
     print(f"reruns_per_wall={got['reruns']:.1f} builds_per_wall={got['builds']:.1f}")
+    print("reruns_asked_by_reason=" + (" ".join(f"{k}:{v}" for k, v in sorted(got["why"].items())) or "none"))
+    for line in got["cpu"]:
+        print(line)
     if not lat:
         print("live_p95_s=nan")
         return 1

@@ -29,6 +29,16 @@ rolled back:
   grid empty, a warning: published with a reason); ``impact_s`` the preview of the same.
 
 docs/planning.md ("Where a publish's seconds go") splits these figures by part of the statement.
+
+``--parts`` (issue 10, session 6) then splits the re-assignment into its parts and the floors of
+other designs, each statement alone in its own rolled-back transaction, alternating, best CPU
+time of ``--repeat`` (docs/planning.md, *Can the re-assignment reach 0.8 of the raw join?*): the
+join and comparison (a copy of ``reassign_open_cases``' CTEs, into a temporary table of the
+moves), the rest placed polygons-outer instead, the UPDATE of the moved cases (triggers on,
+off, with the four indexes holding a grid column dropped, with only the primary key), the
+``regrid`` events (triggers on, foreign-key checks off, roll-ups off, all off), a narrow side
+table of the moves instead of the case row, and, once, the UPDATE when it can be HOT (those
+four indexes dropped, ``fillfactor`` 90, the table rewritten by CLUSTER: ~40 s more).
 """
 from __future__ import annotations
 
@@ -49,6 +59,8 @@ def configure(p) -> None:
     p.add_argument("--cases", type=int, default=1_000_000, help="cases in the database (default 1,000,000)")
     p.add_argument("--repeat", type=int, default=3, help="runs of each statement; the best counts (default 3)")
     p.add_argument("--seed", type=float, default=0.42, help="setseed() value for the points")
+    p.add_argument("--parts", action="store_true",
+                   help="also time the re-assignment's parts and other designs' floors (docs/planning.md)")
 
 
 def _make_cases(eng, n: int, seed: float) -> None:
@@ -225,4 +237,165 @@ def main(args) -> int:
         print(f"rejoin_cpu_s={cpu_best['rejoin']:.3f}")
         print(f"rejoin_cpu_ratio={cpu_best['raw'] / cpu_best['rejoin']:.3f}")
     print(f"rejoin_ratio={rejoin_rate / raw_rate:.3f}")
+    if args.parts:
+        _parts(eng, args.repeat)
     return 0
+
+
+# --- --parts: where the re-assignment's CPU goes, and the floors of other designs ----------------
+
+# reassign_open_cases' CTEs (migration 0014, unchanged by 0018) up to the moves, into a temp table
+_LIVE_REST = f"""
+WITH live AS MATERIALIZED (
+    SELECT gv.grid_id, gv.geom, g.code AS grid_code, g.community_id, c.subdistrict_id
+    FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id JOIN community c ON c.id = g.community_id
+    WHERE gv.valid_to IS NULL
+), overlapping AS MATERIALIZED (
+    SELECT a.grid_id FROM live a
+    CROSS JOIN LATERAL (SELECT b.geom FROM grid_version b JOIN unit_grid bg ON bg.id = b.grid_id
+                        WHERE b.geom && a.geom AND b.valid_to IS NULL AND bg.code < a.grid_code OFFSET 0) b
+    WHERE ST_Relate(a.geom, b.geom, '2********')
+), rest AS MATERIALIZED (
+    SELECT p.id, p.geom, p.grid_id, p.grid_code, p.community_id, p.subdistrict_id
+    FROM cases p LEFT JOIN live l ON l.grid_id = p.grid_id
+    WHERE p.{OPEN} AND NOT p.outside_jurisdiction
+      AND NOT (l.grid_id IS NOT NULL AND ST_Contains(l.geom, p.geom)
+               AND (p.community_id, p.subdistrict_id) IS NOT DISTINCT FROM (l.community_id, l.subdistrict_id)
+               AND l.grid_id NOT IN (SELECT grid_id FROM overlapping))
+)"""
+_DIFF = ("WHERE (m.old_grid_id, m.old_community_id, m.old_subdistrict_id) "
+         "IS DISTINCT FROM (m.grid_id, m.community_id, m.subdistrict_id)")
+PARTS_JOIN = _LIVE_REST + f""", m AS (
+    SELECT r.id AS case_id, x.grid_id, x.grid_code, x.community_id, x.subdistrict_id, r.grid_id AS old_grid_id,
+           r.grid_code AS old_grid_code, r.community_id AS old_community_id, r.subdistrict_id AS old_subdistrict_id
+    FROM rest r
+    CROSS JOIN LATERAL (SELECT g.id AS grid_id, g.code AS grid_code, g.community_id, c.subdistrict_id
+                        FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id
+                        JOIN community c ON c.id = g.community_id
+                        WHERE gv.valid_to IS NULL AND ST_Intersects(gv.geom, r.geom) ORDER BY g.code LIMIT 1) x
+) SELECT * FROM m {_DIFF}"""
+# the same moves with the rest placed polygons-outer over a GiST of the rest (lowest code kept)
+PARTS_POLY_OUTER = f"""
+SELECT * FROM (
+    SELECT DISTINCT ON (r.id) r.id AS case_id, gg.grid_id, gg.grid_code, gg.community_id, gg.subdistrict_id,
+           r.grid_id AS old_grid_id, r.grid_code AS old_grid_code, r.community_id AS old_community_id,
+           r.subdistrict_id AS old_subdistrict_id
+    FROM (SELECT gv.geom, g.id AS grid_id, g.code AS grid_code, g.community_id, c.subdistrict_id
+          FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id JOIN community c ON c.id = g.community_id
+          WHERE gv.valid_to IS NULL) gg
+    JOIN bench_rest r ON ST_Intersects(gg.geom, r.geom)
+    ORDER BY r.id, gg.grid_code) m {_DIFF}"""
+PARTS_UPDATE = """
+UPDATE cases c SET grid_id = m.grid_id, grid_code = m.grid_code, community_id = m.community_id,
+       subdistrict_id = m.subdistrict_id, version = c.version + 1, updated_at = clock_timestamp()
+FROM bench_mv m WHERE c.id = m.case_id AND c.id = ANY(ARRAY(SELECT case_id FROM bench_mv))"""
+PARTS_EVENTS = """
+INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, from_level, to_level,
+                       department_id, grid_id, handler_id, due_at, postponed, data, category_code, channel)
+SELECT c.id, clock_timestamp(), NULL, 'system', 'regrid', c.status, c.status, c.level, c.level, c.department_id,
+       m.grid_id, c.handler_id, c.due_at, c.postponed_at IS NOT NULL,
+       jsonb_build_object('from_grid_code', m.old_grid_code, 'to_grid_code', m.grid_code,
+                          'from_community_id', m.old_community_id, 'to_community_id', m.community_id, 'change_id', NULL),
+       c.category_code, c.channel
+FROM bench_mv m JOIN cases c ON c.id = m.case_id"""
+PARTS_SIDE = ("CREATE TABLE bench_case_place(case_id integer PRIMARY KEY{fk_case}, grid_id integer{fk_grid}, "
+              "grid_code text, community_id integer{fk_comm}, subdistrict_id integer{fk_sub}, at timestamptz)")
+PARTS_SIDE_INSERT = ("INSERT INTO bench_case_place SELECT case_id, grid_id, grid_code, community_id, subdistrict_id, "
+                     "clock_timestamp() FROM bench_mv")
+# every index of cases holding grid_id, community_id or subdistrict_id (key, INCLUDE): while one
+# does, no move can be a HOT update
+GRID_KEYED = ("cases_grid_idx", "cases_subdistrict_idx", "cases_open_scope_idx", "cases_open_overdue_idx")
+REPLICA = "SET LOCAL session_replication_role = replica"
+
+
+def _parts(eng, repeat: int) -> None:
+    best: dict[str, float] = {}
+    with eng.connect() as c:
+        cpu = _cpu_reader(c)
+        if cpu() is None:
+            print("parts: the server's CPU time cannot be read here (not the same machine): skipped")
+            return
+        others = [r for r, in c.execute(text(
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'cases'::regclass AND NOT indisprimary "
+            "ORDER BY 1"))]
+        c.rollback()
+        drop_all = [("ALTER TABLE cases DROP CONSTRAINT cases_case_no_key" if i == "cases_case_no_key"
+                     else f"DROP INDEX {i}") for i in others]
+
+        def run(name: str, sql: str, *setup: str, moves: bool = True) -> None:
+            with c.begin() as tx:
+                c.execute(text("SET LOCAL jit = off"))
+                if moves:
+                    c.execute(text(f"CREATE TEMP TABLE bench_mv ON COMMIT DROP AS {PARTS_JOIN}"))
+                    c.execute(text("ANALYZE bench_mv"))
+                for s in setup:
+                    c.execute(text(s))
+                u = cpu()
+                for s in sql.split(";\n"):
+                    c.execute(text(s))
+                best[name] = min(best.get(name, float("inf")), cpu() - u)
+                tx.rollback()
+
+        nofk = {"fk_case": "", "fk_grid": "", "fk_comm": "", "fk_sub": ""}
+        fk = {"fk_case": " REFERENCES cases(id)", "fk_grid": " REFERENCES unit_grid(id)",
+              "fk_comm": " REFERENCES community(id)", "fk_sub": " REFERENCES subdistrict(id)"}
+        for _ in range(max(1, repeat)):
+            run("raw join", f"CREATE TEMP TABLE bench_out AS {RAW_SQL}", moves=False)
+            run("reassign_open_cases (all of it)", "SELECT reassign_open_cases(clock_timestamp())", moves=False)
+            run("join + comparison (the function's CTEs)", f"CREATE TEMP TABLE bench_j AS {PARTS_JOIN}", moves=False)
+            run("join + comparison, the rest polygons-outer",
+                f"CREATE TEMP TABLE bench_rest AS {_LIVE_REST} SELECT * FROM rest;\n"
+                "CREATE INDEX ON bench_rest USING gist (geom);\nANALYZE bench_rest;\n"
+                f"CREATE TEMP TABLE bench_j AS {PARTS_POLY_OUTER}", moves=False)
+            run("UPDATE cases, triggers on", PARTS_UPDATE)
+            run("UPDATE cases, triggers off", PARTS_UPDATE, REPLICA)
+            run("UPDATE cases, triggers on, 4 grid-column indexes dropped", PARTS_UPDATE,
+                *[f"DROP INDEX {i}" for i in GRID_KEYED])
+            run("UPDATE cases, triggers off, only the primary key", PARTS_UPDATE, *drop_all, REPLICA)
+            run("events, triggers on", PARTS_EVENTS)
+            run("events, foreign-key checks off", PARTS_EVENTS, "ALTER TABLE case_event DISABLE TRIGGER ALL",
+                "ALTER TABLE case_event ENABLE TRIGGER USER")
+            run("events, roll-up triggers off", PARTS_EVENTS,
+                "ALTER TABLE case_event DISABLE TRIGGER case_event_collect_stats",
+                "ALTER TABLE case_event DISABLE TRIGGER case_event_collect_cuts")
+            run("events, all triggers off", PARTS_EVENTS, REPLICA)
+            run("statement check: the events' cases exist",
+                "SELECT count(*) FROM bench_mv m WHERE NOT EXISTS (SELECT 1 FROM cases c WHERE c.id = m.case_id)")
+            run("side table of the moves, no foreign keys", PARTS_SIDE_INSERT, PARTS_SIDE.format(**nofk))
+            run("side table of the moves, 4 foreign keys", PARTS_SIDE_INSERT, PARTS_SIDE.format(**fk))
+        hot = _hot_update(c, cpu)
+    raw = best["raw join"]
+    for name, v in best.items():
+        print(f"part: {name}: cpu_s={v:.3f} of_raw={v / raw:.2f}")
+    for name, (v, n_hot, n) in hot.items():
+        print(f"part: {name}: cpu_s={v:.3f} of_raw={v / raw:.2f} hot={n_hot}/{n}")
+
+
+def _hot_update(c, cpu) -> dict:
+    """The UPDATE when moves can be HOT: no index holds a grid column, 10 % free room in each page
+    (fillfactor 90, the table rewritten); one rolled-back transaction, each run in a savepoint."""
+    out: dict = {}
+    stat = text("SELECT n_tup_hot_upd, n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'cases'")
+    with c.begin() as tx:
+        c.execute(text("SET LOCAL jit = off"))
+        for i in GRID_KEYED:
+            c.execute(text(f"DROP INDEX {i}"))
+        c.execute(text("ALTER TABLE cases SET (fillfactor = 90)"))
+        c.execute(text("CLUSTER cases USING cases_pkey"))
+        c.execute(text("ANALYZE cases"))
+        c.execute(text(f"CREATE TEMP TABLE bench_mv ON COMMIT DROP AS {PARTS_JOIN}"))
+        # the first run only: later ones find the pages' room taken by the rolled-back versions
+        for name, setup in (("UPDATE cases, HOT, triggers on", None), ("UPDATE cases, HOT, triggers off", REPLICA)):
+            c.execute(text("SAVEPOINT hot"))
+            if setup:
+                c.execute(text(setup))
+            h0 = c.execute(stat).one()
+            u = cpu()
+            c.execute(text(PARTS_UPDATE))
+            v = cpu() - u
+            h1 = c.execute(stat).one()
+            out[name] = (v, h1[0] - h0[0], h1[1] - h0[1])
+            c.execute(text("ROLLBACK TO SAVEPOINT hot"))
+            c.execute(text("SET LOCAL session_replication_role = origin"))
+        tx.rollback()
+    return out

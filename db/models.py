@@ -490,6 +490,35 @@ class CaseStatCut(Base):
     overdue_np: Mapped[int] = mapped_column(Integer, server_default=ZERO)
 
 
+class CaseStatGroup(Base):
+    """The same counters as ``case_stat_cut`` per day and per month by grid (``dim`` 'grid') and
+    by person ('person') — migration 0021 — with the category, community, lead department, level
+    and channel: what filtered tables by grid or person read."""
+    __tablename__ = "case_stat_group"
+    grain: Mapped[str] = mapped_column(Text, primary_key=True)  # day | month
+    dim: Mapped[str] = mapped_column(Text, primary_key=True)  # grid | person
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # the day, or the month's first day
+    category_code: Mapped[str] = mapped_column(Text, primary_key=True)  # '': none
+    key_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: none / outside every grid; -1: 待定位
+    community_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: outside every grid; -1: 待定位
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: none
+    level: Mapped[str] = mapped_column(Text, primary_key=True)  # '': none
+    channel: Mapped[str] = mapped_column(Text, primary_key=True)
+    reported: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    registered: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_np: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_on_time: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_lower: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_on_spot: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    disposal_wh: Mapped[float] = mapped_column(Double, server_default=ZERO)
+    verified: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    reworked: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    open: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    overdue: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    overdue_np: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+
+
 # --- intake service (migration 0003; intake/) ----------------------------------------------------
 
 class IntakeApiKey(Base):

@@ -10,7 +10,10 @@ rejects the link (``intake.duplicates.decide_duplicate``). Two paths run it:
 - the lifecycle's ``locate`` move (``dispatch.service``) links a report that came with an address
   only (待定位) once a dispatcher gives it its point (``link_possible_duplicates``): the same SQL,
   measured from the case's own report time, so it is linked as it would have been had its point
-  come with it (and to open cases reported since).
+  come with it (and to open cases reported since); ``relocate`` (a case outside the jurisdiction
+  given a point inside a grid) runs the same search from its new point. A link the case already
+  has (found from its first, outside point) is kept as it is, decided or not, and not returned
+  again (``ON CONFLICT DO NOTHING``).
 
 It lives here, below the intake (which may import the lifecycle, not the other way round), so
 that both paths share one text of the rule.
@@ -31,7 +34,7 @@ DAYS = 30
 # so the box always holds the circle for a radius up to 50 m; larger radii widen it.
 def link_cte(new_case: str = "(SELECT * FROM cases WHERE id = :new)") -> str:
     """The links as a CTE ``linked``, so a caller can insert its own rows in the same statement (one
-    round trip). ``new_case``: a FROM item with the new case's row (a CTE's name when the case is
+    round trip); only the links new to the case are returned. ``new_case``: a FROM item with the new case's row (a CTE's name when the case is
     inserted by the same statement, which cannot see it in ``cases``). A case without a point
     (待定位) links nothing."""
     return f"""
@@ -46,6 +49,7 @@ def link_cte(new_case: str = "(SELECT * FROM cases WHERE id = :new)") -> str:
           AND ST_DWithin(c.geom::geography, n.geom::geography, :radius)
         ORDER BY 3
         LIMIT 20
+        ON CONFLICT (case_id, candidate_id) DO NOTHING
         RETURNING candidate_id, distance_m)
 """
 

@@ -21,7 +21,8 @@ what was submitted straight through.
 A report with an address and no position (``lon``/``lat`` None) is stored awaiting location
 (待定位: no grid, queued for a dispatcher); ``locate`` gives it its point once, and the database
 then assigns the grid by the same rule as for a new report (migration 0011); the possible
-duplicates are then linked by the same search as a new report's (``dispatch.duplicates``).
+duplicates are then linked by the same search as a new report's (``dispatch.duplicates``), as
+they are when ``relocate`` moves a case from outside the jurisdiction into a grid.
 ``at`` (default: the database clock) exists for imports and tests; it may not go back before
 the case's last event.
 
@@ -187,7 +188,17 @@ def _relocate(ctx: _Ctx, *, lon, lat, crs=STORAGE_CRS) -> dict:
     if placed["outside_jurisdiction"]:
         raise InvalidInput("新位置仍在辖区外", "The new location is still outside the jurisdiction")
     ctx.data.update(lon=x, lat=y, crs=crs, grid_code=placed["grid_code"])
+    _link_duplicates(ctx)
     return dict(placed)
+
+
+def _link_duplicates(ctx: _Ctx) -> None:
+    """Once a case has its point in a grid (``locate``, ``relocate``): the possible-duplicate search a
+    report with its point gets on arrival (the one rule, dispatch.duplicates), linked for the
+    dispatcher to confirm or reject on the panel; the newly linked numbers go into the event's data."""
+    links = duplicates.link_possible_duplicates(ctx.conn, ctx.row["id"])
+    if links:
+        ctx.data["possible_duplicates"] = [d["case_no"] for d in links]
 
 
 def _locate(ctx: _Ctx, *, lon, lat, crs=STORAGE_CRS) -> dict:
@@ -219,11 +230,7 @@ def _locate(ctx: _Ctx, *, lon, lat, crs=STORAGE_CRS) -> dict:
                            "The point is outside your subdistrict: the command centre locates this case")
     ctx.data.update(lon=x, lat=y, crs=crs, received_x=lon, received_y=lat, address=row["address"],
                     grid_code=placed["grid_code"], outside_jurisdiction=placed["outside_jurisdiction"])
-    # placed now: the possible-duplicate search a report with its point gets on arrival (the one
-    # rule, dispatch.duplicates), linked for the dispatcher to confirm or reject on the panel
-    links = duplicates.link_possible_duplicates(ctx.conn, row["id"])
-    if links:
-        ctx.data["possible_duplicates"] = [d["case_no"] for d in links]
+    _link_duplicates(ctx)
     return placed
 
 

@@ -49,6 +49,7 @@ else:
 version = kit.listener().version
 with kit.engine().connect() as conn:
     rows = svc.department_cases(conn, department_id=dep_id)
+all_rows = rows
 overdue = sum(r.time_state == "overdue" for r in rows)
 at_risk = sum(r.time_state == "at_risk" for r in rows)
 st.caption(kit.tr("dq.summary", n=len(rows), overdue=overdue, at_risk=at_risk))
@@ -134,4 +135,19 @@ with left:
 with right:
     panel_part()
 
-wall_view.live(version, time.time() + REFRESH_S)
+def _rows_digest(rs: list) -> tuple:
+    return tuple((r.id, r.status, r.time_state, r.due_at, r.hours_left, r.role) for r in rs)
+
+
+def _digest(v: int) -> tuple:
+    """What this page shows as of change notice ``v`` (``ui.wall_view.live``): the department's
+    rows and the version of the case in the panel. A notice that changes neither reruns nothing."""
+    with kit.engine().connect() as conn:
+        now = svc.department_cases(conn, department_id=dep_id)
+    case_id = st.session_state.get(CASE)
+    return _rows_digest(now), panel.case_stamp(v, case_id) if case_id is not None else None
+
+
+wall_view.live(version, time.time() + REFRESH_S, digest=_digest,
+               drawn=(_rows_digest(all_rows), panel.case_stamp(version, st.session_state.get(CASE))
+                      if st.session_state.get(CASE) is not None else None))

@@ -189,4 +189,18 @@ with left:
 with right:
     panel_part()
 
-wall_view.live(version, time.time() + wall_view.RECOLOUR_S)  # queues follow the clock per minute anyway
+def _digest(v: int) -> tuple:
+    """What this page shows as of change notice ``v`` (``ui.wall_view.live``): the queues' sizes,
+    the rows of the queue shown, the map's deck and the version of the case in the panel, each
+    read once per notice. A notice that changes none of it (another district's case, a case
+    event nobody here sees) reruns nothing; one that does reruns the page once."""
+    rows = panel.queue_rows(v, _queue(), who)
+    case_id = st.session_state.get(CASE)
+    return (tuple(sorted(panel.queue_counts(v, who).items())),
+            tuple((r.id, r.status, r.time_state, r.due_at) for r in rows),
+            hash(dmap.deck(v, area, rows, case_id).to_json()),
+            panel.case_stamp(v, case_id) if case_id is not None else None)
+
+
+# queues follow the clock per minute anyway
+wall_view.live(version, time.time() + wall_view.RECOLOUR_S, digest=_digest)

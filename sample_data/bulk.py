@@ -50,6 +50,34 @@ def drop_secondary_indexes(conn: Connection, table: str) -> list[str]:
     return [r.indexdef.replace(" ON ONLY ", " ON ", 1) for r in rows]
 
 
+def drop_primary_key(conn: Connection, table: str) -> list[str]:
+    """Drop the primary key of ``table`` if no foreign key references it; return the DDL that
+    adds it back as it was (empty if it stays). A bulk COPY then writes no index at all; the key
+    is built once afterwards, which also checks it."""
+    pk = conn.execute(text("""
+        SELECT con.conname, pg_get_constraintdef(con.oid) AS ddl FROM pg_constraint con
+        WHERE con.conrelid = to_regclass(:t) AND con.contype = 'p'
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.confrelid = con.conrelid)"""),
+        {"t": _table(table)}).first()
+    if pk is None:
+        return []
+    conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{pk.conname}"'))
+    return [f'ALTER TABLE {table} ADD CONSTRAINT "{pk.conname}" {pk.ddl}']
+
+
+def reserve_ids(conn: Connection, table: str, n: int) -> int:
+    """Take ``n`` consecutive values of the sequence behind ``table.id`` in one call (the table
+    locked against other writers while this transaction lasts, so none takes one in between);
+    returns the first. ``n`` rows written with ``first + 0 … n − 1`` get the ids ``nextval``
+    would have given them one by one."""
+    conn.execute(text(f"LOCK TABLE {_table(table)} IN EXCLUSIVE MODE"))
+    seq = conn.execute(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table}).scalar_one()
+    first = conn.execute(text("SELECT nextval(:s)"), {"s": seq}).scalar_one()
+    if n > 1:
+        conn.execute(text("SELECT setval(:s, :v)"), {"s": seq, "v": first + n - 1})
+    return int(first)
+
+
 def drop_insert_triggers(conn: Connection, table: str) -> list[str]:
     """Drop the triggers of ``table`` that fire on INSERT and that the replica role skips anyway
     (enabled as ORIGIN, or disabled); return the DDL that recreates them as they were. Their mere

@@ -13,12 +13,14 @@ level (incl. on-the-spot resolution by grid workers) and 24.6 % go up to the dis
 are rejected, merged as duplicates or still outside the jurisdiction. Same seed and input → same history.
 
 Speed: the whole plan is generated with numpy (one vector per step of a fixed step ladder), the
-cases are written with one UPDATE…FROM per batch. The events go in with binary COPY into a
+cases are written with one UPDATE…FROM per batch (reports the sample loader held back,
+``pending``: one INSERT…SELECT of their final rows instead). The events go in with binary COPY into a
 staging table and one INSERT…SELECT per batch (the indicator trigger sees them set-based); on
 the bulk path instead straight into ``case_event`` by one binary COPY whose every value, the
 JSON columns too, is built from the arrays (``sample_data.bulk.BinaryRows``), with the
-table's INSERT triggers, which the replica role skips anyway, dropped for the COPY and made
-again after it.
+table's INSERT triggers, which the replica role skips anyway, and (most of the table played)
+its primary key dropped for the COPY and made again after it, the ids taken from the sequence
+in one call.
 
 People are chosen among those who may act: a dispatcher of the unit owning the case's level,
 staff of the lead department, a grid worker of the case's responsibility grid (else of its
@@ -42,8 +44,9 @@ from dispatch.deadlines import DEFAULT_LIMIT, warn_instants
 from dispatch.states import LEVELS, STATUSES
 from sample_data import rollup
 from sample_data.bulk import (BinaryRows, copy_binary, copy_rows, digits_part, drop_insert_triggers,
-                              drop_secondary_indexes, iso_part, may_bulk, offset_text, pg_microseconds, pieces_part,
-                              utc_offsets, verify_key_values, verify_written_keys, work_table)
+                              drop_primary_key, drop_secondary_indexes, iso_part, may_bulk, offset_text,
+                              pg_microseconds, pieces_part, reserve_ids, utc_offsets, verify_key_values,
+                              verify_written_keys, work_table)
 
 # --- the step ladder: every life is a sub-sequence of these, in this order ----------------------
 STEPS = (
@@ -78,7 +81,8 @@ BULK_THRESHOLD = 20_000  # from this many cases on, the bulk path (sample_data/b
 
 
 def play_history(conn: Connection, *, seed: int, until: datetime | None = None, batch_size: int = 250_000,
-                 bulk: bool | None = None, deferred_indexes: list[str] | None = None) -> dict:
+                 bulk: bool | None = None, deferred_indexes: list[str] | None = None,
+                 pending: str | None = None) -> dict:
     """Write legal event histories for every 'reported' case without events; returns stats.
 
     ``bulk`` (default: from ``BULK_THRESHOLD`` cases on, if the role is a superuser) writes the
@@ -88,16 +92,23 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     the indicator roll-ups summed in memory from the played arrays (``sample_data.rollup``: the
     database's delta functions, row for row) instead of by the triggers. Same events, same
     cases, same roll-ups (tests/sample_data/test_history.py).
+
+    ``pending``: the work table of reports ``sample_data.load.copy_reports`` held back (ids and
+    case numbers given, not yet in ``cases``): those are played instead, on the bulk path, and
+    each case is inserted once in its final state rather than updated (tests/sample_data/test_load.py
+    checks it writes what playing the inserted reports writes); the table is dropped.
     """
     t0 = _time.perf_counter()
     cal = WorkingCalendar.from_db(conn)
     if until is None:
         until = conn.execute(text("SELECT now()")).scalar_one()
-    cases = _load_cases(conn)
+    if pending is not None and not may_bulk(conn):
+        raise ValueError("held-back reports (pending) are played on the bulk path only, which needs a superuser")
+    cases = _load_cases(conn, pending)
     stats: dict = {"cases": int(len(cases)), "events": 0, "fallback_actors": 0}
     timings: dict[str, float] = {"load": _time.perf_counter() - t0}
-    if bulk is None:
-        bulk = len(cases) >= BULK_THRESHOLD
+    if bulk is None or pending is not None:
+        bulk = len(cases) >= BULK_THRESHOLD or pending is not None
     bulk = bulk and may_bulk(conn) and not cases.empty
     deferred = list(deferred_indexes or [])
     if deferred and not bulk:  # nothing to gain from waiting: the indexes back first
@@ -105,6 +116,8 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
             conn.execute(text(ddl))
         deferred = []
     if cases.empty:
+        if pending is not None:
+            conn.execute(text(f"DROP TABLE {pending}"))
         stats["seconds"] = round(_time.perf_counter() - t0, 2)
         return stats
     stats["bulk"] = bulk
@@ -120,9 +133,10 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     if bulk:
         t = _time.perf_counter()
         conn.execute(text("SET LOCAL session_replication_role = replica"))
-        total = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
+        total = conn.execute(text("SELECT count(*) FROM cases")).scalar_one() + (len(cases) if pending else 0)
         if deferred or 2 * len(cases) >= total:  # most of the table: rebuilding beats maintaining row by row
             rebuild = deferred + drop_secondary_indexes(conn, "cases") + drop_secondary_indexes(conn, "case_event")
+            rebuild += drop_primary_key(conn, "case_event")  # the COPY then writes no index at all
         rebuild += drop_insert_triggers(conn, "case_event")  # back before the role is: they never fire here
         timings["bulk_prepare"] = _time.perf_counter() - t
     for start in range(0, len(cases), batch_size):
@@ -134,7 +148,7 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
         timings["plan"] = timings.get("plan", 0.0) + _time.perf_counter() - t
         at_case = np.searchsorted(sub["id"], events["case_id"])
         events["cat"], events["ch"] = cat_i[idx][at_case], ch_i[idx][at_case]
-        stats["events"] += _write(conn, events, final, timings, verify=bulk, names=(cat_names, ch_names))
+        stats["events"] += _write(conn, events, final, timings, verify=bulk, names=(cat_names, ch_names), pending=pending)
         del events["cat"], events["ch"]
         if bulk:  # what the roll-up triggers (off) would have added
             t = _time.perf_counter()
@@ -144,6 +158,8 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
         not_report = events["action"] != ACTIONS.index("report") + 1
         stats["fallback_actors"] += int((not_report & np.isin(events["role"], [ROLES.index("admin") + 1,
                                                                                 ROLES.index("system") + 1])).sum())
+    if pending is not None:
+        conn.execute(text(f"DROP TABLE {pending}"))
     if bulk:
         t = _time.perf_counter()
         if summed is not None:
@@ -178,14 +194,14 @@ def _raw(conn: Connection):
     return conn.connection.driver_connection
 
 
-def _load_cases(conn: Connection) -> pd.DataFrame:
-    sql = """
+def _load_cases(conn: Connection, pending: str | None = None) -> pd.DataFrame:
+    sql = f"""
     COPY (SELECT c.id, extract(epoch FROM c.reported_at) AS rep, COALESCE(c.category_code, '') AS cat,
                  COALESCE(c.grid_id, 0) AS grid, COALESCE(c.community_id, 0) AS com,
                  COALESCE(c.subdistrict_id, 0) AS sub, c.outside_jurisdiction::int AS outside,
                  COALESCE(c.reporter_id, 0) AS reporter, COALESCE(p.role, '') AS reporter_role,
                  COALESCE(c.channel, '') AS channel
-          FROM cases c LEFT JOIN person p ON p.id = c.reporter_id
+          FROM {pending or 'cases'} c LEFT JOIN person p ON p.id = c.reporter_id
           WHERE c.status = 'reported' AND NOT EXISTS (SELECT 1 FROM case_event e WHERE e.case_id = c.id)
           ORDER BY c.id) TO STDOUT WITH (FORMAT csv, HEADER true)
     """
@@ -594,14 +610,15 @@ def _sql_array(values) -> str:
 
 
 def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None, *, verify: bool = False,
-           names: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())) -> int:
+           names: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()), pending: str | None = None) -> int:
     """Cases first (their rows are then locked by this transaction, which makes the events'
     foreign-key checks cheap), then the events (the indicator trigger sees them all at once).
     ``verify``: the bulk path (per-row triggers and foreign-key checks off): the events go
     straight into ``case_event`` (``_copy_events``) and the keys written here are checked, each
     distinct value once (``_verify_keys``). ``ev['cat']``/``ev['ch']``:
     each event's case category and channel as codes into ``names`` ('' : none), stamped on the
-    event as the case has them (no join with the cases)."""
+    event as the case has them (no join with the cases). ``pending``: the cases are the held-back
+    reports of that work table, inserted here in their final state (bulk path only)."""
     timings = timings if timings is not None else {}
     statuses, levels = _sql_array(STATUSES), _sql_array(LEVELS)
     t = _time.perf_counter()
@@ -624,29 +641,18 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None, *
             "assist": "int8"}
     copy_binary(conn, sim_case, [(k, ftyp.get(k, "float8"), v) for k, v in fin.items()])
     lap("copy_cases")
-    ts = lambda c: f"to_timestamp(NULLIF(f.{c}, 'NaN'))"  # noqa: E731
-    updated = conn.execute(text(f"""
-        UPDATE cases c SET status = ({statuses})[f.status], level = ({levels})[NULLIF(f.level, 0)],
-            department_id = NULLIF(f.dept, -1)::int, handler_id = NULLIF(f.handler, -1)::int,
-            due_at = {ts('due')}, warn_at = {ts('warn')}, deadline_from = {ts('deadline_from')},
-            time_limit_value = NULLIF(f.lim_v, 'NaN'), time_limit_unit = (ARRAY['working_hours', 'working_days'])[NULLIF(f.lim_u, 0)],
-            registered_at = {ts('registered_at')}, dispatched_at = {ts('dispatched_at')}, accepted_at = {ts('accepted_at')},
-            feedback_at = {ts('feedback_at')}, verified_at = {ts('verified_at')}, closed_at = {ts('closed_at')},
-            rejected_at = {ts('rejected_at')},
-            reject_reason = CASE WHEN f.rejected_at <> 'NaN' THEN ({_sql_array(COMMENTS)})[CASE WHEN f.reject_outside = 1 THEN {C_REJECT_OUT} ELSE {C_REJECT} END] END,
-            merged_at = {ts('merged_at')}, duplicate_of = NULLIF(f.dup_of, -1),
-            postponed_at = {ts('postponed_at')}, postpone_count = f.pp_count,
-            postpone_reason = CASE WHEN f.pp_count > 0 THEN ({_sql_array(COMMENTS)})[{C_REQ_PP}] END,
-            postpone_requested_at = {ts('req_at')}, postpone_requested_by = NULLIF(f.req_by, -1)::int,
-            postpone_requested_due_at = {ts('req_due')},
-            postpone_request_reason = CASE WHEN f.req_at <> 'NaN' THEN ({_sql_array(COMMENTS)})[{C_REQ_PP}] END,
-            rework_count = f.rework, supervised = f.supervised_at <> 'NaN', supervised_at = {ts('supervised_at')},
-            self_handled = f.self_handled = 1, disposal_wh = NULLIF(f.disposal, 'NaN')::real,
-            result_photo_ref = CASE WHEN f.result_photo = 1 THEN 'sim/' || c.id || '-after.jpg' END,
-            evaluation_score = NULLIF(f.score, 0)::smallint, evaluated_at = {ts('evaluated_at')},
-            evaluation_comment = CASE WHEN f.score > 0 THEN ({_sql_array(COMMENTS)})[{C_EVALUATE}] END,
-            version = f.version, updated_at = to_timestamp(f.updated_at)
-        FROM {sim_case} f WHERE c.id = f.case_id""")).rowcount
+    final = _final_columns("c.id")
+    if pending is None:
+        updated = conn.execute(text(f"UPDATE cases c SET {', '.join(f'{k} = {v}' for k, v in final.items())} "
+                                    f"FROM {sim_case} f WHERE c.id = f.case_id")).rowcount
+    else:  # the held-back reports, each written once in its final state
+        kept = [r[0] for r in conn.execute(text(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(:t) AND attnum > 0 AND NOT attisdropped "
+            "ORDER BY attnum"), {"t": pending}) if r[0] not in final]
+        updated = conn.execute(text(
+            f"INSERT INTO cases ({', '.join(kept + list(final))}) "
+            f"SELECT {', '.join('c.' + k for k in kept)}, {', '.join(final.values())} "
+            f"FROM {pending} c JOIN {sim_case} f ON f.case_id = c.id ORDER BY c.id")).rowcount
     lap("update_cases")
     if verify:  # bulk: straight into case_event
         n = _copy_events(conn, ev, names)
@@ -699,6 +705,37 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None, *
     return n
 
 
+def _final_columns(case_id: str) -> dict[str, str]:
+    """Each case column the player sets, as an expression over its staging row ``f`` (``case_id``:
+    the expression of the case's id)."""
+    statuses, levels, comments = _sql_array(STATUSES), _sql_array(LEVELS), _sql_array(COMMENTS)
+    ts = lambda c: f"to_timestamp(NULLIF(f.{c}, 'NaN'))"  # noqa: E731
+    return {
+        "status": f"({statuses})[f.status]", "level": f"({levels})[NULLIF(f.level, 0)]",
+        "department_id": "NULLIF(f.dept, -1)::int", "handler_id": "NULLIF(f.handler, -1)::int",
+        "due_at": ts("due"), "warn_at": ts("warn"), "deadline_from": ts("deadline_from"),
+        "time_limit_value": "NULLIF(f.lim_v, 'NaN')",
+        "time_limit_unit": "(ARRAY['working_hours', 'working_days'])[NULLIF(f.lim_u, 0)]",
+        "registered_at": ts("registered_at"), "dispatched_at": ts("dispatched_at"), "accepted_at": ts("accepted_at"),
+        "feedback_at": ts("feedback_at"), "verified_at": ts("verified_at"), "closed_at": ts("closed_at"),
+        "rejected_at": ts("rejected_at"),
+        "reject_reason": f"CASE WHEN f.rejected_at <> 'NaN' THEN ({comments})[CASE WHEN f.reject_outside = 1 "
+                         f"THEN {C_REJECT_OUT} ELSE {C_REJECT} END] END",
+        "merged_at": ts("merged_at"), "duplicate_of": "NULLIF(f.dup_of, -1)",
+        "postponed_at": ts("postponed_at"), "postpone_count": "f.pp_count",
+        "postpone_reason": f"CASE WHEN f.pp_count > 0 THEN ({comments})[{C_REQ_PP}] END",
+        "postpone_requested_at": ts("req_at"), "postpone_requested_by": "NULLIF(f.req_by, -1)::int",
+        "postpone_requested_due_at": ts("req_due"),
+        "postpone_request_reason": f"CASE WHEN f.req_at <> 'NaN' THEN ({comments})[{C_REQ_PP}] END",
+        "rework_count": "f.rework", "supervised": "f.supervised_at <> 'NaN'", "supervised_at": ts("supervised_at"),
+        "self_handled": "f.self_handled = 1", "disposal_wh": "NULLIF(f.disposal, 'NaN')::real",
+        "result_photo_ref": f"CASE WHEN f.result_photo = 1 THEN 'sim/' || {case_id} || '-after.jpg' END",
+        "evaluation_score": "NULLIF(f.score, 0)::smallint", "evaluated_at": ts("evaluated_at"),
+        "evaluation_comment": f"CASE WHEN f.score > 0 THEN ({comments})[{C_EVALUATE}] END",
+        "version": "f.version", "updated_at": "to_timestamp(f.updated_at)",
+    }
+
+
 def _write_departments(conn: Connection, sim_case: str) -> None:
     conn.execute(text(f"""
         INSERT INTO case_department(case_id, department_id, role)
@@ -731,7 +768,8 @@ def _copy_events(conn: Connection, ev: dict, names: tuple[tuple[str, ...], tuple
     """The bulk path's events: binary COPY straight into ``case_event``, every value (the JSON of
     ``attachments`` and ``data`` too) built from the arrays as the row-by-row path's INSERT…SELECT
     builds it in SQL (``_write``; tests/sample_data/test_history.py compares them row for row), in
-    the same order (case, time, step: the ids from the sequence follow it)."""
+    the same order (case, time, step), with the ids the sequence gives them in that order (taken in
+    one call: ``reserve_ids``)."""
     o = np.lexsort((ev["ord"], ev["at"], ev["case_id"]))
     zone = conn.execute(text("SELECT current_setting('TimeZone')")).scalar_one()
     limits = np.unique(ev["lim_v"][(ev["data"] == 1) & ~np.isnan(ev["lim_v"])])
@@ -739,11 +777,15 @@ def _copy_events(conn: Connection, ev: dict, names: tuple[tuple[str, ...], tuple
         "SELECT v::text FROM unnest(CAST(:v AS float8[])) WITH ORDINALITY t(v, i) ORDER BY i"),
         {"v": limits.tolist()}).scalars().all()))
 
+    first = reserve_ids(conn, "case_event", len(o))  # the ids nextval would give them in this order
+
     def chunks():
         for start in range(0, len(o), _CHUNK):
-            yield _encode_events({k: v[o[start:start + _CHUNK]] for k, v in ev.items()}, names, zone, limit_text)
+            part = {k: v[o[start:start + _CHUNK]] for k, v in ev.items()}
+            part["id"] = np.arange(first + start, first + start + len(part["case_id"]), dtype=np.int64)
+            yield _encode_events(part, names, zone, limit_text)
 
-    copy_rows(conn, "case_event", EVENT_COLUMNS, chunks())
+    copy_rows(conn, "case_event", ["id", *EVENT_COLUMNS], chunks())
     return len(o)
 
 
@@ -758,6 +800,7 @@ def _encode_events(e: dict, names, zone: str, limit_text: dict) -> bytes:
     n = len(e["case_id"])
     rows = BinaryRows(n)
     minus = lambda a: np.asarray(a) == -1  # noqa: E731
+    rows.number(e["id"], "int8")
     rows.number(e["case_id"], "int8")
     rows.number(pg_microseconds(e["at"]), "timestamptz")
     rows.number(e["actor"], "int4", null=minus(e["actor"]))

@@ -26,7 +26,7 @@ from db.config import STORAGE_SRID, TIME_ZONE
 from db.reference import seed_reference
 from dispatch.calendar import TZ
 from sample_data import names
-from sample_data.bulk import drop_secondary_indexes
+from sample_data.bulk import drop_secondary_indexes, reserve_ids
 from sample_data.accounts import ACCOUNTS, RETIRED_PASSWORDS, sample_password
 from sample_data.generate import DEFAULT_SEED, SampleDistrict, generate
 from sample_data.reports import Reports, generate_reports
@@ -114,11 +114,13 @@ def load_sample(conn: Connection, *, cases: int = DEFAULT_CASES, seed: int = DEF
     n_cases = 0
     first_id = conn.execute(text("SELECT COALESCE(max(id), 0) FROM cases")).scalar_one()
     deferred: list[str] = []  # the case table's indexes, built once after the history is played
+    pending: list[str] = []  # reports held back for the player to write once, in their final state
     if cases:
         reports = generate_reports(d, cases, seed=seed, until=until)
         timings["reports_generate"] = time.perf_counter() - t
         t = time.perf_counter()
-        n_cases = copy_reports(conn, reports, people, defer_indexes=deferred if history else None)
+        n_cases = copy_reports(conn, reports, people, defer_indexes=deferred if history else None,
+                               pending=pending if history else None)
         timings["reports_copy"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -126,7 +128,8 @@ def load_sample(conn: Connection, *, cases: int = DEFAULT_CASES, seed: int = DEF
     if cases and history:
         from sample_data import history as simulate
 
-        played = simulate.play_history(conn, seed=seed, until=until, deferred_indexes=deferred)
+        played = simulate.play_history(conn, seed=seed, until=until, deferred_indexes=deferred,
+                                       pending=pending[0] if pending else None)
         timings["history"] = time.perf_counter() - t
 
     counts = dict(conn.execute(text("""
@@ -318,7 +321,7 @@ _FOREIGN_KEYS = (("category_code", "case_category", "code"), ("reporter_id", "pe
 
 
 def copy_reports(conn: Connection, r: Reports, people: dict[str, int], *, bulk: bool | None = None,
-                 defer_indexes: list[str] | None = None) -> int:
+                 defer_indexes: list[str] | None = None, pending: list[str] | None = None) -> int:
     """Write the reports into ``cases`` with status 'reported'; returns how many.
 
     Up to ``BULK_THRESHOLD`` reports (or ``bulk=False``) are COPied straight into ``cases`` and
@@ -328,7 +331,13 @@ def copy_reports(conn: Connection, r: Reports, people: dict[str, int], *, bulk: 
     one INSERT with the per-row trigger off (and, into an empty table, the secondary indexes
     rebuilt afterwards instead of maintained row by row). ``defer_indexes``: a list that gets
     those indexes' DDL instead of running it, for a caller that writes the same rows again right
-    after (the history player rebuilds them once, at its end).
+    after (the history player rebuilds them once, at its end). ``pending``: on the superuser's
+    bulk path, the reports are not inserted into ``cases`` at all but left, complete with the ids
+    and case numbers they would get, in a work table whose name is appended to this list; the
+    history player (``play_history(pending=…)``) then writes each case once, in its final state,
+    instead of inserting the report and updating it (which would leave a dead version of every
+    row for the index builds and ``ANALYZE`` to wade through). The caller plays them in the same
+    transaction; until then they are not cases.
     """
     if bulk is None:
         bulk = len(r) > BULK_THRESHOLD
@@ -360,16 +369,27 @@ def copy_reports(conn: Connection, r: Reports, people: dict[str, int], *, bulk: 
         conn.execute(text("SET LOCAL session_replication_role = replica"))
     else:
         conn.execute(text("ALTER TABLE cases DISABLE TRIGGER cases_assign_grid"))
-    rebuild = drop_secondary_indexes(conn, "cases") if conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM cases)")).scalar() else []
+    hold = pending is not None and superuser
+    rebuild = drop_secondary_indexes(conn, "cases") if not hold and conn.execute(
+        text("SELECT NOT EXISTS (SELECT 1 FROM cases)")).scalar() else []
     cols = ", ".join(_COLUMNS)
-    conn.execute(text(f"""
-        INSERT INTO cases (case_no, {cols}, reported_grid_version_id, reported_grid_code, grid_id, grid_code,
-                           community_id, subdistrict_id, outside_jurisdiction)
-        SELECT to_char(s.reported_at AT TIME ZONE '{TIME_ZONE}', 'YYYYMMDD') || lpad((:base + s.seq)::text, 7, '0'),
-               {", ".join("s." + c for c in _COLUMNS)}, a.grid_version_id, a.grid_code, a.grid_id, a.grid_code,
-               a.community_id, a.subdistrict_id, a.point_id IS NULL
-        FROM {staging} s LEFT JOIN {assigned} a ON a.point_id = s.seq
-        ORDER BY s.seq"""), {"base": base})
+    values = f"""
+        to_char(s.reported_at AT TIME ZONE '{TIME_ZONE}', 'YYYYMMDD') || lpad((:base + s.seq)::text, 7, '0') AS case_no,
+        {", ".join("s." + c for c in _COLUMNS)}, a.grid_version_id AS reported_grid_version_id,
+        a.grid_code AS reported_grid_code, a.grid_id, a.grid_code, a.community_id, a.subdistrict_id,
+        a.point_id IS NULL AS outside_jurisdiction
+        FROM {staging} s LEFT JOIN {assigned} a ON a.point_id = s.seq ORDER BY s.seq"""
+    if hold:  # with the ids nextval would give them in order of arrival, taken in one call
+        first = reserve_ids(conn, "cases", len(r))
+        held = f"_sample_pending_{pid}"
+        conn.execute(text(f"CREATE UNLOGGED TABLE {held} AS SELECT :first + s.seq - 1 AS id, {values}"),
+                     {"base": base, "first": first})
+        pending.append(held)
+    else:
+        conn.execute(text(f"""
+            INSERT INTO cases (case_no, {cols}, reported_grid_version_id, reported_grid_code, grid_id, grid_code,
+                               community_id, subdistrict_id, outside_jurisdiction)
+            SELECT {values}"""), {"base": base})
     if defer_indexes is not None:
         defer_indexes.extend(rebuild)
     else:
@@ -388,7 +408,8 @@ def copy_reports(conn: Connection, r: Reports, people: dict[str, int], *, bulk: 
     else:
         conn.execute(text("ALTER TABLE cases ENABLE TRIGGER cases_assign_grid"))
     conn.execute(text(f"DROP TABLE {assigned}, {staging}"))
-    conn.execute(text("ANALYZE cases"))
+    if not hold:
+        conn.execute(text("ANALYZE cases"))
     return len(r)
 
 

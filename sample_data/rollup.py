@@ -8,8 +8,8 @@ already holds every event of the cases it plays as arrays, each case's events co
 order, so here the same deltas are computed with numpy (the five branches of those functions,
 row for row) and summed with pandas over integer keys (categories and channels as codes into
 their names, days as day numbers), and the sums are written to the roll-ups at the end: into an
-empty roll-up straight in, its primary key built once afterwards; into one that holds rows, added
-to them. ``tests/sample_data/test_history.py`` checks that the result equals what the triggers
+empty roll-up by one binary COPY straight in, its primary key built once afterwards; into one
+that holds rows, added to them. ``tests/sample_data/test_history.py`` checks that the result equals what the triggers
 write on the row-by-row path, filtered and unfiltered.
 """
 from __future__ import annotations
@@ -21,13 +21,16 @@ from sqlalchemy.engine import Connection
 
 from db.config import TIME_ZONE
 from dispatch.states import LEVELS, STATUSES, TERMINAL_STATUSES
-from sample_data.bulk import copy_binary, work_table
+from sample_data.bulk import BinaryRows, copy_binary, copy_rows, work_table
 
 COUNTERS = ("reported", "registered", "closed", "closed_np", "closed_on_time", "closed_lower", "closed_on_spot",
             "disposal_wh", "verified", "reworked", "open", "overdue", "overdue_np")
 CUT_KEYS = ("community_id", "department_id", "category_code", "level", "channel")
 DIMS = ("grid", "department", "person")  # case_stat_day.dim, by code
-GRAINS = ("day", "month")  # case_stat_cut.grain, by code
+GRAINS = ("day", "month")  # case_stat_cut.grain and case_stat_group.grain, by code
+# case_stat_group.dim by code (migration 0021)
+GROUP_DIMS = ("grid", "person")
+GROUP_KEYS = ("dim", "category_code", "key_id", "community_id", "department_id", "level", "channel")
 _DAY = 86400
 
 
@@ -171,9 +174,10 @@ def _group(keys: list[np.ndarray], parts: list[dict[str, np.ndarray]], names: li
     return df[keep].reset_index(drop=True)
 
 
-def sums(parts: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The deltas ``parts`` summed as ``case_stat_day`` and ``case_stat_cut`` key them (integer
-    codes: ``DIMS``, ``GRAINS``, levels 0 = none, the caller's category and channel codes)."""
+def sums(parts: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The deltas ``parts`` summed as ``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``
+    key them (integer codes: ``DIMS``, ``GRAINS``, ``GROUP_DIMS``, levels 0 = none, the caller's
+    category and channel codes)."""
     day = [p for p in parts if not p["cut"]]
     cut = [p for p in parts if p["cut"]]
     cat = lambda ps, f: np.concatenate([f(p) for p in ps]) if ps else np.zeros(0, np.int64)  # noqa: E731
@@ -185,68 +189,109 @@ def sums(parts: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     by_day = pd.concat(frames, ignore_index=True)
     grid = cat(cut, lambda p: p["grid"])
     dep = cat(cut, lambda p: p["dep"])
-    keys = [np.where(grid >= 0, cat(cut, lambda p: p["com"]), 0), np.where(dep >= 0, dep, 0),
-            cat(cut, lambda p: p["cat"]), cat(cut, lambda p: p["level"]), cat(cut, lambda p: p["ch"])]
+    person = cat(cut, lambda p: p["person"])
+    category = cat(cut, lambda p: p["cat"])
+    com = np.where(grid >= 0, cat(cut, lambda p: p["com"]), 0)
+    dep = np.where(dep >= 0, dep, 0)
+    level, channel = cat(cut, lambda p: p["level"]), cat(cut, lambda p: p["ch"])
+    keys = [com, dep, category, level, channel]
     days = cat(cut, lambda p: p["day"])
     counts = [p["counts"] for p in cut]
     names = ["grain", "day", *CUT_KEYS]
     by_cut = pd.concat([_group([np.zeros(days.size, np.int64), days, *keys], counts, names),
                         _group([np.ones(days.size, np.int64), _months(days), *keys], counts, names)], ignore_index=True)
-    return by_day, by_cut
+    grid, person, none = np.where(grid >= 0, grid, 0), np.where(person >= 0, person, 0), np.zeros(days.size, np.int64)
+    gnames = ["grain", "day", *GROUP_KEYS]
+    groups = []
+    for i, key in enumerate((grid, person)):
+        daily = _group([none, days, np.full(days.size, i, np.int64), category, key, com, dep, level, channel],
+                       counts, gnames)
+        monthly = daily.assign(grain=1, day=_months(daily["day"].to_numpy(np.int64)))  # the days' sums, by month
+        groups += [daily, _regroup(monthly, gnames)]
+    return by_day, by_cut, pd.concat(groups, ignore_index=True)
 
 
 def _regroup(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return _group([df[k].to_numpy(np.int64) for k in names], [{c: df[c].to_numpy() for c in COUNTERS}], names)
 
 
-def merge(a: tuple[pd.DataFrame, pd.DataFrame] | None, b: tuple[pd.DataFrame, pd.DataFrame]):
+def merge(a: tuple[pd.DataFrame, ...] | None, b: tuple[pd.DataFrame, ...]):
     """Two batches' ``sums`` as one (keys present in both added up)."""
     if a is None:
         return b
     return (_regroup(pd.concat([a[0], b[0]], ignore_index=True), ["dim", "day", "key_id"]),
-            _regroup(pd.concat([a[1], b[1]], ignore_index=True), ["grain", "day", *CUT_KEYS]))
+            _regroup(pd.concat([a[1], b[1]], ignore_index=True), ["grain", "day", *CUT_KEYS]),
+            _regroup(pd.concat([a[2], b[2]], ignore_index=True), ["grain", "day", *GROUP_KEYS]))
 
 
-def add_to_rollups(conn: Connection, summed: tuple[pd.DataFrame, pd.DataFrame], *, categories: tuple[str, ...],
+def add_to_rollups(conn: Connection, summed: tuple[pd.DataFrame, ...], *, categories: tuple[str, ...],
                    channels: tuple[str, ...]) -> tuple[int, int]:
-    """Add ``sums`` to ``case_stat_day`` and ``case_stat_cut``; returns the rows of each.
-    ``categories``/``channels``: the names of the codes."""
-    by_day, by_cut = summed
+    """Add ``sums`` to ``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``; returns the
+    rows of the first two. ``categories``/``channels``: the names of the codes."""
+    by_day, by_cut, by_group = summed
+    day_keys = {"dim": DIMS, "day": "date", "key_id": "int4"}
+    cut_keys = {"grain": GRAINS, "day": "date", "community_id": "int4", "department_id": "int4",
+                "category_code": tuple(categories), "level": ("",) + LEVELS, "channel": tuple(channels)}
+    group_keys = {"grain": GRAINS, "day": "date", "dim": GROUP_DIMS, "category_code": tuple(categories),
+                  "key_id": "int4", "community_id": "int4", "department_id": "int4", "level": ("",) + LEVELS,
+                  "channel": tuple(channels)}
+    _add(conn, "case_stat_day", day_keys, by_day)
+    _add(conn, "case_stat_cut", cut_keys, by_cut)
+    _add(conn, "case_stat_group", group_keys, by_group)
+    return len(by_day), len(by_cut)
+
+
+_CHUNK = 50_000  # roll-up rows encoded at a time
+_PG_DAY0 = 10_957  # 2000-01-01 (PostgreSQL's date origin) as a day number since 1970-01-01
+
+
+def _add(conn: Connection, table: str, keys: dict, df: pd.DataFrame) -> None:
+    """Write the coded sums into ``table``. ``keys``: per key column, the names its codes stand
+    for (a tuple), or 'date' (day numbers) or 'int4'. Into an empty table: one binary COPY
+    straight in, in key order, with its primary key dropped and built again once afterwards.
+    Into one that holds rows: binary COPY into a work table, then added to its rows."""
+    cols = [*keys, *COUNTERS]
+    empty = conn.execute(text(f"SELECT NOT EXISTS (SELECT 1 FROM {table})")).scalar()
+    if empty:
+        o = np.lexsort([df[k].to_numpy(np.int64) for k in reversed(list(keys))]) if len(df) else np.zeros(0, np.int64)
+        data = {c: df[c].to_numpy()[o] for c in cols}
+
+        def chunks():
+            for start in range(0, len(o), _CHUNK):
+                part = {c: v[start:start + _CHUNK] for c, v in data.items()}
+                rows = BinaryRows(len(part[cols[0]]))
+                for k, kind in keys.items():
+                    if kind == "date":
+                        rows.number(part[k].astype(np.int64) - _PG_DAY0, "int4")
+                    elif kind == "int4":
+                        rows.number(part[k], "int4")
+                    else:
+                        rows.text(part[k].astype(np.intp), kind)
+                for c in COUNTERS:
+                    rows.number(part[c], "float8" if c == "disposal_wh" else "int4")
+                yield rows.tobytes()
+
+        pk = conn.execute(text("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                               "WHERE conrelid = to_regclass(:t) AND contype = 'p'"), {"t": table}).one()
+        conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{pk[0]}"'))
+        copy_rows(conn, table, cols, chunks())
+        conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{pk[0]}" {pk[1]}'))
+        return
 
     def names(values) -> str:
         return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
 
-    day_cols = {"dim": f"({names(DIMS)})[s.dim + 1]", "day": "DATE '1970-01-01' + s.day::int", "key_id": "s.key_id::int"}
-    cut_cols = {"grain": f"({names(GRAINS)})[s.grain + 1]", "day": "DATE '1970-01-01' + s.day::int",
-                "community_id": "s.community_id::int", "department_id": "s.department_id::int",
-                "category_code": f"({names(categories)})[s.category_code + 1]",
-                "level": f"({names(('',) + LEVELS)})[s.level + 1]", "channel": f"({names(channels)})[s.channel + 1]"}
-    _add(conn, "case_stat_day", day_cols, by_day)
-    _add(conn, "case_stat_cut", cut_cols, by_cut)
-    return len(by_day), len(by_cut)
-
-
-def _add(conn: Connection, table: str, keys: dict[str, str], df: pd.DataFrame) -> None:
-    """Binary COPY of the coded sums into a work table, then into ``table``: into an empty one
-    straight in with its primary key dropped and built again once; else added to its rows."""
-    cols = [*keys, *COUNTERS]
+    exprs = {k: f"DATE '1970-01-01' + s.{k}::int" if kind == "date" else f"s.{k}::int" if kind == "int4"
+             else f"({names(kind)})[s.{k} + 1]" for k, kind in keys.items()}
     work = work_table(conn, f"_rollup_{table}",
                       ", ".join(f"{k} int8" for k in keys) + ", " + ", ".join(
                           f"{c} {'float8' if c == 'disposal_wh' else 'int8'}" for c in COUNTERS))
     copy_binary(conn, work, [(k, "int8", df[k].to_numpy(np.int64)) for k in keys]
                 + [(c, "float8" if c == "disposal_wh" else "int8",
                     df[c].to_numpy(np.float64 if c == "disposal_wh" else np.int64)) for c in COUNTERS])
-    select = (f"SELECT {', '.join(keys.values())}, {', '.join('s.' + c for c in COUNTERS)} FROM {work} s "
-              f"ORDER BY {', '.join('s.' + k for k in keys)}")
-    empty = conn.execute(text(f"SELECT NOT EXISTS (SELECT 1 FROM {table})")).scalar()
-    if empty:
-        pk = conn.execute(text("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                               "WHERE conrelid = to_regclass(:t) AND contype = 'p'"), {"t": table}).one()
-        conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{pk[0]}"'))
-        conn.execute(text(f"INSERT INTO {table} ({', '.join(cols)}) {select}"))
-        conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{pk[0]}" {pk[1]}'))
-    else:
-        conn.execute(text(f"""
-            INSERT INTO {table} AS t ({', '.join(cols)}) {select}
-            ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(f'{c} = t.{c} + EXCLUDED.{c}' for c in COUNTERS)}"""))
+    conn.execute(text(f"""
+        INSERT INTO {table} AS t ({', '.join(cols)})
+        SELECT {', '.join(exprs.values())}, {', '.join('s.' + c for c in COUNTERS)} FROM {work} s
+        ORDER BY {', '.join('s.' + k for k in keys)}
+        ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(f'{c} = t.{c} + EXCLUDED.{c}' for c in COUNTERS)}"""))
     conn.execute(text(f"DROP TABLE {work}"))

@@ -40,16 +40,19 @@ category; an escalated case is open at its new level from the escalation on), it
 How: every event contributes deltas defined once in SQL (``case_event_deltas``, migration
 0002). A trigger on ``case_event`` sums them per day into ``case_stat_day`` by grid, department
 and person, so any past period is the sum of its days (fast: the table is small) and is
-recomputed exactly as it stood, since the log is append-only. Filtered tables by subdistrict,
-community or department read ``case_stat_cut`` (migration 0010): the same deltas
-(``case_event_cut_deltas``, which also counts a change of level or category as a change of
-state) by community, lead department, category, level and channel, per day and per month;
-a period reads whole months from the month rows and each end that cuts a month from the day
-rows, added or subtracted from the month's, whichever reads fewer (``cut_segments``,
-``_cut_sums``). "Overdue" of a period reaching today is read live from the open cases
-(``_overdue_now``, an index-only scan of ``cases_open_overdue_idx``, migration 0016). Tables by
-grid or person under a filter, and ``exact=True``, compute the deltas straight from ``case_event``.
-``rebuild_stats`` recomputes both roll-ups from the log in one pass.
+recomputed exactly as it stood, since the log is append-only. Filtered tables read two roll-ups
+of the same deltas (``case_event_cut_deltas``, migration 0010, which also counts a change of
+level or category as a change of state), per day and per month, with every filter of the charts
+page (community, department, category, level, channel of each delta) as columns:
+``case_stat_cut`` (0010) keyed by those alone answers tables by subdistrict, community or
+department and the trends; ``case_stat_group`` (0021) adds the grid or the person, for tables by
+grid or person (``_rollup_for`` picks). A
+period reads whole months from the month rows and each end that cuts a month from the day rows,
+added or subtracted from the month's, whichever reads fewer (``cut_segments``, ``_cut_sums``).
+"Overdue" of a period reaching today is read live from the open cases (``_overdue_now``, an
+index-only scan of ``cases_open_overdue_idx``, migration 0016). A person filter and
+``exact=True`` compute the deltas straight from ``case_event``. ``rebuild_stats`` recomputes
+the roll-ups from the log in one pass.
 
 Also: ``trend`` (daily / weekly / monthly), ``ageing`` of open cases, ``INDICATOR_LABELS``.
 The wall's tiles (``wall.frame.kpis``) take their rates from ``indicators``.
@@ -278,21 +281,25 @@ def _elementary(segments: dict[str, list[tuple[str, date, date, int]]]) -> list[
     return out
 
 
-def _cut_sums(conn: Connection, key: str, filters: dict, d0: date, d1: date, today: date) -> dict[int, dict]:
-    """``_sums`` from ``case_stat_cut`` (``cut_segments``: whole months from the month rows,
-    the cut ends from the day rows): one range scan of the primary key per disjoint piece of
-    those ranges (``_elementary``), its counters summed times the piece's weights, the pieces
-    added up. ``key``: community_id or department_id."""
+def _cut_sums(conn: Connection, key: str, filters: dict, d0: date, d1: date, today: date, *,
+              table: str = "case_stat_cut", where: tuple[str, ...] = (), params: dict | None = None) -> dict[int, dict]:
+    """``_sums`` from a roll-up at two grains (``case_stat_cut``, or ``case_stat_group`` with
+    ``where`` naming its dim; ``cut_segments``: whole months from the month rows, the cut ends from
+    the day rows): one range scan of the primary key per disjoint piece of those ranges
+    (``_elementary``), its counters summed times the piece's weights, the pieces added up.
+    ``key``: the column the rows are grouped by (community_id, department_id or key_id)."""
     live = d1 > today
     ds_open = today + timedelta(days=1) if live else d1
     ds_over = today if live else d1
-    conds, params = _cut_conds(filters)
+    conds, fparams = _cut_conds(filters)
+    conds = [*where, *conds]
+    params = {**fparams, **(params or {})}
     of = {c: "flows" for c in FLOWS} | {"open": "open", "overdue": "overdue", "overdue_np": "overdue"}
     parts = []
     for i, (grain, f, t, w) in enumerate(_elementary(cut_segments(d0, d1, ds_open, ds_over))):
         params.update({f"f{i}": f, f"t{i}": t})
         cols = ", ".join((f"{w[of[c]]} * sum({c})" if w[of[c]] else "0") + f" AS {c}" for c in COUNTERS)
-        parts.append(f"SELECT {key} AS key_id, {cols} FROM case_stat_cut WHERE grain = '{grain}' "
+        parts.append(f"SELECT {key} AS key_id, {cols} FROM {table} WHERE grain = '{grain}' "
                      f"AND day >= :f{i} AND day < :t{i}" + "".join(f" AND {c}" for c in conds) + " GROUP BY 1")
     if not parts:
         return {}
@@ -350,6 +357,20 @@ def _overdue_now(conn: Connection, key: str, filters: dict) -> dict[int, dict]:
     return {r["key_id"]: dict(r) for r in rows}
 
 
+def _rollup_for(by: str, filters: dict) -> tuple[str, str, tuple[str, ...], dict]:
+    """Which roll-up answers a table ``by`` a group under ``filters`` (any of the charts page's):
+    (the group's key for ``_overdue_now`` and ``_area_groups``, the table, its conditions beyond
+    the filters, their parameters).
+
+    Tables by subdistrict, community or department read ``case_stat_cut`` (0010: its keys are
+    theirs), tables by grid or person their dim of ``case_stat_group`` (0021); both carry every
+    filter of the page as a column."""
+    key = {"subdistrict": "community", "community": "community"}.get(by, by)
+    if key in ("community", "department"):
+        return key, "case_stat_cut", (), {}
+    return key, "case_stat_group", ("dim = :g_dim",), {"g_dim": key}
+
+
 # --- the table --------------------------------------------------------------------------------------
 
 def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdistrict_id: int | None = None,
@@ -376,16 +397,16 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
     if person_id is not None and dim != "person":
         filters["person_id"] = person_id
     _, today = _clock(conn)
-    # the roll-up by community, department, category, level and channel answers every filter
-    # except a person's, for tables by subdistrict, community or department
-    use_cut = bool(filters) and not exact and by in ("subdistrict", "community", "department") and "person_id" not in filters
-    if use_cut:
-        key = "department" if dim == "department" else "community"
-        cut_filters = dict(filters)
+    # filtered tables read a roll-up (migrations 0010, 0021): every filter of the charts page, for
+    # every grouping; a person filter (not on the page) and exact=True read the event log
+    if filters and not exact and "person_id" not in filters:
+        rollup_filters = dict(filters)
         if dim == "grid":  # the area narrows the groups and the rows read alike
-            cut_filters.update({k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
-                                if v is not None})
-        sums = _cut_sums(conn, f"{key}_id", cut_filters, d0, d1, today)
+            rollup_filters.update({k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
+                                   if v is not None})
+        key, table, where, params = _rollup_for(by, rollup_filters)
+        sums = _cut_sums(conn, "key_id" if table == "case_stat_group" else f"{key}_id", rollup_filters,
+                         d0, d1, today, table=table, where=where, params=params)
     else:
         key = dim
         areas = {k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
@@ -518,6 +539,12 @@ CUT_KEYS = ("community_id", "department_id", "category_code", "level", "channel"
 # the community key of a delta (``ug``: its grid's row): 0 outside every grid, AWAITING_KEY unlocated
 _CUT_COMMUNITY = f"CASE WHEN d.grid_id = {AWAITING_KEY} THEN {AWAITING_KEY} ELSE COALESCE(ug.community_id, 0) END"
 
+# the keys ``k`` of a delta ``d`` of the event-lag rows ``x`` in both roll-ups (and its month)
+_CUT_KEYS_OF_DELTA = f"""CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, {_CUT_COMMUNITY} AS community_id,
+                                   COALESCE(d.department_id, 0) AS department_id,
+                                   COALESCE(d.category_code, '') AS category_code, COALESCE(d.level, '') AS level,
+                                   COALESCE(x.channel, '') AS channel) k"""
+
 
 def cut_sums_sql(case_filter: str) -> str:
     """The rows of ``case_stat_cut`` (grain, day, keys, counters) that the events selected by
@@ -530,22 +557,42 @@ def cut_sums_sql(case_filter: str) -> str:
                {keys}, {sums}
         FROM ({EVENT_LAGS_SQL.format(case_filter=case_filter)}) x {_CUT_DELTAS}
         LEFT JOIN unit_grid ug ON ug.id = d.grid_id
-        CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, {_CUT_COMMUNITY} AS community_id,
-                                   COALESCE(d.department_id, 0) AS department_id,
-                                   COALESCE(d.category_code, '') AS category_code, COALESCE(d.level, '') AS level,
-                                   COALESCE(x.channel, '') AS channel) k
+        {_CUT_KEYS_OF_DELTA}
+        GROUP BY GROUPING SETS ((d.day, {keys}), (k.month, {keys}))"""
+
+
+# The groups of ``case_stat_group`` (migration 0021) each delta of ``_CUT_DELTAS`` counts in:
+# (dim, key): its grid (0 outside every grid, AWAITING_KEY unlocated) and its person.
+GROUP_DIMS_SQL = """
+    CROSS JOIN LATERAL (VALUES ('grid', COALESCE(d.grid_id, 0)), ('person', COALESCE(d.person_id, 0))) g(dim, key)"""
+GROUP_KEYS = ("dim", "category_code", "key_id", "community_id", "department_id", "level", "channel")
+
+
+def group_sums_sql(case_filter: str) -> str:
+    """The rows of ``case_stat_group`` (grain, day, keys, counters) that the events selected by
+    ``case_filter`` (a WHERE clause on ``case_event e``) add up to; for maintenance that takes
+    events back out."""
+    sums = ", ".join(f"COALESCE(sum(d.{c}), 0) AS {c}" for c in COUNTERS)
+    keys = "g.dim, k.category_code, g.key, k.community_id, k.department_id, k.level, k.channel"
+    return f"""
+        SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END AS grain, COALESCE(d.day, k.month) AS day,
+               g.dim, k.category_code, g.key AS key_id, k.community_id, k.department_id, k.level, k.channel, {sums}
+        FROM ({EVENT_LAGS_SQL.format(case_filter=case_filter)}) x {_CUT_DELTAS}
+        LEFT JOIN unit_grid ug ON ug.id = d.grid_id
+        {_CUT_KEYS_OF_DELTA} {GROUP_DIMS_SQL}
         GROUP BY GROUPING SETS ((d.day, {keys}), (k.month, {keys}))"""
 
 
 def rebuild_stats(conn: Connection) -> int:
-    """Recompute the roll-ups (``case_stat_day`` and ``case_stat_cut``) from the whole event log
-    in one pass over it (repair, or after bulk loads that bypassed the triggers). Returns the
-    number of ``case_stat_day`` rows."""
-    conn.execute(text("DELETE FROM case_stat_day"))
-    conn.execute(text("DELETE FROM case_stat_cut"))
+    """Recompute the roll-ups (``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``) from
+    the whole event log in one pass over it (repair, or after bulk loads that bypassed the
+    triggers). Returns the number of ``case_stat_day`` rows."""
+    for table in ("case_stat_day", "case_stat_cut", "case_stat_group"):
+        conn.execute(text(f"DELETE FROM {table}"))
     sums = ", ".join(f"COALESCE(sum(d.{c}), 0)" for c in COUNTERS)
     nonzero = " OR ".join(f"COALESCE(sum(d.{c}), 0) <> 0" for c in COUNTERS)
     keys = "k.com, k.dep, k.cat, k.lvl, k.ch"
+    gkeys = "g.dim, d.cat, g.key, d.com, d.dep, d.lvl, d.ch"
     conn.execute(text(f"""
         WITH x AS MATERIALIZED ({EVENT_LAGS_SQL.format(case_filter="")}),
         by_day AS (
@@ -556,15 +603,26 @@ def rebuild_stats(conn: Connection) -> int:
             FROM x {_DELTAS}
             GROUP BY GROUPING SETS ((d.day, d.grid_id), (d.day, d.department_id), (d.day, d.person_id))
             HAVING {nonzero}
+        ),
+        cut AS MATERIALIZED (
+            SELECT x.channel, d.*, k.* FROM x {_CUT_DELTAS}
+            LEFT JOIN unit_grid ug ON ug.id = d.grid_id
+            CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, {_CUT_COMMUNITY} AS com,
+                                       COALESCE(d.department_id, 0) AS dep, COALESCE(d.category_code, '') AS cat,
+                                       COALESCE(d.level, '') AS lvl, COALESCE(x.channel, '') AS ch) k
+        ),
+        by_cut AS (
+            INSERT INTO case_stat_cut (grain, day, {', '.join(CUT_KEYS)}, {', '.join(COUNTERS)})
+            SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END, COALESCE(d.day, d.month),
+                   {keys.replace('k.', 'd.')}, {sums}
+            FROM cut d
+            GROUP BY GROUPING SETS ((d.day, {keys.replace('k.', 'd.')}), (d.month, {keys.replace('k.', 'd.')}))
+            HAVING {nonzero}
         )
-        INSERT INTO case_stat_cut (grain, day, {', '.join(CUT_KEYS)}, {', '.join(COUNTERS)})
-        SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END, COALESCE(d.day, k.month), {keys}, {sums}
-        FROM x {_CUT_DELTAS}
-        LEFT JOIN unit_grid ug ON ug.id = d.grid_id
-        CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month, {_CUT_COMMUNITY} AS com,
-                                   COALESCE(d.department_id, 0) AS dep, COALESCE(d.category_code, '') AS cat,
-                                   COALESCE(d.level, '') AS lvl, COALESCE(x.channel, '') AS ch) k
-        GROUP BY GROUPING SETS ((d.day, {keys}), (k.month, {keys}))
+        INSERT INTO case_stat_group (grain, day, {', '.join(GROUP_KEYS)}, {', '.join(COUNTERS)})
+        SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END, COALESCE(d.day, d.month), {gkeys}, {sums}
+        FROM cut d {GROUP_DIMS_SQL}
+        GROUP BY GROUPING SETS ((d.day, {gkeys}), (d.month, {gkeys}))
         HAVING {nonzero}"""))
     return conn.execute(text("SELECT count(*) FROM case_stat_day")).scalar_one()
 
@@ -577,7 +635,11 @@ def trend(conn: Connection, *, start, end, freq: str = "day", subdistrict_id: in
     """Indicators per day, ISO week (from Monday) or month over [start, end), for the whole
     district or what the filters select (same formulas and filters as ``indicators``). Returns a
     DataFrame: period (first day), registered, closed, due, closure_rate, on_time_rate,
-    rework_rate, avg_disposal_wh, self_handled_share, on_spot, open, overdue."""
+    rework_rate, avg_disposal_wh, self_handled_share, on_spot, open, overdue.
+
+    Unfiltered: every day of ``case_stat_day``. Filtered: the roll-up ``_rollup_for`` names, its
+    month rows before the period's first month for the open and overdue states, its day rows from
+    that month on, so what is read grows with the period, not with the history."""
     import pandas as pd
 
     if freq not in ("day", "week", "month"):
@@ -589,25 +651,30 @@ def trend(conn: Connection, *, start, end, freq: str = "day", subdistrict_id: in
     filters = {k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id),
                                  ("department_id", department_id), ("category_code", category_code),
                                  ("level", level), ("channel", channel)) if v is not None}
-    table = "case_stat_day"
-    if not filters:
-        where, params = "dim = 'grid'", {}
-    elif set(filters) == {"department_id"}:
-        where, params = "dim = 'department' AND key_id = :k", {"k": department_id}
-    elif set(filters) <= set(AREA_FILTERS):
-        where, params = "dim = 'grid' AND " + " AND ".join(_area_grids_sql("key_id", k) for k in filters), \
-            {f"f_{k}": v for k, v in filters.items()}
-    else:  # category, level, channel, or a department within an area: the roll-up by all of them
-        conds, params = _cut_conds(filters)
-        table, where = "case_stat_cut", " AND ".join(["grain = 'day'", *conds])
     horizon = max(d1, today + timedelta(days=1))
+    base = {c: 0 for c in STATES}
+    if not filters:  # the unfiltered roll-up (its deltas are the unfiltered figures' own), every day
+        first, table, where, params = None, "case_stat_day", "dim = 'grid'", {}
+    else:
+        # the filtered roll-up (``_rollup_for``: case_stat_cut): the states before the period's first
+        # month from the month rows, the days from that month on from the day rows
+        _, table, extra, params = _rollup_for("community", filters)
+        conds, fparams = _cut_conds(filters)
+        params = {**params, **fparams}
+        first = _month(d0)
+        where = " AND ".join(["grain = 'day'", *extra, *conds, "day >= :first"])
+        params["first"] = first
+        before = " AND ".join(["grain = 'month'", *extra, *conds, "day < :first"])
+        got = conn.execute(text(f"SELECT {', '.join(f'COALESCE(sum({c}), 0) AS {c}' for c in STATES)} FROM {table} "
+                                f"WHERE {before}"), params).mappings().one()
+        base = {c: float(got[c]) for c in STATES}
     daily = pd.DataFrame(conn.execute(text(
         f"SELECT day, {', '.join(f'sum({c}) AS {c}' for c in COUNTERS)} FROM {table} "
         f"WHERE {where} AND day < :h GROUP BY day ORDER BY day"), {**params, "h": horizon}).all(), columns=["day", *COUNTERS])
-    first = min([d0] + list(daily["day"]))
+    first = first or min([d0] + list(daily["day"]))
     index = pd.date_range(first, horizon - timedelta(days=1), freq="D")
     daily = daily.assign(day=pd.to_datetime(daily["day"])).set_index("day").reindex(index, fill_value=0).astype(float)
-    state = daily[list(STATES)].cumsum()  # as it stood at the end of each day
+    state = daily[list(STATES)].cumsum() + pd.Series(base)  # as it stood at the end of each day
     live_rows = _overdue_now(conn, "all", filters).values()
     live = {c: sum(v[c] for v in live_rows) for c in ("overdue", "overdue_np")}
     sel = daily.loc[pd.Timestamp(d0):pd.Timestamp(d1 - timedelta(days=1))]

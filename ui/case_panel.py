@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import streamlit as st
+from sqlalchemy import text
 from streamlit.errors import StreamlitAPIException
 
 from accounts.actors import Actor
@@ -85,6 +86,14 @@ def _queue_counts(version: int, minute: int, actor: Actor) -> dict[str, int]:
 def _queue_rows(version: int, minute: int, queue: str, actor: Actor) -> list:
     with kit.engine().connect() as conn:
         return svc.queue_rows(conn, queue=queue, actor=actor)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def case_stamp(version: int, case_id: int) -> int | None:
+    """Case ``case_id``'s row version as of change notice ``version`` (None: no such case): what a
+    page's live digest needs to know whether its panel is out of date (``ui.wall_view.live``)."""
+    with kit.engine().connect() as conn:
+        return conn.execute(text("SELECT version FROM cases WHERE id = :i"), {"i": case_id}).scalar()
 
 
 def load(case_id: int) -> CasePanel | None:
@@ -193,8 +202,7 @@ def actions(p: CasePanel, *, scope: str) -> None:
         st.caption(kit.tr("dp.no_actions"))
         return
     key = f"{scope}-act-{p.id}"
-    chosen = st.segmented_control(kit.tr("dp.choose_action"), allowed, key=key, label_visibility="collapsed",
-                                  format_func=lambda a: label("action", a, kit.lang()))
+    chosen = action_bar(key, allowed)
     if chosen is None:
         return
     form = f"{key}-{chosen}"
@@ -209,6 +217,41 @@ def actions(p: CasePanel, *, scope: str) -> None:
     refusal = st.session_state.get(f"{form}.refused")
     if refusal:  # kept until the next try: a live redraw must not wipe it before it is read
         st.error(refusal, icon=":material/block:")
+
+
+def _slot(key: str) -> str:
+    """Where the action bar keyed ``key`` keeps its choice: one per page (``<scope>-act``), so
+    a case shown again later starts with its forms closed."""
+    return key.rsplit("-", 1)[0] + ".chosen"
+
+
+def chosen_action(key: str) -> str | None:
+    """The action whose form is open on the panel keyed ``key`` (``action_bar``), if any."""
+    held = st.session_state.get(_slot(key))
+    return held[1] if held and held[0] == key else None
+
+
+def _choose(key: str, action: str) -> None:
+    """An action's button (callback): its form opens, or closes when it was the one open."""
+    st.session_state[_slot(key)] = (key, None if chosen_action(key) == action else action)
+
+
+def action_bar(key: str, allowed: list[str]) -> str | None:
+    """One button per action the case allows now (in a row keyed ``key``); the action whose form
+    is open (its button primary), or None.
+
+    Buttons, not a segmented control: a button's click is a trigger that the server keeps when
+    it folds the click into a rerun already under way (a live redraw of the page), and its
+    callback only records the choice (issue 8: a click on the segmented control right after a
+    case was opened once drew no form)."""
+    chosen = chosen_action(key)
+    if chosen not in allowed:
+        chosen = None
+    with st.container(key=key, horizontal=True, gap="small"):
+        for a in allowed:
+            st.button(label("action", a, kit.lang()), key=f"{key}-do-{a}", on_click=_choose, args=(key, a),
+                      type="primary" if a == chosen else "secondary")
+    return chosen
 
 
 def act(p: CasePanel, action: str, values: dict, seen_version: int, *, form: str) -> None:

@@ -50,7 +50,11 @@ log = logging.getLogger(__name__)
 
 POLL_S = 1.0
 SAFETY_S = 30.0   # the wall pages' own live check: a safety net behind the map's beacon poll
-SETTLE_S = 8.0    # after the map merged a delta, the page reruns (tiles, ticker, shading) this much later at most
+# After the map merged a delta, the page reruns (tiles, ticker, shading) this much later (each map adds up
+# to half again, at random, so a room of walls does not rerun at once): one rerun per SETTLE_S however
+# many reports came meanwhile. The points never wait for it (they come by delta); the tiles follow
+# the clock every TILES_S anyway. 8 s had ten walls rerunning about every 10 s while reports flowed.
+SETTLE_S = 15.0
 BEACON_S = 0.1    # how often the beacon thread looks at the listener
 RECOLOUR_S = 30 * 60
 TILES_S = 60
@@ -337,30 +341,69 @@ def clock() -> None:
     st.markdown(f"### {datetime.now(TZ):%H:%M}")
 
 
-@st.fragment(run_every=POLL_S)
-def watch(version: int, rerun_at: float, connected: bool) -> None:
-    """Draws nothing; reruns the app when the wall it guards is out of date."""
+SAME = "live.same"  # (version drawn, version looked at) whose page digests were found equal
+
+
+def _out_of_date(version: int, rerun_at: float, connected: bool, digest, drawn) -> bool:
+    """Whether the page drawn from ``version`` must be redrawn now: the clock says so, the
+    listener (dis)connected, or a change notice moved the version and — when the page gave a
+    ``digest`` (a function of a version: what the page shows, cheap for a version already read)
+    — what the page would show now differs from ``drawn``, the digest it was drawn with."""
     lst = kit.listener()
-    if lst.version != version or time.time() >= rerun_at or lst.connected.is_set() != connected:
+    if time.time() >= rerun_at or lst.connected.is_set() != connected:
+        return True
+    now = lst.version
+    if now == version:
+        return False
+    if digest is None:
+        return True
+    if st.session_state.get(SAME) == (version, now):
+        return False
+    if digest(now) != drawn:
+        return True
+    st.session_state[SAME] = (version, now)  # looked at once: the next tick costs nothing
+    return False
+
+
+@st.fragment(run_every=POLL_S)
+def watch(version: int, rerun_at: float, connected: bool, digest=None, drawn=None) -> None:
+    """Draws nothing; reruns the app when the page it guards is out of date (``_out_of_date``)."""
+    if _out_of_date(version, rerun_at, connected, digest, drawn):
         st.rerun(scope="app")
 
 
 @st.fragment(run_every=SAFETY_S)
-def watch_slowly(version: int, rerun_at: float, connected: bool) -> None:
-    """``watch`` every SAFETY_S: behind the wall map's own beacon poll (``LiveBeacon``)."""
+def watch_slowly(version: int, rerun_at: float, connected: bool, drawn_at: float = 0.0) -> None:
+    """``watch`` every SAFETY_S: behind the wall map's own beacon poll (``LiveBeacon``).
+
+    A change alone reruns only a page older than ``2 * SAFETY_S`` (``drawn_at``: its last full run):
+    while reports flow, a healthy map merges them as deltas and asks for its page's rerun every
+    ``SETTLE_S``, so this net catches only a map that stopped doing so, instead of rerunning every
+    wall (a whole payload each) every SAFETY_S beside it."""
     lst = kit.listener()
-    if lst.version != version or time.time() >= rerun_at or lst.connected.is_set() != connected:
+    stale = lst.version != version and time.time() - drawn_at >= 2 * SAFETY_S
+    if stale or time.time() >= rerun_at or lst.connected.is_set() != connected:
         st.rerun(scope="app")
 
 
-def live(version: int, rerun_at: float, *, beacon_polled: bool = False) -> None:
+def live(version: int, rerun_at: float, *, beacon_polled: bool = False, digest=None, drawn=None) -> None:
     """Start watching; show a notice while the listener is reconnecting.
 
     ``beacon_polled``: the page's wall map polls the beacon itself (``wall_map_chart``), so the
     fragment only runs every SAFETY_S, as a safety net (and for ``rerun_at`` within that).
+    ``digest``: a function of a change notice's version giving what the page shows (equal
+    values: the same page; ``drawn``: its value for what this run drew, by default
+    ``digest(version)``); a notice that changes nothing the page shows then reruns nothing.
+    A desk page passes one: a whole-page rerun redraws its map and tables in the browser, seconds
+    on a loaded machine, and a click that lands while they are redrawn can be lost (issue 8).
     """
     connected = kit.listener().connected.is_set()
     if not connected:
         st.warning(kit.tr("wall.live_lost"), icon=":material/sync_problem:")
-    (watch_slowly if beacon_polled else watch)(version, rerun_at, connected)
+    if beacon_polled:
+        watch_slowly(version, rerun_at, connected, time.time())
+    else:
+        if digest is not None and drawn is None:
+            drawn = digest(version)
+        watch(version, rerun_at, connected, digest, drawn)
 

@@ -249,3 +249,42 @@ def test_the_intake_and_locate_run_the_same_search(world, conn):
     case = unlocated(world)
     service.transition(conn, case_id=case["id"], action="locate", actor=world["disp_d"], lon=SPOT[0], lat=SPOT[1])
     assert [r["candidate_id"] for r in _links(conn, case["id"])] == [arrived["id"], near["id"]]
+
+
+def _outside(w, dx_m: float = 0.0) -> dict:
+    lon, lat = w.POINTS["outside"]
+    return service.report_case(w.conn, channel="hotline", lon=lon + dx_m / 111_000.0, lat=lat, crs="EPSG:4326",
+                               category_code="0102", description="井盖缺失（位置报错）")
+
+
+def test_relocate_into_a_grid_runs_the_same_duplicate_search_as_locate(world, conn):
+    """A case outside the jurisdiction moved inside a grid is linked as a located report is (issue 9's
+    leftover): the same rule from its new point; a link it already had from its first point stays."""
+    from dispatch.duplicates import link_possible_duplicates
+
+    near = _candidate(world, 30.0)
+    _candidate(world, 60.0)                            # beyond 50 m of the new point
+    wrong = _outside(world)
+    twin = _outside(world, 10.0)                       # next to the wrong point: linked as the intake would
+    assert [d["case_no"] for d in link_possible_duplicates(conn, wrong["id"])] == [twin["case_no"]]
+    row = service.transition(conn, case_id=wrong["id"], action="relocate", actor=world["disp_d"], lon=SPOT[0],
+                             lat=SPOT[1], expected_version=wrong["version"])
+    assert row["grid_id"] == world.grid["C2"] and not row["outside_jurisdiction"]
+    links = _links(conn, wrong["id"])
+    assert [(r["candidate_id"], r["status"], r["m"]) for r in links] == [(twin["id"], "pending", 10),
+                                                                        (near["id"], "pending", 30)]
+    # the event names what the move linked, as locate's does
+    assert _events(conn, wrong["id"])[-1]["action"] == "relocate"
+    assert _events(conn, wrong["id"])[-1]["data"]["possible_duplicates"] == [near["case_no"]]
+    # the same search as a located report at the same point
+    case = unlocated(world)
+    service.transition(conn, case_id=case["id"], action="locate", actor=world["disp_d"], lon=SPOT[0], lat=SPOT[1])
+    assert [r["candidate_id"] for r in _links(conn, case["id"])] == [wrong["id"], near["id"]]
+
+
+def test_a_relocated_case_with_nothing_near_links_nothing(world, conn):
+    _candidate(world, 20.0, category="0401")           # another category
+    wrong = _outside(world)
+    service.transition(conn, case_id=wrong["id"], action="relocate", actor=world["disp_d"], lon=SPOT[0], lat=SPOT[1])
+    assert _links(conn, wrong["id"]) == []
+    assert "possible_duplicates" not in _events(conn, wrong["id"])[-1]["data"]

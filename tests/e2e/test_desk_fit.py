@@ -14,7 +14,7 @@ from sqlalchemy import text
 from i18n import t
 from i18n import dispatch_ui  # noqa: F401  (registers the column labels)
 from i18n.messages import MESSAGES
-from tests.e2e.conftest import PANEL_FORM, offline_page, wait_drawn
+from tests.e2e.conftest import PANEL_FORM, SHOTS, offline_page, wait_drawn
 from tests.ui.district import CODE, PASSWORD
 from ui import case_view as view
 
@@ -68,7 +68,7 @@ def _open_case(pg, search_key: str, case_no: str):
 
 def _check_forms(pg, case_no: str, prefix: str, seen: list[str]) -> list[str]:
     """Open every action of the case shown; the misplaced submit buttons, described."""
-    bar = pg.locator(f"[class*='st-key-{prefix}-act-'] [data-testid=stButtonGroup] button")
+    bar = pg.locator(f"[class*='st-key-{prefix}-act-'][class*='-do-'] button")   # ui.case_panel.action_bar
     if not bar.count():
         return []
     names = bar.all_inner_texts()
@@ -80,10 +80,14 @@ def _check_forms(pg, case_no: str, prefix: str, seen: list[str]) -> list[str]:
         try:
             expect(form).to_have_count(1, timeout=20_000)
         except AssertionError:
-            # An open fault of issue 8 (seen once in a fresh-clone run, session 5): a click on the
-            # action bar right after a case was opened drew no form, as the search's Enter was lost
-            # before it became a form. A person clicks again; so does this layout check, and says so.
-            print(f"re-clicked {name!r} on {case_no}: the first click drew no form (issue 8)")
+            # An open fault of issue 8: a click on the action bar right after the first case was
+            # opened sometimes draws no form (seen with the segmented control in session 5, and
+            # with the buttons that replaced it, ui.case_panel.action_bar, in 2 of 4 runs of this
+            # test at load 13-30). A person clicks again; so does this layout check, and says so,
+            # with a screenshot of the moment.
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            pg.screenshot(path=str(SHOTS / f"desk-fit-no-form-{case_no}.png"))
+            print(f"re-clicked {name!r} on {case_no}: the first click drew no form (issue 8; screenshot in {SHOTS})")
             expect(pg.locator("[data-test-script-state=notRunning]")).to_have_count(1, timeout=30_000)
             bar.nth(i).click()
             expect(form).to_have_count(1, timeout=30_000)

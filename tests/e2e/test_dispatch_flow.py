@@ -124,7 +124,7 @@ def test_click_a_case_on_the_map_dispatch_it_and_see_it_move(page, app_url, engi
     assert case["case_no"] in tip and "立案" in tip, tip
 
     _click_until_picked(page, x, y, case["case_no"])
-    page.locator(f".st-key-dispatch-act-{case['id']}").get_by_role("radio", name="派遣", exact=True).click()
+    page.locator(f".st-key-dispatch-act-{case['id']}").get_by_role("button", name="派遣", exact=True).click()
     form = page.locator(PANEL_FORM)
     expect(form).to_be_visible(timeout=20_000)
     expect(form).to_contain_text("按时限标准")  # the computed deadline is shown

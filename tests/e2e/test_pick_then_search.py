@@ -74,7 +74,7 @@ def test_a_search_right_after_a_row_pick_moves_the_panel(browser, app_url, engin
                 expect(pg.locator(".dp-head .dp-no")).to_have_text(target, timeout=20_000)
                 wait_drawn(pg)
                 # the next thing the dispatcher does on that case: choose an action
-                pg.locator(f".st-key-dispatch-act-{_case_id(engine, target)} [data-testid=stButtonGroup] button"
+                pg.locator(f"[class*='st-key-dispatch-act-{_case_id(engine, target)}-do-'] button"
                            ).first.click()
                 expect(pg.locator(PANEL_FORM)).to_have_count(1, timeout=20_000)
                 wait_drawn(pg)

@@ -316,12 +316,13 @@ def test_a_case_crossing_its_warn_and_due_times_changes_colour_with_no_server_re
     page.on("websocket", lambda ws: ws.on("framereceived", lambda d: frames.append(len(d))))
     login(page, "uit_command")
     wall = wall_frame(page)
-    builds = wall.evaluate("window.__wall.builds")
+    builds = wall.evaluate("window.__wall.builds + window.__wall.adopts")
     case = crossing_case(warn_in=75, due_in=87)
     wall.wait_for_function(f"window.__wall.drawn[{case['id']}] !== undefined", timeout=35_000)
     # it came as a delta; the page's own rerun (tiles, ticker) follows SETTLE_S later with a whole
-    # payload: wait for that, so that what follows is time passing alone
-    wall.wait_for_function(f"window.__wall.builds > {builds}", timeout=45_000)
+    # payload (drawn, or kept as the map already has it): wait for that, so that what follows is time
+    # passing alone
+    wall.wait_for_function(f"window.__wall.builds + window.__wall.adopts > {builds}", timeout=60_000)
     assert wall.evaluate(f"window.__wall.classOf({case['id']})") == ON_TIME, "drawn after its warn time (load?)"
     builds, stamp, rings = wall.evaluate("[window.__wall.builds, window.__wall.stamp, window.__wall.overdueRings]")
     seen_frames = len(frames)

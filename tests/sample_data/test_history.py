@@ -178,6 +178,12 @@ def _tables(conn, w, start, end) -> dict:
         rows = indicators(conn, start=start, end=end, by="subdistrict", **f)
         out[tuple(f.items())] = [r for r in rows if r["name"] in areas]
         assert out[tuple(f.items())]
+    # tables by grid and by person under a filter read case_stat_group (migration 0021)
+    for by, f in (("grid", {"channel": "grid_worker", "subdistrict_id": w.sub["S1"]}),
+                  ("grid", {"category_code": "0102", "subdistrict_id": w.sub["S1"]}),
+                  ("person", {"level": "district", "subdistrict_id": w.sub["S2"]}),
+                  ("person", {"category_code": "0102", "subdistrict_id": w.sub["S2"]})):
+        out[(by, *f.items())] = indicators(conn, start=start, end=end, by=by, **f)
     # and the roll-ups' own rows for the test district's grids and communities
     out["case_stat_day"] = [tuple(r) for r in conn.execute(text(
         "SELECT * FROM case_stat_day WHERE dim = 'grid' AND key_id = ANY(:g) ORDER BY day, key_id"),
@@ -186,8 +192,24 @@ def _tables(conn, w, start, end) -> dict:
         "SELECT * FROM case_stat_cut WHERE community_id = ANY(:c) "
         "ORDER BY grain, day, community_id, department_id, category_code, level, channel"),
         {"c": list(w.com.values())})]
-    assert out["case_stat_day"] and out["case_stat_cut"]
+    out["case_stat_group"] = [tuple(r) for r in conn.execute(text(
+        "SELECT * FROM case_stat_group WHERE community_id = ANY(:c) "
+        "ORDER BY grain, dim, category_code, day, key_id, community_id, department_id, level, channel"),
+        {"c": list(w.com.values())})]
+    assert out["case_stat_day"] and out["case_stat_cut"] and out["case_stat_group"]
     return out
+
+
+def _schema(conn) -> list[tuple]:
+    """The constraints, indexes and triggers of the tables the player writes."""
+    tables = ["cases", "case_event", "case_department", "case_stat_day", "case_stat_cut"]
+    return [tuple(r) for r in conn.execute(text("""
+        SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE conrelid = ANY(CAST(:t AS regclass[]))
+        UNION ALL SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(:t)
+        UNION ALL SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(oid) || tgenabled::text FROM pg_trigger
+        WHERE tgrelid = ANY(CAST(:t AS regclass[])) AND NOT tgisinternal
+        ORDER BY 1, 2, 3"""), {"t": tables})]
 
 
 def test_bulk_play_writes_what_the_row_by_row_path_writes(owner_conn):
@@ -199,6 +221,7 @@ def test_bulk_play_writes_what_the_row_by_row_path_writes(owner_conn):
     w = build_world(conn)
     ids = _raw_reports(w, 600, seed=6)
     start, end = UNTIL.date() - timedelta(days=61), UNTIL.date()
+    schema = _schema(conn)
     sp = conn.begin_nested()
     slow_stats = play_history(conn, seed=7, until=UNTIL, bulk=False)
     slow, slow_tables = _everything(conn, ids), _tables(conn, w, start, end)
@@ -208,6 +231,7 @@ def test_bulk_play_writes_what_the_row_by_row_path_writes(owner_conn):
     assert slow["events"] and _everything(conn, ids) == slow
     assert _tables(conn, w, start, end) == slow_tables
     assert audit_history(conn, case_ids=ids) == []
+    assert _schema(conn) == schema  # keys, indexes and triggers dropped for the bulk write are all back
     trigger = conn.execute(text("SELECT tgenabled FROM pg_trigger WHERE tgname = 'case_event_append_only'")).scalar()
     assert trigger == "O"
     with pytest.raises(Exception, match="append-only|append only"):
@@ -233,7 +257,7 @@ def test_a_broken_foreign_key_written_with_triggers_off_is_found(owner_conn):
 def _rollups(conn) -> dict:
     """{(table, key…): counters} of both roll-ups."""
     out = {}
-    for t, nk in (("case_stat_day", 3), ("case_stat_cut", 7)):
+    for t, nk in (("case_stat_day", 3), ("case_stat_cut", 7), ("case_stat_group", 9)):
         for r in conn.execute(text(f"SELECT * FROM {t}")):
             out[(t, *r[:nk])] = tuple(r[nk:])
     return out
@@ -252,14 +276,15 @@ def test_bulk_play_into_empty_rollups_writes_what_the_event_log_gives(owner_conn
     w = build_world(conn)
     _raw_reports(w, 500, seed=8)
     pk_sql = text("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                  "WHERE contype = 'p' AND conrelid IN ('case_stat_day'::regclass, 'case_stat_cut'::regclass) ORDER BY 1")
+                  "WHERE contype = 'p' AND conrelid IN ('case_stat_day'::regclass, 'case_stat_cut'::regclass, "
+                  "'case_stat_group'::regclass) ORDER BY 1")
     keys = conn.execute(pk_sql).all()
     rebuild_stats(conn)
     before = _rollups(conn)
-    conn.execute(text("DELETE FROM case_stat_day; DELETE FROM case_stat_cut"))
+    conn.execute(text("DELETE FROM case_stat_day; DELETE FROM case_stat_cut; DELETE FROM case_stat_group"))
     play_history(conn, seed=3, until=UNTIL, bulk=True)
     written = _rollups(conn)
-    assert any(k[0] == "case_stat_day" for k in written) and any(k[0] == "case_stat_cut" for k in written)
+    assert {k[0] for k in written} == {"case_stat_day", "case_stat_cut", "case_stat_group"}
     assert conn.execute(pk_sql).all() == keys
     rebuild_stats(conn)
     after = _rollups(conn)

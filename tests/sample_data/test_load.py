@@ -219,3 +219,53 @@ def test_reports_are_reproducible(sample_loaded):
     end = np.datetime64(until.replace(tzinfo=None), "us")
     assert a.reported_at.max() <= end and a.reported_at.min() >= end - np.timedelta64(61, "D")
     assert list(a.reported_at) == sorted(a.reported_at)
+
+
+def _played(conn, first: int) -> dict:
+    """What the player wrote for the cases from id ``first`` on, ids counted from there (two
+    loads of the same reports get different ids) and case numbers aside."""
+    q = lambda sql: [tuple(r) for r in conn.execute(text(sql), {"f": first})]  # noqa: E731
+    return {
+        "cases": q("SELECT c.id - :f, c.duplicate_of - :f, (to_jsonb(c) - 'geom' - 'id' - 'case_no' - 'duplicate_of' "
+                   "- 'result_photo_ref')::text, replace(c.result_photo_ref, c.id::text, 'ID') "
+                   "FROM cases c WHERE c.id >= :f ORDER BY c.id"),
+        "events": q("SELECT e.case_id - :f, (to_jsonb(e) - 'id' - 'case_id' - 'data' - 'attachments')::text, "
+                    "replace(e.attachments::text, e.case_id::text, 'ID'), e.data - 'duplicate_of', "
+                    "(e.data ->> 'duplicate_of')::bigint - :f "
+                    "FROM case_event e WHERE e.case_id >= :f ORDER BY e.id"),
+        "departments": q("SELECT case_id - :f, department_id, role FROM case_department WHERE case_id >= :f "
+                         "ORDER BY 1, 2, 3"),
+    }
+
+
+def test_held_back_reports_played_once_write_what_playing_the_inserted_ones_writes(owner_conn, sample_loaded):
+    """``copy_reports(pending=…)`` + ``play_history(pending=…)`` (each case inserted once in its
+    final state) writes the same cases, events and departments as inserting the reports and
+    playing them (insert, then update), and leaves no work table behind."""
+    from sample_data.history import play_history
+
+    conn = owner_conn
+    until = datetime(2025, 6, 30, 18, tzinfo=timezone.utc)
+    r = generate_reports(sample_loaded, 1500, seed=5, until=until)
+    ids = dict(conn.execute(text("SELECT username, id FROM person")).all())
+    worker = conn.execute(text("SELECT min(id) FROM person WHERE role = 'grid_worker'")).scalar_one()
+    people = {u: ids.get(u, worker) for u in set(r.reporter_username) if u}  # some took an account's name
+    top = lambda: conn.execute(text("SELECT COALESCE(max(id), 0) FROM cases")).scalar_one()  # noqa: E731
+    sp = conn.begin_nested()
+    before = top()
+    copy_reports(conn, r, people, bulk=True)
+    first = conn.execute(text("SELECT min(id) FROM cases WHERE id > :b"), {"b": before}).scalar_one()
+    played = play_history(conn, seed=5, until=until, bulk=True)
+    inserted_then_updated = _played(conn, first)
+    sp.rollback()
+
+    pending: list[str] = []
+    before = top()
+    copy_reports(conn, r, people, bulk=True, pending=pending)
+    assert len(pending) == 1 and top() == before  # held back: not cases yet
+    first = conn.execute(text(f"SELECT min(id) FROM {pending[0]}")).scalar_one()
+    assert first > before
+    held = play_history(conn, seed=5, until=until, pending=pending[0])
+    assert (held["cases"], held["events"], held["bulk"]) == (played["cases"], played["events"], True) == (1500, played["events"], True)
+    assert inserted_then_updated["events"] and _played(conn, first) == inserted_then_updated
+    assert conn.execute(text("SELECT to_regclass(:t)"), {"t": pending[0]}).scalar() is None

@@ -85,7 +85,7 @@ def test_the_reclassified_case_counts_its_report_under_its_first_category(world,
     assert (later["reported"], later["registered"], later["open"]) == (0, 1, 1)
 
 
-@pytest.mark.parametrize("by", ["subdistrict", "community", "department"])
+@pytest.mark.parametrize("by", ["subdistrict", "community", "department", "grid", "person"])
 def test_filtered_indicators_from_the_rollup_equal_the_event_log(world, conn, history, by):
     for f in _filters(world):
         for start, end in _periods(conn):
@@ -161,6 +161,26 @@ def test_cut_segments_count_every_day_of_the_period_once():
         cost = sum((t - f).days if g == "day" else 6 * ((t.year - f.year) * 12 + t.month - f.month)
                    for g, f, t, _ in segs["flows"])
         assert cost <= (d1 - d0).days  # never more than reading the period's days
+
+
+def test_rebuild_reproduces_the_trigger_rollups_by_group_and_cut(world, conn, history):
+    """``case_stat_group`` (0021) and ``case_stat_cut`` (0010) as the triggers kept them equal
+    ``rebuild_stats``'s recomputation from the event log (our history's days only, as in
+    test_indicators.test_rebuild_reproduces_the_trigger_rollup)."""
+    from stats.indicators import COUNTERS, rebuild_stats
+
+    def rows(table: str, keys: str) -> list:
+        sums = ", ".join(f"round({c}::numeric, 6)" if c == "disposal_wh" else c for c in COUNTERS)
+        nonzero = " OR ".join(f"round({c}::numeric, 6) <> 0" if c == "disposal_wh" else f"{c} <> 0" for c in COUNTERS)
+        return conn.execute(text(f"SELECT grain, day, {keys}, {sums} FROM {table} "
+                                 f"WHERE day < '2026-01-01' AND ({nonzero}) ORDER BY grain, day, {keys}")).all()
+
+    group_keys = "dim, category_code, key_id, community_id, department_id, level, channel"
+    cut_keys = "community_id, department_id, category_code, level, channel"
+    before = rows("case_stat_group", group_keys), rows("case_stat_cut", cut_keys)
+    assert {r.dim for r in before[0]} == {"grid", "person"}
+    rebuild_stats(conn)
+    assert (rows("case_stat_group", group_keys), rows("case_stat_cut", cut_keys)) == before
 
 
 def test_an_unlocated_report_counts_in_its_own_row_not_outside_the_jurisdiction(world, conn, history):

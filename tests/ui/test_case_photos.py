@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from intake import field
 from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge
+from tests.ui.actions import choose
 
 DEPT, DISPATCH = "pages/department_queue.py", "pages/dispatch.py"
 REF = re.compile(r"[0-9a-f]{32}\.(jpg|png)")
@@ -48,8 +49,7 @@ def png() -> bytes:
 
 
 def _choose(at, scope, case_id, action):
-    next(s for s in at.segmented_control if s.key == f"{scope}-act-{case_id}").set_value(action)
-    return at.run()
+    return choose(at, f"{scope}-act-{case_id}", action)
 
 
 def _submit(at, scope, case_id, action):

@@ -16,6 +16,7 @@ from dispatch import service
 from dispatch import desk as svc
 from dispatch.errors import PermissionDenied
 from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge
+from tests.ui.actions import action_buttons, choose
 from ui import case_view as view
 
 PAGE = "pages/department_queue.py"
@@ -34,8 +35,7 @@ def _html(at) -> str:
 
 
 def _choose(at, case_id, action):
-    next(s for s in at.segmented_control if s.key == f"dept-act-{case_id}").set_value(action)
-    return at.run()
+    return choose(at, f"dept-act-{case_id}", action)
 
 
 def _submit(at, case_id, action):
@@ -95,7 +95,7 @@ def test_accept_then_feed_back_with_a_photo(w, engine, tmp_path, monkeypatch):
     assert ev.comment == "已清运，现场恢复整洁" and ev.attachments[0]["ref"] == got["result_photo_ref"]
     # verification is the command centre's: the department has nothing more to do
     at.run()
-    assert not [s for s in at.segmented_control if s.key == f"dept-act-{row['id']}"]
+    assert not action_buttons(at, f"dept-act-{row['id']}")
 
 
 def test_ask_for_postponement(w, engine):
@@ -128,7 +128,7 @@ def test_another_department_neither_sees_the_case_nor_may_act(w, engine):
     other = w["dpt_staff_cgzf"]
     at = open_page(other, PAGE, **{CASE: row["id"]})
     assert row["case_no"] not in _html(at)
-    assert not [s for s in at.segmented_control if s.key == f"dept-act-{row['id']}"]
+    assert not action_buttons(at, f"dept-act-{row['id']}")
     with engine.begin() as c, pytest.raises(PermissionDenied):
         service.transition(c, case_id=row["id"], action="accept", actor=other)
     assert case_row(engine, row["id"])["status"] == "dispatched"
@@ -142,7 +142,7 @@ def test_an_assisting_department_sees_the_case_but_only_the_lead_acts(w, engine)
     at = open_page(w["dpt_staff_cgzf"], PAGE, **{CASE: row["id"]})
     assert row["case_no"] in at.dataframe[0].value["case_no"].tolist()
     assert row["case_no"] in _html(at)
-    assert not [s for s in at.segmented_control if s.key == f"dept-act-{row['id']}"]
+    assert not action_buttons(at, f"dept-act-{row['id']}")
     assert any("协办" in c.value for c in at.caption)
 
 

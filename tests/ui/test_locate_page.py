@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from dispatch import service
 from tests.ui.dispatch_world import CODE, build, case_row, open_page, purge
+from tests.ui.actions import action_buttons, choose
 
 PAGE = "pages/dispatch.py"
 CASE = "dispatch.case_id"
@@ -60,9 +61,9 @@ def test_the_queue_the_panel_and_locating_by_typed_coordinates(w, engine):
     at.session_state[CASE] = row["id"]
     at.run()
     assert "待定位" in _html(at) and ADDRESS in _html(at)
-    control = next(s for s in at.segmented_control if s.key == f"dispatch-act-{row['id']}")
-    assert control.options == ["定位"]  # a subdistrict may only locate it
-    control.set_value("locate").run()
+    bar = action_buttons(at, f"dispatch-act-{row['id']}")
+    assert [b.label for b in bar.values()] == ["定位"]  # a subdistrict may only locate it
+    choose(at, f"dispatch-act-{row['id']}", "locate")
     assert any(ADDRESS in i.value for i in at.info)
     lon, lat = w.points[0]
     at.number_input(key=f"{_form(row['id'])}-lon").set_value(lon)
@@ -83,7 +84,7 @@ def test_a_point_in_another_subdistrict_is_refused_and_the_case_is_unchanged(w, 
     mine = _subdistrict_of(engine, w.district.community_ids[0])
     other = next(i for i, cid in enumerate(w.district.community_ids) if _subdistrict_of(engine, cid) != mine)
     at = open_page(w["dpt_disp_sd"], PAGE, **{CASE: row["id"]})
-    next(s for s in at.segmented_control if s.key == f"dispatch-act-{row['id']}").set_value("locate").run()
+    choose(at, f"dispatch-act-{row['id']}", "locate")
     lon, lat = w.points[other]
     at.number_input(key=f"{_form(row['id'])}-lon").set_value(lon)
     at.number_input(key=f"{_form(row['id'])}-lat").set_value(lat)
@@ -96,12 +97,11 @@ def test_a_point_in_another_subdistrict_is_refused_and_the_case_is_unchanged(w, 
 def test_the_command_centre_locates_by_choosing_a_grid(w, engine):
     row = _unlocated(engine)
     en = open_page(w["dpt_disp_d"], PAGE, lang="en", **{CASE: row["id"]})
-    assert next(s for s in en.segmented_control if s.key == f"dispatch-act-{row['id']}").options == [
+    assert [b.label for b in action_buttons(en, f"dispatch-act-{row['id']}").values()] == [
         "Reject", "Merge as duplicate", "Locate"]
     assert "Awaiting location" in _html(en)
-    # (AppTest maps a segmented control's value through its Chinese labels only: act in 简体中文)
     at = open_page(w["dpt_disp_d"], PAGE, **{CASE: row["id"]})
-    next(s for s in at.segmented_control if s.key == f"dispatch-act-{row['id']}").set_value("locate").run()
+    choose(at, f"dispatch-act-{row['id']}", "locate")
     grid = at.selectbox(key=f"{_form(row['id'])}-grid")
     code = next(o for o in grid.options if o.startswith(CODE)).split(" ")[0]
     grid.set_value(code)

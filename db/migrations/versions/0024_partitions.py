@@ -20,7 +20,7 @@ same way.
 Frozen: every constant is written here; no project code is imported.
 
 Revision ID: 0024
-Revises: 0020 (re-linked when branches are merged: it must stay the last migration)
+Revises: 0021 (re-linked when branches are merged: it must stay the last migration)
 """
 import re
 
@@ -28,7 +28,7 @@ from alembic import op
 from sqlalchemy import text
 
 revision = "0024"
-down_revision = "0020"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

@@ -16,6 +16,9 @@
  * re-inflating; the page is asked to rerun `settle_s` later (tiles, ticker, shading), or at once
  * when the file cannot bring the map up to date (too old, a step too big, another origin, the
  * listener's connection flipped, no file).
+ * The page's rerun brings a whole payload; when it is of the reading the map already reached by
+ * deltas (same cases, same order) the map keeps its arrays and layers and takes only what else
+ * changed (the shading, labels): `adopts`.
  *
  * Hostile text: layers are built here by hand (no deck.gl JSON converter: "@@=…" is just text),
  * and tooltips are set as text (deck.gl's `text`, i.e. innerText), never as HTML.
@@ -32,7 +35,41 @@
   const session = Math.random().toString(36).slice(2, 8);
   let counter = 0;
 
+  // deck.gl asks for an animation frame 60 times a second even when nothing moves; a wall mostly
+  // stands still, so while nothing was changed or touched lately it looks only IDLE_FRAME_MS apart
+  // (async loads — the outline file, the label font — still draw within that), and wake() gives it
+  // every frame again at once: for AWAKE_MS after a new payload, a delta or a recolour (deck.gl draws
+  // a change at its next frame), POINTER_MS after the pointer (hover, pan, zoom). Measured at load 25
+  // with three walls: a page at 60 frames a second cost its GPU process about 2 CPU-s a minute idle.
+  const IDLE_FRAME_MS = 250, AWAKE_MS = 300, POINTER_MS = 3000;
+  const frames = {
+    until: 0, cb: null, timer: null, raf: null,
+    requestAnimationFrame(cb) {
+      this.cb = cb;
+      if (performance.now() < this.until) this.raf = window.requestAnimationFrame(() => this.fire());
+      else this.timer = setTimeout(() => { this.timer = null; this.raf = window.requestAnimationFrame(() => this.fire()); },
+                                   IDLE_FRAME_MS);
+      return 1;
+    },
+    cancelAnimationFrame() {
+      clearTimeout(this.timer); this.timer = null;
+      if (this.raf !== null) window.cancelAnimationFrame(this.raf);
+      this.raf = null; this.cb = null;
+    },
+    fire() { this.raf = null; const cb = this.cb; this.cb = null; hook.frames += 1; if (cb) cb(performance.now()); },
+    wake(ms) {
+      this.until = Math.max(this.until, performance.now() + (ms || AWAKE_MS));
+      if (this.timer !== null) {
+        clearTimeout(this.timer); this.timer = null;
+        this.raf = window.requestAnimationFrame(() => this.fire());
+      }
+    },
+  };
+
   const mapEl = document.getElementById("map");
+  for (const type of ["pointermove", "pointerdown", "wheel", "touchstart", "keydown"]) {
+    mapEl.addEventListener(type, () => frames.wake(POINTER_MS), { capture: true, passive: true });
+  }
   const S = { deck: null, stamp: null, d: null, n: 0, ids: null, pos: null, D: null, W: null, G: null, C: null,
               X: null, catIndex: null, cls: null, offset: 0, timer: null, select: false, pending: null,
               viewKey: null, staticLayers: [], rows: [], seq: 0, argSeq: 0, deltaUrl: null, settleMs: 8000,
@@ -40,10 +77,14 @@
   const hook = window.__wall = {
     counts: [0, 0, 0, 0], overdueRings: 0, recolours: 0, recolourMs: 0, buildMs: 0, stamp: null, builds: 0,
     deltas: 0, deltaMs: 0, seq: 0, reruns: 0,  // deltas merged, the last merge's time, the map's reading, reruns asked
+    frames: 0,   // animation frames deck.gl was given (see `frames`)
+    adopts: 0,   // whole payloads of the reading the map had already reached by deltas: kept, not rebuilt
+    trace: [],   // the last TRACE_KEPT live events, [epoch ms, what, reading]: where a point waited
+    why: {},     // reason -> reruns asked for it (settle, behind, origin, full, unreadable, connection, no-delta)
     drawn: {},   // case id -> epoch ms (this browser's clock) when it was first drawn
     drawnBy: {}, // case id -> "map" (a whole payload) or "delta" (merged from the delta file), at that moment
     shift: 0,    // seconds added to the clock (tests and benchmarks simulate time passing)
-    recolour: () => recolour(),
+    recolour: () => recolour(true),
     classOf: (id) => { const i = S.ids ? S.ids.indexOf(id) : -1; return i < 0 ? null : S.cls[i]; },
     classes: () => Array.from(S.cls || []),
     live: () => ({ seq: S.seq, fetching: S.fetching, token: S.liveToken, beacon: S.beacon, askedFor: S.askedFor,
@@ -54,6 +95,12 @@
       return tip && tip.text;
     },
   };
+
+  const TRACE_KEPT = 400;
+  function trace(what, seq) {
+    hook.trace.push([Date.now(), what, seq === undefined ? S.seq : seq]);
+    if (hook.trace.length > TRACE_KEPT) hook.trace.splice(0, hook.trace.length - TRACE_KEPT);
+  }
 
   // ---- the Streamlit component protocol (v1) ----
   function send(type, data) {
@@ -82,6 +129,55 @@
              modelMatrix: [u, 0, 0, 0, 0, u, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1] };
   }
 
+  // the static layers (grid shading, outlines, labels): kept as they are when the payload's are the same,
+  // so deck.gl neither re-tessellates the grids nor lays the labels out again
+  function staticLayers(d) {
+    const off = offsets(d);
+    const style = d.outlineStyle;
+    const key = (part) => JSON.stringify(part);
+    const old = S.staticKeys || {}, keys = { grids: key([d.grids, d.origin]), outlines: key([d.outlines, style, d.origin]),
+                                             labels: key([d.labels, d.labelScale, d.font]) };
+    const had = S.staticLayers;
+    const gridRows = d.grids.g.map((g, i) => ({ g: g, c: d.grids.c[i], t: d.grids.t[i] }));
+    S.staticLayers = [
+      had[0] && keys.grids === old.grids ? had[0] : new deck.SolidPolygonLayer(Object.assign({
+        id: "grids", data: gridRows, getPolygon: (r) => r.g, positionFormat: "XY", getFillColor: (r) => r.c,
+        pickable: true, autoHighlight: true, highlightColor: [255, 255, 255, 45] }, off)),
+      had[1] && keys.outlines === old.outlines ? had[1] : new deck.PolygonLayer(Object.assign({
+        id: "outlines", data: new URL(d.outlines, appBase()).href, getPolygon: (r) => r.q, filled: false,
+        stroked: true, pickable: false, lineWidthUnits: "pixels",
+        getLineColor: (r) => (style[r.l] || [[0, 0, 0, 0]])[0], getLineWidth: (r) => (style[r.l] || [0, 1])[1] }, off)),
+      had[2] && keys.labels === old.labels ? had[2] : new deck.TextLayer({
+        id: "area-labels", data: d.labels, pickable: false, getPosition: (r) => r.p, getText: (r) => r.n,
+        getSize: (r) => r.z, sizeScale: d.labelScale, sizeUnits: "pixels", characterSet: "auto",
+        fontFamily: d.font, fontWeight: 600, getColor: [226, 232, 240, 245], fontSettings: { sdf: true, buffer: 6 },
+        outlineWidth: 5, outlineColor: [4, 10, 23, 235], getTextAnchor: "middle",
+        getAlignmentBaseline: "center" }),
+    ];
+    S.staticKeys = keys;
+    return S.staticLayers.some((l, i) => l !== had[i]);
+  }
+
+  // a payload of the reading this map already reached by merging deltas, with the same cases in the
+  // same order: its points are what the map draws already, so only the shading and labels are taken
+  function adoptable(d, seq) {
+    if (!S.d || seq !== S.seq || !S.ids || d.t0 < S.d.t0) return false;
+    if (d.origin[0] !== S.d.origin[0] || d.origin[1] !== S.d.origin[1] || JSON.stringify(d.view) !== S.viewKey) return false;
+    const ids = d.cases.i;
+    if (ids.length !== S.n) return false;
+    for (let i = 0; i < ids.length; i++) if (ids[i] !== S.ids[i]) return false;
+    return true;
+  }
+
+  function adopt(d) {
+    hook.adopts += 1;
+    // the cases' arrays stay (their times are from the map's own t0); the rest is the payload's
+    const keep = { t0: S.d.t0, cases: S.d.cases, cats: S.d.cats, detail: S.d.detail };
+    S.d = Object.assign(d, keep);
+    if (staticLayers(d)) recolour(true);
+    stampDrawn();
+  }
+
   function build(d) {
     const t = performance.now();
     const c = d.cases, n = c.i.length;
@@ -95,32 +191,16 @@
                        : null;
     const catIndex = new Map(d.cats.map((k, i) => [k, i]));
     Object.assign(S, { d: d, n: n, ids: c.i.slice(), pos: pos, D: D, W: W, G: Uint8Array.from(c.g), C: c.c.slice(),
-                       X: X, catIndex: catIndex, pending: c.i, pendingBy: "map", seq: S.argSeq });
+                       X: X, catIndex: catIndex, pending: c.i, pendingBy: "map",
+                       seq: S.argSeq });
     hook.seq = S.seq;
-    const off = offsets(d);
-    const style = d.outlineStyle;
-    const gridRows = d.grids.g.map((g, i) => ({ g: g, c: d.grids.c[i], t: d.grids.t[i] }));
-    S.staticLayers = [
-      new deck.SolidPolygonLayer(Object.assign({
-        id: "grids", data: gridRows, getPolygon: (r) => r.g, positionFormat: "XY", getFillColor: (r) => r.c,
-        pickable: true, autoHighlight: true, highlightColor: [255, 255, 255, 45] }, off)),
-      new deck.PolygonLayer(Object.assign({
-        id: "outlines", data: new URL(d.outlines, appBase()).href, getPolygon: (r) => r.q, filled: false,
-        stroked: true, pickable: false, lineWidthUnits: "pixels",
-        getLineColor: (r) => (style[r.l] || [[0, 0, 0, 0]])[0], getLineWidth: (r) => (style[r.l] || [0, 1])[1] }, off)),
-      new deck.TextLayer({
-        id: "area-labels", data: d.labels, pickable: false, getPosition: (r) => r.p, getText: (r) => r.n,
-        getSize: (r) => r.z, sizeScale: d.labelScale, sizeUnits: "pixels", characterSet: "auto",
-        fontFamily: d.font, fontWeight: 600, getColor: [226, 232, 240, 245], fontSettings: { sdf: true, buffer: 6 },
-        outlineWidth: 5, outlineColor: [4, 10, 23, 235], getTextAnchor: "middle",
-        getAlignmentBaseline: "center" }),
-    ];
+    staticLayers(d);
     hook.buildMs = performance.now() - t;
     hook.builds += 1;
     const viewKey = JSON.stringify(d.view);
     if (!S.deck) {
       S.deck = new deck.Deck({
-        parent: mapEl, initialViewState: d.view, controller: true, layers: [],
+        parent: mapEl, initialViewState: d.view, controller: true, layers: [], animationFrameProvider: frames,
         getTooltip: tooltip, onClick: click, onAfterRender: afterRender,
         getCursor: ({ isHovering }) => (isHovering && S.select ? "pointer" : "grab"),
       });
@@ -128,11 +208,13 @@
       S.deck.setProps({ initialViewState: d.view });  // a new filter: fit it (a new case keeps the view)
     }
     S.viewKey = viewKey;
-    recolour();
+    recolour(true);
   }
 
   // The time classes from the clock: fill, rim and the overdue ring, then when to look again.
-  function recolour() {
+  // `force`: the arrays or layers changed (a payload, a delta); else (the clock) the layers are set
+  // again only if some case changed class, so a wall standing still is not redrawn every minute
+  function recolour(force) {
     if (!S.d) return;
     const t = performance.now();
     const d = S.d, n = S.n, now = nowS();
@@ -153,7 +235,12 @@
       line[o] = r[0]; line[o + 1] = r[1]; line[o + 2] = r[2]; line[o + 3] = 255;
       if (k === OVERDUE) { halo[o] = H[0]; halo[o + 1] = H[1]; halo[o + 2] = H[2]; halo[o + 3] = H[3]; rings += 1; }
     }
+    const same = !force && S.cls && S.cls.length === n && cls.every((k, i) => k === S.cls[i]);
     S.cls = cls;
+    clearTimeout(S.timer);
+    const wait = Number.isFinite(next) ? (next - now) * 1000 + 20 : MAX_WAIT_MS;
+    S.timer = setTimeout(recolour, Math.max(100, Math.min(MAX_WAIT_MS, wait)));
+    if (same) return;
     const off = offsets(d), radius = d.radius;
     const position = { value: S.pos, size: 2 };
     const layers = S.staticLayers.concat([
@@ -169,22 +256,25 @@
         stroked: true, lineWidthUnits: "pixels", getLineWidth: 1.5, radiusUnits: "pixels", getRadius: radius,
         pickable: true, autoHighlight: true, highlightColor: [255, 255, 255, 120] }, off)),
     ]);
+    frames.wake();
     S.deck.setProps({ layers: layers });
     hook.counts = counts; hook.overdueRings = rings; hook.recolours += 1; hook.recolourMs = performance.now() - t;
     document.body.setAttribute("data-counts", counts.join(","));
     document.body.setAttribute("data-recolours", String(hook.recolours));
-    clearTimeout(S.timer);
-    const wait = Number.isFinite(next) ? (next - now) * 1000 + 20 : MAX_WAIT_MS;
-    S.timer = setTimeout(recolour, Math.max(100, Math.min(MAX_WAIT_MS, wait)));
   }
 
   function afterRender() {
     if (!S.pending) return;
     const at = Date.now(), ids = S.pending, how = S.pendingBy || "map";
+    trace("drawn-" + how);
     S.pending = null; S.pendingBy = null;
     for (let i = 0; i < ids.length; i++) {
       if (!(ids[i] in hook.drawn)) { hook.drawn[ids[i]] = at; hook.drawnBy[ids[i]] = how; }
     }
+    stampDrawn();
+  }
+
+  function stampDrawn() {
     hook.stamp = S.stamp;
     document.body.setAttribute("data-stamp", S.stamp);
     // and on the iframe itself, so the page (bench pages, tests) can tell a drawn map from an empty frame
@@ -259,33 +349,38 @@
   }
 
   // a delta file's body: merged if it brings this map from its reading to the file's; false if it cannot
+  // (the reason it cannot, for window.__wall.why)
   function applyDelta(body) {
-    if (!S.d || !body || typeof body.from !== "number" || body.from > S.seq) return false;
-    if (!body.o || body.o[0] !== S.d.origin[0] || body.o[1] !== S.d.origin[1]) return false;
+    if (!S.d || !body || typeof body.from !== "number") return "unreadable";
+    if (body.from > S.seq) return "behind";
+    if (!body.o || body.o[0] !== S.d.origin[0] || body.o[1] !== S.d.origin[1]) return "origin";
     const steps = body.steps.filter((st) => st.s > S.seq);
-    if (steps.some((st) => st.full)) return false;
+    if (steps.some((st) => st.full)) return "full";
     if (steps.length) {
       const t = performance.now();
       for (const st of steps) merge(st);
-      recolour();
+      recolour(true);
       hook.deltaMs = performance.now() - t;
       hook.deltas += 1;
     }
     S.seq = Math.max(S.seq, body.to);
     hook.seq = S.seq;
-    return true;
+    return null;
   }
 
-  // ---- the live check: the beacon file (ui.wall_view.LiveBeacon) once a second ----
-  const LIVE_POLL_MS = 1000;
+  // ---- the live check: the beacon file (ui.wall_view.LiveBeacon) once a second, twice a second for a
+  // minute after it last moved (reports come in bursts; a quiet wall keeps its one poll a second) ----
+  const LIVE_POLL_MS = 1000, BUSY_POLL_MS = 500, BUSY_FOR_MS = 60000;
+  let lastMove = -Infinity, polling = false;
   function parts(token) {
     const i = (token || "").indexOf(":");
     return i < 0 ? [NaN, ""] : [Number(token.slice(0, i)), token.slice(i + 1)];
   }
 
-  function askRerun(token) {
+  function askRerun(token, why) {
     if (!token || token === S.askedFor) return;
     S.askedFor = token;
+    hook.why[why] = (hook.why[why] || 0) + 1;
     clearTimeout(S.settleTimer); S.settleTimer = null;
     counter += 1; hook.reruns += 1;
     send("streamlit:setComponentValue", { value: { live: token, n: session + "-" + counter }, dataType: "json" });
@@ -293,40 +388,55 @@
 
   function pullDelta(token) {
     S.fetching = true;
+    trace("pull", parts(token)[0]);
     fetch(new URL(S.deltaUrl, appBase()).href, { cache: "no-store", credentials: "same-origin" })
       .then((r) => (r.ok ? r.json() : null))
       .then((body) => {
         S.fetching = false;
         const had = S.seq;
-        if (!applyDelta(body)) { askRerun(token); return; }
+        const refused = applyDelta(body);
+        trace(refused || "merged");
+        if (refused) { askRerun(token, refused); return; }
         // the tiles and the ticker follow at a slower pace: one rerun settle_s after the first merge
-        if (!S.settleTimer) S.settleTimer = setTimeout(() => { S.settleTimer = null; askRerun(S.beacon); }, S.settleMs);
+        // (each wall a little apart, so a room of walls does not rerun in the same instant)
+        if (!S.settleTimer) {
+          S.settleTimer = setTimeout(() => { S.settleTimer = null; askRerun(S.beacon, "settle"); },
+                                     S.settleMs * (1 + 0.5 * Math.random()));
+        }
         if (S.seq > had && parts(S.beacon)[0] > S.seq) pullDelta(S.beacon);  // moved on meanwhile
       })
-      .catch(() => { S.fetching = false; askRerun(token); });
+      .catch(() => { S.fetching = false; askRerun(token, "unreadable"); });
   }
 
   function poll() {
-    if (!S.liveUrl) return;
+    hook.ticks = (hook.ticks || 0) + 1;
+    if (!S.liveUrl || polling) return;   // (the last poll still on its way: no second one beside it)
+    polling = true;
     fetch(new URL(S.liveUrl, appBase()).href, { cache: "no-store", credentials: "same-origin" })
       .then((r) => (r.ok ? r.text() : null))
+      .finally(() => { polling = false; })
       .then((text) => {
         const token = text && text.trim();
         hook.polls = (hook.polls || 0) + 1;
         if (!token || token === S.liveToken) return;
+        if (token !== S.beacon) { trace("beacon", parts(token)[0]); lastMove = performance.now(); }
         S.beacon = token;
         const [seq, conn] = parts(token);
         if (S.deltaUrl && S.d && conn === parts(S.liveToken)[1] && Number.isFinite(seq)) {
           if (seq > S.seq && !S.fetching) pullDelta(token);
           return;
         }
-        askRerun(token);
+        askRerun(token, !S.deltaUrl || !S.d ? "no-delta" : "connection");
       })
       .catch(() => {});
   }
-  setInterval(poll, LIVE_POLL_MS);
+  (function tick() {
+    poll();
+    setTimeout(tick, performance.now() - lastMove < BUSY_FOR_MS ? BUSY_POLL_MS : LIVE_POLL_MS);
+  })();
 
   async function render(args) {
+    trace("render");
     S.liveUrl = args.live_url || null;
     S.deltaUrl = args.delta_url || null;
     if (typeof args.settle_s === "number") S.settleMs = args.settle_s * 1000;
@@ -345,7 +455,10 @@
     const d = await inflate(args.data);
     if (S.stamp !== stamp) return;  // a newer payload arrived meanwhile
     S.argSeq = seq;
-    build(d);
+    const keep = adoptable(d, seq);
+    trace(keep ? "adopt" : "build", seq);
+    if (keep) adopt(d);
+    else build(d);
   }
 
   window.addEventListener("message", (ev) => {
