@@ -268,6 +268,11 @@ class CasePanel:
     awaiting_location: bool = False     # 待定位: an address only; the dispatcher locates it
 
 
+def case_version(conn: Connection, *, case_id: int) -> int | None:
+    """Case ``case_id``'s row version (None: no such case): whether a panel drawn from it is out of date."""
+    return conn.execute(text("SELECT version FROM cases WHERE id = :i"), {"i": case_id}).scalar()
+
+
 def case_panel(conn: Connection, *, case_id: int, actor: Actor, lang: str = "zh") -> CasePanel | None:
     """Everything the detail panel shows, or None if the case does not exist or is not the actor's to see."""
     if not visible_to(conn, case_id=case_id, actor=actor):

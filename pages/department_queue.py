@@ -49,7 +49,6 @@ else:
 version = kit.listener().version
 with kit.engine().connect() as conn:
     rows = svc.department_cases(conn, department_id=dep_id)
-all_rows = rows
 overdue = sum(r.time_state == "overdue" for r in rows)
 at_risk = sum(r.time_state == "at_risk" for r in rows)
 st.caption(kit.tr("dq.summary", n=len(rows), overdue=overdue, at_risk=at_risk))
@@ -110,44 +109,43 @@ with left:
         st.info(kit.tr("dq.empty"), icon=":material/inbox:")
     elif not shown:
         st.caption(kit.tr("dq.filter_empty"))
-    rows = shown
-    ids = [r.id for r in rows]
-    if rows:
+    ids = [r.id for r in shown]
+    if shown:
         df = pd.DataFrame({
-            "case_no": [r.case_no for r in rows],
-            "category": [name_in(r, lang, "category_name") or "—" for r in rows],
-            "status": [label("status", r.status, lang) for r in rows],
-            "role": [kit.tr("dp.lead") if r.role == "lead" else kit.tr("dp.assist") for r in rows],
-            "area": [r.community_name or kit.tr("dp.outside") for r in rows],
-            "due": [view.fmt_time(r.due_at) for r in rows],
-            "hours_left": [r.hours_left for r in rows],
-            "time": [label("time_state", r.time_state, lang) for r in rows],
+            "case_no": [r.case_no for r in shown],
+            "category": [name_in(r, lang, "category_name") or "—" for r in shown],
+            "status": [label("status", r.status, lang) for r in shown],
+            "role": [kit.tr("dp.lead") if r.role == "lead" else kit.tr("dp.assist") for r in shown],
+            "area": [r.community_name or kit.tr("dp.outside") for r in shown],
+            "due": [view.fmt_time(r.due_at) for r in shown],
+            "hours_left": [r.hours_left for r in shown],
+            "time": [label("time_state", r.time_state, lang) for r in shown],
         })
-        if all(r.role == "lead" for r in rows):
+        if all(r.role == "lead" for r in shown):
             df = df.drop(columns=["role"])  # a column saying "lead" on every line says nothing
         cfg = view.queue_columns(df)
         # the tick follows the case in the panel, never a row number nor an old tick the browser
         # still holds (ui.case_view.case_table)
-        view.case_table(view.styled(df, [r.time_state for r in rows]), ids, key="dq-table",
+        view.case_table(view.styled(df, [r.time_state for r in shown]), ids, key="dq-table",
                         case_id=st.session_state.get(CASE), on_pick=_on_pick, column_config=cfg,
-                        height=min(38 + 35 * len(rows), 640), width="stretch")
+                        height=min(38 + 35 * len(shown), 640), width="stretch")
 
 with right:
     panel_part()
 
-def _rows_digest(rs: list) -> tuple:
-    return tuple((r.id, r.status, r.time_state, r.due_at, r.hours_left, r.role) for r in rs)
+
+def _shown(v: int, rs: list) -> tuple:
+    """What this page shows as of change notice ``v`` with the department's rows ``rs``: the rows
+    and the version of the case in the panel (``ui.wall_view.live``)."""
+    case_id = st.session_state.get(CASE)
+    return (tuple((r.id, r.status, r.time_state, r.due_at, r.hours_left, r.role) for r in rs),
+            panel.case_stamp(v, case_id) if case_id is not None else None)
 
 
 def _digest(v: int) -> tuple:
-    """What this page shows as of change notice ``v`` (``ui.wall_view.live``): the department's
-    rows and the version of the case in the panel. A notice that changes neither reruns nothing."""
+    """``_shown`` read afresh for notice ``v``: a notice that changes neither reruns nothing."""
     with kit.engine().connect() as conn:
-        now = svc.department_cases(conn, department_id=dep_id)
-    case_id = st.session_state.get(CASE)
-    return _rows_digest(now), panel.case_stamp(v, case_id) if case_id is not None else None
+        return _shown(v, svc.department_cases(conn, department_id=dep_id))
 
 
-wall_view.live(version, time.time() + REFRESH_S, digest=_digest,
-               drawn=(_rows_digest(all_rows), panel.case_stamp(version, st.session_state.get(CASE))
-                      if st.session_state.get(CASE) is not None else None))
+wall_view.live(version, time.time() + REFRESH_S, digest=_digest, drawn=_shown(version, rows))

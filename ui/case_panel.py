@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 import streamlit as st
-from sqlalchemy import text
 from streamlit.errors import StreamlitAPIException
 
 from accounts.actors import Actor
@@ -93,7 +92,7 @@ def case_stamp(version: int, case_id: int) -> int | None:
     """Case ``case_id``'s row version as of change notice ``version`` (None: no such case): what a
     page's live digest needs to know whether its panel is out of date (``ui.wall_view.live``)."""
     with kit.engine().connect() as conn:
-        return conn.execute(text("SELECT version FROM cases WHERE id = :i"), {"i": case_id}).scalar()
+        return svc.case_version(conn, case_id=case_id)
 
 
 def load(case_id: int) -> CasePanel | None:
