@@ -31,6 +31,11 @@ on both databases, best of ``--repeat`` (the wall's: median, as ``bench wall``):
   as it was sent);
 - ``wall_plan_partition_scans``, ``desk_plan_partition_scans``, ``case_plan_partition_scans``: how many month (or DEFAULT)
   partitions those plans scan — a count the machine's load cannot blur;
+- ``dups_ms``, ``dups_plan_partition_scans``: the panel's list of the case's duplicates as it is read
+  (``case_key`` by ``duplicate_of`` where partitioned; ``cases`` on the plain tables), planned and
+  run; ``dups_unbounded_ms``, ``dups_unbounded_plan_partition_scans``: the same list read from
+  ``cases`` by ``duplicate_of`` (how the panel read it before ``case_key`` carried it: any month
+  may hold a duplicate, so every month is planned and read), in the same minutes;
 - ``count_all_ms``: a bare ``count(*)`` of the case table — it grows with the history, and
   shows the history is there.
 
@@ -56,7 +61,9 @@ from db.config import TIME_ZONE
 BENCH_DB = "gridgov_bench_partitions"
 PLAIN_DB = BENCH_DB + "_plain"
 TIMED = ("wall_query_ms", "desk_ms", "case_ms", "charts_ms", "charts_filtered_ms", "charts_exact_ms", "wall_plan_ms",
-         "desk_plan_ms", "case_plan_ms", "count_all_ms")
+         "desk_plan_ms", "case_plan_ms", "dups_ms", "dups_unbounded_ms", "count_all_ms")
+SCANS = ("wall_plan_partition_scans", "desk_plan_partition_scans", "case_plan_partition_scans",
+         "dups_plan_partition_scans", "dups_unbounded_plan_partition_scans")
 PAGES = ("wall_query_ms", "desk_ms", "case_ms", "charts_ms", "charts_filtered_ms")  # what the targets are about
 ID_STEP = 1_000_000_000  # copy k of case id i is i + k * ID_STEP (events: i + k * 10 * ID_STEP)
 
@@ -202,12 +209,30 @@ def _desk(eng):
     return rerun
 
 
+def _case_id(eng) -> int:
+    with eng.connect() as c:  # a case of the base (the history's copies have ids from ID_STEP on)
+        return c.execute(text(f"SELECT id FROM cases WHERE status = 'closed' AND id < {ID_STEP} "
+                              "ORDER BY reported_at, id LIMIT 1")).scalar_one()
+
+
+def _duplicates(eng, unbounded: bool):
+    """The case's duplicates list, as the panel reads it, or from ``cases`` (``unbounded``)."""
+    from db.partitions import numbers
+
+    cid = _case_id(eng)
+
+    def read():
+        with eng.connect() as c:
+            table = "cases" if unbounded else numbers(c)
+            c.execute(text(f"SELECT id, case_no, reported_at FROM {table} WHERE duplicate_of = :i "
+                           "ORDER BY reported_at, id"), {"i": cid}).all()
+    return read
+
+
 def _case_page(eng):
     from dispatch import queries
 
-    with eng.connect() as c:  # a case of the base (the history's copies have ids from ID_STEP on)
-        cid = c.execute(text(f"SELECT id FROM cases WHERE status = 'closed' AND id < {ID_STEP} "
-                             "ORDER BY reported_at, id LIMIT 1")).scalar_one()
+    cid = _case_id(eng)
 
     def show():
         with eng.connect() as c:
@@ -247,8 +272,13 @@ def measure(eng, repeat: int, skip_exact: bool = False) -> dict:
     case = _case_page(eng)
     case()
     out["case_ms"] = best_of(case, repeat) * 1000
+    dups = {"dups_ms": _duplicates(eng, False), "dups_unbounded_ms": _duplicates(eng, True)}
+    for name, fn in dups.items():
+        fn()
+        out[name] = best_of(fn, repeat) * 1000
     seen = _Statements(eng)
-    for name, fn in (("wall_plan_ms", _wall_refresh(eng)), ("desk_plan_ms", desk), ("case_plan_ms", case)):
+    for name, fn in (("wall_plan_ms", _wall_refresh(eng)), ("desk_plan_ms", desk), ("case_plan_ms", case),
+                     ("dups_plan_ms", dups["dups_ms"]), ("dups_unbounded_plan_ms", dups["dups_unbounded_ms"])):
         fn()  # warm: the connection's first use reads the catalogue
         seen.on, seen.sent = True, []
         fn()
@@ -353,7 +383,7 @@ def main(args) -> int:
     for k in TIMED:  # the flat ratio with each step measured against the plain tables in the same minutes
         r = (last[k] / rows[steps[-1], "_plain"][k]) / (first[k] / rows[steps[0], "_plain"][k])
         print(f"{k}_flat_vs_plain={r:.2f}")
-    for k in ("wall_plan_partition_scans", "desk_plan_partition_scans", "case_plan_partition_scans"):
+    for k in SCANS:
         print(f"{k}=" + ",".join(str(rows[m, ""][k]) for m in steps) + f" (at {args.months} months)")
     print(f"cases_ratio_{steps[-1]}_to_{steps[0]}={last['cases'] / first['cases']:.2f}")
     print(f"partitions_flat_ratio={max(flat):.2f}")

@@ -389,6 +389,9 @@ class CaseKey(Base):
     # when the case left the open set (closed, rejected or merged); None while open: which months
     # hold the open cases (db.partitions.live_months)
     ended_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    # the case's duplicate_of, kept with it: a case's duplicates are listed from here (one index),
+    # where over cases they could lie in any month (dispatch.queries.case_detail)
+    duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class CaseDepartment(Base):

@@ -128,8 +128,9 @@ def case_bound(conn: Connection, case_id: int, alias: str = "c", *, events: bool
 
 
 def numbers(conn: Connection) -> str:
-    """The table to look a case's id up by its number in: ``case_key`` (one index, where ``cases``
-    would plan every month's), or ``cases`` when the tables are not partitioned."""
+    """The table to look a case's id up by its number in, or its duplicates up by ``duplicate_of``
+    (reading ``id``, ``case_no``, ``reported_at``): ``case_key`` (one index, where ``cases`` would
+    plan and read every month's), or ``cases`` when the tables are not partitioned."""
     return "case_key" if _partitioned(conn) else "cases"
 
 

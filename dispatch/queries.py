@@ -41,7 +41,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from accounts.actors import Actor
-from db.partitions import case_bound, live_months
+from db.partitions import case_bound, live_months, numbers
 from db.statuses import open_sql  # noqa: F401  (re-exported: the one definition of open)
 from dispatch.states import WITH_DEPARTMENT, label
 
@@ -249,8 +249,11 @@ def case_detail(conn: Connection, case_id: int, *, lang: str = "zh") -> dict | N
     out["departments"] = [dict(r) for r in conn.execute(text(
         "SELECT cd.department_id, cd.role, d.name, d.name_en FROM case_department cd JOIN department d ON d.id = cd.department_id "
         "WHERE cd.case_id = :i ORDER BY cd.role DESC, d.name"), {"i": case_id}).mappings()]
+    # its duplicates: from the key table where cases is partitioned (they can lie in any month;
+    # case_key carries duplicate_of with the number and report time: one index, no month read)
     out["duplicates"] = [dict(r) for r in conn.execute(text(
-        "SELECT id, case_no, reported_at FROM cases WHERE duplicate_of = :i ORDER BY reported_at"), {"i": case_id}).mappings()]
+        f"SELECT id, case_no, reported_at FROM {numbers(conn)} WHERE duplicate_of = :i ORDER BY reported_at, id"),
+        {"i": case_id}).mappings()]
     out["timeline"] = timeline(conn, case_id, lang=lang, reported_at=out["reported_at"])
     return out
 

@@ -4,9 +4,10 @@ cases*).
 - ``cases`` becomes ``PARTITION BY RANGE (reported_at)``, ``case_event`` ``PARTITION BY RANGE
   (at)``, one partition per month of the command centre's clock (Asia/Shanghai) plus a DEFAULT
   partition each; primary keys ``(id, reported_at)`` and ``(id, at)``.
-- ``case_key (id, case_no, reported_at)``: one row per case, kept by triggers on ``cases``; every
-  foreign key that pointed at ``cases(id)`` points at it (same name, same ON DELETE), and it
-  keeps ``case_no`` unique.
+- ``case_key (id, case_no, reported_at, ended_at, duplicate_of)``: one row per case, kept by
+  triggers on ``cases``; every foreign key that pointed at ``cases(id)`` points at it (same name,
+  same ON DELETE), and it keeps ``case_no`` unique. ``ended_at`` tells which months hold the open
+  cases; ``duplicate_of`` lists a case's duplicates without reading every month of ``cases``.
 - ``ensure_case_partitions(months_ahead, since)``: makes the months that are missing and moves
   rows waiting in a DEFAULT partition into their month. Called here, by the app's ticker and by
   pg_cron when it is installed.
@@ -116,18 +117,28 @@ def _ensure_function() -> str:
     """
 
 
+# (set-wise) the key's ended_at and the case's (n) differ: it left or re-entered the open set, or
+# its end time changed (not merely now() again, for an end time that is missing)
+ENDED_CHANGED = ("((k.ended_at IS NULL) <> (n.ended_at IS NULL) OR (n.ended_at IS NOT NULL AND k.ended_at <> n.ended_at "
+                 "AND n.ended_at IS DISTINCT FROM now()))")
+
 KEY_FUNCTIONS = f"""
 CREATE TABLE case_key (
     id bigint PRIMARY KEY,
     case_no text NOT NULL UNIQUE,
     reported_at timestamptz NOT NULL,
-    ended_at timestamptz
+    ended_at timestamptz,
+    duplicate_of bigint
 );
 COMMENT ON TABLE case_key IS 'one row per case (kept by the cases_key_* triggers): what foreign keys to a case point at, and what keeps id and case_no unique across the month partitions of cases';
 COMMENT ON COLUMN case_key.ended_at IS 'when the case left the open set (its closed_at, rejected_at or merged_at; now() when that is missing); NULL while it is open. Tells which months hold the open cases and the cases ended since a time, so queries over them name those months and the planner prunes the rest';
--- The open set's months, by a skip scan (one probe per month); the cases ended since a time.
+COMMENT ON COLUMN case_key.duplicate_of IS 'the case''s duplicate_of (the original it was merged into), kept with it: a case''s duplicates are listed from this table (id, case_no, reported_at), where over cases they could lie in any month and every month would be read';
+-- The open set's months, by a skip scan (one probe per month); the cases ended since a time;
+-- a case's duplicates.
 CREATE INDEX case_key_open_idx ON case_key (reported_at) WHERE ended_at IS NULL;
 CREATE INDEX case_key_ended_idx ON case_key (ended_at) INCLUDE (reported_at) WHERE ended_at IS NOT NULL;
+CREATE INDEX case_key_duplicate_of_idx ON case_key (duplicate_of) INCLUDE (reported_at, case_no)
+    WHERE duplicate_of IS NOT NULL;
 
 CREATE FUNCTION case_ended_at(status text, closed_at timestamptz, rejected_at timestamptz, merged_at timestamptz)
 RETURNS timestamptz LANGUAGE sql STABLE AS $$
@@ -142,10 +153,11 @@ $$;
 CREATE FUNCTION cases_key_insert() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public, pg_temp AS $$
 BEGIN
-    INSERT INTO case_key (id, case_no, reported_at, ended_at)
-    VALUES (NEW.id, NEW.case_no, NEW.reported_at, case_ended_at(NEW.status, NEW.closed_at, NEW.rejected_at, NEW.merged_at))
+    INSERT INTO case_key (id, case_no, reported_at, ended_at, duplicate_of)
+    VALUES (NEW.id, NEW.case_no, NEW.reported_at, case_ended_at(NEW.status, NEW.closed_at, NEW.rejected_at, NEW.merged_at),
+            NEW.duplicate_of)
     ON CONFLICT (id) DO UPDATE SET case_no = EXCLUDED.case_no, reported_at = EXCLUDED.reported_at,
-                                   ended_at = EXCLUDED.ended_at
+                                   ended_at = EXCLUDED.ended_at, duplicate_of = EXCLUDED.duplicate_of
         WHERE (SELECT count(*) FROM cases c WHERE c.id = EXCLUDED.id) = 1;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'case id % is already taken', NEW.id USING ERRCODE = 'unique_violation',
@@ -158,12 +170,13 @@ END $$;
 CREATE FUNCTION cases_key_insert_bulk() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public, pg_temp AS $$
 BEGIN
-    INSERT INTO case_key (id, case_no, reported_at, ended_at)
-    SELECT id, case_no, reported_at, case_ended_at(status, closed_at, rejected_at, merged_at) FROM new_cases;
+    INSERT INTO case_key (id, case_no, reported_at, ended_at, duplicate_of)
+    SELECT id, case_no, reported_at, case_ended_at(status, closed_at, rejected_at, merged_at), duplicate_of FROM new_cases;
     RETURN NULL;
 END $$;
 -- A case leaving or re-entering the open set (or its end time changing): row-wise for ordinary
--- writes, set-wise for the bulk paths (replica role), as for inserts.
+-- writes, set-wise for the bulk paths (replica role), as for inserts; the set-wise one also
+-- carries duplicate_of (row-wise, cases_key_update does).
 CREATE FUNCTION cases_key_ended() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public, pg_temp AS $$
 BEGIN
@@ -174,17 +187,17 @@ END $$;
 CREATE FUNCTION cases_key_ended_bulk() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public, pg_temp AS $$
 BEGIN
-    UPDATE case_key k SET ended_at = n.ended_at
-    FROM (SELECT id, case_ended_at(status, closed_at, rejected_at, merged_at) AS ended_at FROM new_cases) n
-    WHERE k.id = n.id AND ((k.ended_at IS NULL) <> (n.ended_at IS NULL)
-                           OR (n.ended_at IS NOT NULL AND k.ended_at <> n.ended_at
-                               AND n.ended_at IS DISTINCT FROM now()));
+    UPDATE case_key k SET ended_at = CASE WHEN {ENDED_CHANGED} THEN n.ended_at ELSE k.ended_at END,
+                          duplicate_of = n.duplicate_of
+    FROM (SELECT id, duplicate_of, case_ended_at(status, closed_at, rejected_at, merged_at) AS ended_at FROM new_cases) n
+    WHERE k.id = n.id AND ({ENDED_CHANGED} OR k.duplicate_of IS DISTINCT FROM n.duplicate_of);
     RETURN NULL;
 END $$;
 CREATE FUNCTION cases_key_update() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public, pg_temp AS $$
 BEGIN
-    UPDATE case_key SET id = NEW.id, case_no = NEW.case_no, reported_at = NEW.reported_at WHERE id = OLD.id;
+    UPDATE case_key SET id = NEW.id, case_no = NEW.case_no, reported_at = NEW.reported_at, duplicate_of = NEW.duplicate_of
+    WHERE id = OLD.id;
     RETURN NULL;
 END $$;
 CREATE FUNCTION cases_key_delete() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
@@ -206,8 +219,9 @@ CREATE TRIGGER cases_key_insert AFTER INSERT ON cases FOR EACH ROW EXECUTE FUNCT
 CREATE TRIGGER cases_key_insert_bulk AFTER INSERT ON cases REFERENCING NEW TABLE AS new_cases
     FOR EACH STATEMENT EXECUTE FUNCTION cases_key_insert_bulk();
 ALTER TABLE cases ENABLE REPLICA TRIGGER cases_key_insert_bulk;
-CREATE TRIGGER cases_key_update AFTER UPDATE OF id, case_no, reported_at ON cases FOR EACH ROW
-    WHEN ((OLD.id, OLD.case_no, OLD.reported_at) IS DISTINCT FROM (NEW.id, NEW.case_no, NEW.reported_at))
+CREATE TRIGGER cases_key_update AFTER UPDATE OF id, case_no, reported_at, duplicate_of ON cases FOR EACH ROW
+    WHEN ((OLD.id, OLD.case_no, OLD.reported_at, OLD.duplicate_of)
+          IS DISTINCT FROM (NEW.id, NEW.case_no, NEW.reported_at, NEW.duplicate_of))
     EXECUTE FUNCTION cases_key_update();
 CREATE TRIGGER cases_key_delete AFTER DELETE ON cases FOR EACH ROW EXECUTE FUNCTION cases_key_delete();
 CREATE TRIGGER cases_key_truncate AFTER TRUNCATE ON cases FOR EACH STATEMENT EXECUTE FUNCTION cases_key_truncate();
@@ -416,8 +430,9 @@ def upgrade() -> None:
         _refuse_unsupported(table, key)
     op.execute(_ensure_function())
     op.execute(KEY_FUNCTIONS)
-    op.execute("INSERT INTO case_key (id, case_no, reported_at, ended_at) "
-               "SELECT id, case_no, reported_at, case_ended_at(status, closed_at, rejected_at, merged_at) FROM cases")
+    op.execute("INSERT INTO case_key (id, case_no, reported_at, ended_at, duplicate_of) "
+               "SELECT id, case_no, reported_at, case_ended_at(status, closed_at, rejected_at, merged_at), duplicate_of "
+               "FROM cases")
     views = _views(tuple(t for t, _ in TABLES))
     incoming = _incoming_foreign_keys("cases")
     saved = {table: _capture(table) for table, _ in TABLES}
