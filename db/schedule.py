@@ -89,6 +89,33 @@ def unschedule(owner_url: str) -> bool:
                               {"j": name}).all())
 
 
+def reload_cron(owner_url: str) -> bool:
+    """Make pg_cron read its job list again now, by altering the database's job to what it is
+    (``cron.alter_job``: an update of ``cron.job``, which fires pg_cron's cache invalidation);
+    whether there was a job. Called after migrations (``db.migrate.upgrade``).
+
+    pg_cron (1.4.2 here, and 1.6 alike) learns of a new job through a relation-cache
+    invalidation of ``cron.job``. Its scheduler reads invalidations only between its sleeps (up
+    to a minute); PostgreSQL gives a process that has fallen more than the queue's 4096 messages
+    behind a cache reset instead, and pg_cron's callback ignores a reset (it acts only on
+    ``cron.job``'s own oid: ``InvalidateJobCacheCallback``, src/job_metadata.c) and keeps its old
+    job list until ``cron.job`` changes again. Migration 0014 schedules the job and the later
+    migrations' DDL (0024 rebuilds the case tables and their months) can be that many
+    invalidations before the scheduler reads the queue, on a loaded machine: the new database's
+    job then never runs. A change of ``cron.job`` after the last migration's commit is read on
+    the scheduler's next wake-up, after everything else. Errors are logged, not raised (a server
+    whose pg_cron database the owner may not reach: the app's timer remains)."""
+    try:
+        with _cron_jobs(owner_url) as (c, name):
+            if c is None:
+                return False
+            return bool(c.execute(text("SELECT cron.alter_job(jobid, active := active) FROM cron.job "
+                                       "WHERE jobname = :j"), {"j": name}).all())
+    except Exception as e:  # the job is a convenience: the timer applies due changes too
+        log.warning("pg_cron job list not reloaded: %s", str(e).splitlines()[0])
+        return False
+
+
 class DueChangeTicker:
     """A daemon thread applying due boundary changes every ``every_s`` seconds."""
 
