@@ -67,6 +67,7 @@ from sqlalchemy.engine import Connection
 
 from db.models import Department, Person
 from db.config import TIME_ZONE
+from db.partitions import live_months
 from dispatch.calendar import TZ
 from dispatch.queries import open_sql, overdue_sql
 from i18n import name_in
@@ -162,19 +163,20 @@ def _area_grids_sql(col: str, name: str) -> str:
             f"WHERE cm.subdistrict_id = :f_{name})")
 
 
-def _exact_source(dim: str, filters: dict) -> tuple[str, dict]:
+def _exact_source(dim: str, filters: dict, cases_bound: str = "TRUE") -> tuple[str, dict]:
     """Deltas straight from the event log, each filter applied to the delta's own keys (the
     grid, department, person, level, category and channel the delta is attributed to).
 
     Only the cases that can matter are read: a case reported after the period or ended (closed,
     rejected, merged) before it adds nothing to the period's flows, and its open/overdue deltas
-    cancel out before the period ends; the channel never changes, so it filters cases too."""
+    cancel out before the period ends; the channel never changes, so it filters cases too.
+    ``cases_bound`` names the months of ``cases`` holding such cases (db.partitions.live_months)."""
     params = {f"f_{k}": v for k, v in filters.items()}
     conds = []
     if filters:
         conds += [f"c.reported_at < CAST(:dmax AS date)::timestamp AT TIME ZONE '{TIME_ZONE}'",
                   "COALESCE(c.closed_at, c.rejected_at, c.merged_at, 'infinity') >= "
-                  f"CAST(:d0 AS date)::timestamp AT TIME ZONE '{TIME_ZONE}'"]
+                  f"CAST(:d0 AS date)::timestamp AT TIME ZONE '{TIME_ZONE}'", cases_bound]
         if "channel" in filters:
             conds.append("c.channel = :f_channel")
     case_filter = ("JOIN cases c ON c.id = e.case_id WHERE " + " AND ".join(conds)) if conds else ""
@@ -338,7 +340,7 @@ def _overdue_now(conn: Connection, key: str, filters: dict) -> dict[int, dict]:
     A period that reaches today reports "overdue" as of now, read live: the daily roll-up holds
     states as they stood at the start of a day, and today's cases that became overdue, or that
     were closed while overdue, would otherwise be missed or counted twice."""
-    conds = [overdue_sql("c")]
+    conds = [overdue_sql("c"), live_months(conn)]
     params = {f"f_{k}": v for k, v in filters.items()}
     for k in filters:
         if k in CASE_FILTERS:
@@ -409,7 +411,8 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
         key = dim
         areas = {k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
                  if v is not None and dim == "grid"}
-        src, params = _exact_source(dim, filters) if (exact or filters) else _rollup_source(dim, areas)
+        bound = live_months(conn, since=datetime.combine(d0, datetime.min.time(), TZ), events=False) if filters else "TRUE"
+        src, params = _exact_source(dim, filters, bound) if (exact or filters) else _rollup_source(dim, areas)
         sums = _sums(conn, src, params, d0, d1, today)
     if d1 > today:  # "overdue" as of now, live (see _overdue_now)
         for row in sums.values():
@@ -704,7 +707,7 @@ def ageing(conn: Connection, *, by: str | None = None, lang: str = "zh") -> list
     rows = conn.execute(text(
         f"SELECT {key} AS key_id, CASE {cases} ELSE {len(AGE_BUCKETS) - 1} END AS bucket, count(*) AS n, "
         f"count(*) FILTER (WHERE {overdue_sql('c')}) AS overdue "
-        f"FROM cases c WHERE {open_sql('c')} GROUP BY 1, 2 ORDER BY 1, 2")).mappings()
+        f"FROM cases c WHERE {open_sql('c')} AND {live_months(conn)} GROUP BY 1, 2 ORDER BY 1, 2")).mappings()
     li = 1 if lang == "zh" else 2
     return [{"key_id": r["key_id"], "bucket": AGE_BUCKETS[r["bucket"]][li], "bucket_index": r["bucket"], "open": r["n"],
              "overdue": r["overdue"]} for r in rows]
