@@ -62,7 +62,9 @@ def _focus_on_our_district(page, engine) -> dict:
         page.keyboard.press("Enter")
         wait_drawn(page)
     page.keyboard.press("Escape")
-    expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine, f):,}")
+    # wait_drawn can see the previous run's idle state before the last pick's run starts; that run
+    # can take more than expect's 5 s on a loaded machine (a CI run read the first pick's 28 of 45)
+    expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine, f):,}", timeout=60_000)
     return _view(engine, DESK_MAP, f)
 
 
@@ -327,13 +329,17 @@ def test_a_case_crossing_its_warn_and_due_times_changes_colour_with_no_server_re
     # passing alone
     wall.wait_for_function(f"window.__wall.builds + window.__wall.adopts > {builds}", timeout=60_000)
     assert wall.evaluate(f"window.__wall.classOf({case['id']})") == ON_TIME, "drawn after its warn time (load?)"
+    assert wall.evaluate(f"window.__wall.ringOf({case['id']})") is False
     builds, stamp, rings = wall.evaluate("[window.__wall.builds, window.__wall.stamp, window.__wall.overdueRings]")
     seen_frames = len(frames)
     wall.wait_for_function(f"window.__wall.classOf({case['id']}) === {AT_RISK}", timeout=80_000)
     turned_amber = time.time()
     wall.wait_for_function(f"window.__wall.classOf({case['id']}) === {OVERDUE}", timeout=40_000)
     turned_red = time.time()
-    assert wall.evaluate("window.__wall.overdueRings") == rings + 1
+    # ours has its ring; the count grew by at least it (another case of the database can cross its
+    # due time in the same two minutes: a CI run counted 31 after 29)
+    assert wall.evaluate(f"window.__wall.ringOf({case['id']})") is True
+    assert wall.evaluate("window.__wall.overdueRings") >= rings + 1
     assert wall.evaluate("[window.__wall.builds, window.__wall.stamp]") == [builds, stamp], "a new payload arrived"
     assert max(frames[seen_frames:], default=0) < 5_000, frames[seen_frames:]
     # The browser wakes at the crossing (target: never more than a minute late; about 0.1 s on a

@@ -100,6 +100,7 @@
     shift: 0,    // seconds added to the clock (tests and benchmarks simulate time passing)
     recolour: () => recolour(true),
     classOf: (id) => { const i = S.ids ? S.ids.indexOf(id) : -1; return i < 0 ? null : S.cls[i]; },
+    ringOf: (id) => { const i = S.ids ? S.ids.indexOf(id) : -1; return i < 0 || !S.halo ? null : S.halo[4 * i + 3] > 0; },
     classes: () => Array.from(S.cls || []),
     live: () => ({ seq: S.seq, fetching: S.fetching, token: S.liveToken, beacon: S.beacon, askedFor: S.askedFor,
                    deltaUrl: S.deltaUrl, settling: !!S.settleTimer }),
