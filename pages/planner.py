@@ -14,9 +14,8 @@ import streamlit as st
 
 from db.config import TIME_ZONE
 from i18n import planner_ui  # noqa: F401  (registers this page's texts)
-from planning import drafts, history, impact as impact_mod, layers as layers_mod, publish as publish_mod
+from planning import publish as publish_mod
 from planning.errors import EditError
-from planning.validate import validate
 from ui import kit, planner_view as pv
 from ui.grid_editor import grid_editor, problems_collection, vendor_missing
 
@@ -24,7 +23,6 @@ who = kit.require_page("planner")
 kit.css("theme")
 lang = kit.lang()
 tr = kit.tr
-engine = kit.engine()
 TZ = ZoneInfo(TIME_ZONE)
 CRS_CHOICES = ("", "WGS84", "GCJ02", "BD09", "EPSG:4490", "EPSG:4547")
 
@@ -50,8 +48,7 @@ def _show_flash(box) -> None:
 def _edit(draft_id: int, op: dict) -> None:
     """Apply one edit in its own transaction; a refused edit leaves nothing written."""
     try:
-        with engine.begin() as conn:
-            res = drafts.apply_edit(conn, draft_id, op, actor_id=who.person_id)
+        res = pv.apply_edit(draft_id, op, actor_id=who.person_id)
     except EditError as e:
         _flash("error", e.message(lang))
     else:
@@ -60,9 +57,7 @@ def _edit(draft_id: int, op: dict) -> None:
 
 
 # ---- choose or create a draft --------------------------------------------------------------------
-with engine.connect() as conn:
-    open_drafts = drafts.list_drafts(conn, status="open")
-    district_choices = pv.districts(conn, lang)
+open_drafts, district_choices = pv.open_drafts(lang)
 
 with st.sidebar:
     st.subheader(tr("pl.draft"))
@@ -78,8 +73,7 @@ with st.sidebar:
         # outside the form: choosing the district redraws the choice of its communities
         district = st.selectbox(tr("pl.district"), [c for c, _ in district_choices],
                                 format_func=dict(district_choices).get, key="pl_new_district")
-        with engine.connect() as conn:
-            cm_choices = pv.communities(conn, lang, district)
+        cm_choices = pv.district_communities(lang, district)
         with st.form("pl_new", border=False):
             name = st.text_input(tr("pl.name"), key="pl_new_name")
             reason = st.text_area(tr("pl.reason"), key="pl_new_reason", height=68)
@@ -87,9 +81,8 @@ with st.sidebar:
                                    key="pl_new_scope")
             if st.form_submit_button(tr("pl.create"), type="primary"):
                 try:
-                    with engine.begin() as conn:
-                        new_id = drafts.create_draft(conn, name=name, reason=reason, actor_id=who.person_id,
-                                                     district_code=district, community_codes=scope or None)
+                    new_id = pv.create_draft(name=name, reason=reason, actor_id=who.person_id,
+                                             district_code=district, community_codes=scope or None)
                 except EditError as e:
                     st.error(e.message(lang))
                 else:
@@ -98,8 +91,7 @@ with st.sidebar:
                     st.rerun()
     if draft_id is not None and st.button(tr("pl.abandon"), key="pl_abandon", icon=":material/delete:"):
         try:
-            with engine.begin() as conn:
-                drafts.abandon(conn, draft_id, actor_id=who.person_id)
+            pv.abandon(draft_id, actor_id=who.person_id)
         except EditError as e:
             _flash("error", e.message(lang))
         else:
@@ -121,14 +113,9 @@ tab_edit, tab_impact, tab_publish, tab_history = st.tabs(
 
 # ---- edit ----------------------------------------------------------------------------------------
 def edit_tab(draft_id: int) -> None:
-    with engine.connect() as conn:
-        grids = drafts.draft_geojson(conn, draft_id)
-        context = pv.context_in(drafts.context_geojson(conn, draft_id), lang)
-        problems = validate(conn, draft_id)
-        communities = pv.draft_communities(conn, draft_id, lang)
-        resps = pv.draft_responsibilities(conn, draft_id)
-        workers = pv.grid_workers(conn)
-        ref_layers = layers_mod.list_layers(conn, draft_id)
+    v = pv.edit_view(draft_id, lang)
+    grids, context, problems, communities = v.grids, v.context, v.problems, v.communities
+    resps, workers, ref_layers = v.responsibilities, v.workers, v.layers
     sel_key = f"pl_sel_{draft_id}"
     selected = st.session_state.get(sel_key)
     if selected not in pv.grid_codes(grids, live_only=False):
@@ -140,8 +127,7 @@ def edit_tab(draft_id: int) -> None:
                                     default="select", key="pl_mode") or "select"
     if bar[1].button(tr("pl.undo"), key="pl_undo", icon=":material/undo:"):
         try:
-            with engine.begin() as conn:
-                drafts.undo(conn, draft_id, actor_id=who.person_id)
+            pv.undo(draft_id, actor_id=who.person_id)
         except EditError as e:
             _flash("error", e.message(lang))
         else:
@@ -254,8 +240,7 @@ def _replace_form(draft_id: int) -> None:
                 if crs:
                     op["crs"] = crs
                 try:
-                    with engine.begin() as conn:
-                        res = drafts.apply_edit(conn, draft_id, op, actor_id=who.person_id)
+                    res = pv.apply_edit(draft_id, op, actor_id=who.person_id)
                 except EditError as e:
                     st.error(e.message(lang))
                     return
@@ -266,16 +251,14 @@ def _replace_form(draft_id: int) -> None:
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _reference_fc(layer_id: int, name: str) -> dict:
     """A reference layer for the map; a layer's rows never change once loaded (read-only here)."""
-    with engine.connect() as conn:
-        return {**layers_mod.layer_geojson(conn, layer_id), "name": name}
+    return pv.reference_geojson(layer_id, name)
 
 
 def _references_form(draft_id: int, ref_layers: list) -> None:
     """Reference layers kept with the draft (planning.layers): listed, shown or hidden, removed, loaded."""
     def act(fn, *args, done: str | None = None) -> None:
         try:
-            with engine.begin() as conn:
-                fn(conn, draft_id, *args)
+            fn(draft_id, *args)
         except EditError as e:
             _flash("error", e.message(lang))
         else:
@@ -288,9 +271,9 @@ def _references_form(draft_id: int, ref_layers: list) -> None:
     for r in ref_layers:
         st.text(tr("pl.reference_row", name=r.name, features=r.n_features, crs=r.crs, by=r.created_by or "—"))
         if st.toggle(tr("pl.reference_shown"), value=r.shown, key=f"pl_ref_shown_{r.id}") != r.shown:
-            act(layers_mod.set_shown, r.id, not r.shown)
+            act(pv.set_reference_shown, r.id, not r.shown)
         if st.button(tr("pl.reference_remove"), key=f"pl_ref_rm_{r.id}", icon=":material/delete:"):
-            act(layers_mod.remove_layer, r.id, done=tr("pl.reference_removed", name=r.name))
+            act(pv.remove_reference, r.id, done=tr("pl.reference_removed", name=r.name))
     with st.form(f"pl_ref_{draft_id}", border=False, clear_on_submit=True):
         up = st.file_uploader(tr("pl.references_pick"), type=["geojson", "json", "gpkg", "zip"], key="pl_ref_file")
         name = st.text_input(tr("pl.reference_name"), key="pl_ref_name")
@@ -302,9 +285,8 @@ def _references_form(draft_id: int, ref_layers: list) -> None:
         path = Path(tmp) / f"upload{Path(up.name).suffix.lower()[:10]}"  # the name shown is the upload's own
         path.write_bytes(up.getvalue())
         try:
-            with engine.begin() as conn:
-                got = layers_mod.load_layer(conn, draft_id, path, actor_id=who.person_id, name=name or None,
-                                            crs=crs or None, layer=layer.strip() or None, source=Path(up.name).name)
+            got = pv.load_reference(draft_id, path, actor_id=who.person_id, name=name or None,
+                                    crs=crs or None, layer=layer.strip() or None, source=Path(up.name).name)
         except EditError as e:
             st.error(e.message(lang))
             return
@@ -316,8 +298,7 @@ def _references_form(draft_id: int, ref_layers: list) -> None:
 def impact_tab(draft_id: int, n_steps: int) -> None:
     key = f"pl_impact_{draft_id}"
     if st.button(tr("pl.impact_go"), key="pl_impact_go", type="primary", icon=":material/analytics:"):
-        with engine.connect() as conn:
-            st.session_state[key] = (n_steps, impact_mod.impact(conn, draft_id))
+        st.session_state[key] = (n_steps, pv.impact(draft_id))
     got = st.session_state.get(key)
     if not got:
         return
@@ -373,9 +354,8 @@ def publish_tab(draft_id: int) -> None:
     effective = datetime.combine(day, at, tzinfo=TZ) if when == "later" else None
     since = kit.listener().version
     try:
-        with engine.begin() as conn:
-            res = publish_mod.publish(conn, draft_id, actor_id=who.person_id, reason=reason,
-                                      effective_at=effective, warnings_reason=warnings_reason or None)
+        res = pv.publish(draft_id, actor_id=who.person_id, reason=reason,
+                         effective_at=effective, warnings_reason=warnings_reason or None)
     except publish_mod.PublishConflict as e:
         st.error(tr("pl.conflict", why=e.message(lang)))
         return
@@ -399,8 +379,7 @@ def publish_tab(draft_id: int) -> None:
 
 # ---- history -------------------------------------------------------------------------------------
 def history_tab() -> None:
-    with engine.connect() as conn:
-        changes = history.list_changes(conn)
+    changes = pv.changes()
     st.subheader(tr("pl.changes"))
     if not changes:
         st.caption(tr("pl.no_changes"))
@@ -425,8 +404,7 @@ def history_tab() -> None:
                        key="pl_cmp_b")
     if c[2].button(tr("pl.compare_go"), key="pl_cmp_go") and a is not None and b is not None:
         try:
-            with engine.connect() as conn:
-                st.session_state["pl_cmp"] = (a, b, history.compare(conn, a, b))
+            st.session_state["pl_cmp"] = (a, b, pv.compare(a, b))
         except publish_mod.PublishRefused as e:
             st.error(e.message(lang))
     got = st.session_state.get("pl_cmp")
@@ -456,8 +434,7 @@ def history_tab() -> None:
     if c[1].button(tr("pl.export_go"), key="pl_exp_go") and x is not None:
         with tempfile.TemporaryDirectory(prefix="gridgov-export-") as tmp:
             path = Path(tmp) / f"grids-change-{x}.gpkg"
-            with engine.connect() as conn:
-                n = history.export_version(conn, path, change_id=x)
+            n = pv.export_version(path, x)
             st.session_state["pl_exp"] = (path.name, n, path.read_bytes())
     got = st.session_state.get("pl_exp")
     if got:
@@ -473,8 +450,7 @@ def history_tab() -> None:
         if st.form_submit_button(tr("pl.rollback_go")) and r is not None:
             since = kit.listener().version
             try:
-                with engine.begin() as conn:
-                    res = history.rollback(conn, r, actor_id=who.person_id, reason=why)
+                res = pv.rollback(r, actor_id=who.person_id, reason=why)
             except publish_mod.PublishRefused as e:
                 st.error(e.message(lang))
             else:
