@@ -88,9 +88,8 @@ def _provision(url: str, cases: int, rebuild: bool, seed: int | None) -> dict | 
         admin.dispose()
         return None
     print(f"building {name} with {cases:,} cases (minutes at 1,000,000) ...", flush=True)
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+    cluster.drop_database(url)  # and its pg_cron jobs
     cluster.ensure_database(url)
     upgrade(url)
     from sample_data.load import load_sample

@@ -67,17 +67,11 @@ def configure(p) -> None:
 
 
 def _drop_database() -> None:
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
     from db import cluster
 
     if not os.environ.get("DATABASE_URL"):
         cluster.start()
-    admin = create_engine(make_url(common.bench_url(BENCH_DB)).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
-    admin.dispose()
+    cluster.drop_database(common.bench_url(BENCH_DB))  # and its pg_cron jobs
 
 
 def _photo(seed: int) -> bytes:

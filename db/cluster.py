@@ -279,3 +279,27 @@ def ensure_database(url: str) -> None:
     with eng.connect() as c:
         c.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
     eng.dispose()
+
+
+def drop_database(url: str) -> None:
+    """Drop the database named in ``url`` (a scratch or benchmark database) if it is there, and
+    first every pg_cron job that runs in it (``db.schedule.unschedule``: the migrations'
+    apply-due and partitions jobs): pg_cron keeps a job whose database is gone and fails it every
+    minute."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    from db.schedule import unschedule
+
+    try:
+        unschedule(url)
+    except OperationalError:  # no such database: it can hold no job either
+        pass
+    u = make_url(url)
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
+    finally:
+        admin.dispose()

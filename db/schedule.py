@@ -6,8 +6,10 @@ with ``status = 'scheduled'``; the SQL function ``apply_due_boundary_changes()``
 minute, so the change is applied with no one logged in: migration 0014 schedules the job
 ``gridgov-apply-due:<database>`` where pg_cron is installed and preloaded (the local cluster
 does it, db/cluster.py; docs/planning.md says how elsewhere); ``cron_job`` reads it back and
-``unschedule`` removes it (a scratch database about to be dropped). A server without pg_cron relies on this thread, which every app process starts once: it
-calls the same function every ``every_s`` seconds, each call its own transaction. Several
+``unschedule`` removes it and the database's other jobs (a scratch database about to be
+dropped: ``db.cluster.drop_database``). A server without pg_cron relies on this thread, which
+every app process starts once: it calls the same function every ``every_s`` seconds, each call
+its own transaction. Several
 processes may run it at once: the function locks each due change (``FOR UPDATE SKIP LOCKED``)
 and applies it once. A ``manage.py boundary-apply-due`` in the system's cron does the same.
 
@@ -80,13 +82,25 @@ def cron_job(owner_url: str) -> dict | None:
         return dict(row) if row is not None else None
 
 
+def cron_jobs_in(owner_url: str, database: str | None = None) -> list[str]:
+    """The names of every pg_cron job that runs in ``database`` (default: that of ``owner_url``,
+    through which pg_cron's database is reached), none without pg_cron."""
+    with _cron_jobs(owner_url) as (c, _):
+        if c is None:
+            return []
+        return list(c.execute(text("SELECT jobname FROM cron.job WHERE database = :d ORDER BY jobname"),
+                              {"d": database or make_url(owner_url).database}).scalars())
+
+
 def unschedule(owner_url: str) -> bool:
-    """Remove the database's pg_cron job (before the database is dropped); whether there was one."""
-    with _cron_jobs(owner_url) as (c, name):
+    """Remove every pg_cron job that runs in the database of ``owner_url`` (before the database
+    is dropped: pg_cron would keep running them against a database that is gone, an error a
+    minute): the apply-due job, the partitions job; whether there was one."""
+    with _cron_jobs(owner_url) as (c, _):
         if c is None:
             return False
-        return bool(c.execute(text("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = :j"),
-                              {"j": name}).all())
+        return bool(c.execute(text("SELECT cron.unschedule(jobid) FROM cron.job WHERE database = :d"),
+                              {"d": make_url(owner_url).database}).all())
 
 
 def reload_cron(owner_url: str) -> bool:

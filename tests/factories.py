@@ -6,15 +6,14 @@ so they never overlap the sample district near 122°E, 41°N.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import OperationalError
 
 from db import config
-from db.cluster import ensure_database
+from db.cluster import drop_database, ensure_database
 from db.migrate import upgrade
 from db.schedule import unschedule
 
@@ -69,13 +68,9 @@ def scratch_database(suffix: str, *, migrate: bool = True, cron: bool = False) -
     job the migrations schedule (where the server has pg_cron) is removed unless ``cron``: a
     scratch database's committed scheduled changes are applied by the test, not by the clock."""
     url = make_url(config.test_owner_database_url())
-    name = f"{url.database}_{suffix}"
-    scratch = url.set(database=name).render_as_string(hide_password=False)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT", pool_pre_ping=True)
-    drop = text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    scratch = url.set(database=f"{url.database}_{suffix}").render_as_string(hide_password=False)
     try:
-        with admin.connect() as c:
-            c.execute(drop)
+        drop_database(scratch)
         ensure_database(scratch)
         if migrate:
             upgrade(scratch)
@@ -83,8 +78,4 @@ def scratch_database(suffix: str, *, migrate: bool = True, cron: bool = False) -
                 unschedule(scratch)
         yield scratch
     finally:
-        with suppress(OperationalError):  # the database was never made
-            unschedule(scratch)
-        with admin.connect() as c:
-            c.execute(drop)
-        admin.dispose()
+        drop_database(scratch)  # and its pg_cron jobs

@@ -1,19 +1,15 @@
 """The typed models and the migrated schema agree, and every migration can be undone."""
 from __future__ import annotations
 
-from contextlib import suppress
-
 import pytest
 from geoalchemy2 import Geometry
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from db import models
-from db.cluster import ensure_database
+from db.cluster import drop_database, ensure_database
 from db import config
 from db.migrate import downgrade, upgrade
-from db.schedule import unschedule
 
 
 # Tables the migrations do not own (PostGIS's catalogue, Alembic's bookkeeping).
@@ -74,9 +70,4 @@ def test_migrations_downgrade_and_upgrade_cleanly():
         assert left == 0
         upgrade(scratch)
     finally:
-        with suppress(OperationalError):  # its pg_cron job (migration 0014), where the server has pg_cron
-            unschedule(scratch)
-        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{url.database}_migrations" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(scratch)  # and its pg_cron jobs, where the server has pg_cron

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from db import config
-from db.cluster import ensure_database
+from db.cluster import drop_database, ensure_database
 from db.migrate import upgrade
 from db.reference import seed_reference
 from db.roles import grant_app_privileges
@@ -24,22 +24,14 @@ INSIDE = (122.005, 41.105)          # in grid 001
 OUTSIDE = (122.5, 41.5)             # in China, in no grid
 
 
-def _drop(url) -> None:
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def intake_db_url():
     """The service's URL (the application's role, as in production); the database is made, migrated
     and seeded by the owner role, which also drops it afterwards."""
     app, owner = make_url(config.test_database_url()), make_url(config.test_owner_database_url())
     name = f"{app.database}_intake"
-    owner_url = owner.set(database=name)
-    _drop(owner_url)
-    o = owner_url.render_as_string(hide_password=False)
+    o = owner.set(database=name).render_as_string(hide_password=False)
+    drop_database(o)
     ensure_database(o)
     upgrade(o)
     eng = create_engine(o)
@@ -53,7 +45,7 @@ def intake_db_url():
     if role:
         grant_app_privileges(o, role)
     yield app.set(database=name).render_as_string(hide_password=False)
-    _drop(owner_url)
+    drop_database(o)  # and its pg_cron jobs (the migrations scheduled them)
 
 
 @pytest.fixture(scope="session")

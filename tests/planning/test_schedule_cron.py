@@ -1,6 +1,6 @@
 """Scheduled changes applied by the database itself (pg_cron, migration 0014), with no app
 process running; and ``apply_due_boundary_changes`` applying a change once however many callers
-(pg_cron, every app's timer, ``manage.py boundary-apply-due``) run it at the same moment."""
+(pg_cron, every app's timer, ``manage.py boundary-apply-due``) run it at the same moment. A dropped scratch database's jobs go with it (db.cluster.drop_database)."""
 from __future__ import annotations
 
 import time
@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from db.config import TIME_ZONE
-from db.schedule import CRON_COMMAND, cron_job
+from db.schedule import CRON_COMMAND, CRON_JOB_PREFIX, cron_job, cron_jobs_in
 from planning.publish import publish
 from tests.factories import scratch_database
 from tests.planning.draft_rows import draft_of, set_geom
@@ -34,13 +34,17 @@ def _status(eng, change: int) -> str:
         return conn.execute(text("SELECT status FROM boundary_change WHERE id = :i"), {"i": change}).scalar_one()
 
 
-def test_pg_cron_applies_a_scheduled_change_with_no_app_running(owner_engine):
+def _need_pg_cron(owner_engine) -> None:
     with owner_engine.connect() as c:
         loaded = c.execute(text("SELECT 'pg_cron' = ANY(string_to_array(replace(current_setting("
                                 "'shared_preload_libraries'), ' ', ''), ','))")).scalar()
     if not loaded:
         pytest.skip("pg_cron is not loaded in the test server (postgresql-15-cron, shared_preload_libraries): "
                     "the app's timer applies scheduled changes there (test_schedule_ticker)")
+
+
+def test_pg_cron_applies_a_scheduled_change_with_no_app_running(owner_engine):
+    _need_pg_cron(owner_engine)
     with scratch_database("cron", cron=True) as url:
         job = cron_job(url)
         assert job is not None, "migration 0014 scheduled no pg_cron job for this database"
@@ -89,3 +93,15 @@ def test_apply_due_applies_a_change_once_under_concurrent_callers():
                                     {"i": change}).scalar_one() == 2
         finally:
             eng.dispose()
+
+
+def test_a_dropped_scratch_database_keeps_no_pg_cron_job(owner_engine):
+    """``db.cluster.drop_database`` (every scratch and benchmark database is dropped by it)
+    removes the jobs the migrations scheduled in the database before dropping it: pg_cron would
+    otherwise keep failing them every minute, against a database that is gone."""
+    _need_pg_cron(owner_engine)
+    owner_url = owner_engine.url.render_as_string(hide_password=False)
+    with scratch_database("cronleft", cron=True) as url:
+        name = url.rsplit("/", 1)[1]
+        assert CRON_JOB_PREFIX + name in cron_jobs_in(url)
+    assert cron_jobs_in(owner_url, name) == []
