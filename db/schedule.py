@@ -15,7 +15,11 @@ and applies it once. A ``manage.py boundary-apply-due`` in the system's cron doe
 
 The same thread makes the month partitions of the case and event tables ahead of time
 (``db.partitions``, migration 0024), at most once every ``partitions_every_s`` (an hour): a
-cheap call when every month exists, and pg_cron does it daily where it is installed.
+cheap call when every month exists. Where pg_cron is loaded, ``schedule_partitions`` (called by
+``db.migrate`` after every migration) adds a daily job ``gridgov-partitions:<database>`` doing
+the same with no app process alive. Migration 0024 schedules one itself only when pg_cron is
+installed in the migrated database; the local cluster keeps pg_cron in ``postgres`` (as 0014's
+job, which is scheduled from there), so 0024 found no extension and scheduled nothing.
 """
 from __future__ import annotations
 
@@ -35,6 +39,9 @@ log = logging.getLogger(__name__)
 
 CRON_JOB_PREFIX = "gridgov-apply-due:"  # as migration 0014 names a database's job
 CRON_COMMAND = "SELECT apply_due_boundary_changes()"
+PARTITIONS_JOB_PREFIX = "gridgov-partitions:"
+PARTITIONS_SCHEDULE = "17 3 * * *"  # daily, as 0024's own job
+PARTITIONS_COMMAND = "SELECT ensure_case_partitions()"
 
 
 def _cron_engine(owner_url: str):
@@ -55,10 +62,11 @@ def _cron_engine(owner_url: str):
 
 
 @contextmanager
-def _cron_jobs(owner_url: str):
-    """A connection to pg_cron's database as the owner of ``owner_url`` and the job name of that
-    database; (None, name) when the server has no pg_cron loaded or no job table."""
-    name = CRON_JOB_PREFIX + make_url(owner_url).database
+def _cron_jobs(owner_url: str, prefix: str = CRON_JOB_PREFIX):
+    """A connection to pg_cron's database as the owner of ``owner_url`` and the job name
+    (``prefix`` + database) of that database; (None, name) when the server has no pg_cron loaded
+    or no job table."""
+    name = prefix + make_url(owner_url).database
     eng = _cron_engine(owner_url)
     if eng is None:
         yield None, name
@@ -71,10 +79,11 @@ def _cron_jobs(owner_url: str):
         eng.dispose()
 
 
-def cron_job(owner_url: str) -> dict | None:
-    """The pg_cron job applying due changes in the database of ``owner_url`` (its jobid,
-    schedule, command, database, username, active), or None (no pg_cron, or no job)."""
-    with _cron_jobs(owner_url) as (c, name):
+def cron_job(owner_url: str, prefix: str = CRON_JOB_PREFIX) -> dict | None:
+    """The pg_cron job applying due changes (or, with ``PARTITIONS_JOB_PREFIX``, making the
+    months) in the database of ``owner_url`` (its jobid, schedule, command, database, username,
+    active), or None (no pg_cron, or no job)."""
+    with _cron_jobs(owner_url, prefix) as (c, name):
         if c is None:
             return None
         row = c.execute(text("SELECT jobid, schedule, command, database, username, active FROM cron.job "
@@ -101,6 +110,38 @@ def unschedule(owner_url: str) -> bool:
             return False
         return bool(c.execute(text("SELECT cron.unschedule(jobid) FROM cron.job WHERE database = :d"),
                               {"d": make_url(owner_url).database}).all())
+
+
+def schedule_partitions(owner_url: str) -> bool:
+    """Give the database of ``owner_url`` a daily pg_cron job making its month partitions
+    (``ensure_case_partitions()``, migration 0024) when it has that function and none of its jobs
+    runs it yet (0024's own ``case-partitions``, where pg_cron lives in the migrated database,
+    counts); remove the job where the function is gone (migrated below 0024). Whether the
+    database has such a job now. Errors are logged, not raised: the app's timer makes the months
+    too (``DueChangeTicker.make_partitions``)."""
+    db = make_url(owner_url).database
+    try:
+        eng = create_engine(owner_url, poolclass=NullPool)
+        try:
+            with eng.connect() as c:
+                wanted = c.execute(text("SELECT to_regproc('ensure_case_partitions') IS NOT NULL")).scalar()
+        finally:
+            eng.dispose()
+        with _cron_jobs(owner_url, PARTITIONS_JOB_PREFIX) as (c, name):
+            if c is None:
+                return False
+            if not wanted:
+                c.execute(text("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = :j"), {"j": name})
+                return False
+            if c.execute(text("SELECT EXISTS (SELECT 1 FROM cron.job WHERE database = :d AND command = :c)"),
+                         {"d": db, "c": PARTITIONS_COMMAND}).scalar():
+                return True
+            c.execute(text("SELECT cron.schedule_in_database(:j, :s, :c, :d)"),
+                      {"j": name, "s": PARTITIONS_SCHEDULE, "c": PARTITIONS_COMMAND, "d": db})
+            return True
+    except Exception as e:  # the job is a convenience: the timer makes the months too
+        log.warning("pg_cron partitions job not scheduled in %s: %s", db, str(e).splitlines()[0])
+        return False
 
 
 def reload_cron(owner_url: str) -> bool:

@@ -10,6 +10,7 @@ from db import models
 from db.cluster import drop_database, ensure_database
 from db import config
 from db.migrate import downgrade, upgrade
+from db.schedule import PARTITIONS_JOB_PREFIX, cron_job
 
 
 # Tables the migrations do not own (PostGIS's catalogue, Alembic's bookkeeping).
@@ -61,6 +62,7 @@ def test_migrations_downgrade_and_upgrade_cleanly():
     try:
         upgrade(scratch)
         downgrade(scratch, "base")
+        assert cron_job(scratch, PARTITIONS_JOB_PREFIX) is None  # its daily job went with 0024
         eng = create_engine(scratch)
         with eng.connect() as c:
             left = c.execute(text(

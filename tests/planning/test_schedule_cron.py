@@ -1,6 +1,8 @@
 """Scheduled changes applied by the database itself (pg_cron, migration 0014), with no app
 process running; and ``apply_due_boundary_changes`` applying a change once however many callers
-(pg_cron, every app's timer, ``manage.py boundary-apply-due``) run it at the same moment. A dropped scratch database's jobs go with it (db.cluster.drop_database)."""
+(pg_cron, every app's timer, ``manage.py boundary-apply-due``) run it at the same moment. The
+daily partitions job ``manage.py migrate`` schedules (db.schedule.schedule_partitions), and a
+dropped scratch database's jobs going with it (db.cluster.drop_database)."""
 from __future__ import annotations
 
 import time
@@ -10,7 +12,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from db.config import TIME_ZONE
-from db.schedule import CRON_COMMAND, CRON_JOB_PREFIX, cron_job, cron_jobs_in
+from db.migrate import upgrade
+from db.schedule import (CRON_COMMAND, CRON_JOB_PREFIX, PARTITIONS_COMMAND, PARTITIONS_JOB_PREFIX,
+                         PARTITIONS_SCHEDULE, _cron_engine, cron_job, cron_jobs_in)
 from planning.publish import publish
 from tests.factories import scratch_database
 from tests.planning.draft_rows import draft_of, set_geom
@@ -105,3 +109,36 @@ def test_a_dropped_scratch_database_keeps_no_pg_cron_job(owner_engine):
         name = url.rsplit("/", 1)[1]
         assert CRON_JOB_PREFIX + name in cron_jobs_in(url)
     assert cron_jobs_in(owner_url, name) == []
+
+
+def test_migrate_schedules_the_daily_partitions_job(owner_engine):
+    """pg_cron lives in ``postgres`` on the local cluster, so migration 0024 finds no extension in
+    the migrated database and schedules nothing; ``db.migrate.upgrade`` schedules the job from
+    pg_cron's database, once however often it runs, and pg_cron runs it as the owner in the
+    right database."""
+    _need_pg_cron(owner_engine)
+    with scratch_database("cronjobs", cron=True) as url:
+        name = url.rsplit("/", 1)[1]
+        job = cron_job(url, PARTITIONS_JOB_PREFIX)
+        assert job is not None, "manage.py migrate scheduled no partitions job"
+        assert (job["schedule"], job["command"], job["database"], job["active"]) == (
+            PARTITIONS_SCHEDULE, PARTITIONS_COMMAND, name, True)
+        assert cron_jobs_in(url) == [CRON_JOB_PREFIX + name, PARTITIONS_JOB_PREFIX + name]
+        upgrade(url)  # migrating again (nothing to do) adds no second job
+        assert cron_jobs_in(url) == [CRON_JOB_PREFIX + name, PARTITIONS_JOB_PREFIX + name]
+        # pg_cron runs it: every minute for this test, then wait for one run that succeeded
+        cron = _cron_engine(url)
+        try:
+            with cron.connect() as c:
+                c.execute(text("SELECT cron.alter_job(:i, schedule := '* * * * *')"), {"i": job["jobid"]})
+                deadline, runs = time.monotonic() + 90, []
+                while not runs and time.monotonic() < deadline:
+                    runs = c.execute(text("SELECT status, return_message FROM cron.job_run_details "
+                                          "WHERE jobid = :i AND status IN ('succeeded', 'failed')"),
+                                     {"i": job["jobid"]}).all()
+                    if not runs:
+                        time.sleep(1)
+        finally:
+            cron.dispose()
+        assert runs, "pg_cron did not run the partitions job within 90 s"
+        assert runs[0].status == "succeeded", runs[0].return_message
