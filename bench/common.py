@@ -1,5 +1,6 @@
 """The benchmark databases (one per benchmark, on the app's server, never the app's or the tests'),
-and the timing rule every benchmark uses (the best of N runs)."""
+and the timing rule every benchmark uses (the best of N runs; ``best_rolled_back`` for a
+statement on a connection)."""
 from __future__ import annotations
 
 import os
@@ -42,6 +43,18 @@ def bench_engine(name: str, *, cases: int | None = 0):
         except SampleDataPresent:
             pass  # another run loaded it meanwhile
     return eng
+
+
+def best_rolled_back(conn, fn, repeat: int) -> float:
+    """``best_of`` for a statement run on ``conn``: one untimed run first (caches warm), then
+    the fastest of ``repeat`` runs, each followed by a rollback (timed with it: nothing a run
+    reads or locks is kept, and the next run starts its own transaction); in seconds."""
+    def go():
+        fn()
+        conn.rollback()
+
+    go()
+    return best_of(go, repeat)
 
 
 def best_of(fn, repeat: int) -> float:

@@ -41,7 +41,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from db.config import TIME_ZONE
-from bench.common import best_of
+from bench.common import best_rolled_back
 
 MARK_BEGIN, MARK_END = "<!-- growth:begin -->", "<!-- growth:end -->"
 
@@ -76,11 +76,7 @@ def _indicator_ratios(eng, repeat: int, skip_exact: bool) -> dict:
         c.rollback()
 
         def run(fn):
-            def go():
-                fn()
-                c.rollback()
-            go()
-            return best_of(go, repeat)
+            return best_rolled_back(c, fn, repeat)
 
         t_count = run(lambda: c.execute(text("SELECT count(*) FROM cases")).scalar_one())
         t_ind = run(lambda: indicators(c, start=start, end=end, by="subdistrict"))

@@ -56,7 +56,7 @@ from datetime import timedelta
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
-from bench.common import best_of
+from bench.common import best_of, best_rolled_back
 from db.config import TIME_ZONE
 
 BENCH_DB = "gridgov_bench_partitions"
@@ -293,12 +293,8 @@ def measure(eng, repeat: int, skip_exact: bool = False) -> dict:
         values = _filter_values(c)
         c.rollback()
 
-        def run(fn):
-            def go():
-                fn()
-                c.rollback()
-            go()
-            return best_of(go, repeat) * 1000
+        def run(fn):  # in ms
+            return best_rolled_back(c, fn, repeat) * 1000
 
         out["charts_ms"] = run(lambda: indicators(c, start=start, end=end, by="subdistrict"))
         out["charts_filtered_ms"] = max(  # tables and the weekly trend (by "trend") under filters
