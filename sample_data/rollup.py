@@ -226,8 +226,9 @@ def merge(a: tuple[pd.DataFrame, ...] | None, b: tuple[pd.DataFrame, ...]):
 
 def add_to_rollups(conn: Connection, summed: tuple[pd.DataFrame, ...], *, categories: tuple[str, ...],
                    channels: tuple[str, ...]) -> tuple[int, int]:
-    """Add ``sums`` to ``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``; returns the
-    rows of the first two. ``categories``/``channels``: the names of the codes."""
+    """Add ``sums`` to ``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``, and make
+    ``case_stat_one`` again from them (``refold_one``); returns the rows of the first two.
+    ``categories``/``channels``: the names of the codes."""
     by_day, by_cut, by_group = summed
     day_keys = {"dim": DIMS, "day": "date", "key_id": "int4"}
     cut_keys = {"grain": GRAINS, "day": "date", "community_id": "int4", "department_id": "int4",
@@ -238,7 +239,20 @@ def add_to_rollups(conn: Connection, summed: tuple[pd.DataFrame, ...], *, catego
     _add(conn, "case_stat_day", day_keys, by_day)
     _add(conn, "case_stat_cut", cut_keys, by_cut)
     _add(conn, "case_stat_group", group_keys, by_group)
+    refold_one(conn)
     return len(by_day), len(by_cut)
+
+
+def refold_one(conn: Connection) -> None:
+    """``case_stat_one`` (migration 0022: the deltas dated before its mark W per group and one
+    filter) made again from the fine roll-ups just written: emptied, every day before W folded in
+    by the database's own ``case_stat_one_fold``; W stays. (A sum of the fine rows, not of the
+    deltas: the same figures, and one definition of the table's rows.)"""
+    conn.execute(text("SELECT pg_advisory_xact_lock(220022)"))  # 0022's ONE_LOCK: no writer in flight
+    w = conn.execute(text("SELECT folded_before::text FROM case_stat_one_mark")).scalar_one()
+    conn.execute(text("DELETE FROM case_stat_one"))
+    conn.execute(text("UPDATE case_stat_one_mark SET folded_before = '-infinity'"))
+    conn.execute(text("SELECT case_stat_one_fold(CAST(:w AS date))"), {"w": w})
 
 
 _CHUNK = 50_000  # roll-up rows encoded at a time

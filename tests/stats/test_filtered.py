@@ -228,3 +228,75 @@ def test_rebuild_keeps_the_awaiting_location_rows(world, conn, history):
     assert [(r.day.day, r.reported, r.open) for r in before[0]] == [(14, 1, 1), (15, 0, -1), (16, 1, 1)]
     rebuild_stats(conn)
     assert (conn.execute(q, {"k": AWAITING_KEY}).all(), conn.execute(qc, {"k": AWAITING_KEY}).all()) == before
+
+
+def _one_rows(conn) -> list:
+    from stats.indicators import COUNTERS
+
+    nonzero = " OR ".join(f"round({c}::numeric, 6) <> 0" if c == "disposal_wh" else f"{c} <> 0" for c in COUNTERS)
+    sums = ", ".join(f"round({c}::numeric, 6)" if c == "disposal_wh" else c for c in COUNTERS)
+    return conn.execute(text(f"SELECT grain, dim, filter, value, day, key_id, community_id, {sums} FROM case_stat_one "
+                             f"WHERE {nonzero} ORDER BY 1, 2, 3, 4, 5, 6, 7")).all()
+
+
+def _mark(conn, day: date) -> None:
+    """Move ``case_stat_one``'s mark W to ``day`` and make the table again (as folded up to it)."""
+    from stats.indicators import refold_one
+
+    conn.execute(text("UPDATE case_stat_one_mark SET folded_before = :d"), {"d": day})
+    refold_one(conn)
+
+
+ONE_FILTERS = ("category_code", "level", "channel", "department_id")
+
+
+@pytest.mark.parametrize("mark", [date(2025, 10, 15), date(2025, 10, 1), date(2025, 9, 1)])
+def test_one_filter_tables_with_the_mark_inside_the_history_equal_the_event_log(world, conn, history, mark):
+    """``case_stat_one`` (0022) holds the days before its mark W; the days from W on come from the
+    fine roll-ups: with W in the middle of the week, at a month's start and before every event,
+    every grouping under one filter (with and without an area) equals the event log."""
+    _mark(conn, mark)
+    filters = [f for f in _filters(world) if len([k for k in f if k in ONE_FILTERS]) <= 1]
+    filters.append({"subdistrict_id": world.sub["S1"]})
+    for by in ("subdistrict", "community", "department", "grid", "person"):
+        for f in filters:
+            for start, end in _periods(conn)[:3] + _periods(conn)[4:6]:
+                fast = indicators(conn, start=start, end=end, by=by, total=True, **f)
+                exact = indicators(conn, start=start, end=end, by=by, total=True, exact=True, **f)
+                assert _same(fast, exact), (mark, by, f, start, end)
+
+
+def test_one_filter_trends_with_the_mark_inside_the_history_equal_the_event_log(world, conn, history):
+    _mark(conn, date(2025, 10, 16))
+    cols = ("registered", "closed", "due", "closure_rate", "on_time_rate", "open", "overdue")
+    for f in ({"category_code": "0401"}, {"level": "district"}, {"channel": "wechat", "subdistrict_id": world.sub["S1"]},
+              {"department_id": world.dept["CGZF"]}):
+        for row in trend(conn, start=WEEK[0], end=NEXT[1], freq="day", **f).to_dict("records"):
+            p0 = row["period"]
+            want = indicators(conn, start=p0, end=p0 + timedelta(days=1), by="subdistrict", total=True, exact=True, **f)[-1]
+            got_row = {c: None if isinstance(row[c], float) and math.isnan(row[c]) else row[c] for c in cols}
+            assert _same([got_row], [{c: want[c] for c in cols}]), (f, p0)
+
+
+def test_the_trigger_folds_the_days_before_a_new_event_and_adds_past_ones_straight_in(world, conn, history):
+    """An event on a day after the mark W folds the fine rows of [W, that day) and moves W there;
+    an event dated before W is added to ``case_stat_one`` at once. Either way the table equals
+    one made again from the fine roll-ups up to the same mark."""
+    from stats.indicators import refold_one
+
+    _mark(conn, date(2025, 10, 15))
+    late = world.report("C1", category="0401", at=T(2025, 10, 20, 9, 0), channel="hotline")["id"]
+    assert conn.execute(text("SELECT folded_before FROM case_stat_one_mark")).scalar_one() == date(2025, 10, 20)
+    folded = _one_rows(conn)
+    assert any(r.day == date(2025, 10, 16) and r.grain == "day" for r in folded)
+    assert not any(r.day >= date(2025, 10, 20) and r.grain == "day" for r in folded)
+    refold_one(conn)
+    assert _one_rows(conn) == folded
+    # a past event: straight in (W stays)
+    service.transition(conn, case_id=late, action="register", actor=world["disp_c1"], at=T(2025, 10, 20, 9, 5))
+    world.report("C1", category="0102", at=T(2025, 10, 3, 9, 0), channel="wechat")
+    assert conn.execute(text("SELECT folded_before FROM case_stat_one_mark")).scalar_one() == date(2025, 10, 20)
+    kept = _one_rows(conn)
+    assert any(r.day == date(2025, 10, 3) and r.filter == "channel" and r.value == "wechat" for r in kept)
+    refold_one(conn)
+    assert _one_rows(conn) == kept

@@ -1,0 +1,285 @@
+"""Filtered tables under one filter read a roll-up by group and that filter alone (issue 12 §2).
+
+- ``case_stat_one``: the deltas of ``case_event_cut_deltas`` (0010, keyed as 0020 and 0021 key
+  them) summed per group and one filter of the charts page: ``dim`` 'grid' (its grid, 0 none /
+  outside every grid, -1 awaiting location), 'person' or 'department' as ``key_id``, ``filter``
+  the filter's column ('category_code', 'level', 'channel', 'department_id', or '' for none) and
+  ``value`` its value as text ('' none; a department's id in decimal), with the community of the
+  delta's grid (-1 awaiting location, 0 outside every grid) for tables within an area. Per day
+  and per month like ``case_stat_cut``; the primary key leads with (grain, dim, filter, value,
+  day), so one filter over a period is one range of a few thousand rows a day instead of every
+  row of ``case_stat_group`` (0021: about 27,000 grid rows a day at 16,000 reports a day).
+
+  Which (dim, filter) pairs are kept: ``SETS``. A table with two filters or more beyond the area
+  reads ``case_stat_group`` / ``case_stat_cut`` as before.
+
+Written for past days only, in bulk: ``case_stat_one`` holds every delta dated before the day
+in ``case_stat_one_mark.folded_before`` (W), and nothing of later days; readers take the days
+from W on from ``case_stat_group`` / ``case_stat_cut`` (a day or two: W is today or yesterday
+while reports come in). ``case_stat_one_fold(upto)`` adds the fine roll-ups' day rows of [W, upto)
+(and their months) and moves W to ``upto``. The cut trigger (``case_event_collect_cuts``) calls
+it when a batch's events reach a day after W — the first event of each day folds the day before,
+about a hundred thousand fine rows into a few tens of thousands — so an event costs the trigger
+a check, not an upsert per filter (measured: thirteen upserts per delta, one per (dim, filter),
+tripled the trigger's CPU per event). A delta dated before W (an event inserted with a past time:
+tests, replays) is added to ``case_stat_one`` straight away.
+
+Concurrency: a writer holds a shared advisory lock (``ONE_LOCK``) until it commits; the fold takes
+it exclusively with ``pg_try_advisory_xact_lock`` (never waits: when other writers are in
+flight it is skipped, and a later event folds). So no fold runs while a transaction that read
+the old W may still commit rows dated in [W, upto), and no writer ever waits on a fold for
+longer than the folding transaction takes to commit.
+
+The backfill folds every day before today from the two fine roll-ups (``case_stat_one_fold``);
+``stats.indicators.rebuild_stats`` does the same after rebuilding them, and the history player's
+bulk path after writing them (``sample_data.rollup``).
+
+Frozen: every constant is written here; no project code is imported.
+
+Revision ID: 0022
+Revises: 0021 (for now: the integrator re-chains branches when merging)
+"""
+from alembic import op
+
+revision = "0022"
+down_revision = "0021"
+branch_labels = None
+depends_on = None
+
+COUNTERS = ("reported", "registered", "closed", "closed_np", "closed_on_time", "closed_lower", "closed_on_spot",
+            "disposal_wh", "verified", "reworked", "open", "overdue", "overdue_np")
+CUT_KEYS = ("community_id", "department_id", "category_code", "level", "channel")
+GROUP_KEYS = ("dim", "category_code", "key_id", "community_id", "department_id", "level", "channel")
+AWAITING = -1  # the grid (and community) key of an event whose case has no position (0020)
+
+
+def _grid(alias: str) -> str:
+    return f"CASE WHEN {alias}.awaiting_location THEN {AWAITING} ELSE {alias}.grid_id END"
+
+
+def _deltas(events: str, *, look_back: bool) -> str:
+    """0020's cut deltas of the events in ``events`` with their keys (k_* columns). ``look_back``:
+    the events are a new batch whose earlier events are in ``case_event`` (the trigger); the
+    state before a case's first event in the batch is read from there."""
+    prev_join = f"""
+            LEFT JOIN LATERAL (
+                SELECT p.to_status, p.to_level, {_grid('p')} AS grid_id, p.department_id, p.handler_id, p.due_at,
+                       p.postponed, p.category_code
+                FROM case_event p
+                WHERE x.l_id IS NULL AND x.action <> 'report' AND p.case_id = x.case_id AND (p.at, p.id) < (x.at, x.id)
+                ORDER BY p.at DESC, p.id DESC LIMIT 1
+            ) prev ON true""" if look_back else ""
+
+    def q(col: str, lag: str) -> str:
+        return f"CASE WHEN x.l_id IS NULL THEN prev.{col} ELSE x.{lag} END" if look_back else f"x.{lag}"
+
+    return f"""
+            SELECT dd.day, date_trunc('month', dd.day)::date AS month,
+                   CASE WHEN dd.grid_id = {AWAITING} THEN {AWAITING} ELSE COALESCE(ug.community_id, 0) END AS k_com,
+                   COALESCE(dd.department_id, 0) AS k_dep, COALESCE(dd.category_code, '') AS k_cat,
+                   COALESCE(dd.level, '') AS k_lvl, COALESCE(x.channel, '') AS k_ch,
+                   COALESCE(dd.grid_id, 0) AS k_grid, COALESCE(dd.person_id, 0) AS k_person,
+                   {", ".join(f"dd.{c}" for c in COUNTERS)}
+            FROM (
+                SELECT n.id, n.case_id, n.at, n.action, n.actor_id, n.to_status, n.to_level, {_grid('n')} AS grid_id,
+                       n.department_id, n.handler_id, n.due_at, n.postponed, n.disposal_wh, n.category_code, n.channel,
+                       lag(n.id) OVER w AS l_id, lag(n.to_status) OVER w AS l_status, lag({_grid('n')}) OVER w AS l_grid,
+                       lag(n.department_id) OVER w AS l_department, lag(n.handler_id) OVER w AS l_handler,
+                       lag(n.due_at) OVER w AS l_due, lag(n.postponed) OVER w AS l_postponed,
+                       lag(n.to_level) OVER w AS l_level, lag(n.category_code) OVER w AS l_category
+                FROM {events} n
+                WINDOW w AS (PARTITION BY n.case_id ORDER BY n.at, n.id)
+            ) x{prev_join}
+            CROSS JOIN LATERAL case_event_cut_deltas(
+                x.at, x.action, x.actor_id, x.to_status, x.to_level, x.grid_id, x.department_id, x.handler_id, x.due_at,
+                x.postponed, x.disposal_wh, x.category_code, {q('to_status', 'l_status')}, {q('to_level', 'l_level')},
+                {q('grid_id', 'l_grid')}, {q('department_id', 'l_department')}, {q('handler_id', 'l_handler')},
+                {q('due_at', 'l_due')}, {q('postponed', 'l_postponed')}, {q('category_code', 'l_category')}) dd
+            LEFT JOIN unit_grid ug ON ug.id = dd.grid_id"""
+
+
+_SUMS = ", ".join(f"COALESCE(sum(d.{c}), 0)" for c in COUNTERS)
+_NONZERO = " OR ".join(f"COALESCE(sum(d.{c}), 0) <> 0" for c in COUNTERS)
+_UPDATE = ", ".join(f"{c} = s.{c} + EXCLUDED.{c}" for c in COUNTERS)
+# each delta in its two groups
+_DIMS = "CROSS JOIN LATERAL (VALUES ('grid', d.k_grid), ('person', d.k_person)) g(dim, key)"
+
+
+def _add_cut(src: str) -> str:
+    keys = "d.k_com, d.k_dep, d.k_cat, d.k_lvl, d.k_ch"
+    return f"""
+        INSERT INTO case_stat_cut AS s (grain, day, {", ".join(CUT_KEYS)}, {", ".join(COUNTERS)})
+        SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END, COALESCE(d.day, d.month), {keys}, {_SUMS}
+        FROM {src} d
+        GROUP BY GROUPING SETS ((d.day, {keys}), (d.month, {keys}))
+        HAVING {_NONZERO}
+        ORDER BY 1, 2, 3, 4, 5, 6, 7
+        ON CONFLICT (grain, day, {", ".join(CUT_KEYS)}) DO UPDATE SET {_UPDATE}"""
+
+
+def _add_group(src: str) -> str:
+    keys = "g.dim, d.k_cat, g.key, d.k_com, d.k_dep, d.k_lvl, d.k_ch"
+    return f"""
+        INSERT INTO case_stat_group AS s (grain, day, {", ".join(GROUP_KEYS)}, {", ".join(COUNTERS)})
+        SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END, COALESCE(d.day, d.month), {keys}, {_SUMS}
+        FROM {src} d {_DIMS}
+        GROUP BY GROUPING SETS ((d.day, {keys}), (d.month, {keys}))
+        HAVING {_NONZERO}
+        ORDER BY 1, 3, 2, 4, 5, 6, 7, 8, 9
+        ON CONFLICT (grain, dim, day, category_code, key_id, community_id, department_id, level, channel)
+        DO UPDATE SET {_UPDATE}"""
+
+
+def _collect_cuts(one: bool) -> str:
+    """``case_event_collect_cuts``: 0021's (``one`` False: the deltas, computed once, into
+    ``case_stat_cut`` and ``case_stat_group``), or this migration's (``_collect_cuts_one``)."""
+    if one:
+        return _collect_cuts_one()
+    body = (f"WITH d AS MATERIALIZED ({_deltas('new_events', look_back=True)}),\n"
+            f"        cut AS ({_add_cut('d')})\n{_add_group('d')};")
+    return f"""
+    CREATE OR REPLACE FUNCTION case_event_collect_cuts() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        {body}
+        RETURN NULL;
+    END $$;"""
+
+
+# the (dim, filter) pairs of case_stat_one: every single filter of the charts page for tables by
+# grid (and so by community and subdistrict, and the trends: the grid rows carry the community),
+# by person and by department; '' no filter (a person's or department's table within an area)
+SETS = (("grid", "category_code"), ("grid", "level"), ("grid", "channel"), ("grid", "department_id"),
+        ("person", ""), ("person", "category_code"), ("person", "level"), ("person", "channel"),
+        ("person", "department_id"),
+        ("department", ""), ("department", "category_code"), ("department", "level"), ("department", "channel"))
+ONE_KEYS = ("dim", "filter", "value", "key_id", "community_id")
+# a delta's group per dim, and its value per filter (k_* columns of _deltas; the columns of a row of
+# case_stat_group or case_stat_cut for the backfill)
+_DELTA_KEY = {"grid": "d.k_grid", "person": "d.k_person", "department": "d.k_dep"}
+_DELTA_VALUE = {"": "''", "category_code": "d.k_cat", "level": "d.k_lvl", "channel": "d.k_ch",
+                "department_id": "d.k_dep::text"}
+_ROW_VALUE = {"": "''", "category_code": "d.category_code", "level": "d.level", "channel": "d.channel",
+              "department_id": "d.department_id::text"}
+
+
+def _sets(key: dict, value: dict, dims: tuple[str, ...]) -> str:
+    rows = ", ".join(f"('{dim}', '{f}', {value[f]}, {key[dim]})" for dim, f in SETS if dim in dims)
+    return f"CROSS JOIN LATERAL (VALUES {rows}) o(dim, filter, value, key)"
+
+
+ONE_LOCK = 220022  # the advisory lock key of case_stat_one's fold (shared: writers; exclusive: the fold)
+_ONE_ORDER = "ORDER BY 1, 3, 4, 5, 2, 6, 7"
+_ONE_CONFLICT = f"ON CONFLICT (grain, dim, filter, value, day, key_id, community_id) DO UPDATE SET {_UPDATE}"
+
+
+def _add_one(src: str) -> str:
+    """The deltas of ``src`` dated before W straight into ``case_stat_one`` (events inserted with
+    a past time)."""
+    keys = "o.dim, o.filter, o.value, o.key, d.k_com"
+    return f"""
+        INSERT INTO case_stat_one AS s (grain, day, {", ".join(ONE_KEYS)}, {", ".join(COUNTERS)})
+        SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END, COALESCE(d.day, d.month), {keys}, {_SUMS}
+        FROM {src} d {_sets(_DELTA_KEY, _DELTA_VALUE, ("grid", "person", "department"))}
+        WHERE d.day < (SELECT folded_before FROM case_stat_one_mark)
+        GROUP BY GROUPING SETS ((d.day, {keys}), (d.month, {keys}))
+        HAVING {_NONZERO}
+        {_ONE_ORDER}
+        {_ONE_CONFLICT}"""
+
+
+def _fold_sql() -> str:
+    """The body of ``case_stat_one_fold(upto)``: the fine day rows of [W, upto) re-summed per
+    (dim, filter) at both grains and added; W moved to ``upto``."""
+    keys = "o.dim, o.filter, o.value, o.key, d.community_id"
+    parts = []
+    for table, dims in (("case_stat_group", ("grid", "person")), ("case_stat_cut", ("department",))):
+        key = {"grid": "d.key_id", "person": "d.key_id", "department": "d.department_id"}
+        dim_cond = " AND d.dim = o.dim" if table == "case_stat_group" else ""
+        parts.append(f"""
+            SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END AS grain,
+                   COALESCE(d.day, m.month) AS day, {keys}, {_SUMS}
+            FROM {table} d CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month) m
+            {_sets(key, _ROW_VALUE, dims)}
+            WHERE d.grain = 'day' AND d.day >= w AND d.day < upto{dim_cond}
+            GROUP BY GROUPING SETS ((d.day, {keys}), (m.month, {keys}))
+            HAVING {_NONZERO}""")
+    # the parts' dims differ, so no row of one meets a row of another; no ORDER BY: the fold holds
+    # the lock every writer shares, so no other upsert runs meanwhile
+    return f"""
+        SELECT folded_before INTO w FROM case_stat_one_mark;
+        IF upto <= w THEN
+            RETURN;
+        END IF;
+        INSERT INTO case_stat_one AS s (grain, day, {", ".join(ONE_KEYS)}, {", ".join(COUNTERS)})
+        {" UNION ALL ".join(parts)}
+        {_ONE_CONFLICT};
+        UPDATE case_stat_one_mark SET folded_before = upto;"""
+
+
+def _collect_cuts_one() -> str:
+    """0021's trigger, and: the shared lock, the deltas before W into ``case_stat_one``, the fold
+    when the batch reaches a day after W."""
+    return f"""
+    CREATE OR REPLACE FUNCTION case_event_collect_cuts() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        w date;
+        upto date;
+    BEGIN
+        PERFORM pg_advisory_xact_lock_shared({ONE_LOCK});
+        WITH d AS MATERIALIZED ({_deltas('new_events', look_back=True)}),
+        cut AS ({_add_cut('d')}),
+        grp AS ({_add_group('d')})
+        {_add_one('d')};
+        SELECT folded_before INTO w FROM case_stat_one_mark;
+        SELECT max(local_day(n.at)) INTO upto FROM new_events n;
+        IF upto > w AND pg_try_advisory_xact_lock({ONE_LOCK}) THEN
+            PERFORM case_stat_one_fold(upto);
+        END IF;
+        RETURN NULL;
+    END $$;"""
+
+
+def upgrade() -> None:
+    op.execute(f"""
+    CREATE TABLE case_stat_one (
+        grain text NOT NULL CHECK (grain IN ('day', 'month')),
+        dim text NOT NULL CHECK (dim IN ('grid', 'person', 'department')),
+        filter text NOT NULL CHECK (filter IN ('', 'category_code', 'level', 'channel', 'department_id')),
+        value text NOT NULL,
+        day date NOT NULL,
+        key_id integer NOT NULL,
+        community_id integer NOT NULL,
+        {", ".join(f"{c} double precision NOT NULL DEFAULT 0" if c == "disposal_wh" else f"{c} integer NOT NULL DEFAULT 0" for c in COUNTERS)},
+        PRIMARY KEY (grain, dim, filter, value, day, key_id, community_id),
+        CHECK (grain = 'day' OR extract(day FROM day) = 1)
+    );
+    COMMENT ON TABLE case_stat_one IS 'indicator deltas dated before case_stat_one_mark.folded_before per grid, person or department under one filter (category, level, channel or department; or none), with the community, per day and per month';
+    CREATE TABLE case_stat_one_mark (
+        one boolean PRIMARY KEY DEFAULT true CHECK (one),
+        folded_before date NOT NULL
+    );
+    COMMENT ON TABLE case_stat_one_mark IS 'case_stat_one holds every delta dated before folded_before, none after';
+    INSERT INTO case_stat_one_mark (folded_before) VALUES ('-infinity');
+    CREATE FUNCTION case_stat_one_fold(upto date) RETURNS void LANGUAGE plpgsql SET jit = off AS $$
+    DECLARE
+        w date;
+    BEGIN
+        {_fold_sql()}
+    END $$;
+    {_collect_cuts_one()}
+    -- CREATE OR REPLACE dropped 0021's setting (JIT costs this trigger more than it saves)
+    ALTER FUNCTION case_event_collect_cuts() SET jit = off;
+    """)
+    # the backfill: every day before today, from the fine roll-ups
+    op.execute("SET LOCAL work_mem = '512MB'")
+    op.execute("SELECT case_stat_one_fold(local_day(now()))")
+
+
+def downgrade() -> None:
+    op.execute(f"""
+    {_collect_cuts(one=False)}
+    ALTER FUNCTION case_event_collect_cuts() SET jit = off;
+    DROP FUNCTION IF EXISTS case_stat_one_fold(date);
+    DROP TABLE IF EXISTS case_stat_one_mark;
+    DROP TABLE IF EXISTS case_stat_one;
+    """)
