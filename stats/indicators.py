@@ -46,7 +46,10 @@ level or category as a change of state), per day and per month, with every filte
 page (community, department, category, level, channel of each delta) as columns:
 ``case_stat_cut`` (0010) keyed by those alone answers tables by subdistrict, community or
 department and the trends; ``case_stat_group`` (0021) adds the grid or the person, for tables by
-grid or person (``_rollup_for`` picks). A
+grid or person; ``case_stat_one`` (0022) keys them by grid, person or department and *one* filter,
+for every table and trend under one filter beside the area, for the days before its mark W
+(folded in bulk from the other two once a day; the days from W on are read from those)
+(``_rollup_for`` picks). A
 period reads whole months from the month rows and each end that cuts a month from the day rows,
 added or subtracted from the month's, whichever reads fewer (``cut_segments``, ``_cut_sums``).
 "Overdue" of a period reaching today is read live from the open cases (``_overdue_now``, an

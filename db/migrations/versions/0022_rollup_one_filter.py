@@ -192,9 +192,11 @@ def _fold_sql() -> str:
     (dim, filter) at both grains and added; W moved to ``upto``."""
     keys = "o.dim, o.filter, o.value, o.key, d.community_id"
     parts = []
-    for table, dims in (("case_stat_group", ("grid", "person")), ("case_stat_cut", ("department",))):
+    # one part per dim: its rows are one range of the fine roll-up's primary key (grain, dim, day)
+    for table, dims in (("case_stat_group", ("grid",)), ("case_stat_group", ("person",)),
+                        ("case_stat_cut", ("department",))):
         key = {"grid": "d.key_id", "person": "d.key_id", "department": "d.department_id"}
-        dim_cond = " AND d.dim = o.dim" if table == "case_stat_group" else ""
+        dim_cond = f" AND d.dim = '{dims[0]}'" if table == "case_stat_group" else ""
         parts.append(f"""
             SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END AS grain,
                    COALESCE(d.day, m.month) AS day, {keys}, {_SUMS}
