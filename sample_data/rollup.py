@@ -246,13 +246,9 @@ def add_to_rollups(conn: Connection, summed: tuple[pd.DataFrame, ...], *, catego
 def refold_one(conn: Connection) -> None:
     """``case_stat_one`` (migration 0022: the deltas dated before its mark W per group and one
     filter) made again from the fine roll-ups just written: emptied, every day before W folded in
-    by the database's own ``case_stat_one_fold``; W stays. (A sum of the fine rows, not of the
+    by the database's own ``case_stat_one_refold``; W stays. (A sum of the fine rows, not of the
     deltas: the same figures, and one definition of the table's rows.)"""
-    conn.execute(text("SELECT pg_advisory_xact_lock(220022)"))  # 0022's ONE_LOCK: no writer in flight
-    w = conn.execute(text("SELECT folded_before::text FROM case_stat_one_mark")).scalar_one()
-    conn.execute(text("DELETE FROM case_stat_one"))
-    conn.execute(text("UPDATE case_stat_one_mark SET folded_before = '-infinity'"))
-    conn.execute(text("SELECT case_stat_one_fold(CAST(:w AS date))"), {"w": w})
+    conn.execute(text("SELECT case_stat_one_refold()"))
 
 
 _CHUNK = 50_000  # roll-up rows encoded at a time

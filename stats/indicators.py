@@ -705,13 +705,9 @@ def one_sums_sql(case_filter: str) -> str:
 
 def refold_one(conn: Connection) -> None:
     """``case_stat_one`` made again from the fine roll-ups (``case_stat_group``, ``case_stat_cut``):
-    emptied, then every day before its mark W folded in (``case_stat_one_fold``, migration 0022);
+    emptied, then every day before its mark W summed in (``case_stat_one_refold``, migration 0022);
     W stays where it was."""
-    conn.execute(text("SELECT pg_advisory_xact_lock(220022)"))  # 0022's ONE_LOCK: no writer in flight
-    w = conn.execute(text("SELECT folded_before::text FROM case_stat_one_mark")).scalar_one()
-    conn.execute(text("DELETE FROM case_stat_one"))
-    conn.execute(text("UPDATE case_stat_one_mark SET folded_before = '-infinity'"))
-    conn.execute(text("SELECT case_stat_one_fold(CAST(:w AS date))"), {"w": w})
+    conn.execute(text("SELECT case_stat_one_refold()"))
 
 
 def rebuild_stats(conn: Connection) -> int:

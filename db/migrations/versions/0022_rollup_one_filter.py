@@ -30,9 +30,10 @@ flight it is skipped, and a later event folds). So no fold runs while a transact
 the old W may still commit rows dated in [W, upto), and no writer ever waits on a fold for
 longer than the folding transaction takes to commit.
 
-The backfill folds every day before today from the two fine roll-ups (``case_stat_one_fold``);
-``stats.indicators.rebuild_stats`` does the same after rebuilding them, and the history player's
-bulk path after writing them (``sample_data.rollup``).
+The backfill folds every day before today from the two fine roll-ups (into the table before its
+primary key); ``case_stat_one_refold()`` makes the table again the same way (keeping W):
+``stats.indicators.rebuild_stats`` calls it after rebuilding them, the history player's bulk
+path after writing them (``sample_data.rollup``).
 
 Frozen: every constant is written here; no project code is imported.
 
@@ -187,12 +188,12 @@ def _add_one(src: str) -> str:
         {_ONE_CONFLICT}"""
 
 
-def _fold_sql() -> str:
-    """The body of ``case_stat_one_fold(upto)``: the fine day rows of [W, upto) re-summed per
-    (dim, filter) at both grains and added; W moved to ``upto``."""
+def _fold_select(lo: str, hi: str) -> str:
+    """The rows of ``case_stat_one`` that the fine roll-ups' day rows of [lo, hi) add up to, at
+    both grains (one part per dim: its rows are one range of the fine roll-up's primary key
+    (grain, dim, day); the parts' dims differ, so no row of one meets a row of another)."""
     keys = "o.dim, o.filter, o.value, o.key, d.community_id"
     parts = []
-    # one part per dim: its rows are one range of the fine roll-up's primary key (grain, dim, day)
     for table, dims in (("case_stat_group", ("grid",)), ("case_stat_group", ("person",)),
                         ("case_stat_cut", ("department",))):
         key = {"grid": "d.key_id", "person": "d.key_id", "department": "d.department_id"}
@@ -202,20 +203,39 @@ def _fold_sql() -> str:
                    COALESCE(d.day, m.month) AS day, {keys}, {_SUMS}
             FROM {table} d CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS month) m
             {_sets(key, _ROW_VALUE, dims)}
-            WHERE d.grain = 'day' AND d.day >= w AND d.day < upto{dim_cond}
+            WHERE d.grain = 'day' AND d.day >= {lo} AND d.day < {hi}{dim_cond}
             GROUP BY GROUPING SETS ((d.day, {keys}), (m.month, {keys}))
             HAVING {_NONZERO}""")
-    # the parts' dims differ, so no row of one meets a row of another; no ORDER BY: the fold holds
-    # the lock every writer shares, so no other upsert runs meanwhile
+    return " UNION ALL ".join(parts)
+
+
+_ONE_INSERT = f"INSERT INTO case_stat_one AS s (grain, day, {', '.join(ONE_KEYS)}, {', '.join(COUNTERS)})"
+
+
+def _fold_sql() -> str:
+    """The body of ``case_stat_one_fold(upto)``: the fine day rows of [W, upto) re-summed per
+    (dim, filter) at both grains and added; W moved to ``upto``. (No ORDER BY: the fold holds the
+    lock every writer shares, so no other upsert runs meanwhile.)"""
     return f"""
         SELECT folded_before INTO w FROM case_stat_one_mark;
         IF upto <= w THEN
             RETURN;
         END IF;
-        INSERT INTO case_stat_one AS s (grain, day, {", ".join(ONE_KEYS)}, {", ".join(COUNTERS)})
-        {" UNION ALL ".join(parts)}
+        {_ONE_INSERT}
+        {_fold_select("w", "upto")}
         {_ONE_CONFLICT};
         UPDATE case_stat_one_mark SET folded_before = upto;"""
+
+
+def _refold_sql() -> str:
+    """The body of ``case_stat_one_refold()``: the table made again from the fine roll-ups, every
+    day before W (repair, after a rebuild or a bulk load of the fine roll-ups); W stays."""
+    return f"""
+        PERFORM pg_advisory_xact_lock({ONE_LOCK});
+        SELECT folded_before INTO w FROM case_stat_one_mark;
+        DELETE FROM case_stat_one;
+        {_ONE_INSERT}
+        {_fold_select("'-infinity'::date", "w")};"""
 
 
 def _collect_cuts_one() -> str:
@@ -252,7 +272,6 @@ def upgrade() -> None:
         key_id integer NOT NULL,
         community_id integer NOT NULL,
         {", ".join(f"{c} double precision NOT NULL DEFAULT 0" if c == "disposal_wh" else f"{c} integer NOT NULL DEFAULT 0" for c in COUNTERS)},
-        PRIMARY KEY (grain, dim, filter, value, day, key_id, community_id),
         CHECK (grain = 'day' OR extract(day FROM day) = 1)
     );
     COMMENT ON TABLE case_stat_one IS 'indicator deltas dated before case_stat_one_mark.folded_before per grid, person or department under one filter (category, level, channel or department; or none), with the community, per day and per month';
@@ -261,20 +280,28 @@ def upgrade() -> None:
         folded_before date NOT NULL
     );
     COMMENT ON TABLE case_stat_one_mark IS 'case_stat_one holds every delta dated before folded_before, none after';
-    INSERT INTO case_stat_one_mark (folded_before) VALUES ('-infinity');
+    INSERT INTO case_stat_one_mark (folded_before) VALUES (local_day(now()));
     CREATE FUNCTION case_stat_one_fold(upto date) RETURNS void LANGUAGE plpgsql SET jit = off AS $$
     DECLARE
         w date;
     BEGIN
         {_fold_sql()}
     END $$;
+    CREATE FUNCTION case_stat_one_refold() RETURNS void LANGUAGE plpgsql SET jit = off SET work_mem = '512MB' AS $$
+    DECLARE
+        w date;
+    BEGIN
+        {_refold_sql()}
+    END $$;
     {_collect_cuts_one()}
     -- CREATE OR REPLACE dropped 0021's setting (JIT costs this trigger more than it saves)
     ALTER FUNCTION case_event_collect_cuts() SET jit = off;
     """)
-    # the backfill: every day before today, from the fine roll-ups
+    # the backfill: every day before today (the mark), from the fine roll-ups, into the table
+    # before its primary key (built once afterwards, not row by row)
     op.execute("SET LOCAL work_mem = '512MB'")
-    op.execute("SELECT case_stat_one_fold(local_day(now()))")
+    op.execute(f"{_ONE_INSERT.replace(' AS s', '')} {_fold_select(chr(39) + '-infinity' + chr(39) + '::date', '(SELECT folded_before FROM case_stat_one_mark)')}")
+    op.execute("ALTER TABLE case_stat_one ADD PRIMARY KEY (grain, dim, filter, value, day, key_id, community_id)")
 
 
 def downgrade() -> None:
@@ -282,6 +309,7 @@ def downgrade() -> None:
     {_collect_cuts(one=False)}
     ALTER FUNCTION case_event_collect_cuts() SET jit = off;
     DROP FUNCTION IF EXISTS case_stat_one_fold(date);
+    DROP FUNCTION IF EXISTS case_stat_one_refold();
     DROP TABLE IF EXISTS case_stat_one_mark;
     DROP TABLE IF EXISTS case_stat_one;
     """)
