@@ -27,7 +27,7 @@ months: half a month of day rows at each end). Each is timed like the table abov
 last ``filtered_ratio=X`` = the slowest of all combinations and periods / count(*) (target ≤ 3).
 ``table_mb`` prints the sizes (with indexes) of ``cases`` and the three filtered roll-ups,
 ``group_to_cases`` the group roll-up's over the case table's and ``one_to_cases`` the one-filter
-roll-up's (``case_stat_one``, migration 0022; its rows per grain and its mark on the next line).
+roll-up's (``case_stat_one``, migration 0025; its rows per grain and its mark on the next line).
 The slowest one is also computed from the event log and must agree (unless ``--skip-exact``; a
 trend week by week against the exact table of each week).
 """

@@ -6,8 +6,11 @@
 ``--sample`` the sample district alone (``gridgov_bench_live``). Then
 ``--reports`` reports are inserted with plain SQL at a steady ``--rate`` per second, each
 committed on its own. The wall's map component records, in the browser, when it first drew each
-case id (``window.__wall.drawn``, taken in deck.gl's ``onAfterRender``); the latency of a report
-on a wall is that moment minus the moment its commit returned (one machine, one clock).
+case id (``window.__wall.drawn``, taken when its points' overlay is drawn — before session 7, in
+deck.gl's ``onAfterRender``); the latency of a report on a wall is that moment minus the moment its
+commit returned (one machine, one clock). The pages are kept off the network by Chromium's host
+resolver (every host but 127.0.0.1 resolves to nothing); ``--route-requests`` blocks them with a
+Playwright route handler instead, as before session 7 (each request then passes through this process).
 
 Printed: ``walls``, ``reports``, ``missed`` (report × wall pairs not drawn within ``--wait``
 seconds of the last commit), ``live_p50_s``, ``live_max_s`` (of those drawn), the load average, and last
@@ -18,10 +21,15 @@ The path measured (issue 12 §3): commit → NOTIFY → the listener thread bump
 beacon thread reads the open cases once (``wall.delta.DeltaFeed``) and writes each wall's delta
 file, then the beacon → each wall's map sees the beacon move at its next one-second poll, fetches
 its delta file and merges the changed cases into what it draws (no Streamlit rerun, no new
-payload) → deck.gl draws. The page reruns later (``ui.wall_view.SETTLE_S``) for its tiles.
+payload) → the points' 2D overlay is drawn (deck.gl's district is not redrawn). The page reruns
+later (``ui.wall_view.SETTLE_S``) for its tiles.
 Also printed: ``by_delta`` / ``by_map`` (pairs drawn from a delta file or from a whole payload),
 ``reruns_per_wall`` (reruns the maps asked for during the run) and ``builds_per_wall`` (whole
-payloads drawn), so a run shows which path carried the points, and ``reruns_asked_by_reason``.
+payloads drawn), so a run shows which path carried the points, and ``reruns_asked_by_reason``;
+``base_draws_per_wall`` / ``overlay_draws_per_wall`` (deck.gl's redraws of the district, the points'
+overlay draws: 0 for a map from before the overlay) and ``poll_ticks_per_wall_min`` (the beacon
+poll's timer ticks per minute from the first report on: 120 planned while reports flow, fewer when
+the page's timers fire late).
 
 CPU (the browsers were the bottleneck: ten software-WebGL pages on two cores): the CPU time of
 every Chromium process under the bench (renderers, the one GPU process, the browser, utilities)
@@ -64,6 +72,9 @@ def configure(p) -> None:
     p.add_argument("--idle", type=float, default=15,
                    help="seconds the walls stay quiet before the reports, for the idle CPU figure (default 15)")
     p.add_argument("--seed", type=float, default=0.4711, help="setseed() value for generated cases")
+    p.add_argument("--route-requests", action="store_true",
+                   help="block requests leaving localhost with a Playwright route handler (every request of every "
+                        "wall through this process, as before session 7) instead of Chromium's host resolver")
     p.add_argument("--sample", action="store_true",
                    help=f"the sample district alone ({SAMPLE_DB}) instead of bench wall's million: the live path "
                         "without the drawing of 10,000 points in software WebGL")
@@ -131,12 +142,19 @@ def _cpu_report(label: str, a: dict, b: dict, seconds: float, walls: int) -> str
             f"{label}_server_cpu_s_per_min={d.get('server', 0.0) * per_min:.2f} over {seconds:.0f} s")
 
 
-def _open_walls(browser, base: str, password: str, n: int) -> list:
+# Every host but the loopback resolves to nothing: the walls stay offline without a route handler (a
+# Playwright route sends each request of each wall — twenty beacon polls a second with ten walls —
+# through this process and back before Chromium may send it, which at load added its own delay)
+OFFLINE_ARGS = ["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+
+
+def _open_walls(browser, base: str, password: str, n: int, route: bool = False) -> list:
     walls = []
     for _ in range(n):
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(180_000)  # signing in the tenth wall while nine draw, at load
-        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.abort())
+        if route:
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.abort())
         sign_in(page, base, password)
         walls.append(wall_document(page, timeout_ms=300_000))
         print(f"wall {len(walls)} open", flush=True)
@@ -152,15 +170,17 @@ def _run(eng, url: str, args) -> dict:
     commits: dict[int, float] = {}
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            walls = _open_walls(browser, base, password, args.walls)
-            # Waiting is done inside Playwright (wait_for_timeout), never with time.sleep: the pages'
-            # requests pass through this process's route handler (page.route, below), which runs only
+            browser = p.chromium.launch(executable_path=CHROMIUM,
+                                        args=CHROMIUM_ARGS + ([] if args.route_requests else OFFLINE_ARGS))
+            walls = _open_walls(browser, base, password, args.walls, args.route_requests)
+            # Waiting is done inside Playwright (wait_for_timeout), never with time.sleep: with
+            # --route-requests the pages' requests pass through this process's route handler, which runs only
             # while a Playwright call is in progress, so a sleeping bench held every beacon poll and
             # delta fetch of every wall until its next call (the 30 s safety check drew instead).
             pump = walls[0].page
             pump.wait_for_timeout(3000)  # let the last sign-ins settle
-            counters = "[window.__wall.reruns || 0, window.__wall.builds]"
+            counters = ("[window.__wall.reruns || 0, window.__wall.builds, window.__wall.baseDraws || 0, "
+                        "window.__wall.draws || 0, window.__wall.ticks || 0]")
             roots = {"bench": os.getpid(), "server": proc.pid}
             idle0, t_idle = _cpu_by_kind(roots), time.monotonic()
             pump.wait_for_timeout(args.idle * 1000)   # the walls quiet: what an idle wall costs
@@ -208,11 +228,15 @@ def _run(eng, url: str, args) -> dict:
                 c.execute(text("DELETE FROM cases WHERE id = ANY(:i)"), {"i": made})
     lat = [(d[str(i)] - commits[i]) / 1000 for d in drawn for i in ids if d.get(str(i)) is not None]
     missed = len(ids) * len(drawn) - len(lat)
-    runs = [(a[0] - b[0], a[1] - b[1]) for a, b in zip(after, before)]
+    runs = [[x - y for x, y in zip(a, b)] for a, b in zip(after, before)]
     return {"walls": len(drawn), "reports": len(ids), "missed": missed, "latencies": lat, "lost": lost,
             "by_delta": how.count("delta"), "by_map": how.count("map"),
-            "reruns": statistics.mean(r for r, _ in runs) if runs else math.nan,
-            "builds": statistics.mean(b for _, b in runs) if runs else math.nan, "cpu": cpu_lines, "why": why}
+            "reruns": statistics.mean(r[0] for r in runs) if runs else math.nan,
+            "builds": statistics.mean(r[1] for r in runs) if runs else math.nan,
+            "base_draws": statistics.mean(r[2] for r in runs) if runs else math.nan,
+            "draws": statistics.mean(r[3] for r in runs) if runs else math.nan,
+            "ticks": statistics.mean(r[4] for r in runs) if runs else math.nan,
+            "seconds": time.monotonic() - start if runs else math.nan, "cpu": cpu_lines, "why": why}
 
 
 def main(args) -> int:
@@ -234,6 +258,11 @@ def main(args) -> int:
     print(f"load_average={os.getloadavg()[0]:.1f}")
     print(f"by_delta={got['by_delta']} by_map={got['by_map']}")
     print(f"reruns_per_wall={got['reruns']:.1f} builds_per_wall={got['builds']:.1f}")
+    # the drawing (wall.js): deck.gl's redraws of the district, the points' overlay draws (0: a map
+    # from before the overlay, which redrew everything with deck.gl), and the beacon poll's timer
+    # ticks per minute from the first report to the last wall read (planned: 120 while reports flow)
+    print(f"base_draws_per_wall={got['base_draws']:.1f} overlay_draws_per_wall={got['draws']:.1f} "
+          f"poll_ticks_per_wall_min={got['ticks'] * 60 / max(got['seconds'], 1e-9):.0f}")
     print("reruns_asked_by_reason=" + (" ".join(f"{k}:{v}" for k, v in sorted(got["why"].items())) or "none"))
     for line in got["cpu"]:
         print(line)

@@ -32,7 +32,9 @@ round that is not counted:
 
 The cases the actions act on are made for each run through the lifecycle service (reported,
 or reported and registered at district level), so the queues the pages show are the data's own.
-Printed: ``<scale>.<step>_median_s`` and ``_p95_s`` for each, then ``pages_p95_s=`` (the worst
+Printed: ``<scale>.<step>_median_s`` and ``_p95_s`` for each, with the median script runs
+(``_runs``) and kilobytes (``_kb``) the websocket brought from the step's click until the next
+step's (so a rerun a step causes after it is usable counts too), then ``pages_p95_s=`` (the worst
 p95 of the largest scale measured) last. Target: ≤ 1.5 s at 1,000,000 cases.
 """
 from __future__ import annotations
@@ -170,6 +172,25 @@ class Driver:
         self.verbose = False
         self.cold = False
         self.pages: dict = {}
+        # the websocket, per step: frames received from its click until the next step's click
+        # (so the reruns a step causes after it is usable count too): script runs started, bytes
+        self.frames: list[tuple[int, bool]] = []
+        self.traffic: dict[str, list[tuple[int, int]]] = {}
+        self._open: tuple[str, int] | None = None
+
+    def _received(self, data) -> None:
+        from ui.wall_view import starts_a_run
+
+        if isinstance(data, (bytes, bytearray)):
+            self.frames.append((len(data), starts_a_run(bytes(data))))
+
+    def close_step(self) -> None:
+        """Book the frames since the open step's click to it (runs, bytes)."""
+        if self._open is not None:
+            step, start = self._open
+            got = self.frames[start:]
+            self.traffic.setdefault(step, []).append((sum(r for _, r in got), sum(n for n, _ in got)))
+            self._open = None
 
     def context(self, role: str):
         """A page for ``role``: the same browser context every round (its HTTP cache warm, as on a
@@ -181,6 +202,7 @@ class Driver:
                                        timezone_id="Asia/Shanghai")
         ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(self.base) else r.abort())
         page = ctx.new_page()
+        page.on("websocket", lambda ws: ws.on("framereceived", self._received))
         page.set_default_timeout(self.timeout_ms)
         if not self.cold:
             self.pages[role] = (ctx, page)
@@ -212,6 +234,8 @@ class Driver:
                                f"missing {missing or 'an idle script'}, script states over 2 s {states} (screenshot {shot})") from None
 
     def timed(self, step: str, page, act, *want) -> float:
+        self.close_step()
+        self._open = (step, len(self.frames))
         t = time.perf_counter()
         act()
         self.usable(page, *want)
@@ -339,16 +363,19 @@ def _measure(eng, repeat: int, timeout_s: float, verbose: bool = False, cold: bo
             _dispatcher_round(d, users["dispatcher"], password, 0, reg[-1], dis[-1])
             _department_round(d, users["department_staff"], password, 0)
             _report_round(d, users["grid_worker"], password)
+            d.close_step()
             d.times.clear()
+            d.traffic.clear()
             d.timeout_ms = timeout_s * 1000
             for i in range(repeat):
                 _dispatcher_round(d, users["dispatcher"], password, i, reg[i], dis[i])
                 _department_round(d, users["department_staff"], password, i)
                 _report_round(d, users["grid_worker"], password)
+            d.close_step()
             browser.close()
     finally:
         stop_app(proc)
-    return d.times
+    return d.times, d.traffic
 
 
 def p95(xs: list[float]) -> float:
@@ -365,13 +392,16 @@ def main(args) -> int:
     for scale in scales:
         eng, n = _engine(scale, args.cases_1m)
         print(f"{scale}.cases={n}", flush=True)
-        times = _measure(eng, args.repeat, args.timeout, args.verbose, args.cold)
+        times, traffic = _measure(eng, args.repeat, args.timeout, args.verbose, args.cold)
         worst = 0.0
         for step in STEPS:
             xs = times.get(step, [])
             if not xs:
                 continue
-            print(f"{scale}.{step}_median_s={statistics.median(xs):.2f} {scale}.{step}_p95_s={p95(xs):.2f}",
+            ws = traffic.get(step, [])
+            runs = f" {scale}.{step}_runs={statistics.median(r for r, _ in ws):g}" if ws else ""
+            kb = f" {scale}.{step}_kb={statistics.median(b for _, b in ws) / 1000:.1f}" if ws else ""
+            print(f"{scale}.{step}_median_s={statistics.median(xs):.2f} {scale}.{step}_p95_s={p95(xs):.2f}{runs}{kb}",
                   flush=True)
             worst = max(worst, p95(xs))
         print(f"{scale}.worst_p95_s={worst:.2f}", flush=True)

@@ -14,13 +14,13 @@ machine) and this process's, over the play only. Variants:
 - ``0020``: the cut trigger as migration 0020 made it (no ``case_stat_group``), JIT as configured;
 - ``main``: as migration 0021 made it (the cut trigger also writes ``case_stat_group``; JIT off on
   the roll-up trigger functions);
-- ``0022``: this branch's (migration 0022: the cut trigger also keeps ``case_stat_one``) as
+- ``0025``: this branch's (migration 0025: the cut trigger also keeps ``case_stat_one``) as
   events arriving now meet it: dated on or after its mark, so the trigger adds them to the fine
   roll-ups only and leaves ``case_stat_one`` to the fold of their day. The player writes case by
   case, not in time order, so here another session holds the fold's lock during the play (no
   event folds) and the fold of every day of the history runs once at the end, inside the timing:
   the same work as a fold per day;
-- ``0022_past`` (with ``--with-past``): the same trigger with every delta dated before the mark,
+- ``0025_past`` (with ``--with-past``): the same trigger with every delta dated before the mark,
   each added to ``case_stat_one`` straight away (events inserted with past times: tests, replays);
 - ``0019`` (with ``--old-migration``, the file of an earlier ``case_stat_group`` migration whose
   ``_collect("new_events", look_back=True)`` is its trigger's statement): main's cut trigger plus
@@ -42,7 +42,7 @@ from sqlalchemy import text
 BENCH_DB = "gridgov_bench_rollup_write"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "db/migrations/versions"
 MIGRATION_0021 = MIGRATIONS / "0021_rollup_groups.py"
-MIGRATION_0022 = MIGRATIONS / "0022_rollup_one_filter.py"
+MIGRATION_0025 = MIGRATIONS / "0025_rollup_one_filter.py"
 UNTIL = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
 
@@ -68,15 +68,15 @@ def _variant(conn, name: str, new, old) -> None:
         conn.execute(text(new._collect_cuts(groups=True)))
         conn.execute(text("ALTER FUNCTION case_event_collect_cuts() SET jit = off; "
                           "ALTER FUNCTION case_event_collect_stats() SET jit = off"))
-    elif name in ("0022", "0022_past"):
-        conn.execute(text(_module(MIGRATION_0022)._collect_cuts(one=True)))
+    elif name in ("0025", "0025_past"):
+        conn.execute(text(_module(MIGRATION_0025)._collect_cuts(one=True)))
         conn.execute(text("ALTER FUNCTION case_event_collect_cuts() SET jit = off; "
                           "ALTER FUNCTION case_event_collect_stats() SET jit = off"))
-        # 0022: the mark before the history (each event on or after it, as reports arriving now);
-        # 0022_past: after it, so every delta is a past one, added to case_stat_one straight away
+        # 0025: the mark before the history (each event on or after it, as reports arriving now);
+        # 0025_past: after it, so every delta is a past one, added to case_stat_one straight away
         conn.execute(text("DELETE FROM case_stat_one"))
         conn.execute(text("UPDATE case_stat_one_mark SET folded_before = :d"),
-                     {"d": "2000-01-01" if name == "0022" else "2100-01-01"})
+                     {"d": "2000-01-01" if name == "0025" else "2100-01-01"})
     else:
         counters = ", ".join(f"{c} double precision NOT NULL DEFAULT 0" if c == "disposal_wh"
                              else f"{c} integer NOT NULL DEFAULT 0" for c in old.COUNTERS)
@@ -118,7 +118,7 @@ def _round(eng, name: str, cases: int, seed: int, new, old) -> tuple[float, floa
             _variant(conn, name, new, old)
             pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
             holder = None
-            if name == "0022":  # another session shares the fold's lock: no event folds during the play
+            if name == "0025":  # another session shares the fold's lock: no event folds during the play
                 holder = eng.connect()
                 holder.execute(text("SELECT pg_advisory_lock_shared(220022)"))
             b0, p0, t0 = _cpu(pid), time.process_time(), time.perf_counter()
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--with-0020", action="store_true", help="also time 0020's trigger (no case_stat_group)")
-    p.add_argument("--with-past", action="store_true", help="also time 0022 with every event in the past")
+    p.add_argument("--with-past", action="store_true", help="also time 0025 with every event in the past")
     p.add_argument("--old-migration", type=Path, help="an earlier case_stat_group migration to compare (variant 0019)")
     args = p.parse_args(argv)
     from bench.common import bench_engine
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     new = _module(MIGRATION_0021)
     old = _module(args.old_migration) if args.old_migration else None
     eng = bench_engine(BENCH_DB, cases=0)
-    names = ((["0020"] if args.with_0020 else []) + ["main", "0022"] + (["0022_past"] if args.with_past else [])
+    names = ((["0020"] if args.with_0020 else []) + ["main", "0025"] + (["0025_past"] if args.with_past else [])
              + (["0019"] if old else []))
     best: dict[str, tuple[float, float]] = {}
     for r in range(args.rounds):

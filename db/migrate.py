@@ -16,6 +16,10 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+    # pg_cron may have missed the job migration 0014 scheduled (db.schedule.reload_cron)
+    from db.schedule import reload_cron
+
+    reload_cron(url)
 
 
 def downgrade(url: str, revision: str) -> None:

@@ -312,8 +312,10 @@ class Case(Base):
     and ended ones, and none over every case (0018: ``db.statuses.terminal_sql``).
     """
     __tablename__ = "cases"
+    # partitioned by month of reported_at (migration 0024): the key is part of the primary key;
+    # id and case_no are unique through ``case_key``
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_no: Mapped[str] = mapped_column(Text, unique=True)
+    case_no: Mapped[str] = mapped_column(Text, index=True)
     channel: Mapped[str] = mapped_column(Text)
     category_code: Mapped[str | None] = mapped_column(ForeignKey("case_category.code"))
     description: Mapped[str] = mapped_column(Text, server_default=text("''"))
@@ -340,14 +342,14 @@ class Case(Base):
     level: Mapped[str | None] = mapped_column(Text)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     due_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
-    reported_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+    reported_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW, primary_key=True)
     registered_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
     dispatched_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
     feedback_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
     closed_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
     self_handled: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
     supervised: Mapped[bool] = mapped_column(Boolean, server_default=FALSE)
-    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("case_key.id"))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     updated_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
     # lifecycle (migration 0002): handler, deadline, postponement, rework, evaluation
@@ -377,10 +379,25 @@ class Case(Base):
     evaluated_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
 
 
+class CaseKey(Base):
+    """One row per case, kept by triggers on ``cases`` (migration 0024): what foreign keys to a
+    case point at, and what keeps ``id`` and ``case_no`` unique across the month partitions."""
+    __tablename__ = "case_key"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_no: Mapped[str] = mapped_column(Text, unique=True)
+    reported_at: Mapped[datetime] = mapped_column(TZ_TIME)
+    # when the case left the open set (closed, rejected or merged); None while open: which months
+    # hold the open cases (db.partitions.live_months)
+    ended_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    # the case's duplicate_of, kept with it: a case's duplicates are listed from here (one index),
+    # where over cases they could lie in any month (dispatch.queries.case_detail)
+    duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class CaseDepartment(Base):
     """Lead (主办) or cooperating (协办) department of a case."""
     __tablename__ = "case_department"
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_key.id"), primary_key=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), primary_key=True)
     role: Mapped[str] = mapped_column(Text)  # lead | assist
 
@@ -393,9 +410,10 @@ class CaseEvent(Base):
     previous event's; the indicators are computed from these rows.
     """
     __tablename__ = "case_event"
+    # partitioned by month of ``at`` (migration 0024)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_key.id"))
+    at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW, primary_key=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     actor_role: Mapped[str | None] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
@@ -423,7 +441,7 @@ class CaseEvent(Base):
 class CasePresence(Base):
     """Who has a case open in the dispatch panel right now ("being handled by X")."""
     __tablename__ = "case_presence"
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_key.id"), primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
 
@@ -507,7 +525,7 @@ class CaseStatGroup(Base):
 class CaseStatOne(Base):
     """The same counters per day and per month by grid, person or department (``dim``) under one
     filter (``filter`` the column: category_code, level, channel, department_id, or '' none;
-    ``value`` its value as text), with the community — migration 0022 — for every delta dated
+    ``value`` its value as text), with the community — migration 0025 — for every delta dated
     before ``CaseStatOneMark.folded_before`` (the days after it are read from ``case_stat_group`` /
     ``case_stat_cut``): what a table or trend under one filter reads."""
     __tablename__ = "case_stat_one"
@@ -535,7 +553,7 @@ class CaseStatOne(Base):
 
 class CaseStatOneMark(Base):
     """One row: ``case_stat_one`` holds every delta dated before ``folded_before`` and none after
-    (moved on by ``case_stat_one_fold``, migration 0022)."""
+    (moved on by ``case_stat_one_fold``, migration 0025)."""
     __tablename__ = "case_stat_one_mark"
     one: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=TRUE)
     folded_before: Mapped[date] = mapped_column(Date)
@@ -558,7 +576,7 @@ class IntakeApiKey(Base):
 class IntakeRequest(Base):
     """What an Open311 client sent besides the case, and the reporter's private status token."""
     __tablename__ = "intake_request"
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_key.id", ondelete="CASCADE"), primary_key=True)
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("intake_api_key.id"))
     status_token: Mapped[str] = mapped_column(Text, unique=True)
     attributes: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
@@ -579,7 +597,7 @@ class IntakeIdempotency(Base):
     api_key_id: Mapped[int] = mapped_column(ForeignKey("intake_api_key.id", ondelete="CASCADE"), primary_key=True)
     idem_key: Mapped[str] = mapped_column(Text, primary_key=True)
     body_sha256: Mapped[str] = mapped_column(Text)
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case_key.id", ondelete="CASCADE"))
     response: Mapped[dict | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
 
@@ -596,8 +614,8 @@ class IntakeRateBucket(Base):
 class CasePossibleDuplicate(Base):
     """疑似重复: an open same-category case near a new report, for a dispatcher to confirm or reject."""
     __tablename__ = "case_possible_duplicate"
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
-    candidate_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_key.id", ondelete="CASCADE"), primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("case_key.id", ondelete="CASCADE"), primary_key=True)
     distance_m: Mapped[float] = mapped_column(Double)
     status: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
     found_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
@@ -634,7 +652,7 @@ class LoginFailure(Base):
 class CaseSatisfaction(Base):
     """满意度: the reporter's one answer on a closed case, and a reopen request for a dispatcher."""
     __tablename__ = "case_satisfaction"
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_key.id", ondelete="CASCADE"), primary_key=True)
     rating: Mapped[str] = mapped_column(Text)  # satisfied | basically_satisfied | unsatisfied
     comment: Mapped[str] = mapped_column(Text, server_default=text("''"))
     answered_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)

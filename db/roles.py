@@ -7,7 +7,9 @@ The application (pages, intake, account commands) connects as a role that:
 - owns nothing (so it cannot ``ALTER TABLE … DISABLE TRIGGER`` or drop anything);
 - may read and write the tables, except ``case_event``, where it may only read and append:
   no UPDATE, DELETE or TRUNCATE on the event log, on top of the append-only trigger;
-- may not write ``alembic_version`` or PostGIS's ``spatial_ref_sys``.
+- may not write ``alembic_version`` or PostGIS's ``spatial_ref_sys``, nor ``case_key`` (kept by
+  the owner's triggers on ``cases``, migration 0024);
+- the same on every month partition of ``case_event`` (a partition can be named directly).
 
 The schema's owner runs migrations and calls ``grant_app_privileges`` after each one
 (``manage.py migrate``), so a table added by a later migration is covered too.
@@ -19,7 +21,7 @@ import re
 from sqlalchemy import create_engine, text
 
 APPEND_ONLY = ("case_event",)
-READ_ONLY = ("alembic_version", "spatial_ref_sys")
+READ_ONLY = ("alembic_version", "spatial_ref_sys", "case_key")
 _ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -60,7 +62,10 @@ def grant_app_privileges(owner_url: str, role: str) -> None:
             c.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {r}"))
             c.execute(text(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {r}"))
             present = set(c.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars())
-            for table in APPEND_ONLY:
+            partitions = set(c.execute(text(
+                "SELECT inhrelid::regclass::text FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent "
+                "WHERE p.relname = ANY(:t) AND p.relnamespace = 'public'::regnamespace"), {"t": list(APPEND_ONLY)}).scalars())
+            for table in sorted(set(APPEND_ONLY) | partitions):
                 if table in present:
                     c.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {r}"))
             for table in READ_ONLY:

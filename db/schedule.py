@@ -10,11 +10,16 @@ does it, db/cluster.py; docs/planning.md says how elsewhere); ``cron_job`` reads
 calls the same function every ``every_s`` seconds, each call its own transaction. Several
 processes may run it at once: the function locks each due change (``FOR UPDATE SKIP LOCKED``)
 and applies it once. A ``manage.py boundary-apply-due`` in the system's cron does the same.
+
+The same thread makes the month partitions of the case and event tables ahead of time
+(``db.partitions``, migration 0024), at most once every ``partitions_every_s`` (an hour): a
+cheap call when every month exists, and pg_cron does it daily where it is installed.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, text
@@ -22,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from db.engine import get_engine
+from db.partitions import ensure_partitions
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +89,43 @@ def unschedule(owner_url: str) -> bool:
                               {"j": name}).all())
 
 
+def reload_cron(owner_url: str) -> bool:
+    """Make pg_cron read its job list again now, by altering the database's job to what it is
+    (``cron.alter_job``: an update of ``cron.job``, which fires pg_cron's cache invalidation);
+    whether there was a job. Called after migrations (``db.migrate.upgrade``).
+
+    pg_cron (1.4.2 here, and 1.6 alike) learns of a new job through a relation-cache
+    invalidation of ``cron.job``. Its scheduler reads invalidations only between its sleeps (up
+    to a minute); PostgreSQL gives a process that has fallen more than the queue's 4096 messages
+    behind a cache reset instead, and pg_cron's callback ignores a reset (it acts only on
+    ``cron.job``'s own oid: ``InvalidateJobCacheCallback``, src/job_metadata.c) and keeps its old
+    job list until ``cron.job`` changes again. Migration 0014 schedules the job and the later
+    migrations' DDL (0024 rebuilds the case tables and their months) can be that many
+    invalidations before the scheduler reads the queue, on a loaded machine: the new database's
+    job then never runs. A change of ``cron.job`` after the last migration's commit is read on
+    the scheduler's next wake-up, after everything else. Errors are logged, not raised (a server
+    whose pg_cron database the owner may not reach: the app's timer remains)."""
+    try:
+        with _cron_jobs(owner_url) as (c, name):
+            if c is None:
+                return False
+            return bool(c.execute(text("SELECT cron.alter_job(jobid, active := active) FROM cron.job "
+                                       "WHERE jobname = :j"), {"j": name}).all())
+    except Exception as e:  # the job is a convenience: the timer applies due changes too
+        log.warning("pg_cron job list not reloaded: %s", str(e).splitlines()[0])
+        return False
+
+
 class DueChangeTicker:
     """A daemon thread applying due boundary changes every ``every_s`` seconds."""
 
-    def __init__(self, url: str, *, every_s: float = 60.0):
+    def __init__(self, url: str, *, every_s: float = 60.0, partitions_every_s: float = 3600.0):
         self._url = url
         self._every_s = every_s
+        self._partitions_every_s = partitions_every_s
+        self._partitions_due = 0.0  # monotonic time of the next partition check
+        self.partitions_made = 0
+        self.partitions_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.applied = 0
@@ -109,6 +146,23 @@ class DueChangeTicker:
         self.last_error = None
         return n
 
+    def make_partitions(self) -> int:
+        """Make the month partitions that are due (errors are logged; the next check retries)."""
+        self._partitions_due = time.monotonic() + self._partitions_every_s
+        try:
+            with get_engine(self._url).begin() as conn:
+                conn.execute(text("SET LOCAL lock_timeout = '5s'"))  # never queue the walls behind it
+                n = ensure_partitions(conn)
+        except Exception as e:
+            self.partitions_error = str(e).splitlines()[0]
+            log.error("making month partitions failed: %s", self.partitions_error)
+            return 0
+        if n:
+            log.info("made %d month partition(s)", n)
+        self.partitions_made += n
+        self.partitions_error = None
+        return n
+
     def start(self) -> "DueChangeTicker":
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
@@ -124,4 +178,6 @@ class DueChangeTicker:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.tick()
+            if time.monotonic() >= self._partitions_due:
+                self.make_partitions()
             self._stop.wait(self._every_s)

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from dispatch import permissions, queries, service
 from accounts.actors import Actor
+from db.partitions import case_bound, numbers
 from dispatch.calendar import TZ, WorkingCalendar
 from dispatch.deadlines import deadline, working_hours_left
 from dispatch.states import LEVELS, OPEN_STATUSES, level_rank
@@ -165,13 +166,14 @@ def area_of(actor: Actor) -> dict[str, tuple[int, ...]]:
 def visible_to(conn: Connection, *, case_id: int, actor: Actor) -> bool:
     """Whether the case lies in the area the actor works on (dispatch.queries.scope_sql)."""
     scope, params = queries.scope_sql(actor)
-    return conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM cases c WHERE c.id = :i AND {scope})"),
+    return conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM cases c WHERE c.id = :i AND {case_bound(conn, case_id)} "
+                             f"AND {scope})"),
                         {**params, "i": case_id}).scalar_one()
 
 
 def find_case(conn: Connection, *, case_no: str, actor: Actor) -> int | None:
     """The id of case ``case_no`` if the actor may see it."""
-    cid = conn.execute(text("SELECT id FROM cases WHERE case_no = :n"), {"n": (case_no or "").strip()}).scalar()
+    cid = conn.execute(text(f"SELECT id FROM {numbers(conn)} WHERE case_no = :n"), {"n": (case_no or "").strip()}).scalar()
     return cid if cid is not None and visible_to(conn, case_id=cid, actor=actor) else None
 
 
@@ -311,7 +313,7 @@ def duplicate_candidates(conn: Connection, case: Mapping, *, actor: Actor | None
                             UNION ALL
                             SELECT o.* FROM cases o WHERE o.status = 'closed' AND {near}) o
         LEFT JOIN case_category k ON k.code = o.category_code
-        WHERE c.id = :i AND {scope}
+        WHERE c.id = :i AND {case_bound(conn, case['id'])} AND {scope}
         ORDER BY (o.category_code IS NOT DISTINCT FROM c.category_code) DESC, metres, o.reported_at DESC
         LIMIT :n"""), {**params, "i": case["id"], "r": DUPLICATE_RADIUS_M, "d": DUPLICATE_DAYS, "n": limit}).mappings()
     return [_typed(DuplicateCandidate, r) for r in rows]

@@ -35,10 +35,13 @@ The wall draws its own points and ticker (``wall.frame``) with these definitions
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from accounts.actors import Actor
+from db.partitions import case_bound, live_months, numbers
 from db.statuses import open_sql  # noqa: F401  (re-exported: the one definition of open)
 from dispatch.states import WITH_DEPARTMENT, label
 
@@ -133,9 +136,10 @@ LIST_FROM = """
 def _list(conn: Connection, where: str, order: str, *, actor: Actor | None, limit: int, params: dict | None = None,
           extra_cols: str = "", acting: bool = False) -> list[dict]:
     """``acting``: only the cases the actor's unit must act on next (working queues); else the
-    actor's whole area (watch lists)."""
+    actor's whole area (watch lists). Every list is of open cases: only the months holding one
+    are read (db.partitions.live_months)."""
     scope, sp = acting_sql(actor) if acting else scope_sql(actor)
-    sql = (f"SELECT {LIST_COLUMNS}{extra_cols} FROM {LIST_FROM} WHERE ({where}) AND {scope} "
+    sql = (f"SELECT {LIST_COLUMNS}{extra_cols} FROM {LIST_FROM} WHERE ({where}) AND {live_months(conn)} AND {scope} "
            f"ORDER BY {order} LIMIT :_limit")
     return [dict(r) for r in conn.execute(text(sql), {**(params or {}), **sp, "_limit": limit}).mappings()]
 
@@ -209,7 +213,7 @@ def queue_counts(conn: Connection, *, actor: Actor | None = None) -> dict[str, i
                count(*) FILTER (WHERE {at_risk_sql('c')}) AS at_risk,
                count(*) FILTER (WHERE c.supervised) AS supervised,
                count(*) AS open
-        FROM cases c WHERE {open_sql('c')} AND {scope}"""), {**sp, **ap}).mappings().one()
+        FROM cases c WHERE {open_sql('c')} AND {live_months(conn)} AND {scope}"""), {**sp, **ap}).mappings().one()
     return dict(row)
 
 
@@ -222,16 +226,20 @@ def case_detail(conn: Connection, case_id: int, *, lang: str = "zh") -> dict | N
                cat.is_emergency, d.name AS department_name, d.name_en AS department_name_en,
                com.name AS community_name, com.name_en AS community_name_en, sub.name AS subdistrict_name,
                sub.name_en AS subdistrict_name_en, g.name AS grid_name,
-               h.full_name AS handler_name, r.full_name AS reporter_person_name, dup.case_no AS duplicate_of_case_no,
+               h.full_name AS handler_name, r.full_name AS reporter_person_name,
                {time_state_sql('c')} AS time_state
         FROM cases c LEFT JOIN case_category cat ON cat.code = c.category_code LEFT JOIN department d ON d.id = c.department_id
         LEFT JOIN community com ON com.id = c.community_id LEFT JOIN subdistrict sub ON sub.id = c.subdistrict_id
         LEFT JOIN unit_grid g ON g.id = c.grid_id LEFT JOIN person h ON h.id = c.handler_id
-        LEFT JOIN person r ON r.id = c.reporter_id LEFT JOIN cases dup ON dup.id = c.duplicate_of
-        WHERE c.id = :i"""), {"i": case_id}).mappings().one_or_none()
+        LEFT JOIN person r ON r.id = c.reporter_id
+        WHERE c.id = :i AND {case_bound(conn, case_id)}"""), {"i": case_id}).mappings().one_or_none()
     if row is None:
         return None
     out = {k: v for k, v in dict(row).items() if k != "geom"}
+    # the original's number, from its own month (a join by id alone would plan every month)
+    dup = out["duplicate_of"]
+    out["duplicate_of_case_no"] = None if dup is None else conn.execute(text(
+        f"SELECT c.case_no FROM cases c WHERE c.id = :d AND {case_bound(conn, dup)}"), {"d": dup}).scalar()
     out["status_label"] = label("status", out["status"], lang)
     out["level_label"] = label("level", out["level"], lang)
     out["grid_workers"] = [dict(r) for r in conn.execute(text(
@@ -241,20 +249,25 @@ def case_detail(conn: Connection, case_id: int, *, lang: str = "zh") -> dict | N
     out["departments"] = [dict(r) for r in conn.execute(text(
         "SELECT cd.department_id, cd.role, d.name, d.name_en FROM case_department cd JOIN department d ON d.id = cd.department_id "
         "WHERE cd.case_id = :i ORDER BY cd.role DESC, d.name"), {"i": case_id}).mappings()]
+    # its duplicates: from the key table where cases is partitioned (they can lie in any month;
+    # case_key carries duplicate_of with the number and report time: one index, no month read)
     out["duplicates"] = [dict(r) for r in conn.execute(text(
-        "SELECT id, case_no, reported_at FROM cases WHERE duplicate_of = :i ORDER BY reported_at"), {"i": case_id}).mappings()]
-    out["timeline"] = timeline(conn, case_id, lang=lang)
+        f"SELECT id, case_no, reported_at FROM {numbers(conn)} WHERE duplicate_of = :i ORDER BY reported_at, id"),
+        {"i": case_id}).mappings()]
+    out["timeline"] = timeline(conn, case_id, lang=lang, reported_at=out["reported_at"])
     return out
 
 
-def timeline(conn: Connection, case_id: int, *, lang: str = "zh") -> list[dict]:
-    """The case's events in order, with the actor's name and labels in ``lang``."""
-    rows = conn.execute(text("""
+def timeline(conn: Connection, case_id: int, *, lang: str = "zh", reported_at: datetime | None = None) -> list[dict]:
+    """The case's events in order, with the actor's name and labels in ``lang``; from the months
+    from its report on only (``reported_at``: the case's, if the caller has it; db.partitions.case_bound)."""
+    rows = conn.execute(text(f"""
         SELECT e.id, e.at, e.action, e.actor_id, p.full_name AS actor_name, e.actor_role, e.from_status, e.to_status,
                e.from_level, e.to_level, e.department_id, d.name AS department_name, e.comment, e.attachments, e.data,
                e.due_at
         FROM case_event e LEFT JOIN person p ON p.id = e.actor_id LEFT JOIN department d ON d.id = e.department_id
-        WHERE e.case_id = :i ORDER BY e.at, e.id"""), {"i": case_id}).mappings()
+        WHERE e.case_id = :i AND {case_bound(conn, case_id, 'e', events=True, reported_at=reported_at)}
+        ORDER BY e.at, e.id"""), {"i": case_id}).mappings()
     out = []
     for r in rows:
         r = dict(r)

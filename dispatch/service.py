@@ -46,6 +46,7 @@ from dispatch import duplicates, permissions, queries
 from accounts.actors import Actor, UnknownActor, load_actor
 from db.config import STORAGE_SRID
 from db.models import CaseCategory, Department
+from db.partitions import case_bound
 from dispatch.calendar import TZ, WorkingCalendar
 from dispatch.deadlines import deadline, time_limit, warn_instant
 from dispatch.errors import (CaseNotFound, Conflict, DatabaseUnavailable, IllegalTransition, InvalidInput, LifecycleError,
@@ -91,7 +92,8 @@ def db_unavailable(e: BaseException) -> bool:
 def _last_event(conn: Connection, case_id: int) -> dict | None:
     row = conn.execute(text(
         "SELECT e.at, e.action, e.actor_role AS role, p.full_name AS by FROM case_event e "
-        "LEFT JOIN person p ON p.id = e.actor_id WHERE e.case_id = :c ORDER BY e.at DESC, e.id DESC LIMIT 1"),
+        f"LEFT JOIN person p ON p.id = e.actor_id WHERE e.case_id = :c AND {case_bound(conn, case_id, 'e', events=True)} "
+        "ORDER BY e.at DESC, e.id DESC LIMIT 1"),
         {"c": case_id}).mappings().one_or_none()
     return dict(row) if row else None
 
@@ -177,10 +179,11 @@ def _relocate(ctx: _Ctx, *, lon, lat, crs=STORAGE_CRS) -> dict:
     if not ctx.row["outside_jurisdiction"]:
         raise InvalidInput("只有辖区外的案件可以重新定位", "Only a case outside the jurisdiction can be relocated")
     x, y = to_wgs84(float(lon), float(lat), crs)
-    ctx.conn.execute(text(f"UPDATE cases SET geom = ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}) WHERE id = :i"),
+    this = case_bound(ctx.conn, ctx.row["id"], "cases", reported_at=ctx.row["reported_at"])
+    ctx.conn.execute(text(f"UPDATE cases SET geom = ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}) WHERE id = :i AND {this}"),
                      {"x": x, "y": y, "i": ctx.row["id"]})
     placed = ctx.conn.execute(text("SELECT grid_id, grid_code, community_id, subdistrict_id, outside_jurisdiction, "
-                                   "reported_grid_version_id, reported_grid_code FROM cases WHERE id = :i"),
+                                   f"reported_grid_version_id, reported_grid_code FROM cases WHERE id = :i AND {this}"),
                               {"i": ctx.row["id"]}).mappings().one()
     if placed["outside_jurisdiction"]:
         raise InvalidInput("新位置仍在辖区外", "The new location is still outside the jurisdiction")
@@ -214,13 +217,14 @@ def _locate(ctx: _Ctx, *, lon, lat, crs=STORAGE_CRS) -> dict:
     except (TypeError, ValueError):
         raise InvalidInput(f"坐标 {lon!r}, {lat!r} 不是数字", f"Coordinates {lon!r}, {lat!r} are not numbers") from None
     x, y = to_wgs84(lon, lat, crs)  # a system it cannot convert from is refused, naming it
+    this = case_bound(ctx.conn, row["id"], "cases", reported_at=row["reported_at"])
     ctx.conn.execute(text(
         "UPDATE cases SET received_x = :rx, received_y = :ry, received_crs = :crs, "
-        f"geom = ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}) WHERE id = :i"),
+        f"geom = ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}) WHERE id = :i AND {this}"),
         {"rx": lon, "ry": lat, "crs": crs, "x": x, "y": y, "i": row["id"]})
     placed = dict(ctx.conn.execute(text(
         "SELECT grid_id, grid_code, community_id, subdistrict_id, outside_jurisdiction, reported_grid_version_id, "
-        "reported_grid_code FROM cases WHERE id = :i"), {"i": row["id"]}).mappings().one())
+        f"reported_grid_code FROM cases WHERE id = :i AND {this}"), {"i": row["id"]}).mappings().one())
     if not permissions.may(ctx.actor, "locate", placed):  # the savepoint undoes the point
         raise InvalidInput("该位置不在本街道辖区内：请由指挥中心定位",
                            "The point is outside your subdistrict: the command centre locates this case")
@@ -498,8 +502,9 @@ def transition(conn: Connection, *, case_id: int, action: str, actor: Actor, exp
 
 
 def _transition(conn, case_id, action, actor, expected_version, at, comment, attachments, values) -> dict:
-    got = conn.execute(text("SELECT c.*, clock_timestamp() AS _now FROM cases c WHERE c.id = :i FOR UPDATE"),
-                       {"i": case_id}).mappings().one_or_none()
+    # the case's month only (db.partitions.case_bound): one month planned, not every month of history
+    got = conn.execute(text(f"SELECT c.*, clock_timestamp() AS _now FROM cases c WHERE c.id = :i AND "
+                            f"{case_bound(conn, case_id)} FOR UPDATE"), {"i": case_id}).mappings().one_or_none()
     if got is None:
         raise CaseNotFound(case_id=case_id)
     row = dict(got)
@@ -514,7 +519,9 @@ def _transition(conn, case_id, action, actor, expected_version, at, comment, att
     actor = _current(conn, actor, action, row)
     permissions.check(actor, action, row)
     if at is not None:
-        last_at = conn.execute(text("SELECT max(at) FROM case_event WHERE case_id = :c"), {"c": case_id}).scalar()
+        last_at = conn.execute(text(
+            "SELECT max(at) FROM case_event e WHERE e.case_id = :c AND "
+            f"{case_bound(conn, case_id, 'e', events=True, reported_at=row['reported_at'])}"), {"c": case_id}).scalar()
         floor = max(t for t in (last_at, row["reported_at"]) if t is not None)
         if at < floor:
             raise InvalidInput(f"操作时间 {at} 早于案件上一步（{floor}）", f"Time {at} is before the case's previous step ({floor})")
@@ -526,7 +533,8 @@ def _transition(conn, case_id, action, actor, expected_version, at, comment, att
         ctx.attachments += list(attachments)
     updates.update(status=target(action, row["status"]), version=row["version"] + 1, updated_at=now)
     sets = ", ".join(f"{k} = :{k}" for k in updates)
-    new = dict(conn.execute(text(f"UPDATE cases SET {sets} WHERE id = :_id RETURNING *"),
+    this = case_bound(conn, case_id, "cases", reported_at=row["reported_at"])
+    new = dict(conn.execute(text(f"UPDATE cases SET {sets} WHERE id = :_id AND {this} RETURNING *"),
                             {**updates, "_id": case_id}).mappings().one())
     for side in ctx.after:
         side()
@@ -539,7 +547,8 @@ def may_act(conn: Connection, *, case_id: int, actor: Actor, action: str) -> tup
     """The case row and the actor as the database has them now, if the actor's role and unit may
     take ``action`` on the case (its state aside: for decisions about a case that are not moves,
     such as rejecting a possible duplicate); CaseNotFound or PermissionDenied otherwise."""
-    row = conn.execute(text("SELECT * FROM cases WHERE id = :i"), {"i": case_id}).mappings().one_or_none()
+    row = conn.execute(text(f"SELECT * FROM cases c WHERE c.id = :i AND {case_bound(conn, case_id)}"),
+                       {"i": case_id}).mappings().one_or_none()
     if row is None:
         raise CaseNotFound(case_id=case_id)
     case = dict(row)

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from db.partitions import case_bound
 from dispatch import service as lifecycle
 from dispatch.states import TERMINAL_STATUSES, label
 from intake import idempotency
@@ -230,7 +231,9 @@ def public_history(conn: Connection, case_id: int, *, lang: str = "zh") -> list[
     return [{"at": e["at"], "action": e["action"], "action_label": label("action", e["action"], lang),
              "status": e["to_status"], "status_label": label("status", e["to_status"], lang)}
             for e in conn.execute(text(
-                "SELECT at, action, to_status FROM case_event WHERE case_id = :c ORDER BY at, id"), {"c": case_id}).mappings()]
+                "SELECT e.at, e.action, e.to_status FROM case_event e "
+                f"WHERE e.case_id = :c AND {case_bound(conn, case_id, 'e', events=True)} ORDER BY e.at, e.id"),
+                {"c": case_id}).mappings()]
 
 
 def find_requests(conn: Connection, *, ids: list[str] | None = None, service_codes: list[str] | None = None,

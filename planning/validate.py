@@ -94,6 +94,20 @@ def _problem(kind: str, codes: list[str], zh: str, en: str, where, repaired=None
     return Problem(kind, SEVERITY[kind], codes, zh, en, loc, mapping(repaired) if repaired is not None else None)
 
 
+def _valid(geom):
+    """``geom`` itself when valid, else ``make_valid``'s repair: for the outlines and changed grids
+    the checks intersect (a clipped outline — ``ST_ClipByBox2D``, ``clip_by_rect`` — or a grid an
+    edit folded into a bow-tie can be invalid, and GEOS refuses overlays of invalid input with a
+    TopologyException; the invalid grid itself is reported by the ``invalid`` check)."""
+    return geom if geom is None or shapely.is_valid(geom) else shapely.make_valid(geom)
+
+
+def _covered_m2(outline, geom, k: float) -> float:
+    """The area in m² of ``geom`` inside ``outline`` (``k``: m² per square degree there), for
+    invalid input too (see ``_valid``)."""
+    return float(shapely.area(shapely.intersection(_valid(outline), _valid(geom)))) * k
+
+
 def _m2(geom) -> float:
     return geom.area * cfg.m2_per_deg2(geom.centroid.y) if not geom.is_empty else 0.0
 
@@ -196,7 +210,7 @@ def validate_grids(grids: list[GridShape], *, community_outlines: dict | None = 
     if community_outlines:
         outlines, sel = community_outlines, np.arange(len(good))
         if near is not None:
-            outlines = {c: shapely.clip_by_rect(o, *near) for c, o in community_outlines.items()}
+            outlines = {c: _valid(shapely.clip_by_rect(o, *near)) for c, o in community_outlines.items()}
             outlines = {c: o for c, o in outlines.items() if not o.is_empty}
             sel = shapely.STRtree(geoms).query(shapely.box(*near), predicate="intersects") if len(geoms) else sel
             sel.sort()
@@ -358,7 +372,7 @@ def validate_state(conn: Connection, s) -> list[Problem]:
                 FROM community c, ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) env
                 WHERE c.id = ANY(:s) AND (c.geom IS NULL OR c.geom && env)"""),
                 {"s": s.scope, "x0": near[0], "y0": near[1], "x1": near[2], "y1": near[3]}).all()
-            outlines = {r.id: shapely.from_wkb(bytes(r.wkb)) for r in rows if r.wkb is not None}
+            outlines = {r.id: _valid(shapely.from_wkb(bytes(r.wkb))) for r in rows if r.wkb is not None}
             names = {r.id: f"{r.code} {r.name}" for r in rows}
             losing = _losing(conn, s, touched, outlines)
             # current grids of communities outside the draft's scope, there: the draft must fit them
@@ -392,7 +406,7 @@ def _losing(conn: Connection, s, touched: list[str], outlines: dict) -> dict:
         return {}
     k = cfg.m2_per_deg2(float(shapely.get_y(shapely.centroid(changed[0].geom))))
     ids = sorted({c for g in changed for c, o in outlines.items()
-                  if c != g.community_id and shapely.area(shapely.intersection(o, g.geom)) * k > cfg.GAP_MIN_M2})
+                  if c != g.community_id and _covered_m2(o, g.geom, k) > cfg.GAP_MIN_M2})
     if not ids:
         return {}
     return {r.id: shapely.from_wkb(bytes(r.wkb)) for r in conn.execute(text(f"""

@@ -45,7 +45,9 @@ def drop_secondary_indexes(conn: Connection, table: str) -> list[str]:
         ORDER BY i.indexname"""), {"t": _table(table)}).all()
     for r in rows:
         conn.execute(text(f'DROP INDEX "{r.indexname}"'))
-    return [r.indexdef for r in rows]
+    # a partitioned table's index reads "ON ONLY cases" (the parent alone); recreated on the
+    # parent it must reach every partition again (migration 0024 partitions cases by month)
+    return [r.indexdef.replace(" ON ONLY ", " ON ", 1) for r in rows]
 
 
 def drop_primary_key(conn: Connection, table: str) -> list[str]:

@@ -129,7 +129,7 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     cat_i, cat_names = rollup.codes(plan["cat"])
     ch_i, ch_names = rollup.codes(plan["channel"])
     rebuild: list[str] = deferred
-    summed = None  # the batches' roll-up sums (bulk path), written once at the end
+    summed: list = []  # the batches' roll-up sums (bulk path), added up and written once at the end
     if bulk:
         t = _time.perf_counter()
         conn.execute(text("SET LOCAL session_replication_role = replica"))
@@ -153,7 +153,7 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
         if bulk:  # what the roll-up triggers (off) would have added
             t = _time.perf_counter()
             d = rollup.deltas(events, ACTIONS, cat_i[idx][at_case], ch_i[idx][at_case], sub["com"][at_case])
-            summed = rollup.merge(summed, rollup.sums(d))
+            summed = rollup.merge(summed + [rollup.sums(d)], pending=rollup.MERGE_PENDING)
             timings["rollups"] = timings.get("rollups", 0.0) + _time.perf_counter() - t
         not_report = events["action"] != ACTIONS.index("report") + 1
         stats["fallback_actors"] += int((not_report & np.isin(events["role"], [ROLES.index("admin") + 1,
@@ -162,8 +162,8 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
         conn.execute(text(f"DROP TABLE {pending}"))
     if bulk:
         t = _time.perf_counter()
-        if summed is not None:
-            rollup.add_to_rollups(conn, summed, categories=cat_names, channels=ch_names)
+        if summed:
+            rollup.add_to_rollups(conn, rollup.merge(summed)[0], categories=cat_names, channels=ch_names)
         timings["rollups_write"] = _time.perf_counter() - t
         _finish_bulk(conn, rebuild, timings)
     t = _time.perf_counter()

@@ -6,8 +6,9 @@ The database defines what an event adds to the indicators (``case_event_deltas``
 cases either costs minutes (tens of microseconds an event, five events a case). The player
 already holds every event of the cases it plays as arrays, each case's events complete and in
 order, so here the same deltas are computed with numpy (the five branches of those functions,
-row for row) and summed with pandas over integer keys (categories and channels as codes into
-their names, days as day numbers), and the sums are written to the roll-ups at the end: into an
+row for row) and summed over integer keys (categories and channels as codes into their names,
+days as day numbers; the key columns packed into one integer, its distinct values found by
+hashing and only those sorted, each counter a ``bincount``; plain arrays, no DataFrame), and the sums are written to the roll-ups at the end: into an
 empty roll-up by one binary COPY straight in, its primary key built once afterwards; into one
 that holds rows, added to them. ``tests/sample_data/test_history.py`` checks that the result equals what the triggers
 write on the row-by-row path, filtered and unfiltered.
@@ -21,7 +22,8 @@ from sqlalchemy.engine import Connection
 
 from db.config import TIME_ZONE
 from dispatch.states import LEVELS, STATUSES, TERMINAL_STATUSES
-from sample_data.bulk import BinaryRows, copy_binary, copy_rows, work_table
+from sample_data.bulk import (BinaryRows, copy_binary, copy_rows, drop_primary_key, drop_secondary_indexes,
+                              work_table)
 
 COUNTERS = ("reported", "registered", "closed", "closed_np", "closed_on_time", "closed_lower", "closed_on_spot",
             "disposal_wh", "verified", "reworked", "open", "overdue", "overdue_np")
@@ -141,25 +143,48 @@ def deltas(ev: dict, actions: tuple[str, ...], category: np.ndarray, channel: np
     return parts
 
 
-def _group(keys: list[np.ndarray], parts: list[dict[str, np.ndarray]], names: list[str]) -> pd.DataFrame:
+Sums = dict  # a roll-up's sums: column name → array (the key columns, then COUNTERS), one row per key
+
+
+def _rows(t: Sums) -> int:
+    return len(next(iter(t.values())))
+
+
+def _concat(tables: list[Sums]) -> Sums:
+    return {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
+
+
+def _group(keys: list[np.ndarray], parts: list[dict[str, np.ndarray]], names: list[str]) -> Sums:
     """Sum each part's counters (a part has only the counters it sets) per distinct key; ``keys``
     are the key columns over all parts, one after the other. Rows whose counters are all zero are
     left out, as the triggers leave them out; NULL disposal hours add nothing."""
     n = len(keys[0])
     if not n:
-        return pd.DataFrame({**{k: np.zeros(0, np.int64) for k in names},
-                             **{c: np.zeros(0, np.float64 if c == "disposal_wh" else np.int64) for c in COUNTERS}})
+        return {**{k: np.zeros(0, np.int64) for k in names},
+                **{c: np.zeros(0, np.float64 if c == "disposal_wh" else np.int64) for c in COUNTERS}}
     lo = [int(k.min()) for k in keys]
     spans = [int(k.max()) - m + 1 for k, m in zip(keys, lo)]
-    if np.prod([float(x) for x in spans]) < 2.0 ** 62:  # offsets packed into one integer: one sort
+    if np.prod([float(x) for x in spans]) < 2.0 ** 62:  # offsets packed into one integer
         packed = np.zeros(n, np.int64)
         for k, m, w in zip(keys, lo, spans):
             packed = packed * w + (k - m)
-        _, first, inv = np.unique(packed, return_index=True, return_inverse=True)
+        # distinct keys by hashing (one pass), then only the distinct ones sorted: a sort of every
+        # row (np.unique) cost three times as much; the key columns are unpacked from the sums' keys
+        codes_, uniq = pd.factorize(packed, sort=False)
+        o = np.argsort(uniq)
+        rank = np.empty_like(o)
+        rank[o] = np.arange(o.size)
+        inv, uniq = rank[codes_], uniq[o]
+        out, rest = {}, uniq
+        for name, m, w in reversed(list(zip(names, lo, spans))):
+            rest, off = np.divmod(rest, w)
+            out[name] = off + m
+        out = {name: out[name] for name in names}
     else:  # too many combinations for one integer: rows of keys
         _, first, inv = np.unique(np.stack(keys, axis=1), axis=0, return_index=True, return_inverse=True)
-    inv, count = inv.ravel(), first.size
-    out = {name: k[first] for name, k in zip(names, keys)}
+        inv = inv.ravel()
+        out = {name: k[first] for name, k in zip(names, keys)}
+    count = len(out[names[0]])
     at = 0
     sums = {c: np.zeros(count) for c in COUNTERS}
     for p in parts:
@@ -167,14 +192,14 @@ def _group(keys: list[np.ndarray], parts: list[dict[str, np.ndarray]], names: li
         for c, v in p.items():
             sums[c] += np.bincount(inv[at:at + m], weights=np.nan_to_num(np.asarray(v, np.float64)), minlength=count)
         at += m
+    keep = np.zeros(count, bool)
     for c in COUNTERS:
         out[c] = sums[c] if c == "disposal_wh" else np.rint(sums[c]).astype(np.int64)
-    df = pd.DataFrame(out)
-    keep = (df[list(COUNTERS)].to_numpy() != 0).any(axis=1)
-    return df[keep].reset_index(drop=True)
+        keep |= out[c] != 0
+    return {k: v[keep] for k, v in out.items()}
 
 
-def sums(parts: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def sums(parts: list[dict]) -> tuple[Sums, Sums, Sums]:
     """The deltas ``parts`` summed as ``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``
     key them (integer codes: ``DIMS``, ``GRAINS``, ``GROUP_DIMS``, levels 0 = none, the caller's
     category and channel codes)."""
@@ -186,7 +211,7 @@ def sums(parts: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         k = cat(day, lambda p: p[key])
         frames.append(_group([np.full(k.size, i, np.int64), cat(day, lambda p: p["day"]), np.where(k >= 0, k, 0)],
                              [p["counts"] for p in day], ["dim", "day", "key_id"]))
-    by_day = pd.concat(frames, ignore_index=True)
+    by_day = _concat(frames)
     grid = cat(cut, lambda p: p["grid"])
     dep = cat(cut, lambda p: p["dep"])
     person = cat(cut, lambda p: p["person"])
@@ -198,33 +223,38 @@ def sums(parts: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     days = cat(cut, lambda p: p["day"])
     counts = [p["counts"] for p in cut]
     names = ["grain", "day", *CUT_KEYS]
-    by_cut = pd.concat([_group([np.zeros(days.size, np.int64), days, *keys], counts, names),
-                        _group([np.ones(days.size, np.int64), _months(days), *keys], counts, names)], ignore_index=True)
+    by_cut = _concat([_group([np.zeros(days.size, np.int64), days, *keys], counts, names),
+                      _group([np.ones(days.size, np.int64), _months(days), *keys], counts, names)])
     grid, person, none = np.where(grid >= 0, grid, 0), np.where(person >= 0, person, 0), np.zeros(days.size, np.int64)
     gnames = ["grain", "day", *GROUP_KEYS]
     groups = []
     for i, key in enumerate((grid, person)):
         daily = _group([none, days, np.full(days.size, i, np.int64), category, key, com, dep, level, channel],
                        counts, gnames)
-        monthly = daily.assign(grain=1, day=_months(daily["day"].to_numpy(np.int64)))  # the days' sums, by month
+        monthly = {**daily, "grain": np.ones(_rows(daily), np.int64), "day": _months(daily["day"])}  # the days' sums, by month
         groups += [daily, _regroup(monthly, gnames)]
-    return by_day, by_cut, pd.concat(groups, ignore_index=True)
+    return by_day, by_cut, _concat(groups)
 
 
-def _regroup(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    return _group([df[k].to_numpy(np.int64) for k in names], [{c: df[c].to_numpy() for c in COUNTERS}], names)
+def _regroup(t: Sums, names: list[str]) -> Sums:
+    return _group([np.asarray(t[k], np.int64) for k in names], [{c: t[c] for c in COUNTERS}], names)
 
 
-def merge(a: tuple[pd.DataFrame, ...] | None, b: tuple[pd.DataFrame, ...]):
-    """Two batches' ``sums`` as one (keys present in both added up)."""
-    if a is None:
-        return b
-    return (_regroup(pd.concat([a[0], b[0]], ignore_index=True), ["dim", "day", "key_id"]),
-            _regroup(pd.concat([a[1], b[1]], ignore_index=True), ["grain", "day", *CUT_KEYS]),
-            _regroup(pd.concat([a[2], b[2]], ignore_index=True), ["grain", "day", *GROUP_KEYS]))
+MERGE_PENDING = 4  # batches' sums held before they are added up (each adding-up hashes all it holds)
 
 
-def add_to_rollups(conn: Connection, summed: tuple[pd.DataFrame, ...], *, categories: tuple[str, ...],
+def merge(batches: list[tuple[Sums, ...]], pending: int = 1) -> list[tuple[Sums, ...]]:
+    """Batches' ``sums`` added up (keys present in several summed) once more than ``pending - 1``
+    are held, else as they are: adding each batch to the running total as it comes re-hashes the
+    total every time."""
+    if len(batches) < max(pending, 2):
+        return batches
+    return [(_regroup(_concat([b[0] for b in batches]), ["dim", "day", "key_id"]),
+             _regroup(_concat([b[1] for b in batches]), ["grain", "day", *CUT_KEYS]),
+             _regroup(_concat([b[2] for b in batches]), ["grain", "day", *GROUP_KEYS]))]
+
+
+def add_to_rollups(conn: Connection, summed: tuple[Sums, ...], *, categories: tuple[str, ...],
                    channels: tuple[str, ...]) -> tuple[int, int]:
     """Add ``sums`` to ``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``, and make
     ``case_stat_one`` again from them (``refold_one``); returns the rows of the first two.
@@ -240,11 +270,11 @@ def add_to_rollups(conn: Connection, summed: tuple[pd.DataFrame, ...], *, catego
     _add(conn, "case_stat_cut", cut_keys, by_cut)
     _add(conn, "case_stat_group", group_keys, by_group)
     refold_one(conn)
-    return len(by_day), len(by_cut)
+    return _rows(by_day), _rows(by_cut)
 
 
 def refold_one(conn: Connection) -> None:
-    """``case_stat_one`` (migration 0022: the deltas dated before its mark W per group and one
+    """``case_stat_one`` (migration 0025: the deltas dated before its mark W per group and one
     filter) made again from the fine roll-ups just written: emptied, every day before W folded in
     by the database's own ``case_stat_one_refold``; W stays. (A sum of the fine rows, not of the
     deltas: the same figures, and one definition of the table's rows.)"""
@@ -255,16 +285,17 @@ _CHUNK = 50_000  # roll-up rows encoded at a time
 _PG_DAY0 = 10_957  # 2000-01-01 (PostgreSQL's date origin) as a day number since 1970-01-01
 
 
-def _add(conn: Connection, table: str, keys: dict, df: pd.DataFrame) -> None:
+def _add(conn: Connection, table: str, keys: dict, df: Sums) -> None:
     """Write the coded sums into ``table``. ``keys``: per key column, the names its codes stand
     for (a tuple), or 'date' (day numbers) or 'int4'. Into an empty table: one binary COPY
-    straight in, in key order, with its primary key dropped and built again once afterwards.
-    Into one that holds rows: binary COPY into a work table, then added to its rows."""
+    straight in, in key order, its primary key and other indexes dropped and built again once
+    afterwards (``sample_data.bulk.drop_primary_key``, ``drop_secondary_indexes``). Into one that
+    holds rows: binary COPY into a work table, then added to its rows."""
     cols = [*keys, *COUNTERS]
     empty = conn.execute(text(f"SELECT NOT EXISTS (SELECT 1 FROM {table})")).scalar()
     if empty:
-        o = np.lexsort([df[k].to_numpy(np.int64) for k in reversed(list(keys))]) if len(df) else np.zeros(0, np.int64)
-        data = {c: df[c].to_numpy()[o] for c in cols}
+        o = np.lexsort([df[k] for k in reversed(list(keys))]) if _rows(df) else np.zeros(0, np.int64)
+        data = {c: df[c][o] for c in cols}
 
         def chunks():
             for start in range(0, len(o), _CHUNK):
@@ -281,11 +312,10 @@ def _add(conn: Connection, table: str, keys: dict, df: pd.DataFrame) -> None:
                     rows.number(part[c], "float8" if c == "disposal_wh" else "int4")
                 yield rows.tobytes()
 
-        pk = conn.execute(text("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                               "WHERE conrelid = to_regclass(:t) AND contype = 'p'"), {"t": table}).one()
-        conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{pk[0]}"'))
+        readd = drop_primary_key(conn, table) + drop_secondary_indexes(conn, table)
         copy_rows(conn, table, cols, chunks())
-        conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{pk[0]}" {pk[1]}'))
+        for ddl in readd:
+            conn.execute(text(ddl))
         return
 
     def names(values) -> str:
@@ -296,9 +326,9 @@ def _add(conn: Connection, table: str, keys: dict, df: pd.DataFrame) -> None:
     work = work_table(conn, f"_rollup_{table}",
                       ", ".join(f"{k} int8" for k in keys) + ", " + ", ".join(
                           f"{c} {'float8' if c == 'disposal_wh' else 'int8'}" for c in COUNTERS))
-    copy_binary(conn, work, [(k, "int8", df[k].to_numpy(np.int64)) for k in keys]
+    copy_binary(conn, work, [(k, "int8", np.asarray(df[k], np.int64)) for k in keys]
                 + [(c, "float8" if c == "disposal_wh" else "int8",
-                    df[c].to_numpy(np.float64 if c == "disposal_wh" else np.int64)) for c in COUNTERS])
+                    np.asarray(df[c], np.float64 if c == "disposal_wh" else np.int64)) for c in COUNTERS])
     conn.execute(text(f"""
         INSERT INTO {table} AS t ({', '.join(cols)})
         SELECT {', '.join(exprs.values())}, {', '.join('s.' + c for c in COUNTERS)} FROM {work} s

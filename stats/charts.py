@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from db.config import TIME_ZONE
+from db.partitions import live_months
 from dispatch.queries import open_sql, overdue_sql
 from dispatch.states import LOWER_LEVELS, OPEN_STATUSES, label
 from i18n import name_in
@@ -211,7 +212,7 @@ def open_backlog(conn: Connection, f: ChartFilter, *, lang: str = "zh") -> pd.Da
     where, params = _case_filter_sql(f)
     got = {r.status: (r.n, r.overdue) for r in conn.execute(text(
         f"SELECT c.status, count(*) AS n, count(*) FILTER (WHERE {overdue_sql('c')}) AS overdue "
-        f"FROM cases c WHERE {open_sql('c')} AND {where} GROUP BY c.status"), params)}
+        f"FROM cases c WHERE {open_sql('c')} AND {live_months(conn)} AND {where} GROUP BY c.status"), params)}
     rows = [{"state": label("status", s, lang), "status": s, "open": int(got.get(s, (0, 0))[0]),
              "overdue": int(got.get(s, (0, 0))[1])} for s in OPEN_STATUSES]
     return pd.DataFrame(rows, columns=list(BACKLOG_COLUMNS))

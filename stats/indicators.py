@@ -46,7 +46,7 @@ level or category as a change of state), per day and per month, with every filte
 page (community, department, category, level, channel of each delta) as columns:
 ``case_stat_cut`` (0010) keyed by those alone answers tables by subdistrict, community or
 department and the trends; ``case_stat_group`` (0021) adds the grid or the person, for tables by
-grid or person; ``case_stat_one`` (0022) keys them by grid, person or department and *one* filter,
+grid or person; ``case_stat_one`` (0025) keys them by grid, person or department and *one* filter,
 for every table and trend under one filter beside the area, for the days before its mark W
 (folded in bulk from the other two once a day; the days from W on are read from those)
 (``_rollup_for`` picks). A
@@ -70,6 +70,7 @@ from sqlalchemy.engine import Connection
 
 from db.models import Department, Person
 from db.config import TIME_ZONE
+from db.partitions import live_months
 from dispatch.calendar import TZ
 from dispatch.queries import open_sql, overdue_sql
 from i18n import name_in
@@ -165,19 +166,20 @@ def _area_grids_sql(col: str, name: str) -> str:
             f"WHERE cm.subdistrict_id = :f_{name})")
 
 
-def _exact_source(dim: str, filters: dict) -> tuple[str, dict]:
+def _exact_source(dim: str, filters: dict, cases_bound: str = "TRUE") -> tuple[str, dict]:
     """Deltas straight from the event log, each filter applied to the delta's own keys (the
     grid, department, person, level, category and channel the delta is attributed to).
 
     Only the cases that can matter are read: a case reported after the period or ended (closed,
     rejected, merged) before it adds nothing to the period's flows, and its open/overdue deltas
-    cancel out before the period ends; the channel never changes, so it filters cases too."""
+    cancel out before the period ends; the channel never changes, so it filters cases too.
+    ``cases_bound`` names the months of ``cases`` holding such cases (db.partitions.live_months)."""
     params = {f"f_{k}": v for k, v in filters.items()}
     conds = []
     if filters:
         conds += [f"c.reported_at < CAST(:dmax AS date)::timestamp AT TIME ZONE '{TIME_ZONE}'",
                   "COALESCE(c.closed_at, c.rejected_at, c.merged_at, 'infinity') >= "
-                  f"CAST(:d0 AS date)::timestamp AT TIME ZONE '{TIME_ZONE}'"]
+                  f"CAST(:d0 AS date)::timestamp AT TIME ZONE '{TIME_ZONE}'", cases_bound]
         if "channel" in filters:
             conds.append("c.channel = :f_channel")
     case_filter = ("JOIN cases c ON c.id = e.case_id WHERE " + " AND ".join(conds)) if conds else ""
@@ -283,7 +285,7 @@ def _states(ds_open: date, ds_over: date, until: date | None) -> Segments:
 
 def folded_segments(d0: date, d1: date, ds_open: date, ds_over: date, until: date) -> tuple[Segments, Segments]:
     """``cut_segments`` for a roll-up that holds the days before ``until`` only (``case_stat_one``,
-    migration 0022: W, its mark) and a fine one that holds every day: (the ranges of the first,
+    migration 0025: W, its mark) and a fine one that holds every day: (the ranges of the first,
     the day ranges of the second). F(x) = F_one(min(x, W)) + the fine days [W, x): the fine roll-up
     gives the days from W on (today's, while reports come in), the folded one the rest."""
     c0, c1, co, cv = (min(x, until) for x in (d0, d1, ds_open, ds_over))
@@ -405,7 +407,7 @@ def _overdue_now(conn: Connection, key: str, filters: dict) -> dict[int, dict]:
     A period that reaches today reports "overdue" as of now, read live: the daily roll-up holds
     states as they stood at the start of a day, and today's cases that became overdue, or that
     were closed while overdue, would otherwise be missed or counted twice."""
-    conds = [overdue_sql("c")]
+    conds = [overdue_sql("c"), live_months(conn)]
     params = {f"f_{k}": v for k, v in filters.items()}
     for k in filters:
         if k in CASE_FILTERS:
@@ -422,7 +424,7 @@ def _overdue_now(conn: Connection, key: str, filters: dict) -> dict[int, dict]:
     return {r["key_id"]: dict(r) for r in rows}
 
 
-# The (dim, filter) pairs of ``case_stat_one`` (migration 0022): a table by grid (and so by
+# The (dim, filter) pairs of ``case_stat_one`` (migration 0025): a table by grid (and so by
 # community or subdistrict: a grid row carries its community), by person or by department, or a
 # trend, under one filter of the charts page beside the area; '' no filter (a person's or
 # department's table within an area).
@@ -438,7 +440,7 @@ def _rollup_for(by: str, filters: dict) -> tuple[str, Rollup]:
     charts page's): the group's key for ``_overdue_now`` and ``_area_groups``, and the ``Rollup``.
 
     One filter beside the area (or none, for a person's or department's table within an area):
-    ``case_stat_one`` (0022), that filter's rows only, the area on their community, for the days
+    ``case_stat_one`` (0025), that filter's rows only, the area on their community, for the days
     before its mark; the fine roll-up below for the days after. Two or more: tables by
     subdistrict, community or department and the trends read ``case_stat_cut`` (0010: its keys
     are theirs), tables by grid or person their dim of ``case_stat_group`` (0021); both carry
@@ -500,7 +502,8 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
         key = dim
         areas = {k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
                  if v is not None and dim == "grid"}
-        src, params = _exact_source(dim, filters) if (exact or filters) else _rollup_source(dim, areas)
+        bound = live_months(conn, since=datetime.combine(d0, datetime.min.time(), TZ), events=False) if filters else "TRUE"
+        src, params = _exact_source(dim, filters, bound) if (exact or filters) else _rollup_source(dim, areas)
         sums = _sums(conn, src, params, d0, d1, today)
     if d1 > today:  # "overdue" as of now, live (see _overdue_now)
         for row in sums.values():
@@ -671,7 +674,7 @@ def group_sums_sql(case_filter: str) -> str:
         GROUP BY GROUPING SETS ((d.day, {keys}), (k.month, {keys}))"""
 
 
-# The rows of ``case_stat_one`` (migration 0022) each delta counts in: (dim, filter, value, key)
+# The rows of ``case_stat_one`` (migration 0025) each delta counts in: (dim, filter, value, key)
 # per pair of ``ONE_SETS``, from expressions for the delta's group per dim and value per filter.
 ONE_KEYS = ("dim", "filter", "value", "key_id", "community_id")
 
@@ -705,7 +708,7 @@ def one_sums_sql(case_filter: str) -> str:
 
 def refold_one(conn: Connection) -> None:
     """``case_stat_one`` made again from the fine roll-ups (``case_stat_group``, ``case_stat_cut``):
-    emptied, then every day before its mark W summed in (``case_stat_one_refold``, migration 0022);
+    emptied, then every day before its mark W summed in (``case_stat_one_refold``, migration 0025);
     W stays where it was."""
     conn.execute(text("SELECT case_stat_one_refold()"))
 
@@ -866,7 +869,7 @@ def ageing(conn: Connection, *, by: str | None = None, lang: str = "zh") -> list
     rows = conn.execute(text(
         f"SELECT {key} AS key_id, CASE {cases} ELSE {len(AGE_BUCKETS) - 1} END AS bucket, count(*) AS n, "
         f"count(*) FILTER (WHERE {overdue_sql('c')}) AS overdue "
-        f"FROM cases c WHERE {open_sql('c')} GROUP BY 1, 2 ORDER BY 1, 2")).mappings()
+        f"FROM cases c WHERE {open_sql('c')} AND {live_months(conn)} GROUP BY 1, 2 ORDER BY 1, 2")).mappings()
     li = 1 if lang == "zh" else 2
     return [{"key_id": r["key_id"], "bucket": AGE_BUCKETS[r["bucket"]][li], "bucket_index": r["bucket"], "open": r["n"],
              "overdue": r["overdue"]} for r in rows]

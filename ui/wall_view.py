@@ -1,10 +1,12 @@
 """Drawing the map wall: KPI tiles, the map, the ticker and the live watcher (used by the wall
 pages and by any page that wants the same map, e.g. dispatch with ``on_select``).
 
-Live updates without resending an idle wall: the map is drawn by full runs only. A tiny
-fragment runs every second and draws nothing; it compares the listener's version (bumped by
-NOTIFY) with the one the map was drawn from and asks for a full rerun only when something
-changed (or the listener's connection state flipped).
+Live updates without resending an idle wall: the map is drawn by full runs only. The desk pages
+(派单, 部门工单) watch in the browser (``desk_watch``): a small component polls the desk beacon file
+and, when the listener's version (bumped by NOTIFY) or connection state moved, asks for a rerun
+through a trigger whose callback reruns the page only if its digest changed; no script runs
+while nothing changes. The wall screen while it cycles keeps a tiny fragment that runs every
+second (``watch``).
 
 Time alone also changes a wall — cases turn amber and red. The wall pages draw their map with
 the component ``ui.wall_map`` (``wall_map_chart``), which receives each open case's due and warn
@@ -171,10 +173,11 @@ class LiveBeacon:
     page list), which alone would use most of an idle wall's 100 KB/min.
     """
 
-    def __init__(self, listener, directory=OUTLINES_DIR, interval: float = BEACON_S, feed: DeltaFeed | None = None):
+    def __init__(self, listener, directory=OUTLINES_DIR, interval: float = BEACON_S, feed: DeltaFeed | None = None,
+                 prefix: str = "live"):
         self._listener = listener   # the process's one (kit.listener), taken in a script run
         self._feed = feed           # with a feed, the mark is its reading, taken first (deltas before the news)
-        self.name = f"live-{os.getpid()}.txt"
+        self.name = f"{prefix}-{os.getpid()}.txt"
         self.path = directory / self.name
         self._interval = interval
         self._last: str | None = None
@@ -217,6 +220,13 @@ class LiveBeacon:
 def beacon() -> LiveBeacon:
     """One beacon thread per server process."""
     return LiveBeacon(kit.listener(), feed=delta_feed()).start()
+
+
+@st.cache_resource(show_spinner=False)
+def desk_beacon() -> LiveBeacon:
+    """The listener's own version (no delta feed), for the desk pages' watcher (``live`` with a
+    ``digest``): one beacon thread per server process beside the walls' one."""
+    return LiveBeacon(kit.listener(), prefix="desk-live").start()
 
 
 def next_midnight() -> float:
@@ -308,6 +318,17 @@ def map_message(lm: LiveMap) -> bytes:
     return msg.SerializeToString()
 
 
+def starts_a_run(frame: bytes) -> bool:
+    """Whether a websocket frame the browser received is the start of a script run (a ForwardMsg
+    ``new_session``): what ``bench pages`` counts as a step's reruns."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    try:
+        return ForwardMsg.FromString(frame).WhichOneof("type") == "new_session"
+    except Exception:  # noqa: BLE001 (not a ForwardMsg)
+        return False
+
+
 def ticker(items: tuple[TickerRow, ...], *, height: int | None = None) -> None:
     """The latest events, newest first; ``height`` (px, the map's beside it) caps the box so a
     long list, or longer English rows, never runs past the map (rows are one line each, cut with …)."""
@@ -367,9 +388,77 @@ def _out_of_date(version: int, rerun_at: float, connected: bool, digest, drawn) 
 
 @st.fragment(run_every=POLL_S)
 def watch(version: int, rerun_at: float, connected: bool, digest=None, drawn=None) -> None:
-    """Draws nothing; reruns the app when the page it guards is out of date (``_out_of_date``)."""
+    """Draws nothing; reruns the app when the page it guards is out of date (``_out_of_date``).
+    Only for a page without clicks that matter (the wall screen while it cycles): a body-level
+    ``st.rerun`` races the person's input (see ``desk_watch``)."""
     if _out_of_date(version, rerun_at, connected, digest, drawn):
         st.rerun(scope="app")
+
+
+# The desk pages' live check, in the browser (issue 8): it polls the desk beacon (``desk_beacon``)
+# over HTTP and, when the beacon differs from what the page was drawn from (or the page's time is
+# up), sends a trigger; the trigger's callback (``_on_live``) decides with the page's digest
+# whether to rerun the page. No script run at all while nothing changes.
+_LIVE_JS = """
+export default function(component) {
+  const { data, setTriggerValue, parentElement } = component;
+  const host = parentElement.host || parentElement;
+  const S = host.__ggLive || (host.__ggLive = { asked: null, timer: null, busy: false });
+  S.data = data;
+  if (S.data.drawn !== S.drawn) { S.drawn = S.data.drawn; S.asked = null; }  // a new page drawn: ask afresh
+  function ask(token) {
+    if (S.asked === token) return;
+    S.asked = token;
+    setTriggerValue('stale', token);
+  }
+  function tick() {
+    const d = S.data;
+    // the page's time is up: asked again every 5 s until the server's clock agrees
+    if (d.rerun_at && Date.now() / 1000 >= d.rerun_at) { ask('clock:' + d.rerun_at + ':' + Math.floor(Date.now() / 5000)); return; }
+    if (S.busy || !d.url) return;
+    S.busy = true;
+    fetch(new URL(d.url, document.baseURI).href, { cache: 'no-store', credentials: 'same-origin' })
+      .then((r) => (r.ok ? r.text() : null))
+      .then((text) => { const tok = text && text.trim(); if (tok && tok !== d.drawn) ask(tok); })
+      .catch(() => {})
+      .finally(() => { S.busy = false; });
+  }
+  if (!S.timer) S.timer = setInterval(tick, d_ms(data));
+  function d_ms(x) { return Math.max(200, x.poll_ms || 1000); }
+  host.dataset.liveDrawn = data.drawn;
+  host.dataset.liveAsked = S.asked || '';
+  return () => { clearInterval(S.timer); S.timer = null; };
+}
+"""
+_live_watch = st.components.v2.component("gridgov_live_watch", js=_LIVE_JS)
+LIVE = "live.watch"  # the desk page's watch: (version, rerun_at, connected, digest, drawn)
+
+
+def _on_live() -> None:
+    """The browser saw the beacon move (or the page's time run out): rerun the page if what it
+    shows is out of date. Run as a callback, so the rerun is one the browser asked for, queued in
+    order with the person's clicks; otherwise only the watcher's little fragment reruns."""
+    state = st.session_state.get(LIVE)
+    if state is not None and _out_of_date(*state):
+        st.rerun()
+
+
+@st.fragment
+def desk_watch(version: int, rerun_at: float, connected: bool) -> None:
+    """The desk pages' watcher: the component above, polling the beacon in the browser.
+
+    Why not a ``run_every`` fragment (issue 8): a script run every second meant that the run of a
+    click or a search was followed, often before the server had sent its messages, by the
+    watcher's run; Streamlit then marks the finished run as "stopped early for a rerun"
+    (``ForwardMsgQueue.clear`` → ``FINISHED_EARLY_FOR_RERUN``) and the browser keeps the elements
+    that run no longer drew (the previous case's action buttons, a form just closed). A click on
+    such a left-over button sends a trigger for a widget the server no longer has: the click is
+    lost. And an ``st.rerun()`` in a fragment's body is folded into a click or page change already
+    queued, taking that request's page (a navigation lost)."""
+    b = desk_beacon()
+    _live_watch(key="live-watch", data={"url": OUTLINES_URL + b.name, "drawn": b.token(version, connected),
+                                        "rerun_at": rerun_at, "poll_ms": int(POLL_S * 1000)},
+                on_stale_change=_on_live)
 
 
 @st.fragment(run_every=SAFETY_S)
@@ -395,15 +484,19 @@ def live(version: int, rerun_at: float, *, beacon_polled: bool = False, digest=N
     values: the same page; ``drawn``: its value for what this run drew, by default
     ``digest(version)``); a notice that changes nothing the page shows then reruns nothing.
     A desk page passes one: a whole-page rerun redraws its map and tables in the browser, seconds
-    on a loaded machine, and a click that lands while they are redrawn can be lost (issue 8).
+    on a loaded machine. With a digest the check runs in the browser (``desk_watch``): no script
+    run while nothing changes, and the rerun it asks for is queued with the person's clicks.
     """
     connected = kit.listener().connected.is_set()
     if not connected:
         st.warning(kit.tr("wall.live_lost"), icon=":material/sync_problem:")
     if beacon_polled:
         watch_slowly(version, rerun_at, connected, time.time())
+    elif digest is None:
+        watch(version, rerun_at, connected)
     else:
-        if digest is not None and drawn is None:
+        if drawn is None:
             drawn = digest(version)
-        watch(version, rerun_at, connected, digest, drawn)
+        st.session_state[LIVE] = (version, rerun_at, connected, digest, drawn)
+        desk_watch(version, rerun_at, connected)
 

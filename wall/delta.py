@@ -51,6 +51,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from db.partitions import live_months
 from wall.frame import WallFilter, write_atomic
 from wall.live_map import OPEN_ROWS_SQL, category_text, detail_columns, drawing_order, offset
 
@@ -125,7 +126,7 @@ class DeltaFeed:
         with self._lock:
             t = time.perf_counter()
             with self._read() as conn:
-                new = {r.id: r for r in conn.execute(text(OPEN_ROWS_SQL.format(where="TRUE"))).all()}
+                new = {r.id: r for r in conn.execute(text(OPEN_ROWS_SQL.format(where=live_months(conn)))).all()}
             old, first = self.rows, self.version is None
             changed = {i: r for i, r in new.items() if old.get(i) != r}
             changed.update({i: None for i in old.keys() - new.keys()})

@@ -28,6 +28,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from db.partitions import case_bound
 from i18n import name_in, status_label, t
 from wall.frame import (AT_RISK, DIGITS, FILL, G_NORMAL, G_POSTPONED, G_SUPERVISED, G_VERIFY, LOAD_RAMP, NO_DEADLINE,
                         ON_TIME, OPEN_SQL, OVERDUE, RING, TOOLTIP_STYLE, BaseMap, WallFilter, _labels_layer, filter_bbox,
@@ -177,6 +178,7 @@ def dispatch_deck(base_json: str, view: dict, load_json: str, points: list[dict]
 
 def case_position(conn: Connection, case_id: int) -> tuple[float, float, str] | None:
     """Where case ``case_id`` lies (lon, lat) and its number, for the ring; None if it has no point."""
-    row = conn.execute(text("SELECT ST_X(geom), ST_Y(geom), case_no FROM cases WHERE id = :i AND geom IS NOT NULL"),
+    row = conn.execute(text("SELECT ST_X(c.geom), ST_Y(c.geom), c.case_no FROM cases c "
+                            f"WHERE c.id = :i AND {case_bound(conn, case_id)} AND c.geom IS NOT NULL"),
                        {"i": case_id}).first()
     return (row[0], row[1], row[2]) if row else None

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from db.partitions import live_months
 from dispatch.calendar import TZ
 from dispatch.queries import at_risk_sql, awaiting_location_sql, open_sql, overdue_sql
 from i18n import action_label, name_in, status_label, t
@@ -112,18 +113,23 @@ def kpis(conn: Connection, f: WallFilter, now: datetime) -> dict[str, float | in
     """
     where, params = f.sql(with_status=False)
     today = local_midnight(now)
+    # every case counted here is open, or was open at some moment today (reported, closed, with a
+    # step today): only the months holding such cases are read (and planned; db.partitions)
+    live = live_months(conn, since=today)
     row = conn.execute(text(f"""
         SELECT
-          (SELECT count(*) FROM cases c WHERE c.reported_at >= :today AND {where}) AS reported_today,
-          (SELECT count(*) FROM cases c WHERE {OPEN_SQL} AND {where}) AS open,
-          (SELECT count(*) FROM cases c WHERE {_deadline_sql()["overdue"]} AND {where}) AS overdue,
-          (SELECT count(*) FROM cases c WHERE {awaiting_location_sql("c")} AND {where}) AS awaiting_location,
-          (SELECT count(*) FROM cases c WHERE c.closed_at >= :today AND {where}) AS closed_today,
+          (SELECT count(*) FROM cases c WHERE c.reported_at >= :today AND c.reported_at < :tomorrow
+            AND {where}) AS reported_today,
+          (SELECT count(*) FROM cases c WHERE {OPEN_SQL} AND {live} AND {where}) AS open,
+          (SELECT count(*) FROM cases c WHERE {_deadline_sql()["overdue"]} AND {live} AND {where}) AS overdue,
+          (SELECT count(*) FROM cases c WHERE {awaiting_location_sql("c")} AND {live} AND {where}) AS awaiting_location,
+          (SELECT count(*) FROM cases c WHERE c.closed_at >= :today AND {live} AND {where}) AS closed_today,
           (SELECT count(DISTINCT e.case_id) FROM case_event e JOIN cases c ON c.id = e.case_id
-            WHERE e.at >= :today AND e.action IN ('register', 'self_handle') AND {where}) AS registered_today,
+            WHERE e.at >= :today AND e.at < :tomorrow AND e.action IN ('register', 'self_handle') AND {live}
+              AND {where}) AS registered_today,
           (SELECT count(DISTINCT e.case_id) FROM case_event e JOIN cases c ON c.id = e.case_id
-            WHERE e.at >= :today AND e.action = 'dispatch' AND {where}) AS dispatched_today
-    """), {"now": now, "today": today, **params}).one()
+            WHERE e.at >= :today AND e.at < :tomorrow AND e.action = 'dispatch' AND {live} AND {where}) AS dispatched_today
+    """), {"now": now, "today": today, "tomorrow": today + timedelta(days=1), **params}).one()
     return {"reported_today": row.reported_today, "registered_today": row.registered_today,
             "dispatched_today": row.dispatched_today, "open": row.open, "overdue": row.overdue,
             "awaiting_location": row.awaiting_location,
@@ -177,7 +183,7 @@ def open_cases(conn: Connection, f: WallFilter, now: datetime, lang: str,
                     CASE WHEN {d['risk_from']} > :now THEN {d['risk_from']} ELSE c.due_at END END AS next_at,
                c.case_no, c.status, c.due_at, left(c.description, {SNIPPET_CHARS + 1}) AS description
         FROM cases c LEFT JOIN case_category cat ON cat.code = c.category_code
-        WHERE {OPEN_SQL} AND c.geom IS NOT NULL AND {where}
+        WHERE {OPEN_SQL} AND c.geom IS NOT NULL AND {live_months(conn)} AND {where}
       ) s ORDER BY k % 4, id  -- overdue last: drawn on top
     """), {"now": now, "ox": origin[0], "oy": origin[1], **params}).all()
     detailed = len(rows) <= DETAIL_MAX_POINTS
@@ -218,44 +224,62 @@ class TickerRow:
     what: str       # the move, with the department it went to
 
 
-def latest_events(conn: Connection, f: WallFilter, lang: str, now: datetime,
-                  limit: int = TICKER_ROWS) -> list[TickerRow]:
-    """The newest steps of cases in the filter, newest first, for the ticker.
-
-    A case inserted by a writer that appends no event (plain SQL, an old import) still shows
-    as reported, from its ``reported_at``.
-    """
+def _ticker_rows(conn: Connection, f: WallFilter, limit: int, since: datetime | None, until: datetime | None) -> list:
+    """The ticker's rows; with ``since``, of the steps and reports in [since, until) only (each
+    bound a literal, so the planner prunes the other months of both tables)."""
     where, params = f.sql(with_status=False)
-    rows = conn.execute(text(f"""
+    if since is not None:
+        live = live_months(conn, since=since)
+        bound = f"e.at >= :since AND e.at < :until AND {live}"
+        cases_bound = f"c.reported_at >= :since AND c.reported_at < :until AND {live}"
+        report_bound = "e.at >= :since AND e.at < :until"  # the report step of a case reported then
+    else:
+        live = bound = cases_bound = report_bound = "TRUE"
+    return conn.execute(text(f"""
         WITH recent AS MATERIALIZED (
             SELECT e.at, e.id AS seq, e.case_id, e.action, e.department_id
             FROM case_event e JOIN cases c ON c.id = e.case_id
-            WHERE {where} ORDER BY e.at DESC, e.id DESC LIMIT :n),
+            WHERE {where} AND {bound} ORDER BY e.at DESC, e.id DESC LIMIT :n),
         ev AS (
             SELECT * FROM recent
             UNION ALL
             -- only a case reported after the n-th newest event can still make the list: the
             -- bound keeps this to the newest cases (index on reported_at), not every case
             (SELECT c.reported_at, 0, c.id, 'report', NULL FROM cases c
-             WHERE {where} AND NOT EXISTS (SELECT 1 FROM case_event e
-                                           WHERE e.case_id = c.id AND e.from_status IS NULL)
+             WHERE {where} AND {cases_bound} AND NOT EXISTS (SELECT 1 FROM case_event e
+                                           WHERE e.case_id = c.id AND e.from_status IS NULL AND {report_bound})
                AND c.reported_at >= (SELECT CASE WHEN count(*) >= :n THEN min(at) END FROM recent)
              ORDER BY c.reported_at DESC LIMIT :n)
             UNION ALL
             (SELECT c.reported_at, 0, c.id, 'report', NULL FROM cases c
-             WHERE {where} AND NOT EXISTS (SELECT 1 FROM case_event e
-                                           WHERE e.case_id = c.id AND e.from_status IS NULL)
+             WHERE {where} AND {cases_bound} AND NOT EXISTS (SELECT 1 FROM case_event e
+                                           WHERE e.case_id = c.id AND e.from_status IS NULL AND {report_bound})
                AND (SELECT count(*) FROM recent) < :n
              ORDER BY c.reported_at DESC LIMIT :n))
         SELECT ev.at, ev.action, c.case_no, k.name AS cat, k.name_en AS cat_en,
                s.name AS area, s.name_en AS area_en, d.name AS dept, d.name_en AS dept_en,
                c.geom IS NULL AS unlocated
-        FROM ev JOIN cases c ON c.id = ev.case_id
+        FROM ev JOIN cases c ON c.id = ev.case_id AND {live}
         LEFT JOIN case_category k ON k.code = c.category_code
         LEFT JOIN subdistrict s ON s.id = c.subdistrict_id
         LEFT JOIN department d ON d.id = ev.department_id
         ORDER BY ev.at DESC, ev.seq DESC LIMIT :n
-    """), {"n": limit, **params}).all()
+    """), {"n": limit, "since": since, "until": until, **params}).all()
+
+
+def latest_events(conn: Connection, f: WallFilter, lang: str, now: datetime,
+                  limit: int = TICKER_ROWS) -> list[TickerRow]:
+    """The newest steps of cases in the filter, newest first, for the ticker.
+
+    A case inserted by a writer that appends no event (plain SQL, an old import) still shows
+    as reported, from its ``reported_at``. Read first from yesterday's midnight on, naming only
+    the months of the cases with a step since then (db.partitions.live_months: the planner
+    prunes the rest); from the whole log only when that finds fewer than ``limit``.
+    """
+    since = local_midnight(now) - timedelta(days=1)
+    rows = _ticker_rows(conn, f, limit, since, since + timedelta(days=2))
+    if len(rows) < limit:
+        rows = _ticker_rows(conn, f, limit, None, None)
     out = []
     for r in rows:
         what = action_label(r.action, lang)

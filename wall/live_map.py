@@ -35,6 +35,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from db.partitions import live_months
 from dispatch.calendar import TZ
 from i18n import name_in, status_label, t
 from wall.frame import (AT_RISK, DETAIL_MAX_POINTS, DIGITS, FILL, FONT, G_NORMAL, G_POSTPONED, G_SUPERVISED,
@@ -104,7 +105,8 @@ OPEN_ROWS_SQL = f"""
 def open_rows(conn: Connection, f: WallFilter) -> list:
     """The open cases in ``f`` with a point, as ``OPEN_ROWS_SQL`` rows (in no particular order)."""
     where, params = f.sql()
-    return conn.execute(text(OPEN_ROWS_SQL.format(where=where)), params).all()
+    # the months holding an open case only (db.partitions.live_months: the planner prunes the rest)
+    return conn.execute(text(OPEN_ROWS_SQL.format(where=f"{live_months(conn)} AND {where}")), params).all()
 
 
 def drawing_order(rows) -> list:

@@ -42,4 +42,8 @@ def test_the_merge_candidates_probe_both_halves(world, conn):
     (sql, params), = seen
     conn.execute(text("SET LOCAL enable_seqscan = off"))
     plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + sql, params).scalars())
-    assert "cases_open_geom_gix" in plan and "cases_closed_geom_gix" in plan, plan
+    for index in ("cases_open_geom_gix", "cases_closed_geom_gix"):
+        # cases is partitioned by month (migration 0024): the plan names a month's copy of the index
+        names = {index, *conn.execute(text("SELECT inhrelid::regclass::text FROM pg_inherits "
+                                           "WHERE inhparent = to_regclass(:i)"), {"i": index}).scalars()}
+        assert any(n in plan for n in names), (index, plan)

@@ -6,6 +6,7 @@ import os
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from db import replica
 from db.config import LOCAL_USER, local_password, local_port, test_database_url
@@ -31,9 +32,30 @@ def start_standby() -> bool:
     return was_running
 
 
+# A standby restarted after a while replays everything written meanwhile first (hundreds of MB
+# after a test run's migrations); the tests' 10 s are for one report's lag, not for that.
+CATCH_UP_S = 300
+
+
+def wait_caught_up() -> None:
+    primary = create_engine(test_database_url())
+    try:
+        with primary.connect() as c:
+            lsn = replica.primary_lsn(c)
+    finally:
+        primary.dispose()
+    standby = create_engine(replica.local_replica_url(make_url(test_database_url()).database))
+    try:
+        with standby.connect() as c:
+            assert replica.wait_replayed(c, lsn, timeout=CATCH_UP_S, poll_s=0.5), f"standby not at {lsn}"
+    finally:
+        standby.dispose()
+
+
 @pytest.fixture(scope="module")
 def standby():
     was_running = start_standby()
+    wait_caught_up()
     yield
     if not was_running:
         replica.down()

@@ -1,4 +1,4 @@
-"""Migration 0022 on a database that already holds events: its backfill of ``case_stat_one`` (the
+"""Migration 0025 on a database that already holds events: its backfill of ``case_stat_one`` (the
 days before today, folded from the fine roll-ups) equals the table made again from a rebuild of
 the log, with a report awaiting location (key -1), one outside every grid (key 0) and one in a
 grid; an event on a later day folds the days before it; a downgrade drops the table and its mark
@@ -23,9 +23,9 @@ def _nonzero(rows):
     return [r for r in rows if any(r[7:])]
 
 
-def test_0022_backfills_the_one_filter_rollup_and_folds_new_days():
+def test_0025_backfills_the_one_filter_rollup_and_folds_new_days():
     with scratch_database("one_migration", migrate=False) as url:
-        upgrade(url, "0021")
+        upgrade(url, "0024")
         eng = create_engine(url)
         try:
             with eng.begin() as c:
@@ -58,7 +58,7 @@ def test_0022_backfills_the_one_filter_rollup_and_folds_new_days():
                 folded = _nonzero(c.execute(text(ONE)).all())
                 refold_one(c)
                 assert _nonzero(c.execute(text(ONE)).all()) == folded
-            downgrade(url, "0021")
+            downgrade(url, "0024")
             with eng.begin() as c:
                 assert c.execute(text("SELECT to_regclass('case_stat_one')")).scalar() is None
                 assert c.execute(text("SELECT to_regclass('case_stat_one_mark')")).scalar() is None

@@ -120,7 +120,10 @@ def test_the_desks_queries_can_use_their_indexes(conn, sql, index):
     have an index (at a million cases the plans were measured: docs/measurements.md)."""
     conn.execute(text("SET LOCAL enable_seqscan = off"))
     plan = "\n".join(conn.execute(text(f"EXPLAIN {sql}")).scalars())
-    assert index in plan, plan
+    # cases is partitioned by month (migration 0024): the plan names each month's copy of the index
+    names = {index, *conn.execute(text("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = to_regclass(:i)"),
+                                  {"i": index}).scalars()}
+    assert any(n in plan for n in names), plan
 
 
 def test_merge_candidates_are_open_and_closed_cases_never_rejected_ones(world, conn):

@@ -80,11 +80,12 @@ def _check_forms(pg, case_no: str, prefix: str, seen: list[str]) -> list[str]:
         try:
             expect(form).to_have_count(1, timeout=20_000)
         except AssertionError:
-            # An open fault of issue 8: a click on the action bar right after the first case was
-            # opened sometimes draws no form (seen with the segmented control in session 5, and
-            # with the buttons that replaced it, ui.case_panel.action_bar, in 2 of 4 runs of this
-            # test at load 13-30). A person clicks again; so does this layout check, and says so,
-            # with a screenshot of the moment.
+            # Issue 8's lost first click: a button left on screen by a run Streamlit marked
+            # "finished early for a rerun" (the live watcher's run every second came right after
+            # the search's; docs/dispatch-ui.md). The watcher no longer runs on the server
+            # (ui.wall_view.desk_watch, tests/e2e/test_desk_live.py); the presence heartbeat can
+            # still collide now and then. A person clicks again; so does this layout check, and
+            # says so, with a screenshot of the moment.
             SHOTS.mkdir(parents=True, exist_ok=True)
             pg.screenshot(path=str(SHOTS / f"desk-fit-no-form-{case_no}.png"))
             print(f"re-clicked {name!r} on {case_no}: the first click drew no form (issue 8; screenshot in {SHOTS})")

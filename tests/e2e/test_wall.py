@@ -62,7 +62,9 @@ def _focus_on_our_district(page, engine) -> dict:
         page.keyboard.press("Enter")
         wait_drawn(page)
     page.keyboard.press("Escape")
-    expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine, f):,}")
+    # wait_drawn can see the previous run's idle state before the last pick's run starts; that run
+    # can take more than expect's 5 s on a loaded machine (a CI run read the first pick's 28 of 45)
+    expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine, f):,}", timeout=60_000)
     return _view(engine, DESK_MAP, f)
 
 
@@ -121,12 +123,15 @@ def test_a_case_inserted_with_sql_appears_on_the_open_wall_without_reload(page, 
     wall = wall_frame(page)
     page.evaluate("window.__sameDocument = true")
     lon, lat = _empty_grid_centre(engine)
+    sets, draws = wall.evaluate("[window.__wall.baseSets, window.__wall.draws]")
     with engine.begin() as c:
         new = report_case(c, lon, lat, f"e2e 实时上报 [{CODE}]")
     committed = time.time()
     wall.wait_for_function(f"window.__wall.drawn[{new['id']}] !== undefined", timeout=30_000)
     drawn_ms, how = wall.evaluate(f"[window.__wall.drawn[{new['id']}], window.__wall.drawnBy[{new['id']}]]")
     assert how == "delta", how
+    # drawn on the points' overlay alone: deck.gl was not handed the district again for it
+    assert wall.evaluate("[window.__wall.baseSets, window.__wall.draws > " + str(draws) + "]") == [sets, True]
     expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine, ours):,}", timeout=60_000)
     tip = _hover_until(page, *map_point(page, view, lon, lat, WALL_MAP), new["case_no"], 10)
     assert new["case_no"] in tip and "e2e 实时上报" in tip
@@ -324,13 +329,17 @@ def test_a_case_crossing_its_warn_and_due_times_changes_colour_with_no_server_re
     # passing alone
     wall.wait_for_function(f"window.__wall.builds + window.__wall.adopts > {builds}", timeout=60_000)
     assert wall.evaluate(f"window.__wall.classOf({case['id']})") == ON_TIME, "drawn after its warn time (load?)"
+    assert wall.evaluate(f"window.__wall.ringOf({case['id']})") is False
     builds, stamp, rings = wall.evaluate("[window.__wall.builds, window.__wall.stamp, window.__wall.overdueRings]")
     seen_frames = len(frames)
     wall.wait_for_function(f"window.__wall.classOf({case['id']}) === {AT_RISK}", timeout=80_000)
     turned_amber = time.time()
     wall.wait_for_function(f"window.__wall.classOf({case['id']}) === {OVERDUE}", timeout=40_000)
     turned_red = time.time()
-    assert wall.evaluate("window.__wall.overdueRings") == rings + 1
+    # ours has its ring; the count grew by at least it (another case of the database can cross its
+    # due time in the same two minutes: a CI run counted 31 after 29)
+    assert wall.evaluate(f"window.__wall.ringOf({case['id']})") is True
+    assert wall.evaluate("window.__wall.overdueRings") >= rings + 1
     assert wall.evaluate("[window.__wall.builds, window.__wall.stamp]") == [builds, stamp], "a new payload arrived"
     assert max(frames[seen_frames:], default=0) < 5_000, frames[seen_frames:]
     # The browser wakes at the crossing (target: never more than a minute late; about 0.1 s on a

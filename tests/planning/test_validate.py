@@ -153,3 +153,29 @@ def test_a_community_that_gives_grids_away_must_not_fall_apart_or_get_a_hole():
     # a corner moved: A stays one piece with no hole
     corner = [GridShape(f"{i}{j}", sq(i, j), "B" if (i, j) == (0, 0) else "A") for i in range(3) for j in range(3)]
     assert validate_grids(corner, losing={"A": box(0, 0, 3 * S, 3 * S)}) == []
+
+
+# Two shapes from a failing run of the property test (tests/planning/test_properties.py): a
+# community's outline clipped to the edited area (ST_ClipByBox2D can return an invalid polygon,
+# here collapsed onto a line) and a grid a vertex move folded into a bow-tie. GEOS refuses their
+# intersection (TopologyException), and the validator used to pass that refusal on: the edit
+# failed with a raw error instead of listing the grid as invalid.
+CLIPPED = shapely.from_wkt("POLYGON ((0.02 0, 0.02 0.01, 0.02 0.02, 0.02 0.02, 0.02 0, 0.02 0))")
+FOLDED = shapely.from_wkt("POLYGON ((0.01 0, 0.02 0, 0.02 0.01, 0.006 0.006, 0.01 0.008, 0.01 0))")
+
+
+def test_an_invalid_outline_and_a_folded_grid_are_measured_not_refused():
+    from planning.validate import _covered_m2
+
+    with pytest.raises(shapely.errors.GEOSException):
+        shapely.intersection(CLIPPED, FOLDED)  # what the check used to do
+    assert _covered_m2(CLIPPED, FOLDED, 1.0) == 0.0  # the repaired outline is a line: no area
+    assert _covered_m2(sq(1), FOLDED, 1.0) == pytest.approx(shapely.make_valid(FOLDED).intersection(sq(1)).area)
+
+
+def test_a_folded_grid_beside_an_invalid_outline_is_reported_invalid():
+    # an outline that is itself a bow-tie, clipped to the edited area: the gap and outside checks
+    # overlay it with the grids (GEOS refused it: TopologyException); now the folded grid is listed
+    bow_outline = shapely.Polygon([(0, 0), (2 * S, S), (2 * S, 0), (0, S)])
+    out = validate_grids(grids(FOLDED, sq(0)), community_outlines={"C": bow_outline}, near=(0, 0, 2 * S, S))
+    assert [p.codes for p in out if p.kind == "invalid"] == [["001"]]

@@ -197,7 +197,7 @@ def _tables(conn, w, start, end) -> dict:
         "SELECT * FROM case_stat_group WHERE community_id = ANY(:c) "
         "ORDER BY grain, dim, category_code, day, key_id, community_id, department_id, level, channel"),
         {"c": list(w.com.values())})]
-    # case_stat_one (migration 0022): the trigger adds past deltas one by one, the bulk path folds
+    # case_stat_one (migration 0025): the trigger adds past deltas one by one, the bulk path folds
     # the fine rows: equal but for rows whose sums came to zero
     nonzero = " OR ".join(f"{c} <> 0" for c in COUNTERS)
     out["case_stat_one"] = [tuple(r) for r in conn.execute(text(
@@ -270,10 +270,13 @@ def _rollups(conn) -> dict:
     return out
 
 
-def test_bulk_play_into_empty_rollups_writes_what_the_event_log_gives(owner_conn):
-    """Into empty roll-ups the bulk path writes its sums straight in with the primary keys dropped
-    and built again: what it writes plus the roll-ups of the rest of the log equals
-    ``rebuild_stats`` (the event log, in SQL) after the play, and the keys are back."""
+@pytest.mark.parametrize("batch_size", [250_000, 60])
+def test_bulk_play_into_empty_rollups_writes_what_the_event_log_gives(owner_conn, batch_size):
+    """Into empty roll-ups the bulk path writes its sums straight in with the primary keys and
+    indexes dropped and built again: what it writes plus the roll-ups of the rest of the log equals
+    ``rebuild_stats`` (the event log, in SQL) after the play, and the keys and indexes are back.
+    In batches of 60 cases (nine batches) the batches' sums are added up in memory first, several
+    at a time (``sample_data.rollup.merge``)."""
     import math
 
     from stats.indicators import rebuild_stats
@@ -285,14 +288,18 @@ def test_bulk_play_into_empty_rollups_writes_what_the_event_log_gives(owner_conn
     pk_sql = text("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
                   "WHERE contype = 'p' AND conrelid IN ('case_stat_day'::regclass, 'case_stat_cut'::regclass, "
                   "'case_stat_group'::regclass) ORDER BY 1")
-    keys = conn.execute(pk_sql).all()
+    index_sql = text("SELECT tablename, indexname, indexdef FROM pg_indexes "
+                     "WHERE tablename IN ('case_stat_day', 'case_stat_cut', 'case_stat_group') ORDER BY 1, 2")
+    keys, indexes = conn.execute(pk_sql).all(), conn.execute(index_sql).all()
+    assert any(r.indexname == "case_stat_cut_category_idx" for r in indexes)
     rebuild_stats(conn)
     before = _rollups(conn)
     conn.execute(text("DELETE FROM case_stat_day; DELETE FROM case_stat_cut; DELETE FROM case_stat_group"))
-    play_history(conn, seed=3, until=UNTIL, bulk=True)
+    play_history(conn, seed=3, until=UNTIL, bulk=True, batch_size=batch_size)
     written = _rollups(conn)
     assert {k[0] for k in written} == {"case_stat_day", "case_stat_cut", "case_stat_group"}
     assert conn.execute(pk_sql).all() == keys
+    assert conn.execute(index_sql).all() == indexes
     rebuild_stats(conn)
     after = _rollups(conn)
     expected = dict(before)

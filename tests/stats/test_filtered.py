@@ -252,7 +252,7 @@ ONE_FILTERS = ("category_code", "level", "channel", "department_id")
 
 @pytest.mark.parametrize("mark", [date(2025, 10, 15), date(2025, 10, 1), date(2025, 9, 1)])
 def test_one_filter_tables_with_the_mark_inside_the_history_equal_the_event_log(world, conn, history, mark):
-    """``case_stat_one`` (0022) holds the days before its mark W; the days from W on come from the
+    """``case_stat_one`` (0025) holds the days before its mark W; the days from W on come from the
     fine roll-ups: with W in the middle of the week, at a month's start and before every event,
     every grouping under one filter (with and without an area) equals the event log."""
     _mark(conn, mark)

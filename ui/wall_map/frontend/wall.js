@@ -20,6 +20,14 @@
  * deltas (same cases, same order) the map keeps its arrays and layers and takes only what else
  * changed (the shading, labels): `adopts`.
  *
+ * Two layers of drawing (issue 12 §3): the district (grid shading, outlines, labels) is deck.gl's, drawn
+ * once per payload and again only when the view moves; the points, their rims and the overdue rings
+ * are drawn on a plain 2D canvas stacked over it (`overlay`), projected with the deck's own viewport.
+ * A delta or a recolour redraws that canvas alone — a few hundred to ten thousand circles, milliseconds
+ * in software — never the district in software WebGL (≈ 0.2 CPU-s of the GPU process per redraw);
+ * changes within COALESCE_MS make one draw. Hover and click on a point are picked here (`pickPoint`,
+ * the topmost circle under the pointer) and shown in deck.gl's tooltip; the grids stay deck.gl's.
+ *
  * Hostile text: layers are built here by hand (no deck.gl JSON converter: "@@=…" is just text),
  * and tooltips are set as text (deck.gl's `text`, i.e. innerText), never as HTML.
  *
@@ -38,8 +46,9 @@
   // deck.gl asks for an animation frame 60 times a second even when nothing moves; a wall mostly
   // stands still, so while nothing was changed or touched lately it looks only IDLE_FRAME_MS apart
   // (async loads — the outline file, the label font — still draw within that), and wake() gives it
-  // every frame again at once: for AWAKE_MS after a new payload, a delta or a recolour (deck.gl draws
-  // a change at its next frame), POINTER_MS after the pointer (hover, pan, zoom). Measured at load 25
+  // every frame again at once: for AWAKE_MS after the district's layers or view change (deck.gl draws
+  // a change at its next frame; the points are not deck.gl's, see `drawOverlay`), POINTER_MS after the
+  // pointer (hover, pan, zoom). Measured at load 25
   // with three walls: a page at 60 frames a second cost its GPU process about 2 CPU-s a minute idle.
   const IDLE_FRAME_MS = 250, AWAKE_MS = 300, POINTER_MS = 3000;
   const frames = {
@@ -73,11 +82,16 @@
   const S = { deck: null, stamp: null, d: null, n: 0, ids: null, pos: null, D: null, W: null, G: null, C: null,
               X: null, catIndex: null, cls: null, offset: 0, timer: null, select: false, pending: null,
               viewKey: null, staticLayers: [], rows: [], seq: 0, argSeq: 0, deltaUrl: null, settleMs: 8000,
-              fetching: false, settleTimer: null, beacon: null };
+              fetching: false, settleTimer: null, beacon: null,
+              fill: null, line: null, halo: null, cv: null, vp: null, px: null, pxIds: null, hover: -1,
+              drawTimer: null, lastDraw: -Infinity, dirty: false };
   const hook = window.__wall = {
     counts: [0, 0, 0, 0], overdueRings: 0, recolours: 0, recolourMs: 0, buildMs: 0, stamp: null, builds: 0,
     deltas: 0, deltaMs: 0, seq: 0, reruns: 0,  // deltas merged, the last merge's time, the map's reading, reruns asked
     frames: 0,   // animation frames deck.gl was given (see `frames`)
+    baseDraws: 0,    // times deck.gl drew the district (a payload's new shading, the view moving, hover)
+    baseSets: 0,     // times the district's layers were given to deck.gl (a payload whose shading or labels changed)
+    draws: 0, drawMs: 0,  // times the points' overlay was drawn, and the last draw's time
     adopts: 0,   // whole payloads of the reading the map had already reached by deltas: kept, not rebuilt
     trace: [],   // the last TRACE_KEPT live events, [epoch ms, what, reading]: where a point waited
     why: {},     // reason -> reruns asked for it (settle, behind, origin, full, unreadable, connection, no-delta)
@@ -86,12 +100,13 @@
     shift: 0,    // seconds added to the clock (tests and benchmarks simulate time passing)
     recolour: () => recolour(true),
     classOf: (id) => { const i = S.ids ? S.ids.indexOf(id) : -1; return i < 0 ? null : S.cls[i]; },
+    ringOf: (id) => { const i = S.ids ? S.ids.indexOf(id) : -1; return i < 0 || !S.halo ? null : S.halo[4 * i + 3] > 0; },
     classes: () => Array.from(S.cls || []),
     live: () => ({ seq: S.seq, fetching: S.fetching, token: S.liveToken, beacon: S.beacon, askedFor: S.askedFor,
                    deltaUrl: S.deltaUrl, settling: !!S.settleTimer }),
     tooltipOf: (id) => {  // the text a hover over the case shows
       const i = S.ids ? S.ids.indexOf(id) : -1;
-      const tip = i < 0 ? null : tooltip({ layer: { id: S.d.caseLayer }, index: i });
+      const tip = i < 0 ? null : caseTip(i);
       return tip && tip.text;
     },
   };
@@ -174,7 +189,7 @@
     // the cases' arrays stay (their times are from the map's own t0); the rest is the payload's
     const keep = { t0: S.d.t0, cases: S.d.cases, cats: S.d.cats, detail: S.d.detail };
     S.d = Object.assign(d, keep);
-    if (staticLayers(d)) recolour(true);
+    if (staticLayers(d)) setBase();
     stampDrawn();
   }
 
@@ -194,25 +209,36 @@
                        X: X, catIndex: catIndex, pending: c.i, pendingBy: "map",
                        seq: S.argSeq });
     hook.seq = S.seq;
-    staticLayers(d);
+    const changed = staticLayers(d);
     hook.buildMs = performance.now() - t;
     hook.builds += 1;
     const viewKey = JSON.stringify(d.view);
     if (!S.deck) {
       S.deck = new deck.Deck({
-        parent: mapEl, initialViewState: d.view, controller: true, layers: [], animationFrameProvider: frames,
-        getTooltip: tooltip, onClick: click, onAfterRender: afterRender,
-        getCursor: ({ isHovering }) => (isHovering && S.select ? "pointer" : "grab"),
+        parent: mapEl, initialViewState: d.view, controller: true, layers: S.staticLayers,
+        animationFrameProvider: frames, getTooltip: tooltip, onClick: click, onAfterRender: baseRendered,
+        getCursor: () => (S.hover >= 0 && S.select ? "pointer" : "grab"),
       });
-    } else if (viewKey !== S.viewKey) {
-      S.deck.setProps({ initialViewState: d.view });  // a new filter: fit it (a new case keeps the view)
+    } else {
+      if (changed) setBase();
+      if (viewKey !== S.viewKey) {
+        frames.wake();
+        S.deck.setProps({ initialViewState: d.view });  // a new filter: fit it (a new case keeps the view)
+      }
     }
     S.viewKey = viewKey;
     recolour(true);
   }
 
+  // the district's layers to deck.gl (only when they changed: each setProps is a whole redraw)
+  function setBase() {
+    hook.baseSets += 1;
+    frames.wake();
+    S.deck.setProps({ layers: S.staticLayers });
+  }
+
   // The time classes from the clock: fill, rim and the overdue ring, then when to look again.
-  // `force`: the arrays or layers changed (a payload, a delta); else (the clock) the layers are set
+  // `force`: the arrays changed (a payload, a delta); else (the clock) the points' overlay is drawn
   // again only if some case changed class, so a wall standing still is not redrawn every minute
   function recolour(force) {
     if (!S.d) return;
@@ -241,26 +267,117 @@
     const wait = Number.isFinite(next) ? (next - now) * 1000 + 20 : MAX_WAIT_MS;
     S.timer = setTimeout(recolour, Math.max(100, Math.min(MAX_WAIT_MS, wait)));
     if (same) return;
-    const off = offsets(d), radius = d.radius;
-    const position = { value: S.pos, size: 2 };
-    const layers = S.staticLayers.concat([
-      new deck.ScatterplotLayer(Object.assign({
-        id: "overdue-rings", data: { length: n, attributes: { getPosition: position,
-                                                              getLineColor: { value: halo, size: 4, normalized: true } } },
-        filled: false, stroked: true, lineWidthUnits: "pixels", getLineWidth: 2, radiusUnits: "pixels",
-        getRadius: radius * 2.1, pickable: false }, off)),
-      new deck.ScatterplotLayer(Object.assign({
-        id: d.caseLayer, data: { length: n, attributes: { getPosition: position,
-                                                          getFillColor: { value: fill, size: 4, normalized: true },
-                                                          getLineColor: { value: line, size: 4, normalized: true } } },
-        stroked: true, lineWidthUnits: "pixels", getLineWidth: 1.5, radiusUnits: "pixels", getRadius: radius,
-        pickable: true, autoHighlight: true, highlightColor: [255, 255, 255, 120] }, off)),
-    ]);
-    frames.wake();
-    S.deck.setProps({ layers: layers });
+    S.fill = fill; S.line = line; S.halo = halo;
     hook.counts = counts; hook.overdueRings = rings; hook.recolours += 1; hook.recolourMs = performance.now() - t;
     document.body.setAttribute("data-counts", counts.join(","));
     document.body.setAttribute("data-recolours", String(hook.recolours));
+    scheduleDraw();
+  }
+
+  // ---- the points' overlay: a plain 2D canvas over deck.gl's, drawn alone when the points change ----
+  const COALESCE_MS = 100;   // changes this close together make one draw
+  function viewport() {
+    const vps = S.deck && S.deck.getViewports ? S.deck.getViewports() : null;
+    const vp = vps && vps[0];
+    return vp && vp.width > 1 && vp.height > 1 ? vp : null;
+  }
+
+  function scheduleDraw() {
+    if (S.drawTimer) return;
+    const wait = Math.max(0, (S.lastDraw || -Infinity) + COALESCE_MS - performance.now());
+    S.drawTimer = setTimeout(drawOverlay, wait);
+  }
+
+  function overlayCanvas() {
+    const base = S.deck.getCanvas ? S.deck.getCanvas() : mapEl.querySelector("canvas");
+    if (!S.cv) {
+      const cv = S.cv = document.createElement("canvas");
+      cv.id = "points";
+      Object.assign(cv.style, { position: "absolute", pointerEvents: "none" });
+      if (base && base.parentNode) base.parentNode.insertBefore(cv, base.nextSibling);
+      else mapEl.appendChild(cv);
+    }
+    if (base) { S.cv.style.left = base.offsetLeft + "px"; S.cv.style.top = base.offsetTop + "px"; }
+    return S.cv;
+  }
+
+  function css(c, a) { return `rgba(${c[0]},${c[1]},${c[2]},${a === undefined ? 1 : a})`; }
+
+  // The points as the deck drew them before (the same colours, sizes and order): every overdue ring
+  // first, then the cases in drawing order (the most urgent last, on top), a run of equal colours as one path.
+  function drawOverlay() {
+    clearTimeout(S.drawTimer); S.drawTimer = null;
+    const vp = viewport();
+    if (!vp || !S.d || !S.fill) { S.dirty = true; return; }  // the deck has no view yet: its first render draws us
+    const t = performance.now();
+    S.dirty = false; S.lastDraw = t;
+    const cv = overlayCanvas(), dpr = window.devicePixelRatio || 1, w = vp.width, h = vp.height;
+    if (cv.width !== Math.round(w * dpr) || cv.height !== Math.round(h * dpr)) {
+      cv.width = Math.round(w * dpr); cv.height = Math.round(h * dpr);
+      cv.style.width = w + "px"; cv.style.height = h + "px";
+    }
+    const ctx = cv.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    const d = S.d, n = S.n, u = d.unit, o0 = d.origin[0], o1 = d.origin[1], r = d.radius, R = r * 2.1;
+    const px = new Float32Array(2 * n), at = [0, 0];
+    for (let i = 0; i < n; i++) {
+      at[0] = o0 + S.pos[2 * i] * u; at[1] = o1 + S.pos[2 * i + 1] * u;
+      const q = vp.project(at);
+      px[2 * i] = q[0]; px[2 * i + 1] = q[1];
+    }
+    S.px = px; S.pxIds = S.ids;
+    const inView = (i, m) => px[2 * i] > -m && px[2 * i] < w + m && px[2 * i + 1] > -m && px[2 * i + 1] < h + m;
+    const halo = S.halo, fill = S.fill, line = S.line;
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    let any = false;
+    for (let i = 0; i < n; i++) {
+      if (halo[4 * i + 3] === 0 || !inView(i, R + 2)) continue;
+      if (!any) { ctx.strokeStyle = css(halo, halo[4 * i + 3] / 255); any = true; }
+      ctx.moveTo(px[2 * i] + R, px[2 * i + 1]); ctx.arc(px[2 * i], px[2 * i + 1], R, 0, 2 * Math.PI);
+    }
+    if (any) ctx.stroke();
+    ctx.lineWidth = 1.5;
+    let key = -1, open = false;
+    const flush = () => { if (open) { ctx.fill(); ctx.stroke(); open = false; } };
+    for (let i = 0; i < n; i++) {
+      if (!inView(i, r + 2)) continue;
+      const o = 4 * i;
+      const k = ((fill[o] * 256 + fill[o + 1]) * 256 + fill[o + 2]) * 16777216 + (line[o] * 256 + line[o + 1]) * 256 + line[o + 2];
+      if (k !== key || !open) {
+        flush();
+        key = k;
+        ctx.fillStyle = css(fill.subarray(o, o + 3)); ctx.strokeStyle = css(line.subarray(o, o + 3));
+        ctx.beginPath(); open = true;
+      }
+      ctx.moveTo(px[2 * i] + r, px[2 * i + 1]); ctx.arc(px[2 * i], px[2 * i + 1], r, 0, 2 * Math.PI);
+    }
+    flush();
+    if (S.hover >= 0 && S.hover < n) {   // deck.gl's autoHighlight, as it was
+      ctx.fillStyle = "rgba(255,255,255,0.47)";
+      ctx.beginPath(); ctx.arc(px[2 * S.hover], px[2 * S.hover + 1], r + 0.75, 0, 2 * Math.PI); ctx.fill();
+    }
+    hook.draws += 1; hook.drawMs = performance.now() - t;
+    afterRender();
+  }
+
+  // deck.gl drew the district: the points follow when the view moved (pan, zoom, a new filter's view)
+  function baseRendered() {
+    hook.baseDraws += 1;
+    const vp = viewport();
+    if (vp && (S.dirty || !S.vp || !vp.equals(S.vp))) { S.vp = vp; drawOverlay(); }
+  }
+
+  // the topmost point under (x, y) (pixels of the map), or -1
+  function pickPoint(x, y) {
+    if (!S.px || S.pxIds !== S.ids || !S.d || typeof x !== "number" || typeof y !== "number") return -1;
+    const r = S.d.radius + 1, r2 = r * r, px = S.px;
+    for (let i = S.n - 1; i >= 0; i--) {
+      const dx = px[2 * i] - x, dy = px[2 * i + 1] - y;
+      if (dx * dx + dy * dy <= r2) return i;
+    }
+    return -1;
   }
 
   function afterRender() {
@@ -281,11 +398,19 @@
     try { if (window.frameElement) window.frameElement.setAttribute("data-drawn", S.stamp); } catch (e) { /* cross-origin */ }
   }
 
+  // deck.gl asks on every hover: a point of the overlay first (drawn on top), else the grid under the pointer
   function tooltip(info) {
-    if (!info.layer || info.index < 0 || !S.d) return null;
-    const d = S.d, i = info.index;
-    if (info.layer.id === "grids" && info.object) return { text: String(info.object.t), style: d.tooltipStyle };
-    if (info.layer.id !== d.caseLayer || i >= S.n) return null;
+    if (!S.d) return null;
+    const i = pickPoint(info.x, info.y);
+    if (i !== S.hover) { S.hover = i; scheduleDraw(); }
+    if (i >= 0) return caseTip(i);
+    if (info.layer && info.layer.id === "grids" && info.object) return { text: String(info.object.t), style: S.d.tooltipStyle };
+    return null;
+  }
+
+  function caseTip(i) {
+    const d = S.d;
+    if (i < 0 || i >= S.n) return null;
     const what = String(d.cats[S.C[i]]);
     const x = S.X;
     if (!x) return { text: what, style: d.tooltipStyle };
@@ -294,9 +419,10 @@
   }
 
   function click(info) {
-    if (!S.select || !info.layer || !S.d || info.layer.id !== S.d.caseLayer || info.index < 0) return;
+    const i = S.select && S.d ? pickPoint(info.x, info.y) : -1;
+    if (i < 0) return;
     counter += 1;
-    send("streamlit:setComponentValue", { value: { i: S.ids[info.index], n: session + "-" + counter },
+    send("streamlit:setComponentValue", { value: { i: S.ids[i], n: session + "-" + counter },
                                          dataType: "json" });
   }
 
@@ -371,7 +497,7 @@
   // ---- the live check: the beacon file (ui.wall_view.LiveBeacon) once a second, twice a second for a
   // minute after it last moved (reports come in bursts; a quiet wall keeps its one poll a second) ----
   const LIVE_POLL_MS = 1000, BUSY_POLL_MS = 500, BUSY_FOR_MS = 60000;
-  let lastMove = -Infinity, polling = false;
+  let lastMove = -Infinity, polling = false, skipped = false;
   function parts(token) {
     const i = (token || "").indexOf(":");
     return i < 0 ? [NaN, ""] : [Number(token.slice(0, i)), token.slice(i + 1)];
@@ -409,12 +535,15 @@
   }
 
   function poll() {
-    hook.ticks = (hook.ticks || 0) + 1;
-    if (!S.liveUrl || polling) return;   // (the last poll still on its way: no second one beside it)
+    if (!S.liveUrl) return;
+    if (polling) { skipped = true; return; }  // the last poll still on its way: it polls again once back
     polling = true;
     fetch(new URL(S.liveUrl, appBase()).href, { cache: "no-store", credentials: "same-origin" })
       .then((r) => (r.ok ? r.text() : null))
-      .finally(() => { polling = false; })
+      .finally(() => {
+        polling = false;
+        if (skipped) { skipped = false; setTimeout(poll, 0); }
+      })
       .then((text) => {
         const token = text && text.trim();
         hook.polls = (hook.polls || 0) + 1;
@@ -430,9 +559,18 @@
       })
       .catch(() => {});
   }
+  // On a plan, not a chain: a tick that fired late (a busy page at load fires its timers seconds
+  // late) is followed by the next at its planned time, or at once when that has passed too, never
+  // a burst of the ticks missed. A long-poll or an EventSource would not wait on the timer at all,
+  // but Streamlit's server offers no route of the app's own to `streamlit run app.py` (st.App's
+  // routes need the app started as an st.App), so the beacon stays a static file (docs/measurements.md).
+  let planned = performance.now();
   (function tick() {
+    hook.ticks = (hook.ticks || 0) + 1;
     poll();
-    setTimeout(tick, performance.now() - lastMove < BUSY_FOR_MS ? BUSY_POLL_MS : LIVE_POLL_MS);
+    const now = performance.now();
+    planned = Math.max(planned + (now - lastMove < BUSY_FOR_MS ? BUSY_POLL_MS : LIVE_POLL_MS), now);
+    setTimeout(tick, planned - now);
   })();
 
   async function render(args) {

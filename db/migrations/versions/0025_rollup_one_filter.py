@@ -37,13 +37,13 @@ path after writing them (``sample_data.rollup``).
 
 Frozen: every constant is written here; no project code is imported.
 
-Revision ID: 0022
-Revises: 0021 (for now: the integrator re-chains branches when merging)
+Revision ID: 0025
+Revises: 0024 (for now: the integrator re-chains branches when merging)
 """
 from alembic import op
 
-revision = "0022"
-down_revision = "0021"
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
