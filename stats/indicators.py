@@ -713,6 +713,14 @@ def refold_one(conn: Connection) -> None:
     conn.execute(text("SELECT case_stat_one_refold()"))
 
 
+def fold_due(conn: Connection) -> date | None:
+    """Fold the days before today into ``case_stat_one`` (``case_stat_one_fold_due``, migration
+    0025: the scheduled job; never in an event's transaction): W moved to today, or to the first
+    day of the oldest other client transaction still open. Returns W after, or None when a writer
+    of past-dated deltas held the fold's lock (nothing done; the next run folds)."""
+    return conn.execute(text("SELECT case_stat_one_fold_due()")).scalar_one()
+
+
 def rebuild_stats(conn: Connection) -> int:
     """Recompute the roll-ups (``case_stat_day``, ``case_stat_cut``, ``case_stat_group`` and
     ``case_stat_one``) from the whole event log in one pass over it (repair, or after bulk loads

@@ -278,25 +278,44 @@ def test_one_filter_trends_with_the_mark_inside_the_history_equal_the_event_log(
             assert _same([got_row], [{c: want[c] for c in cols}]), (f, p0)
 
 
-def test_the_trigger_folds_the_days_before_a_new_event_and_adds_past_ones_straight_in(world, conn, history):
-    """An event on a day after the mark W folds the fine rows of [W, that day) and moves W there;
-    an event dated before W is added to ``case_stat_one`` at once. Either way the table equals
-    one made again from the fine roll-ups up to the same mark."""
-    from stats.indicators import refold_one
+def test_an_event_on_a_new_day_does_not_fold_the_job_does_and_past_ones_go_straight_in(world, conn, history):
+    """An event on a day after the mark W returns without folding (W stays; the fold is the
+    scheduled job's, ``fold_due``); the job folds the fine rows of [W, today) and moves W; figures
+    equal the event log before and after. An event dated before W is added to ``case_stat_one``
+    at once. Either way the table equals one made again from the fine roll-ups up to the same mark."""
+    from stats.indicators import fold_due, refold_one
 
     _mark(conn, date(2025, 10, 15))
     late = world.report("C1", category="0401", at=T(2025, 10, 20, 9, 0), channel="hotline")["id"]
-    assert conn.execute(text("SELECT folded_before FROM case_stat_one_mark")).scalar_one() == date(2025, 10, 20)
+    assert conn.execute(text("SELECT folded_before FROM case_stat_one_mark")).scalar_one() == date(2025, 10, 15)
+    assert not any(r.day >= date(2025, 10, 15) and r.grain == "day" for r in _one_rows(conn))
+
+    def equal_to_the_log():
+        for by, f in (("grid", {"channel": "hotline"}), ("community", {"category_code": "0401"}),
+                      ("department", {"level": "community"}), ("person", {"channel": "hotline"})):
+            for start, end in ((date(2025, 10, 13), date(2025, 10, 21)), (date(2025, 10, 1), date(2025, 11, 1))):
+                fast = indicators(conn, start=start, end=end, by=by, total=True, **f)
+                exact = indicators(conn, start=start, end=end, by=by, total=True, exact=True, **f)
+                assert _same(fast, exact), (by, f, start, end)
+
+    equal_to_the_log()
+    w = fold_due(conn)
+    today = conn.execute(text("SELECT local_day(now())")).scalar_one()
+    assert w is not None and date(2025, 10, 21) <= w <= today
+    assert conn.execute(text("SELECT folded_before FROM case_stat_one_mark")).scalar_one() == w
     folded = _one_rows(conn)
     assert any(r.day == date(2025, 10, 16) and r.grain == "day" for r in folded)
-    assert not any(r.day >= date(2025, 10, 20) and r.grain == "day" for r in folded)
+    assert any(r.day == date(2025, 10, 20) and r.grain == "day" and r.filter == "channel" and r.value == "hotline"
+               for r in folded)
+    equal_to_the_log()
     refold_one(conn)
     assert _one_rows(conn) == folded
     # a past event: straight in (W stays)
     service.transition(conn, case_id=late, action="register", actor=world["disp_c1"], at=T(2025, 10, 20, 9, 5))
     world.report("C1", category="0102", at=T(2025, 10, 3, 9, 0), channel="wechat")
-    assert conn.execute(text("SELECT folded_before FROM case_stat_one_mark")).scalar_one() == date(2025, 10, 20)
+    assert conn.execute(text("SELECT folded_before FROM case_stat_one_mark")).scalar_one() == w
     kept = _one_rows(conn)
     assert any(r.day == date(2025, 10, 3) and r.filter == "channel" and r.value == "wechat" for r in kept)
     refold_one(conn)
     assert _one_rows(conn) == kept
+    equal_to_the_log()

@@ -16,19 +16,23 @@
 Written for past days only, in bulk: ``case_stat_one`` holds every delta dated before the day
 in ``case_stat_one_mark.folded_before`` (W), and nothing of later days; readers take the days
 from W on from ``case_stat_group`` / ``case_stat_cut`` (a day or two: W is today or yesterday
-while reports come in). ``case_stat_one_fold(upto)`` adds the fine roll-ups' day rows of [W, upto)
-(and their months) and moves W to ``upto``. The cut trigger (``case_event_collect_cuts``) calls
-it when a batch's events reach a day after W — the first event of each day folds the day before,
-about a hundred thousand fine rows into a few tens of thousands — so an event costs the trigger
-a check, not an upsert per filter (measured: thirteen upserts per delta, one per (dim, filter),
-tripled the trigger's CPU per event). A delta dated before W (an event inserted with a past time:
-tests, replays) is added to ``case_stat_one`` straight away.
+once the job has run). ``case_stat_one_fold(upto)`` adds the fine roll-ups' day rows of [W, upto)
+(and their months) and moves W to ``upto``. No event's transaction folds (session 7 folded in
+the trigger of each day's first event: 5-7 CPU s at 1 M cases, 21-34 s at load, inside one
+report's transaction): ``case_stat_one_fold_due()`` is a job, run hourly by the app's timer
+(``db.schedule``), by ``manage.py fold-stats``, and by pg_cron where the extension is installed in
+this database (``FOLD_JOB``). A delta dated before W (an event inserted with a past time: tests,
+replays; a due time already past) is added to ``case_stat_one`` straight away by the trigger.
 
-Concurrency: a writer holds a shared advisory lock (``ONE_LOCK``) until it commits; the fold takes
-it exclusively with ``pg_try_advisory_xact_lock`` (never waits: when other writers are in
-flight it is skipped, and a later event folds). So no fold runs while a transaction that read
-the old W may still commit rows dated in [W, upto), and no writer ever waits on a fold for
-longer than the folding transaction takes to commit.
+Concurrency: a writer whose batch may hold a delta dated before today or before W (the least of
+its events' times and due times; a report arriving now has none) holds a shared advisory lock
+(``ONE_LOCK``) from before it reads W until it commits; every other writer takes no lock and
+writes only days from its transaction's start on. The job folds up to today, or to the first day
+of the oldest other client transaction still open (``pg_stat_activity``), and takes the lock
+exclusively without waiting (``pg_try_advisory_xact_lock``: when a writer of past deltas is in
+flight it is skipped and the next run folds). So no fold runs while a transaction that read the
+old W may still commit rows dated in [W, upto), and only writers of past deltas can wait on a
+fold (for as long as it takes to commit).
 
 The backfill folds every day before today from the two fine roll-ups (into the table before its
 primary key); ``case_stat_one_refold()`` makes the table again the same way (keeping W):
@@ -215,8 +219,10 @@ _ONE_INSERT = f"INSERT INTO case_stat_one AS s (grain, day, {', '.join(ONE_KEYS)
 def _fold_sql() -> str:
     """The body of ``case_stat_one_fold(upto)``: the fine day rows of [W, upto) re-summed per
     (dim, filter) at both grains and added; W moved to ``upto``. (No ORDER BY: the fold holds the
-    lock every writer shares, so no other upsert runs meanwhile.)"""
+    lock every writer of case_stat_one shares, so no other upsert runs meanwhile.) The lock is
+    taken here, waiting (the job has it already, taken without waiting)."""
     return f"""
+        PERFORM pg_advisory_xact_lock({ONE_LOCK});
         SELECT folded_before INTO w FROM case_stat_one_mark;
         IF upto <= w THEN
             RETURN;
@@ -239,26 +245,64 @@ def _refold_sql() -> str:
 
 
 def _collect_cuts_one() -> str:
-    """0021's trigger, and: the shared lock, the deltas before W into ``case_stat_one``, the fold
-    when the batch reaches a day after W."""
+    """0021's trigger, and, when the batch may hold a delta dated before W or before today: the
+    shared lock, then the deltas before W into ``case_stat_one``. No fold here (the scheduled
+    ``case_stat_one_fold_due``): a delta is dated at its event's time, at the previous due time
+    if later, or at the event's due time, so a batch whose events' times and due times are all
+    today or later (a report coming in now) has no delta before today and takes no lock."""
     return f"""
     CREATE OR REPLACE FUNCTION case_event_collect_cuts() RETURNS trigger LANGUAGE plpgsql AS $$
-    DECLARE
-        w date;
-        upto date;
     BEGIN
-        PERFORM pg_advisory_xact_lock_shared({ONE_LOCK});
-        WITH d AS MATERIALIZED ({_deltas('new_events', look_back=True)}),
-        cut AS ({_add_cut('d')}),
-        grp AS ({_add_group('d')})
-        {_add_one('d')};
-        SELECT folded_before INTO w FROM case_stat_one_mark;
-        SELECT max(local_day(n.at)) INTO upto FROM new_events n;
-        IF upto > w AND pg_try_advisory_xact_lock({ONE_LOCK}) THEN
-            PERFORM case_stat_one_fold(upto);
+        IF (SELECT min(LEAST(local_day(n.at), local_day(n.due_at))) FROM new_events n)
+           < (SELECT GREATEST(local_day(now()), folded_before) FROM case_stat_one_mark) THEN
+            PERFORM pg_advisory_xact_lock_shared({ONE_LOCK});
+            WITH d AS MATERIALIZED ({_deltas('new_events', look_back=True)}),
+            cut AS ({_add_cut('d')}),
+            grp AS ({_add_group('d')})
+            {_add_one('d')};
+        ELSE
+            WITH d AS MATERIALIZED ({_deltas('new_events', look_back=True)}),
+            cut AS ({_add_cut('d')})
+            {_add_group('d')};
         END IF;
         RETURN NULL;
     END $$;"""
+
+
+def _fold_due_sql() -> str:
+    """The body of ``case_stat_one_fold_due()``, the scheduled job: W moved to today, or to the
+    first day of the oldest transaction of another client still open (its unlocked writes are
+    dated from its start on; a session whose start this role may not see holds W back a day),
+    with the exclusive lock taken without waiting; returns W after, NULL if a writer of past
+    deltas held the shared lock (the next run folds)."""
+    return f"""
+        PERFORM pg_stat_clear_snapshot();
+        SELECT LEAST(local_day(now()), min(CASE WHEN a.state IS NULL THEN local_day(now()) - 1
+                                                 ELSE local_day(a.xact_start) END))
+        INTO upto
+        FROM pg_stat_activity a
+        WHERE a.pid <> pg_backend_pid() AND a.datname = current_database() AND a.backend_type = 'client backend'
+          AND (a.state IS NULL OR a.xact_start IS NOT NULL);
+        upto := COALESCE(upto, local_day(now()));
+        IF NOT pg_try_advisory_xact_lock({ONE_LOCK}) THEN
+            RETURN NULL;
+        END IF;
+        PERFORM case_stat_one_fold(upto);
+        RETURN (SELECT folded_before FROM case_stat_one_mark);"""
+
+
+FOLD_JOB = "case-stat-one-fold"  # the pg_cron job's name, where the extension is installed
+
+
+def _cron(schedule: bool) -> None:
+    """An hourly pg_cron job where the extension is installed in this database (as 0024's)."""
+    bind = op.get_bind()
+    if not bind.exec_driver_sql("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron')").scalar():
+        return
+    if schedule:
+        op.execute(f"SELECT cron.schedule('{FOLD_JOB}', '7 * * * *', 'SELECT case_stat_one_fold_due()')")
+    else:
+        op.execute(f"SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = '{FOLD_JOB}'")
 
 
 def upgrade() -> None:
@@ -293,6 +337,12 @@ def upgrade() -> None:
     BEGIN
         {_refold_sql()}
     END $$;
+    CREATE FUNCTION case_stat_one_fold_due() RETURNS date LANGUAGE plpgsql SET jit = off SET work_mem = '256MB' AS $$
+    DECLARE
+        upto date;
+    BEGIN
+        {_fold_due_sql()}
+    END $$;
     {_collect_cuts_one()}
     -- CREATE OR REPLACE dropped 0021's setting (JIT costs this trigger more than it saves)
     ALTER FUNCTION case_event_collect_cuts() SET jit = off;
@@ -302,12 +352,15 @@ def upgrade() -> None:
     op.execute("SET LOCAL work_mem = '512MB'")
     op.execute(f"{_ONE_INSERT.replace(' AS s', '')} {_fold_select(chr(39) + '-infinity' + chr(39) + '::date', '(SELECT folded_before FROM case_stat_one_mark)')}")
     op.execute("ALTER TABLE case_stat_one ADD PRIMARY KEY (grain, dim, filter, value, day, key_id, community_id)")
+    _cron(True)
 
 
 def downgrade() -> None:
+    _cron(False)
     op.execute(f"""
     {_collect_cuts(one=False)}
     ALTER FUNCTION case_event_collect_cuts() SET jit = off;
+    DROP FUNCTION IF EXISTS case_stat_one_fold_due();
     DROP FUNCTION IF EXISTS case_stat_one_fold(date);
     DROP FUNCTION IF EXISTS case_stat_one_refold();
     DROP TABLE IF EXISTS case_stat_one_mark;
