@@ -260,9 +260,12 @@ ONE_SETS = (("grid", "category_code"), ("grid", "level"), ("grid", "channel"), (
             ("person", ""), ("person", "category_code"), ("person", "level"), ("person", "channel"),
             ("person", "department_id"),
             ("department", ""), ("department", "category_code"), ("department", "level"),
-            ("department", "channel"))
+            ("department", "channel"),
+            *((dim, pair) for dim in ("grid", "person") for pair in ("level+channel", "level+department_id",
+                                                                     "channel+department_id")))
 ONE_DIMS = ("grid", "person", "department")
-ONE_FILTERS = ("", "category_code", "level", "channel", "department_id")
+ONE_FILTERS = ("", "category_code", "level", "channel", "department_id", "level+channel", "level+department_id",
+               "channel+department_id")
 ONE_KEYS = ("grain", "dim", "filter", "value", "day", "key_id", "community_id")  # its primary key's order
 
 
@@ -273,11 +276,16 @@ def one_sums(summed: tuple[Sums, ...], before: int, *, categories: tuple[str, ..
     roll-ups' day rows: per (dim, filter) of ``ONE_SETS``, grid and person rows from
     ``case_stat_group``'s, department rows from ``case_stat_cut``'s, then the days' sums by month.
     Returns the sums with ``value`` as codes into the names returned (each filter its own range
-    of codes: '' ; the categories; '' and the levels; the channels; department ids in decimal)."""
+    of codes: '' ; the categories; '' and the levels; the channels; department ids in decimal; a
+    pair of filters each pair of their values joined by '|')."""
     _, by_cut, by_group = summed
     deps = int(max(by_cut["department_id"].max(initial=0), by_group["department_id"].max(initial=0)))
     spaces = {"": ("",), "category_code": tuple(categories), "level": ("",) + LEVELS, "channel": tuple(channels),
               "department_id": tuple(str(i) for i in range(deps + 1))}
+    for f in ONE_FILTERS:
+        if "+" in f:
+            a, b = f.split("+")
+            spaces[f] = tuple(f"{x}|{y}" for x in spaces[a] for y in spaces[b])
     base, names = {}, []
     for f in ONE_FILTERS:
         base[f] = len(names)
@@ -295,8 +303,14 @@ def one_sums(summed: tuple[Sums, ...], before: int, *, categories: tuple[str, ..
                     & (np.asarray(src["day"]) < before))
         idx = np.nonzero(rows)[0]
         n = idx.size
-        value = (np.full(n, base[f], np.int64) if f == ""
-                 else base[f] + np.asarray(src[column[f]], np.int64)[idx])
+        if f == "":
+            value = np.full(n, base[f], np.int64)
+        elif "+" in f:  # the pair's code: first value's code times the second's count, plus the second's
+            a, b = f.split("+")
+            value = (base[f] + np.asarray(src[column[a]], np.int64)[idx] * len(spaces[b])
+                     + np.asarray(src[column[b]], np.int64)[idx])
+        else:
+            value = base[f] + np.asarray(src[column[f]], np.int64)[idx]
         daily.append(_group([np.zeros(n, np.int64), np.full(n, ONE_DIMS.index(dim), np.int64),
                              np.full(n, ONE_FILTERS.index(f), np.int64), value,
                              np.asarray(src["day"], np.int64)[idx], np.asarray(src[key], np.int64)[idx],

@@ -432,7 +432,12 @@ ONE_SETS = frozenset({("grid", "category_code"), ("grid", "level"), ("grid", "ch
                       ("person", ""), ("person", "category_code"), ("person", "level"), ("person", "channel"),
                       ("person", "department_id"),
                       ("department", ""), ("department", "category_code"), ("department", "level"),
-                      ("department", "channel")})
+                      ("department", "channel")}
+                     | {(dim, pair) for dim in ("grid", "person")
+                        for pair in ("level+channel", "level+department_id", "channel+department_id")})
+# two filters as one ``filter`` of case_stat_one: their names in this order joined by '+', their
+# values by '|'
+ONE_FILTER_ORDER = ("category_code", "level", "channel", "department_id")
 
 
 def _rollup_for(by: str, filters: dict) -> tuple[str, Rollup]:
@@ -441,7 +446,10 @@ def _rollup_for(by: str, filters: dict) -> tuple[str, Rollup]:
 
     One filter beside the area (or none, for a person's or department's table within an area):
     ``case_stat_one`` (0025), that filter's rows only, the area on their community, for the days
-    before its mark; the fine roll-up below for the days after. Two or more: tables by
+    before its mark; the fine roll-up below for the days after. So too two filters of its pairs
+    (level + channel, level + department, channel + department) for tables by grid, community,
+    subdistrict or person and the trends: ``filter`` their names joined by '+' in
+    ``ONE_FILTER_ORDER``, ``value`` their values by '|'. Other combinations: tables by
     subdistrict, community or department and the trends read ``case_stat_cut`` (0010: its keys
     are theirs), tables by grid or person their dim of ``case_stat_group`` (0021); both carry
     every filter of the page as a column."""
@@ -450,16 +458,17 @@ def _rollup_for(by: str, filters: dict) -> tuple[str, Rollup]:
         fine = Rollup("case_stat_cut", f"{key}_id", (), {}, filters)
     else:
         fine = Rollup("case_stat_group", "key_id", ("dim = :g_dim",), {"g_dim": key}, filters)
-    rest = [k for k in filters if k not in AREA_FILTERS]
+    rest = sorted((k for k in filters if k not in AREA_FILTERS),
+                  key=lambda k: ONE_FILTER_ORDER.index(k) if k in ONE_FILTER_ORDER else len(ONE_FILTER_ORDER))
     dim = {"community": "grid"}.get(key, key)
-    kind = rest[0] if len(rest) == 1 else "" if not rest else None
-    if kind is None or (dim, kind) not in ONE_SETS:
+    kind = "+".join(rest)
+    if len(rest) > 2 or (dim, kind) not in ONE_SETS:
         return key, fine
     if key == "community":  # the grid dim of case_stat_group carries the community too
         fine = Rollup("case_stat_group", "community_id", ("dim = :g_dim",), {"g_dim": "grid"}, filters)
     return key, Rollup("case_stat_one", "community_id" if key == "community" else "key_id",
                        ("dim = :o_dim", "filter = :o_filter", "value = :o_value"),
-                       {"o_dim": dim, "o_filter": kind, "o_value": str(filters[kind]) if kind else ""},
+                       {"o_dim": dim, "o_filter": kind, "o_value": "|".join(str(filters[k]) for k in rest)},
                        {k: v for k, v in filters.items() if k in AREA_FILTERS}, fine)
 
 
@@ -684,10 +693,11 @@ def one_sets_sql(key: dict[str, str], value: dict[str, str]) -> str:
     return f"CROSS JOIN LATERAL (VALUES {rows}) o(dim, filter, value, key)"
 
 
+_ONE_VALUE = {"category_code": "k.category_code", "level": "k.level", "channel": "k.channel",
+              "department_id": "k.department_id::text"}
 _ONE_OF_DELTA = one_sets_sql(
     {"grid": "COALESCE(d.grid_id, 0)", "person": "COALESCE(d.person_id, 0)", "department": "k.department_id"},
-    {"category_code": "k.category_code", "level": "k.level", "channel": "k.channel",
-     "department_id": "k.department_id::text"})
+    {**_ONE_VALUE, **{f: " || '|' || ".join(_ONE_VALUE[x] for x in f.split("+")) for _, f in ONE_SETS if "+" in f}})
 
 
 def one_sums_sql(case_filter: str) -> str:

@@ -254,10 +254,12 @@ ONE_FILTERS = ("category_code", "level", "channel", "department_id")
 def test_one_filter_tables_with_the_mark_inside_the_history_equal_the_event_log(world, conn, history, mark):
     """``case_stat_one`` (0025) holds the days before its mark W; the days from W on come from the
     fine roll-ups: with W in the middle of the week, at a month's start and before every event,
-    every grouping under one filter (with and without an area) equals the event log."""
+    every grouping under one filter or two (with and without an area) equals the event log."""
     _mark(conn, mark)
-    filters = [f for f in _filters(world) if len([k for k in f if k in ONE_FILTERS]) <= 1]
-    filters.append({"subdistrict_id": world.sub["S1"]})
+    filters = [f for f in _filters(world) if len([k for k in f if k in ONE_FILTERS]) <= 2]
+    filters += [{"subdistrict_id": world.sub["S1"]},  # and the pairs kept in case_stat_one beyond level + channel
+                {"level": "community", "department_id": world.dept["CGZF"]},
+                {"channel": "wechat", "department_id": world.dept["CGZF"], "subdistrict_id": world.sub["S1"]}]
     for by in ("subdistrict", "community", "department", "grid", "person"):
         for f in filters:
             for start, end in _periods(conn)[:3] + _periods(conn)[4:6]:
@@ -270,7 +272,7 @@ def test_one_filter_trends_with_the_mark_inside_the_history_equal_the_event_log(
     _mark(conn, date(2025, 10, 16))
     cols = ("registered", "closed", "due", "closure_rate", "on_time_rate", "open", "overdue")
     for f in ({"category_code": "0401"}, {"level": "district"}, {"channel": "wechat", "subdistrict_id": world.sub["S1"]},
-              {"department_id": world.dept["CGZF"]}):
+              {"department_id": world.dept["CGZF"]}, {"level": "community", "channel": "hotline"}):
         for row in trend(conn, start=WEEK[0], end=NEXT[1], freq="day", **f).to_dict("records"):
             p0 = row["period"]
             want = indicators(conn, start=p0, end=p0 + timedelta(days=1), by="subdistrict", total=True, exact=True, **f)[-1]
@@ -319,3 +321,21 @@ def test_an_event_on_a_new_day_does_not_fold_the_job_does_and_past_ones_go_strai
     refold_one(conn)
     assert _one_rows(conn) == kept
     equal_to_the_log()
+
+
+def test_which_roll_up_answers_two_filters():
+    """Two filters of ``case_stat_one``'s pairs read it (any order of the filters, an area beside
+    them); a category with another filter, three filters, and tables by department keep the fine
+    roll-ups."""
+    from stats.indicators import _rollup_for
+
+    for by in ("grid", "community", "subdistrict", "person", "trend"):
+        r = _rollup_for(by, {"channel": "hotline", "level": "community", "subdistrict_id": 3})[1]
+        assert (r.table, r.params["o_filter"], r.params["o_value"]) == ("case_stat_one", "level+channel",
+                                                                         "community|hotline"), by
+        r = _rollup_for(by, {"department_id": 7, "channel": "wechat"})[1]
+        assert (r.table, r.params["o_filter"], r.params["o_value"]) == ("case_stat_one", "channel+department_id",
+                                                                         "wechat|7"), by
+        assert _rollup_for(by, {"category_code": "0401", "channel": "wechat"})[1].table != "case_stat_one"
+        assert _rollup_for(by, {"level": "district", "channel": "wechat", "department_id": 7})[1].table != "case_stat_one"
+    assert _rollup_for("department", {"level": "district", "channel": "wechat"})[1].table == "case_stat_cut"
