@@ -152,9 +152,14 @@ FILTER_SETS = {
     "by_person_in_subdistrict+level": ("person", ("subdistrict_id", "level=district")),
     "by_person+channel": ("person", ("channel=grid_worker",)),
     "by_person+category": ("person", ("category_code",)),
-    # two filters beside the area: the fine roll-up (case_stat_group), not case_stat_one
+    # two filters beside the area: case_stat_one's pairs (level, channel, department; migration
+    # 0025), or with a category the fine roll-up (case_stat_group: the category leads its key)
     "by_grid+level+channel": ("grid", ("level=grid", "channel=grid_worker")),
+    "by_grid+channel+department": ("grid", ("channel=hotline", "department_id")),
+    "by_person+level+department": ("person", ("level=district", "department_id")),
     "by_person+category+channel": ("person", ("category_code", "channel=hotline")),
+    # three filters by grid: the fine roll-up, every grid row of the period
+    "by_grid+level+channel+department": ("grid", ("level=district", "channel=hotline", "department_id")),
     # the weekly trend under filters
     "trend_category": ("trend", ("category_code",)),
     "trend_level+channel": ("trend", ("level=grid", "channel=grid_worker")),
