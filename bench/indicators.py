@@ -261,7 +261,10 @@ def main(args) -> int:
             start = (last.replace(day=1) - timedelta(days=1)).replace(day=1)
         end = (start + timedelta(days=32)).replace(day=1)
         n = c.execute(text("SELECT count(*) FROM cases")).scalar_one()
-        sizes = {t: c.execute(text("SELECT pg_total_relation_size(to_regclass(:t))"), {"t": t}).scalar() or 0
+        # a partitioned table (cases, migration 0024) is the sum of its partitions
+        sizes = {t: int(c.execute(text("SELECT COALESCE((SELECT sum(pg_total_relation_size(relid)) "
+                                       "FROM pg_partition_tree(to_regclass(:t))), pg_total_relation_size(to_regclass(:t)))"),
+                                  {"t": t}).scalar() or 0)
                  for t in ("cases", "case_stat_cut", "case_stat_group", "case_stat_one")}
         rows_one = dict(c.execute(text("SELECT grain, count(*) FROM case_stat_one GROUP BY 1")).all()) \
             if sizes["case_stat_one"] else {}
