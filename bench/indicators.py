@@ -25,8 +25,9 @@ days from the middle of one month to the middle of the next (the worst case for 
 months: half a month of day rows at each end). Each is timed like the table above;
 ``filtered_ms[NAME]`` lines with the three periods, ``filtered_<period>_ratio`` per period, and
 last ``filtered_ratio=X`` = the slowest of all combinations and periods / count(*) (target ≤ 3).
-``table_mb`` prints the sizes (with indexes) of ``cases`` and the two filtered roll-ups, and
-``group_to_cases`` the group roll-up's over the case table's (target ≤ 1).
+``table_mb`` prints the sizes (with indexes) of ``cases`` and the three filtered roll-ups,
+``group_to_cases`` the group roll-up's over the case table's and ``one_to_cases`` the one-filter
+roll-up's (``case_stat_one``, migration 0025; its rows per grain and its mark on the next line).
 The slowest one is also computed from the event log and must agree (unless ``--skip-exact``; a
 trend week by week against the exact table of each week).
 """
@@ -150,6 +151,14 @@ FILTER_SETS = {
     "by_person_in_subdistrict+level": ("person", ("subdistrict_id", "level=district")),
     "by_person+channel": ("person", ("channel=grid_worker",)),
     "by_person+category": ("person", ("category_code",)),
+    # two filters beside the area: case_stat_one's pairs (level, channel, department; migration
+    # 0025), or with a category the fine roll-up (case_stat_group: the category leads its key)
+    "by_grid+level+channel": ("grid", ("level=grid", "channel=grid_worker")),
+    "by_grid+channel+department": ("grid", ("channel=hotline", "department_id")),
+    "by_person+level+department": ("person", ("level=district", "department_id")),
+    "by_person+category+channel": ("person", ("category_code", "channel=hotline")),
+    # three filters by grid: the fine roll-up, every grid row of the period
+    "by_grid+level+channel+department": ("grid", ("level=district", "channel=hotline", "department_id")),
     # the weekly trend under filters
     "trend_category": ("trend", ("category_code",)),
     "trend_level+channel": ("trend", ("level=grid", "channel=grid_worker")),
@@ -251,8 +260,14 @@ def main(args) -> int:
             start = (last.replace(day=1) - timedelta(days=1)).replace(day=1)
         end = (start + timedelta(days=32)).replace(day=1)
         n = c.execute(text("SELECT count(*) FROM cases")).scalar_one()
-        sizes = {t: c.execute(text("SELECT pg_total_relation_size(to_regclass(:t))"), {"t": t}).scalar() or 0
-                 for t in ("cases", "case_stat_cut", "case_stat_group")}
+        # a partitioned table (cases, migration 0024) is the sum of its partitions
+        sizes = {t: int(c.execute(text("SELECT COALESCE((SELECT sum(pg_total_relation_size(relid)) "
+                                       "FROM pg_partition_tree(to_regclass(:t))), pg_total_relation_size(to_regclass(:t)))"),
+                                  {"t": t}).scalar() or 0)
+                 for t in ("cases", "case_stat_cut", "case_stat_group", "case_stat_one")}
+        rows_one = dict(c.execute(text("SELECT grain, count(*) FROM case_stat_one GROUP BY 1")).all()) \
+            if sizes["case_stat_one"] else {}
+        mark = c.execute(text("SELECT folded_before FROM case_stat_one_mark")).scalar() if sizes["case_stat_one"] else None
         plan = next((r.strip().removeprefix("->").strip().split("  (")[0]
                      for r in c.execute(text("EXPLAIN SELECT count(*) FROM cases")).scalars() if "Scan" in r), "?")
         c.rollback()
@@ -302,7 +317,10 @@ def main(args) -> int:
           f"closure_rate={tot['closure_rate']:.3f} on_time_rate={tot['on_time_rate']:.3f}")
     print(f"count_plan={plan}")
     print("table_mb " + "  ".join(f"{t}={b / 2 ** 20:.0f}" for t, b in sizes.items())
-          + f"  group_to_cases={sizes['case_stat_group'] / max(1, sizes['cases']):.2f}")
+          + f"  group_to_cases={sizes['case_stat_group'] / max(1, sizes['cases']):.2f}"
+          + f"  one_to_cases={sizes['case_stat_one'] / max(1, sizes['cases']):.2f}")
+    if rows_one:
+        print(f"case_stat_one_rows day={rows_one.get('day', 0)} month={rows_one.get('month', 0)} folded_before={mark}")
     print(f"count_ms={t_count * 1000:.1f}")
     if t_exact is not None:
         print(f"indicators_exact_ms={t_exact * 1000:.0f}  (same table straight from case_event, for information)")

@@ -1,7 +1,7 @@
 """What the roll-up triggers cost per event: the sample's history played row by row under each
 way of keeping the roll-ups, alternated in one run.
 
-    python -m bench.rollup_write [--cases 4011] [--rounds 2] [--old-migration FILE]
+    python -m bench.rollup_write [--cases 4011] [--rounds 2] [--with-0020] [--with-past] [--old-migration FILE]
 
 In database ``gridgov_bench_rollup_write`` (made and migrated on first use, the sample district
 without cases), each round and each variant: one transaction writes ``--cases`` sample reports
@@ -11,9 +11,17 @@ and rolls back, so every variant plays the same reports on the same database. Ti
 database backend's CPU (``/proc/<pid>/stat`` of ``pg_backend_pid()``; the server runs on this
 machine) and this process's, over the play only. Variants:
 
-- ``main``: the cut trigger as migration 0020 made it (no ``case_stat_group``), JIT as configured;
-- ``0021``: this branch's (the cut trigger also writes ``case_stat_group``; JIT off on the roll-up
-  trigger functions);
+- ``0020``: the cut trigger as migration 0020 made it (no ``case_stat_group``), JIT as configured;
+- ``main``: as migration 0021 made it (the cut trigger also writes ``case_stat_group``; JIT off on
+  the roll-up trigger functions);
+- ``0025``: this branch's (migration 0025: the cut trigger also keeps ``case_stat_one``) as
+  events arriving now meet it: dated today or later and on or after its mark, so the trigger
+  checks that, takes no lock and adds them to the fine roll-ups only, leaving ``case_stat_one`` to
+  the scheduled fold (here "today" in the trigger is a day before the history, as the history's
+  events are dated in the past). The fold of every day of the history then runs once, after the
+  timing of the play, and is printed apart (``fold_cpu_s``: the job's work, not an event's);
+- ``0025_past`` (with ``--with-past``): the same trigger with every delta dated before the mark,
+  each added to ``case_stat_one`` straight away (events inserted with past times: tests, replays);
 - ``0019`` (with ``--old-migration``, the file of an earlier ``case_stat_group`` migration whose
   ``_collect("new_events", look_back=True)`` is its trigger's statement): main's cut trigger plus
   that one's own trigger into a table of that layout (named ``case_stat_group_old``), JIT off.
@@ -32,7 +40,9 @@ from pathlib import Path
 from sqlalchemy import text
 
 BENCH_DB = "gridgov_bench_rollup_write"
-MIGRATION_0021 = Path(__file__).resolve().parent.parent / "db/migrations/versions/0021_rollup_groups.py"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "db/migrations/versions"
+MIGRATION_0021 = MIGRATIONS / "0021_rollup_groups.py"
+MIGRATION_0025 = MIGRATIONS / "0025_rollup_one_filter.py"
 UNTIL = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
 
@@ -50,14 +60,27 @@ def _cpu(pid: int) -> float:
 
 
 def _variant(conn, name: str, new, old) -> None:
-    if name == "main":
+    if name == "0020":
         conn.execute(text(new._collect_cuts(groups=False)))
         conn.execute(text("ALTER FUNCTION case_event_collect_cuts() RESET jit; "
                           "ALTER FUNCTION case_event_collect_stats() RESET jit"))
-    elif name == "0021":
+    elif name == "main":
         conn.execute(text(new._collect_cuts(groups=True)))
         conn.execute(text("ALTER FUNCTION case_event_collect_cuts() SET jit = off; "
                           "ALTER FUNCTION case_event_collect_stats() SET jit = off"))
+    elif name in ("0025", "0025_past"):
+        trigger = _module(MIGRATION_0025)._collect_cuts(one=True)
+        if name == "0025":  # "today" before the history: its events meet the trigger as reports arriving now
+            assert "local_day(now())" in trigger
+            trigger = trigger.replace("local_day(now())", "DATE '2000-01-01'")
+        conn.execute(text(trigger))
+        conn.execute(text("ALTER FUNCTION case_event_collect_cuts() SET jit = off; "
+                          "ALTER FUNCTION case_event_collect_stats() SET jit = off"))
+        # 0025: the mark before the history (each event on or after it, as reports arriving now);
+        # 0025_past: after it, so every delta is a past one, added to case_stat_one straight away
+        conn.execute(text("DELETE FROM case_stat_one"))
+        conn.execute(text("UPDATE case_stat_one_mark SET folded_before = :d"),
+                     {"d": "2000-01-01" if name == "0025" else "2100-01-01"})
     else:
         counters = ", ".join(f"{c} double precision NOT NULL DEFAULT 0" if c == "disposal_wh"
                              else f"{c} integer NOT NULL DEFAULT 0" for c in old.COUNTERS)
@@ -102,12 +125,20 @@ def _round(eng, name: str, cases: int, seed: int, new, old) -> tuple[float, floa
             played = play_history(conn, seed=seed, until=UNTIL, bulk=False)
             b1, p1 = _cpu(pid), time.process_time()
             wall = time.perf_counter() - t0
+            fold_cpu = 0.0
+            if name == "0025":  # then every day of the history folded at once (the job's work, apart)
+                f0 = _cpu(pid)
+                conn.execute(text("SELECT case_stat_one_fold(local_day(:t) + 1)"), {"t": UNTIL})
+                fold_cpu = _cpu(pid) - f0
             groups = conn.execute(text("SELECT count(*) FROM case_stat_group")).scalar_one()
+            ones = conn.execute(text("SELECT count(*) FROM case_stat_one")).scalar_one()
         finally:
             tx.rollback()
     events = played["events"]
     print(f"  {name}: events={events} backend_cpu_s={b1 - b0:.2f} player_cpu_s={p1 - p0:.2f} wall_s={wall:.1f} "
-          f"case_stat_group_rows={groups}", flush=True)
+          f"case_stat_group_rows={groups} case_stat_one_rows={ones}"
+          + (f" fold_cpu_s={fold_cpu:.2f} (the job, not counted above; per event {fold_cpu / played['events'] * 1000:.4f}"
+             f" ms; its rows per event {ones / played['events']:.2f}: sparse history, few rows merge)" if fold_cpu else ""), flush=True)
     return (b1 - b0) / events * 1000, (b1 - b0 + p1 - p0) / events * 1000, events
 
 
@@ -116,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", type=int, default=4011)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--with-0020", action="store_true", help="also time 0020's trigger (no case_stat_group)")
+    p.add_argument("--with-past", action="store_true", help="also time 0025 with every event in the past")
     p.add_argument("--old-migration", type=Path, help="an earlier case_stat_group migration to compare (variant 0019)")
     args = p.parse_args(argv)
     from bench.common import bench_engine
@@ -123,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     new = _module(MIGRATION_0021)
     old = _module(args.old_migration) if args.old_migration else None
     eng = bench_engine(BENCH_DB, cases=0)
-    names = ["main", "0021"] + (["0019"] if old else [])
+    names = ((["0020"] if args.with_0020 else []) + ["main", "0025"] + (["0025_past"] if args.with_past else [])
+             + (["0019"] if old else []))
     best: dict[str, tuple[float, float]] = {}
     for r in range(args.rounds):
         print(f"round {r + 1} (load average {os.getloadavg()[0]:.1f})", flush=True)

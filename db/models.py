@@ -522,6 +522,44 @@ class CaseStatGroup(Base):
     overdue_np: Mapped[int] = mapped_column(Integer, server_default=ZERO)
 
 
+class CaseStatOne(Base):
+    """The same counters per day and per month by grid, person or department (``dim``) under one
+    filter (``filter`` the column: category_code, level, channel, department_id, or '' none;
+    ``value`` its value as text) or, by grid or person, two (level+channel, level+department_id,
+    channel+department_id; the values joined by '|'), with the community — migration 0025 — for every delta dated
+    before ``CaseStatOneMark.folded_before`` (the days after it are read from ``case_stat_group`` /
+    ``case_stat_cut``): what a table or trend under one filter reads."""
+    __tablename__ = "case_stat_one"
+    grain: Mapped[str] = mapped_column(Text, primary_key=True)  # day | month
+    dim: Mapped[str] = mapped_column(Text, primary_key=True)  # grid | person | department
+    filter: Mapped[str] = mapped_column(Text, primary_key=True)  # '' | category_code | level | channel | department_id | a pair
+    value: Mapped[str] = mapped_column(Text, primary_key=True)  # '': none
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # the day, or the month's first day
+    key_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: none / outside every grid; -1: 待定位
+    community_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: outside every grid; -1: 待定位
+    reported: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    registered: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_np: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_on_time: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_lower: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    closed_on_spot: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    disposal_wh: Mapped[float] = mapped_column(Double, server_default=ZERO)
+    verified: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    reworked: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    open: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    overdue: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+    overdue_np: Mapped[int] = mapped_column(Integer, server_default=ZERO)
+
+
+class CaseStatOneMark(Base):
+    """One row: ``case_stat_one`` holds every delta dated before ``folded_before`` and none after
+    (moved on by the scheduled ``case_stat_one_fold_due``, migration 0025)."""
+    __tablename__ = "case_stat_one_mark"
+    one: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=TRUE)
+    folded_before: Mapped[date] = mapped_column(Date)
+
+
 # --- intake service (migration 0003; intake/) ----------------------------------------------------
 
 class IntakeApiKey(Base):

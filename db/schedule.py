@@ -20,6 +20,11 @@ cheap call when every month exists. Where pg_cron is loaded, ``schedule_partitio
 the same with no app process alive. Migration 0024 schedules one itself only when pg_cron is
 installed in the migrated database; the local cluster keeps pg_cron in ``postgres`` (as 0014's
 job, which is scheduled from there), so 0024 found no extension and scheduled nothing.
+
+And it folds the days before today into the one-filter roll-up ``case_stat_one`` (migration
+0025, ``case_stat_one_fold_due()``) at most once every ``fold_every_s`` (an hour), never inside
+an event's transaction: a no-op when W is already today; a run that finds a writer of past-dated
+events holding the fold's lock does nothing, and the next one folds.
 """
 from __future__ import annotations
 
@@ -174,8 +179,13 @@ def reload_cron(owner_url: str) -> bool:
 class DueChangeTicker:
     """A daemon thread applying due boundary changes every ``every_s`` seconds."""
 
-    def __init__(self, url: str, *, every_s: float = 60.0, partitions_every_s: float = 3600.0):
+    def __init__(self, url: str, *, every_s: float = 60.0, partitions_every_s: float = 3600.0,
+                 fold_every_s: float = 3600.0):
         self._url = url
+        self._fold_every_s = fold_every_s
+        self._fold_due = 0.0  # monotonic time of the next fold of case_stat_one
+        self.folded_before = None  # case_stat_one's mark after the last fold that ran
+        self.fold_error: str | None = None
         self._every_s = every_s
         self._partitions_every_s = partitions_every_s
         self._partitions_due = 0.0  # monotonic time of the next partition check
@@ -218,6 +228,25 @@ class DueChangeTicker:
         self.partitions_error = None
         return n
 
+    def fold_stats(self):
+        """Fold the days before today into ``case_stat_one`` (its own transaction; errors are
+        logged and the next check retries); its mark after, or None when skipped."""
+        self._fold_due = time.monotonic() + self._fold_every_s
+        try:
+            with get_engine(self._url).begin() as conn:
+                conn.execute(text("SET LOCAL lock_timeout = '5s'"))
+                w = conn.execute(text("SELECT case_stat_one_fold_due()")).scalar_one()
+        except Exception as e:
+            self.fold_error = str(e).splitlines()[0]
+            log.error("folding case_stat_one failed: %s", self.fold_error)
+            return None
+        if w is None:
+            self._fold_due = time.monotonic() + min(self._fold_every_s, 60.0)  # a writer held the lock: soon again
+        else:
+            self.folded_before = w
+        self.fold_error = None
+        return w
+
     def start(self) -> "DueChangeTicker":
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
@@ -235,4 +264,6 @@ class DueChangeTicker:
             self.tick()
             if time.monotonic() >= self._partitions_due:
                 self.make_partitions()
+            if time.monotonic() >= self._fold_due:
+                self.fold_stats()
             self._stop.wait(self._every_s)

@@ -254,10 +254,78 @@ def merge(batches: list[tuple[Sums, ...]], pending: int = 1) -> list[tuple[Sums,
              _regroup(_concat([b[2] for b in batches]), ["grain", "day", *GROUP_KEYS]))]
 
 
+# case_stat_one (migration 0025): its (dim, filter) pairs (as the migration's SETS), its dims and
+# filters by code
+ONE_SETS = (("grid", "category_code"), ("grid", "level"), ("grid", "channel"), ("grid", "department_id"),
+            ("person", ""), ("person", "category_code"), ("person", "level"), ("person", "channel"),
+            ("person", "department_id"),
+            ("department", ""), ("department", "category_code"), ("department", "level"),
+            ("department", "channel"),
+            *((dim, pair) for dim in ("grid", "person") for pair in ("level+channel", "level+department_id",
+                                                                     "channel+department_id")))
+ONE_DIMS = ("grid", "person", "department")
+ONE_FILTERS = ("", "category_code", "level", "channel", "department_id", "level+channel", "level+department_id",
+               "channel+department_id")
+ONE_KEYS = ("grain", "dim", "filter", "value", "day", "key_id", "community_id")  # its primary key's order
+
+
+def one_sums(summed: tuple[Sums, ...], before: int, *, categories: tuple[str, ...],
+             channels: tuple[str, ...]) -> tuple[Sums, tuple[str, ...]]:
+    """``case_stat_one``'s rows (every delta dated before the day number ``before``, its mark W)
+    from the fine sums the player already holds, as the migration's fold makes them from the fine
+    roll-ups' day rows: per (dim, filter) of ``ONE_SETS``, grid and person rows from
+    ``case_stat_group``'s, department rows from ``case_stat_cut``'s, then the days' sums by month.
+    Returns the sums with ``value`` as codes into the names returned (each filter its own range
+    of codes: '' ; the categories; '' and the levels; the channels; department ids in decimal; a
+    pair of filters each pair of their values joined by '|')."""
+    _, by_cut, by_group = summed
+    deps = int(max(by_cut["department_id"].max(initial=0), by_group["department_id"].max(initial=0)))
+    spaces = {"": ("",), "category_code": tuple(categories), "level": ("",) + LEVELS, "channel": tuple(channels),
+              "department_id": tuple(str(i) for i in range(deps + 1))}
+    for f in ONE_FILTERS:
+        if "+" in f:
+            a, b = f.split("+")
+            spaces[f] = tuple(f"{x}|{y}" for x in spaces[a] for y in spaces[b])
+    base, names = {}, []
+    for f in ONE_FILTERS:
+        base[f] = len(names)
+        names += spaces[f]
+    column = {"category_code": "category_code", "level": "level", "channel": "channel",
+              "department_id": "department_id"}
+    daily = []
+    for dim, f in ONE_SETS:
+        if dim == "department":
+            src, key = by_cut, "department_id"
+            rows = (np.asarray(src["grain"]) == 0) & (np.asarray(src["day"]) < before)
+        else:
+            src, key = by_group, "key_id"
+            rows = ((np.asarray(src["grain"]) == 0) & (np.asarray(src["dim"]) == GROUP_DIMS.index(dim))
+                    & (np.asarray(src["day"]) < before))
+        idx = np.nonzero(rows)[0]
+        n = idx.size
+        if f == "":
+            value = np.full(n, base[f], np.int64)
+        elif "+" in f:  # the pair's code: first value's code times the second's count, plus the second's
+            a, b = f.split("+")
+            value = (base[f] + np.asarray(src[column[a]], np.int64)[idx] * len(spaces[b])
+                     + np.asarray(src[column[b]], np.int64)[idx])
+        else:
+            value = base[f] + np.asarray(src[column[f]], np.int64)[idx]
+        daily.append(_group([np.zeros(n, np.int64), np.full(n, ONE_DIMS.index(dim), np.int64),
+                             np.full(n, ONE_FILTERS.index(f), np.int64), value,
+                             np.asarray(src["day"], np.int64)[idx], np.asarray(src[key], np.int64)[idx],
+                             np.asarray(src["community_id"], np.int64)[idx]],
+                            [{c: np.asarray(src[c])[idx] for c in COUNTERS}], list(ONE_KEYS)))
+    days = _concat(daily)
+    months = _regroup({**days, "grain": np.ones(_rows(days), np.int64), "day": _months(days["day"])}, list(ONE_KEYS))
+    return _concat([days, months]), tuple(names)
+
+
 def add_to_rollups(conn: Connection, summed: tuple[Sums, ...], *, categories: tuple[str, ...],
                    channels: tuple[str, ...]) -> tuple[int, int]:
-    """Add ``sums`` to ``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``; returns the
-    rows of the first two. ``categories``/``channels``: the names of the codes."""
+    """Add ``sums`` to ``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``, and their
+    days before ``case_stat_one``'s mark to it (``one_sums``); returns the rows of the first two.
+    ``categories``/``channels``: the names of the codes."""
     by_day, by_cut, by_group = summed
     day_keys = {"dim": DIMS, "day": "date", "key_id": "int4"}
     cut_keys = {"grain": GRAINS, "day": "date", "community_id": "int4", "department_id": "int4",
@@ -268,6 +336,10 @@ def add_to_rollups(conn: Connection, summed: tuple[Sums, ...], *, categories: tu
     _add(conn, "case_stat_day", day_keys, by_day)
     _add(conn, "case_stat_cut", cut_keys, by_cut)
     _add(conn, "case_stat_group", group_keys, by_group)
+    mark = conn.execute(text("SELECT folded_before - DATE '1970-01-01' FROM case_stat_one_mark")).scalar_one()
+    one, values = one_sums(summed, int(mark), categories=categories, channels=channels)
+    _add(conn, "case_stat_one", {"grain": GRAINS, "dim": ONE_DIMS, "filter": ONE_FILTERS, "value": values,
+                                 "day": "date", "key_id": "int4", "community_id": "int4"}, one)
     return _rows(by_day), _rows(by_cut)
 
 

@@ -46,7 +46,10 @@ level or category as a change of state), per day and per month, with every filte
 page (community, department, category, level, channel of each delta) as columns:
 ``case_stat_cut`` (0010) keyed by those alone answers tables by subdistrict, community or
 department and the trends; ``case_stat_group`` (0021) adds the grid or the person, for tables by
-grid or person (``_rollup_for`` picks). A
+grid or person; ``case_stat_one`` (0025) keys them by grid, person or department and *one* filter,
+for every table and trend under one filter beside the area, for the days before its mark W
+(folded in bulk from the other two once a day; the days from W on are read from those)
+(``_rollup_for`` picks). A
 period reads whole months from the month rows and each end that cuts a month from the day rows,
 added or subtracted from the month's, whichever reads fewer (``cut_segments``, ``_cut_sums``).
 "Overdue" of a period reaching today is read live from the open cases (``_overdue_now``, an
@@ -60,7 +63,7 @@ The wall's tiles (``wall.frame.kpis``) take their rates from ``indicators``.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
@@ -227,19 +230,25 @@ def _next_month(d: date) -> date:
     return (d.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
-def _upto(x: date) -> tuple[list[tuple[str, date, date, int]], date]:
+def _upto(x: date, until: date | None = None) -> tuple[list[tuple[str, date, date, int]], date]:
     """Everything before day ``x`` from the month rows before a month boundary ``b`` plus or
     minus the day rows between ``b`` and ``x``: the cheaper of the two ways (``MONTH_COST_DAYS``).
-    Returns the day segments (grain, from, to, sign) and ``b``."""
+    Returns the day segments (grain, from, to, sign) and ``b``. ``until``: the roll-up holds the
+    days before it only (``case_stat_one``: its month row of that month sums the days before it),
+    ``x`` ≤ ``until``."""
     down, up = _month(x), _next_month(x)
     if x == down:
         return [], x
-    if (x - down).days + MONTH_COST_DAYS <= (up - x).days:  # (month rows of x's month are then not read)
+    end = up if until is None else min(up, until)
+    if (x - down).days + MONTH_COST_DAYS <= (end - x).days:  # (month rows of x's month are then not read)
         return [("day", down, x, 1)], down
-    return [("day", x, up, -1)], up
+    return [("day", x, end, -1)], up
 
 
-def cut_segments(d0: date, d1: date, ds_open: date, ds_over: date) -> dict[str, list[tuple[str, date, date, int]]]:
+Segments = dict[str, list[tuple[str, date, date, int]]]
+
+
+def cut_segments(d0: date, d1: date, ds_open: date, ds_over: date) -> Segments:
     """The row ranges of ``case_stat_cut`` whose signed sums give the flows of [d0, d1) and the
     open and overdue states at the start of ``ds_open`` / ``ds_over``: (grain, from, to, sign).
 
@@ -248,9 +257,13 @@ def cut_segments(d0: date, d1: date, ds_open: date, ds_over: date) -> dict[str, 
     days from x up to it, whichever reads fewer rows: a period that cuts months reads at most
     half a month of day rows at each end (the last 30 days at the start of a month read one
     month row set and a day or two). Short periods inside one month read their days."""
+    return _segments(d0, d1, ds_open, ds_over, None)
+
+
+def _segments(d0: date, d1: date, ds_open: date, ds_over: date, until: date | None) -> Segments:
     out: dict[str, list] = {}
-    s0, b0 = _upto(d0)
-    s1, b1 = _upto(d1)
+    s0, b0 = _upto(d0, until)
+    s1, b1 = _upto(d1, until)
     direct = (d1 - d0).days
     split = sum((t - f).days for _, f, t, _ in s0 + s1) + MONTH_COST_DAYS * max(1, abs((b1.year - b0.year) * 12
                                                                                       + b1.month - b0.month))
@@ -258,10 +271,29 @@ def cut_segments(d0: date, d1: date, ds_open: date, ds_over: date) -> dict[str, 
         out["flows"] = [("day", d0, d1, 1)]
     else:
         out["flows"] = [("month", b0, b1, 1)] + [(g, f, t, -sg) for g, f, t, sg in s0] + s1
+    out.update(_states(ds_open, ds_over, until))
+    return out
+
+
+def _states(ds_open: date, ds_over: date, until: date | None) -> Segments:
+    out = {}
     for name, x in (("open", ds_open), ("overdue", ds_over)):
-        segs, b = _upto(x)
+        segs, b = _upto(x, until)
         out[name] = [("month", date.min, b, 1)] + segs
     return out
+
+
+def folded_segments(d0: date, d1: date, ds_open: date, ds_over: date, until: date) -> tuple[Segments, Segments]:
+    """``cut_segments`` for a roll-up that holds the days before ``until`` only (``case_stat_one``,
+    migration 0025: W, its mark) and a fine one that holds every day: (the ranges of the first,
+    the day ranges of the second). F(x) = F_one(min(x, W)) + the fine days [W, x): the fine roll-up
+    gives the days from W on (today's, while reports come in), the folded one the rest."""
+    c0, c1, co, cv = (min(x, until) for x in (d0, d1, ds_open, ds_over))
+    folded = _segments(c0, c1, co, cv, until) if c0 < c1 else {"flows": [], **_states(co, cv, until)}
+    fine: Segments = {"flows": [("day", max(d0, until), d1, 1)] if d1 > until else [],
+                      "open": [("day", until, ds_open, 1)] if ds_open > until else [],
+                      "overdue": [("day", until, ds_over, 1)] if ds_over > until else []}
+    return folded, fine
 
 
 def _elementary(segments: dict[str, list[tuple[str, date, date, int]]]) -> list[tuple[str, date, date, dict]]:
@@ -281,33 +313,68 @@ def _elementary(segments: dict[str, list[tuple[str, date, date, int]]]) -> list[
     return out
 
 
-def _cut_sums(conn: Connection, key: str, filters: dict, d0: date, d1: date, today: date, *,
-              table: str = "case_stat_cut", where: tuple[str, ...] = (), params: dict | None = None) -> dict[int, dict]:
-    """``_sums`` from a roll-up at two grains (``case_stat_cut``, or ``case_stat_group`` with
-    ``where`` naming its dim; ``cut_segments``: whole months from the month rows, the cut ends from
-    the day rows): one range scan of the primary key per disjoint piece of those ranges
-    (``_elementary``), its counters summed times the piece's weights, the pieces added up.
-    ``key``: the column the rows are grouped by (community_id, department_id or key_id)."""
+class Rollup(NamedTuple):
+    """Where ``_cut_sums`` reads: a roll-up at two grains, the column its rows are grouped by,
+    its conditions beyond the filters with their parameters, the filters (``_cut_conds``), and for
+    ``case_stat_one`` the fine roll-up that holds the days from its mark on."""
+    table: str
+    key: str
+    where: tuple[str, ...]
+    params: dict
+    filters: dict
+    fine: "Rollup | None" = None
+
+
+_WEIGHT_OF = {c: "flows" for c in FLOWS} | {"open": "open", "overdue": "overdue", "overdue_np": "overdue"}
+_MARK_SQL = "SELECT GREATEST(folded_before, DATE '0001-01-02') FROM case_stat_one_mark"
+
+
+def _parts(src: Rollup, segments: Segments, params: dict) -> list[str]:
+    """One SELECT per disjoint piece of ``segments`` in ``src`` (parameters added to ``params``)."""
+    conds, fparams = _cut_conds(src.filters)
+    conds = [*src.where, *conds]
+    params.update(fparams, **src.params)
+    out = []
+    for grain, f, t, w in _elementary(segments):
+        i = len(params)
+        params.update({f"f{i}": f, f"t{i}": t})
+        cols = ", ".join((f"{w[_WEIGHT_OF[c]]} * sum({c})" if w[_WEIGHT_OF[c]] else "0") + f" AS {c}" for c in COUNTERS)
+        out.append(f"SELECT {src.key} AS key_id, {cols} FROM {src.table} WHERE grain = '{grain}' "
+                   f"AND day >= :f{i} AND day < :t{i}" + "".join(f" AND {c}" for c in conds) + " GROUP BY 1")
+    return out
+
+
+def _cut_sums(conn: Connection, src: Rollup, d0: date, d1: date, today: date) -> dict[int, dict]:
+    """``_sums`` from a roll-up at two grains (``Rollup``; ``cut_segments``: whole months from the
+    month rows, the cut ends from the day rows): one range scan of the primary key per disjoint
+    piece of those ranges (``_elementary``), its counters summed times the piece's weights, the
+    pieces added up. ``case_stat_one`` holds the days before its mark W only: the days from W
+    on are read from ``src.fine`` (``folded_segments``), in the same statement as a check that W
+    has not moved since it was read (a fold committed in between: read again)."""
     live = d1 > today
     ds_open = today + timedelta(days=1) if live else d1
     ds_over = today if live else d1
-    conds, fparams = _cut_conds(filters)
-    conds = [*where, *conds]
-    params = {**fparams, **(params or {})}
-    of = {c: "flows" for c in FLOWS} | {"open": "open", "overdue": "overdue", "overdue_np": "overdue"}
-    parts = []
-    for i, (grain, f, t, w) in enumerate(_elementary(cut_segments(d0, d1, ds_open, ds_over))):
-        params.update({f"f{i}": f, f"t{i}": t})
-        cols = ", ".join((f"{w[of[c]]} * sum({c})" if w[of[c]] else "0") + f" AS {c}" for c in COUNTERS)
-        parts.append(f"SELECT {key} AS key_id, {cols} FROM {table} WHERE grain = '{grain}' "
-                     f"AND day >= :f{i} AND day < :t{i}" + "".join(f" AND {c}" for c in conds) + " GROUP BY 1")
-    if not parts:
-        return {}
-    sql = (f"SELECT key_id, {', '.join(f'sum({c}) AS {c}' for c in COUNTERS)} FROM ("
-           + " UNION ALL ".join(parts) + ") s GROUP BY key_id")
-    rows = conn.execute(text(sql), params).mappings()
-    return {r["key_id"]: {**r, **{c: (float(r[c]) if c == "disposal_wh" else int(r[c])) for c in COUNTERS}}
-            for r in rows}
+    for _ in range(5):
+        params: dict = {}
+        if src.fine is None:
+            parts = _parts(src, cut_segments(d0, d1, ds_open, ds_over), params)
+        else:
+            w = conn.execute(text(_MARK_SQL)).scalar_one()
+            folded, fine = folded_segments(d0, d1, ds_open, ds_over, w)
+            parts = _parts(src, folded, params) + _parts(src.fine, fine, params)
+            params["mark"] = w
+            # a row no group has (key NULL, moved 1) when W is no longer what was read
+            parts.append(f"SELECT NULL, {', '.join('0' for _ in COUNTERS)} WHERE ({_MARK_SQL}) <> :mark")
+        if not parts:
+            return {}
+        sql = (f"SELECT key_id, {', '.join(f'sum({c}) AS {c}' for c in COUNTERS)}, count(*) FILTER (WHERE key_id "
+               f"IS NULL) AS moved FROM (" + " UNION ALL ".join(parts) + ") s GROUP BY key_id")
+        rows = conn.execute(text(sql), params).mappings().all()
+        if any(r["moved"] for r in rows):
+            continue
+        return {r["key_id"]: {**r, **{c: (float(r[c]) if c == "disposal_wh" else int(r[c])) for c in COUNTERS}}
+                for r in rows}
+    raise RuntimeError("case_stat_one's mark moved on every read: folds in a loop?")
 
 
 def _sums(conn: Connection, src: str, params: dict, d0: date, d1: date, today: date) -> dict[int, dict]:
@@ -357,18 +424,52 @@ def _overdue_now(conn: Connection, key: str, filters: dict) -> dict[int, dict]:
     return {r["key_id"]: dict(r) for r in rows}
 
 
-def _rollup_for(by: str, filters: dict) -> tuple[str, str, tuple[str, ...], dict]:
-    """Which roll-up answers a table ``by`` a group under ``filters`` (any of the charts page's):
-    (the group's key for ``_overdue_now`` and ``_area_groups``, the table, its conditions beyond
-    the filters, their parameters).
+# The (dim, filter) pairs of ``case_stat_one`` (migration 0025): a table by grid (and so by
+# community or subdistrict: a grid row carries its community), by person or by department, or a
+# trend, under one filter of the charts page beside the area; '' no filter (a person's or
+# department's table within an area).
+ONE_SETS = frozenset({("grid", "category_code"), ("grid", "level"), ("grid", "channel"), ("grid", "department_id"),
+                      ("person", ""), ("person", "category_code"), ("person", "level"), ("person", "channel"),
+                      ("person", "department_id"),
+                      ("department", ""), ("department", "category_code"), ("department", "level"),
+                      ("department", "channel")}
+                     | {(dim, pair) for dim in ("grid", "person")
+                        for pair in ("level+channel", "level+department_id", "channel+department_id")})
+# two filters as one ``filter`` of case_stat_one: their names in this order joined by '+', their
+# values by '|'
+ONE_FILTER_ORDER = ("category_code", "level", "channel", "department_id")
 
-    Tables by subdistrict, community or department read ``case_stat_cut`` (0010: its keys are
-    theirs), tables by grid or person their dim of ``case_stat_group`` (0021); both carry every
-    filter of the page as a column."""
-    key = {"subdistrict": "community", "community": "community"}.get(by, by)
+
+def _rollup_for(by: str, filters: dict) -> tuple[str, Rollup]:
+    """Which roll-up answers a table ``by`` a group (or "trend") under ``filters`` (any of the
+    charts page's): the group's key for ``_overdue_now`` and ``_area_groups``, and the ``Rollup``.
+
+    One filter beside the area (or none, for a person's or department's table within an area):
+    ``case_stat_one`` (0025), that filter's rows only, the area on their community, for the days
+    before its mark; the fine roll-up below for the days after. So too two filters of its pairs
+    (level + channel, level + department, channel + department) for tables by grid, community,
+    subdistrict or person and the trends: ``filter`` their names joined by '+' in
+    ``ONE_FILTER_ORDER``, ``value`` their values by '|'. Other combinations: tables by
+    subdistrict, community or department and the trends read ``case_stat_cut`` (0010: its keys
+    are theirs), tables by grid or person their dim of ``case_stat_group`` (0021); both carry
+    every filter of the page as a column."""
+    key = {"subdistrict": "community", "community": "community", "trend": "community"}.get(by, by)
     if key in ("community", "department"):
-        return key, "case_stat_cut", (), {}
-    return key, "case_stat_group", ("dim = :g_dim",), {"g_dim": key}
+        fine = Rollup("case_stat_cut", f"{key}_id", (), {}, filters)
+    else:
+        fine = Rollup("case_stat_group", "key_id", ("dim = :g_dim",), {"g_dim": key}, filters)
+    rest = sorted((k for k in filters if k not in AREA_FILTERS),
+                  key=lambda k: ONE_FILTER_ORDER.index(k) if k in ONE_FILTER_ORDER else len(ONE_FILTER_ORDER))
+    dim = {"community": "grid"}.get(key, key)
+    kind = "+".join(rest)
+    if len(rest) > 2 or (dim, kind) not in ONE_SETS:
+        return key, fine
+    if key == "community":  # the grid dim of case_stat_group carries the community too
+        fine = Rollup("case_stat_group", "community_id", ("dim = :g_dim",), {"g_dim": "grid"}, filters)
+    return key, Rollup("case_stat_one", "community_id" if key == "community" else "key_id",
+                       ("dim = :o_dim", "filter = :o_filter", "value = :o_value"),
+                       {"o_dim": dim, "o_filter": kind, "o_value": "|".join(str(filters[k]) for k in rest)},
+                       {k: v for k, v in filters.items() if k in AREA_FILTERS}, fine)
 
 
 # --- the table --------------------------------------------------------------------------------------
@@ -404,9 +505,8 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
         if dim == "grid":  # the area narrows the groups and the rows read alike
             rollup_filters.update({k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
                                    if v is not None})
-        key, table, where, params = _rollup_for(by, rollup_filters)
-        sums = _cut_sums(conn, "key_id" if table == "case_stat_group" else f"{key}_id", rollup_filters,
-                         d0, d1, today, table=table, where=where, params=params)
+        key, rollup = _rollup_for(by, rollup_filters)
+        sums = _cut_sums(conn, rollup, d0, d1, today)
     else:
         key = dim
         areas = {k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
@@ -583,10 +683,58 @@ def group_sums_sql(case_filter: str) -> str:
         GROUP BY GROUPING SETS ((d.day, {keys}), (k.month, {keys}))"""
 
 
+# The rows of ``case_stat_one`` (migration 0025) each delta counts in: (dim, filter, value, key)
+# per pair of ``ONE_SETS``, from expressions for the delta's group per dim and value per filter.
+ONE_KEYS = ("dim", "filter", "value", "key_id", "community_id")
+
+
+def one_sets_sql(key: dict[str, str], value: dict[str, str]) -> str:
+    rows = ", ".join(f"('{dim}', '{f}', {value[f] if f else chr(39) * 2}, {key[dim]})" for dim, f in sorted(ONE_SETS))
+    return f"CROSS JOIN LATERAL (VALUES {rows}) o(dim, filter, value, key)"
+
+
+_ONE_VALUE = {"category_code": "k.category_code", "level": "k.level", "channel": "k.channel",
+              "department_id": "k.department_id::text"}
+_ONE_OF_DELTA = one_sets_sql(
+    {"grid": "COALESCE(d.grid_id, 0)", "person": "COALESCE(d.person_id, 0)", "department": "k.department_id"},
+    {**_ONE_VALUE, **{f: " || '|' || ".join(_ONE_VALUE[x] for x in f.split("+")) for _, f in ONE_SETS if "+" in f}})
+
+
+def one_sums_sql(case_filter: str) -> str:
+    """The rows of ``case_stat_one`` (grain, day, keys, counters) that the events selected by
+    ``case_filter`` (a WHERE clause on ``case_event e``) add up to — their deltas dated before the
+    table's mark only, as it holds them; for maintenance that takes events back out."""
+    sums = ", ".join(f"COALESCE(sum(d.{c}), 0) AS {c}" for c in COUNTERS)
+    keys = "o.dim, o.filter, o.value, o.key, k.community_id"
+    return f"""
+        SELECT CASE WHEN GROUPING(d.day) = 0 THEN 'day' ELSE 'month' END AS grain, COALESCE(d.day, k.month) AS day,
+               o.dim, o.filter, o.value, o.key AS key_id, k.community_id, {sums}
+        FROM ({EVENT_LAGS_SQL.format(case_filter=case_filter)}) x {_CUT_DELTAS}
+        LEFT JOIN unit_grid ug ON ug.id = d.grid_id
+        {_CUT_KEYS_OF_DELTA} {_ONE_OF_DELTA}
+        WHERE d.day < (SELECT folded_before FROM case_stat_one_mark)
+        GROUP BY GROUPING SETS ((d.day, {keys}), (k.month, {keys}))"""
+
+
+def refold_one(conn: Connection) -> None:
+    """``case_stat_one`` made again from the fine roll-ups (``case_stat_group``, ``case_stat_cut``):
+    emptied, then every day before its mark W summed in (``case_stat_one_refold``, migration 0025);
+    W stays where it was."""
+    conn.execute(text("SELECT case_stat_one_refold()"))
+
+
+def fold_due(conn: Connection) -> date | None:
+    """Fold the days before today into ``case_stat_one`` (``case_stat_one_fold_due``, migration
+    0025: the scheduled job; never in an event's transaction): W moved to today, or to the first
+    day of the oldest other client transaction still open. Returns W after, or None when a writer
+    of past-dated deltas held the fold's lock (nothing done; the next run folds)."""
+    return conn.execute(text("SELECT case_stat_one_fold_due()")).scalar_one()
+
+
 def rebuild_stats(conn: Connection) -> int:
-    """Recompute the roll-ups (``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``) from
-    the whole event log in one pass over it (repair, or after bulk loads that bypassed the
-    triggers). Returns the number of ``case_stat_day`` rows."""
+    """Recompute the roll-ups (``case_stat_day``, ``case_stat_cut``, ``case_stat_group`` and
+    ``case_stat_one``) from the whole event log in one pass over it (repair, or after bulk loads
+    that bypassed the triggers). Returns the number of ``case_stat_day`` rows."""
     for table in ("case_stat_day", "case_stat_cut", "case_stat_group"):
         conn.execute(text(f"DELETE FROM {table}"))
     sums = ", ".join(f"COALESCE(sum(d.{c}), 0)" for c in COUNTERS)
@@ -624,10 +772,51 @@ def rebuild_stats(conn: Connection) -> int:
         FROM cut d {GROUP_DIMS_SQL}
         GROUP BY GROUPING SETS ((d.day, {gkeys}), (d.month, {gkeys}))
         HAVING {nonzero}"""))
+    refold_one(conn)
     return conn.execute(text("SELECT count(*) FROM case_stat_day")).scalar_one()
 
 
 # --- charts helpers --------------------------------------------------------------------------------------
+
+def _filtered_days(conn: Connection, r: Rollup, first: date, horizon: date):
+    """A filtered trend's rows (``_rollup_for``): the counters per day of [first, horizon) and the
+    states before ``first`` (its month rows), in one statement. ``case_stat_one`` gives the days
+    before its mark W and the fine roll-up those from W on (a period starting after W reads the
+    fine roll-up alone); a W moved by a fold in between is read again (as in ``_cut_sums``)."""
+    import pandas as pd
+
+    def part(x: Rollup, grain: str, lo: date | None, hi: date, params: dict) -> str:
+        conds, fparams = _cut_conds(x.filters)
+        params.update(fparams, **x.params)
+        i = len(params)
+        params.update({f"f{i}": lo or date.min, f"t{i}": hi})
+        return (f"SELECT {'day' if grain == 'day' else 'NULL::date'} AS day, {', '.join(COUNTERS)} FROM {x.table} "
+                f"WHERE grain = '{grain}' AND day >= :f{i} AND day < :t{i}" + "".join(f" AND {c}" for c in [*x.where, *conds]))
+
+    for _ in range(5):
+        params: dict = {}
+        if r.fine is None:
+            parts = [part(r, "day", first, horizon, params), part(r, "month", None, first, params)]
+        else:
+            w = conn.execute(text(_MARK_SQL)).scalar_one()
+            if first <= w:
+                parts = [part(r, "day", first, w, params), part(r.fine, "day", w, horizon, params),
+                         part(r, "month", None, first, params)]
+            else:
+                parts = [part(r.fine, "day", first, horizon, params), part(r.fine, "month", None, first, params)]
+            params["mark"] = w
+            parts.append(f"SELECT DATE '0001-01-01', {', '.join('0' for _ in COUNTERS)} WHERE ({_MARK_SQL}) <> :mark")
+        rows = conn.execute(text(f"SELECT day, {', '.join(f'sum({c}) AS {c}' for c in COUNTERS)} FROM ("
+                                 + " UNION ALL ".join(parts) + ") s GROUP BY day ORDER BY day NULLS FIRST"), params).all()
+        if any(row[0] == date(1, 1, 1) for row in rows):
+            continue
+        base = {c: 0.0 for c in STATES}
+        if rows and rows[0][0] is None:
+            base = {c: float(v) for c, v in zip(COUNTERS, rows[0][1:]) if c in STATES}
+            rows = rows[1:]
+        return pd.DataFrame(rows, columns=["day", *COUNTERS]), base
+    raise RuntimeError("case_stat_one's mark moved on every read: folds in a loop?")
+
 
 def trend(conn: Connection, *, start, end, freq: str = "day", subdistrict_id: int | None = None,
           community_id: int | None = None, department_id: int | None = None, category_code: str | None = None,
@@ -654,23 +843,14 @@ def trend(conn: Connection, *, start, end, freq: str = "day", subdistrict_id: in
     horizon = max(d1, today + timedelta(days=1))
     base = {c: 0 for c in STATES}
     if not filters:  # the unfiltered roll-up (its deltas are the unfiltered figures' own), every day
-        first, table, where, params = None, "case_stat_day", "dim = 'grid'", {}
+        first = None
+        daily = pd.DataFrame(conn.execute(text(
+            f"SELECT day, {', '.join(f'sum({c}) AS {c}' for c in COUNTERS)} FROM case_stat_day "
+            f"WHERE dim = 'grid' AND day < :h GROUP BY day ORDER BY day"), {"h": horizon}).all(),
+            columns=["day", *COUNTERS])
     else:
-        # the filtered roll-up (``_rollup_for``: case_stat_cut): the states before the period's first
-        # month from the month rows, the days from that month on from the day rows
-        _, table, extra, params = _rollup_for("community", filters)
-        conds, fparams = _cut_conds(filters)
-        params = {**params, **fparams}
         first = _month(d0)
-        where = " AND ".join(["grain = 'day'", *extra, *conds, "day >= :first"])
-        params["first"] = first
-        before = " AND ".join(["grain = 'month'", *extra, *conds, "day < :first"])
-        got = conn.execute(text(f"SELECT {', '.join(f'COALESCE(sum({c}), 0) AS {c}' for c in STATES)} FROM {table} "
-                                f"WHERE {before}"), params).mappings().one()
-        base = {c: float(got[c]) for c in STATES}
-    daily = pd.DataFrame(conn.execute(text(
-        f"SELECT day, {', '.join(f'sum({c}) AS {c}' for c in COUNTERS)} FROM {table} "
-        f"WHERE {where} AND day < :h GROUP BY day ORDER BY day"), {**params, "h": horizon}).all(), columns=["day", *COUNTERS])
+        daily, base = _filtered_days(conn, _rollup_for("trend", filters)[1], first, horizon)
     first = first or min([d0] + list(daily["day"]))
     index = pd.date_range(first, horizon - timedelta(days=1), freq="D")
     daily = daily.assign(day=pd.to_datetime(daily["day"])).set_index("day").reindex(index, fill_value=0).astype(float)

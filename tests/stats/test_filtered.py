@@ -228,3 +228,114 @@ def test_rebuild_keeps_the_awaiting_location_rows(world, conn, history):
     assert [(r.day.day, r.reported, r.open) for r in before[0]] == [(14, 1, 1), (15, 0, -1), (16, 1, 1)]
     rebuild_stats(conn)
     assert (conn.execute(q, {"k": AWAITING_KEY}).all(), conn.execute(qc, {"k": AWAITING_KEY}).all()) == before
+
+
+def _one_rows(conn) -> list:
+    from stats.indicators import COUNTERS
+
+    nonzero = " OR ".join(f"round({c}::numeric, 6) <> 0" if c == "disposal_wh" else f"{c} <> 0" for c in COUNTERS)
+    sums = ", ".join(f"round({c}::numeric, 6)" if c == "disposal_wh" else c for c in COUNTERS)
+    return conn.execute(text(f"SELECT grain, dim, filter, value, day, key_id, community_id, {sums} FROM case_stat_one "
+                             f"WHERE {nonzero} ORDER BY 1, 2, 3, 4, 5, 6, 7")).all()
+
+
+def _mark(conn, day: date) -> None:
+    """Move ``case_stat_one``'s mark W to ``day`` and make the table again (as folded up to it)."""
+    from stats.indicators import refold_one
+
+    conn.execute(text("UPDATE case_stat_one_mark SET folded_before = :d"), {"d": day})
+    refold_one(conn)
+
+
+ONE_FILTERS = ("category_code", "level", "channel", "department_id")
+
+
+@pytest.mark.parametrize("mark", [date(2025, 10, 15), date(2025, 10, 1), date(2025, 9, 1)])
+def test_one_filter_tables_with_the_mark_inside_the_history_equal_the_event_log(world, conn, history, mark):
+    """``case_stat_one`` (0025) holds the days before its mark W; the days from W on come from the
+    fine roll-ups: with W in the middle of the week, at a month's start and before every event,
+    every grouping under one filter or two (with and without an area) equals the event log."""
+    _mark(conn, mark)
+    filters = [f for f in _filters(world) if len([k for k in f if k in ONE_FILTERS]) <= 2]
+    filters += [{"subdistrict_id": world.sub["S1"]},  # and the pairs kept in case_stat_one beyond level + channel
+                {"level": "community", "department_id": world.dept["CGZF"]},
+                {"channel": "wechat", "department_id": world.dept["CGZF"], "subdistrict_id": world.sub["S1"]}]
+    for by in ("subdistrict", "community", "department", "grid", "person"):
+        for f in filters:
+            for start, end in _periods(conn)[:3] + _periods(conn)[4:6]:
+                fast = indicators(conn, start=start, end=end, by=by, total=True, **f)
+                exact = indicators(conn, start=start, end=end, by=by, total=True, exact=True, **f)
+                assert _same(fast, exact), (mark, by, f, start, end)
+
+
+def test_one_filter_trends_with_the_mark_inside_the_history_equal_the_event_log(world, conn, history):
+    _mark(conn, date(2025, 10, 16))
+    cols = ("registered", "closed", "due", "closure_rate", "on_time_rate", "open", "overdue")
+    for f in ({"category_code": "0401"}, {"level": "district"}, {"channel": "wechat", "subdistrict_id": world.sub["S1"]},
+              {"department_id": world.dept["CGZF"]}, {"level": "community", "channel": "hotline"}):
+        for row in trend(conn, start=WEEK[0], end=NEXT[1], freq="day", **f).to_dict("records"):
+            p0 = row["period"]
+            want = indicators(conn, start=p0, end=p0 + timedelta(days=1), by="subdistrict", total=True, exact=True, **f)[-1]
+            got_row = {c: None if isinstance(row[c], float) and math.isnan(row[c]) else row[c] for c in cols}
+            assert _same([got_row], [{c: want[c] for c in cols}]), (f, p0)
+
+
+def test_an_event_on_a_new_day_does_not_fold_the_job_does_and_past_ones_go_straight_in(world, conn, history):
+    """An event on a day after the mark W returns without folding (W stays; the fold is the
+    scheduled job's, ``fold_due``); the job folds the fine rows of [W, today) and moves W; figures
+    equal the event log before and after. An event dated before W is added to ``case_stat_one``
+    at once. Either way the table equals one made again from the fine roll-ups up to the same mark."""
+    from stats.indicators import fold_due, refold_one
+
+    _mark(conn, date(2025, 10, 15))
+    late = world.report("C1", category="0401", at=T(2025, 10, 20, 9, 0), channel="hotline")["id"]
+    assert conn.execute(text("SELECT folded_before FROM case_stat_one_mark")).scalar_one() == date(2025, 10, 15)
+    assert not any(r.day >= date(2025, 10, 15) and r.grain == "day" for r in _one_rows(conn))
+
+    def equal_to_the_log():
+        for by, f in (("grid", {"channel": "hotline"}), ("community", {"category_code": "0401"}),
+                      ("department", {"level": "community"}), ("person", {"channel": "hotline"})):
+            for start, end in ((date(2025, 10, 13), date(2025, 10, 21)), (date(2025, 10, 1), date(2025, 11, 1))):
+                fast = indicators(conn, start=start, end=end, by=by, total=True, **f)
+                exact = indicators(conn, start=start, end=end, by=by, total=True, exact=True, **f)
+                assert _same(fast, exact), (by, f, start, end)
+
+    equal_to_the_log()
+    w = fold_due(conn)
+    today = conn.execute(text("SELECT local_day(now())")).scalar_one()
+    assert w is not None and date(2025, 10, 21) <= w <= today
+    assert conn.execute(text("SELECT folded_before FROM case_stat_one_mark")).scalar_one() == w
+    folded = _one_rows(conn)
+    assert any(r.day == date(2025, 10, 16) and r.grain == "day" for r in folded)
+    assert any(r.day == date(2025, 10, 20) and r.grain == "day" and r.filter == "channel" and r.value == "hotline"
+               for r in folded)
+    equal_to_the_log()
+    refold_one(conn)
+    assert _one_rows(conn) == folded
+    # a past event: straight in (W stays)
+    service.transition(conn, case_id=late, action="register", actor=world["disp_c1"], at=T(2025, 10, 20, 9, 5))
+    world.report("C1", category="0102", at=T(2025, 10, 3, 9, 0), channel="wechat")
+    assert conn.execute(text("SELECT folded_before FROM case_stat_one_mark")).scalar_one() == w
+    kept = _one_rows(conn)
+    assert any(r.day == date(2025, 10, 3) and r.filter == "channel" and r.value == "wechat" for r in kept)
+    refold_one(conn)
+    assert _one_rows(conn) == kept
+    equal_to_the_log()
+
+
+def test_which_roll_up_answers_two_filters():
+    """Two filters of ``case_stat_one``'s pairs read it (any order of the filters, an area beside
+    them); a category with another filter, three filters, and tables by department keep the fine
+    roll-ups."""
+    from stats.indicators import _rollup_for
+
+    for by in ("grid", "community", "subdistrict", "person", "trend"):
+        r = _rollup_for(by, {"channel": "hotline", "level": "community", "subdistrict_id": 3})[1]
+        assert (r.table, r.params["o_filter"], r.params["o_value"]) == ("case_stat_one", "level+channel",
+                                                                         "community|hotline"), by
+        r = _rollup_for(by, {"department_id": 7, "channel": "wechat"})[1]
+        assert (r.table, r.params["o_filter"], r.params["o_value"]) == ("case_stat_one", "channel+department_id",
+                                                                         "wechat|7"), by
+        assert _rollup_for(by, {"category_code": "0401", "channel": "wechat"})[1].table != "case_stat_one"
+        assert _rollup_for(by, {"level": "district", "channel": "wechat", "department_id": 7})[1].table != "case_stat_one"
+    assert _rollup_for("department", {"level": "district", "channel": "wechat"})[1].table == "case_stat_cut"

@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection
 from db.config import test_owner_database_url
 from db.reference import seed_reference
 from accounts.auth import create_user
-from stats.indicators import COUNTERS, CUT_KEYS, EVENT_DELTAS_SQL, GROUP_KEYS, cut_sums_sql, group_sums_sql
+from stats.indicators import (COUNTERS, CUT_KEYS, EVENT_DELTAS_SQL, GROUP_KEYS, ONE_KEYS, cut_sums_sql,
+                              group_sums_sql, one_sums_sql)
 
 CODE = "219999"
 PASSWORD = "Wall-test-2024"
@@ -195,7 +196,8 @@ def owner_engine():
 
 def remove_cases(c, case_ids_sql: str, params: dict) -> None:
     """Delete committed test cases and everything hanging off them, their contributions to the
-    indicators' roll-ups (``case_stat_day``, ``case_stat_cut``, ``case_stat_group``) included.
+    indicators' roll-ups (``case_stat_day``, ``case_stat_cut``, ``case_stat_group``,
+    ``case_stat_one``) included.
 
     The roll-up is summed by a trigger as events are appended and is not reduced when events are
     deleted; left alone, the test's events would stay in department and "no one" rows that
@@ -227,6 +229,11 @@ def remove_cases(c, case_ids_sql: str, params: dict) -> None:
         c.execute(text(f"""
             UPDATE case_stat_group s SET {", ".join(f"{k} = s.{k} - x.{k}" for k in COUNTERS)}
             FROM ({group_sums_sql(f"WHERE e.case_id IN ({case_ids_sql})")}) x
+            WHERE {" AND ".join(f"s.{k} = x.{k}" for k in keys)}"""), params)
+        keys = ("grain", "day", *ONE_KEYS)
+        c.execute(text(f"""
+            UPDATE case_stat_one s SET {", ".join(f"{k} = s.{k} - x.{k}" for k in COUNTERS)}
+            FROM ({one_sums_sql(f"WHERE e.case_id IN ({case_ids_sql})")}) x
             WHERE {" AND ".join(f"s.{k} = x.{k}" for k in keys)}"""), params)
         c.execute(text("ALTER TABLE case_event DISABLE TRIGGER case_event_append_only"))
         for table in ("case_presence", "case_event", "case_department"):
