@@ -159,4 +159,3 @@ def css(*names: str) -> None:
     text = "\n".join((STATIC / f"{n}.css").read_text(encoding="utf-8") for n in names)
     st.html(f"<style>{text}</style>")
 
-
