@@ -509,7 +509,7 @@ def _on_kick() -> None:
     """The page's run the watcher asked for (nothing to do: the run is the point)."""
 LIVE = "live.watch"   # the page's watch (``Watch``)
 KICK = "live.kick"    # set by ``_on_live`` when the page must be redrawn: the browser then asks for it
-WATCH = "live-watch"  # the watcher part's fragment key: an action's callback may rerun it by name
+WATCH = "live-watch"  # the watcher part's fragment key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -555,9 +555,8 @@ def _stale(w: "Watch") -> bool:
 
 @st.fragment(key=WATCH)
 def watcher() -> None:
-    """The page's watcher: the component above, fed from ``session_state[LIVE]`` (so a rerun of
-    this part alone, named by an action's callback after ``mark_drawn``, draws what that callback
-    left there).
+    """The page's watcher: the component above, fed from ``session_state[LIVE]`` (what the page's
+    last full run drew) and ``session_state[KICK]`` (the callback's verdict).
 
     Why not a ``run_every`` fragment (issue 8): a script run every second meant that the run of a
     click or a search was followed, often before the server had sent its messages, by the
@@ -576,21 +575,6 @@ def watcher() -> None:
                                           "grace_s": w.grace_s, "kick": st.session_state.get(KICK),
                                           "poll_ms": int((SAFETY_S if w.grace_s else POLL_S) * 1000)},
                 on_stale_change=_on_live)
-
-
-def mark_drawn(version: int | None = None) -> None:
-    """A desk page's parts are redrawn as of listener ``version`` (now, by default) by a callback's
-    named rerun: the watch takes that version and its digest, so the notice of one's own action
-    asks for no second rerun. Name ``WATCH`` among the parts rerun."""
-    w = st.session_state.get(LIVE)
-    if w is None or w.grace_s:
-        return
-    lst = kit.listener()
-    v = lst.version if version is None else version
-    connected = lst.connected.is_set()
-    st.session_state[LIVE] = dataclasses.replace(
-        w, version=v, connected=connected, mark=desk_beacon().mark(v, connected),
-        drawn=w.digest(v) if w.digest is not None else None)
 
 
 def live(version: int, rerun_at: float, *, beacon_polled: bool = False, digest=None, drawn=None) -> None:
