@@ -1,6 +1,7 @@
 """``bench pages``: how long each page and each main action takes, click to usable UI, in Chromium.
 
     python manage.py bench pages [--scale sample|1m|both] [--repeat 5] [--cases-1m 1000000]
+                                 [--roles dispatcher,department,report] [--trace FILE]
 
 Against the sample district (database ``gridgov_bench_pages``) and against 1,000,000 cases
 (``gridgov_bench_pages_1m``: the sample district with its history, filled up on first use with

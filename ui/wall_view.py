@@ -471,6 +471,8 @@ export default function(component) {
     // the page's time is up: asked again every 5 s until the server's clock agrees
     if (d.rerun_at && now / 1000 >= d.rerun_at) { ask('clock:' + d.rerun_at + ':' + Math.floor(now / 5000)); return; }
     if (S.busy || !d.url || now - S.fetched < (d.poll_ms || 1000) - 50) return;
+    // a run under way (the page's own, after an action) redraws this with its new mark: look after it
+    if (document.querySelector('[data-test-script-state=running]')) return;
     S.busy = true;
     S.fetched = now;
     fetch(new URL(d.url, document.baseURI).href, { cache: 'no-store', credentials: 'same-origin' })
