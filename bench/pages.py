@@ -1,6 +1,7 @@
 """``bench pages``: how long each page and each main action takes, click to usable UI, in Chromium.
 
     python manage.py bench pages [--scale sample|1m|both] [--repeat 5] [--cases-1m 1000000]
+                                 [--roles dispatcher,department,report] [--trace FILE]
 
 Against the sample district (database ``gridgov_bench_pages``) and against 1,000,000 cases
 (``gridgov_bench_pages_1m``: the sample district with its history, filled up on first use with
@@ -81,6 +82,10 @@ def configure(p) -> None:
     p.add_argument("--verbose", action="store_true", help="print every step's time as it is taken")
     p.add_argument("--cold", action="store_true",
                    help="a fresh browser context (empty cache) every round, as on a first visit")
+    p.add_argument("--roles", default="dispatcher,department,report",
+                   help="whose rounds to run (comma-separated; default all three)")
+    p.add_argument("--trace", metavar="FILE",
+                   help="write every websocket frame, decoded and timed, to FILE (to follow a click)")
 
 
 # --- data -------------------------------------------------------------------------------------------
@@ -109,9 +114,33 @@ def _engine(scale: str, cases_1m: int, open_1m: int = OPEN_1M):
                            "WHERE status = 'reported' AND case_no LIKE 'O%'"))
         print(f"fill_s={made['fill_s']} cases={made['cases']} open={made['open']}", flush=True)
         have = made["cases"]
+    _partitioned(eng)
     with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.execute(text("ANALYZE cases"))  # a freshly built history has no statistics yet
     return eng, have
+
+
+def _partitioned(eng) -> int:
+    """Every month of the history in its own partition before the app is served (issue 8, the 1M
+    部门工单 pick that never showed a panel): the fill writes two years of cases at once, and
+    those whose month had no partition land in ``cases_default`` (973,414 of 1,000,000). The app's
+    ticker (``db.schedule.DueChangeTicker.make_partitions``) then moved them into month partitions
+    at its first tick after the server started, in one transaction of several minutes that locks
+    the DEFAULT partition (ATTACH PARTITION checks it): every page reading ``cases`` waited for
+    the lock and gave up after the app's lock time-out ("数据库正忙" in place of the queue and the
+    panel). A database in service never holds months of rows there (the ticker makes each month
+    ahead of time), so the bench's own does not either. Returns the partitions made."""
+    from db.partitions import ensure_partitions, is_partitioned
+
+    with eng.connect() as c:
+        if not is_partitioned(c) or not c.execute(text("SELECT EXISTS (SELECT 1 FROM cases_default)")).scalar():
+            return 0
+    print("moving the history's months out of the DEFAULT partition ...", flush=True)
+    t = time.perf_counter()
+    with eng.begin() as c:
+        made = ensure_partitions(c)
+    print(f"partitions_made={made} partition_s={time.perf_counter() - t:.1f}", flush=True)
+    return made
 
 
 def _accounts(eng) -> tuple[str, dict[str, str]]:
@@ -177,12 +206,27 @@ class Driver:
         self.frames: list[tuple[int, bool]] = []
         self.traffic: dict[str, list[tuple[int, int]]] = {}
         self._open: tuple[str, int] | None = None
+        self.trace = None  # a file: every websocket frame, decoded (--trace)
+        self._t0 = time.perf_counter()
+
+    def note(self, line: str) -> None:
+        if self.trace is not None:
+            self.trace.write(f"{time.perf_counter() - self._t0:9.3f} {line}\n")
+            self.trace.flush()
 
     def _received(self, data) -> None:
-        from ui.wall_view import starts_a_run
+        from ui.wall_view import describe_frame, starts_a_run
 
         if isinstance(data, (bytes, bytearray)):
             self.frames.append((len(data), starts_a_run(bytes(data))))
+            if self.trace is not None:
+                self.note(f"{len(data):7d} B {describe_frame(bytes(data), sent=False)}")
+
+    def _sent(self, data) -> None:
+        from ui.wall_view import describe_frame
+
+        if self.trace is not None and isinstance(data, (bytes, bytearray)):
+            self.note(f"{len(data):7d} B {describe_frame(bytes(data), sent=True)}")
 
     def close_step(self) -> None:
         """Book the frames since the open step's click to it (runs, bytes)."""
@@ -202,7 +246,7 @@ class Driver:
                                        timezone_id="Asia/Shanghai")
         ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(self.base) else r.abort())
         page = ctx.new_page()
-        page.on("websocket", lambda ws: ws.on("framereceived", self._received))
+        page.on("websocket", lambda ws: (ws.on("framereceived", self._received), ws.on("framesent", self._sent)))
         page.set_default_timeout(self.timeout_ms)
         if not self.cold:
             self.pages[role] = (ctx, page)
@@ -236,10 +280,12 @@ class Driver:
     def timed(self, step: str, page, act, *want) -> float:
         self.close_step()
         self._open = (step, len(self.frames))
+        self.note(f"=== {step}")
         t = time.perf_counter()
         act()
         self.usable(page, *want)
         took = time.perf_counter() - t
+        self.note(f"=== {step} usable after {took:.2f} s")
         self.times.setdefault(step, []).append(took)
         if self.verbose:
             print(f"  {step} {took:.2f}s", flush=True)
@@ -347,34 +393,41 @@ def _report_round(d: Driver, user: str, password: str) -> None:
         d.done(ctx)
 
 
-def _measure(eng, repeat: int, timeout_s: float, verbose: bool = False, cold: bool = False) -> dict[str, list[float]]:
+def _measure(eng, repeat: int, timeout_s: float, verbose: bool = False, cold: bool = False,
+             trace: str | None = None, roles: tuple[str, ...] = ("dispatcher", "department", "report")
+             ) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     password, users = _accounts(eng)
     reg, dis = _cases(eng, repeat + 1)
     url = eng.url.render_as_string(hide_password=False)
     proc, base = serve_app(url, log_prefix="gridgov-bench-pages-")
+    tracing = open(trace, "w", encoding="utf-8") if trace else None  # noqa: SIM115 (closed below)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             d = Driver(browser, base, max(timeout_s, 120))  # the warm-up round: a cold server
             d.verbose, d.cold = verbose, cold
+            d.trace = tracing
+            rounds = {"dispatcher": lambda i, r, s: _dispatcher_round(d, users["dispatcher"], password, i, r, s),
+                      "department": lambda i, r, s: _department_round(d, users["department_staff"], password, i),
+                      "report": lambda i, r, s: _report_round(d, users["grid_worker"], password)}
             # one warm-up round (a cold server imports and fills its caches once), not counted
-            _dispatcher_round(d, users["dispatcher"], password, 0, reg[-1], dis[-1])
-            _department_round(d, users["department_staff"], password, 0)
-            _report_round(d, users["grid_worker"], password)
+            for role in roles:
+                rounds[role](0, reg[-1], dis[-1])
             d.close_step()
             d.times.clear()
             d.traffic.clear()
             d.timeout_ms = timeout_s * 1000
             for i in range(repeat):
-                _dispatcher_round(d, users["dispatcher"], password, i, reg[i], dis[i])
-                _department_round(d, users["department_staff"], password, i)
-                _report_round(d, users["grid_worker"], password)
+                for role in roles:
+                    rounds[role](i, reg[i], dis[i])
             d.close_step()
             browser.close()
     finally:
         stop_app(proc)
+        if tracing is not None:
+            tracing.close()
     return d.times, d.traffic
 
 
@@ -392,7 +445,12 @@ def main(args) -> int:
     for scale in scales:
         eng, n = _engine(scale, args.cases_1m)
         print(f"{scale}.cases={n}", flush=True)
-        times, traffic = _measure(eng, args.repeat, args.timeout, args.verbose, args.cold)
+        trace = args.trace and (args.trace if len(scales) == 1 else f"{args.trace}.{scale}")
+        roles = tuple(r.strip() for r in args.roles.split(",") if r.strip())
+        unknown = set(roles) - {"dispatcher", "department", "report"}
+        if unknown:
+            raise ValueError(f"--roles: unknown {', '.join(sorted(unknown))} (dispatcher, department, report)")
+        times, traffic = _measure(eng, args.repeat, args.timeout, args.verbose, args.cold, trace, roles)
         worst = 0.0
         for step in STEPS:
             xs = times.get(step, [])

@@ -53,4 +53,4 @@ with left:
 with right:
     wall_view.ticker(lm.ticker[:10], height=height)
     st.page_link("pages/wall.py", label=kit.tr("wall.exit_screen"), icon=":material/close_fullscreen:")
-wall_view.live(version, rerun_at, beacon_polled=not cycle)  # cycling: the second-by-second check
+wall_view.live(version, rerun_at, beacon_polled=True)  # cycling: rerun_at is the next slot

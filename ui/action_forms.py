@@ -231,7 +231,7 @@ def _grid_points() -> list[dict]:
         return [{k: g[k] for k in ("code", "name", "lon", "lat")} for g in intake_field.pick_grids(conn)]
 
 
-def locate_form(p: CasePanel, *, key: str) -> dict | None:
+def locate_form(p: CasePanel, *, key: str, on_submit=None) -> dict | None:
     """定位 (a report that came with an address only, 待定位): the address as reported, and the point
     — typed in WGS84 / GCJ02 / BD09 (from a web map the dispatcher looked the address up on), or,
     when only the grid is known, a point inside a chosen unit grid (the offline map picks drawn
@@ -244,19 +244,25 @@ def locate_form(p: CasePanel, *, key: str) -> dict | None:
         grid = st.selectbox(kit.tr("dp.locate.grid"), list(grids), index=None, key=f"{key}-grid",
                             format_func=lambda c: f"{c} {grids[c]['name']}", placeholder=kit.tr("dp.locate.grid_none"))
         sent = st.form_submit_button(label("action", "locate", kit.lang()), type="primary", width="stretch",
-                                     icon=":material/send:")
+                                     icon=":material/send:", on_click=on_submit)
     _bring_into_view(key)
-    if not sent:
+    if not sent or on_submit is not None:
         return None
-    values = submitted(values)
-    if values.get("lon") is None and values.get("lat") is None and grid is not None:
+    return _located(submitted(values), grid)
+
+
+def _located(values: dict, grid: str | None) -> dict:
+    """The locate move's values: typed coordinates, else the chosen grid's point."""
+    grids = {g["code"]: g for g in _grid_points()}
+    if values.get("lon") is None and values.get("lat") is None and grid in grids:
         values.update(lon=grids[grid]["lon"], lat=grids[grid]["lat"], crs="WGS84")
     return values
 
 
-def action_form(action: str, p: CasePanel, *, key: str) -> dict | None:
+def action_form(action: str, p: CasePanel, *, key: str, on_submit=None) -> dict | None:
     """Draw the form of ``action`` for case ``p``; the submitted values (named as
-    ``dispatch.service.transition`` takes them), or None before submit."""
+    ``dispatch.service.transition`` takes them), or None before submit. With ``on_submit`` the
+    submit button calls it instead (it reads the values with ``sent_values``) and this returns None."""
     deps, cats = _reference()
     if photo_fields(action):  # outside the form: switching the camera on must redraw it
         st.toggle(kit.tr("dp.photo_camera"), key=f"{key}.camera")
@@ -264,11 +270,39 @@ def action_form(action: str, p: CasePanel, *, key: str) -> dict | None:
         values = {f.name: _field(f, action, p, key, deps, cats) for f in ACTION_FORMS[action]}
         kind = "primary" if action not in ("reject", "verify_fail", "deny_postponement", "return") else "secondary"
         sent = st.form_submit_button(label("action", action, kit.lang()), type=kind, width="stretch",
-                                     icon=":material/send:")
+                                     icon=":material/send:", on_click=on_submit)
     _bring_into_view(key)
-    if not sent:
+    if not sent or on_submit is not None:
         return None
+    return _finished(action, p, values)
+
+
+def _finished(action: str, p: CasePanel, values: dict) -> dict:
     if action == "dispatch":
         pv = p.deadline_preview
         values["due_at"] = svc.due_override(values.get("due_at"), pv.due_at if pv else None)
     return submitted(values)
+
+
+def _state_value(f: Field, key: str):
+    """What field ``f`` of the form keyed ``key`` holds in session_state (its widgets' keys as
+    ``_field`` draws them): in a submit button's callback, the values just sent."""
+    ss, k = st.session_state, f"{key}-{f.name}"
+    if f.kind == "photo":
+        n = ss.get(f"{key}.round", 0)
+        chosen = (ss.get(f"{k}-cam{n}") if ss.get(f"{key}.camera") else None) or ss.get(f"{k}-file{n}")
+        return chosen.getvalue() if chosen is not None else None
+    if f.kind in ("due", "datetime"):
+        return svc.local_datetime(ss.get(f"{k}-d"), ss.get(f"{k}-t"))
+    if f.kind == "case":
+        return (ss.get(f"{k}-no") or "").strip() or ss.get(k)
+    return ss.get(k)
+
+
+def sent_values(action: str, p: CasePanel, *, key: str) -> dict:
+    """In the submit button's callback of ``action``'s form keyed ``key`` (``action_form`` or
+    ``locate_form`` with ``on_submit``): the values sent, as the form would have returned them."""
+    values = {f.name: _state_value(f, key) for f in ACTION_FORMS[action]}
+    if action == "locate":
+        return _located(submitted(values), st.session_state.get(f"{key}-grid"))
+    return _finished(action, p, values)

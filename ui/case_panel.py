@@ -22,15 +22,22 @@ from intake import duplicates, public
 from intake.photos import PhotoError
 from ui import action_forms as forms
 from ui import kit
+from ui import presence as presence_keeper
 from ui.case_view import facts, fmt_time, header, holder_text, timeline
 
 
-@st.fragment(run_every=20)
 def presence(case_id: int) -> None:
-    """Keeps our presence on the case fresh and says who else has it open (within a minute)."""
+    """Marks our presence on the case and says who else has it open (within a minute).
+
+    Drawn with the panel, no fragment of its own: the server renews the mark while the session
+    is connected and has the page redrawn when the others change (``ui.presence``), so an idle
+    desk runs no script (issue 8)."""
     who = kit.actor()
     with kit.engine().begin() as conn:
         others = svc.keep_presence(conn, case_id=case_id, actor=who)
+    sid = presence_keeper.session_id()
+    if sid is not None:
+        presence_keeper.keeper().hold(sid, who, case_id, tuple(sorted(o.person_id for o in others)))
     if others:
         names = kit.tr("dp.list_sep").join(
             kit.tr("dp.name_role", name=o.full_name, role=label("role", o.role, kit.lang())) for o in others)
@@ -40,6 +47,9 @@ def presence(case_id: int) -> None:
 def leave(who=None) -> None:
     """Take the signed-in person (or ``who``) off every case's presence: no panel is open."""
     who = who or kit.actor()
+    sid = presence_keeper.session_id()
+    if sid is not None:
+        presence_keeper.keeper().drop(sid)
     if who is not None:
         with kit.engine().begin() as conn:
             svc.leave_cases(conn, actor=who)
@@ -208,14 +218,26 @@ def actions(p: CasePanel, *, scope: str) -> None:
     # The case as it was when this form was opened: if anyone acts on it before we submit, the
     # service answers with a conflict naming who did what, instead of our move silently
     # applying to a case we have not seen.
-    seen = st.session_state.setdefault(f"{form}.version", p.version)
-    values = (forms.locate_form(p, key=form) if chosen == "locate" else forms.action_form(chosen, p, key=form))
-    if values is not None:
-        del st.session_state[f"{form}.version"]  # answered either way: the next try starts from now
-        act(p, chosen, values, seen, form=form)
+    st.session_state.setdefault(f"{form}.version", p.version)
+    def submit() -> None:
+        _submit(p, chosen, form)
+
+    if chosen == "locate":
+        forms.locate_form(p, key=form, on_submit=submit)
+    else:
+        forms.action_form(chosen, p, key=form, on_submit=submit)
     refusal = st.session_state.get(f"{form}.refused")
     if refusal:  # kept until the next try: a live redraw must not wipe it before it is read
         st.error(refusal, icon=":material/block:")
+
+
+def _submit(p: CasePanel, action: str, form: str) -> None:
+    """The form's submit (callback): the move goes to the service before anything is drawn, and
+    on success the page runs once, its map, queues and panel as of the move's change notice
+    (``act``); a refusal is shown by the panel's own run."""
+    values = forms.sent_values(action, p, key=form)
+    seen = st.session_state.pop(f"{form}.version", p.version)  # answered either way: the next try starts from now
+    act(p, action, values, seen, form=form)
 
 
 def _slot(key: str) -> str:
@@ -254,9 +276,11 @@ def action_bar(key: str, allowed: list[str]) -> str | None:
 
 
 def act(p: CasePanel, action: str, values: dict, seen_version: int, *, form: str) -> None:
-    """Send the action and the form's values to the lifecycle service; on success wait for the
-    change notice (so the live watcher's next look redraws the map and queues), then redraw the
-    panel with the confirmation."""
+    """Send the action and the form's values to the lifecycle service (in the submit's callback);
+    on success wait for the change notice, then run the page once (``st.rerun``): its map,
+    queues and panel are drawn as of that notice, and so is the live watcher's digest, so the
+    notice of one's own move asks for no second run (issue 8: a move cost its panel's runs, then
+    the page's). On a refusal the panel's own run shows it."""
     before = kit.listener().version
     try:
         values = forms.store_photos(action, values)
@@ -281,7 +305,7 @@ def act(p: CasePanel, action: str, values: dict, seen_version: int, *, form: str
     st.session_state["dp.flash"] = (
         kit.tr("dp.done_held", action=done, case_no=p.case_no, holder=holder_text(held)) if held is not None
         else kit.tr("dp.done", action=done, case_no=p.case_no), ":material/check_circle:")
-    rerun_part()
+    st.rerun()
 
 
 def flash() -> None:

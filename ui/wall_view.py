@@ -46,6 +46,7 @@ from wall.delta import DeltaFeed
 from wall.live_map import LiveMap
 from wall.live_map import live_map as live_map_model
 from ui import kit
+from ui import presence
 from ui.wall_map import vendor_missing, wall_map
 
 log = logging.getLogger(__name__)
@@ -174,9 +175,10 @@ class LiveBeacon:
     """
 
     def __init__(self, listener, directory=OUTLINES_DIR, interval: float = BEACON_S, feed: DeltaFeed | None = None,
-                 prefix: str = "live"):
+                 prefix: str = "live", extra=None):
         self._listener = listener   # the process's one (kit.listener), taken in a script run
         self._feed = feed           # with a feed, the mark is its reading, taken first (deltas before the news)
+        self._extra = extra         # a function whose value is added to the mark (the desks' presence generation)
         self.name = f"{prefix}-{os.getpid()}.txt"
         self.path = directory / self.name
         self._interval = interval
@@ -186,6 +188,10 @@ class LiveBeacon:
     @staticmethod
     def token(version: int, connected: bool) -> str:
         return f"{version}:{int(connected)}"
+
+    def mark(self, version: int, connected: bool) -> str:
+        """The mark for ``version`` and ``connected``, with the beacon's extra value if it has one."""
+        return self.token(version, connected) + (f":{self._extra()}" if self._extra is not None else "")
 
     def write_now(self) -> None:
         lst = self._listener
@@ -197,10 +203,15 @@ class LiveBeacon:
                 log.warning("wall delta feed could not read", exc_info=True)
             mark = self.token(seq, lst.connected.is_set())
         else:
-            mark = self.token(lst.version, lst.connected.is_set())  # the live version: public, not a secret
+            mark = self.mark(lst.version, lst.connected.is_set())  # the live version: public, not a secret
         if mark != self._last:
             write_atomic(self.path, mark)  # the thread, or a test calling write_now: a poll never reads half a mark
             self._last = mark
+
+    @property
+    def current(self) -> str | None:
+        """The mark last written."""
+        return self._last
 
     def _run(self) -> None:
         while True:
@@ -224,9 +235,11 @@ def beacon() -> LiveBeacon:
 
 @st.cache_resource(show_spinner=False)
 def desk_beacon() -> LiveBeacon:
-    """The listener's own version (no delta feed), for the desk pages' watcher (``live`` with a
-    ``digest``): one beacon thread per server process beside the walls' one."""
-    return LiveBeacon(kit.listener(), prefix="desk-live").start()
+    """The listener's own version (no delta feed) and the presence keeper's generation
+    (``ui.presence``), for the desk pages' watcher (``live`` with a ``digest``): one beacon
+    thread per server process beside the walls' one."""
+    k = presence.keeper()
+    return LiveBeacon(kit.listener(), prefix="desk-live", extra=lambda: k.gen).start()
 
 
 def next_midnight() -> float:
@@ -329,6 +342,53 @@ def starts_a_run(frame: bytes) -> bool:
         return False
 
 
+def describe_frame(frame: bytes, *, sent: bool) -> str:
+    """One websocket frame in a line, decoded with Streamlit's protobuf: what the browser asked for
+    (a rerun: fragment, page, the widgets whose state it carries, triggers marked ``!``) or what
+    the server sent (a run's start, an element and where, a run's finish and how). What
+    ``bench pages --trace`` writes, to follow a click from the browser to what is drawn."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    try:
+        if sent:
+            m = BackMsg.FromString(frame)
+            kind = m.WhichOneof("type")
+            if kind != "rerun_script":
+                return f"> {kind}"
+            rs = m.rerun_script
+            widgets = []
+            for w in rs.widget_states.widgets:
+                v = w.WhichOneof("value")
+                mark = "!" if v in ("trigger_value", "string_trigger_value", "json_trigger_value") else ""
+                val = getattr(w, v) if v in ("string_trigger_value", "json_value", "json_trigger_value") else ""
+                widgets.append(f"{w.id.split('-', 2)[-1][:60]}{mark}{'=' + str(val)[:80] if val else ''}")
+            return (f"> rerun page={rs.page_name or rs.page_script_hash[:8]} frag={rs.fragment_id[:12] or '-'} "
+                    f"auto={int(rs.is_auto_rerun)} widgets={len(widgets)} "
+                    f"[{' '.join(w for w in widgets if '!' in w or '=' in w)}]")
+        m = ForwardMsg.FromString(frame)
+        kind = m.WhichOneof("type")
+        if kind == "delta":
+            d = m.delta
+            what = d.WhichOneof("type")
+            if what == "new_element":
+                what = "el:" + d.new_element.WhichOneof("type")
+            elif what == "add_block":
+                what = "block"
+            frag = f" frag={d.fragment_id[:12]}" if d.fragment_id else ""
+            return f"< {what} path={list(m.metadata.delta_path)}{frag}"
+        if kind == "script_finished":
+            return f"< finished {ForwardMsg.ScriptFinishedStatus.Name(m.script_finished)}"
+        if kind == "new_session":
+            return f"< new_session page={m.new_session.page_script_hash[:8]}"
+        if kind == "session_status_changed":
+            s = m.session_status_changed
+            return f"< status running={int(s.script_is_running)}"
+        return f"< {kind}"
+    except Exception:  # noqa: BLE001 (not a Streamlit message)
+        return f"{'>' if sent else '<'} ? {len(frame)} B"
+
+
 def ticker(items: tuple[TickerRow, ...], *, height: int | None = None) -> None:
     """The latest events, newest first; ``height`` (px, the map's beside it) caps the box so a
     long list, or longer English rows, never runs past the map (rows are one line each, cut with …)."""
@@ -386,66 +446,119 @@ def _out_of_date(version: int, rerun_at: float, connected: bool, digest, drawn) 
     return False
 
 
-@st.fragment(run_every=POLL_S)
-def watch(version: int, rerun_at: float, connected: bool, digest=None, drawn=None) -> None:
-    """Draws nothing; reruns the app when the page it guards is out of date (``_out_of_date``).
-    Only for a page without clicks that matter (the wall screen while it cycles): a body-level
-    ``st.rerun`` races the person's input (see ``desk_watch``)."""
-    if _out_of_date(version, rerun_at, connected, digest, drawn):
-        st.rerun(scope="app")
-
-
-# The desk pages' live check, in the browser (issue 8): it polls the desk beacon (``desk_beacon``)
-# over HTTP and, when the beacon differs from what the page was drawn from (or the page's time is
-# up), sends a trigger; the trigger's callback (``_on_live``) decides with the page's digest
-# whether to rerun the page. No script run at all while nothing changes.
+# Every live page's check, in the browser (issue 8): a small component polls a beacon file
+# (``LiveBeacon``: the desks' or the walls') over HTTP and, when the beacon differs from what the
+# page was drawn from (a wall: once the page is older than its grace, the map merging changes
+# itself meanwhile) or the page's time is up, sends a trigger; the trigger's callback
+# (``_on_live``) decides whether to rerun the page. No script runs while nothing changes, and a
+# rerun is one the browser asked for, queued in order with the person's clicks and page changes.
 _LIVE_JS = """
 export default function(component) {
   const { data, setTriggerValue, parentElement } = component;
   const host = parentElement.host || parentElement;
-  const S = host.__ggLive || (host.__ggLive = { asked: null, timer: null, busy: false });
+  const S = host.__ggLive || (host.__ggLive = { asked: null, timer: null, busy: false, fetched: 0 });
   S.data = data;
-  if (S.data.drawn !== S.drawn) { S.drawn = S.data.drawn; S.asked = null; }  // a new page drawn: ask afresh
+  if (S.data.drawn !== S.drawn) {  // a new page drawn: ask afresh
+    S.drawn = S.data.drawn; S.asked = null; S.since = Date.now() / 1000;
+  }
   function ask(token) {
     if (S.asked === token) return;
     S.asked = token;
     setTriggerValue('stale', token);
   }
   function tick() {
-    const d = S.data;
+    const d = S.data, now = Date.now();
     // the page's time is up: asked again every 5 s until the server's clock agrees
-    if (d.rerun_at && Date.now() / 1000 >= d.rerun_at) { ask('clock:' + d.rerun_at + ':' + Math.floor(Date.now() / 5000)); return; }
-    if (S.busy || !d.url) return;
+    if (d.rerun_at && now / 1000 >= d.rerun_at) { ask('clock:' + d.rerun_at + ':' + Math.floor(now / 5000)); return; }
+    if (S.busy || !d.url || now - S.fetched < (d.poll_ms || 1000) - 50) return;
+    // a run under way (the page's own, after an action) redraws this with its new mark: look after it
+    if (document.querySelector('[data-test-script-state=running]')) return;
     S.busy = true;
+    S.fetched = now;
     fetch(new URL(d.url, document.baseURI).href, { cache: 'no-store', credentials: 'same-origin' })
       .then((r) => (r.ok ? r.text() : null))
-      .then((text) => { const tok = text && text.trim(); if (tok && tok !== d.drawn) ask(tok); })
+      .then((text) => {
+        const tok = text && text.trim();
+        if (!tok || tok === d.drawn) return;
+        const lost = tok.split(':')[1] !== String(d.drawn).split(':')[1];  // the listener (dis)connected
+        if (lost || Date.now() / 1000 - S.since >= (d.grace_s || 0)) ask(tok);
+      })
       .catch(() => {})
       .finally(() => { S.busy = false; });
   }
-  if (!S.timer) S.timer = setInterval(tick, d_ms(data));
-  function d_ms(x) { return Math.max(200, x.poll_ms || 1000); }
+  if (!S.timer) S.timer = setInterval(tick, 1000);
+  // the server found the page out of date: ask for the page's run from here (``_kicker``)
+  if (data.kick && data.kick !== S.kicked) { S.kicked = data.kick; if (window.__ggLiveKick) window.__ggLiveKick(data.kick); }
   host.dataset.liveDrawn = data.drawn;
   host.dataset.liveAsked = S.asked || '';
   return () => { clearInterval(S.timer); S.timer = null; };
 }
 """
 _live_watch = st.components.v2.component("gridgov_live_watch", js=_LIVE_JS)
-LIVE = "live.watch"  # the desk page's watch: (version, rerun_at, connected, digest, drawn)
+# Drawn outside every fragment, so its trigger asks for a run of the whole page, from the browser.
+_KICK_JS = """
+export default function(component) {
+  const { setTriggerValue } = component;
+  const kick = (token) => setTriggerValue('kick', token);
+  window.__ggLiveKick = kick;
+  return () => { if (window.__ggLiveKick === kick) delete window.__ggLiveKick; };
+}
+"""
+_kicker = st.components.v2.component("gridgov_live_kick", js=_KICK_JS)
+
+
+def _on_kick() -> None:
+    """The page's run the watcher asked for (nothing to do: the run is the point)."""
+LIVE = "live.watch"   # the page's watch (``Watch``)
+KICK = "live.kick"    # set by ``_on_live`` when the page must be redrawn: the browser then asks for it
+WATCH = "live-watch"  # the watcher part's fragment key
+
+
+@dataclasses.dataclass(frozen=True)
+class Watch:
+    version: int          # the listener's version the page was drawn from
+    rerun_at: float       # when the page is redrawn anyway (epoch s)
+    connected: bool       # the listener's state then
+    mark: str             # the beacon's mark then (what the browser compares with)
+    digest: object = None  # a desk page's digest function and what it gave (``_out_of_date``)
+    drawn: object = None
+    grace_s: float = 0.0  # a wall: a change alone reruns only a page older than this
+    drawn_at: float = 0.0
 
 
 def _on_live() -> None:
     """The browser saw the beacon move (or the page's time run out): rerun the page if what it
-    shows is out of date. Run as a callback, so the rerun is one the browser asked for, queued in
-    order with the person's clicks; otherwise only the watcher's little fragment reruns."""
-    state = st.session_state.get(LIVE)
-    if state is not None and _out_of_date(*state):
-        st.rerun()
+    shows is out of date, or (a desk) if the others on its case changed (``ui.presence``).
+    Either way only the watcher's little fragment reruns: when the page is out of date it is
+    drawn with a kick (``KICK``), and the browser asks for the page's run itself (``_kicker``).
+
+    Not ``st.rerun()`` here (issue 8, the lost navigation of ``bench pages``): a rerun asked for
+    by a callback is taken by the script thread at once, and if a menu click arrives just then,
+    Streamlit stops that thread and starts the clicked page in a new one, but the old thread
+    still begins the run it had taken and writes its page into the session's page intent
+    (``ScriptRunner._run_script`` → ``PagesManager.set_script_intent``, shared by both threads):
+    when that lands after the new thread's, ``st.navigation`` resolves the old page and the
+    click is lost (seen in the trace: the run started for 结案统计 drew 派单). A run the browser
+    asks for is queued in order with the click instead."""
+    w = st.session_state.get(LIVE)
+    if w is not None and _stale(w):
+        st.session_state[KICK] = f"{time.time():.3f}"
 
 
-@st.fragment
-def desk_watch(version: int, rerun_at: float, connected: bool) -> None:
-    """The desk pages' watcher: the component above, polling the beacon in the browser.
+def _stale(w: "Watch") -> bool:
+    if time.time() >= w.rerun_at or kit.listener().connected.is_set() != w.connected:
+        return True
+    if w.grace_s:
+        return kit.listener().version != w.version and time.time() - w.drawn_at >= w.grace_s
+    sid = presence.session_id()
+    return _out_of_date(w.version, w.rerun_at, w.connected, w.digest, w.drawn) or bool(
+        sid and presence.keeper().moved(sid))
+
+
+@st.fragment(key=WATCH)
+def watcher() -> None:
+    """The page's watcher: the component above, fed from ``session_state[LIVE]`` (what the page's
+    last full run drew) and ``session_state[KICK]`` (the callback's verdict).
 
     Why not a ``run_every`` fragment (issue 8): a script run every second meant that the run of a
     click or a search was followed, often before the server had sent its messages, by the
@@ -454,49 +567,42 @@ def desk_watch(version: int, rerun_at: float, connected: bool) -> None:
     that run no longer drew (the previous case's action buttons, a form just closed). A click on
     such a left-over button sends a trigger for a widget the server no longer has: the click is
     lost. And an ``st.rerun()`` in a fragment's body is folded into a click or page change already
-    queued, taking that request's page (a navigation lost)."""
-    b = desk_beacon()
-    _live_watch(key="live-watch", data={"url": OUTLINES_URL + b.name, "drawn": b.token(version, connected),
-                                        "rerun_at": rerun_at, "poll_ms": int(POLL_S * 1000)},
+    queued, taking that request's page (a navigation lost). The walls' 30 s safety net and the
+    video wall's second-by-second check while cycling were such fragments too."""
+    w = st.session_state.get(LIVE)
+    if w is None:
+        return
+    b = beacon() if w.grace_s else desk_beacon()
+    _live_watch(key="live-watch-c", data={"url": OUTLINES_URL + b.name, "drawn": w.mark, "rerun_at": w.rerun_at,
+                                          "grace_s": w.grace_s, "kick": st.session_state.get(KICK),
+                                          "poll_ms": int((SAFETY_S if w.grace_s else POLL_S) * 1000)},
                 on_stale_change=_on_live)
 
 
-@st.fragment(run_every=SAFETY_S)
-def watch_slowly(version: int, rerun_at: float, connected: bool, drawn_at: float = 0.0) -> None:
-    """``watch`` every SAFETY_S: behind the wall map's own beacon poll (``LiveBeacon``).
-
-    A change alone reruns only a page older than ``2 * SAFETY_S`` (``drawn_at``: its last full run):
-    while reports flow, a healthy map merges them as deltas and asks for its page's rerun every
-    ``SETTLE_S``, so this net catches only a map that stopped doing so, instead of rerunning every
-    wall (a whole payload each) every SAFETY_S beside it."""
-    lst = kit.listener()
-    stale = lst.version != version and time.time() - drawn_at >= 2 * SAFETY_S
-    if stale or time.time() >= rerun_at or lst.connected.is_set() != connected:
-        st.rerun(scope="app")
-
-
 def live(version: int, rerun_at: float, *, beacon_polled: bool = False, digest=None, drawn=None) -> None:
-    """Start watching; show a notice while the listener is reconnecting.
+    """Start watching (``watcher``); show a notice while the listener is reconnecting.
 
-    ``beacon_polled``: the page's wall map polls the beacon itself (``wall_map_chart``), so the
-    fragment only runs every SAFETY_S, as a safety net (and for ``rerun_at`` within that).
-    ``digest``: a function of a change notice's version giving what the page shows (equal
-    values: the same page; ``drawn``: its value for what this run drew, by default
-    ``digest(version)``); a notice that changes nothing the page shows then reruns nothing.
-    A desk page passes one: a whole-page rerun redraws its map and tables in the browser, seconds
-    on a loaded machine. With a digest the check runs in the browser (``desk_watch``): no script
-    run while nothing changes, and the rerun it asks for is queued with the person's clicks.
+    ``beacon_polled``: a wall page, whose map polls the walls' beacon and merges changes itself
+    (``wall_map_chart``): the watcher looks every SAFETY_S, as a safety net, and a change alone
+    reruns only a page older than ``2 * SAFETY_S`` (while reports flow, a healthy map asks for
+    its page's rerun every ``SETTLE_S``); ``rerun_at`` is kept to the second (a video wall's cycle).
+    ``digest`` (a desk page): a function of a change notice's version giving what the page shows
+    (equal values: the same page; ``drawn``: its value for what this run drew, by default
+    ``digest(version)``); a notice that changes nothing the page shows then reruns nothing: a
+    whole-page rerun redraws its map and tables in the browser, seconds on a loaded machine.
     """
     connected = kit.listener().connected.is_set()
     if not connected:
         st.warning(kit.tr("wall.live_lost"), icon=":material/sync_problem:")
     if beacon_polled:
-        watch_slowly(version, rerun_at, connected, time.time())
-    elif digest is None:
-        watch(version, rerun_at, connected)
+        b = beacon()
+        w = Watch(version, rerun_at, connected, b.current or b.token(version, connected), grace_s=2 * SAFETY_S,
+                  drawn_at=time.time())
     else:
-        if drawn is None:
+        if digest is not None and drawn is None:
             drawn = digest(version)
-        st.session_state[LIVE] = (version, rerun_at, connected, digest, drawn)
-        desk_watch(version, rerun_at, connected)
-
+        w = Watch(version, rerun_at, connected, desk_beacon().mark(version, connected), digest, drawn)
+    st.session_state[LIVE] = w
+    st.session_state.pop(KICK, None)  # this run is the page drawn afresh
+    _kicker(key="live-kick", data={}, on_kick_change=_on_kick)
+    watcher()

@@ -21,9 +21,9 @@ from i18n import t
 from i18n import dispatch_ui  # noqa: F401  (registers the queue labels)
 from tests.e2e.conftest import offline_page, wait_drawn
 from tests.e2e.test_clicks_under_live_changes import _sign_in
-from tests.ui.district import CODE
+from tests.ui.district import CODE, PASSWORD
 
-IDLE_S = 6.0   # the old watcher ran once a second: 5-6 runs
+IDLE_S = 22.0  # the old watcher ran once a second (5-6 runs in 6 s); the presence heartbeat every 20 s
 WAIT_MS = 30_000
 
 
@@ -52,8 +52,9 @@ def _open_a_case(pg, engine) -> None:
 
 @pytest.mark.parametrize(("user", "path"), [("uit_admin", "/dispatch"), ("uit_dept", "/department_queue")])
 def test_an_idle_desk_page_starts_no_script_run(browser, app_url, engine, e2e_db, user, path):
-    """With a case open on 派单 (the moment the first click was lost); at most one run, the
-    panel's presence heartbeat (every 20 s: ``ui.case_panel.presence``), may fall in the stretch."""
+    """With a case open on 派单 (the moment the first click was lost), for longer than the panel's
+    presence heartbeat: it was a fragment run every 20 s (one run in the stretch, session 8's
+    first run of this test); now the server renews the presence itself (``ui.presence``)."""
     frames: list[bytes] = []
     external: list[str] = []
     with offline_page(browser, external) as pg:
@@ -69,7 +70,7 @@ def test_an_idle_desk_page_starts_no_script_run(browser, app_url, engine, e2e_db
         # the measured stretch itself (playwright's own wait: its events are delivered meanwhile)
         pg.wait_for_timeout(IDLE_S * 1000)
         runs = _runs(list(frames))
-    assert runs <= 1, f"{runs} script runs in {IDLE_S:.0f} s on an idle {path}"
+    assert runs == 0, f"{runs} script runs in {IDLE_S:.0f} s on an idle {path}"
     assert external == []
 
 
@@ -98,4 +99,27 @@ def test_a_change_made_elsewhere_redraws_the_dispatch_page(browser, app_url, eng
         finally:
             with engine.begin() as c:
                 c.execute(text("UPDATE cases SET supervised = :s WHERE id = :i"), {"s": supervised, "i": cid})
+    assert external == []
+
+
+def test_a_cycling_video_wall_starts_no_script_run_between_its_slots(browser, app_url, engine, e2e_db):
+    """大屏模式 cycling through subdistricts (every 600 s here) watched with a fragment run every
+    second (``ui.wall_view.watch``): now the browser asks for the next slot's run when it is due
+    (``ui.wall_view.watcher``), and nothing runs in between."""
+    frames: list[bytes] = []
+    external: list[str] = []
+    with offline_page(browser, external) as pg:
+        pg.on("websocket", lambda ws: ws.on("framereceived", lambda d: frames.append(d)))
+        pg.goto(f"{app_url}/wall_screen?cycle=600&lang=zh")
+        expect(pg.get_by_label("用户名")).to_be_visible(timeout=60_000)
+        pg.get_by_label("用户名").fill("uit_admin")
+        pg.get_by_label("密码", exact=True).fill(PASSWORD)
+        pg.get_by_role("button", name="登录").click()
+        expect(pg.locator("h1")).to_be_visible(timeout=WAIT_MS)
+        pg.wait_for_timeout(1_500)
+        wait_drawn(pg, WAIT_MS)
+        frames.clear()
+        pg.wait_for_timeout(6_000)
+        runs = _runs(list(frames))
+    assert runs == 0, f"{runs} script runs in 6 s on an idle cycling wall"
     assert external == []
