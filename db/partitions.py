@@ -3,21 +3,35 @@
 ``cases`` is partitioned by month of ``reported_at``, ``case_event`` by month of ``at`` (months of
 the command centre's clock, Asia/Shanghai), each with a DEFAULT partition so an insert never
 fails for want of a month. The SQL function ``ensure_case_partitions(months_ahead, since)`` makes
-the missing months and moves rows waiting in a DEFAULT partition into their month; this module is
-its Python side: the app's ticker (``db.schedule``) and pg_cron call it, tests and benchmarks use
-``partition_list`` to see where rows landed.
+the missing months and moves rows waiting in a DEFAULT partition into their month, in the
+caller's transaction (pg_cron; a loader before anyone reads). A server in service uses
+``make_partitions`` instead (the app's ticker, ``db.schedule``): one month per transaction
+(``ensure_case_partition``, migration 0027) under a short lock time-out, retried, so the ACCESS
+EXCLUSIVE lock ATTACH PARTITION takes on the DEFAULT partition is held for one scan of DEFAULT,
+never for minutes of moves (issue 12 §6). Tests and benchmarks use ``partition_list`` to see
+where rows landed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from db.config import TIME_ZONE
 
+log = logging.getLogger(__name__)
+
 MONTHS_AHEAD = 3
+# make_partitions: how long one month's transaction waits for a lock before it gives up (and is
+# retried): well under the pages' lock time-out (db.engine, 3 s), since a waiting ACCESS EXCLUSIVE
+# request holds up every reader that comes after it
+MOVE_LOCK_TIMEOUT_MS = 500
+MOVE_TRIES = 5
 PARTITIONED = {"cases": "reported_at", "case_event": "at"}
 
 # The months (Asia/Shanghai, as the partitions) holding an open case, by a skip scan of the
@@ -57,6 +71,60 @@ def ensure_partitions(conn: Connection, months_ahead: int = MONTHS_AHEAD, since:
         raise ValueError(f"months_ahead must be 0 or more, not {months_ahead}")
     return conn.execute(text("SELECT ensure_case_partitions(:n, :since)"),
                         {"n": months_ahead, "since": since}).scalar_one()
+
+
+@dataclass
+class PartitionRun:
+    """What ``make_partitions`` did: months made, lock time-outs met (each retried), the months
+    it gave up on (left for the next run), seconds spent."""
+    made: int = 0
+    lock_waits: int = 0
+    left: list[tuple[str, datetime]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def months_due(conn: Connection, months_ahead: int = MONTHS_AHEAD,
+               since: datetime | None = None) -> list[tuple[str, datetime, bool]]:
+    """The missing months ``ensure_partitions`` would make: (table, month as local midnight of its
+    first day, whether rows wait for it in DEFAULT), oldest first per table."""
+    if months_ahead < 0:
+        raise ValueError(f"months_ahead must be 0 or more, not {months_ahead}")
+    return [tuple(r) for r in conn.execute(text("SELECT tbl, month, waiting FROM case_partitions_due(:n, :since)"),
+                                           {"n": months_ahead, "since": since}).all()]
+
+
+def make_partitions(engine: Engine, months_ahead: int = MONTHS_AHEAD, since: datetime | None = None, *,
+                    lock_timeout_ms: int = MOVE_LOCK_TIMEOUT_MS, tries: int = MOVE_TRIES) -> PartitionRun:
+    """Make the months ``ensure_partitions`` would, one month of one table per transaction, each
+    with ``lock_timeout_ms``: a month whose locks are not granted in time is rolled back and tried
+    again after a pause (up to ``tries`` times, then left for the next run, in ``left``). A reader
+    of ``cases`` thus waits at most about ``lock_timeout_ms`` plus one scan of the DEFAULT partition
+    (ATTACH checks it), whatever the number of rows waiting there."""
+    if lock_timeout_ms <= 0 or tries < 1:
+        raise ValueError(f"lock_timeout_ms must be positive and tries 1 or more, not {lock_timeout_ms}, {tries}")
+    t0 = time.perf_counter()
+    run = PartitionRun()
+    with engine.connect() as conn:
+        due = months_due(conn, months_ahead, since)
+    for table, month, _waiting in due:
+        for attempt in range(tries):
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
+                    run.made += conn.execute(text("SELECT ensure_case_partition(:t, :m)"),
+                                             {"t": table, "m": month}).scalar_one()
+                break
+            except DBAPIError as e:
+                if getattr(e.orig, "pgcode", None) != "55P03":  # lock_not_available: anything else is an error
+                    raise
+                run.lock_waits += 1
+                time.sleep(min(0.2 * 2 ** attempt, 2.0))  # let the readers queued meanwhile through
+        else:
+            run.left.append((table, month))
+            log.warning("month partition %s %s: locks not granted in %d tries; left for the next run",
+                        table, f"{month:%Y-%m}", tries)
+    run.seconds = time.perf_counter() - t0
+    return run
 
 
 def is_partitioned(conn: Connection, table: str = "cases") -> bool:

@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from db.engine import get_engine
-from db.partitions import ensure_partitions
+from db.partitions import make_partitions
 
 log = logging.getLogger(__name__)
 
@@ -214,14 +214,15 @@ class DueChangeTicker:
     def make_partitions(self) -> int:
         """Make the month partitions that are due (errors are logged; the next check retries)."""
         self._partitions_due = time.monotonic() + self._partitions_every_s
-        try:
-            with get_engine(self._url).begin() as conn:
-                conn.execute(text("SET LOCAL lock_timeout = '5s'"))  # never queue the walls behind it
-                n = ensure_partitions(conn)
+        try:  # one month per transaction under a short lock time-out: the pages never queue behind it
+            run = make_partitions(get_engine(self._url))
         except Exception as e:
             self.partitions_error = str(e).splitlines()[0]
             log.error("making month partitions failed: %s", self.partitions_error)
             return 0
+        n = run.made
+        if run.left:  # months whose locks were not granted: try again in a minute, not an hour
+            self._partitions_due = time.monotonic() + min(60.0, self._partitions_every_s)
         if n:
             log.info("made %d month partition(s)", n)
         self.partitions_made += n

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import io
 import struct
+from datetime import datetime
 
 import numpy as np
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+
+from db.partitions import ensure_partitions, is_partitioned
 
 _IDENT = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -28,6 +31,17 @@ def _table(name: str) -> str:
     if not name or set(name) - _IDENT:
         raise ValueError(f"not a plain table name: {name!r}")
     return name
+
+
+def make_months(conn: Connection, since: datetime | None) -> int:
+    """Make every month partition of ``cases`` and ``case_event`` from ``since``'s month to the
+    months made ahead, before a write of rows that old: they then land in their months, never in
+    a DEFAULT partition that the app's ticker would have to empty later, with its readers waiting
+    on each ATTACH (issue 12 §6). In the caller's transaction; how many partitions were made (0
+    when the tables are not partitioned or ``since`` is None)."""
+    if since is None or not is_partitioned(conn, "cases"):
+        return 0
+    return ensure_partitions(conn, since=since)
 
 
 def may_bulk(conn: Connection) -> bool:

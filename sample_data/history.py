@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import io
 import time as _time
-from datetime import datetime
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -43,7 +43,7 @@ from dispatch.calendar import WorkingCalendar, to_epoch
 from dispatch.deadlines import DEFAULT_LIMIT, warn_instants
 from dispatch.states import LEVELS, STATUSES
 from sample_data import rollup
-from sample_data.bulk import (BinaryRows, copy_binary, copy_rows, digits_part, drop_insert_triggers,
+from sample_data.bulk import (BinaryRows, copy_binary, copy_rows, digits_part, drop_insert_triggers, make_months,
                               drop_primary_key, drop_secondary_indexes, iso_part, may_bulk, offset_text,
                               pg_microseconds, pieces_part, reserve_ids, utc_offsets, verify_key_values,
                               verify_written_keys, work_table)
@@ -121,6 +121,9 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
         stats["seconds"] = round(_time.perf_counter() - t0, 2)
         return stats
     stats["bulk"] = bulk
+    t = _time.perf_counter()  # every month the cases and their events lie in, before any is written
+    stats["partitions_made"] = make_months(conn, datetime.fromtimestamp(float(cases["rep"].min()), tz=timezone.utc))
+    timings["partitions"] = _time.perf_counter() - t
     refs = _References(conn)
     rng = np.random.default_rng(seed)
     plan = _choose_paths(cases, refs, cal, to_epoch(until), rng)
