@@ -122,25 +122,22 @@ def _engine(scale: str, cases_1m: int, open_1m: int = OPEN_1M):
 
 def _partitioned(eng) -> int:
     """Every month of the history in its own partition before the app is served (issue 8, the 1M
-    部门工单 pick that never showed a panel): the fill writes two years of cases at once, and
-    those whose month had no partition land in ``cases_default`` (973,414 of 1,000,000). The app's
-    ticker (``db.schedule.DueChangeTicker.make_partitions``) then moved them into month partitions
-    at its first tick after the server started, in one transaction of several minutes that locks
-    the DEFAULT partition (ATTACH PARTITION checks it): every page reading ``cases`` waited for
-    the lock and gave up after the app's lock time-out ("数据库正忙" in place of the queue and the
-    panel). A database in service never holds months of rows there (the ticker makes each month
-    ahead of time), so the bench's own does not either. Returns the partitions made."""
-    from db.partitions import ensure_partitions, is_partitioned
+    部门工单 pick that never showed a panel): a fill made before the history writers made their
+    months first (issue 12 §6: ``sample_data.bulk.make_months``) left 973,414 of 1,000,000 cases
+    in ``cases_default``, and the app's ticker moved them in ONE transaction of several minutes
+    holding the DEFAULT partition, every page refused meanwhile ("数据库正忙"). A fresh fill now
+    leaves nothing there, and the ticker moves what it finds one month per transaction
+    (``db.partitions.make_partitions``); this empties an older fill the same way before the
+    timed pages. Returns the partitions made."""
+    from db.partitions import is_partitioned, make_partitions
 
     with eng.connect() as c:
         if not is_partitioned(c) or not c.execute(text("SELECT EXISTS (SELECT 1 FROM cases_default)")).scalar():
             return 0
     print("moving the history's months out of the DEFAULT partition ...", flush=True)
-    t = time.perf_counter()
-    with eng.begin() as c:
-        made = ensure_partitions(c)
-    print(f"partitions_made={made} partition_s={time.perf_counter() - t:.1f}", flush=True)
-    return made
+    run = make_partitions(eng)
+    print(f"partitions_made={run.made} partition_s={run.seconds:.1f} left={len(run.left)}", flush=True)
+    return run.made
 
 
 def _accounts(eng) -> tuple[str, dict[str, str]]:

@@ -46,7 +46,8 @@ CRON_JOB_PREFIX = "gridgov-apply-due:"  # as migration 0014 names a database's j
 CRON_COMMAND = "SELECT apply_due_boundary_changes()"
 PARTITIONS_JOB_PREFIX = "gridgov-partitions:"
 PARTITIONS_SCHEDULE = "17 3 * * *"  # daily, as 0024's own job
-PARTITIONS_COMMAND = "SELECT ensure_case_partitions()"
+# one month per transaction under a short lock time-out (migration 0027), as the app's timer
+PARTITIONS_COMMAND = "CALL make_case_partitions()"
 
 
 def _cron_engine(owner_url: str):
@@ -119,9 +120,10 @@ def unschedule(owner_url: str) -> bool:
 
 def schedule_partitions(owner_url: str) -> bool:
     """Give the database of ``owner_url`` a daily pg_cron job making its month partitions
-    (``ensure_case_partitions()``, migration 0024) when it has that function and none of its jobs
-    runs it yet (0024's own ``case-partitions``, where pg_cron lives in the migrated database,
-    counts); remove the job where the function is gone (migrated below 0024). Whether the
+    (``CALL make_case_partitions()``, migration 0027: one month per transaction) when it has that
+    procedure and none of its jobs runs it yet (a job of that name running 0024's one-transaction
+    ``SELECT ensure_case_partitions()`` is replaced); remove the job where the procedure is gone
+    (migrated below 0027). Whether the
     database has such a job now. Errors are logged, not raised: the app's timer makes the months
     too (``DueChangeTicker.make_partitions``)."""
     db = make_url(owner_url).database
@@ -129,7 +131,7 @@ def schedule_partitions(owner_url: str) -> bool:
         eng = create_engine(owner_url, poolclass=NullPool)
         try:
             with eng.connect() as c:
-                wanted = c.execute(text("SELECT to_regproc('ensure_case_partitions') IS NOT NULL")).scalar()
+                wanted = c.execute(text("SELECT to_regproc('make_case_partitions') IS NOT NULL")).scalar()
         finally:
             eng.dispose()
         with _cron_jobs(owner_url, PARTITIONS_JOB_PREFIX) as (c, name):

@@ -150,3 +150,28 @@ def test_make_partitions_refuses_bad_arguments(engine):
         make_partitions(engine, lock_timeout_ms=0)
     with pytest.raises(ValueError, match="months_ahead"):
         make_partitions(engine, months_ahead=-1)
+
+
+def test_the_pg_cron_procedure_moves_month_by_month_and_keeps_every_row():
+    """``CALL make_case_partitions()`` (the daily pg_cron job's command, migration 0027) commits
+    after each month: the rows of several months waiting in DEFAULT end in their months."""
+    with scratch_database("partition_proc") as url:
+        owner = _engine(url, "gridgov-test-setup")
+        with owner.begin() as conn:
+            build_world(conn)
+            now = conn.execute(text("SELECT now()")).scalar_one()
+            for i in range(MONTHS * 3):
+                service.report_case(conn, channel="hotline", lon=0.5, lat=0.5,
+                                    reported_at=now - timedelta(days=35 + 30 * (i % MONTHS)))
+        with owner.connect() as conn:
+            before = {t: _by_month(conn, t, k) for t, k in (("cases", "reported_at"), ("case_event", "at"))}
+            assert conn.execute(text("SELECT count(*) FROM cases_default")).scalar_one() == MONTHS * 3
+        with owner.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("CALL make_case_partitions()"))
+        with owner.connect() as conn:
+            for t, k in (("cases", "reported_at"), ("case_event", "at")):
+                assert conn.execute(text(f"SELECT count(*) FROM {t}_default")).scalar_one() == 0
+                assert _by_month(conn, t, k) == before[t]
+                assert all(part == f"{t}_p{m}" for part, m in _where(conn, t, k))
+            assert months_due(conn) == []
+        owner.dispose()

@@ -327,3 +327,25 @@ def test_a_broken_key_among_the_written_values_is_found(owner_conn):
         verify_written_keys(conn, "cases", t, {"handler_id": "NULLIF(handler, -1)"})
     with pytest.raises(ValueError, match="no single-column foreign key"):
         verify_written_keys(conn, "cases", t, {"description": "handler"})
+
+
+def test_played_cases_and_their_events_land_in_their_months_not_in_default(world, conn):
+    """The player makes the months it writes first (issue 12 §6): raw reports older than every
+    month partition wait in cases_default; once played, they and every event of theirs lie in
+    their month's partition, and no DEFAULT partition holds any of them."""
+    from db.partitions import partition_list
+
+    ids = _raw_reports(world, 120, seed=5)
+    oldest = min(p.lower for p in partition_list(conn, "cases") if p.lower is not None)
+    shift = (UNTIL - oldest).days + 400  # a year before the oldest month made: not partitioned yet
+    conn.execute(text("UPDATE cases SET reported_at = reported_at - make_interval(days => :d) WHERE id = ANY(:ids)"),
+                 {"d": shift, "ids": ids})
+    assert conn.execute(text("SELECT count(*) FROM cases WHERE id = ANY(:ids) AND tableoid = 'cases_default'::regclass"),
+                        {"ids": ids}).scalar_one() == len(ids)
+    stats = play_history(conn, seed=5, until=UNTIL)
+    assert stats["partitions_made"] > 2 * 12
+    assert conn.execute(text("SELECT count(*) FROM cases WHERE id = ANY(:ids) AND tableoid = 'cases_default'::regclass"),
+                        {"ids": ids}).scalar_one() == 0
+    events = conn.execute(text("SELECT count(*), count(*) FILTER (WHERE tableoid = 'case_event_default'::regclass) "
+                               "FROM case_event WHERE case_id = ANY(:ids)"), {"ids": ids}).one()
+    assert events[0] > len(ids) and events[1] == 0

@@ -14,8 +14,12 @@ the DEFAULT partition in ACCESS EXCLUSIVE mode and held it to the end, so every 
   held for one scan of DEFAULT (which ATTACH must do) and the commit, not for the moves. The
   caller commits after each month with a short lock_timeout (``db.partitions.make_partitions``):
   a reader then waits at most that time-out plus one scan of DEFAULT.
-- ``ensure_case_partitions(months_ahead, since)`` (0024's, same signature, for pg_cron and callers
-  inside one transaction, e.g. a loader before anyone reads): the same months, one call each.
+- ``ensure_case_partitions(months_ahead, since)`` (0024's, same signature, for callers inside one
+  transaction, e.g. a loader before anyone reads): the same months, one call each.
+- ``make_case_partitions(months_ahead, lock_timeout_ms, tries)``: a procedure (``CALL``, not in a
+  transaction block) doing what ``db.partitions.make_partitions`` does, for pg_cron: one month
+  per transaction under a short lock time-out, a month whose locks are not granted tried again
+  after a pause, then left for the next run.
 
 Frozen: every constant is written here; no project code is imported.
 
@@ -129,11 +133,40 @@ BEGIN
 END $$;
 """
 
+PROC = f"""
+CREATE PROCEDURE make_case_partitions(months_ahead integer DEFAULT {MONTHS_AHEAD}, lock_timeout_ms integer DEFAULT 500,
+                                      tries integer DEFAULT 5)
+LANGUAGE plpgsql AS $$
+-- (neither SECURITY DEFINER nor SET: a procedure with either may not commit; pg_cron runs it as
+-- the owner, and the names are written with their schema)
+DECLARE r record; i integer;
+BEGIN
+    IF lock_timeout_ms IS NULL OR lock_timeout_ms <= 0 OR tries IS NULL OR tries < 1 THEN
+        RAISE EXCEPTION 'make_case_partitions: lock_timeout_ms must be positive and tries 1 or more, not %, %',
+            lock_timeout_ms, tries USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR r IN SELECT * FROM public.case_partitions_due(months_ahead, NULL) LOOP
+        FOR i IN 1..tries LOOP
+            BEGIN
+                PERFORM set_config('lock_timeout', lock_timeout_ms || 'ms', true);
+                PERFORM public.ensure_case_partition(r.tbl, r.month);
+                EXIT;
+            EXCEPTION WHEN lock_not_available THEN
+                PERFORM set_config('lock_timeout', '0', true);
+                PERFORM pg_sleep(least(0.2 * 2 ^ (i - 1), 2.0));
+            END;
+        END LOOP;
+        COMMIT;
+    END LOOP;
+END $$;
+"""
+
 
 def upgrade() -> None:
     op.execute(DUE)
     op.execute(ONE)
     op.execute(ALL)
+    op.execute(PROC)
 
 
 def downgrade() -> None:
@@ -192,5 +225,6 @@ def downgrade() -> None:
         RETURN made;
     END $$;
     """)
+    op.execute("DROP PROCEDURE make_case_partitions(integer, integer, integer)")
     op.execute("DROP FUNCTION ensure_case_partition(text, timestamp)")
     op.execute("DROP FUNCTION case_partitions_due(integer, timestamptz)")
