@@ -12,10 +12,12 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
-from db.config import TIME_ZONE
+from db.config import TIME_ZONE, test_database_url
 from db.engine import LOCK_TIMEOUT_MS
 from db.partitions import make_partitions, months_due, partition_list
+from db.schedule import DueChangeTicker
 from dispatch import service
 from tests.factories import scratch_database
 from tests.world import build_world
@@ -152,10 +154,12 @@ def test_make_partitions_refuses_bad_arguments(engine):
         make_partitions(engine, months_ahead=-1)
 
 
-def test_the_pg_cron_procedure_moves_month_by_month_and_keeps_every_row():
-    """``CALL make_case_partitions()`` (the daily pg_cron job's command, migration 0027) commits
-    after each month: the rows of several months waiting in DEFAULT end in their months."""
-    with scratch_database("partition_proc") as url:
+@pytest.mark.parametrize("how", ["pg_cron", "ticker"])
+def test_the_scheduled_jobs_move_month_by_month_and_keep_every_row(how):
+    """``CALL make_case_partitions()`` (the daily pg_cron job's command, migration 0027) and the
+    app's timer (``DueChangeTicker.make_partitions``, as the application's role) commit after each
+    month: the rows of several months waiting in DEFAULT end in their months."""
+    with scratch_database(f"partition_{how}") as url:
         owner = _engine(url, "gridgov-test-setup")
         with owner.begin() as conn:
             build_world(conn)
@@ -166,8 +170,14 @@ def test_the_pg_cron_procedure_moves_month_by_month_and_keeps_every_row():
         with owner.connect() as conn:
             before = {t: _by_month(conn, t, k) for t, k in (("cases", "reported_at"), ("case_event", "at"))}
             assert conn.execute(text("SELECT count(*) FROM cases_default")).scalar_one() == MONTHS * 3
-        with owner.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("CALL make_case_partitions()"))
+        if how == "pg_cron":
+            with owner.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("CALL make_case_partitions()"))
+        else:  # the app's timer, as the application's role
+            app = make_url(test_database_url()).set(database=make_url(url).database)
+            ticker = DueChangeTicker(app.render_as_string(hide_password=False))
+            assert ticker.make_partitions() >= 2 * MONTHS
+            assert ticker.partitions_error is None
         with owner.connect() as conn:
             for t, k in (("cases", "reported_at"), ("case_event", "at")):
                 assert conn.execute(text(f"SELECT count(*) FROM {t}_default")).scalar_one() == 0
