@@ -1,6 +1,6 @@
 """Moving rows out of a DEFAULT partition while pages read (issue 12 §6, the session 8 finding).
 
-    .venv/bin/python -m bench.partition_moves [--cases 150000] [--months 12]
+    .venv/bin/python -m bench.partition_moves [--cases 150000] [--months 12] [--ways one_tx,stepwise]
 
 A scratch database ``<owner db>_bench_moves`` at head gets ``--cases`` reported cases (and one
 event each) spread over ``--months`` months before this one, written the bulk way
@@ -112,11 +112,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=150_000)
     ap.add_argument("--months", type=int, default=12)
+    ap.add_argument("--ways", default="one_tx,stepwise", help="which of one_tx,stepwise to run")
     a = ap.parse_args()
     owner = make_url(config.owner_database_url())
     url = owner.set(database=f"{owner.database}_bench_moves").render_as_string(hide_password=False)
     try:
-        for how in ("one_tx", "stepwise"):
+        for how in a.ways.split(","):
             _fill(url, a.cases, a.months)
             print(_measure(url, how), flush=True)
     finally:

@@ -66,7 +66,9 @@ class Partition:
 def ensure_partitions(conn: Connection, months_ahead: int = MONTHS_AHEAD, since: datetime | None = None) -> int:
     """Make every missing month from ``since``'s month (default: this month) to ``months_ahead``
     months ahead, and every month with rows in a DEFAULT partition (moved into it). Returns how
-    many partitions were made. Runs in the caller's transaction."""
+    many partitions were made. Runs in the caller's transaction, which then holds each DEFAULT
+    partition a month was attached beside in ACCESS EXCLUSIVE mode to its end: for a loader
+    before anyone reads; a server in service calls ``make_partitions``."""
     if months_ahead < 0:
         raise ValueError(f"months_ahead must be 0 or more, not {months_ahead}")
     return conn.execute(text("SELECT ensure_case_partitions(:n, :since)"),
