@@ -46,7 +46,7 @@ def _fill(url: str, cases: int, months: int) -> None:
         c.execute(text("""
             INSERT INTO cases (case_no, channel, status, address, description, reported_at, updated_at)
             SELECT 'BM-' || g, 'hotline', 'reported', '某路' || (g % 997) || '号', repeat('描述', 60),
-                   date_trunc('month', now()) - make_interval(days => 1 + (g * 7919) % (:months * 30)),
+                   date_trunc('month', now()) - make_interval(days => 1 + ((g::bigint * 7919) % (:months * 30))::int),
                    now()
             FROM generate_series(1, :n) g"""), {"n": cases, "months": months})
         c.execute(text("INSERT INTO case_event (case_id, action, at) SELECT id, 'note', reported_at FROM cases"))
