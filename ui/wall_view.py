@@ -416,10 +416,35 @@ def legend() -> None:
     st.html(f'<div class="wall-legend"><h4>{html.escape(kit.tr("wall.legend"))}</h4><ul>{rows}</ul></div>')
 
 
-@st.fragment(run_every=20)
+# The wall clock ticks in the browser (issue 12 §1: a quiet wall costs nothing): it was a fragment
+# rerun every 20 s, a script run and its messages three times a minute on every wall, and on the
+# cycling video wall the only run between two slots.
+_CLOCK_JS = """
+export default function(component) {
+  const { data, parentElement } = component;
+  const host = parentElement.host || parentElement;
+  const S = host.__ggClock || (host.__ggClock = { timer: null });
+  S.offset = (data.now || Date.now() / 1000) * 1000 - Date.now();  // the server's clock, not the screen's
+  S.fmt = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', hour12: false, timeZone: data.tz });
+  let el = parentElement.querySelector('.gg-clock');
+  if (!el) { el = document.createElement('h3'); el.className = 'gg-clock'; parentElement.appendChild(el); }
+  const show = () => { el.textContent = S.fmt.format(new Date(Date.now() + S.offset)); };
+  show();
+  if (!S.timer) S.timer = setInterval(show, 1000);
+  return () => { clearInterval(S.timer); S.timer = null; };
+}
+"""
+_CLOCK_CSS = """
+.gg-clock { font-family: inherit; font-size: 1.75rem; font-weight: 600; line-height: 1.2; margin: 0 0 1rem 0;
+            font-variant-numeric: tabular-nums; color: inherit; }
+"""
+_clock = st.components.v2.component("gridgov_wall_clock", js=_CLOCK_JS, css=_CLOCK_CSS)
+
+
 def clock() -> None:
-    """The wall clock (HH:MM); a few bytes three times a minute."""
-    st.markdown(f"### {datetime.now(TZ):%H:%M}")
+    """The wall clock (HH:MM in the district's time zone, from the server's clock), kept by the
+    browser: no script run while it moves."""
+    _clock(key="wall-clock", data={"now": time.time(), "tz": str(TZ)})
 
 
 SAME = "live.same"  # (version drawn, version looked at) whose page digests were found equal
