@@ -30,4 +30,4 @@ def register_commands(register) -> None:
         p.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
 
     register("bench", cmd_bench, "run a benchmark (join, report, indicators, wall, live, intake, load, validate, publish, "
-             "pages, growth, partitions)", configure)
+             "pages, growth, partitions, overlay)", configure)

@@ -95,6 +95,7 @@
     adopts: 0,   // whole payloads of the reading the map had already reached by deltas: kept, not rebuilt
     trace: [],   // the last TRACE_KEPT live events, [epoch ms, what, reading]: where a point waited
     why: {},     // reason -> reruns asked for it (settle, behind, origin, full, unreadable, connection, no-delta)
+    method: "auto",  // how the points are drawn (overlay.js: "auto", "blit", "sprites", or "paths" as before session 9)
     drawn: {},   // case id -> epoch ms (this browser's clock) when it was first drawn
     drawnBy: {}, // case id -> "map" (a whole payload) or "delta" (merged from the delta file), at that moment
     shift: 0,    // seconds added to the clock (tests and benchmarks simulate time passing)
@@ -301,10 +302,9 @@
     return S.cv;
   }
 
-  function css(c, a) { return `rgba(${c[0]},${c[1]},${c[2]},${a === undefined ? 1 : a})`; }
 
   // The points as the deck drew them before (the same colours, sizes and order): every overdue ring
-  // first, then the cases in drawing order (the most urgent last, on top), a run of equal colours as one path.
+  // first, then the cases in drawing order (the most urgent last, on top): overlay.js.
   function drawOverlay() {
     clearTimeout(S.drawTimer); S.drawTimer = null;
     const vp = viewport();
@@ -319,7 +319,7 @@
     const ctx = cv.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, h);
-    const d = S.d, n = S.n, u = d.unit, o0 = d.origin[0], o1 = d.origin[1], r = d.radius, R = r * 2.1;
+    const d = S.d, n = S.n, u = d.unit, o0 = d.origin[0], o1 = d.origin[1], r = d.radius;
     const px = new Float32Array(2 * n), at = [0, 0];
     for (let i = 0; i < n; i++) {
       at[0] = o0 + S.pos[2 * i] * u; at[1] = o1 + S.pos[2 * i + 1] * u;
@@ -327,33 +327,7 @@
       px[2 * i] = q[0]; px[2 * i + 1] = q[1];
     }
     S.px = px; S.pxIds = S.ids;
-    const inView = (i, m) => px[2 * i] > -m && px[2 * i] < w + m && px[2 * i + 1] > -m && px[2 * i + 1] < h + m;
-    const halo = S.halo, fill = S.fill, line = S.line;
-    ctx.lineWidth = 2;
-    ctx.beginPath();
-    let any = false;
-    for (let i = 0; i < n; i++) {
-      if (halo[4 * i + 3] === 0 || !inView(i, R + 2)) continue;
-      if (!any) { ctx.strokeStyle = css(halo, halo[4 * i + 3] / 255); any = true; }
-      ctx.moveTo(px[2 * i] + R, px[2 * i + 1]); ctx.arc(px[2 * i], px[2 * i + 1], R, 0, 2 * Math.PI);
-    }
-    if (any) ctx.stroke();
-    ctx.lineWidth = 1.5;
-    let key = -1, open = false;
-    const flush = () => { if (open) { ctx.fill(); ctx.stroke(); open = false; } };
-    for (let i = 0; i < n; i++) {
-      if (!inView(i, r + 2)) continue;
-      const o = 4 * i;
-      const k = ((fill[o] * 256 + fill[o + 1]) * 256 + fill[o + 2]) * 16777216 + (line[o] * 256 + line[o + 1]) * 256 + line[o + 2];
-      if (k !== key || !open) {
-        flush();
-        key = k;
-        ctx.fillStyle = css(fill.subarray(o, o + 3)); ctx.strokeStyle = css(line.subarray(o, o + 3));
-        ctx.beginPath(); open = true;
-      }
-      ctx.moveTo(px[2 * i] + r, px[2 * i + 1]); ctx.arc(px[2 * i], px[2 * i + 1], r, 0, 2 * Math.PI);
-    }
-    flush();
+    window.ggOverlay.draw(ctx, px, n, S.fill, S.line, S.halo, r, w, h, dpr, hook.method);
     if (S.hover >= 0 && S.hover < n) {   // deck.gl's autoHighlight, as it was
       ctx.fillStyle = "rgba(255,255,255,0.47)";
       ctx.beginPath(); ctx.arc(px[2 * S.hover], px[2 * S.hover + 1], r + 0.75, 0, 2 * Math.PI); ctx.fill();
