@@ -16,16 +16,16 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
-    from db.schedule import reload_cron, schedule_partitions
+    from db.schedule import reload_cron, schedule_maintenance
 
-    # the daily partitions job where pg_cron lives in another database (db.schedule.schedule_partitions)
-    schedule_partitions(url)
+    # the partitions and fold jobs where pg_cron lives in another database (db.schedule.schedule_maintenance)
+    schedule_maintenance(url)
     # pg_cron may have missed the job migration 0014 scheduled (db.schedule.reload_cron)
     reload_cron(url)
 
 
 def downgrade(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
-    from db.schedule import schedule_partitions
+    from db.schedule import schedule_maintenance
 
-    schedule_partitions(url)  # below 0024: its partitions job goes
+    schedule_maintenance(url)  # below 0024 or 0025: their jobs go

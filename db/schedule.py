@@ -15,11 +15,13 @@ and applies it once. A ``manage.py boundary-apply-due`` in the system's cron doe
 
 The same thread makes the month partitions of the case and event tables ahead of time
 (``db.partitions``, migration 0024), at most once every ``partitions_every_s`` (an hour): a
-cheap call when every month exists. Where pg_cron is loaded, ``schedule_partitions`` (called by
+cheap call when every month exists. Where pg_cron is loaded, ``schedule_maintenance`` (called by
 ``db.migrate`` after every migration) adds a daily job ``gridgov-partitions:<database>`` doing
-the same with no app process alive. Migration 0024 schedules one itself only when pg_cron is
-installed in the migrated database; the local cluster keeps pg_cron in ``postgres`` (as 0014's
-job, which is scheduled from there), so 0024 found no extension and scheduled nothing.
+the same with no app process alive, and an hourly ``gridgov-fold:<database>`` folding the
+roll-up (below). Migrations 0024 and 0025 schedule jobs of their own only when pg_cron is
+installed in the migrated database (the local cluster keeps pg_cron in ``postgres``, as 0014's
+job, which is scheduled from there, so they found no extension); ``schedule_maintenance``
+replaces those with its own, 0024's running the months in one transaction.
 
 And it folds the days before today into the one-filter roll-up ``case_stat_one`` (migration
 0025, ``case_stat_one_fold_due()``) at most once every ``fold_every_s`` (an hour), never inside
@@ -28,6 +30,7 @@ events holding the fold's lock does nothing, and the next one folds.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -48,6 +51,9 @@ PARTITIONS_JOB_PREFIX = "gridgov-partitions:"
 PARTITIONS_SCHEDULE = "17 3 * * *"  # daily, as 0024's own job
 # one month per transaction under a short lock time-out (migration 0027), as the app's timer
 PARTITIONS_COMMAND = "CALL make_case_partitions()"
+FOLD_JOB_PREFIX = "gridgov-fold:"
+FOLD_SCHEDULE = "7 * * * *"  # hourly, as 0025's own job
+FOLD_COMMAND = "SELECT case_stat_one_fold_due()"
 
 
 def _cron_engine(owner_url: str):
@@ -110,7 +116,7 @@ def cron_jobs_in(owner_url: str, database: str | None = None) -> list[str]:
 def unschedule(owner_url: str) -> bool:
     """Remove every pg_cron job that runs in the database of ``owner_url`` (before the database
     is dropped: pg_cron would keep running them against a database that is gone, an error a
-    minute): the apply-due job, the partitions job; whether there was one."""
+    minute): the apply-due job, the maintenance jobs; whether there was one."""
     with _cron_jobs(owner_url) as (c, _):
         if c is None:
             return False
@@ -118,37 +124,69 @@ def unschedule(owner_url: str) -> bool:
                               {"d": make_url(owner_url).database}).all())
 
 
-def schedule_partitions(owner_url: str) -> bool:
-    """Give the database of ``owner_url`` a daily pg_cron job making its month partitions
-    (``CALL make_case_partitions()``, migration 0027: one month per transaction) when it has that
-    procedure and none of its jobs runs it yet (a job of that name running 0024's one-transaction
-    ``SELECT ensure_case_partitions()`` is replaced); remove the job where the procedure is gone
-    (migrated below 0027). Whether the
-    database has such a job now. Errors are logged, not raised: the app's timer makes the months
-    too (``DueChangeTicker.make_partitions``)."""
+@dataclasses.dataclass(frozen=True)
+class MaintenanceJob:
+    """A pg_cron job ``prefix`` + database that ``db.migrate`` keeps in every migrated database
+    whose schema has ``needs`` (a function or procedure), and removes where it has not."""
+    prefix: str
+    schedule: str
+    command: str
+    needs: str
+
+
+# What keeps a database in shape with no app process alive (each also done by the app's timer,
+# ``DueChangeTicker``): the month partitions ahead of time (daily), and the fold of the days
+# before today into the one-filter roll-up (hourly; a no-op when done, and a run that finds a
+# writer of past-dated events holding the fold's lock does nothing: the next one folds).
+MAINTENANCE_JOBS: tuple[MaintenanceJob, ...] = (
+    MaintenanceJob(PARTITIONS_JOB_PREFIX, PARTITIONS_SCHEDULE, PARTITIONS_COMMAND, "make_case_partitions"),
+    MaintenanceJob(FOLD_JOB_PREFIX, FOLD_SCHEDULE, FOLD_COMMAND, "case_stat_one_fold_due"),
+)
+# the jobs migrations 0024 and 0025 schedule themselves where pg_cron is installed in the migrated
+# database: 0024's runs the one-transaction ``ensure_case_partitions()`` (the month moves that held
+# a lock on cases_default for minutes, session 8) and 0025's the fold; MAINTENANCE_JOBS replace them
+OWN_JOBS = ("case-partitions", "case-stat-one-fold")
+
+
+def schedule_maintenance(owner_url: str) -> dict[str, bool]:
+    """Give the database of ``owner_url`` each of ``MAINTENANCE_JOBS`` whose function its schema
+    has, once (an existing job of that name with another command or schedule is rescheduled),
+    remove the ones whose function is gone (migrated down), and remove the migrations' own jobs
+    (``OWN_JOBS``) of that database. Returns {job name: whether the database has it now}. Errors
+    are logged, not raised: the app's timer does the same work (``DueChangeTicker``)."""
     db = make_url(owner_url).database
+    out: dict[str, bool] = {}
     try:
         eng = create_engine(owner_url, poolclass=NullPool)
         try:
             with eng.connect() as c:
-                wanted = c.execute(text("SELECT to_regproc('make_case_partitions') IS NOT NULL")).scalar()
+                have = {j.needs: bool(c.execute(text("SELECT to_regproc(:f) IS NOT NULL"), {"f": j.needs}).scalar())
+                        for j in MAINTENANCE_JOBS}
         finally:
             eng.dispose()
-        with _cron_jobs(owner_url, PARTITIONS_JOB_PREFIX) as (c, name):
+        with _cron_jobs(owner_url) as (c, _):
             if c is None:
-                return False
-            if not wanted:
-                c.execute(text("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = :j"), {"j": name})
-                return False
-            if c.execute(text("SELECT EXISTS (SELECT 1 FROM cron.job WHERE database = :d AND command = :c)"),
-                         {"d": db, "c": PARTITIONS_COMMAND}).scalar():
-                return True
-            c.execute(text("SELECT cron.schedule_in_database(:j, :s, :c, :d)"),
-                      {"j": name, "s": PARTITIONS_SCHEDULE, "c": PARTITIONS_COMMAND, "d": db})
-            return True
-    except Exception as e:  # the job is a convenience: the timer makes the months too
-        log.warning("pg_cron partitions job not scheduled in %s: %s", db, str(e).splitlines()[0])
-        return False
+                return {j.prefix + db: False for j in MAINTENANCE_JOBS}
+            c.execute(text("SELECT cron.unschedule(jobid) FROM cron.job WHERE database = :d AND jobname = ANY(:n)"),
+                      {"d": db, "n": list(OWN_JOBS)})
+            for j in MAINTENANCE_JOBS:
+                name = j.prefix + db
+                row = c.execute(text("SELECT jobid, schedule, command FROM cron.job WHERE jobname = :j"),
+                                {"j": name}).one_or_none()
+                if not have[j.needs]:
+                    if row is not None:
+                        c.execute(text("SELECT cron.unschedule(:i)"), {"i": row.jobid})
+                    out[name] = False
+                    continue
+                if row is None or (row.schedule, row.command) != (j.schedule, j.command):
+                    if row is not None:
+                        c.execute(text("SELECT cron.unschedule(:i)"), {"i": row.jobid})
+                    c.execute(text("SELECT cron.schedule_in_database(:j, :s, :c, :d)"),
+                              {"j": name, "s": j.schedule, "c": j.command, "d": db})
+                out[name] = True
+    except Exception as e:  # the jobs are a convenience: the app's timer does the same
+        log.warning("pg_cron maintenance jobs not scheduled in %s: %s", db, str(e).splitlines()[0])
+    return out
 
 
 def reload_cron(owner_url: str) -> bool:

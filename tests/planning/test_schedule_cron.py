@@ -1,7 +1,8 @@
 """Scheduled changes applied by the database itself (pg_cron, migration 0014), with no app
 process running; and ``apply_due_boundary_changes`` applying a change once however many callers
 (pg_cron, every app's timer, ``manage.py boundary-apply-due``) run it at the same moment. The
-daily partitions job ``manage.py migrate`` schedules (db.schedule.schedule_partitions), and a
+maintenance jobs ``manage.py migrate`` schedules (db.schedule.schedule_maintenance: the months
+daily, the roll-up's fold hourly), and a
 dropped scratch database's jobs going with it (db.cluster.drop_database)."""
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from sqlalchemy import create_engine, text
 
 from db.config import TIME_ZONE
 from db.migrate import upgrade
-from db.schedule import (CRON_COMMAND, CRON_JOB_PREFIX, PARTITIONS_COMMAND, PARTITIONS_JOB_PREFIX,
-                         PARTITIONS_SCHEDULE, _cron_engine, cron_job, cron_jobs_in)
+from db.schedule import (CRON_COMMAND, CRON_JOB_PREFIX, FOLD_COMMAND, FOLD_JOB_PREFIX, FOLD_SCHEDULE,
+                         PARTITIONS_COMMAND, PARTITIONS_JOB_PREFIX, PARTITIONS_SCHEDULE, _cron_engine, cron_job,
+                         cron_jobs_in, schedule_maintenance)
 from planning.publish import publish
 from tests.factories import scratch_database
 from tests.planning.draft_rows import draft_of, set_geom
@@ -111,34 +113,77 @@ def test_a_dropped_scratch_database_keeps_no_pg_cron_job(owner_engine):
     assert cron_jobs_in(owner_url, name) == []
 
 
-def test_migrate_schedules_the_daily_partitions_job(owner_engine):
-    """pg_cron lives in ``postgres`` on the local cluster, so migration 0024 finds no extension in
-    the migrated database and schedules nothing; ``db.migrate.upgrade`` schedules the job from
-    pg_cron's database, once however often it runs, and pg_cron runs it as the owner in the
-    right database."""
+def _one_run(url: str, jobid: int) -> list:
+    """Make the job run every minute and wait (up to 90 s) for one run that ended."""
+    cron = _cron_engine(url)
+    try:
+        with cron.connect() as c:
+            c.execute(text("SELECT cron.alter_job(:i, schedule := '* * * * *')"), {"i": jobid})
+            deadline, runs = time.monotonic() + 90, []
+            while not runs and time.monotonic() < deadline:
+                runs = c.execute(text("SELECT status, return_message FROM cron.job_run_details "
+                                      "WHERE jobid = :i AND status IN ('succeeded', 'failed')"), {"i": jobid}).all()
+                if not runs:
+                    time.sleep(1)
+    finally:
+        cron.dispose()
+    return runs
+
+
+def test_migrate_schedules_the_maintenance_jobs(owner_engine):
+    """pg_cron lives in ``postgres`` on the local cluster, so migrations 0024 and 0025 find no
+    extension in the migrated database and schedule nothing; ``db.migrate.upgrade`` schedules the
+    months (daily) and the roll-up's fold (hourly) from pg_cron's database, once however often it
+    runs, and pg_cron runs them as the owner in the right database."""
     _need_pg_cron(owner_engine)
     with scratch_database("cronjobs", cron=True) as url:
         name = url.rsplit("/", 1)[1]
-        job = cron_job(url, PARTITIONS_JOB_PREFIX)
-        assert job is not None, "manage.py migrate scheduled no partitions job"
-        assert (job["schedule"], job["command"], job["database"], job["active"]) == (
+        months, fold = cron_job(url, PARTITIONS_JOB_PREFIX), cron_job(url, FOLD_JOB_PREFIX)
+        assert months is not None and fold is not None, "manage.py migrate scheduled no maintenance job"
+        assert (months["schedule"], months["command"], months["database"], months["active"]) == (
             PARTITIONS_SCHEDULE, PARTITIONS_COMMAND, name, True)
-        assert cron_jobs_in(url) == [CRON_JOB_PREFIX + name, PARTITIONS_JOB_PREFIX + name]
+        assert (fold["schedule"], fold["command"], fold["database"], fold["active"]) == (
+            FOLD_SCHEDULE, FOLD_COMMAND, name, True)
+        jobs = [CRON_JOB_PREFIX + name, FOLD_JOB_PREFIX + name, PARTITIONS_JOB_PREFIX + name]
+        assert cron_jobs_in(url) == jobs
         upgrade(url)  # migrating again (nothing to do) adds no second job
-        assert cron_jobs_in(url) == [CRON_JOB_PREFIX + name, PARTITIONS_JOB_PREFIX + name]
-        # pg_cron runs it: every minute for this test, then wait for one run that succeeded
+        assert cron_jobs_in(url) == jobs
+        for job in (months, fold):
+            runs = _one_run(url, job["jobid"])
+            assert runs, f"pg_cron did not run {job['command']} within 90 s"
+            assert runs[0].status == "succeeded", runs[0].return_message
+
+
+def test_maintenance_replaces_an_old_command_and_the_migrations_own_jobs(owner_engine):
+    """A database whose partitions job still runs another command (session 8's, or 0024's own
+    ``case-partitions`` running the months in one transaction, where pg_cron is installed in the
+    database itself) gets the job as it is meant now; a job whose function is gone is removed."""
+    _need_pg_cron(owner_engine)
+    with scratch_database("cronold", cron=True) as url:
+        name = url.rsplit("/", 1)[1]
         cron = _cron_engine(url)
         try:
             with cron.connect() as c:
-                c.execute(text("SELECT cron.alter_job(:i, schedule := '* * * * *')"), {"i": job["jobid"]})
-                deadline, runs = time.monotonic() + 90, []
-                while not runs and time.monotonic() < deadline:
-                    runs = c.execute(text("SELECT status, return_message FROM cron.job_run_details "
-                                          "WHERE jobid = :i AND status IN ('succeeded', 'failed')"),
-                                     {"i": job["jobid"]}).all()
-                    if not runs:
-                        time.sleep(1)
+                c.execute(text("SELECT cron.alter_job(jobid, command := 'SELECT ensure_case_partitions()') "
+                               "FROM cron.job WHERE jobname = :j"), {"j": PARTITIONS_JOB_PREFIX + name})
+                c.execute(text("SELECT cron.schedule_in_database('case-partitions', '17 3 * * *', "
+                               "'SELECT ensure_case_partitions()', :d)"), {"d": name})
         finally:
             cron.dispose()
-        assert runs, "pg_cron did not run the partitions job within 90 s"
-        assert runs[0].status == "succeeded", runs[0].return_message
+        assert "case-partitions" in cron_jobs_in(url)
+        got = schedule_maintenance(url)
+        assert got == {PARTITIONS_JOB_PREFIX + name: True, FOLD_JOB_PREFIX + name: True}
+        assert cron_job(url, PARTITIONS_JOB_PREFIX)["command"] == PARTITIONS_COMMAND
+        assert "case-partitions" not in cron_jobs_in(url)
+        # the fold's function gone (as below 0025): its job goes, the others stay
+        owner = create_engine(url)
+        try:
+            with owner.begin() as c:
+                c.execute(text("ALTER FUNCTION case_stat_one_fold_due() RENAME TO case_stat_one_fold_due_gone"))
+            got = schedule_maintenance(url)
+            assert got[FOLD_JOB_PREFIX + name] is False and got[PARTITIONS_JOB_PREFIX + name] is True
+            assert cron_jobs_in(url) == [CRON_JOB_PREFIX + name, PARTITIONS_JOB_PREFIX + name]
+        finally:
+            with owner.begin() as c:
+                c.execute(text("ALTER FUNCTION case_stat_one_fold_due_gone() RENAME TO case_stat_one_fold_due"))
+            owner.dispose()
