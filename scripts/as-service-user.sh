@@ -34,7 +34,7 @@ fi
 if ! id -u "$user" >/dev/null 2>&1; then
   nologin="$(command -v nologin || echo /usr/sbin/nologin)"
   useradd --system --user-group --no-create-home --home-dir /nonexistent --shell "$nologin" "$user"
-  echo ">> created the system user $user (no login, no home) for the services"
+  echo ">> created the system user $user (no login, no home) for the services" >&2  # stdout is the command's
 fi
 
 # The checkout and the command (through every symlink: a virtualenv made from a Python under

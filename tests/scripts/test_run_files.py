@@ -82,3 +82,25 @@ def test_the_service_user_gets_its_home_and_password_from_the_data_dir(tmp_path)
     for mine in ("service-home", "photos", "pg-app-password"):
         assert (tmp_path / mine).stat().st_uid == uid, mine
     assert (tmp_path / "pg-password").stat().st_uid == 0 and (tmp_path / "pg-password").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="creating a system user needs root")
+def test_creating_the_service_user_leaves_the_commands_output_alone(tmp_path):
+    """The first run on a machine creates the service user and says so on stderr: the wrapped
+    command's stdout is its own (session 9's fresh clone: the message was on stdout, and the test
+    above failed on the machine's first run)."""
+    import secrets
+
+    user = "gg_t" + secrets.token_hex(3)
+    (tmp_path / "pg-app-password").write_text("x\n")
+    env = {**os.environ, "GRIDGOV_DATA_DIR": str(tmp_path), "GRIDGOV_SERVICE_USER": user}
+    env.pop("GRIDGOV_PHOTO_DIR", None)
+    try:
+        r = subprocess.run([str(ROOT / "scripts/as-service-user.sh"), "/usr/bin/python3", "-c", "print('only this')"],
+                           cwd=ROOT, env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "only this\n"
+        assert f"created the system user {user}" in r.stderr
+    finally:
+        subprocess.run(["userdel", user], capture_output=True)
+        subprocess.run(["groupdel", user], capture_output=True)
