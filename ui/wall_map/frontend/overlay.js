@@ -47,28 +47,29 @@
     return ((fill[o] * 256 + fill[o + 1]) * 256 + fill[o + 2]) * 16777216 + (line[o] * 256 + line[o + 1]) * 256 + line[o + 2];
   }
 
-  function drawSprites(ctx, px, n, fill, line, halo, r, R, dpr, inView) {
+  // Every overdue ring in view, then every point in view, in drawing order: stamp(sprite, x, y)
+  // with the sprite of its look (made on the first use of the look).
+  function eachStamp(px, n, fill, line, halo, r, R, dpr, inView, stamp) {
     let key = -1, sp = null;
     for (let i = 0; i < n; i++) {
       const o = 4 * i;
       if (halo[o + 3] === 0 || !inView(i, R + 2)) continue;
       const k = ((halo[o] * 256 + halo[o + 1]) * 256 + halo[o + 2]) * 256 + halo[o + 3];
-      if (k !== key || !sp) {
-        key = k;
-        sp = sprite("h" + k, R, 2, null, css(halo.subarray(o, o + 3), halo[o + 3] / 255), dpr);
-      }
-      ctx.drawImage(sp.cv, px[2 * i] - sp.half, px[2 * i + 1] - sp.half, sp.size, sp.size);
+      if (k !== key || !sp) { key = k; sp = sprite("h" + k, R, 2, null, css(halo.subarray(o, o + 3), halo[o + 3] / 255), dpr); }
+      stamp(sp, px[2 * i], px[2 * i + 1]);
     }
     key = -1; sp = null;
     for (let i = 0; i < n; i++) {
       if (!inView(i, r + 2)) continue;
       const o = 4 * i, k = lookOf(fill, line, o);
-      if (k !== key || !sp) {
-        key = k;
-        sp = sprite("p" + k, r, 1.5, css(fill.subarray(o, o + 3)), css(line.subarray(o, o + 3)), dpr);
-      }
-      ctx.drawImage(sp.cv, px[2 * i] - sp.half, px[2 * i + 1] - sp.half, sp.size, sp.size);
+      if (k !== key || !sp) { key = k; sp = sprite("p" + k, r, 1.5, css(fill.subarray(o, o + 3)), css(line.subarray(o, o + 3)), dpr); }
+      stamp(sp, px[2 * i], px[2 * i + 1]);
     }
+  }
+
+  function drawSprites(ctx, px, n, fill, line, halo, r, R, dpr, inView) {
+    eachStamp(px, n, fill, line, halo, r, R, dpr, inView,
+              (sp, x, y) => ctx.drawImage(sp.cv, x - sp.half, y - sp.half, sp.size, sp.size));
   }
 
   // The sprite's pixels for `blit`, made once per sprite and canvas width: its opaque pixels as
@@ -106,42 +107,21 @@
     const put = (sp, x, y) => {
       const P = pixelsOf(sp, cw), x0 = Math.round((x - sp.half) * dpr), y0 = Math.round((y - sp.half) * dpr);
       const base = y0 * cw + x0, solid = P.solid, edge = P.edge;
-      if (x0 >= 0 && y0 >= 0 && x0 + P.W <= cw && y0 + P.H <= ch) {   // the whole sprite on the canvas
-        for (let k = 0; k < edge.length; k += 5) {
-          const d = 4 * (base + edge[k]), f = 255 - edge[k + 4];
-          buf[d] = edge[k + 1] + (buf[d] * f + 127) / 255; buf[d + 1] = edge[k + 2] + (buf[d + 1] * f + 127) / 255;
-          buf[d + 2] = edge[k + 3] + (buf[d + 2] * f + 127) / 255; buf[d + 3] = edge[k + 4] + (buf[d + 3] * f + 127) / 255;
-        }
-        for (let k = 0; k < solid.length; k += 2) u32[base + solid[k]] = solid[k + 1];
-        return;
-      }
-      const inside = (off) => {   // a pixel of a sprite cut by the canvas' edge
-        const j = Math.floor(off / cw), i = off - j * cw;   // offsets are j * cw + i with i < W <= cw
+      // a sprite cut by the canvas' edge: only its pixels on the canvas (offsets are j * cw + i, i < W <= cw)
+      const whole = x0 >= 0 && y0 >= 0 && x0 + P.W <= cw && y0 + P.H <= ch;
+      const inside = (off) => {
+        const j = Math.floor(off / cw), i = off - j * cw;
         return x0 + i >= 0 && x0 + i < cw && y0 + j >= 0 && y0 + j < ch;
       };
       for (let k = 0; k < edge.length; k += 5) {
-        if (!inside(edge[k])) continue;
+        if (!whole && !inside(edge[k])) continue;
         const d = 4 * (base + edge[k]), f = 255 - edge[k + 4];
         buf[d] = edge[k + 1] + (buf[d] * f + 127) / 255; buf[d + 1] = edge[k + 2] + (buf[d + 1] * f + 127) / 255;
         buf[d + 2] = edge[k + 3] + (buf[d + 2] * f + 127) / 255; buf[d + 3] = edge[k + 4] + (buf[d + 3] * f + 127) / 255;
       }
-      for (let k = 0; k < solid.length; k += 2) if (inside(solid[k])) u32[base + solid[k]] = solid[k + 1];
+      for (let k = 0; k < solid.length; k += 2) if (whole || inside(solid[k])) u32[base + solid[k]] = solid[k + 1];
     };
-    let key = -1, sp = null;
-    for (let i = 0; i < n; i++) {
-      const o = 4 * i;
-      if (halo[o + 3] === 0 || !inView(i, R + 2)) continue;
-      const k = ((halo[o] * 256 + halo[o + 1]) * 256 + halo[o + 2]) * 256 + halo[o + 3];
-      if (k !== key || !sp) { key = k; sp = sprite("h" + k, R, 2, null, css(halo.subarray(o, o + 3), halo[o + 3] / 255), dpr); }
-      put(sp, px[2 * i], px[2 * i + 1]);
-    }
-    key = -1; sp = null;
-    for (let i = 0; i < n; i++) {
-      if (!inView(i, r + 2)) continue;
-      const o = 4 * i, k = lookOf(fill, line, o);
-      if (k !== key || !sp) { key = k; sp = sprite("p" + k, r, 1.5, css(fill.subarray(o, o + 3)), css(line.subarray(o, o + 3)), dpr); }
-      put(sp, px[2 * i], px[2 * i + 1]);
-    }
+    eachStamp(px, n, fill, line, halo, r, R, dpr, inView, put);
     for (let i = 3; i < buf.length; i += 4) {   // premultiplied -> ImageData's straight alpha
       const a = buf[i];
       if (a === 0 || a === 255) continue;
