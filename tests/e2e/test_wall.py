@@ -101,14 +101,37 @@ def _hover_a_known_case(page, engine, view: dict, timeout_s: float) -> tuple[str
     return case_no, _hover_until(page, *map_point(page, view, lon, lat, WALL_MAP), case_no, timeout_s)
 
 
+def _inside_a_shaded_grid(engine) -> tuple[str, int, float, float]:
+    """A place of a test-district grid with open cases, away from every case: (code, open cases, lon, lat)."""
+    with engine.connect() as c:
+        return tuple(c.execute(text(f"""
+            SELECT g.code, n, ST_X(p), ST_Y(p) FROM (
+                SELECT c.grid_id, count(*) AS n, ST_Collect(c.geom) AS pts
+                FROM cases c WHERE {open_sql('c')} AND c.geom IS NOT NULL AND c.grid_code LIKE :p GROUP BY c.grid_id) o
+            JOIN unit_grid g ON g.id = o.grid_id
+            JOIN grid_version gv ON gv.grid_id = g.id AND gv.valid_to IS NULL
+            CROSS JOIN LATERAL ST_PointOnSurface(ST_Difference(ST_Buffer(gv.geom, -0.0004),
+                                                               ST_Buffer(o.pts, 0.0012))) p
+            WHERE NOT ST_IsEmpty(p) ORDER BY g.code LIMIT 1"""), {"p": CODE + "%"}).one())
+
+
 def test_sign_in_and_the_wall_shows_the_open_cases(page, login, engine, e2e_db):
     login(page, "uit_command")
     wall = wall_frame(page)
     expect(page.locator(OPEN_TILE)).to_have_text(f"{_open_count(engine):,}")
     assert sum(wall.evaluate("window.__wall.counts")) == _open_count(engine)
     expect(page.locator(".wall-ticker li").first).to_be_visible()
-    case_no, tip = _hover_a_known_case(page, engine, _focus_on_our_district(page, engine), 30)
+    view = _focus_on_our_district(page, engine)
+    case_no, tip = _hover_a_known_case(page, engine, view, 30)
     assert case_no in tip and "立案" in tip
+    # the district is drawn on the map's 2D canvas (district.js), its grids picked there: a shaded
+    # grid's tooltip names it and counts its open cases, and the grid is lit while hovered
+    code, n, lon, lat = _inside_a_shaded_grid(engine)
+    lit = wall.evaluate("window.__wall.baseDraws")
+    tip = _hover_until(page, *map_point(page, view, lon, lat, WALL_MAP), code, 10)
+    assert code in tip and f"在办 {n}" in tip, tip
+    assert wall.evaluate("window.__wall.baseDraws") > lit
+    assert wall.evaluate("window.__wall.baseSegments") > 0
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "wall.png"))
 

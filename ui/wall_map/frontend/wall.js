@@ -20,13 +20,15 @@
  * deltas (same cases, same order) the map keeps its arrays and layers and takes only what else
  * changed (the shading, labels): `adopts`.
  *
- * Two layers of drawing (issue 12 §3): the district (grid shading, outlines, labels) is deck.gl's, drawn
- * once per payload and again only when the view moves; the points, their rims and the overdue rings
- * are drawn on a plain 2D canvas stacked over it (`overlay`), projected with the deck's own viewport.
- * A delta or a recolour redraws that canvas alone — a few hundred to ten thousand circles, milliseconds
- * in software — never the district in software WebGL (≈ 0.2 CPU-s of the GPU process per redraw);
- * changes within COALESCE_MS make one draw. Hover and click on a point are picked here (`pickPoint`,
- * the topmost circle under the pointer) and shown in deck.gl's tooltip; the grids stay deck.gl's.
+ * Drawing (issue 12 §3, issue 8): deck.gl holds no layers; it keeps the view (pan, zoom, its viewport's
+ * projection), the pointer and the tooltip. Two plain 2D canvases lie over its own: the district's
+ * (grid shading, outlines, area names: district.js), drawn when a payload's district differs or the view
+ * moves, and the points' (fills, rims, overdue rings: overlay.js), drawn when the points or their colours
+ * change or the view moves; changes within COALESCE_MS make one draw. A machine without a GPU draws
+ * WebGL in software and reads every frame back (2-4 s of the sample wall's sign-in went to the district's
+ * three deck.gl layers, session 9); the 2D canvases cost milliseconds and nothing while the wall stands
+ * still. Hover and click are picked here: the topmost point under the pointer (`pickPoint`), else the
+ * shaded grid (`ggDistrict.gridAt`), shown in deck.gl's tooltip.
  *
  * Hostile text: layers are built here by hand (no deck.gl JSON converter: "@@=…" is just text),
  * and tooltips are set as text (deck.gl's `text`, i.e. innerText), never as HTML.
@@ -45,10 +47,9 @@
 
   // deck.gl asks for an animation frame 60 times a second even when nothing moves; a wall mostly
   // stands still, so while nothing was changed or touched lately it looks only IDLE_FRAME_MS apart
-  // (async loads — the outline file, the label font — still draw within that), and wake() gives it
-  // every frame again at once: for AWAKE_MS after the district's layers or view change (deck.gl draws
-  // a change at its next frame; the points are not deck.gl's, see `drawOverlay`), POINTER_MS after the
-  // pointer (hover, pan, zoom). Measured at load 25
+  // (deck.gl holds no layers: its frames only follow the view), and wake() gives it every frame again
+  // at once: for AWAKE_MS after a new view (deck.gl moves to it at its next frame; the district and the
+  // points follow in `baseRendered`), POINTER_MS after the pointer (hover, pan, zoom). Measured at load 25
   // with three walls: a page at 60 frames a second cost its GPU process about 2 CPU-s a minute idle.
   const IDLE_FRAME_MS = 250, AWAKE_MS = 300, POINTER_MS = 3000;
   const frames = {
@@ -81,7 +82,7 @@
   }
   const S = { deck: null, stamp: null, d: null, n: 0, ids: null, pos: null, D: null, W: null, G: null, C: null,
               X: null, catIndex: null, cls: null, offset: 0, timer: null, select: false, pending: null,
-              viewKey: null, staticLayers: [], rows: [], seq: 0, argSeq: 0, deltaUrl: null, settleMs: 8000,
+              viewKey: null, dist: null, distKey: null, outlineUrl: null, outlineRows: null, hoverGrid: -1, xf: null, rows: [], seq: 0, argSeq: 0, deltaUrl: null, settleMs: 8000,
               fetching: false, settleTimer: null, beacon: null,
               fill: null, line: null, halo: null, cv: null, vp: null, px: null, pxIds: null, hover: -1,
               drawTimer: null, lastDraw: -Infinity, dirty: false };
@@ -89,8 +90,8 @@
     counts: [0, 0, 0, 0], overdueRings: 0, recolours: 0, recolourMs: 0, buildMs: 0, stamp: null, builds: 0,
     deltas: 0, deltaMs: 0, seq: 0, reruns: 0,  // deltas merged, the last merge's time, the map's reading, reruns asked
     frames: 0,   // animation frames deck.gl was given (see `frames`)
-    baseDraws: 0,    // times deck.gl drew the district (a payload's new shading, the view moving, hover)
-    baseSets: 0,     // times the district's layers were given to deck.gl (a payload whose shading or labels changed)
+    baseDraws: 0,    // times the district's canvas was drawn (a payload's new shading, the view moving, a grid hovered)
+    baseSets: 0,     // times the district changed (a payload whose shading or names differ)
     draws: 0, drawMs: 0,  // times the points' overlay was drawn, and the last draw's time
     adopts: 0,   // whole payloads of the reading the map had already reached by deltas: kept, not rebuilt
     trace: [],   // the last TRACE_KEPT live events, [epoch ms, what, reading]: where a point waited
@@ -145,33 +146,31 @@
              modelMatrix: [u, 0, 0, 0, 0, u, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1] };
   }
 
-  // the static layers (grid shading, outlines, labels): kept as they are when the payload's are the same,
-  // so deck.gl neither re-tessellates the grids nor lays the labels out again
-  function staticLayers(d) {
-    const off = offsets(d);
-    const style = d.outlineStyle;
-    const key = (part) => JSON.stringify(part);
-    const old = S.staticKeys || {}, keys = { grids: key([d.grids, d.origin]), outlines: key([d.outlines, style, d.origin]),
-                                             labels: key([d.labels, d.labelScale, d.font]) };
-    const had = S.staticLayers;
-    const gridRows = d.grids.g.map((g, i) => ({ g: g, c: d.grids.c[i], t: d.grids.t[i] }));
-    S.staticLayers = [
-      had[0] && keys.grids === old.grids ? had[0] : new deck.SolidPolygonLayer(Object.assign({
-        id: "grids", data: gridRows, getPolygon: (r) => r.g, positionFormat: "XY", getFillColor: (r) => r.c,
-        pickable: true, autoHighlight: true, highlightColor: [255, 255, 255, 45] }, off)),
-      had[1] && keys.outlines === old.outlines ? had[1] : new deck.PolygonLayer(Object.assign({
-        id: "outlines", data: new URL(d.outlines, appBase()).href, getPolygon: (r) => r.q, filled: false,
-        stroked: true, pickable: false, lineWidthUnits: "pixels",
-        getLineColor: (r) => (style[r.l] || [[0, 0, 0, 0]])[0], getLineWidth: (r) => (style[r.l] || [0, 1])[1] }, off)),
-      had[2] && keys.labels === old.labels ? had[2] : new deck.TextLayer({
-        id: "area-labels", data: d.labels, pickable: false, getPosition: (r) => r.p, getText: (r) => r.n,
-        getSize: (r) => r.z, sizeScale: d.labelScale, sizeUnits: "pixels", characterSet: "auto",
-        fontFamily: d.font, fontWeight: 600, getColor: [226, 232, 240, 245], fontSettings: { sdf: true, buffer: 6 },
-        outlineWidth: 5, outlineColor: [4, 10, 23, 235], getTextAnchor: "middle",
-        getAlignmentBaseline: "center" }),
-    ];
-    S.staticKeys = keys;
-    return S.staticLayers.some((l, i) => l !== had[i]);
+  // ---- the district (grid shading, outlines, names) on a 2D canvas under the points: district.js ----
+  // Kept as it is when the payload's shading, names and outline file are the ones drawn already; the
+  // outline file (the same for every payload until the boundaries change) is fetched once.
+  function district(d) {
+    const key = JSON.stringify([d.grids, d.origin, d.unit, d.labels, d.labelScale, d.font, d.outlineStyle]);
+    const url = new URL(d.outlines, appBase()).href;
+    if (S.dist && key === S.distKey && url === S.outlineUrl) return false;
+    S.distKey = key;
+    const dist = window.ggDistrict.make(d);
+    if (url === S.outlineUrl && S.outlineRows) window.ggDistrict.withOutlines(dist, S.outlineRows);
+    S.dist = dist; S.hoverGrid = -1;
+    if (url !== S.outlineUrl) { S.outlineUrl = url; S.outlineRows = null; loadOutlines(url); }
+    return true;
+  }
+
+  function loadOutlines(url) {
+    fetch(url, { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`outlines: HTTP ${r.status}`))))
+      .then((rows) => {
+        if (url !== S.outlineUrl) return;   // a newer file asked for meanwhile
+        S.outlineRows = rows;
+        window.ggDistrict.withOutlines(S.dist, rows);
+        drawDistrict();
+      })
+      .catch((e) => { if (url === S.outlineUrl) S.outlineUrl = null; document.body.setAttribute("data-error", String(e)); });
   }
 
   // a payload of the reading this map already reached by merging deltas, with the same cases in the
@@ -190,7 +189,7 @@
     // the cases' arrays stay (their times are from the map's own t0); the rest is the payload's
     const keep = { t0: S.d.t0, cases: S.d.cases, cats: S.d.cats, detail: S.d.detail };
     S.d = Object.assign(d, keep);
-    if (staticLayers(d)) setBase();
+    if (district(d)) setBase();
     stampDrawn();
   }
 
@@ -210,13 +209,17 @@
                        X: X, catIndex: catIndex, pending: c.i, pendingBy: "map",
                        seq: S.argSeq });
     hook.seq = S.seq;
-    const changed = staticLayers(d);
+    const changed = district(d);
     hook.buildMs = performance.now() - t;
     hook.builds += 1;
     const viewKey = JSON.stringify(d.view);
     if (!S.deck) {
+      // no layers: deck.gl keeps the view (pan, zoom, its viewport's projection) and the tooltip; the
+      // district and the points are drawn on the 2D canvases above its own. A flat, north-up view:
+      // district.js maps world to screen with one affine transform.
       S.deck = new deck.Deck({
-        parent: mapEl, initialViewState: d.view, controller: true, layers: S.staticLayers,
+        parent: mapEl, initialViewState: d.view, layers: [],
+        controller: { dragRotate: false, touchRotate: false, keyboard: { rotateSpeedX: 0, rotateSpeedY: 0 } },
         animationFrameProvider: frames, getTooltip: tooltip, onClick: click, onAfterRender: baseRendered,
         getCursor: () => (S.hover >= 0 && S.select ? "pointer" : "grab"),
       });
@@ -231,11 +234,10 @@
     recolour(true);
   }
 
-  // the district's layers to deck.gl (only when they changed: each setProps is a whole redraw)
+  // the district changed (a payload whose shading or names differ): drawn again, alone
   function setBase() {
     hook.baseSets += 1;
-    frames.wake();
-    S.deck.setProps({ layers: S.staticLayers });
+    drawDistrict();
   }
 
   // The time classes from the clock: fill, rim and the overdue ring, then when to look again.
@@ -289,19 +291,45 @@
     S.drawTimer = setTimeout(drawOverlay, wait);
   }
 
-  function overlayCanvas() {
+  // a 2D canvas of the map's, stacked over deck.gl's own (the district's first, the points' over it)
+  function layerCanvas(id) {
     const base = S.deck.getCanvas ? S.deck.getCanvas() : mapEl.querySelector("canvas");
-    if (!S.cv) {
-      const cv = S.cv = document.createElement("canvas");
-      cv.id = "points";
+    let cv = document.getElementById(id);
+    if (!cv) {
+      cv = document.createElement("canvas");
+      cv.id = id;
       Object.assign(cv.style, { position: "absolute", pointerEvents: "none" });
-      if (base && base.parentNode) base.parentNode.insertBefore(cv, base.nextSibling);
+      const below = id === "points" ? null : document.getElementById("points");
+      if (below) below.parentNode.insertBefore(cv, below);
+      else if (base && base.parentNode) base.parentNode.insertBefore(cv, (document.getElementById("district") || base).nextSibling);
       else mapEl.appendChild(cv);
     }
-    if (base) { S.cv.style.left = base.offsetLeft + "px"; S.cv.style.top = base.offsetTop + "px"; }
-    return S.cv;
+    if (base) { cv.style.left = base.offsetLeft + "px"; cv.style.top = base.offsetTop + "px"; }
+    return cv;
   }
 
+  // the canvas sized to the view; its 2D context, cleared, in css pixels
+  function sized(cv, vp) {
+    const dpr = window.devicePixelRatio || 1, w = vp.width, h = vp.height;
+    if (cv.width !== Math.round(w * dpr) || cv.height !== Math.round(h * dpr)) {
+      cv.width = Math.round(w * dpr); cv.height = Math.round(h * dpr);
+      cv.style.width = w + "px"; cv.style.height = h + "px";
+    }
+    const ctx = cv.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    return ctx;
+  }
+
+  function drawDistrict() {
+    const vp = viewport();
+    if (!vp || !S.dist) return;
+    const t = performance.now(), dpr = window.devicePixelRatio || 1;
+    S.xf = window.ggDistrict.fit(vp, S.dist);
+    const ctx = sized(layerCanvas("district"), vp);
+    hook.baseSegments = window.ggDistrict.draw(ctx, S.dist, S.xf, vp.width, vp.height, dpr, S.hoverGrid);
+    hook.baseDraws += 1; hook.baseMs = performance.now() - t;
+  }
 
   // The points as the deck drew them before (the same colours, sizes and order): every overdue ring
   // first, then the cases in drawing order (the most urgent last, on top): overlay.js.
@@ -311,14 +339,8 @@
     if (!vp || !S.d || !S.fill) { S.dirty = true; return; }  // the deck has no view yet: its first render draws us
     const t = performance.now();
     S.dirty = false; S.lastDraw = t;
-    const cv = overlayCanvas(), dpr = window.devicePixelRatio || 1, w = vp.width, h = vp.height;
-    if (cv.width !== Math.round(w * dpr) || cv.height !== Math.round(h * dpr)) {
-      cv.width = Math.round(w * dpr); cv.height = Math.round(h * dpr);
-      cv.style.width = w + "px"; cv.style.height = h + "px";
-    }
-    const ctx = cv.getContext("2d");
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, h);
+    const dpr = window.devicePixelRatio || 1, w = vp.width, h = vp.height;
+    const ctx = sized(layerCanvas("points"), vp);
     const d = S.d, n = S.n, u = d.unit, o0 = d.origin[0], o1 = d.origin[1], r = d.radius;
     const px = new Float32Array(2 * n), at = [0, 0];
     for (let i = 0; i < n; i++) {
@@ -336,11 +358,12 @@
     afterRender();
   }
 
-  // deck.gl drew the district: the points follow when the view moved (pan, zoom, a new filter's view)
+  // deck.gl drew a frame: the district and the points follow when the view moved (pan, zoom, a new
+  // filter's view), the district alone when it was never drawn in this view
   function baseRendered() {
-    hook.baseDraws += 1;
+    hook.frames3d = (hook.frames3d || 0) + 1;
     const vp = viewport();
-    if (vp && (S.dirty || !S.vp || !vp.equals(S.vp))) { S.vp = vp; drawOverlay(); }
+    if (vp && (S.dirty || !S.vp || !vp.equals(S.vp))) { S.vp = vp; drawDistrict(); drawOverlay(); }
   }
 
   // the topmost point under (x, y) (pixels of the map), or -1
@@ -372,13 +395,16 @@
     try { if (window.frameElement) window.frameElement.setAttribute("data-drawn", S.stamp); } catch (e) { /* cross-origin */ }
   }
 
-  // deck.gl asks on every hover: a point of the overlay first (drawn on top), else the grid under the pointer
+  // deck.gl asks on every hover: a point of the overlay first (drawn on top), else the shaded grid under
+  // the pointer (lit as deck.gl's autoHighlight did)
   function tooltip(info) {
     if (!S.d) return null;
     const i = pickPoint(info.x, info.y);
     if (i !== S.hover) { S.hover = i; scheduleDraw(); }
+    const g = i >= 0 ? -1 : window.ggDistrict.gridAt(S.dist, S.xf, info.x, info.y);
+    if (g !== S.hoverGrid) { S.hoverGrid = g; drawDistrict(); }
     if (i >= 0) return caseTip(i);
-    if (info.layer && info.layer.id === "grids" && info.object) return { text: String(info.object.t), style: S.d.tooltipStyle };
+    if (g >= 0) return { text: String(S.dist.grids[g].t), style: S.d.tooltipStyle };
     return null;
   }
 
