@@ -55,8 +55,8 @@ from bench.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, serve_app, stop_app
 
 SCALES = {"sample": "gridgov_bench_pages", "1m": "gridgov_bench_pages_1m"}
 USERS = {"dispatcher": "bench_pages_disp", "department_staff": "bench_pages_dept", "grid_worker": "bench_pages_grid"}
-MAP = "[data-testid=stDeckGlJsonChart] canvas"
 WALL_MAP = 'iframe[title="ui.wall_map.wall_map"][data-drawn]'  # the wall's map component, once drawn
+MAP = WALL_MAP  # the dispatch map is the same component (ui/dispatch_map_view.py), once drawn
 STEPS = ("sign_in_wall", "open_dispatch", "pick_row", "search_case", "register", "dispatch", "open_charts",
          "open_wall", "sign_in_department", "open_department_queue", "pick_department_row", "sign_in_report",
          "open_report")

@@ -21,7 +21,7 @@ from dispatch import desk as svc
 from dispatch.desk import QueueRow
 from dispatch.states import label
 from wall.frame import WallFilter
-from wall.pick import case_id_from_selection
+from wall.pick import map_click
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
 from i18n import name_in
 from intake import public
@@ -53,23 +53,22 @@ def _pick(case_id: int | None) -> None:
 
 def _on_map() -> None:
     """A case clicked on the map (callback): the panel follows, the queue ticks it."""
-    cid = case_id_from_selection(st.session_state.get("dispatch-map"))
-    st.session_state["dispatch.map_seen"] = cid
-    if cid is not None:
-        st.session_state[CASE] = cid
+    click = map_click(st.session_state.get(dmap.KEY))
+    if click is not None:
+        st.session_state["dispatch.map_seen"] = click[1]
+        st.session_state[CASE] = click[0]
     st.rerun([MAP, QUEUE, PANEL])
 
 
-def _map_pick(selection) -> None:
-    """A map selection that reached the script without the callback (AppTest injects it into
-    session_state): once per click, so a selection the map keeps over reruns does not take the
-    panel back after a case was picked from a queue."""
-    cid = case_id_from_selection(selection)
-    if cid != st.session_state.get("dispatch.map_seen"):
-        st.session_state["dispatch.map_seen"] = cid
-        if cid is not None:
-            st.session_state[CASE] = cid
-            st.rerun()
+def _map_pick() -> None:
+    """A map click that reached the script without the callback (AppTest puts it into
+    session_state): once per click (its nonce), so the value the map keeps over reruns does not
+    take the panel back after a case was picked from a queue."""
+    click = map_click(st.session_state.get(dmap.KEY))
+    if click is not None and click[1] != st.session_state.get("dispatch.map_seen"):
+        st.session_state["dispatch.map_seen"] = click[1]
+        st.session_state[CASE] = click[0]
+        st.rerun()
 
 
 def _on_queue(wkey: str, ids: list[int]) -> None:
@@ -130,8 +129,8 @@ def map_part() -> None:
     panel.keep_signed_in()
     version = kit.listener().version
     rows = panel.queue_rows(version, _queue(), who)
-    _map_pick(dmap.chart(dmap.deck(version, area, rows, st.session_state.get(CASE)), key="dispatch-map",
-                         on_select=_on_map))
+    _map_pick()
+    dmap.draw(version, area, rows, st.session_state.get(CASE), on_pick=_on_map)
 
 
 @st.fragment(key=QUEUE)
@@ -198,7 +197,7 @@ def _digest(v: int) -> tuple:
     case_id = st.session_state.get(CASE)
     return (tuple(sorted(panel.queue_counts(v, who).items())),
             tuple((r.id, r.status, r.time_state, r.due_at) for r in rows),
-            hash(dmap.deck(v, area, rows, case_id).to_json()),
+            dmap.digest(v, area, rows, case_id),
             panel.case_stamp(v, case_id) if case_id is not None else None)
 
 

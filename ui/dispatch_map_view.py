@@ -1,27 +1,31 @@
-"""The dispatch page's map (``wall/dispatch_map.py``), cached in parts so a pick costs little.
+"""The dispatch page's map (``wall/dispatch_map.py``), drawn by the wall's component (``ui.wall_map``)
+and cached in parts so a pick costs little.
 
 - the base (outlines by URL, area names, the view): per boundary stamp and area;
-- the load of the area's open cases (per-grid circles, or every case while there are few): per
-  change notice (``version``) and minute (time alone turns cases amber and red);
-- the queue's points and the ring: per draw — a few hundred points at most.
+- the area's open cases (per-grid counts, and every case while there are few): per change notice
+  (``version``); time passing costs nothing, the browser colours the cases from their deadlines;
+- the queue's points and the ring: per queue shown and case picked — a few hundred points at most.
 
-The map is redrawn by a pick (to move the ring) and by a queue switch (its points): a deck of
-tens of kilobytes, never the megabytes of every open case at a million.
+A pick or a queue switch sends a payload of tens of kilobytes (the browser keeps its drawing of the
+points when they are the same and moves the ring alone), never the megabytes of every open case at
+a million.
 """
 from __future__ import annotations
 
+import hashlib
+import math
 import time
-from datetime import datetime
+from collections.abc import Callable
 
 import streamlit as st
 
-from dispatch.calendar import TZ
+from ui import kit
+from ui.wall_map import wall_map
+from ui.wall_view import OUTLINES_DIR, OUTLINES_URL, _base
 from wall import dispatch_map as dm
 from wall.frame import WallFilter, boundary_stamp, write_outlines
-from ui import kit
-from ui.wall_view import OUTLINES_DIR, OUTLINES_URL, SpecDeck, _base
 
-LOAD_CACHE_S = 60
+KEY = "dispatch-map"
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -32,21 +36,24 @@ def _stamp(version: int) -> str:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _base_part(stamp: str, f: WallFilter, lang: str) -> tuple[str, dict, tuple[float, float]]:
-    """(base layers JSON, view, origin) for the boundaries ``stamp``."""
+def _base_part(stamp: str, f: WallFilter, lang: str) -> tuple[dict, str]:
+    """(view, outline file's address) for the boundaries ``stamp``."""
     base = _base(stamp, lang)
     name = write_outlines(base, OUTLINES_DIR)  # a no-op once the file is there
-    view = dm.dispatch_view(base, f)
-    return dm.base_layers(base, view, OUTLINES_URL + name), view, base.origin
+    return dm.dispatch_view(base, f), OUTLINES_URL + name
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _load_part(version: int, minute: int, stamp: str, f: WallFilter, lang: str) -> tuple[str, list[dict] | None, int]:
-    """(grid-load layer JSON or "", every open case's point or None, open cases) of the area."""
-    base = _base(stamp, lang)
+def _area_part(version: int, f: WallFilter) -> tuple[dm.OpenArea, int]:
+    """The area's open cases as of change notice ``version``, and the deadlines' origin (t0)."""
     with kit.reading() as conn:
-        load = dm.open_load(conn, f, datetime.now(TZ), lang, base.origin)
-    return ("" if load.points is not None else dm.load_layer(base, load, lang)), load.points, load.total
+        return dm.open_area(conn, f), math.floor(time.time())
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _case_rows(version: int, ids: tuple[int, ...]) -> list:
+    with kit.reading() as conn:
+        return dm.case_rows(conn, list(ids))
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -55,26 +62,39 @@ def _position(version: int, case_id: int) -> tuple[float, float, str] | None:
         return dm.case_position(conn, case_id)
 
 
-def deck(version: int, f: WallFilter, rows: list, picked: int | None) -> SpecDeck:
-    """The dispatch map for the area ``f``: the load, the queue's ``rows`` (or every open case while
-    there are few), and a ring on case ``picked``."""
-    lang = kit.lang()
+@st.cache_data(max_entries=64, show_spinner=False)
+def _payload(version: int, f: WallFilter, ids: tuple[int, ...], picked: int | None, lang: str) -> tuple[bytes, str]:
     stamp = _stamp(version)
-    base_json, view, origin = _base_part(stamp, f, lang)
-    load_json, every, _total = _load_part(version, int(time.time() // LOAD_CACHE_S), stamp, f, lang)
-    points = list(every) if every is not None else [dm.queue_point(r, origin, lang) for r in rows if r.lon is not None]
+    base = _base(stamp, lang)
+    view, outlines_url = _base_part(stamp, f, lang)
+    area, t0 = _area_part(version, f)
+    rows = list(area.rows) if area.rows is not None else list(_case_rows(version, ids))
     ring = None
     if picked is not None:
         pos = _position(version, picked)
         if pos is not None:
-            ring = dm.offset(pos[0], pos[1], origin)
-            if not any(p[dm.CASE_ID_FIELD] == picked for p in points):  # a searched case in no queue shown
-                points.append({dm.CASE_ID_FIELD: picked, "p": ring, "k": 0, "t": pos[2], "s": ""})
-    spec, tooltip = dm.dispatch_deck(base_json, view, load_json, points, ring, origin)
-    return SpecDeck(spec, tooltip)
+            ring = dm.offset(pos[0], pos[1], base.origin)
+            if not any(r.id == picked for r in rows):  # a searched case in no queue shown: drawn if open
+                rows += _case_rows(version, (picked,))
+    data = dm.payload(base, view, outlines_url, area, rows, ring, lang, t0)
+    return data, hashlib.sha1(data).hexdigest()[:16]
 
 
-def chart(d: SpecDeck, *, key: str, on_select):
-    """Draw the map (``st.pydeck_chart``, a click selects one case)."""
-    return st.pydeck_chart(d, height=dm.DISPATCH_MAP[1], key=key, on_select=on_select,
-                           selection_mode="single-object", alt=kit.tr("wall.map_alt"))
+def draw(version: int, f: WallFilter, rows: list, picked: int | None, *, on_pick: Callable[[], None]) -> None:
+    """The dispatch map for the area ``f``: its grids shaded by their open cases, the queue's
+    ``rows`` (or every open case while there are few), a ring on case ``picked``. A click on a case
+    sets ``st.session_state[KEY]`` to ``{"i": case id, "n": nonce}`` and calls ``on_pick``."""
+    ids = tuple(r.id for r in rows if r.lon is not None)
+    data, stamp = _payload(version, f, ids, picked, kit.lang())
+    wall_map(data, stamp=stamp, key=KEY, height=dm.DISPATCH_MAP[1], select=True, alt=kit.tr("wall.map_alt"),
+             on_change=on_pick)
+
+
+def digest(version: int, f: WallFilter, rows: list, picked: int | None) -> int:
+    """What the map shows as of change notice ``version`` (the boundaries, the grids' counts, the
+    points with their deadlines and states, the ring), without the deadlines' origin: equal when a
+    notice changed nothing on this map (``ui.wall_view.live``)."""
+    area, _ = _area_part(version, f)
+    points = area.rows if area.rows is not None else _case_rows(version, tuple(r.id for r in rows if r.lon is not None))
+    return hash((_stamp(version), tuple(sorted(area.grids.items())), tuple(tuple(r) for r in points),
+                 _position(version, picked) if picked is not None else None))

@@ -45,6 +45,7 @@ from wall.frame import (AT_RISK, DETAIL_MAX_POINTS, DIGITS, FILL, FONT, G_NORMAL
 from wall.pick import CASE_LAYER
 
 HALO = [248, 113, 113, 230]     # the overdue ring
+PICK_RING = [56, 189, 248, 255]  # the ring round the dispatch map's picked case
 TOOLTIP_STYLE = {"backgroundColor": "rgba(15,23,42,0.95)", "color": "#e2e8f0", "fontSize": "13px",
                  "border": "1px solid #334155", "borderRadius": "4px", "padding": "6px 8px", "maxWidth": "320px",
                  "whiteSpace": "pre-line"}
@@ -178,22 +179,31 @@ def live_map(conn: Connection, f: WallFilter, lang: str, now: datetime, *, base:
     """
     t0 = math.floor(now.timestamp())
     open_ = open_columns(conn, f, lang, t0, base.origin, rows)
-    _, colours = load_colours(open_["load"])
-    open_word = t("wall.open_cases", lang)
-    shading = [(ring, colours[gid], f"{name} {open_word} {open_['load'][gid]}")
-               for gid, ring, name in base.grids if gid in colours]
     view = view_for(filter_bbox(base, f), *size)
-    scale = 1.4 if large else 1.0
-    data = {
-        "t0": t0, "view": view, "origin": list(base.origin), "unit": UNIT, "outlines": outlines_url,
-        "outlineStyle": {str(k): v for k, v in OUTLINE_STYLE.items()},
-        "labels": place_labels(base.labels, view["zoom"], scale), "labelScale": scale, "font": FONT,
-        "grids": {"g": [json.loads(ring) for ring, _, _ in shading], "c": [c for _, c, _ in shading], "t": [s for _, _, s in shading]},
-        "cases": open_["cases"], "cats": open_["cats"], "detail": open_["detail"],
-        "fill": {str(k): v for k, v in FILL.items()}, "ring": {str(k): v for k, v in RING.items()},
-        "halo": HALO, "radius": 7 if large else 5, "caseLayer": CASE_LAYER,
-        "texts": {"overdue": t("wall.overdue", lang)}, "tooltipStyle": TOOLTIP_STYLE,
-    }
+    data = map_data(base, view, outlines_url, open_, open_["load"], lang, t0, large=large)
     return LiveMap(payload=pack(data), ticker=tuple(latest_events(conn, f, lang, now)),
                    open_drawn=len(open_["cases"]["i"]), computed_at=now.timestamp(),
                    at=now.astimezone(TZ).strftime("%H:%M:%S"), seq=seq)
+
+
+def map_data(base: BaseMap, view: dict, outlines_url: str, open_: dict, load: dict[int, int], lang: str, t0: int,
+             *, large: bool = False, radius: int | None = None, ring: list[int] | None = None) -> dict:
+    """The component's payload (before ``pack``): the district (grids shaded by ``load``, grid id → open
+    cases, the outline file's address, the names placed for ``view``), the cases' columns ``open_``
+    (``columns``), colours and texts; ``ring``: a ring drawn round that point (the dispatch map's
+    picked case), in the base map's integer offsets."""
+    _, colours = load_colours(load)
+    open_word = t("wall.open_cases", lang)
+    shading = [(r, colours[gid], f"{name} {open_word} {load[gid]}") for gid, r, name in base.grids if gid in colours]
+    scale = 1.4 if large else 1.0
+    return {
+        "t0": t0, "view": view, "origin": list(base.origin), "unit": UNIT, "outlines": outlines_url,
+        "outlineStyle": {str(k): v for k, v in OUTLINE_STYLE.items()},
+        "labels": place_labels(base.labels, view["zoom"], scale), "labelScale": scale, "font": FONT,
+        "grids": {"g": [json.loads(r) for r, _, _ in shading], "c": [c for _, c, _ in shading], "t": [s for _, _, s in shading]},
+        "cases": open_["cases"], "cats": open_["cats"], "detail": open_["detail"],
+        "fill": {str(k): v for k, v in FILL.items()}, "ring": {str(k): v for k, v in RING.items()},
+        "halo": HALO, "radius": radius or (7 if large else 5), "caseLayer": CASE_LAYER,
+        "pick": ring, "pickColor": PICK_RING,
+        "texts": {"overdue": t("wall.overdue", lang)}, "tooltipStyle": TOOLTIP_STYLE,
+    }

@@ -22,7 +22,7 @@ from tests.e2e.conftest import PANEL_FORM, SHOTS, WALL_MAP, hover_text, map_poin
 from tests.ui.district import remove_cases
 from tests.ui.district import CODE
 
-MAP = "[data-testid=stDeckGlJsonChart]"
+MAP = WALL_MAP   # the dispatch map is the wall's component (ui/wall_map), in its own frame
 
 
 USER, PASSWORD = "e2e_disp_sd", "Dispatch-e2e-2024"
@@ -75,7 +75,7 @@ def case(engine, dispatcher):
 def _hover_until(page, x, y, want: str, timeout_s: float) -> str:
     deadline, seen = time.monotonic() + timeout_s, ""
     while time.monotonic() < deadline:
-        seen = hover_text(page, x, y)
+        seen = hover_text(page, x, y, MAP)
         if want in seen:
             break
     return seen
@@ -83,8 +83,8 @@ def _hover_until(page, x, y, want: str, timeout_s: float) -> str:
 
 def _click_until_picked(page, x, y, case_no: str, tries: int = 3) -> None:
     """Click the case on the map until the panel shows it. A click that lands while a rerun is
-    redrawing the map is lost (deck.gl's picking is rebuilt), as it is for a person, who clicks
-    again; more than ``tries`` lost clicks fails the test."""
+    redrawing the map can be lost, as it is for a person, who clicks again; more than ``tries``
+    lost clicks fails the test."""
     for attempt in range(tries):
         page.mouse.click(x, y)
         try:
@@ -118,7 +118,7 @@ def test_click_a_case_on_the_map_dispatch_it_and_see_it_move(page, app_url, engi
 
     page.locator('[data-testid=stSidebarNav] a[href$="/dispatch"]').click()
     expect(page.get_by_role("heading", name="派单调度")).to_be_visible(timeout=30_000)
-    expect(page.locator(f"{MAP} canvas").first).to_be_visible(timeout=30_000)
+    expect(page.frame_locator(MAP).locator("canvas#points")).to_be_attached(timeout=30_000)
     x, y = map_point(page, _dispatch_view(engine, dispatcher["subdistrict_id"]), case["lon"], case["lat"], MAP)
     tip = _hover_until(page, x, y, case["case_no"], 40)
     assert case["case_no"] in tip and "立案" in tip, tip

@@ -8,7 +8,8 @@ the overdue ring), at least once a minute and exactly when a case crosses a line
 a new payload only when cases change; time passing costs no bytes.
 
 ``select=True`` makes a click on a case return its id (once per click); the wall pages leave it
-off, as they had it (hover shows the tooltip; the dispatch page is where a click picks a case).
+off (hover shows the tooltip); the dispatch page (ui/dispatch_map_view.py) is where a click picks a
+case. A payload may carry ``pick`` (integer offsets): a ring round that point.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _component():
 
 def wall_map(payload: bytes, *, stamp: str, key: str, height: int = 620, select: bool = False,
              alt: str = "", live_url: str | None = None, live_token: str | None = None,
-             delta_url: str | None = None, seq: int = 0, settle_s: float = 8.0) -> int | None:
+             delta_url: str | None = None, seq: int = 0, settle_s: float = 8.0, on_change=None) -> int | None:
     """Draw the map; with ``select`` the id of the case just clicked (once), else None.
 
     ``stamp`` names the payload: the browser rebuilds its layers only when it changes. ``now``
@@ -48,10 +49,13 @@ def wall_map(payload: bytes, *, stamp: str, key: str, height: int = 620, select:
     fetches that file and merges the cases changed since ``seq`` (the reading ``payload`` was made
     from) into what it draws, with no rerun; it asks for the rerun only ``settle_s`` seconds later
     (for the page's tiles and ticker), or at once when the file cannot bring it up to date.
+
+    ``on_change``: called (a widget callback, before the script runs) when the map's value changes:
+    a click with ``select``; the value is then in ``st.session_state[key]``.
     """
     value = _component()(data=payload, stamp=stamp, now=time.time(), height=height, select=select, alt=alt,
                          live_url=live_url, live_token=live_token, delta_url=delta_url, seq=seq,
-                         settle_s=settle_s, key=key, default=None)
+                         settle_s=settle_s, key=key, default=None, on_change=on_change)
     if not select or not isinstance(value, dict) or "i" not in value:
         return None
     seen_key = f"{key}__seen"

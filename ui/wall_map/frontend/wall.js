@@ -188,9 +188,11 @@
     hook.adopts += 1;
     // the cases' arrays stay (their times are from the map's own t0); the rest is the payload's
     const keep = { t0: S.d.t0, cases: S.d.cases, cats: S.d.cats, detail: S.d.detail };
+    const moved = JSON.stringify(d.pick || null) !== JSON.stringify(S.d.pick || null);
     S.d = Object.assign(d, keep);
     if (district(d)) setBase();
-    stampDrawn();
+    if (moved) { S.pending = S.pending || []; scheduleDraw(); }   // the ring moved: stamped once drawn
+    else stampDrawn();
   }
 
   function build(d) {
@@ -354,6 +356,12 @@
       ctx.fillStyle = "rgba(255,255,255,0.47)";
       ctx.beginPath(); ctx.arc(px[2 * S.hover], px[2 * S.hover + 1], r + 0.75, 0, 2 * Math.PI); ctx.fill();
     }
+    if (d.pick) {   // the dispatch map's picked case: a ring round it, over everything
+      const q = vp.project([o0 + d.pick[0] * u, o1 + d.pick[1] * u]), c = d.pickColor || [56, 189, 248, 255];
+      ctx.strokeStyle = `rgba(${c[0]},${c[1]},${c[2]},${c[3] / 255})`; ctx.lineWidth = 3;
+      ctx.beginPath(); ctx.arc(q[0], q[1], 13, 0, 2 * Math.PI); ctx.stroke();
+      hook.pick = [q[0], q[1]];
+    } else hook.pick = null;
     hook.draws += 1; hook.drawMs = performance.now() - t;
     afterRender();
   }
