@@ -106,6 +106,10 @@
     classes: () => Array.from(S.cls || []),
     live: () => ({ seq: S.seq, fetching: S.fetching, token: S.liveToken, beacon: S.beacon, askedFor: S.askedFor,
                    deltaUrl: S.deltaUrl, settling: !!S.settleTimer }),
+    pxOf: (id) => {  // where the case was last drawn (css pixels of the map)
+      const i = S.pxIds ? S.pxIds.indexOf(id) : -1;
+      return i < 0 ? null : [S.px[2 * i], S.px[2 * i + 1]];
+    },
     tooltipOf: (id) => {  // the text a hover over the case shows
       const i = S.ids ? S.ids.indexOf(id) : -1;
       const tip = i < 0 ? null : caseTip(i);
@@ -175,8 +179,12 @@
 
   // a payload of the reading this map already reached by merging deltas, with the same cases in the
   // same order: its points are what the map draws already, so only the shading and labels are taken
+  // (a map with no delta feed, seq 0 — the dispatch page's — adopts only a payload whose cases are the ones
+  // it was built from, e.g. a pick that moves the ring alone: same ids are not enough, a case's state,
+  // deadline or text may have changed)
   function adoptable(d, seq) {
     if (!S.d || seq !== S.seq || !S.ids || d.t0 < S.d.t0) return false;
+    if (seq === 0 && casesKey(d) !== S.casesKey) return false;
     if (d.origin[0] !== S.d.origin[0] || d.origin[1] !== S.d.origin[1] || JSON.stringify(d.view) !== S.viewKey) return false;
     const ids = d.cases.i;
     if (ids.length !== S.n) return false;
@@ -195,8 +203,11 @@
     else stampDrawn();
   }
 
+  function casesKey(d) { return JSON.stringify([d.t0, d.cases, d.detail, d.cats]); }
+
   function build(d) {
     const t = performance.now();
+    S.casesKey = S.argSeq === 0 ? casesKey(d) : null;
     const c = d.cases, n = c.i.length;
     const pos = new Float32Array(2 * n), D = new Float64Array(n), W = new Float64Array(n);
     for (let i = 0; i < n; i++) {
