@@ -68,21 +68,18 @@ if ! command -v npm >/dev/null; then
     exit 2
   fi
 fi
-# The wall's map (ui/wall_map): deck.gl's UMD bundle, the same way, into ui/wall_map/frontend/vendor/.
+# (The wall's map, ui/wall_map, needs no library since session 10: its deck.gl copy is removed.)
 vendor=ui/grid_editor/frontend/vendor
-wall_vendor=ui/wall_map/frontend/vendor
+rm -rf ui/wall_map/frontend/vendor
 web_stamp=web/node_modules/.lock.sha
 web_want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
-if [ "$(cat "$web_stamp" 2>/dev/null)" != "$web_want" ] || [ ! -f "$vendor/terra-draw.umd.js" ] \
-   || [ ! -f "$wall_vendor/deck.gl.min.js" ]; then
-  echo ">> installing the map editor's and the wall's browser libraries (npm ci in web/)"
+if [ "$(cat "$web_stamp" 2>/dev/null)" != "$web_want" ] || [ ! -f "$vendor/terra-draw.umd.js" ]; then
+  echo ">> installing the map editor's browser libraries (npm ci in web/)"
   (cd web && npm ci --no-audit --no-fund --loglevel=error)
   rm -rf "$vendor" && mkdir -p "$vendor/images"
   cp web/node_modules/leaflet/dist/leaflet.js web/node_modules/leaflet/dist/leaflet.css "$vendor/"
   cp web/node_modules/leaflet/dist/images/* "$vendor/images/"
   cp web/node_modules/terra-draw/dist/terra-draw.umd.js "$vendor/"
   cp web/node_modules/terra-draw-leaflet-adapter/dist/terra-draw-leaflet-adapter.umd.js "$vendor/"
-  rm -rf "$wall_vendor" && mkdir -p "$wall_vendor"
-  cp web/node_modules/deck.gl/dist.min.js "$wall_vendor/deck.gl.min.js"
   echo "$web_want" > "$web_stamp"
 fi

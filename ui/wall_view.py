@@ -15,9 +15,11 @@ times once and recolours in the browser from the clock: a quiet wall reruns only
 HTTP every second (cheaper than a fragment run); when it moved, the map fetches its own delta
 file (``wall.delta``: the cases of its filter changed since its reading, written by the beacon
 thread once per change for every wall) and merges them with no rerun, then asks for one rerun
-``SETTLE_S`` later for the tiles and the ticker; the fragment stays as a safety net every ``SAFETY_S``. The dispatch page still draws the pydeck map (``frame``/``map_chart``),
-coloured on the server, its points recoloured at most every ``RECOLOUR_S`` (any change recolours
-at once). The KPI tiles, a few hundred bytes, follow the clock every minute.
+``SETTLE_S`` later for the tiles and the ticker; the fragment stays as a safety net every ``SAFETY_S``.
+The dispatch page draws the same component (``ui/dispatch_map_view.py``); its queues follow the
+clock at most every ``RECOLOUR_S``. ``frame``/``map_chart`` (the server-coloured pydeck frame of
+``wall/frame.py``) remain for ``bench wall``'s comparison. The KPI tiles, a few hundred bytes,
+follow the clock every minute.
 """
 from __future__ import annotations
 

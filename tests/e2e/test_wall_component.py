@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ui.wall_map import FRONTEND, vendor_missing
+from ui.wall_map import FRONTEND
 from wall.frame import FILL, OUTLINE_STYLE, RING
 from wall.live_map import HALO, PICK_RING, TOOLTIP_STYLE, pack
 
@@ -41,8 +41,6 @@ def _render(page, data: dict, stamp: str) -> None:
 
 @pytest.fixture
 def component(browser):
-    if vendor_missing():
-        pytest.fail(f"deck.gl is not installed: {vendor_missing()} (scripts/bootstrap.sh copies it)")
     page = browser.new_page(viewport={"width": W, "height": H}, device_scale_factor=1)
     page.goto((FRONTEND / "index.html").as_uri())
     yield page

@@ -1,13 +1,14 @@
 """The wall's district as ``district.js`` draws it on a 2D canvas (issue 8: deck.gl's three district
-layers cost a machine without a GPU 2-4 s of its sign-in), in Chromium, against deck.gl's own
-Web-Mercator viewport: the affine map it draws with lands where deck.gl projects, a shaded grid has
+layers cost a machine without a GPU 2-4 s of its sign-in), in Chromium, against the map's view
+(``view.js``, whose projection is deck.gl's Web-Mercator one: checked against the tests' own
+``map_point``): the affine map it draws with lands where the view projects, a shaded grid has
 its colour, a shared edge its outline, the hovered grid is lit, a grid out of view costs nothing,
 names are written, and a pixel picks the grid under it."""
 from __future__ import annotations
 
-import pytest
 
-from ui.wall_map import FRONTEND, vendor_missing
+from tests.e2e.conftest import map_point
+from ui.wall_map import FRONTEND
 
 W, H = 800, 500
 RED, BLUE = [220, 38, 38, 165], [30, 64, 175, 70]
@@ -23,7 +24,7 @@ _SETUP = """(args) => {
               outlineStyle: { "0": [[71, 85, 105, 120], 0.6], "3": [edge, 4] } };
   const rows = [{ q: [ring(1000, 1000, 1000)], l: 0 }, { q: [ring(2000, 1000, 1000)], l: 0 },
                 { q: [ring(1000, 1000, 2000)], l: 3 }];
-  const vp = new deck.WebMercatorViewport({ width: w, height: h, longitude: 121.02, latitude: 41.015, zoom: 13.5 });
+  const vp = new window.ggView.Viewport(121.02, 41.015, 13.5, w, h);
   const D = window.ggDistrict;
   const dist = D.withOutlines(D.make(d), rows);
   const xf = D.fit(vp, dist);
@@ -47,11 +48,9 @@ _DRAW = """(args) => {
 
 
 def _page(browser):
-    if vendor_missing():
-        pytest.fail(f"deck.gl is not installed: {vendor_missing()} (scripts/bootstrap.sh copies it)")
     page = browser.new_page(viewport={"width": W, "height": H}, device_scale_factor=1)
     page.set_content(f'<html><body style="margin:0"><canvas id="c" width="{W}" height="{H}"></canvas></body></html>')
-    page.add_script_tag(content=(FRONTEND / "vendor" / "deck.gl.min.js").read_text(encoding="utf-8"))
+    page.add_script_tag(content=(FRONTEND / "view.js").read_text(encoding="utf-8"))
     page.add_script_tag(content=(FRONTEND / "district.js").read_text(encoding="utf-8"))
     page.evaluate(_SETUP, [W, H, RED, BLUE, EDGE])
     return page
@@ -66,9 +65,29 @@ def _at(img, x: float, y: float):
     return img[o:o + 4]
 
 
-def test_the_district_lands_where_deck_gl_projects_and_is_drawn_in_its_colours(browser):
+class _FakePage:
+    """What conftest.map_point asks of a page: the map's box (here the whole W × H canvas)."""
+    class _Loc:
+        first = property(lambda self: self)
+
+        def bounding_box(self):
+            return {"x": 0, "y": 0, "width": W, "height": H}
+
+    def locator(self, _selector):
+        return self._Loc()
+
+
+def test_the_district_lands_where_the_view_projects_and_is_drawn_in_its_colours(browser):
     page = _page(browser)
     try:
+        # the view's projection is deck.gl's, as the tests compute it (conftest.map_point) …
+        view = {"longitude": 121.02, "latitude": 41.015, "zoom": 13.5}
+        for lon, lat in ((121.0, 41.0), (121.037, 41.029)):
+            want = map_point(_FakePage(), view, lon, lat, "map")
+            got = _px(page, lon, lat)
+            assert abs(got[0] - want[0]) < 1e-6 and abs(got[1] - want[1]) < 1e-6, (got, want)
+            back = page.evaluate("([x, y]) => window.T.vp.unproject([x, y])", list(got))
+            assert abs(back[0] - lon) < 1e-9 and abs(back[1] - lat) < 1e-9, back
         # the one affine map district.js draws with, against deck.gl's projection of the same places
         off = page.evaluate("""() => {
           const T = window.T, D = window.ggDistrict, xf = T.xf;

@@ -1,6 +1,6 @@
-"""The wall's map: a Streamlit component of the project's own over deck.gl (``frontend/``; deck.gl
-comes from the npm registry at set-up, see ``web/package.json`` and ``scripts/bootstrap.sh``, and
-is copied into ``frontend/vendor/`` and served with the component: no CDN, works offline).
+"""The wall's map: a Streamlit component of the project's own (``frontend/``: its view, the district
+and the points drawn on 2D canvases by the project's own scripts; no library, no CDN, no tile
+server: works offline; deck.gl's WebGL was dropped in session 10, see wall.js).
 
 It receives a ``wall.live_map.LiveMap`` payload (gzip-compressed JSON bytes) and the server's
 clock, and colours the open cases itself from their due and warn times (green → amber → red and
@@ -20,8 +20,8 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
-VENDOR = FRONTEND / "vendor"  # filled by scripts/bootstrap.sh from web/node_modules (git-ignored)
-VENDOR_FILES = ("deck.gl.min.js",)
+VENDOR = FRONTEND / "vendor"  # library files copied by scripts/bootstrap.sh (git-ignored): none needed any more
+VENDOR_FILES: tuple[str, ...] = ()
 NAME = "wall_map"
 
 

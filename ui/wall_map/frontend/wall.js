@@ -1,4 +1,4 @@
-/* The wall's map: deck.gl in a Streamlit component (API v1, spoken by hand:
+/* The wall's map (and the dispatch page's): a Streamlit component (API v1, spoken by hand:
  * componentReady → render → setComponentValue), see ui/wall_map/__init__.py and wall/live_map.py.
  *
  * In: `data`, gzip-compressed JSON bytes (the open cases as columns with their due and warn times
@@ -20,18 +20,18 @@
  * deltas (same cases, same order) the map keeps its arrays and layers and takes only what else
  * changed (the shading, labels): `adopts`.
  *
- * Drawing (issue 12 §3, issue 8): deck.gl holds no layers; it keeps the view (pan, zoom, its viewport's
- * projection), the pointer and the tooltip. Two plain 2D canvases lie over its own: the district's
- * (grid shading, outlines, area names: district.js), drawn when a payload's district differs or the view
- * moves, and the points' (fills, rims, overdue rings: overlay.js), drawn when the points or their colours
- * change or the view moves; changes within COALESCE_MS make one draw. A machine without a GPU draws
- * WebGL in software and reads every frame back (2-4 s of the sample wall's sign-in went to the district's
- * three deck.gl layers, session 9); the 2D canvases cost milliseconds and nothing while the wall stands
- * still. Hover and click are picked here: the topmost point under the pointer (`pickPoint`), else the
- * shaded grid (`ggDistrict.gridAt`), shown in deck.gl's tooltip.
+ * Drawing (issue 12 §3, issue 8): no WebGL. The view (view.js) keeps the place and zoom, the pointer
+ * and the tooltip; two plain 2D canvases lie in it: the district's (grid shading, outlines, area names:
+ * district.js), drawn when a payload's district differs or the view moves, and the points' (fills,
+ * rims, overdue rings: overlay.js), drawn when the points or their colours change or the view moves;
+ * changes within COALESCE_MS make one draw, and a wall standing still draws nothing. A machine without
+ * a GPU drew deck.gl's WebGL in software and read every frame back (2-4 s of the sample wall's sign-in
+ * went to the district's three deck.gl layers, session 9), and deck.gl's 2 MB script cost every new map
+ * 0.16-0.57 s to parse (session 10). Hover and click are picked here: the topmost point under the
+ * pointer (`pickPoint`), else the shaded grid (`ggDistrict.gridAt`), shown in the view's tooltip.
  *
- * Hostile text: layers are built here by hand (no deck.gl JSON converter: "@@=…" is just text),
- * and tooltips are set as text (deck.gl's `text`, i.e. innerText), never as HTML.
+ * Hostile text: nothing in the payload is read as code (no JSON converter: "@@=…" is just text), and
+ * tooltips are set as text (textContent), never as HTML.
  *
  * Test and benchmark hooks: window.__wall (counts per time class, overdue rings, when each case
  * id was first drawn, `shift` seconds added to the clock), data-* attributes on <body>, and
@@ -45,42 +45,8 @@
   const session = Math.random().toString(36).slice(2, 8);
   let counter = 0;
 
-  // deck.gl asks for an animation frame 60 times a second even when nothing moves; a wall mostly
-  // stands still, so while nothing was changed or touched lately it looks only IDLE_FRAME_MS apart
-  // (deck.gl holds no layers: its frames only follow the view), and wake() gives it every frame again
-  // at once: for AWAKE_MS after a new view (deck.gl moves to it at its next frame; the district and the
-  // points follow in `baseRendered`), POINTER_MS after the pointer (hover, pan, zoom). Measured at load 25
-  // with three walls: a page at 60 frames a second cost its GPU process about 2 CPU-s a minute idle.
-  const IDLE_FRAME_MS = 250, AWAKE_MS = 300, POINTER_MS = 3000;
-  const frames = {
-    until: 0, cb: null, timer: null, raf: null,
-    requestAnimationFrame(cb) {
-      this.cb = cb;
-      if (performance.now() < this.until) this.raf = window.requestAnimationFrame(() => this.fire());
-      else this.timer = setTimeout(() => { this.timer = null; this.raf = window.requestAnimationFrame(() => this.fire()); },
-                                   IDLE_FRAME_MS);
-      return 1;
-    },
-    cancelAnimationFrame() {
-      clearTimeout(this.timer); this.timer = null;
-      if (this.raf !== null) window.cancelAnimationFrame(this.raf);
-      this.raf = null; this.cb = null;
-    },
-    fire() { this.raf = null; const cb = this.cb; this.cb = null; hook.frames += 1; if (cb) cb(performance.now()); },
-    wake(ms) {
-      this.until = Math.max(this.until, performance.now() + (ms || AWAKE_MS));
-      if (this.timer !== null) {
-        clearTimeout(this.timer); this.timer = null;
-        this.raf = window.requestAnimationFrame(() => this.fire());
-      }
-    },
-  };
-
   const mapEl = document.getElementById("map");
-  for (const type of ["pointermove", "pointerdown", "wheel", "touchstart", "keydown"]) {
-    mapEl.addEventListener(type, () => frames.wake(POINTER_MS), { capture: true, passive: true });
-  }
-  const S = { deck: null, stamp: null, d: null, n: 0, ids: null, pos: null, D: null, W: null, G: null, C: null,
+  const S = { view: null, stamp: null, d: null, n: 0, ids: null, pos: null, D: null, W: null, G: null, C: null,
               X: null, catIndex: null, cls: null, offset: 0, timer: null, select: false, pending: null,
               viewKey: null, dist: null, distKey: null, outlineUrl: null, outlineRows: null, hoverGrid: -1, xf: null, rows: [], seq: 0, argSeq: 0, deltaUrl: null, settleMs: 8000,
               fetching: false, settleTimer: null, beacon: null,
@@ -89,7 +55,7 @@
   const hook = window.__wall = {
     counts: [0, 0, 0, 0], overdueRings: 0, recolours: 0, recolourMs: 0, buildMs: 0, stamp: null, builds: 0,
     deltas: 0, deltaMs: 0, seq: 0, reruns: 0,  // deltas merged, the last merge's time, the map's reading, reruns asked
-    frames: 0,   // animation frames deck.gl was given (see `frames`)
+    frames: 0,   // views drawn (view.js: one per animation frame in which the view moved)
     baseDraws: 0,    // times the district's canvas was drawn (a payload's new shading, the view moving, a grid hovered)
     baseSets: 0,     // times the district changed (a payload whose shading or names differ)
     draws: 0, drawMs: 0,  // times the points' overlay was drawn, and the last draw's time
@@ -143,12 +109,6 @@
 
   // seconds since the payload's t0, by the server's clock
   function nowS() { return (Date.now() + S.offset) / 1000 + hook.shift - S.d.t0; }
-
-  function offsets(d) {
-    const u = d.unit;
-    return { coordinateSystem: deck.COORDINATE_SYSTEM.LNGLAT_OFFSETS, coordinateOrigin: [d.origin[0], d.origin[1], 0],
-             modelMatrix: [u, 0, 0, 0, 0, u, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1] };
-  }
 
   // ---- the district (grid shading, outlines, names) on a 2D canvas under the points: district.js ----
   // Kept as it is when the payload's shading, names and outline file are the ones drawn already; the
@@ -226,22 +186,13 @@
     hook.buildMs = performance.now() - t;
     hook.builds += 1;
     const viewKey = JSON.stringify(d.view);
-    if (!S.deck) {
-      // no layers: deck.gl keeps the view (pan, zoom, its viewport's projection) and the tooltip; the
-      // district and the points are drawn on the 2D canvases above its own. A flat, north-up view:
-      // district.js maps world to screen with one affine transform.
-      S.deck = new deck.Deck({
-        parent: mapEl, initialViewState: d.view, layers: [],
-        controller: { dragRotate: false, touchRotate: false, keyboard: { rotateSpeedX: 0, rotateSpeedY: 0 } },
-        animationFrameProvider: frames, getTooltip: tooltip, onClick: click, onAfterRender: baseRendered,
-        getCursor: () => (S.hover >= 0 && S.select ? "pointer" : "grab"),
-      });
+    if (!S.view) {
+      // the view (view.js): pan, zoom, the pointer, the tooltip; both canvases are drawn in it
+      S.view = window.ggView.create(mapEl, { view: d.view, onView: viewChanged, onHover: tooltip, onClick: click,
+                                             cursor: () => (S.hover >= 0 && S.select ? "pointer" : "grab") });
     } else {
       if (changed) setBase();
-      if (viewKey !== S.viewKey) {
-        frames.wake();
-        S.deck.setProps({ initialViewState: d.view });  // a new filter: fit it (a new case keeps the view)
-      }
+      if (viewKey !== S.viewKey) S.view.setView(d.view);  // a new filter: fit it (a new case keeps the view)
     }
     S.viewKey = viewKey;
     recolour(true);
@@ -290,13 +241,10 @@
     scheduleDraw();
   }
 
-  // ---- the points' overlay: a plain 2D canvas over deck.gl's, drawn alone when the points change ----
+  // ---- the points' overlay: a plain 2D canvas over the district's, drawn alone when the points change ----
   const COALESCE_MS = 100;   // changes this close together make one draw
-  function viewport() {
-    const vps = S.deck && S.deck.getViewports ? S.deck.getViewports() : null;
-    const vp = vps && vps[0];
-    return vp && vp.width > 1 && vp.height > 1 ? vp : null;
-  }
+  function viewport() { return S.view ? S.view.viewport() : null; }
+
 
   function scheduleDraw() {
     if (S.drawTimer) return;
@@ -304,20 +252,17 @@
     S.drawTimer = setTimeout(drawOverlay, wait);
   }
 
-  // a 2D canvas of the map's, stacked over deck.gl's own (the district's first, the points' over it)
+  // a 2D canvas of the map's view (the district's first, the points' over it)
   function layerCanvas(id) {
-    const base = S.deck.getCanvas ? S.deck.getCanvas() : mapEl.querySelector("canvas");
     let cv = document.getElementById(id);
     if (!cv) {
       cv = document.createElement("canvas");
       cv.id = id;
-      Object.assign(cv.style, { position: "absolute", pointerEvents: "none" });
-      const below = id === "points" ? null : document.getElementById("points");
-      if (below) below.parentNode.insertBefore(cv, below);
-      else if (base && base.parentNode) base.parentNode.insertBefore(cv, (document.getElementById("district") || base).nextSibling);
-      else mapEl.appendChild(cv);
+      Object.assign(cv.style, { position: "absolute", left: "0", top: "0", pointerEvents: "none" });
+      const above = id === "points" ? null : document.getElementById("points");
+      if (above) S.view.host.insertBefore(cv, above);
+      else S.view.host.appendChild(cv);
     }
-    if (base) { cv.style.left = base.offsetLeft + "px"; cv.style.top = base.offsetTop + "px"; }
     return cv;
   }
 
@@ -336,7 +281,8 @@
 
   function drawDistrict() {
     const vp = viewport();
-    if (!vp || !S.dist) return;
+    if (!vp || !S.dist) { S.distDirty = true; return; }
+    S.distDirty = false; S.distVp = vp;
     const t = performance.now(), dpr = window.devicePixelRatio || 1;
     S.xf = window.ggDistrict.fit(vp, S.dist);
     const ctx = sized(layerCanvas("district"), vp);
@@ -349,9 +295,9 @@
   function drawOverlay() {
     clearTimeout(S.drawTimer); S.drawTimer = null;
     const vp = viewport();
-    if (!vp || !S.d || !S.fill) { S.dirty = true; return; }  // the deck has no view yet: its first render draws us
+    if (!vp || !S.d || !S.fill) { S.dirty = true; return; }  // no view yet: its first one draws us
     const t = performance.now();
-    S.dirty = false; S.lastDraw = t;
+    S.dirty = false; S.lastDraw = t; S.vp = vp;
     const dpr = window.devicePixelRatio || 1, w = vp.width, h = vp.height;
     const ctx = sized(layerCanvas("points"), vp);
     const d = S.d, n = S.n, u = d.unit, o0 = d.origin[0], o1 = d.origin[1], r = d.radius;
@@ -377,13 +323,14 @@
     afterRender();
   }
 
-  // deck.gl drew a frame: the district and the points follow when the view moved (pan, zoom, a new
-  // filter's view), the district alone when it was never drawn in this view
-  function baseRendered() {
-    hook.frames3d = (hook.frames3d || 0) + 1;
-    const vp = viewport();
-    if (vp && (S.dirty || !S.vp || !vp.equals(S.vp))) { S.vp = vp; drawDistrict(); drawOverlay(); }
+  // the view moved (pan, zoom, a new filter's view, the element's size) or was first drawn: the district
+  // and the points follow, each once, unless already drawn for this very view
+  function viewChanged(vp) {
+    hook.frames += 1;
+    if (S.distDirty || !S.distVp || !vp.equals(S.distVp)) drawDistrict();
+    if (S.dirty || !S.vp || !vp.equals(S.vp)) drawOverlay();
   }
+
 
   // the topmost point under (x, y) (pixels of the map), or -1
   function pickPoint(x, y) {
@@ -414,13 +361,13 @@
     try { if (window.frameElement) window.frameElement.setAttribute("data-drawn", S.stamp); } catch (e) { /* cross-origin */ }
   }
 
-  // deck.gl asks on every hover: a point of the overlay first (drawn on top), else the shaded grid under
-  // the pointer (lit as deck.gl's autoHighlight did)
-  function tooltip(info) {
+  // the view asks on every hover: a point of the overlay first (drawn on top), else the shaded grid under
+  // the pointer (lit, as deck.gl's autoHighlight did)
+  function tooltip(x, y) {
     if (!S.d) return null;
-    const i = pickPoint(info.x, info.y);
+    const i = pickPoint(x, y);
     if (i !== S.hover) { S.hover = i; scheduleDraw(); }
-    const g = i >= 0 ? -1 : window.ggDistrict.gridAt(S.dist, S.xf, info.x, info.y);
+    const g = i >= 0 ? -1 : window.ggDistrict.gridAt(S.dist, S.xf, x, y);
     if (g !== S.hoverGrid) { S.hoverGrid = g; drawDistrict(); }
     if (i >= 0) return caseTip(i);
     if (g >= 0) return { text: String(S.dist.grids[g].t), style: S.d.tooltipStyle };
@@ -437,8 +384,8 @@
     return { text: `${what} ${x.n[i]}\n${state.join(" · ")}\n${x.x[i]}`, style: d.tooltipStyle };
   }
 
-  function click(info) {
-    const i = S.select && S.d ? pickPoint(info.x, info.y) : -1;
+  function click(x, y) {
+    const i = S.select && S.d ? pickPoint(x, y) : -1;
     if (i < 0) return;
     counter += 1;
     send("streamlit:setComponentValue", { value: { i: S.ids[i], n: session + "-" + counter },
