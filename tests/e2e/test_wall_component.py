@@ -66,3 +66,64 @@ def test_a_case_changed_in_place_is_drawn_anew_and_a_pick_moves_only_the_ring(co
     ring, point = page.evaluate("[window.__wall.pick, window.__wall.pxOf(12)]")
     assert abs(ring[0] - point[0]) < 0.5 and abs(ring[1] - point[1]) < 0.5, (ring, point)
     assert page.evaluate("document.body.dataset.error") is None
+
+
+def test_the_view_pans_zooms_and_picks_without_a_library(browser):
+    """view.js (deck.gl's controller until session 10): a drag pans, the wheel zooms round the pointer,
+    two fingers zoom, a click on a case answers its id; the points follow every move."""
+    ctx = browser.new_context(viewport={"width": W, "height": H}, device_scale_factor=1, has_touch=True)
+    page = ctx.new_page()
+    try:
+        page.goto((FRONTEND / "index.html").as_uri())
+        page.evaluate("""() => { window.__sent = [];
+          window.addEventListener('message', (e) => { if (e.data && e.data.type === 'streamlit:setComponentValue') window.__sent.push(e.data.value); }); }""")
+        _render(page, _payload("处置中"), "a")
+        page.wait_for_function("window.__wall.pxOf(12) !== null", timeout=20_000)
+        box = page.locator("#map").bounding_box()
+
+        def at(case_id):
+            x, y = page.evaluate(f"window.__wall.pxOf({case_id})")
+            return box["x"] + 1 + x, box["y"] + 1 + y   # the map's 1-px border
+
+        z0 = page.evaluate("window.__wall.view().zoom")
+        # a click on case 12 answers its id (select), once
+        page.mouse.click(*at(12))
+        page.wait_for_function("window.__sent.length > 0", timeout=10_000)
+        assert page.evaluate("window.__sent")[0]["i"] == 12
+        # a drag pans: the case moves with the pointer
+        x, y = at(12)
+        page.mouse.move(x + 40, y + 40)
+        page.mouse.down()
+        page.mouse.move(x + 90, y + 60, steps=5)
+        page.mouse.move(x + 140, y + 90, steps=5)
+        page.mouse.up()
+        page.wait_for_timeout(100)
+        nx, ny = at(12)
+        assert abs(nx - (x + 100)) < 1.5 and abs(ny - (y + 50)) < 1.5, ((x, y), (nx, ny))
+        assert len(page.evaluate("window.__sent")) == 1   # a drag is no click
+        # the wheel zooms in round the pointer: the case under it stays where it is
+        page.mouse.move(nx, ny)
+        page.mouse.wheel(0, -300)
+        page.wait_for_timeout(150)
+        z1 = page.evaluate("window.__wall.view().zoom")
+        assert z1 > z0 + 0.5, (z0, z1)
+        wx, wy = at(12)
+        assert abs(wx - nx) < 1.5 and abs(wy - ny) < 1.5, ((nx, ny), (wx, wy))
+        # two fingers apart zoom in further
+        cdp = ctx.new_cdp_session(page)
+        cx, cy = box["x"] + W / 2, box["y"] + H / 2
+
+        def touch(kind, d):
+            pts = [] if kind == "touchEnd" else [{"x": cx - d, "y": cy, "id": 1}, {"x": cx + d, "y": cy, "id": 2}]
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": pts})
+
+        touch("touchStart", 40)
+        for d in (60, 80, 100, 120, 160):
+            touch("touchMove", d)
+        touch("touchEnd", 0)
+        page.wait_for_timeout(150)
+        z2 = page.evaluate("window.__wall.view().zoom")
+        assert abs(z2 - (z1 + 2)) < 0.2, (z1, z2)   # fingers four times as far apart: two zoom levels
+        assert page.evaluate("document.body.dataset.error") is None
+    finally:
+        ctx.close()

@@ -1,6 +1,6 @@
 /* The map's view: a flat, north-up Web-Mercator view (deck.gl's MapView with no pitch or bearing —
  * the same world, 512 pixels wide at zoom 0, so its projection is the one the tests and the Python
- * side compute), panned by dragging, zoomed by the wheel, a double click or the keys; the pointer's
+ * side compute), panned by dragging, zoomed by the wheel, two fingers, a double click or the keys; the pointer's
  * hover and click handed to the map; a text tooltip. (ui/wall_map/frontend/wall.js; session 10.)
  *
  * Why not deck.gl's: the map draws nothing with WebGL any more (district.js, overlay.js draw on 2D
@@ -58,7 +58,10 @@
     parent.appendChild(tip);
 
     const st = { lon: opts.view.longitude, lat: opts.view.latitude, zoom: opts.view.zoom, vp: null, raf: null,
-                 drag: null, lastXY: null };
+                 drag: null, lastXY: null, pinch: null };
+    const down = new Map();   // pointer id -> [x, y]: two at once pinch (a touch wall)
+    const pair = () => { const [a, b] = [...down.values()]; return { d: Math.hypot(a[0] - b[0], a[1] - b[1]) || 1,
+                                                                   m: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2] }; };
 
     function clampZoom(z) { return Math.max(MIN_ZOOM, Math.min(MAX_ZOOM, z)); }
     function viewport() {
@@ -113,11 +116,26 @@
     host.addEventListener("pointerdown", (ev) => {
       if (ev.button !== 0) return;
       host.setPointerCapture(ev.pointerId);
+      down.set(ev.pointerId, xy(ev));
+      if (down.size === 2) {   // a second finger: pinch (zoom round the fingers' middle, pan with it), no click
+        const p = pair();
+        st.pinch = { d: p.d, m: p.m, z: st.zoom }; st.drag = null; tip.style.display = "none";
+        return;
+      }
+      if (down.size > 2) return;
       st.drag = { id: ev.pointerId, start: xy(ev), last: xy(ev), moved: false };
     });
     host.addEventListener("pointermove", (ev) => {
       const p = xy(ev);
       st.lastXY = p;
+      if (down.has(ev.pointerId)) down.set(ev.pointerId, p);
+      if (st.pinch && down.size === 2) {
+        const q = pair();
+        panBy(q.m[0] - st.pinch.m[0], q.m[1] - st.pinch.m[1]);
+        st.pinch.m = q.m;
+        zoomAt(st.pinch.z + Math.log2(q.d / st.pinch.d), q.m[0], q.m[1]);
+        return;
+      }
       if (st.drag && st.drag.id === ev.pointerId) {
         const dx = p[0] - st.drag.last[0], dy = p[1] - st.drag.last[1];
         st.drag.last = p;
@@ -130,6 +148,8 @@
       hover(p[0], p[1]);
     });
     const end = (ev) => {
+      down.delete(ev.pointerId);
+      if (down.size < 2) st.pinch = null;
       if (!st.drag || st.drag.id !== ev.pointerId) return;
       const d = st.drag;
       st.drag = null;

@@ -72,6 +72,7 @@
     classes: () => Array.from(S.cls || []),
     live: () => ({ seq: S.seq, fetching: S.fetching, token: S.liveToken, beacon: S.beacon, askedFor: S.askedFor,
                    deltaUrl: S.deltaUrl, settling: !!S.settleTimer }),
+    view: () => { const vp = S.view && S.view.viewport(); return vp && { longitude: vp.longitude, latitude: vp.latitude, zoom: vp.zoom }; },
     pxOf: (id) => {  // where the case was last drawn (css pixels of the map)
       const i = S.pxIds ? S.pxIds.indexOf(id) : -1;
       return i < 0 ? null : [S.px[2 * i], S.px[2 * i + 1]];
