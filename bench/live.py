@@ -21,13 +21,13 @@ The path measured (issue 12 §3): commit → NOTIFY → the listener thread bump
 beacon thread reads the open cases once (``wall.delta.DeltaFeed``) and writes each wall's delta
 file, then the beacon → each wall's map sees the beacon move at its next one-second poll, fetches
 its delta file and merges the changed cases into what it draws (no Streamlit rerun, no new
-payload) → the points' 2D overlay is drawn (deck.gl's district is not redrawn). The page reruns
+payload) → the points' 2D canvas is drawn (the district's canvas is not). The page reruns
 later (``ui.wall_view.SETTLE_S``) for its tiles.
 Also printed: ``by_delta`` / ``by_map`` (pairs drawn from a delta file or from a whole payload),
 ``reruns_per_wall`` (reruns the maps asked for during the run) and ``builds_per_wall`` (whole
 payloads drawn), so a run shows which path carried the points, and ``reruns_asked_by_reason``;
-``base_draws_per_wall`` / ``overlay_draws_per_wall`` (deck.gl's redraws of the district, the points'
-overlay draws: 0 for a map from before the overlay) and ``poll_ticks_per_wall_min`` (the beacon
+``base_draws_per_wall`` / ``overlay_draws_per_wall`` (draws of the district, deck.gl's until session 10,
+and of the points' canvas: 0 for a map from before the overlay) and ``poll_ticks_per_wall_min`` (the beacon
 poll's timer ticks per minute from the first report on: 120 planned while reports flow, fewer when
 the page's timers fire late).
 
@@ -258,8 +258,8 @@ def main(args) -> int:
     print(f"load_average={os.getloadavg()[0]:.1f}")
     print(f"by_delta={got['by_delta']} by_map={got['by_map']}")
     print(f"reruns_per_wall={got['reruns']:.1f} builds_per_wall={got['builds']:.1f}")
-    # the drawing (wall.js): deck.gl's redraws of the district, the points' overlay draws (0: a map
-    # from before the overlay, which redrew everything with deck.gl), and the beacon poll's timer
+    # the drawing (wall.js): the district's draws, the points' draws (0: a map from before the
+    # overlay, which redrew everything with deck.gl), and the beacon poll's timer
     # ticks per minute from the first report to the last wall read (planned: 120 while reports flow)
     print(f"base_draws_per_wall={got['base_draws']:.1f} overlay_draws_per_wall={got['draws']:.1f} "
           f"poll_ticks_per_wall_min={got['ticks'] * 60 / max(got['seconds'], 1e-9):.0f}")

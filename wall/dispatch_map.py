@@ -1,9 +1,9 @@
 """The dispatch page's map (派单): small enough to redraw on every pick, whatever the history.
 
-Plain Python. It is drawn by the wall's own component (``ui/wall_map``: the district on a 2D
-canvas, the points on another, deck.gl only for the view), from a payload in the wall's wire
-format (``wall.live_map``), so the district costs a machine without a GPU no software-WebGL
-frames (issue 8) and user text is never read as code (the component builds its drawing by hand).
+Plain Python. It is drawn by the wall's own component (``ui/wall_map``: its own view, the
+district on a 2D canvas, the points on another, no WebGL), from a payload in the wall's wire
+format (``wall.live_map``), so the map costs a machine without a GPU no software-WebGL frames
+(issue 8) and user text is never read as code (the component builds its drawing by hand).
 The wall draws every open case; at a million cases that is 45,000 points. The dispatcher needs
 less: the cases they can pick now and where the load is. So this map holds
 

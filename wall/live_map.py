@@ -16,12 +16,12 @@ is null. ``time_class`` is the same rule in Python (the browser's is tested agai
 Wire format (``pack``): compact JSON, gzip-compressed, passed to the component as bytes (the
 browser inflates it with ``DecompressionStream``). Cases are columns (``cases.i``, ``.x``, …),
 not objects: a fifth of the bytes, and the browser turns them straight into typed arrays
-(deck.gl binary attributes), which keeps a 45,000-point wall responsive. Positions are the
+(no per-object work), which keeps a 45,000-point wall responsive. Positions are the
 integer 1e-5° offsets of ``wall.frame`` (``UNIT``); no-deadline cases first, then by due time,
 latest first, so the most urgent points are drawn on top whatever the hour.
 
-No string in the payload is ever read as code: the component builds its layers by hand (no
-deck.gl JSON converter, so ``@@=…`` is just text) and its tooltips set text, never HTML.
+No string in the payload is ever read as code: the component draws it by hand on 2D canvases (no
+JSON converter, so ``@@=…`` is just text) and its tooltips set text, never HTML.
 """
 from __future__ import annotations
 
