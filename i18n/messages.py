@@ -91,7 +91,4 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "wall.exit_screen": ("退出大屏", "Exit video wall"),
     "wall.all_district": ("全区", "Whole district"),
     "wall.map_alt": ("网格与在办案件地图", "Map of grids and open cases"),
-    "wall.no_vendor": ("大屏地图的脚本库未安装（缺少 {files}）：请运行 make run 或 scripts/bootstrap.sh。",
-                       "The wall map's script library is not installed ({files} missing): run make run or "
-                       "scripts/bootstrap.sh."),
 }

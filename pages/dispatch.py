@@ -21,7 +21,6 @@ from dispatch import desk as svc
 from dispatch.desk import QueueRow
 from dispatch.states import label
 from wall.frame import WallFilter
-from wall.pick import map_click
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
 from i18n import name_in
 from intake import public
@@ -30,6 +29,7 @@ from ui import case_view as view
 from ui import dispatch_map_view as dmap
 from ui import kit
 from ui import wall_view
+from ui.wall_map import take_click
 
 CASE = "dispatch.case_id"
 # The page's three parts rerun on their own (st.fragment): picking a case reruns the panel, the
@@ -53,22 +53,10 @@ def _pick(case_id: int | None) -> None:
 
 def _on_map() -> None:
     """A case clicked on the map (callback): the panel follows, the queue ticks it."""
-    click = map_click(st.session_state.get(dmap.KEY))
-    if click is not None:
-        st.session_state["dispatch.map_seen"] = click[1]
-        st.session_state[CASE] = click[0]
+    cid = take_click(dmap.KEY)
+    if cid is not None:
+        st.session_state[CASE] = cid
     st.rerun([MAP, QUEUE, PANEL])
-
-
-def _map_pick() -> None:
-    """A map click that reached the script without the callback (AppTest puts it into
-    session_state): once per click (its nonce), so the value the map keeps over reruns does not
-    take the panel back after a case was picked from a queue."""
-    click = map_click(st.session_state.get(dmap.KEY))
-    if click is not None and click[1] != st.session_state.get("dispatch.map_seen"):
-        st.session_state["dispatch.map_seen"] = click[1]
-        st.session_state[CASE] = click[0]
-        st.rerun()
 
 
 def _on_queue(wkey: str, ids: list[int]) -> None:
@@ -129,8 +117,12 @@ def map_part() -> None:
     panel.keep_signed_in()
     version = kit.listener().version
     rows = panel.queue_rows(version, _queue(), who)
-    _map_pick()
-    dmap.draw(version, area, rows, st.session_state.get(CASE), on_pick=_on_map)
+    # a click that reached the run without the callback (AppTest puts it into session_state): once
+    # per click, so the value the map keeps over reruns does not take the panel back later
+    cid = dmap.draw(version, area, rows, st.session_state.get(CASE), on_pick=_on_map)
+    if cid is not None:
+        st.session_state[CASE] = cid
+        st.rerun()
 
 
 @st.fragment(key=QUEUE)

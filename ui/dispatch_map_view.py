@@ -62,13 +62,23 @@ def _position(version: int, case_id: int) -> tuple[float, float, str] | None:
         return dm.case_position(conn, case_id)
 
 
+def _ids(rows: list) -> tuple[int, ...]:
+    """The queue rows that have a point."""
+    return tuple(r.id for r in rows if r.lon is not None)
+
+
+def _points(version: int, f: WallFilter, ids: tuple[int, ...]) -> tuple[dm.OpenArea, int, list]:
+    """(the area, t0, the cases drawn: every open case of a small area, else the queue's ``ids``)."""
+    area, t0 = _area_part(version, f)
+    return area, t0, list(area.rows) if area.rows is not None else list(_case_rows(version, ids))
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def _payload(version: int, f: WallFilter, ids: tuple[int, ...], picked: int | None, lang: str) -> tuple[bytes, str]:
     stamp = _stamp(version)
     base = _base(stamp, lang)
     view, outlines_url = _base_part(stamp, f, lang)
-    area, t0 = _area_part(version, f)
-    rows = list(area.rows) if area.rows is not None else list(_case_rows(version, ids))
+    area, t0, rows = _points(version, f, ids)
     ring = None
     if picked is not None:
         pos = _position(version, picked)
@@ -80,21 +90,20 @@ def _payload(version: int, f: WallFilter, ids: tuple[int, ...], picked: int | No
     return data, hashlib.sha1(data).hexdigest()[:16]
 
 
-def draw(version: int, f: WallFilter, rows: list, picked: int | None, *, on_pick: Callable[[], None]) -> None:
+def draw(version: int, f: WallFilter, rows: list, picked: int | None, *, on_pick: Callable[[], None]) -> int | None:
     """The dispatch map for the area ``f``: its grids shaded by their open cases, the queue's
     ``rows`` (or every open case while there are few), a ring on case ``picked``. A click on a case
-    sets ``st.session_state[KEY]`` to ``{"i": case id, "n": nonce}`` and calls ``on_pick``."""
-    ids = tuple(r.id for r in rows if r.lon is not None)
-    data, stamp = _payload(version, f, ids, picked, kit.lang())
-    wall_map(data, stamp=stamp, key=KEY, height=dm.DISPATCH_MAP[1], select=True, alt=kit.tr("wall.map_alt"),
-             on_change=on_pick)
+    calls ``on_pick`` (which takes it with ``ui.wall_map.take_click(KEY)``); a click no callback took
+    is returned (its case id, once)."""
+    data, stamp = _payload(version, f, _ids(rows), picked, kit.lang())
+    return wall_map(data, stamp=stamp, key=KEY, height=dm.DISPATCH_MAP[1], select=True, alt=kit.tr("wall.map_alt"),
+                    on_change=on_pick)
 
 
 def digest(version: int, f: WallFilter, rows: list, picked: int | None) -> int:
     """What the map shows as of change notice ``version`` (the boundaries, the grids' counts, the
     points with their deadlines and states, the ring), without the deadlines' origin: equal when a
     notice changed nothing on this map (``ui.wall_view.live``)."""
-    area, _ = _area_part(version, f)
-    points = area.rows if area.rows is not None else _case_rows(version, tuple(r.id for r in rows if r.lon is not None))
+    area, _, points = _points(version, f, _ids(rows))
     return hash((_stamp(version), tuple(sorted(area.grids.items())), tuple(tuple(r) for r in points),
                  _position(version, picked) if picked is not None else None))

@@ -49,7 +49,7 @@ from wall.live_map import LiveMap
 from wall.live_map import live_map as live_map_model
 from ui import kit
 from ui import presence
-from ui.wall_map import vendor_missing, wall_map
+from ui.wall_map import wall_map
 
 log = logging.getLogger(__name__)
 
@@ -252,9 +252,6 @@ def next_midnight() -> float:
 def wall_map_chart(lm: LiveMap, version: int, *, height: int = 620, key: str = "wall-map") -> None:
     """The wall's map (ui.wall_map): the browser colours the cases from the clock and polls the
     beacon, asking for a rerun when the listener has moved past ``version``; a click picks nothing."""
-    if vendor_missing():
-        st.error(kit.tr("wall.no_vendor", files=", ".join(vendor_missing())))
-        return
     stamp = hashlib.sha1(lm.payload).hexdigest()[:16]
     b = beacon()
     token = b.token(lm.seq if lm.delta else version, kit.listener().connected.is_set())

@@ -85,7 +85,7 @@ def payload(base: BaseMap, view: dict, outlines_url: str, area: OpenArea, rows: 
     cases, ``rows`` (``OPEN_ROWS_SQL``) as the pickable points with their tooltips, a ring at
     ``pick`` (integer offsets) if a case is picked; deadlines in seconds from ``t0``."""
     cols = columns(drawing_order(rows), lang, t0, base.origin, detailed=True)
-    return pack(map_data(base, view, outlines_url, cols, area.grids, lang, t0, radius=RADIUS, ring=pick))
+    return pack(map_data(base, view, outlines_url, cols, area.grids, lang, t0, radius=RADIUS, pick=pick))
 
 
 def case_position(conn: Connection, case_id: int) -> tuple[float, float, str] | None:

@@ -187,10 +187,10 @@ def live_map(conn: Connection, f: WallFilter, lang: str, now: datetime, *, base:
 
 
 def map_data(base: BaseMap, view: dict, outlines_url: str, open_: dict, load: dict[int, int], lang: str, t0: int,
-             *, large: bool = False, radius: int | None = None, ring: list[int] | None = None) -> dict:
+             *, large: bool = False, radius: int | None = None, pick: list[int] | None = None) -> dict:
     """The component's payload (before ``pack``): the district (grids shaded by ``load``, grid id → open
     cases, the outline file's address, the names placed for ``view``), the cases' columns ``open_``
-    (``columns``), colours and texts; ``ring``: a ring drawn round that point (the dispatch map's
+    (``columns``), colours and texts; ``pick``: a ring drawn round that point (the dispatch map's
     picked case), in the base map's integer offsets."""
     _, colours = load_colours(load)
     open_word = t("wall.open_cases", lang)
@@ -204,6 +204,6 @@ def map_data(base: BaseMap, view: dict, outlines_url: str, open_: dict, load: di
         "cases": open_["cases"], "cats": open_["cats"], "detail": open_["detail"],
         "fill": {str(k): v for k, v in FILL.items()}, "ring": {str(k): v for k, v in RING.items()},
         "halo": HALO, "radius": radius or (7 if large else 5), "caseLayer": CASE_LAYER,
-        "pick": ring, "pickColor": PICK_RING,
+        "pick": pick, "pickColor": PICK_RING,
         "texts": {"overdue": t("wall.overdue", lang)}, "tooltipStyle": TOOLTIP_STYLE,
     }

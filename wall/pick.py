@@ -3,8 +3,8 @@
 Defined once here, by the map that draws the layer (``wall/frame.py``); a pydeck map's click is
 read back with ``case_id_from_selection``: Streamlit's pydeck chart answers a click with
 ``{"selection": {"indices": {layer_id: [i]}, "objects": {layer_id: [object]}}}``. The wall's own
-component (``ui/wall_map``, the dispatch page's map) answers ``{"i": case id, "n": nonce}``:
-``map_click``.
+component (``ui/wall_map``, the dispatch page's map) answers ``{"i": case id, "n": nonce}``, read
+by ``ui.wall_map.take_click``.
 """
 from __future__ import annotations
 
@@ -38,17 +38,3 @@ def case_id_from_selection(selection: Mapping | None) -> int | None:
     except (TypeError, ValueError):
         return None
 
-
-def map_click(value: Mapping | None) -> tuple[int, str] | None:
-    """(case id, nonce) of a click on the wall's component (``{"i": id, "n": nonce}``), else None
-    (no click yet, or the component's other value: a live rerun's ``{"live": …}``).
-
-    >>> map_click({"i": 42, "n": "ab-3"}), map_click({"live": "7:x", "n": "ab-4"}), map_click(None)
-    ((42, 'ab-3'), None, None)
-    """
-    if not isinstance(value, Mapping) or "i" not in value:
-        return None
-    try:
-        return int(value["i"]), str(value.get("n"))
-    except (TypeError, ValueError):
-        return None

@@ -20,14 +20,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
-VENDOR = FRONTEND / "vendor"  # library files copied by scripts/bootstrap.sh (git-ignored): none needed any more
-VENDOR_FILES: tuple[str, ...] = ()
 NAME = "wall_map"
-
-
-def vendor_missing() -> list[str]:
-    """The library files ``scripts/bootstrap.sh`` should have copied but did not."""
-    return [name for name in VENDOR_FILES if not (VENDOR / name).exists()]
 
 
 def _component():
@@ -51,12 +44,20 @@ def wall_map(payload: bytes, *, stamp: str, key: str, height: int = 620, select:
     (for the page's tiles and ticker), or at once when the file cannot bring it up to date.
 
     ``on_change``: called (a widget callback, before the script runs) when the map's value changes:
-    a click with ``select``; the value is then in ``st.session_state[key]``.
+    a click with ``select``; the callback takes it with ``take_click(key)``.
     """
     value = _component()(data=payload, stamp=stamp, now=time.time(), height=height, select=select, alt=alt,
                          live_url=live_url, live_token=live_token, delta_url=delta_url, seq=seq,
                          settle_s=settle_s, key=key, default=None, on_change=on_change)
-    if not select or not isinstance(value, dict) or "i" not in value:
+    return take_click(key, value) if select else None
+
+
+def take_click(key: str, value=None) -> int | None:
+    """The case id of a click on the map keyed ``key`` (its value ``{"i": id, "n": nonce}``; by
+    default ``st.session_state[key]``) not taken yet, else None: once per click, so the value the map
+    keeps over reruns is never taken twice (by an ``on_change`` callback and the run after it)."""
+    value = st.session_state.get(key) if value is None else value
+    if not isinstance(value, dict) or "i" not in value:
         return None
     seen_key = f"{key}__seen"
     if st.session_state.get(seen_key) == value.get("n"):

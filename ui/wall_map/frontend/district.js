@@ -24,13 +24,7 @@
 (function () {
   "use strict";
 
-  const WORLD = 512;
-
-  function mercX(lon) { return WORLD * (lon + 180) / 360; }
-  function mercY(lat) {
-    const s = Math.sin(lat * Math.PI / 180);
-    return WORLD * (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI));
-  }
+  const { mercX, mercY } = window.ggView;   // the view's Web-Mercator world (view.js, loaded first)
 
   function css(c) {
     const a = c.length > 3 ? c[3] / 255 : 1;

@@ -183,5 +183,5 @@
     return view;
   }
 
-  window.ggView = { create: create, Viewport: Viewport };
+  window.ggView = { create: create, Viewport: Viewport, mercX: mercX, mercY: mercY };
 })();

@@ -50,7 +50,7 @@
               X: null, catIndex: null, cls: null, offset: 0, timer: null, select: false, pending: null,
               viewKey: null, dist: null, distKey: null, outlineUrl: null, outlineRows: null, hoverGrid: -1, xf: null, rows: [], seq: 0, argSeq: 0, deltaUrl: null, settleMs: 8000,
               fetching: false, settleTimer: null, beacon: null,
-              fill: null, line: null, halo: null, cv: null, vp: null, px: null, pxIds: null, hover: -1,
+              fill: null, line: null, halo: null, vp: null, px: null, pxIds: null, hover: -1,
               drawTimer: null, lastDraw: -Infinity, dirty: false };
   const hook = window.__wall = {
     counts: [0, 0, 0, 0], overdueRings: 0, recolours: 0, recolourMs: 0, buildMs: 0, stamp: null, builds: 0,
