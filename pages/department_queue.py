@@ -96,6 +96,7 @@ def panel_part() -> None:
         case_id = None
     if case_id is None:
         panel.leave()  # no case open here: nobody should read that we are on one
+        wall_view.part_drawn("panel")
         st.info(kit.tr("dq.pick_hint"), icon=":material/touch_app:")
     else:
         if p.department_id != dep_id and not p.actions:
@@ -135,11 +136,9 @@ with right:
 
 
 def _shown(v: int, rs: list) -> tuple:
-    """What this page shows as of change notice ``v`` with the department's rows ``rs``: the rows
-    and the version of the case in the panel (``ui.wall_view.live``)."""
-    case_id = st.session_state.get(CASE)
-    return (tuple((r.id, r.status, r.time_state, r.due_at, r.hours_left, r.role) for r in rs),
-            panel.case_stamp(v, case_id) if case_id is not None else None)
+    """What this page shows as of change notice ``v`` with the department's rows ``rs``
+    (``ui.wall_view.live``; the panel watches its case itself: ``ui.case_panel.show``)."""
+    return tuple((r.id, r.status, r.time_state, r.due_at, r.hours_left, r.role) for r in rs)
 
 
 def _digest(v: int) -> tuple:

@@ -56,6 +56,7 @@ def _on_map() -> None:
     cid = take_click(dmap.KEY)
     if cid is not None:
         st.session_state[CASE] = cid
+    wall_view.redrawn()
     st.rerun([MAP, QUEUE, PANEL])
 
 
@@ -69,6 +70,7 @@ def _on_queue(wkey: str, ids: list[int]) -> None:
             _pick(cid)
         else:
             st.session_state.pop(CASE, None)
+    wall_view.redrawn()
     st.rerun([MAP, PANEL])
 
 
@@ -148,11 +150,13 @@ def queue_part() -> None:
 
 def _on_queue_switch() -> None:
     """Another queue chosen: the queue and the map (it draws the queue shown) are redrawn."""
+    wall_view.redrawn()
     st.rerun([MAP, QUEUE])
 
 
 def _pick_reopened(case_id: int) -> None:
     _pick(case_id)
+    wall_view.redrawn()
     st.rerun([MAP, QUEUE, PANEL])
 
 
@@ -182,15 +186,15 @@ with right:
 
 def _digest(v: int) -> tuple:
     """What this page shows as of change notice ``v`` (``ui.wall_view.live``): the queues' sizes,
-    the rows of the queue shown, the map's deck and the version of the case in the panel, each
-    read once per notice. A notice that changes none of it (another district's case, a case
-    event nobody here sees) reruns nothing; one that does reruns the page once."""
+    the rows of the queue shown and the map, each read once per notice (the panel watches its
+    case itself: ``ui.case_panel.show``). A notice that changes none of it (another district's
+    case, a case event nobody here sees) reruns nothing; one that does reruns the page once. A
+    pick or a queue switch, which rerun parts of the page alone, take it again
+    (``wall_view.redrawn``)."""
     rows = panel.queue_rows(v, _queue(), who)
-    case_id = st.session_state.get(CASE)
     return (tuple(sorted(panel.queue_counts(v, who).items())),
             tuple((r.id, r.status, r.time_state, r.due_at) for r in rows),
-            dmap.digest(v, area, rows, case_id),
-            panel.case_stamp(v, case_id) if case_id is not None else None)
+            dmap.digest(v, area, rows, st.session_state.get(CASE)))
 
 
 # queues follow the clock per minute anyway

@@ -23,6 +23,7 @@ from intake.photos import PhotoError
 from ui import action_forms as forms
 from ui import kit
 from ui import presence as presence_keeper
+from ui import wall_view
 from ui.case_view import facts, fmt_time, header, holder_text, timeline
 
 
@@ -98,9 +99,9 @@ def _queue_rows(version: int, minute: int, queue: str, actor: Actor) -> list:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def case_stamp(version: int, case_id: int) -> int | None:
-    """Case ``case_id``'s row version as of change notice ``version`` (None: no such case): what a
-    page's live digest needs to know whether its panel is out of date (``ui.wall_view.live``)."""
+def _stamp(version: int, case_id: int) -> int | None:
+    """Case ``case_id``'s row version as of change notice ``version`` (None: no such case): whether
+    the panel drawn from it is out of date (``ui.wall_view.part_drawn``); read once per notice."""
     with kit.engine().connect() as conn:
         return svc.case_version(conn, case_id=case_id)
 
@@ -113,14 +114,17 @@ def load(case_id: int) -> CasePanel | None:
 def show(case_id: int | None, p: CasePanel | None, *, scope: str) -> None:
     """The whole panel for case ``case_id`` (``p``: its ``load``); ``scope`` keeps widget keys
     apart between pages."""
-    if case_id is None:
+    if case_id is None or p is None:
         leave()  # the panel let go of the case it showed: so does "X 正在处理此案件"
-        st.info(kit.tr("dp.pick_hint"), icon=":material/touch_app:")
+        wall_view.part_drawn("panel")
+        if case_id is None:
+            st.info(kit.tr("dp.pick_hint"), icon=":material/touch_app:")
+        else:
+            st.warning(kit.tr("dp.not_visible"))
         return
-    if p is None:
-        leave()
-        st.warning(kit.tr("dp.not_visible"))
-        return
+    # the live watcher reruns the page when this case changes, whether the panel was last drawn
+    # with the page or alone (a pick, an action refused)
+    wall_view.part_drawn("panel", _stamp, p.version, case_id)
     header(p)
     presence(case_id)
     info, hist = st.tabs([kit.tr("dp.tab.detail"), kit.tr("dp.tab.timeline")])

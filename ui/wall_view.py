@@ -447,13 +447,41 @@ def clock() -> None:
 
 
 SAME = "live.same"  # (version drawn, version looked at) whose page digests were found equal
+PARTS = "live.parts"  # parts of a desk page drawn in runs of their own (``part_drawn``)
+
+
+def part_drawn(name: str, stamp=None, shown=None, *args) -> None:
+    """A part of a desk page drew itself, possibly in a run of its own (a fragment: the case
+    panel after a pick): ``stamp(version, *args)`` says what it would show as of change notice
+    ``version`` (cheap for a version already read), ``shown`` what it showed.
+    A change notice after which the two differ reruns the page, as the page's digest does; the
+    page's digest leaves such a part out, so a part redrawn alone never makes the page's digest,
+    taken at its last full run, look out of date (issue 8: after a pick, the next notice of any
+    kind, another district's report, reran the whole page). ``stamp`` None: the part shows
+    nothing that can go out of date."""
+    parts = st.session_state.setdefault(PARTS, {})
+    if stamp is None:
+        parts.pop(name, None)
+    else:
+        parts[name] = (stamp, args, shown)
+    st.session_state.pop(SAME, None)
+
+
+def redrawn() -> None:
+    """The page's own choice changed between full runs (a case picked or a queue switched, its
+    parts rerun alone): its digest as drawn is taken again for the version it was drawn from."""
+    w = st.session_state.get(LIVE)
+    if w is not None and w.digest is not None:
+        st.session_state[LIVE] = dataclasses.replace(w, drawn=w.digest(w.version))
+        st.session_state.pop(SAME, None)
 
 
 def _out_of_date(version: int, rerun_at: float, connected: bool, digest, drawn) -> bool:
     """Whether the page drawn from ``version`` must be redrawn now: the clock says so, the
     listener (dis)connected, or a change notice moved the version and — when the page gave a
     ``digest`` (a function of a version: what the page shows, cheap for a version already read)
-    — what the page would show now differs from ``drawn``, the digest it was drawn with."""
+    — what the page would show now differs from ``drawn``, the digest it was drawn with, or a
+    part drawn on its own (``part_drawn``) would show something else."""
     lst = kit.listener()
     if time.time() >= rerun_at or lst.connected.is_set() != connected:
         return True
@@ -465,6 +493,8 @@ def _out_of_date(version: int, rerun_at: float, connected: bool, digest, drawn) 
     if st.session_state.get(SAME) == (version, now):
         return False
     if digest(now) != drawn:
+        return True
+    if any(stamp(now, *args) != shown for stamp, args, shown in st.session_state.get(PARTS, {}).values()):
         return True
     st.session_state[SAME] = (version, now)  # looked at once: the next tick costs nothing
     return False

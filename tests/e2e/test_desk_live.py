@@ -178,3 +178,72 @@ def test_a_cycling_video_wall_starts_no_script_run_between_its_slots(browser, ap
     assert other == [], f"{len(other)} script runs in 6 s on an idle cycling wall (fragments, elements: {other}; map: {why})"
     assert len(runs) - len(other) <= 1, f"the KPI tiles ran {len(runs)} times in 6 s"
     assert external == []
+
+
+def _tick_first_row(pg, table_key: str) -> str:
+    """Tick the first row of a desk queue (a fragment run: the panel, not the page); returns the
+    case number the panel then shows."""
+    table = pg.locator(f".st-key-{table_key} [data-testid=stDataFrame]")
+    expect(table).to_have_count(1, timeout=WAIT_MS)
+    box = table.first.bounding_box()
+    pg.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+    head = pg.locator(".dp-head .dp-no")
+    expect(head).to_have_count(1, timeout=WAIT_MS)
+    expect(pg.locator("[data-test-script-state=notRunning]")).to_have_count(1, timeout=WAIT_MS)
+    pg.wait_for_timeout(1_500)
+    wait_drawn(pg, WAIT_MS)
+    return head.inner_text().strip()
+
+
+@pytest.mark.parametrize(("user", "path", "table"), [("uit_admin", "/dispatch", "dispatch-q-awaiting_sorting"),
+                                                      ("uit_dept", "/department_queue", "dq-table")])
+def test_a_notice_after_a_pick_reruns_only_the_watcher(browser, app_url, engine, e2e_db, user, path, table):
+    """A case ticked in the queue reruns the panel (and on 派单 the map) alone. The page's digest,
+    taken at its last full run, held the case shown then: the next change notice of any kind
+    (here one that changes nothing: a bare NOTIFY) found the page "out of date" and reran it whole,
+    a second of a busy desk's page redrawn for nothing (issue 8: 立案 at 1M cases, where another
+    desk's page reran on every notice). Now only the watcher's own little run follows."""
+    frames: list[bytes] = []
+    external: list[str] = []
+    with offline_page(browser, external) as pg:
+        pg.on("websocket", lambda ws: ws.on("framereceived", lambda d: frames.append(d)))
+        _sign_in(pg, app_url, user, path)
+        expect(pg.locator("[data-test-script-state=notRunning]")).to_have_count(1, timeout=WAIT_MS)
+        pg.wait_for_timeout(1_500)
+        _tick_first_row(pg, table)
+        frames.clear()
+        with engine.begin() as c:
+            c.execute(text("SELECT pg_notify('case_changed', 'test')"))
+        watcher = pg.locator(".st-key-live-watch-c").first
+        mark = watcher.get_attribute("data-live-drawn") if watcher.count() else None
+        pg.wait_for_timeout(6_000)  # the beacon is polled every second; its run, had it come, within that
+        what: list[list[str]] = []
+        runs = _run_fragments(list(frames), what)
+    whole = [w for r, w in zip(runs, what) if "" in r]
+    assert runs, f"the notice reached no run on {path} (watcher drawn {mark}): the check itself did not happen"
+    assert whole == [], f"{len(whole)} whole-page runs on {path} after a notice that changes nothing: {whole}"
+    assert external == []
+
+
+def test_a_change_to_the_case_in_the_panel_redraws_it_after_a_pick(browser, app_url, engine, e2e_db):
+    """The other half: the panel watches its own case. A case ticked on 部门工单 (the panel redrawn
+    alone) and then changed elsewhere in a way only the panel shows (its description): the page
+    follows, through the beacon and a rerun the browser asks for."""
+    external: list[str] = []
+    with offline_page(browser, external) as pg:
+        _sign_in(pg, app_url, "uit_dept", "/department_queue")
+        expect(pg.locator("[data-test-script-state=notRunning]")).to_have_count(1, timeout=WAIT_MS)
+        no = _tick_first_row(pg, "dq-table")
+        with engine.connect() as c:
+            cid, desc = c.execute(text("SELECT id, description FROM cases WHERE case_no = :n"), {"n": no}).one()
+        note = "井盖缺失（面板测试）"
+        try:
+            with engine.begin() as c:
+                c.execute(text("UPDATE cases SET description = :d, version = version + 1 WHERE id = :i"),
+                          {"d": note, "i": cid})
+            expect(pg.get_by_text(note).first).to_be_visible(timeout=WAIT_MS)
+        finally:
+            with engine.begin() as c:
+                c.execute(text("UPDATE cases SET description = :d, version = version + 1 WHERE id = :i"),
+                          {"d": desc, "i": cid})
+    assert external == []
