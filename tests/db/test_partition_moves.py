@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -51,6 +52,15 @@ def _wait_until(predicate, what: str, timeout_s: float = 120.0) -> None:
         time.sleep(0.05)
 
 
+def _months_back(now: datetime, back: int) -> datetime:
+    """Noon of the 15th, ``back`` months before ``now``'s month in the command centre's zone (the
+    zone the partitions' months are cut in). Not ``now`` minus 30-day steps: from some days of a
+    month two such steps land in one month (seen on 3 December: 1 July and 31 July)."""
+    local = now.astimezone(ZoneInfo(TIME_ZONE))
+    m = local.year * 12 + local.month - 1 - back
+    return local.replace(year=m // 12, month=m % 12 + 1, day=15, hour=12, minute=0, second=0, microsecond=0)
+
+
 def test_rows_of_several_months_in_default_move_out_while_readers_are_served():
     with scratch_database("partition_moves") as url:
         owner = _engine(url, "gridgov-test-setup")
@@ -59,7 +69,7 @@ def test_rows_of_several_months_in_default_move_out_while_readers_are_served():
             now = conn.execute(text("SELECT now()")).scalar_one()
             for i in range(MONTHS * 10):  # ten cases in each of the six months before this one
                 service.report_case(conn, channel="hotline", lon=0.5 + (i % 3), lat=0.5,
-                                    reported_at=now - timedelta(days=35 + 30 * (i % MONTHS), hours=i))
+                                    reported_at=_months_back(now, 1 + i % MONTHS) - timedelta(hours=i))
         with owner.connect() as conn:
             waiting = {r[0] for r in conn.execute(text("SELECT count(*) FROM cases_default"))}
             assert waiting == {MONTHS * 10}
@@ -166,7 +176,7 @@ def test_the_scheduled_jobs_move_month_by_month_and_keep_every_row(how):
             now = conn.execute(text("SELECT now()")).scalar_one()
             for i in range(MONTHS * 3):
                 service.report_case(conn, channel="hotline", lon=0.5, lat=0.5,
-                                    reported_at=now - timedelta(days=35 + 30 * (i % MONTHS)))
+                                    reported_at=_months_back(now, 1 + i % MONTHS))
         with owner.connect() as conn:
             before = {t: _by_month(conn, t, k) for t, k in (("cases", "reported_at"), ("case_event", "at"))}
             assert conn.execute(text("SELECT count(*) FROM cases_default")).scalar_one() == MONTHS * 3
