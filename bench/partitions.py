@@ -95,8 +95,12 @@ def _history_months(c) -> int:
 
 
 def add_month(c, k: int, per_month: int) -> int:
-    """Copy ``per_month`` closed base cases and their events ``k + 2`` months back; returns the count."""
-    shift = f"interval '{k + 2} months'"
+    """Copy ``per_month`` closed base cases and their events ``k + 2`` months back; returns the count.
+    Every time of a copy moves by the same number of days (the days in ``k + 2`` months before today):
+    ``- interval 'N months'`` clamps month ends (31 Oct and 30 Oct both become 28 Feb), so a case's
+    times lost their order and the cases' checks refused the copy (seen on 2 December)."""
+    days = c.execute(text(f"SELECT current_date - (current_date - interval '{k + 2} months')::date")).scalar_one()
+    shift = f"interval '{int(days)} days'"
 
     def select(table: str, overrides: dict) -> tuple[str, str]:
         cols = _columns(c, table)
