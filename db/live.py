@@ -146,6 +146,15 @@ class ChangeListener:
                 self._bump(conn)
 
 
+def announce(conn, what: str) -> None:
+    """A change notice for a write no trigger announces (a table outside ``cases`` and
+    ``case_event`` whose rows a page shows: an answered possible duplicate, a reporter's rating or
+    request for a second look): sent when ``conn``'s transaction commits, like the triggers' own."""
+    from sqlalchemy import text
+
+    conn.execute(text("SELECT pg_notify(:ch, :what)"), {"ch": CHANNEL, "what": what})
+
+
 def wait_for_version(listener: ChangeListener, above: int, timeout: float = 5.0) -> int:
     """Block until ``listener.version > above`` (tests and benchmarks); returns the version."""
     deadline = time.monotonic() + timeout

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from accounts.actors import Actor
+from db.live import announce
 from dispatch import service as lifecycle
 from dispatch.errors import InvalidInput, LifecycleError
 
@@ -76,6 +77,7 @@ def decide_duplicate(conn: Connection, *, case_id: int, candidate_id: int, decis
         if got is None:
             raise InvalidInput("该疑似重复关联不存在或已处理", "This possible-duplicate link does not exist or was already decided")
         if decision == "reject":
+            announce(conn, "case_possible_duplicate")  # another dispatcher's panel drops the link
             return row
         row = lifecycle.transition(conn, case_id=case_id, action="merge", actor=actor, duplicate_of=int(candidate_id),
                                    comment=comment, expected_version=expected_version)

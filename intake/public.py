@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from accounts.actors import Actor
 from gis.crs import STORAGE_CRS
+from db.live import announce
 from db.models import CaseSatisfaction
 from dispatch import permissions
 from dispatch import service as lifecycle
@@ -142,6 +143,8 @@ def answer_satisfaction(conn: Connection, token: str, *, rating: str, comment: s
             reopen_status="pending" if reopen else None).on_conflict_do_nothing(index_elements=["case_id"]))
         if done.rowcount == 0:  # answered before (or at the same moment in another tab)
             raise PublicError("rating：本案件已评价过", "rating: this case has already been rated")
+        if reopen:  # the dispatchers' reopen queue and the case's panel show it
+            announce(conn, "case_satisfaction")
 
 
 def pending_reopen_requests(conn: Connection) -> list[dict]:
@@ -184,6 +187,7 @@ def decide_reopen(conn: Connection, *, case_id: int, decision: str, actor: Actor
             {"s": decision, "p": actor.person_id, "c": case_id})
         if done.rowcount == 0:
             raise PublicError("该复核申请不存在或已处理", "This reopen request does not exist or was already answered")
+        announce(conn, "case_satisfaction")  # gone from every dispatcher's queue and panel
 
 
 def reopen_queue(conn: Connection, actor: Actor) -> list[dict]:

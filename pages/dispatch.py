@@ -56,7 +56,6 @@ def _on_map() -> None:
     cid = take_click(dmap.KEY)
     if cid is not None:
         st.session_state[CASE] = cid
-    wall_view.redrawn()
     st.rerun([MAP, QUEUE, PANEL])
 
 
@@ -70,7 +69,6 @@ def _on_queue(wkey: str, ids: list[int]) -> None:
             _pick(cid)
         else:
             st.session_state.pop(CASE, None)
-    wall_view.redrawn()
     st.rerun([MAP, PANEL])
 
 
@@ -121,10 +119,18 @@ def map_part() -> None:
     rows = panel.queue_rows(version, _queue(), who)
     # a click that reached the run without the callback (AppTest puts it into session_state): once
     # per click, so the value the map keeps over reruns does not take the panel back later
-    cid = dmap.draw(version, area, rows, st.session_state.get(CASE), on_pick=_on_map)
+    picked = st.session_state.get(CASE)
+    cid = dmap.draw(version, area, rows, picked, on_pick=_on_map)
     if cid is not None:
         st.session_state[CASE] = cid
         st.rerun()
+    # the live watcher reruns the page when what this part drew goes out of date (ui.wall_view)
+    wall_view.part_drawn("map", _map_stamp, dmap.digest(version, area, rows, picked), _queue(), picked)
+
+
+def _map_stamp(v: int, queue: str, picked: int | None) -> int:
+    """What the map shows as of change notice ``v`` with ``queue`` shown and ``picked`` ringed."""
+    return dmap.digest(v, area, panel.queue_rows(v, queue, who), picked)
 
 
 @st.fragment(key=QUEUE)
@@ -137,9 +143,11 @@ def queue_part() -> None:
     queue = st.segmented_control(
         kit.tr("dp.queues"), svc.QUEUES, default=DEFAULT_QUEUE, key=QUEUE_KEY, label_visibility="collapsed",
         on_change=_on_queue_switch, format_func=lambda q: f"{kit.tr('dp.queue.' + q)} {counts[q]}") or DEFAULT_QUEUE
-    queue_table(panel.queue_rows(version, queue, who), key=_table(queue))
+    rows = panel.queue_rows(version, queue, who)
+    queue_table(rows, key=_table(queue))
     with kit.engine().connect() as conn:
         reopen = public.reopen_queue(conn, who)
+    wall_view.part_drawn("queue", _queue_stamp, _queue_view(counts, rows, reopen), queue)
     if reopen:  # closed cases are in no working queue: their reporters' requests are listed here
         with st.expander(kit.tr("dp.reopen.queue", n=len(reopen)), icon=":material/replay:"):
             for r in reopen:
@@ -148,15 +156,26 @@ def queue_part() -> None:
                           type="tertiary")
 
 
+def _queue_view(counts: dict, rows: list[QueueRow], reopen: list[dict]) -> tuple:
+    return (tuple(sorted(counts.items())), tuple((r.id, r.status, r.time_state, r.due_at) for r in rows),
+            tuple(r["case_id"] for r in reopen))
+
+
+def _queue_stamp(v: int, queue: str) -> tuple:
+    """What the queue part shows as of change notice ``v`` with ``queue`` chosen: the badges'
+    counts, the queue's rows, the reporters' reopen requests."""
+    with kit.engine().connect() as conn:
+        reopen = public.reopen_queue(conn, who)
+    return _queue_view(panel.queue_counts(v, who), panel.queue_rows(v, queue, who), reopen)
+
+
 def _on_queue_switch() -> None:
     """Another queue chosen: the queue and the map (it draws the queue shown) are redrawn."""
-    wall_view.redrawn()
     st.rerun([MAP, QUEUE])
 
 
 def _pick_reopened(case_id: int) -> None:
     _pick(case_id)
-    wall_view.redrawn()
     st.rerun([MAP, QUEUE, PANEL])
 
 
@@ -185,16 +204,12 @@ with right:
     panel_part()
 
 def _digest(v: int) -> tuple:
-    """What this page shows as of change notice ``v`` (``ui.wall_view.live``): the queues' sizes,
-    the rows of the queue shown and the map, each read once per notice (the panel watches its
-    case itself: ``ui.case_panel.show``). A notice that changes none of it (another district's
-    case, a case event nobody here sees) reruns nothing; one that does reruns the page once. A
-    pick or a queue switch, which rerun parts of the page alone, take it again
-    (``wall_view.redrawn``)."""
-    rows = panel.queue_rows(v, _queue(), who)
-    return (tuple(sorted(panel.queue_counts(v, who).items())),
-            tuple((r.id, r.status, r.time_state, r.due_at) for r in rows),
-            dmap.digest(v, area, rows, st.session_state.get(CASE)))
+    """What this page shows outside its parts (``ui.wall_view.live``): nothing — the map, the
+    queue and the panel each watch what they drew (``wall_view.part_drawn``), so a part rerun
+    alone (a pick, a queue switch) is compared with what it shows. A notice that changes none of
+    them (another district's case, a case event nobody here sees) reruns nothing; one that does
+    reruns the page once."""
+    return ()
 
 
 # queues follow the clock per minute anyway

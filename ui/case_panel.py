@@ -99,11 +99,15 @@ def _queue_rows(version: int, minute: int, queue: str, actor: Actor) -> list:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _stamp(version: int, case_id: int) -> int | None:
-    """Case ``case_id``'s row version as of change notice ``version`` (None: no such case): whether
-    the panel drawn from it is out of date (``ui.wall_view.part_drawn``); read once per notice."""
+def _stamp(version: int, case_id: int) -> tuple:
+    """What the panel of case ``case_id`` shows that can change, as of change notice ``version``
+    (``ui.wall_view.part_drawn``; read once per notice): the case's row version (None: no such
+    case; every move and edit raises it), and what the intake left on it, kept outside the case
+    row — its pending possible duplicates and a reporter's pending request for a second look
+    (their answers send a change notice of their own: ``intake.duplicates``, ``intake.public``)."""
     with kit.engine().connect() as conn:
-        return svc.case_version(conn, case_id=case_id)
+        return (svc.case_version(conn, case_id=case_id), len(duplicates.pending_links(conn, case_id)),
+                public.reopen_request_of(conn, case_id) is not None)
 
 
 def load(case_id: int) -> CasePanel | None:
@@ -116,15 +120,13 @@ def show(case_id: int | None, p: CasePanel | None, *, scope: str) -> None:
     apart between pages."""
     if case_id is None or p is None:
         leave()  # the panel let go of the case it showed: so does "X 正在处理此案件"
-        wall_view.part_drawn("panel")
         if case_id is None:
+            wall_view.part_drawn("panel")
             st.info(kit.tr("dp.pick_hint"), icon=":material/touch_app:")
-        else:
+        else:  # watched still: sent back to this unit, it is shown again
+            wall_view.part_drawn("panel", _stamp, _stamp(kit.listener().version, case_id), case_id)
             st.warning(kit.tr("dp.not_visible"))
         return
-    # the live watcher reruns the page when this case changes, whether the panel was last drawn
-    # with the page or alone (a pick, an action refused)
-    wall_view.part_drawn("panel", _stamp, p.version, case_id)
     header(p)
     presence(case_id)
     info, hist = st.tabs([kit.tr("dp.tab.detail"), kit.tr("dp.tab.timeline")])
@@ -132,14 +134,18 @@ def show(case_id: int | None, p: CasePanel | None, *, scope: str) -> None:
         facts(p)
     with hist:
         timeline(p)
-    intake_notes(p, scope=scope)
+    links, reopen = intake_notes(p, scope=scope)
+    # the live watcher reruns the page when this case changes, whether the panel was last drawn
+    # with the page or alone (a pick, an action refused): what it drew, as ``_stamp`` reads it
+    wall_view.part_drawn("panel", _stamp, (p.version, links, reopen), case_id)
     actions(p, scope=scope)
 
 
-def intake_notes(p: CasePanel, *, scope: str) -> None:
+def intake_notes(p: CasePanel, *, scope: str) -> tuple[int, bool]:
     """What the intake left for a dispatcher on this case: possible duplicates linked on arrival
     (confirm = merge through the lifecycle, reject = the link is marked rejected) and a public
-    reporter's request for a second look (accept / decline: recorded, no status changes)."""
+    reporter's request for a second look (accept / decline: recorded, no status changes).
+    Returns what it showed: the pending links' count, whether a request was pending."""
     who = kit.actor()
     with kit.engine().connect() as conn:
         links = duplicates.pending_links(conn, p.id)
@@ -183,6 +189,7 @@ def intake_notes(p: CasePanel, *, scope: str) -> None:
                         kit.tr("dp.reopen.declined", case_no=p.case_no))
     if refusal:
         st.error(refusal, icon=":material/block:")
+    return len(links), reopen is not None
 
 
 def _may_verify(p: CasePanel) -> bool:

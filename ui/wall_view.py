@@ -447,33 +447,30 @@ def clock() -> None:
 
 
 SAME = "live.same"  # (version drawn, version looked at) whose page digests were found equal
-PARTS = "live.parts"  # parts of a desk page drawn in runs of their own (``part_drawn``)
+PARTS = "live.parts"  # parts of a desk page that watch what they drew (``part_drawn``)
+GEN = "live.gen"      # the page's full runs, counted by ``live``: a part not drawn in the last one is dropped
 
 
 def part_drawn(name: str, stamp=None, shown=None, *args) -> None:
-    """A part of a desk page drew itself, possibly in a run of its own (a fragment: the case
-    panel after a pick): ``stamp(version, *args)`` says what it would show as of change notice
-    ``version`` (cheap for a version already read), ``shown`` what it showed.
-    A change notice after which the two differ reruns the page, as the page's digest does; the
-    page's digest leaves such a part out, so a part redrawn alone never makes the page's digest,
-    taken at its last full run, look out of date (issue 8: after a pick, the next notice of any
-    kind, another district's report, reran the whole page). ``stamp`` None: the part shows
-    nothing that can go out of date."""
+    """A part of a desk page drew itself, in the page's run or in a run of its own (a fragment:
+    the case panel after a pick, 派单's map and queue after a pick or a queue switch):
+    ``stamp(version, *args)`` says what it would show as of change notice ``version`` (cheap for
+    a version already read), ``shown`` what it showed (taken from what it drew, never read
+    afresh). A change notice after which the two differ reruns the page, as the page's digest
+    does; the page's digest leaves such parts out. So a part redrawn alone is compared with what
+    it shows, not with what the page's last full run showed (issue 8: after a pick the stale
+    digest reran the whole page on the next notice of any kind, another district's report).
+    ``stamp`` None: the part shows nothing that can go out of date."""
     parts = st.session_state.setdefault(PARTS, {})
     if stamp is None:
         parts.pop(name, None)
     else:
-        parts[name] = (stamp, args, shown)
+        parts[name] = (stamp, args, shown, st.session_state.get(GEN, 0))
     st.session_state.pop(SAME, None)
 
 
-def redrawn() -> None:
-    """The page's own choice changed between full runs (a case picked or a queue switched, its
-    parts rerun alone): its digest as drawn is taken again for the version it was drawn from."""
-    w = st.session_state.get(LIVE)
-    if w is not None and w.digest is not None:
-        st.session_state[LIVE] = dataclasses.replace(w, drawn=w.digest(w.version))
-        st.session_state.pop(SAME, None)
+def _parts_moved(now: int) -> bool:
+    return any(stamp(now, *args) != shown for stamp, args, shown, _ in st.session_state.get(PARTS, {}).values())
 
 
 def _out_of_date(version: int, rerun_at: float, connected: bool, digest, drawn) -> bool:
@@ -494,7 +491,7 @@ def _out_of_date(version: int, rerun_at: float, connected: bool, digest, drawn) 
         return False
     if digest(now) != drawn:
         return True
-    if any(stamp(now, *args) != shown for stamp, args, shown in st.session_state.get(PARTS, {}).values()):
+    if _parts_moved(now):
         return True
     st.session_state[SAME] = (version, now)  # looked at once: the next tick costs nothing
     return False
@@ -658,5 +655,10 @@ def live(version: int, rerun_at: float, *, beacon_polled: bool = False, digest=N
         w = Watch(version, rerun_at, connected, desk_beacon().mark(version, connected), digest, drawn)
     st.session_state[LIVE] = w
     st.session_state.pop(KICK, None)  # this run is the page drawn afresh
+    gen = st.session_state.get(GEN, 0)  # parts another page (or an earlier run) drew are let go
+    parts = st.session_state.get(PARTS)
+    for name in [n for n, part in (parts or {}).items() if part[3] != gen]:
+        del parts[name]
+    st.session_state[GEN] = gen + 1
     _kicker(key="live-kick", data={}, on_kick_change=_on_kick)
     watcher()

@@ -225,15 +225,19 @@ def test_a_notice_after_a_pick_reruns_only_the_watcher(browser, app_url, engine,
     assert external == []
 
 
-def test_a_change_to_the_case_in_the_panel_redraws_it_after_a_pick(browser, app_url, engine, e2e_db):
-    """The other half: the panel watches its own case. A case ticked on 部门工单 (the panel redrawn
-    alone) and then changed elsewhere in a way only the panel shows (its description): the page
-    follows, through the beacon and a rerun the browser asks for."""
+@pytest.mark.parametrize(("user", "path", "table"), [("uit_admin", "/dispatch", "dispatch-q-awaiting_sorting"),
+                                                      ("uit_dept", "/department_queue", "dq-table")])
+def test_a_change_to_the_case_in_the_panel_redraws_it_after_a_pick(browser, app_url, engine, e2e_db, user, path,
+                                                                     table):
+    """The other half: the panel watches its own case. A case ticked (the panel redrawn alone) and
+    then changed elsewhere in a way only the panel shows (its description): the page follows,
+    through the beacon and a rerun the browser asks for."""
     external: list[str] = []
     with offline_page(browser, external) as pg:
-        _sign_in(pg, app_url, "uit_dept", "/department_queue")
+        _sign_in(pg, app_url, user, path)
         expect(pg.locator("[data-test-script-state=notRunning]")).to_have_count(1, timeout=WAIT_MS)
-        no = _tick_first_row(pg, "dq-table")
+        pg.wait_for_timeout(1_500)
+        no = _tick_first_row(pg, table)
         with engine.connect() as c:
             cid, desc = c.execute(text("SELECT id, description FROM cases WHERE case_no = :n"), {"n": no}).one()
         note = "井盖缺失（面板测试）"
