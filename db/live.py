@@ -23,6 +23,7 @@ import time
 
 import psycopg2
 import psycopg2.extensions
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
@@ -150,8 +151,6 @@ def announce(conn, what: str) -> None:
     """A change notice for a write no trigger announces (a table outside ``cases`` and
     ``case_event`` whose rows a page shows: an answered possible duplicate, a reporter's rating or
     request for a second look): sent when ``conn``'s transaction commits, like the triggers' own."""
-    from sqlalchemy import text
-
     conn.execute(text("SELECT pg_notify(:ch, :what)"), {"ch": CHANNEL, "what": what})
 
 

@@ -23,7 +23,6 @@ from dispatch.states import label
 from wall.frame import WallFilter
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
 from i18n import name_in
-from intake import public
 from ui import case_panel as panel
 from ui import case_view as view
 from ui import dispatch_map_view as dmap
@@ -145,8 +144,7 @@ def queue_part() -> None:
         on_change=_on_queue_switch, format_func=lambda q: f"{kit.tr('dp.queue.' + q)} {counts[q]}") or DEFAULT_QUEUE
     rows = panel.queue_rows(version, queue, who)
     queue_table(rows, key=_table(queue))
-    with kit.engine().connect() as conn:
-        reopen = public.reopen_queue(conn, who)
+    reopen = panel.reopen_requests(version, who)
     wall_view.part_drawn("queue", _queue_stamp, _queue_view(counts, rows, reopen), queue)
     if reopen:  # closed cases are in no working queue: their reporters' requests are listed here
         with st.expander(kit.tr("dp.reopen.queue", n=len(reopen)), icon=":material/replay:"):
@@ -164,9 +162,7 @@ def _queue_view(counts: dict, rows: list[QueueRow], reopen: list[dict]) -> tuple
 def _queue_stamp(v: int, queue: str) -> tuple:
     """What the queue part shows as of change notice ``v`` with ``queue`` chosen: the badges'
     counts, the queue's rows, the reporters' reopen requests."""
-    with kit.engine().connect() as conn:
-        reopen = public.reopen_queue(conn, who)
-    return _queue_view(panel.queue_counts(v, who), panel.queue_rows(v, queue, who), reopen)
+    return _queue_view(panel.queue_counts(v, who), panel.queue_rows(v, queue, who), panel.reopen_requests(v, who))
 
 
 def _on_queue_switch() -> None:

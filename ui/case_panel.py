@@ -87,6 +87,14 @@ def queue_rows(version: int, queue: str, actor: Actor) -> list:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
+def reopen_requests(version: int, actor: Actor) -> list[dict]:
+    """The reporters' pending requests for a second look that ``actor`` may answer, as of change
+    notice ``version`` (an answer or a decision sends one: ``intake.public``)."""
+    with kit.engine().connect() as conn:
+        return public.reopen_queue(conn, actor)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
 def _queue_counts(version: int, minute: int, actor: Actor) -> dict[str, int]:
     with kit.engine().connect() as conn:
         return svc.queue_counts(conn, actor=actor)
