@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import io
 import time as _time
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 
 import numpy as np
@@ -133,6 +134,11 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     ch_i, ch_names = rollup.codes(plan["channel"])
     rebuild: list[str] = deferred
     summed: list = []  # the batches' roll-up sums (bulk path), added up and written once at the end
+    # the bulk path's roll-up sums are numpy work here while the server writes: a batch's sums are
+    # made in this thread while its cases and events are written, and the last ones (case_stat_one's
+    # rows, the tables' key order) while the server rebuilds the case and event indexes; the
+    # connection is used by one thread at a time
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollup-sums") if bulk else None
     if bulk:
         t = _time.perf_counter()
         conn.execute(text("SET LOCAL session_replication_role = replica"))
@@ -150,14 +156,25 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
         events, final = _play(sub, refs, cal, to_epoch(until), brng)
         timings["plan"] = timings.get("plan", 0.0) + _time.perf_counter() - t
         at_case = np.searchsorted(sub["id"], events["case_id"])
+        sums = None
+        if bulk:  # what the roll-up triggers (off) would have added, made while the batch is written
+            sums = pool.submit(_batch_sums, dict(events), cat_i[idx][at_case], ch_i[idx][at_case],
+                               sub["com"][at_case], timings)
         events["cat"], events["ch"] = cat_i[idx][at_case], ch_i[idx][at_case]
-        stats["events"] += _write(conn, events, final, timings, verify=bulk, names=(cat_names, ch_names), pending=pending)
+        try:
+            stats["events"] += _write(conn, events, final, timings, verify=bulk, names=(cat_names, ch_names),
+                                      pending=pending)
+        except BaseException:
+            if sums is not None:
+                wait([sums])  # the write's error is the one raised
+                pool.shutdown()
+            raise
         del events["cat"], events["ch"]
-        if bulk:  # what the roll-up triggers (off) would have added
+        if bulk:
             t = _time.perf_counter()
-            d = rollup.deltas(events, ACTIONS, cat_i[idx][at_case], ch_i[idx][at_case], sub["com"][at_case])
-            summed = rollup.merge(summed + [rollup.sums(d)], pending=rollup.MERGE_PENDING)
-            timings["rollups"] = timings.get("rollups", 0.0) + _time.perf_counter() - t
+            batch_sums = sums.result()
+            timings["rollups_wait"] = timings.get("rollups_wait", 0.0) + _time.perf_counter() - t
+            summed = rollup.merge(summed + [batch_sums], pending=rollup.MERGE_PENDING)
         not_report = events["action"] != ACTIONS.index("report") + 1
         stats["fallback_actors"] += int((not_report & np.isin(events["role"], [ROLES.index("admin") + 1,
                                                                                 ROLES.index("system") + 1])).sum())
@@ -165,10 +182,24 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
         conn.execute(text(f"DROP TABLE {pending}"))
     if bulk:
         t = _time.perf_counter()
-        if summed:
-            rollup.add_to_rollups(conn, rollup.merge(summed)[0], categories=cat_names, channels=ch_names)
+        detail: dict[str, float] = {}
+        state = rollup.rollup_state(conn) if summed else None
+        indexes = pool.submit(_rebuild_indexes, conn, rebuild, timings)  # the server's work ...
+        try:  # ... while the roll-ups' rows are made here (no database call)
+            prepared = rollup.prepare_rollups(rollup.merge(summed)[0], state, categories=cat_names,
+                                              channels=ch_names, timings=detail) if summed else []
+        except BaseException:
+            wait([indexes])  # the connection is free again before the error goes up
+            pool.shutdown()
+            raise
+        indexes.result()
+        pool.shutdown()
+        timings["indexes_and_prepare"] = _time.perf_counter() - t
+        t = _time.perf_counter()
+        rollup.write_rollups(conn, prepared, detail)
+        timings.update({f"rollups_write.{k}": v for k, v in detail.items()})
         timings["rollups_write"] = _time.perf_counter() - t
-        _finish_bulk(conn, rebuild, timings)
+        _finish_bulk(conn)
     t = _time.perf_counter()
     stats.update(_summary(conn, plan["id"]))
     timings["summary"] = _time.perf_counter() - t
@@ -177,14 +208,27 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     return stats
 
 
-def _finish_bulk(conn: Connection, rebuild: list[str], timings: dict) -> None:
-    """What the per-row triggers would have done, set-wise: indexes and the notice (the foreign
-    keys of what was written were checked batch by batch in ``_write``, the roll-ups summed in
-    ``sample_data.rollup``)."""
+def _batch_sums(events: dict, category: np.ndarray, channel: np.ndarray, community: np.ndarray,
+                timings: dict) -> tuple:
+    """One batch's roll-up sums (``sample_data.rollup``), with the seconds they took."""
+    t = _time.perf_counter()
+    out = rollup.sums(rollup.deltas(events, ACTIONS, category, channel, community))
+    timings["rollups"] = timings.get("rollups", 0.0) + _time.perf_counter() - t
+    return out
+
+
+def _rebuild_indexes(conn: Connection, rebuild: list[str], timings: dict) -> None:
+    """The indexes and keys the bulk path dropped, built again once."""
     t = _time.perf_counter()
     for ddl in rebuild:
         conn.execute(text(ddl))
     timings["bulk_indexes"] = _time.perf_counter() - t
+
+
+def _finish_bulk(conn: Connection) -> None:
+    """What the per-row triggers would have done, set-wise, beyond the indexes and roll-ups: the
+    statistics and the notice (the foreign keys of what was written were checked batch by batch in
+    ``_write``)."""
     conn.execute(text("SET LOCAL session_replication_role = origin"))
     conn.execute(text("ANALYZE cases, case_event"))
     for table in ("cases", "case_event"):  # the statement notices the replica role skipped

@@ -15,6 +15,8 @@ write on the row-by-row path, filtered and unfiltered.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 from sqlalchemy import text
@@ -321,11 +323,26 @@ def one_sums(summed: tuple[Sums, ...], before: int, *, categories: tuple[str, ..
     return _concat([days, months]), tuple(names)
 
 
-def add_to_rollups(conn: Connection, summed: tuple[Sums, ...], *, categories: tuple[str, ...],
-                   channels: tuple[str, ...]) -> tuple[int, int]:
-    """Add ``sums`` to ``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``, and their
-    days before ``case_stat_one``'s mark to it (``one_sums``); returns the rows of the first two.
-    ``categories``/``channels``: the names of the codes."""
+ROLLUP_TABLES = ("case_stat_day", "case_stat_cut", "case_stat_group", "case_stat_one")
+
+
+def rollup_state(conn: Connection) -> dict:
+    """What writing the sums needs to know of the database, read before they are prepared:
+    ``case_stat_one``'s mark (a day number) and which roll-ups are empty."""
+    mark = conn.execute(text("SELECT folded_before - DATE '1970-01-01' FROM case_stat_one_mark")).scalar_one()
+    return {"mark": int(mark), "empty": {t: bool(conn.execute(text(f"SELECT NOT EXISTS (SELECT 1 FROM {t})")).scalar())
+                                         for t in ROLLUP_TABLES}}
+
+
+def prepare_rollups(summed: tuple[Sums, ...], state: dict, *, categories: tuple[str, ...],
+                    channels: tuple[str, ...], timings: dict | None = None) -> list[tuple[str, dict, Sums, bool]]:
+    """Every roll-up's rows from the sums, made here with no database call (so the player can
+    make them while the server builds indexes): ``case_stat_one``'s from the fine sums
+    (``one_sums``, the days before ``state['mark']``), and each table's rows in key order where
+    they go into an empty table. Returns (table, keys, rows, empty) for ``write_rollups``;
+    ``keys``: per key column, the names its codes stand for (a tuple), or 'date' (day numbers)
+    or 'int4'."""
+    timings = timings if timings is not None else {}
     by_day, by_cut, by_group = summed
     day_keys = {"dim": DIMS, "day": "date", "key_id": "int4"}
     cut_keys = {"grain": GRAINS, "day": "date", "community_id": "int4", "department_id": "int4",
@@ -333,35 +350,66 @@ def add_to_rollups(conn: Connection, summed: tuple[Sums, ...], *, categories: tu
     group_keys = {"grain": GRAINS, "day": "date", "dim": GROUP_DIMS, "category_code": tuple(categories),
                   "key_id": "int4", "community_id": "int4", "department_id": "int4", "level": ("",) + LEVELS,
                   "channel": tuple(channels)}
-    _add(conn, "case_stat_day", day_keys, by_day)
-    _add(conn, "case_stat_cut", cut_keys, by_cut)
-    _add(conn, "case_stat_group", group_keys, by_group)
-    mark = conn.execute(text("SELECT folded_before - DATE '1970-01-01' FROM case_stat_one_mark")).scalar_one()
-    one, values = one_sums(summed, int(mark), categories=categories, channels=channels)
-    _add(conn, "case_stat_one", {"grain": GRAINS, "dim": ONE_DIMS, "filter": ONE_FILTERS, "value": values,
-                                 "day": "date", "key_id": "int4", "community_id": "int4"}, one)
-    return _rows(by_day), _rows(by_cut)
+    t = time.perf_counter()
+    one, values = one_sums(summed, state["mark"], categories=categories, channels=channels)
+    timings["one_sums"] = timings.get("one_sums", 0.0) + time.perf_counter() - t
+    one_keys = {"grain": GRAINS, "dim": ONE_DIMS, "filter": ONE_FILTERS, "value": values, "day": "date",
+                "key_id": "int4", "community_id": "int4"}
+    out = []
+    for table, keys, df in (("case_stat_day", day_keys, by_day), ("case_stat_cut", cut_keys, by_cut),
+                            ("case_stat_group", group_keys, by_group), ("case_stat_one", one_keys, one)):
+        empty = state["empty"][table]
+        if empty:  # one COPY in key order
+            t = time.perf_counter()
+            o = np.lexsort([df[k] for k in reversed(list(keys))]) if _rows(df) else np.zeros(0, np.int64)
+            df = {c: df[c][o] for c in [*keys, *COUNTERS]}
+            timings[f"{table}_sort"] = timings.get(f"{table}_sort", 0.0) + time.perf_counter() - t
+        out.append((table, keys, df, empty))
+    return out
+
+
+def write_rollups(conn: Connection, prepared: list[tuple[str, dict, Sums, bool]], timings: dict | None = None) -> None:
+    """Write what ``prepare_rollups`` made."""
+    for table, keys, df, empty in prepared:
+        _add(conn, table, keys, df, empty, timings)
+
+
+def add_to_rollups(conn: Connection, summed: tuple[Sums, ...], *, categories: tuple[str, ...],
+                   channels: tuple[str, ...], timings: dict | None = None) -> tuple[int, int]:
+    """Add ``sums`` to ``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``, and their
+    days before ``case_stat_one``'s mark to it (``one_sums``); returns the rows of the first two.
+    ``categories``/``channels``: the names of the codes. ``timings``: seconds added per step."""
+    state = rollup_state(conn)
+    write_rollups(conn, prepare_rollups(summed, state, categories=categories, channels=channels, timings=timings),
+                  timings)
+    return _rows(summed[0]), _rows(summed[1])
 
 
 _CHUNK = 50_000  # roll-up rows encoded at a time
 _PG_DAY0 = 10_957  # 2000-01-01 (PostgreSQL's date origin) as a day number since 1970-01-01
 
 
-def _add(conn: Connection, table: str, keys: dict, df: Sums) -> None:
-    """Write the coded sums into ``table``. ``keys``: per key column, the names its codes stand
-    for (a tuple), or 'date' (day numbers) or 'int4'. Into an empty table: one binary COPY
-    straight in, in key order, its primary key and other indexes dropped and built again once
+def _add(conn: Connection, table: str, keys: dict, df: Sums, empty: bool, timings: dict | None = None) -> None:
+    """Write the coded sums into ``table``. Into an empty table (``empty``; ``df`` in key order):
+    one binary COPY straight in, its primary key and other indexes dropped and built again once
     afterwards (``sample_data.bulk.drop_primary_key``, ``drop_secondary_indexes``). Into one that
     holds rows: binary COPY into a work table, then added to its rows."""
+    timings = timings if timings is not None else {}
+    t = time.perf_counter()
+
+    def lap(name):
+        nonlocal t
+        now = time.perf_counter()
+        timings[f"{table}_{name}"] = timings.get(f"{table}_{name}", 0.0) + now - t
+        t = now
+
     cols = [*keys, *COUNTERS]
-    empty = conn.execute(text(f"SELECT NOT EXISTS (SELECT 1 FROM {table})")).scalar()
     if empty:
-        o = np.lexsort([df[k] for k in reversed(list(keys))]) if _rows(df) else np.zeros(0, np.int64)
-        data = {c: df[c][o] for c in cols}
+        n = _rows(df)
 
         def chunks():
-            for start in range(0, len(o), _CHUNK):
-                part = {c: v[start:start + _CHUNK] for c, v in data.items()}
+            for start in range(0, n, _CHUNK):
+                part = {c: v[start:start + _CHUNK] for c, v in df.items()}
                 rows = BinaryRows(len(part[cols[0]]))
                 for k, kind in keys.items():
                     if kind == "date":
@@ -376,8 +424,10 @@ def _add(conn: Connection, table: str, keys: dict, df: Sums) -> None:
 
         readd = drop_primary_key(conn, table) + drop_secondary_indexes(conn, table)
         copy_rows(conn, table, cols, chunks())
+        lap("copy")
         for ddl in readd:
             conn.execute(text(ddl))
+        lap("index")
         return
 
     def names(values) -> str:
@@ -391,9 +441,11 @@ def _add(conn: Connection, table: str, keys: dict, df: Sums) -> None:
     copy_binary(conn, work, [(k, "int8", np.asarray(df[k], np.int64)) for k in keys]
                 + [(c, "float8" if c == "disposal_wh" else "int8",
                     np.asarray(df[c], np.float64 if c == "disposal_wh" else np.int64)) for c in COUNTERS])
+    lap("copy")
     conn.execute(text(f"""
         INSERT INTO {table} AS t ({', '.join(cols)})
         SELECT {', '.join(exprs.values())}, {', '.join('s.' + c for c in COUNTERS)} FROM {work} s
         ORDER BY {', '.join('s.' + k for k in keys)}
         ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(f'{c} = t.{c} + EXCLUDED.{c}' for c in COUNTERS)}"""))
     conn.execute(text(f"DROP TABLE {work}"))
+    lap("add")
