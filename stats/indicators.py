@@ -377,18 +377,23 @@ def _cut_sums(conn: Connection, src: Rollup, d0: date, d1: date, today: date) ->
     raise RuntimeError("case_stat_one's mark moved on every read: folds in a loop?")
 
 
-def _sums(conn: Connection, src: str, params: dict, d0: date, d1: date, today: date) -> dict[int, dict]:
+def _sums(conn: Connection, src: str, params: dict, d0: date, d1: date, today: date,
+          stocks: bool = True) -> dict[int, dict]:
     """{key_id: counters} for flows in [d0, d1) and states as they stood at the start of d1
-    (or now, if d1 is after today)."""
+    (or now, if d1 is after today). The states are sums of every day's deltas since the first
+    (a read that grows with the history); ``stocks=False`` leaves them out (0) and reads the
+    period's days only."""
     live = d1 > today
     ds_open = today + timedelta(days=1) if live else d1
     ds_over = today if live else d1
     # each row's weight for the flows, the open and the overdue counters worked out once (not
     # one FILTER per counter), then the counters summed times their weight
     of = {c: "f" for c in FLOWS} | {"open": "o", "overdue": "v", "overdue_np": "v"}
+    weights = ("(day >= :d0 AND day < :d1)::int AS f, (day < :ds_open)::int AS o, (day < :ds_over)::int AS v"
+               if stocks else "1 AS f, 0 AS o, 0 AS v")
+    rows_read = "day < :dmax" if stocks else "day >= :d0 AND day < :d1"
     sql = (f"SELECT key_id, {', '.join(f'COALESCE(sum({c} * {of[c]}), 0) AS {c}' for c in COUNTERS)} "
-           f"FROM (SELECT src.*, (day >= :d0 AND day < :d1)::int AS f, (day < :ds_open)::int AS o, "
-           f"(day < :ds_over)::int AS v FROM ({src}) src WHERE day < :dmax OFFSET 0) s GROUP BY key_id")
+           f"FROM (SELECT src.*, {weights} FROM ({src}) src WHERE {rows_read} OFFSET 0) s GROUP BY key_id")
     rows = conn.execute(text(sql), {**params, "d0": d0, "d1": d1, "ds_open": ds_open, "ds_over": ds_over,
                                      "dmax": max(d1, ds_open)}).mappings()
     return {r["key_id"]: {**r, **{c: (float(r[c]) if c == "disposal_wh" else int(r[c])) for c in COUNTERS}}
@@ -477,11 +482,16 @@ def _rollup_for(by: str, filters: dict) -> tuple[str, Rollup]:
 def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdistrict_id: int | None = None,
                community_id: int | None = None, department_id: int | None = None, person_id: int | None = None,
                category_code: str | None = None, level: str | None = None, channel: str | None = None,
-               total: bool = False, exact: bool = False, as_frame: bool = False):
+               total: bool = False, exact: bool = False, as_frame: bool = False, stocks: bool = True):
     """The indicator table for [start, end) grouped ``by``; see the module docstring for formulas.
 
     Rows carry the group's id, code and name, the counts and rates (0–1, None when the
-    denominator is 0). ``as_frame`` returns a pandas DataFrame.
+    denominator is 0). ``as_frame`` returns a pandas DataFrame. ``stocks=False``, for a period
+    that reaches today, is for a caller that does not show the open count (the wall's month
+    rates): ``open`` is None, and an unfiltered table reads the period's days only instead of
+    every day since the first (a read that stays the same size as the history grows; "overdue"
+    is read live from the cases either way). The rates are the same either way; a period that
+    ended before today needs its end's states for them and ignores the flag.
     """
     if by not in BY:
         raise ValueError(f"by must be one of {BY}, not {by!r}")
@@ -513,7 +523,7 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
                  if v is not None and dim == "grid"}
         bound = live_months(conn, since=datetime.combine(d0, datetime.min.time(), TZ), events=False) if filters else "TRUE"
         src, params = _exact_source(dim, filters, bound) if (exact or filters) else _rollup_source(dim, areas)
-        sums = _sums(conn, src, params, d0, d1, today)
+        sums = _sums(conn, src, params, d0, d1, today, stocks=stocks or d1 <= today)
     if d1 > today:  # "overdue" as of now, live (see _overdue_now)
         for row in sums.values():
             row["overdue"] = row["overdue_np"] = 0
@@ -531,6 +541,9 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
     if total:
         rows.append(_finish({"id": None, "code": None, "name": "合计", "name_en": "Total",
                              **{c: sum(g[c] for g in groups) for c in COUNTERS}}))
+    if not stocks and d1 > today:
+        for r in rows:
+            r["open"] = None
     if as_frame:
         import pandas as pd
 

@@ -139,7 +139,9 @@ def kpis(conn: Connection, f: WallFilter, now: datetime) -> dict[str, float | in
 def month_rates(conn: Connection, f: WallFilter, today: datetime) -> dict[str, float | None]:
     """Closure and on-time closure rates of the selected areas this month (summed over areas)."""
     by, ids = ("community", set(f.communities)) if f.communities else ("subdistrict", set(f.subdistricts))
-    rows = indicators(conn, start=today.replace(day=1), end=today + timedelta(days=1), by=by, total=not ids)
+    # the rates need no open count: the month's days are read, not every day since the first
+    rows = indicators(conn, start=today.replace(day=1), end=today + timedelta(days=1), by=by, total=not ids,
+                      stocks=False)
     rows = [r for r in rows if r["id"] in ids] if ids else rows[-1:]
     due = sum(r["due"] for r in rows)
     return {"closure_rate": sum(r["closed_np"] for r in rows) / due if due else None,

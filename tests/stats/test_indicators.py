@@ -275,3 +275,33 @@ def test_a_case_closed_today_after_its_deadline_is_no_longer_overdue_now(world, 
                        at=now - timedelta(minutes=2), comment="已处理")
     service.transition(conn, case_id=case["id"], action="verify_pass", actor=w["admin"], at=now - timedelta(minutes=1))
     assert counts() == tuple(n - 1 for n in overdue)
+
+
+def test_the_walls_month_rates_read_no_open_counts(world, conn, history):
+    """``stocks=False`` (the wall's month rates, which read the month's days only, not every day
+    since the first): the same flows, overdue-now and rates as the full table; ``open`` not given."""
+    w = world
+    now = conn.execute(text("SELECT now()")).scalar()
+    today = conn.execute(text("SELECT local_day(now())")).scalar()
+    old = w.report("C1", at=now - timedelta(days=40))["id"]  # reported before the month, closed in it
+    steps = [("register", {}), ("dispatch", {"due_at": now - timedelta(days=38), "due_reason": "测试：早已到期"}),
+             ("accept", {})]
+    for i, (action, values) in enumerate(steps):
+        service.transition(conn, case_id=old, action=action, actor=w["admin"],
+                           at=now - timedelta(days=40) + timedelta(hours=i + 1), **values)
+    service.transition(conn, case_id=old, action="feed_back", actor=w["admin"], at=now - timedelta(minutes=3),
+                       comment="已处理")
+    service.transition(conn, case_id=old, action="verify_pass", actor=w["admin"], at=now - timedelta(minutes=2))
+    late = w.report("C3", at=now - timedelta(hours=1))["id"]  # overdue now
+    service.transition(conn, case_id=late, action="register", actor=w["admin"], at=now - timedelta(minutes=50))
+    service.transition(conn, case_id=late, action="dispatch", actor=w["admin"], at=now - timedelta(minutes=40),
+                       due_at=now - timedelta(minutes=1), due_reason="测试：刚到期")
+    span = {"start": today.replace(day=1), "end": today + timedelta(days=1), "by": "subdistrict", "total": True}
+    full, lean = indicators(conn, **span), indicators(conn, **span, stocks=False)
+    assert full[-1]["closed"] >= 1 and full[-1]["overdue"] >= 1 and full[-1]["open"] >= 1
+    assert [r["open"] for r in lean] == [None] * len(full)
+    assert _same([{k: v for k, v in r.items() if k != "open"} for r in lean],
+                 [{k: v for k, v in r.items() if k != "open"} for r in full])
+    # a period that ended before today needs its end's states for the rates: the flag changes nothing
+    past = {"start": WEEK[0], "end": WEEK[1], "by": "subdistrict", "total": True}
+    assert _same(indicators(conn, **past, stocks=False), indicators(conn, **past))
