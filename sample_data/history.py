@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import io
 import time as _time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import numpy as np
@@ -133,12 +133,13 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     cat_i, cat_names = rollup.codes(plan["cat"])
     ch_i, ch_names = rollup.codes(plan["channel"])
     rebuild: list[str] = deferred
-    summed: list = []  # the batches' roll-up sums (bulk path), added up and written once at the end
     # the bulk path's roll-up sums are numpy work here while the server writes: a batch's sums are
     # made in this thread while its cases and events are written, and the last ones (case_stat_one's
     # rows, the tables' key order) while the server rebuilds the case and event indexes; the
     # connection is used by one thread at a time
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollup-sums") if bulk else None
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bulk") if bulk else None
+    acc = _RollupSums(timings)
+    sums = None  # the batch sums being made
     if bulk:
         t = _time.perf_counter()
         conn.execute(text("SET LOCAL session_replication_role = replica"))
@@ -156,25 +157,21 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
         events, final = _play(sub, refs, cal, to_epoch(until), brng)
         timings["plan"] = timings.get("plan", 0.0) + _time.perf_counter() - t
         at_case = np.searchsorted(sub["id"], events["case_id"])
-        sums = None
         if bulk:  # what the roll-up triggers (off) would have added, made while the batch is written
-            sums = pool.submit(_batch_sums, dict(events), cat_i[idx][at_case], ch_i[idx][at_case],
-                               sub["com"][at_case], timings)
+            if sums is not None:  # the last batch's first (one batch's events held there at a time)
+                t = _time.perf_counter()
+                sums.result()
+                timings["rollups_wait"] = timings.get("rollups_wait", 0.0) + _time.perf_counter() - t
+            sums = pool.submit(acc.add, dict(events), cat_i[idx][at_case], ch_i[idx][at_case], sub["com"][at_case])
         events["cat"], events["ch"] = cat_i[idx][at_case], ch_i[idx][at_case]
         try:
             stats["events"] += _write(conn, events, final, timings, verify=bulk, names=(cat_names, ch_names),
                                       pending=pending)
         except BaseException:
-            if sums is not None:
-                wait([sums])  # the write's error is the one raised
-                pool.shutdown()
+            if pool is not None:
+                pool.shutdown()  # after the sums being made: the write's error is the one raised
             raise
         del events["cat"], events["ch"]
-        if bulk:
-            t = _time.perf_counter()
-            batch_sums = sums.result()
-            timings["rollups_wait"] = timings.get("rollups_wait", 0.0) + _time.perf_counter() - t
-            summed = rollup.merge(summed + [batch_sums], pending=rollup.MERGE_PENDING)
         not_report = events["action"] != ACTIONS.index("report") + 1
         stats["fallback_actors"] += int((not_report & np.isin(events["role"], [ROLES.index("admin") + 1,
                                                                                 ROLES.index("system") + 1])).sum())
@@ -183,14 +180,16 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     if bulk:
         t = _time.perf_counter()
         detail: dict[str, float] = {}
-        state = rollup.rollup_state(conn) if summed else None
+        state = rollup.rollup_state(conn)
         indexes = pool.submit(_rebuild_indexes, conn, rebuild, timings)  # the server's work ...
         try:  # ... while the roll-ups' rows are made here (no database call)
+            if sums is not None:
+                sums.result()
+            summed = acc.summed
             prepared = rollup.prepare_rollups(rollup.merge(summed)[0], state, categories=cat_names,
                                               channels=ch_names, timings=detail) if summed else []
         except BaseException:
-            wait([indexes])  # the connection is free again before the error goes up
-            pool.shutdown()
+            pool.shutdown()  # the connection is free again before the error goes up
             raise
         indexes.result()
         pool.shutdown()
@@ -208,20 +207,27 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     return stats
 
 
-def _batch_sums(events: dict, category: np.ndarray, channel: np.ndarray, community: np.ndarray,
-                timings: dict) -> tuple:
-    """One batch's roll-up sums (``sample_data.rollup``), with the seconds they took."""
-    t = _time.perf_counter()
-    out = rollup.sums(rollup.deltas(events, ACTIONS, category, channel, community))
-    timings["rollups"] = timings.get("rollups", 0.0) + _time.perf_counter() - t
-    return out
+class _RollupSums:
+    """The batches' roll-up sums (``sample_data.rollup``), made one batch after the other in a
+    worker thread and added up there."""
+
+    def __init__(self, timings: dict):
+        self.summed: list = []
+        self._timings = timings
+
+    def add(self, events: dict, category: np.ndarray, channel: np.ndarray, community: np.ndarray) -> None:
+        t = _time.perf_counter()
+        batch = rollup.sums(rollup.deltas(events, ACTIONS, category, channel, community))
+        self.summed = rollup.merge(self.summed + [batch], pending=rollup.MERGE_PENDING)
+        self._timings["rollups"] = self._timings.get("rollups", 0.0) + _time.perf_counter() - t
 
 
 def _rebuild_indexes(conn: Connection, rebuild: list[str], timings: dict) -> None:
-    """The indexes and keys the bulk path dropped, built again once."""
+    """The indexes and keys the bulk path dropped, built again once, and the statistics."""
     t = _time.perf_counter()
     for ddl in rebuild:
         conn.execute(text(ddl))
+    conn.execute(text("ANALYZE cases, case_event"))
     timings["bulk_indexes"] = _time.perf_counter() - t
 
 
@@ -230,7 +236,6 @@ def _finish_bulk(conn: Connection) -> None:
     statistics and the notice (the foreign keys of what was written were checked batch by batch in
     ``_write``)."""
     conn.execute(text("SET LOCAL session_replication_role = origin"))
-    conn.execute(text("ANALYZE cases, case_event"))
     for table in ("cases", "case_event"):  # the statement notices the replica role skipped
         conn.execute(text("SELECT pg_notify('case_changed', :t)"), {"t": table})
 

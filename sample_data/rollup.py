@@ -192,7 +192,9 @@ def _group(keys: list[np.ndarray], parts: list[dict[str, np.ndarray]], names: li
     for p in parts:
         m = len(next(iter(p.values()))) if p else 0
         for c, v in p.items():
-            sums[c] += np.bincount(inv[at:at + m], weights=np.nan_to_num(np.asarray(v, np.float64)), minlength=count)
+            v = np.asarray(v)
+            w = np.nan_to_num(v) if v.dtype.kind == "f" else v.astype(np.float64)  # NULL (NaN) adds nothing
+            sums[c] += np.bincount(inv[at:at + m], weights=w, minlength=count)
         at += m
     keep = np.zeros(count, bool)
     for c in COUNTERS:
@@ -272,14 +274,15 @@ ONE_KEYS = ("grain", "dim", "filter", "value", "day", "key_id", "community_id") 
 
 
 def one_sums(summed: tuple[Sums, ...], before: int, *, categories: tuple[str, ...],
-             channels: tuple[str, ...]) -> tuple[Sums, tuple[str, ...]]:
+             channels: tuple[str, ...]) -> tuple[list[Sums], tuple[str, ...]]:
     """``case_stat_one``'s rows (every delta dated before the day number ``before``, its mark W)
     from the fine sums the player already holds, as the migration's fold makes them from the fine
     roll-ups' day rows: per (dim, filter) of ``ONE_SETS``, grid and person rows from
     ``case_stat_group``'s, department rows from ``case_stat_cut``'s, then the days' sums by month.
-    Returns the sums with ``value`` as codes into the names returned (each filter its own range
-    of codes: '' ; the categories; '' and the levels; the channels; department ids in decimal; a
-    pair of filters each pair of their values joined by '|')."""
+    Returns the sums in parts (one per grain, dim and filter; each in ``ONE_KEYS`` order, and the
+    parts in that order too) with ``value`` as codes into the names returned (each filter its own
+    range of codes: '' ; the categories; '' and the levels; the channels; department ids in
+    decimal; a pair of filters each pair of their values joined by '|')."""
     _, by_cut, by_group = summed
     deps = int(max(by_cut["department_id"].max(initial=0), by_group["department_id"].max(initial=0)))
     spaces = {"": ("",), "category_code": tuple(categories), "level": ("",) + LEVELS, "channel": tuple(channels),
@@ -294,8 +297,8 @@ def one_sums(summed: tuple[Sums, ...], before: int, *, categories: tuple[str, ..
         names += spaces[f]
     column = {"category_code": "category_code", "level": "level", "channel": "channel",
               "department_id": "department_id"}
-    daily = []
-    for dim, f in ONE_SETS:
+    picked = {}  # per dim: its day rows before the mark, the columns the sets read
+    for dim in ONE_DIMS:
         if dim == "department":
             src, key = by_cut, "department_id"
             rows = (np.asarray(src["grain"]) == 0) & (np.asarray(src["day"]) < before)
@@ -304,23 +307,29 @@ def one_sums(summed: tuple[Sums, ...], before: int, *, categories: tuple[str, ..
             rows = ((np.asarray(src["grain"]) == 0) & (np.asarray(src["dim"]) == GROUP_DIMS.index(dim))
                     & (np.asarray(src["day"]) < before))
         idx = np.nonzero(rows)[0]
-        n = idx.size
+        picked[dim] = ({c: np.asarray(src[c], np.int64)[idx] for c in {*column.values(), "day", "community_id"}}
+                       | {"key_id": np.asarray(src[key], np.int64)[idx]},
+                       {c: np.asarray(src[c])[idx] for c in COUNTERS})
+    days, months = [], []
+    # each (dim, filter) its own part, summed per key (``_group``: in key order); the parts in
+    # key order too (grain, dim, filter), so the whole is in the primary key's order without a sort
+    for dim, f in sorted(ONE_SETS, key=lambda s: (ONE_DIMS.index(s[0]), ONE_FILTERS.index(s[1]))):
+        cols, counts = picked[dim]
+        n = len(cols["day"])
         if f == "":
             value = np.full(n, base[f], np.int64)
         elif "+" in f:  # the pair's code: first value's code times the second's count, plus the second's
             a, b = f.split("+")
-            value = (base[f] + np.asarray(src[column[a]], np.int64)[idx] * len(spaces[b])
-                     + np.asarray(src[column[b]], np.int64)[idx])
+            value = base[f] + cols[column[a]] * len(spaces[b]) + cols[column[b]]
         else:
-            value = base[f] + np.asarray(src[column[f]], np.int64)[idx]
-        daily.append(_group([np.zeros(n, np.int64), np.full(n, ONE_DIMS.index(dim), np.int64),
-                             np.full(n, ONE_FILTERS.index(f), np.int64), value,
-                             np.asarray(src["day"], np.int64)[idx], np.asarray(src[key], np.int64)[idx],
-                             np.asarray(src["community_id"], np.int64)[idx]],
-                            [{c: np.asarray(src[c])[idx] for c in COUNTERS}], list(ONE_KEYS)))
-    days = _concat(daily)
-    months = _regroup({**days, "grain": np.ones(_rows(days), np.int64), "day": _months(days["day"])}, list(ONE_KEYS))
-    return _concat([days, months]), tuple(names)
+            value = base[f] + cols[column[f]]
+        day = _group([np.zeros(n, np.int64), np.full(n, ONE_DIMS.index(dim), np.int64),
+                      np.full(n, ONE_FILTERS.index(f), np.int64), value, cols["day"], cols["key_id"],
+                      cols["community_id"]], [counts], list(ONE_KEYS))
+        days.append(day)
+        months.append(_regroup({**day, "grain": np.ones(_rows(day), np.int64), "day": _months(day["day"])},
+                               list(ONE_KEYS)))
+    return days + months, tuple(names)
 
 
 ROLLUP_TABLES = ("case_stat_day", "case_stat_cut", "case_stat_group", "case_stat_one")
@@ -356,22 +365,47 @@ def prepare_rollups(summed: tuple[Sums, ...], state: dict, *, categories: tuple[
     one_keys = {"grain": GRAINS, "dim": ONE_DIMS, "filter": ONE_FILTERS, "value": values, "day": "date",
                 "key_id": "int4", "community_id": "int4"}
     out = []
-    for table, keys, df in (("case_stat_day", day_keys, by_day), ("case_stat_cut", cut_keys, by_cut),
-                            ("case_stat_group", group_keys, by_group), ("case_stat_one", one_keys, one)):
+    for table, keys, parts in (("case_stat_day", day_keys, [by_day]), ("case_stat_cut", cut_keys, [by_cut]),
+                               ("case_stat_group", group_keys, [by_group]), ("case_stat_one", one_keys, one)):
         empty = state["empty"][table]
-        if empty:  # one COPY in key order
+        if empty:  # one COPY in key order (the sums mostly come in it: checked, sorted if not)
             t = time.perf_counter()
-            o = np.lexsort([df[k] for k in reversed(list(keys))]) if _rows(df) else np.zeros(0, np.int64)
-            df = {c: df[c][o] for c in [*keys, *COUNTERS]}
+            if not _in_order(parts, list(keys)):
+                df = _concat(parts)
+                o = np.lexsort([df[k] for k in reversed(list(keys))])
+                parts = [{c: df[c][o] for c in [*keys, *COUNTERS]}]
             timings[f"{table}_sort"] = timings.get(f"{table}_sort", 0.0) + time.perf_counter() - t
-        out.append((table, keys, df, empty))
+        else:
+            parts = [_concat(parts)]
+        out.append((table, keys, parts, empty))
     return out
 
 
-def write_rollups(conn: Connection, prepared: list[tuple[str, dict, Sums, bool]], timings: dict | None = None) -> None:
+def _in_order(parts: list[Sums], keys: list[str]) -> bool:
+    """Whether the rows of ``parts``, one part after the other, are in ``keys`` order."""
+    def ordered(a: dict, b: dict) -> np.ndarray:  # row i of a <= row i of b, lexicographically
+        lt = np.zeros(len(a[keys[0]]), bool)
+        eq = np.ones(len(a[keys[0]]), bool)
+        for k in keys:
+            x, y = np.asarray(a[k]), np.asarray(b[k])
+            lt |= eq & (x < y)
+            eq &= x == y
+        return lt | eq
+
+    parts = [p for p in parts if _rows(p)]
+    for i, p in enumerate(parts):
+        if not ordered({k: p[k][:-1] for k in keys}, {k: p[k][1:] for k in keys}).all():
+            return False
+        if i and not ordered({k: parts[i - 1][k][-1:] for k in keys}, {k: p[k][:1] for k in keys}).all():
+            return False
+    return True
+
+
+def write_rollups(conn: Connection, prepared: list[tuple[str, dict, list[Sums], bool]],
+                  timings: dict | None = None) -> None:
     """Write what ``prepare_rollups`` made."""
-    for table, keys, df, empty in prepared:
-        _add(conn, table, keys, df, empty, timings)
+    for table, keys, parts, empty in prepared:
+        _add(conn, table, keys, parts, empty, timings)
 
 
 def add_to_rollups(conn: Connection, summed: tuple[Sums, ...], *, categories: tuple[str, ...],
@@ -389,8 +423,9 @@ _CHUNK = 50_000  # roll-up rows encoded at a time
 _PG_DAY0 = 10_957  # 2000-01-01 (PostgreSQL's date origin) as a day number since 1970-01-01
 
 
-def _add(conn: Connection, table: str, keys: dict, df: Sums, empty: bool, timings: dict | None = None) -> None:
-    """Write the coded sums into ``table``. Into an empty table (``empty``; ``df`` in key order):
+def _add(conn: Connection, table: str, keys: dict, parts: list[Sums], empty: bool, timings: dict | None = None) -> None:
+    """Write the coded sums (``parts``, one after the other) into ``table``. Into an empty table
+    (``empty``; the parts in key order):
     one binary COPY straight in, its primary key and other indexes dropped and built again once
     afterwards (``sample_data.bulk.drop_primary_key``, ``drop_secondary_indexes``). Into one that
     holds rows: binary COPY into a work table, then added to its rows."""
@@ -405,10 +440,12 @@ def _add(conn: Connection, table: str, keys: dict, df: Sums, empty: bool, timing
 
     cols = [*keys, *COUNTERS]
     if empty:
-        n = _rows(df)
-
         def chunks():
-            for start in range(0, n, _CHUNK):
+            for df in parts:
+                yield from _encoded(df)
+
+        def _encoded(df):
+            for start in range(0, _rows(df), _CHUNK):
                 part = {c: v[start:start + _CHUNK] for c, v in df.items()}
                 rows = BinaryRows(len(part[cols[0]]))
                 for k, kind in keys.items():
@@ -429,6 +466,8 @@ def _add(conn: Connection, table: str, keys: dict, df: Sums, empty: bool, timing
             conn.execute(text(ddl))
         lap("index")
         return
+
+    df = parts[0] if len(parts) == 1 else _concat(parts)
 
     def names(values) -> str:
         return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
