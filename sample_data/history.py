@@ -143,6 +143,7 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     if bulk:
         t = _time.perf_counter()
         conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text("SET LOCAL jit = off"))  # set-wise statements over staged rows: compiling them costs more
         total = conn.execute(text("SELECT count(*) FROM cases")).scalar_one() + (len(cases) if pending else 0)
         if deferred or 2 * len(cases) >= total:  # most of the table: rebuilding beats maintaining row by row
             rebuild = deferred + drop_secondary_indexes(conn, "cases") + drop_secondary_indexes(conn, "case_event")
@@ -704,7 +705,8 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None, *
         updated = conn.execute(text(
             f"INSERT INTO cases ({', '.join(kept + list(final))}) "
             f"SELECT {', '.join('c.' + k for k in kept)}, {', '.join(final.values())} "
-            f"FROM {pending} c JOIN {sim_case} f ON f.case_id = c.id ORDER BY c.id")).rowcount
+            f"FROM {pending} c JOIN {sim_case} f ON f.case_id = c.id WHERE c.id BETWEEN :lo AND :hi ORDER BY c.id"),
+            {"lo": int(np.min(fin["case_id"])), "hi": int(np.max(fin["case_id"]))}).rowcount
     lap("update_cases")
     if verify:  # bulk: straight into case_event
         n = _copy_events(conn, ev, names)
