@@ -62,6 +62,7 @@ from db.config import TIME_ZONE
 
 BENCH_DB = "gridgov_bench_partitions"
 PLAIN_DB = BENCH_DB + "_plain"
+BUILDING = PLAIN_DB + "_building"
 TIMED = ("wall_query_ms", "desk_ms", "case_ms", "charts_ms", "charts_filtered_ms", "charts_exact_ms", "wall_plan_ms",
          "desk_plan_ms", "case_plan_ms", "dups_ms", "dups_unbounded_ms", "count_all_ms")
 SCANS = ("wall_plan_partition_scans", "desk_plan_partition_scans", "case_plan_partition_scans",
@@ -136,11 +137,6 @@ def _provision(args) -> bool:
 
 def _make_plain(fresh: bool) -> None:
     """The baseline: a copy of the partitioned database with plain tables and every other migration."""
-    from alembic.operations import Operations
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    from db.migrate import alembic_config, downgrade
 
     admin = create_engine(make_url(bench_url()).set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
@@ -150,12 +146,33 @@ def _make_plain(fresh: bool) -> None:
                 return
             print(f"copying {BENCH_DB} to {PLAIN_DB} and migrating it below 0024 ...", flush=True)
             c.execute(text(f'DROP DATABASE IF EXISTS "{PLAIN_DB}" WITH (FORCE)'))
+            c.execute(text(f'DROP DATABASE IF EXISTS "{BUILDING}" WITH (FORCE)'))
             c.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{BENCH_DB}' "
                            "AND pid <> pg_backend_pid()"))
-            c.execute(text(f'CREATE DATABASE "{PLAIN_DB}" TEMPLATE "{BENCH_DB}"'))
+            c.execute(text(f'CREATE DATABASE "{BUILDING}" TEMPLATE "{BENCH_DB}"'))
     finally:
         admin.dispose()
-    url = bench_url(PLAIN_DB)
+    from db.schedule import schedule_maintenance, unschedule
+
+    _unpartition(bench_url(BUILDING))
+    unschedule(bench_url(BUILDING))  # pg_cron's jobs name the database: given again under the new name
+    admin = create_engine(make_url(bench_url()).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:  # named as the baseline only once it is whole (a run cut short leaves no half-made one to reuse)
+        with admin.connect() as c:
+            c.execute(text(f'ALTER DATABASE "{BUILDING}" RENAME TO "{PLAIN_DB}"'))
+    finally:
+        admin.dispose()
+    schedule_maintenance(bench_url(PLAIN_DB))
+
+
+def _unpartition(url: str) -> None:
+    """Plain tables with every other migration (``_make_plain``) in the database at ``url``."""
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from db.migrate import alembic_config, downgrade
+
     script = ScriptDirectory.from_config(alembic_config(url))
     downgrade(url, script.get_revision("0024").down_revision)
     # every later migration but the partitions' own, applied again over the plain tables (0025's
@@ -165,7 +182,7 @@ def _make_plain(fresh: bool) -> None:
     eng = create_engine(url)
     try:
         for rev in later:
-            print(f"  {PLAIN_DB}: applying {rev.revision} over the plain tables ...", flush=True)
+            print(f"  applying {rev.revision} over the plain tables ...", flush=True)
             with eng.begin() as conn, Operations.context(MigrationContext.configure(conn)):
                 rev.module.upgrade()
     finally:

@@ -133,10 +133,10 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
     cat_i, cat_names = rollup.codes(plan["cat"])
     ch_i, ch_names = rollup.codes(plan["channel"])
     rebuild: list[str] = deferred
-    # the bulk path's roll-up sums are numpy work here while the server writes: a batch's sums are
-    # made in this thread while its cases and events are written, and the last ones (case_stat_one's
-    # rows, the tables' key order) while the server rebuilds the case and event indexes; the
-    # connection is used by one thread at a time
+    # the bulk path's roll-up sums are numpy work done while the server writes: a batch's sums are
+    # made in a worker thread while its cases and events are written, and the last roll-up rows
+    # (case_stat_one's, the tables' order) here while a worker has the server rebuild the case and
+    # event indexes; the connection is used by one thread at a time
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bulk") if bulk else None
     acc = _RollupSums(timings)
     sums = None  # the batch sums being made
@@ -150,52 +150,50 @@ def play_history(conn: Connection, *, seed: int, until: datetime | None = None, 
             rebuild += drop_primary_key(conn, "case_event")  # the COPY then writes no index at all
         rebuild += drop_insert_triggers(conn, "case_event")  # back before the role is: they never fire here
         timings["bulk_prepare"] = _time.perf_counter() - t
-    for start in range(0, len(cases), batch_size):
-        idx = order[start:start + batch_size]
-        sub = {k: v[idx] for k, v in plan.items()}
-        brng = np.random.default_rng([seed, start])
-        t = _time.perf_counter()
-        events, final = _play(sub, refs, cal, to_epoch(until), brng)
-        timings["plan"] = timings.get("plan", 0.0) + _time.perf_counter() - t
-        at_case = np.searchsorted(sub["id"], events["case_id"])
-        if bulk:  # what the roll-up triggers (off) would have added, made while the batch is written
-            if sums is not None:  # the last batch's first (one batch's events held there at a time)
-                t = _time.perf_counter()
-                sums.result()
-                timings["rollups_wait"] = timings.get("rollups_wait", 0.0) + _time.perf_counter() - t
-            sums = pool.submit(acc.add, dict(events), cat_i[idx][at_case], ch_i[idx][at_case], sub["com"][at_case])
-        events["cat"], events["ch"] = cat_i[idx][at_case], ch_i[idx][at_case]
-        try:
+    try:
+        for start in range(0, len(cases), batch_size):
+            idx = order[start:start + batch_size]
+            sub = {k: v[idx] for k, v in plan.items()}
+            brng = np.random.default_rng([seed, start])
+            t = _time.perf_counter()
+            events, final = _play(sub, refs, cal, to_epoch(until), brng)
+            timings["plan"] = timings.get("plan", 0.0) + _time.perf_counter() - t
+            at_case = np.searchsorted(sub["id"], events["case_id"])
+            if bulk:  # what the roll-up triggers (off) would have added, made while the batch is written
+                if sums is not None:  # the last batch's first (one batch's events held there at a time)
+                    t = _time.perf_counter()
+                    sums.result()
+                    timings["rollups_wait"] = timings.get("rollups_wait", 0.0) + _time.perf_counter() - t
+                sums = pool.submit(acc.add, dict(events), cat_i[idx][at_case], ch_i[idx][at_case], sub["com"][at_case])
+            events["cat"], events["ch"] = cat_i[idx][at_case], ch_i[idx][at_case]
             stats["events"] += _write(conn, events, final, timings, verify=bulk, names=(cat_names, ch_names),
                                       pending=pending)
-        except BaseException:
-            if pool is not None:
-                pool.shutdown()  # after the sums being made: the write's error is the one raised
-            raise
-        del events["cat"], events["ch"]
-        not_report = events["action"] != ACTIONS.index("report") + 1
-        stats["fallback_actors"] += int((not_report & np.isin(events["role"], [ROLES.index("admin") + 1,
-                                                                                ROLES.index("system") + 1])).sum())
-    if pending is not None:
-        conn.execute(text(f"DROP TABLE {pending}"))
-    if bulk:
-        t = _time.perf_counter()
-        detail: dict[str, float] = {}
-        state = rollup.rollup_state(conn)
-        indexes = pool.submit(_rebuild_indexes, conn, rebuild, timings)  # the server's work ...
-        try:  # ... while the roll-ups' rows are made here (no database call)
+            del events["cat"], events["ch"]
+            not_report = events["action"] != ACTIONS.index("report") + 1
+            stats["fallback_actors"] += int((not_report & np.isin(events["role"], [ROLES.index("admin") + 1,
+                                                                                    ROLES.index("system") + 1])).sum())
+        if pending is not None:
+            conn.execute(text(f"DROP TABLE {pending}"))
+        if bulk:
+            t = _time.perf_counter()
+            made: dict[str, float] = {}
+            state = rollup.rollup_state(conn)
+            indexes = pool.submit(_rebuild_indexes, conn, rebuild, timings)  # the server's work ...
+            # ... while the roll-ups' rows are made here (no database call)
             if sums is not None:
                 sums.result()
             summed = acc.summed
             prepared = rollup.prepare_rollups(rollup.merge(summed)[0], state, categories=cat_names,
-                                              channels=ch_names, timings=detail) if summed else []
-        except BaseException:
-            pool.shutdown()  # the connection is free again before the error goes up
-            raise
-        indexes.result()
-        pool.shutdown()
+                                              channels=ch_names, timings=made) if summed else []
+            indexes.result()
+    finally:
+        if pool is not None:  # waits for the workers: on an error the connection is free before it goes up
+            pool.shutdown()
+    if bulk:
         timings["indexes_and_prepare"] = _time.perf_counter() - t
+        timings.update({f"rollups_prepare.{k}": v for k, v in made.items()})
         t = _time.perf_counter()
+        detail: dict[str, float] = {}
         rollup.write_rollups(conn, prepared, detail)
         timings.update({f"rollups_write.{k}": v for k, v in detail.items()})
         timings["rollups_write"] = _time.perf_counter() - t
@@ -233,10 +231,11 @@ def _rebuild_indexes(conn: Connection, rebuild: list[str], timings: dict) -> Non
 
 
 def _finish_bulk(conn: Connection) -> None:
-    """What the per-row triggers would have done, set-wise, beyond the indexes and roll-ups: the
-    statistics and the notice (the foreign keys of what was written were checked batch by batch in
-    ``_write``)."""
+    """What the per-row triggers would have done, set-wise, beyond the indexes, statistics and
+    roll-ups: the notice (the foreign keys of what was written were checked batch by batch in
+    ``_write``); the caller's transaction gets its settings back."""
     conn.execute(text("SET LOCAL session_replication_role = origin"))
+    conn.execute(text("SET LOCAL jit TO DEFAULT"))
     for table in ("cases", "case_event"):  # the statement notices the replica role skipped
         conn.execute(text("SELECT pg_notify('case_changed', :t)"), {"t": table})
 

@@ -311,8 +311,9 @@ def one_sums(summed: tuple[Sums, ...], before: int, *, categories: tuple[str, ..
                        | {"key_id": np.asarray(src[key], np.int64)[idx]},
                        {c: np.asarray(src[c])[idx] for c in COUNTERS})
     days, months = [], []
-    # each (dim, filter) its own part, summed per key (``_group``: in key order); the parts in
-    # key order too (grain, dim, filter), so the whole is in the primary key's order without a sort
+    # each (dim, filter) its own part, summed per key (``_group``: in the order of the keys'
+    # codes); the parts in that order too (grain, dim, filter), so the whole is without a sort
+    # (the COPY's order only lays out the heap: the key is built afterwards)
     for dim, f in sorted(ONE_SETS, key=lambda s: (ONE_DIMS.index(s[0]), ONE_FILTERS.index(s[1]))):
         cols, counts = picked[dim]
         n = len(cols["day"])
@@ -344,7 +345,7 @@ def rollup_state(conn: Connection) -> dict:
 
 
 def prepare_rollups(summed: tuple[Sums, ...], state: dict, *, categories: tuple[str, ...],
-                    channels: tuple[str, ...], timings: dict | None = None) -> list[tuple[str, dict, Sums, bool]]:
+                    channels: tuple[str, ...], timings: dict | None = None) -> list[tuple[str, dict, list[Sums], bool]]:
     """Every roll-up's rows from the sums, made here with no database call (so the player can
     make them while the server builds indexes): ``case_stat_one``'s from the fine sums
     (``one_sums``, the days before ``state['mark']``), and each table's rows in key order where
@@ -368,7 +369,7 @@ def prepare_rollups(summed: tuple[Sums, ...], state: dict, *, categories: tuple[
     for table, keys, parts in (("case_stat_day", day_keys, [by_day]), ("case_stat_cut", cut_keys, [by_cut]),
                                ("case_stat_group", group_keys, [by_group]), ("case_stat_one", one_keys, one)):
         empty = state["empty"][table]
-        if empty:  # one COPY in key order (the sums mostly come in it: checked, sorted if not)
+        if empty:  # one COPY in the order of the keys' codes (the sums mostly come in it: checked, sorted if not)
             t = time.perf_counter()
             if not _in_order(parts, list(keys)):
                 df = _concat(parts)
@@ -406,17 +407,6 @@ def write_rollups(conn: Connection, prepared: list[tuple[str, dict, list[Sums], 
     """Write what ``prepare_rollups`` made."""
     for table, keys, parts, empty in prepared:
         _add(conn, table, keys, parts, empty, timings)
-
-
-def add_to_rollups(conn: Connection, summed: tuple[Sums, ...], *, categories: tuple[str, ...],
-                   channels: tuple[str, ...], timings: dict | None = None) -> tuple[int, int]:
-    """Add ``sums`` to ``case_stat_day``, ``case_stat_cut`` and ``case_stat_group``, and their
-    days before ``case_stat_one``'s mark to it (``one_sums``); returns the rows of the first two.
-    ``categories``/``channels``: the names of the codes. ``timings``: seconds added per step."""
-    state = rollup_state(conn)
-    write_rollups(conn, prepare_rollups(summed, state, categories=categories, channels=channels, timings=timings),
-                  timings)
-    return _rows(summed[0]), _rows(summed[1])
 
 
 _CHUNK = 50_000  # roll-up rows encoded at a time

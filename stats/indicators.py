@@ -490,8 +490,9 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
     that reaches today, is for a caller that does not show the open count (the wall's month
     rates): ``open`` is None, and an unfiltered table reads the period's days only instead of
     every day since the first (a read that stays the same size as the history grows; "overdue"
-    is read live from the cases either way). The rates are the same either way; a period that
-    ended before today needs its end's states for them and ignores the flag.
+    is read live from the cases either way). The rates are the same either way, but a group
+    whose row only its open count made (nothing in the period) has no row. A period that ended
+    before today needs its end's states for the rates and ignores the flag.
     """
     if by not in BY:
         raise ValueError(f"by must be one of {BY}, not {by!r}")
