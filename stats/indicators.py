@@ -72,7 +72,7 @@ from db.models import Department, Person
 from db.config import TIME_ZONE
 from db.partitions import live_months
 from dispatch.calendar import TZ
-from dispatch.queries import awaiting_location_sql, open_sql, overdue_sql
+from dispatch.queries import open_sql, overdue_sql
 from i18n import name_in
 
 COUNTERS = ("reported", "registered", "closed", "closed_np", "closed_on_time", "closed_lower", "closed_on_spot",
@@ -344,27 +344,24 @@ def _parts(src: Rollup, segments: Segments, params: dict) -> list[str]:
     return out
 
 
-def _cut_sums(conn: Connection, src: Rollup, d0: date, d1: date, today: date,
-              stocks: bool = True) -> dict[int, dict]:
+def _cut_sums(conn: Connection, src: Rollup, d0: date, d1: date, today: date) -> dict[int, dict]:
     """``_sums`` from a roll-up at two grains (``Rollup``; ``cut_segments``: whole months from the
     month rows, the cut ends from the day rows): one range scan of the primary key per disjoint
     piece of those ranges (``_elementary``), its counters summed times the piece's weights, the
     pieces added up. ``case_stat_one`` holds the days before its mark W only: the days from W
     on are read from ``src.fine`` (``folded_segments``), in the same statement as a check that W
-    has not moved since it was read (a fold committed in between: read again). ``stocks=False``:
-    the flows only (the open and overdue states 0, their month rows since the first not read)."""
+    has not moved since it was read (a fold committed in between: read again)."""
     live = d1 > today
     ds_open = today + timedelta(days=1) if live else d1
     ds_over = today if live else d1
     for _ in range(5):
         params: dict = {}
         if src.fine is None:
-            parts = _parts(src, _flows_only(cut_segments(d0, d1, ds_open, ds_over), stocks), params)
+            parts = _parts(src, cut_segments(d0, d1, ds_open, ds_over), params)
         else:
             w = conn.execute(text(_MARK_SQL)).scalar_one()
             folded, fine = folded_segments(d0, d1, ds_open, ds_over, w)
-            parts = (_parts(src, _flows_only(folded, stocks), params)
-                     + _parts(src.fine, _flows_only(fine, stocks), params))
+            parts = _parts(src, folded, params) + _parts(src.fine, fine, params)
             params["mark"] = w
             # a row no group has (key NULL, moved 1) when W is no longer what was read
             parts.append(f"SELECT NULL, {', '.join('0' for _ in COUNTERS)} WHERE ({_MARK_SQL}) <> :mark")
@@ -378,10 +375,6 @@ def _cut_sums(conn: Connection, src: Rollup, d0: date, d1: date, today: date,
         return {r["key_id"]: {**r, **{c: (float(r[c]) if c == "disposal_wh" else int(r[c])) for c in COUNTERS}}
                 for r in rows}
     raise RuntimeError("case_stat_one's mark moved on every read: folds in a loop?")
-
-
-def _flows_only(segments: Segments, stocks: bool) -> Segments:
-    return segments if stocks else {name: (segs if name == "flows" else []) for name, segs in segments.items()}
 
 
 def _sums(conn: Connection, src: str, params: dict, d0: date, d1: date, today: date,
@@ -434,31 +427,6 @@ def _overdue_now(conn: Connection, key: str, filters: dict) -> dict[int, dict]:
         f"FROM cases c LEFT JOIN unit_grid ug ON ug.id = c.grid_id WHERE {' AND '.join(conds)} GROUP BY 1"),
         params).mappings()
     return {r["key_id"]: dict(r) for r in rows}
-
-
-def _open_now(conn: Connection, key: str, filters: dict) -> dict[int, int]:
-    """Open cases now (``db.statuses.open_sql``, the one definition), per key as the roll-ups key
-    them (a report waiting to be located under ``AWAITING_KEY``, a case outside every grid under
-    0), the filters applied to the case as it stands now — what the roll-ups' open counters
-    summed from the first day give for a period reaching today (the same cases: the filters and
-    keys of a case's last event are the case's own), read from the open cases' months only
-    instead of every day of the history."""
-    conds = [open_sql("c"), live_months(conn)]
-    params = {f"f_{k}": v for k, v in filters.items()}
-    for k in filters:
-        if k in CASE_FILTERS:
-            conds.append(f"c.{k} = :f_{k}")
-        elif k in AREA_FILTERS:
-            conds.append(_area_grids_sql("c.grid_id", k))
-        else:
-            conds.append(f"COALESCE({ {'department_id': 'c.department_id', 'person_id': 'c.handler_id'}[k] }, 0) = :f_{k}")
-    located = {"grid": "c.grid_id", "community": "ug.community_id"}
-    k_sql = (f"CASE WHEN {awaiting_location_sql('c')} THEN {AWAITING_KEY} ELSE COALESCE({located[key]}, 0) END"
-             if key in located else f"COALESCE({_LIVE_KEY[key]}, 0)")
-    rows = conn.execute(text(
-        f"SELECT {k_sql} AS key_id, count(*) AS open "
-        f"FROM cases c LEFT JOIN unit_grid ug ON ug.id = c.grid_id WHERE {' AND '.join(conds)} GROUP BY 1"), params)
-    return {k: n for k, n in rows}
 
 
 # The (dim, filter) pairs of ``case_stat_one`` (migration 0025): a table by grid (and so by
@@ -541,10 +509,6 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
     if person_id is not None and dim != "person":
         filters["person_id"] = person_id
     _, today = _clock(conn)
-    # a period reaching today: its states (open, overdue) are the cases' as they stand now, read
-    # live, so the roll-ups are read for the period's flows only, not from the first day on (the
-    # event log, exact=True or a person filter, computes them as before: the check)
-    live_states = d1 > today and not exact and "person_id" not in filters
     # filtered tables read a roll-up (migrations 0010, 0021): every filter of the charts page, for
     # every grouping; a person filter (not on the page) and exact=True read the event log
     if filters and not exact and "person_id" not in filters:
@@ -553,14 +517,14 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
             rollup_filters.update({k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
                                    if v is not None})
         key, rollup = _rollup_for(by, rollup_filters)
-        sums = _cut_sums(conn, rollup, d0, d1, today, stocks=not live_states)
+        sums = _cut_sums(conn, rollup, d0, d1, today)
     else:
         key = dim
         areas = {k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
                  if v is not None and dim == "grid"}
         bound = live_months(conn, since=datetime.combine(d0, datetime.min.time(), TZ), events=False) if filters else "TRUE"
         src, params = _exact_source(dim, filters, bound) if (exact or filters) else _rollup_source(dim, areas)
-        sums = _sums(conn, src, params, d0, d1, today, stocks=not live_states)
+        sums = _sums(conn, src, params, d0, d1, today, stocks=stocks or d1 <= today)
     if d1 > today:  # "overdue" as of now, live (see _overdue_now)
         for row in sums.values():
             row["overdue"] = row["overdue_np"] = 0
@@ -568,11 +532,6 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
             row = sums.setdefault(k, {c: 0 for c in COUNTERS} | {"key_id": k})
             row["overdue"] = v["overdue"]
             row["overdue_np"] = v["overdue_np"]
-    if live_states and stocks:  # "open" as of now, live (see _open_now)
-        for row in sums.values():
-            row["open"] = 0
-        for k, n in _open_now(conn, key, filters).items():
-            sums.setdefault(k, {c: 0 for c in COUNTERS} | {"key_id": k})["open"] = n
     if dim == "grid":
         groups = _area_groups(conn, by, sums, subdistrict_id, community_id, keyed_by=key)
     elif dim == "department":
