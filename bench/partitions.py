@@ -138,6 +138,8 @@ def _provision(args) -> bool:
 def _make_plain(fresh: bool) -> None:
     """The baseline: a copy of the partitioned database with plain tables and every other migration."""
 
+    from db.schedule import schedule_maintenance, unschedule
+
     admin = create_engine(make_url(bench_url()).set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as c:
@@ -150,15 +152,9 @@ def _make_plain(fresh: bool) -> None:
             c.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{BENCH_DB}' "
                            "AND pid <> pg_backend_pid()"))
             c.execute(text(f'CREATE DATABASE "{BUILDING}" TEMPLATE "{BENCH_DB}"'))
-    finally:
-        admin.dispose()
-    from db.schedule import schedule_maintenance, unschedule
-
-    _unpartition(bench_url(BUILDING))
-    unschedule(bench_url(BUILDING))  # pg_cron's jobs name the database: given again under the new name
-    admin = create_engine(make_url(bench_url()).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:  # named as the baseline only once it is whole (a run cut short leaves no half-made one to reuse)
-        with admin.connect() as c:
+        _unpartition(bench_url(BUILDING))
+        unschedule(bench_url(BUILDING))  # pg_cron's jobs name the database: given again under the new name
+        with admin.connect() as c:  # named as the baseline only once whole (a cut run leaves none half-made)
             c.execute(text(f'ALTER DATABASE "{BUILDING}" RENAME TO "{PLAIN_DB}"'))
     finally:
         admin.dispose()

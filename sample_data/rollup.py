@@ -432,22 +432,19 @@ def _add(conn: Connection, table: str, keys: dict, parts: list[Sums], empty: boo
     if empty:
         def chunks():
             for df in parts:
-                yield from _encoded(df)
-
-        def _encoded(df):
-            for start in range(0, _rows(df), _CHUNK):
-                part = {c: v[start:start + _CHUNK] for c, v in df.items()}
-                rows = BinaryRows(len(part[cols[0]]))
-                for k, kind in keys.items():
-                    if kind == "date":
-                        rows.number(part[k].astype(np.int64) - _PG_DAY0, "int4")
-                    elif kind == "int4":
-                        rows.number(part[k], "int4")
-                    else:
-                        rows.text(part[k].astype(np.intp), kind)
-                for c in COUNTERS:
-                    rows.number(part[c], "float8" if c == "disposal_wh" else "int4")
-                yield rows.tobytes()
+                for start in range(0, _rows(df), _CHUNK):
+                    part = {c: v[start:start + _CHUNK] for c, v in df.items()}
+                    rows = BinaryRows(len(part[cols[0]]))
+                    for k, kind in keys.items():
+                        if kind == "date":
+                            rows.number(part[k].astype(np.int64) - _PG_DAY0, "int4")
+                        elif kind == "int4":
+                            rows.number(part[k], "int4")
+                        else:
+                            rows.text(part[k].astype(np.intp), kind)
+                    for c in COUNTERS:
+                        rows.number(part[c], "float8" if c == "disposal_wh" else "int4")
+                    yield rows.tobytes()
 
         readd = drop_primary_key(conn, table) + drop_secondary_indexes(conn, table)
         copy_rows(conn, table, cols, chunks())

@@ -509,6 +509,7 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
     if person_id is not None and dim != "person":
         filters["person_id"] = person_id
     _, today = _clock(conn)
+    lean = not stocks and d1 > today  # no open count (a period that ended needs its end's states)
     # filtered tables read a roll-up (migrations 0010, 0021): every filter of the charts page, for
     # every grouping; a person filter (not on the page) and exact=True read the event log
     if filters and not exact and "person_id" not in filters:
@@ -524,7 +525,7 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
                  if v is not None and dim == "grid"}
         bound = live_months(conn, since=datetime.combine(d0, datetime.min.time(), TZ), events=False) if filters else "TRUE"
         src, params = _exact_source(dim, filters, bound) if (exact or filters) else _rollup_source(dim, areas)
-        sums = _sums(conn, src, params, d0, d1, today, stocks=stocks or d1 <= today)
+        sums = _sums(conn, src, params, d0, d1, today, stocks=not lean)
     if d1 > today:  # "overdue" as of now, live (see _overdue_now)
         for row in sums.values():
             row["overdue"] = row["overdue_np"] = 0
@@ -542,7 +543,7 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
     if total:
         rows.append(_finish({"id": None, "code": None, "name": "合计", "name_en": "Total",
                              **{c: sum(g[c] for g in groups) for c in COUNTERS}}))
-    if not stocks and d1 > today:
+    if lean:
         for r in rows:
             r["open"] = None
     if as_frame:
