@@ -52,9 +52,16 @@ for every table and trend under one filter beside the area, for the days before 
 (``_rollup_for`` picks). A
 period reads whole months from the month rows and each end that cuts a month from the day rows,
 added or subtracted from the month's, whichever reads fewer (``cut_segments``, ``_cut_sums``).
-"Overdue" of a period reaching today is read live from the open cases (``_overdue_now``, an
-index-only scan of ``cases_open_overdue_idx``, migration 0016). A person filter and
-``exact=True`` compute the deltas straight from ``case_event``. ``rebuild_stats`` recomputes
+The states (open, overdue) are never summed from the first day of the history by the fast
+paths: a period reaching today reads them live from the open cases (``_live_part``, an
+index-only scan of ``cases_open_states_idx``, migration 0029; the wall's rates, no open count,
+"overdue" alone from ``cases_open_overdue_idx``, 0016), in the same statement as the period's
+flows; a period that ended reads them back from now — the open cases as they stand (each open
+case's deltas sum to one open, and one overdue if it has a deadline, past or to come) minus the
+deltas from the period's end on — or up from the first day, whichever is nearer (``_from_now``):
+what is read grows with the period and its distance to today, not with the history. A person
+filter and ``exact=True`` compute the deltas straight from ``case_event``, states up from the
+first day ("overdue" of a period reaching today live). ``rebuild_stats`` recomputes
 the roll-ups from the log in one pass.
 
 Also: ``trend`` (daily / weekly / monthly), ``ageing`` of open cases, ``INDICATOR_LABELS``.
@@ -260,7 +267,7 @@ def cut_segments(d0: date, d1: date, ds_open: date, ds_over: date) -> Segments:
     return _segments(d0, d1, ds_open, ds_over, None)
 
 
-def _segments(d0: date, d1: date, ds_open: date, ds_over: date, until: date | None) -> Segments:
+def _segments(d0: date, d1: date, ds_open: date, ds_over: date, until: date | None, back: bool = False) -> Segments:
     out: dict[str, list] = {}
     s0, b0 = _upto(d0, until)
     s1, b1 = _upto(d1, until)
@@ -271,28 +278,44 @@ def _segments(d0: date, d1: date, ds_open: date, ds_over: date, until: date | No
         out["flows"] = [("day", d0, d1, 1)]
     else:
         out["flows"] = [("month", b0, b1, 1)] + [(g, f, t, -sg) for g, f, t, sg in s0] + s1
-    out.update(_states(ds_open, ds_over, until))
+    out.update(_states(ds_open, ds_over, until, back))
     return out
 
 
-def _states(ds_open: date, ds_over: date, until: date | None) -> Segments:
+# After every roll-up row: the deltas of deadlines still to come are dated on those days.
+FAR = date(9999, 12, 1)
+
+
+def _states(ds_open: date, ds_over: date, until: date | None, back: bool = False) -> Segments:
+    """The open and overdue states at the start of ``ds_open`` / ``ds_over``: everything before
+    the day, F(x) = the month rows before b ± the day rows between b and x (``_upto``). ``back``:
+    minus everything from the day on instead, −(total − F(x)) = the day rows of ``_upto`` minus
+    the month rows from b on (to ``FAR``): the states then are the open cases as they stand
+    (``_live_part`` "all", what the total of every day's deltas is) plus these sums, a read that
+    grows with the distance from x to today, not with the history before x."""
     out = {}
     for name, x in (("open", ds_open), ("overdue", ds_over)):
         segs, b = _upto(x, until)
-        out[name] = [("month", date.min, b, 1)] + segs
+        out[name] = ([("month", b, FAR, -1)] if back else [("month", date.min, b, 1)]) + segs
     return out
 
 
-def folded_segments(d0: date, d1: date, ds_open: date, ds_over: date, until: date) -> tuple[Segments, Segments]:
+def folded_segments(d0: date, d1: date, ds_open: date, ds_over: date, until: date,
+                    back: bool = False) -> tuple[Segments, Segments]:
     """``cut_segments`` for a roll-up that holds the days before ``until`` only (``case_stat_one``,
     migration 0025: W, its mark) and a fine one that holds every day: (the ranges of the first,
     the day ranges of the second). F(x) = F_one(min(x, W)) + the fine days [W, x): the fine roll-up
-    gives the days from W on (today's, while reports come in), the folded one the rest."""
+    gives the days from W on (today's, while reports come in), the folded one the rest. ``back``
+    (``_states``): −(everything from x on) = −F_one's days from min(x, W) on − the fine days from
+    max(x, W) on."""
     c0, c1, co, cv = (min(x, until) for x in (d0, d1, ds_open, ds_over))
-    folded = _segments(c0, c1, co, cv, until) if c0 < c1 else {"flows": [], **_states(co, cv, until)}
-    fine: Segments = {"flows": [("day", max(d0, until), d1, 1)] if d1 > until else [],
-                      "open": [("day", until, ds_open, 1)] if ds_open > until else [],
-                      "overdue": [("day", until, ds_over, 1)] if ds_over > until else []}
+    folded = _segments(c0, c1, co, cv, until, back) if c0 < c1 else {"flows": [], **_states(co, cv, until, back)}
+    fine: Segments = {"flows": [("day", max(d0, until), d1, 1)] if d1 > until else []}
+    for name, x in (("open", ds_open), ("overdue", ds_over)):
+        if back:
+            fine[name] = [("day", max(x, until), FAR, -1)]
+        else:
+            fine[name] = [("day", until, x, 1)] if x > until else []
     return folded, fine
 
 
@@ -344,27 +367,33 @@ def _parts(src: Rollup, segments: Segments, params: dict) -> list[str]:
     return out
 
 
-def _cut_sums(conn: Connection, src: Rollup, d0: date, d1: date, today: date) -> dict[int, dict]:
+def _cut_sums(conn: Connection, src: Rollup, d0: date, d1: date, today: date, states: str = "start",
+              live: tuple[str, dict] | None = None) -> dict[int, dict]:
     """``_sums`` from a roll-up at two grains (``Rollup``; ``cut_segments``: whole months from the
     month rows, the cut ends from the day rows): one range scan of the primary key per disjoint
     piece of those ranges (``_elementary``), its counters summed times the piece's weights, the
     pieces added up. ``case_stat_one`` holds the days before its mark W only: the days from W
     on are read from ``src.fine`` (``folded_segments``), in the same statement as a check that W
-    has not moved since it was read (a fold committed in between: read again)."""
-    live = d1 > today
-    ds_open = today + timedelta(days=1) if live else d1
-    ds_over = today if live else d1
+    has not moved since it was read (a fold committed in between: read again). ``states``: how
+    the open and overdue states are read (``_STATES``); ``live``: a ``_live_part`` added to the
+    sums in the same statement (one snapshot)."""
+    ds_open = today + timedelta(days=1) if d1 > today else d1
+    ds_over = today if d1 > today else d1
+    back = states == "end"
     for _ in range(5):
         params: dict = {}
         if src.fine is None:
-            parts = _parts(src, cut_segments(d0, d1, ds_open, ds_over), params)
+            parts = _parts(src, _flows_only(_segments(d0, d1, ds_open, ds_over, None, back), states), params)
         else:
             w = conn.execute(text(_MARK_SQL)).scalar_one()
-            folded, fine = folded_segments(d0, d1, ds_open, ds_over, w)
-            parts = _parts(src, folded, params) + _parts(src.fine, fine, params)
+            folded, fine = folded_segments(d0, d1, ds_open, ds_over, w, back)
+            parts = _parts(src, _flows_only(folded, states), params) + _parts(src.fine, _flows_only(fine, states), params)
             params["mark"] = w
             # a row no group has (key NULL, moved 1) when W is no longer what was read
             parts.append(f"SELECT NULL, {', '.join('0' for _ in COUNTERS)} WHERE ({_MARK_SQL}) <> :mark")
+        if live is not None:
+            parts.append(live[0])
+            params.update(live[1])
         if not parts:
             return {}
         sql = (f"SELECT key_id, {', '.join(f'sum({c}) AS {c}' for c in COUNTERS)}, count(*) FILTER (WHERE key_id "
@@ -377,31 +406,86 @@ def _cut_sums(conn: Connection, src: Rollup, d0: date, d1: date, today: date) ->
     raise RuntimeError("case_stat_one's mark moved on every read: folds in a loop?")
 
 
-def _sums(conn: Connection, src: str, params: dict, d0: date, d1: date, today: date,
-          stocks: bool = True) -> dict[int, dict]:
+def _flows_only(segments: Segments, states: str) -> Segments:
+    return segments if states != "none" else {name: (segs if name == "flows" else []) for name, segs in segments.items()}
+
+
+# How a fast table reads its open and overdue states (``indicators``):
+# - "start": the deltas of every day before the period's end (a read that grows with the history);
+# - "none": none from the roll-up (a period reaching today: its states are the cases' now, ``_live_part``);
+# - "end": the open cases as they stand minus the deltas from the period's end on (``_states``).
+_STATES = ("start", "none", "end")
+# Which of "start" and "end" a period that ended reads: "auto" the shorter (``_from_now``); the
+# tests set each.
+STATES_FROM = "auto"
+
+
+def _from_now(conn: Connection, x: date, today: date) -> bool:
+    """Read the states at the start of day ``x`` back from now ("end") rather than up from the
+    first day: when x lies nearer today than the first day of the history."""
+    if STATES_FROM != "auto":
+        return STATES_FROM == "end"
+    first = conn.execute(text("SELECT min(day) FROM case_stat_day WHERE dim = 'grid'")).scalar()
+    return first is None or (today - x).days <= (x - first).days
+
+
+def _sums(conn: Connection, src: str, params: dict, d0: date, d1: date, today: date, states: str = "start",
+          live: tuple[str, dict] | None = None) -> dict[int, dict]:
     """{key_id: counters} for flows in [d0, d1) and states as they stood at the start of d1
-    (or now, if d1 is after today). The states are sums of every day's deltas since the first
-    (a read that grows with the history); ``stocks=False`` leaves them out (0) and reads the
-    period's days only."""
-    live = d1 > today
-    ds_open = today + timedelta(days=1) if live else d1
-    ds_over = today if live else d1
+    (or now, if d1 is after today). ``states`` (``_STATES``): "start" sums every day's deltas
+    since the first (a read that grows with the history); "none" leaves them out (0) and reads
+    the period's days only; "end" (a period that ended) the period's days and every later one,
+    the states minus the deltas from d1 on. ``live``: a ``_live_part`` added in the same statement."""
+    ds_open = today + timedelta(days=1) if d1 > today else d1
+    ds_over = today if d1 > today else d1
     # each row's weight for the flows, the open and the overdue counters worked out once (not
     # one FILTER per counter), then the counters summed times their weight
     of = {c: "f" for c in FLOWS} | {"open": "o", "overdue": "v", "overdue_np": "v"}
-    weights = ("(day >= :d0 AND day < :d1)::int AS f, (day < :ds_open)::int AS o, (day < :ds_over)::int AS v"
-               if stocks else "1 AS f, 0 AS o, 0 AS v")
-    rows_read = "day < :dmax" if stocks else "day >= :d0 AND day < :d1"
+    weights, rows_read = {
+        "start": ("(day >= :d0 AND day < :d1)::int AS f, (day < :ds_open)::int AS o, (day < :ds_over)::int AS v",
+                  "day < :dmax"),
+        "none": ("1 AS f, 0 AS o, 0 AS v", "day >= :d0 AND day < :d1"),
+        "end": ("(day < :d1)::int AS f, -(day >= :ds_open)::int AS o, -(day >= :ds_over)::int AS v", "day >= :d0"),
+    }[states]
     sql = (f"SELECT key_id, {', '.join(f'COALESCE(sum({c} * {of[c]}), 0) AS {c}' for c in COUNTERS)} "
            f"FROM (SELECT src.*, {weights} FROM ({src}) src WHERE {rows_read} OFFSET 0) s GROUP BY key_id")
-    rows = conn.execute(text(sql), {**params, "d0": d0, "d1": d1, "ds_open": ds_open, "ds_over": ds_over,
-                                     "dmax": max(d1, ds_open)}).mappings()
+    params = {**params, "d0": d0, "d1": d1, "ds_open": ds_open, "ds_over": ds_over, "dmax": max(d1, ds_open)}
+    if live is not None:
+        sql = (f"SELECT key_id, {', '.join(f'sum({c}) AS {c}' for c in COUNTERS)} FROM ({sql} UNION ALL {live[0]}) s "
+               f"GROUP BY key_id")
+        params.update(live[1])
+    rows = conn.execute(text(sql), params).mappings()
     return {r["key_id"]: {**r, **{c: (float(r[c]) if c == "disposal_wh" else int(r[c])) for c in COUNTERS}}
             for r in rows}
 
 
 _LIVE_KEY = {"grid": "c.grid_id", "community": "ug.community_id", "department": "c.department_id",
              "person": "c.handler_id", "all": "0"}
+# An open case waits to be located (待定位, ``dispatch.queries.awaiting_location_sql``: no
+# position) exactly when it has no grid and is not outside the jurisdiction — the CHECKs of
+# migration 0011 (no position: status reported, rejected or merged, no grid, not outside; a
+# position: outside iff no grid). Written so, the key is read from ``cases_open_states_idx``.
+_AWAITING_OPEN = "(c.grid_id IS NULL AND NOT c.outside_jurisdiction)"
+# the key of an open case's states, as the roll-ups key them (待定位 AWAITING_KEY, 辖区外 0)
+_STATE_KEY = {**{k: f"COALESCE({v}, 0)" for k, v in _LIVE_KEY.items()},
+              **{k: f"CASE WHEN {_AWAITING_OPEN} THEN {AWAITING_KEY} ELSE COALESCE({_LIVE_KEY[k]}, 0) END"
+                 for k in ("grid", "community")}}
+
+
+def _live_conds(conn: Connection, filters: dict) -> tuple[list[str], dict]:
+    """Conditions on an open case ``c`` as it stands now for the charts' ``filters`` (the state
+    its last event recorded), and their parameters; the months that hold open cases
+    (``db.partitions.live_months``)."""
+    conds = [live_months(conn)]
+    params = {f"f_{k}": v for k, v in filters.items()}
+    for k in filters:
+        if k in CASE_FILTERS:
+            conds.append(f"c.{k} = :f_{k}")
+        elif k in AREA_FILTERS:
+            conds.append(_area_grids_sql("c.grid_id", k))
+        else:
+            conds.append(f"COALESCE({ {'department_id': 'c.department_id', 'person_id': 'c.handler_id'}[k] }, 0) = :f_{k}")
+    return conds, params
 
 
 def _overdue_now(conn: Connection, key: str, filters: dict) -> dict[int, dict]:
@@ -412,21 +496,45 @@ def _overdue_now(conn: Connection, key: str, filters: dict) -> dict[int, dict]:
     A period that reaches today reports "overdue" as of now, read live: the daily roll-up holds
     states as they stood at the start of a day, and today's cases that became overdue, or that
     were closed while overdue, would otherwise be missed or counted twice."""
-    conds = [overdue_sql("c"), live_months(conn)]
-    params = {f"f_{k}": v for k, v in filters.items()}
-    for k in filters:
-        if k in CASE_FILTERS:
-            conds.append(f"c.{k} = :f_{k}")
-        elif k in AREA_FILTERS:
-            conds.append(_area_grids_sql("c.grid_id", k))
-        else:
-            conds.append(f"COALESCE({ {'department_id': 'c.department_id', 'person_id': 'c.handler_id'}[k] }, 0) = :f_{k}")
-    rows = conn.execute(text(
-        f"SELECT COALESCE({_LIVE_KEY[key]}, 0) AS key_id, count(*) AS overdue, "
-        f"count(*) FILTER (WHERE c.postponed_at IS NULL) AS overdue_np "
-        f"FROM cases c LEFT JOIN unit_grid ug ON ug.id = c.grid_id WHERE {' AND '.join(conds)} GROUP BY 1"),
-        params).mappings()
-    return {r["key_id"]: dict(r) for r in rows}
+    sql, params = _live_part(conn, key, filters, "overdue")
+    return {r["key_id"]: dict(r) for r in conn.execute(text(sql), params).mappings()}
+
+
+def _live_part(conn: Connection, key: str, filters: dict, kind: str) -> tuple[str, dict]:
+    """A SELECT of ``key_id`` and ``COUNTERS`` (the flows 0) from the open cases as they stand
+    now, per ``key`` (``_STATE_KEY``), under ``filters`` (``_live_conds``), and its parameters:
+
+    - "now": open (``db.statuses.open_sql``), overdue and overdue-never-postponed now
+      (``dispatch.queries.overdue_sql``): the states of a period reaching today — the daily
+      roll-ups hold states as they stood at the start of a day (today's cases that became
+      overdue, or were closed while overdue, would be missed or counted twice) and sum them
+      from the first day of the history;
+    - "all": open, and as "overdue" those with a deadline, past or to come (never postponed for
+      "overdue_np"): what every day's deltas sum to, future days included (a case enters the
+      overdue state on its deadline's day) — the start of ``_states``' "end";
+    - "overdue": the overdue ones alone, from ``cases_open_overdue_idx`` (migration 0016; the
+      wall's month rates, which show no open count).
+
+    "now" and "all" read ``cases_open_states_idx`` (migration 0029) alone: an index-only scan of
+    the open cases."""
+    conds, params = _live_conds(conn, filters)
+    if kind == "overdue":
+        conds.append(overdue_sql("c"))
+        k_sql = f"COALESCE({_LIVE_KEY[key]}, 0)"
+        states = ("0", "count(*)", "count(*) FILTER (WHERE c.postponed_at IS NULL)")
+    elif kind == "now":
+        conds.append(open_sql("c"))
+        k_sql = _STATE_KEY[key]
+        states = ("count(*)", "count(*) FILTER (WHERE c.due_at < now())",
+                  "count(*) FILTER (WHERE c.due_at < now() AND c.postponed_at IS NULL)")
+    else:
+        conds.append(open_sql("c"))
+        k_sql = _STATE_KEY[key]
+        states = ("count(*)", "count(c.due_at)", "count(c.due_at) FILTER (WHERE c.postponed_at IS NULL)")
+    join = " LEFT JOIN unit_grid ug ON ug.id = c.grid_id" if key == "community" else ""
+    cols = [f"0 AS {c}" for c in FLOWS] + [f"{x} AS {c}" for x, c in zip(states, STATES)]
+    return (f"SELECT {k_sql} AS key_id, {', '.join(cols)} FROM cases c{join} WHERE {' AND '.join(conds)} GROUP BY 1",
+            params)
 
 
 # The (dim, filter) pairs of ``case_stat_one`` (migration 0025): a table by grid (and so by
@@ -488,11 +596,10 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
     Rows carry the group's id, code and name, the counts and rates (0–1, None when the
     denominator is 0). ``as_frame`` returns a pandas DataFrame. ``stocks=False``, for a period
     that reaches today, is for a caller that does not show the open count (the wall's month
-    rates): ``open`` is None, and an unfiltered table reads the period's days only instead of
-    every day since the first (a read that stays the same size as the history grows; "overdue"
-    is read live from the cases either way). The rates are the same either way, but a group
-    whose row only its open count made (nothing in the period) has no row. A period that ended
-    before today needs its end's states for the rates and ignores the flag.
+    rates): ``open`` is None and only the overdue cases are read live (``_live_part``
+    "overdue"). The rates are the same either way, but a group whose row only its open count
+    made (nothing in the period) has no row. A period that ended before today needs its end's
+    states for the rates and ignores the flag.
     """
     if by not in BY:
         raise ValueError(f"by must be one of {BY}, not {by!r}")
@@ -510,23 +617,39 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
         filters["person_id"] = person_id
     _, today = _clock(conn)
     lean = not stocks and d1 > today  # no open count (a period that ended needs its end's states)
+    # how the states are read (``_STATES``): the fast paths read a period reaching today's from
+    # the cases as they stand, in the same statement as its flows; a period that ended its
+    # states back from now, or up from the first day, whichever is nearer (``_from_now``); the
+    # event log (exact=True, a person filter) up from the first day, "overdue" of a period
+    # reaching today live
+    fast = not exact and "person_id" not in filters
+    if not fast:
+        states, kind = "start", None
+    elif d1 > today:
+        states, kind = "none", ("overdue" if lean else "now")
+    elif _from_now(conn, d1, today):
+        states, kind = "end", "all"
+    else:
+        states, kind = "start", None
     # filtered tables read a roll-up (migrations 0010, 0021): every filter of the charts page, for
     # every grouping; a person filter (not on the page) and exact=True read the event log
-    if filters and not exact and "person_id" not in filters:
+    if filters and fast:
         rollup_filters = dict(filters)
         if dim == "grid":  # the area narrows the groups and the rows read alike
             rollup_filters.update({k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
                                    if v is not None})
         key, rollup = _rollup_for(by, rollup_filters)
-        sums = _cut_sums(conn, rollup, d0, d1, today)
+        live = _live_part(conn, key, rollup_filters, kind) if kind else None
+        sums = _cut_sums(conn, rollup, d0, d1, today, states, live)
     else:
         key = dim
         areas = {k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id))
                  if v is not None and dim == "grid"}
         bound = live_months(conn, since=datetime.combine(d0, datetime.min.time(), TZ), events=False) if filters else "TRUE"
         src, params = _exact_source(dim, filters, bound) if (exact or filters) else _rollup_source(dim, areas)
-        sums = _sums(conn, src, params, d0, d1, today, stocks=not lean)
-    if d1 > today:  # "overdue" as of now, live (see _overdue_now)
+        live = _live_part(conn, key, areas, kind) if kind else None
+        sums = _sums(conn, src, params, d0, d1, today, states, live)
+    if d1 > today and not fast:  # "overdue" as of now, live (see _overdue_now)
         for row in sums.values():
             row["overdue"] = row["overdue_np"] = 0
         for k, v in _overdue_now(conn, key, filters).items():
@@ -793,13 +916,14 @@ def rebuild_stats(conn: Connection) -> int:
 
 # --- charts helpers --------------------------------------------------------------------------------------
 
-def _filtered_days(conn: Connection, r: Rollup, first: date, horizon: date):
+def _filtered_days(conn: Connection, r: Rollup, first: date, horizon: date, live: tuple[str, dict] | None = None):
     """A filtered trend's rows (``_rollup_for``): the counters per day of [first, horizon) and the
     states before ``first`` (its month rows), in one statement. ``case_stat_one`` gives the days
     before its mark W and the fine roll-up those from W on (a period starting after W reads the
-    fine roll-up alone); a W moved by a fold in between is read again (as in ``_cut_sums``)."""
-    import pandas as pd
-
+    fine roll-up alone); a W moved by a fold in between is read again (as in ``_cut_sums``).
+    ``live`` (a ``_live_part`` "all"): the states before ``first`` are those of the cases now
+    minus every day's deltas from ``first`` on (future days included), read in the same
+    statement instead of the month rows before it."""
     def part(x: Rollup, grain: str, lo: date | None, hi: date, params: dict) -> str:
         conds, fparams = _cut_conds(x.filters)
         params.update(fparams, **x.params)
@@ -808,29 +932,47 @@ def _filtered_days(conn: Connection, r: Rollup, first: date, horizon: date):
         return (f"SELECT {'day' if grain == 'day' else 'NULL::date'} AS day, {', '.join(COUNTERS)} FROM {x.table} "
                 f"WHERE grain = '{grain}' AND day >= :f{i} AND day < :t{i}" + "".join(f" AND {c}" for c in [*x.where, *conds]))
 
+    last = FAR if live is not None else horizon
     for _ in range(5):
         params: dict = {}
         if r.fine is None:
-            parts = [part(r, "day", first, horizon, params), part(r, "month", None, first, params)]
+            parts = [part(r, "day", first, last, params)]
         else:
             w = conn.execute(text(_MARK_SQL)).scalar_one()
             if first <= w:
-                parts = [part(r, "day", first, w, params), part(r.fine, "day", w, horizon, params),
-                         part(r, "month", None, first, params)]
+                parts = [part(r, "day", first, w, params), part(r.fine, "day", w, last, params)]
             else:
-                parts = [part(r.fine, "day", first, horizon, params), part(r.fine, "month", None, first, params)]
+                parts = [part(r.fine, "day", first, last, params)]
             params["mark"] = w
             parts.append(f"SELECT DATE '0001-01-01', {', '.join('0' for _ in COUNTERS)} WHERE ({_MARK_SQL}) <> :mark")
+        if live is None:  # the month rows before the first: of case_stat_one if it holds them
+            parts.append(part(r.fine if r.fine is not None and first > w else r, "month", None, first, params))
+        else:
+            parts.append(f"SELECT NULL::date, {', '.join(COUNTERS)} FROM ({live[0]}) l")
+            params.update(live[1])
         rows = conn.execute(text(f"SELECT day, {', '.join(f'sum({c}) AS {c}' for c in COUNTERS)} FROM ("
                                  + " UNION ALL ".join(parts) + ") s GROUP BY day ORDER BY day NULLS FIRST"), params).all()
         if any(row[0] == date(1, 1, 1) for row in rows):
             continue
-        base = {c: 0.0 for c in STATES}
-        if rows and rows[0][0] is None:
-            base = {c: float(v) for c, v in zip(COUNTERS, rows[0][1:]) if c in STATES}
-            rows = rows[1:]
-        return pd.DataFrame(rows, columns=["day", *COUNTERS]), base
+        return _with_base(rows, live is not None)
     raise RuntimeError("case_stat_one's mark moved on every read: folds in a loop?")
+
+
+def _with_base(rows, from_now: bool):
+    """(the day rows as a DataFrame, the states before the first of them) from rows (day,
+    *COUNTERS) whose first, of day NULL, holds the states before the first day — or, ``from_now``,
+    the states now and every delta to come: less the states of every day row."""
+    import pandas as pd
+
+    base = {c: 0.0 for c in STATES}
+    if rows and rows[0][0] is None:
+        base = {c: float(v or 0) for c, v in zip(COUNTERS, rows[0][1:]) if c in STATES}
+        rows = rows[1:]
+    daily = pd.DataFrame(rows, columns=["day", *COUNTERS])
+    if from_now:
+        for c in STATES:
+            base[c] -= float(daily[c].sum())
+    return daily, base
 
 
 def trend(conn: Connection, *, start, end, freq: str = "day", subdistrict_id: int | None = None,
@@ -841,9 +983,11 @@ def trend(conn: Connection, *, start, end, freq: str = "day", subdistrict_id: in
     DataFrame: period (first day), registered, closed, due, closure_rate, on_time_rate,
     rework_rate, avg_disposal_wh, self_handled_share, on_spot, open, overdue.
 
-    Unfiltered: every day of ``case_stat_day``. Filtered: the roll-up ``_rollup_for`` names, its
-    month rows before the period's first month for the open and overdue states, its day rows from
-    that month on, so what is read grows with the period, not with the history."""
+    Unfiltered: the days of ``case_stat_day``. Filtered: the roll-up ``_rollup_for`` names, its
+    day rows from the period's first month on. The states before the first day read are the open
+    cases now minus every later day's deltas (``_from_now``: when the period lies nearer today
+    than the first day of the history) or the sum of every earlier day (the month rows before
+    it), so what is read grows with the period and its distance to today, not with the history."""
     import pandas as pd
 
     if freq not in ("day", "week", "month"):
@@ -856,17 +1000,22 @@ def trend(conn: Connection, *, start, end, freq: str = "day", subdistrict_id: in
                                  ("department_id", department_id), ("category_code", category_code),
                                  ("level", level), ("channel", channel)) if v is not None}
     horizon = max(d1, today + timedelta(days=1))
-    base = {c: 0 for c in STATES}
-    if not filters:  # the unfiltered roll-up (its deltas are the unfiltered figures' own), every day
-        first = None
-        daily = pd.DataFrame(conn.execute(text(
-            f"SELECT day, {', '.join(f'sum({c}) AS {c}' for c in COUNTERS)} FROM case_stat_day "
-            f"WHERE dim = 'grid' AND day < :h GROUP BY day ORDER BY day"), {"h": horizon}).all(),
-            columns=["day", *COUNTERS])
+    first = _month(d0) if filters else d0
+    back = _from_now(conn, first, today)
+    if not filters:  # the unfiltered roll-up (its deltas are the unfiltered figures' own)
+        sql = (f"SELECT day, {', '.join(f'sum({c}) AS {c}' for c in COUNTERS)} FROM case_stat_day "
+               f"WHERE dim = 'grid' AND day < :h" + (" AND day >= :first" if back else "") + " GROUP BY day")
+        params = {"h": FAR if back else horizon, "first": first}
+        if back:
+            live, lparams = _live_part(conn, "all", {}, "all")
+            sql = (f"SELECT NULL::date AS day, {', '.join(COUNTERS)} FROM ({live}) l UNION ALL {sql}")
+            params.update(lparams)
+        daily, base = _with_base(conn.execute(text(sql + " ORDER BY day NULLS FIRST"), params).all(), back)
+        if not back:
+            first = min([d0] + list(daily["day"]))
     else:
-        first = _month(d0)
-        daily, base = _filtered_days(conn, _rollup_for("trend", filters)[1], first, horizon)
-    first = first or min([d0] + list(daily["day"]))
+        r = _rollup_for("trend", filters)[1]
+        daily, base = _filtered_days(conn, r, first, horizon, _live_part(conn, "all", filters, "all") if back else None)
     index = pd.date_range(first, horizon - timedelta(days=1), freq="D")
     daily = daily.assign(day=pd.to_datetime(daily["day"])).set_index("day").reindex(index, fill_value=0).astype(float)
     state = daily[list(STATES)].cumsum() + pd.Series(base)  # as it stood at the end of each day

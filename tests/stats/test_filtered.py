@@ -353,3 +353,73 @@ def test_a_period_reaching_today_unfiltered_and_by_area_equals_the_event_log(wor
             exact = indicators(conn, start=start, end=today + timedelta(days=1), by=by, total=True, exact=True, **f)
             assert _same(fast, exact), (by, f, start)
             assert fast[-1]["open"] >= 1
+
+
+# --- the states of a period that ended: up from the first day, or back from now (migration 0029) ---
+
+def _ended_periods() -> list[tuple[date, date]]:
+    return [WEEK, OCTOBER, (date(2025, 10, 15), date(2025, 10, 17)), (date(2025, 9, 3), date(2025, 11, 28))]
+
+
+@pytest.mark.parametrize("way", ["start", "end"])
+def test_states_read_either_way_equal_the_event_log(world, conn, history, way, monkeypatch):
+    """A period that ended reads its open and overdue states as the sum of every day before its
+    end ("start") or as the open cases now minus every day's deltas from its end on, deadlines to
+    come included ("end"): either way every grouping, unfiltered, under an area and under the
+    page's filters, and the trends day by day, have the event log's figures."""
+    import stats.indicators as ind
+
+    monkeypatch.setattr(ind, "STATES_FROM", way)
+    for by in ("subdistrict", "community", "grid", "department", "person"):
+        for f in [{}, {"subdistrict_id": world.sub["S1"]}, {"community_id": world.com["C1"]}] + _filters(world)[:9]:
+            for start, end in _ended_periods():
+                fast = indicators(conn, start=start, end=end, by=by, total=True, **f)
+                exact = indicators(conn, start=start, end=end, by=by, total=True, exact=True, **f)
+                assert _same(fast, exact), (way, by, f, start, end)
+    cols = ("registered", "closed", "due", "open", "overdue")
+    for f in ({}, {"category_code": "0401"}, {"level": "district"}, {"channel": "wechat", "subdistrict_id": world.sub["S1"]}):
+        for row in trend(conn, start=WEEK[0], end=NEXT[1], freq="day", **f).to_dict("records"):
+            p0 = row["period"]
+            want = indicators(conn, start=p0, end=p0 + timedelta(days=1), by="subdistrict", total=True, exact=True, **f)[-1]
+            assert {c: row[c] for c in cols} == {c: want[c] for c in cols}, (way, f, p0)
+
+
+def _plant_old_states(conn, day: date) -> None:
+    """Every roll-up given, for each key it holds, rows dated ``day`` (both grains) with 1,000 open
+    and overdue cases and no flows: deltas no event made, long before every period asked."""
+    for table in ("case_stat_day", "case_stat_cut", "case_stat_group", "case_stat_one"):
+        cols = [r[0] for r in conn.execute(text(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = :t ORDER BY ordinal_position"),
+            {"t": table})]
+        counters = {"reported", "registered", "closed", "closed_np", "closed_on_time", "closed_lower", "closed_on_spot",
+                    "disposal_wh", "verified", "reworked", "open", "overdue", "overdue_np"}
+        values = [("1000" if c in ("open", "overdue", "overdue_np") else "0") if c in counters
+                  else ("CAST(:day AS date)" if c == "day" else c) for c in cols]
+        conn.execute(text(f"INSERT INTO {table} ({', '.join(cols)}) SELECT DISTINCT {', '.join(values)} FROM {table} "
+                          f"ON CONFLICT DO NOTHING"), {"day": day})
+
+
+def test_states_read_back_from_now_read_nothing_before_the_period(world, conn, history, monkeypatch):
+    """With rows planted years before every period (1,000 open and overdue under each key), the
+    states read back from now are untouched and still the event log's; read up from the first day
+    they are not (so the planted rows are seen by a read that reaches them)."""
+    import stats.indicators as ind
+
+    _plant_old_states(conn, date(2001, 1, 1))
+    kw = dict(start=OCTOBER[0], end=OCTOBER[1], total=True)
+    for by, f in (("subdistrict", {}), ("grid", {"subdistrict_id": world.sub["S1"]}), ("community", {"level": "district"}),
+                  ("person", {"channel": "wechat"}), ("department", {"category_code": "0401"}),
+                  ("grid", {"level": "community", "channel": "hotline"})):
+        exact = indicators(conn, by=by, exact=True, **kw, **f)
+        monkeypatch.setattr(ind, "STATES_FROM", "end")
+        assert _same(indicators(conn, by=by, **kw, **f), exact), (by, f)
+        monkeypatch.setattr(ind, "STATES_FROM", "start")
+        assert indicators(conn, by=by, **kw, **f)[-1]["open"] >= exact[-1]["open"] + 1000, (by, f)
+    for f in ({}, {"category_code": "0401"}):
+        monkeypatch.setattr(ind, "STATES_FROM", "end")
+        back = trend(conn, start=WEEK[0], end=WEEK[1], freq="week", **f)
+        monkeypatch.setattr(ind, "STATES_FROM", "start")
+        up = trend(conn, start=WEEK[0], end=WEEK[1], freq="week", **f)
+        want = indicators(conn, start=WEEK[0], end=WEEK[1], by="subdistrict", total=True, exact=True, **f)[-1]
+        assert (back["open"][0], back["overdue"][0]) == (want["open"], want["overdue"]), f
+        assert up["open"][0] >= want["open"] + 1000, f
