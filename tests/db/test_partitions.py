@@ -392,6 +392,31 @@ def test_queries_over_open_cases_plan_only_the_months_that_hold_one(conn):
     assert queries.queue_counts(conn)["open"] == n_open
 
 
+def test_live_months_since_keeps_the_month_of_a_case_ended_before_with_an_event_after(conn):
+    """A case closed long ago and evaluated now is neither open nor ended since the bound: only
+    its event since then keeps its month (the event log's cases probed one by one in the key
+    table). The lookup runs without parallel workers and leaves the session's setting as it was."""
+    w = build_world(conn)
+    now = conn.execute(text("SELECT now()")).scalar_one()
+    ensure_partitions(conn, since=now - timedelta(days=400))
+    at = now - timedelta(days=300)
+    case = w.report("C2", at=at)
+    for i, action in enumerate(PATH_TO["closed"]):
+        case = service.transition(conn, case_id=case["id"], action=action, actor=w["admin"],
+                                  at=at + timedelta(minutes=i + 1), **params_for(w, action, {**case, "_where": "C2"}))
+    since = at + timedelta(days=45)  # a later month: every month from since's on is kept anyway
+    month = month_name("cases", at)
+    sql = f"SELECT count(*) FROM cases c WHERE c.id = {case['id']} AND "
+    assert month not in _partitions_in_plan(conn, sql + live_months(conn, since=since))
+    service.transition(conn, case_id=case["id"], action="evaluate", actor=w["admin"], score=5)
+    conn.execute(text("SET max_parallel_workers_per_gather = 3"))
+    bound = live_months(conn, since=since)
+    assert conn.execute(text("SHOW max_parallel_workers_per_gather")).scalar_one() == "3"
+    assert month in _partitions_in_plan(conn, sql + bound)
+    assert conn.execute(text(sql + bound)).scalar_one() == 1
+    assert month not in _partitions_in_plan(conn, sql + live_months(conn, since=since, events=False))
+
+
 def test_live_months_is_true_on_plain_tables():
     with scratch_database("plainmonths", migrate=False) as url:
         before = ScriptDirectory.from_config(alembic_config(url)).get_revision("0024").down_revision
