@@ -20,7 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 
 from db.config import TIME_ZONE
 
@@ -169,19 +169,14 @@ def _serial(conn: Connection, sql: str, params: dict) -> list:
     """The rows of ``sql`` planned without parallel workers. Its probes are costed as disk reads
     (a thousand of the key table's, some 18,000), so the planner starts two workers to share
     them: 6.5 ms where one process takes 1.6 ms (at 24 months of 20,000 cases; the key table is
-    in memory). The setting is the session's own, put back after (a failed transaction's
-    rollback puts it back too)."""
-    old = conn.execute(text("SELECT current_setting('max_parallel_workers_per_gather'), "
-                            "set_config('max_parallel_workers_per_gather', '0', false)")).scalar()
-    try:
-        rows = conn.execute(text(sql), params).all()
-    except Exception:
-        try:  # autocommit: the setting stayed
-            conn.execute(text("SELECT set_config('max_parallel_workers_per_gather', :v, false)"), {"v": old})
-        except SQLAlchemyError:  # an aborted transaction: its rollback puts the setting back
-            pass
-        raise
-    conn.execute(text("SELECT set_config('max_parallel_workers_per_gather', :v, false)"), {"v": old})
+    in memory). Set for the transaction (``set_config(…, true)``) and put back after the
+    statement: nothing outlives the transaction, and an error's rollback puts it back too (on an
+    autocommit connection the setting lasts one statement: no effect, nothing left behind)."""
+    old = conn.execute(text(
+        "SELECT old, set_config('max_parallel_workers_per_gather', '0', true) FROM "
+        "(SELECT current_setting('max_parallel_workers_per_gather') AS old OFFSET 0) s")).scalar()
+    rows = conn.execute(text(sql), params).all()
+    conn.execute(text("SELECT set_config('max_parallel_workers_per_gather', :v, true)"), {"v": old})
     return rows
 
 

@@ -623,8 +623,8 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
     # event log (exact=True, a person filter) up from the first day, "overdue" of a period
     # reaching today live
     fast = not exact and "person_id" not in filters
-    if not fast:
-        states, kind = "start", None
+    if not fast:  # (the wall's call: "overdue" is read live below, no open count)
+        states, kind = ("none" if lean else "start"), None
     elif d1 > today:
         states, kind = "none", ("overdue" if lean else "now")
     elif _from_now(conn, d1, today):
@@ -954,25 +954,26 @@ def _filtered_days(conn: Connection, r: Rollup, first: date, horizon: date, live
                                  + " UNION ALL ".join(parts) + ") s GROUP BY day ORDER BY day NULLS FIRST"), params).all()
         if any(row[0] == date(1, 1, 1) for row in rows):
             continue
-        return _with_base(rows, live is not None)
+        return _with_base(rows, live is not None, horizon)
     raise RuntimeError("case_stat_one's mark moved on every read: folds in a loop?")
 
 
-def _with_base(rows, from_now: bool):
-    """(the day rows as a DataFrame, the states before the first of them) from rows (day,
-    *COUNTERS) whose first, of day NULL, holds the states before the first day — or, ``from_now``,
-    the states now and every delta to come: less the states of every day row."""
+def _with_base(rows, from_now: bool, horizon: date):
+    """(the day rows before ``horizon`` as a DataFrame, the states before the first of them) from
+    rows (day, *COUNTERS) whose first, of day NULL, holds the states before the first day — or,
+    ``from_now``, the states now and every delta to come: less the states of every day row (the
+    rows from ``horizon`` on too, deadlines ahead, then left out)."""
     import pandas as pd
 
     base = {c: 0.0 for c in STATES}
     if rows and rows[0][0] is None:
         base = {c: float(v or 0) for c, v in zip(COUNTERS, rows[0][1:]) if c in STATES}
         rows = rows[1:]
-    daily = pd.DataFrame(rows, columns=["day", *COUNTERS])
     if from_now:
-        for c in STATES:
-            base[c] -= float(daily[c].sum())
-    return daily, base
+        for i, c in enumerate(COUNTERS):
+            if c in STATES:
+                base[c] -= float(sum(r[1 + i] or 0 for r in rows))
+    return pd.DataFrame([r for r in rows if r[0] < horizon], columns=["day", *COUNTERS]), base
 
 
 def trend(conn: Connection, *, start, end, freq: str = "day", subdistrict_id: int | None = None,
@@ -1010,7 +1011,7 @@ def trend(conn: Connection, *, start, end, freq: str = "day", subdistrict_id: in
             live, lparams = _live_part(conn, "all", {}, "all")
             sql = (f"SELECT NULL::date AS day, {', '.join(COUNTERS)} FROM ({live}) l UNION ALL {sql}")
             params.update(lparams)
-        daily, base = _with_base(conn.execute(text(sql + " ORDER BY day NULLS FIRST"), params).all(), back)
+        daily, base = _with_base(conn.execute(text(sql + " ORDER BY day NULLS FIRST"), params).all(), back, horizon)
         if not back:
             first = min([d0] + list(daily["day"]))
     else:

@@ -423,3 +423,22 @@ def test_states_read_back_from_now_read_nothing_before_the_period(world, conn, h
         want = indicators(conn, start=WEEK[0], end=WEEK[1], by="subdistrict", total=True, exact=True, **f)[-1]
         assert (back["open"][0], back["overdue"][0]) == (want["open"], want["overdue"]), f
         assert up["open"][0] >= want["open"] + 1000, f
+
+
+def test_a_trend_read_back_from_now_takes_a_deadline_years_ahead(world, conn, history, monkeypatch):
+    """A deadline set years ahead (the working calendar ends in 2050) dates its overdue delta
+    there: read back from now, that row is in the sum of the states and not among the days drawn."""
+    import stats.indicators as ind
+
+    k = world.report("C1", category="0401", at=T(2025, 10, 14, 9, 0))["id"]
+    service.transition(conn, case_id=k, action="register", actor=world["disp_c1"], at=T(2025, 10, 14, 9, 5))
+    service.transition(conn, case_id=k, action="dispatch", actor=world["disp_c1"], at=T(2025, 10, 14, 9, 10),
+                       department_id=world.dept["CGZF"], due_at=T(2049, 6, 1, 9, 0), due_reason="长期整治")
+    monkeypatch.setattr(ind, "STATES_FROM", "end")
+    cols = ("registered", "closed", "due", "open", "overdue")
+    for f in ({}, {"category_code": "0401"}):
+        for row in trend(conn, start=WEEK[0], end=NEXT[1], freq="week", **f).to_dict("records"):
+            p0 = row["period"]
+            p1 = min(NEXT[1], p0 + timedelta(days=7 - p0.weekday()))
+            want = indicators(conn, start=p0, end=p1, by="subdistrict", total=True, exact=True, **f)[-1]
+            assert {c: row[c] for c in cols} == {c: want[c] for c in cols}, (f, p0)

@@ -4,7 +4,7 @@
   live states read: the lead department, the handler, the category, the level, the channel, the
   outside flag (with the grid, what tells 待定位 from 辖区外 for an open case: the CHECKs of 0011),
   the deadline, the postponement and the month key (``reported_at``: the partition pruning's
-  bounds stay a filter the index must answer). ``stats.indicators._states_now`` counts from it
+  bounds stay a filter the index must answer). ``stats.indicators._live_part`` counts from it
   the open cases, the overdue ones and the ones with a deadline (past or to come), per grid,
   community, department or person, under any filter of the page — an index-only scan of the open
   cases (a few per cent of all): at 1,000,000 cases, 43,621 open, a subdistrict's count 20 ms
