@@ -47,7 +47,7 @@ from accounts.actors import Actor, UnknownActor, load_actor
 from db.config import STORAGE_SRID
 from db.models import CaseCategory, Department
 from db.partitions import case_bound
-from dispatch.calendar import TZ, WorkingCalendar
+from dispatch.calendar import FIRST_DAY, LAST_DAY, TZ, WorkingCalendar
 from dispatch.deadlines import deadline, time_limit, warn_instant
 from dispatch.errors import (CaseNotFound, Conflict, DatabaseUnavailable, IllegalTransition, InvalidInput, LifecycleError,
                              PermissionDenied)
@@ -454,13 +454,24 @@ def _check_values(action: str, values: dict) -> None:
 
 def _as_time(value, what: str) -> datetime | None:
     """A datetime from a datetime or an ISO string; naive values are Asia/Shanghai wall time."""
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=TZ)
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return _in_calendar(value if value.tzinfo else value.replace(tzinfo=TZ), what)
     try:
         t = datetime.fromisoformat(str(value))
     except ValueError:
         raise InvalidInput(f"{what}时间格式不正确：{value}", f"Bad {what} time: {value}") from None
-    return t if t.tzinfo else t.replace(tzinfo=TZ)
+    return _in_calendar(t if t.tzinfo else t.replace(tzinfo=TZ), what)
+
+
+def _in_calendar(t: datetime, what: str) -> datetime:
+    """``t`` if its day lies in the working calendar (deadlines are counted in it), else refused
+    naming the calendar's range (not a raw ValueError from the calendar's arrays)."""
+    if not FIRST_DAY <= t.astimezone(TZ).date() <= LAST_DAY:
+        raise InvalidInput(f"{what}超出工作日历范围（{FIRST_DAY}–{LAST_DAY}）：{t:%Y-%m-%d}",
+                           f"The {what} time {t:%Y-%m-%d} is outside the working calendar ({FIRST_DAY}–{LAST_DAY})")
+    return t
 
 
 def _check_level(level) -> None:

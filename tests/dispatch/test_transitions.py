@@ -98,6 +98,7 @@ def test_illegal_move_names_the_last_change(world, conn):
     ("approve_postponement", {}, "disposing", "缓办申请"),
     ("escalate", {"comment": "x", "to_level": "grid"}, "registered", "逐级"),
     ("dispatch", {"due_at": "2020-01-01T10:00", "due_reason": "x"}, "registered", "晚于"),
+    ("dispatch", {"due_at": "2300-01-01T10:00", "due_reason": "x"}, "registered", "工作日历"),
     ("evaluate", {"score": 7}, "closed", "1–5"),
     ("set_level", {"level": "city"}, "registered", "层级"),
     ("register", {"bogus": 1}, "reported", "bogus"),
