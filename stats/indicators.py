@@ -173,6 +173,21 @@ def _area_grids_sql(col: str, name: str) -> str:
             f"WHERE cm.subdistrict_id = :f_{name})")
 
 
+def _filter_sql(filters: dict, column) -> list[str]:
+    """The conditions of ``filters`` (parameters ``:f_<name>``) on the columns ``column(name)``
+    names: a delta's keys or a case's own; an area by its grid's community now; no department or
+    person is 0."""
+    out = []
+    for k in filters:
+        if k in CASE_FILTERS:
+            out.append(f"{column(k)} = :f_{k}")
+        elif k in AREA_FILTERS:
+            out.append(_area_grids_sql(column("grid_id"), k))
+        else:
+            out.append(f"COALESCE({column(k)}, 0) = :f_{k}")
+    return out
+
+
 def _exact_source(dim: str, filters: dict, cases_bound: str = "TRUE") -> tuple[str, dict]:
     """Deltas straight from the event log, each filter applied to the delta's own keys (the
     grid, department, person, level, category and channel the delta is attributed to).
@@ -190,14 +205,7 @@ def _exact_source(dim: str, filters: dict, cases_bound: str = "TRUE") -> tuple[s
         if "channel" in filters:
             conds.append("c.channel = :f_channel")
     case_filter = ("JOIN cases c ON c.id = e.case_id WHERE " + " AND ".join(conds)) if conds else ""
-    dconds = []
-    for k in filters:
-        if k in CASE_FILTERS:
-            dconds.append(f"s.{k} = :f_{k}")
-        elif k in AREA_FILTERS:
-            dconds.append(_area_grids_sql("s.grid_id", k))
-        else:
-            dconds.append(f"COALESCE(s.{k}, 0) = :f_{k}")
+    dconds = _filter_sql(filters, lambda k: f"s.{k}")
     sql = (f"SELECT s.day, COALESCE(s.{_KEY[dim]}, 0) AS key_id, {', '.join('s.' + c for c in COUNTERS)} "
            f"FROM ({(CUT_DELTAS_SQL if filters else EVENT_DELTAS_SQL).format(case_filter=case_filter)}) s"
            + (" WHERE " + " AND ".join(dconds) if dconds else ""))
@@ -476,16 +484,8 @@ def _live_conds(conn: Connection, filters: dict) -> tuple[list[str], dict]:
     """Conditions on an open case ``c`` as it stands now for the charts' ``filters`` (the state
     its last event recorded), and their parameters; the months that hold open cases
     (``db.partitions.live_months``)."""
-    conds = [live_months(conn)]
-    params = {f"f_{k}": v for k, v in filters.items()}
-    for k in filters:
-        if k in CASE_FILTERS:
-            conds.append(f"c.{k} = :f_{k}")
-        elif k in AREA_FILTERS:
-            conds.append(_area_grids_sql("c.grid_id", k))
-        else:
-            conds.append(f"COALESCE({ {'department_id': 'c.department_id', 'person_id': 'c.handler_id'}[k] }, 0) = :f_{k}")
-    return conds, params
+    conds = [live_months(conn), *_filter_sql(filters, lambda k: "c." + {"person_id": "handler_id"}.get(k, k))]
+    return conds, {f"f_{k}": v for k, v in filters.items()}
 
 
 def _overdue_now(conn: Connection, key: str, filters: dict) -> dict[int, dict]:
