@@ -623,7 +623,7 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
     # event log (exact=True, a person filter) up from the first day, "overdue" of a period
     # reaching today live
     fast = not exact and "person_id" not in filters
-    if not fast:  # (the wall's call: "overdue" is read live below, no open count)
+    if not fast:  # (stocks=False: the period's days only; "overdue" is read live below)
         states, kind = ("none" if lean else "start"), None
     elif d1 > today:
         states, kind = "none", ("overdue" if lean else "now")
