@@ -480,14 +480,6 @@ _STATE_KEY = {**{k: f"COALESCE({v}, 0)" for k, v in _LIVE_KEY.items()},
                  for k in ("grid", "community")}}
 
 
-def _live_conds(conn: Connection, filters: dict) -> tuple[list[str], dict]:
-    """Conditions on an open case ``c`` as it stands now for the charts' ``filters`` (the state
-    its last event recorded), and their parameters; the months that hold open cases
-    (``db.partitions.live_months``)."""
-    conds = [live_months(conn), *_filter_sql(filters, lambda k: "c." + {"person_id": "handler_id"}.get(k, k))]
-    return conds, {f"f_{k}": v for k, v in filters.items()}
-
-
 def _overdue_now(conn: Connection, key: str, filters: dict) -> dict[int, dict]:
     """Open cases overdue now (dispatch.queries.overdue_sql, the one definition), per key
     (``_LIVE_KEY``), the filters applied to the case as it stands now (which is the state its
@@ -502,7 +494,9 @@ def _overdue_now(conn: Connection, key: str, filters: dict) -> dict[int, dict]:
 
 def _live_part(conn: Connection, key: str, filters: dict, kind: str) -> tuple[str, dict]:
     """A SELECT of ``key_id`` and ``COUNTERS`` (the flows 0) from the open cases as they stand
-    now, per ``key`` (``_STATE_KEY``), under ``filters`` (``_live_conds``), and its parameters:
+    now, per ``key`` (``_STATE_KEY``), under ``filters`` (the case's own state, its last event's: an
+    area by its grid's community now), in the months that hold open cases (``live_months``), and
+    its parameters:
 
     - "now": open (``db.statuses.open_sql``), overdue and overdue-never-postponed now
       (``dispatch.queries.overdue_sql``): the states of a period reaching today — the daily
@@ -517,7 +511,8 @@ def _live_part(conn: Connection, key: str, filters: dict, kind: str) -> tuple[st
 
     "now" and "all" read ``cases_open_states_idx`` (migration 0029) alone: an index-only scan of
     the open cases."""
-    conds, params = _live_conds(conn, filters)
+    conds = [live_months(conn), *_filter_sql(filters, lambda k: "c." + {"person_id": "handler_id"}.get(k, k))]
+    params = {f"f_{k}": v for k, v in filters.items()}
     if kind == "overdue":
         conds.append(overdue_sql("c"))
         k_sql = f"COALESCE({_LIVE_KEY[key]}, 0)"
