@@ -239,6 +239,19 @@ def _database_findings(conn: Connection, draft_id: int) -> list[Finding]:
         WHERE d.draft_id = :d AND (d.grid_id IS NULL OR d.grid_id <> g.id) ORDER BY 1"""), {"d": draft_id}):
         out.append(Finding("duplicate_code", "error", (r.code,), f"编码 {r.code} 已被使用（退役编码不得复用）",
                            f"code {r.code} is already used (a retired code is never reused)"))
+    # a grid keeps its community (migration 0030): its code carries it, and the roll-ups' past
+    # deltas stay under it; moving a grid gives it a new code there (edits.move_grid)
+    for r in conn.execute(text("""
+        SELECT d.code, c.code AS now_in, x.code AS draft_in FROM boundary_draft_grid d
+        JOIN unit_grid g ON g.id = d.grid_id JOIN community c ON c.id = g.community_id
+        JOIN community x ON x.id = d.community_id
+        WHERE d.draft_id = :d AND d.community_id <> g.community_id ORDER BY 1"""), {"d": draft_id}):
+        out.append(Finding("community_changed", "error", (r.code,),
+                           f"网格 {r.code} 属于社区 {r.now_in}，不能原编码改属社区 {r.draft_in}（编码含社区；"
+                           "改属须在新社区取新编码并退役原编码）",
+                           f"grid {r.code} belongs to community {r.now_in} and cannot keep its code in community "
+                           f"{r.draft_in} (a code carries its community: a moved grid gets a new code there and "
+                           "this one is retired)"))
     for r in conn.execute(text("""
         SELECT d.code, d.responsibility_code FROM boundary_draft_grid d
         WHERE d.draft_id = :d AND NOT d.retired AND d.responsibility_code IS NOT NULL

@@ -6,7 +6,7 @@ The hand-built world (tests/world.py): three unit squares side by side, x = 0-1 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import exc as sa_exc, text
 
 from dispatch import service
 from planning.publish import PublishRefused, publish
@@ -151,7 +151,7 @@ def test_worker_assignments_and_new_responsibility_grids_are_applied(world):
     assert len(versions(w.conn, G1)) == 1  # no geometry change, no version
 
 
-@pytest.mark.parametrize("what", ["no reason", "twice", "overlap", "reused code"])
+@pytest.mark.parametrize("what", ["no reason", "twice", "overlap", "reused code", "community changed"])
 def test_refusals_leave_nothing_written(world, what):
     w = world
     d = moved_boundary_draft(w)
@@ -164,6 +164,9 @@ def test_refusals_leave_nothing_written(world, what):
         set_geom(w.conn, d, G2, box(0.4, 2))
     elif what == "reused code":
         add_grid(w.conn, d, G3, w.com["C1"], box(0, 0.5, 1, 2))
+    elif what == "community changed":  # G1 kept under its code in C2 (edits.move_grid never writes this)
+        w.conn.execute(text("UPDATE boundary_draft_grid SET community_id = :c WHERE draft_id = :d AND code = :g"),
+                       {"c": w.com["C2"], "d": d, "g": G1})
     n_changes = w.conn.execute(text("SELECT count(*) FROM boundary_change")).scalar_one()
     n_versions = w.conn.execute(text("SELECT count(*) FROM grid_version")).scalar_one()
     with pytest.raises(PublishRefused) as e:
@@ -175,6 +178,21 @@ def test_refusals_leave_nothing_written(world, what):
         assert "overlap" in e.value.message_en and G1 in e.value.message_en
     if what == "reused code":
         assert G3 in e.value.message_en and "never reused" in e.value.message_en
+    if what == "community changed":
+        assert [f.kind for f in e.value.findings] == ["community_changed"], e.value.findings
+        assert G1 in e.value.message_en and "new code" in e.value.message_en
+        assert w.conn.execute(text("SELECT community_id FROM unit_grid WHERE code = :g"), {"g": G1}).scalar_one() \
+            == w.com["C1"]
+
+
+def test_the_database_keeps_a_grids_community(world):
+    """Migration 0030: the roll-ups keep past deltas under a grid's community, so no grid changes it."""
+    w = world
+    with pytest.raises(sa_exc.IntegrityError, match="keeps its community"):
+        with w.conn.begin_nested():
+            w.conn.execute(text("UPDATE unit_grid SET community_id = :c WHERE code = :g"), {"c": w.com["C2"], "g": G1})
+    # writing the same community back (as apply_boundary_change does for every published grid) is no change
+    w.conn.execute(text("UPDATE unit_grid SET community_id = community_id, name = name WHERE code = :g"), {"g": G1})
 
 
 def test_a_new_grid_outside_the_old_outline_grows_the_district_and_its_community(world):
