@@ -35,7 +35,13 @@ _EPSG = re.compile(r"^EPSG:(\d{4,6})$")
 
 
 class CoordinateError(ValueError):
-    """A coordinate that cannot be taken: unknown system, swapped or out of range."""
+    """A coordinate that cannot be taken: unknown system, swapped or out of range. ``kind`` says
+    which ("swapped", "outside_china", "range", "not_finite", "other"), for callers that word the
+    refusal themselves (the intake service names its fields and answers in Chinese)."""
+
+    def __init__(self, message: str, kind: str = "other"):
+        super().__init__(message)
+        self.kind = kind
 
 
 def canonical(crs: str) -> str:
@@ -84,7 +90,7 @@ def _in_china(lon: float, lat: float) -> bool:
 def _check_lonlat(x: float, y: float, crs: str) -> None:
     """Refuse swapped or out-of-range longitude/latitude input."""
     if not (math.isfinite(x) and math.isfinite(y)):
-        raise CoordinateError(f"coordinates ({x}, {y}) in {crs} are not finite numbers")
+        raise CoordinateError(f"coordinates ({x}, {y}) in {crs} are not finite numbers", "not_finite")
     ok = -180 <= x <= 180 and -90 <= y <= 90
     if crs in (GCJ02, BD09):
         if _in_china(x, y):
@@ -92,18 +98,18 @@ def _check_lonlat(x: float, y: float, crs: str) -> None:
         if _in_china(y, x):
             raise CoordinateError(
                 f"({x}, {y}) looks like latitude, longitude in swapped order: give longitude first "
-                f"(x = lon, y = lat), i.e. ({y}, {x}) in {crs}")
+                f"(x = lon, y = lat), i.e. ({y}, {x}) in {crs}", "swapped")
         raise CoordinateError(
             f"({x}, {y}) in {crs} is outside China: {crs} is only defined inside China "
-            "(lon 72.004–137.8347, lat 0.8293–55.8271)")
+            "(lon 72.004–137.8347, lat 0.8293–55.8271)", "outside_china")
     if ok:
         return
     if -90 <= x <= 90 and -180 <= y <= 180:
         raise CoordinateError(
             f"({x}, {y}) looks like latitude, longitude in swapped order: give longitude first "
-            f"(x = lon, y = lat), i.e. ({y}, {x}) in {crs}")
+            f"(x = lon, y = lat), i.e. ({y}, {x}) in {crs}", "swapped")
     raise CoordinateError(f"({x}, {y}) is out of range for {crs}: longitude must be in [-180, 180], "
-                          "latitude in [-90, 90]")
+                          "latitude in [-90, 90]", "range")
 
 
 # The inverse of an obfuscation is iterated until the forward image is this close to the input:

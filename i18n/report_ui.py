@@ -52,6 +52,9 @@ REPORT_UI: dict[str, tuple[str, str]] = {
     "pub.intro": ("无需登录。提交后会得到案件编号和一个私人进度链接，请妥善保存。",
                   "No sign-in needed. You get a case number and a private progress link: keep it."),
     "pub.done": ("已受理，案件编号 {no}。", "Received as case {no}."),
+    "pub.outside": ("您标注的位置不在本区范围内，案件已登记为辖区外，可能转交其他单位处理。如位置有误，请重新标注后再次上报。",
+                    "The place you marked is outside this district: the case is recorded as outside the jurisdiction "
+                    "and may be passed to another authority. If the place is wrong, mark it again and report again."),
     "pub.link": ("进度链接（请保存，仅凭此链接查看）：", "Your progress link (keep it; it is the only way in):"),
     "pub.slow_down": ("提交过于频繁，请 {s} 秒后再试。", "Too many submissions; try again in {s} s."),
     "st.heading": ("办理进度", "Case progress"),

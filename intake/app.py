@@ -77,28 +77,68 @@ def _validation_field(loc: tuple) -> str:
     return ".".join(parts) or "request"
 
 
+class BodyTooLarge(IntakeError):
+    """The body went past the cap while it was read (no length declared, or a wrong one)."""
+
+    def __init__(self, max_bytes: int):
+        mb, photo = max_bytes / 1048576, (max_bytes - FORM_ROOM) / 1048576
+        super().__init__(400, "request", f"请求超过 {mb:.0f} MB（照片不得超过 {photo:.0f} MB）",
+                         f"the request is larger than {mb:.0f} MB (a photo may be at most {photo:.0f} MB)")
+
+
+FORM_ROOM = 1024 * 1024  # the body's cap: the photo's and this for the rest of the form
+DRAIN_MAX = 64 * 1024 * 1024  # read and dropped after a refusal, so the client reads the answer; then the connection goes
+
+
+async def _drain(receive, limit: int = DRAIN_MAX) -> None:
+    n = 0
+    while n <= limit:
+        msg = await receive()
+        if msg.get("type") != "http.request" or not msg.get("more_body"):
+            return
+        n += len(msg.get("body", b""))
+
+
 class BodyLimit:
-    """Refuse a request whose declared body is larger than a photo and its form could be, before
-    the multipart parser spools it to disk. The body is drained and discarded (not kept): answering
-    and closing while the client is still sending resets the connection, and the client may then
-    lose the answer."""
+    """Refuse a request whose body is larger than a photo and its form could be, before the multipart
+    parser spools more of it to disk. A declared ``Content-Length`` over the cap is refused before
+    anything is read; without one (``Transfer-Encoding: chunked``) or with a wrong one, the bytes are
+    counted as they are read, and the read that passes the cap raises ``BodyTooLarge`` (answered 400 by
+    the app's handler), so at most the cap is ever spooled, whoever sends it (the key is checked
+    after the form is read). The rest of the body is drained and discarded (not kept), up to
+    ``DRAIN_MAX``: answering and closing while the client is still sending resets the connection,
+    and the client may then lose the answer."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            length = dict(scope.get("headers") or ()).get(b"content-length")
-            if length and length.isdigit() and int(length) > self.max_bytes:
-                mb = self.max_bytes / 1048576
-                fmt = "xml" if scope.get("path", "").endswith(".xml") else "json"
-                while (await receive()).get("more_body"):
-                    pass
-                resp = render(fmt, [{"code": 400, "description": f"media: the request is larger than {mb:.0f} MB"}],
-                              root="errors", item="error", status=400)
-                await resp(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or ()).get(b"content-length")
+        if length and length.isdigit() and int(length) > self.max_bytes:
+            await _drain(receive)
+            lang = request_lang(Request(scope))
+            fmt = "xml" if scope.get("path", "").endswith(".xml") else "json"
+            resp = render(fmt, [{"code": 400, "description": BodyTooLarge(self.max_bytes).description(lang)}],
+                          root="errors", item="error", status=400)
+            await resp(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            msg = await receive()
+            if msg.get("type") == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    if msg.get("more_body"):
+                        await _drain(receive)
+                    raise BodyTooLarge(self.max_bytes)
+            return msg
+
+        await self.app(scope, counted, send)
 
 
 class ReportFastPath:
@@ -188,7 +228,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(tiles_router)
     app.add_middleware(ReportFastPath)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_photo_bytes + 1024 * 1024)  # outside the fast path
+    app.add_middleware(BodyLimit, max_bytes=settings.max_photo_bytes + FORM_ROOM)  # outside the fast path
     app.add_middleware(InFlightLimit, limit=settings.max_in_flight)  # outermost: refuses before the rest
 
     @app.exception_handler(IntakeError)

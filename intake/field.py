@@ -8,6 +8,8 @@ and ``transition``) exactly as the intake API's do, and photos through the same 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -16,6 +18,7 @@ from sqlalchemy.engine import Connection
 from accounts.actors import Actor
 from gis.crs import STORAGE_CRS
 from dispatch import service as lifecycle
+from dispatch.errors import LifecycleError
 from intake.photos import PhotoStore, StoredPhoto
 from intake.settings import Settings
 
@@ -53,12 +56,38 @@ def photo_store(settings: Settings | None = None) -> PhotoStore:
                       max_side=s.photo_max_side)
 
 
+def photo_upload_mb() -> int:
+    """The photo cap in whole MB, for the pages' uploaders (so they refuse what the store would)."""
+    return max(1, Settings.from_env().max_photo_bytes // (1024 * 1024))
+
+
 def store_photo(store: PhotoStore, data: bytes | None) -> StoredPhoto | None:
     """Check and keep an uploaded photo; None for no photo. Raises ``PhotoError`` (zh/en)."""
     if not data:
         return None
     store.check_size(len(data))
     return store.store(data)
+
+
+@contextmanager
+def photos_for_one_report(store: PhotoStore) -> Iterator[Callable[[bytes | None], StoredPhoto | None]]:
+    """``put(data)`` stores a photo for the report made inside the block; if the block raises (the
+    report refused, a photo refused after another was kept, the database gone), every photo it
+    stored is removed again: no photo without a case, as the API keeps it (docs/intake.md)."""
+    kept: list[str] = []
+
+    def put(data: bytes | None) -> StoredPhoto | None:
+        stored = store_photo(store, data)
+        if stored is not None:
+            kept.append(stored.ref)
+        return stored
+
+    try:
+        yield put
+    except BaseException:
+        for ref in kept:
+            store.discard(ref)
+        raise
 
 
 @dataclass(frozen=True)
@@ -87,8 +116,17 @@ def resolve_on_spot(conn: Connection, *, actor: Actor, category_code: str, descr
     with conn.begin_nested():
         row = report_from_phone(conn, actor=actor, category_code=category_code, description=description,
                                 place=place, photo_ref=before_ref)
-        return lifecycle.transition(conn, case_id=row["id"], action="self_handle", actor=actor,
-                                    after_photo_ref=after_ref)
+        try:
+            return lifecycle.transition(conn, case_id=row["id"], action="self_handle", actor=actor,
+                                        after_photo_ref=after_ref)
+        except LifecycleError as e:  # the case is rolled back with the block: its number must not be quoted
+            if e.params.get("reason") == "community":
+                raise LifecycleError(
+                    "invalid", what="该地点不在本社区网格内，不能自行处置；可关闭“自行处置”，作为普通案件上报",
+                    what_en="the place is not in your community's grids, so it cannot be handled on the spot; "
+                            "turn off self-handling to report it as a case") from None
+            e.params["case_no"] = "（未保存）"
+            raise
 
 
 def my_reports(conn: Connection, *, actor: Actor, days: int = MY_REPORTS_DAYS) -> list[dict]:

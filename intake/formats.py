@@ -9,6 +9,7 @@ never markup.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -29,6 +30,15 @@ def _scalar(v: Any) -> str:
     return str(v)
 
 
+# characters XML 1.0 cannot hold, even escaped (ElementTree writes them raw: a document no parser
+# reads). Refused on the way in; a path echoed in a 404 or text from elsewhere may still hold one.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(s: str) -> str:
+    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", s)
+
+
 def _to_xml(parent: ET.Element, tag: str, value: Any) -> None:
     el = ET.SubElement(parent, tag)
     if value is None:
@@ -40,7 +50,7 @@ def _to_xml(parent: ET.Element, tag: str, value: Any) -> None:
         for v in value:
             _to_xml(el, _CHILD.get(tag, "item"), v)
     else:
-        el.text = _scalar(value)
+        el.text = _xml_text(_scalar(value))
 
 
 def xml_bytes(root: str, item: str | None, data: Any) -> bytes:

@@ -26,6 +26,7 @@ from gis.crs import CoordinateError, canonical, to_wgs84
 from intake import idempotency, keys
 from intake.errors import IntakeError, bad, forbidden, not_found
 from intake.formats import render
+from intake.forms import read_form
 from intake.limits import retry_after
 from intake.photos import PhotoError, store_via
 from intake.reports import (
@@ -44,6 +45,8 @@ ROOT = "/open311/v2"
 MAX_DESCRIPTION = 4000
 # Control characters other than tab and line breaks cannot be stored (NUL) or written as XML.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|[\ud800-\udfff]")
+# a decimal number as forms write it: digits, one point, an exponent (no "_" separators, no hex)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 class Fmt(str, Enum):
@@ -183,10 +186,11 @@ def _form_number(form, field: str) -> float | None:
     v = _form_text(form, field)
     if v is None or not v.strip():
         return None
-    try:
-        x = float(v)
-    except ValueError:
-        raise bad(field, f"{v[:40]!r} 不是数字", f"{v[:40]!r} is not a number") from None
+    if not _NUMBER.fullmatch(v.strip()):  # float() would also take "4_1.18" (41.18), "nan", "infinity"
+        if v.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            raise bad(field, f"{v[:40]!r} 不是有限数字", f"{v[:40]!r} is not a finite number")
+        raise bad(field, f"{v[:40]!r} 不是数字", f"{v[:40]!r} is not a number")
+    x = float(v)
     if not math.isfinite(x):
         raise bad(field, f"{v[:40]!r} 不是有限数字", f"{v[:40]!r} is not a finite number")
     return x
@@ -196,14 +200,31 @@ def _form_number(form, field: str) -> float | None:
 async def post_request(request: Request, fmt: Fmt) -> Response:
     st = request.app.state
     lang = request_lang(request)
+    form = await read_form(request)
     try:
-        form = await request.form()
-    except Exception as e:  # noqa: BLE001  (starlette raises several kinds for a malformed body)
-        raise bad("request", f"表单无法解析：{e}", f"the form cannot be parsed: {e}") from None
+        return await _post_form(request, fmt, st, lang, form)
+    finally:
+        await form.close()  # an uploaded photo's spooled file
+
+
+# fields read once: given twice, which one was meant cannot be told
+_SINGLE = ("api_key", *(k for k in _TEXT_FIELDS if k != "address_id"), *_NUMBER_FIELDS, "media")
+
+
+async def _post_form(request: Request, fmt: Fmt, st, lang: str, form) -> Response:
+    for k in _SINGLE:
+        if len(form.getlist(k)) > 1:
+            raise bad(k, "重复出现（每个字段只能给出一次）", "given more than once (each field is given once)")
     attrs: dict[str, list[str]] = {}
     for k in form:
         if k.startswith("attribute[") and k.endswith("]"):
-            attrs[k[10:-1]] = [v for v in form.getlist(k) if isinstance(v, str)]
+            name = k[10:-1]
+            if _CONTROL.search(name) or len(name) > 100:
+                raise bad("attribute", f"属性名 {name[:40]!r} 无效", f"attribute name {name[:40]!r} is not valid")
+            values = [v for v in form.getlist(k) if isinstance(v, str)]
+            if any(_CONTROL.search(v) for v in values):
+                raise bad(f"attribute[{name}]", "含有不可用的控制字符", "contains control characters that cannot be stored")
+            attrs[name] = values
     args = {k: _form_text(form, k) for k in _TEXT_FIELDS if k != "address_id"}
     args.update({k: _form_number(form, k) for k in _NUMBER_FIELDS})
     media = form.get("media")
@@ -313,7 +334,7 @@ def _validate(key, *, conn, service_code, lat, long, address_string, email, devi
         try:
             to_wgs84(long, lat, crs_name)  # the lifecycle converts again; this names the field on refusal
         except CoordinateError as e:
-            raise bad("lat/long", f"坐标无效：{e}", str(e)) from None
+            raise _coordinate_refusal(e, lat, long, crs_name) from None
     elif not has_photo and not (address_string or "").strip():
         raise bad("lat/long", "须给出 lat 和 long，或 address_string", "give lat and long, or address_string")
     desc = _text("description", description, MAX_DESCRIPTION) or ""
@@ -334,6 +355,21 @@ def _validate(key, *, conn, service_code, lat, long, address_string, email, devi
         media_url=m)
 
 
+def _coordinate_refusal(e: CoordinateError, lat: float, long: float, crs: str) -> IntakeError:
+    """The refusal of a point in the form's own terms (named fields lat and long), in both languages."""
+    at = f"lat={lat:g}, long={long:g}"
+    if e.kind == "swapped":
+        return bad("lat/long", f"lat 与 long 似乎填反了（{at}）：lat 是纬度（−90～90），long 是经度（−180～180）",
+                   f"lat and long look swapped ({at}): lat is the latitude (-90 to 90), long the longitude (-180 to 180)")
+    if e.kind == "outside_china":
+        return bad("lat/long", f"坐标（{at}）不在中国境内：{crs} 坐标只在境内有定义",
+                   f"the point ({at}) is outside China, where {crs} coordinates are defined")
+    if e.kind == "range":
+        return bad("lat/long", f"坐标超出范围（{at}）：lat 须在 −90～90，long 须在 −180～180",
+                   f"out of range ({at}): lat must be in [-90, 90] and long in [-180, 180]")
+    return bad("lat/long", f"坐标无法换算为 WGS-84（{at}，坐标系 {crs}）", str(e))
+
+
 def _when(field: str, v: str | None) -> datetime | None:
     if v is None or not v.strip():
         return None
@@ -348,10 +384,14 @@ def _span(start_date: str | None, end_date: str | None) -> tuple[datetime, datet
     start, end = _when("start_date", start_date), _when("end_date", end_date)
     if start is None and end is None:
         end = datetime.now(TZ)
-    if start is None:
-        start = end - MAX_SPAN
-    if end is None:
-        end = start + MAX_SPAN
+    try:
+        if start is None:
+            start = end - MAX_SPAN
+        if end is None:
+            end = start + MAX_SPAN
+    except OverflowError:  # a date at the calendar's ends (0001-01-01, 9999-12-31)
+        field = "end_date" if start is None else "start_date"
+        raise bad(field, "时间超出可查询的范围", "the time is out of the range that can be searched") from None
     if end < start:
         raise bad("end_date", "结束时间早于开始时间", "end_date is before start_date")
     if end - start > MAX_SPAN:

@@ -105,7 +105,7 @@ class PhotoStore:
             img = ImageOps.exif_transpose(img)
             img.thumbnail((self.max_side, self.max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
         except (OSError, ValueError, Image.DecompressionBombError) as e:
-            raise PhotoError(f"照片无法解码：{e}", f"the photo cannot be decoded: {e}") from None
+            raise PhotoError("照片无法解码（文件不完整或已损坏）", f"the photo cannot be decoded: {e}") from None
         keep_png = fmt == "PNG"
         ext = "png" if keep_png else "jpg"
         if keep_png:
@@ -128,7 +128,11 @@ class PhotoStore:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             try:
                 img = Image.open(io.BytesIO(data), formats=list(ALLOWED))
-            except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError, OSError):
+            except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+                # an image, but past Pillow's own pixel limit: said as such, not "not an image"
+                raise PhotoError(f"照片像素过多（上限 {self.max_pixels / 1e6:.0f} 百万像素）",
+                                 f"the photo has too many pixels (at most {self.max_pixels / 1e6:.0f} megapixels)") from None
+            except (UnidentifiedImageError, OSError):
                 raise PhotoError("上传的文件不是 JPEG、PNG 或 WebP 图片",
                                  "the upload is not a JPEG, PNG or WebP image") from None
         if img.width * img.height > self.max_pixels:

@@ -61,8 +61,10 @@ def new_token() -> str:
 
 
 def report_from_website(conn: Connection, *, category_code: str, description: str, place: Place,
-                        photo_ref: str | None) -> tuple[str, str]:
-    """上报 from the public website (channel ``website``, no actor): (case number, status token).
+                        photo_ref: str | None) -> tuple[str, str, bool]:
+    """上报 from the public website (channel ``website``, no actor): (case number, status token,
+    whether the point is outside every grid of the district — the reporter is told, as the API's
+    ``service_notice`` and the phone page tell theirs).
 
     The token goes into ``intake_request`` like an Open311 report's (no API key), so the status
     page and ``GET tokens/{token}`` find the case the same way.
@@ -75,7 +77,7 @@ def report_from_website(conn: Connection, *, category_code: str, description: st
         token = new_token()
         conn.execute(text("INSERT INTO intake_request(case_id, status_token) VALUES (:c, :t)"),
                      {"c": row["id"], "t": token})
-    return row["case_no"], token
+    return row["case_no"], token, bool(row["outside_jurisdiction"])
 
 
 @dataclass(frozen=True)

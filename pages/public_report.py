@@ -23,8 +23,10 @@ st.caption(kit.tr("pub.intro"))
 
 done = st.session_state.get(f"{P}_done")
 if done:
-    no, token = done
+    no, token, outside = done
     st.success(kit.tr("pub.done", no=no))
+    if outside:
+        st.warning(kit.tr("pub.outside"))
     st.markdown(kit.tr("pub.link"))
     link = rf.status_link(token)
     st.code(link, language=None)
@@ -52,13 +54,15 @@ if st.button(kit.tr("rp.submit"), type="primary", key=f"{P}_submit", width="stre
         st.error(kit.tr("pub.slow_down", s=wait))
     else:
         try:
-            stored = field.store_photo(field.photo_store(), photo)
-            with kit.engine().begin() as conn:
-                no, token = public.report_from_website(conn, category_code=cat, description=description, place=place,
-                                                       photo_ref=stored.ref if stored else None)
+            with field.photos_for_one_report(field.photo_store()) as put:  # removed again if refused
+                stored = put(photo)
+                with kit.engine().begin() as conn:
+                    no, token, outside = public.report_from_website(
+                        conn, category_code=cat, description=description, place=place,
+                        photo_ref=stored.ref if stored else None)
         except (LifecycleError, PhotoError, public.PublicError) as e:
             st.error(kit.tr("rp.refused", why=rf.refusal(e)))
         else:
-            st.session_state[f"{P}_done"] = (no, token)
+            st.session_state[f"{P}_done"] = (no, token, outside)
             rf.sent(P)
             st.rerun()

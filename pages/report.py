@@ -54,17 +54,18 @@ def submit() -> None:
     if on_spot and not after:
         st.error(kit.tr("rp.need_after"))
         return
-    store = svc.photo_store()
     try:
-        before = svc.store_photo(store, photo)
-        with kit.engine().begin() as conn:
-            if on_spot:
-                after_ref = svc.store_photo(store, after).ref
-                row = svc.resolve_on_spot(conn, actor=who, category_code=cat, description=description, place=place,
-                                          before_ref=before.ref if before else None, after_ref=after_ref)
-            else:
-                row = svc.report_from_phone(conn, actor=who, category_code=cat, description=description,
-                                            place=place, photo_ref=before.ref if before else None)
+        with svc.photos_for_one_report(svc.photo_store()) as put:  # removed again if the report is refused
+            before = put(photo)
+            with kit.engine().begin() as conn:
+                if on_spot:
+                    after_ref = put(after).ref
+                    row = svc.resolve_on_spot(conn, actor=who, category_code=cat, description=description,
+                                              place=place, before_ref=before.ref if before else None,
+                                              after_ref=after_ref)
+                else:
+                    row = svc.report_from_phone(conn, actor=who, category_code=cat, description=description,
+                                                place=place, photo_ref=before.ref if before else None)
     except (LifecycleError, PhotoError) as e:
         st.error(kit.tr("rp.refused", why=rf.refusal(e)))
         return

@@ -147,7 +147,7 @@ def _photo(lab: str, k: str) -> bytes | None:
     if st.session_state.get(f"{form}.camera"):
         shot = st.camera_input(lab, key=f"{k}-cam{n}")
     up = st.file_uploader(lab if shot is None else kit.tr("dp.photo_or_file"), key=f"{k}-file{n}",
-                          type=None, help=kit.tr("dp.photo_help"))
+                          type=None, help=kit.tr("dp.photo_help"), max_upload_size=intake_field.photo_upload_mb())
     chosen = shot or up
     return chosen.getvalue() if chosen is not None else None
 

@@ -15,7 +15,7 @@ import pydeck as pdk
 import streamlit as st
 
 from i18n import report_ui  # noqa: F401  (registers these pages' texts)
-from intake.field import Place, fix_is_poor, max_accuracy_m
+from intake.field import Place, fix_is_poor, max_accuracy_m, photo_upload_mb
 from intake.limits import TokenBuckets, retry_after
 from ui import kit
 
@@ -128,7 +128,7 @@ def photo_input(prefix: str, *, camera_label: str, file_label: str) -> bytes | N
     fresh = f"{n}" if n else ""  # a new key per sent report: uploads cannot be cleared any other way
     if st.toggle(camera_label, key=f"{prefix}_cam_on"):
         shot = st.camera_input(camera_label, key=f"{prefix}_cam{fresh}", label_visibility="collapsed")
-    up = st.file_uploader(file_label, type=None, key=f"{prefix}_file{fresh}")
+    up = st.file_uploader(file_label, type=None, key=f"{prefix}_file{fresh}", max_upload_size=photo_upload_mb())
     chosen = shot or up
     return chosen.getvalue() if chosen is not None else None
 

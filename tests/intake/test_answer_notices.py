@@ -54,8 +54,8 @@ def test_a_rating_a_reopen_decision_and_a_rejected_duplicate_each_send_a_notice(
     with eng.begin() as c:
         w = build_world(c)
         case, token = _closed_website_case(w)
-        a, _ = public.report_from_website(c, category_code="0102", description="", place=Place(0.5, 0.5), photo_ref=None)
-        b, _ = public.report_from_website(c, category_code="0102", description="", place=Place(0.5, 0.5), photo_ref=None)
+        a, _, _ = public.report_from_website(c, category_code="0102", description="", place=Place(0.5, 0.5), photo_ref=None)
+        b, _, _ = public.report_from_website(c, category_code="0102", description="", place=Place(0.5, 0.5), photo_ref=None)
         ids = dict(c.execute(text("SELECT case_no, id FROM cases WHERE case_no IN (:a, :b)"), {"a": a, "b": b}).all())
         c.execute(text("DELETE FROM case_possible_duplicate WHERE case_id = :a"), {"a": ids[a]})
         c.execute(text("INSERT INTO case_possible_duplicate (case_id, candidate_id, distance_m) VALUES (:a, :b, 3)"),

@@ -47,10 +47,39 @@ def test_resolving_on_the_spot_closes_as_self_handled_with_the_after_photo(world
 
 def test_resolving_on_the_spot_outside_the_workers_community_leaves_no_case(world):
     n = world.conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
-    with pytest.raises(LifecycleError):
+    with pytest.raises(LifecycleError) as e:
         field.resolve_on_spot(world.conn, actor=world["gw_c1"], category_code="0102", description="",
                               place=Place(2.5, 0.5), before_ref=None, after_ref="a" * 32 + ".jpg")
     assert world.conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == n
+    # the refusal names no case number: the case it would quote was rolled back
+    assert "不在本社区网格内" in e.value.message("zh") and not any(ch.isdigit() for ch in e.value.message("zh"))
+    assert "turn off self-handling" in e.value.message("en")
+
+
+def test_photos_of_a_refused_report_are_removed_again(world, tmp_path):
+    """No photo without a case (session 14's review: the pages kept the photos of refused reports)."""
+    store = field.photo_store().__class__(tmp_path)
+    with pytest.raises(LifecycleError):
+        with field.photos_for_one_report(store) as put:
+            before, after = put(jpeg()), put(jpeg(32, 32))
+            assert store.exists(before.ref) and store.exists(after.ref)
+            field.resolve_on_spot(world.conn, actor=world["gw_c1"], category_code="0102", description="",
+                                  place=Place(2.5, 0.5), before_ref=before.ref, after_ref=after.ref)
+    assert not store.exists(before.ref) and not store.exists(after.ref)
+    assert not list(tmp_path.rglob("*.jpg"))
+    with field.photos_for_one_report(store) as put:  # a report taken keeps its photo
+        kept = put(jpeg())
+        field.report_from_phone(world.conn, actor=world["gw_c1"], category_code="0102", description="", place=C1,
+                                photo_ref=kept.ref)
+    assert store.exists(kept.ref)
+
+
+def test_a_public_report_outside_the_district_says_so(world):
+    _, _, outside = public.report_from_website(world.conn, category_code="0102", description="", place=Place(50, 50),
+                                               photo_ref=None)
+    _, _, inside = public.report_from_website(world.conn, category_code="0102", description="", place=C1,
+                                              photo_ref=None)
+    assert (outside, inside) == (True, False)
 
 
 def test_my_reports_are_the_workers_own_newest_first(world):
@@ -85,7 +114,7 @@ def test_the_photo_store_refuses_a_non_image_with_an_image_name(tmp_path):
 # --- public --------------------------------------------------------------------------------------
 
 def _closed_website_case(world) -> tuple[dict, str]:
-    no, token = public.report_from_website(world.conn, category_code="0102", description="<b>x</b>",
+    no, token, _ = public.report_from_website(world.conn, category_code="0102", description="<b>x</b>",
                                            place=Place(0.5, 0.5), photo_ref=None)
     case = world.conn.execute(text("SELECT * FROM cases WHERE case_no = :n"), {"n": no}).mappings().one()
     for action in ("register", "dispatch", "accept", "feed_back", "verify_pass"):
@@ -96,7 +125,7 @@ def _closed_website_case(world) -> tuple[dict, str]:
 
 
 def test_a_website_report_gets_a_token_the_open311_service_also_knows(world):
-    no, token = public.report_from_website(world.conn, category_code="0102", description="<script>1</script>",
+    no, token, _ = public.report_from_website(world.conn, category_code="0102", description="<script>1</script>",
                                            place=Place(0.5, 0.5), photo_ref=None)
     assert case_no_for_token(world.conn, token) == no
     row = world.conn.execute(text("SELECT channel, description FROM cases WHERE case_no = :n"), {"n": no}).one()
@@ -119,7 +148,7 @@ def test_a_token_of_no_case_shows_nothing(world, token):
 
 
 def test_satisfaction_once_and_only_when_closed(world):
-    no, open_token = public.report_from_website(world.conn, category_code="0102", description="",
+    no, open_token, _ = public.report_from_website(world.conn, category_code="0102", description="",
                                                 place=Place(0.5, 0.5), photo_ref=None)
     with pytest.raises(public.PublicError, match="closed"):
         public.answer_satisfaction(world.conn, open_token, rating="satisfied")

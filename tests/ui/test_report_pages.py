@@ -167,9 +167,29 @@ def test_the_public_page_answers_with_the_case_number_and_a_private_status_link(
     assert not st.radio  # not closed yet: no satisfaction question
 
 
+def test_the_public_page_tells_a_reporter_whose_point_is_outside_the_district(engine, worker_grid):
+    at = new_app().run().switch_page(PUBLIC).run()
+    at.selectbox(key="pub_cat").set_value("0102")
+    _typed(at, "pub", 41.14, 41.14)  # a reporter who typed the latitude twice: far outside
+    at.button(key="pub_submit").click().run()
+    assert not at.exception and at.success, _texts(at)
+    assert at.warning and "不在本区范围内" in at.warning[0].value
+
+
+def test_a_refused_public_report_keeps_no_photo(tmp_path, worker_grid):
+    at = new_app().run().switch_page(PUBLIC).run()
+    at.selectbox(key="pub_cat").set_value("0102")
+    at.text_area(key="pub_descr").set_value("bell\x07char")  # refused: a control character
+    at.file_uploader(key="pub_file").set_value(("a.jpg", jpeg(), "image/jpeg"))
+    _typed(at, "pub", worker_grid["lon"], worker_grid["lat"])
+    at.button(key="pub_submit").click().run()
+    assert at.error and "未能上报" in at.error[0].value and not at.success, _texts(at)
+    assert not [p for p in (tmp_path / "photos").rglob("*") if p.is_file()]
+
+
 def _closed_case_token(engine, worker_grid) -> tuple[dict, str]:
     with engine.begin() as c:
-        no, token = public.report_from_website(c, category_code="0102", description="公开测试",
+        no, token, _ = public.report_from_website(c, category_code="0102", description="公开测试",
                                                place=Place(worker_grid["lon"], worker_grid["lat"]), photo_ref=None)
         admin = __import__("accounts.actors", fromlist=["load_actor"]).load_actor(
             c, c.execute(text("SELECT id FROM person WHERE username = 'uit_admin'")).scalar_one())
