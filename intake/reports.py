@@ -24,7 +24,6 @@ from dispatch import service as lifecycle
 from dispatch.states import TERMINAL_STATUSES, label
 from intake import idempotency
 from dispatch.duplicates import link_cte, link_params
-from intake.duplicates import possible_duplicates_of
 from intake.keys import ApiKey
 from intake.prepared import Prepared
 
@@ -187,7 +186,32 @@ def _open311_status(status: str) -> str:
     return "closed" if status in TERMINAL_STATUSES else "open"
 
 
-def _view(conn: Connection, r: dict, *, lang: str, extensions: bool, media_base: str, photo_exists) -> dict:
+def _extensions_of(conn: Connection, rows: list[dict], lang: str) -> dict[int, tuple[list[dict], list[str]]]:
+    """The public history and the possible duplicates of every case of a page, in two statements
+    (not two per row: 1,000 rows took 1.8 s that way). The events are read from the earliest
+    report of the page on (an event is never earlier than its case's report), so the months before
+    are pruned, as ``case_bound`` prunes them for one case."""
+    if not rows:
+        return {}
+    ids = [r["id"] for r in rows]
+    since = min(r["reported_at"] for r in rows)
+    hist: dict[int, list[dict]] = {i: [] for i in ids}
+    for e in conn.execute(text(
+            "SELECT e.case_id, e.at, e.action, e.to_status FROM case_event e "
+            "WHERE e.case_id = ANY(:ids) AND e.at >= :since ORDER BY e.case_id, e.at, e.id"),
+            {"ids": ids, "since": since}).mappings():
+        hist[e["case_id"]].append({"at": e["at"], "action": e["action"], "action_label": label("action", e["action"], lang),
+                                   "status": e["to_status"], "status_label": label("status", e["to_status"], lang)})
+    dups: dict[int, list[str]] = {i: [] for i in ids}
+    for d in conn.execute(text(
+            "SELECT d.case_id, c.case_no FROM case_possible_duplicate d JOIN cases c ON c.id = d.candidate_id "
+            "WHERE d.case_id = ANY(:ids) ORDER BY d.case_id, d.distance_m"), {"ids": ids}).mappings():
+        dups[d["case_id"]].append(d["case_no"])
+    return {i: (hist[i], dups[i]) for i in ids}
+
+
+def _view(conn: Connection, r: dict, *, lang: str, extensions: bool, media_base: str, photo_exists,
+          ext: tuple[list[dict], list[str]] | None = None) -> dict:
     en = lang == "en"
     media = r["media_url"]
     if r["photo_ref"] and photo_exists(r["photo_ref"]):
@@ -220,8 +244,8 @@ def _view(conn: Connection, r: dict, *, lang: str, extensions: bool, media_base:
             "grid_code": r["grid_code"],
             "outside_jurisdiction": r["outside_jurisdiction"],
             "awaiting_location": r["lon"] is None,
-            "history": public_history(conn, r["id"], lang=lang),
-            "possible_duplicates": [d["case_no"] for d in possible_duplicates_of(conn, r["id"])],
+            "history": ext[0] if ext else [],
+            "possible_duplicates": ext[1] if ext else [],
         }
     return out
 
@@ -256,8 +280,10 @@ def find_requests(conn: Connection, *, ids: list[str] | None = None, service_cod
             where.append(f"c.status {'NOT ' if statuses == ['open'] else ''}IN {term}")
     sql = _SELECT + " WHERE " + " AND ".join(where) + " ORDER BY c.reported_at DESC, c.id DESC LIMIT :lim OFFSET :off"
     p.update(lim=page_size, off=(page - 1) * page_size)
-    return [_view(conn, dict(r), lang=lang, extensions=extensions, media_base=media_base, photo_exists=photo_exists)
-            for r in conn.execute(text(sql), p).mappings()]
+    rows = [dict(r) for r in conn.execute(text(sql), p).mappings()]
+    ext = _extensions_of(conn, rows, lang) if extensions else {}
+    return [_view(conn, r, lang=lang, extensions=extensions, media_base=media_base, photo_exists=photo_exists,
+                  ext=ext.get(r["id"])) for r in rows]
 
 
 def request_by_id(conn: Connection, case_no: str, **kw) -> dict | None:

@@ -177,3 +177,23 @@ def test_a_comment_the_database_cannot_keep_is_refused_naming_the_field(world, c
     _, token = _closed_website_case(world)
     with pytest.raises(public.PublicError, match="comment"):
         public.answer_satisfaction(world.conn, token, rating="unsatisfied", comment=comment)
+
+
+def test_a_page_with_extensions_gives_each_case_its_own_history_and_duplicates(world):
+    """The extensions of a page are read in two statements (not two per row): each case gets exactly
+    what reading it alone gives."""
+    from intake.duplicates import possible_duplicates_of
+    from intake.reports import find_requests, public_history
+
+    a = world.report("C1", category="0102")
+    service.transition(world.conn, case_id=a["id"], action="register", actor=world["disp_c1"])
+    b = world.report("C1", category="0102")
+    c = world.report("C3", category="0102")
+    rows = find_requests(world.conn, ids=[a["case_no"], b["case_no"], c["case_no"]], extensions=True)
+    assert len(rows) == 3
+    for row, case in zip(sorted(rows, key=lambda r: r["service_request_id"]), sorted((a, b, c), key=lambda x: x["case_no"])):
+        ext = row["extended_attributes"]
+        assert ext["history"] == public_history(world.conn, case["id"]) and ext["history"]
+        assert ext["possible_duplicates"] == [d["case_no"] for d in possible_duplicates_of(world.conn, case["id"])]
+    assert [e["action"] for e in next(r for r in rows if r["service_request_id"] == a["case_no"])
+            ["extended_attributes"]["history"]] == ["report", "register"]
