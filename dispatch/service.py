@@ -670,13 +670,16 @@ def _report_data(channel: str, crs: str | None) -> dict:
 def report_case_ctes(*, channel: str, lon: float | None, lat: float | None, crs: str = STORAGE_CRS,
                      category_code: str | None = None,
                      description: str = "", address: str | None = None, reporter_name: str | None = None,
-                     reporter_phone: str | None = None, photo_ref: str | None = None) -> tuple[str, dict]:
+                     reporter_phone: str | None = None, photo_ref: str | None = None,
+                     unless: str | None = None) -> tuple[str, dict]:
     """上报 as two CTEs for a caller that writes its own rows in the same statement (the intake: one
     round trip per report): ``new_case`` (the case row as ``report_case`` inserts it, ``RETURNING *``)
     and ``new_event`` (its 'report' event, as ``report_case`` appends it, by the public). Returns
     (``"new_case AS (…), new_event AS (…)"``, parameters named ``rc_*``). The same checks as
     ``report_case`` except the category's, which the foreign key makes (the caller checks first to
-    name the field). ``tests/intake`` checks both write the same rows."""
+    name the field). ``tests/intake`` checks both write the same rows. ``unless``: an SQL condition
+    under which no case is made at all (``new_case`` is then empty; the intake's "this idempotency
+    key was answered already", so a retry takes no case number)."""
     if channel not in CHANNELS:
         raise InvalidInput(f"上报渠道 {channel!r} 无效", f"Unknown channel {channel!r}; expected one of {CHANNELS}")
     point = _position(lon, lat, crs, address)
@@ -685,8 +688,9 @@ def report_case_ctes(*, channel: str, lon: float | None, lat: float | None, crs:
     sql = (
         "new_case AS (INSERT INTO cases(channel, category_code, description, address, reporter_name, reporter_phone, "
         "photo_ref, received_x, received_y, received_crs, geom, reported_at, updated_at) "
-        "VALUES (:rc_channel, :rc_cat, :rc_descr, :rc_addr, :rc_rname, :rc_rphone, :rc_photo, :rc_x, :rc_y, :rc_crs, "
-        f"ST_SetSRID(ST_MakePoint(CAST(:rc_x84 AS float8), CAST(:rc_y84 AS float8)), {STORAGE_SRID}), now(), now()) "
+        "SELECT :rc_channel, :rc_cat, :rc_descr, :rc_addr, :rc_rname, :rc_rphone, :rc_photo, :rc_x, :rc_y, :rc_crs, "
+        f"ST_SetSRID(ST_MakePoint(CAST(:rc_x84 AS float8), CAST(:rc_y84 AS float8)), {STORAGE_SRID}), now(), now() "
+        + (f"WHERE NOT ({unless}) " if unless else "") +
         "RETURNING *), "
         "new_event AS (INSERT INTO case_event(case_id, at, actor_id, actor_role, action, from_status, to_status, "
         "from_level, to_level, department_id, comment, attachments, data, grid_id, handler_id, due_at, postponed, "

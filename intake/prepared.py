@@ -100,6 +100,11 @@ class Rows(list):
     def scalar_one(self):
         return self.one()[0]
 
+    def scalar_one_or_none(self):
+        if len(self) > 1:
+            raise ValueError(f"expected at most one row, got {len(self)}")
+        return self[0][0] if self else None
+
 
 @functools.lru_cache(maxsize=64)
 def _row_type(names: tuple[str, ...]):

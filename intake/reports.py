@@ -110,6 +110,13 @@ _ANSWER_CTES = """
 """
 
 
+# A retry of a key already answered makes no case, so it takes no case number (case_no_seq is not
+# rolled back with a failed statement: a retry used to leave a gap in the day's numbers). A retry at
+# the same moment as the first post still fails on the key's primary key, as before.
+_ANSWERED = ("CAST(:ik AS text) IS NOT NULL AND EXISTS (SELECT 1 FROM intake_idempotency "
+             "WHERE api_key_id = :k AND idem_key = CAST(:ik AS text))")
+
+
 # The types of the report statement's parameters, fixed when it is prepared (intake.prepared): the
 # lifecycle's (rc_*, dispatch.service.report_case_ctes), the duplicate search's and the intake's own.
 _TYPES = {
@@ -139,24 +146,27 @@ def create_report(conn: Connection, key: ApiKey, rep: NewReport, *, lang: str, i
     not at all. The idempotency row is inserted last, without ON CONFLICT: an earlier or
     simultaneous post under the same key makes the statement fail on the primary key (a
     simultaneous one waits for the first to commit), so nothing of it stays, and the first answer
-    is returned instead (200), or 409 for a different body. (No look-up first: that would be a
-    second round trip for every report to save work only on the rare retry.)
+    is returned instead (200), or 409 for a different body. A retry after the first answer makes no
+    case at all (``_ANSWERED``, in the same statement: no second round trip), so it takes no case
+    number.
     """
     ctes, params = lifecycle.report_case_ctes(
         channel=rep.channel, lon=rep.lon, lat=rep.lat, crs=rep.crs, category_code=rep.service_code,
         description=rep.description, address=rep.address,
         reporter_name=" ".join(x for x in (rep.first_name, rep.last_name) if x) or None, reporter_phone=rep.phone,
-        photo_ref=rep.photo_ref)
+        photo_ref=rep.photo_ref, unless=_ANSWERED)
     gps = rep.photo_gps or (None, None)
     params.update(link_params(None, radius_m, days), k=key.id, t=secrets.token_urlsafe(24), a=_json(rep.attributes),
                   e=rep.email, fn=rep.first_name, ln=rep.last_name, d=rep.device_id, acc=rep.account_id,
                   m=rep.media_url, gx=gps[0], gy=gps[1], ik=idem_key, digest=digest)
     try:
         stored = _statement("WITH " + ctes + ", " + link_cte("new_case") + ", " + _ANSWER_CTES).execute(
-            conn, params).scalar_one()
+            conn, params).scalar_one_or_none()
     except IntegrityError as e:
         if not (idem_key and idempotency.is_key_taken(e)):
             raise
+        stored = None
+    if stored is None:  # the key was answered before (or at the same moment): no case made, that answer
         replay = idempotency.lookup(conn, key.id, idem_key, digest)
         if replay is None:  # cannot happen: the row is committed with its answer
             raise idempotency.in_progress() from None
