@@ -1,6 +1,6 @@
 """Grid commands for ``manage.py``: import-grids, export-grids, assign.
 
-    python manage.py import-grids FILE [--crs CRS] [--layer NAME] [--encoding ENC] [--split-multipart]
+    python manage.py import-grids FILE [--crs CRS] [--layer NAME] [--encoding ENC] [--split-multipart] [--as USER]
     python manage.py export-grids --out FILE.geojson [--district CODE]
     python manage.py assign --in FILE.csv [--crs CRS]
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import sys
 from typing import IO, Iterable
+
+from sqlalchemy import text
 
 from gis.crs import CoordinateError, to_wgs84
 from db.engine import command_engine
@@ -23,11 +25,22 @@ def cmd_import_grids(args) -> int:
 
     try:
         with command_engine(args.test).begin() as conn:
+            actor = None
+            if args.actor:
+                actor = conn.execute(text("SELECT id FROM person WHERE username = :u AND active"),
+                                     {"u": args.actor}).scalar()
+                if actor is None:
+                    print(f"error: no active user {args.actor!r} (--as)", file=sys.stderr)
+                    return 1
             res = import_grids(conn, args.file, crs=args.crs, layer=args.layer, encoding=args.encoding,
-                               split_multipart=args.split_multipart)
+                               split_multipart=args.split_multipart, actor_id=actor)
     except GridImportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    if res.change_id is None:
+        print(f"nothing to import from {args.file}: its {res.features} feature(s) are the grids as they are "
+              f"({res.unchanged} unchanged); no boundary change recorded")
+        return 0
     for area in res.areas_created:
         print(f"created {area}")
     for s in res.split:
@@ -163,6 +176,8 @@ def register_commands(register) -> None:
         p.add_argument("--split-multipart", action="store_true",
                        help="make each further part of a multi-part feature a grid of its own, with the next "
                             "free codes of its community (listed); without it such a feature is refused")
+        p.add_argument("--as", dest="actor", metavar="USER",
+                       help="the planner (or admin) recorded as having made the boundary change")
         test_flag(p)
 
     def conf_export(p):

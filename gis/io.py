@@ -111,6 +111,12 @@ class ImportResult:
     split: list[str] = field(default_factory=list)  # "feature 3 (code): parts → code, code2, code3"
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def nothing_changed(self) -> bool:
+        """Every grid of the file already as it is: no version, name, area, link or case to write."""
+        return not (self.created or self.redrawn or self.renamed or self.cases_moved or self.areas_created
+                    or self.responsibility_created or self.responsibility_linked or self.split)
+
 
 # --- reading and checking a file --------------------------------------------------------------
 
@@ -563,6 +569,12 @@ def import_grids(conn: Connection, path: str | Path, *, crs: str | None = None, 
             raise GridImportError(path, sorted(problems, key=lambda p: (p.feature, p.message)))
         _write(conn, Path(path).name, actor_id, precision_m(source), result)
         conn.execute(text("DROP TABLE _grid_import"))
+        if result.nothing_changed:
+            # every grid as it is: no boundary change is recorded (an empty one listed in the history
+            # would count as a conflicting change for every open draft over these communities)
+            savepoint.rollback()
+            result.change_id = None
+            return result
     except BaseException:
         savepoint.rollback()
         raise
@@ -710,7 +722,38 @@ def _problems_against_database(conn: Connection, file_codes: set[str], precision
                  for r in rows if r.m2 > max(OVERLAP_TOLERANCE_M2, r.length_m * precision)]
     problems += _responsibility_problems(conn)
     problems += _datum_shift_problems(conn)
+    problems += _retired_code_problems(conn)
+    problems += _scheduled_change_problems(conn)
     return sorted(problems, key=lambda p: (p.feature, p.message))
+
+
+def _retired_code_problems(conn: Connection) -> list[Problem]:
+    """A retired code is never reused (docs/planning.md): bringing one back would put a new grid, and
+    its name, under the history of the old one. A grid to restore is published again by a rollback."""
+    rows = conn.execute(text("""
+        SELECT i.feature, i.code, g.retired_at FROM _grid_import i JOIN unit_grid g ON g.code = i.code
+        WHERE g.retired_at IS NOT NULL ORDER BY i.feature""")).all()
+    return [Problem(r.feature, r.code, f"grid code {r.code} was retired on {r.retired_at:%Y-%m-%d} and is never "
+                                       "reused: give this grid a new code (or restore the old grids with "
+                                       "boundary-rollback)") for r in rows]
+
+
+def _scheduled_change_problems(conn: Connection) -> list[Problem]:
+    """A change published to take effect later over a community of the file: applied after this
+    import, it would write its own copy of the grids over the imported ones (and tear the edges
+    they share with grids it does not hold). The import waits for it, or it is cancelled first."""
+    rows = conn.execute(text("""
+        SELECT bc.id, bc.effective_at, COALESCE(p.full_name, '(' || bc.kind || ')') AS by,
+               ARRAY(SELECT c.code FROM community c WHERE c.id = ANY(bc.community_ids)
+                     AND c.code IN (SELECT community_code FROM _grid_import) ORDER BY 1) AS codes
+        FROM boundary_change bc LEFT JOIN person p ON p.id = bc.created_by
+        WHERE bc.status = 'scheduled' AND bc.community_ids && ARRAY(
+            SELECT c.id FROM community c WHERE c.code IN (SELECT community_code FROM _grid_import))
+        ORDER BY bc.id""")).all()
+    return [Problem(0, None, f"boundary change #{r.id} by {r.by} is scheduled to take effect at "
+                             f"{r.effective_at:%Y-%m-%d %H:%M %z} over community {', '.join(r.codes)}: applied after "
+                             "this import it would overwrite the imported grids; import once it is live, or cancel "
+                             "it first") for r in rows]
 
 
 def _responsibility_problems(conn: Connection) -> list[Problem]:

@@ -101,9 +101,11 @@ def publish(conn: Connection, draft_id: int, *, actor_id: int | None, reason: st
         draft = _lock_open_draft(conn, draft_id)
         now = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
         scheduled = _scheduled_time(effective_at, now)
-        _check_findings(conn, draft_id, warnings_reason)
+        # the conflict first: a change published meanwhile is the cause of whatever else now looks
+        # wrong (its new grids overlap this draft's copies), and the planner must draft again anyway
         communities = scope_communities(conn, draft_id)
         check_conflict(conn, communities, base_change_id=draft.base_change_id, since=draft.created_at)
+        _check_findings(conn, draft_id, warnings_reason)
         change_id = conn.execute(text("""
             INSERT INTO boundary_change(kind, note, reason, warnings_reason, created_by, created_at, effective_at,
                                         status, draft_id, community_ids)

@@ -10,6 +10,7 @@ import zipfile
 import geopandas as gpd
 import pytest
 import shapely
+import shapely.affinity
 from shapely.geometry import box, mapping
 from sqlalchemy import text
 
@@ -222,6 +223,46 @@ def test_the_same_grids_as_a_projected_geopackage_are_unchanged(conn, fresh, tmp
     assert (res.unchanged, res.redrawn, res.created, res.warnings) == (6, 0, 0, [])
 
 
+def test_an_import_that_changes_nothing_records_no_boundary_change(conn, fresh, tmp_path):
+    """An empty change in the history would count as a conflicting change for every open draft over
+    these communities (session 14's review: a no-op re-import blocked a planner's publish)."""
+    before = snapshot(conn)
+    res = import_grids(conn, to_geojson(tmp_path / "again.geojson", grid_rows()), crs="WGS84")
+    assert (res.unchanged, res.redrawn, res.created, res.change_id, res.nothing_changed) == (6, 0, 0, None, True)
+    assert snapshot(conn) == before
+
+
+def test_a_retired_code_is_refused_naming_it(conn, fresh, tmp_path):
+    """A retired code is never reused: an import brought it back (and its new name into the old
+    grid's history) until session 14."""
+    code = grid_rows()[1]["code"]
+    conn.execute(text("UPDATE unit_grid SET retired_at = now() WHERE code = :c"), {"c": code})
+    before = snapshot(conn)
+    with pytest.raises(GridImportError) as e:
+        import_grids(conn, to_geojson(tmp_path / "back.geojson", grid_rows()), crs="WGS84")
+    assert f"grid code {code} was retired on" in str(e.value) and "never reused" in str(e.value)
+    assert snapshot(conn) == before
+    assert conn.execute(text("SELECT retired_at IS NOT NULL FROM unit_grid WHERE code = :c"), {"c": code}).scalar()
+
+
+def test_an_import_over_a_community_with_a_scheduled_change_is_refused(conn, fresh, tmp_path):
+    """Applied later, the scheduled change would write its copy of the grids over the imported ones
+    (session 14's review: a 7,271 m² hole in the live tiling)."""
+    comm = conn.execute(text("SELECT id FROM community WHERE code = :c"), {"c": COMM_A}).scalar_one()
+    change = conn.execute(text(
+        "INSERT INTO boundary_change(kind, note, created_at, effective_at, status, community_ids) "
+        "VALUES ('publish', 'waiting', now(), now() + interval '1 day', 'scheduled', ARRAY[:c]) RETURNING id"),
+        {"c": comm}).scalar_one()
+    rows = grid_rows()
+    rows[0]["geometry"] = shapely.affinity.scale(rows[0]["geometry"], 0.9, 0.9)  # a real redraw
+    before = snapshot(conn)
+    with pytest.raises(GridImportError) as e:
+        import_grids(conn, to_geojson(tmp_path / "redraw.geojson", rows), crs="WGS84")
+    assert f"boundary change #{change}" in str(e.value) and "is scheduled" in str(e.value) \
+        and COMM_A in str(e.value), str(e.value)
+    assert snapshot(conn) == before
+
+
 # --- Shapefiles ------------------------------------------------------------------------------
 
 def write_shapefile(tmp_path, rows, columns, encoding="GBK", zipped=True):
@@ -284,5 +325,7 @@ def test_import_grids_command_prints_what_it_created(tmp_path, capsys, engine):
     assert "--crs" in capsys.readouterr().err
     assert manage.main(["import-grids", "--test", "--crs", "WGS84", str(path)]) == 1
     assert "--split-multipart" in capsys.readouterr().err
+    assert manage.main(["import-grids", "--test", "--crs", "WGS84", "--as", "no_such_person", str(path)]) == 1
+    assert "no active user 'no_such_person' (--as)" in capsys.readouterr().err
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM district WHERE code = :d"), {"d": DISTRICT}).scalar() == 0

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from planning.publish import PublishConflict, PublishRefused, apply_due, cancel_scheduled, publish
-from tests.planning.draft_rows import draft_of, set_geom
+from tests.planning.draft_rows import add_grid, draft_of, set_geom
 from tests.planning.test_publish import G1, G2, box, case_at, moved_boundary_draft, row, versions
 
 
@@ -89,6 +89,22 @@ def test_second_planner_over_the_same_community_gets_a_conflict_naming_the_first
     assert c.community_codes == ["999998001002"]  # C2: the one both touch
     assert w["planner"].full_name in c.message_zh and w["planner"].full_name in c.message_en
     assert w.conn.execute(text("SELECT status FROM boundary_draft WHERE id = :d"), {"d": second}).scalar_one() == "open"
+
+
+def test_the_conflict_is_said_even_when_the_first_publish_made_grids_the_second_draft_overlaps(world):
+    """The first planner split C2: its new grid overlaps the second draft's copy of C2. The second
+    is told of the first's publish (the cause), not of overlaps with "live grids outside the draft"
+    (session 14's review)."""
+    w = world
+    second = draft_of(w.conn, [w.com["C2"]], actor_id=w["admin"].person_id, name="另一份")
+    first = draft_of(w.conn, [w.com["C2"]], actor_id=w["planner"].person_id)
+    set_geom(w.conn, first, G2, box(1, 1.5))
+    add_grid(w.conn, first, "999998001002002", w.com["C2"], box(1.5, 2))
+    res = publish(w.conn, first, actor_id=w["planner"].person_id, reason="拆分")
+    assert res.grids_added == 1
+    with pytest.raises(PublishConflict) as e:
+        publish(w.conn, second, actor_id=w["admin"].person_id, reason="后发布")
+    assert e.value.change_id == res.change_id and w["planner"].full_name in e.value.message_en
 
 
 def test_a_draft_begun_after_the_publish_has_no_conflict(world):
