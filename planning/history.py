@@ -4,8 +4,9 @@ Boundaries change only by adding versions (grid_version rows with valid_from / v
 "the boundaries as of change N" are the versions valid at N's effective time: those N added,
 and the older ones N left alone. Rolling back publishes those again as a new change (history
 kept): the grids that differ from then get a new version, grids made since are retired, grids
-retired since come back. A grid's community and responsibility grid are not versioned; a
-rollback sets them from the last change at or before N that set them, else leaves them.
+retired since come back. A grid's community and responsibility grid, and a responsibility grid's
+workers, are not versioned; "as of N" (a rollback, an export, a compare) takes them from the last
+change at or before N that set them, else as they are now.
 """
 from __future__ import annotations
 
@@ -69,15 +70,26 @@ def grids_at(conn: Connection, t: datetime, *, district_code: str | None = None)
     rows = conn.execute(text(f"""
         SELECT g.id AS grid_id, g.code, g.name, c.code AS community_code, c.name AS community_name,
                s.code AS subdistrict_code, s.name AS subdistrict_name, d.code AS district_code, d.name AS district_name,
-               r.code AS responsibility_code, gv.version_no, gv.valid_from, gv.valid_to, gv.change_id,
+               {_RESP_AT} AS responsibility_code, gv.version_no, gv.valid_from, gv.valid_to, gv.change_id,
                ST_AsGeoJSON(gv.geom, 9) AS geojson, ST_Area(gv.geom::geography) AS area_m2
         FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id
         JOIN community c ON c.id = g.community_id JOIN subdistrict s ON s.id = c.subdistrict_id
         JOIN district d ON d.id = s.district_id
         LEFT JOIN responsibility_grid r ON r.id = g.responsibility_grid_id
+        LEFT JOIN ({_LAST_SET}) last ON last.code = g.code
         WHERE {_AT} AND (CAST(:d AS text) IS NULL OR d.code = :d) ORDER BY g.code"""),
         {"t": t, "d": district_code}).mappings()
     return {r["code"]: dict(r) for r in rows}
+
+
+# Per grid code, what the last applied change at or before :t set for it (its responsibility grid;
+# a grid's responsibility is not versioned, so "as of N" is that, or today's where no change set it).
+_LAST_SET = """
+    SELECT DISTINCT ON (s.code) s.code, s.community_id, s.responsibility_code
+    FROM boundary_change_grid s JOIN boundary_change b ON b.id = s.change_id
+    WHERE b.status = 'applied' AND b.effective_at <= :t
+    ORDER BY s.code, b.effective_at DESC, b.id DESC"""
+_RESP_AT = "CASE WHEN last.code IS NOT NULL THEN last.responsibility_code ELSE r.code END"
 
 
 def compare(conn: Connection, change_a: int, change_b: int) -> dict:
@@ -166,18 +178,28 @@ def rollback(conn: Connection, change_id: int, *, actor_id: int | None, reason: 
         # community and responsibility from the last change at or before N that set them
         conn.execute(text(f"""
             INSERT INTO boundary_change_grid(change_id, code, name, community_id, responsibility_code, geom, retired)
-            SELECT :new, g.code, g.name, COALESCE(last.community_id, g.community_id),
-                   CASE WHEN last.code IS NOT NULL THEN last.responsibility_code ELSE r.code END, gv.geom, false
+            SELECT :new, g.code, g.name, COALESCE(last.community_id, g.community_id), {_RESP_AT}, gv.geom, false
             FROM grid_version gv JOIN unit_grid g ON g.id = gv.grid_id
             LEFT JOIN responsibility_grid r ON r.id = g.responsibility_grid_id
             LEFT JOIN grid_version cur ON cur.grid_id = g.id AND cur.valid_to IS NULL
-            LEFT JOIN LATERAL (
-                SELECT s.code, s.community_id, s.responsibility_code FROM boundary_change_grid s
-                JOIN boundary_change b ON b.id = s.change_id
-                WHERE s.code = g.code AND b.status = 'applied' AND b.effective_at <= :t
-                ORDER BY b.effective_at DESC, b.id DESC LIMIT 1) last ON true
+            LEFT JOIN ({_LAST_SET}) last ON last.code = g.code
             WHERE {_AT} AND (cur.id IS NULL OR g.retired_at IS NOT NULL OR NOT ST_Equals(cur.geom, gv.geom)
-                             OR g.community_id IS DISTINCT FROM COALESCE(last.community_id, g.community_id))"""),
+                             OR g.community_id IS DISTINCT FROM COALESCE(last.community_id, g.community_id)
+                             OR r.code IS DISTINCT FROM {_RESP_AT})"""),
+            {"new": new_id, "t": t})
+        # responsibility grids whose name, community or workers then differ from now: as they were
+        # (the last change at or before N that set them); ones made since stay, as they are
+        conn.execute(text("""
+            INSERT INTO boundary_change_responsibility(change_id, code, name, community_id, person_ids)
+            SELECT :new, last.code, last.name, last.community_id, last.person_ids
+            FROM (SELECT DISTINCT ON (s.code) s.code, s.name, s.community_id, s.person_ids
+                  FROM boundary_change_responsibility s JOIN boundary_change b ON b.id = s.change_id
+                  WHERE b.status = 'applied' AND b.effective_at <= :t
+                  ORDER BY s.code, b.effective_at DESC, b.id DESC) last
+            LEFT JOIN responsibility_grid x ON x.code = last.code
+            WHERE x.id IS NULL OR (x.name, x.community_id) IS DISTINCT FROM (last.name, last.community_id)
+               OR ARRAY(SELECT w.person_id FROM responsibility_grid_worker w WHERE w.responsibility_grid_id = x.id
+                        ORDER BY 1) IS DISTINCT FROM ARRAY(SELECT DISTINCT unnest(last.person_ids) ORDER BY 1)"""),
             {"new": new_id, "t": t})
         # grids live now that did not exist (or were retired) then: retired again
         conn.execute(text(f"""
@@ -191,7 +213,9 @@ def rollback(conn: Connection, change_id: int, *, actor_id: int | None, reason: 
         comms = list(conn.execute(text("""
             SELECT DISTINCT x FROM (SELECT s.community_id AS x FROM boundary_change_grid s WHERE s.change_id = :new
                                     UNION SELECT g.community_id FROM boundary_change_grid s JOIN unit_grid g
-                                    ON g.code = s.code WHERE s.change_id = :new) u ORDER BY 1"""),
+                                    ON g.code = s.code WHERE s.change_id = :new
+                                    UNION SELECT r.community_id FROM boundary_change_responsibility r
+                                    WHERE r.change_id = :new) u ORDER BY 1"""),
             {"new": new_id}).scalars())
         if not comms:
             raise PublishRefused(f"边界与变更 #{change_id} 生效时相同，无需回退",

@@ -81,3 +81,37 @@ def test_rollback_publishes_the_old_version_again_and_keeps_history(two_changes)
     # rolling back to the current state again changes nothing and says so
     with pytest.raises(PublishRefused, match="nothing to roll back"):
         rollback(w.conn, res.change_id, actor_id=None, reason="再来")
+
+
+def test_rollback_and_export_take_the_responsibility_grids_and_workers_of_then(world, tmp_path):
+    """Change 1 puts G1 in R01 with worker gw_c1; change 2 moves G1 to R02 (no worker) and leaves
+    R01 with no worker. Rolling back to change 1 restores both; the GeoPackage as of change 1 says
+    R01 (session 14's review: both kept today's)."""
+    from tests.planning.draft_rows import set_responsibility
+
+    w = world
+    r1, r2, gw = "999998001001R01", "999998001001R02", w["gw_c1"].person_id
+    d1 = draft_of(w.conn, [w.com["C1"]])
+    set_responsibility(w.conn, d1, r1, w.com["C1"], [gw], [G1])
+    c1 = publish(w.conn, d1, actor_id=None, reason="配置").change_id
+    d2 = draft_of(w.conn, [w.com["C1"]])
+    set_responsibility(w.conn, d2, r1, w.com["C1"], [], [])
+    set_responsibility(w.conn, d2, r2, w.com["C1"], [], [G1])
+    publish(w.conn, d2, actor_id=None, reason="调整", warnings_reason="R01 暂时空缺")
+
+    def state():
+        resp = w.conn.execute(text("SELECT r.code FROM unit_grid g JOIN responsibility_grid r "
+                                   "ON r.id = g.responsibility_grid_id WHERE g.code = :c"), {"c": G1}).scalar_one()
+        workers = w.conn.execute(text("SELECT array_agg(x.person_id) FROM responsibility_grid r "
+                                      "JOIN responsibility_grid_worker x ON x.responsibility_grid_id = r.id "
+                                      "WHERE r.code = :c"), {"c": r1}).scalar_one()
+        return resp, workers
+
+    assert state() == (r2, None)
+    out = tmp_path / "v1.gpkg"
+    export_version(w.conn, out, change_id=c1, district_code="999998")
+    df = pyogrio.read_dataframe(out)
+    assert dict(zip(df.code, df.responsibility_code))[G1] == r1
+    res = rollback(w.conn, c1, actor_id=None, reason="恢复")
+    assert res.versions_added == 0  # no polygon differs: only the assignment
+    assert state() == (r1, [gw])
