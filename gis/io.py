@@ -187,6 +187,8 @@ def check_grid_file(path: str | Path) -> tuple[str, Path]:
         size += sum(p.with_suffix(ext).stat().st_size for ext in (".dbf", ".shx") if p.with_suffix(ext).exists())
     if size > max_file_bytes():
         raise GridFileRefused(_too_big(size))
+    if size == 0:
+        raise GridFileRefused("the file is empty (0 bytes)")
     with p.open("rb") as f:
         head = f.read(100)
     found = _sniff(head)
@@ -329,6 +331,8 @@ def _read_checked(path: Path, shown: str | Path, crs: str | None, layer: str | N
 
     problems: list[Problem] = []
     driver = (info or {}).get("driver", "")
+    if len(df) == 0:
+        return [], [Problem(0, None, "the file has no features")], set(), None
     cols = {str(c).strip().lower(): c for c in df.columns if c != "geometry"}
     code_col = next((cols[c] for c in CODE_COLUMNS if c in cols), None)
     name_col = next((cols[c] for c in NAME_COLUMNS if c in cols), None)

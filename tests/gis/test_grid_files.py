@@ -5,6 +5,7 @@ Sichuan, where GCJ-02 and BD-09 are defined), each test in a rolled-back transac
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 
 import geopandas as gpd
@@ -329,3 +330,16 @@ def test_import_grids_command_prints_what_it_created(tmp_path, capsys, engine):
     assert "no active user 'no_such_person' (--as)" in capsys.readouterr().err
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM district WHERE code = :d"), {"d": DISTRICT}).scalar() == 0
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "the file is empty (0 bytes)"),
+    (b'{"type": "FeatureCollection", "features": []}', "the file has no features"),
+])
+def test_an_empty_file_is_said_to_be_empty(conn, tmp_path, content, message):
+    path = tmp_path / "empty.geojson"
+    path.write_bytes(content)
+    before = snapshot(conn)
+    with pytest.raises(GridImportError, match=re.escape(message)):
+        import_grids(conn, path, crs="WGS84")
+    assert snapshot(conn) == before
