@@ -227,6 +227,7 @@ def _sso_sign_in() -> None:
 
 def _sign_out() -> None:
     case_panel.leave()  # "X 正在处理此案件" ends with X's session
+    kit.end_wall_feed()  # and so do its live-wall files
     for k in ("actor", "last_active", "signed_out_reason"):
         st.session_state.pop(k, None)
     if _sso_configured() and getattr(st.user, "is_logged_in", False):

@@ -112,6 +112,14 @@ def refresh_actor() -> Actor | None:
     return fresh
 
 
+def end_wall_feed() -> None:
+    """The session's live-wall files end with its sign-in (``ui.wall_view.revoke_session_feed``)."""
+    if st.session_state.get("wall_owner") is not None:
+        from ui import wall_view  # here: ui.wall_view imports this module
+
+        wall_view.revoke_session_feed()
+
+
 def forget_actor(reason: str | None = None) -> None:
     """Sign the session out (an expired or deactivated account); ``reason`` is shown at sign-in.
 
@@ -122,6 +130,7 @@ def forget_actor(reason: str | None = None) -> None:
     who = st.session_state.get("actor")
     if who is not None:
         case_panel.leave(who)
+    end_wall_feed()
     for k in ("actor", "last_active"):
         st.session_state.pop(k, None)
     if reason:

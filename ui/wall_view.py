@@ -30,6 +30,7 @@ import logging
 import os
 import threading
 import time
+import secrets
 from datetime import datetime, timedelta
 
 import pydeck as pdk
@@ -152,6 +153,22 @@ def delta_feed() -> DeltaFeed:
     return DeltaFeed(lambda: replica.reading(lst.lsn, primary_url=url), OUTLINES_DIR)
 
 
+def wall_owner() -> str:
+    """This signed-in session's key to its delta files (``wall.delta``: dropped at sign-out)."""
+    owner = st.session_state.get("wall_owner")
+    if owner is None:
+        owner = st.session_state.wall_owner = secrets.token_hex(12)
+    return owner
+
+
+def revoke_session_feed() -> None:
+    """At sign-out (by the user, the idle time-out or a deactivated account): the session's delta
+    files go, so their URLs tell nothing more."""
+    owner = st.session_state.pop("wall_owner", None)
+    if owner is not None:
+        delta_feed().revoke(owner)
+
+
 def map_frame(f: WallFilter, *, large: bool = False) -> tuple[LiveMap, int]:
     """The wall pages' map at the feed's current reading; (map, listener version it was drawn from).
 
@@ -160,7 +177,7 @@ def map_frame(f: WallFilter, *, large: bool = False) -> tuple[LiveMap, int]:
     version = kit.listener().version
     lang = kit.lang()
     feed = delta_feed()
-    name = feed.register(f, lang, _base(current_stamp(), lang).origin)
+    name = feed.register(f, lang, _base(current_stamp(), lang).origin, owner=wall_owner())
     seq, rows = feed.sync(version)
     lm = live_map(feed.id, seq, f, lang, large, rows)
     return dataclasses.replace(lm, delta=name), version

@@ -30,8 +30,12 @@ registered wall appends a step to that wall's file:
 Who may read a file: its name carries a random token (``secrets``), handed out only in the wall
 page's render, which only a signed-in role with the wall gets (``ui.kit.require_page``); static
 files are served without sign-in, so the name is the key (as a capability URL), the folder is
-not listed, and an entry unused for ``ENTRY_TTL_S`` (walls rerun at midnight, which renews it)
-is dropped with its file. A wall's filter (areas, categories, states, levels) is applied on the
+not listed. A file belongs to one signed-in session (``owner``), never shared between sessions
+with the same filter: signing out, the idle time-out or a deactivated account ends that
+session's files at once (``revoke``), so a URL once seen does not go on telling a signed-out
+person of new cases (session 14's review read a deactivated account's feed with curl). An entry
+unused for ``ENTRY_TTL_S`` (walls rerun at midnight, which renews it; a closed tab does not) is
+dropped with its file. A wall's filter (areas, categories, states, levels) is applied on the
 server before anything is written, by ``WallFilter.matches``, the Python twin of its SQL.
 """
 from __future__ import annotations
@@ -93,10 +97,10 @@ class DeltaFeed:
 
     # --- what pages call -------------------------------------------------------------------
 
-    def register(self, f: WallFilter, lang: str, origin: tuple[float, float]) -> str:
-        """The file name of this wall's deltas (created if new). Call it *before* ``sync``, so the
-        map drawn from that reading is never older than the file's ``from``."""
-        key = (f, lang, tuple(origin))
+    def register(self, f: WallFilter, lang: str, origin: tuple[float, float], owner: str = "") -> str:
+        """The file name of this wall's deltas (created if new) for session ``owner``. Call it
+        *before* ``sync``, so the map drawn from that reading is never older than the file's ``from``."""
+        key = (f, lang, tuple(origin), owner)
         with self._lock:
             w = self._walls.get(key)
             if w is None:
@@ -114,6 +118,14 @@ class DeltaFeed:
             if version != self.version:
                 self.advance(version)
             return self.seq, self.rows
+
+    def revoke(self, owner: str) -> int:
+        """Drop every file of session ``owner`` (signed out): its URLs answer 404 from now on."""
+        with self._lock:
+            keys = [k for k in self._walls if k[3] == owner]
+            for k in keys:
+                (self.directory / self._walls.pop(k).name).unlink(missing_ok=True)
+            return len(keys)
 
     def names(self) -> set[str]:
         with self._lock:

@@ -235,6 +235,28 @@ def test_signing_out_returns_to_the_login_form(signed_in):
     assert at.text_input(key="login_user")
 
 
+@pytest.mark.parametrize("how", ["button", "deactivated"])
+def test_signing_out_ends_the_sessions_live_wall_files(engine, signed_in, how):
+    from ui.wall_view import delta_feed
+
+    at = signed_in("uit_command")
+    owner = at.session_state["wall_owner"]
+    mine = {k for k in delta_feed()._walls if k[3] == owner}
+    assert mine, "the wall registered this session's delta file"
+    names = {delta_feed()._walls[k].name for k in mine}
+    if how == "button":
+        at.sidebar.button[0].click().run()
+    else:
+        _set_person(engine, "uit_command", active=False)
+        try:
+            at.run()
+        finally:
+            _set_person(engine, "uit_command", active=True)
+    assert "actor" not in at.session_state and "wall_owner" not in at.session_state
+    assert not names & delta_feed().names()
+    assert not any((delta_feed().directory / n).exists() for n in names)
+
+
 def test_english_login_form(wall_db):
     at = new_app(lang="en").run()
     assert at.text_input(key="login_user").label == "Username"

@@ -134,6 +134,21 @@ def test_files_are_named_by_an_unguessable_token_one_per_wall(conn, district, fe
     assert len(token) == 32 and int(token, 16) >= 0   # 128 random bits, nothing of the filter
 
 
+def test_each_session_has_its_own_file_and_loses_it_at_sign_out(conn, district, feed):  # noqa: F811
+    """Session 14's review: a URL once seen kept telling a deactivated account of new cases,
+    because every wall of the same filter shared one file."""
+    f = _only(district)
+    mine, yours = feed.register(f, "zh", ORIGIN, owner="a"), feed.register(f, "zh", ORIGIN, owner="b")
+    assert mine != yours and feed.register(f, "zh", ORIGIN, owner="a") == mine
+    assert feed.revoke("a") == 1
+    assert mine not in feed.names() and not (feed.directory / mine).exists()
+    assert yours in feed.names() and (feed.directory / yours).exists()
+    _case(conn, district)
+    feed.sync(99)
+    assert not (feed.directory / mine).exists()   # the next reading does not write it back
+    assert feed.register(f, "zh", ORIGIN, owner="a") != mine   # signing in again: a new name
+
+
 def test_an_unused_wall_is_dropped_with_its_file(conn, district, tmp_path, monkeypatch):  # noqa: F811
     now = [1000.0]
     feed = DeltaFeed(lambda: nullcontext(conn), tmp_path, clock=lambda: now[0])
