@@ -50,8 +50,8 @@ with st.sidebar:
                                   format_func=lambda p: kit.tr(f"ch.period.{p}")) or "last_30"
     custom = None
     if preset == "custom":
-        custom = (st.date_input(kit.tr("ch.from"), value=today.replace(day=1), key="ch-from"),
-                  st.date_input(kit.tr("ch.to"), value=today, key="ch-to"))
+        custom = (st.date_input(kit.tr("ch.from"), value=today.replace(day=1), max_value=today, key="ch-from"),
+                  st.date_input(kit.tr("ch.to"), value=today, max_value=today, key="ch-to"))
     sd = _choice("ch.subdistrict", [i for i, _ in opts["subdistricts"]], dict(opts["subdistricts"]))
     cms = {i: n for i, n, s in opts["communities"] if sd is None or s == sd}
     cm = _choice("ch.community", list(cms), cms)

@@ -68,8 +68,8 @@ def period(preset: str, today: date, custom: tuple[date, date] | None = None) ->
         return today - timedelta(days=89), today + timedelta(days=1)
     if preset == "this_year":
         return today.replace(month=1, day=1), today + timedelta(days=1)
-    if preset == "custom" and custom:
-        a, b = sorted(custom)
+    if preset == "custom" and custom:  # days after today have no figures yet: the period ends today
+        a, b = (min(d, today) for d in sorted(custom))
         return a, b + timedelta(days=1)
     raise ValueError(f"unknown period {preset!r}")
 

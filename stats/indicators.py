@@ -611,6 +611,7 @@ def indicators(conn: Connection, *, start, end, by: str = "subdistrict", subdist
     if person_id is not None and dim != "person":
         filters["person_id"] = person_id
     _, today = _clock(conn)
+    _not_ahead(d0, today)
     lean = not stocks and d1 > today  # no open count (a period that ended needs its end's states)
     # how the states are read (``_STATES``): the fast paths read a period reaching today's from
     # the cases as they stand, in the same statement as its flows; a period that ended its
@@ -696,6 +697,13 @@ def _zero() -> dict:
 def _add(acc: dict, row: dict) -> None:
     for c in COUNTERS:
         acc[c] += row.get(c) or 0
+
+
+def _not_ahead(d0: date, today: date) -> None:
+    """A period that has not begun has no figures: its rates would read 0 % (grade 差) from the
+    cases overdue now, which are no part of it (session 14's review)."""
+    if d0 > today:
+        raise ValueError(f"the period starts after today ({d0} > {today}): nothing has happened in it yet")
 
 
 def _area_groups(conn: Connection, by: str, sums: dict, subdistrict_id, community_id, keyed_by: str = "grid") -> list[dict]:
@@ -992,6 +1000,7 @@ def trend(conn: Connection, *, start, end, freq: str = "day", subdistrict_id: in
     if d1 <= d0:
         raise ValueError(f"the period is empty: {d0} to {d1}")
     _, today = _clock(conn)
+    _not_ahead(d0, today)
     filters = {k: v for k, v in (("subdistrict_id", subdistrict_id), ("community_id", community_id),
                                  ("department_id", department_id), ("category_code", category_code),
                                  ("level", level), ("channel", channel)) if v is not None}

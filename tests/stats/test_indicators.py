@@ -253,6 +253,30 @@ def test_periods_are_whole_days(conn):
         indicators(conn, start=date(2026, 10, 13), end=date(2026, 10, 13))
 
 
+@pytest.mark.parametrize("filters", [{}, {"category_code": "0102"}])
+def test_a_period_that_has_not_begun_is_refused_not_graded(conn, filters):
+    """Session 14's review: 2027-01 showed 结案率 0.0 %, grade 差, and the trend raised KeyError."""
+    from stats.indicators import trend
+
+    today = conn.execute(text("SELECT local_day(now())")).scalar()
+    ahead = (today + timedelta(days=1), today + timedelta(days=31))
+    with pytest.raises(ValueError, match="starts after today"):
+        indicators(conn, start=ahead[0], end=ahead[1], total=True, **filters)
+    with pytest.raises(ValueError, match="starts after today"):
+        trend(conn, start=ahead[0], end=ahead[1], **filters)
+    # a period reaching into the future from today is still read (up to now)
+    assert indicators(conn, start=today, end=ahead[1], total=True, **filters)[-1]["registered"] >= 0
+    assert len(trend(conn, start=today, end=ahead[1], freq="month", **filters)) >= 1
+
+
+def test_a_custom_chart_period_ends_today_at_the_latest():
+    from stats import charts as cd
+
+    today = date(2026, 12, 3)
+    assert cd.period("custom", today, (date(2027, 1, 1), date(2027, 1, 31))) == (today, today + timedelta(days=1))
+    assert cd.period("custom", today, (date(2026, 11, 1), date(2027, 1, 31))) == (date(2026, 11, 1), today + timedelta(days=1))
+
+
 def test_a_case_closed_today_after_its_deadline_is_no_longer_overdue_now(world, conn, history):
     """Overdue since yesterday, closed today: the table, the trend, the tiles and the queue agree."""
     w = world
