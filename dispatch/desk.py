@@ -214,7 +214,23 @@ def allowed_actions(actor: Actor, case: Mapping) -> list[str]:
     skip = set(_INSIDE_ONLY if outside else _OUTSIDE_ONLY) | _UNLOCATED_ONLY
     if not levels_above(case.get("level")):
         skip.add("escalate")  # already at district level
+    skip |= _refused_by_the_case(case)
     return [a for a in permissions.available_actions(actor, case) if a not in skip]
+
+
+def _refused_by_the_case(case: Mapping) -> set[str]:
+    """Moves the state table allows but the service's own checks refuse for this case as it is:
+    a second supervision or evaluation, a decision on a postponement nobody asked for, a second
+    request while one waits (session 14's review: buttons offered only to be refused)."""
+    out = set()
+    if case.get("supervised"):
+        out.add("supervise")
+    if case.get("evaluated_at") is not None:
+        out.add("evaluate")
+    if "postpone_requested_at" in case:
+        out |= ({"request_postponement"} if case["postpone_requested_at"] is not None
+                else {"approve_postponement", "deny_postponement"})
+    return out
 
 
 @dataclass(frozen=True)

@@ -226,17 +226,22 @@ def actions(p: CasePanel, *, scope: str) -> None:
     held = svc.holder(p)
     if held is not None:  # after 立案 at another unit's level, this is where the case went
         st.caption(kit.tr("dp.held_by", holder=holder_text(held)))
+    key = f"{scope}-act-{p.id}"
+    _lost_refusal(key, allowed)
     if not allowed:
         st.caption(kit.tr("dp.no_actions"))
         return
-    key = f"{scope}-act-{p.id}"
     chosen = action_bar(key, allowed)
+    # The case as it was when this form was opened: if anyone acts on it before we submit, the
+    # service answers with a conflict naming who did what, instead of our move silently
+    # applying to a case we have not seen. A form closed (or another chosen) forgets it: opened
+    # again, it starts from the case as it is then (one's own move in between is no conflict).
+    for a in allowed:
+        if a != chosen:
+            st.session_state.pop(f"{key}-{a}.version", None)
     if chosen is None:
         return
     form = f"{key}-{chosen}"
-    # The case as it was when this form was opened: if anyone acts on it before we submit, the
-    # service answers with a conflict naming who did what, instead of our move silently
-    # applying to a case we have not seen.
     st.session_state.setdefault(f"{form}.version", p.version)
     def submit() -> None:
         _submit(p, chosen, form)
@@ -248,6 +253,23 @@ def actions(p: CasePanel, *, scope: str) -> None:
     refusal = st.session_state.get(f"{form}.refused")
     if refusal:  # kept until the next try: a live redraw must not wipe it before it is read
         st.error(refusal, icon=":material/block:")
+
+
+def _lost_refusal(key: str, allowed: list[str]) -> None:
+    """A move refused because someone else acted first often takes its own form away (the case is
+    dispatched now: no 派遣 button, no form to show the refusal under). The refusal is then shown
+    above the buttons until the next choice, so a dispatcher never takes "已派遣" for his own
+    order (session 14's review)."""
+    held = chosen_action(key)
+    if held is not None and held not in allowed:
+        refusal = st.session_state.pop(f"{key}-{held}.refused", None)
+        st.session_state.pop(f"{key}-{held}.version", None)
+        st.session_state[_slot(key)] = (key, None)
+        if refusal:
+            st.session_state[f"{key}.lost"] = refusal
+    lost = st.session_state.get(f"{key}.lost")
+    if lost:
+        st.error(lost, icon=":material/block:")
 
 
 def _submit(p: CasePanel, action: str, form: str) -> None:
@@ -273,6 +295,7 @@ def chosen_action(key: str) -> str | None:
 
 def _choose(key: str, action: str) -> None:
     """An action's button (callback): its form opens, or closes when it was the one open."""
+    st.session_state.pop(f"{key}.lost", None)
     st.session_state[_slot(key)] = (key, None if chosen_action(key) == action else action)
 
 
@@ -314,6 +337,9 @@ def act(p: CasePanel, action: str, values: dict, seen_version: int, *, form: str
         st.session_state[f"{form}.refused"] = e.message(kit.lang())
         return
     st.session_state.pop(f"{form}.refused", None)
+    key = form[:-len(action) - 1]
+    st.session_state[_slot(key)] = (key, None)  # done: its form closes (an escalation's stayed open)
+    st.session_state.pop(f"{key}.lost", None)
     kit.await_notice(before)
     for k in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{form}-")]:
         del st.session_state[k]  # a later form for this case starts empty

@@ -401,3 +401,46 @@ def test_queue_headers_get_the_width_their_label_needs(w, engine, lang):
         if need > max(view.text_px(s) + 2 * view.HEADER_PAD for s in cells):
             assert width is not None and width >= need, (c, lab, width)
     assert cols["time"][1] >= view.header_width(cols["time"][0], helped=True)   # the column the issue names
+
+
+def test_reopening_a_form_after_ones_own_move_is_no_conflict(w, engine):
+    """Session 14's review: a form kept the version it was first opened on, so after another move
+    of one's own its submit was refused as "已被他人处理" naming oneself."""
+    row = new_case(engine, w, "registered", level="community")
+    at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: row["id"]})
+    at = _choose(at, row["id"], "dispatch")          # opened (version v), then left for another move
+    at = _choose(at, row["id"], "set_level")
+    at.selectbox(key=f"dispatch-act-{row['id']}-set_level-level").set_value("grid")
+    _submit_form(at, row["id"], "set_level")
+    assert not at.error and case_row(engine, row["id"])["level"] == "grid"
+    # a move done closes its form (an escalation's stayed open, inviting a second one)
+    assert not [b for b in at.button if f"dispatch-act-{row['id']}-set_level" in str(b.proto.form_id)]
+    at = _choose(at, row["id"], "dispatch")
+    _submit_form(at, row["id"], "dispatch")
+    assert not at.error, [e.value for e in at.error]
+    assert case_row(engine, row["id"])["status"] == "dispatched"
+
+
+def test_a_move_lost_to_someone_elses_is_said_even_when_its_form_is_gone(w, engine):
+    """Another dispatcher dispatched the case first: 派遣 is no longer offered, so its form (and the
+    refusal under it) would vanish; the refusal is shown above the buttons instead."""
+    row = new_case(engine, w, "registered", level="community")
+    at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: row["id"]})
+    at = _choose(at, row["id"], "dispatch")
+    with engine.begin() as c:
+        service.transition(c, case_id=row["id"], action="dispatch", actor=w["dpt_admin"],
+                           department_id=w.dept["CGZF"])
+    _submit_form(at, row["id"], "dispatch")
+    assert "dispatch" not in action_buttons(at, f"dispatch-act-{row['id']}")
+    assert at.error and "已被他人处理" in at.error[0].value, [e.value for e in at.error]
+    at.run()  # stays until the next choice, through live redraws
+    assert at.error and "已被他人处理" in at.error[0].value
+    assert case_row(engine, row["id"])["department_id"] == w.dept["CGZF"]
+
+
+def test_moves_the_case_itself_would_refuse_are_not_offered(w, engine):
+    row = new_case(engine, w, "registered", level="community")
+    with engine.begin() as c:
+        service.transition(c, case_id=row["id"], action="supervise", actor=w["dpt_admin"], comment="盯紧")
+    at = open_page(w["dpt_admin"], PAGE, **{CASE: row["id"]})
+    assert "supervise" not in action_buttons(at, f"dispatch-act-{row['id']}")
