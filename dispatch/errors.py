@@ -29,8 +29,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{actor} ({role}) may not {action} case {case_no}: {reason}",
     },
     "conflict": {
-        "zh": "案件 {case_no} 已被他人处理：{by}于 {at} 执行了“{last_action}”，现为“{status}”。请刷新后重试",
-        "en": "Case {case_no} was changed meanwhile: {by} did “{last_action}” at {at}; it is now {status}. Reload and try again",
+        "zh": "案件 {case_no} 已被他人处理：{by}于 {at} 执行了“{last_action}”，现为“{status}”。请核对案件现状后再操作（页面已按最新状态显示）",
+        "en": "Case {case_no} was changed meanwhile: {by} did “{last_action}” at {at}; it is now {status}. Check the case as it is now (shown here) before acting again",
     },
     "busy": {
         "zh": "案件 {case_no} 正由他人同时处理，请稍后重试",
