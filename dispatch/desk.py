@@ -73,6 +73,7 @@ class QueueRow:
     category_name: str | None = None
     category_name_en: str | None = None
     community_name: str | None = None   # None: outside the jurisdiction
+    community_name_en: str | None = None
     due_at: datetime | None = None
     time_state: str | None = None       # 'overdue' | 'at_risk' | 'on_track' | None
     role: str | None = None             # department queue only: 'lead' | 'assist'

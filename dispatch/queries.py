@@ -122,7 +122,7 @@ LIST_COLUMNS = f"""
     c.id, c.case_no, c.status, c.level, c.category_code, cat.name AS category_name, cat.name_en AS category_name_en,
     left(c.description, 200) AS description, c.address, c.channel, c.reported_at, c.registered_at, c.dispatched_at,
     c.due_at, c.warn_at, c.closed_at, c.department_id, d.name AS department_name, c.handler_id, c.grid_code,
-    c.community_id, com.name AS community_name, c.subdistrict_id, sub.name AS subdistrict_name,
+    c.community_id, com.name AS community_name, com.name_en AS community_name_en, c.subdistrict_id, sub.name AS subdistrict_name,
     ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.outside_jurisdiction, c.geom IS NULL AS awaiting_location,
     c.supervised, c.self_handled, c.version,
     c.postpone_requested_at IS NOT NULL AS postponement_pending, {time_state_sql('c')} AS time_state

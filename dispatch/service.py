@@ -613,6 +613,15 @@ def to_wgs84(x: float, y: float, crs: str) -> tuple[float, float]:
     return float(lon), float(lat)
 
 
+MAX_DESCRIPTION = 4000  # the cases table's CHECK (migration 0001)
+
+
+def _description(description: str | None) -> None:
+    if description and len(description) > MAX_DESCRIPTION:
+        raise InvalidInput(f"问题描述超过 {MAX_DESCRIPTION} 字（{len(description)}）",
+                           f"The description is longer than {MAX_DESCRIPTION} characters ({len(description)})")
+
+
 def _position(lon: float | None, lat: float | None, crs: str, address: str | None) -> tuple[float, float] | None:
     """The report's point in WGS-84, or None for a report with an address only (待定位); a report
     with neither, or half a point, is refused naming the field."""
@@ -640,6 +649,7 @@ def report_case(conn: Connection, *, channel: str, lon: float | None, lat: float
         raise InvalidInput(f"上报渠道 {channel!r} 无效", f"Unknown channel {channel!r}; expected one of {CHANNELS}")
     if category_code is not None:
         _category(conn, category_code)
+    _description(description)
     point = _position(lon, lat, crs, address)
     x84, y84 = point or (None, None)
     if actor is not None and reporter_id is None:
@@ -682,6 +692,7 @@ def report_case_ctes(*, channel: str, lon: float | None, lat: float | None, crs:
     key was answered already", so a retry takes no case number)."""
     if channel not in CHANNELS:
         raise InvalidInput(f"上报渠道 {channel!r} 无效", f"Unknown channel {channel!r}; expected one of {CHANNELS}")
+    _description(description)
     point = _position(lon, lat, crs, address)
     x84, y84 = point or (None, None)
     attachments = [{"kind": "report", "ref": photo_ref}] if photo_ref else []

@@ -87,7 +87,7 @@ def holder_text(h) -> str:
 def area_cell(r) -> str:
     """A queue row's place: its community, 待定位 with the address it came with, or outside."""
     if r.community_name:
-        return r.community_name
+        return name_in(r, kit.lang(), "community_name")
     if getattr(r, "awaiting_location", False):
         return kit.tr("dp.awaiting_location") + (f" · {r.address}" if r.address else "")
     return kit.tr("dp.outside")

@@ -251,3 +251,14 @@ def test_merge_takes_a_case_number_or_an_id(world, conn):
                            duplicate_of=other["case_no"])
     assert service.transition(conn, case_id=other["id"], action="merge", actor=world["admin"],
                               duplicate_of=original["id"])["duplicate_of"] == original["id"]
+
+
+def test_a_description_over_the_limit_is_refused_with_a_message(world, conn):
+    """Session 14's review: a service caller got a raw IntegrityError from the table's CHECK."""
+    from dispatch.errors import InvalidInput
+
+    n = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
+    with pytest.raises(InvalidInput, match="4000"):
+        service.report_case(conn, channel="hotline", lon=0.5, lat=0.5, description="长" * 4001)
+    assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == n
+    assert service.report_case(conn, channel="hotline", lon=0.5, lat=0.5, description="长" * 4000)["id"]
