@@ -53,6 +53,9 @@ PLANNER_UI: dict[str, tuple[str, str]] = {
     "pl.workers_go": ("保存指派", "Save the assignment"),
     "pl.replace": ("从文件替换图层", "Replace the layer from a file"),
     "pl.replace_file": ("GeoJSON、GeoPackage 或 Shapefile（zip）", "GeoJSON, GeoPackage or zipped Shapefile"),
+    "pl.upload_help": ("网页上传上限 20 MB；更大的图层（上限 200 MB）请在服务器上用命令行导入：manage.py draft-edit 的 replace_from_file 或 import-grids",
+                       "The page takes files up to 20 MB; a larger layer (up to 200 MB) goes in on the server's command line: "
+                       "manage.py draft-edit with replace_from_file, or import-grids"),
     "pl.crs": ("坐标系", "Coordinate system"),
     "pl.crs.auto": ("文件自带（GeoPackage / Shapefile）", "As declared in the file (GeoPackage / Shapefile)"),
     "pl.replace_go": ("替换", "Replace"),

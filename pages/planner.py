@@ -230,7 +230,8 @@ def _workers_form(draft_id: int, resps: list[dict], workers: list[tuple[int, str
 
 def _replace_form(draft_id: int) -> None:
     with st.form(f"pl_replace_{draft_id}", border=False):
-        up = st.file_uploader(tr("pl.replace_file"), type=["geojson", "json", "gpkg", "zip"], key="pl_replace_file")
+        up = st.file_uploader(tr("pl.replace_file"), type=["geojson", "json", "gpkg", "zip"], key="pl_replace_file",
+                              help=tr("pl.upload_help"))
         crs = st.selectbox(tr("pl.crs"), CRS_CHOICES, format_func=lambda c: c or tr("pl.crs.auto"), key="pl_crs")
         if st.form_submit_button(tr("pl.replace_go")) and up is not None:
             with tempfile.TemporaryDirectory(prefix="gridgov-replace-") as tmp:
@@ -275,7 +276,8 @@ def _references_form(draft_id: int, ref_layers: list) -> None:
         if st.button(tr("pl.reference_remove"), key=f"pl_ref_rm_{r.id}", icon=":material/delete:"):
             act(pv.remove_reference, r.id, done=tr("pl.reference_removed", name=r.name))
     with st.form(f"pl_ref_{draft_id}", border=False, clear_on_submit=True):
-        up = st.file_uploader(tr("pl.references_pick"), type=["geojson", "json", "gpkg", "zip"], key="pl_ref_file")
+        up = st.file_uploader(tr("pl.references_pick"), type=["geojson", "json", "gpkg", "zip"], key="pl_ref_file",
+                              help=tr("pl.upload_help"))
         name = st.text_input(tr("pl.reference_name"), key="pl_ref_name")
         layer = st.text_input(tr("pl.reference_layer"), key="pl_ref_layer")
         crs = st.selectbox(tr("pl.crs"), CRS_CHOICES, format_func=lambda c: c or tr("pl.crs.auto"), key="pl_ref_crs")
