@@ -197,9 +197,19 @@ def validate_grids(grids: list[GridShape], *, community_outlines: dict | None = 
         for i in bad.tolist():
             if i not in in_overlap:
                 c = good[i].code
-                out.append(_problem("unshared_edge", [c], f"网格 {c} 与相邻网格的公共边不一致（顶点不重合）",
-                                    f"grid {c} has an edge that should be shared with a neighbour but is not "
-                                    "(their vertices differ)", edges[i]))
+                # the neighbours along the invalid edge, named: one outside the draft cannot be
+                # fixed here (a split or a new grid put a vertex on an edge it shares)
+                near_i = [j for j in tree.query(edges[i], predicate="intersects").tolist() if j != i]
+                inside = sorted(good[j].code for j in near_i if j < n)
+                outside = sorted(fixed_codes[j - n] for j in near_i if j >= n)
+                zh = f"网格 {c} 与相邻网格{('、'.join(inside + outside)) if near_i else ''}的公共边不一致（顶点不重合）"
+                en = (f"grid {c} has an edge that should be shared with {', '.join(inside + outside) or 'a neighbour'} "
+                      "but is not (their vertices differ)")
+                if outside:
+                    zh += f"；{'、'.join(outside)} 在草稿范围外，请新建包含其社区的草稿再修改此处"
+                    en += (f"; {', '.join(outside)} is outside the draft's scope: start a draft that includes "
+                           "its community to change this edge")
+                out.append(_problem("unshared_edge", [c, *outside], zh, en, edges[i]))
         # the draft's own grids may still form a valid coverage (the gap check's fast union)
         coverage_ok = len(fixed_geoms) > 0 and (n < 2 or shapely.coverage_is_valid(geoms))
     # slivers

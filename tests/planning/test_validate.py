@@ -99,6 +99,16 @@ def test_unshared_edge_is_found_on_the_grid_with_the_extra_vertex():
     assert any(shape(p.location).covers(shapely.Point(S, 0.5 * S)) for p in unshared)
 
 
+def test_an_unshared_edge_names_the_neighbour_and_one_outside_the_draft_says_so():
+    """Session 14's review: a split put a vertex on the edge shared with a grid of another
+    community; the problem blamed the two new parts and never named that grid."""
+    b = Polygon([(S, 0), (2 * S, 0), (2 * S, S), (S, S), (S, 0.5 * S)])   # the draft's grid, an extra vertex
+    out = validate_grids([GridShape("002", b, "C")], fixed=[GridShape("901", sq(0), "D")])
+    (p,) = [p for p in out if p.kind == "unshared_edge"]
+    assert p.codes == ["002", "901"]
+    assert "901" in p.message_en and "outside the draft's scope" in p.message_en and "草稿范围外" in p.message_zh
+
+
 def test_duplicate_code():
     gs = [GridShape("001", sq(0), "C"), GridShape("001", sq(1), "C")]
     (p,) = [p for p in validate_grids(gs) if p.kind == "duplicate_code"]
