@@ -49,6 +49,7 @@ OVERLAP_TOLERANCE_M2 = 1.0
 # A GCJ-02 (or BD-09) file read as WGS-84 moves every grid by the obfuscation's own offset at that
 # place; a redraw whose every grid moved by that offset to within this is refused.
 DATUM_SHIFT_MATCH_M = 5.0
+DATUM_SHIFT_SHARE = 0.8   # this share of a file's grids one offset away: the file's datum, not a redraw
 
 
 def precision_m(source: str | None) -> float:
@@ -792,16 +793,36 @@ def _datum_shift_problems(conn: Connection) -> list[Problem]:
                ST_X(ST_Centroid(i.geom)) AS x1, ST_Y(ST_Centroid(i.geom)) AS y1
         FROM _grid_import i JOIN unit_grid g ON g.code = i.code
         JOIN grid_version gv ON gv.grid_id = g.id AND gv.valid_to IS NULL""")).all()
+    hint = datum_shift_hint(rows)
+    return [Problem(0, None, hint)] if hint else []
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A grid's centroid now (x0, y0) and in the file (x1, y1), degrees WGS-84 as read."""
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+def datum_shift_hint(rows: list) -> str | None:
+    """Why a file's grids all (or nearly all: a redraw traced on a GCJ-02 map moves one or two
+    grids for real) sit one GCJ-02 / BD-09 offset away from the current ones, or None. ``rows``:
+    ``Moved``-like (x0, y0, x1, y1) per grid found in both."""
     if not rows:
-        return []
+        return None
+    need = max(1, math.ceil(DATUM_SHIFT_SHARE * len(rows)))
     for system, name in ((GCJ02, "GCJ-02"), (BD09, "BD-09")):
         for sign, reading in ((1, f"{name} coordinates read as WGS-84: import with --crs {system}"),
                               (-1, f"WGS-84 coordinates read as {name}: import with --crs WGS84")):
-            if all(_shift_matches(r, system, sign) for r in rows):
-                m = _metres(rows[0].x1 - rows[0].x0, rows[0].y1 - rows[0].y0, rows[0].y0)
-                return [Problem(0, None, f"every redrawn grid ({len(rows)}) moved by the {name} offset of its "
-                                         f"place (about {m:.0f} m): this looks like {reading}")]
-    return []
+            hits = [r for r in rows if _shift_matches(r, system, sign)]
+            if len(hits) >= need:
+                m = _metres(hits[0].x1 - hits[0].x0, hits[0].y1 - hits[0].y0, hits[0].y0)
+                which = f"every redrawn grid ({len(rows)})" if len(hits) == len(rows) else \
+                    f"{len(hits)} of the {len(rows)} redrawn grids"
+                return f"{which} moved by the {name} offset of its place (about {m:.0f} m): this looks like {reading}"
+    return None
 
 
 def _metres(dx: float, dy: float, lat: float) -> float:

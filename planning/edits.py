@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import shapely
@@ -370,19 +371,31 @@ def assign_workers(conn: Connection, s: DraftState, op: dict) -> Change:
 
 
 def replace_from_file(conn: Connection, s: DraftState, op: dict) -> Change:
-    from gis.io import GridImportError, read_grid_file
+    from gis.io import GridImportError, Moved, datum_shift_hint, read_grid_file
 
     path = str(_need(op, "path"))
+    shown = Path(path).name  # the page's upload lies in a temporary folder: its name only
     try:
         features = read_grid_file(path, crs=op.get("crs"))
     except GridImportError as e:
         first = "; ".join(str(p) for p in e.problems[:5]) + (" …" if len(e.problems) > 5 else "")
-        raise EditError(f"replace_from_file：文件 {path} 不能导入：{first}",
-                        f"replace_from_file: {path} cannot be used: {first}") from None
+        first = first.replace(path, shown).replace("with --crs", "with the coordinate system (--crs)")
+        raise EditError(f"从文件替换：文件 {shown} 不能使用（{first}）",
+                        f"replace_from_file: {shown} cannot be used: {first}") from None
     except (FileNotFoundError, OSError) as e:
-        raise EditError(f"replace_from_file：无法读取 {path}（{e}）", f"replace_from_file: cannot read {path}: {e}") from None
+        raise EditError(f"从文件替换：无法读取 {shown}（{e.strerror or e}）",
+                        f"replace_from_file: cannot read {shown}: {e.strerror or e}") from None
     if not features:
-        raise EditError(f"replace_from_file：文件 {path} 没有网格", f"replace_from_file: {path} has no grids")
+        raise EditError(f"从文件替换：文件 {shown} 没有网格", f"replace_from_file: {shown} has no grids")
+    now = {r.code: r for r in conn.execute(text(
+        f"SELECT g.code, ST_X(ST_Centroid(gv.geom)) AS x, ST_Y(ST_Centroid(gv.geom)) AS y FROM unit_grid g "
+        f"JOIN grid_version gv ON gv.grid_id = g.id AND gv.valid_to IS NULL WHERE {LIVE_GRID_SQL} AND g.code = ANY(:c)"),
+        {"c": [f.code for f in features]})}
+    hint = datum_shift_hint([Moved(now[f.code].x, now[f.code].y, f.geom.centroid.x, f.geom.centroid.y)
+                             for f in features if f.code in now and f.geom is not None])
+    if hint:  # a file in one datum read as the other: refused before anything is written
+        raise EditError(f"从文件替换：文件 {shown} 的网格整体偏移了约一个火星坐标（GCJ-02/BD-09）偏移量，"
+                        f"疑为坐标系选错：{hint}", f"replace_from_file: {shown}: {hint}")
     w = gcodes.width("community")
     comm_ids = {}
     for f in features:

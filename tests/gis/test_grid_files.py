@@ -200,6 +200,18 @@ def test_a_redraw_shifted_by_the_obfuscation_is_refused_with_a_hint(conn, fresh,
     assert snapshot(conn) == before
 
 
+def test_the_hint_stays_when_one_grid_of_the_shifted_file_was_really_redrawn(conn, fresh, tmp_path):
+    """A redraw traced on a GCJ-02 map: most grids one offset away, one really moved (review F8)."""
+    rows = grid_rows()
+    rows[0]["geometry"] = shapely.affinity.scale(rows[0]["geometry"], 0.5, 0.5, origin="center")
+    rows[0]["geometry"] = shapely.affinity.translate(rows[0]["geometry"], STEP / 8, 0)
+    before = snapshot(conn)
+    with pytest.raises(GridImportError) as e:
+        import_grids(conn, to_geojson(tmp_path / "traced.geojson", rows, in_system("GCJ02")), crs="WGS84")
+    assert "5 of the 6 redrawn grids moved by the GCJ-02 offset" in str(e.value), str(e.value)
+    assert snapshot(conn) == before
+
+
 @pytest.mark.parametrize("system", ["GCJ02", "BD09"])
 def test_the_same_grids_in_another_system_are_unchanged_and_warn_of_nothing(conn, sample_loaded, tmp_path, system):
     """The whole sample district (1,035 grids) re-imported in GCJ-02 / BD-09: no version added, no

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 import shapely
+import shapely.affinity
+import shapely.geometry
+import shapely.ops
 from sqlalchemy import text
 
 from planning import drafts
@@ -74,3 +77,39 @@ def test_split_merge_move_and_add_keep_the_real_tiling(district):
         drafts.undo(conn, d, actor_id=planner)
     assert tiling(conn, d) == (True, area0, n0)
     assert {f["properties"]["change"] for f in drafts.draft_geojson(conn, d)["features"]} == {"same"}
+
+
+def test_replacing_a_community_from_a_gcj02_file_read_as_wgs84_is_refused_with_the_hint(district, tmp_path):
+    """Session 14's review: replace_from_file took such a file with dozens of overlap errors and no
+    word of the datum, where import-grids gave the hint. One grid really redrawn changes nothing."""
+    import json
+
+    from gis.crs import GCJ02, from_wgs84
+    from planning.errors import EditError
+
+    conn, d, planner = district
+    comm = conn.execute(text("SELECT community_id FROM unit_grid GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")).scalar()
+    rows = conn.execute(text(
+        "SELECT g.code, g.name, ST_AsGeoJSON(gv.geom) AS gj FROM unit_grid g JOIN grid_version gv "
+        "ON gv.grid_id = g.id AND gv.valid_to IS NULL WHERE g.community_id = :c AND g.retired_at IS NULL ORDER BY 1"),
+        {"c": comm}).all()
+    feats = []
+    for n, r in enumerate(rows):
+        geom = shapely.geometry.shape(json.loads(r.gj))
+        geom = shapely.ops.transform(lambda x, y: from_wgs84(x, y, GCJ02), geom)  # as AMap has it
+        if n == 0:  # and one grid really redrawn: shrunk into its south-west corner
+            x0, y0, x1, y1 = geom.bounds
+            part = geom.intersection(shapely.box(x0, y0, (x0 + x1) / 2, (y0 + y1) / 2))
+            geom = max(getattr(part, "geoms", [part]), key=lambda g: g.area)
+        feats.append({"type": "Feature", "properties": {"code": r.code, "name": r.name},
+                      "geometry": shapely.geometry.mapping(geom)})
+    path = tmp_path / "amap.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    steps = conn.execute(text("SELECT count(*) FROM boundary_draft_step WHERE draft_id = :d"), {"d": d}).scalar()
+    with pytest.raises(EditError) as e:
+        drafts.apply_edit(conn, d, {"op": "replace_from_file", "path": str(path), "crs": "WGS84"}, actor_id=planner)
+    assert "GCJ-02 coordinates read as WGS-84" in e.value.message_en and str(tmp_path) not in e.value.message_en
+    assert f"{len(rows) - 1} of the {len(rows)} redrawn grids" in e.value.message_en
+    assert conn.execute(text("SELECT count(*) FROM boundary_draft_step WHERE draft_id = :d"), {"d": d}).scalar() == steps
+    res = drafts.apply_edit(conn, d, {"op": "replace_from_file", "path": str(path), "crs": "GCJ02"}, actor_id=planner)
+    assert res.changed  # declared right, it is taken (the shrunk grid leaves a gap: the validator's)
