@@ -371,3 +371,20 @@ def test_a_case_crossing_its_warn_and_due_times_changes_colour_with_no_server_re
     assert all(-1.0 < x < 5.0 for x in late), late
     tip = wall.evaluate(f"window.__wall.tooltipOf({case['id']})")  # what a hover over it shows
     assert case["case_no"] in tip and "已超期" in tip, tip
+
+
+@pytest.mark.parametrize("path", ["/", "/wall_screen"])
+def test_the_kpi_figures_are_whole_on_a_1366_screen(page, login, e2e_db, path):
+    """Session 14's review: at 1366×768 the tiles read "1…", "9…" for 161 and 93.3 %."""
+    page.set_viewport_size({"width": 1366, "height": 768})
+    login(page, "uit_command", path=path)
+    wait_drawn(page)
+    expect(page.locator(OPEN_TILE)).to_be_visible()
+    cut = page.evaluate("""() => [...document.querySelectorAll('[data-testid=stMetricValue], [data-testid=stMetricLabel]')]
+        .flatMap(el => [el, ...el.querySelectorAll('*')])
+        .filter(el => el.scrollWidth > el.clientWidth + 1 || getComputedStyle(el).textOverflow === 'ellipsis'
+                      && el.scrollWidth > el.clientWidth)
+        .map(el => el.textContent + ' ' + el.scrollWidth + '/' + el.clientWidth)""")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"wall-1366{path.replace('/', '-')}.png"))
+    assert cut == [], cut
