@@ -26,6 +26,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 import streamlit as st
+import streamlit.components.v1 as components
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from accounts.auth import PUBLIC_PAGES, LoginBusy, LoginFailed, Throttled, actor_by_sso, allowed_pages, sign_in
@@ -99,6 +100,10 @@ def _database_refused(e: DBAPIError, lang: str) -> None:
 def _signed_in_run(lang: str) -> None:
     who = kit.refresh_actor()
     _language_switch(lang)
+    script = kit.session_cookie_script()
+    if script:  # the sign-in cookie set or cleared (a zero-height frame of the app's own origin)
+        with st.sidebar:
+            components.html(script, height=0)
     if who is None:
         # Every known address shows the login form, so a bookmarked wall comes back after sign-in.
         login = [st.Page(login_page, title=t("page.login", lang), url_path="login", default=True)]
@@ -183,6 +188,7 @@ def _sign_in(username: str, password: str) -> None:
 def _start_session(actor) -> None:
     st.session_state.actor = actor
     st.session_state.pop("signed_out_reason", None)
+    kit.remember_sign_in(actor, _client_address())  # a reload of this tab keeps the sign-in
     st.rerun()
 
 
@@ -228,6 +234,7 @@ def _sso_sign_in() -> None:
 def _sign_out() -> None:
     case_panel.leave()  # "X 正在处理此案件" ends with X's session
     kit.end_wall_feed()  # and so do its live-wall files
+    kit.end_sign_in()  # and its sign-in: a reload asks for the password again
     for k in ("actor", "last_active", "signed_out_reason"):
         st.session_state.pop(k, None)
     if _sso_configured() and getattr(st.user, "is_logged_in", False):

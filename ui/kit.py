@@ -15,6 +15,7 @@ from db.engine import get_engine
 from db import replica
 from db.live import ChangeListener, wait_for_version
 from db.schedule import DueChangeTicker
+from accounts import sessions
 from accounts.actors import Actor, UnknownActor, load_actor
 from accounts.auth import PUBLIC_PAGES, may_open
 from i18n import DEFAULT_LANG, normalise_lang, t
@@ -95,21 +96,93 @@ def refresh_actor() -> Actor | None:
     """
     who = st.session_state.get("actor")
     if who is None:
-        return None
+        return _restore_signed_in()
     now = time.monotonic()
     last = st.session_state.get("last_active")
     if last is not None and now - last > idle_seconds():
         forget_actor("idle")
         return None
     try:
-        with engine().connect() as conn:
+        with engine().begin() as conn:
             fresh = load_actor(conn, who.person_id)
+            token = st.session_state.get("session_token")
+            if token and now - st.session_state.get("session_touched", 0.0) > SESSION_TOUCH_S:
+                sessions.touch(conn, token)  # the reload's idle check reads it
+                st.session_state.session_touched = now
     except UnknownActor:
         forget_actor("inactive")
         return None
     st.session_state.actor = fresh
     st.session_state.last_active = now
     return fresh
+
+
+SESSION_COOKIE = "gridgov_session"
+SESSION_TOUCH_S = 60.0  # a signed-in run marks its sign-in seen at most this often
+
+
+def _restore_signed_in() -> Actor | None:
+    """A new page session (a reload) of a browser that was signed in: the person back from the
+    session cookie, if its sign-in is still live (``accounts.sessions.restore``). Tried once per
+    page session."""
+    try:
+        token = st.context.cookies.get(SESSION_COOKIE)
+    except Exception:  # no browser context (a bare script run, AppTest)
+        return None
+    if not isinstance(token, str) or not token or st.session_state.get("session_tried") == token:
+        return None
+    st.session_state.session_tried = token
+    with engine().begin() as conn:
+        pid = sessions.restore(conn, token, idle_s=idle_seconds(), max_age_s=sessions.max_age_s())
+        if pid is None:
+            st.session_state.clear_cookie = True
+            return None
+        try:
+            who = load_actor(conn, pid)
+        except UnknownActor:
+            return None
+    st.session_state.actor, st.session_state.session_token = who, token
+    st.session_state.last_active = st.session_state.session_touched = time.monotonic()
+    return who
+
+
+def remember_sign_in(who: Actor, client_address: str | None) -> None:
+    """A sign-in: its token kept (hashed) in the database and, by ``session_cookie_script``, in the
+    browser, so a reload of this tab does not ask for the password again."""
+    with engine().begin() as conn:
+        token = sessions.create(conn, who.person_id, client_address=client_address)
+    st.session_state.session_token = st.session_state.set_cookie = token
+    st.session_state.session_touched = time.monotonic()
+
+
+def end_sign_in(*, person_wide: bool = False) -> None:
+    """Signed out: the sign-in's token revoked (every token of the person for a deactivated
+    account) and the browser's cookie cleared at the next run."""
+    token = st.session_state.pop("session_token", None)
+    who = st.session_state.get("actor")
+    if token or person_wide:
+        with engine().begin() as conn:
+            if token:
+                sessions.revoke(conn, token)
+            if person_wide and who is not None:
+                sessions.revoke_person(conn, who.person_id)
+    st.session_state.pop("set_cookie", None)
+    st.session_state.clear_cookie = True
+
+
+def session_cookie_script() -> str | None:
+    """The script (for a zero-height component) that sets or clears the sign-in cookie this run, if any."""
+    import json
+
+    token = st.session_state.pop("set_cookie", None)
+    if token:
+        value = json.dumps(f"{SESSION_COOKIE}={token}; path=/; SameSite=Strict")
+        return ("<script>try{var s=window.parent.location.protocol==='https:'?'; Secure':'';"
+                f"document.cookie={value}+s;}}catch(e){{}}</script>")
+    if st.session_state.pop("clear_cookie", None):
+        value = json.dumps(f"{SESSION_COOKIE}=; path=/; Max-Age=0; SameSite=Strict")
+        return f"<script>try{{document.cookie={value};}}catch(e){{}}</script>"
+    return None
 
 
 def end_wall_feed() -> None:
@@ -131,6 +204,7 @@ def forget_actor(reason: str | None = None) -> None:
     if who is not None:
         case_panel.leave(who)
     end_wall_feed()
+    end_sign_in(person_wide=reason == "inactive")
     for k in ("actor", "last_active"):
         st.session_state.pop(k, None)
     if reason:
