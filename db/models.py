@@ -13,7 +13,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import (REAL, BigInteger, Boolean, Date, DateTime, Double, ForeignKey, Integer, Numeric,
+from sqlalchemy import (REAL, BigInteger, Boolean, Date, DateTime, Double, ForeignKey, Integer, LargeBinary, Numeric,
                         SmallInteger, Text, Time, text)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -372,6 +372,8 @@ class Case(Base):
     postpone_requested_due_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
     postpone_request_reason: Mapped[str | None] = mapped_column(Text)
     supervised_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    chase_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))  # 催办 (migration 0032)
+    last_chased_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
     result_photo_ref: Mapped[str | None] = mapped_column(Text)
     disposal_wh: Mapped[float | None] = mapped_column(REAL)  # working hours from dispatch to closure
     evaluation_score: Mapped[int | None] = mapped_column(SmallInteger)
@@ -645,6 +647,17 @@ class LoginFailure(Base):
     at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
     username: Mapped[str] = mapped_column(Text)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    client_address: Mapped[str | None] = mapped_column(Text)
+
+
+class WebSession(Base):
+    """A sign-in that survives a reload (migration 0031; accounts/sessions.py): the token's SHA-256 only."""
+    __tablename__ = "web_session"
+    token_sha256: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+    last_seen_at: Mapped[datetime] = mapped_column(TZ_TIME, server_default=NOW)
+    revoked_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
     client_address: Mapped[str | None] = mapped_column(Text)
 
 

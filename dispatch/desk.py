@@ -79,6 +79,7 @@ class QueueRow:
     role: str | None = None             # department queue only: 'lead' | 'assist'
     hours_left: float | None = None     # department queue only: working hours to the deadline
     address: str | None = None
+    chase_count: int = 0                # 催办 so far (migration 0032)
     awaiting_location: bool = False     # 待定位: an address only, no position yet
     lon: float | None = None            # where it lies (the dispatch map draws the queue shown)
     lat: float | None = None
@@ -283,6 +284,8 @@ class CasePanel:
     subdistrict_name_en: str | None = None
     community_name_en: str | None = None
     awaiting_location: bool = False     # 待定位: an address only; the dispatcher locates it
+    chase_count: int = 0                # 催办 (migration 0032): how often, and when last
+    last_chased_at: datetime | None = None
 
 
 def case_version(conn: Connection, *, case_id: int) -> int | None:

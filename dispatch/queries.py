@@ -124,7 +124,7 @@ LIST_COLUMNS = f"""
     c.due_at, c.warn_at, c.closed_at, c.department_id, d.name AS department_name, c.handler_id, c.grid_code,
     c.community_id, com.name AS community_name, com.name_en AS community_name_en, c.subdistrict_id, sub.name AS subdistrict_name,
     ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.outside_jurisdiction, c.geom IS NULL AS awaiting_location,
-    c.supervised, c.self_handled, c.version,
+    c.supervised, c.self_handled, c.version, c.chase_count,
     c.postpone_requested_at IS NOT NULL AS postponement_pending, {time_state_sql('c')} AS time_state
 """
 LIST_FROM = """

@@ -401,6 +401,11 @@ def _supervise(ctx: _Ctx) -> dict:
     return {"supervised": True, "supervised_at": ctx.now}
 
 
+def _chase(ctx: _Ctx) -> dict:
+    ctx.need_comment("催办须写明要求", "A chase needs a note of what is asked")
+    return {"chase_count": ctx.row["chase_count"] + 1, "last_chased_at": ctx.now}
+
+
 def _evaluate(ctx: _Ctx, *, score) -> dict:
     if ctx.row["evaluated_at"] is not None:
         raise InvalidInput("案件已评价", "The case has already been evaluated")
@@ -417,7 +422,7 @@ _HANDLERS = {
     "accept": _accept, "return": _return, "request_postponement": _request_postponement,
     "approve_postponement": _approve_postponement, "deny_postponement": _deny_postponement,
     "feed_back": _feed_back, "verify_pass": _verify_pass, "verify_fail": _verify_fail,
-    "supervise": _supervise, "evaluate": _evaluate,
+    "supervise": _supervise, "chase": _chase, "evaluate": _evaluate,
 }
 assert set(_HANDLERS) == set(TRANSITIONS)
 

@@ -79,6 +79,7 @@ ACTION_LABELS: dict[str, dict[str, str]] = {
     "verify_pass": {"zh": "核查通过", "en": "Verify: passed"},
     "verify_fail": {"zh": "核查不通过", "en": "Verify: failed (rework)"},
     "supervise": {"zh": "督办", "en": "Supervise"},
+    "chase": {"zh": "催办", "en": "Chase"},
     "evaluate": {"zh": "评价", "en": "Evaluate"},
     "regrid": {"zh": "网格调整改派", "en": "Grid re-assigned (boundary change)"},
 }
@@ -131,6 +132,7 @@ REPORT = "report"  # creates a case in 'reported'; not in TRANSITIONS (there is 
 # (reassign_open_cases, migration 0007): not a status transition, so not in TRANSITIONS either
 REGRID = "regrid"
 
+_CHASEABLE = ("dispatched", "disposing", "rework", "postponed")
 _SUPERVISABLE = ("registered", "dispatched", "disposing", "awaiting_verification", "rework", "postponed", "returned")
 
 TRANSITIONS: dict[str, Move] = {
@@ -157,6 +159,7 @@ TRANSITIONS: dict[str, Move] = {
     "verify_pass": _m(("awaiting_verification",), "closed"),
     "verify_fail": _m(("awaiting_verification",), "rework"),
     "supervise": _m(_SUPERVISABLE),
+    "chase": _m(_CHASEABLE),  # the department is working on it: pressed again, as often as needed
     "evaluate": _m(("closed",)),
 }
 ACTIONS: tuple[str, ...] = tuple(TRANSITIONS)

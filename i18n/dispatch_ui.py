@@ -62,6 +62,9 @@ DISPATCH_UI: dict[str, tuple[str, str]] = {
                       "you no longer dispatch it."),
     # detail panel
     "dp.supervised": ("督办", "Supervised"),
+    "dp.chased": ("已催办 {n} 次 · 最近 {at}", "Chased {n}× · last {at}"),
+    "dp.col.chased": ("催办", "Chased"),
+    "dq.chased_n": ("{n} 次", "{n}×"),
     "dp.level_chip": ("{level}级", "{level} level"),
     "dp.outside": ("辖区外", "Outside the jurisdiction"),
     "dp.awaiting_location": ("待定位", "Awaiting location"),

@@ -117,11 +117,14 @@ with left:
             "category": [name_in(r, lang, "category_name") or "—" for r in shown],
             "status": [label("status", r.status, lang) for r in shown],
             "role": [kit.tr("dp.lead") if r.role == "lead" else kit.tr("dp.assist") for r in shown],
-            "area": [r.community_name or kit.tr("dp.outside") for r in shown],
+            "area": [view.area_cell(r) for r in shown],
             "due": [view.fmt_time(r.due_at) for r in shown],
             "hours_left": [r.hours_left for r in shown],
             "time": [label("time_state", r.time_state, lang) for r in shown],
+            "chased": [kit.tr("dq.chased_n", n=r.chase_count) if r.chase_count else "" for r in shown],
         })
+        if not any(r.chase_count for r in shown):
+            df = df.drop(columns=["chased"])  # 催办: shown when a dispatcher has pressed on one of them
         if all(r.role == "lead" for r in shown):
             df = df.drop(columns=["role"])  # a column saying "lead" on every line says nothing
         cfg = view.queue_columns(df)

@@ -68,6 +68,7 @@ ACTION_FORMS: dict[str, tuple[Field, ...]] = {
     "verify_pass": (_NOTE, _VERIFY_PHOTO),
     "verify_fail": (Field(COMMENT, "note", True), _VERIFY_PHOTO),
     "supervise": (_NOTE,),
+    "chase": (Field(COMMENT, "note", True),),
     "evaluate": (Field("score", "score", True), _NOTE),
 }
 

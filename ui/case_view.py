@@ -106,6 +106,9 @@ def header(p: CasePanel) -> None:
         chips.append(chip(label("time_state", p.time_state, lang), "ts-" + p.time_state))
     if p.supervised:
         chips.append(chip(kit.tr("dp.supervised"), "supervised"))
+    if p.chase_count:
+        when = p.last_chased_at.astimezone(TZ).strftime("%m-%d %H:%M") if p.last_chased_at else ""
+        chips.append(chip(kit.tr("dp.chased", n=p.chase_count, at=when), "supervised"))
     if p.outside_jurisdiction:
         chips.append(chip(kit.tr("dp.outside"), "ts-overdue"))
     if p.awaiting_location:

@@ -147,3 +147,24 @@ def test_a_changed_role_or_unit_counts_from_the_next_action(world, conn):
                       "WHERE id = :i"), {"i": world["gw_c3"].person_id})     # a grid worker made a district dispatcher
     assert service.transition(conn, case_id=case["id"], action="register",
                               actor=world["gw_c3"])["status"] == "registered"
+
+
+def test_chasing_by_the_owning_unit_or_above_as_often_as_needed(world, conn):
+    """催办 (migration 0032): a repeatable press on the department, by the unit that owns the case
+    or one that may supervise it; never by the department itself or another area's unit."""
+    from dispatch.errors import InvalidInput
+
+    case = bring_to(world, "dispatched")  # a community-level case of C1
+    for who in ("disp_s2", "staff_hwc"):
+        with pytest.raises(PermissionDenied):
+            service.transition(conn, case_id=case["id"], action="chase", actor=world[who], comment="快")
+    with pytest.raises(InvalidInput, match="催办须写明要求"):
+        service.transition(conn, case_id=case["id"], action="chase", actor=world["disp_c1"])
+    a = service.transition(conn, case_id=case["id"], action="chase", actor=world["disp_c1"], comment="今天处理")
+    b = service.transition(conn, case_id=case["id"], action="chase", actor=world["disp_d"], comment="再催")
+    assert (a["chase_count"], b["chase_count"]) == (1, 2) and b["last_chased_at"] >= a["last_chased_at"]
+    assert (b["status"], b["due_at"], b["department_id"]) == (case["status"], case["due_at"], case["department_id"])
+    events = conn.execute(text("SELECT action, comment, from_status, to_status FROM case_event WHERE case_id = :i "
+                               "AND action = 'chase' ORDER BY id"), {"i": case["id"]}).all()
+    assert [(e.comment, e.from_status, e.to_status) for e in events] == [
+        ("今天处理", "dispatched", "dispatched"), ("再催", "dispatched", "dispatched")]

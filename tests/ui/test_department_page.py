@@ -200,3 +200,16 @@ def test_the_time_left_column_explains_at_risk(w, engine):
     assert "五分之一" in cfg["time"]["help"]  # header help on 时限状态
     for c in ("time", "hours_left"):  # headers not cut short: as wide as the label needs (tests/e2e/test_desk_fit.py)
         assert cfg[c]["width"] >= view.header_width(cfg[c]["label"], helped=True), cfg[c]
+
+
+def test_a_chased_case_says_so_in_the_departments_queue_and_panel(w, engine):
+    """催办 (migration 0032): the department sees which cases a dispatcher has pressed on, how often."""
+    row = new_case(engine, w, "dispatched", dept="HWC")
+    with engine.begin() as c:
+        for note in ("今天内处理", "市民再次来电"):
+            service.transition(c, case_id=row["id"], action="chase", actor=w["dpt_admin"], comment=note)
+    at = open_page(w["dpt_staff_hwc"], PAGE, **{CASE: row["id"]})
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert dict(zip(table["case_no"], table["chased"]))[row["case_no"]] == "2 次"
+    assert any("已催办 2 次" in str(e.proto) for e in at.get("html"))  # the panel's header chip
