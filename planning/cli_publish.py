@@ -42,7 +42,8 @@ def _guard(fn):
         try:
             return fn(args)
         except (PublishRefused, PublishConflict) as e:
-            return _fail(e.message_en)
+            warned = isinstance(e, PublishRefused) and e.findings and all(f.severity == "warning" for f in e.findings)
+            return _fail(e.message_en + (" (give it with --warnings-reason)" if warned else ""))
         except (LookupError, ValueError) as e:
             return _fail(str(e))
     run.__doc__ = fn.__doc__

@@ -176,6 +176,8 @@ def test_refusals_leave_nothing_written(world, what):
     assert w.conn.execute(text("SELECT count(*) FROM grid_version")).scalar_one() == n_versions
     if what == "overlap":
         assert "overlap" in e.value.message_en and G1 in e.value.message_en
+        # found by the database's check and by the validator: said once (the page counted both)
+        assert [f.codes for f in e.value.findings if f.kind == "overlap"] == [(G1, G2)], e.value.findings
     if what == "reused code":
         assert G3 in e.value.message_en and "never reused" in e.value.message_en
     if what == "community changed":
@@ -211,3 +213,15 @@ def test_a_new_grid_outside_the_old_outline_grows_the_district_and_its_community
 
 def row_at(w, lon, lat):
     return case_at(w, lon, lat)["grid_code"]
+
+
+def test_warnings_without_a_reason_are_listed_in_the_refusal(world):
+    w = world
+    d = draft_of(w.conn, [w.com["C1"], w.com["C2"]])
+    set_geom(w.conn, d, G2, box(0, 2))
+    retire(w.conn, d, G1)  # C2's grid takes C1's area: C2 now reaches beyond its outline (a warning)
+    with pytest.raises(PublishRefused) as e:
+        publish(w.conn, d, actor_id=None, reason="合并网格")
+    assert e.value.findings and all(f.severity == "warning" for f in e.value.findings)
+    first = e.value.findings[0]
+    assert first.message_en in e.value.message_en and first.message_zh in e.value.message_zh
