@@ -22,7 +22,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from dispatch.calendar import TZ
 from dispatch.service import CHANNELS
-from gis.crs import CoordinateError, canonical, to_wgs84
+from gis.crs import CoordinateError, canonical, is_geographic, to_wgs84
 from intake import idempotency, keys
 from intake.errors import IntakeError, bad, forbidden, not_found
 from intake.formats import render
@@ -331,6 +331,14 @@ def _validate(key, *, conn, service_code, lat, long, address_string, email, devi
         missing = "long" if long is None else "lat"
         raise bad(missing, "lat 和 long 须同时给出", "lat and long go together")
     if lat is not None:
+        if lat == 0 and long == 0:  # "Null Island": a device's value when it had no fix, not a place
+            raise bad("lat/long", "坐标 (0, 0) 不是有效位置（多为设备未定位时的默认值）：请给出实际位置，或只给 address_string",
+                      "(0, 0) is not a place (a device's value when it had no fix): give the real position, "
+                      "or address_string only")
+        if not is_geographic(crs_name) and abs(long) <= 180 and abs(lat) <= 90:  # degrees in a metric system
+            raise bad("crs", f"lat/long 看起来是经纬度（{lat:g}, {long:g}），而 {crs_name} 是米制投影坐标：经纬度请用 crs=WGS84",
+                      f"lat/long look like degrees ({lat:g}, {long:g}) but {crs_name} is in metres: for degrees use "
+                      "crs=WGS84 (or GCJ02 / BD09)")
         try:
             to_wgs84(long, lat, crs_name)  # the lifecycle converts again; this names the field on refusal
         except CoordinateError as e:

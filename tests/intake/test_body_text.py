@@ -135,3 +135,17 @@ def test_swapped_lat_long_is_worded_for_the_form(api, key):
     assert r.status_code == 400 and d.startswith("lat/long: lat 与 long 似乎填反了") and "looks like" not in d, d
     r = api.post("/requests.json?lang=en", data={"api_key": key, "service_code": "0103", "long": 200, "lat": 41})
     assert r.json()[0]["description"].startswith("lat/long: out of range"), r.text
+
+
+@pytest.mark.parametrize("fields, field, words", [
+    ({"lat": 0, "long": 0}, "lat/long", "(0, 0) is not a place"),
+    ({"lat": INSIDE[1], "long": INSIDE[0], "crs": "EPSG:3857"}, "crs", "look like degrees"),
+])
+def test_points_that_cannot_be_meant_are_refused_with_the_reason(api, key, fields, field, words):
+    r = api.post("/requests.json?lang=en", data={"api_key": key, "service_code": "0103", **fields})
+    assert r.status_code == 400 and r.json()[0]["description"].startswith(field + ":"), r.text
+    assert words in r.json()[0]["description"]
+    # metres in EPSG:3857 still go in
+    x, y = 13581000.0, 5031000.0
+    assert api.post("/requests.json", data={"api_key": key, "service_code": "0103", "lat": y, "long": x,
+                                            "crs": "EPSG:3857"}).status_code == 201
