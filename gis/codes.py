@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gis.text import Msg
+
 LAYOUT: tuple[tuple[str, int], ...] = (
     ("district", 6),
     ("subdistrict", 3),
@@ -56,7 +58,8 @@ def compose(parent_code: str, seq: int, level: str) -> str:
 def parse(code: str) -> GridCode:
     """Split a full grid code into its parts; the error says what is wrong."""
     if len(code) != GRID_CODE_LEN or not code.isdigit():
-        raise ValueError(f"grid code {code!r} must be {GRID_CODE_LEN} digits")
+        raise ValueError(Msg(f"grid code {code!r} must be {GRID_CODE_LEN} digits",
+                             f"网格编码 {code!r} 必须是 {GRID_CODE_LEN} 位数字"))
     parts, i = [], 0
     for _, n in LAYOUT:
         parts.append(code[i:i + n])

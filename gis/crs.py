@@ -22,6 +22,7 @@ import numpy as np
 import prcoords
 
 from db.config import STORAGE_SRID
+from gis.text import Msg
 
 WGS84, GCJ02, BD09 = "WGS84", "GCJ02", "BD09"
 STORAGE_CRS = f"EPSG:{STORAGE_SRID}"  # WGS-84 as an EPSG name, the system of every stored geometry
@@ -50,7 +51,8 @@ def canonical(crs: str) -> str:
     Raises CoordinateError naming the system if it is not known.
     """
     if not isinstance(crs, str) or not crs.strip():
-        raise CoordinateError(f"no coordinate system given ({crs!r}); say WGS84, GCJ02, BD09 or EPSG:<code>")
+        raise CoordinateError(Msg(f"no coordinate system given ({crs!r}); say WGS84, GCJ02, BD09 or EPSG:<code>",
+                                  f"没有给出坐标系（{crs!r}）：请写 WGS84、GCJ02、BD09 或 EPSG:<编号>"))
     key = crs.strip().upper().replace(" ", "")
     if key in _ALIASES:
         return _ALIASES[key]
@@ -62,7 +64,8 @@ def canonical(crs: str) -> str:
             return WGS84
         _transformer(key)  # raises for a code pyproj does not know
         return key
-    raise CoordinateError(f"unknown coordinate system {crs!r}; use WGS84, GCJ02, BD09 or EPSG:<code>")
+    raise CoordinateError(Msg(f"unknown coordinate system {crs!r}; use WGS84, GCJ02, BD09 or EPSG:<code>",
+                              f"未知的坐标系 {crs!r}：请用 WGS84、GCJ02、BD09 或 EPSG:<编号>"))
 
 
 @lru_cache(maxsize=32)
@@ -73,7 +76,8 @@ def _transformer(code: str):
     try:
         src = CRS.from_user_input(code)
     except CRSError:
-        raise CoordinateError(f"unknown coordinate system {code!r}: pyproj has no such EPSG code") from None
+        raise CoordinateError(Msg(f"unknown coordinate system {code!r}: pyproj has no such EPSG code",
+                                  f"未知的坐标系 {code!r}：没有这个 EPSG 编号")) from None
     return src, Transformer.from_crs(src, STORAGE_CRS, always_xy=True)
 
 
@@ -90,26 +94,32 @@ def _in_china(lon: float, lat: float) -> bool:
 def _check_lonlat(x: float, y: float, crs: str) -> None:
     """Refuse swapped or out-of-range longitude/latitude input."""
     if not (math.isfinite(x) and math.isfinite(y)):
-        raise CoordinateError(f"coordinates ({x}, {y}) in {crs} are not finite numbers", "not_finite")
+        raise CoordinateError(Msg(f"coordinates ({x}, {y}) in {crs} are not finite numbers",
+                                  f"{crs} 坐标（{x}, {y}）不是有限的数"), "not_finite")
     ok = -180 <= x <= 180 and -90 <= y <= 90
     if crs in (GCJ02, BD09):
         if _in_china(x, y):
             return
         if _in_china(y, x):
-            raise CoordinateError(
-                f"({x}, {y}) looks like latitude, longitude in swapped order: give longitude first "
-                f"(x = lon, y = lat), i.e. ({y}, {x}) in {crs}", "swapped")
-        raise CoordinateError(
+            raise CoordinateError(_swapped(x, y, crs), "swapped")
+        raise CoordinateError(Msg(
             f"({x}, {y}) in {crs} is outside China: {crs} is only defined inside China "
-            "(lon 72.004–137.8347, lat 0.8293–55.8271)", "outside_china")
+            "(lon 72.004–137.8347, lat 0.8293–55.8271)",
+            f"{crs} 坐标（{x}, {y}）在中国境外：{crs} 只在中国境内有定义（经度 72.004–137.8347，纬度 0.8293–55.8271）"),
+            "outside_china")
     if ok:
         return
     if -90 <= x <= 90 and -180 <= y <= 180:
-        raise CoordinateError(
-            f"({x}, {y}) looks like latitude, longitude in swapped order: give longitude first "
-            f"(x = lon, y = lat), i.e. ({y}, {x}) in {crs}", "swapped")
-    raise CoordinateError(f"({x}, {y}) is out of range for {crs}: longitude must be in [-180, 180], "
-                          "latitude in [-90, 90]", "range")
+        raise CoordinateError(_swapped(x, y, crs), "swapped")
+    raise CoordinateError(Msg(f"({x}, {y}) is out of range for {crs}: longitude must be in [-180, 180], "
+                              "latitude in [-90, 90]",
+                              f"（{x}, {y}）超出 {crs} 的范围：经度应在 [-180, 180]，纬度在 [-90, 90]"), "range")
+
+
+def _swapped(x: float, y: float, crs: str) -> Msg:
+    return Msg(f"({x}, {y}) looks like latitude, longitude in swapped order: give longitude first "
+               f"(x = lon, y = lat), i.e. ({y}, {x}) in {crs}",
+               f"（{x}, {y}）像是纬度、经度顺序颠倒：请先写经度（x = 经度，y = 纬度），即 {crs} 的（{y}, {x}）")
 
 
 # The inverse of an obfuscation is iterated until the forward image is this close to the input:
@@ -146,7 +156,8 @@ def to_wgs84(x: float, y: float, crs: str) -> tuple[float, float]:
     try:
         x, y = float(x), float(y)
     except (TypeError, ValueError):
-        raise CoordinateError(f"coordinates ({x!r}, {y!r}) are not numbers") from None
+        raise CoordinateError(Msg(f"coordinates ({x!r}, {y!r}) are not numbers",
+                                  f"坐标（{x!r}, {y!r}）不是数字")) from None
     c = canonical(crs)
     if c == WGS84:
         _check_lonlat(x, y, c)
@@ -158,10 +169,11 @@ def to_wgs84(x: float, y: float, crs: str) -> tuple[float, float]:
     if src.is_geographic:
         _check_lonlat(x, y, c)
     elif not (math.isfinite(x) and math.isfinite(y)):
-        raise CoordinateError(f"coordinates ({x}, {y}) in {c} are not finite numbers")
+        raise CoordinateError(Msg(f"coordinates ({x}, {y}) in {c} are not finite numbers",
+                                  f"{c} 坐标（{x}, {y}）不是有限的数"))
     lon, lat = tr.transform(x, y, errcheck=False)
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-        raise CoordinateError(f"({x}, {y}) in {c} is outside the area where {c} can be converted to WGS-84")
+        raise CoordinateError(_outside_area(x, y, c))
     return float(lon), float(lat)
 
 
@@ -174,7 +186,8 @@ def from_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
         return float(lon), float(lat)
     if c in (GCJ02, BD09):
         if not _in_china(lon, lat):
-            raise CoordinateError(f"({lon}, {lat}) is outside China, where {c} is not defined")
+            raise CoordinateError(Msg(f"({lon}, {lat}) is outside China, where {c} is not defined",
+                                      f"（{lon}, {lat}）在中国境外，{c} 在那里没有定义"))
         p = (prcoords.wgs_gcj if c == GCJ02 else prcoords.wgs_bd)(prcoords.Coords(lat, lon))
         return p.lon, p.lat
     src, tr = _transformer(c)
@@ -195,5 +208,10 @@ def to_wgs84_many(xs, ys, crs: str) -> tuple[np.ndarray, np.ndarray]:
     bad = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
     if bad.any():
         k = int(np.argmax(bad))
-        raise CoordinateError(f"({xs[k]}, {ys[k]}) in {c} is outside the area where {c} can be converted to WGS-84")
+        raise CoordinateError(_outside_area(xs[k], ys[k], c))
     return lon, lat
+
+
+def _outside_area(x, y, c: str) -> Msg:
+    return Msg(f"({x}, {y}) in {c} is outside the area where {c} can be converted to WGS-84",
+               f"{c} 坐标（{x}, {y}）超出 {c} 能换算成 WGS-84 的范围")

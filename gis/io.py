@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 from db.config import STORAGE_SRID
 from gis import codes
 from gis.crs import BD09, GCJ02, STORAGE_CRS, WGS84, CoordinateError, canonical, from_wgs84, to_wgs84_many
+from gis.text import Msg, in_lang
 
 CODE_COLUMNS = ("code", "grid_code", "网格编码", "编码")
 NAME_COLUMNS = ("name", "grid_name", "网格名称", "名称")
@@ -68,11 +69,18 @@ class Problem:
     """One thing wrong with a grid file; ``feature`` is 1-based, 0 for the file as a whole."""
     feature: int
     code: str | None
-    message: str
+    message: str  # English; a ``gis.text.Msg`` carries its Chinese twin
 
     def __str__(self) -> str:
         where = "file" if self.feature == 0 else f"feature {self.feature}" + (f" ({self.code})" if self.code else "")
         return f"{where}: {self.message}"
+
+    def text(self, lang: str | None = "zh") -> str:
+        """The problem in ``lang`` ('en' as ``str``; else 简体中文)."""
+        if lang == "en":
+            return str(self)
+        where = "文件" if self.feature == 0 else f"第 {self.feature} 个要素" + (f"（{self.code}）" if self.code else "")
+        return f"{where}：{in_lang(self.message, lang)}"
 
 
 class GridImportError(ValueError):
@@ -158,8 +166,12 @@ _KINDS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".zip": "z
 _KIND_NAMES = {"geojson": "GeoJSON", "gpkg": "GeoPackage", "zip": "zip", "shp": "Shapefile"}
 
 
+NO_FEATURES = Msg("the file has no features", "文件里没有要素")
+
+
 class GridFileRefused(ValueError):
-    """A path that is not a local GeoJSON, GeoPackage or (zipped) Shapefile; one line saying why."""
+    """A path that is not a local GeoJSON, GeoPackage or (zipped) Shapefile; one line saying why
+    (``args[0]``, a ``Msg``: ``gis.text.in_lang(e, lang)`` gives it in either language)."""
 
 
 def check_grid_file(path: str | Path) -> tuple[str, Path]:
@@ -167,42 +179,52 @@ def check_grid_file(path: str | Path) -> tuple[str, Path]:
     file, once its name, place, size and first bytes agree; GridFileRefused otherwise."""
     raw = str(path)
     if raw.startswith("/vsi") or "://" in raw or (":" in raw.split("/")[0] and not Path(raw).exists()):
-        raise GridFileRefused("remote files, GDAL virtual paths (/vsi…) and connection strings are not accepted: "
-                              "download the file and give its local path")
+        raise GridFileRefused(Msg("remote files, GDAL virtual paths (/vsi…) and connection strings are not "
+                                  "accepted: download the file and give its local path",
+                                  "不接受远程文件、GDAL 虚拟路径（/vsi…）和连接字符串：请先下载文件，再给出本地路径"))
     p = Path(raw).expanduser()
     if not p.exists():
-        raise GridFileRefused("no such file: check the path")
+        raise GridFileRefused(Msg("no such file: check the path", "文件不存在：请检查路径"))
     p = p.resolve()  # absolute: GDAL never reads a prefix such as "PG:" or "CSV:" in it
     if p.is_dir():
-        raise GridFileRefused("is a folder: give the .geojson, .gpkg or .zip file itself")
+        raise GridFileRefused(Msg("is a folder: give the .geojson, .gpkg or .zip file itself",
+                                  "这是一个文件夹：请给出 .geojson、.gpkg 或 .zip 文件本身"))
     if not p.is_file():
-        raise GridFileRefused("is not a regular file (a device or a pipe): give a .geojson, .gpkg or .zip file")
+        raise GridFileRefused(Msg("is not a regular file (a device or a pipe): give a .geojson, .gpkg or .zip file",
+                                  "不是普通文件（设备或管道）：请给出 .geojson、.gpkg 或 .zip 文件"))
     if str(p).startswith("/vsi"):
-        raise GridFileRefused("GDAL virtual paths (/vsi…) are not accepted")
+        raise GridFileRefused(Msg("GDAL virtual paths (/vsi…) are not accepted", "不接受 GDAL 虚拟路径（/vsi…）"))
     kind = _KINDS.get(p.suffix.lower())
     if kind is None:
-        raise GridFileRefused(f"{p.suffix or 'a file without an extension'} is not accepted: give GeoJSON "
-                              "(.geojson), GeoPackage (.gpkg) or a zipped Shapefile (.zip)")
+        raise GridFileRefused(Msg(f"{p.suffix or 'a file without an extension'} is not accepted: give GeoJSON "
+                                  "(.geojson), GeoPackage (.gpkg) or a zipped Shapefile (.zip)",
+                                  f"不接受{p.suffix or '没有扩展名的文件'}：请给出 GeoJSON（.geojson）、"
+                                  "GeoPackage（.gpkg）或压缩的 Shapefile（.zip）"))
     size = p.stat().st_size
     if kind == "shp":
         size += sum(p.with_suffix(ext).stat().st_size for ext in (".dbf", ".shx") if p.with_suffix(ext).exists())
     if size > max_file_bytes():
         raise GridFileRefused(_too_big(size))
     if size == 0:
-        raise GridFileRefused("the file is empty (0 bytes)")
+        raise GridFileRefused(Msg("the file is empty (0 bytes)", "文件是空的（0 字节）"))
     with p.open("rb") as f:
         head = f.read(100)
     found = _sniff(head)
     if found != kind:
         what = _KIND_NAMES.get(found or "", "something else (e.g. CSV, VRT or XML)")
-        raise GridFileRefused(f"cannot be read as {_KIND_NAMES[kind]}: its content is {what}; only GeoJSON, "
-                              "GeoPackage and zipped Shapefile are accepted")
+        what_zh = _KIND_NAMES.get(found or "", "别的格式（如 CSV、VRT 或 XML）")
+        raise GridFileRefused(Msg(f"cannot be read as {_KIND_NAMES[kind]}: its content is {what}; only GeoJSON, "
+                                  "GeoPackage and zipped Shapefile are accepted",
+                                  f"不能按 {_KIND_NAMES[kind]} 读取：其内容是 {what_zh}；只接受 GeoJSON、"
+                                  "GeoPackage 和压缩的 Shapefile"))
     return kind, p
 
 
-def _too_big(size: int) -> str:
-    return (f"the file is {size / 2**20:.1f} MiB, more than the {max_file_bytes() / 2**20:.0f} MiB a grid layer "
-            "may be (set GRIDGOV_MAX_GRID_FILE_MB to allow more)")
+def _too_big(size: int) -> Msg:
+    cap = max_file_bytes() / 2**20
+    return Msg(f"the file is {size / 2**20:.1f} MiB, more than the {cap:.0f} MiB a grid layer "
+               "may be (set GRIDGOV_MAX_GRID_FILE_MB to allow more)",
+               f"文件有 {size / 2**20:.1f} MiB，超过网格图层的上限 {cap:.0f} MiB（可用 GRIDGOV_MAX_GRID_FILE_MB 调大）")
 
 
 def _sniff(head: bytes) -> str | None:
@@ -231,28 +253,34 @@ def _extract_shapefile_zip(path: Path, into: Path) -> Path:
     try:
         z = zipfile.ZipFile(path)
     except zipfile.BadZipFile as e:
-        raise GridFileRefused(f"cannot be read as a zip: {e}") from None
+        raise GridFileRefused(Msg(f"cannot be read as a zip: {e}", f"不能按 zip 读取：{e}")) from None
     with z:
         members = [m for m in z.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
         if len(members) > MAX_ZIP_MEMBERS:
-            raise GridFileRefused(f"the zip holds {len(members):,} files; a zipped Shapefile holds a few")
+            raise GridFileRefused(Msg(f"the zip holds {len(members):,} files; a zipped Shapefile holds a few",
+                                      f"zip 里有 {len(members):,} 个文件；压缩的 Shapefile 只有几个"))
         total = 0
         for m in members:
             name = m.filename
             parts = PurePosixPath(name.replace("\\", "/")).parts
             if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
-                raise GridFileRefused(f"the zip member {name[:80]!r} has an absolute path or '..': refused")
+                raise GridFileRefused(Msg(f"the zip member {name[:80]!r} has an absolute path or '..': refused",
+                                          f"zip 成员 {name[:80]!r} 带绝对路径或 '..'：拒绝"))
             if PurePosixPath(name).suffix.lower() not in SHAPEFILE_PARTS:
-                raise GridFileRefused(f"the zip member {name[:80]!r} is not part of a Shapefile (only "
-                                      f"{', '.join(SHAPEFILE_PARTS)}): a zip must hold a Shapefile and nothing else")
+                raise GridFileRefused(Msg(f"the zip member {name[:80]!r} is not part of a Shapefile (only "
+                                          f"{', '.join(SHAPEFILE_PARTS)}): a zip must hold a Shapefile and nothing "
+                                          "else", f"zip 成员 {name[:80]!r} 不属于 Shapefile（只能是 "
+                                          f"{'、'.join(SHAPEFILE_PARTS)}）：zip 里只能有一个 Shapefile"))
             total += m.file_size
         if total > limit:
-            raise GridFileRefused(f"the zip unpacks to {total / 2**20:.1f} MiB, more than the "
-                                  f"{limit / 2**20:.0f} MiB a grid layer may be (set GRIDGOV_MAX_GRID_FILE_MB "
-                                  "to allow more)")
+            raise GridFileRefused(Msg(f"the zip unpacks to {total / 2**20:.1f} MiB, more than the "
+                                      f"{limit / 2**20:.0f} MiB a grid layer may be (set GRIDGOV_MAX_GRID_FILE_MB "
+                                      "to allow more)", f"zip 解压后有 {total / 2**20:.1f} MiB，超过网格图层的上限 "
+                                      f"{limit / 2**20:.0f} MiB（可用 GRIDGOV_MAX_GRID_FILE_MB 调大）"))
         shps = [m for m in members if m.filename.lower().endswith(".shp")]
         if not shps:
-            raise GridFileRefused("the zip holds no .shp file: zip the Shapefile's .shp, .shx, .dbf and .prj")
+            raise GridFileRefused(Msg("the zip holds no .shp file: zip the Shapefile's .shp, .shx, .dbf and .prj",
+                                      "zip 里没有 .shp 文件：请把 Shapefile 的 .shp、.shx、.dbf 和 .prj 一起压缩"))
         written = 0
         for m in members:
             target = into.joinpath(*PurePosixPath(m.filename.replace("\\", "/")).parts)
@@ -261,16 +289,20 @@ def _extract_shapefile_zip(path: Path, into: Path) -> Path:
                 while chunk := src.read(1 << 20):
                     written += len(chunk)
                     if written > limit:
-                        raise GridFileRefused(f"the zip unpacks to more than the {limit / 2**20:.0f} MiB a "
-                                              "grid layer may be (its directory understates the sizes)")
+                        raise GridFileRefused(Msg(f"the zip unpacks to more than the {limit / 2**20:.0f} MiB a "
+                                                  "grid layer may be (its directory understates the sizes)",
+                                                  f"zip 解压后超过网格图层的上限 {limit / 2**20:.0f} MiB"
+                                                  "（其目录少报了大小）"))
                     dst.write(chunk)
     folders = {into.joinpath(*PurePosixPath(m.filename.replace("\\", "/")).parts).parent for m in shps}
     if len(folders) > 1:
-        raise GridFileRefused("the zip holds Shapefiles in several folders: zip one folder's Shapefile")
+        raise GridFileRefused(Msg("the zip holds Shapefiles in several folders: zip one folder's Shapefile",
+                                  "zip 里的 Shapefile 分在几个文件夹：请只压缩一个文件夹的 Shapefile"))
     for m in shps:
         with into.joinpath(*PurePosixPath(m.filename.replace("\\", "/")).parts).open("rb") as f:
             if _sniff(f.read(100)) != "shp":
-                raise GridFileRefused(f"the zip member {m.filename[:80]!r} is not a Shapefile")
+                raise GridFileRefused(Msg(f"the zip member {m.filename[:80]!r} is not a Shapefile",
+                                          f"zip 成员 {m.filename[:80]!r} 不是 Shapefile"))
     if len(shps) == 1:
         return into.joinpath(*PurePosixPath(shps[0].filename.replace("\\", "/")).parts)
     return folders.pop()
@@ -286,14 +318,14 @@ def _read(path: str | Path, crs: str | None, layer: str | None, encoding: str | 
     try:
         kind, local = check_grid_file(path)
     except GridFileRefused as e:
-        return [], [Problem(0, None, str(e))], set(), None
+        return [], [Problem(0, None, e.args[0])], set(), None
     if kind != "zip":
         return _read_checked(local, path, crs, layer, encoding, split_multipart)
     with tempfile.TemporaryDirectory(prefix="gridgov-import-") as tmp:
         try:
             inner = _extract_shapefile_zip(local, Path(tmp))
         except GridFileRefused as e:
-            return [], [Problem(0, None, str(e))], set(), None
+            return [], [Problem(0, None, e.args[0])], set(), None
         return _read_checked(inner, path, crs, layer, encoding, split_multipart)
 
 
@@ -315,38 +347,52 @@ def _read_checked(path: Path, shown: str | Path, crs: str | None, layer: str | N
         info = pyogrio.read_info(path, layer=layer if layer is not None else 0, encoding=encoding) \
             if len(layers) else {}
         if info and info.get("features", 0) > MAX_FEATURES:
-            return [], [Problem(0, None, f"the layer has {info['features']:,} features, more than the "
-                                         f"{MAX_FEATURES:,} unit grids one import may hold")], set(), None
+            return [], [Problem(0, None, Msg(f"the layer has {info['features']:,} features, more than the "
+                                             f"{MAX_FEATURES:,} unit grids one import may hold",
+                                             f"图层有 {info['features']:,} 个要素，超过一次导入最多的 "
+                                             f"{MAX_FEATURES:,} 个单元网格"))], set(), None
         if layer is None and len(layers) > 1:
-            return [], [Problem(0, None, f"the file has {len(layers)} layers "
-                                         f"({', '.join(str(n) for n in layers[:, 0])}); choose one with --layer")], \
+            names = ", ".join(str(n) for n in layers[:, 0])
+            names_zh = "、".join(f"「{n}」" for n in layers[:, 0])
+            return [], [Problem(0, None, Msg(f"the file has {len(layers)} layers ({names}); choose one with --layer",
+                                             f"文件有 {len(layers)} 个图层（{names_zh}）：请选其中一个"))], \
                 set(), None
         if info and info.get("driver") not in ALLOWED_DRIVERS:
-            return [], [Problem(0, None, f"GDAL read it as {info.get('driver')}, not as GeoJSON, GeoPackage or "
-                                         "Shapefile; only those are accepted")], set(), None
+            return [], [Problem(0, None, Msg(f"GDAL read it as {info.get('driver')}, not as GeoJSON, GeoPackage "
+                                             "or Shapefile; only those are accepted",
+                                             f"GDAL 把它读成 {info.get('driver')}，不是 GeoJSON、GeoPackage 或 "
+                                             "Shapefile；只接受这三种"))], set(), None
         df = pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
     except (UnicodeDecodeError, LookupError) as e:
         return [], [Problem(0, None, _decode_message(path, encoding, e))], set(), None
     except Exception as e:  # pyogrio raises several DataSource/Field errors
-        return [], [Problem(0, None, f"cannot be read as GeoJSON, GeoPackage or Shapefile: {e}")], set(), None
+        return [], [Problem(0, None, Msg(f"cannot be read as GeoJSON, GeoPackage or Shapefile: {e}",
+                                         f"不能按 GeoJSON、GeoPackage 或 Shapefile 读取：{e}"))], set(), None
 
     problems: list[Problem] = []
     driver = (info or {}).get("driver", "")
     if len(df) == 0:
-        return [], [Problem(0, None, "the file has no features")], set(), None
+        return [], [Problem(0, None, NO_FEATURES)], set(), None
     cols = {str(c).strip().lower(): c for c in df.columns if c != "geometry"}
     code_col = next((cols[c] for c in CODE_COLUMNS if c in cols), None)
     name_col = next((cols[c] for c in NAME_COLUMNS if c in cols), None)
     if code_col is None or name_col is None:
-        what = " and ".join(f"no grid {w} attribute (one of {', '.join(c)})" for w, c, col in
-                            (("code", CODE_COLUMNS, code_col), ("name", NAME_COLUMNS, name_col)) if col is None)
-        found = ", ".join(str(c) for c in df.columns if c != "geometry") or "none"
-        hint = ""
+        missing = [(w, c) for w, c, col in (("code", CODE_COLUMNS, code_col), ("name", NAME_COLUMNS, name_col))
+                   if col is None]
+        what = " and ".join(f"no grid {w} attribute (one of {', '.join(c)})" for w, c in missing)
+        what_zh = "；".join(f"没有网格{'编码' if w == 'code' else '名称'}字段（{'、'.join(c)} 之一）" for w, c in missing)
+        cols_found = [str(c) for c in df.columns if c != "geometry"]
+        found, found_zh = ", ".join(cols_found) or "none", "、".join(cols_found) or "无"
+        hint = hint_zh = ""
         if driver == "ESRI Shapefile":
-            hint = (f"; the Shapefile's text was read as {encoding or info.get('encoding') or 'UTF-8'}"
+            read_as = encoding or info.get("encoding") or "UTF-8"
+            hint = (f"; the Shapefile's text was read as {read_as}"
                     + (" (--encoding)" if encoding else "") + ": if the names above look garbled (a Shapefile "
                     "without a .cpg file is read as ISO-8859-1), say the file's encoding with --encoding (e.g. GBK)")
-        problems.append(Problem(0, None, f"{what}; the file's attributes are: {found}{hint}"))
+            hint_zh = (f"；Shapefile 的文字按 {read_as} 读取：如果上面的字段名是乱码（没有 .cpg 文件的 Shapefile "
+                       "按 ISO-8859-1 读取），请指明文件的编码（如 GBK）")
+        problems.append(Problem(0, None, Msg(f"{what}; the file's attributes are: {found}{hint}",
+                                             f"{what_zh}；文件的字段有：{found_zh}{hint_zh}")))
     attr_cols = {key: next((cols[c] for c in names if c in cols), None) for key, names in PARENT_COLUMNS.items()}
     source = _source_crs(df.crs, crs, problems, geojson=driver == "GeoJSON" or Path(shown).suffix.lower()
                          in (".geojson", ".json"))
@@ -365,21 +411,26 @@ def _read_checked(path: Path, shown: str | Path, crs: str | None, layer: str | N
         if msg:
             problems.append(Problem(k, code, msg))
         elif code in first_use:
-            problems.append(Problem(k, code, f"duplicate grid code: also used by feature {first_use[code]}"))
+            problems.append(Problem(k, code, Msg(f"duplicate grid code: also used by feature {first_use[code]}",
+                                                 f"网格编码重复：第 {first_use[code]} 个要素也用了它")))
         else:
             first_use[code] = k
         name = _text(raw_name)
         if not name:
-            problems.append(Problem(k, code, "missing grid name"))
+            problems.append(Problem(k, code, Msg("missing grid name", "缺少网格名称")))
         elif len(name) > MAX_NAME_CHARS:
-            problems.append(Problem(k, code, f"the grid name is {len(name):,} characters long, more than the "
-                                             f"{MAX_NAME_CHARS} a name may have"))
+            problems.append(Problem(k, code, Msg(f"the grid name is {len(name):,} characters long, more than the "
+                                                 f"{MAX_NAME_CHARS} a name may have",
+                                                 f"网格名称有 {len(name):,} 个字符，超过名称上限 {MAX_NAME_CHARS}")))
             name = ""
         for key, value in attrs[k - 1].items():
             limit = MAX_CODE_CHARS if key.endswith("_code") else MAX_NAME_CHARS
             if len(value) > limit:
-                problems.append(Problem(k, code, f"{key} is {len(value):,} characters long, more than the "
-                                                 f"{limit} a {'code' if limit == MAX_CODE_CHARS else 'name'} may have"))
+                is_code = limit == MAX_CODE_CHARS
+                problems.append(Problem(k, code, Msg(f"{key} is {len(value):,} characters long, more than the "
+                                                     f"{limit} a {'code' if is_code else 'name'} may have",
+                                                     f"字段「{key}」有 {len(value):,} 个字符，超过{'编码' if is_code else '名称'}"
+                                                     f"上限 {limit}")))
                 name = ""
         parts, gmsg = _polygons(original, converted, split_multipart)
         if gmsg:
@@ -396,17 +447,23 @@ def _text(raw) -> str:
     return "" if raw is None or (isinstance(raw, float) and math.isnan(raw)) else str(raw).strip()
 
 
-def _decode_message(path, encoding: str | None, e: Exception) -> str:
+def _decode_message(path, encoding: str | None, e: Exception) -> Msg:
     """A Shapefile cuts field names at 10 bytes: in UTF-8 a Chinese character is 3 bytes, so
     "网格编码" (12 bytes) ends in a broken character that no decoder accepts."""
     if isinstance(e, LookupError):
-        return f"unknown text encoding {encoding!r} (--encoding): use e.g. GBK, GB18030 or UTF-8"
-    return (f"the attribute names or values cannot be read as {encoding or 'the encoding the file declares'} "
-            f"(the byte {e.object[e.start:e.start + 1]!r} at position {e.start} of {e.object!r} is not valid). "
-            "A Shapefile cuts field names at 10 bytes, which splits a Chinese name written in UTF-8 "
-            "(3 bytes a character) in the middle of a character: rename the fields in your GIS tool to "
-            "code and name (or names of at most 3 Chinese characters), or, if the file is in another "
-            "encoding, say which with --encoding (e.g. GBK)")
+        return Msg(f"unknown text encoding {encoding!r} (--encoding): use e.g. GBK, GB18030 or UTF-8",
+                   f"未知的文字编码 {encoding!r}：请用 GBK、GB18030 或 UTF-8 等")
+    byte = e.object[e.start:e.start + 1]
+    return Msg(f"the attribute names or values cannot be read as {encoding or 'the encoding the file declares'} "
+               f"(the byte {byte!r} at position {e.start} of {e.object!r} is not valid). "
+               "A Shapefile cuts field names at 10 bytes, which splits a Chinese name written in UTF-8 "
+               "(3 bytes a character) in the middle of a character: rename the fields in your GIS tool to "
+               "code and name (or names of at most 3 Chinese characters), or, if the file is in another "
+               "encoding, say which with --encoding (e.g. GBK)",
+               f"字段名或字段值不能按{encoding or '文件声明的编码'}读取（{e.object!r} 第 {e.start} 位的字节 "
+               f"{byte!r} 无效）。Shapefile 的字段名最多 10 个字节，按 UTF-8 写的中文名（每字 3 字节）会在字的中间"
+               "被截断：请在 GIS 软件里把字段改名为 code 和 name（或不超过 3 个汉字的名称）；如果文件是别的编码，"
+               "请指明（如 GBK）")
 
 
 def _source_crs(file_crs, given: str | None, problems: list[Problem], *, geojson: bool = False) -> str | None:
@@ -414,9 +471,11 @@ def _source_crs(file_crs, given: str | None, problems: list[Problem], *, geojson
     if geojson and not given:
         # RFC 7946 says WGS-84, but Chinese web maps export GCJ-02 or BD-09 into the same format
         # with nothing to tell them apart: read as WGS-84, every grid would move by up to 500 m.
-        problems.append(Problem(0, None, "a GeoJSON file does not say which datum its coordinates are in: "
-                                         "state it with --crs (WGS84 for GPS surveys and export-grids files, "
-                                         "GCJ02 for AMap/Tencent, BD09 for Baidu, or EPSG:<code>)"))
+        problems.append(Problem(0, None, Msg(
+            "a GeoJSON file does not say which datum its coordinates are in: state it with --crs (WGS84 for "
+            "GPS surveys and export-grids files, GCJ02 for AMap/Tencent, BD09 for Baidu, or EPSG:<code>)",
+            "GeoJSON 文件不说明坐标所用的基准：请指明坐标系（GPS 测量和本系统导出的文件用 WGS84，高德/腾讯用 "
+            "GCJ02，百度用 BD09，或 EPSG:<编号>）")))
         return None
     file_name = None
     if file_crs is not None:
@@ -426,17 +485,20 @@ def _source_crs(file_crs, given: str | None, problems: list[Problem], *, geojson
         try:
             given_c = canonical(given)
         except CoordinateError as e:
-            problems.append(Problem(0, None, str(e)))
+            problems.append(Problem(0, None, e.args[0]))
             return None
         # GeoJSON always reads as WGS-84 (STORAGE_CRS), so --crs may say what it really is (e.g. GCJ02);
         # a file that declares some other system and a --crs that disagrees is a conflict.
         if file_name and file_name != STORAGE_CRS and _canonical_or_none(file_name) != given_c:
-            problems.append(Problem(0, None, f"the file says its coordinates are in {file_name} but --crs says {given}"))
+            problems.append(Problem(0, None, Msg(f"the file says its coordinates are in {file_name} but --crs says "
+                                                 f"{given}", f"文件说它的坐标是 {file_name}，但指定的坐标系是 {given}")))
             return None
         return given_c
     if file_crs is None:
-        problems.append(Problem(0, None, "the file has no coordinate system (e.g. a Shapefile without .prj); "
-                                         "say which with --crs (WGS84, GCJ02, BD09 or EPSG:<code>)"))
+        problems.append(Problem(0, None, Msg("the file has no coordinate system (e.g. a Shapefile without .prj); "
+                                             "say which with --crs (WGS84, GCJ02, BD09 or EPSG:<code>)",
+                                             "文件没有坐标系（如没有 .prj 的 Shapefile）：请指明坐标系"
+                                             "（WGS84、GCJ02、BD09 或 EPSG:<编号>）")))
         return None
     if file_name.startswith("EPSG:"):
         return canonical(file_name)
@@ -461,7 +523,8 @@ def _to_wgs84(geoms: list, source: str, problems: list[Problem]) -> list:
         try:
             out.append(_convert(g, source))
         except CoordinateError as e:
-            problems.append(Problem(k, None, f"cannot be converted to WGS-84: {e}"))
+            problems.append(Problem(k, None, Msg(f"cannot be converted to WGS-84: {e}",
+                                                 f"不能换算成 WGS-84：{in_lang(e, 'zh')}")))
             out.append(None)
     return out
 
@@ -472,7 +535,8 @@ def _convert(g, source: str):
         to_wgs84_many(xs[:1], ys[:1], WGS84)  # range and swapped-order check on one vertex
         bad = (np.abs(xs) > 180) | (np.abs(ys) > 90)
         if bad.any():
-            raise CoordinateError(f"vertex ({xs[bad][0]}, {ys[bad][0]}) is out of range for WGS84")
+            raise CoordinateError(Msg(f"vertex ({xs[bad][0]}, {ys[bad][0]}) is out of range for WGS84",
+                                      f"顶点（{xs[bad][0]}, {ys[bad][0]}）超出 WGS84 的范围"))
         return g
     if source in (GCJ02, BD09) or source.startswith("EPSG:"):
         return shapely.transform(g, lambda c: np.column_stack(to_wgs84_many(c[:, 0], c[:, 1], source)))
@@ -484,36 +548,39 @@ def _convert(g, source: str):
 
 def _code(raw) -> tuple[str | None, str | None]:
     if raw is None or (isinstance(raw, float) and math.isnan(raw)):
-        return None, "missing grid code"
+        return None, Msg("missing grid code", "缺少网格编码")
     if isinstance(raw, (int, np.integer)) or (isinstance(raw, float) and raw.is_integer()):
         raw = str(int(raw))
     code = str(raw).strip()
     if len(code) > MAX_CODE_CHARS:
-        return f"{code[:16]}…", f"the grid code is {len(code):,} characters long; a grid code has 15 digits"
+        return f"{code[:16]}…", Msg(f"the grid code is {len(code):,} characters long; a grid code has 15 digits",
+                                    f"网格编码有 {len(code):,} 个字符；网格编码是 15 位数字")
     try:
         codes.parse(code)
     except ValueError as e:
-        return code, str(e)
+        return code, e.args[0]
     return code, None
 
 
 def _polygons(original, geom, split_multipart: bool) -> tuple[list[shapely.Polygon], str | None]:
     """The polygon(s) a feature becomes: one, or with ``split_multipart`` one per part, largest first."""
     if original is None or original.is_empty:
-        return [], "no geometry"
+        return [], Msg("no geometry", "没有几何图形")
     kind = original.geom_type
     if kind == "MultiPolygon":
         if len(original.geoms) != 1 and not split_multipart:
-            return [], (f"a MultiPolygon of {len(original.geoms)} parts: a unit grid is one polygon "
-                        "(--split-multipart makes each further part a grid of its own, with the next free codes "
-                        "of its community)")
+            return [], Msg(f"a MultiPolygon of {len(original.geoms)} parts: a unit grid is one polygon "
+                           "(--split-multipart makes each further part a grid of its own, with the next free codes "
+                           "of its community)", f"是由 {len(original.geoms)} 块组成的多面（MultiPolygon）：单元网格只能是"
+                           "一个多边形（拆分多面可把其余每块各作一个网格，用其社区的下一个空闲编码）")
         kind = "Polygon"
     if kind != "Polygon":
-        return [], f"a {original.geom_type}, not a polygon"
+        return [], Msg(f"a {original.geom_type}, not a polygon", f"是 {original.geom_type}，不是多边形")
     if geom is None:
         return [], None  # the conversion problem is already listed
     if not geom.is_valid:
-        return [], f"invalid geometry: {shapely.is_valid_reason(geom)}"
+        why = shapely.is_valid_reason(geom)
+        return [], Msg(f"invalid geometry: {why}", f"几何图形无效：{why}")
     parts = list(geom.geoms) if geom.geom_type == "MultiPolygon" else [geom]
     return sorted(parts, key=lambda p: -p.area), None
 
@@ -536,7 +603,8 @@ def _overlaps_within(features: list[GridFeature]) -> list[Problem]:
             if area > OVERLAP_TOLERANCE_M2:
                 fi, fj = features[i], features[j]
                 out.append(Problem(fj.feature, fj.code,
-                                   f"overlaps feature {fi.feature} ({fi.code}) by {area:.2f} m²"))
+                                   Msg(f"overlaps feature {fi.feature} ({fi.code}) by {area:.2f} m²",
+                                       f"与第 {fi.feature} 个要素（{fi.code}）重叠 {area:.2f} m²")))
     return out
 
 
@@ -557,7 +625,7 @@ def import_grids(conn: Connection, path: str | Path, *, crs: str | None = None, 
     """
     features, problems, file_codes, source = _read(path, crs, layer, encoding, split_multipart)
     if not features and not problems:
-        problems = [Problem(0, None, "the file has no features")]
+        problems = [Problem(0, None, NO_FEATURES)]
     if any(p.feature == 0 for p in problems) or not features:
         raise GridImportError(path, problems)
     # A savepoint: areas are created before the checks against the database, and a refused file

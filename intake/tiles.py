@@ -24,6 +24,8 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from gis.text import Msg
+
 log = logging.getLogger("intake.tiles")
 
 MAX_ZOOM = 24
@@ -64,7 +66,8 @@ class FolderTiles:
         zooms = sorted(int(p.name) for p in self.folder.iterdir() if p.is_dir() and _NUMBER.fullmatch(p.name)
                        and int(p.name) <= MAX_ZOOM)
         if not zooms:
-            raise TilesError(f"GRIDGOV_TILES={folder}: the folder has no zoom level folders ({{z}}/{{x}}/{{y}}.png)")
+            raise TilesError(Msg(f"GRIDGOV_TILES={folder}: the folder has no zoom level folders ({{z}}/{{x}}/{{y}}.png)",
+                                 f"GRIDGOV_TILES={folder}：文件夹里没有按缩放级别分的子文件夹（{{z}}/{{x}}/{{y}}.png）"))
         self.info = TileInfo("folder", zooms[0], zooms[-1])
 
     def get(self, z: int, x: int, y: int) -> bytes | None:
@@ -84,13 +87,16 @@ class MBTiles:
             meta = dict(self._conn().execute("SELECT name, value FROM metadata").fetchall())
             zooms = self._conn().execute("SELECT min(zoom_level), max(zoom_level) FROM tiles").fetchone()
         except sqlite3.DatabaseError as e:
-            raise TilesError(f"GRIDGOV_TILES={path}: not a readable MBTiles file ({e})") from None
+            raise TilesError(Msg(f"GRIDGOV_TILES={path}: not a readable MBTiles file ({e})",
+                                 f"GRIDGOV_TILES={path}：不是可读的 MBTiles 文件（{e}）")) from None
         fmt = str(meta.get("format", "png")).lower()
         if fmt not in ("png", "jpg", "jpeg", "webp"):
-            raise TilesError(f"GRIDGOV_TILES={path}: its tiles are {fmt}; only raster tiles (png, jpg, webp) "
-                             "can be drawn under the grids")
+            raise TilesError(Msg(f"GRIDGOV_TILES={path}: its tiles are {fmt}; only raster tiles (png, jpg, webp) "
+                                 "can be drawn under the grids",
+                                 f"GRIDGOV_TILES={path}：瓦片格式是 {fmt}；网格下面只能画栅格瓦片（png、jpg、webp）"))
         if zooms[0] is None:
-            raise TilesError(f"GRIDGOV_TILES={path}: the MBTiles file holds no tiles")
+            raise TilesError(Msg(f"GRIDGOV_TILES={path}: the MBTiles file holds no tiles",
+                                 f"GRIDGOV_TILES={path}：MBTiles 文件里没有瓦片"))
         self.info = TileInfo("mbtiles", int(meta.get("minzoom", zooms[0])), int(meta.get("maxzoom", zooms[1])),
                              str(meta.get("attribution", ""))[:300])
 
@@ -111,13 +117,15 @@ class MBTiles:
 def open_tiles(path: Path) -> FolderTiles | MBTiles:
     """The tile source at ``path``: a folder, or an MBTiles file (SQLite, by its first bytes)."""
     if not path.exists():
-        raise TilesError(f"GRIDGOV_TILES={path}: no such file or folder")
+        raise TilesError(Msg(f"GRIDGOV_TILES={path}: no such file or folder",
+                             f"GRIDGOV_TILES={path}：没有这个文件或文件夹"))
     if path.is_dir():
         return FolderTiles(path)
     with path.open("rb") as f:
         head = f.read(16)
     if head != b"SQLite format 3\x00":
-        raise TilesError(f"GRIDGOV_TILES={path}: neither a folder of {{z}}/{{x}}/{{y}}.png tiles nor an MBTiles file")
+        raise TilesError(Msg(f"GRIDGOV_TILES={path}: neither a folder of {{z}}/{{x}}/{{y}}.png tiles nor an MBTiles file",
+                         f"GRIDGOV_TILES={path}：既不是 {{z}}/{{x}}/{{y}}.png 瓦片文件夹，也不是 MBTiles 文件"))
     return MBTiles(path)
 
 

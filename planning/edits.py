@@ -378,9 +378,11 @@ def replace_from_file(conn: Connection, s: DraftState, op: dict) -> Change:
     try:
         features = read_grid_file(path, crs=op.get("crs"))
     except GridImportError as e:
-        first = "; ".join(str(p) for p in e.problems[:5]) + (" …" if len(e.problems) > 5 else "")
+        more = " …" if len(e.problems) > 5 else ""
+        first = "; ".join(str(p) for p in e.problems[:5]) + more
         first = first.replace(path, shown).replace("with --crs", "with the coordinate system (--crs)")
-        raise EditError(f"从文件替换：文件 {shown} 不能使用（{first}）",
+        first_zh = "；".join(p.text("zh") for p in e.problems[:5]).replace(path, shown) + more
+        raise EditError(f"从文件替换：文件 {shown} 不能使用（{first_zh}）",
                         f"replace_from_file: {shown} cannot be used: {first}") from None
     except (FileNotFoundError, OSError) as e:
         raise EditError(f"从文件替换：无法读取 {shown}（{e.strerror or e}）",

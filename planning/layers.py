@@ -26,6 +26,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from gis.text import in_lang
 from gis.io import (ALLOWED_DRIVERS, GridFileRefused, Problem, _extract_shapefile_zip, _source_crs, _to_wgs84,
                     check_grid_file)
 from planning.errors import DraftClosed, DraftNotFound, EditError
@@ -88,14 +89,14 @@ def read_reference_file(path: str | Path, *, crs: str | None = None, layer: str 
     try:
         kind, local = check_grid_file(path)
     except GridFileRefused as e:
-        raise _refused(str(e)) from None
+        raise _refused(str(e), in_lang(e, "zh")) from None
     if kind != "zip":
         return _read_local(local, path, crs, layer, encoding)
     with tempfile.TemporaryDirectory(prefix="gridgov-reference-") as tmp:
         try:
             inner = _extract_shapefile_zip(local, Path(tmp))
         except GridFileRefused as e:
-            raise _refused(str(e)) from None
+            raise _refused(str(e), in_lang(e, "zh")) from None
         return _read_local(inner, path, crs, layer, encoding)
 
 
@@ -111,7 +112,8 @@ def _read_local(path: Path, shown: str | Path, crs: str | None, layer: str | Non
                            f"文件有 {len(layers)} 个图层（{names}），请选择一个")
         info = pyogrio.read_info(path, layer=layer if layer is not None else 0, encoding=encoding)
         if info.get("driver") not in ALLOWED_DRIVERS:
-            raise _refused(f"GDAL read it as {info.get('driver')}; only GeoJSON, GeoPackage and Shapefile are accepted")
+            raise _refused(f"GDAL read it as {info.get('driver')}; only GeoJSON, GeoPackage and Shapefile are accepted",
+                           f"GDAL 把它读成 {info.get('driver')}；只接受 GeoJSON、GeoPackage 和 Shapefile")
         if info.get("features", 0) > MAX_FEATURES:
             raise _refused(f"the layer has {info['features']:,} features, more than the {MAX_FEATURES:,} a reference "
                            "layer may have: clip it to the district in a GIS tool first",
@@ -123,19 +125,22 @@ def _read_local(path: Path, shown: str | Path, crs: str | None, layer: str | Non
         raise _refused(f"its text cannot be read as {encoding or 'the encoding it declares'} ({e}): "
                        "name the encoding (e.g. GBK)", f"文字无法按 {encoding or '文件声明的编码'} 读取，请指定编码（如 GBK）") from None
     except Exception as e:  # pyogrio raises several DataSource/Field errors
-        raise _refused(f"cannot be read as GeoJSON, GeoPackage or Shapefile: {e}") from None
+        raise _refused(f"cannot be read as GeoJSON, GeoPackage or Shapefile: {e}",
+                       f"不能按 GeoJSON、GeoPackage 或 Shapefile 读取：{e}") from None
     problems: list[Problem] = []
     geojson = info.get("driver") == "GeoJSON" or Path(str(shown)).suffix.lower() in (".geojson", ".json")
     source = _source_crs(df.crs, crs, problems, geojson=geojson)
     if problems:
         zh = ("GeoJSON 文件不声明坐标系，请选择坐标系（WGS84、GCJ02、BD09 或 EPSG:代码）"
-              if geojson and not crs else None)
+              if geojson and not crs else in_lang(problems[0].message, "zh"))
         raise _refused(problems[0].message, zh)
     geoms = list(df.geometry)
     wgs = _to_wgs84([shapely.force_2d(g) if g is not None else None for g in geoms], source, problems)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise _refused(f"feature {problems[0].feature}: {problems[0].message}{more}")
+        more_zh = f"（另有 {len(problems) - 1} 处）" if len(problems) > 1 else ""
+        raise _refused(f"feature {problems[0].feature}: {problems[0].message}{more}",
+                       f"{problems[0].text('zh')}{more_zh}")
     cols = [c for c in df.columns if c != "geometry"]
     keep, props = [], []
     for i, g in enumerate(wgs):

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from db.config import intake_port, tiles_path, tiles_url
 from db.models import BoundaryDraft, BoundaryDraftResponsibility, Community, District, Person, Subdistrict
+from gis.text import in_lang
 from i18n import t
 from i18n.planner_ui import EDITOR_TEXTS
 from intake.tiles import TilesError, open_tiles
@@ -125,7 +126,7 @@ def base_map(browser_url: str | None) -> tuple[dict | None, str | None]:
     try:
         info = _tile_info(str(path), path.stat().st_mtime if path.exists() else 0.0)
     except (TilesError, OSError) as e:
-        return None, str(e)
+        return None, in_lang(e, kit.lang())
     return {"url": tile_url_template(browser_url), "min_zoom": info.min_zoom, "max_zoom": info.max_zoom,
             "attribution": info.attribution}, None
 

@@ -11,6 +11,7 @@ import pytest
 from shapely.geometry import Point, mapping
 
 from gis.io import GridImportError, read_grid_file
+from tests.zh_text import assert_chinese
 
 CODE = "211103001001901"
 
@@ -33,6 +34,8 @@ def _refused(path, *needles, crs="WGS84"):
     assert "\n" not in msg, msg
     for n in needles:
         assert n in msg, msg
+    for p in e.value.problems:  # the planner's page shows them in Chinese
+        assert_chinese(p.text("zh"))
     return msg
 
 
@@ -129,3 +132,4 @@ def test_long_names_and_codes_are_refused_naming_the_feature(tmp_path, field, va
     assert [p.feature for p in e.value.problems] == [1]
     assert needle in str(e.value) and "feature 1" in str(e.value)
     assert len(str(e.value)) < 500  # the value itself is not echoed back
+    assert_chinese(e.value.problems[0].text("zh"))

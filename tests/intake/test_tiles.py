@@ -9,6 +9,7 @@ import socket
 import httpx
 import pytest
 
+from gis.text import in_lang
 from intake.tiles import TilesError, open_tiles
 from tests.intake.conftest import start_server, stop_server
 from tests.tile_files import make_folder, make_mbtiles, png
@@ -106,15 +107,16 @@ def test_no_source_or_a_wrong_one_serves_no_tiles_but_the_service_runs(intake_db
 
 
 def test_open_tiles_says_what_is_wrong(tmp_path):
-    with pytest.raises(TilesError, match="no such file or folder"):
-        open_tiles(tmp_path / "none")
-    (tmp_path / "x.mbtiles").write_text("hello")
-    with pytest.raises(TilesError, match="neither a folder"):
-        open_tiles(tmp_path / "x.mbtiles")
-    with pytest.raises(TilesError, match="no zoom level folders"):
-        open_tiles(tmp_path)
     vector = make_mbtiles(tmp_path / "v.mbtiles", {(0, 0, 0): b"\x1a\x00"}, format="pbf")
-    with pytest.raises(TilesError, match="only raster tiles"):
-        open_tiles(vector)
+    (tmp_path / "x.mbtiles").write_text("hello")
+    (tmp_path / "empty").mkdir()
+    for path, english, chinese in ((tmp_path / "none", "no such file or folder", "没有这个文件或文件夹"),
+                                   (tmp_path / "x.mbtiles", "neither a folder", "既不是"),
+                                   (tmp_path / "empty", "no zoom level folders", "没有按缩放级别"),
+                                   (vector, "only raster tiles", "只能画栅格瓦片")):
+        with pytest.raises(TilesError, match=english) as e:
+            open_tiles(path)
+        assert chinese in in_lang(e.value, "zh")  # the planner's page shows it in its language
+        assert in_lang(e.value, "en") == str(e.value)
     info = open_tiles(make_mbtiles(tmp_path / "c.mbtiles", TILES, attribution="测绘院")).info
     assert (info.kind, info.min_zoom, info.max_zoom, info.attribution) == ("mbtiles", 1, 3, "测绘院")

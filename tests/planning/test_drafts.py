@@ -14,6 +14,7 @@ import manage
 from planning import drafts
 from planning.errors import EditError
 from tests.planning.conftest import C1, C2, D, code
+from tests.zh_text import assert_chinese
 
 S = 0.01
 
@@ -243,8 +244,10 @@ def test_replace_from_file(plan, tmp_path):
     # the strip along C1 got C1's vertex on the common edge: the edge is shared
     assert (0.02, S) in list(g[code(C2, 2)].exterior.coords)
     assert_tiled(plan.conn, d, FULL)
-    with pytest.raises(EditError, match="does not say which datum"):
+    with pytest.raises(EditError, match="does not say which datum") as e:
         edit(plan, d, op="replace_from_file", path=str(path))
+    assert_chinese(e.value.message("zh"))  # the page's language: the file's problem in Chinese too
+    assert "c2.geojson" in e.value.message("zh")
     fc["features"][0]["properties"]["code"] = code(C1, 5)
     path.write_text(json.dumps(fc))
     with pytest.raises(EditError, match="were retired and are never reused"):

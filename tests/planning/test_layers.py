@@ -16,6 +16,7 @@ from gis.crs import to_wgs84
 from planning import drafts, layers
 from planning.errors import DraftClosed, EditError
 from tests.planning.conftest import D
+from tests.zh_text import assert_chinese
 
 HOSTILE = '<img src=x onerror="alert(1)">路 & "名"'
 
@@ -150,6 +151,7 @@ def test_bad_files_are_refused_with_a_reason_and_nothing_written(plan, tmp_path,
     with pytest.raises(EditError, match=message) as e:
         layers.load_layer(plan.conn, d, path, crs=crs, actor_id=plan.planner)
     assert e.value.message_zh.startswith("参考图层未载入")
+    assert_chinese(e.value.message_zh)  # the page speaks Chinese: no English reason inside
     assert counts(plan.conn) == (0, 0)
 
 
@@ -157,8 +159,9 @@ def test_remote_paths_and_folders_are_refused(plan, tmp_path):
     d = new_draft(plan)
     for path, message in (("http://example.com/roads.geojson", "remote files"), ("/vsicurl/x.gpkg", "remote files"),
                           (tmp_path, "is a folder"), (tmp_path / "none.geojson", "no such file")):
-        with pytest.raises(EditError, match=message):
+        with pytest.raises(EditError, match=message) as e:
             layers.load_layer(plan.conn, d, path, crs="WGS84", actor_id=plan.planner)
+        assert_chinese(e.value.message_zh)
 
 
 def test_the_caps_say_what_to_do(plan, tmp_path, monkeypatch):

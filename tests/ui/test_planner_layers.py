@@ -79,7 +79,8 @@ def test_a_wrong_tile_source_is_a_warning(planner, tmp_path, monkeypatch):
     monkeypatch.setenv("GRIDGOV_TILES", str(tmp_path / "nowhere.mbtiles"))
     at = _create(planner())
     assert not at.exception, at.exception
-    assert any("底图瓦片无法使用" in w.value and "no such file" in w.value for w in at.warning)
+    # the reason in the page's language (it was English on the Chinese page)
+    assert any("底图瓦片无法使用" in w.value and "没有这个文件或文件夹" in w.value for w in at.warning)
     assert editor_args(at)["tiles"] is None
 
 
