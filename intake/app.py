@@ -33,6 +33,7 @@ from db.config import database_url
 from dispatch.errors import LifecycleError
 from dispatch.service import db_unavailable
 from gis.crs import CoordinateError
+from gis.text import in_lang
 from intake.errors import IntakeError
 from intake.formats import render
 from intake.open311 import ROOT, Fmt, post_request, request_lang, router
@@ -75,6 +76,37 @@ RETRY_BUSY_S = 2   # … when it, or this service, is too busy to answer now
 def _validation_field(loc: tuple) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "request"
+
+
+# The checks FastAPI makes of query and path parameters (types, bounds), said in Chinese; any
+# other kind (none is declared today) gets the general wording.
+_VALIDATION_ZH = {
+    "missing": "缺少此项",
+    "bool_parsing": "应为 true 或 false",
+    "bool_type": "应为 true 或 false",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "int_from_float": "应为整数",
+    "float_parsing": "应为数字",
+    "float_type": "应为数字",
+    "greater_than_equal": "应不小于 {ge}",
+    "greater_than": "应大于 {gt}",
+    "less_than_equal": "应不大于 {le}",
+    "less_than": "应小于 {lt}",
+    "string_too_long": "最多 {max_length} 个字符",
+    "string_too_short": "至少 {min_length} 个字符",
+}
+
+
+def _validation_zh(err: dict) -> str:
+    """One pydantic error of a parameter in Chinese (pydantic words them in English only)."""
+    template = _VALIDATION_ZH.get(str(err.get("type", "")))
+    if template is None:
+        return "取值无效"
+    try:
+        return template.format(**(err.get("ctx") or {}))
+    except (KeyError, IndexError):
+        return "取值无效"
 
 
 class BodyTooLarge(IntakeError):
@@ -242,21 +274,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(CoordinateError)
     async def coordinate_error(request: Request, e: CoordinateError):
-        return _errors(request, 400, f"lat/long: {e}")
+        return _errors(request, 400, f"lat/long: {in_lang(e, request_lang(request))}")
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, e: RequestValidationError):
         errs = e.errors()
-        first = errs[0] if errs else {"loc": (), "msg": "invalid request"}
+        first = errs[0] if errs else {"loc": (), "msg": "invalid request", "type": ""}
         field = _validation_field(tuple(first.get("loc", ())))
+        zh = request_lang(request) == "zh"
         if field == "fmt":  # an unknown format suffix is an unknown resource
-            return _errors(request, 404, "fmt: only .json and .xml exist")
-        return _errors(request, 400, f"{field}: {first.get('msg')}")
+            return _errors(request, 404, "fmt: 只有 .json 和 .xml 两种格式" if zh else "fmt: only .json and .xml exist")
+        return _errors(request, 400, f"{field}: {_validation_zh(first) if zh else first.get('msg')}")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException):
         status = e.status_code if e.status_code in (404, 405) else 400
-        return _errors(request, status, f"{request.url.path}: {e.detail}", getattr(e, "headers", None))
+        detail = e.detail
+        if request_lang(request) == "zh":
+            detail = {404: "没有这个资源", 405: f"不接受 {request.method} 方法"}.get(status, detail)
+        return _errors(request, status, f"{request.url.path}: {detail}", getattr(e, "headers", None))
 
     @app.exception_handler(sa_exc.DBAPIError)
     async def database_error(request: Request, e: sa_exc.DBAPIError):
