@@ -16,6 +16,11 @@ unshared_edge             error     ``shapely.coverage_invalid_edges`` (GEOS 3.1
 gap                       error     the scope's current outline (its communities' outlines) not
                                     covered by the draft's grids, more than ``GAP_MIN_M2``; inside
                                     one community, or between communities ("inside the district")
+gap_existing              warning   an area inside the scope that no grid covers now and the draft
+                                    leaves uncovered: a hole of its communities' current outlines
+                                    (inside one, or enclosed by several) not filled by the draft or
+                                    by another community's grids (there before the draft: shown so
+                                    it can be filled with ``add``, not blocking)
 sliver                    warning   a grid smaller than ``SLIVER_MAX_M2``
 outside_parent            warning   a grid out of its community's current outline by more than
                                     ``OUTSIDE_PARENT_M`` (a grid moved to it, or the city growing)
@@ -31,6 +36,7 @@ worker_without_grid       warning   a grid worker on no responsibility grid that
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -44,7 +50,7 @@ from planning import settings as cfg
 
 ERROR, WARNING = "error", "warning"
 SEVERITY = {"invalid": ERROR, "multipart": ERROR, "duplicate_code": ERROR, "overlap": ERROR,
-            "unshared_edge": ERROR, "gap": ERROR, "sliver": WARNING, "outside_parent": WARNING,
+            "unshared_edge": ERROR, "gap": ERROR, "gap_existing": WARNING, "sliver": WARNING, "outside_parent": WARNING,
             "community_split": WARNING, "empty_responsibility": WARNING, "worker_without_grid": WARNING}
 KINDS = tuple(SEVERITY)
 
@@ -402,8 +408,79 @@ def validate_state(conn: Connection, s) -> list[Problem]:
         WHERE p.id = ANY(:ids) OR p.id IN (SELECT w.person_id FROM responsibility_grid_worker w
                                            JOIN responsibility_grid r ON r.id = w.responsibility_grid_id
                                            WHERE r.community_id = ANY(:s))"""), {"ids": sorted(ids), "s": s.scope})}
-    return validate_grids(grids, community_outlines=outlines, community_names=names, responsibilities=resps,
-                          workers=workers, near=near, fixed=fixed, losing=losing)
+    found = validate_grids(grids, community_outlines=outlines, community_names=names, responsibilities=resps,
+                           workers=workers, near=near, fixed=fixed, losing=losing)
+    existing, holes = _existing_gaps(conn, s, grids)
+    if holes is not None:
+        order = {kind: n for n, kind in enumerate(KINDS)}
+        # a grid drawn into such a hole is not outside its community: the hole was its community's
+        found = [p for p in found if not (p.kind == "outside_parent" and p.location is not None
+                                          and _within_holes(p.location, holes))]
+        found = sorted(found + existing, key=lambda p: (p.severity != ERROR, order[p.kind], p.codes))
+    return found
+
+
+def _existing_gaps(conn: Connection, s, grids: list[GridShape]) -> tuple[list[Problem], object]:
+    """``gap_existing``: the holes of the scope's current outlines that nothing covers once the
+    draft is published. A hole of one community's outline, or one its neighbours in the scope
+    enclose, is land of the district inside the scope (the outer edge of a community is not:
+    with no independent outline of the district it cannot be told from the district's edge).
+    Filled by the draft's grids or by live grids of a community outside the scope (an enclave),
+    it is not a gap. Returns the problems and the holes (None when there are none)."""
+    from planning.state import LIVE_GRID_SQL, LIVE_VERSION_SQL
+
+    rows = conn.execute(text(f"""
+        SELECT c.id, c.code, c.name, ST_AsBinary(COALESCE(c.geom, (
+            SELECT ST_Union(gv.geom) FROM unit_grid g JOIN grid_version gv ON gv.grid_id = g.id
+            AND {LIVE_VERSION_SQL} WHERE g.community_id = c.id AND {LIVE_GRID_SQL}))) AS wkb
+        FROM community c WHERE c.id = ANY(:s)"""), {"s": s.scope}).all()
+    rows = [r for r in rows if r.wkb is not None]
+    if not rows:
+        return [], None
+    outlines = [_valid(shapely.from_wkb(bytes(r.wkb))) for r in rows]
+    merged = shapely.coverage_union_all(outlines)
+    if abs(merged.area - sum(o.area for o in outlines)) > 1e-6 * merged.area:  # they overlap: not a coverage
+        merged = shapely.union_all(outlines)
+    k = cfg.m2_per_deg2(merged.centroid.y)
+    holes = [shapely.Polygon(r) for p in shapely.get_parts(merged) if p.geom_type == "Polygon"
+             for r in p.interiors]
+    holes = [h for h in holes if h.area * k > cfg.GAP_MIN_M2]
+    if not holes:
+        return [], None
+    area = shapely.union_all(holes)
+    mine = [g for g in grids if g.geom is not None and g.geom.intersects(area)]
+    others = [shapely.from_wkb(bytes(r.wkb)) for r in conn.execute(text(f"""
+        SELECT ST_AsBinary(gv.geom) AS wkb FROM unit_grid g
+        JOIN grid_version gv ON gv.grid_id = g.id AND {LIVE_VERSION_SQL}
+        WHERE {LIVE_GRID_SQL} AND NOT (g.community_id = ANY(:s))
+          AND ST_Intersects(gv.geom, ST_GeomFromWKB(:h, 4326))"""), {"s": s.scope, "h": area.wkb})]
+    left = shapely.difference(area, shapely.union_all([_valid(g.geom) for g in mine] + others))
+    parts = [p for p in shapely.get_parts(left) if p.geom_type == "Polygon" and p.area * k > cfg.GAP_MIN_M2]
+    out = []
+    tree = shapely.STRtree([g.geom for g in grids]) if grids else None
+    exteriors = [(r, shapely.Polygon(p.exterior)) for r, o in zip(rows, outlines)
+                 for p in shapely.get_parts(o) if p.geom_type == "Polygon"]
+    for p in parts:
+        m2 = p.area * k
+        touching = sorted(grids[i].code for i in tree.query(p, predicate="intersects")) if tree else []
+        inside = [r for r, e in exteriors if e.contains(p.representative_point())]
+        if len(inside) == 1:
+            label = f"{inside[0].code} {inside[0].name}"
+            zh = f"社区 {label} 内有 {m2:.2f} m² 未被任何网格覆盖（草稿之前已存在，可用“新建网格”填补）"
+            en = (f"a gap of {m2:.2f} m² inside community {label}: no grid covers it (there before this draft; "
+                  "'add' can fill it)")
+        else:
+            zh = f"辖区内社区之间有 {m2:.2f} m² 未被任何网格覆盖（草稿之前已存在，可用“新建网格”填补）"
+            en = (f"a gap of {m2:.2f} m² inside the district, between communities: no grid covers it (there "
+                  "before this draft; 'add' can fill it)")
+        out.append(_problem("gap_existing", touching, zh, en, p))
+    return out, area
+
+
+def _within_holes(location: dict, holes) -> bool:
+    """An ``outside_parent`` place that lies in the holes (up to the noise of the overlay)."""
+    place = shapely.from_geojson(json.dumps(location))
+    return shapely.area(shapely.difference(place, holes)) <= 1e-3 * max(shapely.area(place), 1e-18)
 
 
 def _losing(conn: Connection, s, touched: list[str], outlines: dict) -> dict:

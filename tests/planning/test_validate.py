@@ -135,7 +135,7 @@ def test_empty_responsibility_and_worker_without_grid():
 
 
 def test_errors_come_before_warnings_and_every_kind_has_a_severity():
-    assert set(SEVERITY.values()) == {"error", "warning"} and len(KINDS) == 11
+    assert set(SEVERITY.values()) == {"error", "warning"} and len(KINDS) == 12
     out = validate_grids(grids(box(0, 0, 0.00001, 0.00001), sq(1), box(1.5 * S, 0, 2.5 * S, S)))
     assert kinds(out)[0] == "overlap" and kinds(out)[-1] == "sliver"
 
