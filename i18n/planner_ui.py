@@ -158,6 +158,17 @@ PLANNER_UI: dict[str, tuple[str, str]] = {
     "pl.ed.clear": ("清除选择", "Clear"),
     "pl.ed.vertex_hint": ("拖动顶点；相邻网格共享的顶点一起移动", "Drag a vertex; neighbours sharing it move with it"),
     "pl.ed.zoom_in": ("放大地图以显示可拖动的顶点", "Zoom in to show the vertices"),
+    "pl.ed.legend": ("图例", "Legend"),
+    "pl.ed.legend_same": ("网格（未改动）", "Grid, unchanged"),
+    "pl.ed.legend_changed": ("本草稿中修改的网格", "Changed in this draft"),
+    "pl.ed.legend_new": ("本草稿中新增的网格", "New in this draft"),
+    "pl.ed.legend_retired": ("本草稿中撤销的网格", "Retired in this draft"),
+    "pl.ed.legend_selected": ("已选中", "Selected"),
+    "pl.ed.legend_outline": ("区、街道、社区边界", "District, subdistrict, community outline"),
+    "pl.ed.legend_case": ("未结案件", "Open case"),
+    "pl.ed.legend_error": ("问题：错误（不能发布）", "Problem: error (blocks publishing)"),
+    "pl.ed.legend_warning": ("问题：警告（发布需说明理由）", "Problem: warning (needs a reason)"),
+    "pl.ed.legend_reference": ("参考图层", "Reference layer"),
     "pl.ed.split_nothing": ("分割线没有经过任何网格", "The line crosses no grid"),
 }
 

@@ -8,6 +8,7 @@ import json
 import streamlit as st
 
 from ui.grid_editor import grid_editor
+from ui.planner_view import editor_texts
 
 
 def square(x0: float, y0: float, d: float = 0.01) -> dict:
@@ -28,7 +29,7 @@ CONTEXT = {"type": "FeatureCollection", "features": [
 mode = st.query_params.get("mode", "select")
 if "ops" not in st.session_state:
     st.session_state.ops = []
-op = grid_editor(GRIDS, key="editor", context=CONTEXT, mode=mode, community_code="C01")
+op = grid_editor(GRIDS, key="editor", context=CONTEXT, mode=mode, community_code="C01", texts=editor_texts("zh"))
 if op is not None:
     st.session_state.ops.append(op)
 st.code(json.dumps(st.session_state.ops, ensure_ascii=False), language=None)

@@ -80,6 +80,17 @@ def test_the_map_draws_offline_from_local_files(editor, editor_url):
     assert frame.evaluate("() => document.querySelectorAll('.leaflet-tile').length") == 0
     # the context: the community outline with its label, the open case as a point
     expect(pg.frame_locator(FRAME).locator(".lbl", has_text="测试社区")).to_have_count(1)
+    # the legend, under the map, says what each colour means in the page's language
+    legend = pg.frame_locator(FRAME).locator("[data-test=legend]")
+    for words in ("图例", "本草稿中新增的网格", "本草稿中撤销的网格", "未结案件", "问题：错误（不能发布）", "参考图层"):
+        expect(legend).to_contain_text(words)
+    assert "Legend" not in legend.inner_text()
+    expect(legend.locator(".legend-row")).to_have_count(10)
+    # it is inside the frame's height (the frame grows to hold it) and under the map, not over it
+    geo = frame.evaluate("() => { const m = document.getElementById('map').getBoundingClientRect();"
+                         " const l = document.getElementById('legend').getBoundingClientRect();"
+                         " return [m.bottom, l.top, l.bottom, window.innerHeight] }")
+    assert geo[0] <= geo[1] and geo[2] <= geo[3], geo
 
 
 def test_a_split_line_comes_back_as_the_split_op(editor):

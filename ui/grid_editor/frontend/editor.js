@@ -16,6 +16,8 @@
   const DIGITS = 1e6;
   const MAX_HANDLES = 1500; // vertex handles drawn at once (zoom in for more)
   const COLOURS = { same: "#38bdf8", changed: "#f59e0b", new: "#22c55e", retired: "#64748b" };
+  const SELECTED = "#f472b6", CASE = "#f87171", ERROR = "#ef4444", WARNING = "#facc15", OUTLINE = "#e2e8f0";
+  const REFERENCE = "#94a3b8";
   const session = Math.random().toString(36).slice(2, 8);
   let counter = 0;
 
@@ -23,7 +25,7 @@
     args: null, grids: [], gridLayer: null, contextLayer: null, caseLayer: null, refLayer: null,
     refFeatures: [], refTip: null, tileLayer: null, attribution: null,
     problemLayer: null, handleLayer: null, mode: null, selected: new Set(), mergeSet: new Set(),
-    keys: {}, draw: null, fitted: false, focusKey: null, texts: {},
+    keys: {}, draw: null, fitted: false, focusKey: null, texts: {}, legend: null,
   };
 
   // ---- the Streamlit component protocol (v1) ----
@@ -63,7 +65,7 @@
     const p = f.properties || {};
     const sel = state.selected.has(p.code) || state.mergeSet.has(p.code);
     const c = COLOURS[p.change] || COLOURS.same;
-    return { pane: "grids", color: sel ? "#f472b6" : c, weight: sel ? 3 : 1.2,
+    return { pane: "grids", color: sel ? SELECTED : c, weight: sel ? 3 : 1.2,
              dashArray: p.change === "retired" ? "4 4" : null,
              fillColor: c, fillOpacity: sel ? 0.35 : (p.change && p.change !== "same" ? 0.22 : 0.06) };
   }
@@ -94,7 +96,7 @@
     state.contextLayer = L.featureGroup();
     L.geoJSON(outlines, {
       pane: "context", interactive: false,
-      style: (f) => ({ pane: "context", color: "#e2e8f0", weight: weights[level(f.properties || {})] || 1,
+      style: (f) => ({ pane: "context", color: OUTLINE, weight: weights[level(f.properties || {})] || 1,
                        opacity: 0.7, fill: false }),
       onEachFeature: (f, layer) => {
         const p = f.properties || {};
@@ -112,7 +114,7 @@
     state.contextLayer.addTo(map);
     state.caseLayer = L.layerGroup(cases.map((f) => {
       const [lon, lat] = f.geometry.coordinates;
-      const m = L.circleMarker([lat, lon], { pane: "context", radius: 3, color: "#f87171", weight: 1,
+      const m = L.circleMarker([lat, lon], { pane: "context", radius: 3, color: CASE, weight: 1,
                                              fillOpacity: 0.8, interactive: false });
       return m;
     })).addTo(map);
@@ -120,7 +122,7 @@
 
   // ---- reference layers: thin and grey under the grids; hover found by our own hit test, since
   // the grids above them take the mouse ----
-  const REF_STYLE = { pane: "references", color: "#94a3b8", weight: 1, opacity: 0.75, fillColor: "#94a3b8",
+  const REF_STYLE = { pane: "references", color: REFERENCE, weight: 1, opacity: 0.75, fillColor: REFERENCE,
                       fillOpacity: 0.04, interactive: false };
   function drawReferences(layers) {
     if (state.refLayer) state.refLayer.remove();
@@ -251,16 +253,50 @@
     if (state.problemLayer) state.problemLayer.remove();
     state.problemLayer = L.geoJSON(fc || { type: "FeatureCollection", features: [] }, {
       pane: "problems",
-      style: (f) => ({ pane: "problems", color: (f.properties || {}).severity === "error" ? "#ef4444" : "#f59e0b",
+      style: (f) => ({ pane: "problems", color: (f.properties || {}).severity === "error" ? ERROR : WARNING,
                        weight: 3, fillOpacity: 0.3 }),
       pointToLayer: (f, latlng) => L.circleMarker(latlng, {
         pane: "problems", radius: 7, weight: 3, fillOpacity: 0.3,
-        color: (f.properties || {}).severity === "error" ? "#ef4444" : "#f59e0b" }),
+        color: (f.properties || {}).severity === "error" ? ERROR : WARNING }),
       onEachFeature: (f, layer) => {
         const p = f.properties || {};
         if (p.message) layer.bindTooltip(esc(p.message), { sticky: true });
       },
     }).addTo(map);
+  }
+
+  // ---- the legend, under the map (over it, it would hide grids and take clicks): what each
+  // colour and line means, in the page's language ----
+  function drawLegend() {
+    const rows = [
+      ["fill", COLOURS.same, tx("legend_same", "Grid, unchanged")],
+      ["fill", COLOURS.changed, tx("legend_changed", "Changed in this draft")],
+      ["fill", COLOURS.new, tx("legend_new", "New in this draft")],
+      ["dash", COLOURS.retired, tx("legend_retired", "Retired in this draft")],
+      ["line", SELECTED, tx("legend_selected", "Selected")],
+      ["line", OUTLINE, tx("legend_outline", "District, subdistrict, community outline")],
+      ["dot", CASE, tx("legend_case", "Open case")],
+      ["thick", ERROR, tx("legend_error", "Problem: error (blocks publishing)")],
+      ["thick", WARNING, tx("legend_warning", "Problem: warning (needs a reason)")],
+      ["line", REFERENCE, tx("legend_reference", "Reference layer")],
+    ];
+    const d = document.getElementById("legend");
+    d.replaceChildren();
+    const head = document.createElement("b");
+    head.textContent = tx("legend", "Legend");
+    d.appendChild(head);
+    for (const [kind, colour, label] of rows) {
+      const row = document.createElement("span");
+      row.className = "legend-row";
+      const sw = document.createElement("span");
+      sw.className = "sw sw-" + kind;
+      sw.style.setProperty("--c", colour);
+      const t = document.createElement("span");
+      t.textContent = label; // as text: never HTML
+      row.append(sw, t);
+      d.appendChild(row);
+    }
+    state.legend = true;
   }
 
   function focusOn(focus) {
@@ -472,6 +508,7 @@
     } else if (selChanged && state.gridLayer) {
       state.gridLayer.setStyle(gridStyle);
     }
+    if (changed("texts", state.texts) || !state.legend) drawLegend();
     if (changed("context", args.context)) drawContext(args.context);
     if (changed("tiles", args.tiles)) drawTiles(args.tiles);
     if (changed("references", args.references)) drawReferences(args.references);
