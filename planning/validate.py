@@ -438,8 +438,12 @@ def _existing_gaps(conn: Connection, s, grids: list[GridShape]) -> tuple[list[Pr
     if not rows:
         return [], None
     outlines = [_valid(shapely.from_wkb(bytes(r.wkb))) for r in rows]
-    merged = shapely.coverage_union_all(outlines)
-    if abs(merged.area - sum(o.area for o in outlines)) > 1e-6 * merged.area:  # they overlap: not a coverage
+    try:
+        merged = shapely.coverage_union_all(outlines)  # fast, for outlines that tile (the usual case)
+        tiled = abs(merged.area - sum(o.area for o in outlines)) <= 1e-6 * merged.area
+    except shapely.errors.GEOSException:  # edges not noded alike: not a coverage
+        tiled = False
+    if not tiled:  # outlines that overlap or do not meet exactly
         merged = shapely.union_all(outlines)
     k = cfg.m2_per_deg2(merged.centroid.y)
     holes = [shapely.Polygon(r) for p in shapely.get_parts(merged) if p.geom_type == "Polygon"
