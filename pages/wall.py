@@ -21,6 +21,13 @@ def _pick(label_key: str, choices: list, key: str, fmt) -> tuple:
                                 placeholder=kit.tr("wall.filter.all")))
 
 
+# A subdistrict's or community's dispatcher opens the wall on their own area (the district stays
+# one click away: clear the filter); the command centre on the whole district.
+if "f_sd" not in st.session_state and who.unit_level in ("subdistrict", "community") and who.subdistrict_id:
+    st.session_state.f_sd = [who.subdistrict_id] if who.subdistrict_id in dict(opts["subdistricts"]) else []
+    if who.unit_level == "community" and who.community_id in {i for i, _, _ in opts["communities"]}:
+        st.session_state.f_cm = [who.community_id]
+
 with st.sidebar:
     st.subheader(kit.tr("wall.filters"))
     sd_names = dict(opts["subdistricts"])

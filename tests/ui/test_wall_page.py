@@ -230,3 +230,41 @@ def test_the_wall_reads_from_the_replica_when_one_is_configured(signed_in, engin
         get_engine(replica.local_replica_url(test_db), timeouts=True).dispose()
         if not was_running:
             replica.down()
+
+
+def test_a_community_or_subdistrict_dispatcher_opens_the_wall_on_their_own_area(signed_in, wall_db, engine):
+    from accounts.auth import create_user
+    from tests.ui.district import PASSWORD
+
+    d = wall_db["district"]
+    with engine.begin() as c:
+        cm, sd = c.execute(text("SELECT c.code, s.code FROM community c JOIN subdistrict s ON s.id = c.subdistrict_id "
+                                "WHERE c.id = :i"), {"i": d.community_ids[0]}).one()
+        for username, level, unit in (("uit_disp_comm", "community", cm), ("uit_disp_sub", "subdistrict", sd)):
+            if not c.execute(text("SELECT 1 FROM person WHERE username = :u"), {"u": username}).first():
+                create_user(c, username=username, full_name="测试" + level, role="dispatcher", password=PASSWORD,
+                            unit_level=level, unit=unit)
+    try:
+        _own_area(signed_in, d, engine)
+    finally:  # the test district's teardown removes only its own accounts
+        with engine.begin() as c:
+            c.execute(text("DELETE FROM person WHERE username IN ('uit_disp_comm', 'uit_disp_sub')"))
+
+
+def _own_area(signed_in, d, engine) -> None:
+    at = signed_in("uit_disp_comm")
+    assert not at.exception
+    assert at.multiselect(key="f_sd").value == [d.subdistrict_ids[0]]
+    assert at.multiselect(key="f_cm").value == [d.community_ids[0]]
+    ids = _ids(at)
+    with engine.connect() as c:
+        comms = set(c.execute(text("SELECT community_id FROM cases WHERE id = ANY(:i)"), {"i": ids}).scalars())
+    assert ids and comms == {d.community_ids[0]}
+    # the whole district is one click away, and the choice is kept on the next run
+    at.multiselect(key="f_cm").set_value([]).run()
+    at.multiselect(key="f_sd").set_value([]).run()
+    assert len(_ids(at)) > len(ids) and at.multiselect(key="f_sd").value == []
+    at = signed_in("uit_disp_sub")
+    assert at.multiselect(key="f_sd").value == [d.subdistrict_ids[0]] and at.multiselect(key="f_cm").value == []
+    # the command centre: the district
+    assert signed_in(ROLES["command_staff"]).multiselect(key="f_sd").value == []
