@@ -19,6 +19,19 @@ REPORT_UI: dict[str, tuple[str, str]] = {
     "rp.locating": ("正在定位…（请允许浏览器使用位置）", "Locating… (allow the browser to use your location)"),
     "rp.geo_denied": ("无法获取定位：{why}。请在地图上选网格或输入经纬度。",
                       "No location from the phone: {why}. Pick a grid on the map or type the coordinates."),
+    "rp.description_hint": ("最多 {limit} 字", "at most {limit} characters"),
+    "rp.geo.denied": ("浏览器未获准使用位置", "the browser was not allowed to use the location"),
+    "rp.geo.unavailable": ("手机暂时无法确定位置", "the phone cannot tell its position now"),
+    "rp.geo.timeout": ("定位超时", "locating took too long"),
+    "rp.geo.unsupported": ("此浏览器不支持定位", "this browser cannot locate"),
+    "rp.geo.other": ("定位失败", "locating failed"),
+    "rp.zero_point": ("位置为 (0, 0)：这是定位失败时的数值，不是实际位置。请重新定位、在地图上选网格或输入经纬度。",
+                      "The location is (0, 0): the value of a failed fix, not a place. Locate again, pick a grid "
+                      "on the map or type the coordinates."),
+    "rp.bad_point": ("位置有误：{why}", "The location is wrong: {why}"),
+    "rp.too_long": ("问题描述有 {n} 个字，超过上限 {limit} 字：请删减后再上报（已输入的文字保留）。",
+                    "The description has {n} characters, more than the {limit} allowed: shorten it, then report "
+                    "(what you typed is kept)."),
     "rp.fix": ("定位 {lon:.6f}, {lat:.6f}，精度 ±{acc:.0f} 米", "Position {lon:.6f}, {lat:.6f}, accuracy ±{acc:.0f} m"),
     "rp.fix_poor": ("定位精度 ±{acc:.0f} 米，低于要求（±{limit:.0f} 米以内），可能落入相邻网格：请到开阔处重试，或在地图上选网格。",
                     "Accuracy ±{acc:.0f} m is worse than the required ±{limit:.0f} m and may fall into a neighbouring "

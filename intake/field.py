@@ -62,8 +62,9 @@ def photo_upload_mb() -> int:
 
 
 def store_photo(store: PhotoStore, data: bytes | None) -> StoredPhoto | None:
-    """Check and keep an uploaded photo; None for no photo. Raises ``PhotoError`` (zh/en)."""
-    if not data:
+    """Check and keep an uploaded photo; None for no photo. Raises ``PhotoError`` (zh/en), an
+    empty file included (it had been taken for "no photo": the report went in without it, unsaid)."""
+    if data is None:
         return None
     store.check_size(len(data))
     return store.store(data)

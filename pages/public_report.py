@@ -1,5 +1,5 @@
 """市民上报 — the public report page (no login, website channel): category, description, photo,
-the place on the offline map or typed; answered with the case number and a private status link.
+the place from the phone, on the offline map or typed; answered with the case number and a private status link.
 
 Rate-limited per address; writes through ``intake.public`` → ``dispatch.service.report_case``.
 """
@@ -22,6 +22,11 @@ st.title(kit.tr("pub.heading"), anchor=False)
 st.caption(kit.tr("pub.intro"))
 
 done = st.session_state.get(f"{P}_done")
+if not done and (receipt := st.query_params.get("receipt")):
+    # a reload (or a phone that dropped the tab) keeps the receipt: the link is the only way back
+    with kit.engine().connect() as conn:
+        got = public.public_status(conn, receipt, lang=kit.lang())
+    done = (got.case_no, receipt, False) if got else None
 if done:
     no, token, outside = done
     st.success(kit.tr("pub.done", no=no))
@@ -41,15 +46,20 @@ def reference() -> tuple[list[dict], list[dict]]:
 
 cats, grids = reference()
 cat = rf.category_select(P, cats)
-description = st.text_area(kit.tr("rp.description"), key=f"{P}_descr", max_chars=public.MAX_DESCRIPTION)
+description = st.text_area(kit.tr("rp.description"), key=f"{P}_descr",
+                           placeholder=kit.tr("rp.description_hint", limit=public.MAX_DESCRIPTION))
 photo = rf.photo_input(P, camera_label=kit.tr("rp.photo_camera"), file_label=kit.tr("rp.photo_file"))
-place = rf.place_input(P, grids, modes=("map", "typed"))
+place = rf.place_input(P, grids)
 
 if st.button(kit.tr("rp.submit"), type="primary", key=f"{P}_submit", width="stretch"):
-    if not cat:
+    if rf.second_tap(P, cat, description, photo):
+        pass  # a double tap on the report just sent (it went in once; its receipt is shown above)
+    elif not cat:
         st.error(kit.tr("rp.no_category"))
     elif place is None:
         st.error(kit.tr("rp.no_place"))
+    elif rf.description_too_long(description, public.MAX_DESCRIPTION):
+        pass
     elif wait := rf.slowed("public_report", rate=REPORTS_PER_S, burst=REPORT_BURST):
         st.error(kit.tr("pub.slow_down", s=wait))
     else:
@@ -64,5 +74,6 @@ if st.button(kit.tr("rp.submit"), type="primary", key=f"{P}_submit", width="stre
             st.error(kit.tr("rp.refused", why=rf.refusal(e)))
         else:
             st.session_state[f"{P}_done"] = (no, token, outside)
+            st.query_params["receipt"] = token
             rf.sent(P)
             st.rerun()

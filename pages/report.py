@@ -26,6 +26,7 @@ lang = kit.lang()
 st.title(kit.tr("page.report"), anchor=False)
 for kind, msg in st.session_state.pop(f"{P}_flash", []):
     getattr(st, kind)(msg)
+MAX_DESCRIPTION = 4000
 
 
 @st.cache_data(ttl=600, show_spinner=False)
@@ -36,7 +37,8 @@ def reference(community_id: int | None) -> tuple[list[dict], list[dict]]:
 
 cats, grids = reference(who.community_id)
 cat = rf.category_select(P, cats)
-description = st.text_area(kit.tr("rp.description"), key=f"{P}_descr", max_chars=4000)
+description = st.text_area(kit.tr("rp.description"), key=f"{P}_descr",
+                           placeholder=kit.tr("rp.description_hint", limit=MAX_DESCRIPTION))
 photo = rf.photo_input(P, camera_label=kit.tr("rp.photo_camera"), file_label=kit.tr("rp.photo_file"))
 place = rf.place_input(P, grids)
 on_spot = st.toggle(kit.tr("rp.self_handle"), key=f"{P}_self")
@@ -45,6 +47,10 @@ after = rf.photo_input(f"{P}_after", camera_label=kit.tr("rp.after_photo"),
 
 
 def submit() -> None:
+    if rf.second_tap(P, cat, description, photo):  # a double tap on a report just sent: it went in once
+        for kind, msg in st.session_state.get(f"{P}_last_flash", []):
+            getattr(st, kind)(msg)
+        return
     if not cat:
         st.error(kit.tr("rp.no_category"))
         return
@@ -53,6 +59,8 @@ def submit() -> None:
         return
     if on_spot and not after:
         st.error(kit.tr("rp.need_after"))
+        return
+    if rf.description_too_long(description, MAX_DESCRIPTION):
         return
     try:
         with svc.photos_for_one_report(svc.photo_store()) as put:  # removed again if the report is refused
@@ -72,7 +80,7 @@ def submit() -> None:
     flash = [("success", kit.tr("rp.done_self" if on_spot else "rp.done", no=row["case_no"]))]
     if row["outside_jurisdiction"]:
         flash.append(("warning", kit.tr("rp.outside")))
-    st.session_state[f"{P}_flash"] = flash
+    st.session_state[f"{P}_flash"] = st.session_state[f"{P}_last_flash"] = flash
     rf.sent(P)
     st.rerun()
 

@@ -244,6 +244,8 @@ def _sign_out() -> None:
 def _language_switch(lang: str) -> None:
     def switch():
         st.session_state.lang = st.session_state.lang_choice
+        # in the address too, so a reload (a new page session) stays in the chosen language
+        st.query_params["lang"] = st.session_state.lang_choice
 
     st.sidebar.selectbox(t("app.language", lang), list(LANGS), index=list(LANGS).index(lang),
                          format_func=LANGS.get, key="lang_choice", on_change=switch)

@@ -9,12 +9,16 @@ click-anywhere event (TECH-NOTES), so the map picks a grid and uses a point insi
 from __future__ import annotations
 
 import math
+import time
 from urllib.parse import urlsplit
 
 import pydeck as pdk
 import streamlit as st
 
+from gis.crs import CoordinateError, to_wgs84
+from gis.text import in_lang
 from i18n import report_ui  # noqa: F401  (registers these pages' texts)
+from i18n import t
 from intake.field import Place, fix_is_poor, max_accuracy_m, photo_upload_mb
 from intake.limits import TokenBuckets, retry_after
 from ui import kit
@@ -32,7 +36,7 @@ export default function(component) {
       (p) => { btn.textContent = data.label;
                setStateValue('fix', {lon: p.coords.longitude, lat: p.coords.latitude,
                                      accuracy: p.coords.accuracy, t: Date.now()}); },
-      (e) => { btn.textContent = data.label; setStateValue('fix', {error: e.message || String(e.code), t: Date.now()}); },
+      (e) => { btn.textContent = data.label; setStateValue('fix', {error: String(e.code || 'unknown'), t: Date.now()}); },
       {enableHighAccuracy: true, timeout: 20000, maximumAge: 0});
   };
 }
@@ -51,23 +55,57 @@ def look() -> None:
 
 def phone_fix(prefix: str) -> dict | None:
     """The last position the phone sent ({lon, lat, accuracy} or {error}), kept in the session
-    under ``<prefix>_fix`` (tests put one there directly)."""
+    under ``<prefix>_fix`` (tests put one there directly). A fix a sent report used is spent: the
+    next report needs a new one (a worker walks from problem to problem)."""
     got = _geolocate(key=f"{prefix}_geo", data={"label": kit.tr("rp.locate"), "busy": kit.tr("rp.locating")},
                      on_fix_change=lambda: None)
     fix = getattr(got, "fix", None) if got is not None else None
-    if fix:
+    if fix and fix.get("t") != st.session_state.get(f"{prefix}_fix_spent"):
         st.session_state[f"{prefix}_fix"] = dict(fix)
     return st.session_state.get(f"{prefix}_fix")
+
+
+# The browser's geolocation error codes (PositionError), said in our words, not the browser's.
+_GEO_ERRORS = {"1": "rp.geo.denied", "2": "rp.geo.unavailable", "3": "rp.geo.timeout", "unsupported": "rp.geo.unsupported"}
+
+
+def keep_choice(key: str) -> None:
+    """Call before a choice widget whose options are worded in the session's language: Streamlit
+    keeps a radio's or selectbox's value as its shown label, so when the language changes the
+    label is not among the new ones and the choice is silently dropped (the screen still showing
+    it). The value of the last run in another language is set again, by value."""
+    kept = st.session_state.setdefault("_kept_choices", {})
+    lang = kit.lang()
+    if key in kept and kept[key][0] != lang:
+        st.session_state[key] = kept[key][1]
+
+
+def kept(key: str, value):
+    """Remember ``value`` of ``key``'s widget for ``keep_choice``; returns it."""
+    st.session_state.setdefault("_kept_choices", {})[key] = (kit.lang(), value)
+    return value
+
+
+FIT_PX = 330  # the grids must fit this square: the map is 360 px high, a phone's column ~360 px wide
+
+
+def fit_zoom(x0: float, y0: float, x1: float, y1: float, px: float = FIT_PX) -> float:
+    """The deck.gl zoom (a 512-pixel world at zoom 0, Web Mercator) at which the box fits ``px``
+    pixels each way (a phone's map showed 7 of a worker's 11 grids: the old rule ignored the
+    pixels, the Mercator stretch of latitude and the grids' extent beyond their centres)."""
+    per_deg_lon = 512 / 360
+    per_deg_lat = per_deg_lon / math.cos(math.radians((y0 + y1) / 2))
+    z = min(math.log2(px / (per_deg_lon * max(x1 - x0, 1e-4))), math.log2(px / (per_deg_lat * max(y1 - y0, 1e-4))))
+    return max(9.0, min(17.0, z))
 
 
 def _grid_deck(grids: list[dict], picked: str | None) -> pdk.Deck:
     data = [{"code": g["code"], "name": g["name"], "lon": g["lon"], "lat": g["lat"], "polygon": g["rings"][0],
              "fill": [34, 211, 238, 150] if g["code"] == picked else [30, 64, 110, 90]}
             for g in grids if g["rings"]]
-    lons = [g["lon"] for g in grids] or [122.07]
-    lats = [g["lat"] for g in grids] or [41.12]
-    span = max(max(lons) - min(lons), max(lats) - min(lats), 0.005)
-    zoom = max(10.0, min(17.0, 9.0 - math.log2(span / 0.7)))
+    lons = [x for g in grids if g["rings"] for x, _ in g["rings"][0]] or [122.07]
+    lats = [y for g in grids if g["rings"] for _, y in g["rings"][0]] or [41.12]
+    zoom = fit_zoom(min(lons), min(lats), max(lons), max(lats))
     layer = pdk.Layer("PolygonLayer", data, id="grids", get_polygon="polygon", pickable=True, stroked=True,
                       filled=True, get_fill_color="fill",
                       get_line_color=[148, 197, 255], line_width_min_pixels=1, auto_highlight=True)
@@ -79,14 +117,17 @@ def _grid_deck(grids: list[dict], picked: str | None) -> pdk.Deck:
 def place_input(prefix: str, grids: list[dict], *, modes: tuple[str, ...] = PLACE_MODES) -> Place | None:
     """Where the problem is, by the mode the person picks; None until a usable place is given.
     A phone fix worse than the configured accuracy is flagged and needs a confirmation."""
-    mode = st.radio(kit.tr("rp.where"), modes, key=f"{prefix}_mode", horizontal=True,
-                    format_func=lambda m: kit.tr(f"rp.where.{m}"))
+    lang = kit.lang()
+    keep_choice(f"{prefix}_mode")
+    mode = kept(f"{prefix}_mode", st.radio(kit.tr("rp.where"), modes, key=f"{prefix}_mode", horizontal=True,
+                                           format_func=lambda m: t(f"rp.where.{m}", lang)))
     if mode == "phone":
         fix = phone_fix(prefix)
         if not fix:
             return None
         if fix.get("error") or fix.get("lon") is None:
-            st.warning(kit.tr("rp.geo_denied", why=str(fix.get("error") or "?")))
+            why = _GEO_ERRORS.get(str(fix.get("error")), "rp.geo.other")
+            st.warning(kit.tr("rp.geo_denied", why=kit.tr(why)))
             return None
         acc = fix.get("accuracy")
         st.caption(kit.tr("rp.fix", lon=fix["lon"], lat=fix["lat"], acc=acc if acc is not None else -1))
@@ -94,7 +135,7 @@ def place_input(prefix: str, grids: list[dict], *, modes: tuple[str, ...] = PLAC
             st.warning(kit.tr("rp.fix_poor", acc=acc if acc is not None else float("nan"), limit=max_accuracy_m()))
             if not st.checkbox(kit.tr("rp.fix_poor_ok"), key=f"{prefix}_poor_ok"):
                 return None
-        return Place(float(fix["lon"]), float(fix["lat"]), acc)
+        return checked_place(float(fix["lon"]), float(fix["lat"]), acc)
     if mode == "map":
         st.caption(kit.tr("rp.map_hint"))
         picked = _picked_code(prefix)
@@ -107,11 +148,27 @@ def place_input(prefix: str, grids: list[dict], *, modes: tuple[str, ...] = PLAC
         st.success(kit.tr("rp.picked", code=grid["code"], name=grid["name"]))
         return Place(grid["lon"], grid["lat"])
     c1, c2 = st.columns(2)
-    lon = c1.number_input(kit.tr("rp.lon"), value=None, min_value=-180.0, max_value=180.0, format="%.6f",
-                          key=f"{prefix}_lon")
-    lat = c2.number_input(kit.tr("rp.lat"), value=None, min_value=-90.0, max_value=90.0, format="%.6f",
-                          key=f"{prefix}_lat")
-    return None if lon is None or lat is None else Place(float(lon), float(lat))
+    # no bounds on the fields: a value out of them is dropped by the field with a hover-only English
+    # note; checked here instead, with the reason (a swapped pair, out of range) in the page's words
+    lon = c1.number_input(kit.tr("rp.lon"), value=None, format="%.6f", key=f"{prefix}_lon")
+    lat = c2.number_input(kit.tr("rp.lat"), value=None, format="%.6f", key=f"{prefix}_lat")
+    if lon is None or lat is None:
+        return None
+    return checked_place(float(lon), float(lat))
+
+
+def checked_place(lon: float, lat: float, accuracy: float | None = None) -> Place | None:
+    """``Place(lon, lat)`` for a usable WGS-84 point; None, with the reason shown, for (0, 0) (a
+    failed fix's value, as the intake service refuses it) or a pair out of range or swapped."""
+    if lon == 0 and lat == 0:
+        st.error(kit.tr("rp.zero_point"))
+        return None
+    try:
+        to_wgs84(lon, lat, "WGS84")
+    except CoordinateError as e:
+        st.error(kit.tr("rp.bad_point", why=in_lang(e, kit.lang())))
+        return None
+    return Place(lon, lat, accuracy)
 
 
 def _picked_code(prefix: str) -> str | None:
@@ -165,14 +222,16 @@ def category_select(prefix: str, cats: list[dict]) -> str | None:
     from i18n import name_in
 
     names = {c["code"]: f"{c['code']} {name_in(c, kit.lang())}" for c in cats}
-    return st.selectbox(kit.tr("rp.category"), list(names), index=None, format_func=names.get, key=f"{prefix}_cat",
-                        placeholder=kit.tr("rp.category"))
+    keep_choice(f"{prefix}_cat")
+    return kept(f"{prefix}_cat", st.selectbox(kit.tr("rp.category"), list(names), index=None, format_func=names.get,
+                                              key=f"{prefix}_cat", placeholder=kit.tr("rp.category")))
 
 
 def status_link(token: str) -> str:
-    """The private status link for ``token``: absolute when Streamlit knows the page's address."""
+    """The private status link for ``token``: absolute when Streamlit knows the page's address;
+    in the language the person reported in."""
     base = (st.get_option("server.baseUrlPath") or "").strip("/")
-    path = ("/" + base if base else "") + f"/status?token={token}"
+    path = ("/" + base if base else "") + f"/status?token={token}" + ("&lang=en" if kit.lang() == "en" else "")
     try:
         url = st.context.url
     except Exception:  # noqa: BLE001  (no request context)
@@ -185,14 +244,41 @@ def status_link(token: str) -> str:
 
 def sent(prefix: str) -> None:
     """After a report went in: the next run starts with an empty form (no second report by a
-    second tap). Text and choices are reset before their widgets exist; uploads get new keys."""
+    second tap). Text and choices are reset before their widgets exist; uploads get new keys; the
+    phone fix it used is spent."""
     st.session_state[f"{prefix}_round"] = st.session_state.get(f"{prefix}_round", 0) + 1
     st.session_state[f"{prefix}_clear"] = True
+    st.session_state[f"{prefix}_sent_at"] = time.monotonic()
+    fix = st.session_state.pop(f"{prefix}_fix", None)
+    if fix:
+        st.session_state[f"{prefix}_fix_spent"] = fix.get("t")
+
+
+def second_tap(prefix: str, *values) -> bool:
+    """A tap on the submit button just after a report went in, on the emptied form (a double tap):
+    to be ignored, not answered with "choose a category"."""
+    at = st.session_state.get(f"{prefix}_sent_at")
+    return at is not None and time.monotonic() - at < SECOND_TAP_S and not any(values)
+
+
+SECOND_TAP_S = 5.0
+
+
+def description_too_long(text: str | None, limit: int) -> bool:
+    """Shows why and returns True when the description is over ``limit`` characters (the text area
+    has no cap of its own: Streamlit's drops a whole paste that would pass it, and the report
+    went in with an empty description)."""
+    n = len(text or "")
+    if n > limit:
+        st.error(kit.tr("rp.too_long", n=n, limit=limit))
+        return True
+    return False
 
 
 def clear_if_sent(prefix: str) -> None:
     """Call at the top of the page, before the form's widgets."""
     if st.session_state.pop(f"{prefix}_clear", False):
         for k, v in ((f"{prefix}_cat", None), (f"{prefix}_descr", ""), (f"{prefix}_self", False),
-                     (f"{prefix}_cam_on", False), (f"{prefix}_after_cam_on", False)):
+                     (f"{prefix}_cam_on", False), (f"{prefix}_after_cam_on", False), (f"{prefix}_poor_ok", False)):
             st.session_state[k] = v
+        st.session_state.get("_kept_choices", {}).pop(f"{prefix}_cat", None)

@@ -40,6 +40,19 @@ def _choose_category(page, prefix, label="0102", tries=3):
                 raise
 
 
+def _contrast(button) -> float:
+    """WCAG contrast ratio of a button's text colour on its background colour."""
+    fg, bg = button.evaluate("b => [getComputedStyle(b.querySelector('p') || b).color, getComputedStyle(b).backgroundColor]")
+
+    def lum(css: str) -> float:
+        r, g, b = (int(v) / 255 for v in re.findall(r"\d+", css)[:3])
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((lum(fg), lum(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
 def _case(engine, no):
     with engine.connect() as c:
         return c.execute(text("SELECT * FROM cases WHERE case_no = :n"), {"n": no}).mappings().one()
@@ -62,6 +75,7 @@ def test_a_grid_worker_reports_from_the_phones_position_on_a_phone(browser, app_
         expect(page.get_by_text(re.compile(r"精度 ±12 米"))).to_be_visible(timeout=20_000)
         submit = page.locator(".st-key-rp_submit button")
         assert submit.bounding_box()["height"] >= 44          # a thumb-sized button
+        assert _contrast(submit) >= 4.5                        # readable outdoors (it was 2.1 : 1)
         submit.click()
         done = page.get_by_text(re.compile(r"已上报，案件编号 \S+"))
         expect(done).to_be_visible(timeout=30_000)
@@ -84,6 +98,7 @@ def test_the_public_reports_signed_out_and_follows_the_private_link(browser, app
         assert page.get_by_label("密码").count() == 0          # no sign-in
         _choose_category(page, "pub")
         page.get_by_label("问题描述").fill("<img src=x onerror=alert(1)>路灯不亮")
+        page.get_by_role("radio", name="在地图上选网格").check(force=True)
         expect(page.locator("[data-testid=stDeckGlJsonChart] canvas").first).to_be_visible(timeout=30_000)
         page.wait_for_timeout(1500)  # let the map ask for whatever it would (nothing, offline)
         page.get_by_role("radio", name="输入经纬度").check(force=True)
@@ -102,4 +117,47 @@ def test_the_public_reports_signed_out_and_follows_the_private_link(browser, app
         expect(page.get_by_text(re.compile(r"案件编号 \S+ · "))).to_be_visible()
         expect(page.locator("[data-testid=stDataFrame]")).to_be_visible()
         assert page.get_by_label("密码").count() == 0
+    assert leaks == [], f"requests left localhost: {leaks}"
+
+
+def test_a_language_switch_mid_form_keeps_the_choices_and_a_reload_keeps_the_receipt(browser, app_url, engine, grid):
+    """Review of session 15: switching the language mid-form dropped the category and the place
+    mode (Streamlit keeps such a choice as its shown label) while the screen still showed them; a
+    reload lost the receipt, the public reporter's only way back; the link forgot the language."""
+    leaks: list[str] = []
+    with offline_page(browser, leaks, **PHONE) as page:
+        page.goto(app_url + "/public_report")
+        expect(page.get_by_role("heading", name="市民上报")).to_be_visible(timeout=60_000)
+        wait_drawn(page)
+        _choose_category(page, "pub")
+        page.get_by_label("问题描述").fill("井盖缺失")
+        page.get_by_role("radio", name="输入经纬度").check(force=True)
+        wait_drawn(page)
+        page.get_by_label("经度（WGS-84）").fill(f"{grid['lon']:.6f}")
+        page.get_by_label("纬度（WGS-84）").fill(f"{grid['lat']:.6f}")
+        page.get_by_label("纬度（WGS-84）").press("Enter")
+        wait_drawn(page)
+        # the language, from the sidebar (a phone: open it first)
+        opener = page.locator("[data-testid=stExpandSidebarButton], [data-testid=stSidebarCollapsedControl] button")
+        if opener.count() and opener.first.is_visible():
+            opener.first.click()
+        page.locator(".st-key-lang_choice [role=combobox]").click()
+        page.get_by_role("option", name="English").click()
+        wait_drawn(page)
+        expect(page.get_by_role("heading", name="Report a problem")).to_be_visible(timeout=30_000)
+        expect(page.locator(".st-key-pub_cat input")).to_have_value(re.compile(r"^0102 "))
+        expect(page.get_by_role("radio", name="Type longitude / latitude")).to_be_checked()
+        page.locator("[data-testid=stSidebarCollapseButton] button").click()  # the sidebar covers the page
+        page.locator(".st-key-pub_submit button").click()
+        done = page.get_by_text(re.compile(r"Received as case \S+"))
+        expect(done).to_be_visible(timeout=30_000)
+        no = re.search(r"case (\S+?)\.", done.inner_text()).group(1)
+        link = page.locator("[data-testid=stCode]").first.inner_text().strip()
+        assert link.endswith("&lang=en"), link
+        page.reload()  # a new page session: the language and the receipt from the address
+        expect(page.get_by_text(f"Received as case {no}.")).to_be_visible(timeout=60_000)
+        assert page.locator("[data-testid=stCode]").first.inner_text().strip() == link
+        page.goto(link)
+        expect(page.get_by_role("heading", name="Case progress")).to_be_visible(timeout=60_000)
+    assert _case(engine, no)["grid_code"] == grid["code"]
     assert leaks == [], f"requests left localhost: {leaks}"

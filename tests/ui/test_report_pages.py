@@ -231,3 +231,115 @@ def test_the_public_page_slows_a_flood_from_one_address(engine, worker_grid):
     answers = [_public_report(worker_grid) for _ in range(6)]
     assert all(a.success for a in answers[:5])
     assert not answers[5].success and "过于频繁" in answers[5].error[0].value
+
+
+# --- review of the phone pages (session 15) -------------------------------------------------------
+
+def test_switching_language_mid_form_keeps_the_category_and_the_typed_place(signed_in, engine, worker_grid):
+    """The category and the place mode were dropped when the language changed (their choices are
+    worded in it) while the screen still showed them; the report was refused "Choose a category"."""
+    at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
+    at.selectbox(key="rp_cat").set_value("0102").run()
+    at = _typed(at, "rp", worker_grid["lon"], worker_grid["lat"])
+    at.selectbox(key="lang_choice").set_value("en").run()
+    assert not at.exception
+    assert at.selectbox(key="rp_cat").value == "0102"
+    assert at.radio(key="rp_mode").value == "typed"
+    assert (at.number_input(key="rp_lon").value, at.number_input(key="rp_lat").value) == \
+        (worker_grid["lon"], worker_grid["lat"])
+    at.button(key="rp_submit").click().run()
+    assert not at.exception and not at.error, _texts(at)
+    assert _case(engine, _reported_no(at))["grid_code"] == worker_grid["code"]
+
+
+def test_an_empty_photo_is_refused_not_dropped(signed_in, engine, worker_grid):
+    """A 0-byte photo was taken for "no photo": the report went in without it, with no word."""
+    at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
+    at.selectbox(key="rp_cat").set_value("0102")
+    at.file_uploader(key="rp_file").set_value(("empty.jpg", b"", "image/jpeg"))
+    _typed(at, "rp", worker_grid["lon"], worker_grid["lat"])
+    at.button(key="rp_submit").click().run()
+    assert at.error and "照片为空文件" in at.error[0].value and not at.success
+
+
+def test_a_phone_fix_serves_one_report_and_a_double_tap_says_nothing_wrong(signed_in, engine, worker_grid):
+    """The fix stayed set after a report: the next one went to the old place with no new locate.
+    A second tap on the emptied form answered "choose a category" under the success."""
+    at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
+    at.selectbox(key="rp_cat").set_value("0102")
+    at.session_state["rp_fix"] = {"lon": worker_grid["lon"], "lat": worker_grid["lat"], "accuracy": 12.0, "t": 1}
+    at.run()
+    at.button(key="rp_submit").click().run()
+    no = _reported_no(at)
+    at.button(key="rp_submit").click().run()   # the second tap of a double tap
+    assert not at.error and at.success and no in at.success[0].value
+    at.selectbox(key="rp_cat").set_value("0103").run()
+    at.button(key="rp_submit").click().run()   # the next report: the fix was spent
+    assert at.error[0].value == "请先确定位置。"
+    assert "±12 米" not in _texts(at)
+
+
+@pytest.mark.parametrize("lon, lat, words", [
+    (41.09, 122.16, ["纬度、经度顺序颠倒", "（122.16, 41.09）"]),
+    (0.0, 0.0, ["(0, 0)", "定位失败"]),
+    (200.0, 41.0, ["超出 WGS84 的范围"]),
+])
+def test_a_wrong_typed_place_says_what_is_wrong_in_the_pages_language(signed_in, lon, lat, words):
+    """An out-of-range pair was dropped by the field, said only on hover in English; the page said
+    "set the location first" to someone who had typed one."""
+    at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
+    at = _typed(at, "rp", lon, lat)
+    assert at.error, _texts(at)
+    for w in words:
+        assert w in at.error[0].value, at.error[0].value
+
+
+def test_a_description_over_the_limit_is_kept_and_refused_with_its_length(signed_in, engine, worker_grid):
+    """Streamlit's own cap dropped a whole paste past it: the report went in with no description."""
+    at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
+    at.selectbox(key="rp_cat").set_value("0102")
+    at.text_area(key="rp_descr").set_value("井" * 4001)
+    _typed(at, "rp", worker_grid["lon"], worker_grid["lat"])
+    at.button(key="rp_submit").click().run()
+    assert at.error and "4001" in at.error[0].value and "4000" in at.error[0].value and not at.success
+    assert at.text_area(key="rp_descr").value == "井" * 4001
+    at.text_area(key="rp_descr").set_value("井" * 4000)
+    at.button(key="rp_submit").click().run()
+    assert len(_case(engine, _reported_no(at))["description"]) == 4000
+
+
+def test_a_browser_location_error_is_said_in_our_words(signed_in):
+    at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
+    at.session_state["rp_fix"] = {"error": "1", "t": 5}
+    at.run()
+    assert "浏览器未获准使用位置" in at.warning[0].value and "denied" not in at.warning[0].value
+
+
+def test_the_public_page_keeps_its_receipt_in_the_address(engine, worker_grid):
+    at = _public_report(worker_grid)
+    token = at.query_params["receipt"][0] if isinstance(at.query_params["receipt"], list) else at.query_params["receipt"]
+    no = re.search(r"案件编号 (\S+?)。", at.success[0].value).group(1)
+    again = new_app(receipt=token).run().switch_page(PUBLIC).run()   # a reload: a new page session
+    assert no in again.success[0].value and token in again.code[0].value
+    wrong = new_app(receipt="A" * 43).run().switch_page(PUBLIC).run()
+    assert not wrong.success and not wrong.exception
+
+
+def test_the_workers_map_opens_with_all_of_their_grids_in_view(signed_in, engine):
+    """At 390 px only 7 of a worker's 11 grids were in the first view of the map."""
+    import math
+
+    at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
+    at.radio(key="rp_mode").set_value("map").run()
+    deck = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    v = deck["initialViewState"]
+    scale = 512 * 2 ** v["zoom"] / 360
+
+    def px(lon, lat):  # Web Mercator offset from the view's centre, in pixels
+        y = lambda b: math.degrees(math.log(math.tan(math.pi / 4 + math.radians(b) / 2)))  # noqa: E731
+        return (lon - v["longitude"]) * scale, (y(lat) - y(v["latitude"])) * scale
+
+    pts = [px(x, y) for g in deck["layers"][0]["data"] for x, y in g["polygon"]]
+    assert len(deck["layers"][0]["data"]) >= 2
+    assert all(abs(x) <= rf.FIT_PX / 2 + 1 and abs(y) <= rf.FIT_PX / 2 + 1 for x, y in pts), max(
+        max(abs(x), abs(y)) for x, y in pts)
