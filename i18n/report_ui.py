@@ -29,8 +29,8 @@ REPORT_UI: dict[str, tuple[str, str]] = {
                       "The location is (0, 0): the value of a failed fix, not a place. Locate again, pick a grid "
                       "on the map or type the coordinates."),
     "rp.bad_point": ("位置有误：{why}", "The location is wrong: {why}"),
-    "rp.too_long": ("问题描述有 {n} 个字，超过上限 {limit} 字：请删减后再上报（已输入的文字保留）。",
-                    "The description has {n} characters, more than the {limit} allowed: shorten it, then report "
+    "rp.too_long": ("{what}有 {n} 个字，超过上限 {limit} 字：请删减后再提交（已输入的文字保留）。",
+                    "{what}: {n} characters, more than the {limit} allowed: shorten it, then send it again "
                     "(what you typed is kept)."),
     "rp.fix": ("定位 {lon:.6f}, {lat:.6f}，精度 ±{acc:.0f} 米", "Position {lon:.6f}, {lat:.6f}, accuracy ±{acc:.0f} m"),
     "rp.fix_poor": ("定位精度 ±{acc:.0f} 米，低于要求（±{limit:.0f} 米以内），可能落入相邻网格：请到开阔处重试，或在地图上选网格。",

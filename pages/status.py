@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from i18n import t
 from intake import public
 from ui import kit
 from ui import report_forms as rf
@@ -42,6 +43,8 @@ st.dataframe(pd.DataFrame([{"at": f"{h['at']:%Y-%m-%d %H:%M}", "step": h["action
                            for h in s.history], columns=cols),
              hide_index=True, width="stretch", column_config={c: kit.tr(f"st.col.{c}") for c in cols})
 
+if st.session_state.pop(f"{P}_thanks", False):
+    st.success(kit.tr("st.thanks"))
 if s.rating:
     st.info(kit.tr("st.rated", rating=kit.tr(f"st.rating.{s.rating}"), at=f"{s.answered_at:%Y-%m-%d %H:%M}"))
     if s.reopen_status == "pending":
@@ -50,11 +53,15 @@ if s.rating:
         st.caption(kit.tr("st.reopen_decided"))
 elif s.may_rate:
     st.markdown(f"**{kit.tr('st.rate')}**")
-    rating = st.radio(kit.tr("st.rate"), public.RATINGS, index=None, key=f"{P}_rating", horizontal=True,
-                      format_func=lambda r: kit.tr(f"st.rating.{r}"), label_visibility="collapsed")
-    comment = st.text_area(kit.tr("st.comment"), key=f"{P}_comment", max_chars=public.MAX_COMMENT)
+    rf.keep_choice(f"{P}_rating")
+    rating = rf.kept(f"{P}_rating", st.radio(kit.tr("st.rate"), public.RATINGS, index=None, key=f"{P}_rating",
+                                             horizontal=True, format_func=lambda r: t(f"st.rating.{r}", lang),
+                                             label_visibility="collapsed"))
+    comment = st.text_area(kit.tr("st.comment"), key=f"{P}_comment")
     reopen = st.checkbox(kit.tr("st.reopen"), key=f"{P}_reopen", disabled=rating != "unsatisfied")
     if st.button(kit.tr("st.send"), type="primary", key=f"{P}_send", width="stretch", disabled=rating is None):
+        if rf.description_too_long(comment, public.MAX_COMMENT, what="st.comment"):
+            st.stop()
         try:
             with kit.engine().begin() as conn:
                 public.answer_satisfaction(conn, token, rating=rating, comment=comment,
@@ -62,5 +69,5 @@ elif s.may_rate:
         except public.PublicError as e:
             st.error(rf.refusal(e))
         else:
-            st.success(kit.tr("st.thanks"))
+            st.session_state[f"{P}_thanks"] = True  # shown on the run that follows (it was lost to the rerun)
             st.rerun()

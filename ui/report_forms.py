@@ -264,13 +264,13 @@ def second_tap(prefix: str, *values) -> bool:
 SECOND_TAP_S = 5.0
 
 
-def description_too_long(text: str | None, limit: int) -> bool:
-    """Shows why and returns True when the description is over ``limit`` characters (the text area
-    has no cap of its own: Streamlit's drops a whole paste that would pass it, and the report
-    went in with an empty description)."""
+def description_too_long(text: str | None, limit: int, what: str = "rp.description") -> bool:
+    """Shows why and returns True when the text (the field named by ``what``) is over ``limit``
+    characters. The text areas have no cap of their own: Streamlit's drops a whole paste that
+    would pass it, and the report went in with an empty description."""
     n = len(text or "")
     if n > limit:
-        st.error(kit.tr("rp.too_long", n=n, limit=limit))
+        st.error(kit.tr("rp.too_long", what=kit.tr(what), n=n, limit=limit))
         return True
     return False
 

@@ -212,6 +212,7 @@ def test_the_status_page_shows_progress_without_names_or_comments_and_takes_one_
     at.button(key="st_send").click().run()
     assert not at.error, _texts(at)
     assert "不满意" in _texts(at) and not at.radio  # answered once: no second question
+    assert "感谢您的评价" in _texts(at)  # the thanks reach the page (they were lost to the rerun)
     with engine.connect() as c:
         row = c.execute(text("SELECT rating, comment, reopen_status FROM case_satisfaction WHERE case_id = :i"),
                         {"i": case["id"]}).one()
