@@ -500,6 +500,8 @@ def _check_department(conn: Connection, dept: int) -> None:
 
 # --- the transition ----------------------------------------------------------------------------
 
+MAX_COMMENT = 1000  # a move's comment (意见, 理由): the forms' fields have no cap of their own
+
 def transition(conn: Connection, *, case_id: int, action: str, actor: Actor, expected_version: int | None = None,
                at: datetime | None = None, comment: str | None = None, attachments: Iterable | None = None,
                **values) -> dict:
@@ -507,6 +509,10 @@ def transition(conn: Connection, *, case_id: int, action: str, actor: Actor, exp
     ``parameters``); returns the updated case row."""
     if action not in TRANSITIONS:
         raise InvalidInput(f"未知操作 {action!r}", f"Unknown action {action!r}")
+    if comment is not None and len(comment) > MAX_COMMENT:
+        raise InvalidInput(f"意见有 {len(comment)} 个字，超过上限 {MAX_COMMENT} 字：请删减后再提交",
+                           f"The comment has {len(comment)} characters, more than the {MAX_COMMENT} allowed: "
+                           "shorten it and send it again")
     values = {k: v for k, v in values.items() if v is not None}  # None: not given
     try:
         with _atomic(conn):

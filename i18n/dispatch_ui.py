@@ -134,6 +134,7 @@ DISPATCH_UI: dict[str, tuple[str, str]] = {
     "dp.field.attachments": ("核查照片", "Verification photo"),
     "dp.photo_camera": ("用摄像头拍照", "Take the photo with the camera"),
     "dp.photo_or_file": ("或选择照片文件", "or choose a photo file"),
+    "dp.comment_hint": ("最多 {limit} 字", "at most {limit} characters"),
     "dp.photo_help": ("JPEG、PNG 或 WebP 图片；上传后去除位置等元数据并压缩。",
                       "A JPEG, PNG or WebP image; its location and other metadata are removed and it is shrunk."),
     "dp.photo_refused": ("照片未被接受：{why}", "The photo was not accepted: {why}"),

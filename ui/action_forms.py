@@ -24,6 +24,7 @@ import streamlit.components.v1 as components
 
 from dispatch import desk as svc
 from dispatch.calendar import TZ
+from dispatch.service import MAX_COMMENT
 from dispatch.desk import CasePanel
 from dispatch.states import LEVELS, label
 from i18n import name_in
@@ -156,7 +157,9 @@ def _photo(lab: str, k: str) -> bytes | None:
 def _field(f: Field, action: str, p: CasePanel, key: str, deps: list[dict], cats: list[dict]):
     lang, lab, k = kit.lang(), _label(f, action), f"{key}-{f.name}"
     if f.kind in ("note", "reason"):
-        return st.text_area(lab, key=k, height=80, max_chars=1000)
+        # no max_chars: Streamlit's cap drops a whole paste that would pass it, with no word; the
+        # service refuses an over-long comment with its length, and the text stays in the form
+        return st.text_area(lab, key=k, height=80, placeholder=kit.tr("dp.comment_hint", limit=MAX_COMMENT))
     if f.kind == "photo":
         return _photo(lab, k)
     if f.kind == "level":

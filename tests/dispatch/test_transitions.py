@@ -77,8 +77,9 @@ def test_every_move_is_recorded_with_who_when_what(world, conn):
     assert ev["department_id"] == after["department_id"] and ev["due_at"] == after["due_at"]
 
 
-def test_status_update_and_event_are_atomic(world, conn):
+def test_status_update_and_event_are_atomic(world, conn, monkeypatch):
     case = bring_to(world, "disposing")
+    monkeypatch.setattr(service, "MAX_COMMENT", 10_000)  # let the database's own limit be what refuses
     with pytest.raises(sa_exc.DBAPIError):  # case_event.comment is limited to 4000 characters
         service.transition(conn, case_id=case["id"], action="feed_back", actor=world["admin"], comment="很" * 4001)
     row = conn.execute(text("SELECT status, version FROM cases WHERE id = :i"), {"i": case["id"]}).one()
@@ -262,3 +263,18 @@ def test_a_description_over_the_limit_is_refused_with_a_message(world, conn):
         service.report_case(conn, channel="hotline", lon=0.5, lat=0.5, description="长" * 4001)
     assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == n
     assert service.report_case(conn, channel="hotline", lon=0.5, lat=0.5, description="长" * 4000)["id"]
+
+
+def test_an_over_long_comment_is_refused_with_its_length_and_nothing_changes(world, conn):
+    """The forms' fields have no cap of their own (Streamlit's dropped a whole paste past it): the
+    service says how long the comment is and what is allowed."""
+    case = bring_to(world, "disposing")
+    with pytest.raises(InvalidInput) as e:
+        service.transition(conn, case_id=case["id"], action="feed_back", actor=world["admin"],
+                           comment="很" * (service.MAX_COMMENT + 1))
+    assert f"{service.MAX_COMMENT + 1} 个字" in e.value.message("zh") and str(service.MAX_COMMENT) in e.value.message("en")
+    row = conn.execute(text("SELECT status, version FROM cases WHERE id = :i"), {"i": case["id"]}).one()
+    assert (row.status, row.version) == ("disposing", case["version"])
+    done = service.transition(conn, case_id=case["id"], action="feed_back", actor=world["admin"],
+                              comment="很" * service.MAX_COMMENT)
+    assert done["status"] != "disposing"
