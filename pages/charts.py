@@ -14,6 +14,7 @@ from stats import charts as cd
 from stats.export import period_tag
 from dispatch.states import CHANNELS, LEVELS, label
 from i18n import dispatch_ui  # noqa: F401  (registers this page's texts)
+from i18n import t
 from ui import chart_views as cv
 from ui import kit
 from ui import wall_view
@@ -40,8 +41,10 @@ opts = wall_view.options(wall_view.current_stamp(), lang)  # new areas show once
 
 
 def _choice(key: str, values: list, names: dict, **kw):
-    return st.selectbox(kit.tr(key), [None, *values], format_func=lambda v: kit.tr("ch.all") if v is None else names[v],
-                        key=f"ch-{key}", **kw)
+    kit.keep_choice(f"ch-{key}")  # named in the session's language: kept across a switch
+    return kit.kept(f"ch-{key}", st.selectbox(
+        kit.tr(key), [None, *values], format_func=lambda v: t("ch.all", lang) if v is None else names[v],
+        key=f"ch-{key}", **kw))
 
 
 with st.sidebar:

@@ -17,8 +17,9 @@ opts = wall_view.options(wall_view.current_stamp(), lang)
 
 
 def _pick(label_key: str, choices: list, key: str, fmt) -> tuple:
-    return tuple(st.multiselect(kit.tr(label_key), choices, format_func=fmt, key=key,
-                                placeholder=kit.tr("wall.filter.all")))
+    kit.keep_choice(key)  # the choices are named in the session's language: kept across a switch
+    return tuple(kit.kept(key, st.multiselect(kit.tr(label_key), choices, format_func=fmt, key=key,
+                                              placeholder=kit.tr("wall.filter.all"))))
 
 
 # A subdistrict's or community's dispatcher opens the wall on their own area (the district stays

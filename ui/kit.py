@@ -71,6 +71,23 @@ def tr(key: str, **fmt) -> str:
     return t(key, lang(), **fmt)
 
 
+def keep_choice(key: str) -> None:
+    """Call before a choice widget (selectbox, radio, multiselect, segmented control) whose options
+    are worded in the session's language: Streamlit keeps such a value as the label it shows, so
+    when the language changes the old label is among none of the new ones and the choice is
+    silently dropped while the screen still shows it (a report refused "choose a category", the
+    wall's filters gone). The value of the last run in the other language is set again, by value."""
+    kept_ = st.session_state.setdefault("_kept_choices", {})
+    if key in kept_ and kept_[key][0] != lang():
+        st.session_state[key] = kept_[key][1]
+
+
+def kept(key: str, value):
+    """Remember ``value`` of ``key``'s widget for ``keep_choice``; returns it."""
+    st.session_state.setdefault("_kept_choices", {})[key] = (lang(), value)
+    return value
+
+
 def actor() -> Actor | None:
     """The signed-in person as re-read at the start of this run (``refresh_actor``)."""
     return st.session_state.get("actor")

@@ -69,21 +69,7 @@ def phone_fix(prefix: str) -> dict | None:
 _GEO_ERRORS = {"1": "rp.geo.denied", "2": "rp.geo.unavailable", "3": "rp.geo.timeout", "unsupported": "rp.geo.unsupported"}
 
 
-def keep_choice(key: str) -> None:
-    """Call before a choice widget whose options are worded in the session's language: Streamlit
-    keeps a radio's or selectbox's value as its shown label, so when the language changes the
-    label is not among the new ones and the choice is silently dropped (the screen still showing
-    it). The value of the last run in another language is set again, by value."""
-    kept = st.session_state.setdefault("_kept_choices", {})
-    lang = kit.lang()
-    if key in kept and kept[key][0] != lang:
-        st.session_state[key] = kept[key][1]
-
-
-def kept(key: str, value):
-    """Remember ``value`` of ``key``'s widget for ``keep_choice``; returns it."""
-    st.session_state.setdefault("_kept_choices", {})[key] = (kit.lang(), value)
-    return value
+keep_choice, kept = kit.keep_choice, kit.kept  # (kept here too: the report pages call them as rf.…)
 
 
 FIT_PX = 330  # the grids must fit this square: the map is 360 px high, a phone's column ~360 px wide

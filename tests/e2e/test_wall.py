@@ -388,3 +388,21 @@ def test_the_kpi_figures_are_whole_on_a_1366_screen(page, login, e2e_db, path):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"wall-1366{path.replace('/', '-')}.png"))
     assert cut == [], cut
+
+
+def test_a_language_switch_keeps_the_walls_filters(page, login, engine, e2e_db):
+    """Streamlit keeps a multiselect's choices as their labels; the subdistricts are named in the
+    session's language, so a switch to English dropped the filter (review of session 15)."""
+    login(page, "uit_command")
+    wall_frame(page)
+    f = _ours(engine)
+    _focus_on_our_district(page, engine)
+    n = _open_count(engine, f)
+    page.locator(".st-key-lang_choice [role=combobox]").click()
+    page.get_by_role("option", name="English").click()
+    wait_drawn(page)
+    expect(page.get_by_role("heading", name="Command map wall")).to_be_visible(timeout=60_000)
+    expect(page.locator(OPEN_TILE)).to_have_text(f"{n:,}", timeout=60_000)
+    assert n < _open_count(engine)  # the filter narrows: the tile shows it still applied
+    expect(page.locator(".st-key-f_sd [data-tag]")).to_have_count(len(f.subdistricts))  # and the chips, in English
+    expect(page.locator(".st-key-f_sd [data-tag]").first).to_contain_text("Subdistrict")
