@@ -68,11 +68,11 @@ def submit() -> None:
             with kit.engine().begin() as conn:
                 if on_spot:
                     after_ref = put(after).ref
-                    row = svc.resolve_on_spot(conn, actor=who, category_code=cat, description=description,
+                    row = svc.resolve_on_spot(conn, actor=who, category_code=cat, description=description.strip(),
                                               place=place, before_ref=before.ref if before else None,
                                               after_ref=after_ref)
                 else:
-                    row = svc.report_from_phone(conn, actor=who, category_code=cat, description=description,
+                    row = svc.report_from_phone(conn, actor=who, category_code=cat, description=description.strip(),
                                                 place=place, photo_ref=before.ref if before else None)
     except (LifecycleError, PhotoError) as e:
         st.error(kit.tr("rp.refused", why=rf.refusal(e)))

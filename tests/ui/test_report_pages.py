@@ -344,3 +344,12 @@ def test_the_workers_map_opens_with_all_of_their_grids_in_view(signed_in, engine
     assert len(deck["layers"][0]["data"]) >= 2
     assert all(abs(x) <= rf.FIT_PX / 2 + 1 and abs(y) <= rf.FIT_PX / 2 + 1 for x, y in pts), max(
         max(abs(x), abs(y)) for x, y in pts)
+
+
+def test_the_workers_description_is_trimmed_as_the_public_one(signed_in, engine, worker_grid):
+    at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
+    at.selectbox(key="rp_cat").set_value("0102")
+    at.text_area(key="rp_descr").set_value("   \n井盖缺失  ")
+    _typed(at, "rp", worker_grid["lon"], worker_grid["lat"])
+    at.button(key="rp_submit").click().run()
+    assert _case(engine, _reported_no(at))["description"] == "井盖缺失"
