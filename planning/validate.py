@@ -366,6 +366,7 @@ def validate_state(conn: Connection, s) -> list[Problem]:
     touched = sorted({r[0] for r in conn.execute(text(
         "SELECT DISTINCT jsonb_object_keys(before->'grids') FROM boundary_draft_step WHERE draft_id = :d"),
         {"d": s.id})} | {c for c, g in s.grids.items() if g.grid_id is None or g.retired})
+    current = _scope_outlines(conn, s)
     outlines, names, near, fixed, losing = {}, {}, None, [], {}
     if touched:
         mine = [s.grids[c].geom for c in touched if c in s.grids]
@@ -379,18 +380,11 @@ def validate_state(conn: Connection, s) -> list[Problem]:
         if np.isfinite(x0):
             m = cfg.deg(10.0, y0)
             near = (float(x0 - m), float(y0 - m), float(x1 + m), float(y1 + m))
-            # A community's current outline there: its stored outline (the union of its grids,
-            # kept by every import and publish), or, where none is stored, the union of its grids.
-            rows = conn.execute(text(f"""
-                SELECT c.id, c.code, c.name, ST_AsBinary(ST_ClipByBox2D(COALESCE(c.geom, (
-                    SELECT ST_Union(gv.geom) FROM unit_grid g JOIN grid_version gv ON gv.grid_id = g.id
-                    AND {LIVE_VERSION_SQL} WHERE g.community_id = c.id AND {LIVE_GRID_SQL})), env)) AS wkb
-                FROM community c, ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) env
-                WHERE c.id = ANY(:s) AND (c.geom IS NULL OR c.geom && env)"""),
-                {"s": s.scope, "x0": near[0], "y0": near[1], "x1": near[2], "y1": near[3]}).all()
-            outlines = {r.id: _valid(shapely.from_wkb(bytes(r.wkb))) for r in rows if r.wkb is not None}
-            names = {r.id: f"{r.code} {r.name}" for r in rows}
-            losing = _losing(conn, s, touched, outlines)
+            # the scope's current outlines there
+            outlines = {i: _valid(shapely.clip_by_rect(o.geom, *near)) for i, o in current.items()}
+            outlines = {i: o for i, o in outlines.items() if not o.is_empty}
+            names = {i: f"{o.code} {o.name}" for i, o in current.items()}
+            losing = _losing(s, touched, outlines, current)
             # current grids of communities outside the draft's scope, there: the draft must fit them
             fixed = [GridShape(r.code, shapely.from_wkb(bytes(r.wkb))) for r in conn.execute(text(f"""
                 SELECT g.code, ST_AsBinary(gv.geom) AS wkb FROM unit_grid g
@@ -410,7 +404,7 @@ def validate_state(conn: Connection, s) -> list[Problem]:
                                            WHERE r.community_id = ANY(:s))"""), {"ids": sorted(ids), "s": s.scope})}
     found = validate_grids(grids, community_outlines=outlines, community_names=names, responsibilities=resps,
                            workers=workers, near=near, fixed=fixed, losing=losing)
-    existing, holes = _existing_gaps(conn, s, grids)
+    existing, holes = _existing_gaps(conn, s, grids, current)
     if holes is not None:
         order = {kind: n for n, kind in enumerate(KINDS)}
         # a grid drawn into such a hole is not outside its community: the hole was its community's
@@ -420,7 +414,28 @@ def validate_state(conn: Connection, s) -> list[Problem]:
     return found
 
 
-def _existing_gaps(conn: Connection, s, grids: list[GridShape]) -> tuple[list[Problem], object]:
+@dataclass(frozen=True)
+class _Outline:
+    code: str
+    name: str
+    geom: shapely.Geometry
+
+
+def _scope_outlines(conn: Connection, s) -> dict[int, _Outline]:
+    """Each scope community's current outline, read once per validation: its stored outline (the
+    union of its grids, kept by every import and publish), or, where none is stored, the union of
+    its live grids; a community with neither (no grid left) has none."""
+    from planning.state import LIVE_GRID_SQL, LIVE_VERSION_SQL
+
+    return {r.id: _Outline(r.code, r.name, _valid(shapely.from_wkb(bytes(r.wkb)))) for r in conn.execute(text(f"""
+        SELECT c.id, c.code, c.name, ST_AsBinary(COALESCE(c.geom, (
+            SELECT ST_Union(gv.geom) FROM unit_grid g JOIN grid_version gv ON gv.grid_id = g.id
+            AND {LIVE_VERSION_SQL} WHERE g.community_id = c.id AND {LIVE_GRID_SQL}))) AS wkb
+        FROM community c WHERE c.id = ANY(:s)"""), {"s": s.scope}) if r.wkb is not None}
+
+
+def _existing_gaps(conn: Connection, s, grids: list[GridShape],
+                   current: dict[int, _Outline]) -> tuple[list[Problem], object]:
     """``gap_existing``: the holes of the scope's current outlines that nothing covers once the
     draft is published. A hole of one community's outline, or one its neighbours in the scope
     enclose, is land of the district inside the scope (the outer edge of a community is not:
@@ -429,15 +444,10 @@ def _existing_gaps(conn: Connection, s, grids: list[GridShape]) -> tuple[list[Pr
     it is not a gap. Returns the problems and the holes (None when there are none)."""
     from planning.state import LIVE_GRID_SQL, LIVE_VERSION_SQL
 
-    rows = conn.execute(text(f"""
-        SELECT c.id, c.code, c.name, ST_AsBinary(COALESCE(c.geom, (
-            SELECT ST_Union(gv.geom) FROM unit_grid g JOIN grid_version gv ON gv.grid_id = g.id
-            AND {LIVE_VERSION_SQL} WHERE g.community_id = c.id AND {LIVE_GRID_SQL}))) AS wkb
-        FROM community c WHERE c.id = ANY(:s)"""), {"s": s.scope}).all()
-    rows = [r for r in rows if r.wkb is not None]
+    rows = list(current.values())
     if not rows:
         return [], None
-    outlines = [_valid(shapely.from_wkb(bytes(r.wkb))) for r in rows]
+    outlines = [r.geom for r in rows]
     try:
         merged = shapely.coverage_union_all(outlines)  # fast, for outlines that tile (the usual case)
         tiled = abs(merged.area - sum(o.area for o in outlines)) <= 1e-6 * merged.area
@@ -487,21 +497,13 @@ def _within_holes(location: dict, holes) -> bool:
     return shapely.area(shapely.difference(place, holes)) <= 1e-3 * max(shapely.area(place), 1e-18)
 
 
-def _losing(conn: Connection, s, touched: list[str], outlines: dict) -> dict:
+def _losing(s, touched: list[str], outlines: dict, current: dict[int, _Outline]) -> dict:
     """The scope's communities whose current outline the draft's changed grids of another
     community now cover (grids moved out of them), with their whole current outlines."""
-    from planning.state import LIVE_GRID_SQL, LIVE_VERSION_SQL
-
     changed = [s.grids[c] for c in touched if c in s.grids and not s.grids[c].retired]
     if not changed:
         return {}
     k = cfg.m2_per_deg2(float(shapely.get_y(shapely.centroid(changed[0].geom))))
     ids = sorted({c for g in changed for c, o in outlines.items()
                   if c != g.community_id and _covered_m2(o, g.geom, k) > cfg.GAP_MIN_M2})
-    if not ids:
-        return {}
-    return {r.id: shapely.from_wkb(bytes(r.wkb)) for r in conn.execute(text(f"""
-        SELECT c.id, ST_AsBinary(COALESCE(c.geom, (
-            SELECT ST_Union(gv.geom) FROM unit_grid g JOIN grid_version gv ON gv.grid_id = g.id
-            AND {LIVE_VERSION_SQL} WHERE g.community_id = c.id AND {LIVE_GRID_SQL}))) AS wkb
-        FROM community c WHERE c.id = ANY(:ids)"""), {"ids": ids}) if r.wkb is not None}
+    return {i: current[i].geom for i in ids}
