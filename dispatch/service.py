@@ -502,6 +502,7 @@ def _check_department(conn: Connection, dept: int) -> None:
 
 MAX_COMMENT = 1000  # a move's comment (意见, 理由): the forms' fields have no cap of their own
 
+
 def transition(conn: Connection, *, case_id: int, action: str, actor: Actor, expected_version: int | None = None,
                at: datetime | None = None, comment: str | None = None, attachments: Iterable | None = None,
                **values) -> dict:

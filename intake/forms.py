@@ -26,13 +26,16 @@ MAX_FIELDS = 200  # a report has about 20 fields and a few attributes
 MAX_TEXT_PART = 1024 * 1024  # a multipart text part (a description is at most 4,000 characters)
 
 
+def _not_utf8(field: str) -> IntakeError:
+    shown = field if field.isprintable() and len(field) <= 60 else repr(field[:60])
+    return bad(shown, "不是有效的 UTF-8 文本（请以 UTF-8 编码发送）", "is not valid UTF-8 text (send text encoded as UTF-8)")
+
+
 def _utf8(field: str, raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        shown = field if field.isprintable() and len(field) <= 60 else repr(field[:60])
-        raise bad(shown, "不是有效的 UTF-8 文本（请以 UTF-8 编码发送）",
-                  "is not valid UTF-8 text (send text encoded as UTF-8)") from None
+        raise _not_utf8(field) from None
 
 
 def _plus(b: bytes) -> bytes:
@@ -97,7 +100,7 @@ async def read_form(request: Request) -> FormData:
             raise
         if parser.undecodable is not None:
             await form.close()
-            _utf8(parser.undecodable, b"\xff")  # raises, naming the field
+            raise _not_utf8(parser.undecodable)
         return form
     raise IntakeError(415, "request",
                       "请以 application/x-www-form-urlencoded 或 multipart/form-data（带照片时）发送表单",

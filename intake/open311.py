@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from dispatch.calendar import TZ
-from dispatch.service import CHANNELS
+from dispatch.service import CHANNELS, MAX_DESCRIPTION  # the cases table's limit
 from gis.crs import CoordinateError, canonical, is_geographic, to_wgs84
 from intake import idempotency, keys
 from intake.errors import IntakeError, bad, forbidden, not_found
@@ -42,7 +42,6 @@ from intake.reports import (
 from intake.services import check_attributes, definition, list_services, service_exists
 
 ROOT = "/open311/v2"
-MAX_DESCRIPTION = 4000
 # Control characters other than tab and line breaks cannot be stored (NUL) or written as XML.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|[\ud800-\udfff]")
 # a decimal number as forms write it: digits, one point, an exponent (no "_" separators, no hex)

@@ -33,7 +33,7 @@ from intake.reports import public_history
 
 RATINGS = ("satisfied", "basically_satisfied", "unsatisfied")
 MAX_COMMENT = 1000
-MAX_DESCRIPTION = 4000  # as the Open311 service
+MAX_DESCRIPTION = lifecycle.MAX_DESCRIPTION  # the cases table's, as the Open311 service's
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 

@@ -58,7 +58,7 @@ if st.button(kit.tr("rp.submit"), type="primary", key=f"{P}_submit", width="stre
         st.error(kit.tr("rp.no_category"))
     elif place is None:
         st.error(kit.tr("rp.no_place"))
-    elif rf.description_too_long(description, public.MAX_DESCRIPTION):
+    elif rf.too_long(description, public.MAX_DESCRIPTION):
         pass
     elif wait := rf.slowed("public_report", rate=REPORTS_PER_S, burst=REPORT_BURST):
         st.error(kit.tr("pub.slow_down", s=wait))

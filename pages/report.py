@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from dispatch.errors import LifecycleError
+from dispatch.service import MAX_DESCRIPTION
 from dispatch.states import label
 from i18n import name_in
 from intake import field as svc
@@ -26,7 +27,6 @@ lang = kit.lang()
 st.title(kit.tr("page.report"), anchor=False)
 for kind, msg in st.session_state.pop(f"{P}_flash", []):
     getattr(st, kind)(msg)
-MAX_DESCRIPTION = 4000
 
 
 @st.cache_data(ttl=600, show_spinner=False)
@@ -60,7 +60,7 @@ def submit() -> None:
     if on_spot and not after:
         st.error(kit.tr("rp.need_after"))
         return
-    if rf.description_too_long(description, MAX_DESCRIPTION):
+    if rf.too_long(description, MAX_DESCRIPTION):
         return
     try:
         with svc.photos_for_one_report(svc.photo_store()) as put:  # removed again if the report is refused

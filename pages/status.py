@@ -60,7 +60,7 @@ elif s.may_rate:
     comment = st.text_area(kit.tr("st.comment"), key=f"{P}_comment")
     reopen = st.checkbox(kit.tr("st.reopen"), key=f"{P}_reopen", disabled=rating != "unsatisfied")
     if st.button(kit.tr("st.send"), type="primary", key=f"{P}_send", width="stretch", disabled=rating is None):
-        if rf.description_too_long(comment, public.MAX_COMMENT, what="st.comment"):
+        if rf.too_long(comment, public.MAX_COMMENT, what="st.comment"):
             st.stop()
         try:
             with kit.engine().begin() as conn:

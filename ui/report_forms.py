@@ -250,7 +250,7 @@ def second_tap(prefix: str, *values) -> bool:
 SECOND_TAP_S = 5.0
 
 
-def description_too_long(text: str | None, limit: int, what: str = "rp.description") -> bool:
+def too_long(text: str | None, limit: int, what: str = "rp.description") -> bool:
     """Shows why and returns True when the text (the field named by ``what``) is over ``limit``
     characters. The text areas have no cap of their own: Streamlit's drops a whole paste that
     would pass it, and the report went in with an empty description."""
