@@ -131,12 +131,17 @@ def test_a_poor_phone_fix_is_flagged_and_used_only_when_confirmed(signed_in, eng
     assert _case(engine, _reported_no(at))["grid_code"] == worker_grid["code"]
 
 
-def test_a_non_image_photo_is_refused_naming_why(signed_in, worker_grid):
+def _report_with_photo(signed_in, worker_grid, name: str, data: bytes):
+    """The grid worker's report with this photo file, typed in place, sent."""
     at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
     at.selectbox(key="rp_cat").set_value("0102")
-    at.file_uploader(key="rp_file").set_value(("fake.jpg", b"%PDF-1.7 not a photo", "image/jpeg"))
+    at.file_uploader(key="rp_file").set_value((name, data, "image/jpeg"))
     _typed(at, "rp", worker_grid["lon"], worker_grid["lat"])
-    at.button(key="rp_submit").click().run()
+    return at.button(key="rp_submit").click().run()
+
+
+def test_a_non_image_photo_is_refused_naming_why(signed_in, worker_grid):
+    at = _report_with_photo(signed_in, worker_grid, "fake.jpg", b"%PDF-1.7 not a photo")
     assert at.error and "未能上报" in at.error[0].value and not at.success
 
 
@@ -255,11 +260,7 @@ def test_switching_language_mid_form_keeps_the_category_and_the_typed_place(sign
 
 def test_an_empty_photo_is_refused_not_dropped(signed_in, engine, worker_grid):
     """A 0-byte photo was taken for "no photo": the report went in without it, with no word."""
-    at = signed_in(ROLES["grid_worker"]).switch_page(REPORT).run()
-    at.selectbox(key="rp_cat").set_value("0102")
-    at.file_uploader(key="rp_file").set_value(("empty.jpg", b"", "image/jpeg"))
-    _typed(at, "rp", worker_grid["lon"], worker_grid["lat"])
-    at.button(key="rp_submit").click().run()
+    at = _report_with_photo(signed_in, worker_grid, "empty.jpg", b"")
     assert at.error and "照片为空文件" in at.error[0].value and not at.success
 
 
