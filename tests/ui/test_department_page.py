@@ -18,6 +18,7 @@ from dispatch.errors import PermissionDenied
 from tests.ui.dispatch_world import build, case_row, new_case, open_page, purge
 from tests.ui.actions import action_buttons, choose
 from ui import case_view as view
+from ui import wall_view
 
 PAGE = "pages/department_queue.py"
 CASE = "dept.case_id"
@@ -213,3 +214,22 @@ def test_a_chased_case_says_so_in_the_departments_queue_and_panel(w, engine):
     table = at.dataframe[0].value
     assert dict(zip(table["case_no"], table["chased"]))[row["case_no"]] == "2 次"
     assert any("已催办 2 次" in str(e.proto) for e in at.get("html"))  # the panel's header chip
+
+
+def test_a_notice_reruns_the_page_for_a_chase_but_not_for_the_clock(w, engine, monkeypatch):
+    """The page's digest (``ui.wall_view.live``: what a change notice compares to decide on a
+    whole-page rerun) holds the rows as stored, not what the clock alone changes: with the working
+    hours left in it, a notice of any kind reran the page whenever a row's hours had ticked over a
+    tenth since (a busy department in working hours: every few seconds; CI's flaky e2e check at
+    17:00), while a 催办, shown in the queue, reran nothing."""
+    row = new_case(engine, w, "dispatched", dept="HWC")
+    at = open_page(w["dpt_staff_hwc"], PAGE)
+    assert not at.exception
+    watch = at.session_state[wall_view.LIVE]
+    assert watch.digest(watch.version + 1) == watch.drawn  # nothing changed: no rerun
+    monkeypatch.setattr(svc, "working_hours_left", lambda cal, now, due: -123.4)  # hours later, by the clock
+    assert watch.digest(watch.version + 1) == watch.drawn
+    monkeypatch.undo()
+    with engine.begin() as c:
+        service.transition(c, case_id=row["id"], action="chase", actor=w["dpt_admin"], comment="今天内处理")
+    assert watch.digest(watch.version + 2) != watch.drawn  # the 已催办 column changed: the page reruns
