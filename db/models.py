@@ -374,6 +374,8 @@ class Case(Base):
     supervised_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
     chase_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))  # 催办 (migration 0032)
     last_chased_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    public_reply: Mapped[str | None] = mapped_column(Text)  # 答复市民 (migration 0034): the reporter's pages show it
+    public_reply_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
     result_photo_ref: Mapped[str | None] = mapped_column(Text)
     disposal_wh: Mapped[float | None] = mapped_column(REAL)  # working hours from dispatch to closure
     evaluation_score: Mapped[int | None] = mapped_column(SmallInteger)

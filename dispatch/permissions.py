@@ -34,7 +34,7 @@ SORTING_ACTIONS = frozenset({
 DEPARTMENT_ACTIONS = frozenset({"accept", "return", "request_postponement", "feed_back"})
 GRID_WORKER_ACTIONS = frozenset({"self_handle"})
 REPORT_ROLES = ("grid_worker", "dispatcher", "department_staff", "admin")
-assert SORTING_ACTIONS | DEPARTMENT_ACTIONS | GRID_WORKER_ACTIONS | {"supervise", "chase"} == set(TRANSITIONS)
+assert SORTING_ACTIONS | DEPARTMENT_ACTIONS | GRID_WORKER_ACTIONS | {"supervise", "chase", "reply"} == set(TRANSITIONS)
 
 
 def owner_level(case: Mapping) -> str | None:
@@ -81,7 +81,9 @@ def denial(actor: Actor | None, action: str, case: Mapping) -> tuple[str, dict] 
         return None
     if role != "dispatcher":
         return "role", {}
-    if action == "chase":  # the owning unit, or one that may supervise it
+    if action == "chase" or (action == "reply" and owner_level(case) is not None):
+        # the owning unit, or one that may supervise it (a reply to a case not sorted yet: any
+        # unit that contains it, below)
         owner = owner_level(case)
         if (owner is not None and _same_unit(actor, owner, case)) or denial(actor, "supervise", case) is None:
             return None

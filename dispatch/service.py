@@ -406,6 +406,11 @@ def _chase(ctx: _Ctx) -> dict:
     return {"chase_count": ctx.row["chase_count"] + 1, "last_chased_at": ctx.now}
 
 
+def _reply(ctx: _Ctx) -> dict:
+    ctx.need_comment("答复市民须写明答复内容", "A reply to the reporter needs its text")
+    return {"public_reply": ctx.comment, "public_reply_at": ctx.now}
+
+
 def _evaluate(ctx: _Ctx, *, score) -> dict:
     if ctx.row["evaluated_at"] is not None:
         raise InvalidInput("案件已评价", "The case has already been evaluated")
@@ -422,7 +427,7 @@ _HANDLERS = {
     "accept": _accept, "return": _return, "request_postponement": _request_postponement,
     "approve_postponement": _approve_postponement, "deny_postponement": _deny_postponement,
     "feed_back": _feed_back, "verify_pass": _verify_pass, "verify_fail": _verify_fail,
-    "supervise": _supervise, "chase": _chase, "evaluate": _evaluate,
+    "supervise": _supervise, "chase": _chase, "reply": _reply, "evaluate": _evaluate,
 }
 assert set(_HANDLERS) == set(TRANSITIONS)
 

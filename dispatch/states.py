@@ -80,6 +80,7 @@ ACTION_LABELS: dict[str, dict[str, str]] = {
     "verify_fail": {"zh": "核查不通过", "en": "Verify: failed (rework)"},
     "supervise": {"zh": "督办", "en": "Supervise"},
     "chase": {"zh": "催办", "en": "Chase"},
+    "reply": {"zh": "答复市民", "en": "Reply to the reporter"},
     "evaluate": {"zh": "评价", "en": "Evaluate"},
     "regrid": {"zh": "网格调整改派", "en": "Grid re-assigned (boundary change)"},
 }
@@ -160,6 +161,7 @@ TRANSITIONS: dict[str, Move] = {
     "verify_fail": _m(("awaiting_verification",), "rework"),
     "supervise": _m(_SUPERVISABLE),
     "chase": _m(_CHASEABLE),  # the department is working on it: pressed again, as often as needed
+    "reply": _m(STATUSES),  # 答复市民: words for the reporter, at any stage (the last one is shown)
     "evaluate": _m(("closed",)),
 }
 ACTIONS: tuple[str, ...] = tuple(TRANSITIONS)

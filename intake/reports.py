@@ -182,7 +182,7 @@ def _json(v) -> str:
 
 _SELECT = """
     SELECT c.id, c.case_no, c.status, c.category_code, cat.name AS cat_name, cat.name_en AS cat_name_en,
-           c.description, c.address, c.reported_at, c.updated_at, c.due_at, c.channel, c.grid_code,
+           c.description, c.address, c.reported_at, c.updated_at, c.due_at, c.channel, c.grid_code, c.public_reply,
            c.outside_jurisdiction, c.photo_ref, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
            d.name AS dept_name, d.name_en AS dept_name_en, r.media_url, r.status_token
     FROM cases c
@@ -229,7 +229,8 @@ def _view(conn: Connection, r: dict, *, lang: str, extensions: bool, media_base:
     out = {
         "service_request_id": r["case_no"],
         "status": _open311_status(r["status"]),
-        "status_notes": label("status", r["status"], lang),
+        # what the sorting unit told the public (答复市民, migration 0034), else the state in words
+        "status_notes": r["public_reply"] or label("status", r["status"], lang),
         "service_name": (r["cat_name_en"] or r["cat_name"]) if en else r["cat_name"],
         "service_code": r["category_code"],
         "description": r["description"],

@@ -37,6 +37,10 @@ c1.metric(kit.tr("st.state"), s.status_label)
 c2.metric(kit.tr("st.reported"), f"{s.reported_at:%Y-%m-%d %H:%M}")
 if s.closed_at:
     st.caption(f"{kit.tr('st.ended')}：{s.closed_at:%Y-%m-%d %H:%M}")
+if s.public_reply:  # 答复市民: the sorting unit's words to the reporter, shown as typed (never as markdown)
+    with st.container(border=True, key="st-reply"):
+        st.markdown(f"**{kit.tr('st.reply')}** · {s.public_reply_at:%Y-%m-%d %H:%M}")
+        st.text(s.public_reply)
 st.markdown(f"**{kit.tr('st.history')}**")
 cols = ("at", "step", "status")
 st.dataframe(pd.DataFrame([{"at": f"{h['at']:%Y-%m-%d %H:%M}", "step": h["action_label"], "status": h["status_label"]}

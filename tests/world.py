@@ -129,7 +129,7 @@ def params_for(w: World, action: str, case: dict) -> dict:
     if action == "evaluate":
         return {"score": 4}
     if action in ("reject", "escalate", "close", "return", "request_postponement", "deny_postponement",
-                  "feed_back", "verify_fail", "chase"):
+                  "feed_back", "verify_fail", "chase", "reply"):
         return {"comment": f"{action} 说明"}
     return {}
 

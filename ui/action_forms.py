@@ -70,6 +70,7 @@ ACTION_FORMS: dict[str, tuple[Field, ...]] = {
     "verify_fail": (Field(COMMENT, "note", True), _VERIFY_PHOTO),
     "supervise": (_NOTE,),
     "chase": (Field(COMMENT, "note", True),),
+    "reply": (Field(COMMENT, "note", True),),
     "evaluate": (Field("score", "score", True), _NOTE),
 }
 

@@ -17,7 +17,7 @@ def test_registering_is_offered_inside_the_jurisdiction_and_relocating_outside(w
     inside = world.report("C1")
     outside = world.report("outside")
     d = world["disp_d"]
-    assert svc.allowed_actions(d, inside) == ["register", "reject", "merge"]
+    assert svc.allowed_actions(d, inside) == ["register", "reject", "merge", "reply"]
     assert "relocate" in svc.allowed_actions(d, outside) and "register" not in svc.allowed_actions(d, outside)
 
 

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from dispatch import permissions, service
-from dispatch.errors import PermissionDenied
+from dispatch.errors import InvalidInput, PermissionDenied
 from tests.world import bring_to
 
 
@@ -115,7 +115,7 @@ def test_escalation_moves_the_case_to_the_next_unit(world, conn):
 def test_available_actions_for_buttons(world, conn):
     case = bring_to(world, "registered")
     assert set(permissions.available_actions(world["disp_c1"], case)) == {
-        "merge", "set_level", "escalate", "dispatch", "close", "supervise"} - {"supervise"}
+        "merge", "set_level", "escalate", "dispatch", "close", "reply"}
     assert permissions.available_actions(world["staff_hwc"], case) == []
     assert "supervise" in permissions.available_actions(world["disp_d"], case)
     assert "evaluate" in permissions.available_actions(world["admin"], bring_to(world, "closed"))
@@ -152,8 +152,6 @@ def test_a_changed_role_or_unit_counts_from_the_next_action(world, conn):
 def test_chasing_by_the_owning_unit_or_above_as_often_as_needed(world, conn):
     """催办 (migration 0032): a repeatable press on the department, by the unit that owns the case
     or one that may supervise it; never by the department itself or another area's unit."""
-    from dispatch.errors import InvalidInput
-
     case = bring_to(world, "dispatched")  # a community-level case of C1
     for who in ("disp_s2", "staff_hwc"):
         with pytest.raises(PermissionDenied):
@@ -168,3 +166,28 @@ def test_chasing_by_the_owning_unit_or_above_as_often_as_needed(world, conn):
                                "AND action = 'chase' ORDER BY id"), {"i": case["id"]}).all()
     assert [(e.comment, e.from_status, e.to_status) for e in events] == [
         ("今天处理", "dispatched", "dispatched"), ("再催", "dispatched", "dispatched")]
+
+
+def test_a_reply_to_the_reporter_by_the_owning_unit_or_above_at_any_stage(world, conn):
+    """答复市民 (migration 0034): words for the public, kept on the case for the reporter's pages;
+    the owning unit (or one that may supervise it) writes them, also once the case has ended; a
+    case not sorted yet: any unit that contains it. No state, deadline or holder changes."""
+    case = bring_to(world, "dispatched")  # a community-level case of C1
+    for who in ("disp_s2", "staff_hwc", "gw_c1"):
+        with pytest.raises(PermissionDenied):
+            service.transition(conn, case_id=case["id"], action="reply", actor=world[who], comment="已派环卫处理")
+    with pytest.raises(InvalidInput, match="答复市民须写明答复内容"):
+        service.transition(conn, case_id=case["id"], action="reply", actor=world["disp_c1"], comment="  ")
+    a = service.transition(conn, case_id=case["id"], action="reply", actor=world["disp_c1"], comment="已派环卫处理")
+    assert (a["public_reply"], a["public_reply_at"]) == ("已派环卫处理", a["updated_at"])
+    assert (a["status"], a["due_at"], a["department_id"]) == (case["status"], case["due_at"], case["department_id"])
+    b = service.transition(conn, case_id=case["id"], action="reply", actor=world["disp_d"], comment="今日内清理")
+    assert b["public_reply"] == "今日内清理"  # the latest is what the reporter reads
+    ev = conn.execute(text("SELECT comment, from_status, to_status FROM case_event WHERE case_id = :i "
+                           "AND action = 'reply' ORDER BY id"), {"i": case["id"]}).all()
+    assert [tuple(e) for e in ev] == [("已派环卫处理", "dispatched", "dispatched"), ("今日内清理", "dispatched", "dispatched")]
+    closed = bring_to(world, "closed")
+    c = service.transition(conn, case_id=closed["id"], action="reply", actor=world["disp_c1"], comment="井盖已更换")
+    assert (c["status"], c["public_reply"]) == ("closed", "井盖已更换")
+    fresh = world.report("C1")  # not sorted yet
+    assert permissions.may(world["disp_c1"], "reply", fresh) and not permissions.may(world["disp_s2"], "reply", fresh)

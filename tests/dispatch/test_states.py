@@ -31,7 +31,9 @@ def test_targets_and_sources_are_known_states():
     for action, move in states.TRANSITIONS.items():
         assert move.sources <= set(states.STATUSES), action
         assert move.target is None or move.target in states.STATUSES, action
-        assert not (move.sources & set(states.TERMINAL_STATUSES)) or action == "evaluate", action
+        # an ended case is evaluated, and its reporter may still be answered (答复市民); nothing else
+        assert not (move.sources & set(states.TERMINAL_STATUSES)) or action in ("evaluate", "reply"), action
+        assert move.target is None or action != "reply", "a reply changes no state"
 
 
 def test_every_state_is_reachable_from_reported():
@@ -46,10 +48,10 @@ def test_every_state_is_reachable_from_reported():
     assert seen == set(states.STATUSES)
 
 
-def test_terminal_states_allow_nothing_but_evaluation_of_closed():
-    assert states.allowed_actions("rejected") == []
-    assert states.allowed_actions("merged") == []
-    assert states.allowed_actions("closed") == ["evaluate"]
+def test_terminal_states_allow_nothing_but_evaluation_of_closed_and_a_reply():
+    assert states.allowed_actions("rejected") == ["reply"]
+    assert states.allowed_actions("merged") == ["reply"]
+    assert states.allowed_actions("closed") == ["reply", "evaluate"]
 
 
 def test_actions_between():

@@ -153,6 +153,23 @@ def test_unknown_format_is_404(api):
     assert api.get("/services.html").status_code == 404
 
 
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_status_notes_carry_the_reply_to_the_reporter(api, key, intake_engine, fmt):
+    """``status_notes``: the sorting unit's words to the public (答复市民, migration 0034; the move
+    itself: tests/dispatch/test_permissions.py) once there are some, else the state in words."""
+    no = post(api, key).json()[0]["service_request_id"]
+
+    def notes() -> str:
+        r = api.get(f"/requests/{no}.{fmt}")
+        return r.json()[0]["status_notes"] if fmt == "json" else ET.fromstring(r.content).findtext("request/status_notes")
+
+    assert notes() == "上报"
+    with intake_engine.begin() as c:
+        c.execute(text("UPDATE cases SET public_reply = :r, public_reply_at = now() WHERE case_no = :n"),
+                  {"r": "已转交环卫所 <今日内> 处理 & 回访", "n": no})
+    assert notes() == "已转交环卫所 <今日内> 处理 & 回访"
+
+
 def test_extensions_give_history_and_channel(api, key):
     no = post(api, key).json()[0]["service_request_id"]
     plain = api.get(f"/requests/{no}.json").json()[0]

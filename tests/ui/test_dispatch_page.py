@@ -117,8 +117,24 @@ def test_the_buttons_are_the_services_allowed_actions(w, engine):
     row = new_case(engine, w, "reported")
     at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: row["id"]})
     allowed = svc.allowed_actions(w["dpt_disp_cm"], case_row(engine, row["id"]))
-    assert allowed == ["register", "reject", "merge"]  # relocate only for a case outside every grid
-    assert _action_labels(at, row["id"]) == ["立案", "不予立案", "合并重复案件"]
+    assert allowed == ["register", "reject", "merge", "reply"]  # relocate only for a case outside every grid
+    assert _action_labels(at, row["id"]) == ["立案", "不予立案", "合并重复案件", "答复市民"]
+
+
+def test_a_reply_to_the_reporter_through_the_page(w, engine):
+    """答复市民 from the panel: the form's text becomes the case's public reply (the status page and
+    Open311 show it), nothing else changes."""
+    row = new_case(engine, w, "reported")
+    at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: row["id"]})
+    at = _choose(at, row["id"], "reply")
+    form = f"dispatch-act-{row['id']}-reply"
+    (box,) = [a for a in at.text_area if a.key.startswith(form)]
+    assert "市民" in box.label
+    box.set_value("已收到，明日上午派人处理")
+    _submit_form(at, row["id"], "reply")
+    assert not at.error and not at.exception
+    got = case_row(engine, row["id"])
+    assert (got["public_reply"], got["status"]) == ("已收到，明日上午派人处理", "reported")
 
 
 def test_register_through_the_page_changes_the_case(w, engine):

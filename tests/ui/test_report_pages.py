@@ -225,6 +225,26 @@ def test_the_status_page_shows_progress_without_names_or_comments_and_takes_one_
     assert tuple(row) == ("unsatisfied", "还是坏的", "pending") and status == "closed"
 
 
+def test_the_status_page_shows_the_reply_to_the_reporter_as_typed(engine, worker_grid):
+    """答复市民 (migration 0034): the sorting unit's words for the public reach the status page,
+    as plain text (a reply that looks like markdown or HTML is shown as typed), the latest one;
+    the staff's comments still do not."""
+    case, token = _closed_case_token(engine, worker_grid)
+    with engine.begin() as c:
+        admin = __import__("accounts.actors", fromlist=["load_actor"]).load_actor(
+            c, c.execute(text("SELECT id FROM person WHERE username = 'uit_admin'")).scalar_one())
+        service.transition(c, case_id=case["id"], action="reply", actor=admin, comment="第一次答复")
+        service.transition(c, case_id=case["id"], action="reply", actor=admin,
+                           comment="井盖已更换。**感谢**您的反映 <b>x</b>\n如有问题请回复")
+    at = new_app(token=token).run().switch_page(STATUS).run()
+    assert not at.exception and not at.error
+    (reply,) = [t for t in at.text if "井盖已更换" in t.value]
+    assert reply.value == "井盖已更换。**感谢**您的反映 <b>x</b>\n如有问题请回复"  # st.text: never interpreted
+    shown = _texts(at)
+    assert "办理答复" in shown and "第一次答复" not in shown and "内部意见" not in shown
+    assert "答复市民" in at.dataframe[0].value.to_string()  # the step is in the history too, without its words
+
+
 @pytest.mark.parametrize("token", ["", "nope", "A" * 32])
 def test_a_status_link_of_no_case_shows_nothing_of_any_case(engine, worker_grid, token):
     _closed_case_token(engine, worker_grid)
