@@ -286,6 +286,8 @@ class CasePanel:
     awaiting_location: bool = False     # 待定位: an address only; the dispatcher locates it
     chase_count: int = 0                # 催办 (migration 0032): how often, and when last
     last_chased_at: datetime | None = None
+    public_reply: str | None = None     # 答复市民 (migration 0034): what the reporter was last told, and when
+    public_reply_at: datetime | None = None
 
 
 def case_version(conn: Connection, *, case_id: int) -> int | None:

@@ -113,6 +113,7 @@ DISPATCH_UI: dict[str, tuple[str, str]] = {
     # action forms
     "dp.field.comment": ("说明", "Note"),
     "dp.field.feed_back.comment": ("处置情况说明", "What was done"),
+    "dp.f.public_reply": ("已答复市民", "Reporter told"),
     "dp.field.reply.comment": ("答复内容（市民在办理进度页可见）", "Reply (the reporter reads it on the status page)"),
     "dp.field.reason": ("理由", "Reason"),
     "dp.field.level": ("处置层级", "Level"),

@@ -135,6 +135,7 @@ def test_a_reply_to_the_reporter_through_the_page(w, engine):
     assert not at.error and not at.exception
     got = case_row(engine, row["id"])
     assert (got["public_reply"], got["status"]) == ("已收到，明日上午派人处理", "reported")
+    assert "已答复市民" in _html(at) and "已收到，明日上午派人处理" in _html(at)  # the panel says what they were told
 
 
 def test_register_through_the_page_changes_the_case(w, engine):
