@@ -20,8 +20,10 @@ the frame; then the direct run stops. Public Streamlit API only; nothing to patc
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
+import string
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from accounts.auth import PUBLIC_PAGES, LoginBusy, LoginFailed, Throttled, actor_by_sso, allowed_pages, sign_in
 from db.engine import refused_for_time
 from i18n import LANGS, normalise_lang, role_label, t
+from intake.field import photo_upload_mb
 from ui import case_panel, kit
 
 log = logging.getLogger("gridgov.app")
@@ -249,6 +252,19 @@ def _language_switch(lang: str) -> None:
 
     st.sidebar.selectbox(t("app.language", lang), list(LANGS), index=list(LANGS).index(lang),
                          format_func=LANGS.get, key="lang_choice", on_change=switch)
+    if lang == "zh":  # Streamlit's own words on its uploader and camera, in Chinese (static/widgets-zh.css)
+        st.sidebar.html(f"<style>{_widget_words()}</style>")
+
+
+@functools.cache
+def _widget_words() -> str:
+    sheet = (ROOT / "static" / "widgets-zh.css").read_text(encoding="utf-8")
+    return string.Template(sheet).substitute(photo_mb=photo_upload_mb(), upload_mb=_upload_mb())
+
+
+def _upload_mb() -> int:
+    """The server's cap on an upload (``server.maxUploadSize``: the planner's files)."""
+    return int(st.get_option("server.maxUploadSize"))
 
 
 def _pages_for(role: str, lang: str) -> dict[str, list]:

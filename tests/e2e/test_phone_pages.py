@@ -161,3 +161,75 @@ def test_a_language_switch_mid_form_keeps_the_choices_and_a_reload_keeps_the_rec
         expect(page.get_by_role("heading", name="Case progress")).to_be_visible(timeout=60_000)
     assert _case(engine, no)["grid_code"] == grid["code"]
     assert leaks == [], f"requests left localhost: {leaks}"
+
+
+def _drawn(el, pseudo: str = "::after") -> tuple[str, str]:
+    """(what the element's pseudo-element draws, the font size of the element's own text)."""
+    return tuple(el.evaluate(f"e => [getComputedStyle(e, '{pseudo}').content, getComputedStyle(e).fontSize]"))
+
+
+def test_the_uploader_and_the_camera_speak_chinese(browser, app_url, grid):
+    """Streamlit's frontend writes "Upload", "12MB per file", "Take Photo", "Clear photo" and an
+    English camera-permission message with a link to its website, whatever the page's language
+    (it has no translations): in Chinese the page draws Chinese words in their place
+    (static/widgets-zh.css); in English the originals stay. Camera from Chromium's fake device."""
+    from bench.browser import CHROMIUM, CHROMIUM_ARGS
+
+    mb = field.photo_upload_mb()
+    leaks: list[str] = []
+    fake = browser.browser_type.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
+    try:
+        with offline_page(fake, leaks, permissions=["camera"], **PHONE) as page:
+            page.goto(app_url + "/public_report")
+            expect(page.get_by_role("heading", name="市民上报")).to_be_visible(timeout=60_000)
+            wait_drawn(page)
+            up = page.locator(".st-key-pub_file [data-testid=stFileUploaderDropzone]")
+            assert _drawn(up.locator("button p")) == ('"选择文件"', "0px")
+            assert _drawn(up.locator("[data-testid=stFileUploaderDropzoneInstructions] span")) == (
+                f'"每个文件不超过 {mb} MB"', "0px")
+            page.locator(".st-key-pub_cam_on label").click()
+            shoot = page.locator("[data-testid=stCameraInputWebcamComponent] [data-testid=stCameraInputButton]")
+            expect(shoot).to_be_enabled(timeout=30_000)
+            assert _drawn(shoot) == ('"拍照"', "0px")
+            again = page.locator("[data-testid=stCameraInput] > [data-testid=stCameraInputButton]")
+            for attempt in range(3):  # the fake camera's first frame may not be in yet (a loaded machine)
+                shoot.click()
+                try:
+                    expect(again).to_be_visible(timeout=10_000)
+                    break
+                except AssertionError:
+                    if attempt == 2:
+                        raise
+            assert _drawn(again) == ('"重新拍照"', "0px")
+            icon, button = again.locator("svg").bounding_box(), again.bounding_box()
+            assert icon["width"] > 4  # its icon still drawn, on the words' line (not above them)
+            assert abs((icon["y"] + icon["height"] / 2) - (button["y"] + button["height"] / 2)) < 6, (icon, button)
+            page.screenshot(path=str(SHOTS / "phone-widgets-zh.png"), full_page=True)
+            page.goto(app_url + "/public_report?lang=en")
+            expect(page.get_by_role("heading", name="Report a problem")).to_be_visible(timeout=60_000)
+            wait_drawn(page)
+            up = page.locator(".st-key-pub_file [data-testid=stFileUploaderDropzone]")
+            content, size = _drawn(up.locator("button p"))
+            assert content in ("none", "normal") and size != "0px"
+            expect(up.locator("button")).to_have_text(re.compile("Upload"))
+    finally:
+        fake.close()
+    assert leaks == [], f"requests left localhost: {leaks}"
+
+
+def test_a_camera_not_allowed_yet_is_explained_in_chinese_without_a_link_out(browser, app_url, grid):
+    """No camera permission (Chromium's default here): Streamlit's English message and its link to
+    a page on the internet; in Chinese, a Chinese line and no link."""
+    leaks: list[str] = []
+    with offline_page(browser, leaks, **PHONE) as page:
+        page.goto(app_url + "/public_report")
+        expect(page.get_by_role("heading", name="市民上报")).to_be_visible(timeout=60_000)
+        wait_drawn(page)
+        page.locator(".st-key-pub_cam_on label").click()
+        note = page.locator("[data-testid=stCameraInputWebcamComponent] p").first
+        expect(note).to_be_attached(timeout=30_000)
+        content, size = _drawn(note, "::before")
+        assert "摄像头" in content and size == "0px"
+        expect(note.locator("a")).to_be_hidden()
+    assert leaks == [], f"requests left localhost: {leaks}"
