@@ -84,6 +84,14 @@ def test_a_grid_worker_reports_from_the_phones_position_on_a_phone(browser, app_
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "phone-report.png"), full_page=True)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1   # nothing wider than the phone
+        # the table's toolbar (shown on a tap) stays clear of the heading above it (it covered 我的上报's end)
+        table = page.locator("[data-testid=stDataFrame]").first
+        table.tap()
+        bar = page.locator("[data-testid=stElementToolbar]").first
+        expect(bar).to_be_visible(timeout=10_000)
+        head = page.get_by_role("heading", name=re.compile("我的上报")).bounding_box()
+        tools = bar.bounding_box()
+        assert tools["y"] >= head["y"] + head["height"] - 1, (head, tools)
     case = _case(engine, no)
     assert (case["channel"], case["grid_code"]) == ("grid_worker", grid["code"])
     assert leaks == [], f"requests left localhost: {leaks}"
