@@ -78,6 +78,7 @@ REPORT_UI: dict[str, tuple[str, str]] = {
     "st.ended": ("办结时间", "Finished"),
     "st.history": ("办理经过", "Steps"),
     "st.reply": ("办理答复", "Reply from the office"),
+    "st.expected": ("预计办结时间", "Expected to be done by"),
     "st.col.at": ("时间", "When"),
     "st.col.step": ("环节", "Step"),
     "st.col.status": ("状态", "State"),

@@ -95,6 +95,7 @@ class PublicStatus:
     reopen_status: str | None
     public_reply: str | None = None   # 答复市民: the sorting unit's latest words to the reporter (migration 0034)
     public_reply_at: object = None
+    due_at: object = None             # 预计办结: the deadline while the case is open (Open311's expected_datetime)
 
     @property
     def may_rate(self) -> bool:
@@ -107,7 +108,7 @@ def _case_for_token(conn: Connection, token: str) -> dict | None:
     got = conn.execute(text(
         "SELECT c.id, c.case_no, c.status, c.reported_at, c.closed_at, c.rejected_at, c.merged_at, "
         "cat.name AS cat, cat.name_en AS cat_en, s.rating, s.answered_at, s.reopen_status, "
-        "c.public_reply, c.public_reply_at "
+        "c.public_reply, c.public_reply_at, c.due_at "
         "FROM intake_request r JOIN cases c ON c.id = r.case_id "
         "LEFT JOIN case_category cat ON cat.code = c.category_code "
         "LEFT JOIN case_satisfaction s ON s.case_id = c.id WHERE r.status_token = :t"), {"t": token})
@@ -126,7 +127,7 @@ def public_status(conn: Connection, token: str, *, lang: str = "zh") -> PublicSt
         status=r["status"], status_label=label("status", r["status"], lang), reported_at=r["reported_at"],
         closed_at=ended, history=public_history(conn, r["id"], lang=lang), rating=r["rating"],
         answered_at=r["answered_at"], reopen_status=r["reopen_status"], public_reply=r["public_reply"],
-        public_reply_at=r["public_reply_at"])
+        public_reply_at=r["public_reply_at"], due_at=r["due_at"] if r["status"] not in TERMINAL_STATUSES else None)
 
 
 def answer_satisfaction(conn: Connection, token: str, *, rating: str, comment: str = "",

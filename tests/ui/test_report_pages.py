@@ -211,6 +211,7 @@ def test_the_status_page_shows_progress_without_names_or_comments_and_takes_one_
     assert not at.exception and not at.error
     shown = _texts(at) + at.dataframe[0].value.to_string()
     assert "结案" in shown and "张三" not in shown and "内部意见" not in shown and "uit_admin" not in shown
+    assert "预计办结时间" not in shown  # ended: its end date instead
     at.radio(key="st_rating").set_value("unsatisfied").run()
     at.text_area(key="st_comment").set_value("还是坏的")
     at.checkbox(key="st_reopen").check().run()
@@ -243,6 +244,26 @@ def test_the_status_page_shows_the_reply_to_the_reporter_as_typed(engine, worker
     shown = _texts(at)
     assert "办理答复" in shown and "第一次答复" not in shown and "内部意见" not in shown
     assert "答复市民" in at.dataframe[0].value.to_string()  # the step is in the history too, without its words
+
+
+def test_the_status_page_says_when_a_dispatched_case_is_expected_done(engine, worker_grid):
+    """预计办结时间: the deadline of an open, dispatched case (Open311's expected_datetime), in
+    Beijing time; none before dispatch, and the end date instead once the case has ended."""
+    with engine.begin() as c:
+        no, token, _ = public.report_from_website(c, category_code="0102", description="路灯不亮",
+                                               place=Place(worker_grid["lon"], worker_grid["lat"]), photo_ref=None)
+    at = new_app(token=token).run().switch_page(STATUS).run()
+    assert "预计办结时间" not in _texts(at)  # not dispatched: no deadline yet
+    with engine.begin() as c:
+        admin = __import__("accounts.actors", fromlist=["load_actor"]).load_actor(
+            c, c.execute(text("SELECT id FROM person WHERE username = 'uit_admin'")).scalar_one())
+        case = dict(c.execute(text("SELECT * FROM cases WHERE case_no = :n"), {"n": no}).mappings().one())
+        for action in ("register", "dispatch"):
+            service.transition(c, case_id=case["id"], action=action, actor=admin, **params_for(None, action, case))
+        due = c.execute(text("SELECT to_char(due_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') "
+                             "FROM cases WHERE id = :i"), {"i": case["id"]}).scalar_one()
+    at = new_app(token=token).run().switch_page(STATUS).run()
+    assert not at.exception and f"预计办结时间：{due}" in _texts(at)
 
 
 @pytest.mark.parametrize("token", ["", "nope", "A" * 32])
