@@ -131,6 +131,13 @@ def test_a_planner_splits_a_grid_sees_the_impact_publishes_and_the_wall_redraws(
     same_editor("after the split was applied")
     page.screenshot(path=str(SHOTS / "planner-split.png"))
 
+    # the replace-from-file uploader says its cap and formats in Chinese (static/widgets-zh.css)
+    page.get_by_text("从文件替换图层").click()
+    cap = page.locator(".st-key-pl_replace_file [data-testid=stFileUploaderDropzoneInstructions] span")
+    expect(cap).to_be_visible()
+    assert cap.evaluate("e => getComputedStyle(e, '::after').content") == '"每个文件不超过 20 MB · GeoJSON、GeoPackage 或 Shapefile 压缩包"'
+    page.get_by_text("从文件替换图层").click()
+
     # the impact preview
     page.get_by_role("tab", name="影响预览").click()
     page.get_by_role("button", name="计算影响").click()
