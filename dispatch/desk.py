@@ -204,7 +204,9 @@ def preview_deadline(conn: Connection, case: Mapping, *, now: datetime | None = 
 _OUTSIDE_ONLY = frozenset({"relocate"})
 _INSIDE_ONLY = frozenset({"register", "self_handle"})
 _UNLOCATED_ONLY = frozenset({"locate"})
-_UNLOCATED_MAY = _UNLOCATED_ONLY | {"reject", "merge"}  # 待定位: locate it, or reject / merge it as it is
+# 待定位: locate it, or reject / merge it as it is; and tell its reporter (an address-only report
+# came through Open311, whose status_notes are the reporter's only way back)
+_UNLOCATED_MAY = _UNLOCATED_ONLY | {"reject", "merge", "reply"}
 
 
 def allowed_actions(actor: Actor, case: Mapping) -> list[str]:

@@ -12,7 +12,9 @@
   command centre (unit_level 'district'). A case not yet sorted (no level) may be sorted by
   any unit that contains it.
   Supervision (督办) is for the command centre (any case) and for a subdistrict over grid- and
-  community-level cases in it.
+  community-level cases in it. Chasing (催办) and replying to the reporter (答复市民) are for the
+  owning unit or one that may supervise the case; a reply to a case not sorted yet, for any unit
+  that contains it (as sorting).
   Locating (定位) a report that came with an address only (待定位: no position, so no unit
   contains it yet) is for the command centre and for every subdistrict — a subdistrict only at a
   point inside its own area (the service checks again once the database has put the point in a

@@ -407,8 +407,8 @@ def _chase(ctx: _Ctx) -> dict:
 
 
 def _reply(ctx: _Ctx) -> dict:
-    ctx.need_comment("答复市民须写明答复内容", "A reply to the reporter needs its text")
-    return {"public_reply": ctx.comment, "public_reply_at": ctx.now}
+    said = ctx.need_comment("答复市民须写明答复内容", "A reply to the reporter needs its text")
+    return {"public_reply": said, "public_reply_at": ctx.now}  # as the reporter reads it: no stray blank lines
 
 
 def _evaluate(ctx: _Ctx, *, score) -> dict:

@@ -2,8 +2,9 @@
 link, the case's public progress behind that link, and one satisfaction answer once it is closed.
 
 Plain Python (no UI imports). What a status link shows is what ``intake.reports.public_history``
-shows the Open311 clients: states and dates, never staff names, internal comments or the
-reporter's contact; and only the one case the token belongs to.
+shows the Open311 clients: states and dates, the sorting unit's latest reply to the reporter
+(答复市民, written for the public) and a deadline still ahead; never staff names, internal
+comments or the reporter's contact; and only the one case the token belongs to.
 
 A reopen request (不满意, asking for a second look) is recorded in ``case_satisfaction`` as a
 queue item for a dispatcher (``reopen_status = 'pending'``, ``pending_reopen_requests``), who
@@ -108,7 +109,7 @@ def _case_for_token(conn: Connection, token: str) -> dict | None:
     got = conn.execute(text(
         "SELECT c.id, c.case_no, c.status, c.reported_at, c.closed_at, c.rejected_at, c.merged_at, "
         "cat.name AS cat, cat.name_en AS cat_en, s.rating, s.answered_at, s.reopen_status, "
-        "c.public_reply, c.public_reply_at, c.due_at "
+        "c.public_reply, c.public_reply_at, c.due_at, now() AS now "
         "FROM intake_request r JOIN cases c ON c.id = r.case_id "
         "LEFT JOIN case_category cat ON cat.code = c.category_code "
         "LEFT JOIN case_satisfaction s ON s.case_id = c.id WHERE r.status_token = :t"), {"t": token})
@@ -127,7 +128,9 @@ def public_status(conn: Connection, token: str, *, lang: str = "zh") -> PublicSt
         status=r["status"], status_label=label("status", r["status"], lang), reported_at=r["reported_at"],
         closed_at=ended, history=public_history(conn, r["id"], lang=lang), rating=r["rating"],
         answered_at=r["answered_at"], reopen_status=r["reopen_status"], public_reply=r["public_reply"],
-        public_reply_at=r["public_reply_at"], due_at=r["due_at"] if r["status"] not in TERMINAL_STATUSES else None)
+        public_reply_at=r["public_reply_at"],
+        # 预计办结: a deadline still ahead (a passed one promises nothing; the states say the rest)
+        due_at=r["due_at"] if r["status"] not in TERMINAL_STATUSES and r["due_at"] and r["due_at"] > r["now"] else None)
 
 
 def answer_satisfaction(conn: Connection, token: str, *, rating: str, comment: str = "",

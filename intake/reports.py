@@ -4,8 +4,9 @@
 ``report_case_ctes``: the database assigns the grid, stamps the outside-jurisdiction flag and
 notifies the walls), the intake record with the reporter's private status token, the
 possible-duplicate links and the idempotency answer — all in one statement (one round trip).
-Reads (``find_requests``, ``request_by_id``) show what the public may see: states and dates,
-never staff names, comments or the reporter's contact.
+Reads (``find_requests``, ``request_by_id``) show what the public may see: states and dates and
+the words written for the public (a ``reply`` move, 答复市民, as ``status_notes``), never staff
+names, their comments or the reporter's contact.
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """办理进度 — the reporter's private status link (``status?token=…``, no login): the case's public
-progress (states and dates; never staff names or internal comments) and, once it is closed, one
+progress (states and dates, the sorting unit's reply to the reporter, a deadline still ahead; never
+staff names or internal comments) and, once it is closed, one
 satisfaction answer (满意 / 基本满意 / 不满意 + comment; an unsatisfied one may ask for a second look).
 
 Only the case the token belongs to is shown; views are rate-limited per address.

@@ -148,7 +148,8 @@ def facts(p: CasePanel) -> None:
         rows.append(("dp.f.duplicate_of", p.duplicate_of_case_no))
     if p.public_reply:  # what the reporter reads on the status page (答复市民)
         rows.append(("dp.f.public_reply", f'{p.public_reply} · {fmt_time(p.public_reply_at, True)}'))
-    body = "".join(f"<dt>{esc(tr(k))}</dt><dd>{esc(str(v))}</dd>" for k, v in rows)
+    # a typed value keeps its line breaks (the reply to the reporter, a postponement's reason)
+    body = "".join(f"<dt>{esc(tr(k))}</dt><dd>{esc(str(v)).replace(chr(10), '<br>')}</dd>" for k, v in rows)
     desc = esc(p.description or "").replace("\n", "<br>") or "—"
     st.html(f'<dl class="dp-facts">{body}</dl><div class="dp-desc"><b>{esc(tr("dp.f.description"))}</b>'
             f'<p>{desc}</p></div>')

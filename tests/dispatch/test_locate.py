@@ -101,7 +101,7 @@ def test_what_may_be_done_to_a_case_awaiting_location(world, conn):
     case = unlocated(world)
     detail = queries.case_detail(conn, case["id"])
     assert detail["awaiting_location"] and detail["lon"] is None
-    assert desk.allowed_actions(world["disp_d"], detail) == ["reject", "merge", "locate"]
+    assert desk.allowed_actions(world["disp_d"], detail) == ["reject", "merge", "locate", "reply"]
     assert desk.allowed_actions(world["disp_s1"], detail) == ["locate"]
     assert desk.allowed_actions(world["disp_c1"], detail) == []
     assert desk.allowed_actions(world["staff_hwc"], detail) == []

@@ -191,3 +191,25 @@ def test_a_reply_to_the_reporter_by_the_owning_unit_or_above_at_any_stage(world,
     assert (c["status"], c["public_reply"]) == ("closed", "井盖已更换")
     fresh = world.report("C1")  # not sorted yet
     assert permissions.may(world["disp_c1"], "reply", fresh) and not permissions.may(world["disp_s2"], "reply", fresh)
+    # the subdistrict above a community-level case (one that may supervise it); a rejected case's reporter
+    assert permissions.may(world["disp_s1"], "reply", case) and not permissions.may(world["disp_s2"], "reply", case)
+    rejected = bring_to(world, "rejected")
+    r = service.transition(conn, case_id=rejected["id"], action="reply", actor=world["disp_d"],
+                           comment="\n  不属于本区职责，请致电供电公司 95598。 \n")
+    assert (r["status"], r["public_reply"]) == ("rejected", "不属于本区职责，请致电供电公司 95598。")  # as read: trimmed
+
+
+def test_a_reply_leaves_the_indicators_as_they_were(world, conn):
+    """A reply changes no state, deadline or holder: the roll-ups (case_stat_*) take nothing from it,
+    on an open case or a closed one."""
+    tables = ("case_stat_day", "case_stat_cut", "case_stat_group", "case_stat_one")
+
+    def stats() -> dict:
+        return {t: sorted(map(tuple, conn.execute(text(f"SELECT * FROM {t}")).all()), key=repr) for t in tables}
+
+    open_, closed = bring_to(world, "disposing"), bring_to(world, "closed")
+    before = stats()
+    assert before["case_stat_day"] and before["case_stat_group"]  # the roll-ups hold these cases: a change would show
+    for case in (open_, closed):
+        service.transition(conn, case_id=case["id"], action="reply", actor=world["disp_c1"], comment="已处理")
+    assert stats() == before

@@ -129,13 +129,15 @@ def test_a_reply_to_the_reporter_through_the_page(w, engine):
     at = _choose(at, row["id"], "reply")
     form = f"dispatch-act-{row['id']}-reply"
     (box,) = [a for a in at.text_area if a.key.startswith(form)]
-    assert "市民" in box.label
-    box.set_value("已收到，明日上午派人处理")
+    assert "答复" in box.label
+    assert "公开" in box.label  # the public reads it (status page, Open311): said where it is typed
+    box.set_value("已收到，明日上午派人处理\n<b>请保持电话畅通</b>")
     _submit_form(at, row["id"], "reply")
     assert not at.error and not at.exception
     got = case_row(engine, row["id"])
-    assert (got["public_reply"], got["status"]) == ("已收到，明日上午派人处理", "reported")
-    assert "已答复市民" in _html(at) and "已收到，明日上午派人处理" in _html(at)  # the panel says what they were told
+    assert (got["public_reply"], got["status"]) == ("已收到，明日上午派人处理\n<b>请保持电话畅通</b>", "reported")
+    # the panel says what they were told, line by line, markup shown as typed
+    assert "已答复市民" in _html(at) and "已收到，明日上午派人处理<br>&lt;b&gt;请保持电话畅通&lt;/b&gt;" in _html(at)
 
 
 def test_register_through_the_page_changes_the_case(w, engine):

@@ -264,6 +264,11 @@ def test_the_status_page_says_when_a_dispatched_case_is_expected_done(engine, wo
                              "FROM cases WHERE id = :i"), {"i": case["id"]}).scalar_one()
     at = new_app(token=token).run().switch_page(STATUS).run()
     assert not at.exception and f"预计办结时间：{due}" in _texts(at)
+    with engine.begin() as c:  # the deadline passed: it promises nothing any more
+        c.execute(text("UPDATE cases SET due_at = now() - interval '1 hour', warn_at = now() - interval '2 hours' "
+                       "WHERE id = :i"), {"i": case["id"]})
+    at = new_app(token=token).run().switch_page(STATUS).run()
+    assert not at.exception and "预计办结时间" not in _texts(at)
 
 
 @pytest.mark.parametrize("token", ["", "nope", "A" * 32])
