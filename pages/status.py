@@ -37,9 +37,9 @@ c1, c2 = st.columns(2)
 c1.metric(kit.tr("st.state"), s.status_label)
 c2.metric(kit.tr("st.reported"), f"{s.reported_at:%Y-%m-%d %H:%M}")
 if s.closed_at:
-    st.caption(f"{kit.tr('st.ended')}：{s.closed_at:%Y-%m-%d %H:%M}")
+    st.caption(kit.tr("st.ended", at=f"{s.closed_at:%Y-%m-%d %H:%M}"))
 elif s.due_at:  # dispatched with a deadline: when the reporter may expect it done
-    st.caption(f"{kit.tr('st.expected')}：{s.due_at:%Y-%m-%d %H:%M}")
+    st.caption(kit.tr("st.expected", at=f"{s.due_at:%Y-%m-%d %H:%M}"))
 if s.public_reply:  # 答复市民: the sorting unit's words to the reporter, shown as typed (never as markdown)
     with st.container(border=True, key="st-reply"):
         st.markdown(f"**{kit.tr('st.reply')}** · {s.public_reply_at:%Y-%m-%d %H:%M}")
