@@ -10,6 +10,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import text
 
+from accounts.actors import load_actor
+from dispatch import service
 from intake import field
 from tests.e2e.conftest import SHOTS, offline_page, wait_drawn
 from tests.ui.district import PASSWORD
@@ -125,6 +127,17 @@ def test_the_public_reports_signed_out_and_follows_the_private_link(browser, app
         expect(page.get_by_text(re.compile(r"案件编号 \S+ · "))).to_be_visible()
         expect(page.locator("[data-testid=stDataFrame]")).to_be_visible()
         assert page.get_by_label("密码").count() == 0
+        # the command centre answers the reporter (答复市民): the link shows it, as typed
+        no = re.search(r"案件编号 (\S+) · ", page.get_by_text(re.compile(r"案件编号 \S+ · ")).inner_text()).group(1)
+        said = "已转交路灯所，三日内修复。<img src=x onerror=\"document.title='pwned'\">"
+        with engine.begin() as c:
+            admin = load_actor(c, c.execute(text("SELECT id FROM person WHERE username = 'uit_admin'")).scalar_one())
+            service.transition(c, case_id=_case(engine, no)["id"], action="reply", actor=admin, comment=said)
+        page.reload()
+        expect(page.get_by_text("办理答复")).to_be_visible(timeout=60_000)
+        expect(page.locator(".st-key-st-reply").get_by_text(said)).to_be_visible()
+        assert page.title() != "pwned" and page.locator(".st-key-st-reply img").count() == 0
+        page.screenshot(path=str(SHOTS / "status-reply.png"), full_page=True)
     assert leaks == [], f"requests left localhost: {leaks}"
 
 
