@@ -278,3 +278,18 @@ def test_an_over_long_comment_is_refused_with_its_length_and_nothing_changes(wor
     done = service.transition(conn, case_id=case["id"], action="feed_back", actor=world["admin"],
                               comment="很" * service.MAX_COMMENT)
     assert done["status"] != "disposing"
+
+
+@pytest.mark.parametrize("bad", ["井盖\x00缺失", "已处理\x1b[31m", "\x7f"])
+def test_a_comment_with_control_characters_is_refused_and_nothing_changes(world, conn, bad):
+    """A paste from a binary file: NUL reached PostgreSQL as a driver error, and a reply to the
+    reporter goes out as Open311 XML, which cannot carry such characters. Refused with the
+    reason; tabs and line breaks stay allowed."""
+    case = bring_to(world, "closed")
+    with pytest.raises(InvalidInput, match="控制字符") as e:
+        service.transition(conn, case_id=case["id"], action="reply", actor=world["admin"], comment=bad)
+    assert "control characters" in e.value.message("en")
+    row = conn.execute(text("SELECT public_reply, version FROM cases WHERE id = :i"), {"i": case["id"]}).one()
+    assert (row.public_reply, row.version) == (None, case["version"])
+    ok = service.transition(conn, case_id=case["id"], action="reply", actor=world["admin"], comment="第一行\n\t第二行\r\n")
+    assert ok["public_reply"] == "第一行\n\t第二行"
