@@ -78,6 +78,8 @@ REPORT_UI: dict[str, tuple[str, str]] = {
     "st.ended": ("办结时间：{at}", "Finished: {at}"),
     "st.history": ("办理经过", "Steps"),
     "st.reply": ("办理答复", "Reply from the office"),
+    "st.merged_into": ("您反映的问题与案件 **{no}** 相同，已并入该案一并办理。该案当前状态：**{state}**",
+                       "Your report is the same problem as case **{no}** and is handled with it. That case is now: **{state}**"),
     "st.expected": ("预计办结时间：{at}", "Expected to be done by {at}"),
     "st.col.at": ("时间", "When"),
     "st.col.step": ("环节", "Step"),

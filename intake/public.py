@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select, text
@@ -82,6 +83,18 @@ def report_from_website(conn: Connection, *, category_code: str, description: st
 
 
 @dataclass(frozen=True)
+class MergedInto:
+    """The case a duplicate report was merged into (合并): where its reporter's problem is handled."""
+    case_no: str
+    status: str
+    status_label: str
+    ended_at: object
+    due_at: object                    # a deadline still ahead, as for the reporter's own case
+    public_reply: str | None
+    public_reply_at: object
+
+
+@dataclass(frozen=True)
 class PublicStatus:
     case_id: int
     case_no: str
@@ -97,6 +110,7 @@ class PublicStatus:
     public_reply: str | None = None   # 答复市民: the sorting unit's latest words to the reporter (migration 0034)
     public_reply_at: object = None
     due_at: object = None             # 预计办结: the deadline while the case is open (Open311's expected_datetime)
+    merged_into: MergedInto | None = None  # a duplicate: the case that carries the problem on
 
     @property
     def may_rate(self) -> bool:
@@ -109,7 +123,7 @@ def _case_for_token(conn: Connection, token: str) -> dict | None:
     got = conn.execute(text(
         "SELECT c.id, c.case_no, c.status, c.reported_at, c.closed_at, c.rejected_at, c.merged_at, "
         "cat.name AS cat, cat.name_en AS cat_en, s.rating, s.answered_at, s.reopen_status, "
-        "c.public_reply, c.public_reply_at, c.due_at, now() AS now "
+        "c.public_reply, c.public_reply_at, c.due_at, c.duplicate_of, now() AS now "
         "FROM intake_request r JOIN cases c ON c.id = r.case_id "
         "LEFT JOIN case_category cat ON cat.code = c.category_code "
         "LEFT JOIN case_satisfaction s ON s.case_id = c.id WHERE r.status_token = :t"), {"t": token})
@@ -129,8 +143,34 @@ def public_status(conn: Connection, token: str, *, lang: str = "zh") -> PublicSt
         closed_at=ended, history=public_history(conn, r["id"], lang=lang), rating=r["rating"],
         answered_at=r["answered_at"], reopen_status=r["reopen_status"], public_reply=r["public_reply"],
         public_reply_at=r["public_reply_at"],
-        # 预计办结: a deadline still ahead (a passed one promises nothing; the states say the rest)
-        due_at=r["due_at"] if r["status"] not in TERMINAL_STATUSES and r["due_at"] and r["due_at"] > r["now"] else None)
+        due_at=_ahead(r), merged_into=_merged_into(conn, r, lang) if r["status"] == "merged" else None)
+
+
+def _ahead(r: Mapping) -> object:
+    """预计办结: the deadline of an open case while it is still ahead (a passed one promises nothing;
+    the states say the rest)."""
+    return r["due_at"] if r["status"] not in TERMINAL_STATUSES and r["due_at"] and r["due_at"] > r["now"] else None
+
+
+def _merged_into(conn: Connection, r: Mapping, lang: str) -> MergedInto | None:
+    """The case a merged report now lives on in (followed through a merged original, a few steps
+    at most): its state, end or expected date and reply are what its reporter waits for too."""
+    dup, seen = r["duplicate_of"], {r["id"]}
+    for _ in range(5):
+        if dup is None or dup in seen:
+            return None
+        o = conn.execute(text(
+            "SELECT id, case_no, status, closed_at, rejected_at, due_at, duplicate_of, public_reply, public_reply_at, "
+            "now() AS now FROM cases WHERE id = :i"), {"i": dup}).mappings().one_or_none()
+        if o is None:
+            return None
+        if o["status"] != "merged":
+            return MergedInto(case_no=o["case_no"], status=o["status"], status_label=label("status", o["status"], lang),
+                              ended_at=o["closed_at"] or o["rejected_at"], due_at=_ahead(o),
+                              public_reply=o["public_reply"], public_reply_at=o["public_reply_at"])
+        seen.add(dup)
+        dup = o["duplicate_of"]
+    return None
 
 
 def answer_satisfaction(conn: Connection, token: str, *, rating: str, comment: str = "",

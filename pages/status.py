@@ -40,6 +40,16 @@ if s.closed_at:
     st.caption(kit.tr("st.ended", at=f"{s.closed_at:%Y-%m-%d %H:%M}"))
 elif s.due_at:  # dispatched with a deadline: when the reporter may expect it done
     st.caption(kit.tr("st.expected", at=f"{s.due_at:%Y-%m-%d %H:%M}"))
+if (m := s.merged_into) is not None:  # a duplicate: the problem is handled on the case it joined
+    with st.container(border=True, key="st-merged"):
+        st.markdown(kit.tr("st.merged_into", no=m.case_no, state=m.status_label))
+        if m.ended_at:
+            st.caption(kit.tr("st.ended", at=f"{m.ended_at:%Y-%m-%d %H:%M}"))
+        elif m.due_at:
+            st.caption(kit.tr("st.expected", at=f"{m.due_at:%Y-%m-%d %H:%M}"))
+        if m.public_reply:
+            st.markdown(f"**{kit.tr('st.reply')}** · {m.public_reply_at:%Y-%m-%d %H:%M}")
+            st.text(m.public_reply)
 if s.public_reply:  # 答复市民: the sorting unit's words to the reporter, shown as typed (never as markdown)
     with st.container(border=True, key="st-reply"):
         st.markdown(f"**{kit.tr('st.reply')}** · {s.public_reply_at:%Y-%m-%d %H:%M}")

@@ -271,6 +271,30 @@ def test_the_status_page_says_when_a_dispatched_case_is_expected_done(engine, wo
     assert not at.exception and "预计办结时间" not in _texts(at)
 
 
+def test_a_merged_reports_link_follows_the_case_it_joined(engine, worker_grid):
+    """合并: a duplicate report ends as merged; its reporter's link now says which case carries the
+    problem, that case's state and expected date and its reply to the reporters — not a dead end."""
+    with engine.begin() as c:
+        at_place = Place(worker_grid["lon"], worker_grid["lat"])
+        first, _, _ = public.report_from_website(c, category_code="0102", description="垃圾桶满溢", place=at_place,
+                                                 photo_ref=None)
+        _, token, _ = public.report_from_website(c, category_code="0102", description="这里垃圾没人收",
+                                                 place=at_place, photo_ref=None)
+        admin = __import__("accounts.actors", fromlist=["load_actor"]).load_actor(
+            c, c.execute(text("SELECT id FROM person WHERE username = 'uit_admin'")).scalar_one())
+        orig = dict(c.execute(text("SELECT * FROM cases WHERE case_no = :n"), {"n": first}).mappings().one())
+        dup_id = c.execute(text("SELECT case_id FROM intake_request WHERE status_token = :t"), {"t": token}).scalar_one()
+        for action in ("register", "dispatch"):
+            service.transition(c, case_id=orig["id"], action=action, actor=admin, **params_for(None, action, orig))
+        service.transition(c, case_id=dup_id, action="merge", actor=admin, duplicate_of=orig["id"])
+        service.transition(c, case_id=orig["id"], action="reply", actor=admin, comment="环卫所今日清运")
+    at = new_app(token=token).run().switch_page(STATUS).run()
+    assert not at.exception and not at.error
+    shown = _texts(at)
+    assert "已并入该案一并办理" in shown and first in shown and "已派遣" in shown, shown
+    assert "环卫所今日清运" in [t.value for t in at.text] and "预计办结时间" in shown
+
+
 @pytest.mark.parametrize("token", ["", "nope", "A" * 32])
 def test_a_status_link_of_no_case_shows_nothing_of_any_case(engine, worker_grid, token):
     _closed_case_token(engine, worker_grid)
