@@ -185,8 +185,9 @@ _SELECT = """
     SELECT c.id, c.case_no, c.status, c.category_code, cat.name AS cat_name, cat.name_en AS cat_name_en,
            c.description, c.address, c.reported_at, c.updated_at, c.due_at, c.channel, c.grid_code, c.public_reply,
            c.outside_jurisdiction, c.photo_ref, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
-           d.name AS dept_name, d.name_en AS dept_name_en, r.media_url, r.status_token
+           d.name AS dept_name, d.name_en AS dept_name_en, r.media_url, r.status_token, o.case_no AS merged_into
     FROM cases c
+    LEFT JOIN cases o ON o.id = c.duplicate_of AND c.status = 'merged'
     LEFT JOIN case_category cat ON cat.code = c.category_code
     LEFT JOIN department d ON d.id = c.department_id
     LEFT JOIN intake_request r ON r.case_id = c.id
@@ -230,8 +231,11 @@ def _view(conn: Connection, r: dict, *, lang: str, extensions: bool, media_base:
     out = {
         "service_request_id": r["case_no"],
         "status": _open311_status(r["status"]),
-        # what the sorting unit told the public (答复市民, migration 0034), else the state in words
-        "status_notes": r["public_reply"] or label("status", r["status"], lang),
+        # what the sorting unit told the public (答复市民, migration 0034), else where a duplicate
+        # went (合并: the case to follow), else the state in words
+        "status_notes": r["public_reply"] or (
+            (f"已合并至案件 {r['merged_into']} 办理" if lang != "en" else f"Merged into case {r['merged_into']}")
+            if r["merged_into"] else label("status", r["status"], lang)),
         "service_name": (r["cat_name_en"] or r["cat_name"]) if en else r["cat_name"],
         "service_code": r["category_code"],
         "description": r["description"],

@@ -170,6 +170,20 @@ def test_status_notes_carry_the_reply_to_the_reporter(api, key, intake_engine, f
     assert notes() == "已转交环卫所 <今日内> 处理 & 回访"
 
 
+def test_status_notes_of_a_merged_duplicate_name_the_case_to_follow(api, key, intake_engine):
+    """合并: a duplicate's status_notes say which case carries the problem (the client can follow it)."""
+    first = post(api, key).json()[0]["service_request_id"]
+    dup = post(api, key).json()[0]["service_request_id"]
+    with intake_engine.begin() as c:
+        c.execute(text("UPDATE cases SET status = 'merged', merged_at = now(), "
+                       "duplicate_of = (SELECT id FROM cases WHERE case_no = :f) WHERE case_no = :d"),
+                  {"f": first, "d": dup})
+    got = api.get(f"/requests/{dup}.json").json()[0]
+    assert (got["status"], got["status_notes"]) == ("closed", f"已合并至案件 {first} 办理")
+    assert api.get(f"/requests/{dup}.json?lang=en").json()[0]["status_notes"] == f"Merged into case {first}"
+    assert api.get(f"/requests/{first}.json").json()[0]["status_notes"] == "上报"
+
+
 def test_extensions_give_history_and_channel(api, key):
     no = post(api, key).json()[0]["service_request_id"]
     plain = api.get(f"/requests/{no}.json").json()[0]
