@@ -157,6 +157,8 @@ DISPATCH_UI: dict[str, tuple[str, str]] = {
                           "verification; report a new case if the problem needs work again."),
     "dp.reopen.accept": ("受理复核申请", "Accept the request"),
     "dp.reopen.decline": ("不予受理", "Decline the request"),
+    "dp.reopen.reply": ("答复市民（可选，公开：随决定一并发出，办理进度页可见）",
+                        "Reply to the reporter (optional, public: sent with the decision, shown on the status page)"),
     "dp.reopen.accepted": ("已受理案件 {case_no} 的复核申请。", "The request on case {case_no} was accepted."),
     "dp.reopen.declined": ("案件 {case_no} 的复核申请不予受理。", "The request on case {case_no} was declined."),
     "dp.reopen.queue": ("群众复核申请 {n}", "Reopen requests from reporters {n}"),

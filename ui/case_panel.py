@@ -186,18 +186,25 @@ def intake_notes(p: CasePanel, *, scope: str) -> tuple[int, bool]:
                           comment=reopen["comment"] or "—"), icon=":material/replay:")
         if _may_verify(p):
             st.caption(kit.tr("dp.reopen.no_move"))
+            # the decision's words for the reporter (答复市民, optional): sent with it, in its transaction
+            said = st.text_area(kit.tr("dp.reopen.reply"), key=f"{key}-reopen-reply", height=68,
+                                placeholder=kit.tr("dp.comment_hint", limit=service.MAX_COMMENT))
             yes, no = st.columns(2)
-            if yes.button(kit.tr("dp.reopen.accept"), key=f"{key}-reopen-yes", width="stretch"):
-                _decide(key, p, lambda conn: public.decide_reopen(conn, case_id=p.id, decision="accepted",
-                                                                  actor=kit.actor()),
-                        kit.tr("dp.reopen.accepted", case_no=p.case_no))
-            if no.button(kit.tr("dp.reopen.decline"), key=f"{key}-reopen-no", width="stretch"):
-                _decide(key, p, lambda conn: public.decide_reopen(conn, case_id=p.id, decision="declined",
-                                                                  actor=kit.actor()),
-                        kit.tr("dp.reopen.declined", case_no=p.case_no))
+            for button, decision, done in ((yes, "accepted", "dp.reopen.accepted"), (no, "declined", "dp.reopen.declined")):
+                if button.button(kit.tr("dp.reopen.accept" if decision == "accepted" else "dp.reopen.decline"),
+                                 key=f"{key}-reopen-{'yes' if decision == 'accepted' else 'no'}", width="stretch"):
+                    _decide(key, p, lambda conn, d=decision: _decide_reopen(conn, p, d, said),
+                            kit.tr(done, case_no=p.case_no))
     if refusal:
         st.error(refusal, icon=":material/block:")
     return len(links), reopen is not None
+
+
+def _decide_reopen(conn, p: CasePanel, decision: str, said: str | None) -> None:
+    """The reopen request answered and, when words were written, the reporter told (a ``reply``)."""
+    public.decide_reopen(conn, case_id=p.id, decision=decision, actor=kit.actor())
+    if (said or "").strip():
+        service.transition(conn, case_id=p.id, action="reply", actor=kit.actor(), comment=said)
 
 
 def _may_verify(p: CasePanel) -> bool:

@@ -149,6 +149,24 @@ def test_a_reopen_request_is_queued_shown_on_the_case_and_answered(w, engine, ch
         assert public.reopen_request_of(c, row["id"]) is None
 
 
+def test_a_reopen_decision_can_carry_words_for_the_reporter(w, engine):
+    """The decision told to the reporter in the same step (答复市民): the status link then says why,
+    not only that the request was decided; a refused reply (control characters) leaves the
+    request undecided too (one transaction)."""
+    row = _reopen_request(engine, w)
+    at = open_page(w["dpt_disp_cm"], PAGE, **{CASE: row["id"]})
+    box = at.text_area(key=f"dispatch-intake-{row['id']}-reopen-reply")
+    box.set_value("井盖\x00")
+    _button(at, f"dispatch-intake-{row['id']}-reopen-no").click().run()
+    assert _reopen_status(engine, row["id"]).reopen_status == "pending"
+    assert any("控制字符" in e.value for e in at.error), [e.value for e in at.error]
+    at.text_area(key=f"dispatch-intake-{row['id']}-reopen-reply").set_value("经复核，井盖已于昨日加固，可放心通行。")
+    _button(at, f"dispatch-intake-{row['id']}-reopen-no").click().run()
+    assert _reopen_status(engine, row["id"]).reopen_status == "declined"
+    got = case_row(engine, row["id"])
+    assert (got["status"], got["public_reply"]) == ("closed", "经复核，井盖已于昨日加固，可放心通行。")
+
+
 def test_another_unit_neither_sees_nor_answers_the_reopen_request(w, engine):
     row = _reopen_request(engine, w)
     other = w["dpt_disp_cm2"]
