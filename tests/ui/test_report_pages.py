@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import text
 
+from accounts.actors import load_actor
 from dispatch import service
 from intake import field, public
 from intake.field import Place
@@ -192,12 +193,16 @@ def test_a_refused_public_report_keeps_no_photo(tmp_path, worker_grid):
     assert not [p for p in (tmp_path / "photos").rglob("*") if p.is_file()]
 
 
+def _admin(c):
+    """The test district's administrator, as the service takes an actor."""
+    return load_actor(c, c.execute(text("SELECT id FROM person WHERE username = 'uit_admin'")).scalar_one())
+
+
 def _closed_case_token(engine, worker_grid) -> tuple[dict, str]:
     with engine.begin() as c:
         no, token, _ = public.report_from_website(c, category_code="0102", description="公开测试",
                                                place=Place(worker_grid["lon"], worker_grid["lat"]), photo_ref=None)
-        admin = __import__("accounts.actors", fromlist=["load_actor"]).load_actor(
-            c, c.execute(text("SELECT id FROM person WHERE username = 'uit_admin'")).scalar_one())
+        admin = _admin(c)
         case = dict(c.execute(text("SELECT * FROM cases WHERE case_no = :n"), {"n": no}).mappings().one())
         for action in ("register", "dispatch", "accept", "feed_back", "verify_pass"):
             service.transition(c, case_id=case["id"], action=action, actor=admin, comment="内部意见：张三经办",
@@ -232,8 +237,7 @@ def test_the_status_page_shows_the_reply_to_the_reporter_as_typed(engine, worker
     the staff's comments still do not."""
     case, token = _closed_case_token(engine, worker_grid)
     with engine.begin() as c:
-        admin = __import__("accounts.actors", fromlist=["load_actor"]).load_actor(
-            c, c.execute(text("SELECT id FROM person WHERE username = 'uit_admin'")).scalar_one())
+        admin = _admin(c)
         service.transition(c, case_id=case["id"], action="reply", actor=admin, comment="第一次答复")
         service.transition(c, case_id=case["id"], action="reply", actor=admin,
                            comment="井盖已更换。**感谢**您的反映 <b>x</b>\n如有问题请回复")
@@ -255,8 +259,7 @@ def test_the_status_page_says_when_a_dispatched_case_is_expected_done(engine, wo
     at = new_app(token=token).run().switch_page(STATUS).run()
     assert "预计办结时间" not in _texts(at)  # not dispatched: no deadline yet
     with engine.begin() as c:
-        admin = __import__("accounts.actors", fromlist=["load_actor"]).load_actor(
-            c, c.execute(text("SELECT id FROM person WHERE username = 'uit_admin'")).scalar_one())
+        admin = _admin(c)
         case = dict(c.execute(text("SELECT * FROM cases WHERE case_no = :n"), {"n": no}).mappings().one())
         for action in ("register", "dispatch"):
             service.transition(c, case_id=case["id"], action=action, actor=admin, **params_for(None, action, case))
@@ -280,8 +283,7 @@ def test_a_merged_reports_link_follows_the_case_it_joined(engine, worker_grid):
                                                  photo_ref=None)
         _, token, _ = public.report_from_website(c, category_code="0102", description="这里垃圾没人收",
                                                  place=at_place, photo_ref=None)
-        admin = __import__("accounts.actors", fromlist=["load_actor"]).load_actor(
-            c, c.execute(text("SELECT id FROM person WHERE username = 'uit_admin'")).scalar_one())
+        admin = _admin(c)
         orig = dict(c.execute(text("SELECT * FROM cases WHERE case_no = :n"), {"n": first}).mappings().one())
         dup_id = c.execute(text("SELECT case_id FROM intake_request WHERE status_token = :t"), {"t": token}).scalar_one()
         for action in ("register", "dispatch"):
