@@ -98,7 +98,7 @@ def test_the_command_centre_locates_by_choosing_a_grid(w, engine):
     row = _unlocated(engine)
     en = open_page(w["dpt_disp_d"], PAGE, lang="en", **{CASE: row["id"]})
     assert [b.label for b in action_buttons(en, f"dispatch-act-{row['id']}").values()] == [
-        "Reject", "Merge as duplicate", "Locate"]
+        "Reject", "Merge as duplicate", "Locate", "Reply to the reporter"]  # and tell its reporter (Open311)
     assert "Awaiting location" in _html(en)
     at = open_page(w["dpt_disp_d"], PAGE, **{CASE: row["id"]})
     choose(at, f"dispatch-act-{row['id']}", "locate")
