@@ -509,7 +509,7 @@ def _check_department(conn: Connection, dept: int) -> None:
 MAX_COMMENT = 1000  # a move's comment (意见, 理由): the forms' fields have no cap of their own
 # characters no person types (a paste from a binary file): PostgreSQL cannot store NUL at all, and a
 # reply to the reporter goes out as XML, which cannot carry the others; tab and line breaks are kept
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # (intake.public's texts too)
 
 
 def transition(conn: Connection, *, case_id: int, action: str, actor: Actor, expected_version: int | None = None,
@@ -523,7 +523,7 @@ def transition(conn: Connection, *, case_id: int, action: str, actor: Actor, exp
         raise InvalidInput(f"意见有 {len(comment)} 个字，超过上限 {MAX_COMMENT} 字：请删减后再提交",
                            f"The comment has {len(comment)} characters, more than the {MAX_COMMENT} allowed: "
                            "shorten it and send it again")
-    if comment is not None and _CONTROL.search(comment):
+    if comment is not None and CONTROL_CHARS.search(comment):
         raise InvalidInput("意见含有控制字符（多为从文件粘贴而来），请删除后再提交",
                            "The comment contains control characters (usually pasted from a file): remove them "
                            "and send it again")

@@ -37,7 +37,6 @@ RATINGS = ("satisfied", "basically_satisfied", "unsatisfied")
 MAX_COMMENT = 1000
 MAX_DESCRIPTION = lifecycle.MAX_DESCRIPTION  # the cases table's, as the Open311 service's
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class PublicError(ValueError):
@@ -53,7 +52,7 @@ def clean_text(value: str | None, *, field: str, limit: int) -> str:
     v = (value or "").strip()
     if len(v) > limit:
         raise PublicError(f"{field}：不能超过 {limit} 个字符", f"{field}: at most {limit} characters")
-    if _CONTROL.search(v):  # PostgreSQL cannot store NUL; the others are never typed by a person
+    if lifecycle.CONTROL_CHARS.search(v):  # PostgreSQL cannot store NUL; the others are never typed by a person
         raise PublicError(f"{field}：含有控制字符", f"{field}: contains control characters")
     return v
 
@@ -86,7 +85,6 @@ def report_from_website(conn: Connection, *, category_code: str, description: st
 class MergedInto:
     """The case a duplicate report was merged into (合并): where its reporter's problem is handled."""
     case_no: str
-    status: str
     status_label: str
     ended_at: object
     due_at: object                    # a deadline still ahead, as for the reporter's own case
@@ -143,13 +141,13 @@ def public_status(conn: Connection, token: str, *, lang: str = "zh") -> PublicSt
         closed_at=ended, history=public_history(conn, r["id"], lang=lang), rating=r["rating"],
         answered_at=r["answered_at"], reopen_status=r["reopen_status"], public_reply=r["public_reply"],
         public_reply_at=r["public_reply_at"],
-        due_at=_ahead(r), merged_into=_merged_into(conn, r, lang) if r["status"] == "merged" else None)
+        due_at=_ahead(r, r["now"]), merged_into=_merged_into(conn, r, lang) if r["status"] == "merged" else None)
 
 
-def _ahead(r: Mapping) -> object:
-    """预计办结: the deadline of an open case while it is still ahead (a passed one promises nothing;
-    the states say the rest)."""
-    return r["due_at"] if r["status"] not in TERMINAL_STATUSES and r["due_at"] and r["due_at"] > r["now"] else None
+def _ahead(r: Mapping, now) -> object:
+    """预计办结: the deadline of open case ``r`` while it is still ahead (a passed one promises
+    nothing; the states say the rest)."""
+    return r["due_at"] if r["status"] not in TERMINAL_STATUSES and r["due_at"] and r["due_at"] > now else None
 
 
 def _merged_into(conn: Connection, r: Mapping, lang: str) -> MergedInto | None:
@@ -160,13 +158,13 @@ def _merged_into(conn: Connection, r: Mapping, lang: str) -> MergedInto | None:
         if dup is None or dup in seen:
             return None
         o = conn.execute(text(
-            "SELECT id, case_no, status, closed_at, rejected_at, due_at, duplicate_of, public_reply, public_reply_at, "
-            "now() AS now FROM cases WHERE id = :i"), {"i": dup}).mappings().one_or_none()
+            "SELECT id, case_no, status, closed_at, rejected_at, due_at, duplicate_of, public_reply, public_reply_at "
+            "FROM cases WHERE id = :i"), {"i": dup}).mappings().one_or_none()
         if o is None:
             return None
         if o["status"] != "merged":
-            return MergedInto(case_no=o["case_no"], status=o["status"], status_label=label("status", o["status"], lang),
-                              ended_at=o["closed_at"] or o["rejected_at"], due_at=_ahead(o),
+            return MergedInto(case_no=o["case_no"], status_label=label("status", o["status"], lang),
+                              ended_at=o["closed_at"] or o["rejected_at"], due_at=_ahead(o, r["now"]),
                               public_reply=o["public_reply"], public_reply_at=o["public_reply_at"])
         seen.add(dup)
         dup = o["duplicate_of"]

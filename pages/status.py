@@ -36,24 +36,32 @@ st.subheader(kit.tr("st.case", no=s.case_no, cat=s.category or "—"), anchor=Fa
 c1, c2 = st.columns(2)
 c1.metric(kit.tr("st.state"), s.status_label)
 c2.metric(kit.tr("st.reported"), f"{s.reported_at:%Y-%m-%d %H:%M}")
-if s.closed_at:
-    st.caption(kit.tr("st.ended", at=f"{s.closed_at:%Y-%m-%d %H:%M}"))
-elif s.due_at:  # dispatched with a deadline: when the reporter may expect it done
-    st.caption(kit.tr("st.expected", at=f"{s.due_at:%Y-%m-%d %H:%M}"))
+
+
+def when_done(ended_at, due_at) -> None:
+    """The end date, or (dispatched, deadline ahead) when the reporter may expect it done."""
+    if ended_at:
+        st.caption(kit.tr("st.ended", at=f"{ended_at:%Y-%m-%d %H:%M}"))
+    elif due_at:
+        st.caption(kit.tr("st.expected", at=f"{due_at:%Y-%m-%d %H:%M}"))
+
+
+def reply(said: str, at) -> None:
+    """答复市民: the sorting unit's words to the reporter, shown as typed (never as markdown)."""
+    st.markdown(f"**{kit.tr('st.reply')}** · {at:%Y-%m-%d %H:%M}")
+    st.text(said)
+
+
+when_done(s.closed_at, s.due_at)
 if (m := s.merged_into) is not None:  # a duplicate: the problem is handled on the case it joined
     with st.container(border=True, key="st-merged"):
         st.markdown(kit.tr("st.merged_into", no=m.case_no, state=m.status_label))
-        if m.ended_at:
-            st.caption(kit.tr("st.ended", at=f"{m.ended_at:%Y-%m-%d %H:%M}"))
-        elif m.due_at:
-            st.caption(kit.tr("st.expected", at=f"{m.due_at:%Y-%m-%d %H:%M}"))
+        when_done(m.ended_at, m.due_at)
         if m.public_reply:
-            st.markdown(f"**{kit.tr('st.reply')}** · {m.public_reply_at:%Y-%m-%d %H:%M}")
-            st.text(m.public_reply)
-if s.public_reply:  # 答复市民: the sorting unit's words to the reporter, shown as typed (never as markdown)
+            reply(m.public_reply, m.public_reply_at)
+if s.public_reply:
     with st.container(border=True, key="st-reply"):
-        st.markdown(f"**{kit.tr('st.reply')}** · {s.public_reply_at:%Y-%m-%d %H:%M}")
-        st.text(s.public_reply)
+        reply(s.public_reply, s.public_reply_at)
 st.markdown(f"**{kit.tr('st.history')}**")
 cols = ("at", "step", "status")
 st.dataframe(pd.DataFrame([{"at": f"{h['at']:%Y-%m-%d %H:%M}", "step": h["action_label"], "status": h["status_label"]}

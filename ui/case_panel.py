@@ -190,11 +190,10 @@ def intake_notes(p: CasePanel, *, scope: str) -> tuple[int, bool]:
             said = st.text_area(kit.tr("dp.reopen.reply"), key=f"{key}-reopen-reply", height=68,
                                 placeholder=kit.tr("dp.comment_hint", limit=service.MAX_COMMENT))
             yes, no = st.columns(2)
-            for button, decision, done in ((yes, "accepted", "dp.reopen.accepted"), (no, "declined", "dp.reopen.declined")):
-                if button.button(kit.tr("dp.reopen.accept" if decision == "accepted" else "dp.reopen.decline"),
-                                 key=f"{key}-reopen-{'yes' if decision == 'accepted' else 'no'}", width="stretch"):
+            for col, tag, decision, verb in ((yes, "yes", "accepted", "accept"), (no, "no", "declined", "decline")):
+                if col.button(kit.tr(f"dp.reopen.{verb}"), key=f"{key}-reopen-{tag}", width="stretch"):
                     _decide(key, p, lambda conn, d=decision: _decide_reopen(conn, p, d, said),
-                            kit.tr(done, case_no=p.case_no))
+                            kit.tr(f"dp.reopen.{decision}", case_no=p.case_no))
     if refusal:
         st.error(refusal, icon=":material/block:")
     return len(links), reopen is not None

@@ -20,6 +20,7 @@ from playwright.sync_api import expect
 from sqlalchemy import text
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+from db.statuses import TERMINAL_STATUSES
 from i18n import t
 from i18n import dispatch_ui  # noqa: F401  (registers the queue labels)
 from tests.e2e.conftest import offline_page, wait_drawn, wall_frame
@@ -205,8 +206,8 @@ def _clear_of_the_clock(engine, window_s: float = 60.0) -> None:
     with engine.connect() as c:
         wait = c.execute(text("""
             SELECT extract(epoch FROM max(t) - now()) FROM cases c, unnest(ARRAY[c.warn_at, c.due_at]) t
-            WHERE c.status NOT IN ('closed', 'rejected', 'merged') AND t > now() AND t < now() + make_interval(secs => :w)"""),
-            {"w": window_s}).scalar()
+            WHERE c.status <> ALL(:ended) AND t > now() AND t < now() + make_interval(secs => :w)"""),
+            {"w": window_s, "ended": list(TERMINAL_STATUSES)}).scalar()
     if wait is not None:
         time.sleep(float(wait) + 1.0)
 
