@@ -42,6 +42,7 @@ def cmd_migrate(args) -> int:
     from db.roles import grant_app_privileges
 
     upgrade(_owner_url(args))
+    _start_accept_clocks(_owner_url(args))
     role = app_role()
     if role:  # after every migration, so tables added later are covered too
         grant_app_privileges(_owner_url(args), role)
@@ -49,6 +50,23 @@ def cmd_migrate(args) -> int:
     else:
         print("migrations at head (no GRIDGOV_APP_ROLE: grant the application's role yourself, docs/security.md)")
     return 0
+
+
+def _start_accept_clocks(url: str) -> None:
+    """Cases sent to a department before migration 0035 get their clock to accept (it needs the
+    working calendar, which a frozen migration does not import): once, then never again."""
+    from sqlalchemy import create_engine
+
+    from dispatch.deadlines import start_missing_accept_clocks
+
+    eng = create_engine(url)
+    try:
+        with eng.begin() as conn:
+            n = start_missing_accept_clocks(conn)
+    finally:
+        eng.dispose()
+    if n:
+        print(f"{n} cases waiting for their department's acceptance got their clock (migration 0035)")
 
 
 COMMANDS = {}

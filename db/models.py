@@ -359,6 +359,7 @@ class Case(Base):
     deadline_from: Mapped[datetime | None] = mapped_column(TZ_TIME)
     warn_at: Mapped[datetime | None] = mapped_column(TZ_TIME)  # from here less than a fifth is left
     accepted_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
+    accept_due_at: Mapped[datetime | None] = mapped_column(TZ_TIME)  # 接收 due by (migration 0035)
     verified_at: Mapped[datetime | None] = mapped_column(TZ_TIME)
     rework_count: Mapped[int] = mapped_column(SmallInteger, server_default=ZERO)
     rejected_at: Mapped[datetime | None] = mapped_column(TZ_TIME)

@@ -8,7 +8,8 @@ here: a submitted form goes to ``dispatch.service.transition`` as it is.
 
 - ``queue_rows`` / ``queue_counts``: the dispatcher's working queues (awaiting sorting, awaiting
   dispatch, awaiting verification, outside the jurisdiction: what the actor's unit must act on
-  next) and watch lists (overdue, at risk, supervised: the actor's whole area); ``QueueRow``.
+  next) and watch lists (overdue, at risk, not accepted in time, supervised: the actor's whole
+  area); ``QueueRow``.
 - ``case_panel``: the detail panel (``CasePanel``) — the case, its places and people, the
   timeline, the actions the service allows this actor now, the deadline a dispatch would get,
   who else has it open; ``holder`` / ``holder_for_level`` / ``keeps_case``: which unit holds it
@@ -28,14 +29,15 @@ from dispatch import permissions, queries, service
 from accounts.actors import Actor
 from db.partitions import case_bound, numbers
 from dispatch.calendar import TZ, WorkingCalendar
-from dispatch.deadlines import deadline, working_hours_left
+from dispatch.deadlines import ACCEPT_LIMIT, deadline, working_hours_left  # noqa: F401  (ACCEPT_LIMIT: for the pages)
+from dispatch.queries import TO_ACCEPT  # noqa: F401  (for the pages: the states waiting for 接收)
 from dispatch.states import LEVELS, OPEN_STATUSES, level_rank
 
 # Working queues (each open case is in exactly one, of the unit that must act next, or in its
 # lead department's queue), then watch lists across the actor's area (dispatch/queries.py).
 WORKING_QUEUES: tuple[str, ...] = ("awaiting_sorting", "awaiting_dispatch", "awaiting_verification", "outside_jurisdiction",
                                    "awaiting_location")
-WATCH_LISTS: tuple[str, ...] = ("overdue", "at_risk", "supervised")
+WATCH_LISTS: tuple[str, ...] = ("overdue", "at_risk", "late_accept", "supervised")
 QUEUES: tuple[str, ...] = WORKING_QUEUES + WATCH_LISTS
 assert set(WORKING_QUEUES) == set(queries.WORKING_QUEUES)
 _QUEUE_READERS = {
@@ -46,6 +48,7 @@ _QUEUE_READERS = {
     "awaiting_location": queries.awaiting_location,
     "overdue": queries.overdue_cases,
     "at_risk": queries.at_risk_cases,
+    "late_accept": queries.late_accept_cases,
     "supervised": queries.supervised_cases,
 }
 PRESENCE_SECONDS = 60          # presence older than this is ignored ("being handled by")
@@ -84,6 +87,10 @@ class QueueRow:
     lon: float | None = None            # where it lies (the dispatch map draws the queue shown)
     lat: float | None = None
     supervised: bool = False
+    accept_due_at: datetime | None = None  # sent to a department: to be accepted by (migration 0035)
+    late_accept: bool = False           # 超时未接收: not accepted by then
+    department_name: str | None = None  # the lead department
+    department_name_en: str | None = None
 
 
 @dataclass(frozen=True)
@@ -290,6 +297,8 @@ class CasePanel:
     last_chased_at: datetime | None = None
     public_reply: str | None = None     # 答复市民 (migration 0034): what the reporter was last told, and when
     public_reply_at: datetime | None = None
+    accept_due_at: datetime | None = None  # to be accepted by its lead department by (migration 0035)
+    late_accept: bool = False           # 超时未接收
 
 
 def case_version(conn: Connection, *, case_id: int) -> int | None:
@@ -460,10 +469,11 @@ def department_cases(conn: Connection, *, department_id: int, limit: int = 200) 
 
 
 # Filters of the department queue: what the department must do next, or how late it is.
-DEPARTMENT_FILTERS: tuple[str, ...] = ("all", "to_accept", "disposing", "overdue", "at_risk")
+DEPARTMENT_FILTERS: tuple[str, ...] = ("all", "to_accept", "late_accept", "disposing", "overdue", "at_risk")
 _DEPARTMENT_FILTER = {
     "all": lambda r: True,
-    "to_accept": lambda r: r.status in ("dispatched", "rework"),
+    "to_accept": lambda r: r.status in TO_ACCEPT,
+    "late_accept": lambda r: r.late_accept and r.role != "assist",  # only the lead accepts
     "disposing": lambda r: r.status in ("disposing", "postponed"),
     "overdue": lambda r: r.time_state == "overdue",
     "at_risk": lambda r: r.time_state == "at_risk",

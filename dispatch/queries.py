@@ -9,6 +9,9 @@ Definitions (use these fragments in bigger queries, e.g. the map wall's colours)
   ``warn_at`` <= now < ``due_at``; ``warn_at`` is stored with ``due_at`` (dispatch/deadlines.py)
   so the test is two comparisons on indexed columns (``at_risk_sql``).
 - ``time_state_sql``: 'overdue' | 'at_risk' | 'on_track' (open with a deadline) | NULL.
+- not accepted in time (超时未接收): sent to its lead department (dispatched, or back for rework)
+  and not yet accepted past ``accept_due_at`` (stored at the dispatch or the failed verification,
+  dispatch/deadlines.py) — ``late_accept_sql``.
 
 The indicators (stats/indicators.py) count "overdue as it stood" at any past instant with the
 same definition applied to the event log (SQL function ``case_event_deltas``); a test checks both
@@ -30,7 +33,7 @@ the lead department for a case it holds:
   department's (assisting departments see them too, marked ``assist``; only the lead acts).
 
 Watch lists (they cut across the working queues; the actor's whole area): ``overdue_cases``,
-``at_risk_cases``, ``supervised_cases``. Also ``case_detail(case_id)`` with ``timeline(case_id)``.
+``at_risk_cases``, ``late_accept_cases``, ``supervised_cases``. Also ``case_detail(case_id)`` with ``timeline(case_id)``.
 The wall draws its own points and ticker (``wall.frame``) with these definitions.
 """
 from __future__ import annotations
@@ -77,6 +80,17 @@ def at_risk_sql(a: str = "c", now: str = "now()") -> str:
     return f"({open_sql(a)} AND {a}.due_at >= {now} AND {a}.warn_at <= {now})"
 
 
+# The states in which the lead department has been sent a case and must accept it (接收).
+TO_ACCEPT: tuple[str, ...] = ("dispatched", "rework")
+
+
+def late_accept_sql(a: str = "c", now: str = "now()") -> str:
+    """SQL: the case waits for its lead department to accept it past the time allowed for that —
+    THE definition of not accepted in time (超时未接收)."""
+    states = ", ".join(f"'{s}'" for s in TO_ACCEPT)
+    return f"COALESCE({a}.status IN ({states}) AND {a}.accept_due_at < {now}, false)"
+
+
 def time_state_sql(a: str = "c", now: str = "now()") -> str:
     """SQL CASE: 'overdue' | 'at_risk' | 'on_track' | NULL (closed, or no deadline yet)."""
     return (f"CASE WHEN {overdue_sql(a, now)} THEN 'overdue' WHEN {at_risk_sql(a, now)} THEN 'at_risk' "
@@ -121,7 +135,8 @@ def acting_sql(actor: Actor | None, a: str = "c") -> tuple[str, dict]:
 LIST_COLUMNS = f"""
     c.id, c.case_no, c.status, c.level, c.category_code, cat.name AS category_name, cat.name_en AS category_name_en,
     left(c.description, 200) AS description, c.address, c.channel, c.reported_at, c.registered_at, c.dispatched_at,
-    c.due_at, c.warn_at, c.closed_at, c.department_id, d.name AS department_name, c.handler_id, c.grid_code,
+    c.due_at, c.warn_at, c.accept_due_at, {late_accept_sql('c')} AS late_accept, c.closed_at, c.department_id,
+    d.name AS department_name, d.name_en AS department_name_en, c.handler_id, c.grid_code,
     c.community_id, com.name AS community_name, com.name_en AS community_name_en, c.subdistrict_id, sub.name AS subdistrict_name,
     ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.outside_jurisdiction, c.geom IS NULL AS awaiting_location,
     c.supervised, c.self_handled, c.version, c.chase_count,
@@ -183,6 +198,11 @@ def at_risk_cases(conn: Connection, *, actor: Actor | None = None, limit: int = 
     return _list(conn, at_risk_sql("c"), "c.due_at", actor=actor, limit=limit)
 
 
+def late_accept_cases(conn: Connection, *, actor: Actor | None = None, limit: int = 200) -> list[dict]:
+    """超时未接收: sent to a department and not accepted in time, longest waiting first."""
+    return _list(conn, late_accept_sql("c"), "c.accept_due_at, c.id", actor=actor, limit=limit)
+
+
 def supervised_cases(conn: Connection, *, actor: Actor | None = None, limit: int = 200) -> list[dict]:
     """督办: open supervised cases, nearest deadline first."""
     return _list(conn, f"c.supervised AND {open_sql('c')}", "c.due_at NULLS LAST", actor=actor, limit=limit)
@@ -211,6 +231,7 @@ def queue_counts(conn: Connection, *, actor: Actor | None = None) -> dict[str, i
         SELECT {working},
                count(*) FILTER (WHERE {overdue_sql('c')}) AS overdue,
                count(*) FILTER (WHERE {at_risk_sql('c')}) AS at_risk,
+               count(*) FILTER (WHERE {late_accept_sql('c')}) AS late_accept,
                count(*) FILTER (WHERE c.supervised) AS supervised,
                count(*) AS open
         FROM cases c WHERE {open_sql('c')} AND {live_months(conn)} AND {scope}"""), {**sp, **ap}).mappings().one()
@@ -227,7 +248,7 @@ def case_detail(conn: Connection, case_id: int, *, lang: str = "zh") -> dict | N
                com.name AS community_name, com.name_en AS community_name_en, sub.name AS subdistrict_name,
                sub.name_en AS subdistrict_name_en, g.name AS grid_name,
                h.full_name AS handler_name, r.full_name AS reporter_person_name,
-               {time_state_sql('c')} AS time_state
+               {time_state_sql('c')} AS time_state, {late_accept_sql('c')} AS late_accept
         FROM cases c LEFT JOIN case_category cat ON cat.code = c.category_code LEFT JOIN department d ON d.id = c.department_id
         LEFT JOIN community com ON com.id = c.community_id LEFT JOIN subdistrict sub ON sub.id = c.subdistrict_id
         LEFT JOIN unit_grid g ON g.id = c.grid_id LEFT JOIN person h ON h.id = c.handler_id

@@ -49,7 +49,7 @@ from db.config import STORAGE_SRID
 from db.models import CaseCategory, Department
 from db.partitions import case_bound
 from dispatch.calendar import FIRST_DAY, LAST_DAY, TZ, WorkingCalendar
-from dispatch.deadlines import deadline, time_limit, warn_instant
+from dispatch.deadlines import accept_due, deadline, time_limit, warn_instant
 from dispatch.errors import (CaseNotFound, Conflict, DatabaseUnavailable, IllegalTransition, InvalidInput, LifecycleError,
                              PermissionDenied)
 from dispatch.states import CHANNELS, LEVELS, TRANSITIONS, can, label, level_rank, target
@@ -297,7 +297,8 @@ def _dispatch(ctx: _Ctx, *, department_id=None, due_at=None, due_reason=None, as
     ctx.after.append(side)
     return {"department_id": dept, "dispatched_at": ctx.now, "due_at": dl.due_at, "warn_at": dl.warn_at,
             "deadline_from": ctx.now, "time_limit_value": dl.value, "time_limit_unit": dl.unit,
-            "handler_id": None, "accepted_at": None, **_NO_REQUEST}
+            "handler_id": None, "accepted_at": None, "accept_due_at": accept_due(ctx.cal, ctx.now, dl.due_at),
+            **_NO_REQUEST}
 
 
 _NO_REQUEST = {"postpone_requested_at": None, "postpone_requested_by": None, "postpone_requested_due_at": None,
@@ -338,7 +339,8 @@ def _return(ctx: _Ctx) -> dict:
     case_id, conn = ctx.row["id"], ctx.conn
     ctx.after.append(lambda: conn.execute(text("DELETE FROM case_department WHERE case_id = :c"), {"c": case_id}))
     return {"department_id": None, "due_at": None, "warn_at": None, "deadline_from": None, "handler_id": None,
-            "accepted_at": None, "time_limit_value": None, "time_limit_unit": None, **_NO_REQUEST}
+            "accepted_at": None, "accept_due_at": None, "time_limit_value": None, "time_limit_unit": None,
+            **_NO_REQUEST}
 
 
 def _request_postponement(ctx: _Ctx, *, until=None) -> dict:
@@ -393,7 +395,8 @@ def _verify_pass(ctx: _Ctx) -> dict:
 
 def _verify_fail(ctx: _Ctx) -> dict:
     ctx.need_comment("核查不通过须说明原因", "A failed verification needs a reason")
-    return {"verified_at": ctx.now, "rework_count": ctx.row["rework_count"] + 1}
+    return {"verified_at": ctx.now, "rework_count": ctx.row["rework_count"] + 1,
+            "accept_due_at": accept_due(ctx.cal, ctx.now, ctx.row["due_at"])}
 
 
 def _supervise(ctx: _Ctx) -> dict:

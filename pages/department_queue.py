@@ -122,8 +122,11 @@ with left:
             "due": [view.fmt_time(r.due_at) for r in shown],
             "hours_left": [r.hours_left for r in shown],
             "time": [label("time_state", r.time_state, lang) for r in shown],
+            "accept_by": [view.accept_cell(r) for r in shown],
             "chased": [kit.tr("dq.chased_n", n=r.chase_count) if r.chase_count else "" for r in shown],
         })
+        if not any(df["accept_by"]):
+            df = df.drop(columns=["accept_by"])  # 接收时限: while a case here waits to be accepted
         if not any(r.chase_count for r in shown):
             df = df.drop(columns=["chased"])  # 催办: shown when a dispatcher has pressed on one of them
         if all(r.role == "lead" for r in shown):
@@ -142,12 +145,12 @@ with right:
 def _shown(v: int, rs: list) -> tuple:
     """What this page shows as of change notice ``v`` with the department's rows ``rs``
     (``ui.wall_view.live``; the panel watches its case itself: ``ui.case_panel.show``): the rows
-    as the database holds them, without what the clock alone changes — the working hours left and
-    the time state follow from the deadline, and the page's own clock (``REFRESH_S``) redraws
-    them. With them in, a notice of any kind reran the whole page whenever some row's hours left
-    had ticked over a tenth of an hour since (in working hours, a busy department's 200 rows: every
-    few seconds), and a 催办 (``chase_count``) reran nothing."""
-    return tuple(dataclasses.replace(r, hours_left=None, time_state=None) for r in rs)
+    as the database holds them, without what the clock alone changes — the working hours left, the
+    time state and whether a case is late to accept follow from the stored instants, and the page's
+    own clock (``REFRESH_S``) redraws them. With them in, a notice of any kind reran the whole page
+    whenever some row's hours left had ticked over a tenth of an hour since (in working hours, a
+    busy department's 200 rows: every few seconds), and a 催办 (``chase_count``) reran nothing."""
+    return tuple(dataclasses.replace(r, hours_left=None, time_state=None, late_accept=None) for r in rs)
 
 
 def _digest(v: int) -> tuple:

@@ -2,13 +2,14 @@
 
 Pick a case by clicking it on the map (resolved by the point's own id), from a queue (the
 working queues of this dispatcher's unit: awaiting sorting, awaiting dispatch, awaiting
-verification, outside the jurisdiction; the watch lists of their area: overdue, at risk,
-supervised) or by its number; the panel on the right shows it and the actions the lifecycle
-service allows this dispatcher now (with the intake's possible duplicates and reporters' reopen
-requests to answer: ``ui.case_panel.intake_notes``), and the queue's tick stays on it. Closed
-cases whose reporter asks for a second look are listed under the queues. After an
-action the page waits for the database's change notice, so the map and queues drawn next
-already show the new state. The case being worked on is ``session_state["dispatch.case_id"]``.
+verification, outside the jurisdiction; the watch lists of their area: overdue, at risk, not
+accepted in time by the department it was sent to, supervised) or by its number; the panel on
+the right shows it and the actions the lifecycle service allows this dispatcher now (with the
+intake's possible duplicates and reporters' reopen requests to answer:
+``ui.case_panel.intake_notes``), and the queue's tick stays on it. Closed cases whose reporter
+asks for a second look are listed under the queues. After an action the page waits for the
+database's change notice, so the map and queues drawn next already show the new state. The case
+being worked on is ``session_state["dispatch.case_id"]``.
 """
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def _on_search() -> None:
     _pick(found)
 
 
-def queue_table(rows: list[QueueRow], key: str) -> None:
+def queue_table(rows: list[QueueRow], key: str, queue: str | None = None) -> None:
     if not rows:
         st.caption(kit.tr("dp.queue_empty"))
         return
@@ -93,6 +94,10 @@ def queue_table(rows: list[QueueRow], key: str) -> None:
         "due": [view.fmt_time(r.due_at) for r in rows],
         "time": [label("time_state", r.time_state, lang) for r in rows],
     })
+    if queue == "late_accept":  # whom to chase, and since when it should have been taken up
+        df.insert(2, "department", [name_in(r, lang, "department_name") or "—" for r in rows])
+        df.insert(3, "accept_by", [view.accept_cell(r) for r in rows])
+        df = df.drop(columns=["reported"])
     # The tick follows the case in the panel (ui.case_view.case_table): after an action took the
     # case out of the list, or a map click or a search picked another, it is on that case's row
     # or on none, and the browser cannot send an old tick back as a pick.
@@ -143,7 +148,7 @@ def queue_part() -> None:
         kit.tr("dp.queues"), svc.QUEUES, default=DEFAULT_QUEUE, key=QUEUE_KEY, label_visibility="collapsed",
         on_change=_on_queue_switch, format_func=lambda q: f"{kit.tr('dp.queue.' + q)} {counts[q]}") or DEFAULT_QUEUE
     rows = panel.queue_rows(version, queue, who)
-    queue_table(rows, key=_table(queue))
+    queue_table(rows, key=_table(queue), queue=queue)
     reopen = panel.reopen_requests(version, who)
     wall_view.part_drawn("queue", _queue_stamp, _queue_view(counts, rows, reopen), queue)
     if reopen:  # closed cases are in no working queue: their reporters' requests are listed here
@@ -155,7 +160,7 @@ def queue_part() -> None:
 
 
 def _queue_view(counts: dict, rows: list[QueueRow], reopen: list[dict]) -> tuple:
-    return (tuple(sorted(counts.items())), tuple((r.id, r.status, r.time_state, r.due_at) for r in rows),
+    return (tuple(sorted(counts.items())), tuple((r.id, r.status, r.time_state, r.due_at, r.late_accept) for r in rows),
             tuple(r["case_id"] for r in reopen))
 
 

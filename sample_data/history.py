@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection
 
 from db.models import CaseCategory, Department, Person, ResponsibilityGridWorker, TimeLimitPolicy, UnitGrid
 from dispatch.calendar import WorkingCalendar, to_epoch
-from dispatch.deadlines import DEFAULT_LIMIT, warn_instants
+from dispatch.deadlines import DEFAULT_LIMIT, accept_dues, warn_instants
 from dispatch.states import LEVELS, STATUSES
 from sample_data import rollup
 from sample_data.bulk import (BinaryRows, copy_binary, copy_rows, digits_part, drop_insert_triggers, make_months,
@@ -615,6 +615,16 @@ def _play(p: dict, refs: _References, cal: WorkingCalendar, until: float, rng) -
     warn = np.full(n, np.nan)
     if has_due.any():
         warn[has_due] = warn_instants(cal, deadline_from[has_due], cur["due"][has_due])
+    # the lead department's clock to accept (接收): from the last dispatch, or from the failed
+    # verification that sent the case back for rework (dispatch.deadlines.accept_due)
+    # with the deadline of that moment; a case returned and not sent again has none
+    sent_at = np.where(V[:, S_VERIFY_FAIL], T[:, S_VERIFY_FAIL],
+                       np.where(V[:, S_RETURN] & ~V[:, S_DISPATCH2], np.nan, dispatched_at))
+    due_then = np.where(V[:, S_VERIFY_FAIL], cur["due"], np.where(V[:, S_DISPATCH2], due2, due1))
+    accept_due = np.full(n, np.nan)
+    sent = ~np.isnan(sent_at)
+    if sent.any():
+        accept_due[sent] = accept_dues(cal, sent_at[sent], due_then[sent])
     pending = V[:, S_REQ_PP] & ~V[:, S_APPROVE_PP]
     evaluated = V[:, S_EVALUATE]
     ev_score = np.zeros(n, np.int64)
@@ -625,7 +635,7 @@ def _play(p: dict, refs: _References, cal: WorkingCalendar, until: float, rng) -
         "due": cur["due"], "warn": warn, "deadline_from": np.where(has_due, deadline_from, np.nan),
         "lim_v": np.where(has_due, vals, np.nan), "lim_u": np.where(has_due, unit_i, 0).astype(np.int16),
         "registered_at": np.fmax(tcol(S_REGISTER), tcol(S_SELF)), "dispatched_at": dispatched_at,
-        "accepted_at": np.fmax(tcol(S_ACCEPT1), tcol(S_ACCEPT2)), "feedback_at": np.fmax(tcol(S_FEEDBACK1), tcol(S_FEEDBACK2)),
+        "accepted_at": np.fmax(tcol(S_ACCEPT1), tcol(S_ACCEPT2)), "accept_due": accept_due, "feedback_at": np.fmax(tcol(S_FEEDBACK1), tcol(S_FEEDBACK2)),
         "verified_at": np.fmax(tcol(S_VERIFY_FAIL), tcol(S_VERIFY_PASS)), "closed_at": closed_at,
         "rejected_at": tcol(S_REJECT), "merged_at": tcol(S_MERGE),
         "dup_of": np.where(V[:, S_MERGE], p["dup_of"], -1),
@@ -683,7 +693,7 @@ def _write(conn: Connection, ev: dict, fin: dict, timings: dict | None = None, *
 
     sim_case = work_table(conn, "_sim_case", """case_id int8, status int2, level int2, dept int8, handler int8, due float8, warn float8,
             deadline_from float8, lim_v float8, lim_u int2, registered_at float8, dispatched_at float8, accepted_at float8,
-            feedback_at float8, verified_at float8, closed_at float8, rejected_at float8, merged_at float8, dup_of int8,
+            accept_due float8, feedback_at float8, verified_at float8, closed_at float8, rejected_at float8, merged_at float8, dup_of int8,
             postponed_at float8, pp_count int2, req_at float8, req_by int8, req_due float8, rework int2,
             supervised_at float8, self_handled int2, disposal float8, score int8, evaluated_at float8,
             reject_outside int2, assist int8, version int4, updated_at float8, result_photo int2""", unlogged=verify)
@@ -770,7 +780,7 @@ def _final_columns(case_id: str) -> dict[str, str]:
         "time_limit_value": "NULLIF(f.lim_v, 'NaN')",
         "time_limit_unit": "(ARRAY['working_hours', 'working_days'])[NULLIF(f.lim_u, 0)]",
         "registered_at": ts("registered_at"), "dispatched_at": ts("dispatched_at"), "accepted_at": ts("accepted_at"),
-        "feedback_at": ts("feedback_at"), "verified_at": ts("verified_at"), "closed_at": ts("closed_at"),
+        "accept_due_at": ts("accept_due"), "feedback_at": ts("feedback_at"), "verified_at": ts("verified_at"), "closed_at": ts("closed_at"),
         "rejected_at": ts("rejected_at"),
         "reject_reason": f"CASE WHEN f.rejected_at <> 'NaN' THEN ({comments})[CASE WHEN f.reject_outside = 1 "
                          f"THEN {C_REJECT_OUT} ELSE {C_REJECT} END] END",

@@ -77,6 +77,16 @@ def fmt_time(ts: datetime | None, with_year: bool = False) -> str:
     return ts.astimezone(TZ).strftime("%Y-%m-%d %H:%M" if with_year else "%m-%d %H:%M")
 
 
+def accept_cell(r, with_year: bool = False) -> str:
+    """When the lead department must accept a case sent to it (a queue row or a panel), marked
+    when that has passed (超时未接收); empty once it was accepted, when nobody waits for it, and on
+    an assisting department's row (only the lead department accepts)."""
+    if r.status not in desk.TO_ACCEPT or r.accept_due_at is None or getattr(r, "role", None) == "assist":
+        return ""
+    at = fmt_time(r.accept_due_at, with_year)
+    return kit.tr("dp.accept_late", at=at) if r.late_accept else at
+
+
 def holder_text(h) -> str:
     """Who holds a case (``dispatch.desk.Holder``), in the session's language."""
     if h is None:
@@ -141,6 +151,8 @@ def facts(p: CasePanel) -> None:
         ("dp.f.handler", p.handler_name or "—"),
         ("dp.f.due", fmt_time(p.due_at, True)),
     ]
+    if accept_cell(p):  # sent to its lead department, not accepted yet
+        rows.append(("dp.col.accept_by", accept_cell(p, True)))
     if p.postpone_requested_at:
         rows.append(("dp.f.postpone_request", f'{fmt_time(p.postpone_requested_due_at, True)} · '
                                               f'{p.postpone_request_reason or ""}'))
@@ -225,11 +237,14 @@ def queue_columns(df) -> dict:
     cfg = {}
     for c in df.columns:
         lab = kit.tr(f"dp.col.{c}")
-        helped = c in ("time", "hours_left")
+        helped = c in ("time", "hours_left", "accept_by")
         need = header_width(lab, helped=helped)
         width = need if need > _content_px(df[c]) else None   # otherwise the cells set the width
         if c == "hours_left":
             cfg[c] = st.column_config.NumberColumn(lab, format="%.1f", width=width, help=kit.tr("dp.col.hours_left.help"))
+        elif c == "accept_by":
+            cfg[c] = st.column_config.TextColumn(lab, width=width, help=kit.tr(
+                "dp.col.accept_by.help", limit=f"{desk.ACCEPT_LIMIT[0]:g}"))
         else:
             cfg[c] = st.column_config.TextColumn(lab, width=width, help=kit.tr("dp.col.time.help") if helped else None)
     return cfg

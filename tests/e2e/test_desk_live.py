@@ -21,6 +21,7 @@ from sqlalchemy import text
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from db.statuses import TERMINAL_STATUSES
+from dispatch.queries import TO_ACCEPT
 from i18n import t
 from i18n import dispatch_ui  # noqa: F401  (registers the queue labels)
 from tests.e2e.conftest import offline_page, wait_drawn, wall_frame
@@ -198,16 +199,19 @@ def _tick_first_row(pg, table_key: str) -> str:
 
 
 def _clear_of_the_clock(engine, window_s: float = 60.0) -> None:
-    """Wait until no open case turns at risk or overdue within ``window_s``: a queue's time state
+    """Wait until no open case turns at risk, overdue or late to accept (migration 0035) within
+    ``window_s``: a queue's time state
     is what the page shows, so a notice after one turned legitimately reruns 派单 (its queues'
     states and badges). The test district's at-risk case with the nearest deadline turns overdue
     28 minutes after the package's district is made, which a full run sometimes reached inside
     the measured window (stops at 16:55–17:10 Beijing, session 15)."""
     with engine.connect() as c:
         wait = c.execute(text("""
-            SELECT extract(epoch FROM max(t) - now()) FROM cases c, unnest(ARRAY[c.warn_at, c.due_at]) t
+            SELECT extract(epoch FROM max(t) - now())
+            FROM cases c, unnest(ARRAY[c.warn_at, c.due_at,
+                                       CASE WHEN c.status = ANY(:to_accept) THEN c.accept_due_at END]) t
             WHERE c.status <> ALL(:ended) AND t > now() AND t < now() + make_interval(secs => :w)"""),
-            {"w": window_s, "ended": list(TERMINAL_STATUSES)}).scalar()
+            {"w": window_s, "ended": list(TERMINAL_STATUSES), "to_accept": list(TO_ACCEPT)}).scalar()
     if wait is not None:
         time.sleep(float(wait) + 1.0)
 

@@ -18,7 +18,7 @@ from accounts.auth import create_user
 from wall.dispatch_map import DISPATCH_MAP
 from wall.frame import WallFilter, base_map, filter_bbox, view_for
 from ui.wall_view import DESK_MAP
-from tests.e2e.conftest import PANEL_FORM, SHOTS, WALL_MAP, hover_text, map_point
+from tests.e2e.conftest import PANEL_FORM, SHOTS, WALL_MAP, hover_text, map_point, wait_drawn
 from tests.ui.district import remove_cases
 from tests.ui.district import CODE
 
@@ -167,3 +167,30 @@ def test_click_a_case_on_the_map_dispatch_it_and_see_it_move(page, app_url, engi
     dispatched = next(int(r[open_col]) for r in rows[1:] if r[state_col] == "已派遣")
     assert dispatched == dispatched_before + 1 == _open_dispatched(engine)
     page.screenshot(path=str(SHOTS / "charts.png"), full_page=True)
+
+
+def test_a_case_not_accepted_in_time_is_on_its_watch_list_with_whom_to_chase(page, app_url, engine, dispatcher, case):
+    """超时未接收 (migration 0035) in Chromium: a case its department has not accepted in time is
+    on the 派单 watch list of that name, longest waiting first, with the department; picked from
+    there, the panel says until when it had to be accepted, and that this has passed."""
+    with engine.begin() as c:
+        admin = load_actor(c, c.execute(text("SELECT id FROM person WHERE username = 'uit_admin'")).scalar_one())
+        row = service.transition(c, case_id=case["id"], action="dispatch", actor=admin)
+        dept = c.execute(text("SELECT name FROM department WHERE id = :d"), {"d": row["department_id"]}).scalar_one()
+        # an hour of working time went by long ago: the longest waiting of the list
+        c.execute(text("UPDATE cases SET accept_due_at = now() - interval '30 days' WHERE id = :i"), {"i": case["id"]})
+    _sign_in(page, app_url, USER, PASSWORD)
+    page.locator('[data-testid=stSidebarNav] a[href$="/dispatch"]').click()
+    expect(page.get_by_role("heading", name="派单调度")).to_be_visible(timeout=30_000)
+    page.locator(".st-key-dispatch-queue button", has_text="超时未接收").first.click()
+    table = page.locator(".st-key-dispatch-q-late_accept [data-testid=stDataFrame]")
+    expect(table).to_have_count(1, timeout=30_000)
+    wait_drawn(page)
+    box = table.first.bounding_box()
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's tick
+    head = page.locator(".dp-head .dp-no")
+    expect(head).to_have_text(case["case_no"], timeout=30_000)
+    facts = page.locator(".dp-facts")
+    expect(facts).to_contain_text("接收时限", timeout=10_000)
+    expect(facts).to_contain_text("（已超时）")
+    expect(facts).to_contain_text(dept)

@@ -349,3 +349,28 @@ def test_played_cases_and_their_events_land_in_their_months_not_in_default(world
     events = conn.execute(text("SELECT count(*), count(*) FILTER (WHERE tableoid = 'case_event_default'::regclass) "
                                "FROM case_event WHERE case_id = ANY(:ids)"), {"ids": ids}).one()
     assert events[0] > len(ids) and events[1] == 0
+
+
+def test_played_cases_carry_the_services_clock_to_accept(world, conn, small):
+    """accept_due_at (migration 0035) as the lifecycle service writes it: from the last dispatch,
+    or from the failed verification that sent a case back for rework, with the deadline of that
+    moment (cases whose deadline a postponement moved are left out); none for a case returned and
+    not sent again; and some played cases are late to accept at the end of the play."""
+    from dispatch.calendar import WorkingCalendar
+    from dispatch.deadlines import accept_due
+
+    cal = WorkingCalendar.from_db(conn)
+    rows = conn.execute(text("""
+        SELECT c.id, c.status, c.dispatched_at, c.verified_at, c.due_at, c.accept_due_at, c.rework_count
+        FROM cases c WHERE c.id = ANY(:ids) AND c.postpone_count = 0
+          AND c.status IN ('dispatched', 'disposing', 'awaiting_verification', 'rework', 'returned')"""),
+        {"ids": small["ids"]}).mappings().all()
+    sent = [r for r in rows if r["status"] != "returned"]
+    assert len(sent) >= 10 and any(r["rework_count"] for r in sent), len(sent)
+    for r in sent:
+        start = r["verified_at"] if r["rework_count"] else r["dispatched_at"]
+        assert r["accept_due_at"] == accept_due(cal, start, r["due_at"]), r
+    assert all(r["accept_due_at"] is None for r in rows if r["status"] == "returned")
+    late = conn.execute(text(f"SELECT count(*) FROM cases c WHERE c.id = ANY(:ids) AND "
+                             f"{queries.late_accept_sql('c', ':now')}"), {"ids": small["ids"], "now": UNTIL}).scalar()
+    assert late > 0

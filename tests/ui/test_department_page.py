@@ -3,6 +3,7 @@ accepts, feeds back, asks for postponement or returns them through the page; ano
 department neither sees them nor may act on them (the service refuses if forced)."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -233,3 +234,34 @@ def test_a_notice_reruns_the_page_for_a_chase_but_not_for_the_clock(w, engine, m
     with engine.begin() as c:
         service.transition(c, case_id=row["id"], action="chase", actor=w["dpt_admin"], comment="今天内处理")
     assert watch.digest(watch.version + 2) != watch.drawn  # the 已催办 column changed: the page reruns
+
+
+def test_cases_late_to_accept_are_marked_and_filtered(w, engine, monkeypatch):
+    """超时未接收 (migration 0035): the department sees until when it must accept each case it was
+    sent, which it has let pass, and a filter of them; the clock alone reruns nothing."""
+    late = new_case(engine, w, "dispatched", dept="HWC")
+    fresh = new_case(engine, w, "dispatched", dept="HWC")
+    with engine.begin() as c:
+        c.execute(text("UPDATE cases SET accept_due_at = now() - interval '3 hours' WHERE id = :i"), {"i": late["id"]})
+    at = open_page(w["dpt_staff_hwc"], PAGE)
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value.set_index("case_no")
+    assert table.loc[late["case_no"], "accept_by"].endswith("（已超时）")
+    assert table.loc[fresh["case_no"], "accept_by"] and not table.loc[fresh["case_no"], "accept_by"].endswith("（已超时）")
+    filt = next(s for s in at.segmented_control if s.key == "dq-filter")
+    filt.set_value("late_accept").run()
+    listed = at.dataframe[0].value["case_no"].tolist()
+    assert late["case_no"] in listed and fresh["case_no"] not in listed
+    # a case turning late by the clock alone changes no digest (the page's own clock redraws it)
+    watch = at.session_state[wall_view.LIVE]
+    real = svc.department_cases
+    monkeypatch.setattr(svc, "department_cases", lambda conn, department_id: [
+        dataclasses.replace(r, late_accept=not r.late_accept) for r in real(conn, department_id=department_id)])
+    assert watch.digest(watch.version + 1) == watch.drawn
+    monkeypatch.undo()
+    # accepted: off the filter, no time to accept by any more
+    with engine.begin() as c:
+        service.transition(c, case_id=late["id"], action="accept", actor=w["dpt_staff_hwc"])
+    at = open_page(w["dpt_staff_hwc"], PAGE)
+    table = at.dataframe[0].value.set_index("case_no")
+    assert table.loc[late["case_no"], "accept_by"] == ""

@@ -463,3 +463,47 @@ def test_moves_the_case_itself_would_refuse_are_not_offered(w, engine):
         service.transition(c, case_id=row["id"], action="supervise", actor=w["dpt_admin"], comment="盯紧")
     at = open_page(w["dpt_admin"], PAGE, **{CASE: row["id"]})
     assert "supervise" not in action_buttons(at, f"dispatch-act-{row['id']}")
+
+
+def _late(engine, row: dict, hours: float = 2) -> None:
+    """Make a case sent to its department ``hours`` late to accept (its clock moved back)."""
+    with engine.begin() as c:
+        c.execute(text("UPDATE cases SET accept_due_at = now() - make_interval(secs => :s) WHERE id = :i"),
+                  {"i": row["id"], "s": hours * 3600})
+
+
+def test_the_late_to_accept_watch_list_names_the_department_and_since_when(w, engine):
+    """超时未接收 (migration 0035): cases a department was sent and has not taken up in time, with
+    whom to chase; the badge counts them; the panel says until when it had to be accepted."""
+    late = new_case(engine, w, "dispatched", dept="HWC")
+    fresh = new_case(engine, w, "dispatched", dept="HWC")
+    taken = new_case(engine, w, "disposing", dept="HWC")
+    _late(engine, late)
+    _late(engine, taken)  # accepted: whatever its clock said, no longer waiting
+    at = open_page(w["dpt_disp_cm"], PAGE)
+    queue = next(s for s in at.segmented_control if s.key == "dispatch-queue")
+    with engine.connect() as c:
+        n = svc.queue_counts(c, actor=w["dpt_disp_cm"])["late_accept"]
+    assert n >= 1 and queue.format_func("late_accept") == f"超时未接收 {n}"
+    queue.set_value("late_accept").run()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert late["case_no"] in table["case_no"].tolist()
+    assert fresh["case_no"] not in table["case_no"].tolist() and taken["case_no"] not in table["case_no"].tolist()
+    by_no = table.set_index("case_no")
+    with engine.connect() as c:
+        hwc = c.execute(text("SELECT name FROM department WHERE id = :d"), {"d": w.dept["HWC"]}).scalar_one()
+    assert by_no.loc[late["case_no"], "department"] == hwc
+    assert by_no.loc[late["case_no"], "accept_by"].endswith("（已超时）")
+    cfg = json.loads(at.dataframe[0].proto.columns)
+    assert cfg["accept_by"]["label"] == "接收时限" and "1 个工作小时" in cfg["accept_by"]["help"]
+    # the panel of the late case and of the fresh one
+    at.session_state[CASE] = late["id"]
+    at.run()
+    assert "接收时限" in _html(at) and "（已超时）" in _html(at)
+    at.session_state[CASE] = fresh["id"]
+    at.run()
+    assert "接收时限" in _html(at) and "（已超时）" not in _html(at)
+    at.session_state[CASE] = taken["id"]
+    at.run()
+    assert "接收时限" not in _html(at)
