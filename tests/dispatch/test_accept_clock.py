@@ -25,6 +25,19 @@ def _registered_long_ago(w, conn, where="C1"):
                               at=now - timedelta(days=20, minutes=-5))
 
 
+def _reworked(w, conn, *, days_ago: float) -> dict:
+    """A case dispatched, accepted and fed back weeks ago, its verification failed ``days_ago``
+    days ago (in rework, not accepted again): its row."""
+    now = conn.execute(text("SELECT now()")).scalar()
+    case = _registered_long_ago(w, conn)
+    for days, action, actor, kw in ((19, "dispatch", "admin", {}), (18, "accept", "staff_hwc", {}),
+                                    (17, "feed_back", "staff_hwc", {"comment": "已清理"}),
+                                    (days_ago, "verify_fail", "admin", {"comment": "未清理干净"})):
+        case = service.transition(conn, case_id=case["id"], action=action, actor=w[actor],
+                                  at=now - timedelta(days=days), **kw)
+    return case
+
+
 def test_the_limit_runs_on_the_working_clock(conn):
     cal = WorkingCalendar.from_db(conn)
     assert ACCEPT_LIMIT == (1.0, "working_hours")
@@ -80,18 +93,12 @@ def test_a_fresh_dispatch_is_not_late(world, conn):
 
 def test_rework_starts_a_new_clock_and_return_clears_it(world, conn):
     w = world
-    now = conn.execute(text("SELECT now()")).scalar()
-    case = _registered_long_ago(w, conn)
-    for days, action, actor, kw in ((19, "dispatch", "admin", {}), (18, "accept", "staff_hwc", {}),
-                                    (17, "feed_back", "staff_hwc", {"comment": "已清理"})):
-        service.transition(conn, case_id=case["id"], action=action, actor=w[actor], at=now - timedelta(days=days), **kw)
-    failed_at = now - timedelta(days=5)
-    rework = service.transition(conn, case_id=case["id"], action="verify_fail", actor=w["admin"], comment="未清理干净",
-                                at=failed_at)
+    rework = _reworked(w, conn, days_ago=5)
+    failed_at = rework["verified_at"]
     cal = WorkingCalendar.from_db(conn)
     assert rework["status"] == "rework"
     assert rework["accept_due_at"] == accept_due(cal, failed_at, rework["due_at"])
-    assert case["id"] in _ids(queries.late_accept_cases(conn, limit=BIG))
+    assert rework["id"] in _ids(queries.late_accept_cases(conn, limit=BIG))
     back = service.transition(conn, case_id=bring_to(w, "dispatched")["id"], action="return", actor=w["staff_hwc"],
                               comment="不属于本部门")
     assert back["status"] == "returned" and back["accept_due_at"] is None
@@ -123,13 +130,7 @@ def test_cases_sent_before_the_migration_get_their_clock_once(world, conn):
     from dispatch.deadlines import start_missing_accept_clocks
 
     sent = bring_to(world, "dispatched")
-    now = conn.execute(text("SELECT now()")).scalar()
-    rework = _registered_long_ago(world, conn)
-    for days, action, actor, kw in ((19, "dispatch", "admin", {}), (18, "accept", "staff_hwc", {}),
-                                    (17, "feed_back", "staff_hwc", {"comment": "已清理"}),
-                                    (16, "verify_fail", "admin", {"comment": "未清理干净"})):
-        rework = service.transition(conn, case_id=rework["id"], action=action, actor=world[actor],
-                                    at=now - timedelta(days=days), **kw)
+    rework = _reworked(world, conn, days_ago=16)
     kept = bring_to(world, "dispatched")
     taken = bring_to(world, "disposing")
     legacy = [sent["id"], rework["id"], taken["id"]]
