@@ -97,9 +97,8 @@ def start_missing_accept_clocks(conn: Connection) -> int:
     rows = conn.execute(text(
         "SELECT id, reported_at, extract(epoch FROM CASE WHEN status = 'rework' THEN verified_at "
         "ELSE dispatched_at END)::float8 AS start, extract(epoch FROM due_at)::float8 AS due FROM cases "
-        "WHERE status IN ('dispatched', 'rework') AND accept_due_at IS NULL "
-        "AND (dispatched_at IS NOT NULL OR verified_at IS NOT NULL)")).all()
-    rows = [r for r in rows if r.start is not None]
+        "WHERE status IN ('dispatched', 'rework') AND accept_due_at IS NULL")).all()
+    rows = [r for r in rows if r.start is not None]  # no time it was sent: nothing to count from
     if not rows:
         return 0
     by = accept_dues(WorkingCalendar.from_db(conn), np.array([r.start for r in rows]),

@@ -151,8 +151,8 @@ def facts(p: CasePanel) -> None:
         ("dp.f.handler", p.handler_name or "—"),
         ("dp.f.due", fmt_time(p.due_at, True)),
     ]
-    if accept_cell(p):  # sent to its lead department, not accepted yet
-        rows.append(("dp.col.accept_by", accept_cell(p, True)))
+    if by := accept_cell(p, True):  # sent to its lead department, not accepted yet
+        rows.append(("dp.col.accept_by", by))
     if p.postpone_requested_at:
         rows.append(("dp.f.postpone_request", f'{fmt_time(p.postpone_requested_due_at, True)} · '
                                               f'{p.postpone_request_reason or ""}'))
